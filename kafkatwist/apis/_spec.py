@@ -1,0 +1,76 @@
+"""ApiSpec, the registry entry of one API, and RequestContext, what a handler sees."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from attrs import define, frozen
+
+from kafkatwist.errors import ErrorCode
+from kafkatwist.wire.header import RequestHeader
+from kafkatwist.wire.schema import field_specs
+from kafkatwist.wire.versions import VersionRange
+
+if TYPE_CHECKING:
+    from kafkatwist.broker import Broker
+
+
+@define
+class RequestContext:
+    """What a handler knows about the request besides its body."""
+
+    header: RequestHeader
+    broker: Broker
+    #: The peer's address as C{host:port}, for log lines.
+    peer: str = ""
+    #: The host the client connected to, for advertising this listener.
+    local_host: str | None = None
+    #: The dispatcher's registry, by API key.
+    apis: Mapping[int, ApiSpec] = attrs.field(factory=dict)
+
+    @property
+    def api_version(self) -> int:
+        return self.header.api_version
+
+
+Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+ErrorResponder = Callable[[Any, int, ErrorCode], Any]
+
+
+def generic_error_response(response_cls: type) -> ErrorResponder:
+    """
+    An ``error_response`` for APIs whose response has a top-level ``error_code``.
+
+    Kafka's ``AbstractRequest.getErrorResponse`` does the same for such APIs:
+    the whole response carries the one code and otherwise holds defaults.
+    """
+    names = {a.name for a, _ in field_specs(response_cls)}
+
+    def error_response(request: Any, version: int, code: ErrorCode) -> Any:
+        if "error_code" in names:
+            return response_cls(error_code=int(code))
+        return response_cls()
+
+    return error_response
+
+
+@frozen
+class ApiSpec:
+    """One handled API: its key, the versions it supports and its handler."""
+
+    api_key: int
+    versions: VersionRange
+    request: type
+    response: type
+    handle: Handler
+    error_response: ErrorResponder = attrs.field()
+
+    @error_response.default
+    def _default_error_response(self) -> ErrorResponder:
+        return generic_error_response(self.response)
+
+    @property
+    def name(self) -> str:
+        return self.request.__name__.removesuffix("Request")

@@ -1,0 +1,137 @@
+"""Dispatcher: header decode, registry lookup, version check, decode, handle, encode.
+
+Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
+
+* an unknown API key, an unsupported version of any API but ApiVersions, or a
+  body that does not decode is a L{ProtocolViolation}: the connection closes;
+* ApiVersions at an unsupported version is answered with a v0 body carrying
+  UNSUPPORTED_VERSION and the supported keys (KIP-511);
+* a handler's L{KafkaError} becomes the API's error response;
+* any other exception is logged once and answered with UNKNOWN_SERVER_ERROR;
+  the connection stays up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from twisted.internet.defer import CancelledError, Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
+from kafkatwist.wire import schema
+from kafkatwist.wire.header import (
+    API_VERSIONS_KEY,
+    RequestHeader,
+    decode_request_header,
+    encode_response_header,
+    peek_key_and_version,
+    request_header_version,
+    response_header_version,
+)
+from kafkatwist.wire.primitives import Buffer, Reader, Writer
+
+Reply = list[Buffer] | None
+
+
+class Dispatcher:
+    """Routes request frames to the registered API handlers."""
+
+    _log = Logger()
+
+    def __init__(self, registry: Iterable[ApiSpec], broker: Any) -> None:
+        self.specs: dict[int, ApiSpec] = {}
+        for spec in registry:
+            if spec.api_key in self.specs:
+                raise ValueError(f"API key {spec.api_key} registered twice")
+            self.specs[spec.api_key] = spec
+        self.broker = broker
+
+    def dispatch(self, frame: Buffer, peer: str = "", local_host: str | None = None) -> Deferred[Reply]:
+        """
+        Handle one request frame (without its length prefix).
+
+        @return: a Deferred firing with the response as a list of buffers, or
+            None when no response is due (acks=0 Produce). It fails with
+            L{ProtocolViolation} when the connection must close.
+        """
+        api_key, api_version = peek_key_and_version(frame)
+        spec = self.specs.get(api_key)
+        if spec is None:
+            raise ProtocolViolation(f"unknown API key {api_key} (version {api_version})")
+        reader = Reader(frame)
+        if api_version not in spec.versions:
+            if api_key == API_VERSIONS_KEY:
+                header = decode_request_header(reader, 1)
+                return succeed(self._unsupported_api_versions(spec, header))
+            raise ProtocolViolation(
+                f"unsupported version {api_version} of API key {api_key} ({spec.name})"
+            )
+        info = schema.message_info(spec.request)
+        flexible = api_version in info.flexible
+        header = decode_request_header(reader, request_header_version(api_key, api_version, flexible))
+        request = schema.decode(spec.request, api_version, reader)
+        ctx = RequestContext(
+            header=header, broker=self.broker, peer=peer, local_host=local_host, apis=self.specs
+        )
+        d = Deferred.fromCoroutine(self._handle(spec, ctx, request))
+        return d
+
+    async def _handle(self, spec: ApiSpec, ctx: RequestContext, request: Any) -> Reply:
+        version = ctx.header.api_version
+        try:
+            response = await spec.handle(ctx, request)
+        except (ProtocolViolation, CancelledError):
+            raise
+        except KafkaError as e:
+            response = spec.error_response(request, version, e.code)
+        except Exception:
+            self._log.failure(
+                "Unexpected error handling {api} v{version} from {peer}",
+                api=spec.name,
+                version=version,
+                peer=ctx.peer,
+            )
+            response = spec.error_response(request, version, ErrorCode.UNKNOWN_SERVER_ERROR)
+        if response is None:
+            return None
+        try:
+            return self._encode(spec, ctx.header, response)
+        except Exception:
+            self._log.failure(
+                "Could not encode {api} v{version} response for {peer}",
+                api=spec.name,
+                version=version,
+                peer=ctx.peer,
+            )
+            fallback = spec.error_response(request, version, ErrorCode.UNKNOWN_SERVER_ERROR)
+            return self._encode(spec, ctx.header, fallback)
+
+    def _encode(self, spec: ApiSpec, header: RequestHeader, response: Any) -> list[Buffer]:
+        version = header.api_version
+        flexible = version in schema.message_info(spec.response).flexible
+        w = Writer()
+        encode_response_header(w, header.correlation_id, response_header_version(spec.api_key, flexible))
+        schema.encode(response, version, w)
+        return w.chunks()
+
+    def _unsupported_api_versions(self, spec: ApiSpec, header: RequestHeader) -> list[Buffer]:
+        """KIP-511: a v0 ApiVersions body with UNSUPPORTED_VERSION and the keys."""
+        from kafkatwist.apis import api_versions
+
+        response = api_versions.build_response(self.specs.values(), ErrorCode.UNSUPPORTED_VERSION)
+        w = Writer()
+        encode_response_header(w, header.correlation_id, 0)
+        schema.encode(response, 0, w)
+        self._log.debug(
+            "ApiVersions v{version} is unsupported; answered with v0", version=header.api_version
+        )
+        return w.chunks()
+
+
+def is_protocol_violation(failure: Failure) -> bool:
+    """True when a failure means the connection must be closed quietly."""
+    return failure.check(ProtocolViolation) is not None

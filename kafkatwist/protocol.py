@@ -1,0 +1,146 @@
+"""KafkaServerProtocol: length-prefixed framing and strict per-connection ordering.
+
+Kafka's rule is one request at a time per connection, answered in order
+(https://kafka.apache.org/protocol.html#protocol_network). While a request
+waits (on storage, a long-poll Fetch, a rebalance), the transport is paused and
+further pipelined frames stay buffered; they are dispatched when the reply has
+been written.
+
+Framing overrides L{Int32StringReceiver.dataReceived}: Twisted's version
+concatenates the whole unprocessed buffer with every read, which is quadratic
+for a large frame arriving in small pieces (twisted#6358). Here the bytes are
+kept in one C{bytearray} (amortised linear appends and front deletions) and
+each frame is copied out exactly once.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.protocols.basic import Int32StringReceiver
+from twisted.python.failure import Failure
+
+from kafkatwist.dispatch import Dispatcher, Reply
+from kafkatwist.errors import ProtocolViolation
+
+_PREFIX = struct.Struct(">i")
+
+DEFAULT_MAX_REQUEST_SIZE = 104857600
+
+
+class KafkaServerProtocol(Int32StringReceiver):
+    """One client connection."""
+
+    _log = Logger()
+    factory: KafkaServerFactory
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._pending: Deferred[Reply] | None = None
+        self._lost = False
+        self.peer = ""
+        self.local_host: str | None = None
+
+    def connectionMade(self) -> None:
+        self.MAX_LENGTH = self.factory.max_request_size
+        peer = self.transport.getPeer()
+        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
+        host = self.transport.getHost()
+        self.local_host = getattr(host, "host", None)
+        self.factory.connections.add(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        buf = self._buffer
+        if data:
+            buf += data
+        offset = 0
+        size = len(buf)
+        while not self.paused and not self._lost and size - offset >= 4:
+            (length,) = _PREFIX.unpack_from(buf, offset)
+            if length < 0 or length > self.MAX_LENGTH:
+                del buf[:]
+                self.lengthLimitExceeded(length)
+                return
+            end = offset + 4 + length
+            if end > size:
+                break
+            frame = bytes(buf[offset + 4 : end])
+            offset = end
+            self.stringReceived(frame)
+        if offset:
+            del buf[:offset]
+
+    def lengthLimitExceeded(self, length: int) -> None:
+        self._log.warn(
+            "Closing connection from {peer}: request size {length} is outside 0..{limit} "
+            "(socket.request.max.bytes)",
+            peer=self.peer,
+            length=length,
+            limit=self.MAX_LENGTH,
+        )
+        self.transport.loseConnection()
+
+    def stringReceived(self, frame: bytes) -> None:
+        try:
+            d = self.factory.dispatcher.dispatch(frame, self.peer, self.local_host)
+        except ProtocolViolation as e:
+            self._violation(str(e))
+            return
+        if not d.called:
+            self.pauseProducing()
+        self._pending = d
+        d.addCallbacks(self._send_reply, self._failed)
+
+    def _send_reply(self, reply: Reply) -> None:
+        self._pending = None
+        if self._lost:
+            return
+        if reply is not None:
+            size = sum(len(chunk) for chunk in reply)
+            self.transport.writeSequence([_PREFIX.pack(size), *reply])
+        if self.paused:
+            # Drains pipelined frames that arrived while this one waited.
+            self.resumeProducing()
+
+    def _failed(self, failure: Failure) -> None:
+        self._pending = None
+        if self._lost or failure.check(CancelledError):
+            return
+        if failure.check(ProtocolViolation):
+            self._violation(failure.getErrorMessage())
+        else:
+            self._log.failure("Closing connection from {peer}", failure, peer=self.peer)
+            self.transport.loseConnection()
+
+    def _violation(self, reason: str) -> None:
+        self._log.info("Closing connection from {peer}: {reason}", peer=self.peer, reason=reason)
+        self._lost = True
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+        self._lost = True
+        self.factory.connections.discard(self)
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.called:
+            pending.cancel()
+
+
+class KafkaServerFactory(Factory):
+    """What every connection shares: the dispatcher and the request size limit."""
+
+    protocol = KafkaServerProtocol
+    noisy = False
+
+    def __init__(self, dispatcher: Dispatcher, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
+        self.dispatcher = dispatcher
+        self.max_request_size = max_request_size
+        self.connections: set[KafkaServerProtocol] = set()
+
+    def buildProtocol(self, addr: Any) -> KafkaServerProtocol:
+        p = KafkaServerProtocol()
+        p.factory = self
+        return p
