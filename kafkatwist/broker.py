@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from attrs import define, field
+from twisted.internet.defer import Deferred
+
+from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 
 
 @define
 class Broker:
-    """The broker's collaborators, built by L{kafkatwist.service.BrokerService}."""
+    """
+    The broker's collaborators, built by L{kafkatwist.service.BrokerService}.
+
+    C{metadata} is the KRaft metadata store (its C{image} is read
+    synchronously: it is in memory), C{logs} the partition log manager.
+    """
 
     config: Any
     #: An IReactorTime: the injected clock.
@@ -21,4 +30,43 @@ class Broker:
     advertised_port: int = 9092
     metadata: Any = None
     logs: Any = None
+    #: Optional collaborators added by later subsystems (producer state, groups...).
     extras: dict[str, Any] = field(factory=dict)
+
+    def now_ms(self) -> int:
+        """The injected clock's time, in milliseconds."""
+        return int(self.clock.seconds() * 1000)
+
+    def partition_log(self, topic: TopicState, partition: int) -> Any:
+        """
+        The log of one partition the metadata knows, opened or created on demand.
+
+        Like a Kafka broker that becomes leader of a partition from the
+        metadata image, the log directory is created when it is first needed.
+        """
+        if partition not in topic.partitions:
+            return None
+        log = self.logs.get(topic.name, partition)
+        if log is None:
+            log = self.logs.create(topic.name, partition, topic.configs)
+            write_partition_metadata(log.directory, topic.topic_id)
+        return log
+
+    def append(self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any) -> Deferred[Any]:
+        """Append validated batches to a partition log at its current leader epoch."""
+        epoch = topic.partitions[partition].leader_epoch
+        return log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
+
+    def host_for(self, local_host: str | None) -> str:
+        """The host to advertise to a client connected through C{local_host}."""
+        if self.advertised_host:
+            return self.advertised_host
+        if local_host and local_host not in ("0.0.0.0", "::"):
+            return local_host
+        return "localhost"
+
+
+def log_dir_of(broker: Broker) -> str:
+    """The first configured log directory."""
+    dirs = getattr(broker.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
+    return os.path.abspath(dirs[0])

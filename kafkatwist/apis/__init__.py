@@ -6,11 +6,27 @@ dispatch, version checks and error replies all derive from this tuple.
 
 from __future__ import annotations
 
-from kafkatwist.apis import api_versions
+from kafkatwist.apis import (
+    api_versions,
+    create_partitions,
+    create_topics,
+    delete_topics,
+    describe_topic_partitions,
+    fetch,
+    metadata,
+    produce,
+)
 from kafkatwist.apis._spec import ApiSpec
 
 REGISTRY: tuple[ApiSpec, ...] = (
+    produce.SPEC,
+    fetch.SPEC,
+    metadata.SPEC,
     api_versions.SPEC,
+    create_topics.SPEC,
+    delete_topics.SPEC,
+    create_partitions.SPEC,
+    describe_topic_partitions.SPEC,
 )
 
 __all__ = ["REGISTRY", "ApiSpec"]

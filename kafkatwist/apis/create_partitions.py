@@ -1,0 +1,74 @@
+"""CreatePartitions (api key 37): v0-v3.
+
+Behavior:
+* raises a topic's partition count; a count that is not an increase is
+  INVALID_PARTITIONS; assignments must name only this broker;
+* unknown topics get UNKNOWN_TOPIC_OR_PARTITION; a topic listed twice
+  INVALID_REQUEST; ``validate_only`` creates nothing;
+* new partitions are PartitionRecords in ``__cluster_metadata``.
+
+Version notes:
+* v2+: flexible.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.create_partitions import (
+    CreatePartitionsRequest,
+    CreatePartitionsResponse,
+    CreatePartitionsTopicResult,
+)
+from kafkatwist.wire.versions import VersionRange
+
+
+async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
+    broker = ctx.broker
+    controller = broker.extras["controller"]
+    counts = Counter(t.name for t in request.topics)
+    results = []
+    for t in request.topics:
+        code, message = ErrorCode.NONE, None
+        topic = broker.metadata.image.topics.get(t.name)
+        if counts[t.name] > 1:
+            code, message = ErrorCode.INVALID_REQUEST, "Duplicate topic in request."
+        elif topic is None:
+            code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            message = f"The topic '{t.name}' does not exist."
+        else:
+            try:
+                assignments = (
+                    None if t.assignments is None else [a.broker_ids for a in t.assignments]
+                )
+                controller.check_new_partitions(topic, t.count, assignments)
+                if not request.validate_only:
+                    await controller.create_partitions(topic, t.count)
+            except KafkaError as e:
+                code, message = e.code, e.message
+        results.append(
+            CreatePartitionsTopicResult(name=t.name, error_code=int(code), error_message=message)
+        )
+    return CreatePartitionsResponse(results=tuple(results))
+
+
+def error_response(
+    request: CreatePartitionsRequest, version: int, code: ErrorCode
+) -> CreatePartitionsResponse:
+    return CreatePartitionsResponse(
+        results=tuple(
+            CreatePartitionsTopicResult(name=t.name, error_code=int(code)) for t in request.topics
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=37,
+    versions=VersionRange(0, 3),
+    request=CreatePartitionsRequest,
+    response=CreatePartitionsResponse,
+    handle=handle,
+    error_response=error_response,
+)

@@ -1,0 +1,116 @@
+"""CreateTopics (api key 19): v0-v7.
+
+Behavior:
+* partitions and replication factor (-1 means the broker's ``num.partitions``
+  and ``default.replication.factor``), or explicit assignments naming only
+  this broker; a replication factor above 1 is INVALID_REPLICATION_FACTOR;
+* configs are validated against Kafka's topic configs (INVALID_CONFIG);
+* an existing name is TOPIC_ALREADY_EXISTS; an invalid one
+  INVALID_TOPIC_EXCEPTION; a name listed twice is INVALID_REQUEST;
+* ``validate_only`` checks everything and creates nothing;
+* the topic is persisted as TopicRecord, ConfigRecord and PartitionRecord
+  records in ``__cluster_metadata``.
+
+Version notes:
+* v1+: validate_only and error messages; v5+: flexible, and the created
+  topic's partitions, replication factor and configs; v7+: topic id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from kafkatwist import topic_config
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.create_topics import (
+    CreatableTopicConfigs,
+    CreatableTopicResult,
+    CreateTopicsRequest,
+    CreateTopicsResponse,
+)
+from kafkatwist.wire.primitives import ZERO_UUID
+from kafkatwist.wire.versions import VersionRange
+
+# DescribeConfigs' ConfigSource codes.
+SOURCE_TOPIC, SOURCE_STATIC_BROKER, SOURCE_DEFAULT = 1, 4, 5
+
+
+def topic_configs_entries(overrides: dict[str, str], broker_props: dict[str, str]) -> tuple[CreatableTopicConfigs, ...]:
+    """Every topic config of a new topic with its value and source."""
+    out = []
+    for name, d in sorted(topic_config.TOPIC_CONFIGS.items()):
+        if name in overrides:
+            value, source = overrides[name], SOURCE_TOPIC
+        else:
+            value, syn = topic_config.broker_default(d, broker_props)
+            source = SOURCE_STATIC_BROKER if syn else SOURCE_DEFAULT
+        out.append(
+            CreatableTopicConfigs(
+                name=name, value=value, read_only=False, config_source=source, is_sensitive=False
+            )
+        )
+    return tuple(out)
+
+
+async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
+    controller = ctx.broker.extras["controller"]
+    props = dict(getattr(ctx.broker.config, "properties", {}) or {})
+    counts = Counter(t.name for t in request.topics)
+    results = []
+    for t in request.topics:
+        if counts[t.name] > 1:
+            results.append(
+                CreatableTopicResult(
+                    name=t.name,
+                    error_code=int(ErrorCode.INVALID_REQUEST),
+                    error_message=f"Duplicate topic name: {t.name}",
+                )
+            )
+            continue
+        configs = {c.name: c.value for c in t.configs}
+        assignments = [(a.partition_index, a.broker_ids) for a in t.assignments]
+        try:
+            partitions, rf = controller.check_new_topic(
+                t.name, t.num_partitions, t.replication_factor, assignments, configs
+            )
+            topic_id = None
+            if not request.validate_only:
+                topic = await controller.create_topic(
+                    t.name, partitions, rf, (), configs
+                )
+                topic_id = topic.topic_id
+        except KafkaError as e:
+            results.append(
+                CreatableTopicResult(name=t.name, error_code=int(e.code), error_message=e.message)
+            )
+            continue
+        overrides = {k: v for k, v in configs.items() if v is not None}
+        results.append(
+            CreatableTopicResult(
+                name=t.name,
+                topic_id=topic_id or ZERO_UUID,
+                error_code=0,
+                error_message=None,
+                num_partitions=partitions,
+                replication_factor=rf,
+                configs=topic_configs_entries(overrides, props),
+            )
+        )
+    return CreateTopicsResponse(topics=tuple(results))
+
+
+def error_response(request: CreateTopicsRequest, version: int, code: ErrorCode) -> CreateTopicsResponse:
+    return CreateTopicsResponse(
+        topics=tuple(CreatableTopicResult(name=t.name, error_code=int(code)) for t in request.topics)
+    )
+
+
+SPEC = ApiSpec(
+    api_key=19,
+    versions=VersionRange(0, 7),
+    request=CreateTopicsRequest,
+    response=CreateTopicsResponse,
+    handle=handle,
+    error_response=error_response,
+)

@@ -1,0 +1,157 @@
+"""Metadata (api key 3): v0-v12.
+
+Behavior:
+* brokers: this broker, at its advertised listener (or the address the client
+  connected to); the controller id is this broker; cluster id from
+  ``meta.properties``;
+* a null topic list (v1+), or an empty one at v0, returns every topic; an
+  empty list at v1+ returns none;
+* a missing topic is created when ``auto.create.topics.enable`` and the
+  request's ``allow_auto_topic_creation`` are both set, with ``num.partitions``;
+  the answer then already describes it; otherwise UNKNOWN_TOPIC_OR_PARTITION;
+* an invalid name gets INVALID_TOPIC_EXCEPTION and is never created;
+* v10+: topics may be named by id (unknown: UNKNOWN_TOPIC_ID).
+
+Version notes:
+* v1+: controller id, is_internal, rack; v2+: cluster id; v4+: auto-creation
+  flag; v5+: offline replicas; v7+: leader epoch; v8+: authorized operations;
+  v9+: flexible; v10+: topic ids.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.apis._topics import (
+    CLUSTER_AUTHORIZED_OPERATIONS,
+    TOPIC_AUTHORIZED_OPERATIONS,
+    validate_topic_name,
+)
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.metadata import (
+    MetadataRequest,
+    MetadataResponse,
+    MetadataResponseBroker,
+    MetadataResponsePartition,
+    MetadataResponseTopic,
+)
+from kafkatwist.storage.kraft import TopicState
+from kafkatwist.wire.primitives import ZERO_UUID
+from kafkatwist.wire.versions import VersionRange
+
+UNSET_OPERATIONS = -2147483648
+
+
+def topic_metadata(topic: TopicState, include_ops: bool) -> MetadataResponseTopic:
+    """The Metadata answer for one existing topic."""
+    return MetadataResponseTopic(
+        error_code=0,
+        name=topic.name,
+        topic_id=topic.topic_id,
+        is_internal=topic.is_internal,
+        partitions=tuple(
+            MetadataResponsePartition(
+                error_code=0,
+                partition_index=i,
+                leader_id=p.leader,
+                leader_epoch=p.leader_epoch,
+                replica_nodes=p.replicas,
+                isr_nodes=p.isr,
+                offline_replicas=(),
+            )
+            for i, p in sorted(topic.partitions.items())
+        ),
+        topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS if include_ops else UNSET_OPERATIONS,
+    )
+
+
+async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataResponse:
+    broker = ctx.broker
+    image = broker.metadata.image
+    version = ctx.api_version
+    include_ops = request.include_topic_authorized_operations
+    auto_create = (
+        getattr(broker.config, "auto_create_topics_enable", True)
+        and (request.allow_auto_topic_creation or version < 4)
+    )
+    topics: list[MetadataResponseTopic] = []
+    requested = request.topics
+    if requested is None or (version == 0 and not requested):
+        topics = [topic_metadata(t, include_ops) for _, t in sorted(image.topics.items())]
+    else:
+        for rt in requested:
+            topics.append(await _one_topic(ctx, rt, auto_create, include_ops))
+    return MetadataResponse(
+        brokers=(
+            MetadataResponseBroker(
+                node_id=broker.node_id,
+                host=broker.host_for(ctx.local_host),
+                port=broker.advertised_port,
+                rack=None,
+            ),
+        ),
+        cluster_id=broker.cluster_id or None,
+        controller_id=broker.node_id,
+        topics=tuple(topics),
+        cluster_authorized_operations=(
+            CLUSTER_AUTHORIZED_OPERATIONS
+            if request.include_cluster_authorized_operations
+            else UNSET_OPERATIONS
+        ),
+    )
+
+
+async def _one_topic(ctx: RequestContext, rt: Any, auto_create: bool, include_ops: bool) -> MetadataResponseTopic:
+    image = ctx.broker.metadata.image
+    if rt.name is None:
+        topic = image.topics_by_id.get(rt.topic_id)
+        if topic is None:
+            return MetadataResponseTopic(
+                error_code=int(ErrorCode.UNKNOWN_TOPIC_ID), name=None, topic_id=rt.topic_id
+            )
+        return topic_metadata(topic, include_ops)
+    name = rt.name
+    topic = image.topics.get(name)
+    if topic is not None:
+        return topic_metadata(topic, include_ops)
+    if validate_topic_name(name) is not None:
+        return MetadataResponseTopic(
+            error_code=int(ErrorCode.INVALID_TOPIC_EXCEPTION), name=name, topic_id=ZERO_UUID
+        )
+    if auto_create:
+        controller = ctx.broker.extras["controller"]
+        try:
+            topic = await controller.create_topic(name)
+        except KafkaError as e:
+            if e.code != ErrorCode.TOPIC_ALREADY_EXISTS:
+                return MetadataResponseTopic(error_code=int(e.code), name=name)
+            topic = image.topics.get(name)
+            if topic is None:
+                # Another request is creating it right now: Kafka's answer while it is created.
+                return MetadataResponseTopic(
+                    error_code=int(ErrorCode.LEADER_NOT_AVAILABLE), name=name
+                )
+        return topic_metadata(topic, include_ops)
+    return MetadataResponseTopic(
+        error_code=int(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), name=name, topic_id=ZERO_UUID
+    )
+
+
+def error_response(request: MetadataRequest, version: int, code: ErrorCode) -> MetadataResponse:
+    return MetadataResponse(
+        topics=tuple(
+            MetadataResponseTopic(error_code=int(code), name=t.name, topic_id=t.topic_id)
+            for t in request.topics or ()
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=3,
+    versions=VersionRange(0, 12),
+    request=MetadataRequest,
+    response=MetadataResponse,
+    handle=handle,
+    error_response=error_response,
+)

@@ -1,0 +1,132 @@
+"""Produce (api key 0): v0-v11.
+
+Behavior:
+* unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
+  log append time and log start offset all -1 (no auto-creation here: Kafka
+  creates topics only through Metadata);
+* each partition's records are validated per batch (magic 2, lengths,
+  CRC-32C, ``max.message.bytes``); a rejected batch is never appended;
+* offsets are assigned by rewriting each batch's base offset, which the CRC
+  does not cover, so nothing is re-encoded; the batch goes to the active
+  segment byte for byte;
+* the response carries the assigned base offset, the log start offset and
+  ``log_append_time_ms`` (-1 unless the topic uses LogAppendTime);
+* acks=0 sends no response; acks=1 and acks=-1 answer after the append (and
+  after the fsync when the topic's flush policy asks for one); other acks
+  values get INVALID_REQUIRED_ACKS.
+
+Version notes:
+* v0 is advertised because librdkafka needs it for compressed produce
+  (KAFKA-18659); only magic-2 batches are accepted at any version.
+* v3+: transactional id; v5+: log start offset; v8+: record errors and an
+  error message; v9+: flexible; v10+: current leader and node endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.produce import (
+    PartitionProduceResponse,
+    ProduceRequest,
+    ProduceResponse,
+    TopicProduceResponse,
+)
+from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.versions import VersionRange
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionProduceResponse:
+    return PartitionProduceResponse(
+        index=index,
+        error_code=int(code),
+        base_offset=-1,
+        log_append_time_ms=-1,
+        log_start_offset=-1,
+        error_message=message,
+    )
+
+
+def _append(ctx: RequestContext, topic: Any, index: int, records: Any) -> Deferred[Any] | PartitionProduceResponse:
+    """Validate and append one partition's records; a response on refusal."""
+    broker = ctx.broker
+    if topic is None or index not in topic.partitions:
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    log = broker.partition_log(topic, index)
+    if log is None:
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    if records is None:
+        records = b""
+    try:
+        batches = wire_records.validate_produce_records(
+            records,
+            max_batch_bytes=log.config.max_message_bytes,
+            api_version=ctx.api_version,
+        )
+    except wire_records.RecordsError as e:
+        return _error(index, e.code, str(e.message) if e.message else None)
+    return broker.append(topic, index, log, records, batches)
+
+
+async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    image = ctx.broker.metadata.image
+    if request.acks not in (0, 1, -1):
+        code = ErrorCode.INVALID_REQUIRED_ACKS
+        return error_response(request, ctx.api_version, code)
+    pending: list[tuple[str, list[Any]]] = []
+    for td in request.topic_data:
+        topic = image.topics.get(td.name)
+        pending.append(
+            (td.name, [(pd.index, _append(ctx, topic, pd.index, pd.records)) for pd in td.partition_data])
+        )
+    responses = []
+    for name, parts in pending:
+        out = []
+        for index, result in parts:
+            if isinstance(result, Deferred):
+                try:
+                    info = await result
+                except KafkaError as e:
+                    out.append(_error(index, e.code, e.message))
+                    continue
+                out.append(
+                    PartitionProduceResponse(
+                        index=index,
+                        error_code=int(getattr(info, "error_code", 0)),
+                        base_offset=info.base_offset,
+                        log_append_time_ms=info.log_append_time_ms,
+                        log_start_offset=info.log_start_offset,
+                    )
+                )
+            else:
+                out.append(result)
+        responses.append(TopicProduceResponse(name=name, partition_responses=tuple(out)))
+    if request.acks == 0:
+        return None
+    return ProduceResponse(responses=tuple(responses))
+
+
+def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> ProduceResponse:
+    return ProduceResponse(
+        responses=tuple(
+            TopicProduceResponse(
+                name=td.name,
+                partition_responses=tuple(_error(pd.index, code) for pd in td.partition_data),
+            )
+            for td in request.topic_data
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=0,
+    versions=VersionRange(0, 11),
+    request=ProduceRequest,
+    response=ProduceResponse,
+    handle=handle,
+    error_response=error_response,
+)

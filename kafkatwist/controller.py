@@ -1,0 +1,249 @@
+"""Controller: topic lifecycle written as KRaft records to ``__cluster_metadata``.
+
+In KRaft mode Kafka's controller turns CreateTopics, DeleteTopics,
+CreatePartitions and config changes into metadata records (TopicRecord,
+PartitionRecord, ConfigRecord, RemoveTopicRecord); brokers then act on the
+records. This single-node controller does the same, so a restart replays the
+metadata log and recovers every topic, partition and config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from attrs import define, field
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from kafkatwist.apis._topics import validate_topic_name
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages import metadata_records as mr
+from kafkatwist.storage.kraft import RESOURCE_TOPIC, TopicState, random_kafka_uuid
+
+#: Kafka's limit on partitions created at once is high; this keeps a typo from
+#: creating millions of directories.
+MAX_PARTITIONS = 100_000
+
+
+@define
+class Controller:
+    """Creates, deletes and changes topics through the metadata log."""
+
+    broker: Any
+    #: Topic names with a creation or deletion under way.
+    _busy: set[str] = field(factory=set)
+    _log = Logger()
+
+    @property
+    def _image(self) -> Any:
+        return self.broker.metadata.image
+
+    def check_new_topic(
+        self, name: str, num_partitions: int, replication_factor: int,
+        assignments: Sequence[tuple[int, Sequence[int]]] = (),
+        configs: Mapping[str, str | None] | None = None,
+    ) -> tuple[int, int]:
+        """
+        Validate a topic creation as Kafka's controller does.
+
+        @return: the resolved (partitions, replication factor).
+        @raise KafkaError: with Kafka's code and message on refusal.
+        """
+        reason = validate_topic_name(name)
+        if reason is not None:
+            raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
+        if name in self._image.topics or name in self._busy:
+            raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
+        colliding = _collision_name(name)
+        for existing in self._image.topics:
+            if existing != name and _collision_name(existing) == colliding:
+                raise KafkaError(
+                    ErrorCode.INVALID_TOPIC_EXCEPTION,
+                    f"Topic '{name}' collides with existing topic: {existing}",
+                )
+        config = self.broker.config
+        if assignments:
+            if num_partitions not in (-1, len(assignments)) or replication_factor != -1:
+                raise KafkaError(
+                    ErrorCode.INVALID_REQUEST,
+                    "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                    "Both cannot be used at the same time.",
+                )
+            num_partitions = len(assignments)
+            for index, (pidx, brokers) in enumerate(sorted(assignments)):
+                if pidx != index:
+                    raise KafkaError(
+                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        "Partitions should be a consecutive 0-based integer sequence",
+                    )
+                if list(brokers) != [self.broker.node_id]:
+                    raise KafkaError(
+                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        f"The manual partition assignment includes broker(s) other than "
+                        f"{self.broker.node_id}, or none.",
+                    )
+            replication_factor = 1
+        if num_partitions == -1:
+            num_partitions = getattr(config, "num_partitions", 1)
+        if replication_factor == -1:
+            replication_factor = getattr(config, "default_replication_factor", 1)
+        if num_partitions <= 0 or num_partitions > MAX_PARTITIONS:
+            raise KafkaError(
+                ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
+            )
+        if replication_factor <= 0:
+            raise KafkaError(
+                ErrorCode.INVALID_REPLICATION_FACTOR,
+                "Replication factor must be larger than 0.",
+            )
+        if replication_factor > 1:
+            raise KafkaError(
+                ErrorCode.INVALID_REPLICATION_FACTOR,
+                f"Unable to replicate the partition {replication_factor} time(s): "
+                "The target replication factor of "
+                f"{replication_factor} cannot be reached because only 1 broker(s) are registered.",
+            )
+        if configs:
+            check_topic_configs(configs)
+        return num_partitions, replication_factor
+
+    def create_topic(
+        self, name: str, num_partitions: int = -1, replication_factor: int = -1,
+        assignments: Sequence[tuple[int, Sequence[int]]] = (),
+        configs: Mapping[str, str | None] | None = None,
+    ) -> Deferred[TopicState]:
+        """Create a topic: validate, write its records, open its logs."""
+        num_partitions, _rf = self.check_new_topic(
+            name, num_partitions, replication_factor, assignments, configs
+        )
+        topic_id = random_kafka_uuid()
+        node = self.broker.node_id
+        records: list[Any] = [mr.TopicRecord(name=name, topic_id=topic_id)]
+        for key, value in sorted((configs or {}).items()):
+            if value is not None:
+                records.append(
+                    mr.ConfigRecord(
+                        resource_type=RESOURCE_TOPIC, resource_name=name, name=key, value=value
+                    )
+                )
+        records.extend(self._partition_records(topic_id, range(num_partitions), node))
+        self._busy.add(name)
+
+        def created(image: Any) -> TopicState:
+            self._busy.discard(name)
+            topic: TopicState = image.topics[name]
+            for p in topic.partitions:
+                self.broker.partition_log(topic, p)
+            self._log.info(
+                "Created topic {name} ({partitions} partitions)", name=name, partitions=num_partitions
+            )
+            return topic
+
+        def failed(f: Any) -> Any:
+            self._busy.discard(name)
+            return f
+
+        return self.broker.metadata.append(records).addCallbacks(created, failed)
+
+    @staticmethod
+    def _partition_records(topic_id: Any, indexes: Any, node: int) -> list[Any]:
+        return [
+            mr.PartitionRecord(
+                partition_id=i,
+                topic_id=topic_id,
+                replicas=(node,),
+                isr=(node,),
+                leader=node,
+                leader_epoch=0,
+                partition_epoch=0,
+                directories=(),
+                eligible_leader_replicas=None,
+                last_known_elr=None,
+            )
+            for i in indexes
+        ]
+
+    def delete_topic(self, topic: TopicState) -> Deferred[None]:
+        """Delete a topic: write RemoveTopicRecord, then remove its logs."""
+        if topic.name in self._busy:
+            raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "Topic deletion is in progress.")
+        self._busy.add(topic.name)
+
+        def removed(_: object) -> Deferred[None]:
+            self._log.info("Deleted topic {name}", name=topic.name)
+            return self.broker.logs.delete_topic(topic.name)
+
+        def done(result: object) -> object:
+            self._busy.discard(topic.name)
+            return result
+
+        d = self.broker.metadata.append([mr.RemoveTopicRecord(topic_id=topic.topic_id)])
+        return d.addCallback(removed).addBoth(done)
+
+    def check_new_partitions(self, topic: TopicState, count: int, assignments: Any = None) -> None:
+        """Validate a CreatePartitions request for one topic."""
+        current = len(topic.partitions)
+        if count < current:
+            raise KafkaError(
+                ErrorCode.INVALID_PARTITIONS,
+                f"The topic {topic.name} currently has {current} partition(s); "
+                f"{count} would not be an increase.",
+            )
+        if count == current:
+            raise KafkaError(
+                ErrorCode.INVALID_PARTITIONS,
+                f"Topic already has {current} partition(s).",
+            )
+        if count > MAX_PARTITIONS:
+            raise KafkaError(ErrorCode.INVALID_PARTITIONS, "Too many partitions.")
+        if assignments is not None:
+            if len(assignments) != count - current:
+                raise KafkaError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"Attempted to add {count - current} additional partition(s), but only "
+                    f"{len(assignments)} assignment(s) were specified.",
+                )
+            for brokers in assignments:
+                if list(brokers) != [self.broker.node_id]:
+                    raise KafkaError(
+                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                        "The manual partition assignment includes unknown broker(s).",
+                    )
+
+    def create_partitions(self, topic: TopicState, count: int) -> Deferred[TopicState]:
+        """Add partitions to reach C{count}."""
+        indexes = range(len(topic.partitions), count)
+        records = self._partition_records(topic.topic_id, indexes, self.broker.node_id)
+
+        def created(image: Any) -> TopicState:
+            t: TopicState = image.topics[topic.name]
+            for p in indexes:
+                self.broker.partition_log(t, p)
+            return t
+
+        return self.broker.metadata.append(records).addCallback(created)
+
+    def set_configs(
+        self, resource_type: int, resource_name: str, changes: Mapping[str, str | None]
+    ) -> Deferred[Any]:
+        """Persist config changes (None deletes a key) as ConfigRecords."""
+        records = [
+            mr.ConfigRecord(
+                resource_type=resource_type, resource_name=resource_name, name=k, value=v
+            )
+            for k, v in sorted(changes.items())
+        ]
+        return self.broker.metadata.append(records)
+
+
+def _collision_name(name: str) -> str:
+    """Kafka treats '.' and '_' as colliding in topic names (metric names)."""
+    return name.replace(".", "_")
+
+
+def check_topic_configs(configs: Mapping[str, str | None]) -> None:
+    """Validate topic configs; raises INVALID_CONFIG naming the first bad one."""
+    from kafkatwist import topic_config
+
+    topic_config.validate(configs)

@@ -1,0 +1,236 @@
+"""Topic configs: Kafka's names, types, defaults and broker synonyms.
+
+Mirrors ``LogConfig`` / ``TopicConfig`` in Kafka 4.0: each topic config has a
+type, a default, and the broker config it falls back to (its synonym), which
+DescribeConfigs reports. Validation gives INVALID_CONFIG with Kafka-style
+messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from attrs import frozen
+
+from kafkatwist.errors import ErrorCode, KafkaError
+
+LONG_MAX = 9223372036854775807
+INT_MAX = 2147483647
+
+# Kafka's ConfigDef types, as DescribeConfigs v3+ reports them (ConfigType).
+TYPE_BOOLEAN, TYPE_STRING, TYPE_INT, TYPE_SHORT, TYPE_LONG, TYPE_DOUBLE, TYPE_LIST = 1, 2, 3, 4, 5, 6, 7
+
+
+@frozen
+class ConfigDef:
+    """One topic config."""
+
+    name: str
+    type: int
+    default: str
+    #: The broker config this topic config falls back to (first synonym first).
+    synonyms: tuple[str, ...] = ()
+    documentation: str = ""
+    validator: Callable[[str], str | None] | None = None
+    #: Read-only at topic level (DescribeConfigs' ``read_only``).
+    read_only: bool = False
+
+
+def _in(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if value in choices else f"String must be one of: {', '.join(choices)}"
+
+    return check
+
+
+def _list_in(*choices: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        items = [v.strip() for v in value.split(",") if v.strip()]
+        bad = [v for v in items if v not in choices]
+        if bad:
+            return f"Invalid value {bad[0]} for configuration: String must be one of: {', '.join(choices)}"
+        return None
+
+    return check
+
+
+def _at_least(low: float) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        return None if float(value) >= low else f"Value must be at least {_fmt(low)}"
+
+    return check
+
+
+def _between(low: float, high: float) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        v = float(value)
+        return None if low <= v <= high else f"Value must be no less than {_fmt(low)} and no more than {_fmt(high)}"
+
+    return check
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+_CLEANUP = _list_in("compact", "delete")
+_COMPRESSION = _in("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
+_TIMESTAMP_TYPE = _in("CreateTime", "LogAppendTime")
+
+TOPIC_CONFIGS: dict[str, ConfigDef] = {
+    d.name: d
+    for d in (
+        ConfigDef("cleanup.policy", TYPE_LIST, "delete", ("log.cleanup.policy",),
+                  "The retention policy to use on log segments.", _CLEANUP),
+        ConfigDef("compression.type", TYPE_STRING, "producer", ("compression.type",),
+                  "The final compression type for a given topic.", _COMPRESSION),
+        ConfigDef("compression.gzip.level", TYPE_INT, "-1", ("compression.gzip.level",),
+                  "The compression level to use if compression.type is set to gzip."),
+        ConfigDef("compression.lz4.level", TYPE_INT, "9", ("compression.lz4.level",),
+                  "The compression level to use if compression.type is set to lz4.", _between(1, 17)),
+        ConfigDef("compression.zstd.level", TYPE_INT, "3", ("compression.zstd.level",),
+                  "The compression level to use if compression.type is set to zstd.", _between(-131072, 22)),
+        ConfigDef("delete.retention.ms", TYPE_LONG, "86400000", ("log.cleaner.delete.retention.ms",),
+                  "The amount of time to retain tombstone markers for log compacted topics.", _at_least(0)),
+        ConfigDef("file.delete.delay.ms", TYPE_LONG, "60000", ("log.segment.delete.delay.ms",),
+                  "The time to wait before deleting a file from the filesystem.", _at_least(0)),
+        ConfigDef("flush.messages", TYPE_LONG, str(LONG_MAX), ("log.flush.interval.messages",),
+                  "The number of messages written to a log partition before an fsync.", _at_least(1)),
+        ConfigDef("flush.ms", TYPE_LONG, str(LONG_MAX), ("log.flush.interval.ms",),
+                  "The time in ms between fsyncs of a log partition.", _at_least(0)),
+        ConfigDef("follower.replication.throttled.replicas", TYPE_LIST, "",
+                  ("follower.replication.throttled.replicas",), "Replicas throttled on the follower side."),
+        ConfigDef("index.interval.bytes", TYPE_INT, "4096", ("log.index.interval.bytes",),
+                  "How frequently Kafka adds an index entry to its offset index.", _at_least(0)),
+        ConfigDef("leader.replication.throttled.replicas", TYPE_LIST, "",
+                  ("leader.replication.throttled.replicas",), "Replicas throttled on the leader side."),
+        ConfigDef("local.retention.bytes", TYPE_LONG, "-2", ("log.local.retention.bytes",),
+                  "The maximum size of local log segments (tiered storage).", _at_least(-2)),
+        ConfigDef("local.retention.ms", TYPE_LONG, "-2", ("log.local.retention.ms",),
+                  "The time to retain local log segments (tiered storage).", _at_least(-2)),
+        ConfigDef("max.compaction.lag.ms", TYPE_LONG, str(LONG_MAX), ("log.cleaner.max.compaction.lag.ms",),
+                  "The maximum time a message will remain ineligible for compaction.", _at_least(1)),
+        ConfigDef("max.message.bytes", TYPE_INT, "1048588", ("message.max.bytes",),
+                  "The largest record batch size allowed by Kafka (after compression).", _at_least(0)),
+        ConfigDef("message.timestamp.after.max.ms", TYPE_LONG, str(LONG_MAX),
+                  ("log.message.timestamp.after.max.ms",),
+                  "The allowed time a message timestamp may be ahead of the broker's.", _at_least(0)),
+        ConfigDef("message.timestamp.before.max.ms", TYPE_LONG, str(LONG_MAX),
+                  ("log.message.timestamp.before.max.ms",),
+                  "The allowed time a message timestamp may be behind the broker's.", _at_least(0)),
+        ConfigDef("message.timestamp.type", TYPE_STRING, "CreateTime", ("log.message.timestamp.type",),
+                  "Whether the timestamp in the message is create time or log append time.", _TIMESTAMP_TYPE),
+        ConfigDef("min.cleanable.dirty.ratio", TYPE_DOUBLE, "0.5", ("log.cleaner.min.cleanable.ratio",),
+                  "How frequently the log compactor will attempt to clean the log.", _between(0, 1)),
+        ConfigDef("min.compaction.lag.ms", TYPE_LONG, "0", ("log.cleaner.min.compaction.lag.ms",),
+                  "The minimum time a message will remain uncompacted in the log.", _at_least(0)),
+        ConfigDef("min.insync.replicas", TYPE_INT, "1", ("min.insync.replicas",),
+                  "The minimum number of replicas that must acknowledge a write with acks=all.", _at_least(1)),
+        ConfigDef("preallocate", TYPE_BOOLEAN, "false", ("log.preallocate",),
+                  "True if we should preallocate the file on disk when creating a new log segment."),
+        ConfigDef("remote.log.copy.disable", TYPE_BOOLEAN, "false", (),
+                  "Disables copying of segments to tiered storage."),
+        ConfigDef("remote.log.delete.on.disable", TYPE_BOOLEAN, "false", (),
+                  "Delete remote segments when tiered storage is disabled."),
+        ConfigDef("remote.storage.enable", TYPE_BOOLEAN, "false", (),
+                  "To enable tiered storage for a topic."),
+        ConfigDef("retention.bytes", TYPE_LONG, "-1", ("log.retention.bytes",),
+                  "The maximum size a partition can grow to before old segments are discarded."),
+        ConfigDef("retention.ms", TYPE_LONG, "604800000",
+                  ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+                  "The maximum time a log is retained before old segments are discarded.", _at_least(-1)),
+        ConfigDef("segment.bytes", TYPE_INT, "1073741824", ("log.segment.bytes",),
+                  "The segment file size for the log.", _at_least(14)),
+        ConfigDef("segment.index.bytes", TYPE_INT, "10485760", ("log.index.size.max.bytes",),
+                  "The size of the index that maps offsets to file positions.", _at_least(4)),
+        ConfigDef("segment.jitter.ms", TYPE_LONG, "0", ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+                  "The maximum random jitter subtracted from the scheduled segment roll time.", _at_least(0)),
+        ConfigDef("segment.ms", TYPE_LONG, "604800000", ("log.roll.ms", "log.roll.hours"),
+                  "The period of time after which Kafka will force the log to roll.", _at_least(1)),
+        ConfigDef("unclean.leader.election.enable", TYPE_BOOLEAN, "false",
+                  ("unclean.leader.election.enable",),
+                  "Whether to enable replicas not in the ISR set to be elected as leader."),
+    )
+}
+
+#: Broker configs whose values are given in other units than the topic config's.
+_UNIT_SCALE = {
+    "log.retention.minutes": 60_000,
+    "log.retention.hours": 3_600_000,
+    "log.roll.hours": 3_600_000,
+    "log.roll.jitter.hours": 3_600_000,
+}
+
+
+def _parse(d: ConfigDef, value: str) -> Any:
+    v = value.strip()
+    if d.type == TYPE_BOOLEAN:
+        if v.lower() not in ("true", "false"):
+            raise ValueError("Expected value to be either true or false")
+        return v.lower() == "true"
+    if d.type in (TYPE_INT, TYPE_SHORT, TYPE_LONG):
+        n = int(v)
+        limit = INT_MAX if d.type == TYPE_INT else LONG_MAX
+        if not -limit - 1 <= n <= limit:
+            raise ValueError("Not a number of type " + ("INT" if d.type == TYPE_INT else "LONG"))
+        return n
+    if d.type == TYPE_DOUBLE:
+        return float(v)
+    return value
+
+
+def validate(configs: Mapping[str, str | None]) -> None:
+    """Raise INVALID_CONFIG for an unknown topic config or a malformed value."""
+    for name, value in configs.items():
+        d = TOPIC_CONFIGS.get(name)
+        if d is None:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
+        if value is None:
+            continue
+        try:
+            _parse(d, value)
+        except ValueError as e:
+            raise KafkaError(
+                ErrorCode.INVALID_CONFIG,
+                f"Invalid value {value} for configuration {name}: {e}",
+            ) from None
+        if d.validator is not None:
+            reason = d.validator(value.strip())
+            if reason is not None:
+                raise KafkaError(
+                    ErrorCode.INVALID_CONFIG,
+                    f"Invalid value {value} for configuration {name}: {reason}",
+                )
+
+
+def broker_default(d: ConfigDef, broker_properties: Mapping[str, str]) -> tuple[str, str | None]:
+    """
+    The value a topic without an override gets, and the broker key it came from.
+
+    @return: (value, synonym name) where the name is None for Kafka's default.
+    """
+    for syn in d.synonyms:
+        if syn in broker_properties:
+            raw = broker_properties[syn].strip()
+            scale = _UNIT_SCALE.get(syn)
+            if scale is not None:
+                try:
+                    return str(int(raw) * scale), syn
+                except ValueError:
+                    return raw, syn
+            return raw, syn
+    return d.default, None
+
+
+def effective(
+    overrides: Mapping[str, str], broker_properties: Mapping[str, str]
+) -> dict[str, str]:
+    """Every topic config's value: the topic's override, else the broker's, else Kafka's."""
+    out = {}
+    for name, d in TOPIC_CONFIGS.items():
+        if name in overrides:
+            out[name] = overrides[name]
+        else:
+            out[name] = broker_default(d, broker_properties)[0]
+    return out
