@@ -76,7 +76,8 @@ def compress(codec: int, data: BytesLike) -> bytes:
         return _xerial_compress(data)
     if codec == LZ4:
         compressor = cramjam.lz4.Compressor(content_checksum=False, block_linked=False)
-        compressor.compress(data)
+        # The streaming Compressor takes bytes only.
+        compressor.compress(data if isinstance(data, bytes) else bytes(data))
         return bytes(compressor.finish())
     if codec == ZSTD:
         return bytes(cramjam.zstd.compress(data))
