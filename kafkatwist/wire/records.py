@@ -342,7 +342,7 @@ def validate_produce_records(
       - a length below the minimum, a magic outside 0..2, or bytes that end
         inside a batch: C{CORRUPT_MESSAGE} (Kafka instead silently drops a
         partial trailing batch, and answers C{INVALID_RECORD} when nothing
-        but a partial batch was sent; see the module notes);
+        but a partial batch was sent: we refuse rather than drop bytes);
       - magic 0 or 1: C{INVALID_RECORD} (Kafka 4 accepts Produce v3+ only,
         which must carry magic 2);
       - more than one batch, unless C{allow_multiple_batches}:
