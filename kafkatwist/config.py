@@ -709,6 +709,10 @@ class BrokerConfig:
         names = self.controller_listener_names
         return tuple(listener for listener in self.listeners if listener.name not in names)
 
+    def serving_listener(self) -> Listener:
+        """The listener clients connect to: the first that is not a controller listener."""
+        return self._broker_listeners()[0]
+
     def listen_endpoint(self) -> str:
         """
         A Twisted server endpoint string for the first non-controller listener.
@@ -717,7 +721,7 @@ class BrokerConfig:
         (C{tcp:9092:interface=0.0.0.0}); an IPv6 host uses C{tcp6} with the
         colons escaped (C{tcp6:9092:interface=\\:\\:}).
         """
-        listener = self._broker_listeners()[0]
+        listener = self.serving_listener()
         host = listener.host or "0.0.0.0"
         kind = "tcp6" if ":" in host else "tcp"
         interface = host.replace("\\", "\\\\").replace(":", "\\:")
@@ -733,7 +737,7 @@ class BrokerConfig:
         the address the client connected to. The port is C{0} when it is only
         known once bound: use the bound port.
         """
-        serving = self._broker_listeners()[0].name
+        serving = self.serving_listener().name
         candidates = [
             listener
             for listener in self.advertised_listeners
@@ -741,6 +745,6 @@ class BrokerConfig:
         ]
         chosen = next((c for c in candidates if c.name == serving), None)
         if chosen is None:
-            chosen = candidates[0] if candidates else self._broker_listeners()[0]
+            chosen = candidates[0] if candidates else self.serving_listener()
         host = None if chosen.host in _ANY_HOSTS else chosen.host
         return host, chosen.port

@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -482,7 +483,7 @@ class EndpointTests(SynchronousTestCase):
         reactor = MemoryReactor()
         for listeners, interface in [("P://:9092", "0.0.0.0"), ("P://[::1]:9092", "::1")]:
             endpoint = serverFromString(reactor, self.endpoint(listeners))
-            endpoint.listen(object())  # type: ignore[arg-type]
+            endpoint.listen(Factory())
             port, _factory, _backlog, bound = reactor.tcpServers[-1]
             self.assertEqual((port, bound), (9092, interface))
 
