@@ -1,8 +1,8 @@
-"""Broker configuration: Java ``.properties`` parsing and a typed, frozen ``BrokerConfig``.
+"""Broker configuration: Java C{.properties} parsing and a typed, frozen C{BrokerConfig}.
 
 Names, defaults and validation follow Kafka's broker configs
-(https://kafka.apache.org/documentation/#brokerconfigs; ``KafkaConfig``,
-``ServerLogConfigs`` and ``LogConfig`` in apache/kafka). This module is sans-io:
+(https://kafka.apache.org/documentation/#brokerconfigs; C{KafkaConfig},
+C{ServerLogConfigs} and C{LogConfig} in apache/kafka). This module is sans-io:
 it imports nothing from Twisted.
 """
 
@@ -53,18 +53,18 @@ _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
 
 def parse_properties(text: str) -> dict[str, str]:
     """
-    Parse Java ``.properties`` text the way ``java.util.Properties.load`` does.
+    Parse Java C{.properties} text the way C{java.util.Properties.load} does.
 
-    Lines starting with ``#`` or ``!`` are comments. A key ends at the first
-    unescaped ``=``, ``:`` or whitespace; the separator may be surrounded by
+    Lines starting with C{#} or C{!} are comments. A key ends at the first
+    unescaped C{=}, C{:} or whitespace; the separator may be surrounded by
     whitespace. A line ending in an odd number of backslashes continues on the
-    next line, whose leading whitespace is dropped. ``\\t \\n \\r \\f \\uXXXX``
+    next line, whose leading whitespace is dropped. C{\\t \\n \\r \\f \\uXXXX}
     are escapes, and a backslash before any other character stands for that
     character. Leading whitespace of a value is dropped; trailing whitespace is
-    kept, as Java does (``BrokerConfig`` trims values when it reads them, as
-    Kafka's ``ConfigDef`` does). A later duplicate key wins.
+    kept, as Java does (C{BrokerConfig} trims values when it reads them, as
+    Kafka's C{ConfigDef} does). A later duplicate key wins.
 
-    @raise ConfigError: on a malformed ``\\uXXXX`` escape.
+    @raise ConfigError: on a malformed C{\\uXXXX} escape.
     """
     result: dict[str, str] = {}
     for line_number, logical in _logical_lines(text):
@@ -153,7 +153,7 @@ def _unescape(raw: str, key: str, line_number: int) -> str:
 
 @frozen
 class Listener:
-    """One entry of ``listeners``: ``NAME://host:port``; an empty host means every interface."""
+    """One entry of C{listeners}: C{NAME://host:port}; an empty host means every interface."""
 
     name: str
     host: str
@@ -166,10 +166,10 @@ _LISTENER_RE = re.compile(r"(.*)://\[?([0-9a-zA-Z\-%._:]*?)\]?:(-?[0-9]+)")
 
 def parse_listeners(value: str, key: str = "listeners") -> tuple[Listener, ...]:
     """
-    Parse a comma-separated listener list such as ``PLAINTEXT://:9092,CONTROLLER://:9093``.
+    Parse a comma-separated listener list such as C{PLAINTEXT://:9092,CONTROLLER://:9093}.
 
-    Names are upper-cased, as Kafka's ``ListenerName.normalised`` does. IPv6
-    hosts may be bracketed (``PLAINTEXT://[::1]:9092``).
+    Names are upper-cased, as Kafka's C{ListenerName.normalised} does. IPv6
+    hosts may be bracketed (C{PLAINTEXT://[::1]:9092}).
 
     @param key: the config key to name in errors.
     @raise ConfigError: for an empty list, a malformed entry, a port outside
@@ -392,16 +392,10 @@ class _Reader:
         return self._props[key].strip() if key in self._props else default
 
     def integer(
-        self,
-        key: str,
-        default: int,
-        *,
-        at_least: int | None = None,
-        long: bool = False,
+        self, key: str, default: int, *, at_least: int | None = None, long: bool = False
     ) -> int:
-        if key not in self._props:
-            return default
-        return self._parse_integer(key, at_least=at_least, long=long)
+        value = self.optional_integer(key, at_least=at_least, long=long)
+        return default if value is None else value
 
     def optional_integer(
         self, key: str, *, at_least: int | None = None, long: bool = False
@@ -492,7 +486,7 @@ class BrokerConfig:
 
     listeners: tuple[Listener, ...] = _DEFAULT_LISTENERS
     controller_listener_names: tuple[str, ...] = ()
-    # Defaults to ``listeners`` without the controller listeners, as in Kafka.
+    # Defaults to C{listeners} without the controller listeners, as in Kafka.
     advertised_listeners: tuple[Listener, ...] = field()
     inter_broker_listener_name: str = "PLAINTEXT"
     log_dirs: tuple[str, ...] = ("/tmp/kraft-combined-logs",)
