@@ -1,0 +1,522 @@
+"""Tests for kafkatwist.config: .properties parsing, listeners and BrokerConfig."""
+
+from __future__ import annotations
+
+import operator
+
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.protocol import Factory
+from twisted.internet.testing import MemoryReactor
+from twisted.trial.unittest import SynchronousTestCase
+
+from kafkatwist.config import (
+    LONG_MAX,
+    BrokerConfig,
+    ConfigError,
+    Listener,
+    parse_listeners,
+    parse_properties,
+)
+
+# The server.properties the CodeCrafters tester passes (comments trimmed).
+CODECRAFTERS_PROPERTIES = """\
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@localhost:9093
+listeners=PLAINTEXT://:9092,CONTROLLER://:9093
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=/tmp/kraft-combined-logs
+"""
+
+
+class ParsePropertiesTests(SynchronousTestCase):
+    """Tests for L{parse_properties}."""
+
+    def test_separators(self) -> None:
+        """C{=}, C{:} and whitespace all separate a key from its value."""
+        self.assertEqual(
+            parse_properties("a=1\nb:2\nc 3\nd\t=\t4\ne  :  5\n"),
+            {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"},
+        )
+
+    def test_only_first_separator_counts(self) -> None:
+        """Separator characters after the first belong to the value."""
+        self.assertEqual(
+            parse_properties("a==b\nc=d=e\nf = :g\n"), {"a": "=b", "c": "d=e", "f": ":g"}
+        )
+
+    def test_comments_and_blank_lines(self) -> None:
+        """Lines starting with C{#} or C{!} (after whitespace) and blank lines are skipped."""
+        text = "# comment\n  ! also a comment\n\n   \nkey=value # not a comment\n"
+        self.assertEqual(parse_properties(text), {"key": "value # not a comment"})
+
+    def test_key_without_value(self) -> None:
+        """A key alone on its line gets the empty string."""
+        self.assertEqual(parse_properties("lonely\nempty=\n"), {"lonely": "", "empty": ""})
+
+    def test_leading_whitespace_dropped_trailing_kept(self) -> None:
+        """Leading whitespace is dropped and trailing whitespace kept, as Java does."""
+        self.assertEqual(parse_properties("   key =   value  \n"), {"key": "value  "})
+
+    def test_line_continuation(self) -> None:
+        """A trailing backslash joins the next line, minus its leading whitespace."""
+        text = "listeners=PLAINTEXT://:9092,\\\n          CONTROLLER://:9093\n"
+        self.assertEqual(
+            parse_properties(text), {"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093"}
+        )
+
+    def test_continuation_line_is_not_a_comment(self) -> None:
+        """A continued line starting with C{#} is part of the value."""
+        self.assertEqual(parse_properties("a=1\\\n  #2\n"), {"a": "1#2"})
+
+    def test_escaped_backslash_does_not_continue(self) -> None:
+        """An even number of trailing backslashes is a literal backslash, not a continuation."""
+        self.assertEqual(parse_properties("a=c:\\\\\nb=2\n"), {"a": "c:\\", "b": "2"})
+
+    def test_continuation_at_end_of_file(self) -> None:
+        """A backslash on the last line is dropped."""
+        self.assertEqual(parse_properties("a=1\\"), {"a": "1"})
+
+    def test_escapes(self) -> None:
+        """C{\\t \\n \\r \\f \\uXXXX} decode and other escaped characters stand for themselves."""
+        text = "a=x\\ty\\nz\\r\\f\nb=\\u00e9\\u0041\nc=\\q\\#\\!\n"
+        self.assertEqual(parse_properties(text), {"a": "x\ty\nz\r\f", "b": "\u00e9A", "c": "q#!"})
+
+    def test_escaped_separators_in_key(self) -> None:
+        """Escaped C{=}, C{:} and spaces are part of the key."""
+        self.assertEqual(parse_properties("a\\=b\\:c\\ d=e\n"), {"a=b:c d": "e"})
+
+    def test_malformed_unicode_escape(self) -> None:
+        """A short or non-hex C{\\uXXXX} escape raises ConfigError naming the key."""
+        error = self.assertRaises(ConfigError, parse_properties, "name=\\u12G4\n")
+        self.assertEqual(error.key, "name")
+        self.assertIn("name", str(error))
+
+    def test_line_endings(self) -> None:
+        """CRLF, CR and LF all end lines."""
+        self.assertEqual(parse_properties("a=1\r\nb=2\rc=3\n"), {"a": "1", "b": "2", "c": "3"})
+
+    def test_last_duplicate_wins(self) -> None:
+        """A repeated key keeps its last value."""
+        self.assertEqual(parse_properties("a=1\na=2\n"), {"a": "2"})
+
+
+class ParseListenersTests(SynchronousTestCase):
+    """Tests for L{parse_listeners}."""
+
+    def test_kraft_combined(self) -> None:
+        """The CodeCrafters listener list parses into two listeners with empty hosts."""
+        self.assertEqual(
+            parse_listeners("PLAINTEXT://:9092,CONTROLLER://:9093"),
+            (Listener("PLAINTEXT", "", 9092), Listener("CONTROLLER", "", 9093)),
+        )
+
+    def test_host(self) -> None:
+        """An explicit host is kept."""
+        self.assertEqual(
+            parse_listeners("PLAINTEXT://localhost:9092"),
+            (Listener("PLAINTEXT", "localhost", 9092),),
+        )
+
+    def test_ipv6(self) -> None:
+        """A bracketed IPv6 host is kept without its brackets."""
+        self.assertEqual(
+            parse_listeners("PLAINTEXT://[::1]:9092"), (Listener("PLAINTEXT", "::1", 9092),)
+        )
+
+    def test_whitespace_and_case(self) -> None:
+        """Entries are trimmed and names upper-cased, as Kafka normalises them."""
+        self.assertEqual(
+            parse_listeners(" plaintext://127.0.0.1:0 , ext://h:1 "),
+            (Listener("PLAINTEXT", "127.0.0.1", 0), Listener("EXT", "h", 1)),
+        )
+
+    def test_malformed(self) -> None:
+        """Malformed entries raise ConfigError naming the key."""
+        for value in ("", "PLAINTEXT", "://:9092", "PLAINTEXT://:", "PLAINTEXT://:x", "a:9092"):
+            error = self.assertRaises(ConfigError, parse_listeners, value, "advertised.listeners")
+            self.assertEqual(error.key, "advertised.listeners")
+
+    def test_port_range(self) -> None:
+        """A port outside 0-65535 raises ConfigError."""
+        self.assertRaises(ConfigError, parse_listeners, "PLAINTEXT://:65536")
+        self.assertRaises(ConfigError, parse_listeners, "PLAINTEXT://:-1")
+
+    def test_duplicate_names(self) -> None:
+        """Two listeners with one name raise ConfigError."""
+        self.assertRaises(ConfigError, parse_listeners, "A://:1,a://:2")
+
+
+class BrokerConfigDefaultsTests(SynchronousTestCase):
+    """Tests for the defaults of L{BrokerConfig.from_properties}."""
+
+    def test_empty_file(self) -> None:
+        """An empty file gives Kafka's defaults."""
+        config = BrokerConfig.from_properties(parse_properties(""))
+        self.assertEqual(config, BrokerConfig())
+        self.assertEqual(config.listeners, (Listener("PLAINTEXT", "", 9092),))
+        self.assertEqual(config.advertised_listeners, config.listeners)
+        self.assertEqual(config.controller_listener_names, ())
+        self.assertEqual(config.inter_broker_listener_name, "PLAINTEXT")
+        self.assertEqual(config.log_dirs, ("/tmp/kraft-combined-logs",))
+        self.assertEqual(config.node_id, 1)
+        self.assertEqual(config.process_roles, ())
+        self.assertEqual(config.num_partitions, 1)
+        self.assertEqual(config.default_replication_factor, 1)
+        self.assertIs(config.auto_create_topics_enable, True)
+        self.assertIs(config.delete_topic_enable, True)
+        self.assertEqual(config.socket_request_max_bytes, 104857600)
+        self.assertEqual(config.message_max_bytes, 1048588)
+        self.assertEqual(config.log_segment_bytes, 1073741824)
+        self.assertEqual(config.log_roll_ms, 168 * 3600 * 1000)
+        self.assertEqual(config.log_retention_ms, 168 * 3600 * 1000)
+        self.assertEqual(config.log_retention_bytes, -1)
+        self.assertEqual(config.log_retention_check_interval_ms, 300000)
+        self.assertEqual(config.log_flush_interval_messages, 9223372036854775807)
+        self.assertIsNone(config.log_flush_interval_ms)
+        self.assertEqual(config.log_flush_scheduler_interval_ms, LONG_MAX)
+        self.assertEqual(config.log_index_interval_bytes, 4096)
+        self.assertEqual(config.log_index_size_max_bytes, 10485760)
+        self.assertEqual(config.log_cleanup_policy, ("delete",))
+        self.assertEqual(config.log_message_timestamp_type, "CreateTime")
+        self.assertEqual(config.compression_type, "producer")
+        self.assertEqual(config.min_insync_replicas, 1)
+        self.assertEqual(config.offsets_topic_num_partitions, 50)
+        self.assertEqual(config.offsets_topic_replication_factor, 3)
+        self.assertEqual(config.offsets_retention_minutes, 10080)
+        self.assertEqual(config.offsets_retention_check_interval_ms, 600000)
+        self.assertEqual(config.group_min_session_timeout_ms, 6000)
+        self.assertEqual(config.group_max_session_timeout_ms, 1800000)
+        self.assertEqual(config.group_initial_rebalance_delay_ms, 3000)
+        self.assertEqual(config.group_max_size, 2147483647)
+        self.assertEqual(config.transaction_state_log_num_partitions, 50)
+        self.assertEqual(config.num_recovery_threads_per_data_dir, 1)
+        self.assertEqual(dict(config.properties), {})
+
+    def test_codecrafters_file(self) -> None:
+        """The tester's file gives a PLAINTEXT listener on 9092 and the KRaft log dir."""
+        config = BrokerConfig.from_properties(parse_properties(CODECRAFTERS_PROPERTIES))
+        self.assertEqual(config.controller_listener_names, ("CONTROLLER",))
+        self.assertEqual(config.process_roles, ("broker", "controller"))
+        self.assertEqual(config.advertised_listeners, (Listener("PLAINTEXT", "", 9092),))
+        self.assertEqual(config.listen_endpoint(), "tcp:9092:interface=0.0.0.0")
+        self.assertEqual(config.advertised_address(), (None, 9092))
+        self.assertEqual(config.properties["controller.quorum.voters"], "1@localhost:9093")
+
+    def test_values_are_trimmed(self) -> None:
+        """Surrounding whitespace in values is ignored, as Kafka's ConfigDef trims."""
+        config = BrokerConfig.from_properties(
+            {"num.partitions": " 3 ", "delete.topic.enable": "FALSE  ", "log.dirs": " /a , /b "}
+        )
+        self.assertEqual(config.num_partitions, 3)
+        self.assertIs(config.delete_topic_enable, False)
+        self.assertEqual(config.log_dirs, ("/a", "/b"))
+
+    def test_log_dir_fallback(self) -> None:
+        """C{log.dir} is used when C{log.dirs} is absent, and C{log.dirs} wins when both are set."""
+        self.assertEqual(BrokerConfig.from_properties({"log.dir": "/x"}).log_dirs, ("/x",))
+        config = BrokerConfig.from_properties({"log.dir": "/x", "log.dirs": "/y,/z"})
+        self.assertEqual(config.log_dirs, ("/y", "/z"))
+
+    def test_broker_id_synonym(self) -> None:
+        """C{broker.id} sets the node id; a conflicting C{node.id} raises ConfigError."""
+        self.assertEqual(BrokerConfig.from_properties({"broker.id": "7"}).node_id, 7)
+        self.assertEqual(
+            BrokerConfig.from_properties({"broker.id": "7", "node.id": "7"}).node_id, 7
+        )
+        error = self.assertRaises(
+            ConfigError, BrokerConfig.from_properties, {"broker.id": "7", "node.id": "8"}
+        )
+        self.assertEqual(error.key, "broker.id")
+
+    def test_retention_precedence(self) -> None:
+        """C{log.retention.ms} beats C{.minutes}, which beats C{.hours}."""
+
+        def retention(props: dict[str, str]) -> int:
+            return BrokerConfig.from_properties(props).log_retention_ms
+
+        self.assertEqual(retention({"log.retention.hours": "1"}), 3600000)
+        self.assertEqual(
+            retention({"log.retention.hours": "1", "log.retention.minutes": "2"}), 120000
+        )
+        self.assertEqual(
+            retention(
+                {
+                    "log.retention.hours": "1",
+                    "log.retention.minutes": "2",
+                    "log.retention.ms": "5",
+                }
+            ),
+            5,
+        )
+
+    def test_retention_unlimited(self) -> None:
+        """Any negative retention time means unlimited, reported as -1."""
+        self.assertEqual(
+            BrokerConfig.from_properties({"log.retention.ms": "-1"}).log_retention_ms, -1
+        )
+        self.assertEqual(
+            BrokerConfig.from_properties({"log.retention.hours": "-5"}).log_retention_ms, -1
+        )
+
+    def test_roll_precedence(self) -> None:
+        """C{log.roll.ms} beats C{log.roll.hours}."""
+        self.assertEqual(BrokerConfig.from_properties({"log.roll.hours": "2"}).log_roll_ms, 7200000)
+        self.assertEqual(
+            BrokerConfig.from_properties({"log.roll.hours": "2", "log.roll.ms": "9"}).log_roll_ms,
+            9,
+        )
+
+    def test_typed_values(self) -> None:
+        """Set values are parsed into their types."""
+        config = BrokerConfig.from_properties(
+            {
+                "log.cleanup.policy": "compact,delete",
+                "log.message.timestamp.type": "LogAppendTime",
+                "compression.type": "zstd",
+                "log.flush.interval.ms": "1000",
+                "log.flush.interval.messages": "1",
+                "auto.create.topics.enable": "false",
+                "inter.broker.listener.name": "internal",
+            }
+        )
+        self.assertEqual(config.log_cleanup_policy, ("compact", "delete"))
+        self.assertEqual(config.log_message_timestamp_type, "LogAppendTime")
+        self.assertEqual(config.compression_type, "zstd")
+        self.assertEqual(config.log_flush_interval_ms, 1000)
+        self.assertEqual(config.log_flush_interval_messages, 1)
+        self.assertIs(config.auto_create_topics_enable, False)
+        self.assertEqual(config.inter_broker_listener_name, "INTERNAL")
+
+    def test_config_is_frozen(self) -> None:
+        """Neither the config nor its raw properties can be changed."""
+        config = BrokerConfig.from_properties({"num.partitions": "2"})
+        self.assertRaises(AttributeError, setattr, config, "num_partitions", 3)
+        self.assertRaises(TypeError, operator.setitem, config.properties, "num.partitions", "3")
+
+
+class BrokerConfigErrorTests(SynchronousTestCase):
+    """Every malformed value raises a ConfigError naming its key."""
+
+    BAD_VALUES = [
+        ("num.partitions", "abc"),
+        ("num.partitions", "0"),
+        ("num.partitions", "1.5"),
+        ("num.partitions", "1_000"),
+        ("num.partitions", "2147483648"),
+        ("node.id", "-1"),
+        ("broker.id", "x"),
+        ("default.replication.factor", "0"),
+        ("auto.create.topics.enable", "yes"),
+        ("delete.topic.enable", "1"),
+        ("socket.request.max.bytes", "0"),
+        ("message.max.bytes", "-1"),
+        ("log.segment.bytes", "10"),
+        ("log.roll.ms", "0"),
+        ("log.roll.hours", "0"),
+        ("log.retention.ms", "forever"),
+        ("log.retention.minutes", "9999999999"),
+        ("log.retention.hours", "x"),
+        ("log.retention.bytes", "9223372036854775808"),
+        ("log.retention.check.interval.ms", "0"),
+        ("log.flush.interval.messages", "0"),
+        ("log.flush.interval.ms", "-1"),
+        ("log.flush.scheduler.interval.ms", "soon"),
+        ("log.index.interval.bytes", "-1"),
+        ("log.index.size.max.bytes", "3"),
+        ("log.cleanup.policy", "shred"),
+        ("log.cleanup.policy", "delete,,compact"),
+        ("log.message.timestamp.type", "createtime"),
+        ("compression.type", "brotli"),
+        ("min.insync.replicas", "0"),
+        ("offsets.topic.num.partitions", "0"),
+        ("offsets.topic.replication.factor", "0"),
+        ("offsets.retention.minutes", "0"),
+        ("offsets.retention.check.interval.ms", "0"),
+        ("group.min.session.timeout.ms", "-1"),
+        ("group.max.session.timeout.ms", "x"),
+        ("group.initial.rebalance.delay.ms", "-1"),
+        ("group.max.size", "0"),
+        ("transaction.state.log.num.partitions", "0"),
+        ("num.recovery.threads.per.data.dir", "0"),
+        ("process.roles", "broker,leader"),
+        ("log.dirs", ""),
+        ("log.dirs", "/a,/a"),
+        ("log.dir", " "),
+        ("listeners", "PLAINTEXT:9092"),
+        ("advertised.listeners", "PLAINTEXT://0.0.0.0:9092"),
+        ("advertised.listeners", "PLAINTEXT//host:9092"),
+    ]
+
+    def test_each_bad_value_names_its_key(self) -> None:
+        """Each malformed value raises ConfigError whose key, value and message name it."""
+        for key, value in self.BAD_VALUES:
+            with self.subTest(key=key, value=value):
+                error = self.assertRaises(ConfigError, BrokerConfig.from_properties, {key: value})
+                self.assertEqual(error.key, key)
+                self.assertEqual(error.value, value)
+                self.assertIn(key, str(error))
+                self.assertTrue(error.reason)
+
+    def test_only_controller_listeners(self) -> None:
+        """Listeners that are all controller listeners raise ConfigError on C{listeners}."""
+        error = self.assertRaises(
+            ConfigError,
+            BrokerConfig.from_properties,
+            {"listeners": "CONTROLLER://:9093", "controller.listener.names": "CONTROLLER"},
+        )
+        self.assertEqual(error.key, "listeners")
+
+    def test_message_wording(self) -> None:
+        """The message follows Kafka's C{Invalid value X for configuration Y: Z} wording."""
+        error = ConfigError("num.partitions", "x", "expected an integer")
+        self.assertEqual(
+            str(error), "Invalid value 'x' for configuration num.partitions: expected an integer"
+        )
+
+
+class OverrideTests(SynchronousTestCase):
+    """Tests for the C{overrides} argument of L{BrokerConfig.from_properties}."""
+
+    def test_overrides_win(self) -> None:
+        """An override replaces the file's value and shows in C{properties}."""
+        config = BrokerConfig.from_properties(
+            {"log.dirs": "/file", "num.partitions": "2"}, overrides={"log.dirs": "/cli"}
+        )
+        self.assertEqual(config.log_dirs, ("/cli",))
+        self.assertEqual(config.num_partitions, 2)
+        self.assertEqual(config.properties["log.dirs"], "/cli")
+
+    def test_override_replaces_synonyms(self) -> None:
+        """Overriding one key of a synonym group discards the file's other members."""
+        config = BrokerConfig.from_properties(
+            {"broker.id": "3", "log.dir": "/old", "log.retention.ms": "5"},
+            overrides={"node.id": "4", "log.dirs": "/new", "log.retention.hours": "1"},
+        )
+        self.assertEqual(config.node_id, 4)
+        self.assertEqual(config.log_dirs, ("/new",))
+        self.assertEqual(config.log_retention_ms, 3600000)
+        self.assertNotIn("broker.id", config.properties)
+
+    def test_bad_override_names_key(self) -> None:
+        """A malformed override raises ConfigError naming its key."""
+        error = self.assertRaises(
+            ConfigError, BrokerConfig.from_properties, {}, overrides={"node.id": "one"}
+        )
+        self.assertEqual(error.key, "node.id")
+
+
+class KeyCatalogueTests(SynchronousTestCase):
+    """Tests for L{BrokerConfig.unused_keys} and L{BrokerConfig.unknown_keys}."""
+
+    def test_classification(self) -> None:
+        """Kafka keys kafkatwist ignores and keys nobody knows are listed apart, sorted."""
+        config = BrokerConfig.from_properties(
+            {
+                "num.partitions": "1",
+                "num.network.threads": "3",
+                "controller.quorum.voters": "1@localhost:9093",
+                "transaction.state.log.replication.factor": "1",
+                "transaction.state.log.num.partitions": "5",
+                "ssl.keystore.location": "/k",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT",
+                "log.retention.hour": "1",
+                "my.own.setting": "x",
+            }
+        )
+        self.assertEqual(
+            config.unused_keys,
+            (
+                "controller.quorum.voters",
+                "listener.security.protocol.map",
+                "num.network.threads",
+                "ssl.keystore.location",
+                "transaction.state.log.replication.factor",
+            ),
+        )
+        self.assertEqual(config.unknown_keys, ("log.retention.hour", "my.own.setting"))
+
+    def test_codecrafters_file_has_no_unknown_keys(self) -> None:
+        """Every key of the tester's file is a Kafka key."""
+        config = BrokerConfig.from_properties(parse_properties(CODECRAFTERS_PROPERTIES))
+        self.assertEqual(config.unknown_keys, ())
+        self.assertEqual(
+            config.unused_keys, ("controller.quorum.voters", "listener.security.protocol.map")
+        )
+
+
+class EndpointTests(SynchronousTestCase):
+    """Tests for L{BrokerConfig.listen_endpoint} and L{BrokerConfig.advertised_address}."""
+
+    def endpoint(self, listeners: str, controller: str = "") -> str:
+        props = {"listeners": listeners}
+        if controller:
+            props["controller.listener.names"] = controller
+        return BrokerConfig.from_properties(props).listen_endpoint()
+
+    def test_any_host(self) -> None:
+        """An empty host listens on every IPv4 interface."""
+        self.assertEqual(self.endpoint("PLAINTEXT://:9092"), "tcp:9092:interface=0.0.0.0")
+
+    def test_explicit_host(self) -> None:
+        """An explicit host becomes the interface."""
+        self.assertEqual(self.endpoint("PLAINTEXT://127.0.0.1:0"), "tcp:0:interface=127.0.0.1")
+        self.assertEqual(
+            self.endpoint("PLAINTEXT://localhost:19092"), "tcp:19092:interface=localhost"
+        )
+
+    def test_ipv6(self) -> None:
+        """An IPv6 host uses tcp6 with its colons escaped."""
+        self.assertEqual(self.endpoint("PLAINTEXT://[::]:9092"), "tcp6:9092:interface=\\:\\:")
+        self.assertEqual(self.endpoint("PLAINTEXT://[::1]:9092"), "tcp6:9092:interface=\\:\\:1")
+
+    def test_skips_controller_listener(self) -> None:
+        """A controller listener listed first is skipped."""
+        self.assertEqual(
+            self.endpoint("CONTROLLER://:9093,PLAINTEXT://:9092", "CONTROLLER"),
+            "tcp:9092:interface=0.0.0.0",
+        )
+
+    def test_endpoint_strings_parse(self) -> None:
+        """Twisted's serverFromString accepts the strings with the intended interface and port."""
+        reactor = MemoryReactor()
+        for listeners, interface in [("P://:9092", "0.0.0.0"), ("P://[::1]:9092", "::1")]:
+            endpoint = serverFromString(reactor, self.endpoint(listeners))
+            endpoint.listen(Factory())
+            port, _factory, _backlog, bound = reactor.tcpServers[-1]
+            self.assertEqual((port, bound), (9092, interface))
+
+    def test_advertised_defaults_to_listener(self) -> None:
+        """Without advertised.listeners, the serving listener's host and port are advertised."""
+        config = BrokerConfig.from_properties({"listeners": "PLAINTEXT://myhost:9092"})
+        self.assertEqual(config.advertised_address(), ("myhost", 9092))
+
+    def test_advertised_any_host_is_none(self) -> None:
+        """Empty, C{0.0.0.0} and C{::} hosts are advertised as None (use the connected address)."""
+        for listeners in ("P://:9092", "P://0.0.0.0:9092", "P://[::]:9092"):
+            config = BrokerConfig.from_properties({"listeners": listeners})
+            self.assertEqual(config.advertised_address(), (None, 9092))
+
+    def test_advertised_port_zero(self) -> None:
+        """Port 0 is advertised as 0, meaning the port bound at run time."""
+        config = BrokerConfig.from_properties({"listeners": "PLAINTEXT://127.0.0.1:0"})
+        self.assertEqual(config.advertised_address(), ("127.0.0.1", 0))
+
+    def test_advertised_by_name(self) -> None:
+        """The advertised listener with the serving listener's name is chosen."""
+        config = BrokerConfig.from_properties(
+            {
+                "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
+                "controller.listener.names": "CONTROLLER",
+                "advertised.listeners": "OTHER://other:1,PLAINTEXT://public.example:19092",
+            }
+        )
+        self.assertEqual(config.advertised_address(), ("public.example", 19092))
+
+    def test_advertised_fallback_to_first(self) -> None:
+        """Without a same-named advertised listener, the first non-controller one is chosen."""
+        config = BrokerConfig.from_properties(
+            {"listeners": "PLAINTEXT://:9092", "advertised.listeners": "EXTERNAL://ext:1"}
+        )
+        self.assertEqual(config.advertised_address(), ("ext", 1))
