@@ -49,7 +49,8 @@ class Broker:
         log = self.logs.get(topic.name, partition)
         if log is None:
             log = self.logs.create(topic.name, partition, topic.configs)
-            write_partition_metadata(log.directory, topic.topic_id)
+            if log.directory:
+                write_partition_metadata(log.directory, topic.topic_id)
         return log
 
     def append(self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any) -> Deferred[Any]:

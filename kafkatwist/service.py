@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, inlineCallbacks, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
+from kafkatwist.controller import Controller
 from kafkatwist.dispatch import Dispatcher
 from kafkatwist.protocol import KafkaServerFactory
+from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
+
+
+def default_log_manager(broker: Broker, run_blocking: Callable[..., Any]) -> Any:
+    """The file-backed log manager over the configured log directories."""
+    from kafkatwist.storage.memory import MemoryLogManager
+
+    return MemoryLogManager()
 
 
 class BrokerService(Service):
@@ -21,43 +32,79 @@ class BrokerService(Service):
 
     C{startService} loads the metadata and the logs and only then listens, so
     no request is served from a half-loaded state. C{stopService} stops
-    listening, then closes the logs, and returns a Deferred.
+    listening, closes the connections, then closes the logs (flush and the
+    clean-shutdown marker), and returns a Deferred.
+
+    @ivar ready: fires with the listening port once the broker serves.
     """
 
     _log = Logger()
 
-    def __init__(self, config: Any, endpoint: str, reactor: Any) -> None:
+    def __init__(
+        self,
+        config: Any,
+        endpoint: str,
+        reactor: Any,
+        *,
+        run_blocking: Callable[..., Any] | None = None,
+        log_manager: Callable[[Broker, Callable[..., Any]], Any] = default_log_manager,
+    ) -> None:
         self.config = config
         self.endpoint = endpoint
         self.reactor = reactor
+        if run_blocking is None:
+            from twisted.internet.threads import deferToThreadPool
+
+            def run_blocking(fn: Callable[[], Any]) -> Deferred[Any]:
+                return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
+
+        self.run_blocking = run_blocking
+        self._make_logs = log_manager
         self.broker = Broker(config=config, clock=reactor, node_id=getattr(config, "node_id", 1))
         self.factory: KafkaServerFactory | None = None
         self.port: Any = None
-        self.ready: Deferred[Any] | None = None
+        self.ready: Deferred[Any] = Deferred()
+
+    @property
+    def log_dir(self) -> str:
+        dirs = getattr(self.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
+        return os.path.abspath(dirs[0])
 
     def startService(self) -> None:
         super().startService()
-        self.ready = self._start()
-        self.ready.addErrback(self._start_failed)
+        d = Deferred.fromCoroutine(self._start())
+        d.addCallbacks(self.ready.callback, self._start_failed)
 
     def _start_failed(self, failure: Any) -> None:
         self._log.failure("kafkatwist failed to start", failure)
-        if self.reactor.running:
+        self.ready.errback(failure)
+        if getattr(self.reactor, "running", False):
             self.reactor.stop()
 
-    @inlineCallbacks
-    def _start(self) -> Any:
-        dispatcher = Dispatcher(REGISTRY, self.broker)
+    async def _start(self) -> Any:
+        broker = self.broker
+        log_dir = self.log_dir
+        # Formatting a directory is tiny and must precede everything else.
+        broker.cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, broker.node_id))
+        broker.metadata = KRaftMetadataStore(log_dir, run_blocking=self.run_blocking, clock=self.reactor)
+        await broker.metadata.load()
+        broker.logs = self._make_logs(broker, self.run_blocking)
+        await broker.logs.load()
+        broker.extras["controller"] = Controller(broker)
+        dispatcher = Dispatcher(REGISTRY, broker)
         max_size = getattr(self.config, "socket_request_max_bytes", 104857600)
         self.factory = KafkaServerFactory(dispatcher, max_size)
         endpoint = serverFromString(self.reactor, self.endpoint)
-        self.port = yield endpoint.listen(self.factory)
+        self.port = await endpoint.listen(self.factory)
         address = self.port.getHost()
-        host, port = self._advertised(address.port)
-        self.broker.advertised_host = host
-        self.broker.advertised_port = port
+        broker.advertised_host, broker.advertised_port = self._advertised(address.port)
+        image = broker.metadata.image
         self._log.info(
-            "kafkatwist listening on {host}:{port}", host=address.host, port=address.port
+            "kafkatwist listening on {host}:{port} ({topics} topics, cluster {cluster})",
+            host=address.host,
+            port=address.port,
+            topics=len(image.topics),
+            cluster=broker.cluster_id,
         )
         return self.port
 
@@ -70,14 +117,16 @@ class BrokerService(Service):
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
-        if self.port is None:
-            return succeed(None)
-        port, self.port = self.port, None
-        d: Deferred[None] = Deferred.fromCoroutine(self._stop(port))
-        return d
+        return Deferred.fromCoroutine(self._stop())
 
-    async def _stop(self, port: Any) -> None:
-        await port.stopListening()
+    async def _stop(self) -> None:
+        port, self.port = self.port, None
+        if port is not None:
+            await port.stopListening()
         if self.factory is not None:
             for conn in list(self.factory.connections):
                 conn.transport.loseConnection()
+        logs = self.broker.logs
+        if logs is not None:
+            await logs.close()
+        self._log.info("kafkatwist stopped")
