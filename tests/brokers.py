@@ -1,0 +1,50 @@
+"""A broker for handler tests: real metadata store in a temp dir, memory logs, a Clock."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.broker import Broker
+from kafkatwist.config import BrokerConfig
+from kafkatwist.controller import Controller
+from kafkatwist.storage.kraft import KRaftMetadataStore
+from kafkatwist.storage.memory import MemoryLogManager
+from kafkatwist.wire.header import RequestHeader
+
+
+def make_broker(log_dir: str | None = None, config: Any = None, clock: Clock | None = None) -> Broker:
+    """A loaded broker with no topics, memory logs and a C{Clock}."""
+    if log_dir is None:
+        log_dir = tempfile.mkdtemp(prefix="kafkatwist-test-")
+    clock = clock or Clock()
+    clock.advance(1_700_000_000)  # a realistic wall-clock time, in seconds
+    broker = Broker(config=config or BrokerConfig(), clock=clock, node_id=1, cluster_id="test-cluster")
+    broker.metadata = KRaftMetadataStore(log_dir, clock=clock)
+    broker.metadata.load()
+    broker.logs = MemoryLogManager()
+    broker.extras["controller"] = Controller(broker)
+    broker.advertised_port = 9092
+    return broker
+
+
+def context(broker: Broker, spec: ApiSpec, version: int, client_id: str = "test-client") -> RequestContext:
+    """A request context for one API at one version."""
+    from kafkatwist.apis import REGISTRY
+
+    return RequestContext(
+        header=RequestHeader(spec.api_key, version, 7, client_id),
+        broker=broker,
+        peer="127.0.0.1:5555",
+        local_host="127.0.0.1",
+        apis={s.api_key: s for s in REGISTRY},
+    )
+
+
+def call(broker: Broker, spec: ApiSpec, request: Any, version: int) -> Deferred[Any]:
+    """Run a handler: a Deferred firing with its response (or None)."""
+    return Deferred.fromCoroutine(spec.handle(context(broker, spec, version), request))
