@@ -26,17 +26,31 @@ kafkatwist_venv() {
     fi
 
     echo "kafkatwist: installing dependencies into $venv (log: $log)" >&2
-    if [ ! -x "$venv/bin/python" ]; then
-        local python=${PYTHON:-python3}
-        if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-            echo "kafkatwist: needs Python >= 3.11 as $python (set PYTHON=...)" >&2
-            return 1
+    local python=${PYTHON:-python3}
+    if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+        echo "kafkatwist: needs Python >= 3.11 as $python (set PYTHON=...)" >&2
+        return 1
+    fi
+    # The fast path: a venv without its own pip, filled by the interpreter's pip
+    # (pip >= 22.3 can install into another environment). It saves the few
+    # seconds ensurepip costs on a first start. Otherwise: a venv with pip.
+    local pip=("$venv/bin/python" -m pip)
+    if "$python" -c 'import pip, sys; sys.exit(tuple(map(int, pip.__version__.split(".")[:2])) < (22, 3))' \
+        2>/dev/null; then
+        pip=("$python" -m pip --python "$venv/bin/python")
+        if [ ! -x "$venv/bin/python" ]; then
+            mkdir -p "$venv"
+            "$python" -m venv --without-pip "$venv" >"$log" 2>&1 || {
+                echo "kafkatwist: '$python -m venv' failed; see $log" >&2
+                return 1
+            }
         fi
+    elif [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
         mkdir -p "$venv"
-        if ! "$python" -m venv "$venv" >"$log" 2>&1; then
+        "$python" -m venv "$venv" >"$log" 2>&1 || {
             echo "kafkatwist: '$python -m venv' failed; see $log" >&2
             return 1
-        fi
+        }
     fi
     # The requirements come from pyproject.toml, so they are listed in one place.
     "$venv/bin/python" - "$KAFKATWIST_REPO/pyproject.toml" "$@" >"$venv/requirements.txt" <<'PY'
@@ -50,7 +64,7 @@ for extra in sys.argv[2:]:
     requirements += project["optional-dependencies"][extra]
 print("\n".join(requirements))
 PY
-    if ! PIP_ROOT_USER_ACTION=ignore "$venv/bin/python" -m pip install -q \
+    if ! PIP_ROOT_USER_ACTION=ignore "${pip[@]}" install -q \
         --disable-pip-version-check --no-input -r "$venv/requirements.txt" >>"$log" 2>&1; then
         echo "kafkatwist: pip install failed; the end of $log:" >&2
         tail -n 20 "$log" >&2
