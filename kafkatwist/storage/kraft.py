@@ -293,7 +293,8 @@ def write_partition_metadata(directory: str, topic_id: uuid.UUID) -> None:
     path = os.path.join(directory, "partition.metadata")
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"version: 0\ntopic_id: {uuid_to_kafka(topic_id)}\n")
+        # Byte for byte what Kafka's PartitionMetadataFile writes: no trailing newline.
+        f.write(f"version: 0\ntopic_id: {uuid_to_kafka(topic_id)}")
     os.replace(tmp, path)
 
 
