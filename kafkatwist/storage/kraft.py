@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.logger import Logger
 
 from kafkatwist.errors import ProtocolViolation
@@ -316,6 +316,8 @@ class KRaftMetadataStore:
     epoch: int = 1
     #: Problems found while loading (torn or corrupt batches), for logs and tests.
     problems: list[str] = field(factory=list)
+    #: Appends are written one at a time, in offset order, even from a thread pool.
+    _write_lock: DeferredLock = field(factory=DeferredLock)
     _log = Logger()
 
     @property
@@ -405,7 +407,7 @@ class KRaftMetadataStore:
                 self.image.apply(r)
             return self.image
 
-        return self.run_blocking(write).addCallback(applied)
+        return self._write_lock.run(self.run_blocking, write).addCallback(applied)
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
         topic = self.image.topics.get(name)
