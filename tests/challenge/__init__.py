@@ -1,0 +1,1 @@
+"""An independent Python port of the CodeCrafters "Build your own Kafka" tester."""
