@@ -155,7 +155,7 @@ class VarintTests(SynchronousTestCase):
             for method in ("uvarint", "varint", "varlong"):
                 with self.subTest(data=data, method=method):
                     e = self.assertRaises(ProtocolViolation, getattr(Reader(data), method))
-                    self.assertIn("varint", str(e))
+                    self.assertIn("truncated var", str(e))
 
     def test_too_long_varint(self) -> None:
         """Unsigned varints and varints longer than 5 bytes are refused, as Kafka does."""
@@ -168,7 +168,7 @@ class VarintTests(SynchronousTestCase):
         data = b"\xff\xff\xff\xff\x1f"
         self.assertRaises(ProtocolViolation, Reader(data).uvarint)
         self.assertRaises(ProtocolViolation, Reader(data).varint)
-        self.assertEqual(Reader(data).varlong(), zigzag_decode(2**35 - 1))
+        self.assertEqual(Reader(data).varlong(), zigzag_decode(2**33 - 1))
 
     def test_too_long_varlong(self) -> None:
         """Varlongs longer than 10 bytes, or beyond 64 bits, are refused."""
