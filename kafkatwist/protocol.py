@@ -75,7 +75,10 @@ class KafkaServerProtocol(Int32StringReceiver):
             end = offset + 4 + length
             if end > size:
                 break
-            frame = bytes(buf[offset + 4 : end])
+            # One copy out of the buffer (slicing the bytearray would add another);
+            # the view is released before the buffer can be resized again.
+            with memoryview(buf) as view:
+                frame = bytes(view[offset + 4 : end])
             offset = end
             self.stringReceived(frame)
         if offset:
