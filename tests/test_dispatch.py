@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
 import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY, api_versions
@@ -191,6 +196,31 @@ class UnknownAndUnsupportedTests(DispatchCase):
 
         self.assertTrue(is_protocol_violation(Failure(ProtocolViolation("x"))))
         self.assertFalse(is_protocol_violation(Failure(RuntimeError("x"))))
+
+
+class FuzzTests(DispatchCase):
+    """Whatever the bytes, dispatch fails only with ProtocolViolation."""
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.sampled_from([0, 18, 75]),
+        st.integers(-2, 20),
+        st.integers(-(2**31), 2**31 - 1),
+        st.binary(max_size=80),
+    )
+    def test_garbage_after_header(self, key: int, version: int, cid: int, body: bytes) -> None:
+        """A header of a known or unknown key followed by garbage never raises anything else."""
+        frame = struct.pack(">hhi", key, version, cid) + body
+        try:
+            d = self.dispatcher.dispatch(frame)
+        except ProtocolViolation:
+            return
+        results: list[object] = []
+        d.addBoth(results.append)
+        [result] = results
+        if isinstance(result, Failure):
+            result.trap(ProtocolViolation)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class HandlerOutcomeTests(DispatchCase):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import CancelledError
 from twisted.internet.error import ConnectionDone
 from twisted.logger import capturedLogs, formatEvent
@@ -314,6 +316,23 @@ class OrderingTests(ProtocolCase):
         self.assertTrue(self.transport.disconnecting)
         self.assertEqual(self.transport.value(), b"")
         self.assertEqual(self.handler.seen, [1])
+
+
+class FuzzTests(SynchronousTestCase):
+    """Arbitrary byte streams never make the protocol raise."""
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.binary(max_size=64), max_size=8), st.data())
+    def test_arbitrary_stream(self, garbage: list[bytes], data: st.DataObject) -> None:
+        """Valid frames mixed with garbage, cut anywhere, are served or close the connection."""
+        frames = [api_versions_request(1), produce_request(2), *garbage]
+        stream = b"".join(data.draw(st.permutations(frames)))
+        protocol, transport = connect(server_factory(max_request_size=4096))
+        cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
+        for start, end in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+            protocol.dataReceived(stream[start:end])
+        unframe(transport.value())
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class ManyConnectionsTests(SynchronousTestCase):

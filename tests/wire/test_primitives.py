@@ -315,6 +315,17 @@ class StringTests(SynchronousTestCase):
         self.assertRaises(ValueError, Writer().string, "x" * 32768)
         self.assertEqual(len(_written("string", "x" * 32767)), 32769)
 
+    def test_compact_too_long(self) -> None:
+        """Compact strings obey Kafka's 32767-byte string limit too, on write and on read."""
+        self.assertRaises(ValueError, Writer().compact_string, "x" * 32768)
+        self.assertRaises(ValueError, Writer().compact_nullable_string, "x" * 32768)
+        self.assertEqual(
+            Reader(_written("compact_string", "x" * 32767)).compact_string(), "x" * 32767
+        )
+        data = encode_uvarint(32769) + b"x" * 32768
+        self.assertRaises(ProtocolViolation, Reader(data).compact_string)
+        self.assertRaises(ProtocolViolation, Reader(data).compact_nullable_string)
+
     def test_invalid_utf8(self) -> None:
         """Malformed UTF-8 in any string reader is a ProtocolViolation."""
         bad = [b"\xff", b"\xc3", b"\xe2\x82", b"\xc0\x80", b"\xed\xa0\x80", b"a\x80b"]
