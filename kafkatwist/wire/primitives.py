@@ -46,6 +46,8 @@ def zigzag_decode(value: int) -> int:
 
 
 _U32_MAX = 0xFFFFFFFF
+#: Kafka's limit on every string, legacy or compact (Short.MAX_VALUE bytes).
+_MAX_STRING = 0x7FFF
 _U64_MAX = 0xFFFFFFFFFFFFFFFF
 
 
@@ -198,10 +200,14 @@ class Reader:
         n = self.uvarint() - 1
         if n < 0:
             raise ProtocolViolation(f"null in non-nullable string at offset {self.pos}")
+        if n > _MAX_STRING:
+            raise ProtocolViolation(f"string of {n} bytes at offset {self.pos}")
         return self._text(n)
 
     def compact_nullable_string(self) -> str | None:
         n = self.uvarint() - 1
+        if n > _MAX_STRING:
+            raise ProtocolViolation(f"string of {n} bytes at offset {self.pos}")
         return None if n < 0 else self._text(n)
 
     def bytes(self) -> bytes:
@@ -333,7 +339,7 @@ class Writer:
 
     def string(self, v: str) -> None:
         data = v.encode("utf-8")
-        if len(data) > 0x7FFF:
+        if len(data) > _MAX_STRING:
             raise ValueError("string longer than 32767 bytes")
         self._buf += _I16.pack(len(data))
         self._buf += data
@@ -346,6 +352,8 @@ class Writer:
 
     def compact_string(self, v: str) -> None:
         data = v.encode("utf-8")
+        if len(data) > _MAX_STRING:
+            raise ValueError("string longer than 32767 bytes")
         self.uvarint(len(data) + 1)
         self._buf += data
 
