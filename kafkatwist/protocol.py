@@ -41,6 +41,7 @@ class KafkaServerProtocol(Int32StringReceiver):
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._pending: Deferred[Reply] | None = None
+        #: Set once the connection is gone, or once we decided to close it.
         self._lost = False
         self.peer = ""
         self.local_host: str | None = None
@@ -53,13 +54,19 @@ class KafkaServerProtocol(Int32StringReceiver):
         self.local_host = getattr(host, "host", None)
         self.factory.connections.add(self)
 
+    def _closing(self) -> bool:
+        """True once nothing more may be read or written on this connection."""
+        return self._lost or bool(getattr(self.transport, "disconnecting", False))
+
     def dataReceived(self, data: bytes) -> None:
+        if self._closing():
+            return
         buf = self._buffer
         if data:
             buf += data
         offset = 0
         size = len(buf)
-        while not self.paused and not self._lost and size - offset >= 4:
+        while not self.paused and not self._closing() and size - offset >= 4:
             (length,) = _PREFIX.unpack_from(buf, offset)
             if length < 0 or length > self.MAX_LENGTH:
                 del buf[:]
@@ -68,7 +75,10 @@ class KafkaServerProtocol(Int32StringReceiver):
             end = offset + 4 + length
             if end > size:
                 break
-            frame = bytes(buf[offset + 4 : end])
+            # One copy out of the buffer (slicing the bytearray would add another);
+            # the view is released before the buffer can be resized again.
+            with memoryview(buf) as view:
+                frame = bytes(view[offset + 4 : end])
             offset = end
             self.stringReceived(frame)
         if offset:
@@ -82,7 +92,7 @@ class KafkaServerProtocol(Int32StringReceiver):
             length=length,
             limit=self.MAX_LENGTH,
         )
-        self.transport.loseConnection()
+        self._close()
 
     def stringReceived(self, frame: bytes) -> None:
         try:
@@ -97,7 +107,9 @@ class KafkaServerProtocol(Int32StringReceiver):
 
     def _send_reply(self, reply: Reply) -> None:
         self._pending = None
-        if self._lost:
+        if self._closing():
+            # A late reply after connectionLost, or after we or the service
+            # started closing: drop it (and do not resume a closing transport).
             return
         if reply is not None:
             size = sum(len(chunk) for chunk in reply)
@@ -114,10 +126,14 @@ class KafkaServerProtocol(Int32StringReceiver):
             self._violation(failure.getErrorMessage())
         else:
             self._log.failure("Closing connection from {peer}", failure, peer=self.peer)
-            self.transport.loseConnection()
+            self._close()
 
     def _violation(self, reason: str) -> None:
         self._log.info("Closing connection from {peer}: {reason}", peer=self.peer, reason=reason)
+        self._close()
+
+    def _close(self) -> None:
+        """Stop serving this connection: later frames and late replies are dropped."""
         self._lost = True
         self.transport.loseConnection()
 

@@ -303,10 +303,14 @@ def main(argv: list[str]) -> int:
         mod = module_name(schema["name"])
         modules.setdefault(mod, Module(mod, []))
         modules[mod].sources.append(f"clients/src/main/resources/common/message/{path.name}")
-    # Add requests before responses so request structs keep the plain names' precedence.
-    for path in sorted((schemas / "message").glob("*Request.json")) + sorted(
-        (schemas / "message").glob("*Response.json")
-    ):
+    # Add requests before responses so request structs keep the plain names' precedence,
+    # then the "data" schemas (LeaderChangeMessage, VotersRecord, ConsumerProtocol*...),
+    # which have a module of their own each.
+    paths = sorted((schemas / "message").glob("*.json"))
+    requests = [p for p in paths if p.name.endswith("Request.json")]
+    responses = [p for p in paths if p.name.endswith("Response.json")]
+    others = [p for p in paths if p not in requests and p not in responses]
+    for path in requests + responses + others:
         schema = load_json(path)
         if schema["type"] == "header":
             continue

@@ -17,5 +17,24 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@frozen
+class TopicPartition:
+    """Kafka struct TopicPartition."""
+
+    topic: str = kfield('string', '0+')
+    partitions: tuple[int, ...] = kfield('[]int32', '0+')
+
+
+@message(name="ConsumerProtocolAssignment", kind="data", valid="0-3", flexible="none")
+@frozen
+class ConsumerProtocolAssignment:
+    """Kafka struct ConsumerProtocolAssignment."""
+
+    assigned_partitions: tuple[TopicPartition, ...] = kfield('[]TopicPartition', '0+', struct=TopicPartition)
+    user_data: bytes | None = kfield('bytes', '0+', nullable='0+', default=None)
+
+
 __all__ = [
+    "ConsumerProtocolAssignment",
+    "TopicPartition",
 ]

@@ -17,5 +17,27 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@frozen
+class TopicPartition:
+    """Kafka struct TopicPartition."""
+
+    topic: str = kfield('string', '1+')
+    partitions: tuple[int, ...] = kfield('[]int32', '1+')
+
+
+@message(name="ConsumerProtocolSubscription", kind="data", valid="0-3", flexible="none")
+@frozen
+class ConsumerProtocolSubscription:
+    """Kafka struct ConsumerProtocolSubscription."""
+
+    topics: tuple[str, ...] = kfield('[]string', '0+')
+    user_data: bytes | None = kfield('bytes', '0+', nullable='0+', default=None)
+    owned_partitions: tuple[TopicPartition, ...] = kfield('[]TopicPartition', '1+', ignorable=True, struct=TopicPartition)
+    generation_id: int = kfield('int32', '2+', ignorable=True, default=-1)
+    rack_id: str | None = kfield('string', '3+', nullable='3+', ignorable=True, default=None)
+
+
 __all__ = [
+    "ConsumerProtocolSubscription",
+    "TopicPartition",
 ]

@@ -17,5 +17,19 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@message(name="DefaultPrincipalData", kind="data", valid="0", flexible="0+")
+@frozen
+class DefaultPrincipalData:
+    """Kafka struct DefaultPrincipalData."""
+
+    #: The principal type
+    type: str = kfield('string', '0+')
+    #: The principal name
+    name: str = kfield('string', '0+')
+    #: Whether the principal was authenticated by a delegation token on the forwarding broker.
+    token_authenticated: bool = kfield('bool', '0+')
+
+
 __all__ = [
+    "DefaultPrincipalData",
 ]

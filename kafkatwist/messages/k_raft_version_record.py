@@ -17,5 +17,17 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@message(name="KRaftVersionRecord", kind="data", valid="0", flexible="0+")
+@frozen
+class KRaftVersionRecord:
+    """Kafka struct KRaftVersionRecord."""
+
+    #: The version of the kraft version record
+    version: int = kfield('int16', '0+')
+    #: The kraft protocol version
+    k_raft_version: int = kfield('int16', '0+')
+
+
 __all__ = [
+    "KRaftVersionRecord",
 ]

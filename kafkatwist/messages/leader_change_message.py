@@ -17,5 +17,31 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@frozen
+class Voter:
+    """Kafka struct Voter."""
+
+    voter_id: int = kfield('int32', '0+')
+    #: The directory id of the voter
+    voter_directory_id: uuid.UUID = kfield('uuid', '1+')
+
+
+@message(name="LeaderChangeMessage", kind="data", valid="0-1", flexible="0+")
+@frozen
+class LeaderChangeMessage:
+    """Kafka struct LeaderChangeMessage."""
+
+    #: The version of the leader change message
+    version: int = kfield('int16', '0+')
+    #: The ID of the newly elected leader
+    leader_id: int = kfield('int32', '0+')
+    #: The set of voters in the quorum for this epoch
+    voters: tuple[Voter, ...] = kfield('[]Voter', '0+', struct=Voter)
+    #: The voters who voted for the leader at the time of election
+    granting_voters: tuple[Voter, ...] = kfield('[]Voter', '0+', struct=Voter)
+
+
 __all__ = [
+    "LeaderChangeMessage",
+    "Voter",
 ]

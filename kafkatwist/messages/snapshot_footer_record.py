@@ -17,5 +17,15 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@message(name="SnapshotFooterRecord", kind="data", valid="0", flexible="0+")
+@frozen
+class SnapshotFooterRecord:
+    """Kafka struct SnapshotFooterRecord."""
+
+    #: The version of the snapshot footer record
+    version: int = kfield('int16', '0+')
+
+
 __all__ = [
+    "SnapshotFooterRecord",
 ]

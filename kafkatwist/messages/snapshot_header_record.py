@@ -17,5 +17,17 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@message(name="SnapshotHeaderRecord", kind="data", valid="0", flexible="0+")
+@frozen
+class SnapshotHeaderRecord:
+    """Kafka struct SnapshotHeaderRecord."""
+
+    #: The version of the snapshot header record
+    version: int = kfield('int16', '0+')
+    #: The append time of the last record from the log contained in this snapshot
+    last_contained_log_timestamp: int = kfield('int64', '0+')
+
+
 __all__ = [
+    "SnapshotHeaderRecord",
 ]

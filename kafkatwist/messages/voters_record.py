@@ -17,5 +17,55 @@ from kafkatwist.wire.schema import Records, kfield, message
 
 
 
+@frozen
+class Endpoint:
+    """Kafka struct Endpoint."""
+
+    #: The name of the endpoint
+    name: str = kfield('string', '0+')
+    #: The hostname
+    host: str = kfield('string', '0+')
+    #: The port
+    port: int = kfield('uint16', '0+')
+
+
+@frozen
+class KRaftVersionFeature:
+    """Kafka struct KRaftVersionFeature."""
+
+    #: The minimum supported KRaft protocol version
+    min_supported_version: int = kfield('int16', '0+')
+    #: The maximum supported KRaft protocol version
+    max_supported_version: int = kfield('int16', '0+')
+
+
+@frozen
+class Voter:
+    """Kafka struct Voter."""
+
+    #: The replica id of the voter in the topic partition
+    voter_id: int = kfield('int32', '0+')
+    #: The directory id of the voter in the topic partition
+    voter_directory_id: uuid.UUID = kfield('uuid', '0+')
+    #: The endpoint that can be used to communicate with the voter
+    endpoints: tuple[Endpoint, ...] = kfield('[]Endpoint', '0+', struct=Endpoint)
+    #: The range of versions of the protocol that the replica supports
+    k_raft_version_feature: KRaftVersionFeature = kfield('KRaftVersionFeature', '0+', struct=KRaftVersionFeature)
+
+
+@message(name="VotersRecord", kind="data", valid="0", flexible="0+")
+@frozen
+class VotersRecord:
+    """Kafka struct VotersRecord."""
+
+    #: The version of the voters record
+    version: int = kfield('int16', '0+')
+    voters: tuple[Voter, ...] = kfield('[]Voter', '0+', struct=Voter)
+
+
 __all__ = [
+    "Endpoint",
+    "KRaftVersionFeature",
+    "Voter",
+    "VotersRecord",
 ]

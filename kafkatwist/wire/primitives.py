@@ -45,10 +45,13 @@ def zigzag_decode(value: int) -> int:
     return (value >> 1) ^ -(value & 1)
 
 
-def encode_uvarint(value: int) -> bytes:
-    """Encode a non-negative integer as an unsigned varint."""
-    if value < 0:
-        raise ValueError(f"negative unsigned varint {value}")
+_U32_MAX = 0xFFFFFFFF
+#: Kafka's limit on every string, legacy or compact (Short.MAX_VALUE bytes).
+_MAX_STRING = 0x7FFF
+_U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+def _encode_unsigned(value: int) -> bytes:
     if value < 0x80:
         return bytes((value,))
     out = bytearray()
@@ -59,14 +62,25 @@ def encode_uvarint(value: int) -> bytes:
     return bytes(out)
 
 
+def encode_uvarint(value: int) -> bytes:
+    """Encode an unsigned 32-bit integer as an unsigned varint (Kafka's C{writeUnsignedVarint})."""
+    if not 0 <= value <= _U32_MAX:
+        raise ValueError(f"{value} does not fit in an unsigned varint (uint32)")
+    return _encode_unsigned(value)
+
+
 def encode_varint(value: int) -> bytes:
-    """Encode a signed 32-bit integer as a zig-zag varint."""
-    return encode_uvarint(zigzag_encode(value, 32) & 0xFFFFFFFF)
+    """Encode a signed 32-bit integer as a zig-zag varint (Kafka's C{writeVarint})."""
+    if not -(2**31) <= value < 2**31:
+        raise ValueError(f"{value} does not fit in a varint (int32)")
+    return _encode_unsigned(zigzag_encode(value, 32))
 
 
 def encode_varlong(value: int) -> bytes:
-    """Encode a signed 64-bit integer as a zig-zag varlong."""
-    return encode_uvarint(zigzag_encode(value, 64) & 0xFFFFFFFFFFFFFFFF)
+    """Encode a signed 64-bit integer as a zig-zag varlong (Kafka's C{writeVarlong})."""
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"{value} does not fit in a varlong (int64)")
+    return _encode_unsigned(zigzag_encode(value, 64))
 
 
 class Reader:
@@ -119,27 +133,43 @@ class Reader:
         pos = self._need(16, "uuid")
         return uuid.UUID(bytes=bytes(self._buf[pos : pos + 16]))
 
-    def uvarint(self) -> int:
-        buf, pos, end = self._buf, self.pos, self._end
+    def _unsigned(self, max_bytes: int, limit: int, what: str) -> int:
+        buf, start, end = self._buf, self.pos, self._end
+        pos = start
         result = shift = 0
         while True:
             if pos >= end:
-                raise ProtocolViolation(f"truncated varint at offset {self.pos}")
+                raise ProtocolViolation(f"truncated {what} at offset {start}")
+            if pos - start == max_bytes:
+                raise ProtocolViolation(f"{what} longer than {max_bytes} bytes at offset {start}")
             b = buf[pos]
             pos += 1
             result |= (b & 0x7F) << shift
             if not b & 0x80:
                 break
             shift += 7
-            if shift > 63:
-                raise ProtocolViolation(f"varint too long at offset {self.pos}")
+        if result > limit:
+            raise ProtocolViolation(f"{what} out of range at offset {start}")
         self.pos = pos
         return result
 
-    def varint(self) -> int:
-        return zigzag_decode(self.uvarint())
+    def uvarint(self) -> int:
+        """An unsigned varint: at most 5 bytes and 32 bits (Kafka's C{readUnsignedVarint})."""
+        pos = self.pos
+        if pos < self._end:
+            b = self._buf[pos]
+            if b < 0x80:
+                self.pos = pos + 1
+                return b
+        return self._unsigned(5, _U32_MAX, "varint")
 
-    varlong = varint
+    def varint(self) -> int:
+        """A zig-zag varint: a signed 32-bit value in at most 5 bytes."""
+        return zigzag_decode(self._unsigned(5, _U32_MAX, "varint"))
+
+    def varlong(self) -> int:
+        """A zig-zag varlong: a signed 64-bit value in at most 10 bytes."""
+        return zigzag_decode(self._unsigned(10, _U64_MAX, "varlong"))
 
     def raw(self, n: int) -> memoryview:
         """The next C{n} bytes, as a view into the buffer (no copy)."""
@@ -170,10 +200,14 @@ class Reader:
         n = self.uvarint() - 1
         if n < 0:
             raise ProtocolViolation(f"null in non-nullable string at offset {self.pos}")
+        if n > _MAX_STRING:
+            raise ProtocolViolation(f"string of {n} bytes at offset {self.pos}")
         return self._text(n)
 
     def compact_nullable_string(self) -> str | None:
         n = self.uvarint() - 1
+        if n > _MAX_STRING:
+            raise ProtocolViolation(f"string of {n} bytes at offset {self.pos}")
         return None if n < 0 else self._text(n)
 
     def bytes(self) -> bytes:
@@ -305,7 +339,7 @@ class Writer:
 
     def string(self, v: str) -> None:
         data = v.encode("utf-8")
-        if len(data) > 0x7FFF:
+        if len(data) > _MAX_STRING:
             raise ValueError("string longer than 32767 bytes")
         self._buf += _I16.pack(len(data))
         self._buf += data
@@ -318,6 +352,8 @@ class Writer:
 
     def compact_string(self, v: str) -> None:
         data = v.encode("utf-8")
+        if len(data) > _MAX_STRING:
+            raise ValueError("string longer than 32767 bytes")
         self.uvarint(len(data) + 1)
         self._buf += data
 

@@ -66,7 +66,8 @@ class VersionRange:
 
 
 def _version(text: str) -> int:
-    if not text.isdigit():
+    # str.isdigit() also accepts non-ASCII digits ("٣", which int() reads as 3).
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(text)
     v = int(text)
     if v > MAX_VERSION:
