@@ -109,8 +109,14 @@ class BrokerService(Service):
         return self.port
 
     def _advertised(self, bound_port: int) -> tuple[str | None, int]:
+        """
+        What Metadata tells clients: C{advertised.listeners} when it is set,
+        else the bound port (so port 0 and endpoint overrides work) and the
+        address each client connected to.
+        """
         advertised = getattr(self.config, "advertised_address", None)
-        if advertised is None:
+        properties = getattr(self.config, "properties", None) or {}
+        if advertised is None or "advertised.listeners" not in properties:
             return None, bound_port
         host, port = advertised()
         return host, port or bound_port

@@ -113,8 +113,10 @@ def decode_reply(
 
 
 def make_broker() -> Broker:
-    """A broker with no stores and a fake clock."""
-    return Broker(config=None, clock=Clock())
+    """A loaded broker with no topics (see tests.brokers), on a fake clock."""
+    from tests.brokers import make_broker as loaded_broker
+
+    return loaded_broker(clock=Clock())
 
 
 def make_dispatcher(registry: Iterable[ApiSpec] | None = None) -> Dispatcher:

@@ -417,6 +417,10 @@ class RegistryTests(SynchronousTestCase):
                 with self.subTest(api=spec.name, version=version):
                     d = dispatcher.dispatch(payload(spec.api_key, version, version, spec.request()))
                     reply = self.successResultOf(d)
+                    if reply is None:
+                        # Only an acks=0 Produce (the default request) goes unanswered.
+                        self.assertEqual((spec.api_key, spec.request().acks), (0, 0))
+                        continue
                     self.assertEqual(decode_reply(reply, spec.response, version)[0], version)
         self.assertEqual(self.flushLoggedErrors(), [])
 

@@ -198,7 +198,8 @@ def error_response(request: FetchRequest, version: int, code: ErrorCode) -> Fetc
         )
         for ft in request.topics
     )
-    return FetchResponse(error_code=int(code), session_id=0, responses=responses)
+    # The top-level error code exists from v7 only.
+    return FetchResponse(error_code=int(code) if version >= 7 else 0, session_id=0, responses=responses)
 
 
 SPEC = ApiSpec(
