@@ -76,7 +76,9 @@ class Broker:
                 state = self.producer_states[key] = ProducerStateTable()
         return state
 
-    def append(self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any) -> Deferred[Any]:
+    def append(
+        self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any
+    ) -> Deferred[Any]:
         """
         Append validated batches to a partition log at its current leader epoch.
 
@@ -109,8 +111,9 @@ class Broker:
                         log_start_offset=log.log_start_offset,
                     )
                 )
-        compression = topic.configs.get("compression.type") or getattr(
-            self.config, "compression_type", "producer"
+        compression = str(
+            topic.configs.get("compression.type")
+            or getattr(self.config, "compression_type", "producer")
         )
         if compression != "producer":
             try:

@@ -182,8 +182,9 @@ class ProducerStateEntry:
             self.batch_metadata.clear()
             self.producer_epoch = epoch
 
-    def add_batch(self, epoch: int, last_seq: int, last_offset: int, offset_delta: int,
-                  timestamp: int) -> None:
+    def add_batch(
+        self, epoch: int, last_seq: int, last_offset: int, offset_delta: int, timestamp: int
+    ) -> None:
         """Retain a batch; the oldest of six is dropped (Kafka's C{addBatch})."""
         self.maybe_update_producer_epoch(epoch)
         self.batch_metadata.append(BatchMetadata(last_seq, last_offset, offset_delta, timestamp))
@@ -281,8 +282,7 @@ class ProducerStateTable:
                 else:
                     current_last_seq = NO_SEQUENCE
                 if not (
-                    current_epoch == NO_PRODUCER_EPOCH
-                    or _in_sequence(current_last_seq, first_seq)
+                    current_epoch == NO_PRODUCER_EPOCH or _in_sequence(current_last_seq, first_seq)
                 ):
                     raise ProducerStateError(
                         ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -404,8 +404,10 @@ class ProducerStateTable:
                 entry.batch_metadata.append(
                     BatchMetadata(e.last_sequence, e.last_offset, e.offset_delta, e.timestamp)
                 )
-            if now_ms is not None and expiration_ms is not None and _is_expired(
-                entry, now_ms, expiration_ms
+            if (
+                now_ms is not None
+                and expiration_ms is not None
+                and _is_expired(entry, now_ms, expiration_ms)
             ):
                 continue
             table.producers[e.producer_id] = entry
@@ -439,8 +441,16 @@ def encode_snapshot(entries: Sequence[ProducerSnapshotEntry]) -> bytes:
     pos = _SNAPSHOT_HEAD.size
     for e in entries:
         _SNAPSHOT_ENTRY.pack_into(
-            body, pos, e.producer_id, e.producer_epoch, e.last_sequence, e.last_offset,
-            e.offset_delta, e.timestamp, e.coordinator_epoch, e.current_txn_first_offset,
+            body,
+            pos,
+            e.producer_id,
+            e.producer_epoch,
+            e.last_sequence,
+            e.last_offset,
+            e.offset_delta,
+            e.timestamp,
+            e.coordinator_epoch,
+            e.current_txn_first_offset,
         )
         pos += _SNAPSHOT_ENTRY.size
     crc = crc32c(memoryview(body)[_CRC_START:])
@@ -469,7 +479,9 @@ def decode_snapshot(data: bytes | bytearray | memoryview) -> list[ProducerSnapsh
     if count < 0 or len(data) != _SNAPSHOT_HEAD.size + count * _SNAPSHOT_ENTRY.size:
         raise CorruptSnapshotError(f"snapshot of {len(data)} bytes does not hold {count} entries")
     return [
-        ProducerSnapshotEntry(*_SNAPSHOT_ENTRY.unpack_from(data, _SNAPSHOT_HEAD.size + i * _SNAPSHOT_ENTRY.size))
+        ProducerSnapshotEntry(
+            *_SNAPSHOT_ENTRY.unpack_from(data, _SNAPSHOT_HEAD.size + i * _SNAPSHOT_ENTRY.size)
+        )
         for i in range(count)
     ]
 
@@ -491,7 +503,7 @@ def write_snapshot(path: str, entries: Sequence[ProducerSnapshotEntry]) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -508,7 +520,7 @@ def list_snapshot_offsets(directory: str) -> list[int]:
     """The offsets of the ``.snapshot`` files in C{directory}, ascending."""
     offsets = []
     for name in os.listdir(directory):
-        stem, suffix = name[: -len(SNAPSHOT_SUFFIX)], name[-len(SNAPSHOT_SUFFIX):]
+        stem, suffix = name[: -len(SNAPSHOT_SUFFIX)], name[-len(SNAPSHOT_SUFFIX) :]
         if suffix == SNAPSHOT_SUFFIX and len(stem) == 20 and stem.isdigit():
             offsets.append(int(stem))
     return sorted(offsets)

@@ -103,7 +103,7 @@ class SequenceArithmeticTests(SynchronousTestCase):
 
 class CheckAppendTests(SynchronousTestCase):
     def test_unknown_producer_accepted_at_any_sequence(self) -> None:
-        """A producer id without state is accepted at any sequence (Kafka 4.0: no UNKNOWN_PRODUCER_ID)."""
+        """A producer id without state is accepted at any sequence (no UNKNOWN_PRODUCER_ID)."""
         a = Appender()
         self.assertIsNone(a.append(header(17, 3)))
         self.assertEqual(a.table.producers[PID].last_seq, 19)
@@ -163,7 +163,7 @@ class CheckAppendTests(SynchronousTestCase):
         self.assertEqual(len(a.table.producers[PID].batch_metadata), 5)
 
     def test_partial_overlap_is_not_a_duplicate(self) -> None:
-        """A batch with a retained batch's first sequence but another last sequence is out of order."""
+        """A batch sharing only a retained batch's first sequence is out of order."""
         a = Appender()
         a.append(header(0, 3))
         e = self.assertRaises(ProducerStateError, a.append, header(0, 2))
@@ -202,7 +202,9 @@ class CheckAppendTests(SynchronousTestCase):
             a.append(header(seq))
         self.assertIsNone(a.append(header(0, 2, epoch=1)))
         entry = a.table.producers[PID]
-        self.assertEqual((entry.producer_epoch, entry.last_seq, len(entry.batch_metadata)), (1, 1, 1))
+        self.assertEqual(
+            (entry.producer_epoch, entry.last_seq, len(entry.batch_metadata)), (1, 1, 1)
+        )
 
     def test_new_epoch_not_at_zero_is_out_of_order(self) -> None:
         """A newer epoch whose first sequence is not 0 is OUT_OF_ORDER_SEQUENCE_NUMBER."""
@@ -221,7 +223,7 @@ class CheckAppendTests(SynchronousTestCase):
         self.assertEqual(e.code, ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER)
 
     def test_batch_spanning_the_wrap(self) -> None:
-        """A batch whose sequences wrap past Int32.MAX is followed by its wrapped last + 1, and dedupes."""
+        """A batch wrapping past Int32.MAX is followed by its wrapped last + 1, and dedupes."""
         a = Appender()
         a.append(header(INT32_MAX - 2, 1))
         spanning = header(INT32_MAX - 1, 4)
@@ -293,7 +295,7 @@ class ReplayTests(SynchronousTestCase):
         self.assertEqual(table.producers[PID].producer_epoch, 4)
 
     def test_replay_control_batch_updates_epoch_only(self) -> None:
-        """A transaction marker moves the epoch and clears the open transaction but retains no batch."""
+        """A transaction marker moves the epoch, ends the transaction, retains no batch."""
         table = ProducerStateTable()
         table.replay_batch(header(0, transactional=True), 10)
         self.assertEqual(table.producers[PID].current_txn_first_offset, 10)
@@ -305,7 +307,9 @@ class ReplayTests(SynchronousTestCase):
     def test_on_batches_appended_with_log_append_time(self) -> None:
         """Batches reported by base offset get consecutive offsets and the log append time."""
         table = ProducerStateTable()
-        table.on_batches_appended([header(0, 2), header(-1, pid=-1, epoch=-1), header(2, 3)], 40, T0 + 5)
+        table.on_batches_appended(
+            [header(0, 2), header(-1, pid=-1, epoch=-1), header(2, 3)], 40, T0 + 5
+        )
         batches = list(table.producers[PID].batch_metadata)
         self.assertEqual(
             [(b.first_offset, b.last_offset, b.timestamp) for b in batches],
@@ -326,16 +330,25 @@ class SnapshotTests(SynchronousTestCase):
     def test_golden_bytes(self) -> None:
         """One entry encodes as Kafka's layout, with a CRC-32C over everything after the CRC."""
         entry = ProducerSnapshotEntry(
-            producer_id=0x0102030405060708, producer_epoch=3, last_sequence=41,
-            last_offset=99, offset_delta=4, timestamp=T0, coordinator_epoch=-1,
+            producer_id=0x0102030405060708,
+            producer_epoch=3,
+            last_sequence=41,
+            last_offset=99,
+            offset_delta=4,
+            timestamp=T0,
+            coordinator_epoch=-1,
             current_txn_first_offset=-1,
         )
         body = bytes.fromhex(
             "00000001"  # count
-            "0102030405060708" "0003" "00000029"  # producer id, epoch, last sequence
-            "0000000000000063" "00000004"  # last offset, offset delta
+            "0102030405060708"
+            "0003"
+            "00000029"  # producer id, epoch, last sequence
+            "0000000000000063"
+            "00000004"  # last offset, offset delta
             + T0.to_bytes(8, "big").hex()  # timestamp
-            + "ffffffff" "ffffffffffffffff"  # coordinator epoch, txn first offset
+            + "ffffffff"
+            "ffffffffffffffff"  # coordinator epoch, txn first offset
         )
         golden = b"\x00\x01" + crc32c_py(body).to_bytes(4, "big") + body
         self.assertEqual(encode_snapshot([entry]), golden)
@@ -348,7 +361,7 @@ class SnapshotTests(SynchronousTestCase):
         self.assertEqual(decode_snapshot(data), [])
 
     def test_round_trip_keeps_last_batch_only(self) -> None:
-        """Through a snapshot only each producer's last batch stays a recognised duplicate, as in Kafka."""
+        """Through a snapshot only each producer's last batch stays a duplicate, as in Kafka."""
         a = Appender()
         for seq in range(4):
             a.append(header(seq, timestamp=T0 + seq))
@@ -389,12 +402,16 @@ class SnapshotTests(SynchronousTestCase):
             ProducerSnapshotEntry(1, 0, 0, 0, 0, T0),
             ProducerSnapshotEntry(2, 0, 0, 1, 0, T0 + 900),
         ]
-        table = ProducerStateTable.from_snapshot_entries(entries, now_ms=T0 + 1000, expiration_ms=1000)
+        table = ProducerStateTable.from_snapshot_entries(
+            entries, now_ms=T0 + 1000, expiration_ms=1000
+        )
         self.assertEqual(list(table.producers), [2])
 
     def test_entry_without_batch(self) -> None:
         """An entry whose last offset is -1 loads with no retained batch."""
-        table = ProducerStateTable.from_snapshot_entries([ProducerSnapshotEntry(5, 2, -1, -1, 0, T0)])
+        table = ProducerStateTable.from_snapshot_entries(
+            [ProducerSnapshotEntry(5, 2, -1, -1, 0, T0)]
+        )
         entry = table.producers[5]
         self.assertTrue(entry.is_empty)
         self.assertEqual(entry.producer_epoch, 2)

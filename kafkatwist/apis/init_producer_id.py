@@ -46,7 +46,9 @@ async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitPro
             "transactions are not supported by this broker",
         )
     if (request.producer_id == NO_PRODUCER_ID) != (request.producer_epoch == NO_PRODUCER_EPOCH):
-        raise KafkaError(ErrorCode.INVALID_REQUEST, "producer id and epoch must both be set or unset")
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST, "producer id and epoch must both be set or unset"
+        )
     if transactional_id is not None:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "empty transactional id")
     producer_id = await allocator_of(ctx.broker).allocate()
@@ -58,7 +60,9 @@ async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitPro
     )
 
 
-def error_response(request: InitProducerIdRequest, version: int, code: ErrorCode) -> InitProducerIdResponse:
+def error_response(
+    request: InitProducerIdRequest, version: int, code: ErrorCode
+) -> InitProducerIdResponse:
     return InitProducerIdResponse(
         throttle_time_ms=0,
         error_code=int(code),

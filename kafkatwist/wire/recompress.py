@@ -91,7 +91,9 @@ def convert_for_topic(
     parts: list[bytes] = []
     for target, (pos, header) in zip(targets, batches, strict=True):
         batch = view[pos : pos + header.size]
-        parts.append(bytes(batch) if target == header.compression else recompress_batch(batch, target))
+        parts.append(
+            bytes(batch) if target == header.compression else recompress_batch(batch, target)
+        )
     data = b"".join(parts)
     new_batches = list(wire_records.iter_batches(data))
     for _, header in new_batches:
