@@ -25,13 +25,16 @@ COUNT = 200
 FIND_COORDINATOR = 10
 
 
-def messages() -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+Headers = list[tuple[str, str | bytes | None]]
+
+
+def messages() -> list[tuple[bytes | None, bytes | None, Headers]]:
     """Keys, values and headers to send: some null keys, some null values."""
-    out: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+    out: list[tuple[bytes | None, bytes | None, Headers]] = []
     for i in range(COUNT):
         key = None if i % 7 == 0 else b"key-%d" % i
         value = None if i % 11 == 0 and key is not None else b"value %d " % i * 10
-        headers = [("index", b"%d" % i), ("kind", b"test")] if i % 3 else []
+        headers: Headers = [("index", b"%d" % i), ("kind", b"test")] if i % 3 else []
         out.append((key, value, headers))
     return out
 
