@@ -42,9 +42,13 @@ int64 (-1 for none). Only the last batch of each producer is stored, so
 after loading a snapshot only that batch is recognised as a duplicate, as in
 Kafka.
 
-How a file-backed log uses this module:
+How a file-backed log uses this module (L{ProducerStateTable} implements the
+C{ProducerStateHooks} protocol of the storage engine: C{on_batch_appended},
+C{snapshot_entries}, C{load_snapshot}, C{clear}, C{on_log_start_offset}):
 
-* it owns one L{ProducerStateTable} as its C{producer_state} attribute;
+* it owns one L{ProducerStateTable} as its C{producer_state} attribute, which
+  L{kafkatwist.broker.Broker.append} then checks (memory logs have none: the
+  broker keeps one per partition);
 * at load: C{offset = latest_snapshot_offset(directory, at_most=recovery_point)};
   C{producer_state = ProducerStateTable.from_snapshot_entries(read_snapshot(path),
   now_ms=..., expiration_ms=...)} (an empty table when there is no snapshot
@@ -376,6 +380,28 @@ class ProducerStateTable:
             )
             for pid, entry in sorted(self.producers.items())
         ]
+
+    # The storage engine's ProducerStateHooks protocol (kafkatwist.storage.log):
+    # PartitionLog.open(producer_state=table) restores, the log calls
+    # on_batch_appended per batch, and snapshot_entries on roll and close.
+
+    def snapshot_entries(self) -> list[ProducerSnapshotEntry]:
+        """L{to_snapshot_entries}, under the storage engine's hook name."""
+        return self.to_snapshot_entries()
+
+    def load_snapshot(self, entries: Iterable[ProducerSnapshotEntry]) -> None:
+        """Replace the table with a snapshot's entries (any objects with the entry fields)."""
+        self.producers = ProducerStateTable.from_snapshot_entries(entries).producers
+
+    def clear(self) -> None:
+        """Forget every producer (before recovery replays the log)."""
+        self.producers = {}
+
+    def on_log_start_offset(self, offset: int) -> None:
+        """
+        Nothing to do: since KIP-360 Kafka keeps the state of producers whose
+        batches retention or DeleteRecords removed (they expire by time only).
+        """
 
     @classmethod
     def from_snapshot_entries(

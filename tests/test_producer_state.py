@@ -441,3 +441,45 @@ class SnapshotTests(SynchronousTestCase):
         self.assertIsNone(latest_snapshot_offset(directory, at_most=4))
         self.assertEqual(read_snapshot(snapshot_path(directory, 42)), entries)
         self.assertFalse([n for n in os.listdir(directory) if n.endswith(".tmp")])
+
+
+class StorageHooksTests(SynchronousTestCase):
+    def test_hooks_protocol(self) -> None:
+        """The storage engine's hooks restore, replay, snapshot and clear the table."""
+        a = Appender()
+        for seq in range(3):
+            a.append(header(seq))
+        entries = a.table.snapshot_entries()
+        self.assertEqual(entries, a.table.to_snapshot_entries())
+        table = ProducerStateTable()
+        table.replay_batch(header(0, pid=5), 0)
+        table.clear()
+        self.assertEqual(table.producers, {})
+        table.load_snapshot(entries)
+        table.on_batch_appended(header(3), 3)
+        table.on_log_start_offset(100)
+        self.assertIsNone(table.check_append([header(4)]))
+        duplicate = table.check_append([header(3)])
+        assert duplicate is not None
+        self.assertEqual(duplicate.first_offset, 3)
+
+    def test_load_snapshot_duck_typed(self) -> None:
+        """Entries of another class with the same fields (the storage engine's) load alike."""
+        from attrs import frozen
+
+        @frozen
+        class OtherEntry:
+            producer_id: int
+            producer_epoch: int
+            last_sequence: int
+            last_offset: int
+            offset_delta: int
+            timestamp: int
+            coordinator_epoch: int = -1
+            current_txn_first_offset: int = -1
+
+        table = ProducerStateTable()
+        table.load_snapshot([OtherEntry(PID, 0, 9, 20, 2, T0)])  # type: ignore[list-item]
+        duplicate = table.check_append([header(7, 3)])
+        assert duplicate is not None
+        self.assertEqual((duplicate.first_offset, duplicate.last_offset), (18, 20))
