@@ -6,9 +6,14 @@ import os
 from typing import Any
 
 from attrs import define, field
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 
+from kafkatwist.errors import KafkaError
+from kafkatwist.producer_state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
+from kafkatwist.storage.memory import AppendInfo
+from kafkatwist.wire.recompress import convert_for_topic
+from kafkatwist.wire.records import RecordsError
 
 
 @define
@@ -32,6 +37,9 @@ class Broker:
     logs: Any = None
     #: Optional collaborators added by later subsystems (producer state, groups...).
     extras: dict[str, Any] = field(factory=dict)
+    #: Producer state of partitions whose log keeps none itself (memory logs),
+    #: by (topic id, partition): a re-created topic starts afresh.
+    producer_states: dict[tuple[Any, int], ProducerStateTable] = field(factory=dict)
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
@@ -53,10 +61,78 @@ class Broker:
                 write_partition_metadata(log.directory, topic.topic_id)
         return log
 
-    def append(self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any) -> Deferred[Any]:
-        """Append validated batches to a partition log at its current leader epoch."""
+    def producer_state(self, topic: TopicState, partition: int, log: Any) -> ProducerStateTable:
+        """
+        The producer state of a partition.
+
+        A log that keeps its own (the file engine: loaded from snapshots and
+        updated by the log per batch as it assigns offsets) exposes it as
+        C{log.producer_state}; otherwise the broker keeps one.
+        """
+        state: ProducerStateTable | None = getattr(log, "producer_state", None)
+        if state is None:
+            key = (topic.topic_id, partition)
+            state = self.producer_states.get(key)
+            if state is None:
+                state = self.producer_states[key] = ProducerStateTable()
+        return state
+
+    def append(
+        self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any
+    ) -> Deferred[Any]:
+        """
+        Append validated batches to a partition log at its current leader epoch.
+
+        Batches with a producer id are first checked against the producer
+        state: a refusal fails with its KafkaError and appends nothing, and
+        a duplicate of a retained batch appends nothing and answers with the
+        original batch's offsets (Kafka's C{UnifiedLog.append}). Then batches
+        are recompressed if the topic's C{compression.type} asks for it.
+        """
         epoch = topic.partitions[partition].leader_epoch
-        return log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
+        state = None
+        if any(header.producer_id >= 0 for _, header in batches):
+            state = self.producer_state(topic, partition, log)
+            try:
+                duplicate = state.check_append(
+                    [header for _, header in batches],
+                    next_offset=log.log_end_offset,
+                    partition=f"{topic.name}-{partition}",
+                )
+            except ProducerStateError as e:
+                return fail(KafkaError(e.code, e.message))
+            if duplicate is not None:
+                return succeed(
+                    AppendInfo(
+                        base_offset=duplicate.first_offset,
+                        last_offset=duplicate.last_offset,
+                        log_append_time_ms=duplicate.timestamp,
+                        log_start_offset=log.log_start_offset,
+                    )
+                )
+        compression = str(
+            topic.configs.get("compression.type")
+            or getattr(self.config, "compression_type", "producer")
+        )
+        if compression != "producer":
+            try:
+                converted = convert_for_topic(
+                    records, batches, compression, max_batch_bytes=log.config.max_message_bytes
+                )
+            except RecordsError as e:
+                return fail(KafkaError(e.code, e.message))
+            if converted is not None:
+                records, batches = converted
+        d = log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
+        if state is not None and getattr(log, "producer_state", None) is None:
+            headers = [header for _, header in batches]
+
+            def record(info: Any) -> Any:
+                state.on_batches_appended(headers, info.base_offset, info.log_append_time_ms)
+                return info
+
+            d.addCallback(record)
+        return d
 
     def host_for(self, local_host: str | None) -> str:
         """The host to advertise to a client connected through C{local_host}."""

@@ -13,6 +13,7 @@ from kafkatwist.apis import (
     delete_topics,
     describe_topic_partitions,
     fetch,
+    init_producer_id,
     metadata,
     produce,
 )
@@ -27,6 +28,7 @@ REGISTRY: tuple[ApiSpec, ...] = (
     delete_topics.SPEC,
     create_partitions.SPEC,
     describe_topic_partitions.SPEC,
+    init_producer_id.SPEC,
 )
 
 __all__ = ["REGISTRY", "ApiSpec"]

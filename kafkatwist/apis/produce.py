@@ -8,7 +8,16 @@ Behavior:
   CRC-32C, ``max.message.bytes``); a rejected batch is never appended;
 * offsets are assigned by rewriting each batch's base offset, which the CRC
   does not cover, so nothing is re-encoded; the batch goes to the active
-  segment byte for byte;
+  segment byte for byte, whatever its codec;
+* unless the topic's ``compression.type`` names another codec than the
+  batch's (not ``producer``): then the batch is re-encoded with it, as
+  Kafka's LogValidator does (L{kafkatwist.wire.recompress});
+* idempotent batches (producer id >= 0) are checked against the partition's
+  producer state (L{kafkatwist.producer_state}): a retry of one of the last
+  five batches answers NONE with the original base offset (and, as Kafka,
+  that batch's max timestamp as ``log_append_time_ms``); a sequence gap or a
+  new epoch not at sequence 0 is OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch
+  INVALID_PRODUCER_EPOCH; nothing refused is appended;
 * the response carries the assigned base offset, the log start offset and
   ``log_append_time_ms`` (-1 unless the topic uses LogAppendTime);
 * acks=0 sends no response; acks=1 and acks=-1 answer after the append (and

@@ -8,8 +8,8 @@ are in Kafka's ``metadata/*.json``; their models are generated into
 L{kafkatwist.messages.metadata_records}.
 
 L{MetadataImage} applies TopicRecord, PartitionRecord, PartitionChangeRecord,
-RemoveTopicRecord, ConfigRecord and FeatureLevelRecord (others are counted and
-ignored). L{KRaftMetadataStore} loads every snapshot and segment through
+RemoveTopicRecord, ConfigRecord, FeatureLevelRecord and ProducerIdsRecord (others
+are counted and ignored). L{KRaftMetadataStore} loads every snapshot and segment through
 Deferreds and appends the records this broker writes itself (topic creation,
 deletion, configs), so that a restart recovers them.
 """
@@ -152,6 +152,8 @@ class MetadataImage:
     features: dict[str, int] = field(factory=dict)
     #: Non-topic configs (brokers, ...), by (resource type, resource name).
     configs: dict[tuple[int, str], dict[str, str]] = field(factory=dict)
+    #: The first producer id of the next block to allocate (ProducerIdsRecord).
+    next_producer_id: int = 0
     #: Records of kinds this broker does not act on, counted by name.
     ignored: dict[str, int] = field(factory=dict)
     #: Configs seen for topics that did not exist (yet), by topic name.
@@ -196,6 +198,8 @@ class MetadataImage:
                 self.features.pop(record.name, None)
             else:
                 self.features[record.name] = record.feature_level
+        elif isinstance(record, mr.ProducerIdsRecord):
+            self.next_producer_id = max(self.next_producer_id, record.next_producer_id)
         elif record is not None:
             self._ignore(type(record).__name__)
 

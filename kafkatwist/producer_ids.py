@@ -1,0 +1,91 @@
+"""Producer id allocation in blocks recorded in the KRaft metadata log.
+
+Kafka's controller hands brokers blocks of 1000 producer ids
+(``ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE``) and persists each hand-out as a
+``ProducerIdsRecord`` whose ``next_producer_id`` is the first id of the
+following block (``ProducerIdControlManager``); a broker then gives out ids
+from its block (``RPCProducerIdManager``). This single node does both: when
+its block is used up it appends a ProducerIdsRecord and waits for it to be
+written before giving out an id of the new block. After a restart the
+image's ``next_producer_id`` is past every block ever handed out, so no id
+is reused (the rest of the last block is skipped, as in Kafka).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from attrs import define
+from twisted.internet.defer import Deferred, succeed
+
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages import metadata_records as mr
+
+BLOCK_SIZE: Final = 1000
+_LONG_MAX: Final = (1 << 63) - 1
+
+
+@define
+class ProducerIdAllocator:
+    """Gives out producer ids, one KRaft record per block of L{BLOCK_SIZE}."""
+
+    broker: Any
+    block_size: int = BLOCK_SIZE
+    #: The next id to give out and the end (exclusive) of the current block.
+    _next: int = 0
+    _end: int = 0
+    #: Callers waiting for a block being written.
+    _waiting: list[Deferred[int]] | None = None
+
+    def allocate(self) -> Deferred[int]:
+        """A Deferred firing with a never-used producer id."""
+        if self._next < self._end:
+            pid = self._next
+            self._next += 1
+            return succeed(pid)
+        d: Deferred[int] = Deferred()
+        if self._waiting is not None:
+            self._waiting.append(d)
+            return d
+        self._waiting = [d]
+        metadata = self.broker.metadata
+        start = metadata.image.next_producer_id
+        if start > _LONG_MAX - self.block_size:
+            self._fail_waiters(
+                KafkaError(
+                    ErrorCode.UNKNOWN_SERVER_ERROR,
+                    "Exhausted all producerIds as the next block's end producerId would "
+                    "exceed the long type limit",
+                )
+            )
+            return d
+        record = mr.ProducerIdsRecord(
+            broker_id=self.broker.node_id, broker_epoch=-1, next_producer_id=start + self.block_size
+        )
+        metadata.append([record]).addCallbacks(
+            lambda _: self._block_written(start), self._fail_waiters
+        )
+        return d
+
+    def _block_written(self, start: int) -> None:
+        self._next, self._end = start, start + self.block_size
+        waiting, self._waiting = self._waiting or [], None
+        for d in waiting:
+            # Everyone queued gets an id, allocating a further block if needed.
+            self.allocate().chainDeferred(d)
+
+    def _fail_waiters(self, reason: Any) -> None:
+        waiting, self._waiting = self._waiting or [], None
+        for d in waiting:
+            d.errback(reason)
+
+
+def allocator_of(broker: Any) -> ProducerIdAllocator:
+    """The broker's allocator, created on first use."""
+    allocator = broker.extras.get("producer_ids")
+    if allocator is None:
+        allocator = broker.extras["producer_ids"] = ProducerIdAllocator(broker)
+    return allocator
+
+
+__all__ = ["BLOCK_SIZE", "ProducerIdAllocator", "allocator_of"]

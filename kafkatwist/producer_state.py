@@ -1,0 +1,558 @@
+"""Idempotent producer state of one partition: Kafka's ``ProducerStateManager``, per batch.
+
+References (Kafka 4.0, ``storage`` module, package
+``org.apache.kafka.storage.internals.log``): ``ProducerStateManager``,
+``ProducerStateEntry``, ``ProducerAppendInfo``, ``BatchMetadata``, and
+``UnifiedLog.analyzeAndValidateProducerState``; the sequence arithmetic is
+``DefaultRecordBatch.incrementSequence`` / ``decrementSequence``.
+
+For each producer id that wrote to the partition the table keeps its epoch
+and the metadata of its last five data batches (last sequence, last offset,
+offset delta, max timestamp). Nothing here looks at records: every decision
+uses the 61-byte batch header only.
+
+The rules, checked by L{ProducerStateTable.check_append} before anything is
+appended (a refused batch is never written):
+
+* a batch whose epoch equals the producer's and whose sequence range equals
+  one of the last five batches' is a duplicate: the append is skipped and
+  the caller answers with the original batch's offsets and error NONE, as
+  Kafka's ``UnifiedLog.append`` does (Kafka never answers
+  DUPLICATE_SEQUENCE_NUMBER from here);
+* an epoch older than the producer's: INVALID_PRODUCER_EPOCH (Kafka 2.7+
+  answers this rather than PRODUCER_FENCED for a produce);
+* a newer epoch must start at sequence 0, else OUT_OF_ORDER_SEQUENCE_NUMBER;
+* the same epoch must continue at the last sequence + 1 (Int32.MAX wraps to
+  0), else OUT_OF_ORDER_SEQUENCE_NUMBER;
+* a producer id the partition has no state for is accepted at any sequence:
+  Kafka 4.0 no longer answers UNKNOWN_PRODUCER_ID (KIP-360; its comment:
+  state may have been removed by retention or DeleteRecords).
+
+L{ProducerStateTable.replay_batch} (alias L{ProducerStateTable.on_batch_appended})
+updates the state from a batch as stored in the log; it validates nothing,
+like Kafka's replication/recovery origin, so it also rebuilds the table from
+the batches that follow the latest snapshot.
+
+Snapshots use Kafka's ``<offset, 20 digits>.snapshot`` format
+(``ProducerStateManager.writeSnapshot``): int16 version (1), uint32 CRC-32C of
+everything after the CRC, int32 count, then per producer: producer id int64,
+epoch int16, last sequence int32, last offset int64, offset delta int32,
+timestamp int64, coordinator epoch int32, current transaction first offset
+int64 (-1 for none). Only the last batch of each producer is stored, so
+after loading a snapshot only that batch is recognised as a duplicate, as in
+Kafka.
+
+How a file-backed log uses this module (L{ProducerStateTable} implements the
+C{ProducerStateHooks} protocol of the storage engine: C{on_batch_appended},
+C{snapshot_entries}, C{load_snapshot}, C{clear}, C{on_log_start_offset}):
+
+* it owns one L{ProducerStateTable} as its C{producer_state} attribute, which
+  L{kafkatwist.broker.Broker.append} then checks (memory logs have none: the
+  broker keeps one per partition);
+* at load: C{offset = latest_snapshot_offset(directory, at_most=recovery_point)};
+  C{producer_state = ProducerStateTable.from_snapshot_entries(read_snapshot(path),
+  now_ms=..., expiration_ms=...)} (an empty table when there is no snapshot
+  or it is corrupt, in which case replay from the log start), then
+  C{producer_state.replay_batch(header, header.base_offset)} for every batch
+  at or after C{offset};
+* in C{append}, synchronously, once offsets are assigned and the batch is
+  final (LogAppendTime stamped): C{producer_state.on_batch_appended(header,
+  base_offset)} per batch, before the returned Deferred fires, so the next
+  request's check sees it even while the write is in flight;
+* on segment roll (at the new segment's base offset) and on clean close (at
+  the log end offset): C{write_snapshot(snapshot_path(directory, offset),
+  producer_state.to_snapshot_entries())} through C{run_blocking}; snapshots
+  above the recovery point are deleted on truncation.
+
+This module is sans-io: it imports nothing from Twisted.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from attrs import define, evolve, field, frozen
+
+from kafkatwist.errors import ErrorCode
+from kafkatwist.wire.crc32c import crc32c
+from kafkatwist.wire.records import BatchHeader
+
+#: Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
+NUM_BATCHES_TO_RETAIN: Final = 5
+INT32_MAX: Final = (1 << 31) - 1
+NO_PRODUCER_EPOCH: Final = -1
+NO_SEQUENCE: Final = -1
+NO_TIMESTAMP: Final = -1
+
+SNAPSHOT_SUFFIX: Final = ".snapshot"
+SNAPSHOT_VERSION: Final = 1
+_SNAPSHOT_HEAD: Final = struct.Struct(">hIi")
+_SNAPSHOT_ENTRY: Final = struct.Struct(">qhiqiqiq")
+#: Where the CRC-covered part starts (after version and CRC): Kafka's
+#: PRODUCER_ENTRIES_OFFSET.
+_CRC_START: Final = 6
+
+
+def increment_sequence(sequence: int, increment: int) -> int:
+    """C{sequence + increment}, wrapping past Int32.MAX to 0 (Kafka's C{incrementSequence})."""
+    if sequence > INT32_MAX - increment:
+        return increment - (INT32_MAX - sequence) - 1
+    return sequence + increment
+
+
+def decrement_sequence(sequence: int, decrement: int) -> int:
+    """C{sequence - decrement}, wrapping below 0 to Int32.MAX (Kafka's C{decrementSequence})."""
+    if sequence < decrement:
+        return INT32_MAX - (decrement - sequence) + 1
+    return sequence - decrement
+
+
+def last_sequence(header: BatchHeader) -> int:
+    """The sequence of a batch's last record (Kafka's C{RecordBatch.lastSequence})."""
+    if header.base_sequence == NO_SEQUENCE:
+        return NO_SEQUENCE
+    return increment_sequence(header.base_sequence, header.last_offset_delta)
+
+
+def _in_sequence(last_seq: int, next_seq: int) -> bool:
+    return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
+
+
+@frozen
+class BatchMetadata:
+    """One retained batch of a producer (Kafka's C{BatchMetadata})."""
+
+    last_seq: int
+    last_offset: int
+    offset_delta: int
+    timestamp: int
+
+    @property
+    def first_seq(self) -> int:
+        return decrement_sequence(self.last_seq, self.offset_delta)
+
+    @property
+    def first_offset(self) -> int:
+        return self.last_offset - self.offset_delta
+
+
+@define
+class ProducerStateEntry:
+    """What a partition knows about one producer id (Kafka's C{ProducerStateEntry})."""
+
+    producer_id: int
+    producer_epoch: int = NO_PRODUCER_EPOCH
+    batch_metadata: deque[BatchMetadata] = field(
+        factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN)
+    )
+    last_timestamp: int = NO_TIMESTAMP
+    coordinator_epoch: int = -1
+    #: The first offset of the producer's open transaction, or -1.
+    current_txn_first_offset: int = -1
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.batch_metadata
+
+    @property
+    def last_seq(self) -> int:
+        return self.batch_metadata[-1].last_seq if self.batch_metadata else NO_SEQUENCE
+
+    @property
+    def last_data_offset(self) -> int:
+        return self.batch_metadata[-1].last_offset if self.batch_metadata else -1
+
+    @property
+    def last_offset_delta(self) -> int:
+        return self.batch_metadata[-1].offset_delta if self.batch_metadata else 0
+
+    def find_duplicate_batch(self, header: BatchHeader) -> BatchMetadata | None:
+        """The retained batch with the same epoch and exact sequence range, if any."""
+        if header.producer_epoch != self.producer_epoch:
+            return None
+        first, last = header.base_sequence, last_sequence(header)
+        for metadata in self.batch_metadata:
+            if metadata.first_seq == first and metadata.last_seq == last:
+                return metadata
+        return None
+
+    def maybe_update_producer_epoch(self, epoch: int) -> None:
+        """A new epoch forgets the retained batches (Kafka's C{maybeUpdateProducerEpoch})."""
+        if epoch != self.producer_epoch:
+            self.batch_metadata.clear()
+            self.producer_epoch = epoch
+
+    def add_batch(
+        self, epoch: int, last_seq: int, last_offset: int, offset_delta: int, timestamp: int
+    ) -> None:
+        """Retain a batch; the oldest of six is dropped (Kafka's C{addBatch})."""
+        self.maybe_update_producer_epoch(epoch)
+        self.batch_metadata.append(BatchMetadata(last_seq, last_offset, offset_delta, timestamp))
+        self.last_timestamp = timestamp
+
+
+class ProducerStateError(Exception):
+    """A batch the producer state refuses, with Kafka's error code and message."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}"
+
+
+@frozen
+class ProducerSnapshotEntry:
+    """One producer in a ``.snapshot`` file, field for field (Kafka's snapshot entry schema)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_offset: int
+    offset_delta: int
+    timestamp: int
+    coordinator_epoch: int = -1
+    current_txn_first_offset: int = -1
+
+
+@define
+class ProducerStateTable:
+    """The producer state of one partition, by producer id."""
+
+    producers: dict[int, ProducerStateEntry] = field(factory=dict)
+
+    def last_entry(self, producer_id: int) -> ProducerStateEntry | None:
+        return self.producers.get(producer_id)
+
+    def check_append(
+        self, headers: Iterable[BatchHeader], *, next_offset: int = -1, partition: str = ""
+    ) -> BatchMetadata | None:
+        """
+        Check client batches before they are appended; change nothing.
+
+        Batches without a producer id are not checked. Several batches of one
+        producer in one call are checked in order, each against the state
+        the earlier ones would leave (Kafka's C{updatedEntry}).
+
+        @param next_offset: The offset the first batch would get (for messages).
+        @param partition: C{topic-partition}, for messages.
+        @return: The retained batch that the first duplicate batch repeats
+            (append nothing, answer with its offsets), or None to append.
+        @raise ProducerStateError: INVALID_PRODUCER_EPOCH or
+            OUT_OF_ORDER_SEQUENCE_NUMBER, with Kafka's message.
+        """
+        # producer id -> (epoch, last sequence) after the batches checked so far.
+        pending: dict[int, tuple[int, int]] = {}
+        offset = next_offset
+        for header in headers:
+            pid = header.producer_id
+            if pid < 0:
+                offset += header.last_offset_delta + 1
+                continue
+            current = self.producers.get(pid)
+            if current is not None:
+                duplicate = current.find_duplicate_batch(header)
+                if duplicate is not None:
+                    return duplicate
+            current_epoch = current.producer_epoch if current is not None else NO_PRODUCER_EPOCH
+            epoch = header.producer_epoch
+            first_seq = header.base_sequence
+            updated_epoch, updated_last_seq = pending.get(pid, (current_epoch, None))
+            if epoch < updated_epoch:
+                raise ProducerStateError(
+                    ErrorCode.INVALID_PRODUCER_EPOCH,
+                    f"Epoch of producer {pid} at offset {offset} in {partition} is {epoch}, "
+                    f"which is smaller than the last seen epoch {updated_epoch}",
+                )
+            if epoch != updated_epoch:
+                if first_seq != 0 and updated_epoch != NO_PRODUCER_EPOCH:
+                    raise ProducerStateError(
+                        ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                        f"Invalid sequence number for new epoch of producer {pid} at offset "
+                        f"{offset} in partition {partition}: {epoch} (request epoch), "
+                        f"{first_seq} (seq. number), {updated_epoch} (current producer epoch)",
+                    )
+            else:
+                if updated_last_seq is not None:
+                    current_last_seq = updated_last_seq
+                elif current is not None and epoch == current_epoch:
+                    current_last_seq = current.last_seq
+                else:
+                    current_last_seq = NO_SEQUENCE
+                if not (
+                    current_epoch == NO_PRODUCER_EPOCH or _in_sequence(current_last_seq, first_seq)
+                ):
+                    raise ProducerStateError(
+                        ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                        f"Out of order sequence number for producer {pid} at offset {offset} "
+                        f"in partition {partition}: {first_seq} (incoming seq. number), "
+                        f"{current_last_seq} (current end sequence number)",
+                    )
+            pending[pid] = (epoch, last_sequence(header))
+            offset += header.last_offset_delta + 1
+        return None
+
+    def replay_batch(self, header: BatchHeader, base_offset: int) -> None:
+        """
+        Record a batch as stored in the log, without checks.
+
+        Used for every appended batch (L{on_batch_appended}) and to rebuild
+        the state from the batches after a snapshot. C{header} is the stored
+        header: its C{max_timestamp} is final (LogAppendTime stamped).
+        """
+        pid = header.producer_id
+        if pid < 0:
+            return
+        entry = self.producers.get(pid)
+        if entry is None:
+            entry = self.producers[pid] = ProducerStateEntry(pid)
+        if header.is_control:
+            # A transaction marker (Kafka's appendEndTxnMarker): no sequence.
+            entry.maybe_update_producer_epoch(header.producer_epoch)
+            entry.current_txn_first_offset = -1
+            entry.last_timestamp = header.max_timestamp
+            return
+        entry.add_batch(
+            header.producer_epoch,
+            last_sequence(header),
+            base_offset + header.last_offset_delta,
+            header.last_offset_delta,
+            header.max_timestamp,
+        )
+        if header.is_transactional and entry.current_txn_first_offset < 0:
+            entry.current_txn_first_offset = base_offset
+
+    on_batch_appended = replay_batch
+
+    def on_batches_appended(
+        self, headers: Sequence[BatchHeader], base_offset: int, log_append_time_ms: int = -1
+    ) -> None:
+        """
+        Record client batches appended from C{base_offset} on, in order.
+
+        For logs that report only where an append landed (the memory log):
+        C{log_append_time_ms} other than -1 replaces each batch's max
+        timestamp, as the log stamped it.
+        """
+        offset = base_offset
+        for header in headers:
+            if header.producer_id >= 0:
+                stored = evolve(header, base_offset=offset)
+                if log_append_time_ms != -1:
+                    stored = evolve(stored, max_timestamp=log_append_time_ms)
+                self.replay_batch(stored, offset)
+            offset += header.last_offset_delta + 1
+
+    def remove_expired(self, now_ms: int, expiration_ms: int) -> list[int]:
+        """
+        Forget producers idle for C{producer.id.expiration.ms} (Kafka's
+        C{removeExpiredProducers}); an open transaction keeps a producer.
+
+        @return: The producer ids removed.
+        """
+        expired = [
+            pid
+            for pid, entry in self.producers.items()
+            if _is_expired(entry, now_ms, expiration_ms)
+        ]
+        for pid in expired:
+            del self.producers[pid]
+        return expired
+
+    def to_snapshot_entries(self) -> list[ProducerSnapshotEntry]:
+        """The snapshot entries of every producer, by producer id."""
+        return [
+            ProducerSnapshotEntry(
+                producer_id=pid,
+                producer_epoch=entry.producer_epoch,
+                last_sequence=entry.last_seq,
+                last_offset=entry.last_data_offset,
+                offset_delta=entry.last_offset_delta,
+                timestamp=entry.last_timestamp,
+                coordinator_epoch=entry.coordinator_epoch,
+                current_txn_first_offset=entry.current_txn_first_offset,
+            )
+            for pid, entry in sorted(self.producers.items())
+        ]
+
+    # The storage engine's ProducerStateHooks protocol (kafkatwist.storage.log):
+    # PartitionLog.open(producer_state=table) restores, the log calls
+    # on_batch_appended per batch, and snapshot_entries on roll and close.
+
+    def snapshot_entries(self) -> list[ProducerSnapshotEntry]:
+        """L{to_snapshot_entries}, under the storage engine's hook name."""
+        return self.to_snapshot_entries()
+
+    def load_snapshot(self, entries: Iterable[ProducerSnapshotEntry]) -> None:
+        """Replace the table with a snapshot's entries (any objects with the entry fields)."""
+        self.producers = ProducerStateTable.from_snapshot_entries(entries).producers
+
+    def clear(self) -> None:
+        """Forget every producer (before recovery replays the log)."""
+        self.producers = {}
+
+    def on_log_start_offset(self, offset: int) -> None:
+        """
+        Nothing to do: since KIP-360 Kafka keeps the state of producers whose
+        batches retention or DeleteRecords removed (they expire by time only).
+        """
+
+    @classmethod
+    def from_snapshot_entries(
+        cls,
+        entries: Iterable[ProducerSnapshotEntry],
+        *,
+        now_ms: int | None = None,
+        expiration_ms: int | None = None,
+    ) -> ProducerStateTable:
+        """
+        A table loaded from snapshot entries (Kafka's C{readSnapshot} + C{loadFromSnapshot}).
+
+        An entry with a last offset >= 0 gets that one batch retained. With
+        C{now_ms} and C{expiration_ms}, expired producers are skipped.
+        """
+        table = cls()
+        for e in entries:
+            entry = ProducerStateEntry(
+                producer_id=e.producer_id,
+                producer_epoch=e.producer_epoch,
+                last_timestamp=e.timestamp,
+                coordinator_epoch=e.coordinator_epoch,
+                current_txn_first_offset=e.current_txn_first_offset,
+            )
+            if e.last_offset >= 0:
+                entry.batch_metadata.append(
+                    BatchMetadata(e.last_sequence, e.last_offset, e.offset_delta, e.timestamp)
+                )
+            if (
+                now_ms is not None
+                and expiration_ms is not None
+                and _is_expired(entry, now_ms, expiration_ms)
+            ):
+                continue
+            table.producers[e.producer_id] = entry
+        return table
+
+
+def _is_expired(entry: ProducerStateEntry, now_ms: int, expiration_ms: int) -> bool:
+    return entry.current_txn_first_offset < 0 and now_ms - entry.last_timestamp >= expiration_ms
+
+
+# Snapshot files.
+
+
+class CorruptSnapshotError(ValueError):
+    """A producer snapshot with the wrong version, a bad CRC or a wrong length."""
+
+
+def snapshot_file_name(offset: int) -> str:
+    """Kafka's snapshot file name: the offset in 20 digits, then ``.snapshot``."""
+    return f"{offset:020d}{SNAPSHOT_SUFFIX}"
+
+
+def snapshot_path(directory: str, offset: int) -> str:
+    return os.path.join(directory, snapshot_file_name(offset))
+
+
+def encode_snapshot(entries: Sequence[ProducerSnapshotEntry]) -> bytes:
+    """The bytes of a version-1 snapshot file holding C{entries}."""
+    body = bytearray(_SNAPSHOT_HEAD.size + _SNAPSHOT_ENTRY.size * len(entries))
+    struct.pack_into(">i", body, _CRC_START, len(entries))
+    pos = _SNAPSHOT_HEAD.size
+    for e in entries:
+        _SNAPSHOT_ENTRY.pack_into(
+            body,
+            pos,
+            e.producer_id,
+            e.producer_epoch,
+            e.last_sequence,
+            e.last_offset,
+            e.offset_delta,
+            e.timestamp,
+            e.coordinator_epoch,
+            e.current_txn_first_offset,
+        )
+        pos += _SNAPSHOT_ENTRY.size
+    crc = crc32c(memoryview(body)[_CRC_START:])
+    struct.pack_into(">hI", body, 0, SNAPSHOT_VERSION, crc)
+    return bytes(body)
+
+
+def decode_snapshot(data: bytes | bytearray | memoryview) -> list[ProducerSnapshotEntry]:
+    """
+    Decode a snapshot file's bytes.
+
+    @raise CorruptSnapshotError: For a short file, another version, a CRC
+        mismatch or a length that does not match the count.
+    """
+    if len(data) < _SNAPSHOT_HEAD.size:
+        raise CorruptSnapshotError(f"snapshot of {len(data)} bytes is too short")
+    version, crc, count = _SNAPSHOT_HEAD.unpack_from(data, 0)
+    if version != SNAPSHOT_VERSION:
+        raise CorruptSnapshotError(f"snapshot contained an unknown file version {version}")
+    computed = crc32c(memoryview(data)[_CRC_START:])
+    if computed != crc:
+        raise CorruptSnapshotError(
+            f"snapshot is corrupt (CRC is no longer valid). Stored crc: {crc}. "
+            f"Computed crc: {computed}"
+        )
+    if count < 0 or len(data) != _SNAPSHOT_HEAD.size + count * _SNAPSHOT_ENTRY.size:
+        raise CorruptSnapshotError(f"snapshot of {len(data)} bytes does not hold {count} entries")
+    return [
+        ProducerSnapshotEntry(
+            *_SNAPSHOT_ENTRY.unpack_from(data, _SNAPSHOT_HEAD.size + i * _SNAPSHOT_ENTRY.size)
+        )
+        for i in range(count)
+    ]
+
+
+def read_snapshot(path: str) -> list[ProducerSnapshotEntry]:
+    """Read and decode a snapshot file (blocking)."""
+    with open(path, "rb") as f:
+        return decode_snapshot(f.read())
+
+
+def write_snapshot(path: str, entries: Sequence[ProducerSnapshotEntry]) -> None:
+    """
+    Write a snapshot file atomically: a temporary file, fsync, rename, fsync
+    of the directory (blocking: call it through C{run_blocking}).
+    """
+    data = encode_snapshot(entries)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    directory = os.path.dirname(path) or "."
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def list_snapshot_offsets(directory: str) -> list[int]:
+    """The offsets of the ``.snapshot`` files in C{directory}, ascending."""
+    offsets = []
+    for name in os.listdir(directory):
+        stem, suffix = name[: -len(SNAPSHOT_SUFFIX)], name[-len(SNAPSHOT_SUFFIX) :]
+        if suffix == SNAPSHOT_SUFFIX and len(stem) == 20 and stem.isdigit():
+            offsets.append(int(stem))
+    return sorted(offsets)
+
+
+def latest_snapshot_offset(directory: str, at_most: int | None = None) -> int | None:
+    """The offset of the newest snapshot (at or below C{at_most}), or None."""
+    offsets = [o for o in list_snapshot_offsets(directory) if at_most is None or o <= at_most]
+    return offsets[-1] if offsets else None
