@@ -13,6 +13,7 @@ from kafkatwist.apis import (
     delete_topics,
     describe_topic_partitions,
     fetch,
+    list_offsets,
     metadata,
     produce,
 )
@@ -21,6 +22,7 @@ from kafkatwist.apis._spec import ApiSpec
 REGISTRY: tuple[ApiSpec, ...] = (
     produce.SPEC,
     fetch.SPEC,
+    list_offsets.SPEC,
     metadata.SPEC,
     api_versions.SPEC,
     create_topics.SPEC,
