@@ -10,11 +10,13 @@ from kafkatwist.apis import (
     api_versions,
     create_partitions,
     create_topics,
+    delete_records,
     delete_topics,
     describe_topic_partitions,
     fetch,
     list_offsets,
     metadata,
+    offset_for_leader_epoch,
     produce,
 )
 from kafkatwist.apis._spec import ApiSpec
@@ -29,6 +31,8 @@ REGISTRY: tuple[ApiSpec, ...] = (
     delete_topics.SPEC,
     create_partitions.SPEC,
     describe_topic_partitions.SPEC,
+    delete_records.SPEC,
+    offset_for_leader_epoch.SPEC,
 )
 
 __all__ = ["REGISTRY", "ApiSpec"]
