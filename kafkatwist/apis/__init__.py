@@ -12,6 +12,8 @@ from kafkatwist.apis import (
     create_topics,
     delete_records,
     delete_topics,
+    describe_cluster,
+    describe_log_dirs,
     describe_topic_partitions,
     fetch,
     list_offsets,
@@ -33,6 +35,8 @@ REGISTRY: tuple[ApiSpec, ...] = (
     describe_topic_partitions.SPEC,
     delete_records.SPEC,
     offset_for_leader_epoch.SPEC,
+    describe_log_dirs.SPEC,
+    describe_cluster.SPEC,
 )
 
 __all__ = ["REGISTRY", "ApiSpec"]
