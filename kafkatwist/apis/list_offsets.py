@@ -15,8 +15,9 @@ Behavior:
   (``replica_id`` -1), the last stable offset under read_committed, the log
   end offset for any other replica id; a -3 or timestamp answer at or past it
   is no answer (offset -1), as in Kafka's ``ReplicaManager.fetchOffset``;
+* one answer per partition, grouped by topic (Kafka collects them into a map);
 * per partition, in Kafka's order: listed twice in the request →
-  INVALID_REQUEST (for every copy); a negative timestamp the version does not
+  INVALID_REQUEST (answered once); a negative timestamp the version does not
   know (Kafka's ``timestampMinSupportedVersion``: -1/-2 v1, -3 v7, -4 v8, -5
   v9; any other negative never) → UNSUPPORTED_VERSION; unknown topic or
   partition → UNKNOWN_TOPIC_OR_PARTITION; ``current_leader_epoch`` (v4+, -1 =
@@ -101,20 +102,32 @@ def _answer(
 
 async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
     image = ctx.broker.metadata.image
-    version = ctx.api_version
+    if ctx.api_version == 0:
+        # Kafka's v0 path answers every requested entry, in request order.
+        topics = []
+        for t in request.topics:
+            topic = image.topics.get(t.name)
+            answers = [await _legacy(ctx, request, topic, p) for p in t.partitions]
+            topics.append(ListOffsetsTopicResponse(name=t.name, partitions=tuple(answers)))
+        return ListOffsetsResponse(topics=tuple(topics))
+    # v1+: Kafka collects the partitions into a map, grouped by topic: one
+    # answer per partition, even for one listed twice.
     seen = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
-    topics = []
+    by_topic: dict[str, dict[int, ListOffsetsPartitionResponse]] = {}
     for t in request.topics:
         topic = image.topics.get(t.name)
-        answers = []
+        answers = by_topic.setdefault(t.name, {})
         for p in t.partitions:
-            if version == 0:
-                answers.append(await _legacy(ctx, request, topic, p))
-            else:
-                duplicate = seen[(t.name, p.partition_index)] > 1
-                answers.append(await _partition(ctx, request, topic, p, duplicate))
-        topics.append(ListOffsetsTopicResponse(name=t.name, partitions=tuple(answers)))
-    return ListOffsetsResponse(topics=tuple(topics))
+            duplicate = seen[(t.name, p.partition_index)] > 1
+            if duplicate and p.partition_index in answers:
+                continue
+            answers[p.partition_index] = await _partition(ctx, request, topic, p, duplicate)
+    return ListOffsetsResponse(
+        topics=tuple(
+            ListOffsetsTopicResponse(name=name, partitions=tuple(answers.values()))
+            for name, answers in by_topic.items()
+        )
+    )
 
 
 async def _partition(

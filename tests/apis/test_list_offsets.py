@@ -139,12 +139,34 @@ class ListOffsetsTests(SynchronousTestCase):
         self.assertEqual(self.one(4, 0), (0, 2, 300, 0))
 
     def test_duplicate_partitions(self) -> None:
-        """A partition listed twice gets INVALID_REQUEST for both copies; others are answered."""
+        """A partition listed twice is answered once, INVALID_REQUEST; others are answered."""
         answers = self.ask(4, (0, -1), (1, -1), (0, -2))
         invalid = int(ErrorCode.INVALID_REQUEST)
         self.assertEqual(
             [(a.partition_index, a.error_code, a.offset) for a in answers],
-            [(0, invalid, -1), (1, 0, 0), (0, invalid, -1)],
+            [(0, invalid, -1), (1, 0, 0)],
+        )
+
+    def test_topic_listed_twice(self) -> None:
+        """Partitions of one topic spread over two entries are answered under one topic."""
+        request = ListOffsetsRequest(
+            replica_id=-1,
+            topics=(
+                ListOffsetsTopic(
+                    name="t", partitions=(ListOffsetsPartition(partition_index=0, timestamp=-1),)
+                ),
+                ListOffsetsTopic(
+                    name="t", partitions=(ListOffsetsPartition(partition_index=1, timestamp=-1),)
+                ),
+            ),
+        )
+        response = self.successResultOf(call(self.broker, SPEC, request, 5))
+        self.assertEqual(
+            [
+                (t.name, [(p.partition_index, p.offset) for p in t.partitions])
+                for t in response.topics
+            ],
+            [("t", [(0, 3), (1, 0)])],
         )
 
     def test_unknown_topic_or_partition(self) -> None:
