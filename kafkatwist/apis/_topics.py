@@ -14,8 +14,9 @@ _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 TOPIC_OPERATIONS = (3, 4, 5, 6, 7, 8, 10, 11)  # READ WRITE CREATE DELETE ALTER DESCRIBE DESC_CONF ALTER_CONF
 #: The bit field Kafka reports when no authorizer is configured: every topic operation.
 TOPIC_AUTHORIZED_OPERATIONS = sum(1 << op for op in TOPIC_OPERATIONS)
-#: Likewise for the cluster (Kafka's cluster operations).
-CLUSTER_AUTHORIZED_OPERATIONS = sum(1 << op for op in (4, 5, 7, 8, 9, 10, 11, 12))
+#: Likewise for the cluster (Kafka's ``AclEntry.supportedOperations(CLUSTER)``): CREATE,
+#: ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE (8096).
+CLUSTER_AUTHORIZED_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
 def validate_topic_name(name: str) -> str | None:

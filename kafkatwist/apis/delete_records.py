@@ -1,0 +1,124 @@
+"""DeleteRecords (api key 21): v0-v2.
+
+Behavior:
+* each partition's log start offset advances to the requested offset (-1:
+  the high watermark), and the answer's ``low_watermark`` is the new log start
+  offset (one replica: the leader's is the partition's low watermark); an
+  offset at or below the current log start changes nothing; whole segments
+  below the new start are deleted by the log engine; the request never waits
+  (``timeout_ms`` is for followers to catch up, and there are none);
+* per partition, in Kafka's order: unknown topic or partition →
+  UNKNOWN_TOPIC_OR_PARTITION; an internal topic (``__consumer_offsets``,
+  ``__transaction_state``) → INVALID_TOPIC_EXCEPTION; a ``cleanup.policy``
+  without ``delete`` → POLICY_VIOLATION; an offset beyond the high watermark or
+  negative other than -1 → OFFSET_OUT_OF_RANGE; error answers carry
+  ``low_watermark`` -1;
+* a partition listed twice is answered once, for the last offset asked (Kafka
+  collects the request into a map).
+
+Version notes:
+* v2+: flexible.
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._offsets import query
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.delete_records import (
+    DeleteRecordsPartitionResult,
+    DeleteRecordsRequest,
+    DeleteRecordsResponse,
+    DeleteRecordsTopicResult,
+)
+from kafkatwist.storage.kraft import TopicState
+from kafkatwist.topic_config import TOPIC_CONFIGS, broker_default
+from kafkatwist.wire.versions import VersionRange
+
+#: Kafka's ``DeleteRecordsRequest.HIGH_WATERMARK``.
+HIGH_WATERMARK = -1
+INVALID_LOW_WATERMARK = -1
+
+
+def _result(
+    index: int, code: ErrorCode | int, low_watermark: int = INVALID_LOW_WATERMARK
+) -> DeleteRecordsPartitionResult:
+    return DeleteRecordsPartitionResult(
+        partition_index=index, low_watermark=low_watermark, error_code=int(code)
+    )
+
+
+def _deletes_allowed(ctx: RequestContext, topic: TopicState) -> bool:
+    """Whether the topic's effective ``cleanup.policy`` includes ``delete``."""
+    policy = topic.configs.get("cleanup.policy")
+    if policy is None:
+        properties = getattr(ctx.broker.config, "properties", None) or {}
+        policy = broker_default(TOPIC_CONFIGS["cleanup.policy"], properties)[0]
+    return "delete" in (p.strip() for p in policy.split(","))
+
+
+async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:
+    image = ctx.broker.metadata.image
+    # (topic, partition) -> offset, in first-seen order; the last offset wins.
+    wanted: dict[tuple[str, int], int] = {}
+    for t in request.topics:
+        for p in t.partitions:
+            wanted[(t.name, p.partition_index)] = p.offset
+    by_topic: dict[str, list[DeleteRecordsPartitionResult]] = {}
+    for (name, index), offset in wanted.items():
+        result = await _delete(ctx, image.topics.get(name), index, offset)
+        by_topic.setdefault(name, []).append(result)
+    return DeleteRecordsResponse(
+        topics=tuple(
+            DeleteRecordsTopicResult(name=name, partitions=tuple(results))
+            for name, results in by_topic.items()
+        )
+    )
+
+
+async def _delete(
+    ctx: RequestContext, topic: TopicState | None, index: int, offset: int
+) -> DeleteRecordsPartitionResult:
+    if topic is None or index not in topic.partitions:
+        return _result(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    if topic.is_internal:
+        return _result(index, ErrorCode.INVALID_TOPIC_EXCEPTION)
+    if not _deletes_allowed(ctx, topic):
+        return _result(index, ErrorCode.POLICY_VIOLATION)
+    log = ctx.broker.partition_log(topic, index)
+    if offset == HIGH_WATERMARK:
+        offset = log.high_watermark
+    if offset < 0:
+        return _result(index, ErrorCode.OFFSET_OUT_OF_RANGE)
+    try:
+        low_watermark = await query(log.delete_records_before, offset)
+    except KafkaError as e:
+        return _result(index, e.code)
+    return _result(index, 0, int(low_watermark))
+
+
+def error_response(
+    request: DeleteRecordsRequest, version: int, code: ErrorCode
+) -> DeleteRecordsResponse:
+    """Every partition answers C{code} with low watermark -1."""
+    return DeleteRecordsResponse(
+        topics=tuple(
+            DeleteRecordsTopicResult(
+                name=t.name,
+                partitions=tuple(_result(p.partition_index, code) for p in t.partitions),
+            )
+            for t in request.topics
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=21,
+    versions=VersionRange(0, 2),
+    request=DeleteRecordsRequest,
+    response=DeleteRecordsResponse,
+    handle=handle,
+    error_response=error_response,
+)
+
+__all__ = ["SPEC"]

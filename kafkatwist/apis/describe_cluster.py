@@ -1,0 +1,96 @@
+"""DescribeCluster (api key 60): v0-v1.
+
+Behavior:
+* this broker is the only broker, at the address a client reaches it by (its
+  advertised listener, or the address the client connected to), with no
+  rack; the cluster id is the one in ``meta.properties``;
+* the controller id is this broker's id: a KRaft broker answers with a live
+  broker's id (KIP-919), and this broker is the only one;
+* ``include_cluster_authorized_operations``: the bit field of every cluster
+  operation (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
+  ALTER_CONFIGS, IDEMPOTENT_WRITE), as Kafka reports without an authorizer;
+  otherwise the schema default (INT32 min);
+* ``endpoint_type`` (v1+): 1 (brokers) is answered; 2 (controllers) →
+  MISMATCHED_ENDPOINT_TYPE, as Kafka's broker listener says; anything else →
+  UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST at v0, where it cannot be sent);
+  error answers carry a message and otherwise the schema defaults.
+
+Version notes:
+* v0+: flexible; v1+: endpoint type (KIP-919).
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.apis._topics import CLUSTER_AUTHORIZED_OPERATIONS
+from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.describe_cluster import (
+    DescribeClusterBroker,
+    DescribeClusterRequest,
+    DescribeClusterResponse,
+)
+from kafkatwist.wire.versions import VersionRange
+
+BROKER_ENDPOINT = 1
+CONTROLLER_ENDPOINT = 2
+_ENDPOINT_NAMES = {BROKER_ENDPOINT: "BROKER", CONTROLLER_ENDPOINT: "CONTROLLER"}
+UNSET_OPERATIONS = -2147483648
+
+
+def _refuse(ctx: RequestContext, code: ErrorCode, message: str) -> DescribeClusterResponse:
+    if ctx.api_version == 0:
+        code = ErrorCode.INVALID_REQUEST
+    return DescribeClusterResponse(error_code=int(code), error_message=message)
+
+
+async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
+    endpoint = request.endpoint_type
+    if endpoint not in _ENDPOINT_NAMES:
+        return _refuse(
+            ctx, ErrorCode.UNSUPPORTED_ENDPOINT_TYPE, f"Unsupported endpoint type {endpoint}"
+        )
+    if endpoint != BROKER_ENDPOINT:
+        return _refuse(
+            ctx,
+            ErrorCode.MISMATCHED_ENDPOINT_TYPE,
+            "The request was sent to an endpoint of type BROKER, but we wanted an endpoint "
+            f"of type {_ENDPOINT_NAMES[endpoint]}",
+        )
+    broker = ctx.broker
+    return DescribeClusterResponse(
+        error_code=0,
+        endpoint_type=BROKER_ENDPOINT,
+        cluster_id=broker.cluster_id,
+        controller_id=broker.node_id,
+        brokers=(
+            DescribeClusterBroker(
+                broker_id=broker.node_id,
+                host=broker.host_for(ctx.local_host),
+                port=broker.advertised_port,
+                rack=None,
+            ),
+        ),
+        cluster_authorized_operations=(
+            CLUSTER_AUTHORIZED_OPERATIONS
+            if request.include_cluster_authorized_operations
+            else UNSET_OPERATIONS
+        ),
+    )
+
+
+def error_response(
+    request: DescribeClusterRequest, version: int, code: ErrorCode
+) -> DescribeClusterResponse:
+    return DescribeClusterResponse(error_code=int(code))
+
+
+SPEC = ApiSpec(
+    api_key=60,
+    versions=VersionRange(0, 1),
+    request=DescribeClusterRequest,
+    response=DescribeClusterResponse,
+    handle=handle,
+    error_response=error_response,
+)
+
+__all__ = ["SPEC"]

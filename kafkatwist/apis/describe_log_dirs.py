@@ -1,0 +1,132 @@
+"""DescribeLogDirs (api key 35): v0-v4.
+
+Behavior:
+* one result per configured ``log.dirs`` entry, by absolute path, listing the
+  partitions whose logs live there: a null ``topics`` asks for every
+  partition, otherwise the named ones (names or partitions this broker does
+  not host are left out, not errors); topics with no listed partition are
+  left out;
+* each partition: its size in bytes (the segment files, or the memory log's
+  batches; 0 for a partition whose log is not opened yet, which goes to the
+  first log dir), offset lag 0 (the log end offset never passes the high
+  watermark on a lone replica) and ``is_future_key`` false (no
+  AlterReplicaLogDirs moves);
+* v4+: the volume's total and usable bytes, from ``os.statvfs``
+  (``f_blocks``/``f_bavail`` times ``f_frsize``, as Java's ``FileStore``); a log
+  dir that cannot be read answers KAFKA_STORAGE_ERROR with no topics, as Kafka
+  does for an offline dir;
+* the top-level error (v3+) is 0: without an authorizer, cluster DESCRIBE is
+  always granted.
+
+Version notes:
+* v1 is v0; v2+: flexible; v3+: top-level error code; v4+: total and usable
+  bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kafkatwist.apis._offsets import query
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.describe_log_dirs import (
+    DescribeLogDirsPartition,
+    DescribeLogDirsRequest,
+    DescribeLogDirsResponse,
+    DescribeLogDirsResult,
+    DescribeLogDirsTopic,
+)
+from kafkatwist.wire.versions import VersionRange
+
+
+def configured_log_dirs(broker: Any) -> list[str]:
+    """The configured log dirs as absolute paths, in order, without repeats."""
+    dirs = getattr(broker.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
+    return list(dict.fromkeys(os.path.abspath(d) for d in dirs))
+
+
+def volume_bytes(path: str) -> tuple[int, int]:
+    """(total, usable) bytes of the volume holding C{path}; raises OSError."""
+    st = os.statvfs(path)
+    return st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize
+
+
+async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
+    broker = ctx.broker
+    image = broker.metadata.image
+    dirs = configured_log_dirs(broker)
+    if request.topics is None:
+        wanted = [(name, sorted(topic.partitions)) for name, topic in sorted(image.topics.items())]
+    else:
+        merged: dict[str, set[int]] = {}
+        for t in request.topics:
+            merged.setdefault(t.topic, set()).update(t.partitions)
+        wanted = [(name, sorted(parts)) for name, parts in merged.items()]
+
+    # log dir -> topic -> partitions
+    placed: dict[str, dict[str, list[DescribeLogDirsPartition]]] = {d: {} for d in dirs}
+    for name, indexes in wanted:
+        topic = image.topics.get(name)
+        if topic is None:
+            continue
+        for index in indexes:
+            if index not in topic.partitions:
+                continue
+            log = broker.logs.get(name, index)
+            size = 0
+            where = dirs[0]
+            if log is not None:
+                size = int(await query(log.size_bytes))
+                if log.directory:
+                    where = os.path.dirname(os.path.abspath(log.directory))
+            placed.setdefault(where, {}).setdefault(name, []).append(
+                DescribeLogDirsPartition(
+                    partition_index=index, partition_size=size, offset_lag=0, is_future_key=False
+                )
+            )
+
+    results = []
+    for log_dir in dirs:
+        try:
+            total, usable = volume_bytes(log_dir)
+        except OSError:
+            results.append(
+                DescribeLogDirsResult(
+                    error_code=int(ErrorCode.KAFKA_STORAGE_ERROR), log_dir=log_dir
+                )
+            )
+            continue
+        results.append(
+            DescribeLogDirsResult(
+                error_code=0,
+                log_dir=log_dir,
+                topics=tuple(
+                    DescribeLogDirsTopic(name=name, partitions=tuple(parts))
+                    for name, parts in placed.get(log_dir, {}).items()
+                ),
+                total_bytes=total,
+                usable_bytes=usable,
+            )
+        )
+    return DescribeLogDirsResponse(error_code=0, results=tuple(results))
+
+
+def error_response(
+    request: DescribeLogDirsRequest, version: int, code: ErrorCode
+) -> DescribeLogDirsResponse:
+    """The top-level error (v3+) and no results; before v3 only an empty answer."""
+    return DescribeLogDirsResponse(error_code=int(code))
+
+
+SPEC = ApiSpec(
+    api_key=35,
+    versions=VersionRange(0, 4),
+    request=DescribeLogDirsRequest,
+    response=DescribeLogDirsResponse,
+    handle=handle,
+    error_response=error_response,
+)
+
+__all__ = ["SPEC"]

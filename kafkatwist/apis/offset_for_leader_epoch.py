@@ -1,0 +1,115 @@
+"""OffsetForLeaderEpoch (api key 23): v0-v4.
+
+Behavior:
+* for each partition, the leader-epoch cache's answer for ``leader_epoch``
+  (KIP-101, KIP-320): the largest epoch <= the requested one and the end
+  offset of that epoch, i.e. the start offset of the next higher epoch, or the
+  log end offset when the requested epoch is the current one (a consumer
+  validating its position after a leader change);
+* an epoch older than every cached one answers itself with the start offset of
+  the first cached epoch; an undefined (-1) epoch, or one newer than the
+  current, answers leader epoch -1 and end offset -1 with no error (Kafka's
+  ``UNDEFINED_EPOCH``/``UNDEFINED_EPOCH_OFFSET``);
+* ``current_leader_epoch`` (v2+, -1 = none) older than the partition's leader
+  epoch → FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH; an unknown topic
+  or partition → UNKNOWN_TOPIC_OR_PARTITION; error answers carry -1 / -1;
+* ``replica_id`` (v3+; -2, Kafka's debugging id, before): a consumer sends -1,
+  a follower its broker id. Kafka answers both alike (the id only picks the
+  ACL checked: CLUSTER_ACTION for followers, topic DESCRIBE otherwise, both
+  granted without an authorizer), and so does this broker;
+* this broker serves every partition of the metadata image, so
+  NOT_LEADER_OR_FOLLOWER is never answered.
+
+Version notes:
+* v1+: leader epoch in the answer; v2+: current leader epoch, throttle time;
+  v3+: replica id; v4+: flexible.
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._offsets import leader_epoch_error, query
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.offset_for_leader_epoch import (
+    EpochEndOffset,
+    OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse,
+    OffsetForLeaderPartition,
+    OffsetForLeaderTopicResult,
+)
+from kafkatwist.storage.kraft import TopicState
+from kafkatwist.wire.versions import VersionRange
+
+UNDEFINED_EPOCH = -1
+UNDEFINED_EPOCH_OFFSET = -1
+
+
+def _error(partition: OffsetForLeaderPartition, code: ErrorCode) -> EpochEndOffset:
+    return EpochEndOffset(error_code=int(code), partition=partition.partition)
+
+
+async def handle(
+    ctx: RequestContext, request: OffsetForLeaderEpochRequest
+) -> OffsetForLeaderEpochResponse:
+    image = ctx.broker.metadata.image
+    topics = []
+    for t in request.topics:
+        topic = image.topics.get(t.topic)
+        answers = tuple([await _partition(ctx, topic, p) for p in t.partitions])
+        topics.append(OffsetForLeaderTopicResult(topic=t.topic, partitions=answers))
+    return OffsetForLeaderEpochResponse(topics=tuple(topics))
+
+
+async def _partition(
+    ctx: RequestContext, topic: TopicState | None, p: OffsetForLeaderPartition
+) -> EpochEndOffset:
+    if topic is None or p.partition not in topic.partitions:
+        return _error(p, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    current = topic.partitions[p.partition].leader_epoch
+    fenced = leader_epoch_error(current, p.current_leader_epoch)
+    if fenced is not None:
+        return _error(p, fenced)
+    log = ctx.broker.partition_log(topic, p.partition)
+    requested = p.leader_epoch
+    if requested == current:
+        # The leader's latest cached epoch is always its current one, even
+        # before anything was appended in it.
+        epoch, end_offset = current, log.log_end_offset
+    elif requested > current:
+        epoch, end_offset = UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
+    else:
+        try:
+            epoch, end_offset = await query(log.end_offset_for_epoch, requested)
+        except KafkaError as e:
+            return _error(p, e.code)
+    if end_offset == UNDEFINED_EPOCH_OFFSET:
+        epoch = UNDEFINED_EPOCH
+    return EpochEndOffset(
+        error_code=0, partition=p.partition, leader_epoch=epoch, end_offset=end_offset
+    )
+
+
+def error_response(
+    request: OffsetForLeaderEpochRequest, version: int, code: ErrorCode
+) -> OffsetForLeaderEpochResponse:
+    """Every partition answers C{code} with -1 / -1 (Kafka's ``getErrorResponse``)."""
+    return OffsetForLeaderEpochResponse(
+        topics=tuple(
+            OffsetForLeaderTopicResult(
+                topic=t.topic, partitions=tuple(_error(p, code) for p in t.partitions)
+            )
+            for t in request.topics
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=23,
+    versions=VersionRange(0, 4),
+    request=OffsetForLeaderEpochRequest,
+    response=OffsetForLeaderEpochResponse,
+    handle=handle,
+    error_response=error_response,
+)
+
+__all__ = ["SPEC"]
