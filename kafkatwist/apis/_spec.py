@@ -46,10 +46,10 @@ def generic_error_response(response_cls: type) -> ErrorResponder:
     Kafka's ``AbstractRequest.getErrorResponse`` does the same for such APIs:
     the whole response carries the one code and otherwise holds defaults.
     """
-    names = {a.name for a, _ in field_specs(response_cls)}
+    error_field = next((f for a, f in field_specs(response_cls) if a.name == "error_code"), None)
 
     def error_response(request: Any, version: int, code: ErrorCode) -> Any:
-        if "error_code" in names:
+        if error_field is not None and version in error_field.versions:
             return response_cls(error_code=int(code))
         return response_cls()
 

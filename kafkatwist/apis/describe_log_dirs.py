@@ -117,7 +117,7 @@ def error_response(
     request: DescribeLogDirsRequest, version: int, code: ErrorCode
 ) -> DescribeLogDirsResponse:
     """The top-level error (v3+) and no results; before v3 only an empty answer."""
-    return DescribeLogDirsResponse(error_code=int(code))
+    return DescribeLogDirsResponse(error_code=int(code) if version >= 3 else 0)
 
 
 SPEC = ApiSpec(
