@@ -7,12 +7,15 @@ dispatch, version checks and error replies all derive from this tuple.
 from __future__ import annotations
 
 from kafkatwist.apis import (
+    alter_configs,
     api_versions,
     create_partitions,
     create_topics,
     delete_topics,
+    describe_configs,
     describe_topic_partitions,
     fetch,
+    incremental_alter_configs,
     metadata,
     produce,
 )
@@ -26,6 +29,9 @@ REGISTRY: tuple[ApiSpec, ...] = (
     create_topics.SPEC,
     delete_topics.SPEC,
     create_partitions.SPEC,
+    describe_configs.SPEC,
+    alter_configs.SPEC,
+    incremental_alter_configs.SPEC,
     describe_topic_partitions.SPEC,
 )
 
