@@ -46,6 +46,10 @@ ROOT_LOGGER = "root"
 #: (error code, message) of one resource; (0, None) for success.
 Outcome = tuple[int, str | None]
 OK: Outcome = (0, None)
+DUPLICATE_RESOURCE: Outcome = (
+    int(ErrorCode.INVALID_REQUEST),
+    "Each resource must appear at most once.",
+)
 
 
 def duplicated(resources: Sequence[Any]) -> set[tuple[int, str]]:

@@ -31,6 +31,7 @@ Version notes:
 from __future__ import annotations
 
 from kafkatwist.apis._configs import (
+    DUPLICATE_RESOURCE,
     RESOURCE_BROKER,
     RESOURCE_TOPIC,
     Outcome,
@@ -56,7 +57,7 @@ async def handle(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConf
     for resource in request.resources:
         key = (resource.resource_type, resource.resource_name)
         if key in dupes:
-            outcome: Outcome = (int(ErrorCode.INVALID_REQUEST), "Each resource must appear at most once.")
+            outcome = DUPLICATE_RESOURCE
         else:
             outcome = preprocess(resource, lambda c: False) or await _alter(
                 ctx, resource, request.validate_only

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from kafkatwist import broker_configs, topic_config
 from kafkatwist.apis._configs import (
+    DUPLICATE_RESOURCE,
     LOG_LEVELS,
     OK,
     OP_APPEND,
@@ -77,10 +78,7 @@ async def handle(
     for resource in request.resources:
         key = (resource.resource_type, resource.resource_name)
         if key in dupes:
-            outcome: Outcome = (
-                int(ErrorCode.INVALID_REQUEST),
-                "Each resource must appear at most once.",
-            )
+            outcome: Outcome = DUPLICATE_RESOURCE
         else:
             outcome = preprocess(
                 resource, lambda c: c.config_operation == OP_DELETE
