@@ -1016,20 +1016,9 @@ def validate_dynamic(props: Mapping[str, str], per_broker: bool) -> None:
         d = BROKER_CONFIGS.get(name)
         if d is None:
             continue  # custom configs are allowed (DynamicConfig.Broker allows them)
-        value = props[name]
-        try:
-            topic_config.parse_value(d.type, value)
-        except ValueError as e:
-            raise KafkaError(
-                ErrorCode.INVALID_REQUEST, f"Invalid value {value} for configuration {name}: {e}"
-            ) from None
-        if d.validator is not None:
-            reason = d.validator(value.strip())
-            if reason is not None:
-                raise KafkaError(
-                    ErrorCode.INVALID_REQUEST,
-                    f"Invalid value {value} for configuration {name}: {reason}",
-                )
+        message = topic_config.value_error(d.type, d.validator, name, props[name])
+        if message is not None:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, message)
     if not per_broker:
         per_broker_only = sorted(
             n

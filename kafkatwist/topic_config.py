@@ -45,17 +45,6 @@ def _in(*choices: str) -> Callable[[str], str | None]:
     return check
 
 
-def _list_in(*choices: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        bad = [v for v in items if v not in choices]
-        if bad:
-            return f"Invalid value {bad[0]} for configuration: String must be one of: {', '.join(choices)}"
-        return None
-
-    return check
-
-
 def _at_least(low: float) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if float(value) >= low else f"Value must be at least {_fmt(low)}"
@@ -82,7 +71,8 @@ def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
-_CLEANUP = _list_in("compact", "delete")
+# LIST validators check each item (Kafka's ValidList).
+_CLEANUP = _in("compact", "delete")
 _COMPRESSION = _in("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 _TIMESTAMP_TYPE = _in("CreateTime", "LogAppendTime")
 
@@ -255,20 +245,32 @@ def validate(configs: Mapping[str, str | None]) -> None:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
         if value is None:
             continue
-        try:
-            _parse(d, value)
-        except ValueError as e:
-            raise KafkaError(
-                ErrorCode.INVALID_CONFIG,
-                f"Invalid value {value} for configuration {name}: {e}",
-            ) from None
-        if d.validator is not None:
-            reason = d.validator(value.strip())
-            if reason is not None:
-                raise KafkaError(
-                    ErrorCode.INVALID_CONFIG,
-                    f"Invalid value {value} for configuration {name}: {reason}",
-                )
+        message = value_error(d.type, d.validator, name, value)
+        if message is not None:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, message)
+
+
+def value_error(
+    type_: int, validator: Callable[[str], str | None] | None, name: str, value: str
+) -> str | None:
+    """
+    Kafka's C{ConfigException} message for a value that does not parse or
+    validate ("Invalid value v for configuration name: reason"), or None.
+
+    A LIST's validator checks each item and the message names the item.
+    """
+    try:
+        parsed = parse_value(type_, value)
+    except ValueError as e:
+        return f"Invalid value {value} for configuration {name}: {e}"
+    if validator is None:
+        return None
+    items = parsed if type_ == TYPE_LIST else [value.strip()]
+    for item in items:
+        reason = validator(item)
+        if reason is not None:
+            return f"Invalid value {item} for configuration {name}: {reason}"
+    return None
 
 
 def validate_values(effective_configs: Mapping[str, str]) -> None:
