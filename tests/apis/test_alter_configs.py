@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -25,7 +26,7 @@ TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 
 def alter(
     broker: Any,
-    resources: list[tuple[int, str, dict[str, str | None]]],
+    resources: Sequence[tuple[int, str, Mapping[str, str | None]]],
     *,
     validate_only: bool = False,
     version: int = 2,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -24,11 +25,12 @@ TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
 Op = tuple[str, int, "str | None"]
+Resources = list[tuple[int, str, list[Op]]]
 
 
 def alter(
     broker: Any,
-    resources: list[tuple[int, str, list[Op]]],
+    resources: Sequence[tuple[int, str, Sequence[Op]]],
     *,
     validate_only: bool = False,
     version: int = 1,
@@ -134,7 +136,7 @@ class TopicTests(SynchronousTestCase):
 
     def test_errors(self) -> None:
         """Bad operations, nulls, repeated keys and resources, bad values and missing topics."""
-        cases = [
+        cases: list[tuple[Resources, tuple[int, str]]] = [
             (
                 [(TOPIC, "t", [("retention.ms", 9, "1")])],
                 (ErrorCode.INVALID_REQUEST, "Unknown operations type 9"),
@@ -277,7 +279,7 @@ class BrokerTests(SynchronousTestCase):
             alter(self.broker, [(BROKER_LOGGER, "1", [("root", SET, "DEBUG")])]), [(0, None)]
         )
         self.assertEqual(described(self.broker, BROKER_LOGGER, "1", "root").value, "DEBUG")
-        cases = [
+        cases: list[tuple[str, list[Op], int, str]] = [
             (
                 "1",
                 [("kafka.server", SET, "INFO")],
