@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from attrs import frozen
+from attrs import field, frozen
 
 from kafkatwist import broker_configs, topic_config
 from kafkatwist.storage.kraft import RESOURCE_BROKER
@@ -76,6 +76,8 @@ class ConfigLayers:
     per_broker: Mapping[str, str]
     cluster_default: Mapping[str, str]
     static: Mapping[str, str]
+    #: kafkatwist's own defaults where they differ from Kafka's (node.id, log.dirs...).
+    defaults: Mapping[str, str] = field(factory=dict)
 
     @classmethod
     def of(cls, broker: Any) -> ConfigLayers:
@@ -88,7 +90,15 @@ class ConfigLayers:
             per_broker=dict(configs.get((RESOURCE_BROKER, str(broker.node_id)), {})),
             cluster_default=dict(configs.get((RESOURCE_BROKER, ""), {})),
             static={k: v.strip() for k, v in props.items()},
+            defaults=_own_defaults(broker),
         )
+
+    def default(self, name: str) -> str | None:
+        """The value a broker key has when no layer sets it."""
+        if name in self.defaults:
+            return self.defaults[name]
+        d = broker_configs.BROKER_CONFIGS.get(name)
+        return d.default if d is not None else None
 
     # -- broker values ---------------------------------------------------------
 
@@ -104,8 +114,7 @@ class ConfigLayers:
         for layer, _source in self.layers():
             if name in layer:
                 return layer[name]
-        d = broker_configs.BROKER_CONFIGS.get(name)
-        return d.default if d is not None else None
+        return self.default(name)
 
     def synonyms(
         self, name: str, names: list[str], sensitive: bool, *, per_broker: bool = True
@@ -121,9 +130,9 @@ class ConfigLayers:
                     found.append(Synonym(syn, None if sensitive else layer[syn], source))
         if per_broker:
             for syn in names:
-                d = broker_configs.BROKER_CONFIGS.get(syn)
-                if d is not None and d.default is not None:
-                    found.append(Synonym(syn, None if sensitive else d.default, DEFAULT_CONFIG))
+                value = self.default(syn)
+                if value is not None:
+                    found.append(Synonym(syn, None if sensitive else value, DEFAULT_CONFIG))
         for i, s in enumerate(found):
             if s.name == name:
                 return found[i:]
@@ -163,8 +172,7 @@ class ConfigLayers:
     def _static_value(self, name: str) -> str | None:
         if name in self.static:
             return self.static[name]
-        bd = broker_configs.BROKER_CONFIGS.get(name)
-        return bd.default if bd is not None else None
+        return self.default(name)
 
     def topic_values(self, overrides: Mapping[str, str]) -> dict[str, str]:
         """Every topic config's effective value for a topic with C{overrides}."""
@@ -271,3 +279,26 @@ class ConfigLayers:
                 )
             )
         return entries
+
+
+#: Broker keys whose default in kafkatwist is not Kafka's, and the BrokerConfig
+#: attribute that holds the value in use.
+_OWN_DEFAULTS = (
+    ("node.id", "node_id"),
+    ("broker.id", "node_id"),
+    ("log.dirs", "log_dirs"),
+    ("num.recovery.threads.per.data.dir", "num_recovery_threads_per_data_dir"),
+)
+
+
+def _own_defaults(broker: Any) -> dict[str, str]:
+    """The values kafkatwist uses for L{_OWN_DEFAULTS} keys that no properties set."""
+    out = {}
+    for key, attr in _OWN_DEFAULTS:
+        value = getattr(broker.config, attr, None)
+        if value is None:
+            continue
+        out[key] = ",".join(value) if isinstance(value, tuple) else str(value)
+    if "node.id" in out or "broker.id" in out:
+        out["node.id"] = out["broker.id"] = str(broker.node_id)
+    return out

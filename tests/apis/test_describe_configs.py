@@ -266,7 +266,9 @@ class BrokerTests(SynchronousTestCase):
             synonyms(entries["log.retention.hours"]), [("log.retention.hours", "168", DEFAULT)]
         )
         self.assertTrue(entries["password.encoder.secret"].is_sensitive)
-        self.assertEqual(entries["num.recovery.threads.per.data.dir"].value, "2")
+        # kafkatwist's own defaults show as the values in use.
+        self.assertEqual(entries["node.id"].value, "1")
+        self.assertEqual(entries["log.dirs"].value, ",".join(BrokerConfig().log_dirs))
 
     def test_every_topic_synonym_is_catalogued(self) -> None:
         """Each topic config's broker synonyms are broker configs with the topic config's type."""
