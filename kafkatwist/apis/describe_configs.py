@@ -44,6 +44,7 @@ from kafkatwist.apis._configs import (
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
+from kafkatwist.broker_configs import TYPE_UNKNOWN
 from kafkatwist.config_layers import (
     DEFAULT_CONFIG,
     DYNAMIC_BROKER_LOGGER_CONFIG,
@@ -59,7 +60,6 @@ from kafkatwist.messages.describe_configs import (
     DescribeConfigsResult,
     DescribeConfigsSynonym,
 )
-from kafkatwist.topic_config import TYPE_STRING
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -140,7 +140,7 @@ def _entries(
                 read_only=False,
                 sensitive=False,
                 synonyms=(),
-                config_type=TYPE_STRING,
+                config_type=TYPE_UNKNOWN,
                 documentation=None,
             )
             for logger, level in sorted(broker_loggers(ctx).items())
