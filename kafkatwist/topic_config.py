@@ -280,8 +280,11 @@ def validate_values(effective_configs: Mapping[str, str]) -> None:
     @param effective_configs: every topic config's value (override or default),
         already valid one by one.
     """
-    min_lag = int(effective_configs.get("min.compaction.lag.ms", "0"))
-    max_lag = int(effective_configs.get("max.compaction.lag.ms", str(LONG_MAX)))
+    try:
+        min_lag = int(effective_configs.get("min.compaction.lag.ms", "0"))
+        max_lag = int(effective_configs.get("max.compaction.lag.ms", str(LONG_MAX)))
+    except ValueError:  # a malformed server default; the overrides were checked
+        min_lag, max_lag = 0, LONG_MAX
     if min_lag > max_lag:
         raise KafkaError(
             ErrorCode.INVALID_CONFIG,
