@@ -56,10 +56,40 @@ class Broker:
             return None
         log = self.logs.get(topic.name, partition)
         if log is None:
-            log = self.logs.create(topic.name, partition, topic.configs)
+            log = self.logs.create(topic.name, partition, self.log_overrides(topic))
             if log.directory:
                 write_partition_metadata(log.directory, topic.topic_id)
         return log
+
+    def log_overrides(self, topic: TopicState) -> dict[str, str]:
+        """
+        The topic configs a partition log applies over the static configuration.
+
+        The topic's overrides, plus the topic configs whose value a dynamic
+        broker config (AlterConfigs on a BROKER resource) changes.
+        """
+        from kafkatwist.config_layers import ConfigLayers
+
+        return ConfigLayers.of(self).log_overrides(topic.configs)
+
+    def topic_configs_changed(self, name: str) -> None:
+        """
+        Apply a topic's new configs to its open partition logs.
+
+        Called once the metadata image holds the change (the ConfigRecords
+        are written). The log manager's C{update_config(topic, overrides)}
+        rebuilds each open log's C{config} from the static defaults and
+        these overrides.
+        """
+        topic = self.metadata.image.topics.get(name)
+        update = getattr(self.logs, "update_config", None)
+        if topic is not None and update is not None:
+            update(name, self.log_overrides(topic))
+
+    def broker_configs_changed(self) -> None:
+        """Apply changed dynamic broker configs to every topic's open logs."""
+        for name in list(self.metadata.image.topics):
+            self.topic_configs_changed(name)
 
     def producer_state(self, topic: TopicState, partition: int, log: Any) -> ProducerStateTable:
         """

@@ -8,6 +8,7 @@ messages.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -44,17 +45,6 @@ def _in(*choices: str) -> Callable[[str], str | None]:
     return check
 
 
-def _list_in(*choices: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        items = [v.strip() for v in value.split(",") if v.strip()]
-        bad = [v for v in items if v not in choices]
-        if bad:
-            return f"Invalid value {bad[0]} for configuration: String must be one of: {', '.join(choices)}"
-        return None
-
-    return check
-
-
 def _at_least(low: float) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         return None if float(value) >= low else f"Value must be at least {_fmt(low)}"
@@ -70,11 +60,19 @@ def _between(low: float, high: float) -> Callable[[str], str | None]:
     return check
 
 
+def _gzip_level(value: str) -> str | None:
+    level = int(value)
+    if level > 9 or (level < 1 and level != -1):
+        return "Value must be between 1 and 9 or equal to -1"
+    return None
+
+
 def _fmt(v: float) -> str:
     return str(int(v)) if float(v).is_integer() else str(v)
 
 
-_CLEANUP = _list_in("compact", "delete")
+# LIST validators check each item (Kafka's ValidList).
+_CLEANUP = _in("compact", "delete")
 _COMPRESSION = _in("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer")
 _TIMESTAMP_TYPE = _in("CreateTime", "LogAppendTime")
 
@@ -86,7 +84,7 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("compression.type", TYPE_STRING, "producer", ("compression.type",),
                   "The final compression type for a given topic.", _COMPRESSION),
         ConfigDef("compression.gzip.level", TYPE_INT, "-1", ("compression.gzip.level",),
-                  "The compression level to use if compression.type is set to gzip."),
+                  "The compression level to use if compression.type is set to gzip.", _gzip_level),
         ConfigDef("compression.lz4.level", TYPE_INT, "9", ("compression.lz4.level",),
                   "The compression level to use if compression.type is set to lz4.", _between(1, 17)),
         ConfigDef("compression.zstd.level", TYPE_INT, "3", ("compression.zstd.level",),
@@ -97,14 +95,15 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
                   "The time to wait before deleting a file from the filesystem.", _at_least(0)),
         ConfigDef("flush.messages", TYPE_LONG, str(LONG_MAX), ("log.flush.interval.messages",),
                   "The number of messages written to a log partition before an fsync.", _at_least(1)),
-        ConfigDef("flush.ms", TYPE_LONG, str(LONG_MAX), ("log.flush.interval.ms",),
+        ConfigDef("flush.ms", TYPE_LONG, str(LONG_MAX),
+                  ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
                   "The time in ms between fsyncs of a log partition.", _at_least(0)),
-        ConfigDef("follower.replication.throttled.replicas", TYPE_LIST, "",
-                  ("follower.replication.throttled.replicas",), "Replicas throttled on the follower side."),
+        ConfigDef("follower.replication.throttled.replicas", TYPE_LIST, "", (),
+                  "Replicas throttled on the follower side."),
         ConfigDef("index.interval.bytes", TYPE_INT, "4096", ("log.index.interval.bytes",),
                   "How frequently Kafka adds an index entry to its offset index.", _at_least(0)),
-        ConfigDef("leader.replication.throttled.replicas", TYPE_LIST, "",
-                  ("leader.replication.throttled.replicas",), "Replicas throttled on the leader side."),
+        ConfigDef("leader.replication.throttled.replicas", TYPE_LIST, "", (),
+                  "Replicas throttled on the leader side."),
         ConfigDef("local.retention.bytes", TYPE_LONG, "-2", ("log.local.retention.bytes",),
                   "The maximum size of local log segments (tiered storage).", _at_least(-2)),
         ConfigDef("local.retention.ms", TYPE_LONG, "-2", ("log.local.retention.ms",),
@@ -113,7 +112,8 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
                   "The maximum time a message will remain ineligible for compaction.", _at_least(1)),
         ConfigDef("max.message.bytes", TYPE_INT, "1048588", ("message.max.bytes",),
                   "The largest record batch size allowed by Kafka (after compression).", _at_least(0)),
-        ConfigDef("message.timestamp.after.max.ms", TYPE_LONG, str(LONG_MAX),
+        # Kafka 4.0 (KIP-1030) lowered this default from Long.MAX_VALUE to one hour.
+        ConfigDef("message.timestamp.after.max.ms", TYPE_LONG, "3600000",
                   ("log.message.timestamp.after.max.ms",),
                   "The allowed time a message timestamp may be ahead of the broker's.", _at_least(0)),
         ConfigDef("message.timestamp.before.max.ms", TYPE_LONG, str(LONG_MAX),
@@ -141,7 +141,7 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
                   ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
                   "The maximum time a log is retained before old segments are discarded.", _at_least(-1)),
         ConfigDef("segment.bytes", TYPE_INT, "1073741824", ("log.segment.bytes",),
-                  "The segment file size for the log.", _at_least(14)),
+                  "The segment file size for the log.", _at_least(1048576)),
         ConfigDef("segment.index.bytes", TYPE_INT, "10485760", ("log.index.size.max.bytes",),
                   "The size of the index that maps offsets to file positions.", _at_least(4)),
         ConfigDef("segment.jitter.ms", TYPE_LONG, "0", ("log.roll.jitter.ms", "log.roll.jitter.hours"),
@@ -163,21 +163,78 @@ _UNIT_SCALE = {
 }
 
 
-def _parse(d: ConfigDef, value: str) -> Any:
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_TYPE_NAMES = {TYPE_INT: "INT", TYPE_SHORT: "SHORT", TYPE_LONG: "LONG", TYPE_DOUBLE: "DOUBLE"}
+_LIMITS = {TYPE_INT: INT_MAX, TYPE_SHORT: 32767, TYPE_LONG: LONG_MAX}
+
+
+def parse_value(type_: int, value: str) -> Any:
+    """
+    Parse a config value as Kafka's C{ConfigDef.parseType} does.
+
+    @raise ValueError: with Kafka's reason ("Not a number of type INT", ...).
+    """
     v = value.strip()
-    if d.type == TYPE_BOOLEAN:
+    if type_ == TYPE_BOOLEAN:
         if v.lower() not in ("true", "false"):
             raise ValueError("Expected value to be either true or false")
         return v.lower() == "true"
-    if d.type in (TYPE_INT, TYPE_SHORT, TYPE_LONG):
-        n = int(v)
-        limit = INT_MAX if d.type == TYPE_INT else LONG_MAX
-        if not -limit - 1 <= n <= limit:
-            raise ValueError("Not a number of type " + ("INT" if d.type == TYPE_INT else "LONG"))
-        return n
-    if d.type == TYPE_DOUBLE:
-        return float(v)
-    return value
+    if type_ in _LIMITS:
+        limit = _LIMITS[type_]
+        if not _INTEGER.fullmatch(v) or not -limit - 1 <= int(v) <= limit:
+            raise ValueError(f"Not a number of type {_TYPE_NAMES[type_]}")
+        return int(v)
+    if type_ == TYPE_DOUBLE:
+        try:
+            return float(v)
+        except ValueError:
+            raise ValueError("Not a number of type DOUBLE") from None
+    if type_ == TYPE_LIST:
+        return split_list(v)
+    return v
+
+
+def _parse(d: ConfigDef, value: str) -> Any:
+    return parse_value(d.type, value)
+
+
+def split_list(value: str) -> list[str]:
+    """A LIST value's items, as Kafka's ConfigDef parses them (trimmed, empty string: none)."""
+    if not value.strip():
+        return []
+    return [item.strip() for item in value.split(",")]
+
+
+def java_double(v: float) -> str:
+    """C{Double.toString} for the values configs hold (0.5, 1.0, 1.7976931348623157E308)."""
+    text = repr(float(v))
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        return f"{mantissa}E{int(exponent)}"
+    return text
+
+
+def canonical(type_: int, value: str) -> str:
+    """
+    A valid value as Kafka prints it back (C{ConfigDef.convertToString} of the parsed value).
+
+    Values that do not parse are returned as they are.
+    """
+    try:
+        parsed = parse_value(type_, value)
+    except ValueError:
+        return value
+    if type_ == TYPE_BOOLEAN:
+        return "true" if parsed else "false"
+    if type_ in _LIMITS:
+        return str(parsed)
+    if type_ == TYPE_DOUBLE:
+        return java_double(parsed)
+    if type_ == TYPE_LIST:
+        return ",".join(parsed)
+    return str(parsed)
 
 
 def validate(configs: Mapping[str, str | None]) -> None:
@@ -188,20 +245,65 @@ def validate(configs: Mapping[str, str | None]) -> None:
             raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {name}")
         if value is None:
             continue
-        try:
-            _parse(d, value)
-        except ValueError as e:
-            raise KafkaError(
-                ErrorCode.INVALID_CONFIG,
-                f"Invalid value {value} for configuration {name}: {e}",
-            ) from None
-        if d.validator is not None:
-            reason = d.validator(value.strip())
-            if reason is not None:
-                raise KafkaError(
-                    ErrorCode.INVALID_CONFIG,
-                    f"Invalid value {value} for configuration {name}: {reason}",
-                )
+        message = value_error(d.type, d.validator, name, value)
+        if message is not None:
+            raise KafkaError(ErrorCode.INVALID_CONFIG, message)
+
+
+def value_error(
+    type_: int, validator: Callable[[str], str | None] | None, name: str, value: str
+) -> str | None:
+    """
+    Kafka's C{ConfigException} message for a value that does not parse or
+    validate ("Invalid value v for configuration name: reason"), or None.
+
+    A LIST's validator checks each item and the message names the item.
+    """
+    try:
+        parsed = parse_value(type_, value)
+    except ValueError as e:
+        return f"Invalid value {value} for configuration {name}: {e}"
+    if validator is None:
+        return None
+    items = parsed if type_ == TYPE_LIST else [value.strip()]
+    for item in items:
+        reason = validator(item)
+        if reason is not None:
+            return f"Invalid value {item} for configuration {name}: {reason}"
+    return None
+
+
+def validate_values(effective_configs: Mapping[str, str]) -> None:
+    """
+    Raise INVALID_CONFIG for combinations Kafka's C{LogConfig.validate} refuses.
+
+    @param effective_configs: every topic config's value (override or default),
+        already valid one by one.
+    """
+    try:
+        min_lag = int(effective_configs.get("min.compaction.lag.ms", "0"))
+        max_lag = int(effective_configs.get("max.compaction.lag.ms", str(LONG_MAX)))
+    except ValueError:  # a malformed server default; the overrides were checked
+        min_lag, max_lag = 0, LONG_MAX
+    if min_lag > max_lag:
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            f"conflict topic config setting min.compaction.lag.ms ({min_lag}) > "
+            f"max.compaction.lag.ms ({max_lag})",
+        )
+    if effective_configs.get("remote.storage.enable", "false").strip().lower() == "true":
+        # This broker has no tiered storage (remote.log.storage.system.enable=false).
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            "Tiered Storage functionality is disabled in the broker. "
+            "Topic cannot be configured with remote log storage.",
+        )
+
+
+def is_list(name: str) -> bool:
+    """Whether C{name} is a topic config of type LIST (APPEND/SUBTRACT apply to it)."""
+    d = TOPIC_CONFIGS.get(name)
+    return d is not None and d.type == TYPE_LIST
 
 
 def broker_default(d: ConfigDef, broker_properties: Mapping[str, str]) -> tuple[str, str | None]:

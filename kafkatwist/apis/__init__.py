@@ -7,15 +7,18 @@ dispatch, version checks and error replies all derive from this tuple.
 from __future__ import annotations
 
 from kafkatwist.apis import (
+    alter_configs,
     api_versions,
     create_partitions,
     create_topics,
     delete_records,
     delete_topics,
     describe_cluster,
+    describe_configs,
     describe_log_dirs,
     describe_topic_partitions,
     fetch,
+    incremental_alter_configs,
     init_producer_id,
     list_offsets,
     metadata,
@@ -36,8 +39,11 @@ REGISTRY: tuple[ApiSpec, ...] = (
     delete_records.SPEC,  # 21
     init_producer_id.SPEC,  # 22
     offset_for_leader_epoch.SPEC,  # 23
+    describe_configs.SPEC,  # 32
+    alter_configs.SPEC,  # 33
     describe_log_dirs.SPEC,  # 35
     create_partitions.SPEC,  # 37
+    incremental_alter_configs.SPEC,  # 44
     describe_cluster.SPEC,  # 60
     describe_topic_partitions.SPEC,  # 75
 )

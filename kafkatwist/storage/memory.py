@@ -304,6 +304,13 @@ class MemoryLogManager:
             )
         return log
 
+    def update_config(self, topic: str, overrides: Mapping[str, str]) -> None:
+        """Give every open log of C{topic} the config these overrides make."""
+        config = MemoryLogConfig.from_topic_configs(overrides)
+        for (name, _partition), log in self.logs.items():
+            if name == topic:
+                log.config = config
+
     def delete_topic(self, topic: str) -> Deferred[None]:
         for key in [k for k in self.logs if k[0] == topic]:
             del self.logs[key]

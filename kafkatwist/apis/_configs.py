@@ -1,0 +1,203 @@
+"""What AlterConfigs and IncrementalAlterConfigs share: checks, persistence, live application.
+
+Kafka splits a config change in two: the broker "preprocesses" the request
+(``ConfigAdminManager.preprocess``: resources listed twice, keys listed
+twice, null values, BROKER resources and BROKER_LOGGER levels) and the
+controller validates and persists the rest (``ConfigurationControlManager``
+with ``ControllerConfigurationValidator``: topic names, topic config names
+and values, then whether the topic exists). kafkatwist is both, in that
+order, so the same request gets the same error codes and messages.
+
+A change is persisted as ConfigRecords in ``__cluster_metadata`` and then
+applied to the open partition logs through L{Broker.topic_configs_changed} or
+L{Broker.broker_configs_changed}.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kafkatwist import broker_configs, topic_config
+from kafkatwist.apis._topics import validate_topic_name
+from kafkatwist.config_layers import ConfigLayers
+from kafkatwist.errors import ErrorCode, KafkaError
+
+#: Kafka's ConfigResource.Type ids.
+RESOURCE_TOPIC, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER = 2, 4, 8
+RESOURCE_CLIENT_METRICS, RESOURCE_GROUP = 16, 32
+RESOURCE_TYPE_NAMES = {
+    RESOURCE_TOPIC: "TOPIC",
+    RESOURCE_BROKER: "BROKER",
+    RESOURCE_BROKER_LOGGER: "BROKER_LOGGER",
+    RESOURCE_CLIENT_METRICS: "CLIENT_METRICS",
+    RESOURCE_GROUP: "GROUP",
+}
+
+#: IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType).
+OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
+OP_NAMES = {OP_SET: "SET", OP_DELETE: "DELETE", OP_APPEND: "APPEND", OP_SUBTRACT: "SUBTRACT"}
+
+#: log4j levels Kafka accepts for BROKER_LOGGER (``LogLevelConfig.VALID_LOG_LEVELS``), sorted.
+LOG_LEVELS = ("DEBUG", "ERROR", "FATAL", "INFO", "TRACE", "WARN")
+ROOT_LOGGER = "root"
+
+#: (error code, message) of one resource; (0, None) for success.
+Outcome = tuple[int, str | None]
+OK: Outcome = (0, None)
+DUPLICATE_RESOURCE: Outcome = (
+    int(ErrorCode.INVALID_REQUEST),
+    "Each resource must appear at most once.",
+)
+
+
+def duplicated(resources: Sequence[Any]) -> set[tuple[int, str]]:
+    """The (type, name) pairs listed more than once."""
+    counts = Counter((r.resource_type, r.resource_name) for r in resources)
+    return {key for key, n in counts.items() if n > 1}
+
+
+def preprocess(resource: Any, null_allowed: Callable[[Any], bool]) -> Outcome | None:
+    """
+    Kafka's per-resource preprocessing checks, or None when they pass.
+
+    @param null_allowed: whether a config entry may have a null value.
+    """
+    names = [c.name for c in resource.configs]
+    if len(set(names)) != len(names):
+        return int(ErrorCode.INVALID_REQUEST), "Error due to duplicate config keys"
+    nulls = [c.name for c in resource.configs if c.value is None and not null_allowed(c)]
+    if nulls:
+        return int(ErrorCode.INVALID_REQUEST), "Null value not supported for : " + ", ".join(nulls)
+    return None
+
+
+def check_broker_name(ctx: Any, name: str) -> None:
+    """C{ConfigAdminManager.validateResourceNameIsCurrentNodeId} for a non-empty name."""
+    if not name:
+        return
+    try:
+        node = int(name)
+    except ValueError:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST, f"Node id must be an integer, but it is: {name}"
+        ) from None
+    if node != ctx.broker.node_id:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST,
+            f"Unexpected broker id, expected {ctx.broker.node_id}, but received {name}",
+        )
+
+
+def check_topic_resource(ctx: Any, name: str, new_configs: Mapping[str, str]) -> None:
+    """
+    The controller's checks of a topic's complete new set of overrides.
+
+    Name first (an empty name is the refused "default topic"), then the
+    configs (INVALID_CONFIG), then existence (UNKNOWN_TOPIC_OR_PARTITION).
+    """
+    if not name:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed.")
+    reason = validate_topic_name(name)
+    if reason is not None:
+        raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
+    topic_config.validate(new_configs)
+    topic_config.validate_values(ConfigLayers.of(ctx.broker).topic_values(new_configs))
+    if name not in ctx.broker.metadata.image.topics:
+        raise KafkaError(
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."
+        )
+
+
+def current_configs(ctx: Any, resource_type: int, name: str) -> dict[str, str]:
+    """The dynamic configs a TOPIC or BROKER resource has now."""
+    image = ctx.broker.metadata.image
+    if resource_type == RESOURCE_TOPIC:
+        topic = image.topics.get(name)
+        return dict(topic.configs) if topic is not None else {}
+    return dict(image.configs.get((resource_type, name), {}))
+
+
+def changes(
+    current: Mapping[str, str], new: Mapping[str, str], *, always: Sequence[str] = ()
+) -> dict[str, str | None]:
+    """
+    The ConfigRecords that turn C{current} into C{new}: changed keys and deletions.
+
+    @param always: keys written even when unchanged (Kafka rewrites BROKER
+        keys to make brokers reload them, KAFKA-14136).
+    """
+    out: dict[str, str | None] = {}
+    for key, value in new.items():
+        if current.get(key) != value or key in always:
+            out[key] = value
+    for key in current:
+        if key not in new:
+            out[key] = None
+    return out
+
+
+async def persist(
+    ctx: Any, resource_type: int, name: str, records: Mapping[str, str | None]
+) -> None:
+    """Write the ConfigRecords, then apply the new configs to the open logs."""
+    if not records:
+        return
+    broker = ctx.broker
+    await broker.extras["controller"].set_configs(resource_type, name, records)
+    if resource_type == RESOURCE_TOPIC:
+        broker.topic_configs_changed(name)
+    else:
+        broker.broker_configs_changed()
+
+
+async def alter_broker(
+    ctx: Any, name: str, new: Mapping[str, str], written: Sequence[str], validate_only: bool
+) -> Outcome:
+    """Validate and persist a BROKER resource's complete new set of dynamic configs."""
+    try:
+        check_broker_name(ctx, name)
+        broker_configs.validate_dynamic(new, per_broker=bool(name))
+    except KafkaError as e:
+        return int(e.code), e.message
+    if not validate_only:
+        records = changes(current_configs(ctx, RESOURCE_BROKER, name), new, always=written)
+        await persist(ctx, RESOURCE_BROKER, name, records)
+    return OK
+
+
+async def alter_topic(ctx: Any, name: str, new: Mapping[str, str], validate_only: bool) -> Outcome:
+    """Validate and persist a topic's complete new set of overrides."""
+    try:
+        check_topic_resource(ctx, name, new)
+    except KafkaError as e:
+        return int(e.code), e.message
+    if not validate_only:
+        await persist(
+            ctx, RESOURCE_TOPIC, name, changes(current_configs(ctx, RESOURCE_TOPIC, name), new)
+        )
+    return OK
+
+
+def broker_loggers(ctx: Any) -> dict[str, str]:
+    """
+    The broker's logger levels, as BROKER_LOGGER resources show them.
+
+    kafkatwist logs through Twisted, not log4j: it has one logger, C{root},
+    at INFO. Levels set through IncrementalAlterConfigs are kept in memory
+    (like Kafka's, they do not survive a restart) and reported back; they do
+    not filter Twisted's log output.
+    """
+    levels: dict[str, str] = ctx.broker.extras.setdefault("broker_loggers", {ROOT_LOGGER: "INFO"})
+    return levels
+
+
+def java_split(value: str) -> list[str]:
+    """C{String.split(",")}: trailing empty strings dropped, a lone empty string kept."""
+    parts = value.split(",")
+    while len(parts) > 1 and parts[-1] == "":
+        parts.pop()
+    if parts == [""] and value != "":
+        return []
+    return parts

@@ -1,0 +1,112 @@
+"""AlterConfigs (api key 33): v0-v2.
+
+Behavior:
+* the legacy, non-incremental API: the configs given become the resource's
+  whole set of dynamic configs; keys not given are deleted (Kafka's
+  ``legacyAlterConfigResource``);
+* preprocessing as Kafka's broker: a resource listed twice gets
+  INVALID_REQUEST "Each resource must appear at most once." (every copy);
+  a key listed twice "Error due to duplicate config keys"; a null value
+  "Null value not supported for : <keys>"; BROKER_LOGGER and unknown types
+  "Unknown resource type <n>" (all INVALID_REQUEST);
+* TOPIC: an empty name is INVALID_REQUEST, an illegal one
+  INVALID_TOPIC_EXCEPTION, an unknown or malformed config INVALID_CONFIG
+  (``Unknown topic config name: x``, ``Invalid value v for configuration
+  x: ...``, min/max compaction lag conflict, tiered storage), and only then
+  a missing topic UNKNOWN_TOPIC_OR_PARTITION "The topic 't' does not exist.";
+* BROKER: the name must be empty (cluster default) or this node id; only
+  keys Kafka updates dynamically are accepted (others: INVALID_REQUEST
+  "Cannot update these configs dynamically: Set(...)"); values are checked
+  against Kafka's types and ranges; listener settings are refused because
+  this broker cannot re-bind at run time;
+* ``validate_only`` runs every check and writes nothing;
+* accepted changes are written as ConfigRecords to ``__cluster_metadata``
+  and applied at once to the topic's open partition logs (for a BROKER
+  resource, to every topic whose effective value changes).
+
+Version notes:
+* v1: throttle time only; v2+: flexible.
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._configs import (
+    DUPLICATE_RESOURCE,
+    RESOURCE_BROKER,
+    RESOURCE_TOPIC,
+    Outcome,
+    alter_broker,
+    alter_topic,
+    duplicated,
+    preprocess,
+)
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.alter_configs import (
+    AlterConfigsRequest,
+    AlterConfigsResource,
+    AlterConfigsResourceResponse,
+    AlterConfigsResponse,
+)
+from kafkatwist.wire.versions import VersionRange
+
+
+async def handle(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
+    dupes = duplicated(request.resources)
+    responses = []
+    for resource in request.resources:
+        key = (resource.resource_type, resource.resource_name)
+        if key in dupes:
+            outcome = DUPLICATE_RESOURCE
+        else:
+            outcome = preprocess(resource, lambda c: False) or await _alter(
+                ctx, resource, request.validate_only
+            )
+        responses.append(
+            AlterConfigsResourceResponse(
+                error_code=outcome[0],
+                error_message=outcome[1],
+                resource_type=resource.resource_type,
+                resource_name=resource.resource_name,
+            )
+        )
+    return AlterConfigsResponse(responses=tuple(responses))
+
+
+async def _alter(
+    ctx: RequestContext, resource: AlterConfigsResource, validate_only: bool
+) -> Outcome:
+    rtype = resource.resource_type
+    name = resource.resource_name
+    new = {c.name: c.value for c in resource.configs if c.value is not None}
+    if rtype == RESOURCE_TOPIC:
+        return await alter_topic(ctx, name, new, validate_only)
+    if rtype == RESOURCE_BROKER:
+        return await alter_broker(ctx, name, new, list(new), validate_only)
+    return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
+
+
+def error_response(
+    request: AlterConfigsRequest, version: int, code: ErrorCode
+) -> AlterConfigsResponse:
+    return AlterConfigsResponse(
+        responses=tuple(
+            AlterConfigsResourceResponse(
+                error_code=int(code),
+                error_message=None,
+                resource_type=r.resource_type,
+                resource_name=r.resource_name,
+            )
+            for r in request.resources
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=33,
+    versions=VersionRange(0, 2),
+    request=AlterConfigsRequest,
+    response=AlterConfigsResponse,
+    handle=handle,
+    error_response=error_response,
+)
