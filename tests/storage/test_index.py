@@ -15,13 +15,17 @@ from .support import temp_dir
 
 
 def _offset_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 80) -> OffsetIndex:
-    index = OffsetIndex.open(os.path.join(temp_dir(case), "x.index"), base, max_bytes, writable=True)
+    index = OffsetIndex.open(
+        os.path.join(temp_dir(case), "x.index"), base, max_bytes, writable=True
+    )
     case.addCleanup(index.close)
     return index  # type: ignore[return-value]
 
 
 def _time_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 120) -> TimeIndex:
-    index = TimeIndex.open(os.path.join(temp_dir(case), "x.timeindex"), base, max_bytes, writable=True)
+    index = TimeIndex.open(
+        os.path.join(temp_dir(case), "x.timeindex"), base, max_bytes, writable=True
+    )
     case.addCleanup(index.close)
     return index  # type: ignore[return-value]
 
@@ -30,7 +34,7 @@ class OffsetIndexTests(SynchronousTestCase):
     """The .index file: 8-byte (relative offset, position) entries."""
 
     def test_entry_bytes(self) -> None:
-        """Entries are big-endian int32 relative offset then int32 position, as Kafka writes them."""
+        """Entries are big-endian int32 relative offset then int32 position, as in Kafka."""
         index = _offset_index(self)
         index.append(105, 4096)
         index.append(110, 8200)
