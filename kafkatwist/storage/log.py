@@ -1251,6 +1251,9 @@ class PartitionLog:
                 segment, problem = Segment.load(directory, base, config, now_ms, active=last)
                 segments.append(segment)
                 holds_unflushed = last or bases[i + 1] > recovery_point
+                if recover and holds_unflushed and not recovered:
+                    # Epochs at or after the first unflushed segment come back from its batches.
+                    epochs.truncate_from_end(base)
                 if (recover and holds_unflushed) or problem is not None:
                     result = segment.recover(assign_epoch)
                     (recovered if recover and holds_unflushed else rebuilt).append(segment.log_path)
