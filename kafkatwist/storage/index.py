@@ -83,6 +83,8 @@ class IndexFile:
         self.fd = -1
         self._mm: mmap.mmap | None = None
         self.writable = False
+        #: (entries, last entry) as of that entry count, to avoid unpacking it per append.
+        self._last: tuple[int, tuple[int, int]] | None = None
 
     @classmethod
     def open(
@@ -145,6 +147,7 @@ class IndexFile:
     def reset(self) -> None:
         """Drop every entry (the file stays allocated)."""
         self.entries = 0
+        self._last = None
 
     def trim(self) -> None:
         """Cut the file to its valid entries and map it read-only (Kafka's C{trimToValidSize})."""
@@ -211,11 +214,15 @@ class OffsetIndex(IndexFile):
     @property
     def last_offset(self) -> int:
         """The offset of the last entry, or the base offset when empty."""
-        return self.entry(self.entries - 1)[0] if self.entries else self.base_offset
+        return self.last_entry()[0]
 
     def last_entry(self) -> tuple[int, int]:
         """The last entry, or C{(base_offset, 0)} when empty."""
-        return self.entry(self.entries - 1) if self.entries else (self.base_offset, 0)
+        cached = self._last
+        if cached is None or cached[0] != self.entries:
+            value = self.entry(self.entries - 1) if self.entries else (self.base_offset, 0)
+            self._last = cached = (self.entries, value)
+        return cached[1]
 
     def can_append_offset(self, offset: int) -> bool:
         """Whether C{offset} fits as a non-negative int32 relative to the base offset."""
@@ -232,6 +239,7 @@ class OffsetIndex(IndexFile):
         if self.entries and offset <= self.last_offset:
             raise ValueError(f"offset {offset} does not follow {self.last_offset} in {self.path}")
         self._append_raw(_OFFSET_ENTRY, offset - self.base_offset, position)
+        self._last = (self.entries, (offset, position))
 
     def lookup(self, target: int) -> tuple[int, int]:
         """The greatest entry with offset <= C{target}, or C{(base_offset, 0)}."""
@@ -280,7 +288,13 @@ class TimeIndex(IndexFile):
 
     def last_entry(self) -> tuple[int, int]:
         """The last entry, or C{(NO_TIMESTAMP, base_offset)} when empty (Kafka's C{lastEntry})."""
-        return self.entry(self.entries - 1) if self.entries else (NO_TIMESTAMP, self.base_offset)
+        cached = self._last
+        if cached is None or cached[0] != self.entries:
+            value = (
+                self.entry(self.entries - 1) if self.entries else (NO_TIMESTAMP, self.base_offset)
+            )
+            self._last = cached = (self.entries, value)
+        return cached[1]
 
     def maybe_append(self, timestamp: int, offset: int, skip_full_check: bool = False) -> None:
         """
@@ -302,6 +316,7 @@ class TimeIndex(IndexFile):
                 raise ValueError(f"time index {self.path} is full ({self.entries} entries)")
             self._grow_one()
         self._append_raw(_TIME_ENTRY, timestamp, offset - self.base_offset)
+        self._last = (self.entries, (timestamp, offset))
 
     def _grow_one(self) -> None:
         size = (self.entries + 1) * self.ENTRY_SIZE
