@@ -1537,6 +1537,22 @@ class PartitionLog:
             self._set_high_watermark(self._log_end_offset)
         return succeed(info)
 
+    def append_batches(
+        self, data: bytes, *, leader_epoch: int = 0, now_ms: int | None = None
+    ) -> Deferred[AppendInfo]:
+        """Validate and append client-style batches (tests and tools; as the memory log offers)."""
+        batches = records.validate_produce_records(
+            data, max_batch_bytes=1 << 30, allow_multiple_batches=True
+        )
+        now = self._now_ms() if now_ms is None else now_ms
+        return self.append(memoryview(data), batches, leader_epoch=leader_epoch, now_ms=now)
+
+    def batches(self) -> list[bytes]:
+        """Every stored batch from the log start, as bytes (tests and tools, not the Fetch path)."""
+        result = self.read(self._log_start_offset, 1 << 62, max_offset=self._log_end_offset)
+        data = b"".join(bytes(b) for b in result.buffers)
+        return [data[pos : pos + h.size] for pos, h in records.iter_batches(data)]
+
     def _undo_partial_write(self, error: OSError) -> None:
         segment = self._segments[-1]
         try:
@@ -2117,7 +2133,7 @@ def _chain(d: Deferred[T]) -> Deferred[T]:
     """A new Deferred with C{d}'s result, leaving C{d} usable for other callers."""
     out: Deferred[T] = Deferred()
 
-    def relay(result: object) -> object:
+    def relay(result: Any) -> Any:
         out.callback(result)
         return result
 

@@ -486,7 +486,7 @@ class LogManager:
                     "Closing {topic}-{partition} failed: {error}",
                     topic=key[0],
                     partition=key[1],
-                    error=value.getErrorMessage(),
+                    error=value.getErrorMessage() if isinstance(value, Failure) else value,
                 )
         for log_dir in self.log_dirs:
             recovery_points, log_starts = self._dir_checkpoints(log_dir)

@@ -154,6 +154,14 @@ class AppendReadTests(SynchronousTestCase):
         self.assertEqual([(h.base_offset, h.last_offset) for h in found], [(0, 1), (2, 4), (5, 5)])
         self.assertEqual(headers(read_bytes(log, 5))[0].base_offset, 5)
 
+    def test_memory_log_conveniences(self) -> None:
+        """append_batches and batches behave as the memory log's do, for handler tests."""
+        log = open_log(self)
+        self.successResultOf(log.append_batches(batch(2) + batch(1)))
+        stored = log.batches()
+        self.assertEqual([headers(b)[0].base_offset for b in stored], [0, 2])
+        self.assertEqual(b"".join(stored), segment_file_bytes(log))
+
     def test_log_append_time(self) -> None:
         """With LogAppendTime the batch carries the broker's time, reported in AppendInfo."""
         log = open_log(self, config=LogConfig(message_timestamp_type="LogAppendTime"))
