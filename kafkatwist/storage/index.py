@@ -1,0 +1,359 @@
+"""Kafka's per-segment offset index (``.index``) and time index (``.timeindex``).
+
+The file formats are Kafka's (``OffsetIndex`` and ``TimeIndex`` in
+``storage/src/main/java/org/apache/kafka/storage/internals/log/``), all
+integers big-endian:
+
+- offset index: 8-byte entries, ``relative offset: int32`` (offset minus the
+  segment's base offset) and ``position: int32`` (byte position of a batch in
+  the ``.log`` file). An entry ``(o, p)`` says that the batch starting at
+  ``p`` has last offset ``o``.
+- time index: 12-byte entries, ``timestamp: int64`` and ``relative offset:
+  int32``. An entry ``(t, o)`` says that the largest timestamp seen up to and
+  including offset ``o`` is ``t``. Entries are only appended when the
+  timestamp grows.
+
+Entries are appended by the segment every ``index.interval.bytes``; both
+indexes are sparse and sorted, and lookups are binary searches returning the
+greatest lower bound, as in Kafka's ``AbstractIndex.largestLowerBoundSlotFor``.
+
+Like Kafka, the index of the active segment is a memory map over a file
+preallocated (sparsely, with ``ftruncate``) to ``segment.index.bytes``
+rounded down to a whole number of entries; L{IndexFile.trim} cuts the file
+to its valid entries when the segment is rolled or closed, so a cleanly
+closed index file holds exactly its entries. An index opened read-only maps
+the file as it is. A preallocated file left behind by a crash has a
+zero-filled tail; L{IndexFile.sanity_check} catches that (and other damage)
+and the log then rebuilds the index from the ``.log`` file.
+
+Public surface:
+
+- L{OffsetIndex} and L{TimeIndex}, both opened with C{open(path, base_offset,
+  max_index_bytes, *, writable)}, with C{entries}, C{max_entries},
+  C{is_full}, C{entry(n)}, C{lookup(target)}, C{last_entry()}, C{reset()},
+  C{trim()}, C{make_writable(max_index_bytes)}, C{close()}, C{fd} (for
+  fsync) and C{sanity_check(log_size)};
+- L{OffsetIndex.append(offset, position)}, L{TimeIndex.maybe_append(timestamp,
+  offset, skip_full_check=False)};
+- L{CorruptIndexError}.
+
+Nothing here runs on another thread; the log fsyncs C{fd} from its blocking
+executor (on Linux, fsync of the file writes back its shared mapping too).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from typing import ClassVar
+
+INT32_MAX = 2**31 - 1
+
+_OFFSET_ENTRY = struct.Struct(">ii")
+_TIME_ENTRY = struct.Struct(">qi")
+_I32 = struct.Struct(">i")
+_I64 = struct.Struct(">q")
+
+#: Kafka's RecordBatch.NO_TIMESTAMP.
+NO_TIMESTAMP = -1
+
+
+class CorruptIndexError(Exception):
+    """An index file fails its sanity check and must be rebuilt."""
+
+
+class IndexFile:
+    """
+    A memory-mapped array of fixed-size entries (Kafka's C{AbstractIndex}).
+
+    @ivar path: The file's path.
+    @ivar base_offset: The base offset of the segment the index belongs to.
+    @ivar entries: The number of valid entries.
+    @ivar max_entries: How many entries fit before the index is full.
+    """
+
+    ENTRY_SIZE: ClassVar[int] = 0
+
+    def __init__(self, path: str, base_offset: int) -> None:
+        self.path = path
+        self.base_offset = base_offset
+        self.entries = 0
+        self.max_entries = 0
+        self.fd = -1
+        self._mm: mmap.mmap | None = None
+        self.writable = False
+        #: (entries, last entry) as of that entry count, to avoid unpacking it per append.
+        self._last: tuple[int, tuple[int, int]] | None = None
+
+    @classmethod
+    def open(
+        cls, path: str, base_offset: int, max_index_bytes: int, *, writable: bool
+    ) -> IndexFile:
+        """
+        Open (creating it if absent) the index at C{path}.
+
+        The number of valid entries is taken from the file's length, rounded
+        down to whole entries, as Kafka does for an existing index. A
+        writable index is then preallocated to C{max_index_bytes}.
+        """
+        index = cls(path, base_offset)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        index.fd = os.open(path, flags, 0o644)
+        try:
+            length = os.fstat(index.fd).st_size
+            index.entries = length // cls.ENTRY_SIZE
+            if writable:
+                index.make_writable(max_index_bytes)
+            else:
+                index.max_entries = index.entries
+                index._map(length - length % cls.ENTRY_SIZE, writable=False)
+        except BaseException:
+            index.close()
+            raise
+        return index
+
+    def _map(self, length: int, *, writable: bool) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        self.writable = writable
+        if length > 0:
+            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+            self._mm = mmap.mmap(self.fd, length, access=access)
+
+    def make_writable(self, max_index_bytes: int) -> None:
+        """Preallocate the file to C{max_index_bytes} (whole entries) and map it writable."""
+        size = max(
+            max_index_bytes - max_index_bytes % self.ENTRY_SIZE, self.entries * self.ENTRY_SIZE
+        )
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        os.ftruncate(self.fd, size)
+        self.max_entries = size // self.ENTRY_SIZE
+        self._map(size, writable=True)
+
+    @property
+    def is_full(self) -> bool:
+        """Whether no further entry fits."""
+        return self.entries >= self.max_entries
+
+    @property
+    def free_entries(self) -> int:
+        """How many more entries fit."""
+        return max(self.max_entries - self.entries, 0)
+
+    def reset(self) -> None:
+        """Drop every entry (the file stays allocated)."""
+        self.entries = 0
+        self._last = None
+
+    def trim(self) -> None:
+        """Cut the file to its valid entries and map it read-only (Kafka's C{trimToValidSize})."""
+        length = self.entries * self.ENTRY_SIZE
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        os.ftruncate(self.fd, length)
+        self.max_entries = self.entries
+        self._map(length, writable=False)
+
+    def close(self) -> None:
+        """Unmap and close the file descriptor; idempotent."""
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def close_map(self) -> None:
+        """Unmap the file, keeping the descriptor open (for a pending fsync)."""
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+
+    def _key(self, n: int) -> int:
+        raise NotImplementedError
+
+    def _slot_for(self, target: int) -> int:
+        """Binary search: the last slot whose key is <= C{target}, or -1."""
+        lo, hi = 0, self.entries - 1
+        if hi < 0 or self._key(0) > target:
+            return -1
+        while lo < hi:
+            mid = (lo + hi + 1) >> 1
+            if self._key(mid) <= target:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _append_raw(self, packer: struct.Struct, *values: int) -> None:
+        assert self._mm is not None and self.writable
+        packer.pack_into(self._mm, self.entries * self.ENTRY_SIZE, *values)
+        self.entries += 1
+
+
+class OffsetIndex(IndexFile):
+    """Kafka's offset index: relative offset -> position, one entry per ~index.interval.bytes."""
+
+    ENTRY_SIZE = 8
+
+    def entry(self, n: int) -> tuple[int, int]:
+        """The absolute offset and position of entry C{n}."""
+        assert self._mm is not None
+        relative, position = _OFFSET_ENTRY.unpack_from(self._mm, n * 8)
+        return self.base_offset + relative, position
+
+    def _key(self, n: int) -> int:
+        assert self._mm is not None
+        return self.base_offset + _I32.unpack_from(self._mm, n * 8)[0]
+
+    @property
+    def last_offset(self) -> int:
+        """The offset of the last entry, or the base offset when empty."""
+        return self.last_entry()[0]
+
+    def last_entry(self) -> tuple[int, int]:
+        """The last entry, or C{(base_offset, 0)} when empty."""
+        cached = self._last
+        if cached is None or cached[0] != self.entries:
+            value = self.entry(self.entries - 1) if self.entries else (self.base_offset, 0)
+            self._last = cached = (self.entries, value)
+        return cached[1]
+
+    def can_append_offset(self, offset: int) -> bool:
+        """Whether C{offset} fits as a non-negative int32 relative to the base offset."""
+        return 0 <= offset - self.base_offset <= INT32_MAX
+
+    def append(self, offset: int, position: int) -> None:
+        """
+        Append C{(offset, position)}.
+
+        @raise ValueError: The index is full or C{offset} does not grow.
+        """
+        if self.is_full:
+            raise ValueError(f"offset index {self.path} is full ({self.entries} entries)")
+        if self.entries and offset <= self.last_offset:
+            raise ValueError(f"offset {offset} does not follow {self.last_offset} in {self.path}")
+        self._append_raw(_OFFSET_ENTRY, offset - self.base_offset, position)
+        self._last = (self.entries, (offset, position))
+
+    def lookup(self, target: int) -> tuple[int, int]:
+        """The greatest entry with offset <= C{target}, or C{(base_offset, 0)}."""
+        slot = self._slot_for(target)
+        return (self.base_offset, 0) if slot < 0 else self.entry(slot)
+
+    def sanity_check(self, log_size: int) -> None:
+        """
+        Raise L{CorruptIndexError} unless the file can index a log of C{log_size} bytes.
+
+        Checks Kafka's rules (whole entries, last offset not below the base
+        offset) plus: the last two entries grow in offset and position and
+        the last position lies inside the log. A zero-filled tail fails the
+        growth check.
+        """
+        length = os.fstat(self.fd).st_size
+        if not self.writable and length % self.ENTRY_SIZE:
+            raise CorruptIndexError(f"{self.path}: length {length} is not a multiple of 8")
+        if not self.entries:
+            return
+        last_offset, last_position = self.entry(self.entries - 1)
+        if last_offset < self.base_offset or last_position >= max(log_size, 1):
+            raise CorruptIndexError(
+                f"{self.path}: last entry ({last_offset}, {last_position}) is outside the segment"
+            )
+        if self.entries >= 2:
+            prev_offset, prev_position = self.entry(self.entries - 2)
+            if prev_offset >= last_offset or prev_position >= last_position:
+                raise CorruptIndexError(f"{self.path}: entries do not grow at the end")
+
+
+class TimeIndex(IndexFile):
+    """Kafka's time index: max timestamp so far -> relative offset, added when it grows."""
+
+    ENTRY_SIZE = 12
+
+    def entry(self, n: int) -> tuple[int, int]:
+        """The timestamp and absolute offset of entry C{n}."""
+        assert self._mm is not None
+        timestamp, relative = _TIME_ENTRY.unpack_from(self._mm, n * 12)
+        return timestamp, self.base_offset + relative
+
+    def _key(self, n: int) -> int:
+        assert self._mm is not None
+        return _I64.unpack_from(self._mm, n * 12)[0]
+
+    def last_entry(self) -> tuple[int, int]:
+        """The last entry, or C{(NO_TIMESTAMP, base_offset)} when empty (Kafka's C{lastEntry})."""
+        cached = self._last
+        if cached is None or cached[0] != self.entries:
+            value = (
+                self.entry(self.entries - 1) if self.entries else (NO_TIMESTAMP, self.base_offset)
+            )
+            self._last = cached = (self.entries, value)
+        return cached[1]
+
+    def maybe_append(self, timestamp: int, offset: int, skip_full_check: bool = False) -> None:
+        """
+        Append C{(timestamp, offset)} if C{timestamp} is larger than the last entry's.
+
+        C{skip_full_check} lets the final entry of a rolled or closed segment
+        go in even when the index is full, as Kafka's C{maybeAppend} does;
+        the file grows by one entry then.
+
+        @raise ValueError: The index is full, or the offset goes backwards.
+        """
+        last_timestamp, last_offset = self.last_entry()
+        if timestamp <= last_timestamp:
+            return
+        if self.entries and offset < last_offset:
+            raise ValueError(f"offset {offset} goes back from {last_offset} in {self.path}")
+        if self.is_full:
+            if not skip_full_check:
+                raise ValueError(f"time index {self.path} is full ({self.entries} entries)")
+            self._grow_one()
+        self._append_raw(_TIME_ENTRY, timestamp, offset - self.base_offset)
+        self._last = (self.entries, (timestamp, offset))
+
+    def _grow_one(self) -> None:
+        size = (self.entries + 1) * self.ENTRY_SIZE
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        os.ftruncate(self.fd, size)
+        self.max_entries = self.entries + 1
+        self._map(size, writable=True)
+
+    def lookup(self, target: int) -> tuple[int, int]:
+        """The greatest entry with timestamp <= C{target}, or C{(NO_TIMESTAMP, base_offset)}."""
+        slot = self._slot_for(target)
+        return (NO_TIMESTAMP, self.base_offset) if slot < 0 else self.entry(slot)
+
+    def sanity_check(self, log_size: int) -> None:
+        """
+        Raise L{CorruptIndexError} if the file cannot be a valid time index.
+
+        Kafka's rules (whole entries, last timestamp not below the first,
+        last offset not below the base offset) plus growth of the last two
+        entries, which a zero-filled tail fails.
+        """
+        length = os.fstat(self.fd).st_size
+        if not self.writable and length % self.ENTRY_SIZE:
+            raise CorruptIndexError(f"{self.path}: length {length} is not a multiple of 12")
+        if not self.entries:
+            return
+        last_timestamp, last_offset = self.entry(self.entries - 1)
+        first_timestamp, _ = self.entry(0)
+        if last_offset < self.base_offset or last_timestamp < first_timestamp:
+            raise CorruptIndexError(
+                f"{self.path}: last entry ({last_timestamp}, {last_offset}) is invalid"
+            )
+        if self.entries >= 2:
+            prev_timestamp, prev_offset = self.entry(self.entries - 2)
+            if prev_timestamp >= last_timestamp or prev_offset > last_offset:
+                raise CorruptIndexError(f"{self.path}: entries do not grow at the end")
+        if log_size == 0:
+            raise CorruptIndexError(f"{self.path}: entries for an empty log")

@@ -1,0 +1,509 @@
+"""LogManager: the partition logs under ``log.dirs``, recovery, checkpoints, periodic work.
+
+Kafka's ``LogManager``.
+
+Layout of each log dir (Kafka's): ``<topic>-<partition>/`` per partition
+(see L{kafkatwist.storage.log}), ``recovery-point-offset-checkpoint`` and
+``log-start-offset-checkpoint`` in the root, and ``.kafka_cleanshutdown``
+after a clean stop. ``__cluster_metadata-0`` belongs to the metadata
+engine and is left alone; ``<topic>-<partition>.<id>-delete`` dirs are
+removed at load; ``-future`` and ``-stray`` dirs are skipped.
+
+Public surface:
+
+- C{LogManager(log_dirs, default_config, *, clock, run_blocking,
+  topic_configs, ...)};
+- L{LogManager.load} -> C{Deferred[None]}: open every partition, at most
+  C{recovery_threads_per_data_dir} at a time per dir through
+  C{run_blocking}. With the clean-shutdown marker present the files are
+  trusted (only missing or corrupt indexes are rebuilt) and the marker is
+  deleted; otherwise each partition is recovered from its recovery point,
+  and every truncation is logged (file, byte position, offset, reason);
+- L{LogManager.get}, L{LogManager.create}, L{LogManager.delete_topic},
+  L{LogManager.delete_partition}, L{LogManager.reconfigure};
+- L{LogManager.checkpoint}, L{LogManager.flush_dirty},
+  L{LogManager.apply_retention}, L{LogManager.periodic_service},
+  L{LogManager.start_periodic}, L{LogManager.close}.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from attrs import Factory, define, field, frozen
+from twisted.application.internet import TimerService
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.errors import KafkaError
+from kafkatwist.storage.checkpoints import (
+    LOG_START_OFFSET_CHECKPOINT,
+    RECOVERY_POINT_CHECKPOINT,
+    CorruptCheckpointError,
+    has_clean_shutdown,
+    read_offset_checkpoint,
+    remove_clean_shutdown,
+    write_clean_shutdown,
+    write_offset_checkpoint,
+)
+from kafkatwist.storage.log import LogConfig, PartitionLog, ProducerStateHooks, RunBlocking
+
+#: The KRaft metadata log, read by the metadata engine, never by this manager.
+METADATA_PARTITION_DIR = "__cluster_metadata-0"
+DELETE_DIR_SUFFIX = "-delete"
+FUTURE_DIR_SUFFIX = "-future"
+STRAY_DIR_SUFFIX = "-stray"
+
+
+def parse_partition_dir(name: str) -> tuple[str, int] | None:
+    """C{(topic, partition)} for a ``<topic>-<partition>`` dir name, else C{None}."""
+    if "." in name.rsplit("-", 1)[-1]:
+        return None
+    topic, sep, number = name.rpartition("-")
+    if not sep or not topic or not number.isdigit():
+        return None
+    return topic, int(number)
+
+
+@frozen
+class _DirScan:
+    clean: bool
+    recovery_points: dict[tuple[str, int], int]
+    log_starts: dict[tuple[str, int], int]
+    partitions: list[tuple[str, int, str]]
+    doomed: list[str]
+    notes: list[str]
+
+
+def _scan_log_dir(log_dir: str) -> _DirScan:
+    """Blocking: read the dir's marker and checkpoints and list its partition dirs."""
+    os.makedirs(log_dir, exist_ok=True)
+    notes = []
+    checkpoints = []
+    for name in (RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT):
+        try:
+            checkpoints.append(read_offset_checkpoint(os.path.join(log_dir, name)))
+        except (CorruptCheckpointError, OSError) as e:
+            notes.append(f"ignored unreadable {name}: {e}")
+            checkpoints.append({})
+    partitions = []
+    doomed = []
+    for name in sorted(os.listdir(log_dir)):
+        path = os.path.join(log_dir, name)
+        if not os.path.isdir(path) or name == METADATA_PARTITION_DIR:
+            continue
+        if name.endswith(DELETE_DIR_SUFFIX):
+            doomed.append(path)
+            continue
+        if name.endswith((FUTURE_DIR_SUFFIX, STRAY_DIR_SUFFIX)):
+            continue
+        parsed = parse_partition_dir(name)
+        if parsed is not None:
+            partitions.append((parsed[0], parsed[1], path))
+    return _DirScan(
+        has_clean_shutdown(log_dir), checkpoints[0], checkpoints[1], partitions, doomed, notes
+    )
+
+
+def _no_overrides(topic: str) -> Mapping[str, str]:
+    return {}
+
+
+@define(eq=False)
+class LogManager:
+    """
+    Owns the L{PartitionLog}s of every log dir.
+
+    @ivar recovery_threads_per_data_dir: Kafka's
+        ``num.recovery.threads.per.data.dir``: how many partitions of one
+        dir are opened at once.
+    @ivar producer_state_factory: Optional C{(topic, partition) ->
+        ProducerStateHooks} for each log opened or created.
+    """
+
+    log_dirs: Sequence[str]
+    default_config: LogConfig
+    _clock: Any = field(kw_only=True)
+    _run_blocking: RunBlocking = field(kw_only=True)
+    _topic_configs: Callable[[str], Mapping[str, str]] = field(kw_only=True, default=_no_overrides)
+    recovery_threads_per_data_dir: int = field(kw_only=True, default=1)
+    retention_check_interval_ms: int = field(kw_only=True, default=300000)
+    flush_check_interval_ms: int = field(kw_only=True, default=1000)
+    checkpoint_interval_ms: int = field(kw_only=True, default=60000)
+    producer_state_factory: Callable[[str, int], ProducerStateHooks | None] | None = field(
+        kw_only=True, default=None
+    )
+    broker_epoch: int = field(kw_only=True, default=-1)
+    _logs: dict[tuple[str, int], PartitionLog] = Factory(dict)
+    _dir_of: dict[tuple[str, int], str] = Factory(dict)
+    _failed: dict[tuple[str, int], str] = Factory(dict)
+    _periodic: MultiService | None = None
+    _closed: bool = False
+
+    _log = Logger()
+
+    # -- lookup ----------------------------------------------------------------
+
+    def get(self, topic: str, partition: int) -> PartitionLog | None:
+        """The open log of C{topic}-C{partition}, or C{None}."""
+        return self._logs.get((topic, partition))
+
+    def partitions(self) -> list[tuple[str, int]]:
+        """Every open partition, sorted."""
+        return sorted(self._logs)
+
+    def all_logs(self) -> list[PartitionLog]:
+        """Every open log."""
+        return [self._logs[key] for key in sorted(self._logs)]
+
+    @property
+    def failed(self) -> Mapping[tuple[str, int], str]:
+        """Partitions that could not be opened at load, with the reason."""
+        return dict(self._failed)
+
+    def log_dir_of(self, topic: str, partition: int) -> str | None:
+        """The log dir that holds C{topic}-C{partition}."""
+        return self._dir_of.get((topic, partition))
+
+    def config_for(self, topic: str) -> LogConfig:
+        """The broker defaults with C{topic}'s overrides (the defaults if those are invalid)."""
+        try:
+            return LogConfig.from_topic_configs(self.default_config, self._topic_configs(topic))
+        except KafkaError as e:
+            self._log.warn(
+                "Invalid config for topic {topic}: {error}", topic=topic, error=e.message
+            )
+            return self.default_config
+
+    def reconfigure(self, topic: str) -> None:
+        """Re-read C{topic}'s config into its open logs (after AlterConfigs)."""
+        config = self.config_for(topic)
+        for (t, _), log in self._logs.items():
+            if t == topic:
+                log.config = config
+
+    def _producer_state(self, topic: str, partition: int) -> ProducerStateHooks | None:
+        factory = self.producer_state_factory
+        return factory(topic, partition) if factory is not None else None
+
+    # -- loading ---------------------------------------------------------------
+
+    def load(self) -> Deferred[None]:
+        """
+        Open every partition of every log dir; see the module docstring.
+
+        A partition that fails to open is logged and listed in L{failed};
+        the others still load.
+        """
+        return Deferred.fromCoroutine(self._load())
+
+    async def _load(self) -> None:
+        for log_dir in self.log_dirs:
+            started = self._clock.seconds()
+            scan: _DirScan = await self._run_blocking(partial(_scan_log_dir, log_dir))
+            for note in scan.notes:
+                self._log.warn("{log_dir}: {note}", log_dir=log_dir, note=note)
+            for path in scan.doomed:
+                self._log.info("Removing {path}, left over from a deletion", path=path)
+                await self._run_blocking(partial(shutil.rmtree, path, True))
+            semaphore = DeferredSemaphore(max(self.recovery_threads_per_data_dir, 1))
+            opening = []
+            for topic, partition, path in scan.partitions:
+                key = (topic, partition)
+                opener = partial(
+                    PartitionLog.open,
+                    path,
+                    topic,
+                    partition,
+                    self.config_for(topic),
+                    clock=self._clock,
+                    run_blocking=self._run_blocking,
+                    recover=not scan.clean,
+                    recovery_point=scan.recovery_points.get(key, 0),
+                    log_start_offset=scan.log_starts.get(key, 0),
+                    producer_state=self._producer_state(topic, partition),
+                )
+                d = semaphore.run(self._run_blocking, opener)
+                d.addCallbacks(
+                    self._opened,
+                    self._open_failed,
+                    callbackArgs=(log_dir,),
+                    errbackArgs=(log_dir, key),
+                )
+                opening.append(d)
+            await DeferredList(opening, consumeErrors=True)
+            if scan.clean:
+                await self._run_blocking(partial(remove_clean_shutdown, log_dir))
+            self._log.info(
+                "Loaded {count} partitions from {log_dir} in {seconds:.3f}s after {kind} shutdown",
+                count=len(scan.partitions),
+                log_dir=log_dir,
+                seconds=self._clock.seconds() - started,
+                kind="a clean" if scan.clean else "an unclean",
+            )
+
+    def _opened(self, log: PartitionLog, log_dir: str) -> None:
+        key = (log.topic, log.partition)
+        self._logs[key] = log
+        self._dir_of[key] = log_dir
+        report = log.recovery
+        name = f"{log.topic}-{log.partition}"
+        for cut in report.truncations:
+            self._log.warn(
+                "Recovery of {name} truncated {file} at byte {position} (offset {offset}): "
+                "{reason}; {removed} bytes removed",
+                name=name,
+                file=cut.file,
+                position=cut.position,
+                offset=cut.offset,
+                reason=cut.reason,
+                removed=cut.bytes_removed,
+            )
+        for path in report.deleted_segments:
+            self._log.warn(
+                "Recovery of {name} deleted {file}, which followed a truncation",
+                name=name,
+                file=path,
+            )
+        for path in report.rebuilt_indexes:
+            self._log.info("Rebuilt the indexes of {file}", file=path)
+        for note in report.notes:
+            self._log.warn("{name}: {note}", name=name, note=note)
+
+    def _open_failed(self, failure: Failure, log_dir: str, key: tuple[str, int]) -> None:
+        self._failed[key] = failure.getErrorMessage()
+        self._log.failure(
+            "Could not open {topic}-{partition} in {log_dir}",
+            failure,
+            topic=key[0],
+            partition=key[1],
+            log_dir=log_dir,
+        )
+
+    # -- creation and deletion ---------------------------------------------------
+
+    def create(
+        self, topic: str, partition: int, config: LogConfig | Mapping[str, str] | None = None
+    ) -> PartitionLog:
+        """
+        Return the log of C{topic}-C{partition}, creating its dir if needed.
+
+        The dir is ``<log.dir>/<topic>-<partition>``.
+
+        C{config} is a L{LogConfig}, or the topic's config overrides (Kafka
+        names) to apply to the broker defaults, or C{None} for the
+        C{topic_configs} callable's answer.
+
+        The new dir goes to the log dir holding the fewest partitions (as
+        Kafka picks). Creation only makes a directory and empty files, so it
+        runs synchronously. ``partition.metadata`` is not written here.
+        """
+        key = (topic, partition)
+        existing = self._logs.get(key)
+        if existing is not None:
+            return existing
+        counts = {d: 0 for d in self.log_dirs}
+        for d in self._dir_of.values():
+            counts[d] = counts.get(d, 0) + 1
+        log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        path = os.path.join(log_dir, f"{topic}-{partition}")
+        if config is None:
+            config = self.config_for(topic)
+        elif not isinstance(config, LogConfig):
+            config = LogConfig.from_topic_configs(self.default_config, config)
+        log = PartitionLog.open(
+            path,
+            topic,
+            partition,
+            config,
+            clock=self._clock,
+            run_blocking=self._run_blocking,
+            recover=False,
+            producer_state=self._producer_state(topic, partition),
+        )
+        self._logs[key] = log
+        self._dir_of[key] = log_dir
+        return log
+
+    def delete_partition(self, topic: str, partition: int) -> Deferred[None]:
+        """
+        Close the log and remove its dir.
+
+        The dir is renamed to Kafka's ``<topic>-<partition>.<uuid hex>-delete``,
+        then deleted.
+
+        The removal follows the rename at once (Kafka waits
+        ``file.delete.delay.ms``; a leftover ``-delete`` dir is removed at
+        the next load).
+        """
+        key = (topic, partition)
+        log = self._logs.pop(key, None)
+        log_dir = self._dir_of.pop(key, None)
+        if log is None or log_dir is None:
+            return succeed(None)
+        doomed = os.path.join(log_dir, f"{topic}-{partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
+
+        def remove(_: object) -> Deferred[None]:
+            def blocking() -> None:
+                os.rename(log.directory, doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+
+            return self._run_blocking(blocking)
+
+        d = log.close()
+        d.addErrback(lambda _: None)
+        d.addCallback(remove)
+        return d
+
+    def delete_topic(self, topic: str) -> Deferred[None]:
+        """Delete every partition of C{topic} (see L{delete_partition})."""
+        keys = [key for key in self._logs if key[0] == topic]
+        done = DeferredList([self.delete_partition(*key) for key in keys], consumeErrors=True)
+        return done.addCallback(lambda _: None)
+
+    # -- periodic work -----------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    def _dir_checkpoints(
+        self, log_dir: str
+    ) -> tuple[dict[tuple[str, int], int], dict[tuple[str, int], int]]:
+        recovery_points = {}
+        log_starts = {}
+        for key, log in self._logs.items():
+            if self._dir_of.get(key) == log_dir and not log.is_offline:
+                recovery_points[key] = log.recovery_point
+                log_starts[key] = log.log_start_offset
+        return recovery_points, log_starts
+
+    def checkpoint(self) -> Deferred[None]:
+        """Write every dir's recovery point and log start offset checkpoints (off-thread)."""
+        writes = []
+        for log_dir in self.log_dirs:
+            recovery_points, log_starts = self._dir_checkpoints(log_dir)
+
+            def blocking(
+                log_dir: str = log_dir, rp: Any = recovery_points, ls: Any = log_starts
+            ) -> None:
+                write_offset_checkpoint(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT), rp)
+                write_offset_checkpoint(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT), ls)
+
+            writes.append(self._run_blocking(blocking))
+        return DeferredList(writes, consumeErrors=True).addCallback(
+            self._report_errors, "checkpoint"
+        )
+
+    def _report_errors(self, results: list[tuple[bool, Any]], what: str) -> None:
+        for ok, value in results:
+            if not ok:
+                self._log.failure("Periodic {what} failed", value, what=what)
+
+    def flush_dirty(self, now_ms: int | None = None) -> Deferred[None]:
+        """Flush the logs whose ``flush.ms`` has elapsed."""
+        now = self._now_ms() if now_ms is None else now_ms
+        flushes = [d for d in (log.maybe_flush(now) for log in self.all_logs()) if d is not None]
+        return DeferredList(flushes, consumeErrors=True).addCallback(self._report_errors, "flush")
+
+    def apply_retention(self, now_ms: int | None = None) -> int:
+        """Apply retention to every log; return the number of segments deleted."""
+        now = self._now_ms() if now_ms is None else now_ms
+        deleted = 0
+        for log in self.all_logs():
+            if not log.is_offline:
+                deleted += log.apply_retention(now)
+        return deleted
+
+    def periodic_service(self, clock: Any | None = None) -> MultiService:
+        """
+        A service running retention, ``flush.ms`` flushes and checkpoints on C{clock}.
+
+        Three C{TimerService}s (steps ``retention_check_interval_ms``,
+        ``flush_check_interval_ms``, ``checkpoint_interval_ms``); a
+        TimerService waits for a returned Deferred before its next step.
+        """
+        clock = self._clock if clock is None else clock
+        service = MultiService()
+        for interval_ms, work in (
+            (self.retention_check_interval_ms, self._retention_step),
+            (self.flush_check_interval_ms, self.flush_dirty),
+            (self.checkpoint_interval_ms, self.checkpoint),
+        ):
+            timer = TimerService(interval_ms / 1000.0, work)
+            timer.clock = clock
+            timer.setServiceParent(service)
+        return service
+
+    def _retention_step(self) -> None:
+        try:
+            self.apply_retention()
+        except Exception:
+            self._log.failure("Retention check failed")
+
+    def start_periodic(self, clock: Any | None = None) -> MultiService:
+        """Start L{periodic_service} (stopped by L{close}); return it."""
+        if self._periodic is None:
+            self._periodic = self.periodic_service(clock)
+            self._periodic.startService()
+        return self._periodic
+
+    # -- closing -----------------------------------------------------------------
+
+    def close(self) -> Deferred[None]:
+        """
+        Stop periodic work, close every log, then write checkpoints and markers.
+
+        Closing a log flushes it, writes its snapshot and epochs and trims
+        its indexes.
+
+        ``.kafka_cleanshutdown`` is written only in dirs where every log
+        closed cleanly.
+        """
+        return Deferred.fromCoroutine(self._close())
+
+    async def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._periodic is not None:
+            await self._periodic.stopService()
+            self._periodic = None
+        keys = sorted(self._logs)
+        results = await DeferredList([self._logs[key].close() for key in keys], consumeErrors=True)
+        broken_dirs = {
+            self._dir_of[key] for key, (ok, _) in zip(keys, results, strict=True) if not ok
+        }
+        for key, (ok, value) in zip(keys, results, strict=True):
+            if not ok:
+                self._log.error(
+                    "Closing {topic}-{partition} failed: {error}",
+                    topic=key[0],
+                    partition=key[1],
+                    error=value.getErrorMessage() if isinstance(value, Failure) else value,
+                )
+        for log_dir in self.log_dirs:
+            recovery_points, log_starts = self._dir_checkpoints(log_dir)
+            clean = log_dir not in broken_dirs
+
+            def blocking(
+                log_dir: str = log_dir,
+                rp: Any = recovery_points,
+                ls: Any = log_starts,
+                clean: bool = clean,
+            ) -> None:
+                write_offset_checkpoint(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT), rp)
+                write_offset_checkpoint(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT), ls)
+                if clean:
+                    write_clean_shutdown(log_dir, self.broker_epoch)
+
+            try:
+                await self._run_blocking(blocking)
+            except Exception:
+                self._log.failure("Writing the checkpoints of {log_dir} failed", log_dir=log_dir)

@@ -1,0 +1,137 @@
+"""Shared helpers for the storage tests: temp dirs, run_blocking fakes, batch builders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from kafkatwist.storage.log import LogConfig, PartitionLog
+from kafkatwist.wire import records
+
+#: The real Kafka 4.0 log dir; tests that use it skip when it is absent.
+FIXTURE_LOGS = "/work/shared/fixtures/kraft-combined-logs"
+
+
+def run_now(fn: Callable[[], Any]) -> Deferred:
+    """A synchronous run_blocking: run C{fn} at once."""
+    return maybeDeferred(fn)
+
+
+class ManualRunBlocking:
+    """A run_blocking that queues jobs until the test runs them, to prove ordering."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Callable[[], Any], Deferred]] = []
+
+    def __call__(self, fn: Callable[[], Any]) -> Deferred:
+        d: Deferred = Deferred()
+        self.pending.append((fn, d))
+        return d
+
+    def run_one(self) -> None:
+        """Run the oldest queued job and fire its Deferred."""
+        fn, d = self.pending.pop(0)
+        maybeDeferred(fn).chainDeferred(d)
+
+    def run_all(self) -> None:
+        """Run jobs until none are queued (jobs may queue more)."""
+        while self.pending:
+            self.run_one()
+
+
+def temp_dir(case: SynchronousTestCase) -> str:
+    """A fresh directory removed after the test."""
+    path = tempfile.mkdtemp(prefix="kafkatwist-storage-")
+    case.addCleanup(shutil.rmtree, path, True)
+    return path
+
+
+def batch(
+    count: int = 3,
+    *,
+    timestamp: int = 1_000,
+    value_size: int = 10,
+    timestamps: list[int] | None = None,
+    **kwargs: Any,
+) -> bytes:
+    """A producer batch of C{count} records (base offset 0), values of C{value_size} bytes."""
+    if timestamps is not None:
+        recs = [
+            records.NewRecord(b"k%d" % i, b"v" * value_size, (), ts)
+            for i, ts in enumerate(timestamps)
+        ]
+        return records.build_batch(recs, base_timestamp=min(timestamps), **kwargs)
+    recs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
+    return records.build_batch(recs, base_timestamp=timestamp, **kwargs)
+
+
+def validated(buf: bytes) -> list[tuple[int, Any]]:
+    """The (position, header) list that Produce validation returns for C{buf}."""
+    return records.validate_produce_records(buf, max_batch_bytes=10**9, allow_multiple_batches=True)
+
+
+def open_log(
+    case: SynchronousTestCase,
+    directory: str | None = None,
+    config: LogConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    run_blocking: Callable[[Callable[[], Any]], Deferred] = run_now,
+    recover: bool = False,
+    **kwargs: Any,
+) -> PartitionLog:
+    """Open a log in C{directory} (default: a fresh temp dir) and close it after the test."""
+    if directory is None:
+        directory = os.path.join(temp_dir(case), "topic-0")
+    log = PartitionLog.open(
+        directory,
+        "topic",
+        0,
+        config or LogConfig(),
+        clock=clock or Clock(),
+        run_blocking=run_blocking,
+        recover=recover,
+        **kwargs,
+    )
+    case.addCleanup(_close_quietly, log)
+    return log
+
+
+def _close_quietly(log: PartitionLog) -> None:
+    log.close().addErrback(lambda _: None)
+
+
+def append(
+    case: SynchronousTestCase, log: PartitionLog, buf: bytes, *, epoch: int = 0, now_ms: int = 0
+) -> Any:
+    """Append C{buf} and return the AppendInfo (the Deferred must have fired)."""
+    return case.successResultOf(log.append(buf, validated(buf), leader_epoch=epoch, now_ms=now_ms))
+
+
+def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs: Any) -> bytes:
+    """The concatenated bytes of a read."""
+    result = log.read(offset, max_bytes, **kwargs)
+    data = b"".join(bytes(b) for b in result.buffers)
+    assert len(data) == result.size
+    return data
+
+
+def headers(data: bytes) -> list[Any]:
+    """The batch headers in C{data}."""
+    return [h for _, h in records.iter_batches(data)]
+
+
+def segment_file_bytes(log: PartitionLog) -> bytes:
+    """All segment files of C{log}, concatenated in order."""
+    out = b""
+    for segment in log.segments:
+        with open(segment.log_path, "rb") as f:
+            out += f.read()
+    return out
