@@ -21,9 +21,27 @@ from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties,
 
 def default_log_manager(broker: Broker, run_blocking: Callable[..., Any]) -> Any:
     """The file-backed log manager over the configured log directories."""
-    from kafkatwist.storage.memory import MemoryLogManager
+    from kafkatwist.producer_state import ProducerStateTable
+    from kafkatwist.storage.log import LogConfig
+    from kafkatwist.storage.manager import LogManager
 
-    return MemoryLogManager()
+    config = broker.config
+    properties = dict(getattr(config, "properties", None) or {})
+
+    def topic_configs(name: str) -> dict[str, str]:
+        topic = broker.metadata.image.topics.get(name)
+        return broker.log_overrides(topic) if topic is not None else {}
+
+    return LogManager(
+        [os.path.abspath(d) for d in (config.log_dirs or ("/tmp/kraft-combined-logs",))],
+        LogConfig.from_broker_properties(properties),
+        clock=broker.clock,
+        run_blocking=run_blocking,
+        topic_configs=topic_configs,
+        recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
+        retention_check_interval_ms=config.log_retention_check_interval_ms,
+        producer_state_factory=lambda topic, partition: ProducerStateTable(),
+    )
 
 
 class BrokerService(Service):
@@ -90,6 +108,9 @@ class BrokerService(Service):
         await broker.metadata.load()
         broker.logs = self._make_logs(broker, self.run_blocking)
         await broker.logs.load()
+        start_periodic = getattr(broker.logs, "start_periodic", None)
+        if start_periodic is not None:
+            start_periodic(self.reactor)
         broker.extras["controller"] = Controller(broker)
         dispatcher = Dispatcher(REGISTRY, broker)
         max_size = getattr(self.config, "socket_request_max_bytes", 104857600)

@@ -182,7 +182,8 @@ def _wait_for_append(clock: Any, logs: list[tuple[Any, int]], timeout: float) ->
 
     call = clock.callLater(timeout, fire)
     for log, _offset in logs:
-        w = log.add_waiter(log.log_end_offset)
+        # Wake when the high watermark moves: appended data becomes visible.
+        w = log.add_waiter(log.high_watermark)
         w.addCallbacks(fire, lambda _f: None)
         waiters.append(w)
     return done

@@ -172,9 +172,9 @@ async def _partition(
             found = await query(log.offset_for_timestamp, timestamp)
     except KafkaError as e:
         return _error(p, e.code)
-    if found is None or found[0] >= last_fetchable:
+    if found is None or found.offset >= last_fetchable:
         return _answer(p, version, -1, -1, -1)
-    offset, record_timestamp = found
+    offset, record_timestamp = found.offset, found.timestamp
     epoch = await query(log.epoch_for_offset, offset)
     return _answer(p, version, offset, record_timestamp, epoch)
 
@@ -195,7 +195,7 @@ async def _legacy(
     entries: list[tuple[int, int]]
     if log.size_bytes() > 0:
         found = await query(log.max_timestamp)
-        entries = [(start, found[1] if found is not None else now), (log.log_end_offset, now)]
+        entries = [(start, found.timestamp if found is not None else now), (log.log_end_offset, now)]
     else:
         entries = [(start, now)]
     if p.timestamp == LATEST_TIMESTAMP:

@@ -1395,6 +1395,15 @@ class PartitionLog:
         """OffsetForLeaderEpoch: C{(epoch, end offset)}, or C{(-1, -1)} if unknown."""
         return self._epochs.end_offset_for(epoch, self._log_end_offset)
 
+    def epoch_for_offset(self, offset: int) -> int:
+        """The leader epoch in force at C{offset}, or -1 if unknown."""
+        epoch = self._epochs.epoch_for_offset(offset)
+        return -1 if epoch is None else epoch
+
+    def size_bytes(self) -> int:
+        """The total size of the segment files (DescribeLogDirs, ListOffsets v0)."""
+        return self.size_in_bytes
+
     def _check_usable(self) -> None:
         if self._offline is not None:
             raise KafkaError(

@@ -141,6 +141,9 @@ class LogManager:
         kw_only=True, default=None
     )
     broker_epoch: int = field(kw_only=True, default=-1)
+    #: Kafka's ``InitialTaskDelayMs``: the delay before the first periodic run.
+    initial_task_delay_ms: int = field(kw_only=True, default=30000)
+    _periodic_start: Any = None
     _logs: dict[tuple[str, int], PartitionLog] = Factory(dict)
     _dir_of: dict[tuple[str, int], str] = Factory(dict)
     _failed: dict[tuple[str, int], str] = Factory(dict)
@@ -188,6 +191,10 @@ class LogManager:
         for (t, _), log in self._logs.items():
             if t == topic:
                 log.config = config
+
+    def update_config(self, topic: str, overrides: Mapping[str, str]) -> None:
+        """The broker's hook after a config change: re-read C{topic}'s config."""
+        self.reconfigure(topic)
 
     def _producer_state(self, topic: str, partition: int) -> ProducerStateHooks | None:
         factory = self.producer_state_factory
@@ -448,10 +455,19 @@ class LogManager:
             self._log.failure("Retention check failed")
 
     def start_periodic(self, clock: Any | None = None) -> MultiService:
-        """Start L{periodic_service} (stopped by L{close}); return it."""
+        """
+        Start L{periodic_service} after L{initial_task_delay_ms} (stopped by L{close}).
+
+        Kafka's LogManager schedules retention, flushes and checkpoints with
+        an initial delay (``InitialTaskDelayMs``, 30 s), so a broker that
+        starts on old data serves it for a while before the first check.
+        """
         if self._periodic is None:
+            clock = self._clock if clock is None else clock
             self._periodic = self.periodic_service(clock)
-            self._periodic.startService()
+            self._periodic_start = clock.callLater(
+                self.initial_task_delay_ms / 1000.0, self._periodic.startService
+            )
         return self._periodic
 
     # -- closing -----------------------------------------------------------------
@@ -472,8 +488,11 @@ class LogManager:
         if self._closed:
             return
         self._closed = True
+        if self._periodic_start is not None and self._periodic_start.active():
+            self._periodic_start.cancel()
         if self._periodic is not None:
-            await self._periodic.stopService()
+            if self._periodic.running:
+                await self._periodic.stopService()
             self._periodic = None
         keys = sorted(self._logs)
         results = await DeferredList([self._logs[key].close() for key in keys], consumeErrors=True)

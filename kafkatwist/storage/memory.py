@@ -24,6 +24,7 @@ from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, succeed
 
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.storage.log import OffsetAndTimestamp
 from kafkatwist.wire import records as wire_records
 
 #: Kafka's ``UNDEFINED_EPOCH`` and ``UNDEFINED_EPOCH_OFFSET`` (EpochEndOffset).
@@ -179,7 +180,7 @@ class MemoryPartitionLog:
         """The bytes the stored batches take, as the segment files would."""
         return self._size
 
-    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+    def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
         """
         The first record at or after the log start whose timestamp is >= C{timestamp}.
 
@@ -189,7 +190,7 @@ class MemoryPartitionLog:
         (``FileRecords.searchForTimestamp``), moving on to the next batch
         if that batch only had such records below the log start.
 
-        @return: (offset, timestamp) of that record, or None.
+        @return: the offset and timestamp of that record, or None.
         """
         start = self.log_start_offset
         for i in range(bisect.bisect_left(self._max_so_far, timestamp), len(self._batches)):
@@ -198,10 +199,10 @@ class MemoryPartitionLog:
                 continue
             for record in wire_records.decode_batch_records(batch, check_crc=False):
                 if record.timestamp >= timestamp and record.offset >= start:
-                    return record.offset, record.timestamp
+                    return OffsetAndTimestamp(record.offset, record.timestamp)
         return None
 
-    def max_timestamp(self) -> tuple[int, int] | None:
+    def max_timestamp(self) -> OffsetAndTimestamp | None:
         """
         The record with the largest timestamp (KIP-734), the earliest on a tie.
 
@@ -209,7 +210,7 @@ class MemoryPartitionLog:
         then the first record of that batch carrying it
         (``RecordBatch.offsetOfMaxTimestamp``).
 
-        @return: (offset, timestamp), or None for an empty log.
+        @return: the offset and timestamp, or None for an empty log.
         """
         if not self._batches:
             return None
@@ -218,7 +219,7 @@ class MemoryPartitionLog:
         batch = self._batches[i][3]
         for record in wire_records.decode_batch_records(batch, check_crc=False):
             if record.timestamp == largest:
-                return record.offset, largest
+                return OffsetAndTimestamp(record.offset, largest)
         return None
 
     def delete_records_before(self, offset: int) -> int:

@@ -242,7 +242,9 @@ class PeriodicTests(SynchronousTestCase):
         clock = Clock()
         directory = temp_dir(self)
         config = LogConfig(flush_ms=5000)
-        manager = _manager(self, [directory], clock=clock, default_config=config)
+        manager = _manager(
+            self, [directory], clock=clock, default_config=config, initial_task_delay_ms=0
+        )
         self.successResultOf(manager.load())
         log = manager.create("f", 0)
         append(self, log, batch(1), now_ms=0)
@@ -252,6 +254,27 @@ class PeriodicTests(SynchronousTestCase):
         clock.advance(1)
         self.assertEqual(log.recovery_point, 1)
         self.successResultOf(manager.close())
+
+
+    def test_initial_delay(self) -> None:
+        """The first periodic run waits InitialTaskDelayMs (30 s), as Kafka's scheduler does."""
+        clock = Clock()
+        directory = temp_dir(self)
+        config = LogConfig(segment_bytes=500, retention_ms=60_000, file_delete_delay_ms=0)
+        manager = _manager(self, [directory], clock=clock, default_config=config)
+        self.successResultOf(manager.load())
+        log = manager.create("old", 0)
+        for i in range(8):
+            append(self, log, batch(2, value_size=60, timestamp=i))
+        clock.advance(1_000_000)  # every segment is now far past retention.ms
+        segments = len(log.segments)
+        manager.start_periodic()
+        clock.advance(29.9)
+        self.assertEqual(len(log.segments), segments)
+        clock.advance(0.1)
+        self.assertEqual(len(log.segments), 1)
+        self.successResultOf(manager.close())
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class CloseTests(SynchronousTestCase):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.storage.log import OffsetAndTimestamp
 from kafkatwist.storage.memory import MemoryLogConfig, MemoryPartitionLog
 from kafkatwist.wire.compression import ZSTD
 from tests.offsets_support import batch, fill
@@ -25,10 +26,10 @@ class OffsetForTimestampTests(SynchronousTestCase):
     def test_exact_and_between(self) -> None:
         """The first record whose timestamp is >= the target, with its own timestamp."""
         log = _log(self, [100, 200], [300, 400])
-        self.assertEqual(log.offset_for_timestamp(200), (1, 200))
-        self.assertEqual(log.offset_for_timestamp(201), (2, 300))
-        self.assertEqual(log.offset_for_timestamp(0), (0, 100))
-        self.assertEqual(log.offset_for_timestamp(400), (3, 400))
+        self.assertEqual(log.offset_for_timestamp(200), OffsetAndTimestamp(1, 200))
+        self.assertEqual(log.offset_for_timestamp(201), OffsetAndTimestamp(2, 300))
+        self.assertEqual(log.offset_for_timestamp(0), OffsetAndTimestamp(0, 100))
+        self.assertEqual(log.offset_for_timestamp(400), OffsetAndTimestamp(3, 400))
 
     def test_after_every_record(self) -> None:
         """A target past the largest timestamp finds nothing."""
@@ -37,36 +38,36 @@ class OffsetForTimestampTests(SynchronousTestCase):
     def test_first_by_offset_not_by_timestamp(self) -> None:
         """With out-of-order timestamps the first qualifying offset wins, not the closest time."""
         log = _log(self, [500, 100], [150, 600])
-        self.assertEqual(log.offset_for_timestamp(120), (0, 500))
-        self.assertEqual(log.offset_for_timestamp(550), (3, 600))
+        self.assertEqual(log.offset_for_timestamp(120), OffsetAndTimestamp(0, 500))
+        self.assertEqual(log.offset_for_timestamp(550), OffsetAndTimestamp(3, 600))
 
     def test_later_batch_after_smaller_max(self) -> None:
         """A batch whose max is below the target is passed over for a later one."""
         log = _log(self, [1000], [10], [20, 2000])
-        self.assertEqual(log.offset_for_timestamp(1500), (3, 2000))
+        self.assertEqual(log.offset_for_timestamp(1500), OffsetAndTimestamp(3, 2000))
 
     def test_compressed_batch(self) -> None:
         """Records inside a compressed batch are found."""
         log = MemoryPartitionLog("t", 0)
         fill(self, log, [[10, 20, 30]], compression=ZSTD)
-        self.assertEqual(log.offset_for_timestamp(15), (1, 20))
+        self.assertEqual(log.offset_for_timestamp(15), OffsetAndTimestamp(1, 20))
 
     def test_skips_deleted_records(self) -> None:
         """Records below the log start offset are not answers; the next batch is searched."""
         log = _log(self, [100, 200, 300], [150, 400])
         log.delete_records_before(2)
-        self.assertEqual(log.offset_for_timestamp(0), (2, 300))
+        self.assertEqual(log.offset_for_timestamp(0), OffsetAndTimestamp(2, 300))
         log.delete_records_before(3)
-        self.assertEqual(log.offset_for_timestamp(250), (4, 400))
-        self.assertEqual(log.offset_for_timestamp(0), (3, 150))
+        self.assertEqual(log.offset_for_timestamp(250), OffsetAndTimestamp(4, 400))
+        self.assertEqual(log.offset_for_timestamp(0), OffsetAndTimestamp(3, 150))
 
     def test_log_append_time(self) -> None:
         """Under LogAppendTime every record carries the append time."""
         log = MemoryPartitionLog("t", 0, MemoryLogConfig(message_timestamp_type="LogAppendTime"))
         fill(self, log, [[1, 2]], now_ms=5000)
         fill(self, log, [[3]], now_ms=6000)
-        self.assertEqual(log.offset_for_timestamp(10), (0, 5000))
-        self.assertEqual(log.offset_for_timestamp(5001), (2, 6000))
+        self.assertEqual(log.offset_for_timestamp(10), OffsetAndTimestamp(0, 5000))
+        self.assertEqual(log.offset_for_timestamp(5001), OffsetAndTimestamp(2, 6000))
 
 
 class MaxTimestampTests(SynchronousTestCase):
@@ -77,18 +78,18 @@ class MaxTimestampTests(SynchronousTestCase):
     def test_inside_a_batch(self) -> None:
         """The record carrying the largest timestamp, wherever it sits in its batch."""
         log = _log(self, [100, 900, 200], [300])
-        self.assertEqual(log.max_timestamp(), (1, 900))
+        self.assertEqual(log.max_timestamp(), OffsetAndTimestamp(1, 900))
 
     def test_earliest_on_tie(self) -> None:
         """Of equal largest timestamps the earliest offset wins, across and within batches."""
         log = _log(self, [100, 700, 700], [700])
-        self.assertEqual(log.max_timestamp(), (1, 700))
+        self.assertEqual(log.max_timestamp(), OffsetAndTimestamp(1, 700))
 
     def test_after_delete(self) -> None:
         """Batches dropped by a delete no longer count."""
         log = _log(self, [900], [100, 200])
         log.delete_records_before(1)
-        self.assertEqual(log.max_timestamp(), (2, 200))
+        self.assertEqual(log.max_timestamp(), OffsetAndTimestamp(2, 200))
 
 
 class DeleteRecordsBeforeTests(SynchronousTestCase):
