@@ -20,7 +20,15 @@ LONG_MAX = 9223372036854775807
 INT_MAX = 2147483647
 
 # Kafka's ConfigDef types, as DescribeConfigs v3+ reports them (ConfigType).
-TYPE_BOOLEAN, TYPE_STRING, TYPE_INT, TYPE_SHORT, TYPE_LONG, TYPE_DOUBLE, TYPE_LIST = 1, 2, 3, 4, 5, 6, 7
+TYPE_BOOLEAN, TYPE_STRING, TYPE_INT, TYPE_SHORT, TYPE_LONG, TYPE_DOUBLE, TYPE_LIST = (
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+)
 
 
 @frozen
@@ -55,7 +63,11 @@ def _at_least(low: float) -> Callable[[str], str | None]:
 def _between(low: float, high: float) -> Callable[[str], str | None]:
     def check(value: str) -> str | None:
         v = float(value)
-        return None if low <= v <= high else f"Value must be no less than {_fmt(low)} and no more than {_fmt(high)}"
+        return (
+            None
+            if low <= v <= high
+            else f"Value must be no less than {_fmt(low)} and no more than {_fmt(high)}"
+        )
 
     return check
 
@@ -79,78 +91,263 @@ _TIMESTAMP_TYPE = _in("CreateTime", "LogAppendTime")
 TOPIC_CONFIGS: dict[str, ConfigDef] = {
     d.name: d
     for d in (
-        ConfigDef("cleanup.policy", TYPE_LIST, "delete", ("log.cleanup.policy",),
-                  "The retention policy to use on log segments.", _CLEANUP),
-        ConfigDef("compression.type", TYPE_STRING, "producer", ("compression.type",),
-                  "The final compression type for a given topic.", _COMPRESSION),
-        ConfigDef("compression.gzip.level", TYPE_INT, "-1", ("compression.gzip.level",),
-                  "The compression level to use if compression.type is set to gzip.", _gzip_level),
-        ConfigDef("compression.lz4.level", TYPE_INT, "9", ("compression.lz4.level",),
-                  "The compression level to use if compression.type is set to lz4.", _between(1, 17)),
-        ConfigDef("compression.zstd.level", TYPE_INT, "3", ("compression.zstd.level",),
-                  "The compression level to use if compression.type is set to zstd.", _between(-131072, 22)),
-        ConfigDef("delete.retention.ms", TYPE_LONG, "86400000", ("log.cleaner.delete.retention.ms",),
-                  "The amount of time to retain tombstone markers for log compacted topics.", _at_least(0)),
-        ConfigDef("file.delete.delay.ms", TYPE_LONG, "60000", ("log.segment.delete.delay.ms",),
-                  "The time to wait before deleting a file from the filesystem.", _at_least(0)),
-        ConfigDef("flush.messages", TYPE_LONG, str(LONG_MAX), ("log.flush.interval.messages",),
-                  "The number of messages written to a log partition before an fsync.", _at_least(1)),
-        ConfigDef("flush.ms", TYPE_LONG, str(LONG_MAX),
-                  ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
-                  "The time in ms between fsyncs of a log partition.", _at_least(0)),
-        ConfigDef("follower.replication.throttled.replicas", TYPE_LIST, "", (),
-                  "Replicas throttled on the follower side."),
-        ConfigDef("index.interval.bytes", TYPE_INT, "4096", ("log.index.interval.bytes",),
-                  "How frequently Kafka adds an index entry to its offset index.", _at_least(0)),
-        ConfigDef("leader.replication.throttled.replicas", TYPE_LIST, "", (),
-                  "Replicas throttled on the leader side."),
-        ConfigDef("local.retention.bytes", TYPE_LONG, "-2", ("log.local.retention.bytes",),
-                  "The maximum size of local log segments (tiered storage).", _at_least(-2)),
-        ConfigDef("local.retention.ms", TYPE_LONG, "-2", ("log.local.retention.ms",),
-                  "The time to retain local log segments (tiered storage).", _at_least(-2)),
-        ConfigDef("max.compaction.lag.ms", TYPE_LONG, str(LONG_MAX), ("log.cleaner.max.compaction.lag.ms",),
-                  "The maximum time a message will remain ineligible for compaction.", _at_least(1)),
-        ConfigDef("max.message.bytes", TYPE_INT, "1048588", ("message.max.bytes",),
-                  "The largest record batch size allowed by Kafka (after compression).", _at_least(0)),
+        ConfigDef(
+            "cleanup.policy",
+            TYPE_LIST,
+            "delete",
+            ("log.cleanup.policy",),
+            "The retention policy to use on log segments.",
+            _CLEANUP,
+        ),
+        ConfigDef(
+            "compression.type",
+            TYPE_STRING,
+            "producer",
+            ("compression.type",),
+            "The final compression type for a given topic.",
+            _COMPRESSION,
+        ),
+        ConfigDef(
+            "compression.gzip.level",
+            TYPE_INT,
+            "-1",
+            ("compression.gzip.level",),
+            "The compression level to use if compression.type is set to gzip.",
+            _gzip_level,
+        ),
+        ConfigDef(
+            "compression.lz4.level",
+            TYPE_INT,
+            "9",
+            ("compression.lz4.level",),
+            "The compression level to use if compression.type is set to lz4.",
+            _between(1, 17),
+        ),
+        ConfigDef(
+            "compression.zstd.level",
+            TYPE_INT,
+            "3",
+            ("compression.zstd.level",),
+            "The compression level to use if compression.type is set to zstd.",
+            _between(-131072, 22),
+        ),
+        ConfigDef(
+            "delete.retention.ms",
+            TYPE_LONG,
+            "86400000",
+            ("log.cleaner.delete.retention.ms",),
+            "The amount of time to retain tombstone markers for log compacted topics.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "file.delete.delay.ms",
+            TYPE_LONG,
+            "60000",
+            ("log.segment.delete.delay.ms",),
+            "The time to wait before deleting a file from the filesystem.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "flush.messages",
+            TYPE_LONG,
+            str(LONG_MAX),
+            ("log.flush.interval.messages",),
+            "The number of messages written to a log partition before an fsync.",
+            _at_least(1),
+        ),
+        ConfigDef(
+            "flush.ms",
+            TYPE_LONG,
+            str(LONG_MAX),
+            ("log.flush.interval.ms", "log.flush.scheduler.interval.ms"),
+            "The time in ms between fsyncs of a log partition.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "follower.replication.throttled.replicas",
+            TYPE_LIST,
+            "",
+            (),
+            "Replicas throttled on the follower side.",
+        ),
+        ConfigDef(
+            "index.interval.bytes",
+            TYPE_INT,
+            "4096",
+            ("log.index.interval.bytes",),
+            "How frequently Kafka adds an index entry to its offset index.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "leader.replication.throttled.replicas",
+            TYPE_LIST,
+            "",
+            (),
+            "Replicas throttled on the leader side.",
+        ),
+        ConfigDef(
+            "local.retention.bytes",
+            TYPE_LONG,
+            "-2",
+            ("log.local.retention.bytes",),
+            "The maximum size of local log segments (tiered storage).",
+            _at_least(-2),
+        ),
+        ConfigDef(
+            "local.retention.ms",
+            TYPE_LONG,
+            "-2",
+            ("log.local.retention.ms",),
+            "The time to retain local log segments (tiered storage).",
+            _at_least(-2),
+        ),
+        ConfigDef(
+            "max.compaction.lag.ms",
+            TYPE_LONG,
+            str(LONG_MAX),
+            ("log.cleaner.max.compaction.lag.ms",),
+            "The maximum time a message will remain ineligible for compaction.",
+            _at_least(1),
+        ),
+        ConfigDef(
+            "max.message.bytes",
+            TYPE_INT,
+            "1048588",
+            ("message.max.bytes",),
+            "The largest record batch size allowed by Kafka (after compression).",
+            _at_least(0),
+        ),
         # Kafka 4.0 (KIP-1030) lowered this default from Long.MAX_VALUE to one hour.
-        ConfigDef("message.timestamp.after.max.ms", TYPE_LONG, "3600000",
-                  ("log.message.timestamp.after.max.ms",),
-                  "The allowed time a message timestamp may be ahead of the broker's.", _at_least(0)),
-        ConfigDef("message.timestamp.before.max.ms", TYPE_LONG, str(LONG_MAX),
-                  ("log.message.timestamp.before.max.ms",),
-                  "The allowed time a message timestamp may be behind the broker's.", _at_least(0)),
-        ConfigDef("message.timestamp.type", TYPE_STRING, "CreateTime", ("log.message.timestamp.type",),
-                  "Whether the timestamp in the message is create time or log append time.", _TIMESTAMP_TYPE),
-        ConfigDef("min.cleanable.dirty.ratio", TYPE_DOUBLE, "0.5", ("log.cleaner.min.cleanable.ratio",),
-                  "How frequently the log compactor will attempt to clean the log.", _between(0, 1)),
-        ConfigDef("min.compaction.lag.ms", TYPE_LONG, "0", ("log.cleaner.min.compaction.lag.ms",),
-                  "The minimum time a message will remain uncompacted in the log.", _at_least(0)),
-        ConfigDef("min.insync.replicas", TYPE_INT, "1", ("min.insync.replicas",),
-                  "The minimum number of replicas that must acknowledge a write with acks=all.", _at_least(1)),
-        ConfigDef("preallocate", TYPE_BOOLEAN, "false", ("log.preallocate",),
-                  "True if we should preallocate the file on disk when creating a new log segment."),
-        ConfigDef("remote.log.copy.disable", TYPE_BOOLEAN, "false", (),
-                  "Disables copying of segments to tiered storage."),
-        ConfigDef("remote.log.delete.on.disable", TYPE_BOOLEAN, "false", (),
-                  "Delete remote segments when tiered storage is disabled."),
-        ConfigDef("remote.storage.enable", TYPE_BOOLEAN, "false", (),
-                  "To enable tiered storage for a topic."),
-        ConfigDef("retention.bytes", TYPE_LONG, "-1", ("log.retention.bytes",),
-                  "The maximum size a partition can grow to before old segments are discarded."),
-        ConfigDef("retention.ms", TYPE_LONG, "604800000",
-                  ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
-                  "The maximum time a log is retained before old segments are discarded.", _at_least(-1)),
-        ConfigDef("segment.bytes", TYPE_INT, "1073741824", ("log.segment.bytes",),
-                  "The segment file size for the log.", _at_least(1048576)),
-        ConfigDef("segment.index.bytes", TYPE_INT, "10485760", ("log.index.size.max.bytes",),
-                  "The size of the index that maps offsets to file positions.", _at_least(4)),
-        ConfigDef("segment.jitter.ms", TYPE_LONG, "0", ("log.roll.jitter.ms", "log.roll.jitter.hours"),
-                  "The maximum random jitter subtracted from the scheduled segment roll time.", _at_least(0)),
-        ConfigDef("segment.ms", TYPE_LONG, "604800000", ("log.roll.ms", "log.roll.hours"),
-                  "The period of time after which Kafka will force the log to roll.", _at_least(1)),
-        ConfigDef("unclean.leader.election.enable", TYPE_BOOLEAN, "false",
-                  ("unclean.leader.election.enable",),
-                  "Whether to enable replicas not in the ISR set to be elected as leader."),
+        ConfigDef(
+            "message.timestamp.after.max.ms",
+            TYPE_LONG,
+            "3600000",
+            ("log.message.timestamp.after.max.ms",),
+            "The allowed time a message timestamp may be ahead of the broker's.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "message.timestamp.before.max.ms",
+            TYPE_LONG,
+            str(LONG_MAX),
+            ("log.message.timestamp.before.max.ms",),
+            "The allowed time a message timestamp may be behind the broker's.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "message.timestamp.type",
+            TYPE_STRING,
+            "CreateTime",
+            ("log.message.timestamp.type",),
+            "Whether the timestamp in the message is create time or log append time.",
+            _TIMESTAMP_TYPE,
+        ),
+        ConfigDef(
+            "min.cleanable.dirty.ratio",
+            TYPE_DOUBLE,
+            "0.5",
+            ("log.cleaner.min.cleanable.ratio",),
+            "How frequently the log compactor will attempt to clean the log.",
+            _between(0, 1),
+        ),
+        ConfigDef(
+            "min.compaction.lag.ms",
+            TYPE_LONG,
+            "0",
+            ("log.cleaner.min.compaction.lag.ms",),
+            "The minimum time a message will remain uncompacted in the log.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "min.insync.replicas",
+            TYPE_INT,
+            "1",
+            ("min.insync.replicas",),
+            "The minimum number of replicas that must acknowledge a write with acks=all.",
+            _at_least(1),
+        ),
+        ConfigDef(
+            "preallocate",
+            TYPE_BOOLEAN,
+            "false",
+            ("log.preallocate",),
+            "True if we should preallocate the file on disk when creating a new log segment.",
+        ),
+        ConfigDef(
+            "remote.log.copy.disable",
+            TYPE_BOOLEAN,
+            "false",
+            (),
+            "Disables copying of segments to tiered storage.",
+        ),
+        ConfigDef(
+            "remote.log.delete.on.disable",
+            TYPE_BOOLEAN,
+            "false",
+            (),
+            "Delete remote segments when tiered storage is disabled.",
+        ),
+        ConfigDef(
+            "remote.storage.enable",
+            TYPE_BOOLEAN,
+            "false",
+            (),
+            "To enable tiered storage for a topic.",
+        ),
+        ConfigDef(
+            "retention.bytes",
+            TYPE_LONG,
+            "-1",
+            ("log.retention.bytes",),
+            "The maximum size a partition can grow to before old segments are discarded.",
+        ),
+        ConfigDef(
+            "retention.ms",
+            TYPE_LONG,
+            "604800000",
+            ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
+            "The maximum time a log is retained before old segments are discarded.",
+            _at_least(-1),
+        ),
+        ConfigDef(
+            "segment.bytes",
+            TYPE_INT,
+            "1073741824",
+            ("log.segment.bytes",),
+            "The segment file size for the log.",
+            _at_least(1048576),
+        ),
+        ConfigDef(
+            "segment.index.bytes",
+            TYPE_INT,
+            "10485760",
+            ("log.index.size.max.bytes",),
+            "The size of the index that maps offsets to file positions.",
+            _at_least(4),
+        ),
+        ConfigDef(
+            "segment.jitter.ms",
+            TYPE_LONG,
+            "0",
+            ("log.roll.jitter.ms", "log.roll.jitter.hours"),
+            "The maximum random jitter subtracted from the scheduled segment roll time.",
+            _at_least(0),
+        ),
+        ConfigDef(
+            "segment.ms",
+            TYPE_LONG,
+            "604800000",
+            ("log.roll.ms", "log.roll.hours"),
+            "The period of time after which Kafka will force the log to roll.",
+            _at_least(1),
+        ),
+        ConfigDef(
+            "unclean.leader.election.enable",
+            TYPE_BOOLEAN,
+            "false",
+            ("unclean.leader.election.enable",),
+            "Whether to enable replicas not in the ISR set to be elected as leader.",
+        ),
     )
 }
 
@@ -325,9 +522,7 @@ def broker_default(d: ConfigDef, broker_properties: Mapping[str, str]) -> tuple[
     return d.default, None
 
 
-def effective(
-    overrides: Mapping[str, str], broker_properties: Mapping[str, str]
-) -> dict[str, str]:
+def effective(overrides: Mapping[str, str], broker_properties: Mapping[str, str]) -> dict[str, str]:
     """Every topic config's value: the topic's override, else the broker's, else Kafka's."""
     out = {}
     for name, d in TOPIC_CONFIGS.items():

@@ -17,13 +17,17 @@ from kafkatwist.storage.memory import MemoryLogManager
 from kafkatwist.wire.header import RequestHeader
 
 
-def make_broker(log_dir: str | None = None, config: Any = None, clock: Clock | None = None) -> Broker:
+def make_broker(
+    log_dir: str | None = None, config: Any = None, clock: Clock | None = None
+) -> Broker:
     """A loaded broker with no topics, memory logs and a C{Clock}."""
     if log_dir is None:
         log_dir = tempfile.mkdtemp(prefix="kafkatwist-test-")
     clock = clock or Clock()
     clock.advance(1_700_000_000)  # a realistic wall-clock time, in seconds
-    broker = Broker(config=config or BrokerConfig(), clock=clock, node_id=1, cluster_id="test-cluster")
+    broker = Broker(
+        config=config or BrokerConfig(), clock=clock, node_id=1, cluster_id="test-cluster"
+    )
     broker.metadata = KRaftMetadataStore(log_dir, clock=clock)
     broker.metadata.load()
     broker.logs = MemoryLogManager()
@@ -32,7 +36,9 @@ def make_broker(log_dir: str | None = None, config: Any = None, clock: Clock | N
     return broker
 
 
-def context(broker: Broker, spec: ApiSpec, version: int, client_id: str = "test-client") -> RequestContext:
+def context(
+    broker: Broker, spec: ApiSpec, version: int, client_id: str = "test-client"
+) -> RequestContext:
     """A request context for one API at one version."""
     from kafkatwist.apis import REGISTRY
 

@@ -128,7 +128,10 @@ class FixtureImageTests(SynchronousTestCase):
 def _batch(records: list[object], base_offset: int, epoch: int = 1) -> bytes:
     values = [encode_metadata_record(r) for r in records]
     return build_batch(
-        [(None, v) for v in values], base_offset=base_offset, base_timestamp=1, partition_leader_epoch=epoch
+        [(None, v) for v in values],
+        base_offset=base_offset,
+        base_timestamp=1,
+        partition_leader_epoch=epoch,
     )
 
 
@@ -139,7 +142,12 @@ class ImageTests(SynchronousTestCase):
         self.tid = uuid.UUID(int=12345)
         self.topic = mr.TopicRecord(name="t", topic_id=self.tid)
         self.part = mr.PartitionRecord(
-            partition_id=0, topic_id=self.tid, replicas=(1,), isr=(1,), leader=1, leader_epoch=0,
+            partition_id=0,
+            topic_id=self.tid,
+            replicas=(1,),
+            isr=(1,),
+            leader=1,
+            leader_epoch=0,
             partition_epoch=0,
         )
 
@@ -157,15 +165,23 @@ class ImageTests(SynchronousTestCase):
 
     def test_remove_topic(self) -> None:
         """A RemoveTopicRecord removes the topic by id and name."""
-        _, image = self.load(_batch([self.topic, self.part], 0), _batch([mr.RemoveTopicRecord(topic_id=self.tid)], 2))
+        _, image = self.load(
+            _batch([self.topic, self.part], 0), _batch([mr.RemoveTopicRecord(topic_id=self.tid)], 2)
+        )
         self.assertEqual(image.topics, {})
         self.assertEqual(image.topics_by_id, {})
 
     def test_config_records(self) -> None:
         """ConfigRecords set and (with a null value) delete a topic's configs."""
-        set_ = mr.ConfigRecord(resource_type=RESOURCE_TOPIC, resource_name="t", name="retention.ms", value="5")
-        other = mr.ConfigRecord(resource_type=RESOURCE_TOPIC, resource_name="t", name="segment.ms", value="9")
-        delete = mr.ConfigRecord(resource_type=RESOURCE_TOPIC, resource_name="t", name="segment.ms", value=None)
+        set_ = mr.ConfigRecord(
+            resource_type=RESOURCE_TOPIC, resource_name="t", name="retention.ms", value="5"
+        )
+        other = mr.ConfigRecord(
+            resource_type=RESOURCE_TOPIC, resource_name="t", name="segment.ms", value="9"
+        )
+        delete = mr.ConfigRecord(
+            resource_type=RESOURCE_TOPIC, resource_name="t", name="segment.ms", value=None
+        )
         _, image = self.load(_batch([self.topic, set_, other], 0), _batch([delete], 3))
         self.assertEqual(image.topics["t"].configs, {"retention.ms": "5"})
 
@@ -221,7 +237,9 @@ class FormatTests(SynchronousTestCase):
     def test_existing_meta_properties(self) -> None:
         """An existing meta.properties keeps its cluster id."""
         log_dir = tempfile.mkdtemp()
-        Path(log_dir, "meta.properties").write_text("version=1\ncluster.id=rwd2jqiwRaCycLq7mKVHXA\nnode.id=1\n")
+        Path(log_dir, "meta.properties").write_text(
+            "version=1\ncluster.id=rwd2jqiwRaCycLq7mKVHXA\nnode.id=1\n"
+        )
         self.assertEqual(ensure_meta_properties(log_dir, 1), "rwd2jqiwRaCycLq7mKVHXA")
 
     def test_partition_metadata_bytes(self) -> None:
@@ -229,4 +247,7 @@ class FormatTests(SynchronousTestCase):
         d = tempfile.mkdtemp()
         write_partition_metadata(d, FOO_ID)
         # Source: kraft-combined-logs/foo-0/partition.metadata, written by Kafka.
-        self.assertEqual(Path(d, "partition.metadata").read_bytes(), b"version: 0\ntopic_id: v9meXjI1RVKB-NSvF0GXDA")
+        self.assertEqual(
+            Path(d, "partition.metadata").read_bytes(),
+            b"version: 0\ntopic_id: v9meXjI1RVKB-NSvF0GXDA",
+        )

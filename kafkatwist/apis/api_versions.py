@@ -22,7 +22,9 @@ from kafkatwist.messages.api_versions import ApiVersion, ApiVersionsRequest, Api
 from kafkatwist.wire.versions import VersionRange
 
 
-def build_response(specs: Iterable[ApiSpec], code: ErrorCode = ErrorCode.NONE) -> ApiVersionsResponse:
+def build_response(
+    specs: Iterable[ApiSpec], code: ErrorCode = ErrorCode.NONE
+) -> ApiVersionsResponse:
     """The ApiVersions answer for the given registry."""
     keys = tuple(
         ApiVersion(api_key=s.api_key, min_version=s.versions.lowest, max_version=s.versions.highest)
@@ -35,7 +37,9 @@ async def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersion
     return build_response(ctx.apis.values())
 
 
-def error_response(request: ApiVersionsRequest, version: int, code: ErrorCode) -> ApiVersionsResponse:
+def error_response(
+    request: ApiVersionsRequest, version: int, code: ErrorCode
+) -> ApiVersionsResponse:
     from kafkatwist.apis import REGISTRY
 
     return build_response(REGISTRY, code)

@@ -36,7 +36,9 @@ from kafkatwist.wire.versions import VersionRange
 SOURCE_TOPIC, SOURCE_STATIC_BROKER, SOURCE_DEFAULT = 1, 4, 5
 
 
-def topic_configs_entries(overrides: dict[str, str], broker_props: dict[str, str]) -> tuple[CreatableTopicConfigs, ...]:
+def topic_configs_entries(
+    overrides: dict[str, str], broker_props: dict[str, str]
+) -> tuple[CreatableTopicConfigs, ...]:
     """Every topic config of a new topic with its value and source."""
     out = []
     for name, d in sorted(topic_config.TOPIC_CONFIGS.items()):
@@ -76,9 +78,7 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
             )
             topic_id = None
             if not request.validate_only:
-                topic = await controller.create_topic(
-                    t.name, partitions, rf, (), configs
-                )
+                topic = await controller.create_topic(t.name, partitions, rf, (), configs)
                 topic_id = topic.topic_id
         except KafkaError as e:
             results.append(
@@ -100,9 +100,13 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
     return CreateTopicsResponse(topics=tuple(results))
 
 
-def error_response(request: CreateTopicsRequest, version: int, code: ErrorCode) -> CreateTopicsResponse:
+def error_response(
+    request: CreateTopicsRequest, version: int, code: ErrorCode
+) -> CreateTopicsResponse:
     return CreateTopicsResponse(
-        topics=tuple(CreatableTopicResult(name=t.name, error_code=int(code)) for t in request.topics)
+        topics=tuple(
+            CreatableTopicResult(name=t.name, error_code=int(code)) for t in request.topics
+        )
     )
 
 

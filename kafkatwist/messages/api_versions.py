@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="ApiVersionsRequest", kind="request", api_key=18, valid="0-4", flexible="3+")
 @frozen
 class ApiVersionsRequest:

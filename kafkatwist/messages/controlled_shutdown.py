@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="ControlledShutdownRequest", kind="request", api_key=7, valid="0-3", flexible="3+")
 @frozen
 class ControlledShutdownRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="DescribeAclsRequest", kind="request", api_key=29, valid="0-3", flexible="2+")
 @frozen
 class DescribeAclsRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="DescribeClusterRequest", kind="request", api_key=60, valid="0-1", flexible="0+")
 @frozen
 class DescribeClusterRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="DescribeGroupsRequest", kind="request", api_key=15, valid="0-5", flexible="5+")
 @frozen
 class DescribeGroupsRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="EndTxnRequest", kind="request", api_key=26, valid="0-5", flexible="3+")
 @frozen
 class EndTxnRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="EnvelopeRequest", kind="request", api_key=58, valid="0", flexible="0+")
 @frozen
 class EnvelopeRequest:

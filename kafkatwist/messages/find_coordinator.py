@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="FindCoordinatorRequest", kind="request", api_key=10, valid="0-6", flexible="3+")
 @frozen
 class FindCoordinatorRequest:

@@ -45,7 +45,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="ConsumerGroupCurrentMemberAssignmentKey", kind="data", valid="8", flexible="none")
 @frozen
 class ConsumerGroupCurrentMemberAssignmentKey:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="HeartbeatRequest", kind="request", api_key=12, valid="0-4", flexible="4+")
 @frozen
 class HeartbeatRequest:

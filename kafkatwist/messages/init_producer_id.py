@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="InitProducerIdRequest", kind="request", api_key=22, valid="0-5", flexible="2+")
 @frozen
 class InitProducerIdRequest:

@@ -16,7 +16,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @frozen
 class Voter:
     """Kafka struct Voter."""

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="ListTransactionsRequest", kind="request", api_key=66, valid="0-1", flexible="0+")
 @frozen
 class ListTransactionsRequest:

@@ -40,7 +40,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="AbortTransactionRecord", kind="metadata", api_key=25, valid="0", flexible="0+")
 @frozen
 class AbortTransactionRecord:

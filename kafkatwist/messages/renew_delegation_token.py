@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="RenewDelegationTokenRequest", kind="request", api_key=39, valid="0-2", flexible="2+")
 @frozen
 class RenewDelegationTokenRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="SaslAuthenticateRequest", kind="request", api_key=36, valid="0-2", flexible="2+")
 @frozen
 class SaslAuthenticateRequest:

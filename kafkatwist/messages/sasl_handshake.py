@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="SaslHandshakeRequest", kind="request", api_key=17, valid="0-1", flexible="none")
 @frozen
 class SaslHandshakeRequest:

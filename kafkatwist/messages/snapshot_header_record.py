@@ -16,7 +16,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="SnapshotHeaderRecord", kind="data", valid="0", flexible="0+")
 @frozen
 class SnapshotHeaderRecord:

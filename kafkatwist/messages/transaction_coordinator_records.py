@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="TransactionLogKey", kind="data", valid="0", flexible="none")
 @frozen
 class TransactionLogKey:

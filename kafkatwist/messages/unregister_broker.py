@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @message(name="UnregisterBrokerRequest", kind="request", api_key=64, valid="0", flexible="0+")
 @frozen
 class UnregisterBrokerRequest:

@@ -17,7 +17,6 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-
 @frozen
 class UpdateMetadataPartitionState:
     """Kafka struct UpdateMetadataPartitionState."""

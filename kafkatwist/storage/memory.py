@@ -98,7 +98,10 @@ class MemoryPartitionLog:
     ) -> Deferred[AppendInfo]:
         append_time = now_ms if self.config.message_timestamp_type == "LogAppendTime" else None
         assigned = wire_records.assign_offsets(
-            buf, batches, self.log_end_offset, leader_epoch=leader_epoch,
+            buf,
+            batches,
+            self.log_end_offset,
+            leader_epoch=leader_epoch,
             log_append_time_ms=append_time,
         )
         data = b"".join(bytes(p) for p in assigned.pieces)
@@ -126,7 +129,9 @@ class MemoryPartitionLog:
             )
         )
 
-    def append_batches(self, data: bytes, *, leader_epoch: int = 0, now_ms: int = 0) -> Deferred[AppendInfo]:
+    def append_batches(
+        self, data: bytes, *, leader_epoch: int = 0, now_ms: int = 0
+    ) -> Deferred[AppendInfo]:
         """Append client-style batches (any base offset), e.g. from tests."""
         batches = wire_records.validate_produce_records(
             data, max_batch_bytes=1 << 30, allow_multiple_batches=True
@@ -134,7 +139,12 @@ class MemoryPartitionLog:
         return self.append(memoryview(data), batches, leader_epoch=leader_epoch, now_ms=now_ms)
 
     def read(
-        self, offset: int, max_bytes: int, *, max_offset: int | None = None, min_one_message: bool = True
+        self,
+        offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        min_one_message: bool = True,
     ) -> ReadResult:
         if offset < self.log_start_offset or offset > self.log_end_offset:
             raise KafkaError(ErrorCode.OFFSET_OUT_OF_RANGE)
@@ -161,7 +171,9 @@ class MemoryPartitionLog:
         if self.log_end_offset > offset:
             return succeed(None)
         entry: tuple[int, Deferred[None]]
-        d: Deferred[None] = Deferred(lambda _d: self._waiters.remove(entry) if entry in self._waiters else None)
+        d: Deferred[None] = Deferred(
+            lambda _d: self._waiters.remove(entry) if entry in self._waiters else None
+        )
         entry = (offset, d)
         self._waiters.append(entry)
         return d
@@ -297,7 +309,9 @@ class MemoryLogManager:
     def get(self, topic: str, partition: int) -> MemoryPartitionLog | None:
         return self.logs.get((topic, partition))
 
-    def create(self, topic: str, partition: int, overrides: Mapping[str, str] | None = None) -> MemoryPartitionLog:
+    def create(
+        self, topic: str, partition: int, overrides: Mapping[str, str] | None = None
+    ) -> MemoryPartitionLog:
         log = self.logs.get((topic, partition))
         if log is None:
             log = self.logs[(topic, partition)] = MemoryPartitionLog(

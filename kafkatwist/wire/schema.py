@@ -37,7 +37,15 @@ T = TypeVar("T")
 Records = Union[Buffer, Sequence[Buffer]]
 
 _PRIMITIVES = {
-    "int8", "int16", "uint16", "int32", "uint32", "int64", "float64", "bool", "uuid",
+    "int8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "float64",
+    "bool",
+    "uuid",
 }
 _VARIABLE = {"string", "bytes", "records"}
 
@@ -275,7 +283,9 @@ class _Compiler:
             item = self._read_expr(spec, elem, False, flex)
             lines.append(f"{indent}n = {length}")
             if nullable:
-                lines.append(f"{indent}{target} = None if n < 0 else tuple([{item} for _ in range(n)])")
+                lines.append(
+                    f"{indent}{target} = None if n < 0 else tuple([{item} for _ in range(n)])"
+                )
             else:
                 lines.append(f"{indent}if n < 0:")
                 lines.append(f"{indent}    raise _PV('null in non-nullable array {spec.name}')")
@@ -292,7 +302,9 @@ class _Compiler:
 
     # -- encoding ---------------------------------------------------------
 
-    def _write_stmt(self, spec: FieldSpec, elem_type: str, value: str, nullable: bool, flex: bool) -> str:
+    def _write_stmt(
+        self, spec: FieldSpec, elem_type: str, value: str, nullable: bool, flex: bool
+    ) -> str:
         if elem_type in _PRIMITIVES:
             return f"w.{elem_type}({value})"
         if elem_type in _VARIABLE:
@@ -371,7 +383,9 @@ class _Compiler:
                 dec.append(f"        {kw} tag == {spec.tag}:")
                 self._read_field(spec, dec, f"t{j}", "            ")
                 dec.append("            if r.pos != end:")
-                dec.append(f"                raise _PV('tagged field {spec.tag} has the wrong size')")
+                dec.append(
+                    f"                raise _PV('tagged field {spec.tag} has the wrong size')"
+                )
             if tagged:
                 dec.append("        else:")
                 dec.append("            r.skip(size)")
@@ -385,7 +399,9 @@ class _Compiler:
         for a, spec in absent:
             if spec.ignorable:
                 continue
-            dflt = self._name("dflt", a.default.factory() if isinstance(a.default, attrs.Factory) else a.default)  # type: ignore[arg-type]
+            dflt = self._name(
+                "dflt", a.default.factory() if isinstance(a.default, attrs.Factory) else a.default
+            )  # type: ignore[arg-type]
             enc.append(f"    if o.{a.name} != {dflt}:")
             enc.append(
                 f"        raise ValueError('{self.cls.__name__}.{a.name} "
@@ -398,7 +414,8 @@ class _Compiler:
                 enc.append("    tags = []")
                 for a, spec in tagged:
                     dflt = self._name(
-                        "dflt", a.default.factory() if isinstance(a.default, attrs.Factory) else a.default  # type: ignore[arg-type]
+                        "dflt",
+                        a.default.factory() if isinstance(a.default, attrs.Factory) else a.default,  # type: ignore[arg-type]
                     )
                     enc.append(f"    if o.{a.name} != {dflt}:")
                     enc.append("        w0, w = w, _Writer()")
@@ -414,11 +431,12 @@ class _Compiler:
             enc.append("    pass")
 
         source = "\n".join(dec) + "\n\n" + "\n".join(enc) + "\n"
-        filename = f"<kafkatwist codec {self.cls.__qualname__} v{v}{' flexible' if self.flexible else ''}>"
+        filename = (
+            f"<kafkatwist codec {self.cls.__qualname__} v{v}{' flexible' if self.flexible else ''}>"
+        )
         code = builtins.compile(source, filename, "exec")
         exec(code, self.ns)
         decode_fn = self.ns["decode"]
         encode_fn = self.ns["encode"]
         decode_fn.__source__ = source
         return decode_fn, encode_fn
-

@@ -55,7 +55,9 @@ class DescribeTopicPartitionsTests(SynchronousTestCase):
         p = foo.partitions[0]
         self.assertEqual((p.error_code, p.leader_id, p.leader_epoch), (0, 1, 0))
         self.assertEqual((p.replica_nodes, p.isr_nodes), ((1,), (1,)))
-        self.assertEqual((p.eligible_leader_replicas, p.last_known_elr, p.offline_replicas), ((), (), ()))
+        self.assertEqual(
+            (p.eligible_leader_replicas, p.last_known_elr, p.offline_replicas), ((), (), ())
+        )
         self.assertEqual(foo.topic_authorized_operations, 0x0DF8)
         self.assertFalse(foo.is_internal)
         self.assertIsNone(response.next_cursor)
@@ -67,7 +69,9 @@ class DescribeTopicPartitionsTests(SynchronousTestCase):
     def test_pagination(self) -> None:
         """The partition limit cuts a page and next_cursor says where the next one starts."""
         first = self.describe("foo", "bar", "baz", limit=2)
-        self.assertEqual([(t.name, len(t.partitions)) for t in first.topics], [("bar", 1), ("baz", 1)])
+        self.assertEqual(
+            [(t.name, len(t.partitions)) for t in first.topics], [("bar", 1), ("baz", 1)]
+        )
         self.assertEqual(first.next_cursor, Cursor(topic_name="baz", partition_index=1))
         second = self.describe("foo", "bar", "baz", limit=2, cursor=first.next_cursor)
         self.assertEqual(

@@ -23,11 +23,24 @@ class ProduceTests(SynchronousTestCase):
         self.broker = make_broker()
         self.successResultOf(self.broker.extras["controller"].create_topic("t", 2))
 
-    def produce(self, records: bytes | None, *, topic: str = "t", partition: int = 0, acks: int = 1, version: int = 11):
+    def produce(
+        self,
+        records: bytes | None,
+        *,
+        topic: str = "t",
+        partition: int = 0,
+        acks: int = 1,
+        version: int = 11,
+    ):
         request = ProduceRequest(
             acks=acks,
             timeout_ms=1000,
-            topic_data=(TopicProduceData(name=topic, partition_data=(PartitionProduceData(index=partition, records=records),)),),
+            topic_data=(
+                TopicProduceData(
+                    name=topic,
+                    partition_data=(PartitionProduceData(index=partition, records=records),),
+                ),
+            ),
         )
         return self.successResultOf(call(self.broker, produce.SPEC, request, version))
 
@@ -67,7 +80,9 @@ class ProduceTests(SynchronousTestCase):
     def test_oversize_batch(self) -> None:
         """A batch above max.message.bytes is MESSAGE_TOO_LARGE and is not appended."""
         self.successResultOf(
-            self.broker.extras["controller"].create_topic("small", 1, configs={"max.message.bytes": "100"})
+            self.broker.extras["controller"].create_topic(
+                "small", 1, configs={"max.message.bytes": "100"}
+            )
         )
         p = self.part(self.produce(batch(b"x" * 200), topic="small"))
         self.assertEqual(p.error_code, ErrorCode.MESSAGE_TOO_LARGE)
@@ -80,7 +95,9 @@ class ProduceTests(SynchronousTestCase):
 
     def test_invalid_acks(self) -> None:
         """acks other than 0, 1 and -1 is INVALID_REQUIRED_ACKS."""
-        self.assertEqual(self.part(self.produce(batch(b"x"), acks=2)).error_code, ErrorCode.INVALID_REQUIRED_ACKS)
+        self.assertEqual(
+            self.part(self.produce(batch(b"x"), acks=2)).error_code, ErrorCode.INVALID_REQUIRED_ACKS
+        )
 
     def test_log_append_time(self) -> None:
         """A LogAppendTime topic reports the broker's time and stamps the batch."""
@@ -109,13 +126,29 @@ class FetchTests(SynchronousTestCase):
         for b in self.batches:
             self.successResultOf(self.log.append_batches(b))
 
-    def fetch(self, offset: int, *, version: int = 16, max_bytes: int = 1 << 20, part_max: int = 1 << 20,
-              min_bytes: int = 1, wait: int = 0, topic_id=None, name: str = "t"):
-        ft = FetchTopic(topic_id=topic_id or self.topic.topic_id, partitions=(
-            FetchPartition(partition=0, fetch_offset=offset, partition_max_bytes=part_max),))
+    def fetch(
+        self,
+        offset: int,
+        *,
+        version: int = 16,
+        max_bytes: int = 1 << 20,
+        part_max: int = 1 << 20,
+        min_bytes: int = 1,
+        wait: int = 0,
+        topic_id=None,
+        name: str = "t",
+    ):
+        ft = FetchTopic(
+            topic_id=topic_id or self.topic.topic_id,
+            partitions=(
+                FetchPartition(partition=0, fetch_offset=offset, partition_max_bytes=part_max),
+            ),
+        )
         if version < 13:
             ft = FetchTopic(topic=name, partitions=ft.partitions)
-        request = FetchRequest(max_wait_ms=wait, min_bytes=min_bytes, max_bytes=max_bytes, topics=(ft,))
+        request = FetchRequest(
+            max_wait_ms=wait, min_bytes=min_bytes, max_bytes=max_bytes, topics=(ft,)
+        )
         return call(self.broker, fetch.SPEC, request, version)
 
     def data(self, response):
@@ -124,7 +157,9 @@ class FetchTests(SynchronousTestCase):
     def test_fetch_all(self) -> None:
         """A fetch from 0 returns every batch byte for byte, with the offsets."""
         p = self.data(self.successResultOf(self.fetch(0)))
-        self.assertEqual((p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset), (0, 4, 4, 0))
+        self.assertEqual(
+            (p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset), (0, 4, 4, 0)
+        )
         stored = self.log.batches()
         self.assertEqual(b"".join(p.records), b"".join(stored))
         self.assertIsNone(p.aborted_transactions)

@@ -9,7 +9,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.apis import create_partitions, create_topics, delete_topics, metadata
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsTopic
-from kafkatwist.messages.create_topics import CreatableTopic, CreatableTopicConfig, CreateTopicsRequest
+from kafkatwist.messages.create_topics import (
+    CreatableTopic,
+    CreatableTopicConfig,
+    CreateTopicsRequest,
+)
 from kafkatwist.messages.delete_topics import DeleteTopicsRequest, DeleteTopicState
 from kafkatwist.messages.metadata import MetadataRequest, MetadataRequestTopic
 from kafkatwist.storage.kraft import KRaftMetadataStore
@@ -47,8 +51,10 @@ class MetadataTests(SynchronousTestCase):
         """Each partition reports leader, epoch, replicas and ISR; the topic its id."""
         (t,) = self.metadata(self.named("t")).topics
         self.assertEqual(t.topic_id, self.broker.metadata.image.topics["t"].topic_id)
-        self.assertEqual([(p.partition_index, p.leader_id, p.replica_nodes, p.isr_nodes) for p in t.partitions],
-                         [(0, 1, (1,), (1,)), (1, 1, (1,), (1,))])
+        self.assertEqual(
+            [(p.partition_index, p.leader_id, p.replica_nodes, p.isr_nodes) for p in t.partitions],
+            [(0, 1, (1,), (1,)), (1, 1, (1,), (1,))],
+        )
 
     def test_auto_create(self) -> None:
         """A missing topic is created with num.partitions when both switches allow it."""
@@ -90,7 +96,9 @@ class CreateTopicsTests(SynchronousTestCase):
     def test_create_and_persist(self) -> None:
         """A created topic is in the image, answered with its id and configs, and survives a reload."""
         cfg = (CreatableTopicConfig(name="retention.ms", value="1000"),)
-        (r,) = self.create(CreatableTopic(name="a", num_partitions=3, replication_factor=1, configs=cfg))
+        (r,) = self.create(
+            CreatableTopic(name="a", num_partitions=3, replication_factor=1, configs=cfg)
+        )
         self.assertEqual((r.error_code, r.num_partitions, r.replication_factor), (0, 3, 1))
         self.assertEqual(r.topic_id, self.broker.metadata.image.topics["a"].topic_id)
         entry = {c.name: c for c in r.configs}["retention.ms"]
@@ -108,20 +116,32 @@ class CreateTopicsTests(SynchronousTestCase):
             CreatableTopic(name="rf", num_partitions=1, replication_factor=3),
             CreatableTopic(name="dup", num_partitions=1, replication_factor=1),
             CreatableTopic(name="dup", num_partitions=1, replication_factor=1),
-            CreatableTopic(name="cfg", num_partitions=1, replication_factor=1,
-                           configs=(CreatableTopicConfig(name="no.such.config", value="1"),)),
+            CreatableTopic(
+                name="cfg",
+                num_partitions=1,
+                replication_factor=1,
+                configs=(CreatableTopicConfig(name="no.such.config", value="1"),),
+            ),
             CreatableTopic(name="zero", num_partitions=0, replication_factor=1),
         )
         self.assertEqual(
             [r.error_code for r in results],
-            [ErrorCode.TOPIC_ALREADY_EXISTS, ErrorCode.INVALID_TOPIC_EXCEPTION,
-             ErrorCode.INVALID_REPLICATION_FACTOR, ErrorCode.INVALID_REQUEST, ErrorCode.INVALID_REQUEST,
-             ErrorCode.INVALID_CONFIG, ErrorCode.INVALID_PARTITIONS],
+            [
+                ErrorCode.TOPIC_ALREADY_EXISTS,
+                ErrorCode.INVALID_TOPIC_EXCEPTION,
+                ErrorCode.INVALID_REPLICATION_FACTOR,
+                ErrorCode.INVALID_REQUEST,
+                ErrorCode.INVALID_REQUEST,
+                ErrorCode.INVALID_CONFIG,
+                ErrorCode.INVALID_PARTITIONS,
+            ],
         )
 
     def test_validate_only(self) -> None:
         """validate_only answers as a creation would but creates nothing."""
-        (r,) = self.create(CreatableTopic(name="v", num_partitions=-1, replication_factor=-1), validate_only=True)
+        (r,) = self.create(
+            CreatableTopic(name="v", num_partitions=-1, replication_factor=-1), validate_only=True
+        )
         self.assertEqual((r.error_code, r.num_partitions), (0, 1))
         self.assertNotIn("v", self.broker.metadata.image.topics)
 
@@ -136,24 +156,43 @@ class DeleteAndPartitionsTests(SynchronousTestCase):
     def test_delete_by_name_and_id(self) -> None:
         """Topics are deleted by name (v0-5) and by id (v6); unknown ones get Kafka's codes."""
         tid = self.broker.metadata.image.topics["t"].topic_id
-        r = self.successResultOf(call(self.broker, delete_topics.SPEC,
-                                      DeleteTopicsRequest(topics=(DeleteTopicState(name=None, topic_id=tid),)), 6))
+        r = self.successResultOf(
+            call(
+                self.broker,
+                delete_topics.SPEC,
+                DeleteTopicsRequest(topics=(DeleteTopicState(name=None, topic_id=tid),)),
+                6,
+            )
+        )
         self.assertEqual(r.responses[0].error_code, 0)
         self.assertEqual(r.responses[0].name, "t")
         self.assertNotIn("t", self.broker.metadata.image.topics)
         self.assertIsNone(self.broker.logs.get("t", 0))
-        again = self.successResultOf(call(self.broker, delete_topics.SPEC, DeleteTopicsRequest(topic_names=("t",)), 5))
+        again = self.successResultOf(
+            call(self.broker, delete_topics.SPEC, DeleteTopicsRequest(topic_names=("t",)), 5)
+        )
         self.assertEqual(again.responses[0].error_code, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-        by_id = self.successResultOf(call(self.broker, delete_topics.SPEC,
-                                          DeleteTopicsRequest(topics=(DeleteTopicState(name=None, topic_id=tid),)), 6))
+        by_id = self.successResultOf(
+            call(
+                self.broker,
+                delete_topics.SPEC,
+                DeleteTopicsRequest(topics=(DeleteTopicState(name=None, topic_id=tid),)),
+                6,
+            )
+        )
         self.assertEqual(by_id.responses[0].error_code, ErrorCode.UNKNOWN_TOPIC_ID)
 
     def test_create_partitions(self) -> None:
         """Partitions are added; a count that is no increase is INVALID_PARTITIONS."""
+
         def grow(count: int, name: str = "t"):
-            request = CreatePartitionsRequest(topics=(CreatePartitionsTopic(name=name, count=count, assignments=None),),
-                                              timeout_ms=1000)
-            return self.successResultOf(call(self.broker, create_partitions.SPEC, request, 3)).results[0]
+            request = CreatePartitionsRequest(
+                topics=(CreatePartitionsTopic(name=name, count=count, assignments=None),),
+                timeout_ms=1000,
+            )
+            return self.successResultOf(
+                call(self.broker, create_partitions.SPEC, request, 3)
+            ).results[0]
 
         self.assertEqual(grow(3).error_code, 0)
         self.assertEqual(sorted(self.broker.metadata.image.topics["t"].partitions), [0, 1, 2])

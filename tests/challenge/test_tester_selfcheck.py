@@ -285,9 +285,7 @@ class RequestEncodingTests(SynchronousTestCase):
 
     def test_api_versions_v4(self) -> None:
         """ApiVersions v4 with client id kafka-tester matches the PV1/GS0 fixture."""
-        self.assertEqual(
-            t.encode_api_versions_request(0x0A95C1BF), APIVERSIONS_REQ_0A95C1BF
-        )
+        self.assertEqual(t.encode_api_versions_request(0x0A95C1BF), APIVERSIONS_REQ_0A95C1BF)
 
     def test_api_versions_hardcoded_correlation_id(self) -> None:
         """The NV3 request carries correlation id 7."""
@@ -311,9 +309,7 @@ class RequestEncodingTests(SynchronousTestCase):
             README_APIVERSIONS_V4_B,
         )
         self.assertEqual(
-            t.encode_api_versions_request(
-                0x4F74D28B, api_version=0x674A, client_id="kafka-cli"
-            ),
+            t.encode_api_versions_request(0x4F74D28B, api_version=0x674A, client_id="kafka-cli"),
             README_APIVERSIONS_BAD,
         )
 
@@ -328,9 +324,7 @@ class RequestEncodingTests(SynchronousTestCase):
         ]
         for correlation_id, names, limit, expected in cases:
             self.assertEqual(
-                t.encode_describe_topic_partitions_request(
-                    correlation_id, names, limit
-                ),
+                t.encode_describe_topic_partitions_request(correlation_id, names, limit),
                 expected,
             )
 
@@ -447,9 +441,7 @@ class RealKafkaResponseTests(SynchronousTestCase):
             0x73DBA9A0,
             [
                 t.ExpectedTopic("banana", 0, uuid_of("0000000001ac"), ((0, 0),)),
-                t.ExpectedTopic(
-                    "raspberry", 0, uuid_of("0000000004cb"), ((0, 0), (1, 0))
-                ),
+                t.ExpectedTopic("raspberry", 0, uuid_of("0000000004cb"), ((0, 0), (1, 0))),
             ],
         )
 
@@ -544,12 +536,8 @@ class RealKafkaResponseTests(SynchronousTestCase):
 
     def test_produce_success(self) -> None:
         """Kafka's success answers pass, with partitions and topics matched in any order."""
-        t.check_produce(
-            PRODUCE_RESP_GG1, 0x517F2D86, t.expected_produce_success([("apple", [0])])
-        )
-        t.check_produce(
-            PRODUCE_RESP_YD8, 0x0B8B5F1D, t.expected_produce_success([("apple", [0])])
-        )
+        t.check_produce(PRODUCE_RESP_GG1, 0x517F2D86, t.expected_produce_success([("apple", [0])]))
+        t.check_produce(PRODUCE_RESP_YD8, 0x0B8B5F1D, t.expected_produce_success([("apple", [0])]))
         t.check_produce(
             PRODUCE_RESP_CT4,
             0x1C7BF526,
@@ -579,9 +567,7 @@ class BrokenResponseTests(SynchronousTestCase):
 
     def test_trailing_bytes(self) -> None:
         """Extra bytes after the response fail the size check (they are read within the window)."""
-        self.assertRaises(
-            AssertionError, t.check_fetch, FETCH_RESP_DH6 + b"\x00", 0x605A05CD
-        )
+        self.assertRaises(AssertionError, t.check_fetch, FETCH_RESP_DH6 + b"\x00", 0x605A05CD)
 
     def test_trailing_bytes_inside_frame(self) -> None:
         """A correctly sized frame with undecoded bytes at the end fails in strict mode only."""
@@ -647,9 +633,7 @@ class LogDirectoryTests(SynchronousTestCase):
         self.assertIn("cluster.id=IAAAAAAAQACAAAAAAAAAAQ\n", meta)
         self.assertIn("directory.id=EAAAAAAAQACAAAAAAAAAAQ==\n", meta)
         self.assertTrue(meta.endswith("node.id=1\nversion=1\n"))
-        self.assertEqual(
-            self.read(".kafka_cleanshutdown"), b'{"version":0,"brokerEpoch":10}'
-        )
+        self.assertEqual(self.read(".kafka_cleanshutdown"), b'{"version":0,"brokerEpoch":10}')
 
     def test_metadata_log(self) -> None:
         """The metadata log decodes with valid CRCs into FeatureLevel, Topic and Partition records."""
@@ -714,33 +698,24 @@ class LogDirectoryTests(SynchronousTestCase):
         if not os.path.isdir(REAL_KAFKA_LOGS):
             raise self.skipTest("no real Kafka fixture in /work/shared")
         with open(
-            os.path.join(
-                REAL_KAFKA_LOGS, "__cluster_metadata-0", "00000000000000000000.log"
-            ),
+            os.path.join(REAL_KAFKA_LOGS, "__cluster_metadata-0", "00000000000000000000.log"),
             "rb",
         ) as handle:
             real = t.decode_log_segment(handle.read())
         real_payloads = [
-            t.parse_metadata_payload(r.value)
-            for b in real
-            for r in b.records
-            if r.value
+            t.parse_metadata_payload(r.value) for b in real for r in b.records if r.value
         ]
         real_types = {p["type"] for p in real_payloads}
         self.assertTrue({12, 2, 3} <= real_types)
         real_partition = next(p for p in real_payloads if p["type"] == 3)
         layout = t.prepare_log_dir(self.log_dir, seed=3)
-        ours = t.decode_log_segment(
-            self.read("__cluster_metadata-0", "00000000000000000000.log")
-        )
+        ours = t.decode_log_segment(self.read("__cluster_metadata-0", "00000000000000000000.log"))
         our_partition = t.parse_metadata_payload(ours[1].records[1].value)
         self.assertEqual(
             set(real_partition) - {"tagged_fields"},
             set(our_partition) - {"tagged_fields"},
         )
-        self.assertEqual(
-            (real_partition["frame_version"], real_partition["version"]), (1, 1)
-        )
+        self.assertEqual((real_partition["frame_version"], real_partition["version"]), (1, 1))
         real_topic = next(p for p in real_payloads if p["type"] == 2)
         self.assertEqual(real_topic["name"], "foo")
         with open(

@@ -494,18 +494,12 @@ def cluster_metadata_batches(topics: Sequence[TopicSpec]) -> list[RecordBatch]:
             producer_id=-1,
             producer_epoch=-1,
             base_sequence=-1,
-            records=(
-                Record(value=encode_feature_level_record(), key=None, headers=()),
-            ),
+            records=(Record(value=encode_feature_level_record(), key=None, headers=()),),
         )
     ]
     base_offset = 1
     for topic in topics:
-        records = [
-            Record(
-                value=encode_topic_record(topic.name, topic.uuid), key=None, headers=()
-            )
-        ]
+        records = [Record(value=encode_topic_record(topic.name, topic.uuid), key=None, headers=())]
         for partition in topic.partitions:
             records.append(
                 Record(
@@ -570,9 +564,7 @@ def write_base_files(log_dir: str) -> None:
         f"#\n#{stamp}\ncluster.id={CLUSTER_ID}\ndirectory.id={uuid_to_base64(DIRECTORY_UUID)}\n"
         f"node.id={NODE_ID}\nversion={META_VERSION}\n"
     )
-    with open(
-        os.path.join(log_dir, META_PROPERTIES_FILE_NAME), "w", encoding="utf-8"
-    ) as handle:
+    with open(os.path.join(log_dir, META_PROPERTIES_FILE_NAME), "w", encoding="utf-8") as handle:
         handle.write(meta)
     with open(
         os.path.join(log_dir, KAFKA_CLEAN_SHUTDOWN_FILE_NAME), "w", encoding="utf-8"
@@ -623,10 +615,7 @@ def default_topics(rand: TesterRandom) -> tuple[TopicSpec, ...]:
         TopicSpec(
             names[2],
             uuids[2],
-            tuple(
-                PartitionSpec(i, tuple(rand.words(rand.randint(0, 3))))
-                for i in range(3)
-            ),
+            tuple(PartitionSpec(i, tuple(rand.words(rand.randint(0, 3)))) for i in range(3)),
         ),
     )
 
@@ -690,9 +679,7 @@ class TesterRandom:
     def topic_uuid(self) -> str:
         """getRandomTopicUUID: fixed prefix + 12 random hex digits, no '+'/'/' in base64."""
         while True:
-            candidate = TOPIC_UUID_PREFIX + "".join(
-                f"{self.randint(0, 16):x}" for _ in range(12)
-            )
+            candidate = TOPIC_UUID_PREFIX + "".join(f"{self.randint(0, 16):x}" for _ in range(12))
             encoded = uuid_to_base64(candidate)
             if "+" not in encoded and "/" not in encoded:
                 return candidate
@@ -702,9 +689,7 @@ class TesterRandom:
         uuids = []
         for i in range(count):
             while True:
-                candidate = TOPIC_UUID_PREFIX + "%012x" % (
-                    i * 1000 + self.randint(0, 1000)
-                )
+                candidate = TOPIC_UUID_PREFIX + "%012x" % (i * 1000 + self.randint(0, 1000))
                 encoded = uuid_to_base64(candidate)
                 if not any(ch in encoded for ch in "+-/_"):
                     uuids.append(candidate)
@@ -742,8 +727,7 @@ def encode_api_versions_request(
         + TAG_BUFFER
     )
     return frame(
-        encode_request_header(API_API_VERSIONS, api_version, correlation_id, client_id)
-        + body
+        encode_request_header(API_API_VERSIONS, api_version, correlation_id, client_id) + body
     )
 
 
@@ -753,10 +737,7 @@ def encode_describe_topic_partitions_request(
     """Framed DescribeTopicPartitions v0 request with a null cursor (0xff)."""
     topics = [enc_compact_string(name) + TAG_BUFFER for name in topic_names]
     body = (
-        enc_compact_array(topics)
-        + enc_int32(response_partition_limit)
-        + enc_int8(-1)
-        + TAG_BUFFER
+        enc_compact_array(topics) + enc_int32(response_partition_limit) + enc_int8(-1) + TAG_BUFFER
     )
     header = encode_request_header(
         API_DESCRIBE_TOPIC_PARTITIONS, DESCRIBE_TOPIC_PARTITIONS_VERSION, correlation_id
@@ -789,9 +770,7 @@ def encode_fetch_request(
             + TAG_BUFFER
             for partition_id in partition_ids
         ]
-        encoded_topics.append(
-            enc_uuid(topic_uuid) + enc_compact_array(partitions) + TAG_BUFFER
-        )
+        encoded_topics.append(enc_uuid(topic_uuid) + enc_compact_array(partitions) + TAG_BUFFER)
     body = (
         enc_int32(max_wait_ms)
         + enc_int32(min_bytes)
@@ -821,15 +800,10 @@ def encode_produce_request(
         for partition_id, batch in partitions:
             records = encode_record_batch(batch)
             encoded_partitions.append(
-                enc_int32(partition_id)
-                + enc_uvarint(len(records) + 1)
-                + records
-                + TAG_BUFFER
+                enc_int32(partition_id) + enc_uvarint(len(records) + 1) + records + TAG_BUFFER
             )
         encoded_topics.append(
-            enc_compact_string(name)
-            + enc_compact_array(encoded_partitions)
-            + TAG_BUFFER
+            enc_compact_string(name) + enc_compact_array(encoded_partitions) + TAG_BUFFER
         )
     body = (
         enc_compact_nullable_string(None)
@@ -838,9 +812,7 @@ def encode_produce_request(
         + enc_compact_array(encoded_topics)
         + TAG_BUFFER
     )
-    return frame(
-        encode_request_header(API_PRODUCE, PRODUCE_VERSION, correlation_id) + body
-    )
+    return frame(encode_request_header(API_PRODUCE, PRODUCE_VERSION, correlation_id) + body)
 
 
 # ---------------------------------------------------------------------------
@@ -866,18 +838,14 @@ class Reader:
 
     def _fail(self, what: str, message: str) -> DecodeError:
         prefix = f"{self.name}." if self.name else ""
-        return DecodeError(
-            f"{prefix}{what} (at payload offset {self.offset}): {message}"
-        )
+        return DecodeError(f"{prefix}{what} (at payload offset {self.offset}): {message}")
 
     def take(self, count: int, what: str) -> bytes:
         """Read ``count`` raw bytes."""
         if count < 0:
             raise self._fail(what, f"negative length {count}")
         if self.remaining() < count:
-            raise self._fail(
-                what, f"expected {count} bytes, only {self.remaining()} remain"
-            )
+            raise self._fail(what, f"expected {count} bytes, only {self.remaining()} remain")
         chunk = self.data[self.offset : self.offset + count]
         self.offset += count
         return chunk
@@ -976,9 +944,7 @@ def decode_record(reader: Reader, what: str) -> Record:
     """Decode one record with the tester's sanity checks."""
     length = reader.varint(what + ".Length")
     if length <= 0:
-        raise reader._fail(
-            what + ".Length", f"record length must be positive, got {length}"
-        )
+        raise reader._fail(what + ".Length", f"record length must be positive, got {length}")
     start = reader.offset
     attributes = reader.int8(what + ".Attributes")
     timestamp_delta = reader.varint(what + ".TimestampDelta")
@@ -987,18 +953,14 @@ def decode_record(reader: Reader, what: str) -> Record:
     def nullable_bytes(name: str) -> bytes | None:
         size = reader.varint(f"{what}.{name}Length")
         if size < -1:
-            raise reader._fail(
-                f"{what}.{name}Length", f"length must be >= -1, got {size}"
-            )
+            raise reader._fail(f"{what}.{name}Length", f"length must be >= -1, got {size}")
         return None if size == -1 else reader.take(size, f"{what}.{name}")
 
     key = nullable_bytes("Key")
     value = nullable_bytes("Value")
     header_count = reader.varint(what + ".HeadersLength")
     if header_count < -1:
-        raise reader._fail(
-            what + ".HeadersLength", f"must be >= -1, got {header_count}"
-        )
+        raise reader._fail(what + ".HeadersLength", f"must be >= -1, got {header_count}")
     headers: tuple | None = None
     if header_count >= 0:
         decoded = []
@@ -1028,9 +990,7 @@ def decode_record_batch(reader: Reader, what: str = "RecordBatch") -> RecordBatc
     base_offset = reader.int64(what + ".BaseOffset")
     batch_length = reader.int32(what + ".BatchLength")
     if batch_length <= 0:
-        raise reader._fail(
-            what + ".BatchLength", f"must be positive, got {batch_length}"
-        )
+        raise reader._fail(what + ".BatchLength", f"must be positive, got {batch_length}")
     start = reader.offset
     partition_leader_epoch = reader.int32(what + ".PartitionLeaderEpoch")
     magic = reader.int8(what + ".Magic")
@@ -1048,9 +1008,7 @@ def decode_record_batch(reader: Reader, what: str = "RecordBatch") -> RecordBatc
         raise reader._fail(what + ".Records.Length", f"must be -1 or >= 0, got {count}")
     records: tuple[Record, ...] | None = None
     if count >= 0:
-        records = tuple(
-            decode_record(reader, f"{what}.Records[{i}]") for i in range(count)
-        )
+        records = tuple(decode_record(reader, f"{what}.Records[{i}]") for i in range(count))
     end = reader.offset
     computed = crc32c.crc32c(reader.data[crc_start:end])
     if computed != crc:
@@ -1209,9 +1167,7 @@ class ProduceResponse:
     throttle_time_ms: int
 
 
-def decode_api_versions_response(
-    payload: bytes, strict: bool = True
-) -> ApiVersionsResponse:
+def decode_api_versions_response(payload: bytes, strict: bool = True) -> ApiVersionsResponse:
     """ApiVersions v4 response, header v0 (no header tag buffer)."""
     reader = Reader(payload, "ApiVersionsResponse")
     correlation_id = reader.int32("Header.CorrelationID")
@@ -1424,9 +1380,7 @@ def parse_metadata_payload(value: bytes) -> dict:
         out["leader_epoch"] = reader.int32("LeaderEpoch")
         out["partition_epoch"] = reader.int32("PartitionEpoch")
         if version >= 1:
-            out["directories"] = _compact_array(
-                reader, "Directories", lambda r, w: r.uuid(w)
-            )
+            out["directories"] = _compact_array(reader, "Directories", lambda r, w: r.uuid(w))
     else:
         return out
     out["tagged_fields"] = reader.tag_buffer("Record")
@@ -1453,11 +1407,7 @@ def check_message_size(raw: bytes) -> bytes:
     size = struct.unpack(">i", raw[:4])[0]
     payload = raw[4:]
     if size != len(payload):
-        hint = (
-            " (the message size must not count itself)"
-            if size == len(payload) + 4
-            else ""
-        )
+        hint = " (the message size must not count itself)" if size == len(payload) + 4 else ""
         raise AssertionError(
             f"Message size field is {size} (bytes {raw[:4].hex(' ')}) but {len(payload)} bytes "
             f"followed it within the read window{hint}"
@@ -1478,9 +1428,7 @@ def check_correlation_id_only(raw: bytes, correlation_id: int) -> None:
     )
 
 
-def check_api_versions_error_code(
-    raw: bytes, correlation_id: int, error_code: int
-) -> None:
+def check_api_versions_error_code(raw: bytes, correlation_id: int, error_code: int) -> None:
     """nc5: correlation id and the body's first int16; the size and the rest are not checked."""
     check_correlation_id_only(raw, correlation_id)
     if len(raw) < 10:
@@ -1564,9 +1512,7 @@ def check_describe_topic_partitions(
     strict: bool = True,
 ) -> DescribeTopicPartitionsResponse:
     """vt6/ea7/ku4/wq2: topics in the expected (name-sorted) order, partitions in order, no cursor."""
-    response = decode_describe_topic_partitions_response(
-        check_message_size(raw), strict
-    )
+    response = decode_describe_topic_partitions_response(check_message_size(raw), strict)
     _expect(
         "DescribeTopicPartitionsResponse.Header.CorrelationID",
         correlation_id,
@@ -1648,9 +1594,7 @@ def check_fetch(
 ) -> FetchResponse:
     """dh6/hn6/cm4/eg2/fd8 (+ps7/sb8): throttle 0, error 0, one topic/partition or none, batches."""
     response = decode_fetch_response(check_message_size(raw), strict)
-    _expect(
-        "FetchResponse.Header.CorrelationID", correlation_id, response.correlation_id
-    )
+    _expect("FetchResponse.Header.CorrelationID", correlation_id, response.correlation_id)
     _expect("FetchResponse.Body.ThrottleTimeMS", 0, response.throttle_time_ms)
     _expect("FetchResponse.Body.ErrorCode", NO_ERROR, response.error_code)
     expected_topic_count = 0 if topic_id is None else 1
@@ -1672,12 +1616,8 @@ def check_fetch(
     if partition_index is None:
         return response
     partition = topic.partitions[0]
-    _expect(
-        "PartitionResponse[0].ErrorCode", partition_error_code, partition.error_code
-    )
-    _expect(
-        "PartitionResponse[0].PartitionId", partition_index, partition.partition_index
-    )
+    _expect("PartitionResponse[0].ErrorCode", partition_error_code, partition.error_code)
+    _expect("PartitionResponse[0].PartitionId", partition_index, partition.partition_index)
     if expected_batches is not None:
         check_record_batches_match(expected_batches, partition.batches)
     return response
@@ -1699,8 +1639,7 @@ def expected_produce_success(
 ) -> list[tuple[str, list[ExpectedProducePartition]]]:
     """GetTopicExpectationData: error 0, base offset 0, log append time -1, log start 0."""
     return [
-        (name, [ExpectedProducePartition(p) for p in partitions])
-        for name, partitions in topics
+        (name, [ExpectedProducePartition(p) for p in partitions]) for name, partitions in topics
     ]
 
 
@@ -1712,9 +1651,7 @@ def check_produce(
 ) -> ProduceResponse:
     """ck2/dp1/ps7/sb8/mf2/ar4: topics and partitions matched by name/index in any order."""
     response = decode_produce_response(check_message_size(raw), strict)
-    _expect(
-        "ProduceResponse.Header.CorrelationID", correlation_id, response.correlation_id
-    )
+    _expect("ProduceResponse.Header.CorrelationID", correlation_id, response.correlation_id)
     _expect("ProduceResponse.Body.ThrottleTimeMS", 0, response.throttle_time_ms)
     _expect("ProduceResponse.Body.Topics.Length", len(expected), len(response.topics))
     for name, partitions in expected:
@@ -1722,9 +1659,7 @@ def check_produce(
         if not found:
             raise AssertionError(f"Expected topic {name} not found in response")
         ti, topic = found[0]
-        _expect(
-            f"Topic[{ti}].Partitions.Length", len(partitions), len(topic.partitions)
-        )
+        _expect(f"Topic[{ti}].Partitions.Length", len(partitions), len(topic.partitions))
         for expected_partition in partitions:
             matches = [
                 (j, p)
@@ -1801,9 +1736,7 @@ class KafkaConnection:
         attempt = 0
         while True:
             try:
-                sock = socket.create_connection(
-                    (host, port), timeout=max(0.1, ctx.remaining())
-                )
+                sock = socket.create_connection((host, port), timeout=max(0.1, ctx.remaining()))
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 ctx.log(f"connected to {host}:{port}")
                 return cls(sock, ctx)
@@ -1813,9 +1746,7 @@ class KafkaConnection:
                         "Looks like your program has terminated. A Kafka server is expected to be a long-running process."
                     ) from error
                 if attempt > retries or ctx.remaining() <= interval:
-                    raise AssertionError(
-                        f"could not connect to {host}:{port}: {error}"
-                    ) from error
+                    raise AssertionError(f"could not connect to {host}:{port}: {error}") from error
                 attempt += 1
                 time.sleep(interval)
 
@@ -1839,9 +1770,7 @@ class KafkaConnection:
         except OSError as error:
             raise AssertionError(f"error reading from connection: {error}") from error
         if not first:
-            raise AssertionError(
-                "connection closed by the broker before any response bytes"
-            )
+            raise AssertionError("connection closed by the broker before any response bytes")
         chunks.append(first)
         deadline = time.monotonic() + self.ctx.read_window
         while True:
@@ -1854,9 +1783,7 @@ class KafkaConnection:
             except TimeoutError:
                 break
             except OSError as error:
-                raise AssertionError(
-                    f"error reading from connection: {error}"
-                ) from error
+                raise AssertionError(f"error reading from connection: {error}") from error
             if not chunk:
                 break
             chunks.append(chunk)
@@ -1940,16 +1867,12 @@ def _setup_topics(ctx: StageContext, topics: Sequence[TopicSpec]) -> None:
 
 def setup_vt6(ctx: StageContext) -> None:
     r = ctx.rand
-    _setup_topics(
-        ctx, [TopicSpec(r.word(), r.topic_uuid(), (PartitionSpec(0, (r.string(),)),))]
-    )
+    _setup_topics(ctx, [TopicSpec(r.word(), r.topic_uuid(), (PartitionSpec(0, (r.string(),)),))])
 
 
 def setup_ea7(ctx: StageContext) -> None:
     r = ctx.rand
-    _setup_topics(
-        ctx, [TopicSpec(r.word(), r.topic_uuid(), (PartitionSpec(0, (r.string(),)),))]
-    )
+    _setup_topics(ctx, [TopicSpec(r.word(), r.topic_uuid(), (PartitionSpec(0, (r.string(),)),))])
 
 
 def setup_ku4(ctx: StageContext) -> None:
@@ -1988,9 +1911,7 @@ def setup_hn6(ctx: StageContext) -> None:
     r = ctx.rand
     uuids = r.topic_uuids(2)
     ctx.params["unknown_topic_id"] = uuids[1]
-    _setup_topics(
-        ctx, [TopicSpec(r.word(), uuids[0], (PartitionSpec(0, (r.string(),)),))]
-    )
+    _setup_topics(ctx, [TopicSpec(r.word(), uuids[0], (PartitionSpec(0, (r.string(),)),))])
 
 
 def setup_cm4(ctx: StageContext) -> None:
@@ -2000,9 +1921,7 @@ def setup_cm4(ctx: StageContext) -> None:
 
 def setup_eg2(ctx: StageContext) -> None:
     r = ctx.rand
-    _setup_topics(
-        ctx, [TopicSpec(r.word(), r.topic_uuid(), (PartitionSpec(0, (r.word(),)),))]
-    )
+    _setup_topics(ctx, [TopicSpec(r.word(), r.topic_uuid(), (PartitionSpec(0, (r.word(),)),))])
 
 
 def setup_fd8(ctx: StageContext) -> None:
@@ -2010,11 +1929,7 @@ def setup_fd8(ctx: StageContext) -> None:
     name, topic_uuid = r.word(), r.topic_uuid()
     _setup_topics(
         ctx,
-        [
-            TopicSpec(
-                name, topic_uuid, (PartitionSpec(0, tuple(r.words(r.randint(2, 4)))),)
-            )
-        ],
+        [TopicSpec(name, topic_uuid, (PartitionSpec(0, tuple(r.words(r.randint(2, 4)))),))],
     )
 
 
@@ -2022,9 +1937,7 @@ def setup_ck2(ctx: StageContext) -> None:
     r = ctx.rand
     names = r.words(2)
     ctx.params["unknown_topic"] = names[1]
-    _setup_topics(
-        ctx, [TopicSpec(names[0], r.topic_uuid(), (PartitionSpec(0, (r.word(),)),))]
-    )
+    _setup_topics(ctx, [TopicSpec(names[0], r.topic_uuid(), (PartitionSpec(0, (r.word(),)),))])
 
 
 def setup_single_empty_partition(ctx: StageContext) -> None:
@@ -2039,11 +1952,7 @@ def setup_mf2(ctx: StageContext) -> None:
     count = r.randint(2, 4)
     _setup_topics(
         ctx,
-        [
-            TopicSpec(
-                name, topic_uuid, tuple(PartitionSpec(i, ()) for i in range(count))
-            )
-        ],
+        [TopicSpec(name, topic_uuid, tuple(PartitionSpec(i, ()) for i in range(count)))],
     )
 
 
@@ -2115,9 +2024,7 @@ def stage_nh4(host: str, port: int, ctx: StageContext) -> None:
     with _conn(host, port, ctx) as conn:
         for i in range(count):
             raw = conn.send_and_receive(encode_api_versions_request(correlation_id))
-            check_api_versions(
-                raw, correlation_id, [(API_API_VERSIONS, 0, 4)], ctx.strict
-            )
+            check_api_versions(raw, correlation_id, [(API_API_VERSIONS, 0, 4)], ctx.strict)
             ctx.log(f"request {i + 1} of {count} passed")
 
 
@@ -2133,9 +2040,7 @@ def stage_sk0(host: str, port: int, ctx: StageContext) -> None:
             conn.send(encode_api_versions_request(correlation_id))
         for index in reversed(range(count)):
             raw = connections[index].receive()
-            check_api_versions(
-                raw, correlation_ids[index], [(API_API_VERSIONS, 0, 4)], ctx.strict
-            )
+            check_api_versions(raw, correlation_ids[index], [(API_API_VERSIONS, 0, 4)], ctx.strict)
     finally:
         for conn in connections:
             conn.close()
@@ -2230,9 +2135,7 @@ def stage_hn6(host: str, port: int, ctx: StageContext) -> None:
     topic_id = ctx.params["unknown_topic_id"]
     correlation_id = ctx.rand.correlation_id()
     with _conn(host, port, ctx) as conn:
-        raw = conn.send_and_receive(
-            encode_fetch_request(correlation_id, [(topic_id, [0])])
-        )
+        raw = conn.send_and_receive(encode_fetch_request(correlation_id, [(topic_id, [0])]))
     check_fetch(
         raw,
         correlation_id,
@@ -2250,9 +2153,7 @@ def _fetch_first_topic(host: str, port: int, ctx: StageContext) -> None:
     correlation_id = ctx.rand.correlation_id()
     with _conn(host, port, ctx) as conn:
         raw = conn.send_and_receive(
-            encode_fetch_request(
-                correlation_id, [(topic.uuid, [partition.partition_id])]
-            )
+            encode_fetch_request(correlation_id, [(topic.uuid, [partition.partition_id])])
         )
     check_fetch(
         raw,
@@ -2324,9 +2225,7 @@ def stage_ck2(host: str, port: int, ctx: StageContext) -> None:
                 log_append_time_ms=-1,
                 log_start_offset=-1,
             )
-            _produce_and_check(
-                conn, ctx, [(name, [(partition_id, batch)])], [(name, [expected])]
-            )
+            _produce_and_check(conn, ctx, [(name, [(partition_id, batch)])], [(name, [expected])])
 
 
 def _produce_to_layout(
@@ -2381,9 +2280,7 @@ def stage_dp1(host: str, port: int, ctx: StageContext) -> None:
 
 def stage_ps7(host: str, port: int, ctx: StageContext) -> None:
     """Produce a single record: response, segment CRC on disk, then Fetch returns it."""
-    _produce_to_layout(
-        host, port, ctx, lambda: [ctx.rand.word()], check_disk=True, fetch_back=True
-    )
+    _produce_to_layout(host, port, ctx, lambda: [ctx.rand.word()], check_disk=True, fetch_back=True)
 
 
 def stage_sb8(host: str, port: int, ctx: StageContext) -> None:
@@ -2449,9 +2346,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("nc5", "Parse API Version", "base", setup_no_topics, stage_nc5),
     Stage("pv1", "Handle APIVersions requests", "base", setup_no_topics, stage_pv1),
     Stage("nh4", "Serial requests", "concurrent-clients", setup_no_topics, stage_nh4),
-    Stage(
-        "sk0", "Concurrent requests", "concurrent-clients", setup_no_topics, stage_sk0
-    ),
+    Stage("sk0", "Concurrent requests", "concurrent-clients", setup_no_topics, stage_sk0),
     Stage(
         "yk1",
         "Include DescribeTopicPartitions in APIVersions",
@@ -2459,12 +2354,8 @@ STAGES: tuple[Stage, ...] = (
         setup_no_topics,
         stage_yk1,
     ),
-    Stage(
-        "vt6", "List for an unknown topic", "listing-partitions", setup_vt6, stage_vt6
-    ),
-    Stage(
-        "ea7", "List for a single partition", "listing-partitions", setup_ea7, stage_ea7
-    ),
+    Stage("vt6", "List for an unknown topic", "listing-partitions", setup_vt6, stage_vt6),
+    Stage("ea7", "List for a single partition", "listing-partitions", setup_ea7, stage_ea7),
     Stage(
         "ku4",
         "List for multiple partitions",
@@ -2472,9 +2363,7 @@ STAGES: tuple[Stage, ...] = (
         setup_ku4,
         stage_ku4,
     ),
-    Stage(
-        "wq2", "List for multiple topics", "listing-partitions", setup_wq2, stage_wq2
-    ),
+    Stage("wq2", "List for multiple topics", "listing-partitions", setup_wq2, stage_wq2),
     Stage(
         "gs0",
         "Include Fetch in APIVersions",
@@ -2482,15 +2371,9 @@ STAGES: tuple[Stage, ...] = (
         setup_no_topics,
         stage_gs0,
     ),
-    Stage(
-        "dh6", "Fetch with no topics", "consuming-messages", setup_no_topics, stage_dh6
-    ),
-    Stage(
-        "hn6", "Fetch with an unknown topic", "consuming-messages", setup_hn6, stage_hn6
-    ),
-    Stage(
-        "cm4", "Fetch with an empty topic", "consuming-messages", setup_cm4, stage_cm4
-    ),
+    Stage("dh6", "Fetch with no topics", "consuming-messages", setup_no_topics, stage_dh6),
+    Stage("hn6", "Fetch with an unknown topic", "consuming-messages", setup_hn6, stage_hn6),
+    Stage("cm4", "Fetch with an empty topic", "consuming-messages", setup_cm4, stage_cm4),
     Stage(
         "eg2",
         "Fetch single message from disk",
@@ -2582,9 +2465,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_program(
-    program: str, properties_path: str, output: IO[bytes] | None
-) -> subprocess.Popen:
+def start_program(program: str, properties_path: str, output: IO[bytes] | None) -> subprocess.Popen:
     """Run ``<program> <server.properties>`` in its own process group."""
     return subprocess.Popen(
         [program, properties_path],
@@ -2652,9 +2533,7 @@ def _run_program_and_stage(
             message = f"timed out after {stage.timeout:.0f}s ({message})"
         return StageResult(stage.slug, stage.name, False, message)
     except Exception as error:  # noqa: BLE001 - report everything as a stage failure
-        return StageResult(
-            stage.slug, stage.name, False, f"{error.__class__.__name__}: {error}"
-        )
+        return StageResult(stage.slug, stage.name, False, f"{error.__class__.__name__}: {error}")
     finally:
         watchdog.cancel()
         stop_program(process)
@@ -2693,9 +2572,7 @@ def run_stage(
             output_file.seek(0)
             tail = output_file.read()[-2000:].decode("utf-8", errors="replace").rstrip()
             if tail:
-                result.message += "\n  program output (tail):\n    " + tail.replace(
-                    "\n", "\n    "
-                )
+                result.message += "\n  program output (tail):\n    " + tail.replace("\n", "\n    ")
     result.seconds = time.monotonic() - started
     return result
 
@@ -2704,9 +2581,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Run the CodeCrafters Kafka stages against a program."
     )
-    parser.add_argument(
-        "--program", help="executable started as '<program> <server.properties>'"
-    )
+    parser.add_argument("--program", help="executable started as '<program> <server.properties>'")
     parser.add_argument(
         "--stage",
         action="append",
@@ -2738,9 +2613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.list:
         for stage in STAGES:
-            aliases = (
-                f" (tester slug {', '.join(stage.aliases)})" if stage.aliases else ""
-            )
+            aliases = f" (tester slug {', '.join(stage.aliases)})" if stage.aliases else ""
             print(f"{stage.slug}  {stage.extension:20s} {stage.name}{aliases}")
         return 0
     if not args.program:
