@@ -275,3 +275,48 @@ async def test_default_producer(broker: RunningBroker, topic_name: str) -> None:
 
     record = await in_thread(send)
     assert (record.partition, record.offset) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "api_version", [(0, 11), (1, 0), (2, 0), (2, 1), (2, 4), (2, 8), (3, 5)], ids=str
+)
+@pytest_twisted.ensureDeferred
+async def test_older_protocol_versions(
+    broker: RunningBroker, topic_name: str, api_version: tuple[int, ...]
+) -> None:
+    """kafka-python pinned to an older broker (older Produce, Fetch, Metadata) round-trips."""
+
+    def round_trip() -> tuple[list[int], list[tuple[int, bytes | None]]]:
+        producer = KafkaProducer(
+            bootstrap_servers=broker.bootstrap,
+            api_version=api_version,
+            acks=1,
+            compression_type="gzip",
+        )
+        try:
+            futures = [
+                producer.send(topic_name, key=b"k", value=b"v%d" % i, partition=0) for i in range(6)
+            ]
+            producer.flush(10)
+            offsets = [f.get(5).offset for f in futures]
+        finally:
+            producer.close(5)
+        consumer = KafkaConsumer(
+            bootstrap_servers=broker.bootstrap, api_version=api_version, enable_auto_commit=False
+        )
+        try:
+            tp = TopicPartition(topic_name, 0)
+            consumer.assign([tp])
+            consumer.seek(tp, 2)
+            got: list[tuple[int, bytes | None]] = []
+            deadline = time.monotonic() + 10
+            while len(got) < 4 and time.monotonic() < deadline:
+                for records in consumer.poll(timeout_ms=200).values():
+                    got.extend((r.offset, r.value) for r in records)
+            return offsets, got
+        finally:
+            consumer.close()
+
+    offsets, got = await in_thread(round_trip)
+    assert offsets == list(range(6))
+    assert got == [(i, b"v%d" % i) for i in range(2, 6)]
