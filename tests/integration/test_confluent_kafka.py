@@ -19,9 +19,11 @@ from confluent_kafka import (
     KafkaError,
     KafkaException,
     Producer,
+    TopicCollection,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from confluent_kafka.admin import AclOperation, AdminClient, NewPartitions, NewTopic
+from twisted.internet.defer import DeferredList
 
 from tests.integration.harness import RunningBroker, in_thread
 
@@ -477,3 +479,91 @@ async def test_many_partitions_round_trip(broker: RunningBroker, topic_name: str
         partitions.setdefault(m.value(), set()).add(m.partition())
     assert {len(ps) for ps in partitions.values()} == {1}
     assert {p: sum(1 for m in got if m.partition() == p) for p in range(24)} == counts
+
+
+@pytest_twisted.ensureDeferred
+async def test_describe_topics_and_cluster(broker: RunningBroker, topic_name: str) -> None:
+    """describe_topics reports id, partitions and operations; describe_cluster this broker."""
+    assert await in_thread(create, broker.bootstrap, NewTopic(topic_name, 2, 1)) == {topic_name: 0}
+
+    def describe() -> tuple[Any, Any, int]:
+        client = admin(broker.bootstrap)
+        futures = client.describe_topics(
+            TopicCollection([topic_name, topic_name + "-missing"]),
+            request_timeout=10,
+            include_authorized_operations=True,
+        )
+        found = futures[topic_name].result(10)
+        try:
+            futures[topic_name + "-missing"].result(10)
+            missing = 0
+        except KafkaException as e:
+            missing = e.args[0].code()
+        cluster = client.describe_cluster(request_timeout=10).result(10)
+        return found, cluster, missing
+
+    found, cluster, missing = await in_thread(describe)
+    image_topic = broker.broker.metadata.image.topics[topic_name]
+    assert (found.name, found.is_internal) == (topic_name, False)
+    # (librdkafka prints ids in standard base64, Kafka in URL-safe base64: compare bits.)
+    tid = found.topic_id
+    mask = 2**64 - 1
+    msb, lsb = tid.get_most_significant_bits() & mask, tid.get_least_significant_bits() & mask
+    assert (msb << 64) | lsb == image_topic.topic_id.int
+    assert [(p.id, p.leader.id, [r.id for r in p.replicas]) for p in found.partitions] == [
+        (0, 1, [1]),
+        (1, 1, [1]),
+    ]
+    assert AclOperation.WRITE in found.authorized_operations
+    assert missing == KafkaError.UNKNOWN_TOPIC_OR_PART
+    assert cluster.cluster_id == broker.broker.cluster_id
+    assert [(n.id, n.host, n.port) for n in cluster.nodes] == [(1, "127.0.0.1", broker.port)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_fetch_beyond_the_log_end(broker: RunningBroker, topic_name: str) -> None:
+    """Assigning past the log end gets OFFSET_OUT_OF_RANGE (seen with auto.offset.reset=error)."""
+    assert await in_thread(create, broker.bootstrap, NewTopic(topic_name, 1, 1)) == {topic_name: 0}
+    await in_thread(produce, broker.bootstrap, topic_name, [{"value": b"x"}] * 10, acks="all")
+
+    def fetch_past_end() -> Any:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": broker.bootstrap,
+                "group.id": "kafkatwist-assign-only",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "error",
+            }
+        )
+        try:
+            consumer.assign([TopicPartition(topic_name, 0, 1000)])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                msg = consumer.poll(0.2)
+                if msg is not None:
+                    return msg.error()
+            return None
+        finally:
+            consumer.close()
+
+    error = await in_thread(fetch_past_end)
+    assert error is not None and error.code() == KafkaError._AUTO_OFFSET_RESET
+    assert "Offset out of range" in error.str()
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrent_producers(broker: RunningBroker, topic_name: str) -> None:
+    """Four producers writing one partition at once get distinct, gap-free offsets."""
+    assert await in_thread(create, broker.bootstrap, NewTopic(topic_name, 1, 1)) == {topic_name: 0}
+
+    def one(n: int) -> list[tuple[Any, Any, Any]]:
+        messages = [{"value": b"%d-%d" % (n, i)} for i in range(500)]
+        return produce(broker.bootstrap, topic_name, messages, acks="all", extra={"linger.ms": 0})
+
+    reports = await DeferredList([in_thread(one, n) for n in range(4)], fireOnOneErrback=True)
+    offsets = sorted(o for _, result in reports for _, _, o in result)
+    assert offsets == list(range(2000))
+    got = await in_thread(consume, broker.bootstrap, [(topic_name, 0, 0)], 2000)
+    for n in range(4):
+        mine = [m.value() for m in got if m.value().startswith(b"%d-" % n)]
+        assert mine == [b"%d-%d" % (n, i) for i in range(500)]
