@@ -7,6 +7,7 @@ AdminClient (CreateTopics, Metadata, CreatePartitions, DeleteTopics), Producer
 
 from __future__ import annotations
 
+import random
 import time
 from typing import Any
 
@@ -567,3 +568,28 @@ async def test_concurrent_producers(broker: RunningBroker, topic_name: str) -> N
     for n in range(4):
         mine = [m.value() for m in got if m.value().startswith(b"%d-" % n)]
         assert mine == [b"%d-%d" % (n, i) for i in range(500)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_large_messages(broker: RunningBroker, topic_name: str) -> None:
+    """Messages of 900 kB (just under librdkafka's message.max.bytes) round-trip intact."""
+    assert await in_thread(create, broker.bootstrap, NewTopic(topic_name, 1, 1)) == {topic_name: 0}
+    values = [random.Random(i).randbytes(900_000) for i in range(3)]
+    for codec in ("none", "zstd"):
+        reports = await in_thread(
+            produce,
+            broker.bootstrap,
+            topic_name,
+            [{"value": v} for v in values],
+            acks="all",
+            extra={"compression.type": codec},
+        )
+        assert [err for err, _, _ in reports] == [None] * 3
+    got = await in_thread(
+        consume,
+        broker.bootstrap,
+        [(topic_name, 0, 0)],
+        6,
+        extra={"max.partition.fetch.bytes": 100_000, "fetch.max.bytes": 1_000_000},
+    )
+    assert [m.value() for m in got] == values * 2
