@@ -53,12 +53,14 @@ def expected_sends() -> dict[str, Any]:
 
 @pytest_twisted.ensureDeferred
 async def test_admin_and_producer(broker: RunningBroker, topic_name: str) -> None:
-    """kafkajs creates a topic, reads its metadata, produces plain and GZIP batches."""
+    """kafkajs creates, grows and deletes topics, reads metadata, produces plain and GZIP."""
     out = await run_kafkajs(broker, topic_name, "produce")
     assert out["created"] is True
     assert out["duplicate"] is False  # kafkajs's answer to TOPIC_ALREADY_EXISTS
     assert out["partitions"] == [{"partition": p, "leader": 1} for p in range(3)]
     assert out["topics"] == [topic_name]
+    assert out["scratch_partitions"] == 4  # createPartitions from 1 to 4
+    assert out["topics_after_delete"] == [topic_name]  # deleteTopics
     assert {k: out[k] for k in ("send_0", "send_1")} == expected_sends()
     assert out["sent"] == 20
     logs = broker.broker.logs

@@ -27,6 +27,13 @@ async function main() {
   const meta = await admin.fetchTopicMetadata({ topics: [topic] });
   out.partitions = meta.topics[0].partitions.map((p) => ({ partition: p.partitionId, leader: p.leader })).sort((a, b) => a.partition - b.partition);
   out.topics = (await admin.listTopics()).sort();
+  const scratch = `${topic}-scratch`;
+  await admin.createTopics({ topics: [{ topic: scratch, numPartitions: 1 }], waitForLeaders: true });
+  await admin.createPartitions({ topicPartitions: [{ topic: scratch, count: 4 }] });
+  const grown = await admin.fetchTopicMetadata({ topics: [scratch] });
+  out.scratch_partitions = grown.topics[0].partitions.length;
+  await admin.deleteTopics({ topics: [scratch] });
+  out.topics_after_delete = (await admin.listTopics()).sort();
   await admin.disconnect();
 
   const producer = kafka.producer();
