@@ -67,13 +67,20 @@ class BrokerProcess:
         if command:
             argv = [*command, *listen]
         else:
-            twistd = ["-c", "from twisted.scripts.twistd import run; run()", "--nodaemon", "--pidfile="]
+            twistd = [
+                "-c",
+                "from twisted.scripts.twistd import run; run()",
+                "--nodaemon",
+                "--pidfile=",
+            ]
             if profile:
                 twistd += ["--profiler=cprofile", f"--profile={profile}", "--savestats"]
             argv = [sys.executable, *twistd, "kafkatwist", *listen]
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
         self.output = open(os.path.join(self.log_dir, "broker.out"), "wb")  # noqa: SIM115
-        self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=self.output, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=self.output, stderr=subprocess.STDOUT
+        )
         self._wait_listening()
 
     @property
@@ -84,7 +91,9 @@ class BrokerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited with {self.proc.returncode}; see {self.output.name}")
+                raise RuntimeError(
+                    f"broker exited with {self.proc.returncode}; see {self.output.name}"
+                )
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                 return
@@ -112,7 +121,9 @@ def create_topic(bootstrap: str, name: str) -> None:
         future.result(15)
 
 
-def produce_phase(bootstrap: str, topic: str, count: int, size: int, settings: dict[str, Any]) -> float:
+def produce_phase(
+    bootstrap: str, topic: str, count: int, size: int, settings: dict[str, Any]
+) -> float:
     """Produce C{count} messages; the elapsed seconds."""
     producer = Producer(
         {
@@ -177,7 +188,7 @@ def consume_phase(bootstrap: str, topic: str, count: int) -> float:
 
 
 def latency_phase(bootstrap: str, topic: str, count: int, rate: float) -> list[float]:
-    """Send C{count} timestamped messages at C{rate}/s; each one's produce-to-consume latency (s)."""
+    """Send C{count} timestamped messages at C{rate}/s; each one's produce-to-consume latency."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -198,7 +209,7 @@ def latency_phase(bootstrap: str, topic: str, count: int, rate: float) -> list[f
             msg = consumer.poll(0.1)
             if msg is None or msg.error():
                 continue
-            latencies.append(time.perf_counter() - float(msg.value()))
+            latencies.append(time.perf_counter() - float(msg.value() or b"nan"))
         done.set()
 
     reader = threading.Thread(target=consume)
@@ -228,17 +239,30 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=1_000_000, help="messages to produce and consume")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages", type=int, default=1_000_000, help="messages to produce and consume"
+    )
     parser.add_argument("--size", type=int, default=100, help="message value size in bytes")
-    parser.add_argument("--latency-messages", type=int, default=2000, help="messages for the latency phase")
-    parser.add_argument("--latency-rate", type=float, default=1000.0, help="messages/s in the latency phase")
+    parser.add_argument(
+        "--latency-messages", type=int, default=2000, help="messages for the latency phase"
+    )
+    parser.add_argument(
+        "--latency-rate", type=float, default=1000.0, help="messages/s in the latency phase"
+    )
     parser.add_argument("--linger-ms", type=int, default=5, help="producer linger.ms")
     parser.add_argument("--batch-size", type=int, default=1 << 20, help="producer batch.size")
     parser.add_argument("--acks", default="1", help="producer acks (0, 1, all)")
     parser.add_argument("--compression", default="none", help="producer compression.type")
-    parser.add_argument("--broker-cmd", help="broker command (e.g. ./your_program.sh); --listen/--log-dirs are appended")
-    parser.add_argument("--profile", help="run the broker under cProfile and write its stats to this file")
+    parser.add_argument(
+        "--broker-cmd",
+        help="broker command (e.g. ./your_program.sh); --listen/--log-dirs are appended",
+    )
+    parser.add_argument(
+        "--profile", help="run the broker under cProfile and write its stats to this file"
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
@@ -254,7 +278,12 @@ def main() -> None:
         create_topic(broker.bootstrap, "bench")
         mb = args.messages * args.size / 1e6
         for phase, run in (
-            ("produce", lambda: produce_phase(broker.bootstrap, "bench", args.messages, args.size, settings)),
+            (
+                "produce",
+                lambda: produce_phase(
+                    broker.bootstrap, "bench", args.messages, args.size, settings
+                ),
+            ),
             ("consume", lambda: consume_phase(broker.bootstrap, "bench", args.messages)),
         ):
             cpu0 = broker.cpu()
@@ -268,7 +297,9 @@ def main() -> None:
             }
         if args.latency_messages:
             create_topic(broker.bootstrap, "bench-latency")
-            lat = latency_phase(broker.bootstrap, "bench-latency", args.latency_messages, args.latency_rate)
+            lat = latency_phase(
+                broker.bootstrap, "bench-latency", args.latency_messages, args.latency_rate
+            )
             results["latency_acks_all_ms"] = {
                 "count": len(lat),
                 "p50": round(percentile(lat, 50) * 1000, 2),

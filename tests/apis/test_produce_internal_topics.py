@@ -56,6 +56,7 @@ class InternalTopicTests(SynchronousTestCase):
         response = self.successResultOf(
             Deferred.fromCoroutine(produce.handle(ctx, request("__consumer_offsets")))
         )
+        assert response is not None
         [part] = response.responses[0].partition_responses
         self.assertEqual((part.error_code, part.base_offset), (0, 0))
 
