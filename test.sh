@@ -2,8 +2,9 @@
 # Run the whole test suite, under trial and under pytest: ./test.sh
 #
 # Installs the runtime and dev dependencies into .venv (shared with
-# your_program.sh; pip's output goes to .venv/install.log) and, as root, tries to
-# install kcat for the integration tests. Exits non-zero if either runner fails.
+# your_program.sh; pip's output goes to .venv/install.log), the integration
+# suite's clients (kcat and Node.js with apt-get as root, kafkajs with npm ci).
+# Exits non-zero if either runner fails.
 set -euo pipefail
 
 # shellcheck source=your_program.sh
@@ -11,13 +12,35 @@ source "$(dirname "${BASH_SOURCE[0]}")/your_program.sh"
 cd "$KAFKATWIST_REPO"
 kafkatwist_venv dev
 
-if ! command -v kcat >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "test.sh: installing kcat with apt-get (best effort; log: .venv/apt.log)"
+# The integration suite runs real clients: kcat (Debian package kcat) and
+# kafkajs (Node.js). As root, install the missing Debian packages with apt-get;
+# without them those tests fail (they are never skipped).
+missing=()
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${missing[*]} with apt-get (log: .venv/apt.log)"
     if ! {
         export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -q kcat || { apt-get update -q && apt-get install -y -q kcat; }
+        apt-get install -y -q "${missing[@]}" || { apt-get update -q && apt-get install -y -q "${missing[@]}"; }
     } >"$KAFKATWIST_VENV/apt.log" 2>&1; then
-        echo "test.sh: could not install kcat; tests that need it will skip"
+        echo "test.sh: could not install ${missing[*]}; the tests that need them will fail"
+    fi
+fi
+
+# kafkajs, pinned by tests/integration/node/package-lock.json; a stamp holding
+# the lock file's checksum skips npm ci while it is unchanged.
+node_dir="$KAFKATWIST_REPO/tests/integration/node"
+node_stamp="$node_dir/node_modules/.kafkatwist-installed"
+want_node=$(cksum <"$node_dir/package-lock.json")
+if [ "$(cat "$node_stamp" 2>/dev/null)" != "$want_node" ]; then
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "test.sh: npm is not installed; the kafkajs tests will fail"
+    elif (cd "$node_dir" && npm ci --no-audit --no-fund) >"$KAFKATWIST_VENV/npm.log" 2>&1; then
+        echo "$want_node" >"$node_stamp"
+    else
+        echo "test.sh: npm ci failed in $node_dir (log: .venv/npm.log); the kafkajs tests will fail"
     fi
 fi
 

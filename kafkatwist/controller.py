@@ -33,6 +33,9 @@ class Controller:
     broker: Any
     #: Topic names with a creation or deletion under way.
     _busy: set[str] = field(factory=set)
+    #: Partition counts that CreatePartitions records being written will
+    #: bring topics to, by name: later requests are checked against them.
+    _growing: dict[str, int] = field(factory=dict)
     _log = Logger()
 
     @property
@@ -181,9 +184,23 @@ class Controller:
         d = self.broker.metadata.append([mr.RemoveTopicRecord(topic_id=topic.topic_id)])
         return d.addCallback(removed).addBoth(done)
 
+    def _partition_count(self, topic: TopicState) -> int:
+        """The topic's partition count once the records being written are applied."""
+        return max(len(topic.partitions), self._growing.get(topic.name, 0))
+
     def check_new_partitions(self, topic: TopicState, count: int, assignments: Any = None) -> None:
-        """Validate a CreatePartitions request for one topic."""
-        current = len(topic.partitions)
+        """
+        Validate a CreatePartitions request for one topic.
+
+        Kafka's controller handles requests one at a time, so a request sees
+        the partitions an earlier one is still writing, and a topic being
+        deleted is already gone.
+        """
+        if topic.name in self._busy:
+            raise KafkaError(
+                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{topic.name}' is being deleted."
+            )
+        current = self._partition_count(topic)
         if count < current:
             raise KafkaError(
                 ErrorCode.INVALID_PARTITIONS,
@@ -212,17 +229,29 @@ class Controller:
                     )
 
     def create_partitions(self, topic: TopicState, count: int) -> Deferred[TopicState]:
-        """Add partitions to reach C{count}."""
-        indexes = range(len(topic.partitions), count)
+        """Add partitions to reach C{count} (after L{check_new_partitions})."""
+        name = topic.name
+        indexes = range(self._partition_count(topic), count)
         records = self._partition_records(topic.topic_id, indexes, self.broker.node_id)
+        self._growing[name] = count
 
         def created(image: Any) -> TopicState:
-            t: TopicState = image.topics[topic.name]
+            t: TopicState | None = image.topics_by_id.get(topic.topic_id)
+            if t is None:
+                # Deleted while the records were written: they were ignored.
+                raise KafkaError(
+                    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' was deleted."
+                )
             for p in indexes:
                 self.broker.partition_log(t, p)
             return t
 
-        return self.broker.metadata.append(records).addCallback(created)
+        def done(result: Any) -> Any:
+            if self._growing.get(name) == count:
+                del self._growing[name]
+            return result
+
+        return self.broker.metadata.append(records).addCallback(created).addBoth(done)
 
     def set_configs(
         self, resource_type: int, resource_name: str, changes: Mapping[str, str | None]

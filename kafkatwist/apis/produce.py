@@ -23,6 +23,10 @@ Behavior:
 * acks=0 sends no response; acks=1 and acks=-1 answer after the append (and
   after the fsync when the topic's flush policy asks for one); other acks
   values get INVALID_REQUIRED_ACKS.
+* internal topics (``__consumer_offsets``, ``__transaction_state``) get
+  INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
+  (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to
+  them through the broker, not through Produce.
 
 Version notes:
 * v0 is advertised because librdkafka needs it for compressed produce
@@ -60,11 +64,18 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> Partition
     )
 
 
+#: Kafka's ``AdminUtils.ADMIN_CLIENT_ID``: the one client id allowed to produce to internal topics.
+ADMIN_CLIENT_ID = "__admin_client"
+
+
 def _append(ctx: RequestContext, topic: Any, index: int, records: Any) -> Deferred[Any] | PartitionProduceResponse:
     """Validate and append one partition's records; a response on refusal."""
     broker = ctx.broker
     if topic is None or index not in topic.partitions:
         return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    if topic.is_internal and ctx.header.client_id != ADMIN_CLIENT_ID:
+        message = f"Cannot append to internal topic {topic.name}"
+        return _error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message)
     log = broker.partition_log(topic, index)
     if log is None:
         return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)

@@ -104,11 +104,13 @@ class MemoryPartitionLog:
             leader_epoch=leader_epoch,
             log_append_time_ms=append_time,
         )
-        data = b"".join(bytes(p) for p in assigned.pieces)
+        # One copy out of the request buffer (join takes the memoryviews as
+        # they are); a request's single batch is stored without slicing again.
+        data = b"".join(assigned.pieces)
         pos = 0
         for _, header in batches:
             size = header.size
-            batch = data[pos : pos + size]
+            batch = data if size == len(data) else data[pos : pos + size]
             h = wire_records.parse_batch_header(batch)
             self._batches.append((h.base_offset, h.last_offset, h.max_timestamp, batch))
             self._bases.append(h.base_offset)

@@ -1,0 +1,60 @@
+"""Fixtures for the real-client integration suite.
+
+``broker`` (function scope): a fresh kafkatwist broker on a free loopback port,
+started with ``BrokerService(BrokerConfig.from_properties({...}),
+"tcp:0:interface=127.0.0.1", reactor)`` over a temporary ``log.dirs`` and
+stopped after the test. It yields a L{harness.RunningBroker}:
+
+* ``broker.bootstrap``: ``"127.0.0.1:PORT"`` for ``bootstrap.servers``;
+* ``broker.service``: the L{BrokerService}; ``broker.broker``: its L{Broker}
+  (metadata image, logs, extras), to check the broker's side of things;
+* ``broker.log_dir``: the log directory.
+
+Extra server properties come from a marker::
+
+    @pytest.mark.broker_properties({"auto.create.topics.enable": "false"})
+    @pytest_twisted.ensureDeferred
+    async def test_something(broker): ...
+
+Tests are ``async def`` functions under ``@pytest_twisted.ensureDeferred`` that
+run blocking clients with ``await harness.in_thread(fn, ..., timeout=...)``
+and programs with ``await harness.run_process([...], timeout=...)``.
+
+The reactor is the default one that pytest-twisted installs (its ``--reactor``
+option defaults to ``default``); nothing here imports the reactor at import
+time, so that stays true whatever the import order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+
+from tests.integration.harness import RunningBroker, start_broker, stop_broker
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line(
+        "markers", "broker_properties(props): extra server.properties for the broker fixture"
+    )
+
+
+@pytest_twisted.async_yield_fixture()
+async def broker(request: Any, tmp_path: Any) -> AsyncIterator[RunningBroker]:
+    marker = request.node.get_closest_marker("broker_properties")
+    properties = dict(marker.args[0]) if marker is not None else {}
+    running = await start_broker(str(tmp_path / "logs"), properties)
+    try:
+        yield running
+    finally:
+        await stop_broker(running)
+
+
+@pytest.fixture
+def topic_name(request: Any) -> str:
+    """A topic name unique to the test (legal characters only)."""
+    name = request.node.name.replace("[", "-").replace("]", "")
+    return "t-" + "".join(c if c.isalnum() or c in "-._" else "-" for c in name)[:200]
