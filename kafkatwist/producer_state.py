@@ -70,7 +70,6 @@ This module is sans-io: it imports nothing from Twisted.
 from __future__ import annotations
 
 import os
-import struct
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -78,7 +77,8 @@ from typing import Final
 from attrs import define, evolve, field, frozen
 
 from kafkatwist.errors import ErrorCode
-from kafkatwist.wire.crc32c import crc32c
+from kafkatwist.storage import checkpoints
+from kafkatwist.storage.checkpoints import ProducerSnapshotEntry
 from kafkatwist.wire.records import BatchHeader
 
 #: Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
@@ -87,14 +87,6 @@ INT32_MAX: Final = (1 << 31) - 1
 NO_PRODUCER_EPOCH: Final = -1
 NO_SEQUENCE: Final = -1
 NO_TIMESTAMP: Final = -1
-
-SNAPSHOT_SUFFIX: Final = ".snapshot"
-SNAPSHOT_VERSION: Final = 1
-_SNAPSHOT_HEAD: Final = struct.Struct(">hIi")
-_SNAPSHOT_ENTRY: Final = struct.Struct(">qhiqiqiq")
-#: Where the CRC-covered part starts (after version and CRC): Kafka's
-#: PRODUCER_ENTRIES_OFFSET.
-_CRC_START: Final = 6
 
 
 def increment_sequence(sequence: int, increment: int) -> int:
@@ -205,20 +197,6 @@ class ProducerStateError(Exception):
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
-
-
-@frozen
-class ProducerSnapshotEntry:
-    """One producer in a ``.snapshot`` file, field for field (Kafka's snapshot entry schema)."""
-
-    producer_id: int
-    producer_epoch: int
-    last_sequence: int
-    last_offset: int
-    offset_delta: int
-    timestamp: int
-    coordinator_epoch: int = -1
-    current_txn_first_offset: int = -1
 
 
 @define
@@ -444,111 +422,32 @@ def _is_expired(entry: ProducerStateEntry, now_ms: int, expiration_ms: int) -> b
     return entry.current_txn_first_offset < 0 and now_ms - entry.last_timestamp >= expiration_ms
 
 
-# Snapshot files.
+# Snapshot files: Kafka's format lives in kafkatwist.storage.checkpoints,
+# shared with the log engine that writes them on roll and close.
 
-
-class CorruptSnapshotError(ValueError):
-    """A producer snapshot with the wrong version, a bad CRC or a wrong length."""
+encode_snapshot = checkpoints.encode_producer_snapshot
+decode_snapshot = checkpoints.decode_producer_snapshot
+read_snapshot = checkpoints.read_producer_snapshot
+write_snapshot = checkpoints.write_producer_snapshot
 
 
 def snapshot_file_name(offset: int) -> str:
     """Kafka's snapshot file name: the offset in 20 digits, then ``.snapshot``."""
-    return f"{offset:020d}{SNAPSHOT_SUFFIX}"
+    return checkpoints.file_name(offset, checkpoints.SNAPSHOT_SUFFIX)
 
 
 def snapshot_path(directory: str, offset: int) -> str:
     return os.path.join(directory, snapshot_file_name(offset))
 
 
-def encode_snapshot(entries: Sequence[ProducerSnapshotEntry]) -> bytes:
-    """The bytes of a version-1 snapshot file holding C{entries}."""
-    body = bytearray(_SNAPSHOT_HEAD.size + _SNAPSHOT_ENTRY.size * len(entries))
-    struct.pack_into(">i", body, _CRC_START, len(entries))
-    pos = _SNAPSHOT_HEAD.size
-    for e in entries:
-        _SNAPSHOT_ENTRY.pack_into(
-            body,
-            pos,
-            e.producer_id,
-            e.producer_epoch,
-            e.last_sequence,
-            e.last_offset,
-            e.offset_delta,
-            e.timestamp,
-            e.coordinator_epoch,
-            e.current_txn_first_offset,
-        )
-        pos += _SNAPSHOT_ENTRY.size
-    crc = crc32c(memoryview(body)[_CRC_START:])
-    struct.pack_into(">hI", body, 0, SNAPSHOT_VERSION, crc)
-    return bytes(body)
-
-
-def decode_snapshot(data: bytes | bytearray | memoryview) -> list[ProducerSnapshotEntry]:
-    """
-    Decode a snapshot file's bytes.
-
-    @raise CorruptSnapshotError: For a short file, another version, a CRC
-        mismatch or a length that does not match the count.
-    """
-    if len(data) < _SNAPSHOT_HEAD.size:
-        raise CorruptSnapshotError(f"snapshot of {len(data)} bytes is too short")
-    version, crc, count = _SNAPSHOT_HEAD.unpack_from(data, 0)
-    if version != SNAPSHOT_VERSION:
-        raise CorruptSnapshotError(f"snapshot contained an unknown file version {version}")
-    computed = crc32c(memoryview(data)[_CRC_START:])
-    if computed != crc:
-        raise CorruptSnapshotError(
-            f"snapshot is corrupt (CRC is no longer valid). Stored crc: {crc}. "
-            f"Computed crc: {computed}"
-        )
-    if count < 0 or len(data) != _SNAPSHOT_HEAD.size + count * _SNAPSHOT_ENTRY.size:
-        raise CorruptSnapshotError(f"snapshot of {len(data)} bytes does not hold {count} entries")
-    return [
-        ProducerSnapshotEntry(
-            *_SNAPSHOT_ENTRY.unpack_from(data, _SNAPSHOT_HEAD.size + i * _SNAPSHOT_ENTRY.size)
-        )
-        for i in range(count)
-    ]
-
-
-def read_snapshot(path: str) -> list[ProducerSnapshotEntry]:
-    """Read and decode a snapshot file (blocking)."""
-    with open(path, "rb") as f:
-        return decode_snapshot(f.read())
-
-
-def write_snapshot(path: str, entries: Sequence[ProducerSnapshotEntry]) -> None:
-    """
-    Write a snapshot file atomically: a temporary file, fsync, rename, fsync
-    of the directory (blocking: call it through C{run_blocking}).
-    """
-    data = encode_snapshot(entries)
-    tmp = path + ".tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    directory = os.path.dirname(path) or "."
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def list_snapshot_offsets(directory: str) -> list[int]:
     """The offsets of the ``.snapshot`` files in C{directory}, ascending."""
     offsets = []
     for name in os.listdir(directory):
-        stem, suffix = name[: -len(SNAPSHOT_SUFFIX)], name[-len(SNAPSHOT_SUFFIX) :]
-        if suffix == SNAPSHOT_SUFFIX and len(stem) == 20 and stem.isdigit():
-            offsets.append(int(stem))
+        if name.endswith(checkpoints.SNAPSHOT_SUFFIX):
+            offset = checkpoints.offset_from_file_name(name)
+            if offset is not None:
+                offsets.append(offset)
     return sorted(offsets)
 
 

@@ -12,7 +12,6 @@ from kafkatwist.errors import ErrorCode
 from kafkatwist.producer_state import (
     INT32_MAX,
     BatchMetadata,
-    CorruptSnapshotError,
     ProducerSnapshotEntry,
     ProducerStateError,
     ProducerStateTable,
@@ -28,6 +27,7 @@ from kafkatwist.producer_state import (
     snapshot_path,
     write_snapshot,
 )
+from kafkatwist.storage.checkpoints import CorruptSnapshotError
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire.crc32c import crc32c_py
 from kafkatwist.wire.records import BatchHeader

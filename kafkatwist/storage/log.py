@@ -16,8 +16,8 @@ Public surface:
 - L{PartitionLog}, opened with L{PartitionLog.open}; L{AppendInfo},
   L{ReadResult}, L{OffsetAndTimestamp}, L{RecoveryReport}, L{Truncation}.
 - L{LeaderEpochCache} (Kafka's ``LeaderEpochFileCache`` rules).
-- L{ProducerStateHooks} (what an idempotence/transaction engine plugs in)
-  and L{ProducerStateTable}, a minimal implementation of it.
+- L{ProducerStateHooks}: what the producer-state engine
+  (L{kafkatwist.producer_state.ProducerStateTable}) plugs in.
 - L{Segment}, used by L{PartitionLog} and tests.
 
 Rules the code keeps:
@@ -66,7 +66,6 @@ from kafkatwist.storage.checkpoints import (
     CorruptCheckpointError,
     CorruptSnapshotError,
     EpochEntry,
-    ProducerSnapshotEntry,
     file_name,
     offset_from_file_name,
     read_leader_epoch_checkpoint,
@@ -461,70 +460,6 @@ class ProducerStateHooks(Protocol):
         C{base_offset} and C{partition_leader_epoch} are the client's; the
         assigned base offset is C{base_offset}.
         """
-
-
-def _increment_sequence(sequence: int, increment: int) -> int:
-    """Kafka's C{DefaultRecordBatch.incrementSequence}: wraps at int32 max."""
-    if sequence > INT32_MAX - increment:
-        return increment - (INT32_MAX - sequence) - 1
-    return sequence + increment
-
-
-@define
-class ProducerStateTable:
-    """
-    A minimal L{ProducerStateHooks}: the last batch of each producer id, as snapshot entries.
-
-    It keeps what Kafka's snapshot stores and nothing more; sequence and
-    epoch checks belong to the idempotence engine that replaces it.
-    """
-
-    producers: dict[int, ProducerSnapshotEntry] = Factory(dict)
-
-    def on_batch_appended(self, header: BatchHeader, base_offset: int) -> None:
-        """Record C{header} as its producer's latest batch."""
-        pid = header.producer_id
-        if pid < 0:
-            return
-        prev = self.producers.get(pid)
-        if header.is_control:
-            self.producers[pid] = ProducerSnapshotEntry(
-                producer_id=pid,
-                producer_epoch=header.producer_epoch,
-                last_sequence=prev.last_sequence if prev else -1,
-                last_offset=prev.last_offset if prev else -1,
-                offset_delta=prev.offset_delta if prev else 0,
-                timestamp=header.max_timestamp,
-                coordinator_epoch=prev.coordinator_epoch if prev else -1,
-                current_txn_first_offset=-1,
-            )
-            return
-        txn_first = -1
-        if header.is_transactional:
-            ongoing = prev is not None and prev.current_txn_first_offset >= 0
-            txn_first = prev.current_txn_first_offset if ongoing and prev else base_offset
-        self.producers[pid] = ProducerSnapshotEntry(
-            producer_id=pid,
-            producer_epoch=header.producer_epoch,
-            last_sequence=_increment_sequence(header.base_sequence, header.last_offset_delta),
-            last_offset=base_offset + header.last_offset_delta,
-            offset_delta=header.last_offset_delta,
-            timestamp=header.max_timestamp,
-            coordinator_epoch=prev.coordinator_epoch if prev else -1,
-            current_txn_first_offset=txn_first,
-        )
-
-    def snapshot_entries(self) -> list[ProducerSnapshotEntry]:
-        """The entries, by producer id."""
-        return [self.producers[pid] for pid in sorted(self.producers)]
-
-    def load_snapshot(self, entries: Iterable[ProducerSnapshotEntry]) -> None:
-        """Replace the table with a snapshot's entries."""
-        self.producers = {e.producer_id: e for e in entries}
-
-    def clear(self) -> None:
-        """Forget every producer."""
-        self.producers = {}
 
 
 @define

@@ -13,13 +13,13 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.producer_state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
 from kafkatwist.storage.log import (
     LONG_MAX,
     LeaderEpochCache,
     LogConfig,
     OffsetAndTimestamp,
-    ProducerStateTable,
 )
 from kafkatwist.wire import records
 

@@ -8,8 +8,9 @@ import shutil
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.producer_state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.log import LogConfig, PartitionLog, ProducerStateTable
+from kafkatwist.storage.log import LogConfig, PartitionLog
 from kafkatwist.wire import records
 
 from .support import (
