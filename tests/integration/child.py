@@ -1,0 +1,112 @@
+"""A kafkatwist broker in a child process: the real twistd plugin, started and killed.
+
+Used by the process-level tests (plugin loopback, graceful stop, crash
+recovery). Blocking, no reactor: each test drives the child and real clients
+from its own thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+_LISTENING = re.compile(r"kafkatwist listening on [^ ]*:(\d+) ")
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (for restarts on the same port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def twistd_command() -> list[str]:
+    """The twistd beside this interpreter (the venv's), else ``python -m twisted``'s twistd."""
+    twistd = Path(sys.executable).with_name("twistd")
+    if twistd.exists():
+        return [sys.executable, str(twistd)]
+    return [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; run()"]
+
+
+class ChildBroker:
+    """One broker process over C{log_dir}, listening on 127.0.0.1:C{port} (0: any)."""
+
+    def __init__(self, log_dir: str, port: int = 0, extra: list[str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.port = port
+        self.extra = extra or []
+        self.process: subprocess.Popen[str] | None = None
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def start(self, timeout: float = 20.0) -> int:
+        """Start the child and wait until it listens; returns the port."""
+        self.lines = []
+        self._ready.clear()
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        command = [
+            *twistd_command(),
+            "--nodaemon",
+            "--pidfile=",
+            "kafkatwist",
+            f"--listen=tcp:{self.port}:interface=127.0.0.1",
+            f"--log-dirs={self.log_dir}",
+            *self.extra,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            cwd=str(REPO),
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
+        if not self._ready.wait(timeout):
+            self.kill()
+            raise AssertionError(f"the broker did not start within {timeout} s:\n{self.output()}")
+        return self.port
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+            match = _LISTENING.search(line)
+            if match:
+                self.port = int(match.group(1))
+                self._ready.set()
+
+    def terminate(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then wait for the exit; returns the exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown work at all, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.process.wait(0.1)
