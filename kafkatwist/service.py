@@ -91,6 +91,13 @@ class BrokerService(Service):
         broker.logs = self._make_logs(broker, self.run_blocking)
         await broker.logs.load()
         broker.extras["controller"] = Controller(broker)
+        # --- group coordinator (branch groups): replays __consumer_offsets in the
+        # background; group APIs answer COORDINATOR_LOAD_IN_PROGRESS until it is done.
+        from kafkatwist.groups.coordinator import GroupCoordinator
+
+        groups = broker.extras["groups"] = GroupCoordinator(broker)
+        groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
+        # --- end group coordinator
         dispatcher = Dispatcher(REGISTRY, broker)
         max_size = getattr(self.config, "socket_request_max_bytes", 104857600)
         self.factory = KafkaServerFactory(dispatcher, max_size)
@@ -126,6 +133,9 @@ class BrokerService(Service):
         if self.factory is not None:
             for conn in list(self.factory.connections):
                 conn.transport.loseConnection()
+        groups = self.broker.extras.get("groups")  # group coordinator (branch groups)
+        if groups is not None:
+            groups.stop()
         logs = self.broker.logs
         if logs is not None:
             await logs.close()

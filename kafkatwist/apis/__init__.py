@@ -10,11 +10,22 @@ from kafkatwist.apis import (
     api_versions,
     create_partitions,
     create_topics,
+    delete_groups,
     delete_topics,
+    describe_groups,
     describe_topic_partitions,
     fetch,
+    find_coordinator,
+    heartbeat,
+    join_group,
+    leave_group,
+    list_groups,
     metadata,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
     produce,
+    sync_group,
 )
 from kafkatwist.apis._spec import ApiSpec
 
@@ -27,6 +38,18 @@ REGISTRY: tuple[ApiSpec, ...] = (
     delete_topics.SPEC,
     create_partitions.SPEC,
     describe_topic_partitions.SPEC,
+    # Group coordinator (branch groups).
+    offset_commit.SPEC,
+    offset_fetch.SPEC,
+    find_coordinator.SPEC,
+    join_group.SPEC,
+    heartbeat.SPEC,
+    leave_group.SPEC,
+    sync_group.SPEC,
+    describe_groups.SPEC,
+    list_groups.SPEC,
+    delete_groups.SPEC,
+    offset_delete.SPEC,
 )
 
 __all__ = ["REGISTRY", "ApiSpec"]
