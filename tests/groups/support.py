@@ -143,17 +143,27 @@ class GroupBroker:
         return call(self.broker, sync_group.SPEC, req, version)
 
     def heartbeat(
-        self, group: str, member_id: str, generation: int, *, instance: str | None = None,
+        self,
+        group: str,
+        member_id: str,
+        generation: int,
+        *,
+        instance: str | None = None,
         version: int = 4,
     ) -> int:
         req = HeartbeatRequest(
-            group_id=group, generation_id=generation, member_id=member_id, group_instance_id=instance
+            group_id=group,
+            generation_id=generation,
+            member_id=member_id,
+            group_instance_id=instance,
         )
         d = call(self.broker, heartbeat.SPEC, req, version)
         assert d.called
         return int(d.result.error_code)
 
-    def leave(self, group: str, *members: tuple[str, str | None], version: int = 5) -> Deferred[Any]:
+    def leave(
+        self, group: str, *members: tuple[str, str | None], version: int = 5
+    ) -> Deferred[Any]:
         if version < 3:
             req = LeaveGroupRequest(group_id=group, member_id=members[0][0])
         else:
@@ -191,7 +201,9 @@ class GroupBroker:
             member_id=member_id,
             group_instance_id=instance,
             retention_time_ms=retention_time_ms,
-            topics=tuple(OffsetCommitRequestTopic(name=t, partitions=tuple(ps)) for t, ps in topics.items()),
+            topics=tuple(
+                OffsetCommitRequestTopic(name=t, partitions=tuple(ps)) for t, ps in topics.items()
+            ),
         )
         return call(self.broker, offset_commit.SPEC, req, version)
 
@@ -219,7 +231,8 @@ class GroupBroker:
                 topics=None
                 if topics is None
                 else tuple(
-                    OffsetFetchRequestTopic(name=t, partition_indexes=tuple(ps)) for t, ps in topics.items()
+                    OffsetFetchRequestTopic(name=t, partition_indexes=tuple(ps))
+                    for t, ps in topics.items()
                 ),
                 require_stable=version >= 7,
             )
@@ -230,9 +243,13 @@ class GroupBroker:
     def committed(self, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
         """Committed offsets by partition (-1: none), through OffsetFetch v7."""
         response = self.fetch(group, {topic: partitions})
-        return {p.partition_index: p.committed_offset for t in response.topics for p in t.partitions}
+        return {
+            p.partition_index: p.committed_offset for t in response.topics for p in t.partitions
+        }
 
-    def list(self, *, states: tuple[str, ...] = (), types: tuple[str, ...] = (), version: int = 5) -> Any:
+    def list(
+        self, *, states: tuple[str, ...] = (), types: tuple[str, ...] = (), version: int = 5
+    ) -> Any:
         req = ListGroupsRequest(states_filter=states, types_filter=types)
         d = call(self.broker, list_groups.SPEC, req, version)
         assert d.called

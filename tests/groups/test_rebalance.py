@@ -29,8 +29,12 @@ class GroupTestCase(SynchronousTestCase):
         responses = [self.successResultOf(d) for d in joins]
         generation = responses[0].generation_id
         leader = responses[0].leader
-        syncs = [self.gb.sync(group, m, generation, {i: i.encode() for i in ids} if m == leader else None)
-                 for m in ids]
+        syncs = [
+            self.gb.sync(
+                group, m, generation, {i: i.encode() for i in ids} if m == leader else None
+            )
+            for m in ids
+        ]
         for d in syncs:
             self.assertEqual(self.successResultOf(d).error_code, NONE)
         return generation, ids, leader
@@ -38,7 +42,7 @@ class GroupTestCase(SynchronousTestCase):
 
 class JoinTests(GroupTestCase):
     def test_member_id_required(self) -> None:
-        """A v4+ join without a member id gets MEMBER_ID_REQUIRED and a member id from the client id."""
+        """A v4+ join without member id gets MEMBER_ID_REQUIRED and an id from the client id."""
         response = self.successResultOf(self.gb.join("g", version=4))
         self.assertEqual(response.error_code, ErrorCode.MEMBER_ID_REQUIRED)
         self.assertTrue(response.member_id.startswith("test-client-"))
@@ -90,7 +94,7 @@ class JoinTests(GroupTestCase):
         self.assertEqual(self.successResultOf(db).protocol_name, "cooperative-sticky")
 
     def test_inconsistent_protocols(self) -> None:
-        """A member sharing no protocol, or with another protocol type, gets INCONSISTENT_GROUP_PROTOCOL."""
+        """No shared protocol, or another protocol type: INCONSISTENT_GROUP_PROTOCOL."""
         self.stable(1)
         other = self.successResultOf(self.gb.join("g", protocols=(("roundrobin", b""),)))
         self.assertEqual(other.error_code, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
@@ -104,7 +108,9 @@ class JoinTests(GroupTestCase):
 
     def test_invalid_group_id(self) -> None:
         """An empty group id gets INVALID_GROUP_ID."""
-        self.assertEqual(self.successResultOf(self.gb.join("")).error_code, ErrorCode.INVALID_GROUP_ID)
+        self.assertEqual(
+            self.successResultOf(self.gb.join("")).error_code, ErrorCode.INVALID_GROUP_ID
+        )
 
     def test_session_timeout_bounds(self) -> None:
         """Session timeouts outside group.min/max.session.timeout.ms get INVALID_SESSION_TIMEOUT."""
@@ -155,11 +161,13 @@ class JoinTests(GroupTestCase):
         self.assertEqual(self.gb.heartbeat("g", leader, generation), NONE)
 
     def test_new_member_triggers_rebalance(self) -> None:
-        """A new member starts a rebalance: heartbeats say REBALANCE_IN_PROGRESS until all rejoin."""
+        """A new member starts a rebalance: REBALANCE_IN_PROGRESS until all rejoin."""
         generation, ids, leader = self.stable(1)
         newcomer = self.new_member()
         dn = self.gb.join("g", newcomer)
-        self.assertEqual(self.gb.heartbeat("g", leader, generation), ErrorCode.REBALANCE_IN_PROGRESS)
+        self.assertEqual(
+            self.gb.heartbeat("g", leader, generation), ErrorCode.REBALANCE_IN_PROGRESS
+        )
         self.assertNoResult(dn)
         rl = self.successResultOf(self.gb.join("g", leader))
         self.assertEqual(rl.generation_id, generation + 1)
@@ -198,7 +206,9 @@ class SyncTests(GroupTestCase):
         """In a Stable group SyncGroup answers at once with the member's assignment."""
         generation, ids, _ = self.stable(2)
         for m in ids:
-            self.assertEqual(self.successResultOf(self.gb.sync("g", m, generation)).assignment, m.encode())
+            self.assertEqual(
+                self.successResultOf(self.gb.sync("g", m, generation)).assignment, m.encode()
+            )
 
     def test_sync_errors(self) -> None:
         """SyncGroup: UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL."""
@@ -243,7 +253,7 @@ class SyncTests(GroupTestCase):
 
 class HeartbeatTests(GroupTestCase):
     def test_heartbeat_errors(self) -> None:
-        """Heartbeat: NONE when stable, else UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, INVALID_GROUP_ID."""
+        """Heartbeat: NONE, UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, INVALID_GROUP_ID."""
         generation, ids, _ = self.stable(1)
         m = ids[0]
         self.assertEqual(self.gb.heartbeat("g", m, generation), NONE)
@@ -277,13 +287,13 @@ class LeaveTests(GroupTestCase):
         leaving = next(m for m in ids if m != leader)
         self.successResultOf(self.gb.leave("g", (leaving, None)))
         staying = [m for m in ids if m != leaving]
-        self.assertEqual(self.gb.heartbeat("g", staying[0], generation), ErrorCode.REBALANCE_IN_PROGRESS)
+        self.assertEqual(
+            self.gb.heartbeat("g", staying[0], generation), ErrorCode.REBALANCE_IN_PROGRESS
+        )
         joins = [self.gb.join("g", m) for m in staying]
         responses = [self.successResultOf(d) for d in joins]
         self.assertEqual({r.generation_id for r in responses}, {generation + 1})
-        self.assertEqual(
-            {m.member_id for r in responses for m in r.members}, set(staying)
-        )
+        self.assertEqual({m.member_id for r in responses for m in r.members}, set(staying))
 
     def test_leave_unknown_member_and_fenced_instance(self) -> None:
         """Per-member errors: UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID; the others still leave."""
@@ -299,10 +309,13 @@ class LeaveTests(GroupTestCase):
     def test_leave_v0(self) -> None:
         """LeaveGroup v0-v2 puts the member's error at the top level."""
         _, ids, _ = self.stable(1)
-        self.assertEqual(self.successResultOf(self.gb.leave("g", ("forged", None), version=0)).error_code,
-                         ErrorCode.UNKNOWN_MEMBER_ID)
-        self.assertEqual(self.successResultOf(self.gb.leave("g", (ids[0], None), version=0)).error_code,
-                         NONE)
+        self.assertEqual(
+            self.successResultOf(self.gb.leave("g", ("forged", None), version=0)).error_code,
+            ErrorCode.UNKNOWN_MEMBER_ID,
+        )
+        self.assertEqual(
+            self.successResultOf(self.gb.leave("g", (ids[0], None), version=0)).error_code, NONE
+        )
 
     def test_leave_unknown_group(self) -> None:
         """Leaving a group that does not exist gets UNKNOWN_MEMBER_ID at the top level."""
@@ -317,7 +330,9 @@ class LeaveTests(GroupTestCase):
         self.assertNoResult(parked)
         self.successResultOf(self.gb.leave("g", (leader, None)))
         self.assertEqual(self.successResultOf(parked).error_code, ErrorCode.UNKNOWN_MEMBER_ID)
-        self.assertEqual(self.successResultOf(self.gb.join("g", follower)).generation_id, generation + 1)
+        self.assertEqual(
+            self.successResultOf(self.gb.join("g", follower)).generation_id, generation + 1
+        )
 
     def test_leave_pending_member(self) -> None:
         """A member that got MEMBER_ID_REQUIRED can leave before joining."""
@@ -381,13 +396,19 @@ class CooperativeTests(GroupTestCase):
         g2 = responses[0].generation_id
         self.assertEqual(g2, generation + 1)
         leader_response = next(r for r in responses if r.members)
-        self.assertEqual(
-            {m.metadata for m in leader_response.members}, {b"owned", b"v1"}
-        )
+        self.assertEqual({m.metadata for m in leader_response.members}, {b"owned", b"v1"})
         # First round: the leader revokes nothing from the broker's point of view.
-        syncs = {m: self.gb.sync("g", m, g2, {m: b"same-" + m.encode() for m in [*ids, newcomer]}
-                                 if m == leader_response.leader else None)
-                 for m in [*ids, newcomer]}
+        syncs = {
+            m: self.gb.sync(
+                "g",
+                m,
+                g2,
+                {m: b"same-" + m.encode() for m in [*ids, newcomer]}
+                if m == leader_response.leader
+                else None,
+            )
+            for m in [*ids, newcomer]
+        }
         for m, d in syncs.items():
             self.assertEqual(self.successResultOf(d).assignment, b"same-" + m.encode())
         # The follow-up round asked by a member that gave up partitions.

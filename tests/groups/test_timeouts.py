@@ -72,14 +72,16 @@ class SessionTimeoutTests(GroupTestCase):
 
 class RebalanceTimeoutTests(GroupTestCase):
     def test_late_joiner_delays_others_only_up_to_the_rebalance_timeout(self) -> None:
-        """Members that do not rejoin hold the others back at most the rebalance timeout, then go."""
+        """Members that do not rejoin delay the rest at most the rebalance timeout."""
         generation, ids, leader = self.stable(3, session=10000, rebalance=20000)
         late = [m for m in ids if m != leader]
         rejoin = self.gb.join("g", leader, session=10000, rebalance=20000)
         for _ in range(6):
             self.gb.advance(3000)
             for m in late:  # alive (heartbeating) but never rejoining
-                self.assertEqual(self.gb.heartbeat("g", m, generation), ErrorCode.REBALANCE_IN_PROGRESS)
+                self.assertEqual(
+                    self.gb.heartbeat("g", m, generation), ErrorCode.REBALANCE_IN_PROGRESS
+                )
         self.assertNoResult(rejoin)
         self.gb.advance(1999)
         self.assertNoResult(rejoin)
@@ -110,7 +112,7 @@ class RebalanceTimeoutTests(GroupTestCase):
         self.assertEqual(self.successResultOf(rejoin).generation_id, generation + 1)
 
     def test_member_that_never_syncs_is_removed(self) -> None:
-        """A member that got its join answer but never sends SyncGroup is removed after the rebalance timeout."""
+        """A member that never sends SyncGroup is removed after the rebalance timeout."""
         a, b = self.new_member(), self.new_member()
         da = self.gb.join("g", a, rebalance=15000)
         db = self.gb.join("g", b, rebalance=15000)
@@ -185,7 +187,7 @@ class CostTests(GroupTestCase):
         self.assertEqual([c.getTime() for c in calls], times)
 
     def test_idle_groups_schedule_nothing(self) -> None:
-        """Thousands of empty groups with offsets cost one periodic retention timer, nothing per group."""
+        """Thousands of idle groups cost one periodic retention timer, nothing per group."""
         self.gb.topic("t", 1)
         for i in range(2000):
             self.successResultOf(self.gb.commit(f"idle-{i}", {("t", 0): i}))
