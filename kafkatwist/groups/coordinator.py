@@ -1406,7 +1406,7 @@ class GroupCoordinator:
                         else om.commit_timestamp_ms
                     )
 
-                candidates = group.offsets.items()
+                candidates = list(group.offsets.items())
             elif (
                 group.uses_consumer_protocol()
                 and group.subscribed_topics is not None
@@ -1428,7 +1428,7 @@ class GroupCoordinator:
             def base(om: OffsetAndMetadata) -> int:
                 return om.commit_timestamp_ms
 
-            candidates = group.offsets.items()
+            candidates = list(group.offsets.items())
         out = []
         for tp, om in candidates:
             if om.expire_timestamp_ms != -1:

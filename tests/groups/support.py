@@ -73,7 +73,10 @@ class GroupBroker:
     """A loaded broker (memory logs, Clock) with its group coordinator."""
 
     def __init__(self, logs: Any = None, log_dir: str | None = None, **config: Any) -> None:
-        settings = {"group_initial_rebalance_delay_ms": 0, "offsets_topic_num_partitions": 5}
+        settings: dict[str, Any] = {
+            "group_initial_rebalance_delay_ms": 0,
+            "offsets_topic_num_partitions": 5,
+        }
         settings.update(config)
         self.config = attrs.evolve(BrokerConfig(), **settings)
         self.broker = make_broker(log_dir=log_dir, config=self.config)
@@ -157,7 +160,7 @@ class GroupBroker:
             member_id=member_id,
             group_instance_id=instance,
         )
-        d = call(self.broker, heartbeat.SPEC, req, version)
+        d: Any = call(self.broker, heartbeat.SPEC, req, version)
         assert d.called
         return int(d.result.error_code)
 
@@ -247,7 +250,7 @@ class GroupBroker:
             p.partition_index: p.committed_offset for t in response.topics for p in t.partitions
         }
 
-    def list(
+    def list_groups(
         self, *, states: tuple[str, ...] = (), types: tuple[str, ...] = (), version: int = 5
     ) -> Any:
         req = ListGroupsRequest(states_filter=states, types_filter=types)

@@ -82,17 +82,21 @@ class ListDescribeTests(GroupTestCase):
         self.successResultOf(self.gb.commit("solo", {("t", 0): 1}))
         everything = {
             (g.group_id, g.protocol_type, g.group_state, g.group_type)
-            for g in self.gb.list().groups
+            for g in self.gb.list_groups().groups
         }
         self.assertEqual(
             everything,
             {("live", "consumer", "Stable", "classic"), ("solo", "", "Empty", "classic")},
         )
-        self.assertEqual([g.group_id for g in self.gb.list(states=("stable",)).groups], ["live"])
-        self.assertEqual([g.group_id for g in self.gb.list(states=("EMPTY",)).groups], ["solo"])
-        self.assertEqual(len(self.gb.list(types=("Classic",)).groups), 2)
-        self.assertEqual(self.gb.list(types=("consumer",)).groups, ())
-        self.assertEqual(len(self.gb.list(version=0).groups), 2)
+        self.assertEqual(
+            [g.group_id for g in self.gb.list_groups(states=("stable",)).groups], ["live"]
+        )
+        self.assertEqual(
+            [g.group_id for g in self.gb.list_groups(states=("EMPTY",)).groups], ["solo"]
+        )
+        self.assertEqual(len(self.gb.list_groups(types=("Classic",)).groups), 2)
+        self.assertEqual(self.gb.list_groups(types=("consumer",)).groups, ())
+        self.assertEqual(len(self.gb.list_groups(version=0).groups), 2)
 
     def test_describe_stable_group(self) -> None:
         """DescribeGroups of a Stable group: members, client ids, hosts, metadata, assignments."""
@@ -156,7 +160,7 @@ class DeleteTests(GroupTestCase):
             ],
         )
         self.assertEqual(self.gb.committed("solo", "t", [0, 1]), {0: -1, 1: -1})
-        self.assertNotIn("solo", [g.group_id for g in self.gb.list().groups])
+        self.assertNotIn("solo", [g.group_id for g in self.gb.list_groups().groups])
         tombstones = [r.key for r in log_records(self.gb, "solo") if r.value is None]
         self.assertEqual(len(tombstones), 3)
         self.assertEqual(tombstones[-1][:2], b"\x00\x02")  # the group metadata key last

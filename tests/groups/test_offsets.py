@@ -226,7 +226,7 @@ class RetentionTests(GroupTestCase):
         self.assertEqual(self.gb.committed("solo", "t", [0]), {0: 3})
         self.gb.advance(61_000)
         self.assertEqual(self.gb.committed("solo", "t", [0]), {0: -1})
-        self.assertNotIn("solo", [g.group_id for g in self.gb.list().groups])
+        self.assertNotIn("solo", [g.group_id for g in self.gb.list_groups().groups])
         tombstones = [r for r in log_records(self.gb, "solo") if r.value is None]
         self.assertEqual(len(tombstones), 2)  # the offset, then the group
 
@@ -297,7 +297,7 @@ class LoadingTests(GroupTestCase):
         self.assertEqual(
             self.gb.fetch("g", {"t": [0]}, version=1).topics[0].partitions[0].error_code, load
         )
-        self.assertEqual(self.gb.list().error_code, load)
+        self.assertEqual(self.gb.list_groups().error_code, load)
         self.assertEqual(self.gb.describe("g").groups[0].error_code, load)
         self.assertEqual(self.successResultOf(self.gb.delete("g")).results[0].error_code, load)
         self.assertEqual(self.successResultOf(self.gb.leave("g", ("m", None))).error_code, load)

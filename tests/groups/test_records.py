@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -21,6 +22,14 @@ from tests.groups.support import (
 from tests.groups.test_offsets import log_records
 
 NONE = int(ErrorCode.NONE)
+
+
+def decoded_value(key: bytes | None, value: bytes | None) -> Any:
+    """The decoded value of a record (None for a tombstone)."""
+    decoded = rec.decode_record(key, value)
+    assert decoded is not None
+    return decoded.value
+
 
 # A real offset commit record of Kafka 3.3, dumped from __consumer_offsets and
 # published in "Few observations about `__consumer_offsets` topic" (a
@@ -75,7 +84,7 @@ class FormatTests(SynchronousTestCase):
                 OffsetAndMetadata(0x1589, -1, "", 0x01821C1A5439, -1),
             ),
         )
-        self.assertEqual(rec.decode_record(GOLDEN_KEY, None).value, None)  # a tombstone
+        self.assertIsNone(decoded_value(GOLDEN_KEY, None))  # a tombstone
 
     def test_value_with_expire_timestamp_is_version_1(self) -> None:
         """With an expire timestamp Kafka writes OffsetCommitValue v1 (no leader epoch)."""
@@ -194,16 +203,16 @@ class LogTests(SynchronousTestCase):
             [r.key for r in records],
             [rec.offset_commit_key("solo", "t", 0), rec.offset_commit_key("solo", "t", 1)],
         )
-        self.assertEqual([r.value[:2] for r in records], [b"\x00\x03", b"\x00\x03"])
-        decoded = rec.decode_record(records[1].key, records[1].value)
-        self.assertEqual((decoded.value.offset, decoded.value.metadata), (20, "hi"))
+        self.assertEqual([(r.value or b"")[:2] for r in records], [b"\x00\x03", b"\x00\x03"])
+        value = decoded_value(records[1].key, records[1].value)
+        self.assertEqual((value.offset, value.metadata), (20, "hi"))
 
     def test_sync_writes_group_metadata(self) -> None:
         """The leader's assignment is written as a GroupMetadata record with every member."""
         generation, ids, leader = self.stable()
         group_records = [r for r in log_records(self.gb, "g") if r.key[:2] == b"\x00\x02"]
         self.assertEqual(len(group_records), 1)
-        value = rec.decode_record(group_records[0].key, group_records[0].value).value
+        value = decoded_value(group_records[0].key, group_records[0].value)
         self.assertEqual(
             (value.generation, value.leader, value.protocol, value.protocol_type),
             (generation, leader, "range", "consumer"),
@@ -218,7 +227,7 @@ class LogTests(SynchronousTestCase):
         _, ids, _ = self.stable()
         self.successResultOf(self.gb.leave("g", *[(m, None) for m in ids]))
         last = [r for r in log_records(self.gb, "g") if r.key[:2] == b"\x00\x02"][-1]
-        value = rec.decode_record(last.key, last.value).value
+        value = decoded_value(last.key, last.value)
         self.assertEqual(
             (value.generation, value.protocol, value.leader, value.members), (0, None, None, ())
         )
