@@ -396,13 +396,18 @@ class GroupCoordinator:
             raise KafkaError(e.code, str(e.message)) from None
         return await self.broker.append(topic, p, log, batch, batches)
 
+    def _append_failed(self, f: Failure, what: str, group_id: str) -> None:
+        """Log a failed append: a warning for a Kafka error, a traceback for anything else."""
+        if f.check(KafkaError):
+            self._log.warn(
+                "{what} of group {group} failed: {error}", what=what, group=group_id, error=f.value
+            )
+        else:
+            self._log.failure("{what} of group {group} failed", f, what=what, group=group_id)
+
     def _store_quietly(self, group_id: str, records: Sequence[tuple[bytes, bytes | None]]) -> None:
         d = self._append(group_id, records)
-        d.addErrback(
-            lambda f: self._log.failure(
-                "Writing group {group} to __consumer_offsets failed", f, group=group_id
-            )
-        )
+        d.addErrback(self._append_failed, "Writing to __consumer_offsets", group_id)
 
     def _group_metadata_record(
         self, group: ClassicGroup, assignment: dict[str, bytes] | None = None
@@ -894,7 +899,7 @@ class GroupCoordinator:
 
             def failed(f: Failure) -> None:
                 with self._batch():
-                    self._log.failure("Persisting static member {m} failed", f, m=new_id)
+                    self._append_failed(f, "Persisting a static member", group.group_id)
                     if group.members.get(new_id) is member and group.generation == generation:
                         member.join_waiter = None
                         (
@@ -999,7 +1004,7 @@ class GroupCoordinator:
 
             def failed(f: Failure) -> None:
                 with self._batch():
-                    self._log.failure("Storing the assignment of group {g} failed", f, g=group_id)
+                    self._append_failed(f, "Storing the assignment", group_id)
                     if group.state == COMPLETING and group.generation == gen:
                         self._reset_and_propagate_assignment_error(group, _append_error(f))
                         self._maybe_prepare_rebalance_or_complete_join(group)
@@ -1192,7 +1197,7 @@ class GroupCoordinator:
             return results
 
         def failed(f: Failure) -> dict[tuple[str, int], ErrorCode]:
-            self._log.failure("Committing offsets of group {g} failed", f, g=group_id)
+            self._append_failed(f, "Committing offsets", group_id)
             code = _append_error(f, commit=True)
             return {tp: (code if tp in staged else e) for tp, e in results.items()}
 

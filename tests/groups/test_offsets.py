@@ -346,3 +346,69 @@ class LoadingTests(GroupTestCase):
         gate.callback(None)
         self.successResultOf(started)
         self.assertEqual(self.gb.committed("solo", "t", [0]), {0: 5})
+
+
+class AppendFailureTests(GroupTestCase):
+    def setUp(self) -> None:
+        super().setUp()
+        self.gb.topic("t", 1)
+
+    def break_appends(self, code: ErrorCode) -> None:
+        """Make every __consumer_offsets append fail with C{code}."""
+        from twisted.internet.defer import fail
+
+        from kafkatwist.errors import KafkaError
+
+        real = self.gb.broker.logs
+
+        class BrokenLog:
+            def __init__(self, log: Any) -> None:
+                self._log = log
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._log, name)
+
+            def append(self, *args: Any, **kw: Any) -> Any:
+                return fail(KafkaError(code))
+
+        class BrokenLogs:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(real, name)
+
+            def get(self, topic: str, p: int) -> Any:
+                log = real.get(topic, p)
+                return BrokenLog(log) if log is not None and topic == rec.OFFSETS_TOPIC else log
+
+        self.gb.broker.logs = BrokenLogs()
+
+    def test_failed_commit_is_not_acknowledged(self) -> None:
+        """A commit whose append fails is refused (NOT_LEADER_OR_FOLLOWER -> NOT_COORDINATOR)."""
+        self.successResultOf(self.gb.commit("solo", {("t", 0): 1}))
+        self.break_appends(ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        response = self.successResultOf(self.gb.commit("solo", {("t", 0): 2}))
+        self.assertEqual(codes(response), {("t", 0): ErrorCode.NOT_COORDINATOR})
+        self.assertEqual(self.gb.committed("solo", "t", [0]), {0: 1})
+
+    def test_commit_too_large_for_one_batch(self) -> None:
+        """Offsets that do not fit max.message.bytes get INVALID_COMMIT_OFFSET_SIZE."""
+        self.gb.topic("wide", 300)
+        offsets = {("wide", p): p for p in range(300)}
+        response = self.successResultOf(self.gb.commit("solo", offsets, metadata="m" * 4000))
+        self.assertEqual(set(codes(response).values()), {ErrorCode.INVALID_COMMIT_OFFSET_SIZE})
+        self.assertEqual(self.gb.committed("solo", "wide", [0]), {0: -1})
+
+    def test_failed_assignment_store_restarts_the_rebalance(self) -> None:
+        """An assignment that cannot be stored is reported and the group rebalances."""
+        a, b = self.new_member(), self.new_member()
+        da, db = self.gb.join("g", a), self.gb.join("g", b)
+        self.gb.advance(0)
+        self.successResultOf(da)
+        self.successResultOf(db)
+        follower = self.gb.sync("g", b, 1)
+        self.break_appends(ErrorCode.NOT_ENOUGH_REPLICAS)
+        leader = self.successResultOf(self.gb.sync("g", a, 1, {a: b"x", b: b"y"}))
+        self.assertEqual(leader.error_code, ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        self.assertEqual(
+            self.successResultOf(follower).error_code, ErrorCode.COORDINATOR_NOT_AVAILABLE
+        )
+        self.assertEqual(self.gb.describe("g").groups[0].group_state, "PreparingRebalance")
