@@ -119,7 +119,9 @@ async def main(rounds: int) -> None:
             "group.initial.rebalance.delay.ms": str(delay),
             "offsets.topic.num.partitions": "50",
         }
-        service = BrokerService(BrokerConfig.from_properties(props), "tcp:0:interface=127.0.0.1", reactor)
+        service = BrokerService(
+            BrokerConfig.from_properties(props), "tcp:0:interface=127.0.0.1", reactor
+        )
         service.startService()
         port = await service.ready
         try:
