@@ -22,12 +22,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from twisted.internet import reactor, threads  # noqa: E402
+from twisted.internet import reactor as _reactor  # noqa: E402
+from twisted.internet import threads  # noqa: E402
 from twisted.internet.defer import ensureDeferred  # noqa: E402
 
 from kafkatwist.config import BrokerConfig  # noqa: E402
 from kafkatwist.service import BrokerService  # noqa: E402
 
+reactor: Any = _reactor
 TOPIC = "bench"
 PARTITIONS = 12
 
@@ -136,10 +138,11 @@ async def main(rounds: int) -> None:
 if __name__ == "__main__":
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 
-    def go() -> None:
-        d = ensureDeferred(main(rounds))
-        d.addErrback(lambda f: f.printTraceback())
-        d.addBoth(lambda _: reactor.stop())
+    async def go() -> None:
+        try:
+            await main(rounds)
+        finally:
+            reactor.stop()
 
-    reactor.callWhenRunning(go)
+    reactor.callWhenRunning(lambda: ensureDeferred(go()))
     reactor.run()
