@@ -15,6 +15,7 @@ from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
 from kafkatwist.controller import Controller
 from kafkatwist.dispatch import Dispatcher
+from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.protocol import KafkaServerFactory
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 
@@ -112,6 +113,10 @@ class BrokerService(Service):
         if start_periodic is not None:
             start_periodic(self.reactor)
         broker.extras["controller"] = Controller(broker)
+        # The coordinator replays __consumer_offsets in the background; group
+        # APIs answer COORDINATOR_LOAD_IN_PROGRESS until it is done.
+        groups = broker.extras["groups"] = GroupCoordinator(broker)
+        groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
         dispatcher = Dispatcher(REGISTRY, broker)
         max_size = getattr(self.config, "socket_request_max_bytes", 104857600)
         self.factory = KafkaServerFactory(dispatcher, max_size)
@@ -153,7 +158,16 @@ class BrokerService(Service):
         if self.factory is not None:
             for conn in list(self.factory.connections):
                 conn.transport.loseConnection()
+        groups = self.broker.extras.get("groups")
+        if groups is not None:
+            groups.stop()
         logs = self.broker.logs
         if logs is not None:
             await logs.close()
+        # twistd and twist re-raise the signal that stopped the reactor once it
+        # has stopped (twisted.application.app._exitWithSignal), so a SIGTERM
+        # would end the process "killed by signal". After a clean stop (logs
+        # flushed, .kafka_cleanshutdown written) the broker exits 0 instead.
+        if getattr(self.reactor, "_exitSignal", None) is not None:
+            self.reactor._exitSignal = None
         self._log.info("kafkatwist stopped")

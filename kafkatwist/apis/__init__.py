@@ -11,19 +11,30 @@ from kafkatwist.apis import (
     api_versions,
     create_partitions,
     create_topics,
+    delete_groups,
     delete_records,
     delete_topics,
     describe_cluster,
     describe_configs,
+    describe_groups,
     describe_log_dirs,
     describe_topic_partitions,
     fetch,
+    find_coordinator,
+    heartbeat,
     incremental_alter_configs,
     init_producer_id,
+    join_group,
+    leave_group,
+    list_groups,
     list_offsets,
     metadata,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
     offset_for_leader_epoch,
     produce,
+    sync_group,
 )
 from kafkatwist.apis._spec import ApiSpec
 
@@ -33,6 +44,15 @@ REGISTRY: tuple[ApiSpec, ...] = (
     fetch.SPEC,  # 1
     list_offsets.SPEC,  # 2
     metadata.SPEC,  # 3
+    offset_commit.SPEC,  # 8
+    offset_fetch.SPEC,  # 9
+    find_coordinator.SPEC,  # 10
+    join_group.SPEC,  # 11
+    heartbeat.SPEC,  # 12
+    leave_group.SPEC,  # 13
+    sync_group.SPEC,  # 14
+    describe_groups.SPEC,  # 15
+    list_groups.SPEC,  # 16
     api_versions.SPEC,  # 18
     create_topics.SPEC,  # 19
     delete_topics.SPEC,  # 20
@@ -43,7 +63,9 @@ REGISTRY: tuple[ApiSpec, ...] = (
     alter_configs.SPEC,  # 33
     describe_log_dirs.SPEC,  # 35
     create_partitions.SPEC,  # 37
+    delete_groups.SPEC,  # 42
     incremental_alter_configs.SPEC,  # 44
+    offset_delete.SPEC,  # 47
     describe_cluster.SPEC,  # 60
     describe_topic_partitions.SPEC,  # 75
 )

@@ -1,0 +1,53 @@
+"""DescribeGroups (api key 15): v0-v5.
+
+Behavior:
+* state, protocol type, members (member id, group instance id, client id,
+  client host as ``/address``); the chosen protocol and each member's
+  metadata and assignment bytes only when the group is Stable, as Kafka;
+* a group that does not exist is described as Dead with no error (before
+  v6, which has GROUP_ID_NOT_FOUND);
+* authorized operations (READ, DELETE, DESCRIBE: no authorizer) when asked,
+  else Kafka's "not requested" value.
+
+Version notes:
+* v1+: throttle time; v3+: authorized operations; v4+: group instance id;
+  v5+: flexible.
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._groups import coordinator_of
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.describe_groups import (
+    DescribedGroup,
+    DescribeGroupsRequest,
+    DescribeGroupsResponse,
+)
+from kafkatwist.wire.versions import VersionRange
+
+
+async def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
+    coordinator = coordinator_of(ctx)
+    include = request.include_authorized_operations and ctx.api_version >= 3
+    return DescribeGroupsResponse(
+        groups=tuple(coordinator.describe_group(g, include) for g in request.groups)
+    )
+
+
+def error_response(
+    request: DescribeGroupsRequest, version: int, code: ErrorCode
+) -> DescribeGroupsResponse:
+    return DescribeGroupsResponse(
+        groups=tuple(DescribedGroup(error_code=int(code), group_id=g) for g in request.groups)
+    )
+
+
+SPEC = ApiSpec(
+    api_key=15,
+    versions=VersionRange(0, 5),
+    request=DescribeGroupsRequest,
+    response=DescribeGroupsResponse,
+    handle=handle,
+    error_response=error_response,
+)

@@ -1,0 +1,92 @@
+"""FindCoordinator (api key 10): v0-v6.
+
+Behavior:
+* this broker coordinates every group (key type 0) and every transactional
+  id (key type 1): it answers with its node id and the host and port the
+  client connected through;
+* a group lookup creates ``__consumer_offsets`` first if it does not exist
+  yet, as Kafka does (COORDINATOR_NOT_AVAILABLE if that fails);
+* any other key type: INVALID_REQUEST.
+
+Version notes:
+* v1+: key type, error message; v3+: flexible; v4+: batched
+  ``coordinator_keys``, one result per key.
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.find_coordinator import (
+    Coordinator,
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+)
+from kafkatwist.wire.versions import VersionRange
+
+GROUP_KEY_TYPE = 0
+TRANSACTION_KEY_TYPE = 1
+
+
+def _keys(request: FindCoordinatorRequest, version: int) -> tuple[str, ...]:
+    return tuple(request.coordinator_keys) if version >= 4 else (request.key,)
+
+
+async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCoordinatorResponse:
+    version = ctx.api_version
+    if request.key_type not in (GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE):
+        raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown key type {request.key_type}")
+    broker = ctx.broker
+    code, message = ErrorCode.NONE, None
+    groups = broker.extras.get("groups")
+    if request.key_type == GROUP_KEY_TYPE and groups is not None:
+        try:
+            await groups.ensure_offsets_topic()
+        except KafkaError as e:
+            code, message = e.code, e.message
+    if code != ErrorCode.NONE:
+        return error_response(request, version, code, message)
+    host = broker.host_for(ctx.local_host)
+    port = broker.advertised_port
+    if version < 4:
+        return FindCoordinatorResponse(
+            error_code=0, error_message=None, node_id=broker.node_id, host=host, port=port
+        )
+    return FindCoordinatorResponse(
+        coordinators=tuple(
+            Coordinator(key=k, node_id=broker.node_id, host=host, port=port, error_code=0)
+            for k in _keys(request, version)
+        )
+    )
+
+
+def error_response(
+    request: FindCoordinatorRequest, version: int, code: ErrorCode, message: str | None = None
+) -> FindCoordinatorResponse:
+    if version < 4:
+        return FindCoordinatorResponse(
+            error_code=int(code),
+            # v0 has no error message: leave the field at its default.
+            error_message=message if version >= 1 else "",
+            node_id=-1,
+            host="",
+            port=-1,
+        )
+    return FindCoordinatorResponse(
+        coordinators=tuple(
+            Coordinator(
+                key=k, node_id=-1, host="", port=-1, error_code=int(code), error_message=message
+            )
+            for k in _keys(request, version)
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=10,
+    versions=VersionRange(0, 6),
+    request=FindCoordinatorRequest,
+    response=FindCoordinatorResponse,
+    handle=handle,
+    error_response=error_response,
+)

@@ -1,0 +1,65 @@
+"""OffsetDelete (api key 47): v0.
+
+Behavior:
+* removes committed offsets (tombstones in ``__consumer_offsets``) of topics
+  the group does not consume: a non-empty group that subscribes to the
+  topic (read from the consumer protocol subscription in its members'
+  metadata) gets GROUP_SUBSCRIBED_TO_TOPIC for its partitions;
+* top-level errors: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (a non-empty group
+  that does not use the consumer protocol), COORDINATOR_LOAD_IN_PROGRESS;
+* unknown topic: UNKNOWN_TOPIC_OR_PARTITION.
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._groups import coordinator_of
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.offset_delete import (
+    OffsetDeleteRequest,
+    OffsetDeleteResponse,
+    OffsetDeleteResponsePartition,
+    OffsetDeleteResponseTopic,
+)
+from kafkatwist.wire.versions import VersionRange
+
+
+async def handle(ctx: RequestContext, request: OffsetDeleteRequest) -> OffsetDeleteResponse:
+    coordinator = coordinator_of(ctx)
+    image = ctx.broker.metadata.image
+    known = [
+        (t.name, [p.partition_index for p in t.partitions])
+        for t in request.topics
+        if t.name in image.topics
+    ]
+    code, results = await coordinator.delete_offsets(request.group_id, known)
+    if code != ErrorCode.NONE:
+        return OffsetDeleteResponse(error_code=int(code))
+    return OffsetDeleteResponse(
+        topics=tuple(
+            OffsetDeleteResponseTopic(
+                name=t.name,
+                partitions=tuple(
+                    OffsetDeleteResponsePartition(
+                        partition_index=p.partition_index,
+                        error_code=int(
+                            results.get(
+                                (t.name, p.partition_index), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                            )
+                        ),
+                    )
+                    for p in t.partitions
+                ),
+            )
+            for t in request.topics
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=47,
+    versions=VersionRange(0, 0),
+    request=OffsetDeleteRequest,
+    response=OffsetDeleteResponse,
+    handle=handle,
+)

@@ -1,0 +1,132 @@
+"""OffsetFetch (api key 9): v0-v9.
+
+Behavior:
+* committed offsets with their metadata and leader epoch; a partition
+  without a commit (or a group that does not exist) gets offset -1,
+  metadata "" and no error;
+* topics null (v2+) means every partition the group committed;
+* ``require_stable`` (v7+) is accepted: there are no pending transactional
+  offsets to wait for;
+* COORDINATOR_LOAD_IN_PROGRESS while the coordinator loads.
+
+Version notes:
+* v0-v1: errors per partition; v2-v7: a top-level error, null topics;
+  v5+: leader epoch; v6+: flexible; v7+: require stable; v8+: batched
+  groups, errors per group; v9+: member id and epoch (KIP-848, ignored for
+  classic groups).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafkatwist.apis._groups import coordinator_of
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.offset_fetch import (
+    OffsetFetchRequest,
+    OffsetFetchResponse,
+    OffsetFetchResponseGroup,
+    OffsetFetchResponsePartition,
+    OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+)
+from kafkatwist.wire.versions import VersionRange
+
+
+def _partition(cls: type, index: int, om: Any, code: ErrorCode = ErrorCode.NONE) -> Any:
+    if om is None:
+        return cls(
+            partition_index=index,
+            committed_offset=-1,
+            committed_leader_epoch=-1,
+            metadata="",
+            error_code=int(code),
+        )
+    return cls(
+        partition_index=index,
+        committed_offset=om.offset,
+        committed_leader_epoch=om.leader_epoch,
+        metadata=om.metadata,
+        error_code=int(code),
+    )
+
+
+async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
+    coordinator = coordinator_of(ctx)
+    version = ctx.api_version
+    if version >= 8:
+        groups = []
+        for g in request.groups:
+            topics = None if g.topics is None else [(t.name, t.partition_indexes) for t in g.topics]
+            code, offsets = coordinator.fetch_offsets(g.group_id, topics)
+            groups.append(
+                OffsetFetchResponseGroup(
+                    group_id=g.group_id,
+                    error_code=int(code),
+                    topics=tuple(
+                        OffsetFetchResponseTopics(
+                            name=t,
+                            partitions=tuple(
+                                _partition(OffsetFetchResponsePartitions, p, om) for p, om in parts
+                            ),
+                        )
+                        for t, parts in offsets
+                    ),
+                )
+            )
+        return OffsetFetchResponse(groups=tuple(groups))
+    wanted = (
+        None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics]
+    )
+    code, offsets = coordinator.fetch_offsets(request.group_id, wanted)
+    if code != ErrorCode.NONE:
+        return error_response(request, version, code)
+    return OffsetFetchResponse(
+        topics=tuple(
+            OffsetFetchResponseTopic(
+                name=t,
+                partitions=tuple(
+                    _partition(OffsetFetchResponsePartition, p, om) for p, om in parts
+                ),
+            )
+            for t, parts in offsets
+        )
+    )
+
+
+def error_response(
+    request: OffsetFetchRequest, version: int, code: ErrorCode
+) -> OffsetFetchResponse:
+    if version >= 8:
+        return OffsetFetchResponse(
+            groups=tuple(
+                OffsetFetchResponseGroup(group_id=g.group_id, error_code=int(code))
+                for g in request.groups
+            )
+        )
+    if version >= 2:
+        return OffsetFetchResponse(error_code=int(code))
+    return OffsetFetchResponse(
+        topics=tuple(
+            OffsetFetchResponseTopic(
+                name=t.name,
+                partitions=tuple(
+                    _partition(OffsetFetchResponsePartition, p, None, code)
+                    for p in t.partition_indexes
+                ),
+            )
+            for t in request.topics or ()
+        )
+    )
+
+
+SPEC = ApiSpec(
+    api_key=9,
+    versions=VersionRange(0, 9),
+    request=OffsetFetchRequest,
+    response=OffsetFetchResponse,
+    handle=handle,
+    error_response=error_response,
+)

@@ -1,0 +1,287 @@
+"""A broker with a group coordinator on a Clock, and request helpers for group tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from twisted.internet.defer import Deferred
+
+from kafkatwist.apis import (
+    delete_groups,
+    describe_groups,
+    heartbeat,
+    join_group,
+    leave_group,
+    list_groups,
+    offset_commit,
+    offset_delete,
+    offset_fetch,
+    sync_group,
+)
+from kafkatwist.config import BrokerConfig
+from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.messages.delete_groups import DeleteGroupsRequest
+from kafkatwist.messages.describe_groups import DescribeGroupsRequest
+from kafkatwist.messages.heartbeat import HeartbeatRequest
+from kafkatwist.messages.join_group import JoinGroupRequest, JoinGroupRequestProtocol
+from kafkatwist.messages.leave_group import LeaveGroupRequest, MemberIdentity
+from kafkatwist.messages.list_groups import ListGroupsRequest
+from kafkatwist.messages.offset_commit import (
+    OffsetCommitRequest,
+    OffsetCommitRequestPartition,
+    OffsetCommitRequestTopic,
+)
+from kafkatwist.messages.offset_delete import (
+    OffsetDeleteRequest,
+    OffsetDeleteRequestPartition,
+    OffsetDeleteRequestTopic,
+)
+from kafkatwist.messages.offset_fetch import (
+    OffsetFetchRequest,
+    OffsetFetchRequestGroup,
+    OffsetFetchRequestTopic,
+    OffsetFetchRequestTopics,
+)
+from kafkatwist.messages.sync_group import SyncGroupRequest, SyncGroupRequestAssignment
+from tests.brokers import call, make_broker
+
+#: A consumer protocol subscription to topic "t4" as librdkafka 2.16.0
+#: (confluent-kafka 2.16.1) sends it in JoinGroup: ConsumerProtocolSubscription
+#: v3 (version, topics ["t4"], empty user data, no owned partitions,
+#: generation -1, rack ""). Captured from a real JoinGroup to this broker.
+LIBRDKAFKA_SUBSCRIPTION_T4 = bytes.fromhex("000300000001000274340000000000000000ffffffff0000")
+
+#: A subscription to "orders" and "payments" as kafka-python 3.0.12 encodes it
+#: (``ConsumerProtocolMemberMetadata_v0(0, ['orders', 'payments'], b'')``).
+KAFKA_PYTHON_SUBSCRIPTION = bytes.fromhex(
+    "00000000000200066f726465727300087061796d656e747300000000"
+)
+
+
+def subscription(*topics: str) -> bytes:
+    """A ConsumerProtocolSubscription v0 for C{topics} (same layout as the golden bytes above)."""
+    out = bytearray(b"\x00\x00")
+    out += len(topics).to_bytes(4, "big")
+    for t in topics:
+        out += len(t).to_bytes(2, "big") + t.encode()
+    out += b"\x00\x00\x00\x00"
+    return bytes(out)
+
+
+class GroupBroker:
+    """A loaded broker (memory logs, Clock) with its group coordinator."""
+
+    def __init__(self, logs: Any = None, log_dir: str | None = None, **config: Any) -> None:
+        settings: dict[str, Any] = {
+            "group_initial_rebalance_delay_ms": 0,
+            "offsets_topic_num_partitions": 5,
+        }
+        settings.update(config)
+        self.config = attrs.evolve(BrokerConfig(), **settings)
+        self.broker = make_broker(log_dir=log_dir, config=self.config)
+        if logs is not None:
+            self.broker.logs = logs
+        self.clock = self.broker.clock
+        self.coordinator = GroupCoordinator(self.broker)
+        self.broker.extras["groups"] = self.coordinator
+
+    def topic(self, name: str, partitions: int) -> None:
+        controller = self.broker.extras["controller"]
+        d = controller.create_topic(name, partitions)
+        assert d.called
+
+    def advance(self, ms: float) -> None:
+        self.clock.advance(ms / 1000.0)
+
+    # -- requests ---------------------------------------------------------------
+
+    def join(
+        self,
+        group: str,
+        member_id: str = "",
+        *,
+        version: int = 9,
+        session: int = 10000,
+        rebalance: int = 30000,
+        instance: str | None = None,
+        protocols: Any = (("range", b"r"),),
+        protocol_type: str = "consumer",
+    ) -> Deferred[Any]:
+        req = JoinGroupRequest(
+            group_id=group,
+            session_timeout_ms=session,
+            rebalance_timeout_ms=rebalance,
+            member_id=member_id,
+            group_instance_id=instance,
+            protocol_type=protocol_type,
+            protocols=tuple(JoinGroupRequestProtocol(name=n, metadata=m) for n, m in protocols),
+        )
+        return call(self.broker, join_group.SPEC, req, version)
+
+    def sync(
+        self,
+        group: str,
+        member_id: str,
+        generation: int,
+        assignments: dict[str, bytes] | None = None,
+        *,
+        version: int = 5,
+        instance: str | None = None,
+        protocol_type: str | None = None,
+        protocol_name: str | None = None,
+    ) -> Deferred[Any]:
+        req = SyncGroupRequest(
+            group_id=group,
+            generation_id=generation,
+            member_id=member_id,
+            group_instance_id=instance,
+            protocol_type=protocol_type,
+            protocol_name=protocol_name,
+            assignments=tuple(
+                SyncGroupRequestAssignment(member_id=m, assignment=a)
+                for m, a in (assignments or {}).items()
+            ),
+        )
+        return call(self.broker, sync_group.SPEC, req, version)
+
+    def heartbeat(
+        self,
+        group: str,
+        member_id: str,
+        generation: int,
+        *,
+        instance: str | None = None,
+        version: int = 4,
+    ) -> int:
+        req = HeartbeatRequest(
+            group_id=group,
+            generation_id=generation,
+            member_id=member_id,
+            group_instance_id=instance,
+        )
+        d: Any = call(self.broker, heartbeat.SPEC, req, version)
+        assert d.called
+        return int(d.result.error_code)
+
+    def leave(
+        self, group: str, *members: tuple[str, str | None], version: int = 5
+    ) -> Deferred[Any]:
+        if version < 3:
+            req = LeaveGroupRequest(group_id=group, member_id=members[0][0])
+        else:
+            req = LeaveGroupRequest(
+                group_id=group,
+                members=tuple(MemberIdentity(member_id=m, group_instance_id=i) for m, i in members),
+            )
+        return call(self.broker, leave_group.SPEC, req, version)
+
+    def commit(
+        self,
+        group: str,
+        offsets: dict[tuple[str, int], int],
+        *,
+        generation: int = -1,
+        member_id: str = "",
+        instance: str | None = None,
+        metadata: str | None = "",
+        version: int = 9,
+        retention_time_ms: int = -1,
+    ) -> Deferred[Any]:
+        topics: dict[str, list[OffsetCommitRequestPartition]] = {}
+        for (t, p), o in offsets.items():
+            topics.setdefault(t, []).append(
+                OffsetCommitRequestPartition(
+                    partition_index=p,
+                    committed_offset=o,
+                    committed_leader_epoch=-1,
+                    committed_metadata=metadata,
+                )
+            )
+        req = OffsetCommitRequest(
+            group_id=group,
+            generation_id_or_member_epoch=generation,
+            member_id=member_id,
+            group_instance_id=instance,
+            retention_time_ms=retention_time_ms,
+            topics=tuple(
+                OffsetCommitRequestTopic(name=t, partitions=tuple(ps)) for t, ps in topics.items()
+            ),
+        )
+        return call(self.broker, offset_commit.SPEC, req, version)
+
+    def fetch(
+        self, group: str, topics: dict[str, list[int]] | None = None, *, version: int = 7
+    ) -> Any:
+        if version >= 8:
+            req = OffsetFetchRequest(
+                groups=(
+                    OffsetFetchRequestGroup(
+                        group_id=group,
+                        topics=None
+                        if topics is None
+                        else tuple(
+                            OffsetFetchRequestTopics(name=t, partition_indexes=tuple(ps))
+                            for t, ps in topics.items()
+                        ),
+                    ),
+                ),
+                require_stable=True,
+            )
+        else:
+            req = OffsetFetchRequest(
+                group_id=group,
+                topics=None
+                if topics is None
+                else tuple(
+                    OffsetFetchRequestTopic(name=t, partition_indexes=tuple(ps))
+                    for t, ps in topics.items()
+                ),
+                require_stable=version >= 7,
+            )
+        d = call(self.broker, offset_fetch.SPEC, req, version)
+        assert d.called
+        return d.result
+
+    def committed(self, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
+        """Committed offsets by partition (-1: none), through OffsetFetch v7."""
+        response = self.fetch(group, {topic: partitions})
+        return {
+            p.partition_index: p.committed_offset for t in response.topics for p in t.partitions
+        }
+
+    def list_groups(
+        self, *, states: tuple[str, ...] = (), types: tuple[str, ...] = (), version: int = 5
+    ) -> Any:
+        req = ListGroupsRequest(states_filter=states, types_filter=types)
+        d = call(self.broker, list_groups.SPEC, req, version)
+        assert d.called
+        return d.result
+
+    def describe(self, *groups: str, version: int = 5, include_ops: bool = False) -> Any:
+        req = DescribeGroupsRequest(groups=groups, include_authorized_operations=include_ops)
+        d = call(self.broker, describe_groups.SPEC, req, version)
+        assert d.called
+        return d.result
+
+    def delete(self, *groups: str) -> Deferred[Any]:
+        return call(self.broker, delete_groups.SPEC, DeleteGroupsRequest(groups_names=groups), 2)
+
+    def delete_offsets(self, group: str, topics: dict[str, list[int]]) -> Deferred[Any]:
+        req = OffsetDeleteRequest(
+            group_id=group,
+            topics=tuple(
+                OffsetDeleteRequestTopic(
+                    name=t,
+                    partitions=tuple(OffsetDeleteRequestPartition(partition_index=p) for p in ps),
+                )
+                for t, ps in topics.items()
+            ),
+        )
+        return call(self.broker, offset_delete.SPEC, req, 0)
+
+
+def member_id_of(response: Any) -> str:
+    """The member id handed out in a MEMBER_ID_REQUIRED answer."""
+    assert response.error_code == 79, response
+    return str(response.member_id)
