@@ -112,8 +112,15 @@ class KafkaServerProtocol(Int32StringReceiver):
             # started closing: drop it (and do not resume a closing transport).
             return
         if reply is not None:
-            size = sum(len(chunk) for chunk in reply)
-            self.transport.writeSequence([_PREFIX.pack(size), *reply])
+            try:
+                # Transports take bytes only; buffers of other types are copied once.
+                chunks = [c if type(c) is bytes else bytes(c) for c in reply]
+                size = sum(len(chunk) for chunk in chunks)
+                self.transport.writeSequence([_PREFIX.pack(size), *chunks])
+            except Exception:
+                self._log.failure("Could not send a reply to {peer}; closing", peer=self.peer)
+                self._close()
+                return
         if self.paused:
             # Drains pipelined frames that arrived while this one waited.
             self.resumeProducing()

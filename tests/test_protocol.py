@@ -6,11 +6,12 @@ import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, succeed
 from twisted.internet.error import ConnectionDone
 from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
+from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -383,3 +384,50 @@ class ManyConnectionsTests(SynchronousTestCase):
             self.assertEqual(ids, [i * 10, i * 10 + 1, i * 10 + 2])
             body = decode_reply(client.received[0], ApiVersionsResponse, 4)[1]
             self.assertEqual(body.error_code, ErrorCode.NONE)
+
+
+class _BytesOnlyTransport(StringTransport):
+    """A StringTransport that, like Twisted's socket transports, accepts bytes only."""
+
+    def write(self, data: bytes) -> None:
+        if type(data) is not bytes:
+            raise TypeError("Data must be bytes")
+        super().write(data)
+
+    def writeSequence(self, seq: list[bytes]) -> None:
+        for data in seq:
+            self.write(data)
+
+
+class _FixedReply:
+    """A dispatcher answering every frame with the same chunks."""
+
+    def __init__(self, chunks: list[object]) -> None:
+        self.chunks = chunks
+
+    def dispatch(self, frame: bytes, peer: str = "", local_host: str | None = None) -> object:
+        return succeed(self.chunks)
+
+
+class ReplyTypesTests(SynchronousTestCase):
+    """Replies made of buffers other than bytes (file reads, request slices)."""
+
+    def connect(self, chunks: list[object]) -> tuple[object, _BytesOnlyTransport]:
+        factory = KafkaServerFactory(_FixedReply(chunks))  # type: ignore[arg-type]
+        protocol = factory.buildProtocol(None)
+        transport = _BytesOnlyTransport()
+        protocol.makeConnection(transport)
+        return protocol, transport
+
+    def test_memoryview_and_bytearray_chunks(self) -> None:
+        """memoryview and bytearray chunks reach a bytes-only transport as bytes, framed."""
+        protocol, transport = self.connect([b"\x00\x00\x00\x07", memoryview(b"abcdefgh")[:3], bytearray(b"xy")])
+        protocol.dataReceived(frame(b"\x00\x12\x00\x04\x00\x00\x00\x07\xff\xff\x00"))
+        self.assertEqual(transport.value(), struct.pack(">i", 9) + b"\x00\x00\x00\x07abcxy")
+
+    def test_write_failure_closes_the_connection(self) -> None:
+        """A reply that cannot be written closes that connection with a logged failure."""
+        protocol, transport = self.connect([object()])
+        protocol.dataReceived(frame(b"\x00\x12\x00\x04\x00\x00\x00\x07\xff\xff\x00"))
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)

@@ -926,7 +926,9 @@ class Segment:
             p += size
         if p == 0:
             return None, position
-        return (data if p == end else memoryview(data)[:p]), position + p
+        # Twisted's transports take bytes only: trim with one copy of the
+        # kept part when the read ended inside a batch.
+        return (data if p == end else data[:p]), position + p
 
     def read_batch(self, position: int, size: int) -> bytes:
         """The bytes of one batch."""

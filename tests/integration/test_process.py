@@ -198,3 +198,39 @@ def test_sigkill_loses_no_acknowledged_message(tmp_path: Path) -> None:
     missing = [v for v in acked if v not in stored]
     assert missing == [], (missing[:5], output[-2000:])
     assert all(stored[v] == o for v, o in acked.items()), "an ack named the wrong offset"
+
+
+def test_consume_a_large_log_in_small_fetches(tmp_path: Path) -> None:
+    """Tens of thousands of records read back through many size-limited fetches of segment files."""
+    child = ChildBroker(str(tmp_path / "logs"))
+    child.start()
+    try:
+        _create_topic(child.bootstrap, "big")
+        values = [b"%06d" % i + b"x" * 94 for i in range(30000)]
+        producer = Producer({"bootstrap.servers": child.bootstrap, "linger.ms": 5, "acks": 1})
+        for v in values:
+            producer.produce("big", v, partition=0)
+            producer.poll(0)
+        assert producer.flush(30) == 0
+        consumer = Consumer(
+            {
+                "bootstrap.servers": child.bootstrap,
+                "group.id": "unused",
+                "enable.auto.commit": False,
+                # Fetch limits that end inside batches, so reads are trimmed.
+                "fetch.max.bytes": 70000,
+                "message.max.bytes": 70000,
+                "max.partition.fetch.bytes": 50000,
+            }
+        )
+        consumer.assign([TopicPartition("big", 0, 0)])
+        got: list[bytes] = []
+        deadline = time.monotonic() + 30
+        while len(got) < len(values) and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None:
+                got.append(msg.value())
+        consumer.close()
+        assert got == values
+    finally:
+        assert child.terminate() == 0
