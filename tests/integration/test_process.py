@@ -207,7 +207,10 @@ def test_consume_a_large_log_in_small_fetches(tmp_path: Path) -> None:
     try:
         _create_topic(child.bootstrap, "big")
         values = [b"%06d" % i + b"x" * 94 for i in range(30000)]
-        producer = Producer({"bootstrap.servers": child.bootstrap, "linger.ms": 5, "acks": 1})
+        # Batches much smaller than the fetch limits: each read ends inside a batch.
+        producer = Producer(
+            {"bootstrap.servers": child.bootstrap, "linger.ms": 5, "batch.size": 8192, "acks": 1}
+        )
         for v in values:
             producer.produce("big", v, partition=0)
             producer.poll(0)
