@@ -11,7 +11,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from kafkatwist.errors import KafkaError
 from kafkatwist.producer_state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
-from kafkatwist.storage.memory import AppendInfo
+from kafkatwist.storage.log import AppendInfo
 from kafkatwist.wire.recompress import convert_for_topic
 from kafkatwist.wire.records import RecordsError
 

@@ -278,12 +278,12 @@ class ReadResult:
     """
     Whole record batches read from a log.
 
-    @ivar buffers: C{bytes} or C{memoryview}s holding byte-identical batches
-        from the segment files, in order; send them as they are.
+    @ivar buffers: C{bytes} holding byte-identical batches from the segment
+        files, in order; send them as they are (transports take bytes only).
     @ivar size: Their total length in bytes.
     """
 
-    buffers: list[bytes | memoryview]
+    buffers: list[bytes]
     size: int
     high_watermark: int
     last_stable_offset: int
@@ -897,7 +897,7 @@ class Segment:
 
     def read(
         self, position: int, limit: int, max_bytes: int, first_size: int | None = None
-    ) -> tuple[bytes | memoryview | None, int]:
+    ) -> tuple[bytes | None, int]:
         """
         Read whole batches from C{position}, stopping before byte C{limit} and after C{max_bytes}.
 
@@ -1743,7 +1743,7 @@ class PartitionLog:
                 f"for {self.topic}-{self.partition}",
             )
         limit_offset = self._high_watermark if max_offset is None else min(max_offset, log_end)
-        buffers: list[bytes | memoryview] = []
+        buffers: list[bytes] = []
         total = 0
         i = self._segment_index(offset)
         start_offset = offset

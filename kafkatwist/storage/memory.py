@@ -24,30 +24,12 @@ from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, succeed
 
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.storage.log import OffsetAndTimestamp
+from kafkatwist.storage.log import AppendInfo, OffsetAndTimestamp, ReadResult
 from kafkatwist.wire import records as wire_records
 
 #: Kafka's ``UNDEFINED_EPOCH`` and ``UNDEFINED_EPOCH_OFFSET`` (EpochEndOffset).
 UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1
-
-
-@frozen
-class AppendInfo:
-    """Where an append landed."""
-
-    base_offset: int
-    last_offset: int
-    log_append_time_ms: int
-    log_start_offset: int
-
-
-@frozen
-class ReadResult:
-    """Whole batches read from a log: buffers to send as they are."""
-
-    buffers: list[Any]
-    size: int
 
 
 @frozen
@@ -166,7 +148,14 @@ class MemoryPartitionLog:
             out.append(batch)
             size += len(batch)
             i += 1
-        return ReadResult(out, size)
+        return ReadResult(
+            out,
+            size,
+            high_watermark=self.high_watermark,
+            last_stable_offset=self.last_stable_offset,
+            log_start_offset=self.log_start_offset,
+            log_end_offset=self.log_end_offset,
+        )
 
     def add_waiter(self, offset: int) -> Deferred[None]:
         """A Deferred fired once the log end offset moves past C{offset}."""
