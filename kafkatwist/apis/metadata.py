@@ -41,6 +41,7 @@ from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
 UNSET_OPERATIONS = -2147483648
+OFFSETS_TOPIC = "__consumer_offsets"
 
 
 def topic_metadata(topic: TopicState, include_ops: bool) -> MetadataResponseTopic:
@@ -121,8 +122,13 @@ async def _one_topic(ctx: RequestContext, rt: Any, auto_create: bool, include_op
         )
     if auto_create:
         controller = ctx.broker.extras["controller"]
+        groups = ctx.broker.extras.get("groups")
         try:
-            topic = await controller.create_topic(name)
+            if name == OFFSETS_TOPIC and groups is not None:
+                # Kafka creates it with offsets.topic.num.partitions and its own configs.
+                topic = await groups.ensure_offsets_topic()
+            else:
+                topic = await controller.create_topic(name)
         except KafkaError as e:
             if e.code != ErrorCode.TOPIC_ALREADY_EXISTS:
                 return MetadataResponseTopic(error_code=int(e.code), name=name)

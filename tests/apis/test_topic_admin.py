@@ -199,3 +199,24 @@ class DeleteAndPartitionsTests(SynchronousTestCase):
         self.assertEqual(grow(2).error_code, ErrorCode.INVALID_PARTITIONS)
         self.assertEqual(grow(3).error_code, ErrorCode.INVALID_PARTITIONS)
         self.assertEqual(grow(5, "nope").error_code, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+
+
+class OffsetsTopicAutoCreateTests(SynchronousTestCase):
+    """Metadata naming __consumer_offsets creates it the coordinator's way."""
+
+    def test_metadata_creates_offsets_topic_with_its_partitions(self) -> None:
+        """__consumer_offsets gets offsets.topic.num.partitions and compaction, not num.partitions."""
+        from kafkatwist.config import BrokerConfig
+        from kafkatwist.groups.coordinator import GroupCoordinator
+
+        broker = make_broker(
+            config=BrokerConfig.from_properties({"offsets.topic.num.partitions": "7"})
+        )
+        broker.extras["groups"] = GroupCoordinator(broker)
+        request = MetadataRequest(
+            topics=(MetadataRequestTopic(name="__consumer_offsets"),), allow_auto_topic_creation=True
+        )
+        (t,) = self.successResultOf(call(broker, metadata.SPEC, request, 12)).topics
+        self.assertEqual((t.error_code, len(t.partitions), t.is_internal), (0, 7, True))
+        configs = broker.metadata.image.topics["__consumer_offsets"].configs
+        self.assertEqual(configs["cleanup.policy"], "compact")
