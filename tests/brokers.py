@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from typing import Any
 
@@ -17,12 +19,17 @@ from kafkatwist.storage.memory import MemoryLogManager
 from kafkatwist.wire.header import RequestHeader
 
 
+#: One directory per test process for the brokers' log dirs, removed at exit.
+_ROOT = tempfile.mkdtemp(prefix="kafkatwist-tests-")
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
+
+
 def make_broker(
     log_dir: str | None = None, config: Any = None, clock: Clock | None = None
 ) -> Broker:
     """A loaded broker with no topics, memory logs and a C{Clock}."""
     if log_dir is None:
-        log_dir = tempfile.mkdtemp(prefix="kafkatwist-test-")
+        log_dir = tempfile.mkdtemp(prefix="broker-", dir=_ROOT)
     clock = clock or Clock()
     clock.advance(1_700_000_000)  # a realistic wall-clock time, in seconds
     broker = Broker(
