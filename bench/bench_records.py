@@ -41,9 +41,7 @@ def make_batch(total_bytes: int, value_size: int = 1000) -> bytes:
     )
 
 
-def run(
-    batch: bytes, seconds: float, log_append_time_ms: int | None
-) -> tuple[float, float]:
+def run(batch: bytes, seconds: float, log_append_time_ms: int | None) -> tuple[float, float]:
     """Return (MB/s, microseconds per batch) for validate + assign_offsets."""
     iterations = 0
     offset = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from attrs import define, field
@@ -171,9 +170,3 @@ class Broker:
         if local_host and local_host not in ("0.0.0.0", "::"):
             return local_host
         return "localhost"
-
-
-def log_dir_of(broker: Broker) -> str:
-    """The first configured log directory."""
-    dirs = getattr(broker.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
-    return os.path.abspath(dirs[0])

@@ -16,6 +16,7 @@ from attrs import define, field
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from kafkatwist import topic_config
 from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
@@ -43,7 +44,10 @@ class Controller:
         return self.broker.metadata.image
 
     def check_new_topic(
-        self, name: str, num_partitions: int, replication_factor: int,
+        self,
+        name: str,
+        num_partitions: int,
+        replication_factor: int,
         assignments: Sequence[tuple[int, Sequence[int]]] = (),
         configs: Mapping[str, str | None] | None = None,
     ) -> tuple[int, int]:
@@ -108,11 +112,14 @@ class Controller:
                 f"{replication_factor} cannot be reached because only 1 broker(s) are registered.",
             )
         if configs:
-            check_topic_configs(configs)
+            topic_config.validate(configs)
         return num_partitions, replication_factor
 
     def create_topic(
-        self, name: str, num_partitions: int = -1, replication_factor: int = -1,
+        self,
+        name: str,
+        num_partitions: int = -1,
+        replication_factor: int = -1,
         assignments: Sequence[tuple[int, Sequence[int]]] = (),
         configs: Mapping[str, str | None] | None = None,
     ) -> Deferred[TopicState]:
@@ -139,7 +146,9 @@ class Controller:
             for p in topic.partitions:
                 self.broker.partition_log(topic, p)
             self._log.info(
-                "Created topic {name} ({partitions} partitions)", name=name, partitions=num_partitions
+                "Created topic {name} ({partitions} partitions)",
+                name=name,
+                partitions=num_partitions,
             )
             return topic
 
@@ -269,10 +278,3 @@ class Controller:
 def _collision_name(name: str) -> str:
     """Kafka treats '.' and '_' as colliding in topic names (metric names)."""
     return name.replace(".", "_")
-
-
-def check_topic_configs(configs: Mapping[str, str | None]) -> None:
-    """Validate topic configs; raises INVALID_CONFIG naming the first bad one."""
-    from kafkatwist import topic_config
-
-    topic_config.validate(configs)

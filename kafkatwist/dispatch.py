@@ -18,7 +18,6 @@ from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
@@ -50,7 +49,9 @@ class Dispatcher:
             self.specs[spec.api_key] = spec
         self.broker = broker
 
-    def dispatch(self, frame: Buffer, peer: str = "", local_host: str | None = None) -> Deferred[Reply]:
+    def dispatch(
+        self, frame: Buffer, peer: str = "", local_host: str | None = None
+    ) -> Deferred[Reply]:
         """
         Handle one request frame (without its length prefix).
 
@@ -72,7 +73,9 @@ class Dispatcher:
             )
         info = schema.message_info(spec.request)
         flexible = api_version in info.flexible
-        header = decode_request_header(reader, request_header_version(api_key, api_version, flexible))
+        header = decode_request_header(
+            reader, request_header_version(api_key, api_version, flexible)
+        )
         request = schema.decode(spec.request, api_version, reader)
         ctx = RequestContext(
             header=header, broker=self.broker, peer=peer, local_host=local_host, apis=self.specs
@@ -114,7 +117,9 @@ class Dispatcher:
         version = header.api_version
         flexible = version in schema.message_info(spec.response).flexible
         w = Writer()
-        encode_response_header(w, header.correlation_id, response_header_version(spec.api_key, flexible))
+        encode_response_header(
+            w, header.correlation_id, response_header_version(spec.api_key, flexible)
+        )
         schema.encode(response, version, w)
         return w.chunks()
 
@@ -130,8 +135,3 @@ class Dispatcher:
             "ApiVersions v{version} is unsupported; answered with v0", version=header.api_version
         )
         return w.chunks()
-
-
-def is_protocol_violation(failure: Failure) -> bool:
-    """True when a failure means the connection must be closed quietly."""
-    return failure.check(ProtocolViolation) is not None

@@ -158,7 +158,9 @@ class KafkaServerFactory(Factory):
     protocol = KafkaServerProtocol
     noisy = False
 
-    def __init__(self, dispatcher: Dispatcher, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+    ) -> None:
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
         self.connections: set[KafkaServerProtocol] = set()

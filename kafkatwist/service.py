@@ -105,7 +105,9 @@ class BrokerService(Service):
         log_dir = self.log_dir
         # Formatting a directory is tiny and must precede everything else.
         broker.cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, broker.node_id))
-        broker.metadata = KRaftMetadataStore(log_dir, run_blocking=self.run_blocking, clock=self.reactor)
+        broker.metadata = KRaftMetadataStore(
+            log_dir, run_blocking=self.run_blocking, clock=self.reactor
+        )
         await broker.metadata.load()
         broker.logs = self._make_logs(broker, self.run_blocking)
         await broker.logs.load()

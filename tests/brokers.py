@@ -18,7 +18,6 @@ from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.memory import MemoryLogManager
 from kafkatwist.wire.header import RequestHeader
 
-
 #: One directory per test process for the brokers' log dirs, removed at exit.
 _ROOT = tempfile.mkdtemp(prefix="kafkatwist-tests-")
 atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)

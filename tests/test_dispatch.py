@@ -14,7 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY, api_versions
 from kafkatwist.apis._spec import ApiSpec, RequestContext, generic_error_response
-from kafkatwist.dispatch import Dispatcher, is_protocol_violation
+from kafkatwist.dispatch import Dispatcher
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.messages.api_versions import ApiVersion, ApiVersionsRequest, ApiVersionsResponse
 from kafkatwist.messages.produce import (
@@ -189,13 +189,6 @@ class UnknownAndUnsupportedTests(DispatchCase):
         self.assertRaises(
             ValueError, Dispatcher, (api_versions.SPEC, api_versions.SPEC), make_broker()
         )
-
-    def test_is_protocol_violation(self) -> None:
-        """C{is_protocol_violation} tells violations from other failures."""
-        from twisted.python.failure import Failure
-
-        self.assertTrue(is_protocol_violation(Failure(ProtocolViolation("x"))))
-        self.assertFalse(is_protocol_violation(Failure(RuntimeError("x"))))
 
 
 class FuzzTests(DispatchCase):

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twisted.internet.defer import CancelledError, succeed
 from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
-from twisted.internet.testing import StringTransport
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -421,7 +421,9 @@ class ReplyTypesTests(SynchronousTestCase):
 
     def test_memoryview_and_bytearray_chunks(self) -> None:
         """memoryview and bytearray chunks reach a bytes-only transport as bytes, framed."""
-        protocol, transport = self.connect([b"\x00\x00\x00\x07", memoryview(b"abcdefgh")[:3], bytearray(b"xy")])
+        protocol, transport = self.connect(
+            [b"\x00\x00\x00\x07", memoryview(b"abcdefgh")[:3], bytearray(b"xy")]
+        )
         protocol.dataReceived(frame(b"\x00\x12\x00\x04\x00\x00\x00\x07\xff\xff\x00"))
         self.assertEqual(transport.value(), struct.pack(">i", 9) + b"\x00\x00\x00\x07abcxy")
 

@@ -32,9 +32,18 @@ DEFAULT_SCHEMAS = ROOT.parent / "shared" / "kafka-schemas"
 DEFAULT_OUT = ROOT / "kafkatwist" / "messages"
 
 PRIMITIVES = {
-    "int8": "int", "int16": "int", "uint16": "int", "int32": "int", "uint32": "int",
-    "int64": "int", "float64": "float", "bool": "bool", "uuid": "uuid.UUID",
-    "string": "str", "bytes": "bytes", "records": "Records",
+    "int8": "int",
+    "int16": "int",
+    "uint16": "int",
+    "int32": "int",
+    "uint32": "int",
+    "int64": "int",
+    "float64": "float",
+    "bool": "bool",
+    "uuid": "uuid.UUID",
+    "string": "str",
+    "bytes": "bytes",
+    "records": "Records",
 }
 
 RECORD_FOLDERS = {
@@ -211,7 +220,7 @@ class Module:
             t = st.top
             args = [f'name="{t["name"]}"', f'kind="{t["type"]}"']
             if "apiKey" in t:
-                args.append(f'api_key={t["apiKey"]}')
+                args.append(f"api_key={t['apiKey']}")
             args.append(f'valid="{t["validVersions"]}"')
             args.append(f'flexible="{t.get("flexibleVersions", "none")}"')
             lines.append(f"@message({', '.join(args)})")

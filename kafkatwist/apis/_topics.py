@@ -11,7 +11,16 @@ MAX_TOPIC_NAME_LENGTH = 249
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 
 #: AclOperation codes (Kafka's ``AclOperation``) that apply to a topic.
-TOPIC_OPERATIONS = (3, 4, 5, 6, 7, 8, 10, 11)  # READ WRITE CREATE DELETE ALTER DESCRIBE DESC_CONF ALTER_CONF
+TOPIC_OPERATIONS = (
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    10,
+    11,
+)  # READ WRITE CREATE DELETE ALTER DESCRIBE DESC_CONF ALTER_CONF
 #: The bit field Kafka reports when no authorizer is configured: every topic operation.
 TOPIC_AUTHORIZED_OPERATIONS = sum(1 << op for op in TOPIC_OPERATIONS)
 #: Likewise for the cluster (Kafka's ``AclEntry.supportedOperations(CLUSTER)``): CREATE,
@@ -24,12 +33,12 @@ def validate_topic_name(name: str) -> str | None:
     if not name:
         return "Topic name is illegal, it can't be empty"
     if name in (".", ".."):
-        return "Topic name cannot be \".\" or \"..\""
+        return 'Topic name cannot be "." or ".."'
     if len(name) > MAX_TOPIC_NAME_LENGTH:
         return f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LENGTH} characters"
     if not _LEGAL.fullmatch(name):
         return (
-            f"Topic name \"{name}\" is illegal, it contains a character other than "
+            f'Topic name "{name}" is illegal, it contains a character other than '
             "ASCII alphanumerics, '.', '_' and '-'"
         )
     return None

@@ -45,8 +45,10 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
         code, message = ErrorCode.NONE, None
         if topic is None:
             code = missing
-            message = "This server does not host this topic ID." if name is None else (
-                "This server does not host this topic-partition."
+            message = (
+                "This server does not host this topic ID."
+                if name is None
+                else ("This server does not host this topic-partition.")
             )
         elif not getattr(broker.config, "delete_topic_enable", True):
             code, message = ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
@@ -69,7 +71,9 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
     return DeleteTopicsResponse(responses=tuple(results))
 
 
-def error_response(request: DeleteTopicsRequest, version: int, code: ErrorCode) -> DeleteTopicsResponse:
+def error_response(
+    request: DeleteTopicsRequest, version: int, code: ErrorCode
+) -> DeleteTopicsResponse:
     if version >= 6:
         items = [(t.name, t.topic_id) for t in request.topics]
     else:

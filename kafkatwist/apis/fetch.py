@@ -29,7 +29,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.fetch import (
     FetchableTopicResponse,
     FetchRequest,
@@ -70,7 +70,11 @@ class _Plan:
             entries: list[tuple[Any, Any]] = []
             for fp in ft.partitions:
                 if topic is None:
-                    code = ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    code = (
+                        ErrorCode.UNKNOWN_TOPIC_ID
+                        if by_id
+                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                    )
                     entries.append((fp, code))
                     continue
                 log = broker.partition_log(topic, fp.partition)
@@ -142,7 +146,9 @@ class _Plan:
                     )
                 )
             if self.by_id:
-                responses.append(FetchableTopicResponse(topic_id=ft.topic_id, partitions=tuple(parts)))
+                responses.append(
+                    FetchableTopicResponse(topic_id=ft.topic_id, partitions=tuple(parts))
+                )
             else:
                 responses.append(FetchableTopicResponse(topic=ft.topic, partitions=tuple(parts)))
         return FetchResponse(session_id=0, responses=tuple(responses)), total, errors
@@ -200,7 +206,9 @@ def error_response(request: FetchRequest, version: int, code: ErrorCode) -> Fetc
         for ft in request.topics
     )
     # The top-level error code exists from v7 only.
-    return FetchResponse(error_code=int(code) if version >= 7 else 0, session_id=0, responses=responses)
+    return FetchResponse(
+        error_code=int(code) if version >= 7 else 0, session_id=0, responses=responses
+    )
 
 
 SPEC = ApiSpec(
@@ -211,5 +219,3 @@ SPEC = ApiSpec(
     handle=handle,
     error_response=error_response,
 )
-
-__all__ = ["SPEC", "KafkaError"]

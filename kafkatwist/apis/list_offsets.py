@@ -195,7 +195,10 @@ async def _legacy(
     entries: list[tuple[int, int]]
     if log.size_bytes() > 0:
         found = await query(log.max_timestamp)
-        entries = [(start, found.timestamp if found is not None else now), (log.log_end_offset, now)]
+        entries = [
+            (start, found.timestamp if found is not None else now),
+            (log.log_end_offset, now),
+        ]
     else:
         entries = [(start, now)]
     if p.timestamp == LATEST_TIMESTAMP:

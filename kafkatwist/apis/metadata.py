@@ -63,7 +63,9 @@ def topic_metadata(topic: TopicState, include_ops: bool) -> MetadataResponseTopi
             )
             for i, p in sorted(topic.partitions.items())
         ),
-        topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS if include_ops else UNSET_OPERATIONS,
+        topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS
+        if include_ops
+        else UNSET_OPERATIONS,
     )
 
 
@@ -72,9 +74,8 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
     image = broker.metadata.image
     version = ctx.api_version
     include_ops = request.include_topic_authorized_operations
-    auto_create = (
-        getattr(broker.config, "auto_create_topics_enable", True)
-        and (request.allow_auto_topic_creation or version < 4)
+    auto_create = getattr(broker.config, "auto_create_topics_enable", True) and (
+        request.allow_auto_topic_creation or version < 4
     )
     topics: list[MetadataResponseTopic] = []
     requested = request.topics
@@ -103,7 +104,9 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
     )
 
 
-async def _one_topic(ctx: RequestContext, rt: Any, auto_create: bool, include_ops: bool) -> MetadataResponseTopic:
+async def _one_topic(
+    ctx: RequestContext, rt: Any, auto_create: bool, include_ops: bool
+) -> MetadataResponseTopic:
     image = ctx.broker.metadata.image
     if rt.name is None:
         topic = image.topics_by_id.get(rt.topic_id)

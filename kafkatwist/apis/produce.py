@@ -68,7 +68,9 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> Partition
 ADMIN_CLIENT_ID = "__admin_client"
 
 
-def _append(ctx: RequestContext, topic: Any, index: int, records: Any) -> Deferred[Any] | PartitionProduceResponse:
+def _append(
+    ctx: RequestContext, topic: Any, index: int, records: Any
+) -> Deferred[Any] | PartitionProduceResponse:
     """Validate and append one partition's records; a response on refusal."""
     broker = ctx.broker
     if topic is None or index not in topic.partitions:
@@ -101,7 +103,10 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     for td in request.topic_data:
         topic = image.topics.get(td.name)
         pending.append(
-            (td.name, [(pd.index, _append(ctx, topic, pd.index, pd.records)) for pd in td.partition_data])
+            (
+                td.name,
+                [(pd.index, _append(ctx, topic, pd.index, pd.records)) for pd in td.partition_data],
+            )
         )
     responses = []
     for name, parts in pending:

@@ -237,8 +237,10 @@ class MetadataImage:
     def _apply_config(self, record: mr.ConfigRecord) -> None:
         if record.resource_type == RESOURCE_TOPIC:
             topic = self.topics.get(record.resource_name)
-            configs = topic.configs if topic else self._pending_topic_configs.setdefault(
-                record.resource_name, {}
+            configs = (
+                topic.configs
+                if topic
+                else self._pending_topic_configs.setdefault(record.resource_name, {})
             )
         else:
             configs = self.configs.setdefault((record.resource_type, record.resource_name), {})

@@ -114,9 +114,7 @@ def _xerial_compress(data: BytesLike) -> bytes:
     view = memoryview(data).cast("B")
     parts: list[bytes] = [XERIAL_HEADER]
     for start in range(0, len(view), XERIAL_BLOCK_SIZE):
-        block = bytes(
-            cramjam.snappy.compress_raw(view[start : start + XERIAL_BLOCK_SIZE])
-        )
+        block = bytes(cramjam.snappy.compress_raw(view[start : start + XERIAL_BLOCK_SIZE]))
         parts.append(_LENGTH.pack(len(block)))
         parts.append(block)
     return b"".join(parts)
@@ -124,10 +122,7 @@ def _xerial_compress(data: BytesLike) -> bytes:
 
 def _snappy_decompress(data: BytesLike) -> bytes:
     view = memoryview(data).cast("B")
-    if (
-        len(view) >= len(XERIAL_HEADER)
-        and bytes(view[: len(XERIAL_MAGIC)]) == XERIAL_MAGIC
-    ):
+    if len(view) >= len(XERIAL_HEADER) and bytes(view[: len(XERIAL_MAGIC)]) == XERIAL_MAGIC:
         return _xerial_decompress(view)
     if bytes(view[: len(_SNAPPY_FRAMED_MAGIC)]) == _SNAPPY_FRAMED_MAGIC:
         return bytes(cramjam.snappy.decompress(view))
@@ -140,9 +135,7 @@ def _xerial_decompress(view: memoryview) -> bytes:
     end = len(view)
     while pos < end:
         if end - pos < _LENGTH.size:
-            raise RecordsError(
-                ErrorCode.CORRUPT_MESSAGE, "truncated xerial snappy block length"
-            )
+            raise RecordsError(ErrorCode.CORRUPT_MESSAGE, "truncated xerial snappy block length")
         (length,) = _LENGTH.unpack_from(view, pos)
         pos += _LENGTH.size
         if length < 0 or length > end - pos:

@@ -105,9 +105,7 @@ _MAGIC_AND_CRC: Final = struct.Struct(">bI")
 _INT32: Final = struct.Struct(">i")
 
 assert _HEADER.size == BATCH_HEADER_SIZE
-assert (
-    _PREFIX.size + _MAGIC_AND_CRC.size + _CRC_COVERED_HEADER.size == BATCH_HEADER_SIZE
-)
+assert _PREFIX.size + _MAGIC_AND_CRC.size + _CRC_COVERED_HEADER.size == BATCH_HEADER_SIZE
 
 
 class RecordsError(Exception):
@@ -381,16 +379,14 @@ def validate_produce_records(
         if header is None:
             raise RecordsError(
                 ErrorCode.CORRUPT_MESSAGE,
-                f"records end inside a record batch at position {pos} "
-                f"({end - pos} bytes left)",
+                f"records end inside a record batch at position {pos} ({end - pos} bytes left)",
             )
         batches.append((pos, header))
         pos += header.batch_length + LOG_OVERHEAD
     if len(batches) > 1 and not allow_multiple_batches:
         raise RecordsError(
             ErrorCode.INVALID_RECORD,
-            "Produce requests are only allowed to contain exactly one record "
-            "batch per partition",
+            "Produce requests are only allowed to contain exactly one record batch per partition",
         )
     for pos, header in batches:
         _validate_client_batch(mv, pos, header, max_batch_bytes, api_version)
@@ -405,11 +401,7 @@ def _validate_client_batch(
     api_version: int | None,
 ) -> None:
     codec = header.attributes & COMPRESSION_CODEC_MASK
-    if (
-        codec == _ZSTD
-        and api_version is not None
-        and api_version < _ZSTD_MIN_PRODUCE_VERSION
-    ):
+    if codec == _ZSTD and api_version is not None and api_version < _ZSTD_MIN_PRODUCE_VERSION:
         raise RecordsError(
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
             f"Produce requests with version {api_version} are not allowed to "
@@ -418,8 +410,7 @@ def _validate_client_batch(
     if header.base_offset != 0:
         raise RecordsError(
             ErrorCode.INVALID_RECORD,
-            f"the baseOffset of the record batch should be 0, but it is "
-            f"{header.base_offset}",
+            f"the baseOffset of the record batch should be 0, but it is {header.base_offset}",
         )
     size = header.batch_length + LOG_OVERHEAD
     if size > max_batch_bytes:
@@ -581,9 +572,7 @@ def assign_offsets(
         max_timestamp=max_timestamp,
         offset_of_max_timestamp=offset_of_max,
         size=size,
-        log_append_time_ms=NO_TIMESTAMP
-        if log_append_time_ms is None
-        else log_append_time_ms,
+        log_append_time_ms=NO_TIMESTAMP if log_append_time_ms is None else log_append_time_ms,
     )
 
 
@@ -741,16 +730,13 @@ def _decode_records(data: bytes, header: BatchHeader) -> list[Record]:
                 headers=tuple(headers),
                 offset=header.base_offset + offset_delta,
                 timestamp=(
-                    header.max_timestamp
-                    if log_append
-                    else header.base_timestamp + timestamp_delta
+                    header.max_timestamp if log_append else header.base_timestamp + timestamp_delta
                 ),
             )
         )
     if pos != total:
         raise _corrupt(
-            f"incorrect declared batch size: {total - pos} bytes remain after "
-            f"{count} records"
+            f"incorrect declared batch size: {total - pos} bytes remain after {count} records"
         )
     return records
 
@@ -776,9 +762,7 @@ def decode_batch_records(batch: BytesLike, *, check_crc: bool = True) -> list[Re
         raise _corrupt(f"unsupported magic {header.magic}")
     size = header.batch_length + LOG_OVERHEAD
     if header.batch_length < MIN_BATCH_LENGTH or size > len(mv):
-        raise _corrupt(
-            f"batch length {header.batch_length} does not fit the {len(mv)} bytes given"
-        )
+        raise _corrupt(f"batch length {header.batch_length} does not fit the {len(mv)} bytes given")
     if check_crc and crc32c(mv[ATTRIBUTES_OFFSET:size]) != header.crc:
         raise _corrupt(f"record is corrupt (stored crc = {header.crc})")
     body = mv[RECORDS_OFFSET:size]
@@ -803,9 +787,7 @@ class NewRecord:
 
 
 RecordInput = (
-    NewRecord
-    | tuple[bytes | None, bytes | None]
-    | tuple[bytes | None, bytes | None, RecordHeaders]
+    NewRecord | tuple[bytes | None, bytes | None] | tuple[bytes | None, bytes | None, RecordHeaders]
 )
 
 
@@ -817,9 +799,7 @@ def _encode_bytes(out: bytearray, data: bytes | None) -> None:
         out += data
 
 
-def _encode_record(
-    offset_delta: int, record: NewRecord, base_timestamp: int
-) -> tuple[bytes, int]:
+def _encode_record(offset_delta: int, record: NewRecord, base_timestamp: int) -> tuple[bytes, int]:
     timestamp = base_timestamp if record.timestamp is None else record.timestamp
     body = bytearray(b"\x00")  # record attributes: unused, always 0
     body += encode_varlong(timestamp - base_timestamp)
@@ -896,9 +876,7 @@ def build_batch(
             base_sequence,
             len(records),
         )
-        prefix = _PREFIX.pack(
-            base_offset, MIN_BATCH_LENGTH + len(body), partition_leader_epoch
-        )
+        prefix = _PREFIX.pack(base_offset, MIN_BATCH_LENGTH + len(body), partition_leader_epoch)
     except struct.error as e:
         raise ValueError(f"batch header field out of range: {e}") from None
     crc = crc32c(body, crc32c(covered))

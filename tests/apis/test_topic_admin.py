@@ -214,7 +214,8 @@ class OffsetsTopicAutoCreateTests(SynchronousTestCase):
         )
         broker.extras["groups"] = GroupCoordinator(broker)
         request = MetadataRequest(
-            topics=(MetadataRequestTopic(name="__consumer_offsets"),), allow_auto_topic_creation=True
+            topics=(MetadataRequestTopic(name="__consumer_offsets"),),
+            allow_auto_topic_creation=True,
         )
         (t,) = self.successResultOf(call(broker, metadata.SPEC, request, 12)).topics
         self.assertEqual((t.error_code, len(t.partitions), t.is_internal), (0, 7, True))

@@ -17,6 +17,7 @@ async def test_nh4_serial_requests() -> None:
     """Stage nh4: Serial requests."""
     await run_stage("nh4")
 
+
 @pytest_twisted.ensureDeferred
 async def test_sk0_concurrent_requests() -> None:
     """Stage sk0: Concurrent requests."""

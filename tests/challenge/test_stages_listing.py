@@ -17,20 +17,24 @@ async def test_yk1_include_describetopicpartitions_in_apiversions() -> None:
     """Stage yk1: Include DescribeTopicPartitions in APIVersions."""
     await run_stage("yk1")
 
+
 @pytest_twisted.ensureDeferred
 async def test_vt6_list_for_an_unknown_topic() -> None:
     """Stage vt6: List for an unknown topic."""
     await run_stage("vt6")
+
 
 @pytest_twisted.ensureDeferred
 async def test_ea7_list_for_a_single_partition() -> None:
     """Stage ea7: List for a single partition."""
     await run_stage("ea7")
 
+
 @pytest_twisted.ensureDeferred
 async def test_ku4_list_for_multiple_partitions() -> None:
     """Stage ku4: List for multiple partitions."""
     await run_stage("ku4")
+
 
 @pytest_twisted.ensureDeferred
 async def test_wq2_list_for_multiple_topics() -> None:

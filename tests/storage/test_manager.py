@@ -255,7 +255,6 @@ class PeriodicTests(SynchronousTestCase):
         self.assertEqual(log.recovery_point, 1)
         self.successResultOf(manager.close())
 
-
     def test_initial_delay(self) -> None:
         """The first periodic run waits InitialTaskDelayMs (30 s), as Kafka's scheduler does."""
         clock = Clock()

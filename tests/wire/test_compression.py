@@ -83,9 +83,7 @@ class RoundTripTests(SynchronousTestCase):
         garbage = bytes(range(256)) * 4
         for codec in CODECS:
             for data in (garbage, compression.compress(codec, b"x" * 5000)[:-7]):
-                error = self.assertRaises(
-                    RecordsError, compression.decompress, codec, data
-                )
+                error = self.assertRaises(RecordsError, compression.decompress, codec, data)
                 self.assertEqual(error.code, ErrorCode.CORRUPT_MESSAGE, codec)
 
 
@@ -95,16 +93,12 @@ class GzipTests(SynchronousTestCase):
     def test_decodes_stdlib_gzip(self) -> None:
         """A gzip member written by the gzip module (as GZIPOutputStream) decodes."""
         for data in samples():
-            self.assertEqual(
-                compression.decompress(compression.GZIP, gzip.compress(data)), data
-            )
+            self.assertEqual(compression.decompress(compression.GZIP, gzip.compress(data)), data)
 
     def test_stdlib_decodes_ours(self) -> None:
         """Our gzip output is a valid gzip member."""
         for data in samples():
-            self.assertEqual(
-                gzip.decompress(compression.compress(compression.GZIP, data)), data
-            )
+            self.assertEqual(gzip.decompress(compression.compress(compression.GZIP, data)), data)
 
 
 class SnappyTests(SynchronousTestCase):
@@ -114,9 +108,7 @@ class SnappyTests(SynchronousTestCase):
         """Our snappy output is xerial-framed, one raw block per 32 KiB of input."""
         for data in samples():
             blocks = xerial_blocks(compression.compress(compression.SNAPPY, data))
-            self.assertEqual(
-                len(blocks), -(-len(data) // compression.XERIAL_BLOCK_SIZE)
-            )
+            self.assertEqual(len(blocks), -(-len(data) // compression.XERIAL_BLOCK_SIZE))
             self.assertEqual(b"".join(snappy.decompress(b) for b in blocks), data)
 
     def test_decodes_xerial(self) -> None:
@@ -177,9 +169,7 @@ class Lz4Tests(SynchronousTestCase):
         self.assertEqual(reference[:6], bytes.fromhex("04224d186040"))
         header = reference[:7]
         payload = random.Random(3).randbytes(1000)
-        frame = (
-            header + struct.pack("<I", len(payload) | 0x80000000) + payload + bytes(4)
-        )
+        frame = header + struct.pack("<I", len(payload) | 0x80000000) + payload + bytes(4)
         self.assertEqual(compression.decompress(compression.LZ4, frame), payload)
 
     def test_encodes_independent_blocks(self) -> None:
@@ -209,9 +199,7 @@ class ZstdTests(SynchronousTestCase):
                 sink, closefd=False
             ) as writer:
                 writer.write(data)
-            self.assertEqual(
-                compression.decompress(compression.ZSTD, sink.getvalue()), data
-            )
+            self.assertEqual(compression.decompress(compression.ZSTD, sink.getvalue()), data)
 
     def test_reference_decodes_ours(self) -> None:
         """Our zstd output is a standard zstd frame."""

@@ -55,9 +55,7 @@ METADATA = load_hex("records_cluster_metadata_0.hex")
 METADATA_POSITIONS = [0, 145]
 
 
-def patch(
-    batch: bytes, fmt: str, offset: int, value: int, *, fix_crc: bool = True
-) -> bytes:
+def patch(batch: bytes, fmt: str, offset: int, value: int, *, fix_crc: bool = True) -> bytes:
     """Overwrite one header field of a single batch, then (by default) fix its CRC."""
     out = bytearray(batch)
     struct.pack_into(fmt, out, offset, value)
@@ -166,9 +164,7 @@ class CrcTests(SynchronousTestCase):
         """The CRC stored by a real broker equals the CRC we compute."""
         self.assertEqual(batch_crc(FOO), parse_batch_header(FOO).crc)
         for pos in METADATA_POSITIONS:
-            self.assertEqual(
-                batch_crc(METADATA, pos), parse_batch_header(METADATA, pos).crc
-            )
+            self.assertEqual(batch_crc(METADATA, pos), parse_batch_header(METADATA, pos).crc)
 
     def test_check_value(self) -> None:
         """Both implementations give the standard CRC-32C check value for '123456789'."""
@@ -239,9 +235,7 @@ class IterationTests(SynchronousTestCase):
         """Cut anywhere, iteration yields the whole batches before the cut and stops."""
         for cut in range(len(METADATA) + 1):
             found = [pos for pos, _ in iter_batches(METADATA[:cut])]
-            expected = [
-                p for p in METADATA_POSITIONS if p + _size_at(METADATA, p) <= cut
-            ]
+            expected = [p for p in METADATA_POSITIONS if p + _size_at(METADATA, p) <= cut]
             self.assertEqual(found, expected, cut)
 
     def test_scan_reports_valid_end(self) -> None:
@@ -348,23 +342,17 @@ class ValidateProduceTests(SynchronousTestCase):
     def test_legacy_magic(self) -> None:
         """Magic 0 and 1 are INVALID_RECORD: Kafka 4 takes only magic 2 from producers."""
         for magic in (0, 1):
-            assertRecordsError(
-                self, ErrorCode.INVALID_RECORD, patch(FOO, ">b", 16, magic)
-            )
+            assertRecordsError(self, ErrorCode.INVALID_RECORD, patch(FOO, ">b", 16, magic))
 
     def test_unknown_magic(self) -> None:
         """Magic above 2 or negative is CORRUPT_MESSAGE."""
         for magic in (3, -1):
-            assertRecordsError(
-                self, ErrorCode.CORRUPT_MESSAGE, patch(FOO, ">b", 16, magic)
-            )
+            assertRecordsError(self, ErrorCode.CORRUPT_MESSAGE, patch(FOO, ">b", 16, magic))
 
     def test_bad_lengths(self) -> None:
         """Lengths below the v2 header size are CORRUPT_MESSAGE."""
         for length in (-1, 0, 13, 14, 48):
-            assertRecordsError(
-                self, ErrorCode.CORRUPT_MESSAGE, patch(FOO, ">i", 8, length)
-            )
+            assertRecordsError(self, ErrorCode.CORRUPT_MESSAGE, patch(FOO, ">i", 8, length))
 
     def test_more_than_one_batch(self) -> None:
         """Two batches are INVALID_RECORD unless multiple batches are allowed."""
@@ -394,9 +382,7 @@ class ValidateProduceTests(SynchronousTestCase):
 
     def test_control_batch(self) -> None:
         """Clients may not write control batches."""
-        assertRecordsError(
-            self, ErrorCode.INVALID_RECORD, simple_batch(1, is_control=True)
-        )
+        assertRecordsError(self, ErrorCode.INVALID_RECORD, simple_batch(1, is_control=True))
 
     def test_producer_id_without_sequence(self) -> None:
         """A producer id with a negative base sequence is INVALID_RECORD."""
@@ -412,9 +398,7 @@ class ValidateProduceTests(SynchronousTestCase):
     def test_zstd_needs_produce_v7(self) -> None:
         """zstd batches in Produce requests before v7 are UNSUPPORTED_COMPRESSION_TYPE."""
         batch = simple_batch(2, compression=compression.ZSTD)
-        assertRecordsError(
-            self, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, batch, api_version=6
-        )
+        assertRecordsError(self, ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, batch, api_version=6)
         self.assertEqual(
             len(validate_produce_records(batch, max_batch_bytes=MAX, api_version=7)), 1
         )
@@ -422,9 +406,7 @@ class ValidateProduceTests(SynchronousTestCase):
     def test_common_producer_id(self) -> None:
         """common_producer_id tells whether all batches share one producer id."""
         mixed = FOO + simple_batch(1)
-        batches = validate_produce_records(
-            mixed, max_batch_bytes=MAX, allow_multiple_batches=True
-        )
+        batches = validate_produce_records(mixed, max_batch_bytes=MAX, allow_multiple_batches=True)
         self.assertIsNone(common_producer_id(batches))
         self.assertEqual(common_producer_id(batches[:1]), 0)
         self.assertEqual(common_producer_id(batches[1:]), -1)
@@ -472,26 +454,20 @@ class AssignOffsetsTests(SynchronousTestCase):
         second = simple_batch(2, base_timestamp=5000)
         third = simple_batch(4, base_timestamp=2000)
         buf = first + second + third
-        batches = validate_produce_records(
-            buf, max_batch_bytes=MAX, allow_multiple_batches=True
-        )
+        batches = validate_produce_records(buf, max_batch_bytes=MAX, allow_multiple_batches=True)
         result = assign_offsets(buf, batches, 100, leader_epoch=3)
         written = joined(result.pieces)
         found = [(h.base_offset, h.last_offset) for _, h in iter_batches(written)]
         self.assertEqual(found, [(100, 102), (103, 104), (105, 108)])
         self.assertEqual(result.next_offset, 109)
-        self.assertEqual(
-            (result.max_timestamp, result.offset_of_max_timestamp), (5000, 104)
-        )
+        self.assertEqual((result.max_timestamp, result.offset_of_max_timestamp), (5000, 104))
         self.assertEqual(scan_batches(written, check_crc=True)[1], len(buf))
 
     def test_log_append_time(self) -> None:
         """LogAppendTime sets the attribute bit and maxTimestamp and recomputes the CRC."""
         batch = simple_batch(3, base_timestamp=1000)
         batches = validate_produce_records(batch, max_batch_bytes=MAX)
-        result = assign_offsets(
-            batch, batches, 10, leader_epoch=1, log_append_time_ms=9999
-        )
+        result = assign_offsets(batch, batches, 10, leader_epoch=1, log_append_time_ms=9999)
         written = joined(result.pieces)
         header = parse_batch_header(written)
         self.assertEqual(header.timestamp_type, LOG_APPEND_TIME)
@@ -500,9 +476,7 @@ class AssignOffsetsTests(SynchronousTestCase):
         self.assertNotEqual(header.crc, batches[0][1].crc)
         self.assertEqual(written[BATCH_HEADER_SIZE:], batch[BATCH_HEADER_SIZE:])
         self.assertEqual({r.timestamp for r in decode_batch_records(written)}, {9999})
-        self.assertEqual(
-            (result.max_timestamp, result.offset_of_max_timestamp), (9999, 12)
-        )
+        self.assertEqual((result.max_timestamp, result.offset_of_max_timestamp), (9999, 12))
         self.assertEqual(result.log_append_time_ms, 9999)
         body = result.pieces[1]
         assert isinstance(body, memoryview)
@@ -523,9 +497,7 @@ class AssignOffsetsTests(SynchronousTestCase):
     def test_no_batches(self) -> None:
         """Nothing to assign leaves the next offset unchanged."""
         result = assign_offsets(b"", [], 5, leader_epoch=0)
-        self.assertEqual(
-            (result.pieces, result.next_offset, result.max_timestamp), ([], 5, -1)
-        )
+        self.assertEqual((result.pieces, result.next_offset, result.max_timestamp), ([], 5, -1))
 
 
 class RecordDecodingTests(SynchronousTestCase):
@@ -534,9 +506,7 @@ class RecordDecodingTests(SynchronousTestCase):
     def test_real_producer_record(self) -> None:
         """The real producer's record decodes to its key, value and timestamp."""
         [record] = decode_batch_records(FOO)
-        self.assertEqual(
-            (record.key, record.value, record.headers), (None, b"Hello World!", ())
-        )
+        self.assertEqual((record.key, record.value, record.headers), (None, b"Hello World!", ()))
         self.assertEqual((record.offset, record.offset_delta), (0, 0))
         self.assertEqual((record.timestamp, record.timestamp_delta), (1726045973899, 0))
         self.assertEqual(record.attributes, 0)
@@ -546,13 +516,9 @@ class RecordDecodingTests(SynchronousTestCase):
         first = decode_batch_records(memoryview(METADATA)[0:145])
         self.assertEqual([r.offset for r in first], [1, 2, 3, 4])
         self.assertEqual({r.key for r in first}, {None})
-        self.assertEqual(
-            first[0].value, b"\x01\x17\x00\x01\x00\x12\x12Bootstrap records"
-        )
+        self.assertEqual(first[0].value, b"\x01\x17\x00\x01\x00\x12\x12Bootstrap records")
         # FeatureLevelRecord (api key 12): metadata.version = 20.
-        self.assertEqual(
-            first[1].value, b"\x01\x0c\x00\x11metadata.version\x00\x14\x00"
-        )
+        self.assertEqual(first[1].value, b"\x01\x0c\x00\x11metadata.version\x00\x14\x00")
         second = decode_batch_records(METADATA[145:])
         self.assertEqual([r.offset for r in second], [34, 35])
         # TopicRecord (api key 2) for topic "foo".
@@ -580,9 +546,7 @@ class RecordDecodingTests(SynchronousTestCase):
             patch(batch, ">i", 8, 500),  # batch longer than the buffer
         ]
         for bad in cases:
-            error = self.assertRaises(
-                RecordsError, decode_batch_records, bad, check_crc=False
-            )
+            error = self.assertRaises(RecordsError, decode_batch_records, bad, check_crc=False)
             self.assertEqual(error.code, ErrorCode.CORRUPT_MESSAGE, error.message)
 
     def test_null_header_key(self) -> None:
@@ -598,10 +562,7 @@ class RecordDecodingTests(SynchronousTestCase):
 
     def test_compressed_real_batch_content(self) -> None:
         """A compressed batch decodes to the same records as its uncompressed twin."""
-        values = [
-            NewRecord(None, b"Hello World!" * n, (("h", None),), 50 + n)
-            for n in range(20)
-        ]
+        values = [NewRecord(None, b"Hello World!" * n, (("h", None),), 50 + n) for n in range(20)]
         plain = decode_batch_records(build_batch(values, base_timestamp=50))
         for codec in (1, 2, 3, 4):
             batch = build_batch(values, base_timestamp=50, compression=codec)
@@ -645,12 +606,8 @@ class VarintTests(SynchronousTestCase):
 
     def test_varlong_extremes(self) -> None:
         """The int64 extremes take ten bytes and round trip."""
-        self.assertEqual(
-            encode_varlong(2**63 - 1), bytes.fromhex("feffffffffffffffff01")
-        )
-        self.assertEqual(
-            encode_varlong(-(2**63)), bytes.fromhex("ffffffffffffffffff01")
-        )
+        self.assertEqual(encode_varlong(2**63 - 1), bytes.fromhex("feffffffffffffffff01"))
+        self.assertEqual(encode_varlong(-(2**63)), bytes.fromhex("ffffffffffffffffff01"))
         for value in (2**63 - 1, -(2**63), 2**31, -(2**31) - 1):
             self.assertEqual(
                 decode_varlong(encode_varlong(value), 0),
@@ -787,9 +744,7 @@ class SharedFixtureTests(SynchronousTestCase):
             self.assertEqual(valid_end, len(data))
             offsets: list[int] = []
             for pos, header in batches:
-                records = decode_batch_records(
-                    memoryview(data)[pos : pos + header.size]
-                )
+                records = decode_batch_records(memoryview(data)[pos : pos + header.size])
                 self.assertEqual(len(records), header.records_count)
                 offsets.extend(r.offset for r in records)
             self.assertEqual(offsets, sorted(offsets))
