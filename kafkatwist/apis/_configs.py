@@ -201,3 +201,22 @@ def java_split(value: str) -> list[str]:
     if parts == [""] and value != "":
         return []
     return parts
+
+
+def error_responses(response_cls: type, resource_cls: type) -> Callable[[Any, int, ErrorCode], Any]:
+    """The ``error_response`` of AlterConfigs and IncrementalAlterConfigs: the code per resource."""
+
+    def error_response(request: Any, version: int, code: ErrorCode) -> Any:
+        return response_cls(
+            responses=tuple(
+                resource_cls(
+                    error_code=int(code),
+                    error_message=None,
+                    resource_type=r.resource_type,
+                    resource_name=r.resource_name,
+                )
+                for r in request.resources
+            )
+        )
+
+    return error_response

@@ -38,6 +38,7 @@ from kafkatwist.apis._configs import (
     alter_broker,
     alter_topic,
     duplicated,
+    error_responses,
     preprocess,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -86,20 +87,7 @@ async def _alter(
     return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
 
 
-def error_response(
-    request: AlterConfigsRequest, version: int, code: ErrorCode
-) -> AlterConfigsResponse:
-    return AlterConfigsResponse(
-        responses=tuple(
-            AlterConfigsResourceResponse(
-                error_code=int(code),
-                error_message=None,
-                resource_type=r.resource_type,
-                resource_name=r.resource_name,
-            )
-            for r in request.resources
-        )
-    )
+error_response = error_responses(AlterConfigsResponse, AlterConfigsResourceResponse)
 
 
 SPEC = ApiSpec(

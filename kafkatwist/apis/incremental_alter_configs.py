@@ -55,6 +55,7 @@ from kafkatwist.apis._configs import (
     check_broker_name,
     current_configs,
     duplicated,
+    error_responses,
     java_split,
     preprocess,
 )
@@ -239,20 +240,7 @@ def _alter_loggers(
     return OK
 
 
-def error_response(
-    request: IncrementalAlterConfigsRequest, version: int, code: ErrorCode
-) -> IncrementalAlterConfigsResponse:
-    return IncrementalAlterConfigsResponse(
-        responses=tuple(
-            AlterConfigsResourceResponse(
-                error_code=int(code),
-                error_message=None,
-                resource_type=r.resource_type,
-                resource_name=r.resource_name,
-            )
-            for r in request.resources
-        )
-    )
+error_response = error_responses(IncrementalAlterConfigsResponse, AlterConfigsResourceResponse)
 
 
 SPEC = ApiSpec(
