@@ -2,7 +2,7 @@
 
 Feeds a single length-prefixed frame (50 MiB by default) in 64 KiB reads to
 
-* L{kafkatwist.protocol.KafkaServerProtocol}, with a trivial dispatcher
+* L{kafkatwist.transport.protocol.KafkaServerProtocol}, with a trivial dispatcher
   that answers nothing, and
 * Twisted's stock L{twisted.protocols.basic.Int32StringReceiver}, whose
   C{dataReceived} concatenates the whole unprocessed buffer on every read
@@ -36,7 +36,7 @@ from twisted.internet.defer import Deferred, succeed  # noqa: E402
 from twisted.internet.testing import StringTransport  # noqa: E402
 from twisted.protocols.basic import Int32StringReceiver  # noqa: E402
 
-from kafkatwist.protocol import KafkaServerFactory  # noqa: E402
+from kafkatwist.transport.protocol import KafkaServerFactory  # noqa: E402
 
 MiB = 1024 * 1024
 

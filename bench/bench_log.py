@@ -38,8 +38,9 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred  # noqa
 from twisted.internet.threads import deferToThreadPool  # noqa: E402
 from twisted.python.threadpool import ThreadPool  # noqa: E402
 
+from kafkatwist.config.log_config import LogConfig  # noqa: E402
 from kafkatwist.storage.checkpoints import remove_clean_shutdown  # noqa: E402
-from kafkatwist.storage.log import LogConfig, PartitionLog  # noqa: E402
+from kafkatwist.storage.log import PartitionLog  # noqa: E402
 from kafkatwist.storage.manager import LogManager  # noqa: E402
 from kafkatwist.wire.records import build_batch, validate_produce_records  # noqa: E402
 

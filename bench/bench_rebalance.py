@@ -26,8 +26,8 @@ from twisted.internet import reactor as _reactor  # noqa: E402
 from twisted.internet import threads  # noqa: E402
 from twisted.internet.defer import ensureDeferred  # noqa: E402
 
-from kafkatwist.config import BrokerConfig  # noqa: E402
-from kafkatwist.service import BrokerService  # noqa: E402
+from kafkatwist.config.properties import BrokerConfig  # noqa: E402
+from kafkatwist.transport.service import BrokerService  # noqa: E402
 
 reactor: Any = _reactor
 TOPIC = "bench"

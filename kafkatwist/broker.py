@@ -8,7 +8,7 @@ from attrs import define, field
 from twisted.internet.defer import Deferred, fail, succeed
 
 from kafkatwist.errors import KafkaError
-from kafkatwist.producer_state import ProducerStateError, ProducerStateTable
+from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 from kafkatwist.storage.log import AppendInfo
 from kafkatwist.wire.recompress import convert_for_topic
@@ -18,7 +18,7 @@ from kafkatwist.wire.records import RecordsError
 @define
 class Broker:
     """
-    The broker's collaborators, built by L{kafkatwist.service.BrokerService}.
+    The broker's collaborators, built by L{kafkatwist.transport.service.BrokerService}.
 
     C{metadata} is the KRaft metadata store (its C{image} is read
     synchronously: it is in memory), C{logs} the partition log manager.
@@ -67,7 +67,7 @@ class Broker:
         The topic's overrides, plus the topic configs whose value a dynamic
         broker config (AlterConfigs on a BROKER resource) changes.
         """
-        from kafkatwist.config_layers import ConfigLayers
+        from kafkatwist.config.layers import ConfigLayers
 
         return ConfigLayers.of(self).log_overrides(topic.configs)
 

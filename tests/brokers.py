@@ -12,10 +12,10 @@ from twisted.internet.task import Clock
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker
-from kafkatwist.config import BrokerConfig
-from kafkatwist.controller import Controller
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.memory import MemoryLogManager
+from kafkatwist.topics.controller import Controller
 from kafkatwist.wire.header import RequestHeader
 
 #: One directory per test process for the brokers' log dirs, removed at exit.

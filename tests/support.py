@@ -13,14 +13,14 @@ from twisted.internet.testing import StringTransport
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker
-from kafkatwist.dispatch import Dispatcher
 from kafkatwist.messages.produce import (
     PartitionProduceResponse,
     ProduceRequest,
     ProduceResponse,
     TopicProduceResponse,
 )
-from kafkatwist.protocol import KafkaServerFactory, KafkaServerProtocol
+from kafkatwist.transport.dispatch import Dispatcher
+from kafkatwist.transport.protocol import KafkaServerFactory, KafkaServerProtocol
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
     RequestHeader,

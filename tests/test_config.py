@@ -1,4 +1,4 @@
-"""Tests for kafkatwist.config: .properties parsing, listeners and BrokerConfig."""
+"""Tests for kafkatwist.config.properties: .properties parsing, listeners and BrokerConfig."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.config import (
+from kafkatwist.config.properties import (
     LONG_MAX,
     BrokerConfig,
     ConfigError,

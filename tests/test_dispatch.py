@@ -1,4 +1,4 @@
-"""Tests for L{kafkatwist.dispatch} and the registry in L{kafkatwist.apis}."""
+"""Tests for L{kafkatwist.transport.dispatch} and the registry in L{kafkatwist.apis}."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY, api_versions
 from kafkatwist.apis._spec import ApiSpec, RequestContext, generic_error_response
-from kafkatwist.dispatch import Dispatcher
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.messages.api_versions import ApiVersion, ApiVersionsRequest, ApiVersionsResponse
 from kafkatwist.messages.produce import (
@@ -23,6 +22,7 @@ from kafkatwist.messages.produce import (
     ProduceResponse,
     TopicProduceData,
 )
+from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.wire import schema
 from kafkatwist.wire.versions import VersionRange
 from tests.support import (

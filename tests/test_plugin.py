@@ -22,7 +22,7 @@ class PluginTests(SynchronousTestCase):
         makers = [m for m in getPlugins(IServiceMaker) if m.tapname == "kafkatwist"]
         self.assertEqual(len(makers), 1)
         self.assertEqual(makers[0].description, "Kafka-compatible broker")
-        from kafkatwist import tap
+        from kafkatwist.transport import tap
 
         self.assertIs(makers[0].options, tap.Options)
 

@@ -1,4 +1,4 @@
-"""Tests for kafkatwist.producer_state: Kafka's idempotent producer rules, per batch."""
+"""Tests for kafkatwist.producers.state: Kafka's idempotent producer rules, per batch."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tempfile
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode
-from kafkatwist.producer_state import (
+from kafkatwist.producers.state import (
     INT32_MAX,
     BatchMetadata,
     ProducerSnapshotEntry,

@@ -1,4 +1,4 @@
-"""Tests for L{kafkatwist.protocol}: framing, ordering, pausing and connection loss."""
+"""Tests for L{kafkatwist.transport.protocol}: framing, ordering, pausing and connection loss."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafkatwist.messages.produce import ProduceResponse
-from kafkatwist.protocol import DEFAULT_MAX_REQUEST_SIZE, KafkaServerFactory
+from kafkatwist.transport.protocol import DEFAULT_MAX_REQUEST_SIZE, KafkaServerFactory
 from tests.support import (
     ProduceHandler,
     connect,

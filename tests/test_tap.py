@@ -1,4 +1,4 @@
-"""Tests for kafkatwist.tap: twistd options and makeService."""
+"""Tests for kafkatwist.transport.tap: twistd options and makeService."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from twisted.python.filepath import FilePath
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.config import BrokerConfig, Listener
-from kafkatwist.tap import Options, _log_ignored_keys, makeService
+from kafkatwist.config.properties import BrokerConfig, Listener
+from kafkatwist.transport.tap import Options, _log_ignored_keys, makeService
 
 
 class OptionsTests(SynchronousTestCase):
@@ -155,7 +155,7 @@ class LogIgnoredKeysTests(SynchronousTestCase):
 
 
 class MakeServiceTests(SynchronousTestCase):
-    """Tests for L{makeService}, against a stand-in C{kafkatwist.service}."""
+    """Tests for L{makeService}, against a stand-in C{kafkatwist.transport.service}."""
 
     def test_builds_broker_service(self) -> None:
         """makeService passes the config, the endpoint and the global reactor to BrokerService."""
@@ -165,14 +165,14 @@ class MakeServiceTests(SynchronousTestCase):
             def __init__(self, **kwargs: Any) -> None:
                 calls.append(kwargs)
 
-        stand_in = types.ModuleType("kafkatwist.service")
+        stand_in = types.ModuleType("kafkatwist.transport.service")
         stand_in.BrokerService = BrokerService  # type: ignore[attr-defined]
-        previous = sys.modules.get("kafkatwist.service")
-        sys.modules["kafkatwist.service"] = stand_in
+        previous = sys.modules.get("kafkatwist.transport.service")
+        sys.modules["kafkatwist.transport.service"] = stand_in
         if previous is None:
-            self.addCleanup(sys.modules.pop, "kafkatwist.service", None)
+            self.addCleanup(sys.modules.pop, "kafkatwist.transport.service", None)
         else:
-            self.addCleanup(sys.modules.__setitem__, "kafkatwist.service", previous)
+            self.addCleanup(sys.modules.__setitem__, "kafkatwist.transport.service", previous)
 
         options = Options()
         options.parseOptions(["--listen=tcp:0:interface=127.0.0.1"])

@@ -19,9 +19,9 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kafkatwist import broker_configs, topic_config
 from kafkatwist.apis._topics import validate_topic_name
-from kafkatwist.config_layers import ConfigLayers
+from kafkatwist.config import broker_configs, topic_config
+from kafkatwist.config.layers import ConfigLayers
 from kafkatwist.errors import ErrorCode, KafkaError
 
 #: Kafka's ConfigResource.Type ids.

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kafkatwist import topic_config
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.config import topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.create_topics import (
     CreatableTopicConfigs,

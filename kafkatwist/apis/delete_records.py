@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from kafkatwist.apis._offsets import query
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.config.topic_config import TOPIC_CONFIGS, broker_default
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.delete_records import (
     DeleteRecordsPartitionResult,
@@ -32,7 +33,6 @@ from kafkatwist.messages.delete_records import (
     DeleteRecordsTopicResult,
 )
 from kafkatwist.storage.kraft import TopicState
-from kafkatwist.topic_config import TOPIC_CONFIGS, broker_default
 from kafkatwist.wire.versions import VersionRange
 
 #: Kafka's ``DeleteRecordsRequest.HIGH_WATERMARK``.

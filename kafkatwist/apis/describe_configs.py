@@ -7,7 +7,7 @@ Behavior:
   else Kafka's default; an invalid name is INVALID_TOPIC_EXCEPTION, a
   missing topic UNKNOWN_TOPIC_OR_PARTITION (no message, as Kafka);
 * a BROKER resource named by this node id lists Kafka's broker configs
-  (L{kafkatwist.broker_configs}) plus every key set in ``server.properties``
+  (L{kafkatwist.config.broker_configs}) plus every key set in ``server.properties``
   or dynamically; ``read_only`` is true for what Kafka cannot change at run
   time; keys Kafka does not know are sensitive and their value null, as
   Kafka reports them; the empty name (cluster default) lists only the
@@ -15,7 +15,7 @@ Behavior:
 * BROKER_LOGGER lists kafkatwist's single logger, ``root``
   (DYNAMIC_BROKER_LOGGER_CONFIG), with Kafka's checks of the name;
 * sources and synonyms are resolved as Kafka's ``ConfigHelper`` does
-  (L{kafkatwist.config_layers}): per-broker dynamic, cluster-default
+  (L{kafkatwist.config.layers}): per-broker dynamic, cluster-default
   dynamic, static, default, and a synonym list that starts at the primary
   synonym's name;
 * ``configuration_keys`` null or empty means every key; unknown keys are
@@ -44,8 +44,8 @@ from kafkatwist.apis._configs import (
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
-from kafkatwist.broker_configs import TYPE_UNKNOWN
-from kafkatwist.config_layers import (
+from kafkatwist.config.broker_configs import TYPE_UNKNOWN
+from kafkatwist.config.layers import (
     DEFAULT_CONFIG,
     DYNAMIC_BROKER_LOGGER_CONFIG,
     ConfigLayers,

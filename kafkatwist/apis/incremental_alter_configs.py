@@ -18,7 +18,7 @@ Behavior:
   only changed keys are written;
 * BROKER: the name must be empty or this node id; an unknown operation is
   INVALID_REQUEST; the resulting dynamic set is validated as Kafka's
-  ``DynamicBrokerConfig.validate`` does (see L{kafkatwist.broker_configs});
+  ``DynamicBrokerConfig.validate`` does (see L{kafkatwist.config.broker_configs});
 * BROKER_LOGGER: SET and DELETE of logger levels with Kafka's checks
   (``RuntimeLoggerManager``); kafkatwist has one logger, ``root``, whose
   level is kept in memory only (not persisted, as in Kafka) and does not
@@ -34,7 +34,6 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist import broker_configs, topic_config
 from kafkatwist.apis._configs import (
     DUPLICATE_RESOURCE,
     LOG_LEVELS,
@@ -60,6 +59,7 @@ from kafkatwist.apis._configs import (
     preprocess,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.config import broker_configs, topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.incremental_alter_configs import (
     AlterableConfig,

@@ -9,7 +9,7 @@ Behavior:
   idempotent producer's epoch themselves, KIP-360), so there is nothing to
   answer INVALID_PRODUCER_EPOCH or PRODUCER_FENCED about;
 * ids come from blocks of 1000 recorded as ``ProducerIdsRecord`` in the KRaft
-  metadata log (L{kafkatwist.producer_ids}), so none is reused after a
+  metadata log (L{kafkatwist.producers.ids}), so none is reused after a
   restart;
 * v3+: a producer id without an epoch, or an epoch without a producer id:
   INVALID_REQUEST (Kafka's ``KafkaApis.handleInitProducerIdRequest``);
@@ -31,7 +31,7 @@ from __future__ import annotations
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
-from kafkatwist.producer_ids import allocator_of
+from kafkatwist.producers.ids import allocator_of
 from kafkatwist.wire.versions import VersionRange
 
 NO_PRODUCER_ID = -1

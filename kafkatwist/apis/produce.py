@@ -13,7 +13,7 @@ Behavior:
   batch's (not ``producer``): then the batch is re-encoded with it, as
   Kafka's LogValidator does (L{kafkatwist.wire.recompress});
 * idempotent batches (producer id >= 0) are checked against the partition's
-  producer state (L{kafkatwist.producer_state}): a retry of one of the last
+  producer state (L{kafkatwist.producers.state}): a retry of one of the last
   five batches answers NONE with the original base offset (and, as Kafka,
   that batch's max timestamp as ``log_append_time_ms``); a sequence gap or a
   new epoch not at sequence 0 is OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch

@@ -42,6 +42,7 @@ from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, su
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import KafkaError
 from kafkatwist.storage.checkpoints import (
     LOG_START_OFFSET_CHECKPOINT,
@@ -53,7 +54,7 @@ from kafkatwist.storage.checkpoints import (
     write_clean_shutdown,
     write_offset_checkpoint,
 )
-from kafkatwist.storage.log import LogConfig, PartitionLog, ProducerStateHooks, RunBlocking
+from kafkatwist.storage.log import PartitionLog, ProducerStateHooks, RunBlocking
 
 #: The KRaft metadata log, read by the metadata engine, never by this manager.
 METADATA_PARTITION_DIR = "__cluster_metadata-0"

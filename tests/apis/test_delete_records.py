@@ -7,7 +7,7 @@ from kafka.protocol.admin.topics import DeleteRecordsResponse as ClientResponse
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY, delete_records
-from kafkatwist.config import BrokerConfig
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.delete_records import (
     DeleteRecordsPartition,

@@ -6,9 +6,9 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist import broker_configs, topic_config
 from kafkatwist.apis import describe_configs
-from kafkatwist.config import BrokerConfig
+from kafkatwist.config import broker_configs, topic_config
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.describe_configs import (
     DescribeConfigsRequest,

@@ -10,7 +10,7 @@ from kafka.protocol.admin.cluster import DescribeLogDirsResponse as ClientRespon
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY, describe_log_dirs
-from kafkatwist.config import BrokerConfig
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_log_dirs import (
     DescribableLogDirTopic,

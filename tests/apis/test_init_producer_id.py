@@ -1,4 +1,4 @@
-"""Tests for kafkatwist.apis.init_producer_id and kafkatwist.producer_ids."""
+"""Tests for kafkatwist.apis.init_producer_id and kafkatwist.producers.ids."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.apis import init_producer_id as api
-from kafkatwist.dispatch import Dispatcher
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
-from kafkatwist.producer_ids import BLOCK_SIZE, allocator_of
+from kafkatwist.producers.ids import BLOCK_SIZE, allocator_of
 from kafkatwist.storage.kraft import KRaftMetadataStore
+from kafkatwist.transport.dispatch import Dispatcher
 from tests.brokers import call, make_broker
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import produce
-from kafkatwist.config import BrokerConfig
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.produce import PartitionProduceResponse
 from kafkatwist.wire import records as wire_records

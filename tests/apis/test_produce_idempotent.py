@@ -14,7 +14,7 @@ from kafkatwist.messages.produce import (
     ProduceRequest,
     TopicProduceData,
 )
-from kafkatwist.producer_state import ProducerStateTable
+from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.memory import MemoryPartitionLog
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema

@@ -206,7 +206,7 @@ class OffsetsTopicAutoCreateTests(SynchronousTestCase):
 
     def test_metadata_creates_offsets_topic_with_its_partitions(self) -> None:
         """__consumer_offsets gets offsets.topic.num.partitions and compaction, not num.partitions."""
-        from kafkatwist.config import BrokerConfig
+        from kafkatwist.config.properties import BrokerConfig
         from kafkatwist.groups.coordinator import GroupCoordinator
 
         broker = make_broker(

@@ -15,8 +15,8 @@ import tempfile
 from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 
-from kafkatwist.config import BrokerConfig, parse_properties
-from kafkatwist.service import BrokerService
+from kafkatwist.config.properties import BrokerConfig, parse_properties
+from kafkatwist.transport.service import BrokerService
 from tests.challenge import tester
 
 

@@ -19,7 +19,7 @@ from kafkatwist.apis import (
     offset_fetch,
     sync_group,
 )
-from kafkatwist.config import BrokerConfig
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.messages.delete_groups import DeleteGroupsRequest
 from kafkatwist.messages.describe_groups import DescribeGroupsRequest

@@ -35,8 +35,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
 from kafkatwist.broker import Broker
-from kafkatwist.config import BrokerConfig
-from kafkatwist.service import BrokerService
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.transport.service import BrokerService
 
 T = TypeVar("T")
 

@@ -18,8 +18,8 @@ import pytest_twisted
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from kafkatwist.config import BrokerConfig
-from kafkatwist.service import BrokerService
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.transport.service import BrokerService
 
 CLIENT_TIMEOUT = 15.0
 

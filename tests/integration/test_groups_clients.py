@@ -17,8 +17,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, threads
 
-from kafkatwist.config import BrokerConfig
-from kafkatwist.service import BrokerService
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.transport.service import BrokerService
 
 TOPIC = "orders"
 PARTITIONS = 4

@@ -17,8 +17,8 @@ from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 
 from kafkatwist.apis import REGISTRY
-from kafkatwist.config import BrokerConfig
-from kafkatwist.service import BrokerService
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.transport.service import BrokerService
 from kafkatwist.wire import records as wire_records
 
 COUNT = 200

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from kafkatwist.config import BrokerConfig
-from kafkatwist.service import BrokerService
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.transport.service import BrokerService
 
 T = TypeVar("T")
 TIMESTAMPS = (1000, 5000, 2000, 4000)

@@ -12,7 +12,8 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.storage.log import LogConfig, PartitionLog
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.storage.log import PartitionLog
 from kafkatwist.wire import records
 
 #: The real Kafka 4.0 log dir; tests that use it skip when it is absent.

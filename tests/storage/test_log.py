@@ -13,7 +13,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.producer_state import ProducerStateTable
+from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
 from kafkatwist.storage.log import (
     LONG_MAX,

@@ -9,8 +9,8 @@ from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.log import LogConfig
 from kafkatwist.storage.manager import LogManager, parse_partition_dir
 
 from .support import (

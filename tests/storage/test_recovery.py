@@ -8,9 +8,10 @@ import shutil
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.producer_state import ProducerStateTable
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.log import LogConfig, PartitionLog
+from kafkatwist.storage.log import PartitionLog
 from kafkatwist.wire import records
 
 from .support import (

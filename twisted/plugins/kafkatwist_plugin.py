@@ -1,6 +1,6 @@
 """twistd plugin for kafkatwist: C{twistd -n kafkatwist [server.properties]}.
 
-Importing this costs nothing: twistd imports C{kafkatwist.tap} only when the
+Importing this costs nothing: twistd imports C{kafkatwist.transport.tap} only when the
 C{kafkatwist} subcommand is used. There must be no C{__init__.py} next to this
 file or in C{twisted/}.
 """
@@ -9,4 +9,4 @@ from __future__ import annotations
 
 from twisted.application.service import ServiceMaker
 
-kafkatwist = ServiceMaker("kafkatwist", "kafkatwist.tap", "Kafka-compatible broker", "kafkatwist")
+kafkatwist = ServiceMaker("kafkatwist", "kafkatwist.transport.tap", "Kafka-compatible broker", "kafkatwist")

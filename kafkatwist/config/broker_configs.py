@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 from attrs import frozen
 
-from kafkatwist import topic_config
-from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.topic_config import (
+from kafkatwist.config import topic_config
+from kafkatwist.config.topic_config import (
     INT_MAX,
     LONG_MAX,
     TYPE_BOOLEAN,
@@ -36,6 +35,7 @@ from kafkatwist.topic_config import (
     TYPE_SHORT,
     TYPE_STRING,
 )
+from kafkatwist.errors import ErrorCode, KafkaError
 
 #: DescribeConfigs' ConfigType for types the topic table does not use.
 TYPE_UNKNOWN, TYPE_CLASS, TYPE_PASSWORD = 0, 8, 9
@@ -429,7 +429,7 @@ def config_type(name: str) -> int | None:
     d = BROKER_CONFIGS.get(name)
     if d is not None:
         return d.type
-    from kafkatwist.config import _is_kafka_key
+    from kafkatwist.config.properties import _is_kafka_key
 
     if _is_kafka_key(name):
         # Kafka defines it; kafkatwist does not catalogue its type.

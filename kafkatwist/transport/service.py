@@ -13,17 +13,17 @@ from twisted.logger import Logger
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
-from kafkatwist.controller import Controller
-from kafkatwist.dispatch import Dispatcher
 from kafkatwist.groups.coordinator import GroupCoordinator
-from kafkatwist.protocol import KafkaServerFactory
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
+from kafkatwist.topics.controller import Controller
+from kafkatwist.transport.dispatch import Dispatcher
+from kafkatwist.transport.protocol import KafkaServerFactory
 
 
 def default_log_manager(broker: Broker, run_blocking: Callable[..., Any]) -> Any:
     """The file-backed log manager over the configured log directories."""
-    from kafkatwist.producer_state import ProducerStateTable
-    from kafkatwist.storage.log import LogConfig
+    from kafkatwist.config.log_config import LogConfig
+    from kafkatwist.producers.state import ProducerStateTable
     from kafkatwist.storage.manager import LogManager
 
     config = broker.config

@@ -16,8 +16,8 @@ from attrs import define, field
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from kafkatwist import topic_config
 from kafkatwist.apis._topics import validate_topic_name
+from kafkatwist.config import topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.storage.kraft import RESOURCE_TOPIC, TopicState, random_kafka_uuid

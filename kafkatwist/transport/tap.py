@@ -2,7 +2,7 @@
 
 C{twistd -n kafkatwist [options] [path/to/server.properties]} reads a Kafka
 C{server.properties} file (Kafka's broker config names and defaults; see
-L{kafkatwist.config}) and runs the broker in the foreground.
+L{kafkatwist.config.properties}) and runs the broker in the foreground.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from kafkatwist.config import BrokerConfig, ConfigError, Listener, parse_properties
+from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener, parse_properties
 
 _log = Logger()
 
@@ -132,7 +132,7 @@ def makeService(options: Options) -> IService:
     """Build the broker service from parsed L{Options}."""
     from twisted.internet import reactor
 
-    from kafkatwist.service import BrokerService
+    from kafkatwist.transport.service import BrokerService
 
     config: BrokerConfig = options["config"]
     _log_ignored_keys(config)

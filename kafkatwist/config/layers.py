@@ -25,7 +25,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from kafkatwist import broker_configs, topic_config
+from kafkatwist.config import broker_configs, topic_config
 from kafkatwist.storage.kraft import RESOURCE_BROKER
 
 #: DescribeConfigs' ConfigSource codes.

@@ -24,8 +24,8 @@ from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 
-from kafkatwist.dispatch import Dispatcher, Reply
 from kafkatwist.errors import ProtocolViolation
+from kafkatwist.transport.dispatch import Dispatcher, Reply
 
 _PREFIX = struct.Struct(">i")
 

@@ -1,0 +1,1 @@
+"""Configuration: server.properties, Kafka's broker and topic config keys, and their layers."""

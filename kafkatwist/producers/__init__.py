@@ -1,0 +1,1 @@
+"""Producers: producer id allocation and per-partition producer state (idempotence)."""

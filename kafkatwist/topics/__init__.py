@@ -1,0 +1,1 @@
+"""Topics and partitions: the controller that writes them to the metadata log."""

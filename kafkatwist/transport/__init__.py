@@ -1,0 +1,1 @@
+"""Transport: framing (protocol), dispatch, the twistd service and its options (tap)."""
