@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from kafkatwist.errors import KafkaError
 from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
-from kafkatwist.storage.log import AppendInfo
+from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.recompress import convert_for_topic
 from kafkatwist.wire.records import RecordsError
 

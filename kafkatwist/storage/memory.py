@@ -24,7 +24,7 @@ from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, succeed
 
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.storage.log import AppendInfo, OffsetAndTimestamp, ReadResult
+from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult
 from kafkatwist.wire import records as wire_records
 
 #: Kafka's ``UNDEFINED_EPOCH`` and ``UNDEFINED_EPOCH_OFFSET`` (EpochEndOffset).

@@ -12,15 +12,12 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.log import (
-    LONG_MAX,
-    LeaderEpochCache,
-    LogConfig,
-    OffsetAndTimestamp,
-)
+from kafkatwist.storage.log import LONG_MAX, LeaderEpochCache
+from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.wire import records
 
 from .support import (

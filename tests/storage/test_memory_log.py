@@ -5,8 +5,8 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.storage.log import OffsetAndTimestamp
 from kafkatwist.storage.memory import MemoryLogConfig, MemoryPartitionLog
+from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.wire.compression import ZSTD
 from tests.offsets_support import batch, fill
 
