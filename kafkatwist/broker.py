@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from attrs import define, field
@@ -162,6 +163,20 @@ class Broker:
 
             d.addCallback(record)
         return d
+
+    def create_topic(
+        self, name: str, num_partitions: int, *, configs: Mapping[str, str]
+    ) -> Deferred[TopicState]:
+        """
+        Create a topic through the controller.
+
+        With L{partition_log} and L{append}, this is what the group
+        coordinator needs (L{kafkatwist.groups.offsets_topic.OffsetsTopicAccess}).
+        """
+        created: Deferred[TopicState] = self.extras["controller"].create_topic(
+            name, num_partitions, configs=configs
+        )
+        return created
 
     def host_for(self, local_host: str | None) -> str:
         """The host to advertise to a client connected through C{local_host}."""

@@ -25,7 +25,7 @@ from kafkatwist.wire.versions import VersionRange
 
 async def handle(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     coordinator = coordinator_of(ctx)
-    results = await coordinator.delete_groups(list(request.groups_names))
+    results = await coordinator.admin.delete_groups(list(request.groups_names))
     return DeleteGroupsResponse(
         results=tuple(DeletableGroupResult(group_id=g, error_code=int(e)) for g, e in results)
     )

@@ -22,7 +22,7 @@ from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
-    code = coordinator_of(ctx).heartbeat(
+    code = coordinator_of(ctx).membership.heartbeat(
         request.group_id,
         request.generation_id,
         request.member_id,

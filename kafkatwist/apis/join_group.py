@@ -1,6 +1,6 @@
 """JoinGroup (api key 11): v0-v9.
 
-Behavior (Kafka's classic group protocol, see L{kafkatwist.groups.coordinator}):
+Behavior (Kafka's classic group protocol, see L{kafkatwist.groups.membership}):
 * the answer is parked until the join phase completes: when every known
   member has rejoined, or after the rebalance timeout (members that did not
   rejoin are removed), or, for the first rebalance of an empty group, after
@@ -28,7 +28,7 @@ import attrs
 from kafkatwist.apis._groups import client_host, coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.coordinator import JoinRequest
+from kafkatwist.groups.membership import JoinRequest
 from kafkatwist.messages.join_group import JoinGroupRequest, JoinGroupResponse
 from kafkatwist.wire.versions import VersionRange
 
@@ -56,7 +56,7 @@ async def handle(ctx: RequestContext, request: JoinGroupRequest) -> JoinGroupRes
         require_known_member_id=version >= 4,
         supports_skip_assignment=version >= 9,
     )
-    response = await coordinator.join_group(join)
+    response = await coordinator.membership.join_group(join)
     return _for_version(response, version)
 
 

@@ -26,12 +26,14 @@ from kafkatwist.wire.versions import VersionRange
 async def handle(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
     coordinator = coordinator_of(ctx)
     if ctx.api_version < 3:
-        code, results = coordinator.leave_group(request.group_id, [(request.member_id, None)])
+        code, results = coordinator.membership.leave_group(
+            request.group_id, [(request.member_id, None)]
+        )
         if code == ErrorCode.NONE and results:
             code = results[0]
         return LeaveGroupResponse(error_code=int(code))
     identities = [(m.member_id, m.group_instance_id) for m in request.members]
-    code, results = coordinator.leave_group(request.group_id, identities)
+    code, results = coordinator.membership.leave_group(request.group_id, identities)
     if code != ErrorCode.NONE:
         return LeaveGroupResponse(error_code=int(code))
     return LeaveGroupResponse(

@@ -26,7 +26,7 @@ async def handle(ctx: RequestContext, request: ListGroupsRequest) -> ListGroupsR
     if coordinator.loading:
         return ListGroupsResponse(error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
     version = ctx.api_version
-    listed = coordinator.list_groups(
+    listed = coordinator.admin.list_groups(
         request.states_filter if version >= 4 else (),
         request.types_filter if version >= 5 else (),
     )

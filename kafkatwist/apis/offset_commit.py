@@ -26,7 +26,7 @@ from __future__ import annotations
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.coordinator import OffsetCommitPartition
+from kafkatwist.groups.offsets import OffsetCommitPartition
 from kafkatwist.messages.offset_commit import (
     OffsetCommitRequest,
     OffsetCommitResponse,
@@ -59,7 +59,7 @@ async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCom
                 )
             )
     if partitions:
-        committed = await coordinator.commit_offsets(
+        committed = await coordinator.offsets.commit_offsets(
             request.group_id,
             request.generation_id_or_member_epoch if version >= 1 else -1,
             request.member_id if version >= 1 else "",

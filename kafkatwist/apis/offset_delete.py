@@ -32,7 +32,7 @@ async def handle(ctx: RequestContext, request: OffsetDeleteRequest) -> OffsetDel
         for t in request.topics
         if t.name in image.topics
     ]
-    code, results = await coordinator.delete_offsets(request.group_id, known)
+    code, results = await coordinator.offsets.delete_offsets(request.group_id, known)
     if code != ErrorCode.NONE:
         return OffsetDeleteResponse(error_code=int(code))
     return OffsetDeleteResponse(

@@ -60,7 +60,7 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
         groups = []
         for g in request.groups:
             topics = None if g.topics is None else [(t.name, t.partition_indexes) for t in g.topics]
-            code, offsets = coordinator.fetch_offsets(g.group_id, topics)
+            code, offsets = coordinator.offsets.fetch_offsets(g.group_id, topics)
             groups.append(
                 OffsetFetchResponseGroup(
                     group_id=g.group_id,
@@ -80,7 +80,7 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
     wanted = (
         None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics]
     )
-    code, offsets = coordinator.fetch_offsets(request.group_id, wanted)
+    code, offsets = coordinator.offsets.fetch_offsets(request.group_id, wanted)
     if code != ErrorCode.NONE:
         return error_response(request, version, code)
     return OffsetFetchResponse(

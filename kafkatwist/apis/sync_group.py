@@ -26,7 +26,7 @@ from kafkatwist.wire.versions import VersionRange
 async def handle(ctx: RequestContext, request: SyncGroupRequest) -> SyncGroupResponse:
     coordinator = coordinator_of(ctx)
     version = ctx.api_version
-    return await coordinator.sync_group(
+    return await coordinator.membership.sync_group(
         request.group_id,
         request.generation_id,
         request.member_id,

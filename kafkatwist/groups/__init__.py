@@ -2,4 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["coordinator", "records", "state"]
+__all__ = [
+    "admin",
+    "coordinator",
+    "loader",
+    "membership",
+    "offsets",
+    "offsets_topic",
+    "rebalance",
+    "records",
+    "state",
+]

@@ -103,19 +103,12 @@ def offset_commit_value(om: OffsetAndMetadata) -> bytes:
     )
     value = OffsetCommitValue(
         offset=om.offset,
-        leader_epoch=om.leader_epoch,
+        # Version 1 has no leader epoch; the field is ignorable there.
+        leader_epoch=om.leader_epoch if version == OFFSET_COMMIT_VALUE_VERSION else -1,
         metadata=om.metadata,
         commit_timestamp=om.commit_timestamp_ms,
         expire_timestamp=om.expire_timestamp_ms,
     )
-    if version == OFFSET_COMMIT_VALUE_VERSION_WITH_EXPIRY:
-        # Version 1 has no leader epoch; the field is ignorable there.
-        value = OffsetCommitValue(
-            offset=om.offset,
-            metadata=om.metadata,
-            commit_timestamp=om.commit_timestamp_ms,
-            expire_timestamp=om.expire_timestamp_ms,
-        )
     return _prefixed(version, value)
 
 

@@ -5,19 +5,24 @@ Follows Kafka's ``ClassicGroup`` and ``ClassicGroupMember``
 CompletingRebalance, Stable and Dead, the member-awaiting-join/sync counts,
 protocol support and selection by vote, leader election among the members
 that rejoined, static member mapping. Side effects (timers, responses,
-records) live in L{kafkatwist.groups.coordinator}.
+records) live in L{kafkatwist.groups.rebalance} and its callers.
 """
 
 from __future__ import annotations
 
 import enum
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
+import attrs
 from attrs import define, field
+from twisted.internet.defer import Deferred
 
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
+from kafkatwist.messages.join_group import JoinGroupResponse
+from kafkatwist.messages.sync_group import SyncGroupResponse
 
 CONSUMER_PROTOCOL_TYPE = "consumer"
 
@@ -48,6 +53,50 @@ _VALID_PREVIOUS = {
 Protocols = tuple[tuple[str, bytes], ...]
 
 
+class Timer(Protocol):
+    """The part of C{Timer} the coordinator uses."""
+
+    def active(self) -> bool:
+        """Whether the call is still to run."""
+
+    def cancel(self) -> None:
+        """Do not run the call."""
+
+    def getTime(self) -> float:
+        """When the call runs, in seconds on the clock."""
+
+    def reset(self, secondsFromNow: float) -> None:
+        """Run the call C{secondsFromNow} from now instead."""
+
+
+class Scheduler(Protocol):
+    """
+    The part of C{IReactorTime} the coordinator uses; every C{IReactorTime} provides it.
+
+    A structural C{Protocol} rather than the zope interface itself, so that
+    mypy checks calls on it without the zope plugin.
+    """
+
+    def seconds(self) -> float:
+        """The current time, in seconds."""
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> Timer:
+        """Call C{callable(*args, **kw)} C{delay} seconds from now."""
+
+
+def cancel(call: Timer | None) -> None:
+    """Cancel a timer unless it already ran or was cancelled."""
+    if call is not None and call.active():
+        call.cancel()
+
+
+def now_ms(clock: Scheduler) -> int:
+    """The clock's time in milliseconds, as group and offset timestamps hold it."""
+    return int(clock.seconds() * 1000)
+
+
 @define(eq=False, slots=True)
 class Member:
     """One member of a classic group."""
@@ -63,14 +112,14 @@ class Member:
     protocols: Protocols
     assignment: bytes = b""
     #: The parked JoinGroup response, while the member awaits one.
-    join_waiter: Any = None
+    join_waiter: Deferred[JoinGroupResponse] | None = None
     #: The parked SyncGroup response, while the member awaits one.
-    sync_waiter: Any = None
+    sync_waiter: Deferred[SyncGroupResponse] | None = None
     #: True from the first join until the join response (Kafka's ``isNew``).
     is_new: bool = False
     #: Heartbeat deadline, in ms on the broker clock; checked lazily by C{timer}.
     deadline_ms: int = 0
-    timer: Any = None
+    timer: Timer | None = None
 
     @property
     def awaiting_join(self) -> bool:
@@ -97,6 +146,18 @@ class Member:
                 return name
         raise ValueError("member supports none of the candidate protocols")
 
+    def renamed(self, member_id: str) -> Member:
+        """This member's identity, settings and assignment under a new id, with nothing parked."""
+        return attrs.evolve(
+            self,
+            member_id=member_id,
+            join_waiter=None,
+            sync_waiter=None,
+            is_new=False,
+            deadline_ms=0,
+            timer=None,
+        )
+
     def has_satisfied_heartbeat(self) -> bool:
         """Kafka's ``hasSatisfiedHeartbeat``, asked when the heartbeat deadline passes."""
         if self.is_new:
@@ -121,12 +182,12 @@ class ClassicGroup:
     #: group instance id -> member id.
     static_members: dict[str, str] = field(factory=dict)
     #: Member ids handed out by MEMBER_ID_REQUIRED, not yet joined -> expiry timer.
-    pending_members: dict[str, Any] = field(factory=dict)
+    pending_members: dict[str, Timer] = field(factory=dict)
     #: Members that got their JoinGroup response but have not sent SyncGroup.
     pending_sync: set[str] = field(factory=set)
     new_member_added: bool = False
-    join_timer: Any = None
-    sync_timer: Any = None
+    join_timer: Timer | None = None
+    sync_timer: Timer | None = None
     #: Topics the members subscribe to (consumer protocol); None when unknown.
     subscribed_topics: frozenset[str] | None = None
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(factory=dict)
@@ -252,3 +313,19 @@ class ClassicGroup:
 
     def uses_consumer_protocol(self) -> bool:
         return self.protocol_type == CONSUMER_PROTOCOL_TYPE
+
+
+@define(eq=False)
+class GroupTable:
+    """The coordinator's groups, shared by its parts (Kafka's C{GroupMetadataManager} state)."""
+
+    groups: dict[str, ClassicGroup] = field(factory=dict)
+    #: True while ``__consumer_offsets`` is replayed (COORDINATOR_LOAD_IN_PROGRESS).
+    loading: bool = False
+
+    def get_or_create(self, group_id: str, now_ms: int) -> ClassicGroup:
+        """The group C{group_id}, created Empty at C{now_ms} if it does not exist."""
+        group = self.groups.get(group_id)
+        if group is None:
+            group = self.groups[group_id] = ClassicGroup(group_id, state_timestamp_ms=now_ms)
+        return group

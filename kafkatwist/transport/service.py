@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
+from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.topics.controller import Controller
@@ -117,7 +118,9 @@ class BrokerService(Service):
         broker.extras["controller"] = Controller(broker)
         # The coordinator replays __consumer_offsets in the background; group
         # APIs answer COORDINATOR_LOAD_IN_PROGRESS until it is done.
-        groups = broker.extras["groups"] = GroupCoordinator(broker)
+        groups = broker.extras["groups"] = GroupCoordinator.create(
+            GroupConfig.from_broker_config(self.config), self.reactor, broker.metadata, broker
+        )
         groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
         dispatcher = Dispatcher(REGISTRY, broker)
         max_size = getattr(self.config, "socket_request_max_bytes", 104857600)

@@ -207,12 +207,12 @@ class OffsetsTopicAutoCreateTests(SynchronousTestCase):
     def test_metadata_creates_offsets_topic_with_its_partitions(self) -> None:
         """__consumer_offsets gets offsets.topic.num.partitions and compaction, not num.partitions."""
         from kafkatwist.config.properties import BrokerConfig
-        from kafkatwist.groups.coordinator import GroupCoordinator
+        from tests.groups.support import coordinator_for
 
         broker = make_broker(
             config=BrokerConfig.from_properties({"offsets.topic.num.partitions": "7"})
         )
-        broker.extras["groups"] = GroupCoordinator(broker)
+        broker.extras["groups"] = coordinator_for(broker)
         request = MetadataRequest(
             topics=(MetadataRequestTopic(name="__consumer_offsets"),),
             allow_auto_topic_creation=True,

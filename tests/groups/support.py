@@ -19,6 +19,8 @@ from kafkatwist.apis import (
     offset_fetch,
     sync_group,
 )
+from kafkatwist.broker import Broker
+from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.messages.delete_groups import DeleteGroupsRequest
@@ -69,6 +71,13 @@ def subscription(*topics: str) -> bytes:
     return bytes(out)
 
 
+def coordinator_for(broker: Broker) -> GroupCoordinator:
+    """A group coordinator on C{broker}'s config, clock and metadata, as the service builds it."""
+    return GroupCoordinator.create(
+        GroupConfig.from_broker_config(broker.config), broker.clock, broker.metadata, broker
+    )
+
+
 class GroupBroker:
     """A loaded broker (memory logs, Clock) with its group coordinator."""
 
@@ -83,7 +92,7 @@ class GroupBroker:
         if logs is not None:
             self.broker.logs = logs
         self.clock = self.broker.clock
-        self.coordinator = GroupCoordinator(self.broker)
+        self.coordinator = coordinator_for(self.broker)
         self.broker.extras["groups"] = self.coordinator
 
     def topic(self, name: str, partitions: int) -> None:

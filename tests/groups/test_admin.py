@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafkatwist.apis import find_coordinator, metadata
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.coordinator import GROUP_AUTHORIZED_OPERATIONS
+from kafkatwist.groups.admin import GROUP_AUTHORIZED_OPERATIONS
 from kafkatwist.groups.records import OFFSETS_TOPIC
 from kafkatwist.messages.find_coordinator import FindCoordinatorRequest
 from kafkatwist.messages.metadata import MetadataRequest

@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
 from kafkatwist.wire import records as wire_records
-from tests.groups.support import GroupBroker
+from tests.groups.support import GroupBroker, coordinator_for
 from tests.groups.test_rebalance import GroupTestCase
 
 NONE = int(ErrorCode.NONE)
@@ -334,9 +334,7 @@ class LoadingTests(GroupTestCase):
                 return None if log is None else SlowLog(log)
 
         self.gb.broker.logs = SlowLogs()
-        from kafkatwist.groups.coordinator import GroupCoordinator
-
-        fresh = GroupCoordinator(self.gb.broker)
+        fresh = coordinator_for(self.gb.broker)
         self.gb.broker.extras["groups"] = fresh
         started = fresh.start()
         self.assertNoResult(started)

@@ -9,7 +9,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
-from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.groups.state import GroupState
 from kafkatwist.wire import records as wire_records
@@ -17,6 +16,7 @@ from tests.groups.support import (
     KAFKA_PYTHON_SUBSCRIPTION,
     LIBRDKAFKA_SUBSCRIPTION_T4,
     GroupBroker,
+    coordinator_for,
     member_id_of,
 )
 from tests.groups.test_offsets import log_records
@@ -271,7 +271,7 @@ class LogTests(SynchronousTestCase):
 
     def test_reload_of_an_empty_log(self) -> None:
         """Starting without __consumer_offsets loads nothing and serves at once."""
-        coordinator = GroupCoordinator(GroupBroker().broker)
+        coordinator = coordinator_for(GroupBroker().broker)
         self.successResultOf(coordinator.start())
         self.assertFalse(coordinator.loading)
         self.assertEqual(coordinator.groups, {})

@@ -1,0 +1,140 @@
+"""Replaying ``__consumer_offsets`` into the groups at start (Kafka's group metadata loader).
+
+Kafka's C{CoordinatorLoaderImpl} reads each partition of ``__consumer_offsets``
+from its start and hands every record to C{GroupMetadataManager.replay}:
+OffsetCommit records set or (tombstone) drop a committed offset,
+GroupMetadata records set or drop a classic group. Until the load is done,
+the group APIs answer COORDINATOR_LOAD_IN_PROGRESS.
+"""
+
+from __future__ import annotations
+
+from attrs import define
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.logger import Logger
+
+from kafkatwist.groups import records as rec
+from kafkatwist.groups.offsets_topic import OffsetsTopic
+from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
+from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.results import ReadResult
+from kafkatwist.wire import records as wire_records
+
+#: Bytes read from a partition at a time.
+READ_CHUNK = 1 << 20
+
+
+def _read(log: IPartitionLog, offset: int) -> Deferred[ReadResult]:
+    """
+    Read from C{offset}: the one adapter point between the loader and the log engine.
+
+    L{IPartitionLog.read} returns a Deferred; the engines on main still
+    answer synchronously, so C{maybeDeferred} accepts both until they follow
+    the interface.
+    """
+    return maybeDeferred(log.read, offset, READ_CHUNK)
+
+
+@define(eq=False)
+class GroupLoader:
+    """Replays the records of ``__consumer_offsets`` into a L{GroupTable}."""
+
+    _table: GroupTable
+    _topic: OffsetsTopic
+    _log = Logger()
+
+    def load(self) -> Deferred[int]:
+        """Replay every partition; fires with the number of records replayed."""
+        return Deferred.fromCoroutine(self._load())
+
+    async def _load(self) -> int:
+        topic = self._topic.current()
+        if topic is None:
+            return 0
+        count = 0
+        for p in sorted(topic.partitions):
+            log = self._topic.partition_log(topic, p)
+            if log is not None:
+                count += await self._load_partition(log)
+        return count
+
+    async def _load_partition(self, log: IPartitionLog) -> int:
+        count = 0
+        offset = log.log_start_offset
+        while offset < log.log_end_offset:
+            result = await _read(log, offset)
+            next_offset = offset
+            for buf in result.buffers:
+                for pos, header in wire_records.iter_batches(buf):
+                    next_offset = max(next_offset, header.next_offset)
+                    if header.is_control:
+                        continue
+                    batch = memoryview(buf)[pos : pos + header.size]
+                    for record in wire_records.decode_batch_records(batch):
+                        self.replay(record.key, record.value)
+                        count += 1
+            if next_offset <= offset:
+                break
+            offset = next_offset
+        return count
+
+    def replay(self, key: bytes | None, value: bytes | None) -> None:
+        """Apply one record (Kafka's C{GroupMetadataManager.replay} for classic groups)."""
+        decoded = rec.decode_record(key, value)
+        if isinstance(decoded, rec.OffsetRecord):
+            self._replay_offset(decoded)
+        elif isinstance(decoded, rec.GroupRecord):
+            self._replay_group(decoded)
+
+    def _replay_offset(self, decoded: rec.OffsetRecord) -> None:
+        groups = self._table.groups
+        tp = (decoded.topic, decoded.partition)
+        group = groups.get(decoded.group_id)
+        if decoded.value is None:
+            if group is not None:
+                group.offsets.pop(tp, None)
+            return
+        if group is None:
+            group = groups[decoded.group_id] = ClassicGroup(decoded.group_id)
+        group.offsets[tp] = decoded.value
+
+    def _replay_group(self, decoded: rec.GroupRecord) -> None:
+        groups = self._table.groups
+        old = groups.get(decoded.group_id)
+        offsets = old.offsets if old is not None else {}
+        v = decoded.value
+        if v is None:
+            if offsets:
+                groups[decoded.group_id] = ClassicGroup(decoded.group_id, offsets=offsets)
+            else:
+                groups.pop(decoded.group_id, None)
+            return
+        group = ClassicGroup(
+            decoded.group_id,
+            state_timestamp_ms=v.current_state_timestamp,
+            generation=v.generation,
+            protocol_type=v.protocol_type or None,
+            protocol_name=v.protocol,
+            leader_id=v.leader,
+            offsets=offsets,
+        )
+        for m in v.members:
+            rebalance = m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout
+            group.add(
+                Member(
+                    member_id=m.member_id,
+                    group_instance_id=m.group_instance_id,
+                    client_id=m.client_id,
+                    client_host=m.client_host,
+                    rebalance_timeout_ms=rebalance,
+                    session_timeout_ms=m.session_timeout,
+                    protocol_type=v.protocol_type,
+                    protocols=((v.protocol or "", m.subscription),),
+                    assignment=m.assignment,
+                )
+            )
+        group.leader_id = v.leader if v.leader in group.members else group.leader_id
+        if group.members:
+            group.state = group.previous_state = GroupState.STABLE
+            group.subscribed_topics = group.compute_subscribed_topics()
+        groups[decoded.group_id] = group

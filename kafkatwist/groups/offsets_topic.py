@@ -1,0 +1,184 @@
+"""Writing to ``__consumer_offsets``: creating the topic, appending a group's records.
+
+Kafka's coordinator runtime writes a group's records to the partition
+C{partitionFor(groupId)} of ``__consumer_offsets`` and acknowledges a change
+only after the append; an append error maps to a coordinator error
+(C{CoordinatorRuntime} and C{GroupMetadataManager.appendGroupMetadataErrorToResponseError}).
+
+What the coordinator needs from the broker is the narrow
+L{OffsetsTopicAccess}: create the topic, open a partition's log, append
+validated batches to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from attrs import define, field
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.groups.records import OFFSETS_TOPIC, partition_for
+from kafkatwist.groups.state import Scheduler, now_ms
+from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
+from kafkatwist.storage.kraft import TopicState
+from kafkatwist.storage.results import AppendInfo
+from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.records import BatchHeader
+
+#: The topic configs Kafka creates ``__consumer_offsets`` with.
+OFFSETS_TOPIC_CONFIGS: Mapping[str, str] = {
+    "cleanup.policy": "compact",
+    "compression.type": "producer",
+    "segment.bytes": "104857600",
+}
+
+#: Records of one group: (key, value) pairs, a None value being a tombstone.
+Records = Sequence[tuple[bytes, bytes | None]]
+
+_log = Logger()
+
+
+class OffsetsTopicAccess(Protocol):
+    """What the group coordinator needs from the broker to write ``__consumer_offsets``."""
+
+    def create_topic(
+        self, name: str, num_partitions: int, *, configs: Mapping[str, str]
+    ) -> Deferred[TopicState]:
+        """
+        Create a topic through the controller; fires with it once the metadata holds it.
+
+        A refusal (C{TOPIC_ALREADY_EXISTS} while another request creates it)
+        fails with, or raises at once, a L{KafkaError}.
+        """
+
+    def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
+        """The log of a partition the metadata knows, opened on demand; None if unknown."""
+
+    def append(
+        self,
+        topic: TopicState,
+        partition: int,
+        log: IPartitionLog,
+        records: bytes,
+        batches: Sequence[tuple[int, BatchHeader]],
+    ) -> Deferred[AppendInfo]:
+        """Append validated batches at the partition's leader epoch (as Produce does)."""
+
+
+def append_error(f: Failure, commit: bool = False) -> ErrorCode:
+    """Kafka's mapping of append errors to coordinator errors."""
+    code = f.value.code if isinstance(f.value, KafkaError) else ErrorCode.UNKNOWN_SERVER_ERROR
+    if code in (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        ErrorCode.REQUEST_TIMED_OUT,
+    ):
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):
+        return ErrorCode.NOT_COORDINATOR
+    if code in (
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.INVALID_FETCH_SIZE,
+    ):
+        return ErrorCode.INVALID_COMMIT_OFFSET_SIZE if commit else ErrorCode.UNKNOWN_SERVER_ERROR
+    return ErrorCode(code)
+
+
+def log_append_failure(f: Failure, what: str, group_id: str) -> None:
+    """Log a failed append: a warning for a Kafka error, a traceback for anything else."""
+    if isinstance(f.value, KafkaError):
+        _log.warn(
+            "{what} of group {group} failed: {error}", what=what, group=group_id, error=f.value
+        )
+    else:
+        _log.failure("{what} of group {group} failed", f, what=what, group=group_id)
+
+
+@define(eq=False)
+class OffsetsTopic:
+    """
+    The ``__consumer_offsets`` topic as the coordinator writes it.
+
+    @ivar _num_partitions: C{offsets.topic.num.partitions}, used when the
+        topic is created on first use.
+    """
+
+    _num_partitions: int
+    _clock: Scheduler
+    _metadata: IMetadataStore
+    _access: OffsetsTopicAccess
+    #: Callers waiting for a creation under way, or None.
+    _waiters: list[Deferred[TopicState]] | None = field(default=None, init=False)
+
+    def current(self) -> TopicState | None:
+        """The topic, if the metadata holds it."""
+        return self._metadata.image.topics.get(OFFSETS_TOPIC)
+
+    def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
+        """The log of one of its partitions."""
+        return self._access.partition_log(topic, partition)
+
+    def ensure(self) -> Deferred[TopicState]:
+        """The topic, created through the controller on first use."""
+        topic = self.current()
+        if topic is not None:
+            return succeed(topic)
+        d: Deferred[TopicState] = Deferred()
+        if self._waiters is not None:
+            self._waiters.append(d)
+            return d
+        self._waiters = [d]
+        try:
+            created = self._access.create_topic(
+                OFFSETS_TOPIC, self._num_partitions, configs=dict(OFFSETS_TOPIC_CONFIGS)
+            )
+        except Exception:
+            created = fail()
+        created.addBoth(self._created)
+        return d
+
+    def _created(self, result: TopicState | Failure) -> None:
+        waiters, self._waiters = self._waiters or [], None
+        outcome: TopicState | Exception = KafkaError(
+            ErrorCode.COORDINATOR_NOT_AVAILABLE, "__consumer_offsets unavailable"
+        )
+        if not isinstance(result, Failure):
+            outcome = result
+        elif (topic := self.current()) is not None:  # created concurrently
+            outcome = topic
+        else:
+            _log.failure("Creating __consumer_offsets failed", result)
+        for w in waiters:
+            if isinstance(outcome, TopicState):
+                w.callback(outcome)
+            else:
+                w.errback(outcome)
+
+    def append(self, group_id: str, records: Records) -> Deferred[AppendInfo]:
+        """Append records of C{group_id} as one batch to its partition."""
+        return Deferred.fromCoroutine(self._append(group_id, records))
+
+    async def _append(self, group_id: str, records: Records) -> AppendInfo:
+        topic = await self.ensure()
+        p = partition_for(group_id, len(topic.partitions))
+        log = self._access.partition_log(topic, p)
+        if log is None:
+            raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        batch = wire_records.build_batch(list(records), base_timestamp=now_ms(self._clock))
+        try:
+            batches = wire_records.validate_produce_records(
+                batch, max_batch_bytes=log.config.max_message_bytes, allow_multiple_batches=True
+            )
+        except wire_records.RecordsError as e:
+            raise KafkaError(e.code, str(e.message)) from None
+        return await self._access.append(topic, p, log, batch, batches)
+
+    def store_quietly(self, group_id: str, records: Records) -> None:
+        """Append records nobody waits for; a failure is only logged."""
+        d = self.append(group_id, records)
+        d.addErrback(log_append_failure, "Writing to __consumer_offsets", group_id)
