@@ -20,7 +20,6 @@ from kafkatwist.apis import (
     sync_group,
 )
 from kafkatwist.config.properties import BrokerConfig
-from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.messages.delete_groups import DeleteGroupsRequest
 from kafkatwist.messages.describe_groups import DescribeGroupsRequest
 from kafkatwist.messages.heartbeat import HeartbeatRequest
@@ -79,15 +78,12 @@ class GroupBroker:
         }
         settings.update(config)
         self.config = attrs.evolve(BrokerConfig(), **settings)
-        self.broker = make_broker(log_dir=log_dir, config=self.config)
-        if logs is not None:
-            self.broker.logs = logs
+        self.broker = make_broker(log_dir=log_dir, config=self.config, logs=logs)
         self.clock = self.broker.clock
-        self.coordinator = GroupCoordinator(self.broker)
-        self.broker.extras["groups"] = self.coordinator
+        self.coordinator = self.broker.groups
 
     def topic(self, name: str, partitions: int) -> None:
-        controller = self.broker.extras["controller"]
+        controller = self.broker.controller
         d = controller.create_topic(name, partitions)
         assert d.called
 

@@ -9,7 +9,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
-from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.groups.state import GroupState
 from kafkatwist.wire import records as wire_records
@@ -271,7 +270,7 @@ class LogTests(SynchronousTestCase):
 
     def test_reload_of_an_empty_log(self) -> None:
         """Starting without __consumer_offsets loads nothing and serves at once."""
-        coordinator = GroupCoordinator(GroupBroker().broker)
+        coordinator = GroupBroker().broker.groups
         self.successResultOf(coordinator.start())
         self.assertFalse(coordinator.loading)
         self.assertEqual(coordinator.groups, {})
