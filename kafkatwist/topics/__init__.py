@@ -1,1 +1,1 @@
-"""Topics and partitions: the controller that writes them to the metadata log."""
+"""Topics and partitions: the controller that writes them to the metadata log, and the partition logs."""

@@ -145,7 +145,7 @@ class BrokerService(Service):
         return os.path.abspath((self.config.log_dirs or (DEFAULT_LOG_DIR,))[0])
 
     def startService(self) -> None:
-        super().startService()  # type: ignore[no-untyped-call]
+        super().startService()  # type: ignore[no-untyped-call, unused-ignore]
         d = Deferred.fromCoroutine(self._start())
         d.addCallbacks(self.ready.callback, self._start_failed)
 
@@ -175,7 +175,7 @@ class BrokerService(Service):
         self.factory = KafkaServerFactory(
             Dispatcher(REGISTRY, broker), config.socket_request_max_bytes
         )
-        port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call]
+        port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
             self.reactor, self.endpoint
         ).listen(self.factory)
         self.port = port
@@ -215,7 +215,7 @@ class BrokerService(Service):
         return host, port or bound_port
 
     def stopService(self) -> Deferred[None]:
-        super().stopService()  # type: ignore[no-untyped-call]
+        super().stopService()  # type: ignore[no-untyped-call, unused-ignore]
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:

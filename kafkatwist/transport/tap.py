@@ -49,7 +49,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self["properties"] = None
         self["overrides"] = {}
 
@@ -109,7 +109,7 @@ def _check_endpoint(description: str) -> None:
     """Raise UsageError unless C{description} is a server endpoint string Twisted can parse."""
     try:
         # Parsing needs no reactor: TCP/UNIX endpoints only store it until listen().
-        serverFromString(cast(Any, None), description)  # type: ignore[no-untyped-call]
+        serverFromString(cast(Any, None), description)  # type: ignore[no-untyped-call, unused-ignore]
     except (ValueError, TypeError, KeyError) as e:
         raise usage.UsageError(f"--listen {description!r}: {e}") from None
 
