@@ -1,1 +1,1 @@
-"""Topics and partitions: the controller that writes them to the metadata log, and the partition logs."""
+"""Topics and partitions: the controller writing them to the metadata log, and their logs."""
