@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from attrs import define
+from attrs import define, field
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
@@ -41,10 +41,10 @@ class ProducerIdAllocator:
     _node_id: int
     block_size: int = BLOCK_SIZE
     #: The next id to give out and the end (exclusive) of the current block.
-    _next: int = 0
-    _end: int = 0
+    _next: int = field(default=0, init=False)
+    _end: int = field(default=0, init=False)
     #: Callers waiting for a block being written.
-    _waiting: list[Deferred[int]] | None = None
+    _waiting: list[Deferred[int]] | None = field(default=None, init=False)
 
     def allocate(self) -> Deferred[int]:
         """A Deferred firing with a never-used producer id."""

@@ -51,10 +51,10 @@ class Controller:
     _num_partitions: int = 1
     _default_replication_factor: int = 1
     #: Topic names with a creation or deletion under way.
-    _busy: set[str] = field(factory=set)
+    _busy: set[str] = field(factory=set, init=False)
     #: Partition counts that CreatePartitions records being written will
     #: bring topics to, by name: later requests are checked against them.
-    _growing: dict[str, int] = field(factory=dict)
+    _growing: dict[str, int] = field(factory=dict, init=False)
     _log = Logger()
 
     @property
