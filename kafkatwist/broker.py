@@ -1,182 +1,86 @@
-"""Broker: the state every handler shares (config, clock, metadata, logs)."""
+"""Broker: the composition root, one typed field per service, and the one place they are built.
+
+Every service is built once, by L{build_broker}, and receives its
+collaborators through its constructor; handlers reach them as typed fields
+of the L{Broker} (C{ctx.broker.controller}, C{ctx.broker.partitions}...).
+L{kafkatwist.transport.service.BrokerService} loads the stores, calls
+L{build_broker}, starts the services and listens; the handler tests build
+their brokers through L{build_broker} too.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from attrs import define, field
-from twisted.internet.defer import Deferred, fail, succeed
+from attrs import define, field, frozen
+from twisted.internet.defer import Deferred
 
-from kafkatwist.errors import KafkaError
-from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
-from kafkatwist.storage.kraft import TopicState, write_partition_metadata
+from kafkatwist.clock import ReactorTime
+from kafkatwist.config.group_config import GroupConfig
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.producers.ids import ProducerIdAllocator
+from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
+from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire.recompress import convert_for_topic
-from kafkatwist.wire.records import RecordsError
+from kafkatwist.topics.controller import Controller
+from kafkatwist.topics.log_configs import LayeredLogConfigs
+from kafkatwist.topics.partitions import Batches, Partitions
+
+#: The one logger kafkatwist reports for BROKER_LOGGER resources.
+ROOT_LOGGER = "root"
+
+
+@define
+class BrokerLoggers:
+    """
+    The broker's logger levels, as BROKER_LOGGER resources show them.
+
+    kafkatwist logs through Twisted, not log4j: it has one logger, C{root},
+    at INFO. Levels set through IncrementalAlterConfigs are kept here, in
+    memory (like Kafka's, they do not survive a restart), and reported back;
+    they do not filter Twisted's log output.
+    """
+
+    levels: dict[str, str] = field(factory=lambda: {ROOT_LOGGER: "INFO"})
 
 
 @define
 class Broker:
     """
-    The broker's collaborators, built by L{kafkatwist.transport.service.BrokerService}.
+    The broker's services, built by L{build_broker}.
 
     C{metadata} is the KRaft metadata store (its C{image} is read
-    synchronously: it is in memory), C{logs} the partition log manager.
+    synchronously: it is in memory), C{logs} the partition log manager,
+    C{partitions} opens their logs and appends to them, C{controller} writes
+    topic changes to the metadata log, C{groups} is the group coordinator,
+    C{producer_ids} gives out producer ids.
+
+    Still to come, as further typed fields built in L{build_broker}: the
+    transaction coordinator (C{__transaction_state}) and the authorizer.
+
+    @ivar advertised_host: The host to advertise, or None to use the address
+        the client connected to; set once the listener is bound.
+    @ivar advertised_port: The port to advertise; set once the listener is bound.
     """
 
-    config: Any
-    #: An IReactorTime: the injected clock.
-    clock: Any
-    node_id: int = 1
+    config: BrokerConfig
+    clock: ReactorTime
+    metadata: IMetadataStore
+    logs: ILogManager
+    partitions: Partitions
+    controller: Controller
+    groups: GroupCoordinator
+    producer_ids: ProducerIdAllocator
+    broker_loggers: BrokerLoggers
+    node_id: int
     cluster_id: str = ""
-    #: The advertised host, or None to use the address the client connected to.
     advertised_host: str | None = None
     advertised_port: int = 9092
-    metadata: Any = None
-    logs: Any = None
-    #: Optional collaborators added by later subsystems (producer state, groups...).
-    extras: dict[str, Any] = field(factory=dict)
-    #: Producer state of partitions whose log keeps none itself (memory logs),
-    #: by (topic id, partition): a re-created topic starts afresh.
-    producer_states: dict[tuple[Any, int], ProducerStateTable] = field(factory=dict)
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
         return int(self.clock.seconds() * 1000)
-
-    def partition_log(self, topic: TopicState, partition: int) -> Any:
-        """
-        The log of one partition the metadata knows, opened or created on demand.
-
-        Like a Kafka broker that becomes leader of a partition from the
-        metadata image, the log directory is created when it is first needed.
-        """
-        if partition not in topic.partitions:
-            return None
-        log = self.logs.get(topic.name, partition)
-        if log is None:
-            log = self.logs.create(topic.name, partition, self.log_overrides(topic))
-            if log.directory:
-                write_partition_metadata(log.directory, topic.topic_id)
-        return log
-
-    def log_overrides(self, topic: TopicState) -> dict[str, str]:
-        """
-        The topic configs a partition log applies over the static configuration.
-
-        The topic's overrides, plus the topic configs whose value a dynamic
-        broker config (AlterConfigs on a BROKER resource) changes.
-        """
-        from kafkatwist.config.layers import ConfigLayers
-
-        return ConfigLayers.of(self).log_overrides(topic.configs)
-
-    def topic_configs_changed(self, name: str) -> None:
-        """
-        Apply a topic's new configs to its open partition logs.
-
-        Called once the metadata image holds the change (the ConfigRecords
-        are written). The log manager's C{update_config(topic, overrides)}
-        rebuilds each open log's C{config} from the static defaults and
-        these overrides.
-        """
-        topic = self.metadata.image.topics.get(name)
-        update = getattr(self.logs, "update_config", None)
-        if topic is not None and update is not None:
-            update(name, self.log_overrides(topic))
-
-    def broker_configs_changed(self) -> None:
-        """Apply changed dynamic broker configs to every topic's open logs."""
-        for name in list(self.metadata.image.topics):
-            self.topic_configs_changed(name)
-
-    def producer_state(self, topic: TopicState, partition: int, log: Any) -> ProducerStateTable:
-        """
-        The producer state of a partition.
-
-        A log that keeps its own (the file engine: loaded from snapshots and
-        updated by the log per batch as it assigns offsets) exposes it as
-        C{log.producer_state}; otherwise the broker keeps one.
-        """
-        state: ProducerStateTable | None = getattr(log, "producer_state", None)
-        if state is None:
-            key = (topic.topic_id, partition)
-            state = self.producer_states.get(key)
-            if state is None:
-                state = self.producer_states[key] = ProducerStateTable()
-        return state
-
-    def append(
-        self, topic: TopicState, partition: int, log: Any, records: Any, batches: Any
-    ) -> Deferred[Any]:
-        """
-        Append validated batches to a partition log at its current leader epoch.
-
-        Batches with a producer id are first checked against the producer
-        state: a refusal fails with its KafkaError and appends nothing, and
-        a duplicate of a retained batch appends nothing and answers with the
-        original batch's offsets (Kafka's C{UnifiedLog.append}). Then batches
-        are recompressed if the topic's C{compression.type} asks for it.
-        """
-        epoch = topic.partitions[partition].leader_epoch
-        state = None
-        if any(header.producer_id >= 0 for _, header in batches):
-            state = self.producer_state(topic, partition, log)
-            try:
-                duplicate = state.check_append(
-                    [header for _, header in batches],
-                    next_offset=log.log_end_offset,
-                    partition=f"{topic.name}-{partition}",
-                )
-            except ProducerStateError as e:
-                return fail(KafkaError(e.code, e.message))
-            if duplicate is not None:
-                return succeed(
-                    AppendInfo(
-                        base_offset=duplicate.first_offset,
-                        last_offset=duplicate.last_offset,
-                        log_append_time_ms=duplicate.timestamp,
-                        log_start_offset=log.log_start_offset,
-                    )
-                )
-        compression = str(
-            topic.configs.get("compression.type")
-            or getattr(self.config, "compression_type", "producer")
-        )
-        if compression != "producer":
-            try:
-                converted = convert_for_topic(
-                    records, batches, compression, max_batch_bytes=log.config.max_message_bytes
-                )
-            except RecordsError as e:
-                return fail(KafkaError(e.code, e.message))
-            if converted is not None:
-                records, batches = converted
-        d = log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
-        if state is not None and getattr(log, "producer_state", None) is None:
-            headers = [header for _, header in batches]
-
-            def record(info: Any) -> Any:
-                state.on_batches_appended(headers, info.base_offset, info.log_append_time_ms)
-                return info
-
-            d.addCallback(record)
-        return d
-
-    def create_topic(
-        self, name: str, num_partitions: int, *, configs: Mapping[str, str]
-    ) -> Deferred[TopicState]:
-        """
-        Create a topic through the controller.
-
-        With L{partition_log} and L{append}, this is what the group
-        coordinator needs (L{kafkatwist.groups.offsets_topic.OffsetsTopicAccess}).
-        """
-        created: Deferred[TopicState] = self.extras["controller"].create_topic(
-            name, num_partitions, configs=configs
-        )
-        return created
 
     def host_for(self, local_host: str | None) -> str:
         """The host to advertise to a client connected through C{local_host}."""
@@ -185,3 +89,96 @@ class Broker:
         if local_host and local_host not in ("0.0.0.0", "::"):
             return local_host
         return "localhost"
+
+
+@frozen
+class _OffsetsTopicAccess:
+    """
+    What the group coordinator writes ``__consumer_offsets`` through.
+
+    L{kafkatwist.groups.offsets_topic.OffsetsTopicAccess}: topics are created
+    by the controller, partition logs opened and appended to by L{Partitions}.
+    """
+
+    _controller: Controller
+    _partitions: Partitions
+
+    def create_topic(
+        self, name: str, num_partitions: int, *, configs: Mapping[str, str]
+    ) -> Deferred[TopicState]:
+        """Create a topic through the controller."""
+        return self._controller.create_topic(name, num_partitions, configs=configs)
+
+    def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
+        """The partition's log, opened or created on demand."""
+        return self._partitions.partition_log(topic, partition)
+
+    def append(
+        self,
+        topic: TopicState,
+        partition: int,
+        log: IPartitionLog,
+        records: bytes,
+        batches: Batches,
+    ) -> Deferred[AppendInfo]:
+        """Append validated batches as Produce does."""
+        return self._partitions.append(topic, partition, log, records, batches)
+
+
+def build_broker(
+    config: BrokerConfig,
+    clock: ReactorTime,
+    metadata: IMetadataStore,
+    logs: ILogManager,
+    log_configs: LayeredLogConfigs,
+    *,
+    cluster_id: str = "",
+) -> Broker:
+    """
+    Build every service of a broker over its stores, each given its collaborators.
+
+    Nothing is loaded or started here: the caller loads C{metadata} and
+    C{logs} and starts the group coordinator (L{BrokerService} does, in that
+    order). The order below is the dependency order.
+
+    @param log_configs: Each topic's L{LogConfig}; the same source the log
+        manager was given.
+    """
+    node_id = config.node_id
+    partitions = Partitions(
+        metadata,
+        logs,
+        log_configs.log_config,
+        clock,
+        default_compression=config.compression_type,
+    )
+    controller = Controller(
+        metadata,
+        partitions,
+        node_id,
+        num_partitions=config.num_partitions,
+        default_replication_factor=config.default_replication_factor,
+    )
+    producer_ids = ProducerIdAllocator(metadata, node_id)
+    groups = GroupCoordinator.create(
+        GroupConfig.from_broker_config(config),
+        clock,
+        metadata,
+        _OffsetsTopicAccess(controller, partitions),
+    )
+    return Broker(
+        config=config,
+        clock=clock,
+        metadata=metadata,
+        logs=logs,
+        partitions=partitions,
+        controller=controller,
+        groups=groups,
+        producer_ids=producer_ids,
+        broker_loggers=BrokerLoggers(),
+        node_id=node_id,
+        cluster_id=cluster_id,
+    )
+
+
+__all__ = ["ROOT_LOGGER", "Broker", "BrokerLoggers", "build_broker"]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import atexit
 import shutil
 import tempfile
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.broker import Broker
+from kafkatwist.broker import Broker, build_broker
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.memory import MemoryLogManager
-from kafkatwist.topics.controller import Controller
+from kafkatwist.topics.log_configs import log_config_source
 from kafkatwist.wire.header import RequestHeader
 
 #: One directory per test process for the brokers' log dirs, removed at exit.
@@ -24,20 +25,37 @@ atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 
 
 def make_broker(
-    log_dir: str | None = None, config: Any = None, clock: Clock | None = None
+    log_dir: str | None = None,
+    config: BrokerConfig | None = None,
+    clock: Clock | None = None,
+    logs: ILogManager | None = None,
 ) -> Broker:
-    """A loaded broker with no topics, memory logs and a C{Clock}."""
+    """
+    A loaded broker with no topics, memory logs and a C{Clock}.
+
+    Built by L{build_broker}, as the service builds its broker; its group
+    coordinator is not started.
+
+    @param logs: The log manager, memory logs by default (a "restarted"
+        broker passes the one it restarts over).
+    """
     if log_dir is None:
         log_dir = tempfile.mkdtemp(prefix="broker-", dir=_ROOT)
     clock = clock or Clock()
     clock.advance(1_700_000_000)  # a realistic wall-clock time, in seconds
-    broker = Broker(
-        config=config or BrokerConfig(), clock=clock, node_id=1, cluster_id="test-cluster"
+    config = config or BrokerConfig()
+    metadata = KRaftMetadataStore(log_dir, clock=clock)
+    metadata.load()
+    if logs is None:
+        logs = cast(ILogManager, MemoryLogManager())
+    broker = build_broker(
+        config,
+        clock,
+        metadata,
+        logs,
+        log_config_source(config, metadata),
+        cluster_id="test-cluster",
     )
-    broker.metadata = KRaftMetadataStore(log_dir, clock=clock)
-    broker.metadata.load()
-    broker.logs = MemoryLogManager()
-    broker.extras["controller"] = Controller(broker)
     broker.advertised_port = 9092
     return broker
 

@@ -53,7 +53,7 @@ def produce(
 ) -> MemoryPartitionLog:
     """Append batches to a topic's partition log, at the partition's leader epoch by default."""
     state = broker.metadata.image.topics[topic]
-    log = broker.partition_log(state, partition)
+    log = broker.partitions.partition_log(state, partition)
     if leader_epoch is None:
         leader_epoch = state.partitions[partition].leader_epoch
     fill(case, log, batches, leader_epoch=leader_epoch, now_ms=broker.now_ms())

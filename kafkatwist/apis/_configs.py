@@ -9,8 +9,8 @@ and values, then whether the topic exists). kafkatwist is both, in that
 order, so the same request gets the same error codes and messages.
 
 A change is persisted as ConfigRecords in ``__cluster_metadata`` and then
-applied to the open partition logs through L{Broker.topic_configs_changed} or
-L{Broker.broker_configs_changed}.
+applied to the open partition logs through L{Partitions.topic_configs_changed} or
+L{Partitions.broker_configs_changed}.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ OP_NAMES = {OP_SET: "SET", OP_DELETE: "DELETE", OP_APPEND: "APPEND", OP_SUBTRACT
 
 #: log4j levels Kafka accepts for BROKER_LOGGER (``LogLevelConfig.VALID_LOG_LEVELS``), sorted.
 LOG_LEVELS = ("DEBUG", "ERROR", "FATAL", "INFO", "TRACE", "WARN")
-ROOT_LOGGER = "root"
 
 #: (error code, message) of one resource; (0, None) for success.
 Outcome = tuple[int, str | None]
@@ -145,11 +144,11 @@ async def persist(
     if not records:
         return
     broker = ctx.broker
-    await broker.extras["controller"].set_configs(resource_type, name, records)
+    await broker.controller.set_configs(resource_type, name, records)
     if resource_type == RESOURCE_TOPIC:
-        broker.topic_configs_changed(name)
+        broker.partitions.topic_configs_changed(name)
     else:
-        broker.broker_configs_changed()
+        broker.partitions.broker_configs_changed()
 
 
 async def alter_broker(
@@ -189,7 +188,7 @@ def broker_loggers(ctx: Any) -> dict[str, str]:
     (like Kafka's, they do not survive a restart) and reported back; they do
     not filter Twisted's log output.
     """
-    levels: dict[str, str] = ctx.broker.extras.setdefault("broker_loggers", {ROOT_LOGGER: "INFO"})
+    levels: dict[str, str] = ctx.broker.broker_loggers.levels
     return levels
 
 

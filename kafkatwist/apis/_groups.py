@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from kafkatwist.apis._spec import RequestContext
-from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.coordinator import GroupCoordinator
 
 
 def coordinator_of(ctx: RequestContext) -> GroupCoordinator:
-    """The broker's group coordinator; COORDINATOR_NOT_AVAILABLE without one."""
-    coordinator: GroupCoordinator | None = ctx.broker.extras.get("groups")
-    if coordinator is None:
-        raise KafkaError(
-            ErrorCode.COORDINATOR_NOT_AVAILABLE, "The group coordinator is not running"
-        )
-    return coordinator
+    """The broker's group coordinator."""
+    return ctx.broker.groups
 
 
 def client_host(ctx: RequestContext) -> str:

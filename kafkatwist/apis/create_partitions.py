@@ -27,7 +27,7 @@ from kafkatwist.wire.versions import VersionRange
 
 async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> CreatePartitionsResponse:
     broker = ctx.broker
-    controller = broker.extras["controller"]
+    controller = broker.controller
     counts = Counter(t.name for t in request.topics)
     results = []
     for t in request.topics:

@@ -56,7 +56,7 @@ def topic_configs_entries(
 
 
 async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
-    controller = ctx.broker.extras["controller"]
+    controller = ctx.broker.controller
     props = dict(getattr(ctx.broker.config, "properties", {}) or {})
     counts = Counter(t.name for t in request.topics)
     results = []

@@ -85,7 +85,7 @@ async def _delete(
         return _result(index, ErrorCode.INVALID_TOPIC_EXCEPTION)
     if not _deletes_allowed(ctx, topic):
         return _result(index, ErrorCode.POLICY_VIOLATION)
-    log = ctx.broker.partition_log(topic, index)
+    log = ctx.broker.partitions.partition_log(topic, index)
     if offset == HIGH_WATERMARK:
         offset = log.high_watermark
     if offset < 0:

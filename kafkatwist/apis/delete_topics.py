@@ -28,7 +28,7 @@ from kafkatwist.wire.versions import VersionRange
 async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
     broker = ctx.broker
     image = broker.metadata.image
-    controller = broker.extras["controller"]
+    controller = broker.controller
     wanted = (
         [(t.name, t.topic_id) for t in request.topics]
         if ctx.api_version >= 6

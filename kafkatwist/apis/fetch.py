@@ -77,7 +77,7 @@ class _Plan:
                     )
                     entries.append((fp, code))
                     continue
-                log = broker.partition_log(topic, fp.partition)
+                log = broker.partitions.partition_log(topic, fp.partition)
                 if log is None:
                     entries.append((fp, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
                 else:

@@ -38,10 +38,9 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown key type {request.key_type}")
     broker = ctx.broker
     code, message = ErrorCode.NONE, None
-    groups = broker.extras.get("groups")
-    if request.key_type == GROUP_KEY_TYPE and groups is not None:
+    if request.key_type == GROUP_KEY_TYPE:
         try:
-            await groups.ensure_offsets_topic()
+            await broker.groups.ensure_offsets_topic()
         except KafkaError as e:
             code, message = e.code, e.message
     if code != ErrorCode.NONE:

@@ -46,7 +46,6 @@ from kafkatwist.apis._configs import (
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
     RESOURCE_TOPIC,
-    ROOT_LOGGER,
     Outcome,
     alter_broker,
     alter_topic,
@@ -59,6 +58,7 @@ from kafkatwist.apis._configs import (
     preprocess,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.broker import ROOT_LOGGER
 from kafkatwist.config import broker_configs, topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.incremental_alter_configs import (

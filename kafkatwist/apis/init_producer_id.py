@@ -31,7 +31,6 @@ from __future__ import annotations
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
-from kafkatwist.producers.ids import allocator_of
 from kafkatwist.wire.versions import VersionRange
 
 NO_PRODUCER_ID = -1
@@ -51,7 +50,7 @@ async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitPro
         )
     if transactional_id is not None:
         raise KafkaError(ErrorCode.INVALID_REQUEST, "empty transactional id")
-    producer_id = await allocator_of(ctx.broker).allocate()
+    producer_id = await ctx.broker.producer_ids.allocate()
     return InitProducerIdResponse(
         throttle_time_ms=0,
         error_code=int(ErrorCode.NONE),

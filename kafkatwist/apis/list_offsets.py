@@ -149,7 +149,7 @@ async def _partition(
     fenced = leader_epoch_error(current_epoch, p.current_leader_epoch)
     if fenced is not None:
         return _error(p, fenced)
-    log = ctx.broker.partition_log(topic, p.partition_index)
+    log = ctx.broker.partitions.partition_log(topic, p.partition_index)
 
     if request.replica_id != CONSUMER_REPLICA_ID:
         last_fetchable = log.log_end_offset
@@ -188,7 +188,7 @@ async def _legacy(
     """The v0 answer: Kafka's ``legacyFetchOffsetsForTimestamp``."""
     if topic is None or p.partition_index not in topic.partitions:
         return _error(p, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    log = ctx.broker.partition_log(topic, p.partition_index)
+    log = ctx.broker.partitions.partition_log(topic, p.partition_index)
     now = ctx.broker.now_ms()
     start = log.log_start_offset
     # (offset, modification time) per "segment", then the log end offset now.

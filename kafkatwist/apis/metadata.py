@@ -124,12 +124,11 @@ async def _one_topic(
             error_code=int(ErrorCode.INVALID_TOPIC_EXCEPTION), name=name, topic_id=ZERO_UUID
         )
     if auto_create:
-        controller = ctx.broker.extras["controller"]
-        groups = ctx.broker.extras.get("groups")
+        controller = ctx.broker.controller
         try:
-            if name == OFFSETS_TOPIC and groups is not None:
+            if name == OFFSETS_TOPIC:
                 # Kafka creates it with offsets.topic.num.partitions and its own configs.
-                topic = await groups.ensure_offsets_topic()
+                topic = await ctx.broker.groups.ensure_offsets_topic()
             else:
                 topic = await controller.create_topic(name)
         except KafkaError as e:

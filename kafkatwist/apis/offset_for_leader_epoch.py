@@ -69,7 +69,7 @@ async def _partition(
     fenced = leader_epoch_error(current, p.current_leader_epoch)
     if fenced is not None:
         return _error(p, fenced)
-    log = ctx.broker.partition_log(topic, p.partition)
+    log = ctx.broker.partitions.partition_log(topic, p.partition)
     requested = p.leader_epoch
     if requested == current:
         # The leader's latest cached epoch is always its current one, even

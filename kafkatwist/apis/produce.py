@@ -78,7 +78,7 @@ def _append(
     if topic.is_internal and ctx.header.client_id != ADMIN_CLIENT_ID:
         message = f"Cannot append to internal topic {topic.name}"
         return _error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message)
-    log = broker.partition_log(topic, index)
+    log = broker.partitions.partition_log(topic, index)
     if log is None:
         return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     if records is None:
@@ -91,7 +91,7 @@ def _append(
         )
     except wire_records.RecordsError as e:
         return _error(index, e.code, str(e.message) if e.message else None)
-    return broker.append(topic, index, log, records, batches)
+    return broker.partitions.append(topic, index, log, records, batches)
 
 
 async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:

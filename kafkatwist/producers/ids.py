@@ -13,13 +13,15 @@ is reused (the rest of the last block is skipped, as in Kafka).
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from attrs import define
+from attrs import define, field
 from twisted.internet.defer import Deferred, succeed
+from twisted.python.failure import Failure
 
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
+from kafkatwist.storage.interfaces import IMetadataStore
 
 BLOCK_SIZE: Final = 1000
 _LONG_MAX: Final = (1 << 63) - 1
@@ -27,15 +29,22 @@ _LONG_MAX: Final = (1 << 63) - 1
 
 @define
 class ProducerIdAllocator:
-    """Gives out producer ids, one KRaft record per block of L{BLOCK_SIZE}."""
+    """
+    Gives out producer ids, one KRaft record per block of L{BLOCK_SIZE}.
 
-    broker: Any
+    @ivar _metadata: Where the blocks are recorded (ProducerIdsRecords) and
+        the next unused block is read from.
+    @ivar _node_id: This broker, named in the records it writes.
+    """
+
+    _metadata: IMetadataStore
+    _node_id: int
     block_size: int = BLOCK_SIZE
     #: The next id to give out and the end (exclusive) of the current block.
-    _next: int = 0
-    _end: int = 0
+    _next: int = field(default=0, init=False)
+    _end: int = field(default=0, init=False)
     #: Callers waiting for a block being written.
-    _waiting: list[Deferred[int]] | None = None
+    _waiting: list[Deferred[int]] | None = field(default=None, init=False)
 
     def allocate(self) -> Deferred[int]:
         """A Deferred firing with a never-used producer id."""
@@ -48,7 +57,7 @@ class ProducerIdAllocator:
             self._waiting.append(d)
             return d
         self._waiting = [d]
-        metadata = self.broker.metadata
+        metadata = self._metadata
         start = metadata.image.next_producer_id
         if start > _LONG_MAX - self.block_size:
             self._fail_waiters(
@@ -60,7 +69,7 @@ class ProducerIdAllocator:
             )
             return d
         record = mr.ProducerIdsRecord(
-            broker_id=self.broker.node_id, broker_epoch=-1, next_producer_id=start + self.block_size
+            broker_id=self._node_id, broker_epoch=-1, next_producer_id=start + self.block_size
         )
         metadata.append([record]).addCallbacks(
             lambda _: self._block_written(start), self._fail_waiters
@@ -74,18 +83,10 @@ class ProducerIdAllocator:
             # Everyone queued gets an id, allocating a further block if needed.
             self.allocate().chainDeferred(d)
 
-    def _fail_waiters(self, reason: Any) -> None:
+    def _fail_waiters(self, reason: BaseException | Failure) -> None:
         waiting, self._waiting = self._waiting or [], None
         for d in waiting:
             d.errback(reason)
 
 
-def allocator_of(broker: Any) -> ProducerIdAllocator:
-    """The broker's allocator, created on first use."""
-    allocator = broker.extras.get("producer_ids")
-    if allocator is None:
-        allocator = broker.extras["producer_ids"] = ProducerIdAllocator(broker)
-    return allocator
-
-
-__all__ = ["BLOCK_SIZE", "ProducerIdAllocator", "allocator_of"]
+__all__ = ["BLOCK_SIZE", "ProducerIdAllocator"]

@@ -1,1 +1,1 @@
-"""Topics and partitions: the controller that writes them to the metadata log."""
+"""Topics and partitions: the controller writing them to the metadata log, and their logs."""

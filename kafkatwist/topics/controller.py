@@ -9,18 +9,24 @@ metadata log and recovers every topic, partition and config.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from attrs import define, field
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
-from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.config import topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
-from kafkatwist.storage.kraft import RESOURCE_TOPIC, TopicState, random_kafka_uuid
+from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.storage.kraft import RESOURCE_TOPIC, MetadataImage, TopicState, random_kafka_uuid
+from kafkatwist.topics.names import collision_name, validate_topic_name
+from kafkatwist.topics.partitions import Partitions
+
+_T = TypeVar("_T")
 
 #: Kafka's limit on partitions created at once is high; this keeps a typo from
 #: creating millions of directories.
@@ -29,19 +35,31 @@ MAX_PARTITIONS = 100_000
 
 @define
 class Controller:
-    """Creates, deletes and changes topics through the metadata log."""
+    """
+    Creates, deletes and changes topics through the metadata log.
 
-    broker: Any
+    @ivar _partitions: Opens the logs of new partitions and deletes those of
+        deleted topics.
+    @ivar _node_id: This broker, the only replica of every partition.
+    @ivar _num_partitions: Kafka's ``num.partitions``, for requests that give -1.
+    @ivar _default_replication_factor: Kafka's ``default.replication.factor``.
+    """
+
+    _metadata: IMetadataStore
+    _partitions: Partitions
+    _node_id: int
+    _num_partitions: int = 1
+    _default_replication_factor: int = 1
     #: Topic names with a creation or deletion under way.
-    _busy: set[str] = field(factory=set)
+    _busy: set[str] = field(factory=set, init=False)
     #: Partition counts that CreatePartitions records being written will
     #: bring topics to, by name: later requests are checked against them.
-    _growing: dict[str, int] = field(factory=dict)
+    _growing: dict[str, int] = field(factory=dict, init=False)
     _log = Logger()
 
     @property
-    def _image(self) -> Any:
-        return self.broker.metadata.image
+    def _image(self) -> MetadataImage:
+        return self._metadata.image
 
     def check_new_topic(
         self,
@@ -62,14 +80,13 @@ class Controller:
             raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
         if name in self._image.topics or name in self._busy:
             raise KafkaError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{name}' already exists.")
-        colliding = _collision_name(name)
+        colliding = collision_name(name)
         for existing in self._image.topics:
-            if existing != name and _collision_name(existing) == colliding:
+            if existing != name and collision_name(existing) == colliding:
                 raise KafkaError(
                     ErrorCode.INVALID_TOPIC_EXCEPTION,
                     f"Topic '{name}' collides with existing topic: {existing}",
                 )
-        config = self.broker.config
         if assignments:
             if num_partitions not in (-1, len(assignments)) or replication_factor != -1:
                 raise KafkaError(
@@ -84,17 +101,17 @@ class Controller:
                         ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                         "Partitions should be a consecutive 0-based integer sequence",
                     )
-                if list(brokers) != [self.broker.node_id]:
+                if list(brokers) != [self._node_id]:
                     raise KafkaError(
                         ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                         f"The manual partition assignment includes broker(s) other than "
-                        f"{self.broker.node_id}, or none.",
+                        f"{self._node_id}, or none.",
                     )
             replication_factor = 1
         if num_partitions == -1:
-            num_partitions = getattr(config, "num_partitions", 1)
+            num_partitions = self._num_partitions
         if replication_factor == -1:
-            replication_factor = getattr(config, "default_replication_factor", 1)
+            replication_factor = self._default_replication_factor
         if num_partitions <= 0 or num_partitions > MAX_PARTITIONS:
             raise KafkaError(
                 ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
@@ -128,8 +145,8 @@ class Controller:
             name, num_partitions, replication_factor, assignments, configs
         )
         topic_id = random_kafka_uuid()
-        node = self.broker.node_id
-        records: list[Any] = [mr.TopicRecord(name=name, topic_id=topic_id)]
+        node = self._node_id
+        records: list[object] = [mr.TopicRecord(name=name, topic_id=topic_id)]
         for key, value in sorted((configs or {}).items()):
             if value is not None:
                 records.append(
@@ -140,11 +157,11 @@ class Controller:
         records.extend(self._partition_records(topic_id, range(num_partitions), node))
         self._busy.add(name)
 
-        def created(image: Any) -> TopicState:
+        def created(image: MetadataImage) -> TopicState:
             self._busy.discard(name)
-            topic: TopicState = image.topics[name]
+            topic = image.topics[name]
             for p in topic.partitions:
-                self.broker.partition_log(topic, p)
+                self._partitions.partition_log(topic, p)
             self._log.info(
                 "Created topic {name} ({partitions} partitions)",
                 name=name,
@@ -152,14 +169,16 @@ class Controller:
             )
             return topic
 
-        def failed(f: Any) -> Any:
+        def failed(f: Failure) -> Failure:
             self._busy.discard(name)
             return f
 
-        return self.broker.metadata.append(records).addCallbacks(created, failed)
+        return self._metadata.append(records).addCallbacks(created, failed)
 
     @staticmethod
-    def _partition_records(topic_id: Any, indexes: Any, node: int) -> list[Any]:
+    def _partition_records(
+        topic_id: uuid.UUID, indexes: Iterable[int], node: int
+    ) -> list[mr.PartitionRecord]:
         return [
             mr.PartitionRecord(
                 partition_id=i,
@@ -184,20 +203,22 @@ class Controller:
 
         def removed(_: object) -> Deferred[None]:
             self._log.info("Deleted topic {name}", name=topic.name)
-            return self.broker.logs.delete_topic(topic.name)
+            return self._partitions.delete_topic(topic.name)
 
-        def done(result: object) -> object:
+        def done(result: _T) -> _T:
             self._busy.discard(topic.name)
             return result
 
-        d = self.broker.metadata.append([mr.RemoveTopicRecord(topic_id=topic.topic_id)])
+        d = self._metadata.append([mr.RemoveTopicRecord(topic_id=topic.topic_id)])
         return d.addCallback(removed).addBoth(done)
 
     def _partition_count(self, topic: TopicState) -> int:
         """The topic's partition count once the records being written are applied."""
         return max(len(topic.partitions), self._growing.get(topic.name, 0))
 
-    def check_new_partitions(self, topic: TopicState, count: int, assignments: Any = None) -> None:
+    def check_new_partitions(
+        self, topic: TopicState, count: int, assignments: Sequence[Sequence[int]] | None = None
+    ) -> None:
         """
         Validate a CreatePartitions request for one topic.
 
@@ -231,7 +252,7 @@ class Controller:
                     f"{len(assignments)} assignment(s) were specified.",
                 )
             for brokers in assignments:
-                if list(brokers) != [self.broker.node_id]:
+                if list(brokers) != [self._node_id]:
                     raise KafkaError(
                         ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                         "The manual partition assignment includes unknown broker(s).",
@@ -241,30 +262,30 @@ class Controller:
         """Add partitions to reach C{count} (after L{check_new_partitions})."""
         name = topic.name
         indexes = range(self._partition_count(topic), count)
-        records = self._partition_records(topic.topic_id, indexes, self.broker.node_id)
+        records = self._partition_records(topic.topic_id, indexes, self._node_id)
         self._growing[name] = count
 
-        def created(image: Any) -> TopicState:
-            t: TopicState | None = image.topics_by_id.get(topic.topic_id)
+        def created(image: MetadataImage) -> TopicState:
+            t = image.topics_by_id.get(topic.topic_id)
             if t is None:
                 # Deleted while the records were written: they were ignored.
                 raise KafkaError(
                     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' was deleted."
                 )
             for p in indexes:
-                self.broker.partition_log(t, p)
+                self._partitions.partition_log(t, p)
             return t
 
-        def done(result: Any) -> Any:
+        def done(result: _T) -> _T:
             if self._growing.get(name) == count:
                 del self._growing[name]
             return result
 
-        return self.broker.metadata.append(records).addCallback(created).addBoth(done)
+        return self._metadata.append(records).addCallback(created).addBoth(done)
 
     def set_configs(
         self, resource_type: int, resource_name: str, changes: Mapping[str, str | None]
-    ) -> Deferred[Any]:
+    ) -> Deferred[MetadataImage]:
         """Persist config changes (None deletes a key) as ConfigRecords."""
         records = [
             mr.ConfigRecord(
@@ -272,9 +293,7 @@ class Controller:
             )
             for k, v in sorted(changes.items())
         ]
-        return self.broker.metadata.append(records)
+        return self._metadata.append(records)
 
 
-def _collision_name(name: str) -> str:
-    """Kafka treats '.' and '_' as colliding in topic names (metric names)."""
-    return name.replace(".", "_")
+__all__ = ["MAX_PARTITIONS", "Controller"]

@@ -1,45 +1,92 @@
-"""BrokerService: owns the stores, loads them, then opens the listener."""
+"""BrokerService: creates the stores, builds the broker's services, loads, starts, then listens."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Protocol, TypeVar, cast
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import _ISupportsExitSignalCapturing
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from kafkatwist.apis import REGISTRY
-from kafkatwist.broker import Broker
-from kafkatwist.config.group_config import GroupConfig
+from kafkatwist.broker import Broker, build_broker
+from kafkatwist.clock import ReactorTime
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.producers.state import ProducerStateTable
+from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
-from kafkatwist.topics.controller import Controller
+from kafkatwist.storage.manager import LogManager
+from kafkatwist.topics.log_configs import LayeredLogConfigs, log_config_source
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.protocol import KafkaServerFactory
 
+_T = TypeVar("_T")
 
-def default_log_manager(broker: Broker, run_blocking: Callable[..., Any]) -> Any:
+#: Where the logs go when C{log.dirs} names none (Kafka's default).
+DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
+
+
+class RunBlocking(Protocol):
+    """Runs blocking file work and fires with its result (a thread pool in production)."""
+
+    def __call__(self, fn: Callable[[], _T]) -> Deferred[_T]: ...
+
+
+class ServiceReactor(ReactorTime, Protocol):
+    """The reactor as the service uses it: time, and stopping it after a failed start."""
+
+    @property
+    def running(self) -> object:
+        """Whether the reactor is running."""
+
+    def stop(self) -> None:
+        """Stop the reactor."""
+
+
+class _Connection(Protocol):
+    """A connection's transport, as the service closes it (C{ITransport})."""
+
+    def loseConnection(self) -> None:
+        """Close the connection once pending writes are sent."""
+
+
+def _in_thread(fn: Callable[[], _T]) -> Deferred[_T]:
+    """Run C{fn} in the reactor's thread pool."""
+    return deferToThread(fn)
+
+
+class ListeningPort(Protocol):
+    """The listening port, as the service uses it (C{IListeningPort})."""
+
+    def getHost(self) -> IPv4Address | IPv6Address:
+        """The bound address."""
+
+    def stopListening(self) -> Deferred[None] | None:
+        """Stop listening; may fire once the port is closed."""
+
+
+def file_log_manager(
+    config: BrokerConfig,
+    clock: ReactorTime,
+    run_blocking: RunBlocking,
+    log_configs: LayeredLogConfigs,
+) -> LogManager:
     """The file-backed log manager over the configured log directories."""
-    from kafkatwist.config.log_config import LogConfig
-    from kafkatwist.producers.state import ProducerStateTable
-    from kafkatwist.storage.manager import LogManager
-
-    config = broker.config
-    properties = dict(getattr(config, "properties", None) or {})
-
-    def topic_configs(name: str) -> dict[str, str]:
-        topic = broker.metadata.image.topics.get(name)
-        return broker.log_overrides(topic) if topic is not None else {}
-
     return LogManager(
-        [os.path.abspath(d) for d in (config.log_dirs or ("/tmp/kraft-combined-logs",))],
-        LogConfig.from_broker_properties(properties),
-        clock=broker.clock,
+        [os.path.abspath(d) for d in (config.log_dirs or (DEFAULT_LOG_DIR,))],
+        LogConfig.from_broker_properties(config.properties),
+        clock=clock,
         run_blocking=run_blocking,
-        topic_configs=topic_configs,
+        topic_configs=log_configs.log_overrides,
         recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
         retention_check_interval_ms=config.log_retention_check_interval_ms,
         producer_state_factory=lambda topic, partition: ProducerStateTable(),
@@ -50,94 +97,111 @@ class BrokerService(Service):
     """
     The broker as a Twisted service.
 
-    C{startService} loads the metadata and the logs and only then listens, so
-    no request is served from a half-loaded state. C{stopService} stops
-    listening, closes the connections, then closes the logs (flush and the
-    clean-shutdown marker), and returns a Deferred.
+    C{startService} creates the stores, builds every service over them
+    (L{build_broker}), loads the metadata and the logs, starts the group
+    coordinator and only then listens, so no request is served from a
+    half-loaded state. C{stopService} stops listening, closes the
+    connections, stops the group coordinator, then closes the logs (flush
+    and the clean-shutdown marker), and returns a Deferred.
 
-    @ivar ready: fires with the listening port once the broker serves.
+    @ivar ready: fires with the listening port once the broker serves, or
+        fails with the reason it could not start.
     """
 
     _log = Logger()
 
     def __init__(
         self,
-        config: Any,
+        config: BrokerConfig,
         endpoint: str,
-        reactor: Any,
+        reactor: ServiceReactor,
         *,
-        run_blocking: Callable[..., Any] | None = None,
-        log_manager: Callable[[Broker, Callable[..., Any]], Any] = default_log_manager,
+        run_blocking: RunBlocking | None = None,
     ) -> None:
+        """
+        @param run_blocking: Runs the stores' blocking file work; by default
+            in the reactor's thread pool (L{deferToThread}).
+        """
         self.config = config
         self.endpoint = endpoint
         self.reactor = reactor
-        if run_blocking is None:
-            from twisted.internet.threads import deferToThreadPool
-
-            def run_blocking(fn: Callable[[], Any]) -> Deferred[Any]:
-                return deferToThreadPool(reactor, reactor.getThreadPool(), fn)
-
-        self.run_blocking = run_blocking
-        self._make_logs = log_manager
-        self.broker = Broker(config=config, clock=reactor, node_id=getattr(config, "node_id", 1))
+        self.run_blocking: RunBlocking = _in_thread if run_blocking is None else run_blocking
+        self._broker: Broker | None = None
+        self._logs: LogManager | None = None
         self.factory: KafkaServerFactory | None = None
-        self.port: Any = None
-        self.ready: Deferred[Any] = Deferred()
+        self.port: ListeningPort | None = None
+        self.ready: Deferred[ListeningPort] = Deferred()
+
+    @property
+    def broker(self) -> Broker:
+        """The broker's services, built by C{startService}."""
+        if self._broker is None:
+            raise RuntimeError("the broker is built when the service starts")
+        return self._broker
 
     @property
     def log_dir(self) -> str:
-        dirs = getattr(self.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
-        return os.path.abspath(dirs[0])
+        """The first log dir: it holds C{meta.properties} and the metadata log."""
+        return os.path.abspath((self.config.log_dirs or (DEFAULT_LOG_DIR,))[0])
 
     def startService(self) -> None:
-        super().startService()
+        super().startService()  # type: ignore[no-untyped-call, unused-ignore]
         d = Deferred.fromCoroutine(self._start())
         d.addCallbacks(self.ready.callback, self._start_failed)
 
-    def _start_failed(self, failure: Any) -> None:
+    def _start_failed(self, failure: Failure) -> None:
         self._log.failure("kafkatwist failed to start", failure)
         self.ready.errback(failure)
-        if getattr(self.reactor, "running", False):
+        if self.reactor.running:
             self.reactor.stop()
 
-    async def _start(self) -> Any:
-        broker = self.broker
+    async def _start(self) -> ListeningPort:
+        config, clock = self.config, self.reactor
         log_dir = self.log_dir
         # Formatting a directory is tiny and must precede everything else.
-        broker.cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, broker.node_id))
-        broker.metadata = KRaftMetadataStore(
-            log_dir, run_blocking=self.run_blocking, clock=self.reactor
+        cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, config.node_id))
+        metadata = KRaftMetadataStore(log_dir, run_blocking=self.run_blocking, clock=clock)
+        log_configs = log_config_source(config, metadata)
+        self._logs = logs = file_log_manager(config, clock, self.run_blocking, log_configs)
+        # The storage seam makes LogManager an ILogManager (LogConfig pushes);
+        # until then it is one by duck typing only.
+        broker = self._broker = build_broker(
+            config, clock, metadata, cast(ILogManager, logs), log_configs, cluster_id=cluster_id
         )
-        await broker.metadata.load()
-        broker.logs = self._make_logs(broker, self.run_blocking)
-        await broker.logs.load()
-        start_periodic = getattr(broker.logs, "start_periodic", None)
-        if start_periodic is not None:
-            start_periodic(self.reactor)
-        broker.extras["controller"] = Controller(broker)
-        # The coordinator replays __consumer_offsets in the background; group
-        # APIs answer COORDINATOR_LOAD_IN_PROGRESS until it is done.
-        groups = broker.extras["groups"] = GroupCoordinator.create(
-            GroupConfig.from_broker_config(self.config), self.reactor, broker.metadata, broker
+        await metadata.load()
+        await logs.load()
+        logs.start_periodic(clock)
+        self._start_groups(broker.groups)
+        self.factory = KafkaServerFactory(
+            Dispatcher(REGISTRY, broker), config.socket_request_max_bytes
         )
-        groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
-        dispatcher = Dispatcher(REGISTRY, broker)
-        max_size = getattr(self.config, "socket_request_max_bytes", 104857600)
-        self.factory = KafkaServerFactory(dispatcher, max_size)
-        endpoint = serverFromString(self.reactor, self.endpoint)
-        self.port = await endpoint.listen(self.factory)
-        address = self.port.getHost()
+        port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
+            self.reactor, self.endpoint
+        ).listen(self.factory)
+        self.port = port
+        address = port.getHost()
         broker.advertised_host, broker.advertised_port = self._advertised(address.port)
-        image = broker.metadata.image
         self._log.info(
             "kafkatwist listening on {host}:{port} ({topics} topics, cluster {cluster})",
             host=address.host,
             port=address.port,
-            topics=len(image.topics),
-            cluster=broker.cluster_id,
+            topics=len(metadata.image.topics),
+            cluster=cluster_id,
         )
-        return self.port
+        return port
+
+    def _start_groups(self, groups: GroupCoordinator) -> None:
+        """
+        Start the group coordinator without waiting for it.
+
+        It replays ``__consumer_offsets``; the listener opens without waiting
+        for that, and while C{groups.loading} the group APIs answer
+        COORDINATOR_LOAD_IN_PROGRESS. Reads that answer at once (today's
+        file logs read synchronously) finish the replay before C{start}
+        returns. A failed replay is logged, and the coordinator then serves
+        the groups it had loaded.
+        """
+        groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
 
     def _advertised(self, bound_port: int) -> tuple[str | None, int]:
         """
@@ -145,34 +209,39 @@ class BrokerService(Service):
         else the bound port (so port 0 and endpoint overrides work) and the
         address each client connected to.
         """
-        advertised = getattr(self.config, "advertised_address", None)
-        properties = getattr(self.config, "properties", None) or {}
-        if advertised is None or "advertised.listeners" not in properties:
+        if "advertised.listeners" not in self.config.properties:
             return None, bound_port
-        host, port = advertised()
+        host, port = self.config.advertised_address()
         return host, port or bound_port
 
     def stopService(self) -> Deferred[None]:
-        super().stopService()
+        super().stopService()  # type: ignore[no-untyped-call, unused-ignore]
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:
         port, self.port = self.port, None
         if port is not None:
-            await port.stopListening()
+            await maybeDeferred(port.stopListening)
         if self.factory is not None:
             for conn in list(self.factory.connections):
-                conn.transport.loseConnection()
-        groups = self.broker.extras.get("groups")
-        if groups is not None:
-            groups.stop()
-        logs = self.broker.logs
-        if logs is not None:
-            await logs.close()
-        # twistd and twist re-raise the signal that stopped the reactor once it
-        # has stopped (twisted.application.app._exitWithSignal), so a SIGTERM
-        # would end the process "killed by signal". After a clean stop (logs
-        # flushed, .kafka_cleanshutdown written) the broker exits 0 instead.
-        if getattr(self.reactor, "_exitSignal", None) is not None:
-            self.reactor._exitSignal = None
+                transport: _Connection | None = conn.transport
+                if transport is not None:
+                    transport.loseConnection()
+        if self._broker is not None:
+            self._broker.groups.stop()
+        if self._logs is not None:
+            await self._logs.close()
+        self._forget_exit_signal()
         self._log.info("kafkatwist stopped")
+
+    def _forget_exit_signal(self) -> None:
+        """
+        Let a clean stop exit 0 under twistd.
+
+        twistd and twist re-raise the signal that stopped the reactor once it
+        has stopped (L{twisted.application.app._exitWithSignal}), so a SIGTERM
+        would end the process "killed by signal". After a clean stop (logs
+        flushed, .kafka_cleanshutdown written) the broker exits 0 instead.
+        """
+        if _ISupportsExitSignalCapturing.providedBy(self.reactor):
+            setattr(self.reactor, "_exitSignal", None)  # noqa: B010 (a private attribute)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from attrs import evolve
-from twisted.application.service import IService
+from twisted.application.service import Service
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
@@ -49,7 +49,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
         self["properties"] = None
         self["overrides"] = {}
 
@@ -109,7 +109,7 @@ def _check_endpoint(description: str) -> None:
     """Raise UsageError unless C{description} is a server endpoint string Twisted can parse."""
     try:
         # Parsing needs no reactor: TCP/UNIX endpoints only store it until listen().
-        serverFromString(cast(Any, None), description)
+        serverFromString(cast(Any, None), description)  # type: ignore[no-untyped-call, unused-ignore]
     except (ValueError, TypeError, KeyError) as e:
         raise usage.UsageError(f"--listen {description!r}: {e}") from None
 
@@ -128,7 +128,7 @@ def _log_ignored_keys(config: BrokerConfig, log: Logger = _log) -> None:
         )
 
 
-def makeService(options: Options) -> IService:
+def makeService(options: Options) -> Service:
     """Build the broker service from parsed L{Options}."""
     from twisted.internet import reactor
 

@@ -63,7 +63,7 @@ class TopicTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
         self.successResultOf(
-            self.broker.extras["controller"].create_topic(
+            self.broker.controller.create_topic(
                 "t", 2, configs={"retention.ms": "1000", "max.message.bytes": "5000"}
             )
         )
@@ -216,7 +216,7 @@ class BrokerTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(self.broker.controller.create_topic("t", 1))
 
     def dynamic(self, name: str) -> dict[str, str]:
         return dict(self.broker.metadata.image.configs.get((RESOURCE_BROKER, name), {}))
@@ -228,7 +228,7 @@ class BrokerTests(SynchronousTestCase):
         )
         self.assertEqual(self.dynamic(""), {"message.max.bytes": "2000"})
         self.assertEqual(produce_batch(self.broker, "t", 3000), ErrorCode.MESSAGE_TOO_LARGE)
-        self.successResultOf(self.broker.extras["controller"].create_topic("u", 1))
+        self.successResultOf(self.broker.controller.create_topic("u", 1))
         self.assertEqual(self.broker.logs.get("u", 0).config.max_message_bytes, 2000)
         reloaded = KRaftMetadataStore(self.broker.metadata.log_dir)
         self.successResultOf(reloaded.load())
@@ -301,7 +301,7 @@ class VersionTests(SynchronousTestCase):
     def test_every_version(self) -> None:
         """Requests and responses round-trip at v0-v2."""
         broker = make_broker()
-        self.successResultOf(broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(broker.controller.create_topic("t", 1))
         request = AlterConfigsRequest(
             resources=(
                 AlterConfigsResource(TOPIC, "t", (AlterableConfig("retention.ms", "10"),)),

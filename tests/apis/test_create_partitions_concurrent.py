@@ -26,7 +26,7 @@ def grow(topic: str, count: int) -> CreatePartitionsRequest:
 class OverlappingCreatePartitionsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(self.broker.controller.create_topic("t", 1))
         # From here on, metadata writes wait,
         # as they do while a thread pool fsyncs them; release() lets them through.
         self.writes: list[tuple[Callable[[], Any], Deferred[Any]]] = []

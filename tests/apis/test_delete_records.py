@@ -24,7 +24,7 @@ SPEC = delete_records.SPEC
 class DeleteRecordsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.controller = self.broker.extras["controller"]
+        self.controller = self.broker.controller
         self.successResultOf(self.controller.create_topic("t", 2))
         self.log = produce(self, self.broker, "t", 0, [[1, 2], [3, 4, 5]])  # offsets 0-4
 
@@ -112,7 +112,7 @@ class DeleteRecordsTests(SynchronousTestCase):
         self.broker = make_broker(
             config=BrokerConfig.from_properties({"log.cleanup.policy": "compact"})
         )
-        self.successResultOf(self.broker.extras["controller"].create_topic("b", 1))
+        self.successResultOf(self.broker.controller.create_topic("b", 1))
         self.assertEqual(self.delete(b=[(0, 0)]), {"b": [(0, int(ErrorCode.POLICY_VIOLATION), -1)]})
 
     def test_duplicate_partition_answered_once(self) -> None:

@@ -90,7 +90,7 @@ class TopicTests(SynchronousTestCase):
         config = BrokerConfig.from_properties(props) if props else None
         broker = make_broker(config=config)
         self.successResultOf(
-            broker.extras["controller"].create_topic(
+            broker.controller.create_topic(
                 "t", 1, configs={k.replace("_", "."): v for k, v in topic_configs.items()}
             )
         )
@@ -168,7 +168,7 @@ class TopicTests(SynchronousTestCase):
     def test_dynamic_layers_in_precedence_order(self) -> None:
         """Per-broker, then cluster-default dynamic configs, then static, then default."""
         broker = self.broker({"log.segment.bytes": "3000000"})
-        controller = broker.extras["controller"]
+        controller = broker.controller
         self.successResultOf(
             controller.set_configs(RESOURCE_BROKER, "", {"log.segment.bytes": "2000000"})
         )
@@ -319,12 +319,10 @@ class BrokerTests(SynchronousTestCase):
         broker = make_broker()
         self.assertEqual(describe(broker, [(BROKER, "", None)]).results[0].configs, ())
         self.successResultOf(
-            broker.extras["controller"].set_configs(
-                RESOURCE_BROKER, "", {"log.retention.ms": "1000"}
-            )
+            broker.controller.set_configs(RESOURCE_BROKER, "", {"log.retention.ms": "1000"})
         )
         self.successResultOf(
-            broker.extras["controller"].set_configs(RESOURCE_BROKER, "1", {"log.retention.ms": "5"})
+            broker.controller.set_configs(RESOURCE_BROKER, "1", {"log.retention.ms": "5"})
         )
         entries = describe(broker, [(BROKER, "", None)]).results[0].configs
         self.assertEqual(
@@ -396,9 +394,7 @@ class VersionTests(SynchronousTestCase):
     def test_every_version(self) -> None:
         """Each version's response round-trips through the codec."""
         broker = make_broker(config=BrokerConfig.from_properties({"message.max.bytes": "5000"}))
-        self.successResultOf(
-            broker.extras["controller"].create_topic("t", 1, configs={"retention.ms": "5"})
-        )
+        self.successResultOf(broker.controller.create_topic("t", 1, configs={"retention.ms": "5"}))
         for version in range(0, 5):
             response = describe(
                 broker,

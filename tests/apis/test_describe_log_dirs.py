@@ -28,7 +28,7 @@ class DescribeLogDirsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="kafkatwist-logdirs-")
         self.broker = make_broker(config=BrokerConfig.from_properties({"log.dirs": self.dir}))
-        controller = self.broker.extras["controller"]
+        controller = self.broker.controller
         self.successResultOf(controller.create_topic("a", 2))
         self.successResultOf(controller.create_topic("b", 1))
         produce(self, self.broker, "a", 0, [[1, 2], [3]])
@@ -108,7 +108,7 @@ class DescribeLogDirsTests(SynchronousTestCase):
         self.broker = make_broker(
             config=BrokerConfig.from_properties({"log.dirs": f"{missing},{self.dir}"})
         )
-        self.successResultOf(self.broker.extras["controller"].create_topic("c", 1))
+        self.successResultOf(self.broker.controller.create_topic("c", 1))
         response = self.describe(4)
         self.assertEqual(
             [(r.log_dir, r.error_code, len(r.topics), r.total_bytes) for r in response.results],
@@ -124,7 +124,7 @@ class DescribeLogDirsTests(SynchronousTestCase):
         self.broker = make_broker(
             config=BrokerConfig.from_properties({"log.dirs": f"{self.dir},{second}"})
         )
-        self.successResultOf(self.broker.extras["controller"].create_topic("d", 2))
+        self.successResultOf(self.broker.controller.create_topic("d", 2))
         log = produce(self, self.broker, "d", 1, [[5]])
         log.directory = os.path.join(second, "d-1")
         self.assertEqual(

@@ -20,7 +20,7 @@ class DescribeTopicPartitionsTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        controller = self.broker.extras["controller"]
+        controller = self.broker.controller
         for name, n in (("bar", 1), ("baz", 2), ("foo", 3)):
             self.successResultOf(controller.create_topic(name, n))
 

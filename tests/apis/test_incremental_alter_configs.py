@@ -67,7 +67,7 @@ class TopicTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
         self.successResultOf(
-            self.broker.extras["controller"].create_topic("t", 2, configs={"retention.ms": "1000"})
+            self.broker.controller.create_topic("t", 2, configs={"retention.ms": "1000"})
         )
 
     def configs(self) -> dict[str, str]:
@@ -214,7 +214,7 @@ class BrokerTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(self.broker.controller.create_topic("t", 1))
 
     def test_per_broker_config_reaches_topics(self) -> None:
         """A per-broker log config is the topics' DYNAMIC_BROKER_CONFIG value and reaches logs."""
@@ -326,7 +326,7 @@ class VersionTests(SynchronousTestCase):
     def test_every_version(self) -> None:
         """Requests and responses round-trip at v0 and v1."""
         broker = make_broker()
-        self.successResultOf(broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(broker.controller.create_topic("t", 1))
         request = IncrementalAlterConfigsRequest(
             resources=(
                 AlterConfigsResource(TOPIC, "t", (AlterableConfig("retention.ms", SET, "10"),)),

@@ -14,7 +14,7 @@ from kafkatwist.apis import init_producer_id as api
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
-from kafkatwist.producers.ids import BLOCK_SIZE, allocator_of
+from kafkatwist.producers.ids import BLOCK_SIZE
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.transport.dispatch import Dispatcher
 from tests.brokers import call, make_broker
@@ -147,7 +147,7 @@ class InitProducerIdTests(SynchronousTestCase):
 
     def test_next_block_after_a_thousand(self) -> None:
         """Id 1000 comes from a second block, recorded with next id 2000."""
-        allocator = allocator_of(self.broker)
+        allocator = self.broker.producer_ids
         ids = [self.successResultOf(allocator.allocate()) for _ in range(BLOCK_SIZE + 1)]
         self.assertEqual(ids, list(range(BLOCK_SIZE + 1)))
         self.assertEqual(self.broker.metadata.image.next_producer_id, 2 * BLOCK_SIZE)
@@ -201,5 +201,5 @@ class InitProducerIdTests(SynchronousTestCase):
         self.broker.metadata.image.apply(
             mr.ProducerIdsRecord(broker_id=1, broker_epoch=-1, next_producer_id=(1 << 63) - 10)
         )
-        failure = self.failureResultOf(allocator_of(self.broker).allocate(), KafkaError)
+        failure = self.failureResultOf(self.broker.producer_ids.allocate(), KafkaError)
         self.assertEqual(failure.value.code, ErrorCode.UNKNOWN_SERVER_ERROR)

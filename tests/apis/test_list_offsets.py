@@ -43,7 +43,7 @@ class LaggingLog(MemoryPartitionLog):
 class ListOffsetsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        controller = self.broker.extras["controller"]
+        controller = self.broker.controller
         self.successResultOf(controller.create_topic("t", 2))
         # Offsets 0, 1, 2 with timestamps 100, 900, 300; partition 1 stays empty.
         self.log = produce(self, self.broker, "t", 0, [[100, 900], [300]])

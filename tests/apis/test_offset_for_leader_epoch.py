@@ -24,7 +24,7 @@ SPEC = offset_for_leader_epoch.SPEC
 class OffsetForLeaderEpochTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 2))
+        self.successResultOf(self.broker.controller.create_topic("t", 2))
         self.partitions = self.broker.metadata.image.topics["t"].partitions
         # Epoch 1: offsets 0-1; epoch 3: offset 2; epoch 4 (current): offsets 3-5.
         produce(self, self.broker, "t", 0, [[1, 2]], leader_epoch=1)

@@ -35,7 +35,7 @@ def without_offsets(batch: bytes) -> bytes:
 class CompressionPassThroughTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.controller = self.broker.extras["controller"]
+        self.controller = self.broker.controller
 
     def produce(self, topic: str, batch: bytes, version: int = 9) -> PartitionProduceResponse:
         response = self.successResultOf(
@@ -87,7 +87,7 @@ class CompressionPassThroughTests(SynchronousTestCase):
 class RecompressionTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.controller = self.broker.extras["controller"]
+        self.controller = self.broker.controller
 
     def produce(self, topic: str, batch: bytes, version: int = 9) -> PartitionProduceResponse:
         response = self.successResultOf(
@@ -136,7 +136,10 @@ class RecompressionTests(SynchronousTestCase):
 
     def test_broker_default_compression_type(self) -> None:
         """Without a topic override the broker's compression.type applies."""
-        self.broker.config = BrokerConfig.from_properties({"compression.type": "snappy"})
+        self.broker = make_broker(
+            config=BrokerConfig.from_properties({"compression.type": "snappy"})
+        )
+        self.controller = self.broker.controller
         self.topic("b")
         sent = client_batch(codec=1, records=RECORDS)
         self.produce("b", sent)

@@ -21,7 +21,7 @@ class ProduceTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 2))
+        self.successResultOf(self.broker.controller.create_topic("t", 2))
 
     def produce(
         self,
@@ -80,9 +80,7 @@ class ProduceTests(SynchronousTestCase):
     def test_oversize_batch(self) -> None:
         """A batch above max.message.bytes is MESSAGE_TOO_LARGE and is not appended."""
         self.successResultOf(
-            self.broker.extras["controller"].create_topic(
-                "small", 1, configs={"max.message.bytes": "100"}
-            )
+            self.broker.controller.create_topic("small", 1, configs={"max.message.bytes": "100"})
         )
         p = self.part(self.produce(batch(b"x" * 200), topic="small"))
         self.assertEqual(p.error_code, ErrorCode.MESSAGE_TOO_LARGE)
@@ -102,7 +100,7 @@ class ProduceTests(SynchronousTestCase):
     def test_log_append_time(self) -> None:
         """A LogAppendTime topic reports the broker's time and stamps the batch."""
         self.successResultOf(
-            self.broker.extras["controller"].create_topic(
+            self.broker.controller.create_topic(
                 "lat", 1, configs={"message.timestamp.type": "LogAppendTime"}
             )
         )
@@ -119,7 +117,7 @@ class FetchTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(self.broker.controller.create_topic("t", 1))
         self.topic = self.broker.metadata.image.topics["t"]
         self.log = self.broker.logs.get("t", 0)
         self.batches = [batch(b"a" * 100, b"b" * 100), batch(b"c" * 100), batch(b"d" * 100)]

@@ -41,7 +41,7 @@ def produce_request(parts: dict[tuple[str, int], bytes], acks: int = -1) -> Prod
 class IdempotentProduceTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.controller = self.broker.extras["controller"]
+        self.controller = self.broker.controller
         self.successResultOf(self.controller.create_topic("t", 2))
 
     def produce(
@@ -134,7 +134,7 @@ class IdempotentProduceTests(SynchronousTestCase):
         batch = client_batch(count=2)
         self.produce(batch)
         self.assertEqual(self.produce(batch).base_offset, 2)
-        self.assertEqual(self.broker.producer_states, {})
+        self.assertEqual(self.log().producer_state.producers, {})
 
     def test_recreated_topic_starts_afresh(self) -> None:
         """Deleting and re-creating a topic forgets its producers."""
@@ -184,11 +184,10 @@ class IdempotentProduceTests(SynchronousTestCase):
         for stored in self.log().batches():
             h = wire_records.parse_batch_header(stored)
             replayed.replay_batch(h, h.base_offset)
-        topic = self.broker.metadata.image.topics["t"]
-        self.assertEqual(self.broker.producer_state(topic, 0, self.log()), replayed)
+        self.assertEqual(self.log().producer_state, replayed)
 
     def test_log_owned_state_is_used(self) -> None:
-        """A log's own producer_state (the file engine's contract) is used, not the broker's."""
+        """The partition log's own producer_state (the IPartitionLog contract) is the one used."""
         log = StatefulLog("t", 0)
         self.broker.logs.logs[("t", 0)] = log
         self.assertEqual(self.send(0, 2, epoch=3).error_code, 0)
@@ -196,20 +195,20 @@ class IdempotentProduceTests(SynchronousTestCase):
         again = self.send(0, 2, epoch=3)
         self.assertEqual((again.error_code, again.base_offset), (0, 0))
         self.assertEqual(log.producer_state.producers[PID].last_seq, 1)
-        self.assertEqual(self.broker.producer_states, {})
+        self.assertEqual(log.checked, 3)
 
 
 class StatefulLog(MemoryPartitionLog):
-    """A memory log with its own producer state and per-batch hook, like the file engine."""
+    """A memory log whose producer state counts the appends checked against it."""
 
     def __init__(self, topic: str, partition: int) -> None:
         super().__init__(topic, partition)
-        self.producer_state = ProducerStateTable()
+        self.checked = 0
+        log = self
 
-    def append(self, buf: Any, batches: Any, *, leader_epoch: int, now_ms: int) -> Any:
-        start = len(self.batches())
-        d = super().append(buf, batches, leader_epoch=leader_epoch, now_ms=now_ms)
-        for stored in self.batches()[start:]:
-            h = wire_records.parse_batch_header(stored)
-            self.producer_state.on_batch_appended(h, h.base_offset)
-        return d
+        class CountingTable(ProducerStateTable):
+            def check_append(self, *args: Any, **kw: Any) -> Any:
+                log.checked += 1
+                return super().check_append(*args, **kw)
+
+        self.producer_state = CountingTable()

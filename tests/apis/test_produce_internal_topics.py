@@ -30,7 +30,7 @@ def request(topic: str) -> ProduceRequest:
 class InternalTopicTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
-        controller = self.broker.extras["controller"]
+        controller = self.broker.controller
         self.successResultOf(controller.create_topic("__consumer_offsets", 1))
         self.successResultOf(controller.create_topic("plain", 1))
 

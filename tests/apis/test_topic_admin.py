@@ -25,7 +25,7 @@ class MetadataTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 2))
+        self.successResultOf(self.broker.controller.create_topic("t", 2))
 
     def metadata(self, topics, version: int = 12, auto: bool = True):
         request = MetadataRequest(topics=topics, allow_auto_topic_creation=auto)
@@ -151,7 +151,7 @@ class DeleteAndPartitionsTests(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.broker = make_broker()
-        self.successResultOf(self.broker.extras["controller"].create_topic("t", 1))
+        self.successResultOf(self.broker.controller.create_topic("t", 1))
 
     def test_delete_by_name_and_id(self) -> None:
         """Topics are deleted by name (v0-5) and by id (v6); unknown ones get Kafka's codes."""
@@ -207,12 +207,10 @@ class OffsetsTopicAutoCreateTests(SynchronousTestCase):
     def test_metadata_creates_offsets_topic_with_its_partitions(self) -> None:
         """__consumer_offsets gets offsets.topic.num.partitions and compaction, not num.partitions."""
         from kafkatwist.config.properties import BrokerConfig
-        from tests.groups.support import coordinator_for
 
         broker = make_broker(
             config=BrokerConfig.from_properties({"offsets.topic.num.partitions": "7"})
         )
-        broker.extras["groups"] = coordinator_for(broker)
         request = MetadataRequest(
             topics=(MetadataRequestTopic(name="__consumer_offsets"),),
             allow_auto_topic_creation=True,

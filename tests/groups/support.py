@@ -19,10 +19,7 @@ from kafkatwist.apis import (
     offset_fetch,
     sync_group,
 )
-from kafkatwist.broker import Broker
-from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
-from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.messages.delete_groups import DeleteGroupsRequest
 from kafkatwist.messages.describe_groups import DescribeGroupsRequest
 from kafkatwist.messages.heartbeat import HeartbeatRequest
@@ -71,13 +68,6 @@ def subscription(*topics: str) -> bytes:
     return bytes(out)
 
 
-def coordinator_for(broker: Broker) -> GroupCoordinator:
-    """A group coordinator on C{broker}'s config, clock and metadata, as the service builds it."""
-    return GroupCoordinator.create(
-        GroupConfig.from_broker_config(broker.config), broker.clock, broker.metadata, broker
-    )
-
-
 class GroupBroker:
     """A loaded broker (memory logs, Clock) with its group coordinator."""
 
@@ -88,15 +78,12 @@ class GroupBroker:
         }
         settings.update(config)
         self.config = attrs.evolve(BrokerConfig(), **settings)
-        self.broker = make_broker(log_dir=log_dir, config=self.config)
-        if logs is not None:
-            self.broker.logs = logs
+        self.broker = make_broker(log_dir=log_dir, config=self.config, logs=logs)
         self.clock = self.broker.clock
-        self.coordinator = coordinator_for(self.broker)
-        self.broker.extras["groups"] = self.coordinator
+        self.coordinator = self.broker.groups
 
     def topic(self, name: str, partitions: int) -> None:
-        controller = self.broker.extras["controller"]
+        controller = self.broker.controller
         d = controller.create_topic(name, partitions)
         assert d.called
 

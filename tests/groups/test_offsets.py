@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
 from kafkatwist.wire import records as wire_records
-from tests.groups.support import GroupBroker, coordinator_for
+from tests.groups.support import GroupBroker
 from tests.groups.test_rebalance import GroupTestCase
 
 NONE = int(ErrorCode.NONE)
@@ -333,17 +333,16 @@ class LoadingTests(GroupTestCase):
                 log = real.get(topic, p)
                 return None if log is None else SlowLog(log)
 
-        self.gb.broker.logs = SlowLogs()
-        fresh = coordinator_for(self.gb.broker)
-        self.gb.broker.extras["groups"] = fresh
-        started = fresh.start()
+        # "Restart" over the same metadata and logs, read slowly.
+        slow = GroupBroker(logs=SlowLogs(), log_dir=self.gb.broker.metadata.log_dir)
+        started = slow.coordinator.start()
         self.assertNoResult(started)
         self.assertEqual(
-            self.gb.fetch("solo", {"t": [0]}).error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+            slow.fetch("solo", {"t": [0]}).error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         )
         gate.callback(None)
         self.successResultOf(started)
-        self.assertEqual(self.gb.committed("solo", "t", [0]), {0: 5})
+        self.assertEqual(slow.committed("solo", "t", [0]), {0: 5})
 
 
 class AppendFailureTests(GroupTestCase):
@@ -369,15 +368,11 @@ class AppendFailureTests(GroupTestCase):
             def append(self, *args: Any, **kw: Any) -> Any:
                 return fail(KafkaError(code))
 
-        class BrokenLogs:
-            def __getattr__(self, name: str) -> Any:
-                return getattr(real, name)
-
-            def get(self, topic: str, p: int) -> Any:
-                log = real.get(topic, p)
-                return BrokenLog(log) if log is not None and topic == rec.OFFSETS_TOPIC else log
-
-        self.gb.broker.logs = BrokenLogs()
+        # The topic's logs exist once it does: break each of them in place.
+        self.successResultOf(self.gb.coordinator.ensure_offsets_topic())
+        for key, log in list(real.logs.items()):
+            if key[0] == rec.OFFSETS_TOPIC:
+                real.logs[key] = BrokenLog(log)
 
     def test_failed_commit_is_not_acknowledged(self) -> None:
         """A commit whose append fails is refused (NOT_LEADER_OR_FOLLOWER -> NOT_COORDINATOR)."""

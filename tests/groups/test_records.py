@@ -16,7 +16,6 @@ from tests.groups.support import (
     KAFKA_PYTHON_SUBSCRIPTION,
     LIBRDKAFKA_SUBSCRIPTION_T4,
     GroupBroker,
-    coordinator_for,
     member_id_of,
 )
 from tests.groups.test_offsets import log_records
@@ -271,7 +270,7 @@ class LogTests(SynchronousTestCase):
 
     def test_reload_of_an_empty_log(self) -> None:
         """Starting without __consumer_offsets loads nothing and serves at once."""
-        coordinator = coordinator_for(GroupBroker().broker)
+        coordinator = GroupBroker().broker.groups
         self.successResultOf(coordinator.start())
         self.assertFalse(coordinator.loading)
         self.assertEqual(coordinator.groups, {})

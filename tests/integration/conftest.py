@@ -7,7 +7,7 @@ stopped after the test. It yields a L{harness.RunningBroker}:
 
 * ``broker.bootstrap``: ``"127.0.0.1:PORT"`` for ``bootstrap.servers``;
 * ``broker.service``: the L{BrokerService}; ``broker.broker``: its L{Broker}
-  (metadata image, logs, extras), to check the broker's side of things;
+  (metadata image, logs, controller, groups), to check the broker's side of things;
 * ``broker.log_dir``: the log directory.
 
 Extra server properties come from a marker::

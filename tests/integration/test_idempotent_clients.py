@@ -123,7 +123,7 @@ async def round_trip(
     service, bootstrap = await start_broker(tmp_path)
     topic = f"idem-{compression}-{uuid.uuid4().hex[:6]}"
     try:
-        await service.broker.extras["controller"].create_topic(topic, 1, configs=topic_configs)
+        await service.broker.controller.create_topic(topic, 1, configs=topic_configs)
         offsets = await deferToThread(produce_all, bootstrap, topic, compression)
         assert sorted(offsets) == list(range(COUNT))
         got = await deferToThread(consume_all, bootstrap, topic)
@@ -190,7 +190,7 @@ async def test_kafka_python_idempotent_lz4(tmp_path: Any) -> None:
     service, bootstrap = await start_broker(tmp_path)
     topic = "idem-kafka-python-lz4"
     try:
-        await service.broker.extras["controller"].create_topic(topic, 1)
+        await service.broker.controller.create_topic(topic, 1)
         offsets = await deferToThread(kafka_python_produce, bootstrap, topic)
         assert offsets == list(range(COUNT))
         got = await deferToThread(consume_all, bootstrap, topic)

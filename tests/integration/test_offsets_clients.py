@@ -38,7 +38,7 @@ async def running_broker(tmp_path: Any, topic: str) -> AsyncIterator[str]:
     service.startService()
     try:
         port = await service.ready
-        await service.broker.extras["controller"].create_topic(topic, 1)
+        await service.broker.controller.create_topic(topic, 1)
         bootstrap = f"127.0.0.1:{port.getHost().port}"
         await in_thread(produce_records, bootstrap, topic)
         yield bootstrap

@@ -1,0 +1,144 @@
+"""Partitions: the logs of the partitions this broker leads, and appends to them.
+
+Kafka's C{ReplicaManager} and C{Partition} roles on a single node: a
+partition's log is opened (or created, with Kafka's ``partition.metadata``
+file) when it is first needed, as a Kafka broker does once the metadata
+image makes it leader; appends check the producer state, answer duplicates
+from it, and recompress for the topic's ``compression.type`` before the
+log assigns offsets (Kafka's C{UnifiedLog.append} and C{LogValidator}).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+from attrs import define
+from twisted.internet.defer import Deferred, fail, succeed
+
+from kafkatwist.clock import ReactorTime
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import KafkaError
+from kafkatwist.producers.state import ProducerStateError
+from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
+from kafkatwist.storage.kraft import TopicState, write_partition_metadata
+from kafkatwist.storage.results import AppendInfo
+from kafkatwist.wire.recompress import convert_for_topic
+from kafkatwist.wire.records import BatchHeader, RecordsError
+
+#: Validated batches: each batch's position in the buffer and its header.
+Batches = Sequence[tuple[int, BatchHeader]]
+
+
+@define
+class Partitions:
+    """
+    Opens partition logs from the metadata image and appends validated batches to them.
+
+    @ivar _log_config: A topic's L{LogConfig} now (static, dynamic and topic
+        layers); called when a log is created and when configs change.
+    @ivar _default_compression: The broker's ``compression.type``, for topics
+        that set none.
+    """
+
+    _metadata: IMetadataStore
+    _logs: ILogManager
+    _log_config: Callable[[str], LogConfig]
+    _clock: ReactorTime
+    _default_compression: str = "producer"
+
+    def now_ms(self) -> int:
+        """The injected clock's time, in milliseconds."""
+        return int(self._clock.seconds() * 1000)
+
+    def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
+        """
+        The log of one partition the metadata knows, opened or created on demand.
+
+        Like a Kafka broker that becomes leader of a partition from the
+        metadata image, the log directory is created when it is first needed,
+        with its ``partition.metadata``. C{None} for a partition the topic
+        does not have.
+        """
+        if partition not in topic.partitions:
+            return None
+        log = self._logs.get(topic.name, partition)
+        if log is None:
+            log = self._logs.create(topic.name, partition, self._log_config(topic.name))
+            log_dir = self._logs.log_dir_of(topic.name, partition)
+            if log_dir is not None:
+                directory = os.path.join(log_dir, f"{topic.name}-{partition}")
+                write_partition_metadata(directory, topic.topic_id)
+        return log
+
+    def append(
+        self,
+        topic: TopicState,
+        partition: int,
+        log: IPartitionLog,
+        records: bytes,
+        batches: Batches,
+    ) -> Deferred[AppendInfo]:
+        """
+        Append validated batches to a partition log at its current leader epoch.
+
+        Batches with a producer id are first checked against the log's
+        producer state: a refusal fails with its KafkaError and appends
+        nothing, and a duplicate of a retained batch appends nothing and
+        answers with the original batch's offsets (Kafka's
+        C{UnifiedLog.append}). Then batches are recompressed if the topic's
+        C{compression.type} asks for it. The log records the appended
+        batches in its producer state itself.
+        """
+        epoch = topic.partitions[partition].leader_epoch
+        if any(header.producer_id >= 0 for _, header in batches):
+            try:
+                duplicate = log.producer_state.check_append(
+                    [header for _, header in batches],
+                    next_offset=log.log_end_offset,
+                    partition=f"{topic.name}-{partition}",
+                )
+            except ProducerStateError as e:
+                return fail(KafkaError(e.code, e.message))
+            if duplicate is not None:
+                return succeed(
+                    AppendInfo(
+                        base_offset=duplicate.first_offset,
+                        last_offset=duplicate.last_offset,
+                        log_append_time_ms=duplicate.timestamp,
+                        log_start_offset=log.log_start_offset,
+                    )
+                )
+        compression = topic.configs.get("compression.type") or self._default_compression
+        if compression != "producer":
+            try:
+                converted = convert_for_topic(
+                    records, batches, compression, max_batch_bytes=log.config.max_message_bytes
+                )
+            except RecordsError as e:
+                return fail(KafkaError(e.code, e.message))
+            if converted is not None:
+                records, batches = converted
+        return log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
+
+    def topic_configs_changed(self, name: str) -> None:
+        """
+        Apply a topic's new configs to its open partition logs.
+
+        Called once the metadata image holds the change (the ConfigRecords
+        are written).
+        """
+        if name in self._metadata.image.topics:
+            self._logs.update_config(name, self._log_config(name))
+
+    def broker_configs_changed(self) -> None:
+        """Apply changed dynamic broker configs to every topic's open logs."""
+        for name in list(self._metadata.image.topics):
+            self.topic_configs_changed(name)
+
+    def delete_topic(self, name: str) -> Deferred[None]:
+        """Delete every partition log of topic C{name}."""
+        return self._logs.delete_topic(name)
+
+
+__all__ = ["Batches", "Partitions"]
