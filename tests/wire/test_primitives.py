@@ -237,7 +237,7 @@ class VarintTests(SynchronousTestCase):
         self.assertEqual(Reader(b"\x81\x80\x00").varint(), -1)
 
 
-FIXED = [
+FIXED: list[tuple[str, str, list[float]]] = [
     ("int8", ">b", [-(2**7), -1, 0, 1, 2**7 - 1]),
     ("int16", ">h", [-(2**15), -1, 0, 1, 2**15 - 1]),
     ("uint16", ">H", [0, 1, 2**15, 2**16 - 1]),
