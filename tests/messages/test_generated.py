@@ -26,7 +26,9 @@ class GeneratedModulesTests(SynchronousTestCase):
             self.assertIn(HEADER, path.read_text(), path.name)
 
     def test_committed_modules_match_the_generator(self) -> None:
-        """Re-running the generator over Kafka's schemas (when ../shared is present) changes nothing."""
+        """
+        Re-running the generator over Kafka's schemas (when ../shared is present) changes nothing.
+        """
         committed = {p.name: p.read_text() for p in MESSAGES.glob("*.py")}
         self.assertIn("fetch.py", committed)
         if not SCHEMAS.exists():
