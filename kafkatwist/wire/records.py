@@ -13,8 +13,9 @@ Two speeds live here:
   batch, never per record: one precompiled C{struct.Struct} unpack of the
   61-byte header, one C CRC-32C call over the batch, and C{memoryview} slices
   instead of copies of the batch body.
-- Record-level code (L{decode_batch_records}, L{build_batch}, varints) is for
-  the KRaft metadata log, C{__consumer_offsets}, compaction and tests.
+- Record-level code (L{decode_batch_records}, L{build_batch}, with the
+  varints of L{kafkatwist.wire.primitives}) is for the KRaft metadata log,
+  C{__consumer_offsets}, compaction and tests.
 
 Batch layout (big-endian; the CRC covers C{attributes} to the end of the
 batch, so the first 16 bytes can be rewritten without recomputing it)::
