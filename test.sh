@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Run the whole test suite, under trial and under pytest: ./test.sh
+# Run the checks and the whole test suite: ./test.sh
 #
-# Installs the runtime and dev dependencies into .venv (shared with
+# First ruff (lint and format) and mypy, then the tests under trial and under
+# pytest. Installs the runtime and dev dependencies into .venv (shared with
 # your_program.sh; pip's output goes to .venv/install.log), the integration
 # suite's clients (kcat and Node.js with apt-get as root, kafkajs with npm ci).
-# Exits non-zero if either runner fails.
+# Every step runs even when an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
 # shellcheck source=your_program.sh
@@ -46,6 +47,19 @@ fi
 
 export PYTHONPATH="$KAFKATWIST_REPO${PYTHONPATH:+:$PYTHONPATH}"
 
+# The settings (and what is excluded) are in pyproject.toml.
+lint_status=0
+echo "== ruff check"
+"$KAFKATWIST_VENV/bin/ruff" check . || lint_status=$?
+
+format_status=0
+echo "== ruff format --check"
+"$KAFKATWIST_VENV/bin/ruff" format --check . || format_status=$?
+
+mypy_status=0
+echo "== mypy"
+"$KAFKATWIST_VENV/bin/mypy" || mypy_status=$?
+
 trial_status=0
 echo "== trial tests"
 "$KAFKATWIST_VENV/bin/trial" tests || trial_status=$?
@@ -55,5 +69,7 @@ echo "== pytest"
 "$KAFKATWIST_VENV/bin/python" -m pytest || pytest_status=$?
 
 verdict() { if [ "$1" = 0 ]; then echo "passed"; else echo "FAILED (exit $1)"; fi; }
-echo "== summary: trial $(verdict "$trial_status"), pytest $(verdict "$pytest_status")"
-[ "$trial_status" = 0 ] && [ "$pytest_status" = 0 ]
+echo "== summary: ruff check $(verdict "$lint_status"), ruff format $(verdict "$format_status")," \
+    "mypy $(verdict "$mypy_status"), trial $(verdict "$trial_status"), pytest $(verdict "$pytest_status")"
+[ "$lint_status" = 0 ] && [ "$format_status" = 0 ] && [ "$mypy_status" = 0 ] &&
+    [ "$trial_status" = 0 ] && [ "$pytest_status" = 0 ]

@@ -1,3 +1,6 @@
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
+# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
 """End-to-end client benchmark: confluent-kafka (librdkafka) against a kafkatwist process.
 
 Run: /work/venv/bin/python bench/bench_clients.py [--messages N] [--size BYTES] ...
@@ -33,11 +36,13 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
 REPO = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -277,7 +282,7 @@ def main() -> None:
     try:
         create_topic(broker.bootstrap, "bench")
         mb = args.messages * args.size / 1e6
-        for phase, run in (
+        phases: list[tuple[str, Callable[[], float]]] = [
             (
                 "produce",
                 lambda: produce_phase(
@@ -285,7 +290,8 @@ def main() -> None:
                 ),
             ),
             ("consume", lambda: consume_phase(broker.bootstrap, "bench", args.messages)),
-        ):
+        ]
+        for phase, run in phases:
             cpu0 = broker.cpu()
             elapsed = run()
             cpu = broker.cpu() - cpu0

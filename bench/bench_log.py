@@ -1,3 +1,6 @@
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
+# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
 """Benchmark: PartitionLog append throughput and LogManager start-up after an unclean stop.
 
 Run: /work/venv/bin/python bench/bench_log.py [--append-mb 256] [--startup-bytes 200M]
@@ -28,8 +31,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -43,6 +47,8 @@ from kafkatwist.storage.checkpoints import remove_clean_shutdown  # noqa: E402
 from kafkatwist.storage.log import PartitionLog  # noqa: E402
 from kafkatwist.storage.manager import LogManager  # noqa: E402
 from kafkatwist.wire.records import build_batch, validate_produce_records  # noqa: E402
+
+T = TypeVar("T")
 
 MIB = 1024 * 1024
 
@@ -65,7 +71,7 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def sync_run(fn: Any) -> Deferred:
+def sync_run(fn: Callable[[], T]) -> Deferred[T]:
     return maybeDeferred(fn)
 
 
@@ -94,7 +100,7 @@ async def bench_append(
     )
     count = max(1, total_mb * MIB // len(data))
     started = time.perf_counter()
-    pending: list[Deferred] = []
+    pending: list[Deferred[Any]] = []
     for _ in range(count):
         pending.append(log.append(data, batches, leader_epoch=0, now_ms=0))
         if len(pending) >= in_flight:
@@ -141,7 +147,7 @@ def write_crash_image(root: str, total: int, partitions: int) -> str:
 async def bench_startup(reactor: Any, directory: str, threads: int, pool: ThreadPool) -> float:
     """Seconds for LogManager.load() over C{directory}."""
 
-    def run_blocking(fn: Any) -> Deferred:
+    def run_blocking(fn: Callable[[], T]) -> Deferred[T]:
         return deferToThreadPool(reactor, pool, fn)
 
     manager = LogManager(
@@ -164,7 +170,7 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
     pool.start()
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
 
-    def threaded(fn: Any) -> Deferred:
+    def threaded(fn: Callable[[], T]) -> Deferred[T]:
         return deferToThreadPool(reactor, pool, fn)
 
     root = tempfile.mkdtemp(prefix="kafkatwist-bench-", dir=args.dir)

@@ -1,3 +1,6 @@
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
+# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
 """Rebalance time: 3 confluent-kafka consumers joining a 12-partition topic.
 
 Run: /work/venv/bin/python bench/bench_rebalance.py [rounds]
@@ -91,7 +94,8 @@ def one_round(bootstrap: str, group: str, strategy: str) -> tuple[float, float]:
 
 
 def run(bootstrap: str, rounds: int, label: str) -> list[str]:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(timeout=10)

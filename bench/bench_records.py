@@ -1,3 +1,6 @@
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
+# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
 """Micro-benchmark: Produce-path validate_produce_records + assign_offsets throughput.
 
 Run: /work/venv/bin/python bench/bench_records.py
@@ -73,7 +76,8 @@ def main() -> None:
         for mode, lat in (("CreateTime", None), ("LogAppendTime", 1_700_000_000_123)):
             mb_s, us = run(batch, 1.0, lat)
             print(
-                f"{label:>7} batch ({len(batch):>8} B) {mode:<13}: {mb_s:9.0f} MB/s  {us:8.2f} us/batch"
+                f"{label:>7} batch ({len(batch):>8} B) {mode:<13}: "
+                f"{mb_s:9.0f} MB/s  {us:8.2f} us/batch"
             )
 
 

@@ -154,14 +154,41 @@ class ProtocolViolation(Exception):
     """
 
 
-class KafkaError(Exception):
+class CodedError(Exception):
     """
-    A handler refuses a whole request with one Kafka error code.
+    The base of the errors that carry the Kafka error code to answer with.
 
-    The dispatcher answers with the API's ``error_response`` for this code.
+    Subclasses say where the error comes from and who turns it into a
+    response; they add nothing to this body.
+
+    @ivar code: The Kafka error code.
+    @ivar message: Kafka's message for it, if any.
     """
 
     def __init__(self, code: ErrorCode, message: str | None = None) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        if self.message is None:
+            return self.code.name
+        return f"{self.code.name}: {self.message}"
+
+
+class KafkaError(CodedError):
+    """
+    A handler refuses a whole request with one Kafka error code.
+
+    The dispatcher answers with the API's ``error_response`` for this code.
+    """
+
+
+class RecordsError(CodedError):
+    """
+    Record data that Kafka would refuse, with the error code Kafka answers with.
+
+    Raised by the record batch codecs in L{kafkatwist.wire}. Produce handlers
+    turn it into the partition's C{error_code}; it never means the connection
+    is broken.
+    """

@@ -58,6 +58,7 @@ def _value(spec: FieldSpec, version: int, flexible: bool) -> st.SearchStrategy[A
         item = instances(spec.struct, version, flexible)
     else:
         item = _scalar(elem)
+    value: st.SearchStrategy[Any]
     if spec.type.startswith("[]"):
         value = st.lists(item, max_size=MAX_ARRAY).map(tuple)
     else:
@@ -80,9 +81,10 @@ def instances(cls: type, version: int, flexible: bool | None = None) -> st.Searc
     if flexible is None:
         info = message_info(cls)
         flexible = version in info.flexible
-    kwargs = {}
+    kwargs: dict[str, st.SearchStrategy[Any]] = {}
     for a, spec in field_specs(cls):
         if present(spec, version, flexible):
+            assert a.alias is not None  # attrs sets it on every field
             kwargs[a.alias] = st.deferred(
                 lambda spec=spec: _value(spec, version, flexible)  # type: ignore[misc]
             )

@@ -19,7 +19,7 @@ from kafkatwist.messages.produce import (
     ProduceResponse,
     TopicProduceResponse,
 )
-from kafkatwist.transport.dispatch import Dispatcher
+from kafkatwist.transport.dispatch import Dispatcher, Reply
 from kafkatwist.transport.protocol import KafkaServerFactory, KafkaServerProtocol
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
@@ -96,17 +96,17 @@ def request_frame(
     return frame(payload) if framed else payload
 
 
-def decode_reply(
-    reply: Iterable[bytes] | bytes, response_cls: type, version: int
-) -> tuple[int, Any]:
+def decode_reply(reply: Reply | bytes, response_cls: type, version: int) -> tuple[int, Any]:
     """Decode a response (without its length prefix): C{(correlation_id, model)}."""
+    if reply is None:
+        raise AssertionError("no response was due")
     data = reply if isinstance(reply, bytes) else b"".join(bytes(c) for c in reply)
     info = schema.message_info(response_cls)
     r = Reader(data)
     correlation_id = decode_response_header(
         r, response_header_version(info.api_key or 0, version in info.flexible)
     )
-    body = schema.decode(response_cls, version, r)
+    body: Any = schema.decode(response_cls, version, r)
     if r.remaining:
         raise ValueError(f"{r.remaining} trailing bytes after the response")
     return correlation_id, body

@@ -117,6 +117,7 @@ class UnknownAndUnsupportedTests(DispatchCase):
         reply = self.successResultOf(
             self.dispatcher.dispatch(payload(18, 5, 77, b"\x01\x01\x00", flexible=True))
         )
+        assert reply is not None
         self.assertEqual(
             b"".join(reply),
             bytes.fromhex(
@@ -448,7 +449,9 @@ class RegistryTests(SynchronousTestCase):
     def test_golden_api_versions_request(self) -> None:
         """The tester's ApiVersions v4 request gets a v4 answer with a v0 response header."""
         frame = unframe(load_hex("api_versions_v4_request"))[0]
-        reply = b"".join(self.successResultOf(make_dispatcher().dispatch(frame)))
+        chunks = self.successResultOf(make_dispatcher().dispatch(frame))
+        assert chunks is not None
+        reply = b"".join(chunks)
         self.assertEqual(reply[:4], bytes.fromhex("0a95c1bf"))
         self.assertEqual(reply[4:6], b"\x00\x00")
         correlation_id, body = decode_reply(reply, ApiVersionsResponse, 4)

@@ -18,7 +18,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafkatwist.messages.produce import ProduceResponse
-from kafkatwist.transport.protocol import DEFAULT_MAX_REQUEST_SIZE, KafkaServerFactory
+from kafkatwist.transport.protocol import (
+    DEFAULT_MAX_REQUEST_SIZE,
+    KafkaServerFactory,
+    KafkaServerProtocol,
+)
 from tests.support import (
     ProduceHandler,
     connect,
@@ -261,7 +265,7 @@ class OrderingTests(ProtocolCase):
         """A reply that arrives after the connection is gone is dropped."""
 
         class Stubborn(ProduceHandler):
-            async def __call__(self, ctx, request):  # type: ignore[no-untyped-def]
+            async def __call__(self, ctx, request):
                 try:
                     return await super().__call__(ctx, request)
                 except CancelledError:
@@ -303,7 +307,7 @@ class OrderingTests(ProtocolCase):
     def test_dispatch_failure_closes(self) -> None:
         """A failure the dispatcher cannot answer is logged and closes the connection."""
 
-        def broken(request, version, code):  # type: ignore[no-untyped-def]
+        def broken(request, version, code):
             raise ValueError("no error response")
 
         spec = self.factory.dispatcher.specs[0]
@@ -374,7 +378,7 @@ class ManyConnectionsTests(SynchronousTestCase):
             client, server, pump = connectedServerAndClient(
                 lambda: factory.buildProtocol(None), Client
             )
-            client.transport.write(b"".join(api_versions_request(i * 10 + j) for j in range(3)))
+            pump.clientIO.write(b"".join(api_versions_request(i * 10 + j) for j in range(3)))
             pairs.append((client, pump))
         self.assertEqual(len(factory.connections), 200)
         for _, pump in pairs:
@@ -412,7 +416,7 @@ class _FixedReply:
 class ReplyTypesTests(SynchronousTestCase):
     """Replies made of buffers other than bytes (file reads, request slices)."""
 
-    def connect(self, chunks: list[object]) -> tuple[object, _BytesOnlyTransport]:
+    def connect(self, chunks: list[object]) -> tuple[KafkaServerProtocol, _BytesOnlyTransport]:
         factory = KafkaServerFactory(_FixedReply(chunks))  # type: ignore[arg-type]
         protocol = factory.buildProtocol(None)
         transport = _BytesOnlyTransport()

@@ -1,4 +1,7 @@
 #!/usr/bin/env python3
+# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
+# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
+# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
 """Generate kafkatwist's attrs models from Apache Kafka's JSON message schemas.
 
 Usage: python tools/generate_messages.py [SCHEMA_DIR] [OUT_DIR]
@@ -25,11 +28,15 @@ import keyword
 import re
 import sys
 from pathlib import Path
+from typing import Any, TypeAlias
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DEFAULT_SCHEMAS = ROOT.parent / "shared" / "kafka-schemas"
 DEFAULT_OUT = ROOT / "kafkatwist" / "messages"
+
+#: A JSON object of a schema: a message, a struct or a field.
+Json: TypeAlias = dict[str, Any]
 
 PRIMITIVES = {
     "int8": "int",
@@ -54,10 +61,11 @@ RECORD_FOLDERS = {
 }
 
 
-def load_json(path: Path) -> dict:
+def load_json(path: Path) -> Json:
     """Kafka's schema files are JSON with whole-line // comments."""
     lines = [ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("//")]
-    return json.loads("\n".join(lines))
+    schema: Json = json.loads("\n".join(lines))
+    return schema
 
 
 def snake(name: str) -> str:
@@ -75,10 +83,10 @@ def module_name(message_name: str) -> str:
     return snake(message_name)
 
 
-def canonical(fields: list[dict]) -> str:
+def canonical(fields: list[Json]) -> str:
     """A struct's definition without its prose, to tell identical structs apart."""
 
-    def strip(f: dict) -> dict:
+    def strip(f: Json) -> Json:
         out = {k: v for k, v in f.items() if k not in ("about",)}
         if "fields" in out:
             out["fields"] = [strip(x) for x in out["fields"]]
@@ -88,7 +96,7 @@ def canonical(fields: list[dict]) -> str:
 
 
 class Struct:
-    def __init__(self, name: str, fields: list[dict], owner: str, top: dict | None = None):
+    def __init__(self, name: str, fields: list[Json], owner: str, top: Json | None = None):
         self.kafka_name = name
         self.name = name
         self.fields = fields
@@ -106,12 +114,12 @@ class Module:
         self.order: list[Struct] = []
         self.by_key: dict[tuple[str, str], Struct] = {}
 
-    def add_schema(self, schema: dict) -> None:
+    def add_schema(self, schema: Json) -> None:
         owner = schema["name"]
         common = {c["name"]: c for c in schema.get("commonStructs", [])}
         scope: dict[str, Struct] = {}
 
-        def resolve(name: str, fields: list[dict] | None) -> Struct:
+        def resolve(name: str, fields: list[Json] | None) -> Struct:
             if fields is None:
                 if name in scope:
                     return scope[name]
@@ -236,7 +244,7 @@ class Module:
             lines.extend("    " + ln for ln in self.emit_field(st, f))
         return lines
 
-    def emit_field(self, st: Struct, f: dict) -> list[str]:
+    def emit_field(self, st: Struct, f: Json) -> list[str]:
         name = snake(f["name"])
         ftype: str = f["type"]
         is_array = ftype.startswith("[]")
@@ -279,7 +287,7 @@ def _doc(text: str) -> str:
     return " ".join(text.split()).replace('"""', "'''").replace("\\", "\\\\")
 
 
-def python_default(f: dict, elem: str, is_array: bool) -> str | None:
+def python_default(f: Json, elem: str, is_array: bool) -> str | None:
     """The Python literal for a field's JSON default, or None for the type's zero."""
     if "default" not in f:
         return None

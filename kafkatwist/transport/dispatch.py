@@ -14,12 +14,13 @@ Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.apis.api_versions import build_response as api_versions_response
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
@@ -33,7 +34,11 @@ from kafkatwist.wire.header import (
 )
 from kafkatwist.wire.primitives import Buffer, Reader, Writer
 
-Reply = list[Buffer] | None
+if TYPE_CHECKING:
+    from kafkatwist.broker import Broker
+
+#: A response as buffers for C{writeSequence}, or None when none is due.
+Reply: TypeAlias = list[Buffer] | None
 
 
 class Dispatcher:
@@ -41,7 +46,7 @@ class Dispatcher:
 
     _log = Logger()
 
-    def __init__(self, registry: Iterable[ApiSpec], broker: Any) -> None:
+    def __init__(self, registry: Iterable[ApiSpec], broker: Broker) -> None:
         self.specs: dict[int, ApiSpec] = {}
         for spec in registry:
             if spec.api_key in self.specs:
@@ -76,14 +81,14 @@ class Dispatcher:
         header = decode_request_header(
             reader, request_header_version(api_key, api_version, flexible)
         )
-        request = schema.decode(spec.request, api_version, reader)
+        request: object = schema.decode(spec.request, api_version, reader)
         ctx = RequestContext(
             header=header, broker=self.broker, peer=peer, local_host=local_host, apis=self.specs
         )
         d = Deferred.fromCoroutine(self._handle(spec, ctx, request))
         return d
 
-    async def _handle(self, spec: ApiSpec, ctx: RequestContext, request: Any) -> Reply:
+    async def _handle(self, spec: ApiSpec, ctx: RequestContext, request: object) -> Reply:
         version = ctx.header.api_version
         try:
             response = await spec.handle(ctx, request)
@@ -113,7 +118,7 @@ class Dispatcher:
             fallback = spec.error_response(request, version, ErrorCode.UNKNOWN_SERVER_ERROR)
             return self._encode(spec, ctx.header, fallback)
 
-    def _encode(self, spec: ApiSpec, header: RequestHeader, response: Any) -> list[Buffer]:
+    def _encode(self, spec: ApiSpec, header: RequestHeader, response: object) -> list[Buffer]:
         version = header.api_version
         flexible = version in schema.message_info(spec.response).flexible
         w = Writer()
@@ -125,9 +130,7 @@ class Dispatcher:
 
     def _unsupported_api_versions(self, spec: ApiSpec, header: RequestHeader) -> list[Buffer]:
         """KIP-511: a v0 ApiVersions body with UNSUPPORTED_VERSION and the keys."""
-        from kafkatwist.apis import api_versions
-
-        response = api_versions.build_response(self.specs.values(), ErrorCode.UNSUPPORTED_VERSION)
+        response = api_versions_response(self.specs.values(), ErrorCode.UNSUPPORTED_VERSION)
         w = Writer()
         encode_response_header(w, header.correlation_id, 0)
         schema.encode(response, 0, w)

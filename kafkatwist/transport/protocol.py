@@ -16,10 +16,13 @@ each frame is copied out exactly once.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from collections.abc import Iterable
+from typing import Protocol, cast
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import CancelledError, Deferred
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IAddress
+from twisted.internet.protocol import Factory, connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
@@ -32,11 +35,41 @@ _PREFIX = struct.Struct(">i")
 DEFAULT_MAX_REQUEST_SIZE = 104857600
 
 
+class _Connection(Protocol):
+    """
+    What a connection uses of its transport: a TCP transport (or a test's).
+
+    Twisted types C{Protocol.transport} as the zope interface L{ITransport},
+    whose methods mypy cannot call without the mypy-zope plugin; this is the
+    same surface, typed for mypy.
+    """
+
+    disconnecting: bool
+
+    def getPeer(self) -> IAddress: ...
+
+    def getHost(self) -> IAddress: ...
+
+    def writeSequence(self, data: Iterable[bytes]) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+
+def _host(address: IAddress) -> str | None:
+    """The host of an IP address; None for other address families."""
+    if isinstance(address, (IPv4Address, IPv6Address)):
+        host: str = address.host
+        return host
+    return None
+
+
 class KafkaServerProtocol(Int32StringReceiver):
     """One client connection."""
 
     _log = Logger()
     factory: KafkaServerFactory
+    #: C{self.transport}, typed; set when the connection is made.
+    _connection: _Connection
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -48,15 +81,18 @@ class KafkaServerProtocol(Int32StringReceiver):
 
     def connectionMade(self) -> None:
         self.MAX_LENGTH = self.factory.max_request_size
-        peer = self.transport.getPeer()
-        self.peer = f"{getattr(peer, 'host', peer)}:{getattr(peer, 'port', '')}"
-        host = self.transport.getHost()
-        self.local_host = getattr(host, "host", None)
+        self._connection = cast(_Connection, self.transport)
+        peer = self._connection.getPeer()
+        if isinstance(peer, (IPv4Address, IPv6Address)):
+            self.peer = f"{peer.host}:{peer.port}"
+        else:
+            self.peer = f"{peer}:"
+        self.local_host = _host(self._connection.getHost())
         self.factory.connections.add(self)
 
     def _closing(self) -> bool:
         """True once nothing more may be read or written on this connection."""
-        return self._lost or bool(getattr(self.transport, "disconnecting", False))
+        return self._lost or self._connection.disconnecting
 
     def dataReceived(self, data: bytes) -> None:
         if self._closing():
@@ -101,7 +137,7 @@ class KafkaServerProtocol(Int32StringReceiver):
             self._violation(str(e))
             return
         if not d.called:
-            self.pauseProducing()
+            self.pauseProducing()  # type: ignore[no-untyped-call]  # untyped in Twisted
         self._pending = d
         d.addCallbacks(self._send_reply, self._failed)
 
@@ -116,20 +152,20 @@ class KafkaServerProtocol(Int32StringReceiver):
                 # Transports take bytes only; buffers of other types are copied once.
                 chunks = [c if type(c) is bytes else bytes(c) for c in reply]
                 size = sum(len(chunk) for chunk in chunks)
-                self.transport.writeSequence([_PREFIX.pack(size), *chunks])
+                self._connection.writeSequence([_PREFIX.pack(size), *chunks])
             except Exception:
                 self._log.failure("Could not send a reply to {peer}; closing", peer=self.peer)
                 self._close()
                 return
         if self.paused:
             # Drains pipelined frames that arrived while this one waited.
-            self.resumeProducing()
+            self.resumeProducing()  # type: ignore[no-untyped-call]  # untyped in Twisted
 
     def _failed(self, failure: Failure) -> None:
         self._pending = None
-        if self._lost or failure.check(CancelledError):
+        if self._lost or isinstance(failure.value, CancelledError):
             return
-        if failure.check(ProtocolViolation):
+        if isinstance(failure.value, ProtocolViolation):
             self._violation(failure.getErrorMessage())
         else:
             self._log.failure("Closing connection from {peer}", failure, peer=self.peer)
@@ -142,9 +178,9 @@ class KafkaServerProtocol(Int32StringReceiver):
     def _close(self) -> None:
         """Stop serving this connection: later frames and late replies are dropped."""
         self._lost = True
-        self.transport.loseConnection()
+        self._connection.loseConnection()
 
-    def connectionLost(self, reason: Failure = None) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
         self.factory.connections.discard(self)
         pending, self._pending = self._pending, None
@@ -152,7 +188,7 @@ class KafkaServerProtocol(Int32StringReceiver):
             pending.cancel()
 
 
-class KafkaServerFactory(Factory):
+class KafkaServerFactory(Factory[KafkaServerProtocol]):
     """What every connection shares: the dispatcher and the request size limit."""
 
     protocol = KafkaServerProtocol
@@ -165,7 +201,7 @@ class KafkaServerFactory(Factory):
         self.max_request_size = max_request_size
         self.connections: set[KafkaServerProtocol] = set()
 
-    def buildProtocol(self, addr: Any) -> KafkaServerProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:
         p = KafkaServerProtocol()
         p.factory = self
         return p

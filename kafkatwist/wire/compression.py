@@ -28,16 +28,16 @@ from typing import Final
 
 import cramjam
 
-from kafkatwist.errors import ErrorCode
-from kafkatwist.wire.records import RecordsError
-
-BytesLike = bytes | bytearray | memoryview
+from kafkatwist.errors import ErrorCode, RecordsError
+from kafkatwist.wire.primitives import Buffer
 
 NONE: Final = 0
 GZIP: Final = 1
 SNAPPY: Final = 2
 LZ4: Final = 3
 ZSTD: Final = 4
+#: The highest codec id Kafka knows.
+MAX_CODEC: Final = ZSTD
 
 CODEC_NAMES: Final = {
     NONE: "none",
@@ -62,7 +62,7 @@ def _unsupported(codec: int) -> RecordsError:
     )
 
 
-def compress(codec: int, data: BytesLike) -> bytes:
+def compress(codec: int, data: Buffer) -> bytes:
     """
     Compress C{data} the way Kafka's Java producer frames codec C{codec}.
 
@@ -84,7 +84,7 @@ def compress(codec: int, data: BytesLike) -> bytes:
     raise _unsupported(codec)
 
 
-def decompress(codec: int, data: BytesLike) -> bytes:
+def decompress(codec: int, data: Buffer) -> bytes:
     """
     Decompress a batch's records section compressed with codec C{codec}.
 
@@ -110,7 +110,7 @@ def decompress(codec: int, data: BytesLike) -> bytes:
     raise _unsupported(codec)
 
 
-def _xerial_compress(data: BytesLike) -> bytes:
+def _xerial_compress(data: Buffer) -> bytes:
     view = memoryview(data).cast("B")
     parts: list[bytes] = [XERIAL_HEADER]
     for start in range(0, len(view), XERIAL_BLOCK_SIZE):
@@ -120,7 +120,7 @@ def _xerial_compress(data: BytesLike) -> bytes:
     return b"".join(parts)
 
 
-def _snappy_decompress(data: BytesLike) -> bytes:
+def _snappy_decompress(data: Buffer) -> bytes:
     view = memoryview(data).cast("B")
     if len(view) >= len(XERIAL_HEADER) and bytes(view[: len(XERIAL_MAGIC)]) == XERIAL_MAGIC:
         return _xerial_decompress(view)

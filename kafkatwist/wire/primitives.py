@@ -11,14 +11,16 @@ truncated or malformed input; nothing else escapes a decode.
 
 from __future__ import annotations
 
+import builtins
 import struct
 import uuid
 from collections.abc import Sequence
-from typing import Union
+from typing import TypeAlias
 
 from kafkatwist.errors import ProtocolViolation
 
-Buffer = Union[bytes, bytearray, memoryview]
+#: What the readers and writers take: any contiguous bytes-like object.
+Buffer: TypeAlias = bytes | bytearray | memoryview
 
 _I8 = struct.Struct(">b")
 _I16 = struct.Struct(">h")
@@ -27,7 +29,6 @@ _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
 _I64 = struct.Struct(">q")
 _F64 = struct.Struct(">d")
-_UUID = struct.Struct(">16s")
 
 ZERO_UUID = uuid.UUID(int=0)
 
@@ -106,25 +107,32 @@ class Reader:
         return pos
 
     def int8(self) -> int:
-        return _I8.unpack_from(self._buf, self._need(1, "int8"))[0]
+        value: int = _I8.unpack_from(self._buf, self._need(1, "int8"))[0]
+        return value
 
     def int16(self) -> int:
-        return _I16.unpack_from(self._buf, self._need(2, "int16"))[0]
+        value: int = _I16.unpack_from(self._buf, self._need(2, "int16"))[0]
+        return value
 
     def uint16(self) -> int:
-        return _U16.unpack_from(self._buf, self._need(2, "uint16"))[0]
+        value: int = _U16.unpack_from(self._buf, self._need(2, "uint16"))[0]
+        return value
 
     def int32(self) -> int:
-        return _I32.unpack_from(self._buf, self._need(4, "int32"))[0]
+        value: int = _I32.unpack_from(self._buf, self._need(4, "int32"))[0]
+        return value
 
     def uint32(self) -> int:
-        return _U32.unpack_from(self._buf, self._need(4, "uint32"))[0]
+        value: int = _U32.unpack_from(self._buf, self._need(4, "uint32"))[0]
+        return value
 
     def int64(self) -> int:
-        return _I64.unpack_from(self._buf, self._need(8, "int64"))[0]
+        value: int = _I64.unpack_from(self._buf, self._need(8, "int64"))[0]
+        return value
 
     def float64(self) -> float:
-        return _F64.unpack_from(self._buf, self._need(8, "float64"))[0]
+        value: float = _F64.unpack_from(self._buf, self._need(8, "float64"))[0]
+        return value
 
     def bool(self) -> bool:
         return self._buf[self._need(1, "bool")] != 0
@@ -210,23 +218,23 @@ class Reader:
             raise ProtocolViolation(f"string of {n} bytes at offset {self.pos}")
         return None if n < 0 else self._text(n)
 
-    def bytes(self) -> bytes:
+    def bytes(self) -> builtins.bytes:
         n = self.int32()
         if n < 0:
             raise ProtocolViolation(f"null in non-nullable bytes at offset {self.pos - 4}")
         return bytes(self.raw(n))
 
-    def nullable_bytes(self) -> bytes | None:
+    def nullable_bytes(self) -> builtins.bytes | None:
         n = self.int32()
         return None if n < 0 else bytes(self.raw(n))
 
-    def compact_bytes(self) -> bytes:
+    def compact_bytes(self) -> builtins.bytes:
         n = self.uvarint() - 1
         if n < 0:
             raise ProtocolViolation(f"null in non-nullable bytes at offset {self.pos}")
         return bytes(self.raw(n))
 
-    def compact_nullable_bytes(self) -> bytes | None:
+    def compact_nullable_bytes(self) -> builtins.bytes | None:
         n = self.uvarint() - 1
         return None if n < 0 else bytes(self.raw(n))
 

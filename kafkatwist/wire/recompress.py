@@ -20,14 +20,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, RecordsError
+from kafkatwist.wire import compression
 from kafkatwist.wire import records as wire_records
-from kafkatwist.wire.records import BatchHeader, RecordsError
-
-BytesLike = bytes | bytearray | memoryview
+from kafkatwist.wire.primitives import Buffer
+from kafkatwist.wire.records import BatchHeader
 
 #: Topic ``compression.type`` values and their codec ids.
-CODEC_BY_NAME: Final = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+CODEC_BY_NAME: Final = {
+    "uncompressed": compression.NONE,
+    "gzip": compression.GZIP,
+    "snappy": compression.SNAPPY,
+    "lz4": compression.LZ4,
+    "zstd": compression.ZSTD,
+}
 
 
 def target_codec(compression_type: str, source_codec: int) -> int:
@@ -43,7 +49,7 @@ def target_codec(compression_type: str, source_codec: int) -> int:
         ) from None
 
 
-def recompress_batch(batch: BytesLike, codec: int) -> bytes:
+def recompress_batch(batch: Buffer, codec: int) -> bytes:
     """
     Re-encode one whole batch with codec C{codec}.
 
@@ -66,7 +72,7 @@ def recompress_batch(batch: BytesLike, codec: int) -> bytes:
 
 
 def convert_for_topic(
-    buf: BytesLike,
+    buf: Buffer,
     batches: Sequence[tuple[int, BatchHeader]],
     compression_type: str,
     *,

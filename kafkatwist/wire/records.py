@@ -13,8 +13,9 @@ Two speeds live here:
   batch, never per record: one precompiled C{struct.Struct} unpack of the
   61-byte header, one C CRC-32C call over the batch, and C{memoryview} slices
   instead of copies of the batch body.
-- Record-level code (L{decode_batch_records}, L{build_batch}, varints) is for
-  the KRaft metadata log, C{__consumer_offsets}, compaction and tests.
+- Record-level code (L{decode_batch_records}, L{build_batch}, with the
+  varints of L{kafkatwist.wire.primitives}) is for the KRaft metadata log,
+  C{__consumer_offsets}, compaction and tests.
 
 Batch layout (big-endian; the CRC covers C{attributes} to the end of the
 batch, so the first 16 bytes can be rewritten without recomputing it)::
@@ -46,10 +47,11 @@ from typing import Final
 
 from attrs import frozen
 
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, ProtocolViolation
+from kafkatwist.errors import RecordsError as RecordsError  # re-exported: its old home
+from kafkatwist.wire.compression import MAX_CODEC, ZSTD, compress, decompress
 from kafkatwist.wire.crc32c import crc32c
-
-BytesLike = bytes | bytearray | memoryview
+from kafkatwist.wire.primitives import Buffer, Reader, encode_varint, encode_varlong
 
 BASE_OFFSET_OFFSET: Final = 0
 LENGTH_OFFSET: Final = 8
@@ -92,9 +94,6 @@ DELETE_HORIZON_FLAG_MASK: Final = 0x40
 CREATE_TIME: Final = 0
 LOG_APPEND_TIME: Final = 1
 
-#: The codec ids Kafka knows (none, gzip, snappy, lz4, zstd).
-_MAX_CODEC: Final = 4
-_ZSTD: Final = 4
 #: Produce v7 is the first version allowed to carry zstd batches (KIP-110).
 _ZSTD_MIN_PRODUCE_VERSION: Final = 7
 
@@ -106,23 +105,6 @@ _INT32: Final = struct.Struct(">i")
 
 assert _HEADER.size == BATCH_HEADER_SIZE
 assert _PREFIX.size + _MAGIC_AND_CRC.size + _CRC_COVERED_HEADER.size == BATCH_HEADER_SIZE
-
-
-class RecordsError(Exception):
-    """
-    Record data that Kafka would refuse, with the error code Kafka answers with.
-
-    Produce handlers turn it into the partition's C{error_code}; it never
-    means the connection is broken.
-    """
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code.name}: {self.message}"
 
 
 @frozen
@@ -189,14 +171,14 @@ class BatchHeader:
         return self.producer_id > NO_PRODUCER_ID
 
 
-def _view(buf: BytesLike) -> memoryview:
+def _view(buf: Buffer) -> memoryview:
     mv = buf if isinstance(buf, memoryview) else memoryview(buf)
     if mv.format != "B" or mv.ndim != 1:
         mv = mv.cast("B")
     return mv
 
 
-def parse_batch_header(buf: BytesLike, pos: int = 0) -> BatchHeader:
+def parse_batch_header(buf: Buffer, pos: int = 0) -> BatchHeader:
     """
     Unpack the batch header at C{pos}, without checking magic, length or CRC.
 
@@ -211,7 +193,7 @@ def parse_batch_header(buf: BytesLike, pos: int = 0) -> BatchHeader:
         ) from None
 
 
-def batch_crc(buf: BytesLike, pos: int = 0, size: int | None = None) -> int:
+def batch_crc(buf: Buffer, pos: int = 0, size: int | None = None) -> int:
     """
     Compute the CRC-32C of the batch at C{pos} (attributes to end of batch).
 
@@ -270,7 +252,7 @@ def _read_batch(mv: memoryview, pos: int, end: int) -> BatchHeader | None:
     return BatchHeader(*_HEADER.unpack_from(mv, pos))
 
 
-def iter_batches(buf: BytesLike, start: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+def iter_batches(buf: Buffer, start: int = 0) -> Iterator[tuple[int, BatchHeader]]:
     """
     Yield C{(position, header)} for each complete batch in C{buf} from C{start}.
 
@@ -292,7 +274,7 @@ def iter_batches(buf: BytesLike, start: int = 0) -> Iterator[tuple[int, BatchHea
 
 
 def scan_batches(
-    buf: BytesLike, start: int = 0, *, check_crc: bool = False
+    buf: Buffer, start: int = 0, *, check_crc: bool = False
 ) -> tuple[list[tuple[int, BatchHeader]], int]:
     """
     Find the valid batches of a log segment and where the valid data ends.
@@ -324,7 +306,7 @@ def scan_batches(
 
 
 def validate_produce_records(
-    buf: BytesLike,
+    buf: Buffer,
     *,
     max_batch_bytes: int,
     allow_multiple_batches: bool = False,
@@ -401,7 +383,7 @@ def _validate_client_batch(
     api_version: int | None,
 ) -> None:
     codec = header.attributes & COMPRESSION_CODEC_MASK
-    if codec == _ZSTD and api_version is not None and api_version < _ZSTD_MIN_PRODUCE_VERSION:
+    if codec == ZSTD and api_version is not None and api_version < _ZSTD_MIN_PRODUCE_VERSION:
         raise RecordsError(
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
             f"Produce requests with version {api_version} are not allowed to "
@@ -425,7 +407,7 @@ def _validate_client_batch(
             ErrorCode.CORRUPT_MESSAGE,
             f"record is corrupt (stored crc = {header.crc}, computed crc = {actual})",
         )
-    if codec > _MAX_CODEC:
+    if codec > MAX_CODEC:
         raise RecordsError(
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
             f"unknown compression type id {codec}",
@@ -459,16 +441,6 @@ def _validate_client_batch(
         )
 
 
-def common_producer_id(batches: Sequence[tuple[int, BatchHeader]]) -> int | None:
-    """
-    Return the producer id that all C{batches} share, or None if they differ.
-
-    Idempotence is decided per batch; C{-1} means "no producer id".
-    """
-    ids = {header.producer_id for _, header in batches}
-    return ids.pop() if len(ids) == 1 else None
-
-
 @frozen
 class AssignedOffsets:
     """
@@ -497,7 +469,7 @@ class AssignedOffsets:
 
 
 def assign_offsets(
-    buf: BytesLike,
+    buf: Buffer,
     batches: Sequence[tuple[int, BatchHeader]],
     base_offset: int,
     *,
@@ -578,78 +550,6 @@ def assign_offsets(
 
 # Record level: off the hot path.
 
-_INT32_MIN: Final = -(1 << 31)
-_INT32_MAX: Final = (1 << 31) - 1
-_INT64_MIN: Final = -(1 << 63)
-_INT64_MAX: Final = (1 << 63) - 1
-
-
-def encode_varint(value: int) -> bytes:
-    """Encode a signed 32-bit integer as a zig-zag varint (Kafka's C{writeVarint})."""
-    if not _INT32_MIN <= value <= _INT32_MAX:
-        raise ValueError(f"{value} does not fit in a varint (int32)")
-    return _encode_unsigned(((value << 1) ^ (value >> 31)) & 0xFFFFFFFF)
-
-
-def encode_varlong(value: int) -> bytes:
-    """Encode a signed 64-bit integer as a zig-zag varlong (Kafka's C{writeVarlong})."""
-    if not _INT64_MIN <= value <= _INT64_MAX:
-        raise ValueError(f"{value} does not fit in a varlong (int64)")
-    return _encode_unsigned(((value << 1) ^ (value >> 63)) & 0xFFFFFFFFFFFFFFFF)
-
-
-def _encode_unsigned(raw: int) -> bytes:
-    out = bytearray()
-    while raw > 0x7F:
-        out.append((raw & 0x7F) | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
-
-
-def _decode_unsigned(buf: bytes, pos: int, max_bytes: int) -> tuple[int, int]:
-    raw = 0
-    shift = 0
-    for _ in range(max_bytes):
-        if pos >= len(buf):
-            raise RecordsError(ErrorCode.CORRUPT_MESSAGE, "truncated varint")
-        byte = buf[pos]
-        pos += 1
-        raw |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return raw, pos
-        shift += 7
-    raise RecordsError(ErrorCode.CORRUPT_MESSAGE, "varint is too long")
-
-
-def decode_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    """
-    Decode the zig-zag varint (int32) at C{pos}.
-
-    @return: C{(value, next_position)}.
-    @raise RecordsError: C{CORRUPT_MESSAGE} if truncated, longer than 5
-        bytes or out of the int32 range.
-    """
-    raw, pos = _decode_unsigned(buf, pos, 5)
-    if raw > 0xFFFFFFFF:
-        raise RecordsError(ErrorCode.CORRUPT_MESSAGE, "varint overflows int32")
-    return (raw >> 1) ^ -(raw & 1), pos
-
-
-def decode_varlong(buf: bytes, pos: int) -> tuple[int, int]:
-    """
-    Decode the zig-zag varlong (int64) at C{pos}.
-
-    @return: C{(value, next_position)}.
-    @raise RecordsError: C{CORRUPT_MESSAGE} if truncated, longer than 10
-        bytes or out of the int64 range.
-    """
-    raw, pos = _decode_unsigned(buf, pos, 10)
-    if raw > 0xFFFFFFFFFFFFFFFF:
-        raise RecordsError(ErrorCode.CORRUPT_MESSAGE, "varlong overflows int64")
-    return (raw >> 1) ^ -(raw & 1), pos
-
-
 RecordHeaders = tuple[tuple[str, bytes | None], ...]
 
 
@@ -671,77 +571,73 @@ def _corrupt(message: str) -> RecordsError:
     return RecordsError(ErrorCode.CORRUPT_MESSAGE, message)
 
 
-def _read_bytes(data: bytes, pos: int, limit: int) -> tuple[bytes | None, int]:
-    size, pos = decode_varint(data, pos)
+def _read_bytes(r: Reader, limit: int) -> bytes | None:
+    size = r.varint()
     if size < 0:
-        return None, pos
-    end = pos + size
-    if end > limit:
+        return None
+    if r.pos + size > limit:
         raise _corrupt("record field runs past the end of the record")
-    return data[pos:end], end
+    return bytes(r.raw(size))
 
 
 def _decode_records(data: bytes, header: BatchHeader) -> list[Record]:
     count = header.records_count
     if count < 0:
         raise _corrupt(f"found invalid record count {count}")
-    log_append = header.attributes & TIMESTAMP_TYPE_MASK
-    records = []
-    pos = 0
-    total = len(data)
-    for _ in range(count):
-        length, pos = decode_varint(data, pos)
-        record_end = pos + length
-        if length < 1 or record_end > total:
-            raise _corrupt(f"invalid record size {length}")
-        attributes = data[pos]
-        if attributes > 127:
-            attributes -= 256
-        timestamp_delta, pos = decode_varlong(data, pos + 1)
-        offset_delta, pos = decode_varint(data, pos)
-        key, pos = _read_bytes(data, pos, record_end)
-        value, pos = _read_bytes(data, pos, record_end)
-        header_count, pos = decode_varint(data, pos)
-        if header_count < 0:
-            raise _corrupt(f"found invalid number of record headers {header_count}")
-        headers = []
-        for _ in range(header_count):
-            name, pos = _read_bytes(data, pos, record_end)
-            if name is None:
-                raise _corrupt("invalid negative header key size")
-            try:
-                name_text = name.decode("utf-8")
-            except UnicodeDecodeError:
-                raise _corrupt("record header key is not UTF-8") from None
-            header_value, pos = _read_bytes(data, pos, record_end)
-            headers.append((name_text, header_value))
-        if pos != record_end:
-            raise _corrupt(
-                f"invalid record size: expected to read {length} bytes but read "
-                f"{length - (record_end - pos)}"
-            )
-        records.append(
-            Record(
-                attributes=attributes,
-                timestamp_delta=timestamp_delta,
-                offset_delta=offset_delta,
-                key=key,
-                value=value,
-                headers=tuple(headers),
-                offset=header.base_offset + offset_delta,
-                timestamp=(
-                    header.max_timestamp if log_append else header.base_timestamp + timestamp_delta
-                ),
-            )
-        )
-    if pos != total:
+    r = Reader(data)
+    try:
+        records = [_decode_record(r, header) for _ in range(count)]
+    except ProtocolViolation as e:  # a malformed varint
+        raise _corrupt(str(e)) from None
+    if r.remaining:
         raise _corrupt(
-            f"incorrect declared batch size: {total - pos} bytes remain after {count} records"
+            f"incorrect declared batch size: {r.remaining} bytes remain after {count} records"
         )
     return records
 
 
-def decode_batch_records(batch: BytesLike, *, check_crc: bool = True) -> list[Record]:
+def _decode_record(r: Reader, header: BatchHeader) -> Record:
+    length = r.varint()
+    record_end = r.pos + length
+    if length < 1 or length > r.remaining:
+        raise _corrupt(f"invalid record size {length}")
+    attributes = r.int8()
+    timestamp_delta = r.varlong()
+    offset_delta = r.varint()
+    key = _read_bytes(r, record_end)
+    value = _read_bytes(r, record_end)
+    header_count = r.varint()
+    if header_count < 0:
+        raise _corrupt(f"found invalid number of record headers {header_count}")
+    headers = []
+    for _ in range(header_count):
+        name = _read_bytes(r, record_end)
+        if name is None:
+            raise _corrupt("invalid negative header key size")
+        try:
+            name_text = name.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _corrupt("record header key is not UTF-8") from None
+        headers.append((name_text, _read_bytes(r, record_end)))
+    if r.pos != record_end:
+        raise _corrupt(
+            f"invalid record size: expected to read {length} bytes but read "
+            f"{length - (record_end - r.pos)}"
+        )
+    log_append = header.attributes & TIMESTAMP_TYPE_MASK
+    return Record(
+        attributes=attributes,
+        timestamp_delta=timestamp_delta,
+        offset_delta=offset_delta,
+        key=key,
+        value=value,
+        headers=tuple(headers),
+        offset=header.base_offset + offset_delta,
+        timestamp=header.max_timestamp if log_append else header.base_timestamp + timestamp_delta,
+    )
+
+
+def decode_batch_records(batch: Buffer, *, check_crc: bool = True) -> list[Record]:
     """
     Decode every record of one whole batch, decompressing as needed.
 
@@ -754,8 +650,6 @@ def decode_batch_records(batch: BytesLike, *, check_crc: bool = True) -> list[Re
         CRC mismatch or malformed records; C{UNSUPPORTED_COMPRESSION_TYPE}
         for an unknown codec.
     """
-    from kafkatwist.wire.compression import decompress
-
     mv = _view(batch)
     header = parse_batch_header(mv)
     if header.magic != MAGIC_V2:
@@ -840,11 +734,9 @@ def build_batch(
     @raise ValueError: For no records or values out of range.
     @raise RecordsError: C{UNSUPPORTED_COMPRESSION_TYPE} for an unknown codec.
     """
-    from kafkatwist.wire.compression import compress
-
     if not records:
         raise ValueError("a record batch needs at least one record")
-    if not 0 <= compression <= _MAX_CODEC:
+    if not 0 <= compression <= MAX_CODEC:
         raise RecordsError(
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
             f"unknown compression type id {compression}",

@@ -23,7 +23,7 @@ import builtins
 import struct
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, Union
+from typing import Any, Final, TypeAlias, TypeVar
 
 import attrs
 
@@ -34,7 +34,7 @@ from kafkatwist.wire.versions import NONE, VersionRange
 T = TypeVar("T")
 
 #: A records field: one buffer, or a sequence of buffers written without copying.
-Records = Union[Buffer, Sequence[Buffer]]
+Records: TypeAlias = Buffer | Sequence[Buffer]
 
 _PRIMITIVES = {
     "int8",
@@ -62,7 +62,7 @@ class FieldSpec:
     tagged: VersionRange = NONE
     flexible: VersionRange | None = None
     ignorable: bool = False
-    struct: type | None = None
+    struct: builtins.type | None = None
 
     @property
     def element_type(self) -> str:
@@ -115,9 +115,19 @@ def kfield(
     )
     if default is attrs.NOTHING:
         default = _zero(kafka_type, struct)
-    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
-        return attrs.field(default=default, metadata={_FIELD_KEY: spec})
     return attrs.field(default=default, metadata={_FIELD_KEY: spec})
+
+
+#: attrs' Factory class (C{attrs.Factory} is typed as a function).
+_FACTORY: Final[type[Any]] = type(attrs.Factory(tuple))
+
+
+def _default(a: attrs.Attribute[Any]) -> Any:
+    """The value field C{a} takes when it is not given (calling its factory, if any)."""
+    default = a.default
+    if isinstance(default, _FACTORY):
+        return default.factory()
+    return default
 
 
 def _zero(kafka_type: str, struct: type | None) -> Any:
@@ -169,7 +179,7 @@ def message_info(cls: type) -> MessageInfo:
     return info
 
 
-def field_specs(cls: type) -> tuple[tuple[attrs.Attribute, FieldSpec], ...]:  # type: ignore[type-arg]
+def field_specs(cls: type) -> tuple[tuple[attrs.Attribute[Any], FieldSpec], ...]:
     """The fields of a model, in wire order, with their specs."""
     cached = _SPECS.get(cls)
     if cached is None:
@@ -182,7 +192,7 @@ def field_specs(cls: type) -> tuple[tuple[attrs.Attribute, FieldSpec], ...]:  # 
     return cached
 
 
-_SPECS: dict[type, tuple[tuple[attrs.Attribute, FieldSpec], ...]] = {}  # type: ignore[type-arg]
+_SPECS: dict[type, tuple[tuple[attrs.Attribute[Any], FieldSpec], ...]] = {}
 
 Decoder = Callable[[Reader], Any]
 Encoder = Callable[[Writer, Any], None]
@@ -350,9 +360,9 @@ class _Compiler:
 
     def build(self) -> tuple[Decoder, Encoder]:
         v = self.version
-        regular: list[tuple[attrs.Attribute, FieldSpec]] = []  # type: ignore[type-arg]
-        tagged: list[tuple[attrs.Attribute, FieldSpec]] = []  # type: ignore[type-arg]
-        absent: list[tuple[attrs.Attribute, FieldSpec]] = []  # type: ignore[type-arg]
+        regular: list[tuple[attrs.Attribute[Any], FieldSpec]] = []
+        tagged: list[tuple[attrs.Attribute[Any], FieldSpec]] = []
+        absent: list[tuple[attrs.Attribute[Any], FieldSpec]] = []
         for a, spec in field_specs(self.cls):
             if self.flexible and v in spec.tagged:
                 tagged.append((a, spec))
@@ -369,8 +379,7 @@ class _Compiler:
             kwargs.append(f"{a.alias}=f{i}")
         if self.flexible:
             for j, (a, _spec) in enumerate(tagged):
-                default = a.default.factory() if isinstance(a.default, attrs.Factory) else a.default  # type: ignore[arg-type]
-                dec.append(f"    t{j} = {self._name('dflt', default)}")
+                dec.append(f"    t{j} = {self._name('dflt', _default(a))}")
                 kwargs.append(f"{a.alias}=t{j}")
             dec.append("    for _ in range(r.uvarint()):")
             dec.append("        tag = r.uvarint()")
@@ -399,9 +408,7 @@ class _Compiler:
         for a, spec in absent:
             if spec.ignorable:
                 continue
-            dflt = self._name(
-                "dflt", a.default.factory() if isinstance(a.default, attrs.Factory) else a.default
-            )  # type: ignore[arg-type]
+            dflt = self._name("dflt", _default(a))
             enc.append(f"    if o.{a.name} != {dflt}:")
             enc.append(
                 f"        raise ValueError('{self.cls.__name__}.{a.name} "
@@ -413,10 +420,7 @@ class _Compiler:
             else:
                 enc.append("    tags = []")
                 for a, spec in tagged:
-                    dflt = self._name(
-                        "dflt",
-                        a.default.factory() if isinstance(a.default, attrs.Factory) else a.default,  # type: ignore[arg-type]
-                    )
+                    dflt = self._name("dflt", _default(a))
                     enc.append(f"    if o.{a.name} != {dflt}:")
                     enc.append("        w0, w = w, _Writer()")
                     self._write_field(spec, enc, f"o.{a.name}", "        ")

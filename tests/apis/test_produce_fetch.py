@@ -229,7 +229,9 @@ class FetchTests(SynchronousTestCase):
         self.assertEqual(self.broker.clock.getDelayedCalls(), [])
 
     def test_incremental_session_unknown(self) -> None:
-        """An incremental fetch for a session that does not exist gets FETCH_SESSION_ID_NOT_FOUND."""
+        """
+        An incremental fetch for a session that does not exist gets FETCH_SESSION_ID_NOT_FOUND.
+        """
         request = FetchRequest(max_wait_ms=0, min_bytes=1, session_id=1234, session_epoch=3)
         response = self.successResultOf(call(self.broker, fetch.SPEC, request, 16))
         self.assertEqual(response.error_code, ErrorCode.FETCH_SESSION_ID_NOT_FOUND)

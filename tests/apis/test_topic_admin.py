@@ -69,7 +69,10 @@ class MetadataTests(SynchronousTestCase):
         self.assertNotIn("other", self.broker.metadata.image.topics)
 
     def test_invalid_name(self) -> None:
-        """Invalid names (characters, '.', '..', length) get INVALID_TOPIC_EXCEPTION and are not created."""
+        """
+        Invalid names (characters, '.', '..', length) get INVALID_TOPIC_EXCEPTION and are not
+        created.
+        """
         for name in ("bad name", ".", "..", "x" * 250):
             (t,) = self.metadata(self.named(name)).topics
             self.assertEqual(t.error_code, ErrorCode.INVALID_TOPIC_EXCEPTION, name)
@@ -94,7 +97,9 @@ class CreateTopicsTests(SynchronousTestCase):
         return self.successResultOf(call(self.broker, create_topics.SPEC, request, version)).topics
 
     def test_create_and_persist(self) -> None:
-        """A created topic is in the image, answered with its id and configs, and survives a reload."""
+        """
+        A created topic is in the image, answered with its id and configs, and survives a reload.
+        """
         cfg = (CreatableTopicConfig(name="retention.ms", value="1000"),)
         (r,) = self.create(
             CreatableTopic(name="a", num_partitions=3, replication_factor=1, configs=cfg)
@@ -205,7 +210,9 @@ class OffsetsTopicAutoCreateTests(SynchronousTestCase):
     """Metadata naming __consumer_offsets creates it the coordinator's way."""
 
     def test_metadata_creates_offsets_topic_with_its_partitions(self) -> None:
-        """__consumer_offsets gets offsets.topic.num.partitions and compaction, not num.partitions."""
+        """
+        __consumer_offsets gets offsets.topic.num.partitions and compaction, not num.partitions.
+        """
         from kafkatwist.config.properties import BrokerConfig
 
         broker = make_broker(

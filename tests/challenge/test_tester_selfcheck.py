@@ -402,7 +402,10 @@ class RealKafkaResponseTests(SynchronousTestCase):
     """Real Kafka's recorded answers pass the ported assertions."""
 
     def test_api_versions(self) -> None:
-        """Kafka's ApiVersions answer passes pv1, yk1, gs0 and um3 expectations, tagged fields included."""
+        """
+        Kafka's ApiVersions answer passes pv1, yk1, gs0 and um3 expectations, tagged fields
+        included.
+        """
         response = t.check_api_versions(
             APIVERSIONS_RESP_0A95C1BF,
             0x0A95C1BF,
@@ -498,7 +501,9 @@ class RealKafkaResponseTests(SynchronousTestCase):
         )
 
     def test_fetch_rejects_other_batches(self) -> None:
-        """A different record value, or headers count 0 instead of -1, fails the batch comparison."""
+        """
+        A different record value, or headers count 0 instead of -1, fails the batch comparison.
+        """
         for batches in (
             t.PartitionSpec(0, ("raspberry",)).batches,
             (t.produce_batch(["pineapple"]),),
@@ -636,7 +641,9 @@ class LogDirectoryTests(SynchronousTestCase):
         self.assertEqual(self.read(".kafka_cleanshutdown"), b'{"version":0,"brokerEpoch":10}')
 
     def test_metadata_log(self) -> None:
-        """The metadata log decodes with valid CRCs into FeatureLevel, Topic and Partition records."""
+        """
+        The metadata log decodes with valid CRCs into FeatureLevel, Topic and Partition records.
+        """
         layout = t.prepare_log_dir(self.log_dir, seed=7)
         batches = t.decode_log_segment(
             self.read("__cluster_metadata-0", "00000000000000000000.log")
@@ -648,7 +655,7 @@ class LogDirectoryTests(SynchronousTestCase):
             (first["type"], first["name"], first["feature_level"]),
             (12, "metadata.version", 20),
         )
-        for topic, batch in zip(layout.topics, batches[1:]):
+        for topic, batch in zip(layout.topics, batches[1:], strict=True):
             payloads = [t.parse_metadata_payload(r.value) for r in batch.records]
             self.assertEqual(payloads[0]["type"], 2)
             self.assertEqual(

@@ -1014,7 +1014,8 @@ def decode_record_batch(reader: Reader, what: str = "RecordBatch") -> RecordBatc
     if computed != crc:
         raise reader._fail(
             what + ".CRC",
-            f"expected CRC-32C {signed32(computed)} (computed over attributes..end), got {signed32(crc)}",
+            f"expected CRC-32C {signed32(computed)} (computed over attributes..end), "
+            f"got {signed32(crc)}",
         )
     if end - start != batch_length:
         raise reader._fail(
@@ -1458,7 +1459,8 @@ def check_api_versions(
     _expect("ApiVersionsResponse.Body.ErrorCode", NO_ERROR, response.error_code)
     if len(response.api_keys) < len(expected_keys):
         raise AssertionError(
-            f"Expected ApiKeys array to include atleast {len(expected_keys)} keys, got {len(response.api_keys)}"
+            f"Expected ApiKeys array to include atleast {len(expected_keys)} keys, "
+            f"got {len(response.api_keys)}"
         )
     for api_key, min_version, max_version in expected_keys:
         matches = [e for e in response.api_keys if e.api_key == api_key]
@@ -1467,11 +1469,13 @@ def check_api_versions(
         actual = matches[0]
         if actual.min_version > max_version:
             raise AssertionError(
-                f"Expected min version {actual.min_version} to be <= max version {max_version} for API key {api_key}"
+                f"Expected min version {actual.min_version} to be <= max version {max_version} "
+                f"for API key {api_key}"
             )
         if actual.min_version < min_version:
             raise AssertionError(
-                f"Expected MinVersion for API key {api_key} to be >= {min_version}, got {actual.min_version}"
+                f"Expected MinVersion for API key {api_key} to be >= {min_version}, "
+                f"got {actual.min_version}"
             )
         if actual.max_version < max_version:
             raise AssertionError(
@@ -1511,7 +1515,9 @@ def check_describe_topic_partitions(
     expected_topics: Sequence[ExpectedTopic],
     strict: bool = True,
 ) -> DescribeTopicPartitionsResponse:
-    """vt6/ea7/ku4/wq2: topics in the expected (name-sorted) order, partitions in order, no cursor."""
+    """
+    vt6/ea7/ku4/wq2: topics in the expected (name-sorted) order, partitions in order, no cursor.
+    """
     response = decode_describe_topic_partitions_response(check_message_size(raw), strict)
     _expect(
         "DescribeTopicPartitionsResponse.Header.CorrelationID",
@@ -1528,7 +1534,7 @@ def check_describe_topic_partitions(
         None,
         response.next_cursor,
     )
-    for i, (expected, actual) in enumerate(zip(expected_topics, response.topics)):
+    for i, (expected, actual) in enumerate(zip(expected_topics, response.topics, strict=False)):
         _expect(f"Topic[{i}].Name", expected.name, actual.name)
         _expect(f"Topic[{i}].UUID", expected.topic_id, actual.topic_id)
         _expect(f"Topic[{i}].ErrorCode", expected.error_code, actual.error_code)
@@ -1538,7 +1544,7 @@ def check_describe_topic_partitions(
             len(actual.partitions),
         )
         for j, ((index, error), partition) in enumerate(
-            zip(expected.partitions, actual.partitions)
+            zip(expected.partitions, actual.partitions, strict=False)
         ):
             _expect(
                 f"Topic[{i}].Partition[{j}].PartitionIndex",
@@ -1553,7 +1559,8 @@ def _describe_batches(batches: Sequence[RecordBatch]) -> str:
     return (
         "\n".join(
             f"  base_offset={b.base_offset} ple={b.partition_leader_epoch} attrs={b.attributes} "
-            f"lod={b.last_offset_delta} ts={b.first_timestamp}/{b.max_timestamp} pid={b.producer_id} "
+            f"lod={b.last_offset_delta} ts={b.first_timestamp}/{b.max_timestamp} "
+            f"pid={b.producer_id} "
             f"epoch={b.producer_epoch} seq={b.base_sequence} records="
             + repr(
                 [
@@ -1570,7 +1577,10 @@ def _describe_batches(batches: Sequence[RecordBatch]) -> str:
 def check_record_batches_match(
     expected: Sequence[RecordBatch], actual: Sequence[RecordBatch]
 ) -> None:
-    """The tester re-encodes both sides (fresh CRC/length, magic 2, offset delta = index) and compares bytes."""
+    """
+    The tester re-encodes both sides (fresh CRC/length, magic 2, offset delta = index) and
+    compares bytes.
+    """
     expected_bytes = encode_record_batches(expected)
     actual_bytes = encode_record_batches(actual)
     if expected_bytes != actual_bytes:
@@ -1668,7 +1678,8 @@ def check_produce(
             ]
             if not matches:
                 raise AssertionError(
-                    f"Expected Topic[{ti}].Partition with Id {expected_partition.index} not found in topic {name}"
+                    f"Expected Topic[{ti}].Partition with Id {expected_partition.index} "
+                    f"not found in topic {name}"
                 )
             pj, partition = matches[0]
             where = f"Topic[{ti}].Partition[{pj}]"
@@ -1696,7 +1707,10 @@ def check_produce(
 
 
 def check_log_file(path: str, expected_batch: RecordBatch) -> RecordBatch:
-    """After a Produce: the segment must start with a valid batch whose CRC is the request batch's CRC."""
+    """
+    After a Produce: the segment must start with a valid batch whose CRC is the request batch's
+    CRC.
+    """
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -1706,7 +1720,8 @@ def check_log_file(path: str, expected_batch: RecordBatch) -> RecordBatch:
     expected_crc = record_batch_crc(expected_batch)
     if batch.crc != expected_crc:
         raise AssertionError(
-            f"Expected CRC32 of Record Batch in {path} to be {signed32(expected_crc)}, got {signed32(batch.crc or 0)}"
+            f"Expected CRC32 of Record Batch in {path} to be {signed32(expected_crc)}, "
+            f"got {signed32(batch.crc or 0)}"
         )
     return batch
 
@@ -1743,7 +1758,8 @@ class KafkaConnection:
             except OSError as error:
                 if ctx.is_alive is not None and not ctx.is_alive():
                     raise AssertionError(
-                        "Looks like your program has terminated. A Kafka server is expected to be a long-running process."
+                        "Looks like your program has terminated. "
+                        "A Kafka server is expected to be a long-running process."
                     ) from error
                 if attempt > retries or ctx.remaining() <= interval:
                     raise AssertionError(f"could not connect to {host}:{port}: {error}") from error

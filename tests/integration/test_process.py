@@ -107,7 +107,10 @@ def _create_topic(bootstrap: str, topic: str, partitions: int = 1) -> None:
 
 
 def test_graceful_stop_then_clean_restart(tmp_path: Path) -> None:
-    """SIGTERM exits 0 with the clean-shutdown marker; the restart recovers nothing and serves the data."""
+    """
+    SIGTERM exits 0 with the clean-shutdown marker; the restart recovers nothing and serves the
+    data.
+    """
     log_dir = str(tmp_path / "logs")
     child = ChildBroker(log_dir)
     child.start()

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = ROOT / "kafkatwist" / "messages"
@@ -26,11 +26,14 @@ class GeneratedModulesTests(SynchronousTestCase):
             self.assertIn(HEADER, path.read_text(), path.name)
 
     def test_committed_modules_match_the_generator(self) -> None:
-        """Re-running the generator over Kafka's schemas (when ../shared is present) changes nothing."""
+        """
+        Re-running the generator over Kafka's schemas (when ../shared is present) changes nothing.
+        """
         committed = {p.name: p.read_text() for p in MESSAGES.glob("*.py")}
         self.assertIn("fetch.py", committed)
-        if not SCHEMAS.exists():
-            return  # the schemas are not committed; the header test still holds
+        if not SCHEMAS.is_dir():
+            # The schemas are not committed (CI has them beside the checkout).
+            raise SkipTest(f"Kafka's JSON schemas are missing: {SCHEMAS} is not a directory")
         out = Path(tempfile.mkdtemp(prefix="generated-"))
         subprocess.run(
             [sys.executable, str(ROOT / "tools" / "generate_messages.py"), str(SCHEMAS), str(out)],

@@ -17,9 +17,8 @@ import snappy
 import zstandard
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.wire import compression
-from kafkatwist.wire.records import RecordsError
 
 CODECS = (compression.GZIP, compression.SNAPPY, compression.LZ4, compression.ZSTD)
 

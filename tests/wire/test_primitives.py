@@ -80,6 +80,19 @@ def _written(fn_name: str, *args: object) -> bytes:
     return w.getvalue()
 
 
+#: Edge values and their zig-zag varint bytes (Kafka's ByteUtils encoding).
+KNOWN_VARINTS = {
+    0: "00",
+    1: "02",
+    -1: "01",
+    63: "7e",
+    -64: "7f",
+    64: "8001",
+    2**31 - 1: "feffffff0f",
+    -(2**31): "ffffffff0f",
+}
+
+
 class VarintTests(SynchronousTestCase):
     """Unsigned varints, zig-zag varints and varlongs at their edge values."""
 
@@ -175,13 +188,56 @@ class VarintTests(SynchronousTestCase):
         self.assertRaises(ProtocolViolation, Reader(b"\x80" * 10 + b"\x00").varlong)
         self.assertRaises(ProtocolViolation, Reader(b"\xff" * 9 + b"\x7f").varlong)
 
+    def test_kafka_byte_utils_values(self) -> None:
+        """Edge values encode to the bytes of Kafka's ByteUtils, as varint and varlong alike."""
+        for value, hexed in KNOWN_VARINTS.items():
+            with self.subTest(value=value):
+                encoded = bytes.fromhex(hexed)
+                self.assertEqual(encode_varint(value), encoded)
+                self.assertEqual(encode_varlong(value), encoded)
+                for method in ("varint", "varlong"):
+                    r = Reader(encoded)
+                    self.assertEqual(getattr(r, method)(), value)
+                    self.assertEqual(r.pos, len(encoded))
+
+    def test_varlong_extremes(self) -> None:
+        """The int64 extremes take ten bytes and round trip."""
+        self.assertEqual(encode_varlong(2**63 - 1), bytes.fromhex("feffffffffffffffff01"))
+        self.assertEqual(encode_varlong(-(2**63)), bytes.fromhex("ffffffffffffffffff01"))
+        for value in (2**63 - 1, -(2**63), 2**31, -(2**31) - 1):
+            r = Reader(encode_varlong(value))
+            self.assertEqual(r.varlong(), value)
+            self.assertEqual(r.pos, len(encode_varlong(value)))
+
+    def test_decode_at_offset(self) -> None:
+        """Decoding starts at the given position and moves past the varint."""
+        data = b"\xaa" + encode_varint(300) + encode_varint(-5)
+        r = Reader(data, 1)
+        self.assertEqual(r.varint(), 300)
+        self.assertEqual(r.varint(), -5)
+        self.assertEqual(r.pos, len(data))
+
+    def test_bad_record_varints(self) -> None:
+        """The malformed varints a record may hold are refused (records: CORRUPT_MESSAGE)."""
+        cases = [
+            ("varint", b""),
+            ("varint", b"\x80"),
+            ("varint", b"\xff\xff\xff\xff\xff\x01"),  # six bytes
+            ("varint", b"\xff\xff\xff\xff\x1f"),  # 35 bits
+            ("varlong", b"\xff" * 10 + b"\x01"),  # eleven bytes
+            ("varlong", b"\xff" * 9 + b"\x03"),  # 65 bits
+        ]
+        for method, data in cases:
+            with self.subTest(method=method, data=data):
+                self.assertRaises(ProtocolViolation, getattr(Reader(data), method))
+
     def test_non_minimal_accepted(self) -> None:
         """Padded (non-minimal) varints decode, as Kafka's readers accept them."""
         self.assertEqual(Reader(b"\x80\x00").uvarint(), 0)
         self.assertEqual(Reader(b"\x81\x80\x00").varint(), -1)
 
 
-FIXED = [
+FIXED: list[tuple[str, str, list[float]]] = [
     ("int8", ">b", [-(2**7), -1, 0, 1, 2**7 - 1]),
     ("int16", ">h", [-(2**15), -1, 0, 1, 2**15 - 1]),
     ("uint16", ">H", [0, 1, 2**15, 2**16 - 1]),

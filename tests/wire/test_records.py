@@ -9,9 +9,10 @@ from pathlib import Path
 import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.wire import compression
 from kafkatwist.wire.crc32c import IMPLEMENTATION, crc32c, crc32c_py
+from kafkatwist.wire.primitives import encode_varint
 from kafkatwist.wire.records import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
@@ -21,16 +22,10 @@ from kafkatwist.wire.records import (
     BatchHeader,
     NewRecord,
     RecordInput,
-    RecordsError,
     assign_offsets,
     batch_crc,
     build_batch,
-    common_producer_id,
     decode_batch_records,
-    decode_varint,
-    decode_varlong,
-    encode_varint,
-    encode_varlong,
     iter_batches,
     parse_batch_header,
     scan_batches,
@@ -403,14 +398,6 @@ class ValidateProduceTests(SynchronousTestCase):
             len(validate_produce_records(batch, max_batch_bytes=MAX, api_version=7)), 1
         )
 
-    def test_common_producer_id(self) -> None:
-        """common_producer_id tells whether all batches share one producer id."""
-        mixed = FOO + simple_batch(1)
-        batches = validate_produce_records(mixed, max_batch_bytes=MAX, allow_multiple_batches=True)
-        self.assertIsNone(common_producer_id(batches))
-        self.assertEqual(common_producer_id(batches[:1]), 0)
-        self.assertEqual(common_producer_id(batches[1:]), -1)
-
 
 class AssignOffsetsTests(SynchronousTestCase):
     """Offset assignment by prefix rewrite."""
@@ -579,67 +566,26 @@ class RecordDecodingTests(SynchronousTestCase):
             self.assertEqual(error.code, ErrorCode.CORRUPT_MESSAGE, codec)
 
 
-#: Edge values and their zig-zag varint bytes (Kafka's ByteUtils encoding).
-KNOWN_VARINTS = {
-    0: "00",
-    1: "02",
-    -1: "01",
-    63: "7e",
-    -64: "7f",
-    64: "8001",
-    2**31 - 1: "feffffff0f",
-    -(2**31): "ffffffff0f",
-}
-
-
 class VarintTests(SynchronousTestCase):
-    """Zig-zag varint and varlong coding."""
-
-    def test_known_varints(self) -> None:
-        """Edge values encode to Kafka's bytes and decode back."""
-        for value, hex_bytes in KNOWN_VARINTS.items():
-            encoded = bytes.fromhex(hex_bytes)
-            self.assertEqual(encode_varint(value), encoded, value)
-            self.assertEqual(encode_varlong(value), encoded, value)
-            self.assertEqual(decode_varint(encoded, 0), (value, len(encoded)))
-            self.assertEqual(decode_varlong(encoded, 0), (value, len(encoded)))
-
-    def test_varlong_extremes(self) -> None:
-        """The int64 extremes take ten bytes and round trip."""
-        self.assertEqual(encode_varlong(2**63 - 1), bytes.fromhex("feffffffffffffffff01"))
-        self.assertEqual(encode_varlong(-(2**63)), bytes.fromhex("ffffffffffffffffff01"))
-        for value in (2**63 - 1, -(2**63), 2**31, -(2**31) - 1):
-            self.assertEqual(
-                decode_varlong(encode_varlong(value), 0),
-                (value, len(encode_varlong(value))),
-            )
-
-    def test_decode_at_offset(self) -> None:
-        """Decoding starts at the given position and returns the next one."""
-        data = b"\xaa" + encode_varint(300) + encode_varint(-5)
-        value, pos = decode_varint(data, 1)
-        self.assertEqual(value, 300)
-        self.assertEqual(decode_varint(data, pos), (-5, len(data)))
-
-    def test_out_of_range_encode(self) -> None:
-        """Values outside int32/int64 are refused when encoding."""
-        self.assertRaises(ValueError, encode_varint, 2**31)
-        self.assertRaises(ValueError, encode_varint, -(2**31) - 1)
-        self.assertRaises(ValueError, encode_varlong, 2**63)
+    """Malformed varints inside records (the coding itself is tested with primitives)."""
 
     def test_bad_varints(self) -> None:
-        """Truncated, over-long and overflowing varints are CORRUPT_MESSAGE."""
-        cases = [
-            (decode_varint, b""),
-            (decode_varint, b"\x80"),
-            (decode_varint, b"\xff\xff\xff\xff\xff\x01"),  # six bytes
-            (decode_varint, b"\xff\xff\xff\xff\x1f"),  # 35 bits
-            (decode_varlong, b"\xff" * 10 + b"\x01"),  # eleven bytes
-            (decode_varlong, b"\xff" * 9 + b"\x03"),  # 65 bits
+        """Truncated, over-long and overflowing varints in a record are CORRUPT_MESSAGE."""
+        header = build_batch([(None, b"x")], base_timestamp=0)[:BATCH_HEADER_SIZE]
+        bodies = [
+            b"",  # no record length at all
+            b"\x80",  # truncated record length
+            b"\xff\xff\xff\xff\xff\x01",  # a six-byte record length
+            b"\xff\xff\xff\xff\x1f",  # a 35-bit record length
         ]
-        for function, data in cases:
-            error = self.assertRaises(RecordsError, function, data, 0)
-            self.assertEqual(error.code, ErrorCode.CORRUPT_MESSAGE)
+        for bad_varlong in (b"\xff" * 10 + b"\x01", b"\xff" * 9 + b"\x03"):
+            # An eleven-byte and a 65-bit timestamp delta, after the attributes.
+            record = b"\x00" + bad_varlong
+            bodies.append(encode_varint(len(record)) + record)
+        for body in bodies:
+            batch = patch(header + body, ">i", 8, len(header + body) - LOG_OVERHEAD)
+            error = self.assertRaises(RecordsError, decode_batch_records, batch)
+            self.assertEqual(error.code, ErrorCode.CORRUPT_MESSAGE, body)
 
 
 class BuildBatchTests(SynchronousTestCase):

@@ -57,14 +57,14 @@ TOPIC_ID = uuid.UUID("00000000-0000-4000-8000-000000000086")
 def _round_trip(test: SynchronousTestCase, cls: type, version: int, obj: object) -> bytes:
     data = encode_bytes(obj, version)
     r = Reader(data)
-    back = decode(cls, version, r)
+    back: object = decode(cls, version, r)
     test.assertEqual(r.remaining, 0)
     test.assertEqual(back, obj)
     test.assertEqual(encode_bytes(back, version), data)
     return data
 
 
-def _round_trip_check(test: SynchronousTestCase, cls: type, version: int):  # type: ignore[no-untyped-def]
+def _round_trip_check(test: SynchronousTestCase, cls: type, version: int):
     @_SWEEP
     @given(instances(cls, version))
     def check(obj: object) -> None:
@@ -73,7 +73,7 @@ def _round_trip_check(test: SynchronousTestCase, cls: type, version: int):  # ty
     return check
 
 
-def _sweep_module(module_name: str):  # type: ignore[no-untyped-def]
+def _sweep_module(module_name: str):
     def test(self: SynchronousTestCase) -> None:
         classes = [cls for name, cls in top_level_classes() if name == module_name]
         self.assertTrue(classes)

@@ -9,4 +9,6 @@ from __future__ import annotations
 
 from twisted.application.service import ServiceMaker
 
-kafkatwist = ServiceMaker("kafkatwist", "kafkatwist.transport.tap", "Kafka-compatible broker", "kafkatwist")
+kafkatwist = ServiceMaker(
+    "kafkatwist", "kafkatwist.transport.tap", "Kafka-compatible broker", "kafkatwist"
+)
