@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Mapping
 from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, field
 from twisted.internet.defer import Deferred, succeed
 
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult
 from kafkatwist.wire import records as wire_records
@@ -32,28 +32,15 @@ UNDEFINED_EPOCH = -1
 UNDEFINED_EPOCH_OFFSET = -1
 
 
-@frozen
-class MemoryLogConfig:
-    """The few topic settings the memory log honours."""
-
-    max_message_bytes: int = 1048588
-    message_timestamp_type: str = "CreateTime"
-
-    @classmethod
-    def from_topic_configs(cls, overrides: Mapping[str, str]) -> MemoryLogConfig:
-        return cls(
-            max_message_bytes=int(overrides.get("max.message.bytes", 1048588)),
-            message_timestamp_type=overrides.get("message.timestamp.type", "CreateTime"),
-        )
-
-
 @define
 class MemoryPartitionLog:
     """One partition's batches, in memory."""
 
     topic: str
     partition: int
-    config: MemoryLogConfig = field(factory=MemoryLogConfig)
+    #: Of the settings, the memory log honours C{max_message_bytes} and
+    #: C{message_timestamp_type}.
+    config: LogConfig = field(factory=LogConfig)
     directory: str = ""
     log_start_offset: int = 0
     log_end_offset: int = 0
@@ -301,18 +288,17 @@ class MemoryLogManager:
         return self.logs.get((topic, partition))
 
     def create(
-        self, topic: str, partition: int, overrides: Mapping[str, str] | None = None
+        self, topic: str, partition: int, config: LogConfig | None = None
     ) -> MemoryPartitionLog:
         log = self.logs.get((topic, partition))
         if log is None:
             log = self.logs[(topic, partition)] = MemoryPartitionLog(
-                topic, partition, MemoryLogConfig.from_topic_configs(overrides or {})
+                topic, partition, config or LogConfig()
             )
         return log
 
-    def update_config(self, topic: str, overrides: Mapping[str, str]) -> None:
-        """Give every open log of C{topic} the config these overrides make."""
-        config = MemoryLogConfig.from_topic_configs(overrides)
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        """Give every open log of C{topic} this config."""
         for (name, _partition), log in self.logs.items():
             if name == topic:
                 log.config = config

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.storage.memory import MemoryLogConfig, MemoryPartitionLog
+from kafkatwist.storage.memory import MemoryPartitionLog
 from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.wire.compression import ZSTD
 from tests.offsets_support import batch, fill
@@ -63,7 +64,7 @@ class OffsetForTimestampTests(SynchronousTestCase):
 
     def test_log_append_time(self) -> None:
         """Under LogAppendTime every record carries the append time."""
-        log = MemoryPartitionLog("t", 0, MemoryLogConfig(message_timestamp_type="LogAppendTime"))
+        log = MemoryPartitionLog("t", 0, LogConfig(message_timestamp_type="LogAppendTime"))
         fill(self, log, [[1, 2]], now_ms=5000)
         fill(self, log, [[3]], now_ms=6000)
         self.assertEqual(log.offset_for_timestamp(10), OffsetAndTimestamp(0, 5000))
