@@ -7,6 +7,7 @@ from typing import Any
 from attrs import define, field
 from twisted.internet.defer import Deferred, fail, succeed
 
+from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.errors import KafkaError
 from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
@@ -40,6 +41,11 @@ class Broker:
     #: by (topic id, partition): a re-created topic starts afresh.
     producer_states: dict[tuple[Any, int], ProducerStateTable] = field(factory=dict)
 
+    @property
+    def configs(self) -> ConfigResolver:
+        """The config resolver over the static config and the metadata's dynamic configs."""
+        return ConfigResolver(self.config, self.metadata)
+
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
         return int(self.clock.seconds() * 1000)
@@ -55,40 +61,10 @@ class Broker:
             return None
         log = self.logs.get(topic.name, partition)
         if log is None:
-            log = self.logs.create(topic.name, partition, self.log_overrides(topic))
+            log = self.logs.create(topic.name, partition, self.configs.log_config(topic.name))
             if log.directory:
                 write_partition_metadata(log.directory, topic.topic_id)
         return log
-
-    def log_overrides(self, topic: TopicState) -> dict[str, str]:
-        """
-        The topic configs a partition log applies over the static configuration.
-
-        The topic's overrides, plus the topic configs whose value a dynamic
-        broker config (AlterConfigs on a BROKER resource) changes.
-        """
-        from kafkatwist.config.layers import ConfigLayers
-
-        return ConfigLayers.of(self).log_overrides(topic.configs)
-
-    def topic_configs_changed(self, name: str) -> None:
-        """
-        Apply a topic's new configs to its open partition logs.
-
-        Called once the metadata image holds the change (the ConfigRecords
-        are written). The log manager's C{update_config(topic, overrides)}
-        rebuilds each open log's C{config} from the static defaults and
-        these overrides.
-        """
-        topic = self.metadata.image.topics.get(name)
-        update = getattr(self.logs, "update_config", None)
-        if topic is not None and update is not None:
-            update(name, self.log_overrides(topic))
-
-    def broker_configs_changed(self) -> None:
-        """Apply changed dynamic broker configs to every topic's open logs."""
-        for name in list(self.metadata.image.topics):
-            self.topic_configs_changed(name)
 
     def producer_state(self, topic: TopicState, partition: int, log: Any) -> ProducerStateTable:
         """
@@ -139,10 +115,7 @@ class Broker:
                         log_start_offset=log.log_start_offset,
                     )
                 )
-        compression = str(
-            topic.configs.get("compression.type")
-            or getattr(self.config, "compression_type", "producer")
-        )
+        compression = log.config.compression_type
         if compression != "producer":
             try:
                 converted = convert_for_topic(

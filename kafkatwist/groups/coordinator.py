@@ -1155,11 +1155,7 @@ class GroupCoordinator:
         if error is not None:
             return everywhere(error)
         now = self._now()
-        max_metadata = int(
-            getattr(self.config, "properties", {}).get(
-                "offsets.metadata.max.bytes", DEFAULT_OFFSET_METADATA_MAX_BYTES
-            )
-        )
+        max_metadata = self._cfg("offset_metadata_max_bytes", DEFAULT_OFFSET_METADATA_MAX_BYTES)
         results: dict[tuple[str, int], ErrorCode] = {}
         staged: dict[tuple[str, int], OffsetAndMetadata] = {}
         for p in partitions:

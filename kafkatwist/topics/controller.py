@@ -92,9 +92,9 @@ class Controller:
                     )
             replication_factor = 1
         if num_partitions == -1:
-            num_partitions = getattr(config, "num_partitions", 1)
+            num_partitions = config.num_partitions
         if replication_factor == -1:
-            replication_factor = getattr(config, "default_replication_factor", 1)
+            replication_factor = config.default_replication_factor
         if num_partitions <= 0 or num_partitions > MAX_PARTITIONS:
             raise KafkaError(
                 ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."

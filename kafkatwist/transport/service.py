@@ -27,18 +27,13 @@ def default_log_manager(broker: Broker, run_blocking: Callable[..., Any]) -> Any
     from kafkatwist.storage.manager import LogManager
 
     config = broker.config
-    properties = dict(getattr(config, "properties", None) or {})
-
-    def topic_configs(name: str) -> dict[str, str]:
-        topic = broker.metadata.image.topics.get(name)
-        return broker.log_overrides(topic) if topic is not None else {}
-
+    configs = broker.configs
     return LogManager(
-        [os.path.abspath(d) for d in (config.log_dirs or ("/tmp/kraft-combined-logs",))],
-        LogConfig.from_broker_properties(properties),
+        [os.path.abspath(d) for d in config.log_dirs],
+        LogConfig(),
         clock=broker.clock,
         run_blocking=run_blocking,
-        topic_configs=topic_configs,
+        log_config=configs.log_config,
         recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
         retention_check_interval_ms=config.log_retention_check_interval_ms,
         producer_state_factory=lambda topic, partition: ProducerStateTable(),
@@ -79,15 +74,14 @@ class BrokerService(Service):
 
         self.run_blocking = run_blocking
         self._make_logs = log_manager
-        self.broker = Broker(config=config, clock=reactor, node_id=getattr(config, "node_id", 1))
+        self.broker = Broker(config=config, clock=reactor, node_id=config.node_id)
         self.factory: KafkaServerFactory | None = None
         self.port: Any = None
         self.ready: Deferred[Any] = Deferred()
 
     @property
     def log_dir(self) -> str:
-        dirs = getattr(self.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
-        return os.path.abspath(dirs[0])
+        return os.path.abspath(self.config.log_dirs[0])
 
     def startService(self) -> None:
         super().startService()
@@ -120,8 +114,7 @@ class BrokerService(Service):
         groups = broker.extras["groups"] = GroupCoordinator(broker)
         groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
         dispatcher = Dispatcher(REGISTRY, broker)
-        max_size = getattr(self.config, "socket_request_max_bytes", 104857600)
-        self.factory = KafkaServerFactory(dispatcher, max_size)
+        self.factory = KafkaServerFactory(dispatcher, self.config.socket_request_max_bytes)
         endpoint = serverFromString(self.reactor, self.endpoint)
         self.port = await endpoint.listen(self.factory)
         address = self.port.getHost()
@@ -142,11 +135,9 @@ class BrokerService(Service):
         else the bound port (so port 0 and endpoint overrides work) and the
         address each client connected to.
         """
-        advertised = getattr(self.config, "advertised_address", None)
-        properties = getattr(self.config, "properties", None) or {}
-        if advertised is None or "advertised.listeners" not in properties:
+        if not self.config.has_advertised_listeners():
             return None, bound_port
-        host, port = advertised()
+        host, port = self.config.advertised_address()
         return host, port or bound_port
 
     def stopService(self) -> Deferred[None]:
