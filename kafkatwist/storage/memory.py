@@ -38,8 +38,8 @@ class MemoryPartitionLog:
 
     topic: str
     partition: int
-    #: Of the settings, the memory log honours C{max_message_bytes} and
-    #: C{message_timestamp_type}.
+    #: Of the settings, the memory log applies C{message_timestamp_type};
+    #: Produce checks C{max_message_bytes} against it.
     config: LogConfig = field(factory=LogConfig)
     directory: str = ""
     log_start_offset: int = 0

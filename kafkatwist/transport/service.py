@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.topics.controller import Controller
@@ -63,7 +64,7 @@ class BrokerService(Service):
         run_blocking: Callable[..., Any] | None = None,
         log_manager: Callable[[Broker, Callable[..., Any]], Any] = default_log_manager,
     ) -> None:
-        self.config = config
+        self.config: BrokerConfig = config
         self.endpoint = endpoint
         self.reactor = reactor
         if run_blocking is None:
