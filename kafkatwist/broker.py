@@ -18,13 +18,13 @@ from twisted.internet.defer import Deferred
 from kafkatwist.clock import ReactorTime
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.topics.controller import Controller
-from kafkatwist.topics.log_configs import LayeredLogConfigs
 from kafkatwist.topics.partitions import Batches, Partitions
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
@@ -50,6 +50,8 @@ class Broker:
     """
     The broker's services, built by L{build_broker}.
 
+    C{config} is the static configuration (C{server.properties}), C{configs}
+    resolves every value through the dynamic layers and topic overrides.
     C{metadata} is the KRaft metadata store (its C{image} is read
     synchronously: it is in memory), C{logs} the partition log manager,
     C{partitions} opens their logs and appends to them, C{controller} writes
@@ -65,6 +67,7 @@ class Broker:
     """
 
     config: BrokerConfig
+    configs: ConfigResolver
     clock: ReactorTime
     metadata: IMetadataStore
     logs: ILogManager
@@ -130,7 +133,7 @@ def build_broker(
     clock: ReactorTime,
     metadata: IMetadataStore,
     logs: ILogManager,
-    log_configs: LayeredLogConfigs,
+    configs: ConfigResolver,
     *,
     cluster_id: str = "",
 ) -> Broker:
@@ -141,16 +144,15 @@ def build_broker(
     C{logs} and starts the group coordinator (L{BrokerService} does, in that
     order). The order below is the dependency order.
 
-    @param log_configs: Each topic's L{LogConfig}; the same source the log
-        manager was given.
+    @param configs: The config resolver; the log manager was given its
+        C{log_config} too.
     """
     node_id = config.node_id
     partitions = Partitions(
         metadata,
         logs,
-        log_configs.log_config,
+        configs.log_config,
         clock,
-        default_compression=config.compression_type,
     )
     controller = Controller(
         metadata,
@@ -168,6 +170,7 @@ def build_broker(
     )
     return Broker(
         config=config,
+        configs=configs,
         clock=clock,
         metadata=metadata,
         logs=logs,

@@ -13,10 +13,10 @@ from twisted.internet.task import Clock
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.memory import MemoryLogManager
-from kafkatwist.topics.log_configs import log_config_source
 from kafkatwist.wire.header import RequestHeader
 
 #: One directory per test process for the brokers' log dirs, removed at exit.
@@ -53,7 +53,7 @@ def make_broker(
         clock,
         metadata,
         logs,
-        log_config_source(config, metadata),
+        ConfigResolver(config, metadata),
         cluster_id="test-cluster",
     )
     broker.advertised_port = 9092

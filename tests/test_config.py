@@ -9,14 +9,16 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.config.properties import (
     LONG_MAX,
     BrokerConfig,
     ConfigError,
     Listener,
     parse_listeners,
-    parse_properties,
 )
+from kafkatwist.config.resolver import broker_layers
 
 # The server.properties the CodeCrafters tester passes (comments trimmed).
 CODECRAFTERS_PROPERTIES = """\
@@ -28,6 +30,11 @@ controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 log.dirs=/tmp/kraft-combined-logs
 """
+
+
+def log_config(props: dict[str, str]) -> LogConfig:
+    """The settings a topic without overrides gets under these validated properties."""
+    return broker_layers(BrokerConfig.from_properties(props), {}).log_config({})
 
 
 class ParsePropertiesTests(SynchronousTestCase):
@@ -158,47 +165,52 @@ class BrokerConfigDefaultsTests(SynchronousTestCase):
         self.assertEqual(config.listeners, (Listener("PLAINTEXT", "", 9092),))
         self.assertEqual(config.advertised_listeners, config.listeners)
         self.assertEqual(config.controller_listener_names, ())
-        self.assertEqual(config.inter_broker_listener_name, "PLAINTEXT")
         self.assertEqual(config.log_dirs, ("/tmp/kraft-combined-logs",))
         self.assertEqual(config.node_id, 1)
-        self.assertEqual(config.process_roles, ())
         self.assertEqual(config.num_partitions, 1)
         self.assertEqual(config.default_replication_factor, 1)
         self.assertIs(config.auto_create_topics_enable, True)
         self.assertIs(config.delete_topic_enable, True)
         self.assertEqual(config.socket_request_max_bytes, 104857600)
-        self.assertEqual(config.message_max_bytes, 1048588)
-        self.assertEqual(config.log_segment_bytes, 1073741824)
-        self.assertEqual(config.log_roll_ms, 168 * 3600 * 1000)
-        self.assertEqual(config.log_retention_ms, 168 * 3600 * 1000)
-        self.assertEqual(config.log_retention_bytes, -1)
         self.assertEqual(config.log_retention_check_interval_ms, 300000)
-        self.assertEqual(config.log_flush_interval_messages, 9223372036854775807)
-        self.assertIsNone(config.log_flush_interval_ms)
-        self.assertEqual(config.log_flush_scheduler_interval_ms, LONG_MAX)
-        self.assertEqual(config.log_index_interval_bytes, 4096)
-        self.assertEqual(config.log_index_size_max_bytes, 10485760)
-        self.assertEqual(config.log_cleanup_policy, ("delete",))
-        self.assertEqual(config.log_message_timestamp_type, "CreateTime")
-        self.assertEqual(config.compression_type, "producer")
-        self.assertEqual(config.min_insync_replicas, 1)
         self.assertEqual(config.offsets_topic_num_partitions, 50)
-        self.assertEqual(config.offsets_topic_replication_factor, 3)
         self.assertEqual(config.offsets_retention_minutes, 10080)
         self.assertEqual(config.offsets_retention_check_interval_ms, 600000)
+        self.assertEqual(config.offset_metadata_max_bytes, 4096)
         self.assertEqual(config.group_min_session_timeout_ms, 6000)
         self.assertEqual(config.group_max_session_timeout_ms, 1800000)
         self.assertEqual(config.group_initial_rebalance_delay_ms, 3000)
         self.assertEqual(config.group_max_size, 2147483647)
-        self.assertEqual(config.transaction_state_log_num_partitions, 50)
         self.assertEqual(config.num_recovery_threads_per_data_dir, 1)
+        # Settings no BrokerConfig field holds: the static layer resolves them.
+        layers = broker_layers(config, {})
+        self.assertEqual(layers.broker_value("process.roles"), "")
+        self.assertEqual(layers.broker_value("security.inter.broker.protocol"), "PLAINTEXT")
+        self.assertEqual(layers.broker_value("offsets.topic.replication.factor"), "3")
+        self.assertEqual(layers.broker_value("transaction.state.log.num.partitions"), "50")
+        self.assertEqual(layers.topic_values({})["min.insync.replicas"], "1")
+        log = layers.log_config({})
+        self.assertEqual(log.max_message_bytes, 1048588)
+        self.assertEqual(log.segment_bytes, 1073741824)
+        self.assertEqual(log.segment_ms, 168 * 3600 * 1000)
+        self.assertEqual(log.retention_ms, 168 * 3600 * 1000)
+        self.assertEqual(log.retention_bytes, -1)
+        self.assertEqual(log.flush_messages, 9223372036854775807)
+        self.assertEqual(log.flush_ms, LONG_MAX)
+        self.assertEqual(log.index_interval_bytes, 4096)
+        self.assertEqual(log.segment_index_bytes, 10485760)
+        self.assertEqual(log.cleanup_policy, "delete")
+        self.assertEqual(log.message_timestamp_type, "CreateTime")
+        self.assertEqual(log.compression_type, "producer")
         self.assertEqual(dict(config.properties), {})
 
     def test_codecrafters_file(self) -> None:
         """The tester's file gives a PLAINTEXT listener on 9092 and the KRaft log dir."""
         config = BrokerConfig.from_properties(parse_properties(CODECRAFTERS_PROPERTIES))
         self.assertEqual(config.controller_listener_names, ("CONTROLLER",))
-        self.assertEqual(config.process_roles, ("broker", "controller"))
+        self.assertEqual(
+            broker_layers(config, {}).broker_value("process.roles"), "broker,controller"
+        )
         self.assertEqual(config.advertised_listeners, (Listener("PLAINTEXT", "", 9092),))
         self.assertEqual(config.listen_endpoint(), "tcp:9092:interface=0.0.0.0")
         self.assertEqual(config.advertised_address(), (None, 9092))
@@ -234,7 +246,7 @@ class BrokerConfigDefaultsTests(SynchronousTestCase):
         """C{log.retention.ms} beats C{.minutes}, which beats C{.hours}."""
 
         def retention(props: dict[str, str]) -> int:
-            return BrokerConfig.from_properties(props).log_retention_ms
+            return log_config(props).retention_ms
 
         self.assertEqual(retention({"log.retention.hours": "1"}), 3600000)
         self.assertEqual(
@@ -253,20 +265,14 @@ class BrokerConfigDefaultsTests(SynchronousTestCase):
 
     def test_retention_unlimited(self) -> None:
         """Any negative retention time means unlimited, reported as -1."""
-        self.assertEqual(
-            BrokerConfig.from_properties({"log.retention.ms": "-1"}).log_retention_ms, -1
-        )
-        self.assertEqual(
-            BrokerConfig.from_properties({"log.retention.hours": "-5"}).log_retention_ms, -1
-        )
+        self.assertEqual(log_config({"log.retention.ms": "-1"}).retention_ms, -1)
+        self.assertEqual(log_config({"log.retention.hours": "-5"}).retention_ms, -1)
+        self.assertEqual(log_config({"log.retention.ms": "-5"}).retention_ms, -1)
 
     def test_roll_precedence(self) -> None:
         """C{log.roll.ms} beats C{log.roll.hours}."""
-        self.assertEqual(BrokerConfig.from_properties({"log.roll.hours": "2"}).log_roll_ms, 7200000)
-        self.assertEqual(
-            BrokerConfig.from_properties({"log.roll.hours": "2", "log.roll.ms": "9"}).log_roll_ms,
-            9,
-        )
+        self.assertEqual(log_config({"log.roll.hours": "2"}).segment_ms, 7200000)
+        self.assertEqual(log_config({"log.roll.hours": "2", "log.roll.ms": "9"}).segment_ms, 9)
 
     def test_typed_values(self) -> None:
         """Set values are parsed into their types."""
@@ -281,13 +287,16 @@ class BrokerConfigDefaultsTests(SynchronousTestCase):
                 "inter.broker.listener.name": "internal",
             }
         )
-        self.assertEqual(config.log_cleanup_policy, ("compact", "delete"))
-        self.assertEqual(config.log_message_timestamp_type, "LogAppendTime")
-        self.assertEqual(config.compression_type, "zstd")
-        self.assertEqual(config.log_flush_interval_ms, 1000)
-        self.assertEqual(config.log_flush_interval_messages, 1)
+        log = broker_layers(config, {}).log_config({})
+        self.assertEqual(log.cleanup_policy, "compact,delete")
+        self.assertEqual(log.message_timestamp_type, "LogAppendTime")
+        self.assertEqual(log.compression_type, "zstd")
+        self.assertEqual(log.flush_ms, 1000)
+        self.assertEqual(log.flush_messages, 1)
         self.assertIs(config.auto_create_topics_enable, False)
-        self.assertEqual(config.inter_broker_listener_name, "INTERNAL")
+        self.assertEqual(
+            broker_layers(config, {}).broker_value("inter.broker.listener.name"), "internal"
+        )
 
     def test_config_is_frozen(self) -> None:
         """Neither the config nor its raw properties can be changed."""
@@ -396,7 +405,7 @@ class OverrideTests(SynchronousTestCase):
         )
         self.assertEqual(config.node_id, 4)
         self.assertEqual(config.log_dirs, ("/new",))
-        self.assertEqual(config.log_retention_ms, 3600000)
+        self.assertEqual(broker_layers(config, {}).log_config({}).retention_ms, 3600000)
         self.assertNotIn("broker.id", config.properties)
 
     def test_bad_override_names_key(self) -> None:
@@ -432,6 +441,7 @@ class KeyCatalogueTests(SynchronousTestCase):
                 "listener.security.protocol.map",
                 "num.network.threads",
                 "ssl.keystore.location",
+                "transaction.state.log.num.partitions",
                 "transaction.state.log.replication.factor",
             ),
         )
@@ -442,7 +452,8 @@ class KeyCatalogueTests(SynchronousTestCase):
         config = BrokerConfig.from_properties(parse_properties(CODECRAFTERS_PROPERTIES))
         self.assertEqual(config.unknown_keys, ())
         self.assertEqual(
-            config.unused_keys, ("controller.quorum.voters", "listener.security.protocol.map")
+            config.unused_keys,
+            ("controller.quorum.voters", "listener.security.protocol.map", "process.roles"),
         )
 
 

@@ -8,9 +8,9 @@ with ``ControllerConfigurationValidator``: topic names, topic config names
 and values, then whether the topic exists). kafkatwist is both, in that
 order, so the same request gets the same error codes and messages.
 
-A change is persisted as ConfigRecords in ``__cluster_metadata`` and then
-applied to the open partition logs through L{Partitions.topic_configs_changed} or
-L{Partitions.broker_configs_changed}.
+A change is persisted as ConfigRecords in ``__cluster_metadata``; then the
+config resolver pushes the new settings to the open partition logs
+(L{ConfigResolver.push_log_config}, L{ConfigResolver.push_all_log_configs}).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kafkatwist.apis._topics import validate_topic_name
-from kafkatwist.config import broker_configs, topic_config
-from kafkatwist.config.layers import ConfigLayers
+from kafkatwist.config import topic_config
+from kafkatwist.config.dynamic import validate_dynamic
 from kafkatwist.errors import ErrorCode, KafkaError
 
 #: Kafka's ConfigResource.Type ids.
@@ -102,7 +102,7 @@ def check_topic_resource(ctx: Any, name: str, new_configs: Mapping[str, str]) ->
     if reason is not None:
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)
     topic_config.validate(new_configs)
-    topic_config.validate_values(ConfigLayers.of(ctx.broker).topic_values(new_configs))
+    topic_config.validate_values(ctx.broker.configs.layers().topic_values(new_configs))
     if name not in ctx.broker.metadata.image.topics:
         raise KafkaError(
             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' does not exist."
@@ -146,9 +146,9 @@ async def persist(
     broker = ctx.broker
     await broker.controller.set_configs(resource_type, name, records)
     if resource_type == RESOURCE_TOPIC:
-        broker.partitions.topic_configs_changed(name)
+        broker.configs.push_log_config(broker.logs, name)
     else:
-        broker.partitions.broker_configs_changed()
+        broker.configs.push_all_log_configs(broker.logs)
 
 
 async def alter_broker(
@@ -157,7 +157,7 @@ async def alter_broker(
     """Validate and persist a BROKER resource's complete new set of dynamic configs."""
     try:
         check_broker_name(ctx, name)
-        broker_configs.validate_dynamic(new, per_broker=bool(name))
+        validate_dynamic(new, per_broker=bool(name))
     except KafkaError as e:
         return int(e.code), e.message
     if not validate_only:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.config import topic_config
+from kafkatwist.config.layers import ConfigLayers
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.create_topics import (
     CreatableTopicConfigs,
@@ -32,32 +32,26 @@ from kafkatwist.messages.create_topics import (
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
-# DescribeConfigs' ConfigSource codes.
-SOURCE_TOPIC, SOURCE_STATIC_BROKER, SOURCE_DEFAULT = 1, 4, 5
-
 
 def topic_configs_entries(
-    overrides: dict[str, str], broker_props: dict[str, str]
+    layers: ConfigLayers, overrides: dict[str, str]
 ) -> tuple[CreatableTopicConfigs, ...]:
-    """Every topic config of a new topic with its value and source."""
-    out = []
-    for name, d in sorted(topic_config.TOPIC_CONFIGS.items()):
-        if name in overrides:
-            value, source = overrides[name], SOURCE_TOPIC
-        else:
-            value, syn = topic_config.broker_default(d, broker_props)
-            source = SOURCE_STATIC_BROKER if syn else SOURCE_DEFAULT
-        out.append(
-            CreatableTopicConfigs(
-                name=name, value=value, read_only=False, config_source=source, is_sensitive=False
-            )
+    """Every topic config of a new topic with its value and source, as DescribeConfigs has them."""
+    return tuple(
+        CreatableTopicConfigs(
+            name=entry.name,
+            value=entry.value,
+            read_only=entry.read_only,
+            config_source=entry.source,
+            is_sensitive=entry.sensitive,
         )
-    return tuple(out)
+        for entry in layers.describe_topic(overrides, None, False, False)
+    )
 
 
 async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTopicsResponse:
     controller = ctx.broker.controller
-    props = dict(getattr(ctx.broker.config, "properties", {}) or {})
+    layers = ctx.broker.configs.layers()
     counts = Counter(t.name for t in request.topics)
     results = []
     for t in request.topics:
@@ -94,7 +88,7 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
                 error_message=None,
                 num_partitions=partitions,
                 replication_factor=rf,
-                configs=topic_configs_entries(overrides, props),
+                configs=topic_configs_entries(layers, overrides),
             )
         )
     return CreateTopicsResponse(topics=tuple(results))

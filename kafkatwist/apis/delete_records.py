@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from kafkatwist.apis._offsets import query
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.config.topic_config import TOPIC_CONFIGS, broker_default
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.delete_records import (
     DeleteRecordsPartitionResult,
@@ -49,12 +48,8 @@ def _result(
 
 
 def _deletes_allowed(ctx: RequestContext, topic: TopicState) -> bool:
-    """Whether the topic's effective ``cleanup.policy`` includes ``delete``."""
-    policy = topic.configs.get("cleanup.policy")
-    if policy is None:
-        properties = getattr(ctx.broker.config, "properties", None) or {}
-        policy = broker_default(TOPIC_CONFIGS["cleanup.policy"], properties)[0]
-    return "delete" in (p.strip() for p in policy.split(","))
+    """Whether the topic's resolved ``cleanup.policy`` includes ``delete``."""
+    return ctx.broker.configs.log_config(topic.name).deletes
 
 
 async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRecordsResponse:

@@ -50,7 +50,7 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
                 if name is None
                 else ("This server does not host this topic-partition.")
             )
-        elif not getattr(broker.config, "delete_topic_enable", True):
+        elif not broker.config.delete_topic_enable:
             code, message = ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
         elif topic.is_internal:
             code = ErrorCode.TOPIC_AUTHORIZATION_FAILED

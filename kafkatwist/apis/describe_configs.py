@@ -44,13 +44,8 @@ from kafkatwist.apis._configs import (
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
-from kafkatwist.config.broker_configs import TYPE_UNKNOWN
-from kafkatwist.config.layers import (
-    DEFAULT_CONFIG,
-    DYNAMIC_BROKER_LOGGER_CONFIG,
-    ConfigLayers,
-    Entry,
-)
+from kafkatwist.config.layers import DEFAULT_CONFIG, DYNAMIC_BROKER_LOGGER_CONFIG, Entry
+from kafkatwist.config.values import TYPE_UNKNOWN
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.describe_configs import (
     DescribeConfigsRequest,
@@ -113,17 +108,17 @@ def _entries(
         topic = broker.metadata.image.topics.get(name)
         if topic is None:
             raise KafkaError(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)
-        return ConfigLayers.of(broker).describe_topic(topic.configs, names, synonyms, docs)
+        return broker.configs.layers().describe_topic(topic.configs, names, synonyms, docs)
     if resource.resource_type == RESOURCE_BROKER:
         if not name:
-            return ConfigLayers.of(broker).describe_broker(False, names, synonyms, docs)
+            return broker.configs.layers().describe_broker(False, names, synonyms, docs)
         if _node_id(name) != broker.node_id:
             raise KafkaError(
                 ErrorCode.INVALID_REQUEST,
                 f"Unexpected broker id, expected {broker.node_id} or empty string, "
                 f"but received {name}",
             )
-        return ConfigLayers.of(broker).describe_broker(True, names, synonyms, docs)
+        return broker.configs.layers().describe_broker(True, names, synonyms, docs)
     if resource.resource_type == RESOURCE_BROKER_LOGGER:
         if not name:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "Broker id must not be empty")

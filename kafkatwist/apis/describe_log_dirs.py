@@ -43,8 +43,7 @@ from kafkatwist.wire.versions import VersionRange
 
 def configured_log_dirs(broker: Any) -> list[str]:
     """The configured log dirs as absolute paths, in order, without repeats."""
-    dirs = getattr(broker.config, "log_dirs", None) or ("/tmp/kraft-combined-logs",)
-    return list(dict.fromkeys(os.path.abspath(d) for d in dirs))
+    return list(dict.fromkeys(os.path.abspath(d) for d in broker.config.log_dirs))
 
 
 def volume_bytes(path: str) -> tuple[int, int]:

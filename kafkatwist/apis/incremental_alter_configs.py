@@ -18,7 +18,7 @@ Behavior:
   only changed keys are written;
 * BROKER: the name must be empty or this node id; an unknown operation is
   INVALID_REQUEST; the resulting dynamic set is validated as Kafka's
-  ``DynamicBrokerConfig.validate`` does (see L{kafkatwist.config.broker_configs});
+  ``DynamicBrokerConfig.validate`` does (see L{kafkatwist.config.dynamic});
 * BROKER_LOGGER: SET and DELETE of logger levels with Kafka's checks
   (``RuntimeLoggerManager``); kafkatwist has one logger, ``root``, whose
   level is kept in memory only (not persisted, as in Kafka) and does not
@@ -59,7 +59,9 @@ from kafkatwist.apis._configs import (
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import ROOT_LOGGER
-from kafkatwist.config import broker_configs, topic_config
+from kafkatwist.config.broker_configs import BROKER_CONFIGS
+from kafkatwist.config.topic_config import TOPIC_CONFIGS, is_list
+from kafkatwist.config.values import TYPE_LIST
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.incremental_alter_configs import (
     AlterableConfig,
@@ -135,14 +137,14 @@ def _topic_ops(current: dict[str, str], configs: tuple[AlterableConfig, ...]) ->
         elif op == OP_DELETE:
             new.pop(c.name, None)
         else:
-            if not topic_config.is_list(c.name):
+            if not is_list(c.name):
                 raise KafkaError(
                     ErrorCode.INVALID_CONFIG,
                     f"Can't {OP_NAMES[op]} to key {c.name} because its type is not LIST.",
                 )
             base = new.get(c.name)
             if base is None:
-                base = topic_config.TOPIC_CONFIGS[c.name].default
+                base = TOPIC_CONFIGS[c.name].default
             parts = [p for p in base.split(",") if p]
             for value in java_split(c.value or ""):
                 if op == OP_APPEND:
@@ -165,11 +167,11 @@ def _broker_ops(current: dict[str, str], configs: tuple[AlterableConfig, ...]) -
         elif op == OP_DELETE:
             new.pop(c.name, None)
         else:
-            d = broker_configs.BROKER_CONFIGS.get(c.name)
+            d = BROKER_CONFIGS.get(c.name)
             verb = "append" if op == OP_APPEND else "subtract"
             if d is None:
                 raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown config name: {c.name}")
-            if d.type != topic_config.TYPE_LIST:
+            if d.type != TYPE_LIST:
                 raise KafkaError(
                     ErrorCode.INVALID_CONFIG,
                     f"Config value {verb} is not allowed for config key: {c.name}",

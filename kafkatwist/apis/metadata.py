@@ -74,7 +74,7 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
     image = broker.metadata.image
     version = ctx.api_version
     include_ops = request.include_topic_authorized_operations
-    auto_create = getattr(broker.config, "auto_create_topics_enable", True) and (
+    auto_create = broker.config.auto_create_topics_enable and (
         request.allow_auto_topic_creation or version < 4
     )
     topics: list[MetadataResponseTopic] = []

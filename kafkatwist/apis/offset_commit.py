@@ -13,7 +13,7 @@ Behavior:
 * a commit with a generation to a group that does not exist:
   GROUP_ID_NOT_FOUND from v9, ILLEGAL_GENERATION before;
 * unknown topic: UNKNOWN_TOPIC_OR_PARTITION; metadata longer than
-  ``offsets.metadata.max.bytes`` (4096): OFFSET_METADATA_TOO_LARGE.
+  ``offset.metadata.max.bytes`` (4096): OFFSET_METADATA_TOO_LARGE.
 
 Version notes:
 * v1: commit timestamp; v1+: generation and member id; v2-v4: retention

@@ -1,44 +1,44 @@
-"""Broker configs as Kafka 4.0 describes them: names, types, defaults, update modes.
+"""The broker config table: every broker key kafkatwist knows, as Kafka 4.0 defines it.
 
-DescribeConfigs on a BROKER resource lists Kafka's broker configs with their
-types and defaults (``KafkaConfig.configDef``), whether they can change at
-run time (``DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS``: ``read_only`` is
-false for those) and their synonyms (``DynamicBrokerConfig.brokerConfigSynonyms``).
-This catalogue covers the keys kafkatwist reads, the broker synonyms of every
-topic config, and the Kafka keys a ``server.properties`` commonly holds.
+One row per key (Kafka's C{KafkaConfig.configDef}): its type and default
+as DescribeConfigs prints them, its validator (C{ConfigDef}'s messages),
+whether it can change at run time and at which level
+(C{DynamicBrokerConfig.ALL_DYNAMIC_CONFIGS}: None is read-only,
+L{CLUSTER_WIDE} or L{PER_BROKER}), its documentation, and the
+L{kafkatwist.config.properties.BrokerConfig} field it feeds. The server
+defaults of topic configs (C{log.retention.ms}...) are built from the topic
+table (L{kafkatwist.config.topic_config}), which holds their unit synonyms.
+The table covers the keys kafkatwist reads, the broker synonyms of every
+topic config and the Kafka keys a C{server.properties} commonly holds;
+L{is_kafka_key} knows the rest of Kafka's names, which kafkatwist ignores.
 
-Dynamic updates (AlterConfigs / IncrementalAlterConfigs on a BROKER
-resource) are validated here as Kafka's ``DynamicBrokerConfig.validate``
-does: static keys are refused with ``Cannot update these configs
-dynamically``, per-broker keys at the cluster-default level with ``Cannot
-update these configs at default cluster level``, and bad values with
-``ConfigDef``'s ``Invalid value ... for configuration ...`` message, all as
-INVALID_REQUEST (KAFKA-13609: Kafka maps them so).
+Dynamic validation, synonyms and sensitivity: L{kafkatwist.config.dynamic}.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
-
 from attrs import frozen
 
 from kafkatwist.config import topic_config
-from kafkatwist.config.topic_config import (
+from kafkatwist.config.values import (
     INT_MAX,
     LONG_MAX,
     TYPE_BOOLEAN,
+    TYPE_CLASS,
     TYPE_DOUBLE,
     TYPE_INT,
     TYPE_LIST,
     TYPE_LONG,
+    TYPE_PASSWORD,
     TYPE_SHORT,
     TYPE_STRING,
+    Validator,
+    any_value,
+    at_least,
+    one_of,
 )
-from kafkatwist.errors import ErrorCode, KafkaError
 
-#: DescribeConfigs' ConfigType for types the topic table does not use.
-TYPE_UNKNOWN, TYPE_CLASS, TYPE_PASSWORD = 0, 8, 9
+__all__ = ["BROKER_CONFIGS", "CLUSTER_WIDE", "PER_BROKER", "BrokerConfigDef", "is_kafka_key"]
 
 #: Kafka's dynamic update modes; None (read-only) for the rest.
 CLUSTER_WIDE, PER_BROKER = "cluster-wide", "per-broker"
@@ -55,25 +55,15 @@ class BrokerConfigDef:
     #: None (read-only), L{CLUSTER_WIDE} or L{PER_BROKER}.
     mode: str | None
     documentation: str = ""
-    validator: Callable[[str], str | None] | None = None
+    validator: Validator | None = None
+    #: The L{kafkatwist.config.properties.BrokerConfig} field it feeds, if any.
+    feeds: str | None = None
+    #: What C{server.properties} may hold, when looser than L{validator}.
+    static_validator: Validator | None = None
 
     @property
     def read_only(self) -> bool:
         return self.mode is None
-
-
-def _at_least(low: int) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if float(value) >= low else f"Value must be at least {low}"
-
-    return check
-
-
-def _in(*choices: str) -> Callable[[str], str | None]:
-    def check(value: str) -> str | None:
-        return None if value.strip() in choices else f"String must be one of: {', '.join(choices)}"
-
-    return check
 
 
 def _topic(name: str, topic_name: str, *, no_default: bool = False) -> BrokerConfigDef:
@@ -92,6 +82,7 @@ def _topic(name: str, topic_name: str, *, no_default: bool = False) -> BrokerCon
         CLUSTER_WIDE,
         f"The server default for the topic config {topic_name}: {d.documentation}",
         d.validator,
+        static_validator=any_value if d.negative_is_unlimited else d.storage_validator,
     )
 
 
@@ -106,13 +97,17 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
     d.name: d
     for d in (
         # --- server basics and KRaft --------------------------------------
-        BrokerConfigDef("node.id", TYPE_INT, "-1", _R, "The node ID of this server in KRaft mode."),
+        BrokerConfigDef("node.id", TYPE_INT, "-1", _R, "The node ID of this server in KRaft mode.",
+                        feeds="node_id", static_validator=at_least(0)),
         BrokerConfigDef("broker.id", TYPE_INT, "-1", _R,
-                        "The broker id (an alias of node.id in KRaft mode)."),
+                        "The broker id (an alias of node.id in KRaft mode).",
+                        feeds="node_id", static_validator=at_least(0)),
         BrokerConfigDef("process.roles", TYPE_LIST, "", _R,
-                        "The roles this process plays: broker, controller or both."),
+                        "The roles this process plays: broker, controller or both.",
+                        static_validator=one_of("broker", "controller")),
         BrokerConfigDef("controller.listener.names", TYPE_STRING, None, _R,
-                        "The names of the listeners used by the controller."),
+                        "The names of the listeners used by the controller.",
+                        feeds="controller_listener_names"),
         BrokerConfigDef("controller.quorum.voters", TYPE_LIST, "", _R,
                         "The static controller quorum voters."),
         BrokerConfigDef("controller.quorum.bootstrap.servers", TYPE_LIST, "", _R,
@@ -144,26 +139,28 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "Whether unreleased feature versions may be used."),
         # --- listeners and sockets ------------------------------------------
         BrokerConfigDef("listeners", TYPE_STRING, "PLAINTEXT://:9092", _P,
-                        "The listeners the broker accepts connections on."),
+                        "The listeners the broker accepts connections on.", feeds="listeners"),
         BrokerConfigDef("advertised.listeners", TYPE_STRING, None, _P,
-                        "The listeners published to clients, if different from listeners."),
+                        "The listeners published to clients, if different from listeners.",
+                        feeds="advertised_listeners"),
         BrokerConfigDef("listener.security.protocol.map", TYPE_STRING, _PROTOCOL_MAP, _P,
                         "Maps listener names to security protocols."),
         BrokerConfigDef("inter.broker.listener.name", TYPE_STRING, None, _R,
                         "The listener brokers use to talk to each other."),
         BrokerConfigDef("security.inter.broker.protocol", TYPE_STRING, "PLAINTEXT", _R,
                         "The security protocol brokers use to talk to each other.",
-                        _in("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")),
+                        one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")),
         BrokerConfigDef("early.start.listeners", TYPE_STRING, None, _R,
                         "Listeners started before the authorizer has finished initialising."),
         BrokerConfigDef("socket.request.max.bytes", TYPE_INT, "104857600", _R,
-                        "The largest request a socket accepts.", _at_least(1)),
+                        "The largest request a socket accepts.", at_least(1),
+                        feeds="socket_request_max_bytes"),
         BrokerConfigDef("socket.send.buffer.bytes", TYPE_INT, "102400", _R,
                         "The SO_SNDBUF of server sockets."),
         BrokerConfigDef("socket.receive.buffer.bytes", TYPE_INT, "102400", _R,
                         "The SO_RCVBUF of server sockets."),
         BrokerConfigDef("socket.listen.backlog.size", TYPE_INT, "50", _R,
-                        "The maximum number of pending connections on a socket.", _at_least(1)),
+                        "The maximum number of pending connections on a socket.", at_least(1)),
         BrokerConfigDef("connections.max.idle.ms", TYPE_LONG, "600000", _R,
                         "Idle connections are closed after this many milliseconds."),
         BrokerConfigDef("connections.max.reauth.ms", TYPE_LONG, "0", _R,
@@ -171,16 +168,16 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("connection.failed.authentication.delay.ms", TYPE_INT, "100", _R,
                         "How long to delay closing a connection after a failed authentication."),
         BrokerConfigDef("max.connections", TYPE_INT, str(INT_MAX), _C,
-                        "The maximum number of connections the broker accepts.", _at_least(0)),
+                        "The maximum number of connections the broker accepts.", at_least(0)),
         BrokerConfigDef("max.connections.per.ip", TYPE_INT, str(INT_MAX), _C,
-                        "The maximum number of connections from one address.", _at_least(0)),
+                        "The maximum number of connections from one address.", at_least(0)),
         BrokerConfigDef("max.connections.per.ip.overrides", TYPE_STRING, "", _C,
                         "Per-address overrides of max.connections.per.ip."),
         BrokerConfigDef("max.connection.creation.rate", TYPE_INT, str(INT_MAX), _C,
-                        "The maximum rate of new connections per second.", _at_least(0)),
+                        "The maximum rate of new connections per second.", at_least(0)),
         BrokerConfigDef("queued.max.requests", TYPE_INT, "500", _R,
                         "The number of queued requests before the network threads stop reading.",
-                        _at_least(1)),
+                        at_least(1)),
         BrokerConfigDef("queued.max.request.bytes", TYPE_LONG, "-1", _R,
                         "The number of queued bytes before no more requests are read."),
         BrokerConfigDef("request.timeout.ms", TYPE_INT, "30000", _R,
@@ -192,28 +189,31 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         # --- threads -------------------------------------------------------
         BrokerConfigDef("num.network.threads", TYPE_INT, "3", _C,
                         "The number of threads receiving requests and sending responses.",
-                        _at_least(1)),
+                        at_least(1)),
         BrokerConfigDef("num.io.threads", TYPE_INT, "8", _C,
-                        "The number of threads processing requests.", _at_least(1)),
+                        "The number of threads processing requests.", at_least(1)),
         BrokerConfigDef("background.threads", TYPE_INT, "10", _C,
-                        "The number of threads for background tasks.", _at_least(1)),
+                        "The number of threads for background tasks.", at_least(1)),
         BrokerConfigDef("num.replica.fetchers", TYPE_INT, "1", _C,
-                        "The number of fetcher threads per source broker.", _at_least(1)),
+                        "The number of fetcher threads per source broker.", at_least(1)),
         BrokerConfigDef("num.replica.alter.log.dirs.threads", TYPE_INT, None, _R,
                         "The number of threads moving replicas between log directories."),
         # Kafka 4.0 (KIP-1030) raised this default from 1 to 2.
         BrokerConfigDef("num.recovery.threads.per.data.dir", TYPE_INT, "2", _C,
                         "Threads per log directory for recovery and for flushing at shutdown.",
-                        _at_least(1)),
+                        at_least(1), feeds="num_recovery_threads_per_data_dir"),
         # --- topics --------------------------------------------------------
         BrokerConfigDef("num.partitions", TYPE_INT, "1", _R,
-                        "The default number of partitions of a new topic.", _at_least(1)),
+                        "The default number of partitions of a new topic.", at_least(1),
+                        feeds="num_partitions"),
         BrokerConfigDef("default.replication.factor", TYPE_INT, "1", _R,
-                        "The default replication factor of a new topic."),
+                        "The default replication factor of a new topic.",
+                        feeds="default_replication_factor", static_validator=at_least(1)),
         BrokerConfigDef("auto.create.topics.enable", TYPE_BOOLEAN, "true", _R,
-                        "Whether Metadata requests may create topics."),
+                        "Whether Metadata requests may create topics.",
+                        feeds="auto_create_topics_enable"),
         BrokerConfigDef("delete.topic.enable", TYPE_BOOLEAN, "true", _R,
-                        "Whether topics may be deleted."),
+                        "Whether topics may be deleted.", feeds="delete_topic_enable"),
         BrokerConfigDef("auto.leader.rebalance.enable", TYPE_BOOLEAN, "true", _R,
                         "Whether preferred leaders are restored automatically."),
         BrokerConfigDef("leader.imbalance.check.interval.seconds", TYPE_LONG, "300", _R,
@@ -226,17 +226,18 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "The alter configs policy class."),
         # --- logs: the server defaults of topic configs ---------------------
         BrokerConfigDef("log.dir", TYPE_STRING, "/tmp/kafka-logs", _R,
-                        "The log directory (used when log.dirs is not set)."),
-        BrokerConfigDef("log.dirs", TYPE_STRING, None, _R, "The comma-separated log directories."),
+                        "The log directory (used when log.dirs is not set).", feeds="log_dirs"),
+        BrokerConfigDef("log.dirs", TYPE_STRING, None, _R, "The comma-separated log directories.",
+                        feeds="log_dirs"),
         _topic("log.segment.bytes", "segment.bytes"),
         _topic("log.roll.ms", "segment.ms", no_default=True),
         BrokerConfigDef("log.roll.hours", TYPE_INT, "168", _R,
                         "The maximum time before a new log segment is rolled, in hours.",
-                        _at_least(1)),
+                        at_least(1)),
         _topic("log.roll.jitter.ms", "segment.jitter.ms", no_default=True),
         BrokerConfigDef("log.roll.jitter.hours", TYPE_INT, "0", _R,
                         "The maximum jitter subtracted from the roll time, in hours.",
-                        _at_least(0)),
+                        at_least(0)),
         _topic("log.retention.ms", "retention.ms", no_default=True),
         BrokerConfigDef("log.retention.minutes", TYPE_INT, None, _R,
                         "How long a log is kept before it is deleted, in minutes."),
@@ -244,15 +245,16 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "How long a log is kept before it is deleted, in hours."),
         _topic("log.retention.bytes", "retention.bytes"),
         BrokerConfigDef("log.retention.check.interval.ms", TYPE_LONG, "300000", _R,
-                        "How often log segments are checked for deletion.", _at_least(1)),
+                        "How often log segments are checked for deletion.", at_least(1),
+                        feeds="log_retention_check_interval_ms"),
         _topic("log.flush.interval.messages", "flush.messages"),
         _topic("log.flush.interval.ms", "flush.ms", no_default=True),
         BrokerConfigDef("log.flush.scheduler.interval.ms", TYPE_LONG, str(LONG_MAX), _R,
                         "How often the log flusher checks whether a log needs flushing."),
         BrokerConfigDef("log.flush.offset.checkpoint.interval.ms", TYPE_INT, "60000", _R,
-                        "How often the recovery point is persisted.", _at_least(0)),
+                        "How often the recovery point is persisted.", at_least(0)),
         BrokerConfigDef("log.flush.start.offset.checkpoint.interval.ms", TYPE_INT, "60000", _R,
-                        "How often the log start offsets are persisted.", _at_least(0)),
+                        "How often the log start offsets are persisted.", at_least(0)),
         _topic("log.index.interval.bytes", "index.interval.bytes"),
         _topic("log.index.size.max.bytes", "segment.index.bytes"),
         _topic("log.cleanup.policy", "cleanup.policy"),
@@ -277,14 +279,14 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("log.cleaner.enable", TYPE_BOOLEAN, "true", _R,
                         "Whether the log cleaner runs."),
         BrokerConfigDef("log.cleaner.threads", TYPE_INT, "1", _C,
-                        "The number of log cleaner threads.", _at_least(0)),
+                        "The number of log cleaner threads.", at_least(0)),
         BrokerConfigDef("log.cleaner.backoff.ms", TYPE_LONG, "15000", _C,
                         "How long the cleaner sleeps when there is nothing to clean.",
-                        _at_least(0)),
+                        at_least(0)),
         BrokerConfigDef("log.cleaner.dedupe.buffer.size", TYPE_LONG, "134217728", _C,
                         "The memory used for log deduplication across all cleaner threads."),
         BrokerConfigDef("log.cleaner.io.buffer.size", TYPE_INT, "524288", _C,
-                        "The memory used for cleaner I/O buffers.", _at_least(0)),
+                        "The memory used for cleaner I/O buffers.", at_least(0)),
         BrokerConfigDef("log.cleaner.io.buffer.load.factor", TYPE_DOUBLE, "0.9", _C,
                         "The load factor of the deduplication buffer."),
         BrokerConfigDef("log.cleaner.io.max.bytes.per.second", TYPE_DOUBLE,
@@ -292,10 +294,10 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "The I/O throttle of the log cleaner."),
         BrokerConfigDef("log.dir.failure.timeout.ms", TYPE_LONG, "30000", _R,
                         "How long a failed log directory may stay unreported before shutting down.",
-                        _at_least(1)),
+                        at_least(1)),
         # --- replication ---------------------------------------------------
         BrokerConfigDef("replica.fetch.max.bytes", TYPE_INT, "1048576", _R,
-                        "The bytes fetched per partition by replica fetchers.", _at_least(0)),
+                        "The bytes fetched per partition by replica fetchers.", at_least(0)),
         BrokerConfigDef("replica.fetch.wait.max.ms", TYPE_INT, "500", _R,
                         "The maximum wait of a replica fetch request."),
         BrokerConfigDef("replica.lag.time.max.ms", TYPE_LONG, "30000", _R,
@@ -303,41 +305,49 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("replica.socket.timeout.ms", TYPE_INT, "30000", _R,
                         "The socket timeout of replica fetch requests."),
         BrokerConfigDef("fetch.max.bytes", TYPE_INT, "57671680", _R,
-                        "The most bytes a Fetch response may hold.", _at_least(1024)),
+                        "The most bytes a Fetch response may hold.", at_least(1024)),
         BrokerConfigDef("fetch.purgatory.purge.interval.requests", TYPE_INT, "1000", _R,
                         "The purge interval of the fetch request purgatory."),
         BrokerConfigDef("producer.purgatory.purge.interval.requests", TYPE_INT, "1000", _R,
                         "The purge interval of the produce request purgatory."),
         BrokerConfigDef("max.incremental.fetch.session.cache.slots", TYPE_INT, "1000", _R,
-                        "The maximum number of incremental fetch sessions.", _at_least(0)),
+                        "The maximum number of incremental fetch sessions.", at_least(0)),
         # --- group coordinator ---------------------------------------------
         BrokerConfigDef("offsets.topic.num.partitions", TYPE_INT, "50", _R,
-                        "The number of partitions of the offsets topic.", _at_least(1)),
+                        "The number of partitions of the offsets topic.", at_least(1),
+                        feeds="offsets_topic_num_partitions"),
         BrokerConfigDef("offsets.topic.replication.factor", TYPE_SHORT, "3", _R,
-                        "The replication factor of the offsets topic.", _at_least(1)),
+                        "The replication factor of the offsets topic.", at_least(1)),
         BrokerConfigDef("offsets.topic.segment.bytes", TYPE_INT, "104857600", _R,
-                        "The segment size of the offsets topic.", _at_least(1)),
+                        "The segment size of the offsets topic.", at_least(1)),
         BrokerConfigDef("offsets.topic.compression.codec", TYPE_INT, "0", _R,
                         "The compression codec of the offsets topic."),
         BrokerConfigDef("offsets.load.buffer.size", TYPE_INT, "5242880", _R,
                         "The batch size for reading the offsets topic into the cache.",
-                        _at_least(1)),
+                        at_least(1)),
         BrokerConfigDef("offsets.retention.minutes", TYPE_INT, "10080", _R,
-                        "How long committed offsets of an empty group are kept.", _at_least(1)),
+                        "How long committed offsets of an empty group are kept.", at_least(1),
+                        feeds="offsets_retention_minutes"),
         BrokerConfigDef("offsets.retention.check.interval.ms", TYPE_LONG, "600000", _R,
-                        "How often stale offsets are looked for.", _at_least(1)),
+                        "How often stale offsets are looked for.", at_least(1),
+                        feeds="offsets_retention_check_interval_ms"),
         BrokerConfigDef("offsets.commit.timeout.ms", TYPE_INT, "5000", _R,
-                        "How long an offset commit waits for replication.", _at_least(1)),
+                        "How long an offset commit waits for replication.", at_least(1)),
         BrokerConfigDef("offset.metadata.max.bytes", TYPE_INT, "4096", _R,
-                        "The maximum size of the metadata of an offset commit."),
+                        "The maximum size of the metadata of an offset commit.",
+                        feeds="offset_metadata_max_bytes"),
         BrokerConfigDef("group.min.session.timeout.ms", TYPE_INT, "6000", _R,
-                        "The minimum session timeout of a classic group member."),
+                        "The minimum session timeout of a classic group member.",
+                        feeds="group_min_session_timeout_ms", static_validator=at_least(0)),
         BrokerConfigDef("group.max.session.timeout.ms", TYPE_INT, "1800000", _R,
-                        "The maximum session timeout of a classic group member."),
+                        "The maximum session timeout of a classic group member.",
+                        feeds="group_max_session_timeout_ms", static_validator=at_least(0)),
         BrokerConfigDef("group.initial.rebalance.delay.ms", TYPE_INT, "3000", _R,
-                        "How long the coordinator waits for members before the first rebalance."),
+                        "How long the coordinator waits for members before the first rebalance.",
+                        feeds="group_initial_rebalance_delay_ms", static_validator=at_least(0)),
         BrokerConfigDef("group.max.size", TYPE_INT, str(INT_MAX), _R,
-                        "The maximum number of members of a classic group.", _at_least(1)),
+                        "The maximum number of members of a classic group.", at_least(1),
+                        feeds="group_max_size"),
         BrokerConfigDef("group.coordinator.rebalance.protocols", TYPE_LIST, "classic,consumer", _R,
                         "The rebalance protocols the group coordinator supports."),
         BrokerConfigDef("group.consumer.session.timeout.ms", TYPE_INT, "45000", _R,
@@ -348,23 +358,23 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "The maximum number of members of a consumer group."),
         # --- transactions --------------------------------------------------
         BrokerConfigDef("transaction.state.log.num.partitions", TYPE_INT, "50", _R,
-                        "The number of partitions of the transaction state topic.", _at_least(1)),
+                        "The number of partitions of the transaction state topic.", at_least(1)),
         BrokerConfigDef("transaction.state.log.replication.factor", TYPE_SHORT, "3", _R,
-                        "The replication factor of the transaction state topic.", _at_least(1)),
+                        "The replication factor of the transaction state topic.", at_least(1)),
         BrokerConfigDef("transaction.state.log.min.isr", TYPE_INT, "2", _R,
-                        "The min.insync.replicas of the transaction state topic.", _at_least(1)),
+                        "The min.insync.replicas of the transaction state topic.", at_least(1)),
         BrokerConfigDef("transaction.state.log.segment.bytes", TYPE_INT, "104857600", _R,
-                        "The segment size of the transaction state topic.", _at_least(1)),
+                        "The segment size of the transaction state topic.", at_least(1)),
         BrokerConfigDef("transaction.max.timeout.ms", TYPE_INT, "900000", _R,
-                        "The longest transaction timeout a producer may ask for.", _at_least(1)),
+                        "The longest transaction timeout a producer may ask for.", at_least(1)),
         BrokerConfigDef("transactional.id.expiration.ms", TYPE_INT, "604800000", _R,
-                        "How long an idle transactional id is kept.", _at_least(1)),
+                        "How long an idle transactional id is kept.", at_least(1)),
         BrokerConfigDef("transaction.partition.verification.enable", TYPE_BOOLEAN, "true", _C,
                         "Whether partitions are verified before transactional writes."),
         BrokerConfigDef("producer.id.expiration.ms", TYPE_INT, "86400000", _C,
-                        "How long an idle producer id's state is kept.", _at_least(1)),
+                        "How long an idle producer id's state is kept.", at_least(1)),
         BrokerConfigDef("producer.id.expiration.check.interval.ms", TYPE_INT, "600000", _R,
-                        "How often expired producer ids are removed.", _at_least(1)),
+                        "How often expired producer ids are removed.", at_least(1)),
         # --- security and plug-ins -----------------------------------------
         BrokerConfigDef("authorizer.class.name", TYPE_STRING, "", _R, "The authorizer class."),
         BrokerConfigDef("principal.builder.class", TYPE_CLASS,
@@ -388,104 +398,56 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
 # fmt: on
 
 
-#: Dynamic keys kafkatwist refuses to change at run time although Kafka can:
-#: it would have to re-bind or re-authenticate its listeners.
-NOT_UPDATABLE_HERE = frozenset(
+#: Kafka broker configs the table above leaves out (a single broker, plaintext only).
+_MORE_KAFKA_KEYS = frozenset(
     {
-        "listeners",
-        "advertised.listeners",
-        "listener.security.protocol.map",
-        "sasl.enabled.mechanisms",
-        "sasl.mechanism.inter.broker.protocol",
+        "advertised.host.name",
+        "advertised.port",
+        "auto.include.jmx.reporter",
+        "broker.id.generation.enable",
+        "control.plane.listener.name",
+        "controlled.shutdown.enable",
+        "controlled.shutdown.max.retries",
+        "controlled.shutdown.retry.backoff.ms",
+        "eligible.leader.replicas.enable",
+        "host.name",
+        "inter.broker.protocol.version",
+        "log.delete.delay.ms",
+        "log.message.downconversion.enable",
+        "log.message.format.version",
+        "log.message.timestamp.difference.max.ms",
+        "offsets.commit.required.acks",
+        "port",
+        "reserved.broker.max.id",
+        "zookeeper.connect",
     }
 )
 
-#: Kafka's per-broker listener configs that are nonetheless cluster-level.
-_CLUSTER_LEVEL_LISTENER_CONFIGS = frozenset(
-    {"max.connections", "max.connection.creation.rate", "num.network.threads"}
+#: Families of Kafka configs, matched by prefix.
+_KAFKA_PREFIXES = (
+    "controller.",
+    "delegation.token.",
+    "group.consumer.",
+    "group.coordinator.",
+    "group.share.",
+    "kafka.metrics.",
+    "listener.name.",
+    "log.cleaner.",
+    "metadata.",
+    "metric.",
+    "metrics.",
+    "password.encoder.",
+    "quota.",
+    "remote.log.",
+    "replica.",
+    "sasl.",
+    "share.",
+    "ssl.",
+    "transaction.",
+    "zookeeper.",
 )
 
-_LISTENER_CONFIG = re.compile(r"listener\.name\.[^.]*\.(.*)")
 
-
-def broker_synonyms(name: str) -> list[str]:
-    """Kafka's C{DynamicBrokerConfig.brokerConfigSynonyms(name, matchListenerOverride=true)}."""
-    if name in ("log.roll.ms", "log.roll.hours"):
-        return ["log.roll.ms", "log.roll.hours"]
-    if name in ("log.roll.jitter.ms", "log.roll.jitter.hours"):
-        return ["log.roll.jitter.ms", "log.roll.jitter.hours"]
-    if name == "log.flush.interval.ms":
-        return ["log.flush.interval.ms", "log.flush.scheduler.interval.ms"]
-    if name in ("log.retention.ms", "log.retention.minutes", "log.retention.hours"):
-        return ["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
-    match = _LISTENER_CONFIG.fullmatch(name)
-    if match is not None:
-        return [name, match.group(1)]
-    return [name]
-
-
-def config_type(name: str) -> int | None:
-    """The ConfigType of a broker key, or None for a key Kafka does not define."""
-    d = BROKER_CONFIGS.get(name)
-    if d is not None:
-        return d.type
-    from kafkatwist.config.properties import _is_kafka_key
-
-    if _is_kafka_key(name):
-        # Kafka defines it; kafkatwist does not catalogue its type.
-        return TYPE_PASSWORD if "password" in name or name.endswith("jaas.config") else TYPE_STRING
-    return None
-
-
-def is_sensitive(name: str) -> bool:
-    """Kafka's C{KafkaConfig.maybeSensitive}: passwords and keys of unknown type."""
-    t = config_type(name)
-    return t is None or t == TYPE_PASSWORD
-
-
-def is_dynamic(name: str) -> bool:
-    """Whether Kafka lets C{name} change at run time (C{read_only} is the negation)."""
-    d = BROKER_CONFIGS.get(name)
-    return d is not None and not d.read_only
-
-
-def validate_dynamic(props: Mapping[str, str], per_broker: bool) -> None:
-    """
-    Validate a BROKER resource's complete set of dynamic configs.
-
-    @param per_broker: True for a broker id resource, False for the cluster
-        default (the empty name).
-    @raise KafkaError: INVALID_REQUEST with Kafka's message.
-    """
-    names = set(props)
-    static = sorted(n for n in names if n in BROKER_CONFIGS and not is_dynamic(n))
-    refused = sorted(n for n in names if n in NOT_UPDATABLE_HERE)
-    _refuse(static + refused, "Cannot update these configs dynamically")
-    for name in sorted(names):
-        d = BROKER_CONFIGS.get(name)
-        if d is None:
-            continue  # custom configs are allowed (DynamicConfig.Broker allows them)
-        message = topic_config.value_error(d.type, d.validator, name, props[name])
-        if message is not None:
-            raise KafkaError(ErrorCode.INVALID_REQUEST, message)
-    if not per_broker:
-        per_broker_only = sorted(
-            n
-            for n in names
-            if (n in BROKER_CONFIGS and BROKER_CONFIGS[n].mode == PER_BROKER)
-            or (
-                _LISTENER_CONFIG.fullmatch(n)
-                and _LISTENER_CONFIG.fullmatch(n).group(1)  # type: ignore[union-attr]
-                not in _CLUSTER_LEVEL_LISTENER_CONFIGS
-            )
-        )
-        _refuse(
-            per_broker_only,
-            "Cannot update these configs at default cluster level, broker id must be specified",
-        )
-
-
-def _refuse(names: Iterable[str], message: str) -> None:
-    names = list(names)
-    if names:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"{message}: Set({', '.join(names)})")
+def is_kafka_key(key: str) -> bool:
+    """Whether Kafka defines broker config C{key} (kafkatwist may still ignore it)."""
+    return key in BROKER_CONFIGS or key in _MORE_KAFKA_KEYS or key.startswith(_KAFKA_PREFIXES)

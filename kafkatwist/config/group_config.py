@@ -10,40 +10,42 @@ from attrs import frozen
 
 from kafkatwist.config.properties import BrokerConfig
 
-#: Kafka's C{offsets.metadata.max.bytes} default.
-DEFAULT_OFFSET_METADATA_MAX_BYTES = 4096
-#: Kafka's C{group.classic.new.member.join.timeout} (5 minutes): how long a
-#: new member's parked JoinGroup may wait before the member is dropped.
+#: Kafka's C{classicGroupNewMemberJoinTimeoutMs} (5 minutes, not a config
+#: key): how long a new member's parked JoinGroup may wait before the
+#: member is dropped.
 NEW_MEMBER_JOIN_TIMEOUT_MS = 300_000
 
 
 @frozen
 class GroupConfig:
     """
-    The group coordinator's settings, with Kafka's names and defaults.
+    The group coordinator's settings, with Kafka's names.
 
-    Durations are ints of milliseconds (C{offsets_retention_minutes} stays
-    in minutes, as its Kafka name says).
+    Built from the broker's configuration by L{from_broker_config}: each
+    value is parsed, validated and defaulted once, by the broker config
+    table (L{kafkatwist.config.broker_configs}). Durations are ints of
+    milliseconds (C{offsets_retention_minutes} stays in minutes, as its
+    Kafka name says).
     """
 
     #: C{group.initial.rebalance.delay.ms}.
-    group_initial_rebalance_delay_ms: int = 3000
+    group_initial_rebalance_delay_ms: int
     #: C{group.min.session.timeout.ms}.
-    group_min_session_timeout_ms: int = 6000
+    group_min_session_timeout_ms: int
     #: C{group.max.session.timeout.ms}.
-    group_max_session_timeout_ms: int = 1800000
+    group_max_session_timeout_ms: int
     #: C{group.max.size}.
-    group_max_size: int = 2147483647
-    #: C{group.classic.new.member.join.timeout.ms}.
-    group_new_member_join_timeout_ms: int = NEW_MEMBER_JOIN_TIMEOUT_MS
+    group_max_size: int
     #: C{offsets.topic.num.partitions}.
-    offsets_topic_num_partitions: int = 50
+    offsets_topic_num_partitions: int
     #: C{offsets.retention.minutes}.
-    offsets_retention_minutes: int = 10080
+    offsets_retention_minutes: int
     #: C{offsets.retention.check.interval.ms}.
-    offsets_retention_check_interval_ms: int = 600000
-    #: C{offsets.metadata.max.bytes}.
-    offsets_metadata_max_bytes: int = DEFAULT_OFFSET_METADATA_MAX_BYTES
+    offsets_retention_check_interval_ms: int
+    #: C{offset.metadata.max.bytes}.
+    offset_metadata_max_bytes: int
+    #: See L{NEW_MEMBER_JOIN_TIMEOUT_MS}.
+    group_new_member_join_timeout_ms: int = NEW_MEMBER_JOIN_TIMEOUT_MS
 
     @property
     def offsets_retention_ms(self) -> int:
@@ -61,10 +63,5 @@ class GroupConfig:
             offsets_topic_num_partitions=config.offsets_topic_num_partitions,
             offsets_retention_minutes=config.offsets_retention_minutes,
             offsets_retention_check_interval_ms=config.offsets_retention_check_interval_ms,
-            # Not a typed BrokerConfig field yet: read from the raw properties.
-            offsets_metadata_max_bytes=int(
-                config.properties.get(
-                    "offsets.metadata.max.bytes", str(DEFAULT_OFFSET_METADATA_MAX_BYTES)
-                )
-            ),
+            offset_metadata_max_bytes=config.offset_metadata_max_bytes,
         )

@@ -1,4 +1,4 @@
-"""The layers a config value comes from, and what DescribeConfigs reports of them.
+"""ConfigLayers: one snapshot of the config layers, its values and what DescribeConfigs reports.
 
 Kafka resolves a broker config from four layers, highest first
 (``DynamicBrokerConfig``): the per-broker dynamic configs
@@ -16,17 +16,22 @@ entry named like the primary synonym is dropped. So a ``retention.ms``
 without override lists ``log.retention.ms`` entries only: a value coming
 from ``log.retention.hours`` alone leaves the list empty and the source
 DEFAULT_CONFIG, exactly as Kafka reports it.
+
+L{kafkatwist.config.resolver.ConfigResolver} builds the snapshots from the
+metadata store and the static config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Collection, Mapping
 
 from attrs import field, frozen
 
-from kafkatwist.config import broker_configs, topic_config
-from kafkatwist.storage.kraft import RESOURCE_BROKER
+from kafkatwist.config import dynamic
+from kafkatwist.config.broker_configs import BROKER_CONFIGS
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.config.topic_config import TOPIC_CONFIGS, ConfigDef
+from kafkatwist.config.values import TYPE_UNKNOWN, canonical
 
 #: DescribeConfigs' ConfigSource codes.
 TOPIC_CONFIG = 1
@@ -35,14 +40,6 @@ DYNAMIC_DEFAULT_BROKER_CONFIG = 3
 STATIC_BROKER_CONFIG = 4
 DEFAULT_CONFIG = 5
 DYNAMIC_BROKER_LOGGER_CONFIG = 6
-
-#: Broker configs in another unit than their topic config, and the factor.
-_UNIT_SCALE = {
-    "log.retention.minutes": 60_000,
-    "log.retention.hours": 3_600_000,
-    "log.roll.hours": 3_600_000,
-    "log.roll.jitter.hours": 3_600_000,
-}
 
 
 @frozen
@@ -79,25 +76,11 @@ class ConfigLayers:
     #: kafkatwist's own defaults where they differ from Kafka's (node.id, log.dirs...).
     defaults: Mapping[str, str] = field(factory=dict)
 
-    @classmethod
-    def of(cls, broker: Any) -> ConfigLayers:
-        """The layers of C{broker} now (its image's ConfigRecords and its properties)."""
-        image = broker.metadata.image if broker.metadata is not None else None
-        configs = image.configs if image is not None else {}
-        props = getattr(broker.config, "properties", None) or {}
-        return cls(
-            node_id=broker.node_id,
-            per_broker=dict(configs.get((RESOURCE_BROKER, str(broker.node_id)), {})),
-            cluster_default=dict(configs.get((RESOURCE_BROKER, ""), {})),
-            static={k: v.strip() for k, v in props.items()},
-            defaults=_own_defaults(broker),
-        )
-
     def default(self, name: str) -> str | None:
         """The value a broker key has when no layer sets it."""
         if name in self.defaults:
             return self.defaults[name]
-        d = broker_configs.BROKER_CONFIGS.get(name)
+        d = BROKER_CONFIGS.get(name)
         return d.default if d is not None else None
 
     # -- broker values ---------------------------------------------------------
@@ -140,83 +123,66 @@ class ConfigLayers:
 
     # -- topics ----------------------------------------------------------------
 
-    def topic_default(self, d: topic_config.ConfigDef, *, dynamic: bool = True) -> str:
+    def topic_default(self, d: ConfigDef) -> str:
         """
         The value of topic config C{d} for a topic without an override.
 
-        @param dynamic: False to ignore the dynamic layers (the value the
-            static configuration alone gives).
+        The first of its broker synonyms that a layer sets, in the topic
+        config's unit (C{log.retention.hours} times 3600000), else Kafka's
+        default.
         """
-        for syn in d.synonyms:
-            value = self.broker_value(syn) if dynamic else self._static_value(syn)
+        for synonym in d.synonyms:
+            value = self.broker_value(synonym.name)
             if value is None:
                 continue
-            scale = _UNIT_SCALE.get(syn)
-            if scale is not None:
-                try:
-                    millis = int(value.strip()) * scale
-                except ValueError:
-                    return value
-                if d.name == "retention.ms" and millis < 0:
-                    millis = -1  # KafkaConfig.logRetentionTimeMillis
-                return str(millis)
-            if d.name == "retention.ms" and syn == "log.retention.ms":
-                try:
-                    if int(value.strip()) < 0:
-                        return "-1"
-                except ValueError:
-                    pass
-            return topic_config.canonical(d.type, value)
+            if synonym.scale == 1 and not d.negative_is_unlimited:
+                return canonical(d.type, value)
+            try:
+                number = int(value.strip()) * synonym.scale
+            except ValueError:
+                return value
+            if d.negative_is_unlimited and number < 0:
+                number = -1  # KafkaConfig.logRetentionTimeMillis
+            return str(number)
         return d.default
-
-    def _static_value(self, name: str) -> str | None:
-        if name in self.static:
-            return self.static[name]
-        return self.default(name)
 
     def topic_values(self, overrides: Mapping[str, str]) -> dict[str, str]:
         """Every topic config's effective value for a topic with C{overrides}."""
         out = {}
-        for name, d in topic_config.TOPIC_CONFIGS.items():
+        for name, d in TOPIC_CONFIGS.items():
             if name in overrides:
-                out[name] = topic_config.canonical(d.type, overrides[name])
+                out[name] = canonical(d.type, overrides[name])
             else:
                 out[name] = self.topic_default(d)
         return out
 
-    def log_overrides(self, overrides: Mapping[str, str]) -> dict[str, str]:
+    def log_config(self, overrides: Mapping[str, str]) -> LogConfig:
         """
-        What a partition log must apply on top of the static configuration.
+        The storage settings of a topic with C{overrides}: what its partition logs apply.
 
-        The topic's overrides, plus the topic configs whose value a dynamic
-        broker config changes. Without dynamic broker configs this is
-        C{overrides} itself.
+        @raise KafkaError: C{INVALID_CONFIG} for a value a log cannot use.
         """
-        out = dict(overrides)
-        if self.per_broker or self.cluster_default:
-            for name, d in topic_config.TOPIC_CONFIGS.items():
-                if name in out:
-                    continue
-                value = self.topic_default(d)
-                if value != self.topic_default(d, dynamic=False):
-                    out[name] = value
-        return out
+        return LogConfig.from_topic_configs(LogConfig(), self.topic_values(overrides))
 
     def describe_topic(
-        self, overrides: Mapping[str, str], names: Any, include_synonyms: bool, include_docs: bool
+        self,
+        overrides: Mapping[str, str],
+        names: Collection[str] | None,
+        include_synonyms: bool,
+        include_docs: bool,
     ) -> list[Entry]:
         """C{ConfigHelper.createTopicConfigEntry} for each (selected) topic config."""
         entries = []
         values = self.topic_values(overrides)
-        for name in sorted(topic_config.TOPIC_CONFIGS):
+        for name in sorted(TOPIC_CONFIGS):
             if names and name not in names:
                 continue
-            d = topic_config.TOPIC_CONFIGS[name]
+            d = TOPIC_CONFIGS[name]
             value = values[name]
             found: list[Synonym] = []
             if d.synonyms:
-                primary = d.synonyms[0]
-                found = self.synonyms(primary, broker_configs.broker_synonyms(primary), False)
+                primary = d.synonyms[0].name
+                found = self.synonyms(primary, dynamic.broker_synonyms(primary), False)
             if name in overrides:
                 found.insert(0, Synonym(name, value, TOPIC_CONFIG))
             entries.append(
@@ -236,7 +202,11 @@ class ConfigLayers:
     # -- brokers ---------------------------------------------------------------
 
     def describe_broker(
-        self, per_broker: bool, names: Any, include_synonyms: bool, include_docs: bool
+        self,
+        per_broker: bool,
+        names: Collection[str] | None,
+        include_synonyms: bool,
+        include_docs: bool,
     ) -> list[Entry]:
         """
         C{ConfigHelper.createBrokerConfigEntry} for each (selected) broker config.
@@ -245,7 +215,7 @@ class ConfigLayers:
             False for the cluster default resource (only the dynamic defaults).
         """
         if per_broker:
-            keys = set(broker_configs.BROKER_CONFIGS)
+            keys = set(BROKER_CONFIGS)
             for layer, _source in self.layers():
                 keys.update(layer)
         else:
@@ -254,51 +224,24 @@ class ConfigLayers:
         for name in sorted(keys):
             if names and name not in names:
                 continue
-            ctype = broker_configs.config_type(name)
-            sensitive = broker_configs.is_sensitive(name)
+            ctype = dynamic.config_type(name)
+            sensitive = dynamic.is_sensitive(name)
             raw = self.broker_value(name) if per_broker else self.cluster_default[name]
-            value = (
-                None
-                if sensitive or raw is None
-                else (topic_config.canonical(ctype, raw) if ctype else raw)
-            )
+            value = None if sensitive or raw is None else (canonical(ctype, raw) if ctype else raw)
             found = self.synonyms(
-                name, broker_configs.broker_synonyms(name), sensitive, per_broker=per_broker
+                name, dynamic.broker_synonyms(name), sensitive, per_broker=per_broker
             )
-            d = broker_configs.BROKER_CONFIGS.get(name)
+            d = BROKER_CONFIGS.get(name)
             entries.append(
                 Entry(
                     name=name,
                     value=value,
                     source=found[0].source if found else DEFAULT_CONFIG,
-                    read_only=not broker_configs.is_dynamic(name),
+                    read_only=not dynamic.is_dynamic(name),
                     sensitive=sensitive,
                     synonyms=tuple(found) if include_synonyms else (),
-                    config_type=ctype or broker_configs.TYPE_UNKNOWN,
+                    config_type=ctype or TYPE_UNKNOWN,
                     documentation=(d.documentation if d else None) if include_docs else None,
                 )
             )
         return entries
-
-
-#: Broker keys whose default in kafkatwist is not Kafka's, and the BrokerConfig
-#: attribute that holds the value in use.
-_OWN_DEFAULTS = (
-    ("node.id", "node_id"),
-    ("broker.id", "node_id"),
-    ("log.dirs", "log_dirs"),
-    ("num.recovery.threads.per.data.dir", "num_recovery_threads_per_data_dir"),
-)
-
-
-def _own_defaults(broker: Any) -> dict[str, str]:
-    """The values kafkatwist uses for L{_OWN_DEFAULTS} keys that no properties set."""
-    out = {}
-    for key, attr in _OWN_DEFAULTS:
-        value = getattr(broker.config, attr, None)
-        if value is None:
-            continue
-        out[key] = ",".join(value) if isinstance(value, tuple) else str(value)
-    if "node.id" in out or "broker.id" in out:
-        out["node.id"] = out["broker.id"] = str(broker.node_id)
-    return out

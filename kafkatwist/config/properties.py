@@ -1,151 +1,42 @@
-"""Broker configuration: Java C{.properties} parsing and a typed, frozen C{BrokerConfig}.
+"""BrokerConfig: the broker-level settings services read, typed and validated.
 
-Names, defaults and validation follow Kafka's broker configs
-(https://kafka.apache.org/documentation/#brokerconfigs; C{KafkaConfig},
-C{ServerLogConfigs} and C{LogConfig} in apache/kafka). This module is sans-io:
-it imports nothing from Twisted.
+Names, defaults and validation come from the broker table
+(L{kafkatwist.config.broker_configs}: Kafka's C{KafkaConfig}); its C{feeds}
+column names the field each key sets. C{from_properties} validates every
+key of the table that C{server.properties} sets (the topic-level server
+defaults such as C{log.retention.hours} too, although their values reach
+the logs through L{kafkatwist.config.resolver}) and parses the keys that
+feed a field. This module is sans-io: it imports nothing from Twisted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 
 from attrs import field, frozen
 
+from kafkatwist.config.broker_configs import BROKER_CONFIGS, BrokerConfigDef, is_kafka_key
+from kafkatwist.config.topic_config import SYNONYM_OF
+from kafkatwist.config.values import (
+    LONG_MAX,
+    TYPE_LIST,
+    ConfigError,
+    T,
+    check,
+    parse_as,
+    parse_value,
+    split_list,
+)
+
 __all__ = [
+    "LONG_MAX",
     "BrokerConfig",
     "ConfigError",
     "Listener",
     "parse_listeners",
-    "parse_properties",
 ]
-
-INT_MAX = 2**31 - 1
-LONG_MAX = 2**63 - 1
-_INT_MIN = -(2**31)
-_LONG_MIN = -(2**63)
-
-_MS_PER_MINUTE = 60 * 1000
-_MS_PER_HOUR = 60 * _MS_PER_MINUTE
-
-
-class ConfigError(Exception):
-    """A configuration value kafkatwist cannot use; the message names the key."""
-
-    def __init__(self, key: str, value: str | None, reason: str) -> None:
-        super().__init__(key, value, reason)
-        self.key = key
-        self.value = value
-        self.reason = reason
-
-    def __str__(self) -> str:
-        # Kafka's ConfigException wording: "Invalid value X for configuration Y: Z".
-        return f"Invalid value {self.value!r} for configuration {self.key}: {self.reason}"
-
-
-# --- .properties -------------------------------------------------------------
-
-_WHITESPACE = " \t\f"
-_SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
-
-
-def parse_properties(text: str) -> dict[str, str]:
-    """
-    Parse Java C{.properties} text the way C{java.util.Properties.load} does.
-
-    Lines starting with C{#} or C{!} are comments. A key ends at the first
-    unescaped C{=}, C{:} or whitespace; the separator may be surrounded by
-    whitespace. A line ending in an odd number of backslashes continues on the
-    next line, whose leading whitespace is dropped. C{\\t \\n \\r \\f \\uXXXX}
-    are escapes, and a backslash before any other character stands for that
-    character. Leading whitespace of a value is dropped; trailing whitespace is
-    kept, as Java does (C{BrokerConfig} trims values when it reads them, as
-    Kafka's C{ConfigDef} does). A later duplicate key wins.
-
-    @raise ConfigError: on a malformed C{\\uXXXX} escape.
-    """
-    result: dict[str, str] = {}
-    for line_number, logical in _logical_lines(text):
-        key_raw, value_raw = _split_key_value(logical)
-        key = _unescape(key_raw, key_raw, line_number)
-        result[key] = _unescape(value_raw, key, line_number)
-    return result
-
-
-def _logical_lines(text: str) -> Iterable[tuple[int, str]]:
-    """Yield (first line number, logical line) pairs, joining continuations."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    index = 0
-    while index < len(lines):
-        start = index
-        line = lines[index].lstrip(_WHITESPACE)
-        index += 1
-        if not line or line[0] in "#!":
-            continue
-        parts = []
-        while _ends_with_continuation(line):
-            parts.append(line[:-1])
-            if index >= len(lines):
-                line = ""
-                break
-            line = lines[index].lstrip(_WHITESPACE)
-            index += 1
-        parts.append(line)
-        yield start + 1, "".join(parts)
-
-
-def _ends_with_continuation(line: str) -> bool:
-    return (len(line) - len(line.rstrip("\\"))) % 2 == 1
-
-
-def _split_key_value(line: str) -> tuple[str, str]:
-    """Split a logical line into its raw (still escaped) key and value."""
-    position = 0
-    while position < len(line):
-        char = line[position]
-        if char == "\\":
-            position += 2
-        elif char in "=:" or char in _WHITESPACE:
-            break
-        else:
-            position += 1
-    key, rest = line[:position], line[position:]
-    if rest[:1] in ("=", ":"):
-        return key, rest[1:].lstrip(_WHITESPACE)
-    # Whitespace ended the key: one "=" or ":" may still follow it.
-    rest = rest.lstrip(_WHITESPACE)
-    if rest[:1] in ("=", ":"):
-        rest = rest[1:]
-    return key, rest.lstrip(_WHITESPACE)
-
-
-def _unescape(raw: str, key: str, line_number: int) -> str:
-    if "\\" not in raw:
-        return raw
-    out = []
-    position = 0
-    length = len(raw)
-    while position < length:
-        char = raw[position]
-        position += 1
-        if char != "\\":
-            out.append(char)
-            continue
-        if position >= length:
-            break
-        escaped = raw[position]
-        position += 1
-        if escaped == "u":
-            digits = raw[position : position + 4]
-            if len(digits) != 4 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ConfigError(key, raw, f"malformed \\uXXXX escape on line {line_number}")
-            out.append(chr(int(digits, 16)))
-            position += 4
-        else:
-            out.append(_SIMPLE_ESCAPES.get(escaped, escaped))
-    return "".join(out)
 
 
 # --- listeners ---------------------------------------------------------------
@@ -193,338 +84,121 @@ def parse_listeners(value: str, key: str = "listeners") -> tuple[Listener, ...]:
     return tuple(listeners)
 
 
-# --- key catalogue -----------------------------------------------------------
+# --- the keys that feed BrokerConfig -----------------------------------------
 
-# Keys BrokerConfig reads. Everything else in the file is reported once at start.
+#: Keys whose value is read under another name: kafkatwist's old spelling of
+#: Kafka's C{offset.metadata.max.bytes}.
+_ALIASES = {"offsets.metadata.max.bytes": "offset.metadata.max.bytes"}
+
+#: Fields parsed by hand below, not by type (listeners, ids, directories).
+_SPECIAL_FIELDS = frozenset(
+    {"listeners", "advertised_listeners", "controller_listener_names", "node_id", "log_dirs"}
+)
+
+#: Keys something reads: those feeding a BrokerConfig field, and the server
+#: defaults of the topic configs a partition log applies (LogConfig fields).
 USED_KEYS = frozenset(
-    {
-        "listeners",
-        "advertised.listeners",
-        "controller.listener.names",
-        "inter.broker.listener.name",
-        "security.inter.broker.protocol",
-        "log.dirs",
-        "log.dir",
-        "node.id",
-        "broker.id",
-        "process.roles",
-        "num.partitions",
-        "default.replication.factor",
-        "auto.create.topics.enable",
-        "delete.topic.enable",
-        "socket.request.max.bytes",
-        "message.max.bytes",
-        "log.segment.bytes",
-        "log.roll.ms",
-        "log.roll.hours",
-        "log.retention.ms",
-        "log.retention.minutes",
-        "log.retention.hours",
-        "log.retention.bytes",
-        "log.retention.check.interval.ms",
-        "log.flush.interval.messages",
-        "log.flush.interval.ms",
-        "log.flush.scheduler.interval.ms",
-        "log.index.interval.bytes",
-        "log.index.size.max.bytes",
-        "log.cleanup.policy",
-        "log.message.timestamp.type",
-        "compression.type",
-        "min.insync.replicas",
-        "offsets.topic.num.partitions",
-        "offsets.topic.replication.factor",
-        "offsets.retention.minutes",
-        "offsets.retention.check.interval.ms",
-        "group.min.session.timeout.ms",
-        "group.max.session.timeout.ms",
-        "group.initial.rebalance.delay.ms",
-        "group.max.size",
-        "transaction.state.log.num.partitions",
-        "num.recovery.threads.per.data.dir",
-    }
-)
-
-# Kafka broker configs kafkatwist accepts and ignores (a single broker, plaintext only).
-_KAFKA_KEYS = frozenset(
-    {
-        "advertised.host.name",
-        "advertised.port",
-        "alter.config.policy.class.name",
-        "authorizer.class.name",
-        "auto.include.jmx.reporter",
-        "auto.leader.rebalance.enable",
-        "background.threads",
-        "broker.heartbeat.interval.ms",
-        "broker.id.generation.enable",
-        "broker.rack",
-        "broker.session.timeout.ms",
-        "client.quota.callback.class",
-        "compression.gzip.level",
-        "compression.lz4.level",
-        "compression.zstd.level",
-        "connection.failed.authentication.delay.ms",
-        "connections.max.idle.ms",
-        "connections.max.reauth.ms",
-        "control.plane.listener.name",
-        "controlled.shutdown.enable",
-        "controlled.shutdown.max.retries",
-        "controlled.shutdown.retry.backoff.ms",
-        "create.topic.policy.class.name",
-        "early.start.listeners",
-        "eligible.leader.replicas.enable",
-        "fetch.max.bytes",
-        "fetch.purgatory.purge.interval.requests",
-        "group.coordinator.rebalance.protocols",
-        "host.name",
-        "initial.broker.registration.timeout.ms",
-        "inter.broker.protocol.version",
-        "leader.imbalance.check.interval.seconds",
-        "leader.imbalance.per.broker.percentage",
-        "listener.security.protocol.map",
-        "log.cleaner.enable",
-        "log.delete.delay.ms",
-        "log.dir.failure.timeout.ms",
-        "log.flush.offset.checkpoint.interval.ms",
-        "log.flush.start.offset.checkpoint.interval.ms",
-        "log.local.retention.bytes",
-        "log.local.retention.ms",
-        "log.message.downconversion.enable",
-        "log.message.format.version",
-        "log.message.timestamp.after.max.ms",
-        "log.message.timestamp.before.max.ms",
-        "log.message.timestamp.difference.max.ms",
-        "log.preallocate",
-        "log.roll.jitter.hours",
-        "log.roll.jitter.ms",
-        "max.connection.creation.rate",
-        "max.connections",
-        "max.connections.per.ip",
-        "max.connections.per.ip.overrides",
-        "max.incremental.fetch.session.cache.slots",
-        "num.io.threads",
-        "num.network.threads",
-        "num.replica.alter.log.dirs.threads",
-        "num.replica.fetchers",
-        "offset.metadata.max.bytes",
-        "offsets.commit.required.acks",
-        "offsets.commit.timeout.ms",
-        "offsets.load.buffer.size",
-        "offsets.topic.compression.codec",
-        "offsets.topic.segment.bytes",
-        "port",
-        "principal.builder.class",
-        "producer.id.expiration.check.interval.ms",
-        "producer.id.expiration.ms",
-        "producer.purgatory.purge.interval.requests",
-        "queued.max.request.bytes",
-        "queued.max.requests",
-        "request.timeout.ms",
-        "reserved.broker.max.id",
-        "security.providers",
-        "server.max.startup.time.ms",
-        "socket.connection.setup.timeout.max.ms",
-        "socket.connection.setup.timeout.ms",
-        "socket.listen.backlog.size",
-        "socket.receive.buffer.bytes",
-        "socket.send.buffer.bytes",
-        "unclean.leader.election.enable",
-        "unstable.api.versions.enable",
-        "unstable.feature.versions.enable",
-        "zookeeper.connect",
-    }
-)
-
-# Families of Kafka configs, matched by prefix.
-_KAFKA_PREFIXES = (
-    "controller.",
-    "delegation.token.",
-    "group.consumer.",
-    "group.coordinator.",
-    "group.share.",
-    "kafka.metrics.",
-    "listener.name.",
-    "log.cleaner.",
-    "metadata.",
-    "metric.",
-    "metrics.",
-    "password.encoder.",
-    "quota.",
-    "remote.log.",
-    "replica.",
-    "sasl.",
-    "share.",
-    "ssl.",
-    "transaction.",
-    "zookeeper.",
+    {d.name for d in BROKER_CONFIGS.values() if d.feeds is not None}
+    | {name for name, (topic, _) in SYNONYM_OF.items() if topic.log_field is not None}
+    | set(_ALIASES)
 )
 
 
-def _is_kafka_key(key: str) -> bool:
-    return key in _KAFKA_KEYS or key.startswith(_KAFKA_PREFIXES)
+def _synonym_groups() -> list[frozenset[str]]:
+    """Keys that set the same value: a field's keys, and unit synonyms (C{log.retention.*})."""
+    by_field: dict[str, set[str]] = {}
+    for d in BROKER_CONFIGS.values():
+        if d.feeds is not None:
+            by_field.setdefault(d.feeds, set()).add(d.name)
+    by_field["offset_metadata_max_bytes"].update(_ALIASES)
+    groups = [frozenset(keys) for keys in by_field.values() if len(keys) > 1]
+    for topic, _ in SYNONYM_OF.values():
+        if any(s.scale != 1 for s in topic.synonyms):
+            groups.append(frozenset(topic.synonym_names))
+    return groups
 
 
-# Keys that set the same value. When overrides set one of a group, the file's
-# other members of that group are dropped, so the override really wins.
-_SYNONYMS = (
-    ("node.id", "broker.id"),
-    ("log.dirs", "log.dir"),
-    ("log.roll.ms", "log.roll.hours"),
-    ("log.retention.ms", "log.retention.minutes", "log.retention.hours"),
-    ("inter.broker.listener.name", "security.inter.broker.protocol"),
-)
+#: When overrides set one key of a group, the file's other members are
+#: dropped, so the override really wins.
+_SYNONYMS = tuple(dict.fromkeys(_synonym_groups()))
 
 
-# --- value parsing -----------------------------------------------------------
-
-_INTEGER_RE = re.compile(r"[+-]?[0-9]+")
-
-
-class _Reader:
-    """Typed, validated access to merged properties; every error names its key."""
-
-    def __init__(self, props: Mapping[str, str]) -> None:
-        self._props = props
-
-    def has(self, key: str) -> bool:
-        return key in self._props
-
-    def string(self, key: str, default: str) -> str:
-        return self._props[key].strip() if key in self._props else default
-
-    def integer(
-        self, key: str, default: int, *, at_least: int | None = None, long: bool = False
-    ) -> int:
-        value = self.optional_integer(key, at_least=at_least, long=long)
-        return default if value is None else value
-
-    def optional_integer(
-        self, key: str, *, at_least: int | None = None, long: bool = False
-    ) -> int | None:
-        if key not in self._props:
-            return None
-        return self._parse_integer(key, at_least=at_least, long=long)
-
-    def _parse_integer(self, key: str, *, at_least: int | None, long: bool) -> int:
-        raw = self._props[key]
-        text = raw.strip()
-        if not _INTEGER_RE.fullmatch(text):
-            raise ConfigError(key, raw, "expected an integer")
-        value = int(text)
-        low, high = (_LONG_MIN, LONG_MAX) if long else (_INT_MIN, INT_MAX)
-        if not low <= value <= high:
-            kind = "a 64-bit" if long else "a 32-bit"
-            raise ConfigError(key, raw, f"expected {kind} integer")
-        if at_least is not None and value < at_least:
-            raise ConfigError(key, raw, f"value must be at least {at_least}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        if key not in self._props:
-            return default
-        raw = self._props[key]
-        text = raw.strip().lower()
-        if text not in ("true", "false"):
-            raise ConfigError(key, raw, "expected value to be either true or false")
-        return text == "true"
-
-    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
-        if key not in self._props:
-            return default
-        raw = self._props[key]
-        text = raw.strip()
-        if text not in allowed:
-            raise ConfigError(key, raw, f"expected one of {', '.join(allowed)}")
-        return text
-
-    def strings(
-        self,
-        key: str,
-        default: tuple[str, ...],
-        *,
-        allowed: tuple[str, ...] | None = None,
-        non_empty: bool = False,
-    ) -> tuple[str, ...]:
-        if key not in self._props:
-            return default
-        raw = self._props[key]
-        items = tuple(item.strip() for item in raw.split(",")) if raw.strip() else ()
-        if non_empty and not items:
-            raise ConfigError(key, raw, "at least one value is required")
-        if any(not item for item in items):
-            raise ConfigError(key, raw, "empty list entry")
+def _check(d: BrokerConfigDef, raw: str) -> None:
+    """Raise ConfigError unless C{raw} is a value C{server.properties} may give C{d}."""
+    fault = check(d.type, d.static_validator or d.validator, raw)
+    if fault is not None:
+        raise ConfigError(d.name, raw, fault[1])
+    if d.type == TYPE_LIST:
+        items = split_list(raw)
         if len(set(items)) != len(items):
-            raise ConfigError(key, raw, "duplicate list entry")
-        if allowed is not None:
-            for item in items:
-                if item not in allowed:
-                    raise ConfigError(key, raw, f"{item!r} is not one of {', '.join(allowed)}")
-        return items
+            raise ConfigError(d.name, raw, "duplicate list entry")
 
-    def listeners(self, key: str) -> tuple[Listener, ...] | None:
-        if key not in self._props:
-            return None
-        return parse_listeners(self._props[key], key)
+
+def _strings(key: str, raw: str) -> tuple[str, ...]:
+    """A non-empty list of distinct, non-empty names (directories, listener names)."""
+    items = tuple(split_list(raw))
+    if not items:
+        raise ConfigError(key, raw, "at least one value is required")
+    if any(not item for item in items):
+        raise ConfigError(key, raw, "empty list entry")
+    if len(set(items)) != len(items):
+        raise ConfigError(key, raw, "duplicate list entry")
+    return items
+
+
+def _default(key: str, kind: type[T]) -> T:
+    """Kafka's default of a key, parsed."""
+    d = BROKER_CONFIGS[key]
+    assert d.default is not None, key
+    return parse_as(d.type, d.default, kind)
 
 
 def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
 
-_DEFAULT_LISTENERS = (Listener("PLAINTEXT", "", 9092),)
+_DEFAULT_LISTENERS = parse_listeners(BROKER_CONFIGS["listeners"].default or "")
 _ANY_HOSTS = ("", "0.0.0.0", "::")
 
 
 @frozen
 class BrokerConfig:
     """
-    The broker's settings, typed and validated, with Kafka's names and defaults.
+    The broker's settings that services read, typed and validated, with Kafka's names.
 
     Build one with L{BrokerConfig.from_properties}; constructing it directly
     (in tests) skips validation. Durations are ints of milliseconds, sizes are
-    ints of bytes, as in Kafka.
+    ints of bytes, as in Kafka. Defaults are Kafka's (from the broker table)
+    unless noted.
     """
 
     listeners: tuple[Listener, ...] = _DEFAULT_LISTENERS
     controller_listener_names: tuple[str, ...] = ()
     # Defaults to C{listeners} without the controller listeners, as in Kafka.
     advertised_listeners: tuple[Listener, ...] = field()
-    inter_broker_listener_name: str = "PLAINTEXT"
+    # kafkatwist's own default (Kafka has none).
     log_dirs: tuple[str, ...] = ("/tmp/kraft-combined-logs",)
+    # kafkatwist's own default (Kafka's is -1: unset).
     node_id: int = 1
-    process_roles: tuple[str, ...] = ()
-    num_partitions: int = 1
-    default_replication_factor: int = 1
-    auto_create_topics_enable: bool = True
-    delete_topic_enable: bool = True
-    socket_request_max_bytes: int = 104857600
-    message_max_bytes: int = 1048588
-    log_segment_bytes: int = 1073741824
-    log_roll_ms: int = 168 * _MS_PER_HOUR
-    # -1 means no time limit.
-    log_retention_ms: int = 168 * _MS_PER_HOUR
-    log_retention_bytes: int = -1
-    log_retention_check_interval_ms: int = 300000
-    log_flush_interval_messages: int = LONG_MAX
-    # None: not set; Kafka then uses log_flush_scheduler_interval_ms.
-    log_flush_interval_ms: int | None = None
-    log_flush_scheduler_interval_ms: int = LONG_MAX
-    log_index_interval_bytes: int = 4096
-    log_index_size_max_bytes: int = 10485760
-    log_cleanup_policy: tuple[str, ...] = ("delete",)
-    log_message_timestamp_type: str = "CreateTime"
-    compression_type: str = "producer"
-    min_insync_replicas: int = 1
-    offsets_topic_num_partitions: int = 50
-    offsets_topic_replication_factor: int = 3
-    offsets_retention_minutes: int = 10080
-    offsets_retention_check_interval_ms: int = 600000
-    group_min_session_timeout_ms: int = 6000
-    group_max_session_timeout_ms: int = 1800000
-    group_initial_rebalance_delay_ms: int = 3000
-    group_max_size: int = INT_MAX
-    transaction_state_log_num_partitions: int = 50
+    num_partitions: int = _default("num.partitions", int)
+    default_replication_factor: int = _default("default.replication.factor", int)
+    auto_create_topics_enable: bool = _default("auto.create.topics.enable", bool)
+    delete_topic_enable: bool = _default("delete.topic.enable", bool)
+    socket_request_max_bytes: int = _default("socket.request.max.bytes", int)
+    log_retention_check_interval_ms: int = _default("log.retention.check.interval.ms", int)
+    # kafkatwist's own default (Kafka 4.0's is 2).
     num_recovery_threads_per_data_dir: int = 1
-    # The merged raw properties (file plus overrides), for DescribeConfigs.
+    # The group coordinator's settings (GroupConfig is built from these).
+    offsets_topic_num_partitions: int = _default("offsets.topic.num.partitions", int)
+    offsets_retention_minutes: int = _default("offsets.retention.minutes", int)
+    offsets_retention_check_interval_ms: int = _default("offsets.retention.check.interval.ms", int)
+    offset_metadata_max_bytes: int = _default("offset.metadata.max.bytes", int)
+    group_min_session_timeout_ms: int = _default("group.min.session.timeout.ms", int)
+    group_max_session_timeout_ms: int = _default("group.max.session.timeout.ms", int)
+    group_initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms", int)
+    group_max_size: int = _default("group.max.size", int)
+    # The merged raw properties (file plus overrides): the static layer of
+    # the config resolver (DescribeConfigs, topic defaults).
     properties: Mapping[str, str] = field(
         factory=dict, converter=_frozen_mapping, hash=False, repr=False
     )
@@ -556,147 +230,31 @@ class BrokerConfig:
                     for key in group:
                         merged.pop(key, None)
             merged.update(overrides)
-        read = _Reader(merged)
+        for key, raw in merged.items():
+            d = BROKER_CONFIGS.get(_ALIASES.get(key, key))
+            if d is not None and d.feeds not in _SPECIAL_FIELDS:
+                _check(d, raw)
+        kwargs: dict[str, object] = {}
+        for key, raw in sorted(merged.items(), key=lambda item: item[0] in _ALIASES):
+            d = BROKER_CONFIGS.get(_ALIASES.get(key, key))
+            if d is not None and d.feeds is not None and d.feeds not in _SPECIAL_FIELDS:
+                kwargs.setdefault(d.feeds, parse_value(d.type, raw))
+        return cls(**_special_fields(merged), **kwargs, properties=merged)  # type: ignore[arg-type]
 
-        listeners = read.listeners("listeners") or _DEFAULT_LISTENERS
-        controller_names = tuple(
-            name.upper() for name in read.strings("controller.listener.names", ())
-        )
-        if not [listener for listener in listeners if listener.name not in controller_names]:
-            raise ConfigError(
-                "listeners",
-                merged.get("listeners"),
-                "no listener besides the controller listeners to serve clients on",
-            )
-        advertised = read.listeners("advertised.listeners")
-        if advertised is None:
-            advertised = tuple(
-                listener for listener in listeners if listener.name not in controller_names
-            )
-        elif any(listener.host == "0.0.0.0" for listener in advertised):
-            raise ConfigError(
-                "advertised.listeners",
-                merged["advertised.listeners"],
-                "cannot advertise the non-routable meta-address 0.0.0.0",
-            )
-
-        node_id = read.integer("node.id", 1, at_least=0)
-        if read.has("broker.id"):
-            broker_id = read.integer("broker.id", 1, at_least=0)
-            if read.has("node.id") and broker_id != node_id:
-                raise ConfigError(
-                    "broker.id", merged["broker.id"], f"differs from node.id ({node_id})"
-                )
-            node_id = broker_id
-
-        log_dirs = read.strings("log.dirs", (), non_empty=True) or read.strings(
-            "log.dir", ("/tmp/kraft-combined-logs",), non_empty=True
-        )
-
-        roll_ms = read.optional_integer("log.roll.ms", at_least=1, long=True)
-        if roll_ms is None:
-            roll_ms = read.integer("log.roll.hours", 168, at_least=1) * _MS_PER_HOUR
-
-        retention_ms = read.optional_integer("log.retention.ms", long=True)
-        if retention_ms is None:
-            minutes = read.optional_integer("log.retention.minutes")
-            if minutes is not None:
-                retention_ms = minutes * _MS_PER_MINUTE
-            else:
-                retention_ms = read.integer("log.retention.hours", 168) * _MS_PER_HOUR
-        if retention_ms < 0:
-            # KafkaConfig.logRetentionTimeMillis: any negative value means unlimited.
-            retention_ms = -1
-
-        return cls(
-            listeners=listeners,
-            controller_listener_names=controller_names,
-            advertised_listeners=advertised,
-            inter_broker_listener_name=read.string(
-                "inter.broker.listener.name",
-                read.string("security.inter.broker.protocol", "PLAINTEXT"),
-            ).upper(),
-            log_dirs=log_dirs,
-            node_id=node_id,
-            process_roles=read.strings("process.roles", (), allowed=("broker", "controller")),
-            num_partitions=read.integer("num.partitions", 1, at_least=1),
-            default_replication_factor=read.integer("default.replication.factor", 1, at_least=1),
-            auto_create_topics_enable=read.boolean("auto.create.topics.enable", True),
-            delete_topic_enable=read.boolean("delete.topic.enable", True),
-            socket_request_max_bytes=read.integer(
-                "socket.request.max.bytes", 104857600, at_least=1
-            ),
-            message_max_bytes=read.integer("message.max.bytes", 1048588, at_least=0),
-            # Kafka 3.x's lower bound (LegacyRecord.RECORD_OVERHEAD_V0); 4.x raised it to 1 MiB.
-            log_segment_bytes=read.integer("log.segment.bytes", 1073741824, at_least=14),
-            log_roll_ms=roll_ms,
-            log_retention_ms=retention_ms,
-            log_retention_bytes=read.integer("log.retention.bytes", -1, long=True),
-            log_retention_check_interval_ms=read.integer(
-                "log.retention.check.interval.ms", 300000, at_least=1, long=True
-            ),
-            log_flush_interval_messages=read.integer(
-                "log.flush.interval.messages", LONG_MAX, at_least=1, long=True
-            ),
-            log_flush_interval_ms=read.optional_integer(
-                "log.flush.interval.ms", at_least=0, long=True
-            ),
-            log_flush_scheduler_interval_ms=read.integer(
-                "log.flush.scheduler.interval.ms", LONG_MAX, at_least=0, long=True
-            ),
-            log_index_interval_bytes=read.integer("log.index.interval.bytes", 4096, at_least=0),
-            log_index_size_max_bytes=read.integer("log.index.size.max.bytes", 10485760, at_least=4),
-            log_cleanup_policy=read.strings(
-                "log.cleanup.policy", ("delete",), allowed=("compact", "delete")
-            ),
-            log_message_timestamp_type=read.choice(
-                "log.message.timestamp.type", "CreateTime", ("CreateTime", "LogAppendTime")
-            ),
-            compression_type=read.choice(
-                "compression.type",
-                "producer",
-                ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
-            ),
-            min_insync_replicas=read.integer("min.insync.replicas", 1, at_least=1),
-            offsets_topic_num_partitions=read.integer(
-                "offsets.topic.num.partitions", 50, at_least=1
-            ),
-            offsets_topic_replication_factor=read.integer(
-                "offsets.topic.replication.factor", 3, at_least=1
-            ),
-            offsets_retention_minutes=read.integer("offsets.retention.minutes", 10080, at_least=1),
-            offsets_retention_check_interval_ms=read.integer(
-                "offsets.retention.check.interval.ms", 600000, at_least=1, long=True
-            ),
-            group_min_session_timeout_ms=read.integer(
-                "group.min.session.timeout.ms", 6000, at_least=0
-            ),
-            group_max_session_timeout_ms=read.integer(
-                "group.max.session.timeout.ms", 1800000, at_least=0
-            ),
-            group_initial_rebalance_delay_ms=read.integer(
-                "group.initial.rebalance.delay.ms", 3000, at_least=0
-            ),
-            group_max_size=read.integer("group.max.size", INT_MAX, at_least=1),
-            transaction_state_log_num_partitions=read.integer(
-                "transaction.state.log.num.partitions", 50, at_least=1
-            ),
-            num_recovery_threads_per_data_dir=read.integer(
-                "num.recovery.threads.per.data.dir", 1, at_least=1
-            ),
-            properties=merged,
-        )
+    def has_advertised_listeners(self) -> bool:
+        """Whether C{advertised.listeners} was set (else clients learn where they connected)."""
+        return "advertised.listeners" in self.properties
 
     @property
     def unused_keys(self) -> tuple[str, ...]:
         """Keys in C{properties} that Kafka defines but kafkatwist ignores, sorted."""
-        return tuple(sorted(k for k in self.properties if k not in USED_KEYS and _is_kafka_key(k)))
+        return tuple(sorted(k for k in self.properties if k not in USED_KEYS and is_kafka_key(k)))
 
     @property
     def unknown_keys(self) -> tuple[str, ...]:
         """Keys in C{properties} that neither Kafka nor kafkatwist knows (typos?), sorted."""
         return tuple(
-            sorted(k for k in self.properties if k not in USED_KEYS and not _is_kafka_key(k))
+            sorted(k for k in self.properties if k not in USED_KEYS and not is_kafka_key(k))
         )
 
     def _broker_listeners(self) -> tuple[Listener, ...]:
@@ -742,3 +300,50 @@ class BrokerConfig:
             chosen = candidates[0] if candidates else self.serving_listener()
         host = None if chosen.host in _ANY_HOSTS else chosen.host
         return host, chosen.port
+
+
+def _special_fields(merged: Mapping[str, str]) -> dict[str, object]:
+    """The listener, node id and log dir fields, which need more than a type."""
+    out: dict[str, object] = {}
+    listeners = (
+        parse_listeners(merged["listeners"]) if "listeners" in merged else _DEFAULT_LISTENERS
+    )
+    names: tuple[str, ...] = ()
+    if "controller.listener.names" in merged:
+        raw = merged["controller.listener.names"]
+        names = tuple(name.upper() for name in _strings("controller.listener.names", raw))
+    if not [listener for listener in listeners if listener.name not in names]:
+        raise ConfigError(
+            "listeners",
+            merged.get("listeners"),
+            "no listener besides the controller listeners to serve clients on",
+        )
+    out["listeners"] = listeners
+    out["controller_listener_names"] = names
+    if "advertised.listeners" in merged:
+        raw = merged["advertised.listeners"]
+        advertised = parse_listeners(raw, "advertised.listeners")
+        if any(listener.host == "0.0.0.0" for listener in advertised):
+            raise ConfigError(
+                "advertised.listeners",
+                raw,
+                "cannot advertise the non-routable meta-address 0.0.0.0",
+            )
+        out["advertised_listeners"] = advertised
+    for key in ("node.id", "broker.id"):
+        if key in merged:
+            _check(BROKER_CONFIGS[key], merged[key])
+    if "node.id" in merged:
+        out["node_id"] = int(merged["node.id"].strip())
+    if "broker.id" in merged:
+        broker_id = int(merged["broker.id"].strip())
+        if out.get("node_id", broker_id) != broker_id:
+            raise ConfigError(
+                "broker.id", merged["broker.id"], f"differs from node.id ({out['node_id']})"
+            )
+        out["node_id"] = broker_id
+    for key in ("log.dirs", "log.dir"):
+        if key in merged:
+            out["log_dirs"] = _strings(key, merged[key])
+            break
+    return out

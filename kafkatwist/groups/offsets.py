@@ -206,7 +206,7 @@ class OffsetStore:
     ) -> tuple[dict[TopicPartition, OffsetAndMetadata], PartitionErrors]:
         """The offsets to write, and an error per partition (metadata too large or NONE)."""
         now = now_ms(self._clock)
-        max_metadata = self._config.offsets_metadata_max_bytes
+        max_metadata = self._config.offset_metadata_max_bytes
         results: PartitionErrors = {}
         staged: dict[TopicPartition, OffsetAndMetadata] = {}
         for p in partitions:

@@ -12,7 +12,7 @@ A partition dir ``<log.dir>/<topic>-<partition>`` holds, as in Kafka:
 Public surface:
 
 - L{LogConfig}: per-topic settings under Kafka's names, with
-  L{LogConfig.from_topic_configs} and L{LogConfig.from_broker_properties}.
+  L{LogConfig.from_topic_configs} (built by L{kafkatwist.config.resolver}).
 - L{PartitionLog}, opened with L{PartitionLog.open}; L{AppendInfo},
   L{ReadResult}, L{OffsetAndTimestamp}, L{RecoveryReport}, L{Truncation}.
 - L{LeaderEpochCache} (Kafka's ``LeaderEpochFileCache`` rules).

@@ -134,6 +134,8 @@ class LogManager:
     _clock: Any = field(kw_only=True)
     _run_blocking: RunBlocking = field(kw_only=True)
     _topic_configs: Callable[[str], Mapping[str, str]] = field(kw_only=True, default=_no_overrides)
+    #: The config resolver's C{log_config}: when given, every log's settings come from it.
+    _log_config: Callable[[str], LogConfig] | None = field(kw_only=True, default=None)
     recovery_threads_per_data_dir: int = field(kw_only=True, default=1)
     retention_check_interval_ms: int = field(kw_only=True, default=300000)
     flush_check_interval_ms: int = field(kw_only=True, default=1000)
@@ -177,7 +179,12 @@ class LogManager:
         return self._dir_of.get((topic, partition))
 
     def config_for(self, topic: str) -> LogConfig:
-        """The broker defaults with C{topic}'s overrides (the defaults if those are invalid)."""
+        """
+        C{topic}'s settings: the resolver's answer, else the broker defaults
+        with C{topic}'s overrides (the defaults if those are invalid).
+        """
+        if self._log_config is not None:
+            return self._log_config(topic)
         try:
             return LogConfig.from_topic_configs(self.default_config, self._topic_configs(topic))
         except KafkaError as e:
@@ -193,9 +200,11 @@ class LogManager:
             if t == topic:
                 log.config = config
 
-    def update_config(self, topic: str, overrides: Mapping[str, str]) -> None:
-        """The broker's hook after a config change: re-read C{topic}'s config."""
-        self.reconfigure(topic)
+    def update_config(self, topic: str, config: LogConfig) -> None:
+        """Apply C{topic}'s new settings (pushed by the config resolver) to its open logs."""
+        for (t, _), log in self._logs.items():
+            if t == topic:
+                log.config = config
 
     def _producer_state(self, topic: str, partition: int) -> ProducerStateHooks | None:
         factory = self.producer_state_factory

@@ -36,16 +36,13 @@ class Partitions:
     Opens partition logs from the metadata image and appends validated batches to them.
 
     @ivar _log_config: A topic's L{LogConfig} now (static, dynamic and topic
-        layers); called when a log is created and when configs change.
-    @ivar _default_compression: The broker's ``compression.type``, for topics
-        that set none.
+        layers); called when a log is created.
     """
 
     _metadata: IMetadataStore
     _logs: ILogManager
     _log_config: Callable[[str], LogConfig]
     _clock: ReactorTime
-    _default_compression: str = "producer"
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
@@ -109,7 +106,7 @@ class Partitions:
                         log_start_offset=log.log_start_offset,
                     )
                 )
-        compression = topic.configs.get("compression.type") or self._default_compression
+        compression = log.config.compression_type
         if compression != "producer":
             try:
                 converted = convert_for_topic(
@@ -120,21 +117,6 @@ class Partitions:
             if converted is not None:
                 records, batches = converted
         return log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
-
-    def topic_configs_changed(self, name: str) -> None:
-        """
-        Apply a topic's new configs to its open partition logs.
-
-        Called once the metadata image holds the change (the ConfigRecords
-        are written).
-        """
-        if name in self._metadata.image.topics:
-            self._logs.update_config(name, self._log_config(name))
-
-    def broker_configs_changed(self) -> None:
-        """Apply changed dynamic broker configs to every topic's open logs."""
-        for name in list(self._metadata.image.topics):
-            self.topic_configs_changed(name)
 
     def delete_topic(self, name: str) -> Deferred[None]:
         """Delete every partition log of topic C{name}."""

@@ -18,14 +18,13 @@ from twisted.python.failure import Failure
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.clock import ReactorTime
-from kafkatwist.config.log_config import LogConfig
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.storage.manager import LogManager
-from kafkatwist.topics.log_configs import LayeredLogConfigs, log_config_source
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.protocol import KafkaServerFactory
 
@@ -78,15 +77,15 @@ def file_log_manager(
     config: BrokerConfig,
     clock: ReactorTime,
     run_blocking: RunBlocking,
-    log_configs: LayeredLogConfigs,
+    configs: ConfigResolver,
 ) -> LogManager:
     """The file-backed log manager over the configured log directories."""
     return LogManager(
         [os.path.abspath(d) for d in (config.log_dirs or (DEFAULT_LOG_DIR,))],
-        LogConfig.from_broker_properties(config.properties),
+        configs.log_config(""),
         clock=clock,
         run_blocking=run_blocking,
-        topic_configs=log_configs.log_overrides,
+        log_config=configs.log_config,
         recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
         retention_check_interval_ms=config.log_retention_check_interval_ms,
         producer_state_factory=lambda topic, partition: ProducerStateTable(),
@@ -161,12 +160,12 @@ class BrokerService(Service):
         # Formatting a directory is tiny and must precede everything else.
         cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, config.node_id))
         metadata = KRaftMetadataStore(log_dir, run_blocking=self.run_blocking, clock=clock)
-        log_configs = log_config_source(config, metadata)
-        self._logs = logs = file_log_manager(config, clock, self.run_blocking, log_configs)
+        configs = ConfigResolver(config, metadata)
+        self._logs = logs = file_log_manager(config, clock, self.run_blocking, configs)
         # The storage seam makes LogManager an ILogManager (LogConfig pushes);
         # until then it is one by duck typing only.
         broker = self._broker = build_broker(
-            config, clock, metadata, cast(ILogManager, logs), log_configs, cluster_id=cluster_id
+            config, clock, metadata, cast(ILogManager, logs), configs, cluster_id=cluster_id
         )
         await metadata.load()
         await logs.load()

@@ -15,7 +15,8 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
-from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener, parse_properties
+from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener
 
 _log = Logger()
 
@@ -83,7 +84,7 @@ class Options(usage.Options):
             endpoint = config.listen_endpoint()
         else:
             _check_endpoint(endpoint)
-            if "advertised.listeners" not in config.properties:
+            if not config.has_advertised_listeners():
                 # The listeners property no longer says where we listen: advertise
                 # "the host the client used" and "the port we bound" instead.
                 name = config.serving_listener().name

@@ -14,6 +14,7 @@ from kafkatwist.messages.delete_records import (
     DeleteRecordsRequest,
     DeleteRecordsTopic,
 )
+from kafkatwist.storage.kraft import RESOURCE_BROKER
 from kafkatwist.wire import schema
 from tests.brokers import call, make_broker
 from tests.offsets_support import client_roundtrip, produce
@@ -114,6 +115,17 @@ class DeleteRecordsTests(SynchronousTestCase):
         )
         self.successResultOf(self.broker.controller.create_topic("b", 1))
         self.assertEqual(self.delete(b=[(0, 0)]), {"b": [(0, int(ErrorCode.POLICY_VIOLATION), -1)]})
+
+    def test_dynamic_default_policy(self) -> None:
+        """A dynamic cluster-wide log.cleanup.policy=compact is POLICY_VIOLATION, as in Kafka."""
+        self.successResultOf(
+            self.controller.set_configs(RESOURCE_BROKER, "", {"log.cleanup.policy": "compact"})
+        )
+        self.assertEqual(self.delete(t=[(0, 1)]), {"t": [(0, int(ErrorCode.POLICY_VIOLATION), -1)]})
+        self.successResultOf(
+            self.controller.set_configs(RESOURCE_BROKER, "1", {"log.cleanup.policy": "delete"})
+        )
+        self.assertEqual(self.delete(t=[(0, 1)]), {"t": [(0, 0, 1)]})
 
     def test_duplicate_partition_answered_once(self) -> None:
         """A partition listed twice is answered once, for the last offset."""

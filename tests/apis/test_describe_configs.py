@@ -273,10 +273,10 @@ class BrokerTests(SynchronousTestCase):
     def test_every_topic_synonym_is_catalogued(self) -> None:
         """Each topic config's broker synonyms are broker configs with the topic config's type."""
         for d in topic_config.TOPIC_CONFIGS.values():
-            for syn in d.synonyms:
+            for syn in d.synonym_names:
                 self.assertIn(syn, broker_configs.BROKER_CONFIGS)
             if d.synonyms:
-                primary = broker_configs.BROKER_CONFIGS[d.synonyms[0]]
+                primary = broker_configs.BROKER_CONFIGS[d.synonym_names[0]]
                 self.assertEqual(primary.type, d.type)
                 self.assertFalse(primary.read_only)
 

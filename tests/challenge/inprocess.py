@@ -15,7 +15,8 @@ import tempfile
 from twisted.internet import reactor
 from twisted.internet.threads import deferToThread
 
-from kafkatwist.config.properties import BrokerConfig, parse_properties
+from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.transport.service import BrokerService
 from tests.challenge import tester
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
 from kafkatwist.wire import records as wire_records
@@ -143,6 +144,16 @@ class CommitFetchTests(GroupTestCase):
         big = self.successResultOf(self.gb.commit("solo", {("t", 0): 2}, metadata="x" * 4097))
         self.assertEqual(codes(big), {("t", 0): ErrorCode.OFFSET_METADATA_TOO_LARGE})
         self.assertEqual(self.gb.committed("solo", "t", [0]), {0: 1})
+
+    def test_configured_metadata_limit(self) -> None:
+        """offset.metadata.max.bytes from server.properties is the limit enforced."""
+        config = BrokerConfig.from_properties({"offset.metadata.max.bytes": "10"})
+        self.gb = GroupBroker(offset_metadata_max_bytes=config.offset_metadata_max_bytes)
+        self.gb.topic("t", 1)
+        ok = self.successResultOf(self.gb.commit("solo", {("t", 0): 1}, metadata="x" * 10))
+        self.assertEqual(codes(ok), {("t", 0): NONE})
+        big = self.successResultOf(self.gb.commit("solo", {("t", 0): 2}, metadata="x" * 11))
+        self.assertEqual(codes(big), {("t", 0): ErrorCode.OFFSET_METADATA_TOO_LARGE})
 
     def test_member_commit_checks(self) -> None:
         """Member commits: current generation only, known members only, no standalone commits."""

@@ -13,6 +13,8 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.config.resolver import broker_layers
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
@@ -742,14 +744,16 @@ class ConfigTests(SynchronousTestCase):
 
     def test_broker_properties(self) -> None:
         """server.properties names map onto the defaults; ms beats hours."""
-        config = LogConfig.from_broker_properties(
+
+        def from_broker_properties(props: dict[str, str]) -> LogConfig:
+            return broker_layers(BrokerConfig.from_properties(props), {}).log_config({})
+
+        config = from_broker_properties(
             {"log.retention.hours": "1", "log.roll.hours": "2", "log.segment.bytes": "2000000"}
         )
         self.assertEqual(
             (config.retention_ms, config.segment_ms, config.segment_bytes),
             (3600000, 7200000, 2000000),
         )
-        config = LogConfig.from_broker_properties(
-            {"log.retention.ms": "5", "log.retention.hours": "1"}
-        )
+        config = from_broker_properties({"log.retention.ms": "5", "log.retention.hours": "1"})
         self.assertEqual(config.retention_ms, 5)

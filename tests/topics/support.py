@@ -11,10 +11,10 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from kafkatwist.storage.kraft import KRaftMetadataStore, run_now
 from kafkatwist.storage.results import ReadResult
-from kafkatwist.topics.log_configs import log_config_source
 from kafkatwist.transport.service import file_log_manager
 from tests.storage.support import temp_dir
 
@@ -40,13 +40,11 @@ def file_broker(
     clock.advance(START)
     metadata = KRaftMetadataStore(log_dir, clock=clock)
     case.successResultOf(metadata.load())
-    log_configs = log_config_source(config, metadata)
-    logs = file_log_manager(config, clock, run_now, log_configs)
+    configs = ConfigResolver(config, metadata)
+    logs = file_log_manager(config, clock, run_now, configs)
     case.successResultOf(logs.load())
     case.addCleanup(logs.close)
-    return build_broker(
-        config, clock, metadata, cast(ILogManager, logs), log_configs, cluster_id="c"
-    )
+    return build_broker(config, clock, metadata, cast(ILogManager, logs), configs, cluster_id="c")
 
 
 def read_all(case: SynchronousTestCase, log: IPartitionLog) -> ReadResult:

@@ -63,22 +63,22 @@ class PartitionLogTests(SynchronousTestCase):
         assert log is not None
         self.assertEqual(log.config.max_message_bytes, 4096)
 
-    def test_topic_configs_changed(self) -> None:
-        """A topic's changed configs reach its open logs."""
+    def test_topic_configs_pushed(self) -> None:
+        """A topic's changed configs reach its open logs through the config resolver."""
         topic = self.topic()
         controller = self.broker.controller
         self.successResultOf(controller.set_configs(2, "t", {"max.message.bytes": "2048"}))
-        self.partitions.topic_configs_changed("t")
+        self.broker.configs.push_log_config(self.broker.logs, "t")
         log = self.partitions.partition_log(topic, 0)
         assert log is not None
         self.assertEqual(log.config.max_message_bytes, 2048)
 
-    def test_broker_configs_changed(self) -> None:
-        """A changed dynamic broker config reaches every topic's open logs."""
+    def test_broker_configs_pushed(self) -> None:
+        """A changed dynamic broker config reaches every topic's open logs through the resolver."""
         topic = self.topic()
         controller = self.broker.controller
         self.successResultOf(controller.set_configs(4, "", {"message.max.bytes": "3000"}))
-        self.partitions.broker_configs_changed()
+        self.broker.configs.push_all_log_configs(self.broker.logs)
         log = self.partitions.partition_log(topic, 1)
         assert log is not None
         self.assertEqual(log.config.max_message_bytes, 3000)
