@@ -1,4 +1,4 @@
-"""Benchmark: PartitionLog append throughput and LogManager start-up after an unclean stop.
+"""Benchmark: partition log append throughput and LogManager start-up after an unclean stop.
 
 Run: /work/venv/bin/python bench/bench_log.py [--append-mb 256] [--startup-bytes 200M]
      [--partitions 100] [--threads 1,2] [--in-flight 1,8] [--dir /tmp]
@@ -40,7 +40,7 @@ from twisted.python.threadpool import ThreadPool  # noqa: E402
 
 from kafkatwist.config.log_config import LogConfig  # noqa: E402
 from kafkatwist.storage.checkpoints import remove_clean_shutdown  # noqa: E402
-from kafkatwist.storage.log import PartitionLog  # noqa: E402
+from kafkatwist.storage.loader import open_partition_log  # noqa: E402
 from kafkatwist.storage.manager import LogManager  # noqa: E402
 from kafkatwist.wire.records import build_batch, validate_produce_records  # noqa: E402
 
@@ -83,7 +83,7 @@ async def bench_append(
     batches = validate_produce_records(data, max_batch_bytes=64 * MIB)
     directory = tempfile.mkdtemp(prefix="append-", dir=root)
     config = LogConfig(flush_messages=flush_messages, max_message_bytes=64 * MIB)
-    log = PartitionLog.open(
+    log = open_partition_log(
         os.path.join(directory, "bench-0"),
         "bench",
         0,
@@ -117,7 +117,7 @@ def write_crash_image(root: str, total: int, partitions: int) -> str:
     clock = task.Clock()
     logs = []
     for p in range(partitions):
-        log = PartitionLog.open(
+        log = open_partition_log(
             os.path.join(directory, f"startup-{p}"),
             "startup",
             p,
@@ -146,7 +146,7 @@ async def bench_startup(reactor: Any, directory: str, threads: int, pool: Thread
 
     manager = LogManager(
         [directory],
-        LogConfig(),
+        lambda topic: LogConfig(),
         clock=reactor,
         run_blocking=run_blocking,
         recovery_threads_per_data_dir=threads,
@@ -154,7 +154,7 @@ async def bench_startup(reactor: Any, directory: str, threads: int, pool: Thread
     started = time.perf_counter()
     await manager.load()
     elapsed = time.perf_counter() - started
-    assert manager.failed == {}, manager.failed
+    assert manager.failed() == {}, manager.failed()
     await manager.close()
     return elapsed
 
