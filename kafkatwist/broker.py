@@ -6,7 +6,9 @@ from typing import Any
 
 from attrs import define, field
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
 
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import KafkaError
 from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
@@ -40,6 +42,8 @@ class Broker:
     #: by (topic id, partition): a re-created topic starts afresh.
     producer_states: dict[tuple[Any, int], ProducerStateTable] = field(factory=dict)
 
+    _log = Logger()
+
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
         return int(self.clock.seconds() * 1000)
@@ -55,10 +59,25 @@ class Broker:
             return None
         log = self.logs.get(topic.name, partition)
         if log is None:
-            log = self.logs.create(topic.name, partition, self.log_overrides(topic))
+            log = self.logs.create(topic.name, partition, self.log_config(topic))
             if log.directory:
                 write_partition_metadata(log.directory, topic.topic_id)
         return log
+
+    def log_config(self, topic: TopicState | None) -> LogConfig:
+        """
+        The storage settings of C{topic}'s partition logs: the broker defaults plus its overrides.
+
+        Invalid overrides are logged and the broker defaults apply instead.
+        """
+        defaults = LogConfig.from_broker_properties(dict(self.config.properties))
+        if topic is None:
+            return defaults
+        try:
+            return LogConfig.from_topic_configs(defaults, self.log_overrides(topic))
+        except KafkaError as e:
+            self._log.warn("Invalid config for topic {topic}: {error}", topic=topic.name, error=e)
+            return defaults
 
     def log_overrides(self, topic: TopicState) -> dict[str, str]:
         """
@@ -76,14 +95,12 @@ class Broker:
         Apply a topic's new configs to its open partition logs.
 
         Called once the metadata image holds the change (the ConfigRecords
-        are written). The log manager's C{update_config(topic, overrides)}
-        rebuilds each open log's C{config} from the static defaults and
-        these overrides.
+        are written): the log manager's C{update_config(topic, config)}
+        gives each open log of the topic its new L{LogConfig}.
         """
         topic = self.metadata.image.topics.get(name)
-        update = getattr(self.logs, "update_config", None)
-        if topic is not None and update is not None:
-            update(name, self.log_overrides(topic))
+        if topic is not None:
+            self.logs.update_config(name, self.log_config(topic))
 
     def broker_configs_changed(self) -> None:
         """Apply changed dynamic broker configs to every topic's open logs."""

@@ -13,6 +13,7 @@ from twisted.logger import Logger
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.topics.controller import Controller
@@ -22,26 +23,20 @@ from kafkatwist.transport.protocol import KafkaServerFactory
 
 def default_log_manager(broker: Broker, run_blocking: Callable[..., Any]) -> Any:
     """The file-backed log manager over the configured log directories."""
-    from kafkatwist.config.log_config import LogConfig
-    from kafkatwist.producers.state import ProducerStateTable
     from kafkatwist.storage.manager import LogManager
 
     config = broker.config
-    properties = dict(getattr(config, "properties", None) or {})
 
-    def topic_configs(name: str) -> dict[str, str]:
-        topic = broker.metadata.image.topics.get(name)
-        return broker.log_overrides(topic) if topic is not None else {}
+    def log_config(name: str) -> LogConfig:
+        return broker.log_config(broker.metadata.image.topics.get(name))
 
     return LogManager(
         [os.path.abspath(d) for d in (config.log_dirs or ("/tmp/kraft-combined-logs",))],
-        LogConfig.from_broker_properties(properties),
+        log_config,
         clock=broker.clock,
         run_blocking=run_blocking,
-        topic_configs=topic_configs,
         recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
         retention_check_interval_ms=config.log_retention_check_interval_ms,
-        producer_state_factory=lambda topic, partition: ProducerStateTable(),
     )
 
 
