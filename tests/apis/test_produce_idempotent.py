@@ -15,11 +15,11 @@ from kafkatwist.messages.produce import (
     TopicProduceData,
 )
 from kafkatwist.producers.state import ProducerStateTable
-from kafkatwist.storage.memory import MemoryPartitionLog
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
 from tests.brokers import call, make_broker
 from tests.client_batches import T0, client_batch
+from tests.storage.support import stored_batches
 
 PID = 1000
 
@@ -72,7 +72,7 @@ class IdempotentProduceTests(SynchronousTestCase):
         again = self.produce(batch)
         self.assertEqual((again.error_code, again.base_offset), (0, first.base_offset))
         self.assertEqual(self.log().log_end_offset, 5)
-        self.assertEqual(len(self.log().batches()), 2)
+        self.assertEqual(len(stored_batches(self.log())), 2)
 
     def test_duplicate_reports_batch_timestamp_as_append_time(self) -> None:
         """As Kafka, a duplicate's log_append_time_ms is the original batch's max timestamp."""
@@ -181,7 +181,7 @@ class IdempotentProduceTests(SynchronousTestCase):
             self.send(seq, 2)
         self.send(12, 1)
         replayed = ProducerStateTable()
-        for stored in self.log().batches():
+        for stored in stored_batches(self.log()):
             h = wire_records.parse_batch_header(stored)
             replayed.replay_batch(h, h.base_offset)
         topic = self.broker.metadata.image.topics["t"]
@@ -189,27 +189,9 @@ class IdempotentProduceTests(SynchronousTestCase):
 
     def test_log_owned_state_is_used(self) -> None:
         """A log's own producer_state (the file engine's contract) is used, not the broker's."""
-        log = StatefulLog("t", 0)
-        self.broker.logs.logs[("t", 0)] = log
         self.assertEqual(self.send(0, 2, epoch=3).error_code, 0)
         self.assertEqual(self.send(0, epoch=2).error_code, ErrorCode.INVALID_PRODUCER_EPOCH)
         again = self.send(0, 2, epoch=3)
         self.assertEqual((again.error_code, again.base_offset), (0, 0))
-        self.assertEqual(log.producer_state.producers[PID].last_seq, 1)
+        self.assertEqual(self.log().producer_state.producers[PID].last_seq, 1)
         self.assertEqual(self.broker.producer_states, {})
-
-
-class StatefulLog(MemoryPartitionLog):
-    """A memory log with its own producer state and per-batch hook, like the file engine."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        super().__init__(topic, partition)
-        self.producer_state = ProducerStateTable()
-
-    def append(self, buf: Any, batches: Any, *, leader_epoch: int, now_ms: int) -> Any:
-        start = len(self.batches())
-        d = super().append(buf, batches, leader_epoch=leader_epoch, now_ms=now_ms)
-        for stored in self.batches()[start:]:
-            h = wire_records.parse_batch_header(stored)
-            self.producer_state.on_batch_appended(h, h.base_offset)
-        return d

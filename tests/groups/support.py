@@ -70,7 +70,7 @@ def subscription(*topics: str) -> bytes:
 
 
 class GroupBroker:
-    """A loaded broker (memory logs, Clock) with its group coordinator."""
+    """A loaded broker (file-engine logs in a temp dir, a Clock) with its group coordinator."""
 
     def __init__(self, logs: Any = None, log_dir: str | None = None, **config: Any) -> None:
         settings: dict[str, Any] = {

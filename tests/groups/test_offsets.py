@@ -11,6 +11,7 @@ from kafkatwist.groups import records as rec
 from kafkatwist.wire import records as wire_records
 from tests.groups.support import GroupBroker
 from tests.groups.test_rebalance import GroupTestCase
+from tests.storage.support import stored_batches
 
 NONE = int(ErrorCode.NONE)
 
@@ -28,7 +29,7 @@ def log_records(gb: GroupBroker, group: str) -> list[Any]:
     topic = gb.broker.metadata.image.topics[rec.OFFSETS_TOPIC]
     log = gb.broker.logs.get(rec.OFFSETS_TOPIC, rec.partition_for(group, len(topic.partitions)))
     out = []
-    for batch in log.batches():
+    for batch in stored_batches(log):
         out.extend(wire_records.decode_batch_records(batch))
     return out
 
