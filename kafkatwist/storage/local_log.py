@@ -15,13 +15,13 @@ from __future__ import annotations
 import bisect
 import errno
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from attrs import define, field
 
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.storage.files import Writev, write_all
+from kafkatwist.storage.files import Writev, unlink_all, write_all
 from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.storage.segment import Segment
 from kafkatwist.wire.records import AssignedOffsets, BatchHeader
@@ -238,7 +238,25 @@ class LocalLog:
             return None
         return found
 
-    # -- deletion --------------------------------------------------------------
+    # -- deletion and closing --------------------------------------------------
+
+    def close_job(self, also_remove: Sequence[str]) -> Callable[[], None]:
+        """
+        Unmap every index now; return the blocking close of every file.
+
+        The returned function also removes C{also_remove} (pending
+        ``.deleted`` files). Run it on the log's executor, after the last flush.
+        """
+        segments = list(self._segments)
+        for segment in segments:
+            segment.close_maps()
+
+        def close_files() -> None:
+            for segment in segments:
+                segment.close_files()
+            unlink_all(also_remove)
+
+        return close_files
 
     def remove(self, doomed: Sequence[Segment]) -> None:
         """Drop segments from the list (their files are the caller's to delete)."""

@@ -42,7 +42,7 @@ from kafkatwist.storage.checkpoints import (
 )
 from kafkatwist.storage.epochs import LeaderEpochCache, LeaderEpochFile
 from kafkatwist.storage.executor import RunBlocking, Scheduler, SerialExecutor, chain
-from kafkatwist.storage.files import Fsync, Writev, unlink_all
+from kafkatwist.storage.files import Fsync, Writev
 from kafkatwist.storage.flusher import LogFlusher
 from kafkatwist.storage.index import NO_TIMESTAMP
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
@@ -103,7 +103,6 @@ class PartitionLog:
     _high_watermark: int = field(init=False)
     _executor: SerialExecutor = field(init=False)
     _flusher: LogFlusher = field(init=False)
-    _deleter: retention.SegmentDeleter = field(init=False)
     _retention: retention.LogRetention = field(init=False)
     _waiters: HighWatermarkWaiters = Factory(HighWatermarkWaiters)
     _epoch_file: LeaderEpochFile = field(init=False)
@@ -132,11 +131,11 @@ class PartitionLog:
             self._go_offline,
             self._recovery_point,
         )
-        self._deleter = retention.SegmentDeleter(
+        deleter = retention.SegmentDeleter(
             self.directory, self.name, self._clock, self._executor, self._go_offline
         )
         self._retention = retention.LogRetention(
-            self._local, self._deleter, self._roll, self._advance_log_start, self._go_offline
+            self._local, deleter, self._roll, self._advance_log_start, self._go_offline
         )
 
     # -- state ---------------------------------------------------------------
@@ -532,19 +531,7 @@ class PartitionLog:
             flushed = fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
         outcome: list[Failure] = []
         flushed.addErrback(outcome.append)
-        pending = self._deleter.cancel_pending()
-        segments = self._local.segments
-
-        def prepare_close() -> Callable[[], None]:
-            for segment in segments:
-                segment.close_maps()
-
-            def close_files() -> None:
-                for segment in segments:
-                    segment.close_files()
-                unlink_all(pending)
-
-            return close_files
+        pending = self._retention.cancel_pending()
 
         def finished(result: object) -> None:
             self._waiters.fire_all(self._high_watermark)
@@ -557,5 +544,5 @@ class PartitionLog:
             else:
                 done.callback(None)
 
-        self._executor.submit(prepare_close).addBoth(finished)
+        self._executor.submit(lambda: self._local.close_job(pending)).addBoth(finished)
         return chain(done)

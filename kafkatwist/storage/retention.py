@@ -196,6 +196,10 @@ class LogRetention:
         self._advance_log_start(self._local.segments[0].base_offset)
         return len(deletable)
 
+    def cancel_pending(self) -> list[str]:
+        """Cancel the scheduled file removals (the log closes); return the files to remove."""
+        return self._deleter.cancel_pending()
+
     def apply(
         self,
         config: LogConfig,
