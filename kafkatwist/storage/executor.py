@@ -16,10 +16,14 @@ from twisted.internet.defer import Deferred
 
 T = TypeVar("T")
 
-#: Runs a blocking function (in a worker thread in production); fires with its result.
-RunBlocking = Callable[[Callable[[], Any]], "Deferred[Any]"]
 #: A job: called on the reactor thread when its turn comes, returns the blocking function.
-Job = Callable[[], Callable[[], Any]]
+Job = Callable[[], Callable[[], object]]
+
+
+class RunBlocking(Protocol):
+    """Runs a blocking function (in a worker thread in production); fires with its result."""
+
+    def __call__(self, fn: Callable[[], T], /) -> Deferred[T]: ...
 
 
 @define
@@ -35,13 +39,13 @@ class SerialExecutor:
     """
 
     _run_blocking: RunBlocking
-    _queue: deque[tuple[Job, Deferred[Any]]] = Factory(deque)
+    _queue: deque[tuple[Job, Deferred[object]]] = Factory(deque)
     _busy: bool = False
     _pumping: bool = False
 
-    def submit(self, prepare: Job) -> Deferred[Any]:
+    def submit(self, prepare: Job) -> Deferred[object]:
         """Queue a job; the Deferred fires with the blocking function's result."""
-        d: Deferred[Any] = Deferred()
+        d: Deferred[object] = Deferred()
         self._queue.append((prepare, d))
         self._pump()
         return d
@@ -70,7 +74,7 @@ class SerialExecutor:
         finally:
             self._pumping = False
 
-    def _finished(self, result: object, d: Deferred[Any]) -> None:
+    def _finished(self, result: object, d: Deferred[object]) -> None:
         self._busy = False
         d.callback(result)
         self._pump()

@@ -5,10 +5,9 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 #: Writers: C{os.writev}, or a fake injected by tests to simulate disk errors.
-Writev = Callable[[int, Sequence[Any]], int]
+Writev = Callable[[int, Sequence[memoryview]], int]
 #: C{os.fsync}, or a fake injected by tests.
 Fsync = Callable[[int], None]
 
@@ -32,7 +31,7 @@ def pread_exact(fd: int, size: int, position: int) -> bytes:
     return b"".join(parts)
 
 
-def write_all(writev: Writev, fd: int, pieces: Sequence[Any]) -> int:
+def write_all(writev: Writev, fd: int, pieces: Sequence[bytes | memoryview]) -> int:
     """Write every piece with C{writev}, resuming after short writes; return the byte count."""
     views = [p if isinstance(p, memoryview) else memoryview(p) for p in pieces]
     total = 0

@@ -13,7 +13,6 @@ import errno
 import os
 import struct
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from attrs import define
 
@@ -518,7 +517,7 @@ class Segment:
         return renamed
 
 
-def _decode(batch: bytes) -> list[Any]:
+def _decode(batch: bytes) -> list[records.Record]:
     try:
         return list(records.decode_batch_records(batch, check_crc=False))
     except records.RecordsError as e:
