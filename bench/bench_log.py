@@ -1,7 +1,7 @@
 # mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
 # mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
 # mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
-"""Benchmark: PartitionLog append throughput and LogManager start-up after an unclean stop.
+"""Benchmark: partition log append throughput and LogManager start-up after an unclean stop.
 
 Run: /work/venv/bin/python bench/bench_log.py [--append-mb 256] [--startup-bytes 200M]
      [--partitions 100] [--threads 1,2] [--in-flight 1,8] [--dir /tmp]
@@ -31,9 +31,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,11 +43,9 @@ from twisted.python.threadpool import ThreadPool  # noqa: E402
 
 from kafkatwist.config.log_config import LogConfig  # noqa: E402
 from kafkatwist.storage.checkpoints import remove_clean_shutdown  # noqa: E402
-from kafkatwist.storage.log import PartitionLog  # noqa: E402
+from kafkatwist.storage.loader import open_partition_log  # noqa: E402
 from kafkatwist.storage.manager import LogManager  # noqa: E402
 from kafkatwist.wire.records import build_batch, validate_produce_records  # noqa: E402
-
-T = TypeVar("T")
 
 MIB = 1024 * 1024
 
@@ -71,7 +68,7 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def sync_run(fn: Callable[[], T]) -> Deferred[T]:
+def sync_run(fn: Any) -> Deferred:
     return maybeDeferred(fn)
 
 
@@ -89,7 +86,7 @@ async def bench_append(
     batches = validate_produce_records(data, max_batch_bytes=64 * MIB)
     directory = tempfile.mkdtemp(prefix="append-", dir=root)
     config = LogConfig(flush_messages=flush_messages, max_message_bytes=64 * MIB)
-    log = PartitionLog.open(
+    log = open_partition_log(
         os.path.join(directory, "bench-0"),
         "bench",
         0,
@@ -100,7 +97,7 @@ async def bench_append(
     )
     count = max(1, total_mb * MIB // len(data))
     started = time.perf_counter()
-    pending: list[Deferred[Any]] = []
+    pending: list[Deferred] = []
     for _ in range(count):
         pending.append(log.append(data, batches, leader_epoch=0, now_ms=0))
         if len(pending) >= in_flight:
@@ -123,7 +120,7 @@ def write_crash_image(root: str, total: int, partitions: int) -> str:
     clock = task.Clock()
     logs = []
     for p in range(partitions):
-        log = PartitionLog.open(
+        log = open_partition_log(
             os.path.join(directory, f"startup-{p}"),
             "startup",
             p,
@@ -147,12 +144,12 @@ def write_crash_image(root: str, total: int, partitions: int) -> str:
 async def bench_startup(reactor: Any, directory: str, threads: int, pool: ThreadPool) -> float:
     """Seconds for LogManager.load() over C{directory}."""
 
-    def run_blocking(fn: Callable[[], T]) -> Deferred[T]:
+    def run_blocking(fn: Any) -> Deferred:
         return deferToThreadPool(reactor, pool, fn)
 
     manager = LogManager(
         [directory],
-        LogConfig(),
+        lambda topic: LogConfig(),
         clock=reactor,
         run_blocking=run_blocking,
         recovery_threads_per_data_dir=threads,
@@ -160,7 +157,7 @@ async def bench_startup(reactor: Any, directory: str, threads: int, pool: Thread
     started = time.perf_counter()
     await manager.load()
     elapsed = time.perf_counter() - started
-    assert manager.failed == {}, manager.failed
+    assert manager.failed() == {}, manager.failed()
     await manager.close()
     return elapsed
 
@@ -170,7 +167,7 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
     pool.start()
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
 
-    def threaded(fn: Callable[[], T]) -> Deferred[T]:
+    def threaded(fn: Any) -> Deferred:
         return deferToThreadPool(reactor, pool, fn)
 
     root = tempfile.mkdtemp(prefix="kafkatwist-bench-", dir=args.dir)

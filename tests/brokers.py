@@ -1,11 +1,12 @@
-"""A broker for handler tests: real metadata store in a temp dir, memory logs, a Clock."""
+"""A broker for handler tests: real metadata store and partition logs in a temp dir, a Clock."""
 
 from __future__ import annotations
 
 import atexit
 import shutil
 import tempfile
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -16,8 +17,9 @@ from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore
-from kafkatwist.storage.memory import MemoryLogManager
+from kafkatwist.storage.manager import LogManager
 from kafkatwist.wire.header import RequestHeader
+from tests.storage.support import run_now
 
 #: One directory per test process for the brokers' log dirs, removed at exit.
 _ROOT = tempfile.mkdtemp(prefix="kafkatwist-tests-")
@@ -29,15 +31,22 @@ def make_broker(
     config: BrokerConfig | None = None,
     clock: Clock | None = None,
     logs: ILogManager | None = None,
+    log_dirs: Sequence[str] | None = None,
+    wrap_logs: Callable[[ILogManager], ILogManager] | None = None,
 ) -> Broker:
     """
-    A loaded broker with no topics, memory logs and a C{Clock}.
+    A loaded broker with no topics and a C{Clock}.
 
     Built by L{build_broker}, as the service builds its broker; its group
-    coordinator is not started.
+    coordinator is not started. Its partition logs are the file engine's, in
+    C{log_dirs} (default: C{log_dir}, next to ``__cluster_metadata-0`` as in
+    Kafka), with blocking work run at once, so every Deferred of a handler
+    fires synchronously.
 
-    @param logs: The log manager, memory logs by default (a "restarted"
-        broker passes the one it restarts over).
+    @param logs: The log manager to use instead (a "restarted" broker passes
+        the one it restarts over).
+    @param wrap_logs: Wraps the log manager the broker's services get (a
+        test's fault injection).
     """
     if log_dir is None:
         log_dir = tempfile.mkdtemp(prefix="broker-", dir=_ROOT)
@@ -46,18 +55,35 @@ def make_broker(
     config = config or BrokerConfig()
     metadata = KRaftMetadataStore(log_dir, clock=clock)
     metadata.load()
+    configs = ConfigResolver(config, metadata)
     if logs is None:
-        logs = cast(ILogManager, MemoryLogManager())
-    broker = build_broker(
-        config,
-        clock,
-        metadata,
-        logs,
-        ConfigResolver(config, metadata),
-        cluster_id="test-cluster",
-    )
+        manager = LogManager(
+            [log_dir] if log_dirs is None else list(log_dirs),
+            configs.log_config,
+            clock=clock,
+            run_blocking=run_now,
+        )
+        manager.load()
+        logs = manager
+    if wrap_logs is not None:
+        logs = wrap_logs(logs)
+    broker = build_broker(config, clock, metadata, logs, configs, cluster_id="test-cluster")
     broker.advertised_port = 9092
     return broker
+
+
+def with_logs(broker: Broker, logs: ILogManager) -> Broker:
+    """The same broker (config, clock, metadata) rebuilt over other logs."""
+    rebuilt = build_broker(
+        broker.config,
+        broker.clock,
+        broker.metadata,
+        logs,
+        broker.configs,
+        cluster_id=broker.cluster_id,
+    )
+    rebuilt.advertised_port = broker.advertised_port
+    return rebuilt
 
 
 def context(

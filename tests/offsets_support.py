@@ -9,10 +9,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis._spec import ApiSpec
 from kafkatwist.broker import Broker
-from kafkatwist.storage.memory import MemoryPartitionLog
+from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire import schema
 from kafkatwist.wire.records import NewRecord, build_batch
 from tests.brokers import call
+from tests.storage.support import append_batches
 
 
 def batch(timestamps: Sequence[int], compression: int = 0) -> bytes:
@@ -26,7 +27,7 @@ def batch(timestamps: Sequence[int], compression: int = 0) -> bytes:
 
 def fill(
     case: SynchronousTestCase,
-    log: MemoryPartitionLog,
+    log: IPartitionLog,
     batches: Sequence[Sequence[int]],
     *,
     leader_epoch: int = 0,
@@ -36,8 +37,8 @@ def fill(
     """Append one batch per entry of C{batches}, each holding those record timestamps."""
     for timestamps in batches:
         case.successResultOf(
-            log.append_batches(
-                batch(timestamps, compression), leader_epoch=leader_epoch, now_ms=now_ms
+            append_batches(
+                log, batch(timestamps, compression), leader_epoch=leader_epoch, now_ms=now_ms
             )
         )
 
@@ -50,7 +51,7 @@ def produce(
     batches: Sequence[Sequence[int]],
     *,
     leader_epoch: int | None = None,
-) -> MemoryPartitionLog:
+) -> IPartitionLog:
     """Append batches to a topic's partition log, at the partition's leader epoch by default."""
     state = broker.metadata.image.topics[topic]
     log = broker.partitions.partition_log(state, partition)

@@ -1,13 +1,9 @@
-"""Helpers shared by the offset APIs: leader-epoch fencing, log queries, epochs of offsets."""
+"""Helpers shared by the offset APIs: leader-epoch fencing and the epochs of offsets."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from twisted.internet.defer import maybeDeferred
-
 from kafkatwist.errors import ErrorCode
+from kafkatwist.storage.interfaces import IPartitionLog
 
 #: Kafka's ``RecordBatch.NO_PARTITION_LEADER_EPOCH``: "no current leader epoch given".
 NO_LEADER_EPOCH = -1
@@ -30,18 +26,7 @@ def leader_epoch_error(partition_epoch: int, current_leader_epoch: int) -> Error
     return None
 
 
-async def query(fn: Callable[..., Any], *args: Any) -> Any:
-    """
-    Call a log query that may answer at once or with a Deferred.
-
-    The memory log answers at once; a file-backed log may need to read a
-    segment off the reactor thread. Either way the caller awaits the value,
-    and an exception arrives as the raised error.
-    """
-    return await maybeDeferred(fn, *args)
-
-
-async def epoch_at(log: Any, offset: int, current_epoch: int) -> int:
+async def epoch_at(log: IPartitionLog, offset: int, current_epoch: int) -> int:
     """
     The leader epoch of the record at C{offset}, as Kafka's epoch cache tells it.
 
@@ -51,5 +36,5 @@ async def epoch_at(log: Any, offset: int, current_epoch: int) -> int:
     """
     if offset >= log.log_end_offset:
         return current_epoch
-    epoch = await query(log.epoch_for_offset, offset)
-    return int(epoch) if epoch >= 0 else current_epoch
+    epoch = await log.epoch_for_offset(offset)
+    return epoch if epoch >= 0 else current_epoch

@@ -22,7 +22,6 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._offsets import query
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.delete_records import (
@@ -86,7 +85,7 @@ async def _delete(
     if offset < 0:
         return _result(index, ErrorCode.OFFSET_OUT_OF_RANGE)
     try:
-        low_watermark = await query(log.delete_records_before, offset)
+        low_watermark = await log.delete_records_before(offset)
     except KafkaError as e:
         return _result(index, e.code)
     return _result(index, 0, int(low_watermark))

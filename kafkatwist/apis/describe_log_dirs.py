@@ -6,11 +6,10 @@ Behavior:
   partition, otherwise the named ones (names or partitions this broker does
   not host are left out, not errors); topics with no listed partition are
   left out;
-* each partition: its size in bytes (the segment files, or the memory log's
-  batches; 0 for a partition whose log is not opened yet, which goes to the
-  first log dir), offset lag 0 (the log end offset never passes the high
-  watermark on a lone replica) and ``is_future_key`` false (no
-  AlterReplicaLogDirs moves);
+* each partition: its size in bytes (its segment files; 0 for a partition
+  whose log is not opened yet, which goes to the first log dir), offset lag
+  0 (the log end offset never passes the high watermark on a lone replica)
+  and ``is_future_key`` false (no AlterReplicaLogDirs moves);
 * v4+: the volume's total and usable bytes, from ``os.statvfs``
   (``f_blocks``/``f_bavail`` times ``f_frsize``, as Java's ``FileStore``); a log
   dir that cannot be read answers KAFKA_STORAGE_ERROR with no topics, as Kafka
@@ -28,7 +27,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from kafkatwist.apis._offsets import query
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_log_dirs import (
@@ -77,9 +75,10 @@ async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> Descri
             size = 0
             where = dirs[0]
             if log is not None:
-                size = int(await query(log.size_bytes))
-                if log.directory:
-                    where = os.path.dirname(os.path.abspath(log.directory))
+                size = log.size_in_bytes
+                log_dir = broker.logs.log_dir_of(name, index)
+                if log_dir is not None:
+                    where = os.path.abspath(log_dir)
             placed.setdefault(where, {}).setdefault(name, []).append(
                 DescribeLogDirsPartition(
                     partition_index=index, partition_size=size, offset_lag=0, is_future_key=False

@@ -36,6 +36,7 @@ from kafkatwist.messages.fetch import (
     FetchResponse,
     PartitionData,
 )
+from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire.versions import VersionRange
 
 READ_COMMITTED = 1
@@ -64,7 +65,7 @@ class _Plan:
         self.by_id = by_id
         # (topic response key, [(fetch partition, log or error code)])
         self.topics: list[tuple[Any, list[tuple[Any, Any]]]] = []
-        self.logs: list[Any] = []
+        self.logs: list[tuple[IPartitionLog, int]] = []
         for ft in request.topics:
             topic = image.topics_by_id.get(ft.topic_id) if by_id else image.topics.get(ft.topic)
             entries: list[tuple[Any, Any]] = []
@@ -85,7 +86,7 @@ class _Plan:
                     self.logs.append((log, fp.fetch_offset))
             self.topics.append((ft, entries))
 
-    def read(self, request: FetchRequest) -> tuple[FetchResponse, int, bool]:
+    async def read(self, request: FetchRequest) -> tuple[FetchResponse, int, bool]:
         """Read every partition once: the response, its byte count, any errors."""
         remaining = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
         total = 0
@@ -123,7 +124,7 @@ class _Plan:
                 chunks: list[Any] = []
                 size = 0
                 if limit > 0 or min_one:
-                    result = log.read(
+                    result = await log.read(
                         offset,
                         max(limit, 0),
                         max_offset=lso if read_committed else hw,
@@ -162,14 +163,16 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
     clock = ctx.broker.clock
     deadline = clock.seconds() + max(request.max_wait_ms, 0) / 1000.0
     while True:
-        response, total, errors = plan.read(request)
+        response, total, errors = await plan.read(request)
         wait = deadline - clock.seconds()
         if total >= request.min_bytes or errors or wait <= 0 or not plan.logs:
             return response
         await _wait_for_append(clock, plan.logs, wait)
 
 
-def _wait_for_append(clock: Any, logs: list[tuple[Any, int]], timeout: float) -> Deferred[None]:
+def _wait_for_append(
+    clock: Any, logs: list[tuple[IPartitionLog, int]], timeout: float
+) -> Deferred[None]:
     """A Deferred that fires on the first append to any of C{logs}, or at the timeout."""
     done: Deferred[None] = Deferred(lambda d: cleanup())
     waiters: list[Deferred[Any]] = []

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kafkatwist.apis._offsets import epoch_at, leader_epoch_error, query
+from kafkatwist.apis._offsets import epoch_at, leader_epoch_error
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.list_offsets import (
@@ -167,15 +167,15 @@ async def _partition(
         return _answer(p, version, -1, -1, -1)
     try:
         if timestamp == MAX_TIMESTAMP:
-            found = await query(log.max_timestamp)
+            found = await log.max_timestamp()
         else:
-            found = await query(log.offset_for_timestamp, timestamp)
+            found = await log.offset_for_timestamp(timestamp)
     except KafkaError as e:
         return _error(p, e.code)
     if found is None or found.offset >= last_fetchable:
         return _answer(p, version, -1, -1, -1)
     offset, record_timestamp = found.offset, found.timestamp
-    epoch = await query(log.epoch_for_offset, offset)
+    epoch = await log.epoch_for_offset(offset)
     return _answer(p, version, offset, record_timestamp, epoch)
 
 
@@ -193,8 +193,8 @@ async def _legacy(
     start = log.log_start_offset
     # (offset, modification time) per "segment", then the log end offset now.
     entries: list[tuple[int, int]]
-    if log.size_bytes() > 0:
-        found = await query(log.max_timestamp)
+    if log.size_in_bytes > 0:
+        found = await log.max_timestamp()
         entries = [
             (start, found.timestamp if found is not None else now),
             (log.log_end_offset, now),

@@ -27,7 +27,7 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._offsets import leader_epoch_error, query
+from kafkatwist.apis._offsets import leader_epoch_error
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.offset_for_leader_epoch import (
@@ -79,7 +79,7 @@ async def _partition(
         epoch, end_offset = UNDEFINED_EPOCH, UNDEFINED_EPOCH_OFFSET
     else:
         try:
-            epoch, end_offset = await query(log.end_offset_for_epoch, requested)
+            epoch, end_offset = await log.end_offset_for_epoch(requested)
         except KafkaError as e:
             return _error(p, e.code)
     if end_offset == UNDEFINED_EPOCH_OFFSET:

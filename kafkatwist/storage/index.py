@@ -209,7 +209,8 @@ class OffsetIndex(IndexFile):
 
     def _key(self, n: int) -> int:
         assert self._mm is not None
-        return self.base_offset + _I32.unpack_from(self._mm, n * 8)[0]
+        relative: int = _I32.unpack_from(self._mm, n * 8)[0]
+        return self.base_offset + relative
 
     @property
     def last_offset(self) -> int:
@@ -284,7 +285,8 @@ class TimeIndex(IndexFile):
 
     def _key(self, n: int) -> int:
         assert self._mm is not None
-        return _I64.unpack_from(self._mm, n * 12)[0]
+        timestamp: int = _I64.unpack_from(self._mm, n * 12)[0]
+        return timestamp
 
     def last_entry(self) -> tuple[int, int]:
         """The last entry, or C{(NO_TIMESTAMP, base_offset)} when empty (Kafka's C{lastEntry})."""

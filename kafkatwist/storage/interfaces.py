@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kafkatwist.storage.checkpoints import EpochEntry
     from kafkatwist.storage.kraft import MetadataImage
     from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult
+    from kafkatwist.wire.primitives import Buffer
     from kafkatwist.wire.records import BatchHeader
 
 
@@ -110,13 +111,18 @@ class IPartitionLog(Protocol):
 
     def append(
         self,
-        buf: bytes,
+        buf: Buffer,
         batches: Sequence[tuple[int, BatchHeader]],
         *,
         leader_epoch: int,
         now_ms: int,
     ) -> Deferred[AppendInfo]:
-        """Append validated batches, assigning offsets; fires when written (and flushed if due)."""
+        """
+        Append validated batches, assigning offsets; fires when written (and flushed if due).
+
+        C{buf} may be a C{memoryview} of the request: the batches are written
+        from it without a copy.
+        """
 
     def read(
         self,

@@ -167,11 +167,11 @@ class MetadataImage:
             self.topics[record.name] = topic
             self.topics_by_id[record.topic_id] = topic
         elif isinstance(record, mr.PartitionRecord):
-            topic = self.topics_by_id.get(record.topic_id)
-            if topic is None:
+            known = self.topics_by_id.get(record.topic_id)
+            if known is None:
                 self._ignore("PartitionRecord for an unknown topic id")
                 return
-            topic.partitions[record.partition_id] = PartitionState(
+            known.partitions[record.partition_id] = PartitionState(
                 partition=record.partition_id,
                 leader=record.leader,
                 leader_epoch=record.leader_epoch,
@@ -188,9 +188,9 @@ class MetadataImage:
         elif isinstance(record, mr.PartitionChangeRecord):
             self._apply_change(record)
         elif isinstance(record, mr.RemoveTopicRecord):
-            topic = self.topics_by_id.pop(record.topic_id, None)
-            if topic is not None:
-                self.topics.pop(topic.name, None)
+            removed = self.topics_by_id.pop(record.topic_id, None)
+            if removed is not None:
+                self.topics.pop(removed.name, None)
         elif isinstance(record, mr.ConfigRecord):
             self._apply_config(record)
         elif isinstance(record, mr.FeatureLevelRecord):
@@ -313,7 +313,7 @@ class KRaftMetadataStore:
     """
 
     log_dir: str
-    run_blocking: RunBlocking = run_now
+    run_blocking: RunBlocking[Any] = run_now
     clock: Any = None
     image: MetadataImage = field(factory=MetadataImage)
     #: The offset the next appended record gets.

@@ -3,7 +3,7 @@
 Kafka's ``LogManager``.
 
 Layout of each log dir (Kafka's): ``<topic>-<partition>/`` per partition
-(see L{kafkatwist.storage.log}), ``recovery-point-offset-checkpoint`` and
+(see L{kafkatwist.storage.partition_log}), ``recovery-point-offset-checkpoint`` and
 ``log-start-offset-checkpoint`` in the root, and ``.kafka_cleanshutdown``
 after a clean stop. ``__cluster_metadata-0`` belongs to the metadata
 engine and is left alone; ``<topic>-<partition>.<id>-delete`` dirs are
@@ -11,8 +11,8 @@ removed at load; ``-future`` and ``-stray`` dirs are skipped.
 
 Public surface:
 
-- C{LogManager(log_dirs, default_config, *, clock, run_blocking,
-  topic_configs, ...)};
+- C{LogManager(log_dirs, log_config, *, clock, run_blocking, ...)}, where
+  C{log_config(topic)} builds a topic's L{LogConfig} for logs opened at load;
 - L{LogManager.load} -> C{Deferred[None]}: open every partition, at most
   C{recovery_threads_per_data_dir} at a time per dir through
   C{run_blocking}. With the clean-shutdown marker present the files are
@@ -20,7 +20,7 @@ Public surface:
   deleted; otherwise each partition is recovered from its recovery point,
   and every truncation is logged (file, byte position, offset, reason);
 - L{LogManager.get}, L{LogManager.create}, L{LogManager.delete_topic},
-  L{LogManager.delete_partition}, L{LogManager.reconfigure};
+  L{LogManager.delete_partition}, L{LogManager.update_config};
 - L{LogManager.checkpoint}, L{LogManager.flush_dirty},
   L{LogManager.apply_retention}, L{LogManager.periodic_service},
   L{LogManager.start_periodic}, L{LogManager.close}.
@@ -43,7 +43,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.errors import KafkaError
 from kafkatwist.storage.checkpoints import (
     LOG_START_OFFSET_CHECKPOINT,
     RECOVERY_POINT_CHECKPOINT,
@@ -54,13 +53,19 @@ from kafkatwist.storage.checkpoints import (
     write_clean_shutdown,
     write_offset_checkpoint,
 )
-from kafkatwist.storage.log import PartitionLog, ProducerStateHooks, RunBlocking
+from kafkatwist.storage.executor import DelayedCall, RunBlocking, Scheduler
+from kafkatwist.storage.loader import open_partition_log
+from kafkatwist.storage.partition_log import PartitionLog
 
 #: The KRaft metadata log, read by the metadata engine, never by this manager.
 METADATA_PARTITION_DIR = "__cluster_metadata-0"
 DELETE_DIR_SUFFIX = "-delete"
 FUTURE_DIR_SUFFIX = "-future"
 STRAY_DIR_SUFFIX = "-stray"
+
+
+#: An offset per partition, as the offset checkpoints hold them.
+Offsets = dict[tuple[str, int], int]
 
 
 def parse_partition_dir(name: str) -> tuple[str, int] | None:
@@ -113,40 +118,32 @@ def _scan_log_dir(log_dir: str) -> _DirScan:
     )
 
 
-def _no_overrides(topic: str) -> Mapping[str, str]:
-    return {}
-
-
 @define(eq=False)
 class LogManager:
     """
     Owns the L{PartitionLog}s of every log dir.
 
+    Implements L{kafkatwist.storage.interfaces.ILogManager}; every log has
+    its own L{kafkatwist.producers.state.ProducerStateTable}.
+
     @ivar recovery_threads_per_data_dir: Kafka's
         ``num.recovery.threads.per.data.dir``: how many partitions of one
         dir are opened at once.
-    @ivar producer_state_factory: Optional C{(topic, partition) ->
-        ProducerStateHooks} for each log opened or created.
     """
 
     log_dirs: Sequence[str]
-    default_config: LogConfig
-    _clock: Any = field(kw_only=True)
+    #: The L{LogConfig} of a topic, for the logs opened by L{load}.
+    _log_config: Callable[[str], LogConfig]
+    _clock: Scheduler = field(kw_only=True)
     _run_blocking: RunBlocking = field(kw_only=True)
-    _topic_configs: Callable[[str], Mapping[str, str]] = field(kw_only=True, default=_no_overrides)
-    #: The config resolver's C{log_config}: when given, every log's settings come from it.
-    _log_config: Callable[[str], LogConfig] | None = field(kw_only=True, default=None)
     recovery_threads_per_data_dir: int = field(kw_only=True, default=1)
     retention_check_interval_ms: int = field(kw_only=True, default=300000)
     flush_check_interval_ms: int = field(kw_only=True, default=1000)
     checkpoint_interval_ms: int = field(kw_only=True, default=60000)
-    producer_state_factory: Callable[[str, int], ProducerStateHooks | None] | None = field(
-        kw_only=True, default=None
-    )
     broker_epoch: int = field(kw_only=True, default=-1)
     #: Kafka's ``InitialTaskDelayMs``: the delay before the first periodic run.
     initial_task_delay_ms: int = field(kw_only=True, default=30000)
-    _periodic_start: Any = None
+    _periodic_start: DelayedCall | None = None
     _logs: dict[tuple[str, int], PartitionLog] = Factory(dict)
     _dir_of: dict[tuple[str, int], str] = Factory(dict)
     _failed: dict[tuple[str, int], str] = Factory(dict)
@@ -169,7 +166,6 @@ class LogManager:
         """Every open log."""
         return [self._logs[key] for key in sorted(self._logs)]
 
-    @property
     def failed(self) -> Mapping[tuple[str, int], str]:
         """Partitions that could not be opened at load, with the reason."""
         return dict(self._failed)
@@ -178,37 +174,11 @@ class LogManager:
         """The log dir that holds C{topic}-C{partition}."""
         return self._dir_of.get((topic, partition))
 
-    def config_for(self, topic: str) -> LogConfig:
-        """
-        C{topic}'s settings: the resolver's answer, else the broker defaults
-        with C{topic}'s overrides (the defaults if those are invalid).
-        """
-        if self._log_config is not None:
-            return self._log_config(topic)
-        try:
-            return LogConfig.from_topic_configs(self.default_config, self._topic_configs(topic))
-        except KafkaError as e:
-            self._log.warn(
-                "Invalid config for topic {topic}: {error}", topic=topic, error=e.message
-            )
-            return self.default_config
-
-    def reconfigure(self, topic: str) -> None:
-        """Re-read C{topic}'s config into its open logs (after AlterConfigs)."""
-        config = self.config_for(topic)
-        for (t, _), log in self._logs.items():
-            if t == topic:
-                log.config = config
-
     def update_config(self, topic: str, config: LogConfig) -> None:
-        """Apply C{topic}'s new settings (pushed by the config resolver) to its open logs."""
+        """Apply C{topic}'s new storage settings to its open logs (after AlterConfigs)."""
         for (t, _), log in self._logs.items():
             if t == topic:
                 log.config = config
-
-    def _producer_state(self, topic: str, partition: int) -> ProducerStateHooks | None:
-        factory = self.producer_state_factory
-        return factory(topic, partition) if factory is not None else None
 
     # -- loading ---------------------------------------------------------------
 
@@ -235,17 +205,16 @@ class LogManager:
             for topic, partition, path in scan.partitions:
                 key = (topic, partition)
                 opener = partial(
-                    PartitionLog.open,
+                    open_partition_log,
                     path,
                     topic,
                     partition,
-                    self.config_for(topic),
+                    self._log_config(topic),
                     clock=self._clock,
                     run_blocking=self._run_blocking,
                     recover=not scan.clean,
                     recovery_point=scan.recovery_points.get(key, 0),
                     log_start_offset=scan.log_starts.get(key, 0),
-                    producer_state=self._producer_state(topic, partition),
                 )
                 d = semaphore.run(self._run_blocking, opener)
                 d.addCallbacks(
@@ -306,21 +275,14 @@ class LogManager:
 
     # -- creation and deletion ---------------------------------------------------
 
-    def create(
-        self, topic: str, partition: int, config: LogConfig | Mapping[str, str] | None = None
-    ) -> PartitionLog:
+    def create(self, topic: str, partition: int, config: LogConfig) -> PartitionLog:
         """
-        Return the log of C{topic}-C{partition}, creating its dir if needed.
+        Return the log of C{topic}-C{partition}, creating its dir with C{config} if needed.
 
-        The dir is ``<log.dir>/<topic>-<partition>``.
-
-        C{config} is a L{LogConfig}, or the topic's config overrides (Kafka
-        names) to apply to the broker defaults, or C{None} for the
-        C{topic_configs} callable's answer.
-
-        The new dir goes to the log dir holding the fewest partitions (as
-        Kafka picks). Creation only makes a directory and empty files, so it
-        runs synchronously. ``partition.metadata`` is not written here.
+        The dir is ``<log.dir>/<topic>-<partition>``. The new dir goes to the
+        log dir holding the fewest partitions (as Kafka picks). Creation only
+        makes a directory and empty files, so it runs synchronously, on the
+        calling thread. ``partition.metadata`` is not written here.
         """
         key = (topic, partition)
         existing = self._logs.get(key)
@@ -331,11 +293,7 @@ class LogManager:
             counts[d] = counts.get(d, 0) + 1
         log_dir = min(self.log_dirs, key=lambda d: counts[d])
         path = os.path.join(log_dir, f"{topic}-{partition}")
-        if config is None:
-            config = self.config_for(topic)
-        elif not isinstance(config, LogConfig):
-            config = LogConfig.from_topic_configs(self.default_config, config)
-        log = PartitionLog.open(
+        log = open_partition_log(
             path,
             topic,
             partition,
@@ -343,7 +301,6 @@ class LogManager:
             clock=self._clock,
             run_blocking=self._run_blocking,
             recover=False,
-            producer_state=self._producer_state(topic, partition),
         )
         self._logs[key] = log
         self._dir_of[key] = log_dir
@@ -408,7 +365,7 @@ class LogManager:
             recovery_points, log_starts = self._dir_checkpoints(log_dir)
 
             def blocking(
-                log_dir: str = log_dir, rp: Any = recovery_points, ls: Any = log_starts
+                log_dir: str = log_dir, rp: Offsets = recovery_points, ls: Offsets = log_starts
             ) -> None:
                 write_offset_checkpoint(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT), rp)
                 write_offset_checkpoint(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT), ls)
@@ -438,7 +395,7 @@ class LogManager:
                 deleted += log.apply_retention(now)
         return deleted
 
-    def periodic_service(self, clock: Any | None = None) -> MultiService:
+    def periodic_service(self, clock: Scheduler | None = None) -> MultiService:
         """
         A service running retention, ``flush.ms`` flushes and checkpoints on C{clock}.
 
@@ -447,15 +404,15 @@ class LogManager:
         TimerService waits for a returned Deferred before its next step.
         """
         clock = self._clock if clock is None else clock
-        service = MultiService()
+        service = MultiService()  # type: ignore[no-untyped-call]
         for interval_ms, work in (
             (self.retention_check_interval_ms, self._retention_step),
             (self.flush_check_interval_ms, self.flush_dirty),
             (self.checkpoint_interval_ms, self.checkpoint),
         ):
-            timer = TimerService(interval_ms / 1000.0, work)
+            timer = TimerService(interval_ms / 1000.0, work)  # type: ignore[no-untyped-call]
             timer.clock = clock
-            timer.setServiceParent(service)
+            timer.setServiceParent(service)  # type: ignore[no-untyped-call]
         return service
 
     def _retention_step(self) -> None:
@@ -464,7 +421,7 @@ class LogManager:
         except Exception:
             self._log.failure("Retention check failed")
 
-    def start_periodic(self, clock: Any | None = None) -> MultiService:
+    def start_periodic(self, clock: Scheduler | None = None) -> MultiService:
         """
         Start L{periodic_service} after L{initial_task_delay_ms} (stopped by L{close}).
 
@@ -502,7 +459,7 @@ class LogManager:
             self._periodic_start.cancel()
         if self._periodic is not None:
             if self._periodic.running:
-                await self._periodic.stopService()
+                await self._periodic.stopService()  # type: ignore[no-untyped-call]
             self._periodic = None
         keys = sorted(self._logs)
         results = await DeferredList([self._logs[key].close() for key in keys], consumeErrors=True)
@@ -523,8 +480,8 @@ class LogManager:
 
             def blocking(
                 log_dir: str = log_dir,
-                rp: Any = recovery_points,
-                ls: Any = log_starts,
+                rp: Offsets = recovery_points,
+                ls: Offsets = log_starts,
                 clean: bool = clean,
             ) -> None:
                 write_offset_checkpoint(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT), rp)

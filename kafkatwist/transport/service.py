@@ -21,7 +21,6 @@ from kafkatwist.clock import ReactorTime
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
-from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.storage.manager import LogManager
@@ -82,13 +81,11 @@ def file_log_manager(
     """The file-backed log manager over the configured log directories."""
     return LogManager(
         [os.path.abspath(d) for d in (config.log_dirs or (DEFAULT_LOG_DIR,))],
-        configs.log_config(""),
+        configs.log_config,
         clock=clock,
         run_blocking=run_blocking,
-        log_config=configs.log_config,
         recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
         retention_check_interval_ms=config.log_retention_check_interval_ms,
-        producer_state_factory=lambda topic, partition: ProducerStateTable(),
     )
 
 

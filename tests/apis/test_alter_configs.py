@@ -1,4 +1,4 @@
-"""AlterConfigs against the memory broker: replacement, validation, persistence, live logs."""
+"""AlterConfigs on the file engine: replacement, validation, persistence, live logs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DeleteRecords (api key 21) against the memory broker, at every version."""
+"""DeleteRecords (api key 21) against a broker on the file engine, at every version."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from kafkatwist.storage.kraft import RESOURCE_BROKER
 from kafkatwist.wire import schema
 from tests.brokers import call, make_broker
 from tests.offsets_support import client_roundtrip, produce
+from tests.storage.support import stored_batches
 
 SPEC = delete_records.SPEC
 
@@ -60,12 +61,19 @@ class DeleteRecordsTests(SynchronousTestCase):
         """The log start offset moves to the requested offset, which is the low watermark."""
         self.assertEqual(self.delete(t=[(0, 3)]), {"t": [(0, 0, 3)]})
         self.assertEqual(self.log.log_start_offset, 3)
-        self.assertEqual(len(self.log.batches()), 1)
+        self.assertEqual(len(stored_batches(self.log)), 1)
 
     def test_high_watermark_sentinel(self) -> None:
-        """Offset -1 deletes up to the high watermark."""
+        """Offset -1 deletes up to the high watermark: nothing is left to read.
+
+        As in Kafka, the active segment's file stays (only segments that a
+        later one follows are deleted), so the log's size does not drop.
+        """
+        size = self.log.size_in_bytes
         self.assertEqual(self.delete(t=[(0, -1), (1, -1)]), {"t": [(0, 0, 5), (1, 0, 0)]})
-        self.assertEqual(self.log.size_bytes(), 0)
+        self.assertEqual((self.log.log_start_offset, self.log.log_end_offset), (5, 5))
+        self.assertEqual(stored_batches(self.log), [])
+        self.assertEqual(self.log.size_in_bytes, size)
 
     def test_lower_offset_keeps_start(self) -> None:
         """An offset below the current start deletes nothing and answers the current start."""

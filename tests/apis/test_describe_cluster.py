@@ -1,4 +1,4 @@
-"""DescribeCluster (api key 60) against the memory broker, at every version."""
+"""DescribeCluster (api key 60) against a broker on the file engine, at every version."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DescribeConfigs against the memory broker: values, sources, synonyms, errors, versions."""
+"""DescribeConfigs on the file engine: values, sources, synonyms, errors, versions."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""DescribeLogDirs (api key 35) against the memory broker, at every version."""
+"""DescribeLogDirs (api key 35) against a broker on the file engine, at every version."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 
 from kafka.protocol.admin.cluster import DescribeLogDirsRequest as ClientRequest
@@ -27,7 +28,9 @@ SPEC = describe_log_dirs.SPEC
 class DescribeLogDirsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.dir = tempfile.mkdtemp(prefix="kafkatwist-logdirs-")
-        self.broker = make_broker(config=BrokerConfig.from_properties({"log.dirs": self.dir}))
+        self.broker = make_broker(
+            config=BrokerConfig.from_properties({"log.dirs": self.dir}), log_dirs=[self.dir]
+        )
         controller = self.broker.controller
         self.successResultOf(controller.create_topic("a", 2))
         self.successResultOf(controller.create_topic("b", 1))
@@ -106,9 +109,11 @@ class DescribeLogDirsTests(SynchronousTestCase):
         """A log dir that cannot be read answers KAFKA_STORAGE_ERROR with no topics."""
         missing = os.path.join(self.dir, "missing")
         self.broker = make_broker(
-            config=BrokerConfig.from_properties({"log.dirs": f"{missing},{self.dir}"})
+            config=BrokerConfig.from_properties({"log.dirs": f"{missing},{self.dir}"}),
+            log_dirs=[missing, self.dir],
         )
         self.successResultOf(self.broker.controller.create_topic("c", 1))
+        shutil.rmtree(missing)  # the log manager made it; now it is gone
         response = self.describe(4)
         self.assertEqual(
             [(r.log_dir, r.error_code, len(r.topics), r.total_bytes) for r in response.results],
@@ -120,17 +125,20 @@ class DescribeLogDirsTests(SynchronousTestCase):
 
     def test_logs_listed_under_their_dir(self) -> None:
         """A log in the second log dir is listed there, not under the first."""
+        first = tempfile.mkdtemp(prefix="kafkatwist-logdirs1-")
         second = tempfile.mkdtemp(prefix="kafkatwist-logdirs2-")
         self.broker = make_broker(
-            config=BrokerConfig.from_properties({"log.dirs": f"{self.dir},{second}"})
+            config=BrokerConfig.from_properties({"log.dirs": f"{first},{second}"}),
+            log_dirs=[first, second],
         )
         self.successResultOf(self.broker.controller.create_topic("d", 2))
-        log = produce(self, self.broker, "d", 1, [[5]])
-        log.directory = os.path.join(second, "d-1")
+        # New logs go to the dir holding the fewest: d-0 to the first, d-1 to the second.
+        self.broker.partitions.partition_log(self.broker.metadata.image.topics["d"], 0)
+        produce(self, self.broker, "d", 1, [[5]])
         self.assertEqual(
             self.listing(self.describe(4)),
             {
-                os.path.abspath(self.dir): {"d": [(0, 0, 0, False)]},
+                os.path.abspath(first): {"d": [(0, 0, 0, False)]},
                 os.path.abspath(second): {"d": [(1, len(batch([5])), 0, False)]},
             },
         )

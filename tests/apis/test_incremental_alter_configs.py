@@ -1,4 +1,4 @@
-"""IncrementalAlterConfigs against the memory broker: operations, validation, persistence."""
+"""IncrementalAlterConfigs on the file engine: operations, validation, persistence."""
 
 from __future__ import annotations
 

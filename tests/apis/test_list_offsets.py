@@ -1,4 +1,4 @@
-"""ListOffsets (api key 2) against the memory broker, at every version."""
+"""ListOffsets (api key 2) against a broker on the file engine, at every version."""
 
 from __future__ import annotations
 
@@ -16,20 +16,29 @@ from kafkatwist.messages.list_offsets import (
     ListOffsetsRequest,
     ListOffsetsTopic,
 )
-from kafkatwist.storage.memory import MemoryPartitionLog
+from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from kafkatwist.wire import schema
-from tests.brokers import call, make_broker
+from tests.brokers import call, make_broker, with_logs
 from tests.offsets_support import client_roundtrip, produce
 
 SPEC = list_offsets.SPEC
 NOW_MS = 1_700_000_000_000
 
 
-class LaggingLog(MemoryPartitionLog):
-    """A memory log whose high watermark and last stable offset trail its end."""
+class LaggingLog:
+    """
+    A partition log whose high watermark and last stable offset trail its end.
 
-    hw = 0
-    lso = 0
+    On one broker without transactions the file engine's high watermark and
+    last stable offset are its log end offset; this view of a real log
+    reports smaller ones, as a leader waiting for followers (or an open
+    transaction) would. Everything else is the real log's.
+    """
+
+    def __init__(self, log: IPartitionLog, hw: int, lso: int) -> None:
+        self._log = log
+        self.hw = hw
+        self.lso = lso
 
     @property
     def high_watermark(self) -> int:
@@ -38,6 +47,23 @@ class LaggingLog(MemoryPartitionLog):
     @property
     def last_stable_offset(self) -> int:
         return self.lso
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._log, name)
+
+
+class LogsWith:
+    """A log manager answering C{get} with the given logs for some partitions."""
+
+    def __init__(self, logs: ILogManager, replaced: dict[tuple[str, int], Any]) -> None:
+        self._logs = logs
+        self._replaced = replaced
+
+    def get(self, topic: str, partition: int) -> Any:
+        return self._replaced.get((topic, partition)) or self._logs.get(topic, partition)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logs, name)
 
 
 class ListOffsetsTests(SynchronousTestCase):
@@ -125,7 +151,7 @@ class ListOffsetsTests(SynchronousTestCase):
     def test_earliest_local(self) -> None:
         """-4 (v8+) is the log start offset: nothing is tiered."""
         self.assertEqual(self.one(8, -4), (0, 0, -1, 0))
-        self.log.delete_records_before(2)
+        self.successResultOf(self.log.delete_records_before(2))
         self.assertEqual(self.one(8, -4), (0, 2, -1, 0))
 
     def test_latest_tiered(self) -> None:
@@ -134,7 +160,7 @@ class ListOffsetsTests(SynchronousTestCase):
 
     def test_after_delete_records(self) -> None:
         """The log start offset bounds earliest and timestamp answers."""
-        self.log.delete_records_before(2)
+        self.successResultOf(self.log.delete_records_before(2))
         self.assertEqual(self.one(4, -2), (0, 2, -1, 0))
         self.assertEqual(self.one(4, 0), (0, 2, 300, 0))
 
@@ -199,7 +225,7 @@ class ListOffsetsTests(SynchronousTestCase):
         self.assertEqual(self.one(4, 950), (0, 3, 1000, 2))
         self.assertEqual(self.one(4, 0), (0, 0, 100, 0))
         self.assertEqual(self.one(7, -3), (0, 3, 1000, 2))
-        self.log.delete_records_before(3)
+        self.successResultOf(self.log.delete_records_before(3))
         self.assertEqual(self.one(4, -2), (0, 3, -1, 2))
 
     def test_empty_log_epoch_is_current(self) -> None:
@@ -210,10 +236,9 @@ class ListOffsetsTests(SynchronousTestCase):
 
     def install_lagging_log(self) -> LaggingLog:
         """Partition 1 becomes a log with end offset 3, high watermark 2, last stable offset 1."""
-        log = LaggingLog("t", 1)
-        log.hw, log.lso = 2, 1
-        self.broker.logs.logs[("t", 1)] = log
-        produce(self, self.broker, "t", 1, [[10, 20, 30]])
+        real = produce(self, self.broker, "t", 1, [[10, 20, 30]])
+        log = LaggingLog(real, hw=2, lso=1)
+        self.broker = with_logs(self.broker, LogsWith(self.broker.logs, {("t", 1): log}))
         return log
 
     def test_isolation_level_and_replica_id(self) -> None:

@@ -1,4 +1,4 @@
-"""OffsetForLeaderEpoch (api key 23) against the memory broker, at every version."""
+"""OffsetForLeaderEpoch (api key 23) against a broker on the file engine, at every version."""
 
 from __future__ import annotations
 
@@ -117,7 +117,7 @@ class OffsetForLeaderEpochTests(SynchronousTestCase):
 
     def test_after_delete_records(self) -> None:
         """Epochs wholly deleted from the log answer the start of the first remaining one."""
-        self.broker.logs.get("t", 0).delete_records_before(3)
+        self.successResultOf(self.broker.logs.get("t", 0).delete_records_before(3))
         self.assertEqual(self.end(1), (0, 1, 3))
         self.assertEqual(self.end(3), (0, 3, 3))
         self.assertEqual(self.end(4), (0, 4, 6))

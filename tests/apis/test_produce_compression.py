@@ -16,6 +16,7 @@ from kafkatwist.wire.records import RecordsError
 from tests.apis.test_produce_idempotent import produce_request
 from tests.brokers import call, make_broker
 from tests.client_batches import T0, client_batch, client_decode
+from tests.storage.support import stored_batches
 
 CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
 
@@ -45,7 +46,7 @@ class CompressionPassThroughTests(SynchronousTestCase):
         return part
 
     def stored(self, topic: str) -> list[bytes]:
-        batches: list[bytes] = self.broker.logs.get(topic, 0).batches()
+        batches: list[bytes] = stored_batches(self.broker.logs.get(topic, 0))
         return batches
 
     def test_each_codec_stored_byte_identical(self) -> None:
@@ -130,7 +131,7 @@ class RecompressionTests(SynchronousTestCase):
             ]
             for batch in sent:
                 self.assertEqual(self.produce(topic, batch).error_code, 0)
-            stored = self.broker.logs.get(topic, 0).batches()
+            stored = stored_batches(self.broker.logs.get(topic, 0))
             for batch, kept in zip(sent, stored, strict=True):
                 self.check_converted(kept, batch, target)
 
@@ -143,13 +144,13 @@ class RecompressionTests(SynchronousTestCase):
         self.topic("b")
         sent = client_batch(codec=1, records=RECORDS)
         self.produce("b", sent)
-        self.check_converted(self.broker.logs.get("b", 0).batches()[0], sent, 2)
+        self.check_converted(stored_batches(self.broker.logs.get("b", 0))[0], sent, 2)
 
     def test_log_append_time_with_conversion(self) -> None:
         """On a LogAppendTime topic the converted batch is stamped with the append time."""
         self.topic("lat", **{"compression.type": "zstd", "message.timestamp.type": "LogAppendTime"})
         response = self.produce("lat", client_batch(codec=0, records=RECORDS))
-        stored = wire_records.parse_batch_header(self.broker.logs.get("lat", 0).batches()[0])
+        stored = wire_records.parse_batch_header(stored_batches(self.broker.logs.get("lat", 0))[0])
         self.assertEqual((stored.compression, stored.timestamp_type), (4, 1))
         self.assertEqual(stored.max_timestamp, response.log_append_time_ms)
         self.assertEqual(response.log_append_time_ms, self.broker.now_ms())
@@ -162,7 +163,7 @@ class RecompressionTests(SynchronousTestCase):
         first = self.produce("g", batch)
         again = self.produce("g", batch)
         self.assertEqual((first.base_offset, again.base_offset, again.error_code), (2, 2, 0))
-        self.assertEqual(len(self.broker.logs.get("g", 0).batches()), 2)
+        self.assertEqual(len(stored_batches(self.broker.logs.get("g", 0))), 2)
 
     def test_too_large_after_conversion(self) -> None:
         """A batch that outgrows max.message.bytes once decompressed is MESSAGE_TOO_LARGE."""

@@ -1,4 +1,4 @@
-"""Produce and Fetch handler tests against memory logs and an injected clock."""
+"""Produce and Fetch handler tests against the file engine (in a temp dir) and an injected clock."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic
 from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
 from kafkatwist.wire.records import build_batch, decode_batch_records, parse_batch_header
 from tests.brokers import call, make_broker
+from tests.storage.support import append_batches, stored_batches
 
 
 def batch(*values: bytes, ts: int = 1_700_000_000_000) -> bytes:
@@ -53,7 +54,7 @@ class ProduceTests(SynchronousTestCase):
         second = self.part(self.produce(batch(b"c")))
         self.assertEqual((first.error_code, first.base_offset, first.log_start_offset), (0, 0, 0))
         self.assertEqual((second.base_offset, second.log_append_time_ms), (2, -1))
-        stored = self.broker.logs.get("t", 0).batches()
+        stored = stored_batches(self.broker.logs.get("t", 0))
         self.assertEqual([parse_batch_header(b).base_offset for b in stored], [0, 2])
         # Only the base offset changed: everything after the first 8 bytes is as sent.
         self.assertEqual(stored[1][8:], batch(b"c")[8:])
@@ -107,7 +108,7 @@ class ProduceTests(SynchronousTestCase):
         p = self.part(self.produce(batch(b"x"), topic="lat"))
         now = self.broker.now_ms()
         self.assertEqual(p.log_append_time_ms, now)
-        stored = self.broker.logs.get("lat", 0).batches()[0]
+        stored = stored_batches(self.broker.logs.get("lat", 0))[0]
         self.assertEqual(parse_batch_header(stored).max_timestamp, now)
         self.assertEqual(decode_batch_records(stored)[0].timestamp, now)
 
@@ -122,7 +123,7 @@ class FetchTests(SynchronousTestCase):
         self.log = self.broker.logs.get("t", 0)
         self.batches = [batch(b"a" * 100, b"b" * 100), batch(b"c" * 100), batch(b"d" * 100)]
         for b in self.batches:
-            self.successResultOf(self.log.append_batches(b))
+            self.successResultOf(append_batches(self.log, b))
 
     def fetch(
         self,
@@ -158,7 +159,7 @@ class FetchTests(SynchronousTestCase):
         self.assertEqual(
             (p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset), (0, 4, 4, 0)
         )
-        stored = self.log.batches()
+        stored = stored_batches(self.log)
         self.assertEqual(b"".join(p.records), b"".join(stored))
         self.assertIsNone(p.aborted_transactions)
 
@@ -169,14 +170,14 @@ class FetchTests(SynchronousTestCase):
 
     def test_limits_keep_whole_batches(self) -> None:
         """partition_max_bytes stops before a batch that would not fit."""
-        size0 = len(self.log.batches()[0])
+        size0 = len(stored_batches(self.log)[0])
         p = self.data(self.successResultOf(self.fetch(0, part_max=size0 + 10)))
         self.assertEqual(len(p.records), 1)
 
     def test_first_batch_always_whole(self) -> None:
         """The first batch is returned whole even when larger than every limit (KIP-74)."""
         p = self.data(self.successResultOf(self.fetch(0, max_bytes=10, part_max=10)))
-        self.assertEqual(p.records, [self.log.batches()[0]])
+        self.assertEqual(p.records, [stored_batches(self.log)[0]])
 
     def test_at_high_watermark(self) -> None:
         """A fetch at the high watermark returns no records and no error."""
@@ -208,7 +209,7 @@ class FetchTests(SynchronousTestCase):
         self.assertNoResult(d)
         self.broker.clock.advance(1)
         self.assertNoResult(d)
-        self.successResultOf(self.log.append_batches(batch(b"late")))
+        self.successResultOf(append_batches(self.log, batch(b"late")))
         p = self.data(self.successResultOf(d))
         self.assertEqual(parse_batch_header(p.records[0]).base_offset, 4)
         self.assertEqual(self.broker.clock.getDelayedCalls(), [])

@@ -15,11 +15,11 @@ from kafkatwist.messages.produce import (
     TopicProduceData,
 )
 from kafkatwist.producers.state import ProducerStateTable
-from kafkatwist.storage.memory import MemoryPartitionLog
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
 from tests.brokers import call, make_broker
 from tests.client_batches import T0, client_batch
+from tests.storage.support import stored_batches
 
 PID = 1000
 
@@ -72,7 +72,7 @@ class IdempotentProduceTests(SynchronousTestCase):
         again = self.produce(batch)
         self.assertEqual((again.error_code, again.base_offset), (0, first.base_offset))
         self.assertEqual(self.log().log_end_offset, 5)
-        self.assertEqual(len(self.log().batches()), 2)
+        self.assertEqual(len(stored_batches(self.log())), 2)
 
     def test_duplicate_reports_batch_timestamp_as_append_time(self) -> None:
         """As Kafka, a duplicate's log_append_time_ms is the original batch's max timestamp."""
@@ -181,34 +181,15 @@ class IdempotentProduceTests(SynchronousTestCase):
             self.send(seq, 2)
         self.send(12, 1)
         replayed = ProducerStateTable()
-        for stored in self.log().batches():
+        for stored in stored_batches(self.log()):
             h = wire_records.parse_batch_header(stored)
             replayed.replay_batch(h, h.base_offset)
         self.assertEqual(self.log().producer_state, replayed)
 
     def test_log_owned_state_is_used(self) -> None:
-        """The partition log's own producer_state (the IPartitionLog contract) is the one used."""
-        log = StatefulLog("t", 0)
-        self.broker.logs.logs[("t", 0)] = log
+        """A log's own producer_state (the file engine's contract) is used, not the broker's."""
         self.assertEqual(self.send(0, 2, epoch=3).error_code, 0)
         self.assertEqual(self.send(0, epoch=2).error_code, ErrorCode.INVALID_PRODUCER_EPOCH)
         again = self.send(0, 2, epoch=3)
         self.assertEqual((again.error_code, again.base_offset), (0, 0))
-        self.assertEqual(log.producer_state.producers[PID].last_seq, 1)
-        self.assertEqual(log.checked, 3)
-
-
-class StatefulLog(MemoryPartitionLog):
-    """A memory log whose producer state counts the appends checked against it."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        super().__init__(topic, partition)
-        self.checked = 0
-        log = self
-
-        class CountingTable(ProducerStateTable):
-            def check_append(self, *args: Any, **kw: Any) -> Any:
-                log.checked += 1
-                return super().check_append(*args, **kw)
-
-        self.producer_state = CountingTable()
+        self.assertEqual(self.log().producer_state.producers[PID].last_seq, 1)

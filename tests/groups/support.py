@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import attrs
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 
 from kafkatwist.apis import (
     delete_groups,
@@ -20,6 +20,8 @@ from kafkatwist.apis import (
     sync_group,
 )
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.groups.records import OFFSETS_TOPIC
 from kafkatwist.messages.delete_groups import DeleteGroupsRequest
 from kafkatwist.messages.describe_groups import DescribeGroupsRequest
 from kafkatwist.messages.heartbeat import HeartbeatRequest
@@ -43,6 +45,7 @@ from kafkatwist.messages.offset_fetch import (
     OffsetFetchRequestTopics,
 )
 from kafkatwist.messages.sync_group import SyncGroupRequest, SyncGroupRequestAssignment
+from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from tests.brokers import call, make_broker
 
 #: A consumer protocol subscription to topic "t4" as librdkafka 2.16.0
@@ -68,8 +71,48 @@ def subscription(*topics: str) -> bytes:
     return bytes(out)
 
 
+class AppendFaults:
+    """
+    Fault injection for ``__consumer_offsets``: once C{code} is set, every
+    append to one of its partitions fails with C{KafkaError(code)}.
+    """
+
+    def __init__(self) -> None:
+        self.code: ErrorCode | None = None
+
+    def wrap(self, logs: ILogManager) -> ILogManager:
+        """C{logs}, whose ``__consumer_offsets`` logs fail appends while C{code} is set."""
+        faults = self
+
+        class FaultyLog:
+            def __init__(self, log: IPartitionLog) -> None:
+                self._log = log
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._log, name)
+
+            def append(self, *args: Any, **kw: Any) -> Deferred[Any]:
+                if faults.code is None:
+                    return self._log.append(*args, **kw)
+                return fail(KafkaError(faults.code))
+
+        class FaultyLogs:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(logs, name)
+
+            def get(self, topic: str, partition: int) -> Any:
+                log = logs.get(topic, partition)
+                return FaultyLog(log) if log is not None and topic == OFFSETS_TOPIC else log
+
+            def create(self, topic: str, partition: int, config: Any) -> Any:
+                log = logs.create(topic, partition, config)
+                return FaultyLog(log) if topic == OFFSETS_TOPIC else log
+
+        return cast(ILogManager, FaultyLogs())
+
+
 class GroupBroker:
-    """A loaded broker (memory logs, Clock) with its group coordinator."""
+    """A loaded broker (file-engine logs in a temp dir, a Clock) with its group coordinator."""
 
     def __init__(self, logs: Any = None, log_dir: str | None = None, **config: Any) -> None:
         settings: dict[str, Any] = {
@@ -78,7 +121,10 @@ class GroupBroker:
         }
         settings.update(config)
         self.config = attrs.evolve(BrokerConfig(), **settings)
-        self.broker = make_broker(log_dir=log_dir, config=self.config, logs=logs)
+        self.faults = AppendFaults()
+        self.broker = make_broker(
+            log_dir=log_dir, config=self.config, logs=logs, wrap_logs=self.faults.wrap
+        )
         self.clock = self.broker.clock
         self.coordinator = self.broker.groups
 

@@ -12,6 +12,7 @@ from kafkatwist.groups import records as rec
 from kafkatwist.wire import records as wire_records
 from tests.groups.support import GroupBroker
 from tests.groups.test_rebalance import GroupTestCase
+from tests.storage.support import stored_batches
 
 NONE = int(ErrorCode.NONE)
 
@@ -29,7 +30,7 @@ def log_records(gb: GroupBroker, group: str) -> list[Any]:
     topic = gb.broker.metadata.image.topics[rec.OFFSETS_TOPIC]
     log = gb.broker.logs.get(rec.OFFSETS_TOPIC, rec.partition_for(group, len(topic.partitions)))
     out = []
-    for batch in log.batches():
+    for batch in stored_batches(log):
         out.extend(wire_records.decode_batch_records(batch))
     return out
 
@@ -363,27 +364,7 @@ class AppendFailureTests(GroupTestCase):
 
     def break_appends(self, code: ErrorCode) -> None:
         """Make every __consumer_offsets append fail with C{code}."""
-        from twisted.internet.defer import fail
-
-        from kafkatwist.errors import KafkaError
-
-        real = self.gb.broker.logs
-
-        class BrokenLog:
-            def __init__(self, log: Any) -> None:
-                self._log = log
-
-            def __getattr__(self, name: str) -> Any:
-                return getattr(self._log, name)
-
-            def append(self, *args: Any, **kw: Any) -> Any:
-                return fail(KafkaError(code))
-
-        # The topic's logs exist once it does: break each of them in place.
-        self.successResultOf(self.gb.coordinator.ensure_offsets_topic())
-        for key, log in list(real.logs.items()):
-            if key[0] == rec.OFFSETS_TOPIC:
-                real.logs[key] = BrokenLog(log)
+        self.gb.faults.code = code
 
     def test_failed_commit_is_not_acknowledged(self) -> None:
         """A commit whose append fails is refused (NOT_LEADER_OR_FOLLOWER -> NOT_COORDINATOR)."""

@@ -19,6 +19,7 @@ from tests.groups.support import (
     member_id_of,
 )
 from tests.groups.test_offsets import log_records
+from tests.storage.support import stored_batches
 
 NONE = int(ErrorCode.NONE)
 
@@ -196,8 +197,8 @@ class LogTests(SynchronousTestCase):
         self.assertTrue(topic.is_internal)
         self.assertEqual(len(topic.partitions), 5)
         log = self.gb.broker.logs.get(rec.OFFSETS_TOPIC, rec.partition_for("solo", 5))
-        self.assertEqual(len(log.batches()), 1)
-        records = wire_records.decode_batch_records(log.batches()[0], check_crc=True)
+        self.assertEqual(len(stored_batches(log)), 1)
+        records = wire_records.decode_batch_records(stored_batches(log)[0], check_crc=True)
         self.assertEqual(
             [r.key for r in records],
             [rec.offset_commit_key("solo", "t", 0), rec.offset_commit_key("solo", "t", 1)],
@@ -241,7 +242,7 @@ class LogTests(SynchronousTestCase):
         self.successResultOf(self.gb.commit("gone", {("t", 1): 1}))
         self.successResultOf(self.gb.delete("gone"))
 
-        # "Restart": a new broker object on the same metadata directory and memory logs.
+        # "Restart": a new broker object on the same metadata directory and log manager.
         restarted = GroupBroker(logs=self.gb.broker.logs, log_dir=self.gb.broker.metadata.log_dir)
         restarted.coordinator.loading = True
         self.assertEqual(restarted.heartbeat("g", ids[0], generation), NONE)

@@ -111,9 +111,9 @@ async def start_broker(tmp_path: Any) -> tuple[BrokerService, str]:
     return service, f"127.0.0.1:{port.getHost().port}"
 
 
-def stored_headers(service: BrokerService, topic: str) -> list[wire_records.BatchHeader]:
+async def stored_headers(service: BrokerService, topic: str) -> list[wire_records.BatchHeader]:
     log = service.broker.logs.get(topic, 0)
-    data = b"".join(bytes(b) for b in log.read(0, 1 << 30).buffers)
+    data = b"".join(bytes(b) for b in (await log.read(0, 1 << 30)).buffers)
     return [h for _, h in wire_records.iter_batches(data)]
 
 
@@ -132,7 +132,7 @@ async def round_trip(
             for i, (key, value, headers) in enumerate(messages())
         ]
         assert got == expected
-        return stored_headers(service, topic)
+        return await stored_headers(service, topic)
     finally:
         await service.stopService()
 
@@ -195,7 +195,7 @@ async def test_kafka_python_idempotent_lz4(tmp_path: Any) -> None:
         assert offsets == list(range(COUNT))
         got = await deferToThread(consume_all, bootstrap, topic)
         assert got == [(i, k, v, list(h)) for i, (k, v, h) in enumerate(messages())]
-        headers = stored_headers(service, topic)
+        headers = await stored_headers(service, topic)
         assert {h.compression for h in headers} == {3}
         assert len({h.producer_id for h in headers}) == 1 and headers[0].producer_id >= 0
         assert all(h.base_sequence == h.base_offset for h in headers)

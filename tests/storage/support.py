@@ -6,15 +6,20 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.storage.log import PartitionLog
+from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.loader import open_partition_log
+from kafkatwist.storage.partition_log import PartitionLog
+from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire import records
+
+T = TypeVar("T")
 
 #: The real Kafka 4.0 log dir; tests that use it skip when it is absent.
 FIXTURE_LOGS = "/work/shared/fixtures/kraft-combined-logs"
@@ -91,7 +96,7 @@ def open_log(
     """Open a log in C{directory} (default: a fresh temp dir) and close it after the test."""
     if directory is None:
         directory = os.path.join(temp_dir(case), "topic-0")
-    log = PartitionLog.open(
+    log = open_partition_log(
         directory,
         "topic",
         0,
@@ -116,9 +121,37 @@ def append(
     return case.successResultOf(log.append(buf, validated(buf), leader_epoch=epoch, now_ms=now_ms))
 
 
+def fired(d: Deferred[T]) -> T:
+    """The result of an already-fired Deferred; its failure is raised."""
+    results: list[T] = []
+    failures: list[Any] = []
+    d.addCallbacks(results.append, failures.append)
+    if failures:
+        failures[0].raiseException()
+    assert results, "the Deferred has not fired"
+    return results[0]
+
+
+def append_batches(
+    log: IPartitionLog, data: bytes, *, leader_epoch: int = 0, now_ms: int = 0
+) -> Deferred[AppendInfo]:
+    """Validate client-style batches (any base offset) and append them."""
+    batches = records.validate_produce_records(
+        data, max_batch_bytes=1 << 30, allow_multiple_batches=True
+    )
+    return log.append(memoryview(data), batches, leader_epoch=leader_epoch, now_ms=now_ms)
+
+
+def stored_batches(log: IPartitionLog) -> list[bytes]:
+    """Every stored batch from the log start, as bytes (as the segment files hold them)."""
+    result = fired(log.read(log.log_start_offset, 1 << 62, max_offset=log.log_end_offset))
+    data = b"".join(bytes(b) for b in result.buffers)
+    return [data[pos : pos + h.size] for pos, h in records.iter_batches(data)]
+
+
 def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs: Any) -> bytes:
     """The concatenated bytes of a read."""
-    result = log.read(offset, max_bytes, **kwargs)
+    result = fired(log.read(offset, max_bytes, **kwargs))
     data = b"".join(bytes(b) for b in result.buffers)
     assert len(data) == result.size
     return data

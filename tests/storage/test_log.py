@@ -12,24 +12,27 @@ from twisted.internet.defer import CancelledError
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.config.log_config import LogConfig
+from kafkatwist.config.log_config import LONG_MAX, LogConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import broker_layers
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.log import LONG_MAX, LeaderEpochCache
+from kafkatwist.storage.epochs import LeaderEpochCache
+from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.wire import records
 
 from .support import (
     ManualRunBlocking,
     append,
+    append_batches,
     batch,
     headers,
     open_log,
     read_bytes,
     segment_file_bytes,
+    stored_batches,
     temp_dir,
     validated,
 )
@@ -88,7 +91,7 @@ class AppendReadTests(SynchronousTestCase):
             b = batch(2, value_size=40)
             sizes.append(len(b))
             append(self, log, b)
-        result = log.read(0, sizes[0] + sizes[1] + 5)
+        result = self.successResultOf(log.read(0, sizes[0] + sizes[1] + 5))
         self.assertEqual(result.size, sizes[0] + sizes[1])
         self.assertEqual(len(headers(b"".join(bytes(b) for b in result.buffers))), 2)
         # Twisted's transports take bytes only: reads hand out bytes, even when trimmed.
@@ -101,17 +104,17 @@ class AppendReadTests(SynchronousTestCase):
         append(self, log, big)
         append(self, log, batch(1))
         self.assertEqual(read_bytes(log, 2, 10), segment_file_bytes(log)[: len(big)])
-        self.assertEqual(log.read(2, 10, min_one_message=False).size, 0)
+        self.assertEqual(self.successResultOf(log.read(2, 10, min_one_message=False)).size, 0)
 
     def test_out_of_range(self) -> None:
         """Offsets outside [log start, log end] are OFFSET_OUT_OF_RANGE; the log end reads empty."""
         log = open_log(self)
         append(self, log, batch(3))
-        error = self.assertRaises(KafkaError, log.read, 4, 100)
+        error = self.failureResultOf(log.read(4, 100), KafkaError).value
         self.assertEqual(error.code, ErrorCode.OFFSET_OUT_OF_RANGE)
-        error = self.assertRaises(KafkaError, log.read, -1, 100)
+        error = self.failureResultOf(log.read(-1, 100), KafkaError).value
         self.assertEqual(error.code, ErrorCode.OFFSET_OUT_OF_RANGE)
-        self.assertEqual(log.read(3, 100).size, 0)
+        self.assertEqual(self.successResultOf(log.read(3, 100)).size, 0)
 
     def test_max_offset(self) -> None:
         """Nothing at or beyond max_offset is returned."""
@@ -155,11 +158,11 @@ class AppendReadTests(SynchronousTestCase):
         self.assertEqual([(h.base_offset, h.last_offset) for h in found], [(0, 1), (2, 4), (5, 5)])
         self.assertEqual(headers(read_bytes(log, 5))[0].base_offset, 5)
 
-    def test_memory_log_conveniences(self) -> None:
-        """append_batches and batches behave as the memory log's do, for handler tests."""
+    def test_test_conveniences(self) -> None:
+        """append_batches and stored_batches, which handler tests use, see the segment bytes."""
         log = open_log(self)
-        self.successResultOf(log.append_batches(batch(2) + batch(1)))
-        stored = log.batches()
+        self.successResultOf(append_batches(log, batch(2) + batch(1)))
+        stored = stored_batches(log)
         self.assertEqual([headers(b)[0].base_offset for b in stored], [0, 2])
         self.assertEqual(b"".join(stored), segment_file_bytes(log))
 
@@ -171,7 +174,10 @@ class AppendReadTests(SynchronousTestCase):
         [header] = headers(read_bytes(log, 0))
         self.assertEqual((header.timestamp_type, header.max_timestamp), (1, 123_456))
         self.assertEqual(records.batch_crc(read_bytes(log, 0)), header.crc)
-        self.assertEqual(log.offset_for_timestamp(100_000), OffsetAndTimestamp(0, 123_456, 0))
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(100_000)),
+            OffsetAndTimestamp(0, 123_456, 0),
+        )
 
 
 class RollTests(SynchronousTestCase):
@@ -290,7 +296,7 @@ class IndexLookupTests(SynchronousTestCase):
 class TimestampTests(SynchronousTestCase):
     """ListOffsets lookups by timestamp."""
 
-    def _log(self, **kwargs: object) -> object:
+    def _log(self, **kwargs: object) -> PartitionLog:
         log = open_log(self, config=LogConfig(index_interval_bytes=0, segment_bytes=600))
         append(self, log, batch(timestamps=[100, 300, 200]))
         append(self, log, batch(timestamps=[150, 400]))
@@ -300,30 +306,46 @@ class TimestampTests(SynchronousTestCase):
     def test_first_record_at_or_after(self) -> None:
         """The answer is the first record >= target in the first batch that has one."""
         log = self._log()
-        self.assertEqual(log.offset_for_timestamp(0), OffsetAndTimestamp(0, 100, 0))  # type: ignore[attr-defined]
-        self.assertEqual(log.offset_for_timestamp(250), OffsetAndTimestamp(1, 300, 0))  # type: ignore[attr-defined]
-        self.assertEqual(log.offset_for_timestamp(301), OffsetAndTimestamp(4, 400, 0))  # type: ignore[attr-defined]
-        self.assertEqual(log.offset_for_timestamp(550), OffsetAndTimestamp(7, 600, 0))  # type: ignore[attr-defined]
-        self.assertIsNone(log.offset_for_timestamp(601))  # type: ignore[attr-defined]
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(0)), OffsetAndTimestamp(0, 100, 0)
+        )
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(250)), OffsetAndTimestamp(1, 300, 0)
+        )
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(301)), OffsetAndTimestamp(4, 400, 0)
+        )
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(550)), OffsetAndTimestamp(7, 600, 0)
+        )
+        self.assertIsNone(self.successResultOf(log.offset_for_timestamp(601)))
 
     def test_compressed_batch(self) -> None:
         """Records inside a compressed batch are found too."""
         log = self._log(compression=1)
-        self.assertEqual(log.offset_for_timestamp(550), OffsetAndTimestamp(7, 600, 0))  # type: ignore[attr-defined]
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(550)), OffsetAndTimestamp(7, 600, 0)
+        )
 
     def test_special_timestamps(self) -> None:
         """-2 is the log start offset, -1 the high watermark, -3 the largest timestamp's record."""
         log = self._log()
-        self.assertEqual(log.offset_for_timestamp(-2), OffsetAndTimestamp(0, -1, 0))  # type: ignore[attr-defined]
-        self.assertEqual(log.offset_for_timestamp(-1), OffsetAndTimestamp(8, -1, 0))  # type: ignore[attr-defined]
-        self.assertEqual(log.offset_for_timestamp(-3), OffsetAndTimestamp(7, 600, 0))  # type: ignore[attr-defined]
-        self.assertEqual(log.max_timestamp(), OffsetAndTimestamp(7, 600, 0))  # type: ignore[attr-defined]
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(-2)), OffsetAndTimestamp(0, -1, 0)
+        )
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(-1)), OffsetAndTimestamp(8, -1, 0)
+        )
+        self.assertEqual(
+            self.successResultOf(log.offset_for_timestamp(-3)), OffsetAndTimestamp(7, 600, 0)
+        )
+        self.assertEqual(self.successResultOf(log.max_timestamp()), OffsetAndTimestamp(7, 600, 0))
 
     def test_empty_log(self) -> None:
         """An empty log has no answer for a timestamp or the max timestamp."""
         log = open_log(self)
-        self.assertIsNone(log.offset_for_timestamp(0))
-        self.assertIsNone(log.max_timestamp())
+        self.assertIsNone(self.successResultOf(log.offset_for_timestamp(0)))
+        self.assertIsNone(self.successResultOf(log.max_timestamp()))
 
     @settings(max_examples=25, deadline=None)
     @given(
@@ -343,7 +365,7 @@ class TimestampTests(SynchronousTestCase):
                 expected = OffsetAndTimestamp(offset + i, timestamps[i], 0)
                 break
             offset += len(timestamps)
-        self.assertEqual(log.offset_for_timestamp(target), expected)
+        self.assertEqual(self.successResultOf(log.offset_for_timestamp(target)), expected)
 
 
 class RetentionTests(SynchronousTestCase):
@@ -359,11 +381,11 @@ class RetentionTests(SynchronousTestCase):
         """Segments older than retention.ms are renamed .deleted, then removed after the delay."""
         clock = Clock()
         log = self._filled(clock, retention_ms=5000, file_delete_delay_ms=60000)
-        segments = list(log.segments)  # type: ignore[attr-defined]
+        segments = list(log.segments)
         expired = [s for s in segments if 12_000 - s.max_timestamp > 5000]
-        self.assertEqual(log.apply_retention(12_000), len(expired))  # type: ignore[attr-defined]
-        self.assertEqual(log.log_start_offset, log.segments[0].base_offset)  # type: ignore[attr-defined]
-        directory = log.directory  # type: ignore[attr-defined]
+        self.assertEqual(log.apply_retention(12_000), len(expired))
+        self.assertEqual(log.log_start_offset, log.segments[0].base_offset)
+        directory = log.directory
         names = os.listdir(directory)
         for segment in expired:
             name = os.path.basename(segment.log_path)
@@ -373,24 +395,24 @@ class RetentionTests(SynchronousTestCase):
         self.assertTrue(any(n.endswith(".deleted") for n in os.listdir(directory)))
         clock.advance(0.2)
         self.assertFalse(any(n.endswith(".deleted") for n in os.listdir(directory)))
-        error = self.assertRaises(KafkaError, log.read, 0, 100)  # type: ignore[attr-defined]
+        error = self.failureResultOf(log.read(0, 100), KafkaError).value
         self.assertEqual(error.code, ErrorCode.OFFSET_OUT_OF_RANGE)
 
     def test_everything_expired_rolls_a_new_segment(self) -> None:
         """When every segment expired, a new empty active segment remains at the log end offset."""
         log = self._filled(Clock(), retention_ms=10)
-        end = log.log_end_offset  # type: ignore[attr-defined]
-        log.apply_retention(100_000)  # type: ignore[attr-defined]
-        self.assertEqual([(s.base_offset, s.size) for s in log.segments], [(end, 0)])  # type: ignore[attr-defined]
-        self.assertEqual(log.log_start_offset, end)  # type: ignore[attr-defined]
+        end = log.log_end_offset
+        log.apply_retention(100_000)
+        self.assertEqual([(s.base_offset, s.size) for s in log.segments], [(end, 0)])
+        self.assertEqual(log.log_start_offset, end)
         append(self, log, batch(1))  # type: ignore[arg-type]
         self.assertEqual(headers(read_bytes(log, end))[0].base_offset, end)  # type: ignore[arg-type]
 
     def test_retention_bytes(self) -> None:
         """The oldest segments go until the log fits retention.bytes, never the active one."""
         log = self._filled(Clock(), retention_bytes=900, retention_ms=-1)
-        log.apply_retention(0)  # type: ignore[attr-defined]
-        sizes = [s.size for s in log.segments]  # type: ignore[attr-defined]
+        log.apply_retention(0)
+        sizes = [s.size for s in log.segments]
         self.assertLessEqual(sum(sizes), 900 + sizes[0])
         self.assertLessEqual(sum(sizes[1:]), 900)
 
@@ -398,7 +420,7 @@ class RetentionTests(SynchronousTestCase):
         """retention.ms -1, or a compact-only cleanup policy, deletes nothing."""
         for config in ({"retention_ms": -1}, {"retention_ms": 1, "cleanup_policy": "compact"}):
             log = self._filled(Clock(), **config)
-            self.assertEqual(log.apply_retention(10**12), 0)  # type: ignore[attr-defined]
+            self.assertEqual(log.apply_retention(10**12), 0)
 
     def test_nothing_at_or_above_high_watermark(self) -> None:
         """A segment holding offsets at or above the high watermark is kept."""
@@ -428,21 +450,21 @@ class DeleteRecordsTests(SynchronousTestCase):
         for _ in range(12):
             append(self, log, batch(2, value_size=50))
         target = log.segments[2].base_offset + 1
-        self.assertEqual(log.delete_records_before(target), target)
+        self.assertEqual(self.successResultOf(log.delete_records_before(target)), target)
         self.assertEqual(log.segments[0].base_offset, target - 1)
-        error = self.assertRaises(KafkaError, log.read, target - 1, 100)
+        error = self.failureResultOf(log.read(target - 1, 100), KafkaError).value
         self.assertEqual(error.code, ErrorCode.OFFSET_OUT_OF_RANGE)
         self.assertEqual(headers(read_bytes(log, target))[0].base_offset, target - 1)
-        self.assertEqual(log.offset_for_timestamp(-2).offset, target)
+        self.assertEqual(self.successResultOf(log.offset_for_timestamp(-2)).offset, target)
 
     def test_beyond_high_watermark(self) -> None:
         """An offset above the high watermark is OFFSET_OUT_OF_RANGE; -1 means the watermark."""
         log = open_log(self)
         append(self, log, batch(3))
-        error = self.assertRaises(KafkaError, log.delete_records_before, 4)
+        error = self.failureResultOf(log.delete_records_before(4), KafkaError).value
         self.assertEqual(error.code, ErrorCode.OFFSET_OUT_OF_RANGE)
-        self.assertEqual(log.delete_records_before(-1), 3)
-        self.assertEqual(log.delete_records_before(1), 3)
+        self.assertEqual(self.successResultOf(log.delete_records_before(-1)), 3)
+        self.assertEqual(self.successResultOf(log.delete_records_before(1)), 3)
 
     def test_epochs_truncated_from_start(self) -> None:
         """Leader epochs before the new start collapse onto it."""
@@ -450,7 +472,7 @@ class DeleteRecordsTests(SynchronousTestCase):
         append(self, log, batch(2), epoch=1)
         append(self, log, batch(2), epoch=2)
         append(self, log, batch(2), epoch=3)
-        log.delete_records_before(3)
+        self.successResultOf(log.delete_records_before(3))
         self.assertEqual(log.epoch_entries, (cp.EpochEntry(2, 3), cp.EpochEntry(3, 4)))
         with open(os.path.join(log.directory, cp.LEADER_EPOCH_CHECKPOINT)) as f:
             self.assertEqual(f.read(), "0\n2\n2 3\n3 4\n")
@@ -473,7 +495,7 @@ class FlushTests(SynchronousTestCase):
         self.assertNoResult(waiter)
         self.assertEqual((log.log_end_offset, log.high_watermark, log.recovery_point), (3, 0, 0))
         self.assertEqual(synced, [])
-        self.assertEqual(log.read(0, 1000).size, 0)
+        self.assertEqual(self.successResultOf(log.read(0, 1000)).size, 0)
         manual.run_all()
         self.assertEqual(self.successResultOf(d).last_offset, 2)
         self.assertEqual(self.successResultOf(waiter), 3)
@@ -547,7 +569,7 @@ class FlushTests(SynchronousTestCase):
         self.assertEqual(_error_code(self, d), ErrorCode.KAFKA_STORAGE_ERROR)
         self.assertTrue(log.is_offline)
         self.assertEqual(log.high_watermark, 0)
-        error = self.assertRaises(KafkaError, log.read, 0, 100)
+        error = self.failureResultOf(log.read(0, 100), KafkaError).value
         self.assertEqual(error.code, ErrorCode.KAFKA_STORAGE_ERROR)
         self.flushLoggedErrors()
 
@@ -617,7 +639,7 @@ class WaiterTests(SynchronousTestCase):
         d.cancel()
         self.failureResultOf(d, CancelledError)
         append(self, log, batch(1))
-        self.assertEqual(log._waiters, {})
+        self.assertFalse(log._waiters)
 
     def test_close_fires_waiters(self) -> None:
         """Closing the log fires pending waiters with the high watermark."""
@@ -639,10 +661,10 @@ class LeaderEpochTests(SynchronousTestCase):
         self.assertEqual(log.epoch_entries, (cp.EpochEntry(0, 0), cp.EpochEntry(4, 4)))
         with open(os.path.join(log.directory, cp.LEADER_EPOCH_CHECKPOINT)) as f:
             self.assertEqual(f.read(), "0\n2\n0 0\n4 4\n")
-        self.assertEqual(log.end_offset_for_epoch(4), (4, 7))
-        self.assertEqual(log.end_offset_for_epoch(0), (0, 4))
-        self.assertEqual(log.end_offset_for_epoch(2), (0, 4))
-        self.assertEqual(log.end_offset_for_epoch(9), (-1, -1))
+        self.assertEqual(self.successResultOf(log.end_offset_for_epoch(4)), (4, 7))
+        self.assertEqual(self.successResultOf(log.end_offset_for_epoch(0)), (0, 4))
+        self.assertEqual(self.successResultOf(log.end_offset_for_epoch(2)), (0, 4))
+        self.assertEqual(self.successResultOf(log.end_offset_for_epoch(9)), (-1, -1))
 
     def test_cache_rules(self) -> None:
         """Kafka's rules: an older epoch truncates newer entries; lookups of unknown epochs."""
@@ -664,9 +686,10 @@ class ProducerHookTests(SynchronousTestCase):
         """on_batch_appended is called once per batch with the batch's assigned base offset."""
         seen = []
 
-        class Hook:
-            def on_batch_appended(self, header: object, base_offset: int) -> None:
-                seen.append((header.records_count, base_offset))  # type: ignore[attr-defined]
+        class Hook(ProducerStateTable):
+            def on_batch_appended(self, header: records.BatchHeader, base_offset: int) -> None:
+                seen.append((header.records_count, base_offset))
+                super().on_batch_appended(header, base_offset)
 
         log = open_log(self, producer_state=Hook())
         append(self, log, batch(2) + batch(3))

@@ -32,7 +32,7 @@ def _manager(
 ) -> LogManager:
     manager = LogManager(
         dirs,
-        kwargs.pop("default_config", SMALL),  # type: ignore[arg-type]
+        kwargs.pop("log_config", lambda topic: SMALL),  # type: ignore[arg-type]
         clock=clock or Clock(),
         run_blocking=kwargs.pop("run_blocking", run_now),  # type: ignore[arg-type]
         **kwargs,  # type: ignore[arg-type]
@@ -44,7 +44,7 @@ def _filled(case: SynchronousTestCase, directory: str) -> LogManager:
     manager = _manager(case, [directory])
     case.successResultOf(manager.load())
     for partition in range(3):
-        log = manager.create("orders", partition)
+        log = manager.create("orders", partition, SMALL)
         for i in range(6):
             append(case, log, batch(2, value_size=40, timestamp=1000 + i), epoch=1)
     return manager
@@ -145,7 +145,7 @@ class LoadTests(SynchronousTestCase):
             os.chmod(root, 0o755)
             for name in files:
                 os.chmod(os.path.join(root, name), 0o644)
-        manager = _manager(self, [directory], default_config=LogConfig())
+        manager = _manager(self, [directory], log_config=lambda topic: LogConfig())
         self.successResultOf(manager.load())
         self.assertEqual(manager.partitions(), [("foo", 0)])
         log = manager.get("foo", 0)
@@ -163,15 +163,18 @@ class CreateDeleteTests(SynchronousTestCase):
     """Creating and deleting partitions."""
 
     def test_create_layout_and_overrides(self) -> None:
-        """create makes <dir>/<topic>-<partition> with an empty segment, applying overrides."""
+        """create makes <dir>/<topic>-<partition> with an empty segment and the given config."""
         directory = temp_dir(self)
         manager = _manager(self, [directory])
         self.successResultOf(manager.load())
-        log = manager.create("events", 3, {"retention.ms": "1234", "segment.bytes": "1048576"})
+        config = LogConfig.from_topic_configs(
+            SMALL, {"retention.ms": "1234", "segment.bytes": "1048576"}
+        )
+        log = manager.create("events", 3, config)
         self.assertEqual(log.directory, os.path.join(directory, "events-3"))
         self.assertEqual((log.config.retention_ms, log.config.segment_bytes), (1234, 1048576))
         self.assertIn("00000000000000000000.log", os.listdir(log.directory))
-        self.assertIs(manager.create("events", 3), log)
+        self.assertIs(manager.create("events", 3, SMALL), log)
         self.successResultOf(manager.close())
 
     def test_spreads_over_dirs(self) -> None:
@@ -179,28 +182,35 @@ class CreateDeleteTests(SynchronousTestCase):
         dirs = [temp_dir(self), temp_dir(self)]
         manager = _manager(self, dirs)
         self.successResultOf(manager.load())
-        placed = [manager.log_dir_of("t", manager.create("t", p).partition) for p in range(4)]
+        placed = [
+            manager.log_dir_of("t", manager.create("t", p, SMALL).partition) for p in range(4)
+        ]
         self.assertEqual(placed, [dirs[0], dirs[1], dirs[0], dirs[1]])
         self.successResultOf(manager.close())
 
-    def test_topic_configs_callable(self) -> None:
-        """The topic_configs callable supplies overrides; invalid ones fall back to the defaults."""
+    def test_log_config_callable_and_update(self) -> None:
+        """Logs opened at load take the log_config callable's config; update_config replaces it."""
         directory = temp_dir(self)
-        configs = {"a": {"flush.messages": "1"}, "b": {"flush.messages": "zero"}}
-        manager = _manager(self, [directory], topic_configs=lambda t: configs.get(t, {}))
+        configs = {"a": LogConfig(flush_messages=1)}
+        first = _manager(self, [directory])
+        self.successResultOf(first.load())
+        first.create("a", 0, SMALL)
+        first.create("b", 0, SMALL)
+        self.successResultOf(first.close())
+        manager = _manager(self, [directory], log_config=lambda t: configs.get(t, SMALL))
         self.successResultOf(manager.load())
-        self.assertEqual(manager.create("a", 0).config.flush_messages, 1)
-        self.assertEqual(manager.create("b", 0).config, SMALL)
-        configs["a"] = {"flush.messages": "5"}
-        manager.reconfigure("a")
+        self.assertEqual(manager.get("a", 0).config.flush_messages, 1)  # type: ignore[union-attr]
+        self.assertEqual(manager.get("b", 0).config, SMALL)  # type: ignore[union-attr]
+        manager.update_config("a", LogConfig(flush_messages=5))
         self.assertEqual(manager.get("a", 0).config.flush_messages, 5)  # type: ignore[union-attr]
+        self.assertEqual(manager.get("b", 0).config, SMALL)  # type: ignore[union-attr]
         self.successResultOf(manager.close())
 
     def test_delete_topic(self) -> None:
         """delete_topic closes the logs and removes their dirs."""
         directory = temp_dir(self)
         manager = _filled(self, directory)
-        manager.create("keep", 0)
+        manager.create("keep", 0, SMALL)
         self.successResultOf(manager.delete_topic("orders"))
         self.assertIsNone(manager.get("orders", 0))
         self.assertEqual(sorted(os.listdir(directory)), ["keep-0"])
@@ -217,9 +227,9 @@ class PeriodicTests(SynchronousTestCase):
         clock = Clock()
         directory = temp_dir(self)
         config = LogConfig(segment_bytes=500, retention_ms=60_000, file_delete_delay_ms=0)
-        manager = _manager(self, [directory], clock=clock, default_config=config)
+        manager = _manager(self, [directory], clock=clock)
         self.successResultOf(manager.load())
-        log = manager.create("old", 0)
+        log = manager.create("old", 0, config)
         for i in range(8):
             append(self, log, batch(2, value_size=60, timestamp=i))
         segments = len(log.segments)
@@ -242,11 +252,9 @@ class PeriodicTests(SynchronousTestCase):
         clock = Clock()
         directory = temp_dir(self)
         config = LogConfig(flush_ms=5000)
-        manager = _manager(
-            self, [directory], clock=clock, default_config=config, initial_task_delay_ms=0
-        )
+        manager = _manager(self, [directory], clock=clock, initial_task_delay_ms=0)
         self.successResultOf(manager.load())
-        log = manager.create("f", 0)
+        log = manager.create("f", 0, config)
         append(self, log, batch(1), now_ms=0)
         manager.start_periodic()
         clock.advance(4)
@@ -260,9 +268,9 @@ class PeriodicTests(SynchronousTestCase):
         clock = Clock()
         directory = temp_dir(self)
         config = LogConfig(segment_bytes=500, retention_ms=60_000, file_delete_delay_ms=0)
-        manager = _manager(self, [directory], clock=clock, default_config=config)
+        manager = _manager(self, [directory], clock=clock)
         self.successResultOf(manager.load())
-        log = manager.create("old", 0)
+        log = manager.create("old", 0, config)
         for i in range(8):
             append(self, log, batch(2, value_size=60, timestamp=i))
         clock.advance(1_000_000)  # every segment is now far past retention.ms

@@ -11,7 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.log import PartitionLog
+from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.wire import records
 
 from .support import (
@@ -274,14 +274,14 @@ class RealFilesTests(SynchronousTestCase):
             os.chmod(os.path.join(directory, name), 0o644)
         with open(os.path.join(source, "00000000000000000000.log"), "rb") as f:
             original = f.read()
-        log = PartitionLog.open(
+        log = open_partition_log(
             directory, "foo", 0, LogConfig(), clock=Clock(), run_blocking=run_now, recover=True
         )
         self.addCleanup(log.close)
         self.assertEqual((log.log_start_offset, log.log_end_offset), (0, 1))
         self.assertEqual(read_bytes(log, 0), original)
         self.assertEqual(log.epoch_entries, (cp.EpochEntry(0, 0),))
-        self.assertEqual(log.offset_for_timestamp(0).timestamp, 1726045973899)  # type: ignore[union-attr]
+        self.assertEqual(self.successResultOf(log.offset_for_timestamp(0)).timestamp, 1726045973899)  # type: ignore[union-attr]
         self.assertTrue(os.path.exists(os.path.join(directory, "00000000000000000000.index")))
         self.assertEqual(append(self, log, batch(1)).base_offset, 1)
 
@@ -293,7 +293,7 @@ class RealFilesTests(SynchronousTestCase):
         for recover in (False, True):
             log = open_log(self, directory, recover=recover)
             self.assertEqual((log.log_start_offset, log.log_end_offset), (0, 0))
-            self.assertEqual(log.read(0, 100).size, 0)
+            self.assertEqual(self.successResultOf(log.read(0, 100)).size, 0)
             self.successResultOf(log.close())
         log = open_log(self, directory)
         self.assertEqual(append(self, log, batch(2)).last_offset, 1)
@@ -311,7 +311,7 @@ class RealFilesTests(SynchronousTestCase):
         self.assertEqual(log.log_end_offset, 60)
         self.assertGreater(log.segments[0].offset_index.entries, 5)
         self.assertEqual(headers(read_bytes(log, 41, 1))[0].base_offset, 40)
-        self.assertEqual(log.offset_for_timestamp(95).offset, 20)  # type: ignore[union-attr]
+        self.assertEqual(self.successResultOf(log.offset_for_timestamp(95)).offset, 20)  # type: ignore[union-attr]
 
 
 def _batches(data: bytes) -> list[tuple[int, object]]:

@@ -1,0 +1,257 @@
+"""Opening a partition log and recovering it after a crash (Kafka's ``LogLoader``).
+
+L{open_partition_log} lists the partition dir, removes leftovers, opens the
+segments, validates the unflushed ones after an unclean shutdown (cutting a
+torn or corrupt tail), rebuilds missing or corrupt indexes, and restores
+the leader epochs and the producer state. It returns a ready
+L{PartitionLog} with a L{RecoveryReport} of what it found.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Sequence
+
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.producers.state import ProducerStateTable
+from kafkatwist.storage.checkpoints import (
+    DELETED_SUFFIX,
+    INDEX_SUFFIX,
+    LEADER_EPOCH_CHECKPOINT,
+    LOG_SUFFIX,
+    SNAPSHOT_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    CorruptCheckpointError,
+    CorruptSnapshotError,
+    file_name,
+    offset_from_file_name,
+    read_leader_epoch_checkpoint,
+    read_producer_snapshot,
+)
+from kafkatwist.storage.epochs import LeaderEpochCache
+from kafkatwist.storage.executor import RunBlocking, Scheduler
+from kafkatwist.storage.files import Fsync, Writev, unlink_all
+from kafkatwist.storage.local_log import LocalLog
+from kafkatwist.storage.partition_log import PartitionLog
+from kafkatwist.storage.results import RecoveryReport, Truncation
+from kafkatwist.storage.segment import Segment
+from kafkatwist.wire.records import BatchHeader
+
+
+def open_partition_log(
+    directory: str,
+    topic: str,
+    partition: int,
+    config: LogConfig,
+    *,
+    clock: Scheduler,
+    run_blocking: RunBlocking,
+    recover: bool,
+    recovery_point: int = 0,
+    log_start_offset: int = 0,
+    producer_state: ProducerStateTable | None = None,
+    writev: Writev = os.writev,
+    fsync: Fsync = os.fsync,
+) -> PartitionLog:
+    """
+    Open (creating if needed) the partition dir C{directory}.
+
+    C{directory} is ``<log.dir>/<topic>-<partition>``.
+
+    Blocking: reads files and may truncate them, but never fsyncs or writes
+    checkpoints, and neither fires nor schedules anything, so it may run in
+    a worker thread. L{kafkatwist.storage.manager.LogManager.load} runs it
+    through C{run_blocking} (a worker thread in production);
+    L{kafkatwist.storage.manager.LogManager.create} calls it directly on the
+    reactor thread, where it only makes a directory and empty files. See
+    L{RecoveryReport} for what it reports.
+
+    @param recover: C{False} after a clean shutdown: trust the files and
+        rebuild only missing or corrupt indexes. C{True}: validate every
+        batch from the segment holding C{recovery_point} to the end, cut a
+        torn or corrupt tail (and delete any later segments), rebuild those
+        segments' indexes, and restore leader epochs and producer state.
+    @param recovery_point: The offset below which data is known flushed
+        (from ``recovery-point-offset-checkpoint``).
+    @param log_start_offset: From ``log-start-offset-checkpoint``.
+    @param producer_state: The table to restore into (a new one if
+        C{None}): from the latest ``.snapshot`` at or below the log end
+        offset plus a replay of the batch headers after it.
+    @param writev: Injected for tests (disk errors); C{os.writev} otherwise.
+    @param fsync: Injected for tests; C{os.fsync} otherwise.
+    """
+    state = ProducerStateTable() if producer_state is None else producer_state
+    now_ms = int(clock.seconds() * 1000)
+    os.makedirs(directory, exist_ok=True)
+    bases = _clean_directory(directory)
+    notes: list[str] = []
+    segments: list[Segment] = []
+    recovered: list[str] = []
+    rebuilt: list[str] = []
+    truncations: list[Truncation] = []
+    deleted: list[str] = []
+    try:
+        epochs = LeaderEpochCache()
+        epoch_path = os.path.join(directory, LEADER_EPOCH_CHECKPOINT)
+        try:
+            epochs = LeaderEpochCache(read_leader_epoch_checkpoint(epoch_path))
+        except (CorruptCheckpointError, OSError) as e:
+            notes.append(f"ignored unreadable {LEADER_EPOCH_CHECKPOINT}: {e}")
+        epochs_before = epochs.entries
+
+        def assign_epoch(header: BatchHeader) -> None:
+            epoch = header.partition_leader_epoch
+            latest = epochs.latest_epoch
+            if epoch >= 0 and (latest is None or epoch > latest):
+                epochs.assign(epoch, header.base_offset)
+
+        log_end = max(log_start_offset, 0)
+        if not bases:
+            segments.append(Segment.create(directory, log_end, config, now_ms))
+        for i, base in enumerate(bases):
+            last = i == len(bases) - 1
+            segment, problem = Segment.load(directory, base, config, now_ms, active=last)
+            segments.append(segment)
+            holds_unflushed = last or bases[i + 1] > recovery_point
+            if recover and holds_unflushed and not recovered:
+                # Epochs at or after the first unflushed segment come back from its batches.
+                epochs.truncate_from_end(base)
+            if (recover and holds_unflushed) or problem is not None:
+                result = segment.recover(assign_epoch)
+                (recovered if recover and holds_unflushed else rebuilt).append(segment.log_path)
+                log_end = result.next_offset
+                if result.truncated_bytes:
+                    truncations.append(
+                        Truncation(
+                            file=segment.log_path,
+                            position=result.valid_bytes,
+                            offset=result.next_offset,
+                            bytes_removed=result.truncated_bytes,
+                            reason=result.reason or "invalid bytes",
+                        )
+                    )
+                    if recover and not last:
+                        deleted.extend(_delete_segments_after(directory, bases[i + 1 :]))
+                        segment.offset_index.make_writable(config.segment_index_bytes)
+                        segment.time_index.make_writable(config.segment_index_bytes)
+                        segment.active = True
+                        break
+            elif last:
+                log_end = segment.load_tail()
+            else:
+                log_end = bases[i + 1]
+
+        log_end = max(log_end, segments[-1].base_offset)
+        start = min(max(log_start_offset, segments[0].base_offset), log_end)
+        epochs.truncate_from_end(log_end)
+        epochs.truncate_from_start(start)
+        point = min(recovery_point, log_end) if recover else log_end
+        notes.extend(_restore_producer_state(directory, segments, state, start, log_end))
+    except BaseException:
+        for segment in segments:
+            segment.close_maps()
+            segment.close_files()
+        raise
+
+    return PartitionLog(
+        topic=topic,
+        partition=partition,
+        config=config,
+        clock=clock,
+        run_blocking=run_blocking,
+        local=LocalLog(directory, segments, log_end),
+        log_start_offset=start,
+        recovery_point=point,
+        epochs=epochs,
+        producer_state=state,
+        recovery=RecoveryReport(
+            clean=not recover,
+            recovered_segments=tuple(recovered),
+            rebuilt_indexes=tuple(rebuilt),
+            truncations=tuple(truncations),
+            deleted_segments=tuple(deleted),
+            notes=tuple(notes),
+        ),
+        writev=writev,
+        fsync=fsync,
+        epochs_dirty=epochs.entries != epochs_before,
+    )
+
+
+def _clean_directory(directory: str) -> list[int]:
+    """Remove leftovers (``.deleted``, ``.cleaned``, ``.tmp``, orphan indexes); return the bases."""
+    bases: list[int] = []
+    names = os.listdir(directory)
+    for name in names:
+        if name.endswith((DELETED_SUFFIX, ".cleaned", ".tmp")):
+            unlink_all([os.path.join(directory, name)])
+            continue
+        if name.endswith(LOG_SUFFIX):
+            offset = offset_from_file_name(name)
+            if offset is not None:
+                bases.append(offset)
+    base_set = set(bases)
+    for name in names:
+        if name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
+            offset = offset_from_file_name(name)
+            if offset is not None and offset not in base_set:
+                unlink_all([os.path.join(directory, name)])
+    bases.sort()
+    return bases
+
+
+def _delete_segments_after(directory: str, later: Sequence[int]) -> list[str]:
+    """Remove the files of the segments following a truncation; return the removed logs."""
+    deleted: list[str] = []
+    for base in later:
+        for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            path = os.path.join(directory, file_name(base, suffix))
+            if suffix == LOG_SUFFIX and os.path.exists(path):
+                deleted.append(path)
+            unlink_all([path])
+    return deleted
+
+
+def _restore_producer_state(
+    directory: str,
+    segments: Sequence[Segment],
+    state: ProducerStateTable,
+    log_start: int,
+    log_end: int,
+) -> list[str]:
+    """Load the latest usable snapshot at or below C{log_end}, then replay the headers after it."""
+    notes: list[str] = []
+    snapshots = []
+    for name in os.listdir(directory):
+        if name.endswith(SNAPSHOT_SUFFIX):
+            offset = offset_from_file_name(name)
+            if offset is not None:
+                snapshots.append(offset)
+    snapshots.sort()
+    for offset in snapshots:
+        if offset > log_end:
+            unlink_all([os.path.join(directory, file_name(offset, SNAPSHOT_SUFFIX))])
+    state.clear()
+    replay_from = log_start
+    for offset in reversed([o for o in snapshots if o <= log_end]):
+        path = os.path.join(directory, file_name(offset, SNAPSHOT_SUFFIX))
+        try:
+            entries = read_producer_snapshot(path)
+        except (CorruptSnapshotError, OSError) as e:
+            notes.append(f"deleted unreadable producer snapshot {path}: {e}")
+            unlink_all([path])
+            continue
+        state.load_snapshot(entries)
+        replay_from = max(offset, log_start)
+        break
+    bases = [s.base_offset for s in segments]
+    first = max(bisect.bisect_right(bases, replay_from) - 1, 0)
+    for segment in segments[first:]:
+        found = segment.translate_offset(replay_from)
+        if found is None:
+            continue
+        for _, header in segment.iter_headers(found[0]):
+            if header.last_offset >= replay_from:
+                state.on_batch_appended(header, header.base_offset)
+    return notes

@@ -1,0 +1,265 @@
+"""The segments of one partition log and the byte-level work on them (Kafka's ``LocalLog``).
+
+L{LocalLog} knows the ordered segments (the last one active) and the log end
+offset. It writes assigned batches to the active segment, rolls, reads whole
+batches across segments and answers the timestamp look-ups. Offsets that
+need policy (the log start offset, the high watermark, epochs, producer
+state, flushing) belong to L{kafkatwist.storage.partition_log.PartitionLog}.
+
+Errors from the files come out as C{OSError}; the partition log turns them
+into C{KAFKA_STORAGE_ERROR} and goes offline.
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import os
+from collections.abc import Callable, Sequence
+
+from attrs import define, field
+
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.storage.files import Writev, unlink_all, write_all
+from kafkatwist.storage.results import OffsetAndTimestamp
+from kafkatwist.storage.segment import Segment
+from kafkatwist.wire.records import AssignedOffsets, BatchHeader
+
+INT32_MAX = 2**31 - 1
+
+
+def check_batch_sizes(config: LogConfig, batches: Sequence[tuple[int, BatchHeader]]) -> int:
+    """
+    The total size of batches about to be appended, checked against the config.
+
+    @raise KafkaError: C{MESSAGE_TOO_LARGE} for a batch over
+        ``max.message.bytes``, C{RECORD_LIST_TOO_LARGE} for more than
+        ``segment.bytes`` in one append.
+    """
+    total = 0
+    for _, header in batches:
+        if header.size > config.max_message_bytes:
+            raise KafkaError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"batch of {header.size} bytes exceeds max.message.bytes "
+                f"{config.max_message_bytes}",
+            )
+        total += header.size
+    if total > config.segment_bytes:
+        raise KafkaError(
+            ErrorCode.RECORD_LIST_TOO_LARGE,
+            f"{total} bytes exceed segment.bytes {config.segment_bytes}",
+        )
+    return total
+
+
+@define(eq=False)
+class LocalLog:
+    """
+    The segments of one partition dir, oldest first, and the log end offset.
+
+    @ivar directory: ``<log.dir>/<topic>-<partition>``.
+    """
+
+    directory: str
+    _segments: list[Segment]
+    log_end_offset: int
+    _bases: list[int] = field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._bases = [s.base_offset for s in self._segments]
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The segments, oldest first (the last one is active)."""
+        return tuple(self._segments)
+
+    @property
+    def active(self) -> Segment:
+        """The segment appends go to."""
+        return self._segments[-1]
+
+    @property
+    def size_in_bytes(self) -> int:
+        """The total size of the segment files."""
+        return sum(s.size for s in self._segments)
+
+    def segment_index(self, offset: int) -> int:
+        """The index of the segment holding C{offset} (the first one below every base)."""
+        return max(bisect.bisect_right(self._bases, offset) - 1, 0)
+
+    def segments_from(self, offset: int) -> list[Segment]:
+        """The segment holding C{offset} and every later one."""
+        return self._segments[self.segment_index(offset) :]
+
+    def _segment_end(self, i: int) -> int:
+        return self._bases[i + 1] if i + 1 < len(self._bases) else self.log_end_offset
+
+    # -- append ----------------------------------------------------------------
+
+    def should_roll(
+        self, config: LogConfig, size: int, assigned: AssignedOffsets, batch_count: int, now: int
+    ) -> bool:
+        """Kafka's ``shouldRoll``: size, age, index room, or relative-offset overflow."""
+        segment = self._segments[-1]
+        if segment.size == 0:
+            return False
+        return (
+            segment.size > config.segment_bytes - size
+            or segment.time_waited_for_roll(now, assigned.max_timestamp) > config.segment_ms
+            or segment.index_room() < batch_count
+            or assigned.last_offset - segment.base_offset > INT32_MAX
+        )
+
+    def roll(self, config: LogConfig, now_ms: int) -> Segment:
+        """Close the active segment for appends and start a new one at the log end offset."""
+        self._segments[-1].on_become_inactive()
+        new = Segment.create(self.directory, self.log_end_offset, config, now_ms)
+        self._segments.append(new)
+        self._bases.append(new.base_offset)
+        return new
+
+    def write(
+        self,
+        writev: Writev,
+        assigned: AssignedOffsets,
+        batches: Sequence[tuple[int, BatchHeader]],
+        total: int,
+        append_time: int | None,
+    ) -> None:
+        """
+        Write assigned batches to the active segment, then index them once per batch.
+
+        @raise OSError: The write failed; whatever part of it reached the
+            file is cut off again (best effort) before the error propagates.
+        """
+        segment = self._segments[-1]
+        position = segment.size
+        try:
+            written = write_all(writev, segment.fd, assigned.pieces)
+            if written != total:
+                raise OSError(errno.EIO, f"wrote {written} of {total} bytes")
+        except OSError:
+            try:
+                os.ftruncate(segment.fd, segment.size)
+            except OSError:
+                pass
+            raise
+        offset = assigned.base_offset
+        for _, header in batches:
+            last = offset + header.last_offset_delta
+            batch_max = header.max_timestamp if append_time is None else append_time
+            segment.index_batch(position, last, batch_max, header.size)
+            segment.size = position = position + header.size
+            offset = last + 1
+        self.log_end_offset = assigned.next_offset
+
+    # -- reads -----------------------------------------------------------------
+
+    def read(
+        self, offset: int, max_bytes: int, limit_offset: int, min_one_message: bool
+    ) -> tuple[list[bytes], int]:
+        """
+        Whole batches from the one holding C{offset}, up to C{limit_offset} and C{max_bytes}.
+
+        Synchronous C{os.pread}s (page-cache reads). With C{min_one_message}
+        the first batch comes whole however large it is. Reads continue into
+        following segments while the budget allows.
+
+        @return: The buffers and their total size.
+        @raise OSError: A read failed.
+        """
+        buffers: list[bytes] = []
+        total = 0
+        i = self.segment_index(offset)
+        start_offset = offset
+        first = True
+        while i < len(self._segments) and start_offset < limit_offset:
+            segment = self._segments[i]
+            found = segment.translate_offset(start_offset)
+            if found is None:
+                i += 1
+                continue
+            position, first_size, _, _ = found
+            limit = segment.size
+            if limit_offset < self._segment_end(i):
+                bound = segment.translate_offset(limit_offset, position)
+                if bound is not None:
+                    limit = bound[0]
+            data, end = segment.read(
+                position,
+                limit,
+                max_bytes - total,
+                first_size if first and min_one_message else None,
+            )
+            if data is None:
+                break
+            buffers.append(data)
+            total += end - position
+            first = False
+            if end < limit:
+                break
+            i += 1
+            if i < len(self._segments):
+                start_offset = self._bases[i]
+        return buffers, total
+
+    def offset_for_timestamp(
+        self, timestamp: int, log_start_offset: int, high_watermark: int
+    ) -> OffsetAndTimestamp | None:
+        """
+        The first record with a timestamp >= C{timestamp} in [log start, high watermark).
+
+        Kafka's semantics: the first segment whose largest timestamp is
+        large enough, its time index, its offset index, then batch headers;
+        records are decoded only in the one batch found.
+        """
+        for segment in self.segments_from(log_start_offset):
+            if segment.max_timestamp < timestamp:
+                continue
+            found = segment.find_offset_by_timestamp(timestamp, log_start_offset)
+            if found is not None:
+                return found if found.offset < high_watermark else None
+        return None
+
+    def max_timestamp(
+        self, log_start_offset: int, high_watermark: int
+    ) -> OffsetAndTimestamp | None:
+        """The first record with the largest timestamp in [log start, high watermark)."""
+        best = None
+        for segment in self.segments_from(log_start_offset):
+            if segment.size and (best is None or segment.max_timestamp > best.max_timestamp):
+                best = segment
+        if best is None:
+            return None
+        found = best.offset_of_record_with_max_timestamp()
+        if found is None or found.offset < log_start_offset or found.offset >= high_watermark:
+            return None
+        return found
+
+    # -- deletion and closing --------------------------------------------------
+
+    def close_job(self, also_remove: Sequence[str]) -> Callable[[], None]:
+        """
+        Unmap every index now; return the blocking close of every file.
+
+        The returned function also removes C{also_remove} (pending
+        ``.deleted`` files). Run it on the log's executor, after the last flush.
+        """
+        segments = list(self._segments)
+        for segment in segments:
+            segment.close_maps()
+
+        def close_files() -> None:
+            for segment in segments:
+                segment.close_files()
+            unlink_all(also_remove)
+
+        return close_files
+
+    def remove(self, doomed: Sequence[Segment]) -> None:
+        """Drop segments from the list (their files are the caller's to delete)."""
+        gone = {id(s) for s in doomed}
+        self._segments = [s for s in self._segments if id(s) not in gone]
+        self._bases = [s.base_offset for s in self._segments]

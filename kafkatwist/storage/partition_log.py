@@ -1,0 +1,549 @@
+"""One partition's log: offsets, appends, reads, waiters, flushing (Kafka's ``UnifiedLog``).
+
+L{PartitionLog} implements L{kafkatwist.storage.interfaces.IPartitionLog}
+over a L{LocalLog} of segments (file layout: L{kafkatwist.storage.segment});
+L{kafkatwist.storage.loader.open_partition_log} opens it. Rules it keeps:
+
+- Nothing on the append or read path runs Python per record: appends write
+  the pieces from C{assign_offsets} with C{os.writev} and touch the indexes
+  once per batch; reads are synchronous page-cache C{os.pread}s of whole
+  batches on the reactor thread, answered with an already-fired Deferred.
+- fsync, checkpoint and snapshot writes, closing of file descriptors and
+  deletion of files run through C{run_blocking}, one at a time per log in
+  submission order (L{SerialExecutor}; flushing: L{LogFlusher}).
+- Time comes from the injected C{clock}; nothing here reads the wall clock.
+- An C{OSError} while writing or flushing puts the log offline: the failing
+  call and every later one fail with C{KafkaError(KAFKA_STORAGE_ERROR)} and
+  nothing unwritten is acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import TypeVar
+
+from attrs import Factory, define, field
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.producers.state import ProducerStateTable
+from kafkatwist.storage import retention
+from kafkatwist.storage.checkpoints import (
+    LEADER_EPOCH_CHECKPOINT,
+    SNAPSHOT_SUFFIX,
+    EpochEntry,
+    file_name,
+    write_producer_snapshot,
+)
+from kafkatwist.storage.epochs import LeaderEpochCache, LeaderEpochFile
+from kafkatwist.storage.executor import RunBlocking, Scheduler, SerialExecutor, chain
+from kafkatwist.storage.files import Fsync, Writev
+from kafkatwist.storage.flusher import LogFlusher
+from kafkatwist.storage.index import NO_TIMESTAMP
+from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
+from kafkatwist.storage.results import (
+    AppendInfo,
+    OffsetAndTimestamp,
+    ReadResult,
+    RecoveryReport,
+)
+from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.waiters import HighWatermarkWaiters
+from kafkatwist.wire import records
+from kafkatwist.wire.primitives import Buffer
+from kafkatwist.wire.records import BatchHeader
+
+T = TypeVar("T")
+
+#: ListOffsets' special timestamps (Kafka's C{ListOffsetsRequest}).
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+MAX_TIMESTAMP = -3
+EARLIEST_LOCAL_TIMESTAMP = -4
+
+
+def _answer(compute: Callable[[], T]) -> Deferred[T]:
+    """An already-fired Deferred with C{compute()}'s value or its L{KafkaError}."""
+    try:
+        return succeed(compute())
+    except KafkaError as e:
+        return fail(e)
+
+
+@define(eq=False)
+class PartitionLog:
+    """
+    One partition's log over a L{LocalLog} of segments, the last one active.
+
+    Open it with L{kafkatwist.storage.loader.open_partition_log}. All
+    methods are meant for the reactor thread. Offsets: C{log_start_offset}
+    <= C{high_watermark} <= C{log_end_offset}; on a single broker the high
+    watermark follows the log end offset, except that while a flush required
+    by ``flush.messages`` / ``flush.ms`` is in progress it waits for the fsync.
+    """
+
+    topic: str
+    partition: int
+    config: LogConfig
+    _clock: Scheduler
+    _run_blocking: RunBlocking
+    _local: LocalLog
+    _log_start_offset: int
+    _recovery_point: int  # where the flusher starts; it keeps the current one
+    _epochs: LeaderEpochCache
+    _producer_state: ProducerStateTable
+    recovery: RecoveryReport
+    _writev: Writev = os.writev
+    _fsync: Fsync = os.fsync
+    _epochs_dirty: bool = False
+    _high_watermark: int = field(init=False)
+    _executor: SerialExecutor = field(init=False)
+    _flusher: LogFlusher = field(init=False)
+    _retention: retention.LogRetention = field(init=False)
+    _waiters: HighWatermarkWaiters = Factory(HighWatermarkWaiters)
+    _epoch_file: LeaderEpochFile = field(init=False)
+    _offline: str | None = None
+    _closing: Deferred[None] | None = None
+
+    _log = Logger()
+
+    def __attrs_post_init__(self) -> None:
+        self._high_watermark = self._local.log_end_offset
+        self._executor = SerialExecutor(self._run_blocking)
+        self._epoch_file = LeaderEpochFile(
+            self._epochs,
+            os.path.join(self.directory, LEADER_EPOCH_CHECKPOINT),
+            self._executor,
+            self._blocking_failed,
+            dirty=self._epochs_dirty,
+        )
+        self._flusher = LogFlusher(
+            self._local,
+            self._executor,
+            self._clock,
+            self._fsync,
+            self._epoch_file.take_for_write,
+            self._release_high_watermark,
+            self._go_offline,
+            self._recovery_point,
+        )
+        deleter = retention.SegmentDeleter(
+            self.directory, self.name, self._clock, self._executor, self._go_offline
+        )
+        self._retention = retention.LogRetention(
+            self._local, deleter, self._roll, self._advance_log_start, self._go_offline
+        )
+
+    # -- state ---------------------------------------------------------------
+
+    def _now_ms(self) -> int:
+        return int(self._clock.seconds() * 1000)
+
+    @property
+    def name(self) -> str:
+        """C{topic-partition}, for messages."""
+        return f"{self.topic}-{self.partition}"
+
+    @property
+    def directory(self) -> str:
+        """The partition dir, ``<log.dir>/<topic>-<partition>``."""
+        return self._local.directory
+
+    @property
+    def log_start_offset(self) -> int:
+        """The first offset a consumer may fetch."""
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        """The offset the next appended record gets."""
+        return self._local.log_end_offset
+
+    @property
+    def high_watermark(self) -> int:
+        """The end of what consumers may read (the log end offset once a required flush is done)."""
+        return self._high_watermark
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The end of what read_committed consumers may read (the high watermark, for now)."""
+        return self._high_watermark
+
+    @property
+    def recovery_point(self) -> int:
+        """Everything below this offset has been fsynced."""
+        return self._flusher.recovery_point
+
+    @property
+    def latest_epoch(self) -> int | None:
+        """The newest leader epoch in the log, or C{None}."""
+        return self._epochs.latest_epoch
+
+    @property
+    def epoch_entries(self) -> tuple[EpochEntry, ...]:
+        """The leader epoch cache's entries."""
+        return self._epochs.entries
+
+    @property
+    def is_offline(self) -> bool:
+        """Whether a disk error took the log offline."""
+        return self._offline is not None
+
+    @property
+    def size_in_bytes(self) -> int:
+        """The total size of the segment files (DescribeLogDirs, ListOffsets v0)."""
+        return self._local.size_in_bytes
+
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        """The segments, oldest first (the last one is active)."""
+        return self._local.segments
+
+    @property
+    def producer_state(self) -> ProducerStateTable:
+        """This partition's producer state, restored at open and updated per appended batch."""
+        return self._producer_state
+
+    def producer_snapshot_path(self, offset: int) -> str:
+        """The path of the producer snapshot taken at C{offset} (``<offset>.snapshot``)."""
+        return os.path.join(self.directory, file_name(offset, SNAPSHOT_SUFFIX))
+
+    def end_offset_for_epoch(self, epoch: int) -> Deferred[tuple[int, int]]:
+        """OffsetForLeaderEpoch: C{(epoch, end offset)}, or C{(-1, -1)} if unknown."""
+        return succeed(self._epochs.end_offset_for(epoch, self.log_end_offset))
+
+    def epoch_for_offset(self, offset: int) -> Deferred[int]:
+        """The leader epoch in force at C{offset}, or -1 if unknown."""
+        return succeed(self._epoch_at(offset))
+
+    def _epoch_at(self, offset: int) -> int:
+        epoch = self._epochs.epoch_for_offset(offset)
+        return -1 if epoch is None else epoch
+
+    def _check_usable(self) -> None:
+        if self._offline is not None:
+            raise KafkaError(
+                ErrorCode.KAFKA_STORAGE_ERROR, f"{self.name} is offline: {self._offline}"
+            )
+        if self._closing is not None:
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.name} is closed")
+
+    def _go_offline(self, reason: str) -> None:
+        if self._offline is not None:
+            return
+        self._offline = reason
+        self._log.error(
+            "Partition {name} in {directory} is offline: {reason}",
+            name=self.name,
+            directory=self.directory,
+            reason=reason,
+        )
+        self._waiters.fail_all(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, reason))
+
+    # -- append --------------------------------------------------------------
+
+    def append(
+        self,
+        buf: Buffer,
+        batches: Sequence[tuple[int, BatchHeader]],
+        *,
+        leader_epoch: int,
+        now_ms: int,
+    ) -> Deferred[AppendInfo]:
+        """
+        Append validated batches, assigning offsets from the log end offset.
+
+        C{buf} and C{batches} are a records buffer and the C{(position,
+        header)} list that C{records.validate_produce_records} returned for
+        it. Each batch's base offset and partition leader epoch are
+        rewritten (and with LogAppendTime its timestamp and CRC), the pieces
+        are written with C{os.writev}, and the indexes, leader epoch cache
+        and producer state are updated once per batch.
+
+        @return: A Deferred firing with L{AppendInfo}: at once, unless
+            ``flush.messages`` or ``flush.ms`` makes a flush due, in which
+            case only after the fsync completed off the reactor thread.
+            It fails with L{KafkaError}: C{MESSAGE_TOO_LARGE} for a batch
+            over ``max.message.bytes``, C{RECORD_LIST_TOO_LARGE} for more
+            than ``segment.bytes`` at once, C{KAFKA_STORAGE_ERROR} if the
+            log is offline or the write or fsync fails.
+        """
+        config = self.config
+        try:
+            self._check_usable()
+            total = check_batch_sizes(config, batches)
+        except KafkaError as e:
+            return fail(e)
+        base_offset = self.log_end_offset
+        if not batches:
+            return succeed(AppendInfo(base_offset, base_offset - 1, -1, self._log_start_offset))
+        append_time = now_ms if config.log_append_time else None
+        assigned = records.assign_offsets(
+            buf, batches, base_offset, leader_epoch=leader_epoch, log_append_time_ms=append_time
+        )
+        try:
+            if self._local.should_roll(config, total, assigned, len(batches), now_ms):
+                self._roll(now_ms)
+            self._local.write(self._writev, assigned, batches, total, append_time)
+        except OSError as e:
+            self._go_offline(f"write to {self._local.active.log_path} failed: {e}")
+            return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append failed: {e}"))
+        if leader_epoch >= 0 and self._epochs.assign(leader_epoch, base_offset):
+            self._epoch_file.changed()
+        offset = base_offset
+        for _, header in batches:
+            self._producer_state.on_batch_appended(header, offset)
+            offset += header.last_offset_delta + 1
+
+        info = AppendInfo(
+            base_offset=base_offset,
+            last_offset=assigned.last_offset,
+            log_append_time_ms=-1 if append_time is None else append_time,
+            log_start_offset=self._log_start_offset,
+            max_timestamp=assigned.max_timestamp,
+            size=total,
+        )
+        if self._flusher.is_due(config, now_ms):
+            return self._flusher.request(gate=True).addCallback(lambda _: info)
+        self._flusher.appended()
+        return succeed(info)
+
+    def _roll(self, now_ms: int) -> Segment:
+        """Start a new active segment; snapshot the producer state and flush the old one."""
+        new = self._local.roll(self.config, now_ms)
+        self._flusher.dir_dirty = True
+        self._take_producer_snapshot(new.base_offset)
+        self._flusher.request(gate=False).addErrback(lambda _: None)
+        return new
+
+    # -- flushing ------------------------------------------------------------
+
+    def flush(self) -> Deferred[None]:
+        """Fsync all appended data (off the reactor thread, in order with other flushes)."""
+        if self._offline is not None:
+            return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
+        return self._flusher.flush(epochs_dirty=self._epoch_file.dirty)
+
+    def maybe_flush(self, now_ms: int) -> Deferred[None] | None:
+        """Flush if ``flush.ms`` has passed since the last flush and data is unflushed."""
+        if self._offline is not None or self._closing is not None:
+            return None
+        return self._flusher.maybe_flush(self.config, now_ms)
+
+    def _take_producer_snapshot(self, offset: int) -> None:
+        entries = self._producer_state.snapshot_entries()
+        path = self.producer_snapshot_path(offset)
+        self._executor.submit(lambda: partial(write_producer_snapshot, path, entries)).addErrback(
+            self._blocking_failed, "producer snapshot write"
+        )
+
+    def _blocking_failed(self, failure: Failure, what: str) -> None:
+        self._go_offline(f"{what} failed: {failure.getErrorMessage()}")
+
+    # -- high watermark and waiters --------------------------------------------
+
+    def _release_high_watermark(self, offset: int) -> None:
+        if self._offline is not None or offset <= self._high_watermark:
+            return
+        self._high_watermark = offset
+        self._waiters.release(offset)
+
+    def add_waiter(self, offset: int) -> Deferred[int]:
+        """
+        A Deferred firing with the high watermark once it is above C{offset} (Fetch long polls).
+
+        Fires at once if it already is. Cancelling it forgets it. It fails
+        with C{KAFKA_STORAGE_ERROR} if the log goes offline, and fires with
+        the current high watermark when the log is closed.
+        """
+        if self._offline is not None:
+            return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
+        if self._high_watermark > offset or self._closing is not None:
+            return succeed(self._high_watermark)
+        return self._waiters.add(offset)
+
+    # -- reads ---------------------------------------------------------------
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        min_one_message: bool = True,
+    ) -> Deferred[ReadResult]:
+        """
+        Read whole batches starting with the batch that contains C{offset}.
+
+        A synchronous page-cache read (C{os.pread}) on the calling thread,
+        answered with an already-fired Deferred. At most C{max_bytes} bytes,
+        except that with C{min_one_message} the first batch is returned
+        whole however large it is; nothing at or beyond C{max_offset}
+        (default: the high watermark).
+
+        Fails with L{KafkaError}: C{OFFSET_OUT_OF_RANGE} if C{offset} is
+        below the log start offset or above the log end offset;
+        C{KAFKA_STORAGE_ERROR} if the log is offline or closed.
+        """
+        return _answer(partial(self._read, offset, max_bytes, max_offset, min_one_message))
+
+    def _read(
+        self, offset: int, max_bytes: int, max_offset: int | None, min_one_message: bool
+    ) -> ReadResult:
+        self._check_usable()
+        log_end = self.log_end_offset
+        if offset < self._log_start_offset or offset > log_end:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"offset {offset} is outside [{self._log_start_offset}, {log_end}] for {self.name}",
+            )
+        limit_offset = self._high_watermark if max_offset is None else min(max_offset, log_end)
+        try:
+            buffers, total = self._local.read(offset, max_bytes, limit_offset, min_one_message)
+        except OSError as e:
+            self._go_offline(f"read failed: {e}")
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"read failed: {e}") from None
+        return ReadResult(
+            buffers=buffers,
+            size=total,
+            high_watermark=self._high_watermark,
+            last_stable_offset=self._high_watermark,
+            log_start_offset=self._log_start_offset,
+            log_end_offset=log_end,
+        )
+
+    def offset_for_timestamp(self, timestamp: int) -> Deferred[OffsetAndTimestamp | None]:
+        """
+        ListOffsets: the first record with a timestamp >= C{timestamp} below the high watermark.
+
+        See L{LocalLog.offset_for_timestamp}. The special values work too:
+        -2 (earliest) and -4 (earliest local) give the log start offset, -1
+        (latest) the high watermark, -3 the record with the largest
+        timestamp (L{max_timestamp}). Fires with C{None} when no record
+        qualifies.
+        """
+        return _answer(partial(self._offset_for_timestamp, timestamp))
+
+    def _offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
+        self._check_usable()
+        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+            start = self._log_start_offset
+            return OffsetAndTimestamp(start, NO_TIMESTAMP, self._epoch_at(start))
+        if timestamp == LATEST_TIMESTAMP:
+            latest = self._epochs.latest_epoch
+            return OffsetAndTimestamp(
+                self._high_watermark, NO_TIMESTAMP, -1 if latest is None else latest
+            )
+        if timestamp == MAX_TIMESTAMP:
+            return self._max_timestamp()
+        if timestamp < 0:
+            return None
+        return self._local.offset_for_timestamp(
+            timestamp, self._log_start_offset, self._high_watermark
+        )
+
+    def max_timestamp(self) -> Deferred[OffsetAndTimestamp | None]:
+        """ListOffsets ``MAX_TIMESTAMP`` (-3): the first record with the largest timestamp."""
+        return _answer(self._max_timestamp)
+
+    def _max_timestamp(self) -> OffsetAndTimestamp | None:
+        self._check_usable()
+        return self._local.max_timestamp(self._log_start_offset, self._high_watermark)
+
+    # -- deletion ------------------------------------------------------------
+
+    def delete_records_before(self, offset: int) -> Deferred[int]:
+        """
+        DeleteRecords: move the log start offset up to C{offset} (-1: the high watermark).
+
+        Whole segments below the new log start offset are deleted; the
+        log manager persists the offset in ``log-start-offset-checkpoint``.
+        Fires with the new log start offset (the partition's low
+        watermark); fails with C{OFFSET_OUT_OF_RANGE} if C{offset} is above
+        the high watermark (or negative other than -1).
+        """
+        return _answer(partial(self._delete_records_before, offset))
+
+    def _delete_records_before(self, offset: int) -> int:
+        self._check_usable()
+        if offset == -1:
+            offset = self._high_watermark
+        if offset < 0 or offset > self._high_watermark:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"cannot delete records before {offset}: high watermark is {self._high_watermark}",
+            )
+        if offset > self._log_start_offset:
+            self._advance_log_start(offset)
+            self._retention.delete_old_segments(
+                retention.log_start_offset_breached(offset),
+                self.config,
+                self._high_watermark,
+                self._now_ms(),
+            )
+        return self._log_start_offset
+
+    def _advance_log_start(self, offset: int) -> None:
+        if offset <= self._log_start_offset:
+            return
+        self._log_start_offset = offset
+        if self._epochs.truncate_from_start(offset):
+            self._epoch_file.changed()
+        self._producer_state.on_log_start_offset(offset)
+
+    def apply_retention(self, now_ms: int) -> int:
+        """Delete old segments by retention (L{kafkatwist.storage.retention}); return how many."""
+        if self._offline is not None or self._closing is not None:
+            return 0
+        return self._retention.apply(
+            self.config, self._high_watermark, lambda: self._log_start_offset, now_ms
+        )
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self) -> Deferred[None]:
+        """
+        Flush, write the producer snapshot and epochs, trim the indexes and close every file.
+
+        Pending ``.deleted`` files are removed now. Waiters fire with the
+        high watermark. Fails with C{KAFKA_STORAGE_ERROR} (after closing
+        the files) if the log was or went offline, so that no clean-shutdown
+        marker is written for it.
+        """
+        if self._closing is not None:
+            return chain(self._closing)
+        done: Deferred[None] = Deferred()
+        self._closing = done
+        if self._offline is None:
+            try:
+                self._local.active.on_become_inactive()
+            except OSError as e:
+                self._go_offline(f"trimming indexes failed: {e}")
+        if self._offline is None:
+            self._take_producer_snapshot(self.log_end_offset)
+            self._epoch_file.dirty = True
+            flushed = self._flusher.request(gate=False)
+        else:
+            flushed = fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
+        outcome: list[Failure] = []
+        flushed.addErrback(outcome.append)
+        pending = self._retention.cancel_pending()
+
+        def finished(result: object) -> None:
+            self._waiters.fire_all(self._high_watermark)
+            if isinstance(result, Failure):
+                self._go_offline(f"closing files failed: {result.getErrorMessage()}")
+                outcome.append(result)
+            if outcome or self._offline is not None:
+                reason = self._offline or "close failed"
+                done.errback(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, reason))
+            else:
+                done.callback(None)
+
+        self._executor.submit(lambda: self._local.close_job(pending)).addBoth(finished)
+        return chain(done)

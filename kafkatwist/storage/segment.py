@@ -1,0 +1,526 @@
+"""One segment of a partition log: a ``.log`` file and its two indexes (Kafka's ``LogSegment``).
+
+Also the small file helpers the log engine shares: exact C{pread}s, C{writev}
+of many pieces with short-write handling, and unlinking. Nothing here runs
+Python per record on the append or read path: appends and reads work on
+whole batches, located through the offset index plus a scan of batch
+headers.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+from collections.abc import Callable, Iterator
+
+from attrs import define
+
+from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.storage.checkpoints import (
+    DELETED_SUFFIX,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    file_name,
+)
+from kafkatwist.storage.files import pread_exact
+from kafkatwist.storage.index import NO_TIMESTAMP, CorruptIndexError, OffsetIndex, TimeIndex
+from kafkatwist.storage.results import OffsetAndTimestamp
+from kafkatwist.wire import records
+from kafkatwist.wire.crc32c import crc32c
+from kafkatwist.wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader
+
+_PREFIX = struct.Struct(">qi")  # base offset, batch length
+_I32 = struct.Struct(">i")
+_LAST_OFFSET_DELTA_AT = 23
+_MAGIC_AT = 16
+_CRC_FROM = 21
+_MIN_PREFIX = _LAST_OFFSET_DELTA_AT + 4
+_RECOVERY_CHUNK = 8 * 1024 * 1024
+
+
+@define(eq=False)
+class SegmentRecovery:
+    """What L{Segment.recover} found: the valid prefix, the next offset, what it cut and why."""
+
+    valid_bytes: int
+    next_offset: int
+    truncated_bytes: int
+    reason: str | None
+
+
+@define(eq=False)
+class Segment:
+    """
+    One ``.log`` file and its two indexes (Kafka's ``LogSegment``).
+
+    Appends and reads happen on the reactor thread; the log's executor
+    fsyncs L{fds} and closes them. L{Segment.recover} (run while opening a
+    log, in whatever thread opens it) validates every batch and rebuilds
+    the indexes.
+    """
+
+    directory: str
+    base_offset: int
+    fd: int
+    size: int
+    offset_index: OffsetIndex
+    time_index: TimeIndex
+    index_interval_bytes: int
+    max_index_bytes: int
+    created_ms: int
+    active: bool
+    max_timestamp: int = NO_TIMESTAMP
+    offset_of_max_timestamp: int = -1
+    bytes_since_last_index_entry: int = 0
+    _first_batch_timestamp: int | None = None
+
+    # -- files -------------------------------------------------------------
+
+    @property
+    def log_path(self) -> str:
+        return os.path.join(self.directory, file_name(self.base_offset, LOG_SUFFIX))
+
+    @property
+    def index_path(self) -> str:
+        return os.path.join(self.directory, file_name(self.base_offset, INDEX_SUFFIX))
+
+    @property
+    def time_index_path(self) -> str:
+        return os.path.join(self.directory, file_name(self.base_offset, TIME_INDEX_SUFFIX))
+
+    @property
+    def fds(self) -> tuple[int, int, int]:
+        """The descriptors to fsync: log, offset index, time index."""
+        return (self.fd, self.offset_index.fd, self.time_index.fd)
+
+    @classmethod
+    def create(cls, directory: str, base_offset: int, config: LogConfig, now_ms: int) -> Segment:
+        """Create an empty active segment (any stale empty files of that name are replaced)."""
+        log_path = os.path.join(directory, file_name(base_offset, LOG_SUFFIX))
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(log_path, flags, 0o644)
+        try:
+            if os.fstat(fd).st_size != 0:
+                raise OSError(errno.EEXIST, f"segment {log_path} already exists and is not empty")
+            for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+                try:
+                    os.unlink(os.path.join(directory, file_name(base_offset, suffix)))
+                except FileNotFoundError:
+                    pass
+            return cls._with_indexes(directory, base_offset, fd, 0, config, now_ms, active=True)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    @classmethod
+    def _with_indexes(
+        cls,
+        directory: str,
+        base_offset: int,
+        fd: int,
+        size: int,
+        config: LogConfig,
+        now_ms: int,
+        *,
+        active: bool,
+    ) -> Segment:
+        index_path = os.path.join(directory, file_name(base_offset, INDEX_SUFFIX))
+        time_path = os.path.join(directory, file_name(base_offset, TIME_INDEX_SUFFIX))
+        max_bytes = config.segment_index_bytes
+        offset_index = OffsetIndex.open(index_path, base_offset, max_bytes, writable=active)
+        try:
+            time_index = TimeIndex.open(time_path, base_offset, max_bytes, writable=active)
+        except BaseException:
+            offset_index.close()
+            raise
+        return cls(
+            directory=directory,
+            base_offset=base_offset,
+            fd=fd,
+            size=size,
+            offset_index=offset_index,  # type: ignore[arg-type]
+            time_index=time_index,  # type: ignore[arg-type]
+            index_interval_bytes=config.index_interval_bytes,
+            max_index_bytes=max_bytes,
+            created_ms=now_ms,
+            active=active,
+        )
+
+    @classmethod
+    def load(
+        cls, directory: str, base_offset: int, config: LogConfig, now_ms: int, *, active: bool
+    ) -> tuple[Segment, str | None]:
+        """
+        Open an existing segment without validating its batches.
+
+        @return: The segment and, if its indexes are missing or fail their
+            sanity checks, why they must be rebuilt (else C{None}).
+        """
+        log_path = os.path.join(directory, file_name(base_offset, LOG_SUFFIX))
+        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(log_path, flags)
+        try:
+            size = os.fstat(fd).st_size
+            missing = [
+                suffix
+                for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+                if not os.path.exists(os.path.join(directory, file_name(base_offset, suffix)))
+            ]
+            segment = cls._with_indexes(
+                directory, base_offset, fd, size, config, now_ms, active=active
+            )
+        except BaseException:
+            os.close(fd)
+            raise
+        problem = None
+        if missing:
+            problem = "missing " + " and ".join(missing)
+        else:
+            try:
+                segment.offset_index.sanity_check(size)
+                segment.time_index.sanity_check(size)
+            except CorruptIndexError as e:
+                problem = f"corrupt index: {e}"
+        if problem is None:
+            segment.max_timestamp, segment.offset_of_max_timestamp = segment.time_index.last_entry()
+            if segment.offset_index.entries:
+                segment.bytes_since_last_index_entry = size - segment.offset_index.last_entry()[1]
+            else:
+                segment.bytes_since_last_index_entry = size
+        return segment, problem
+
+    # -- recovery ------------------------------------------------------------
+
+    def recover(self, on_batch: Callable[[BatchHeader], None] | None = None) -> SegmentRecovery:
+        """
+        Validate every batch, rebuild both indexes and cut any invalid tail.
+
+        Checks length, magic, CRC-32C and offset order.
+
+        Kafka's ``LogSegment.recover``: the indexes are rebuilt exactly as
+        appends build them, and the largest timestamp goes into the time
+        index as a final entry. C{on_batch} sees each valid header.
+        """
+        oi, ti = self.offset_index, self.time_index
+        oi.make_writable(self.max_index_bytes)
+        ti.make_writable(self.max_index_bytes)
+        oi.reset()
+        ti.reset()
+        self.max_timestamp = NO_TIMESTAMP
+        self.offset_of_max_timestamp = -1
+        self._first_batch_timestamp = None
+        file_size = os.fstat(self.fd).st_size
+        pos = 0
+        last_index_pos = 0
+        next_offset = self.base_offset
+        reason = None
+        chunk = b""
+        chunk_start = 0
+        while pos < file_size:
+            avail = file_size - pos
+            if avail < LOG_OVERHEAD:
+                reason = f"incomplete batch header ({avail} bytes)"
+                break
+            rel = pos - chunk_start
+            if rel + LOG_OVERHEAD > len(chunk):
+                chunk = os.pread(self.fd, min(_RECOVERY_CHUNK, avail), pos)
+                chunk_start, rel = pos, 0
+            base, length = _PREFIX.unpack_from(chunk, rel)
+            if length < BATCH_HEADER_SIZE - LOG_OVERHEAD:
+                reason = f"invalid batch length {length}"
+                break
+            size = length + LOG_OVERHEAD
+            if avail < size:
+                reason = f"incomplete batch ({avail} of {size} bytes)"
+                break
+            if rel + size > len(chunk):
+                chunk = pread_exact(self.fd, max(min(_RECOVERY_CHUNK, avail), size), pos)
+                chunk_start, rel = pos, 0
+            magic = chunk[rel + _MAGIC_AT]
+            if magic != 2:
+                reason = f"unsupported magic {magic}"
+                break
+            header = records.parse_batch_header(chunk, rel)
+            if crc32c(memoryview(chunk)[rel + _CRC_FROM : rel + size]) != header.crc:
+                reason = f"CRC mismatch in batch at offset {base}"
+                break
+            last = header.last_offset
+            if base < next_offset or header.last_offset_delta < 0 or not oi.can_append_offset(last):
+                reason = f"batch offsets {base}..{last} out of order (expected >= {next_offset})"
+                break
+            if self._first_batch_timestamp is None:
+                self._first_batch_timestamp = header.max_timestamp
+            if header.max_timestamp > self.max_timestamp:
+                self.max_timestamp, self.offset_of_max_timestamp = header.max_timestamp, last
+            if (
+                pos - last_index_pos > self.index_interval_bytes
+                and not oi.is_full
+                and not ti.is_full
+            ):
+                oi.append(last, pos)
+                ti.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+                last_index_pos = pos
+            if on_batch is not None:
+                on_batch(header)
+            next_offset = header.next_offset
+            pos += size
+        truncated = file_size - pos
+        if truncated:
+            os.ftruncate(self.fd, pos)
+        self.size = pos
+        self.bytes_since_last_index_entry = pos - last_index_pos
+        ti.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
+        if not self.active:
+            oi.trim()
+            ti.trim()
+        return SegmentRecovery(pos, next_offset, truncated, reason)
+
+    def load_tail(self) -> int:
+        """
+        Scan the batch headers after the last offset index entry; return the next offset.
+
+        Also folds their timestamps into L{max_timestamp} (Kafka's
+        ``readNextOffset`` and ``readLargestTimestamp``).
+        """
+        next_offset = self.base_offset
+        _, pos = self.offset_index.last_entry()
+        for _, header in self.iter_headers(pos):
+            next_offset = header.next_offset
+            if header.max_timestamp > self.max_timestamp:
+                self.max_timestamp, self.offset_of_max_timestamp = (
+                    header.max_timestamp,
+                    header.last_offset,
+                )
+        return next_offset
+
+    # -- append --------------------------------------------------------------
+
+    def index_batch(self, position: int, last_offset: int, max_timestamp: int, size: int) -> None:
+        """Account for one appended batch: max timestamp and, when due, index entries."""
+        if self.size == 0 and self._first_batch_timestamp is None:
+            self._first_batch_timestamp = max_timestamp
+        if max_timestamp > self.max_timestamp:
+            self.max_timestamp, self.offset_of_max_timestamp = max_timestamp, last_offset
+        if self.bytes_since_last_index_entry > self.index_interval_bytes:
+            oi, ti = self.offset_index, self.time_index
+            if not oi.is_full and not ti.is_full:
+                oi.append(last_offset, position)
+                ti.maybe_append(self.max_timestamp, self.offset_of_max_timestamp)
+                self.bytes_since_last_index_entry = 0
+        self.bytes_since_last_index_entry += size
+
+    def first_batch_timestamp(self) -> int:
+        """The first batch's max timestamp, read lazily (-1 for an empty segment)."""
+        if self._first_batch_timestamp is None:
+            if self.size < BATCH_HEADER_SIZE:
+                return NO_TIMESTAMP
+            header = records.parse_batch_header(pread_exact(self.fd, BATCH_HEADER_SIZE, 0))
+            self._first_batch_timestamp = header.max_timestamp
+        return self._first_batch_timestamp
+
+    def time_waited_for_roll(self, now_ms: int, message_timestamp: int) -> int:
+        """
+        Kafka's ``timeWaitedForRoll``.
+
+        Measured from the first batch's timestamp if it has one, else by the
+        clock since the segment was created.
+        """
+        first = self.first_batch_timestamp()
+        if first >= 0:
+            return message_timestamp - first
+        return now_ms - self.created_ms
+
+    def index_room(self) -> int:
+        """How many more index entries both indexes can take."""
+        return min(self.offset_index.free_entries, self.time_index.free_entries)
+
+    def on_become_inactive(self) -> None:
+        """Append the final time index entry and trim both indexes (``onBecomeInactiveSegment``)."""
+        if self.active:
+            self.time_index.maybe_append(
+                self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True
+            )
+            self.offset_index.trim()
+            self.time_index.trim()
+            self.active = False
+
+    # -- reads ---------------------------------------------------------------
+
+    def _header_window(self, pos: int) -> int:
+        return max(self.index_interval_bytes, 4096) + BATCH_HEADER_SIZE
+
+    def translate_offset(
+        self, offset: int, start_position: int = 0
+    ) -> tuple[int, int, int, int] | None:
+        """
+        Locate the first batch whose last offset is >= C{offset}.
+
+        Looks the offset up in the offset index, then walks batch headers
+        from there (reading only the 27-byte prefix of each).
+
+        @return: C{(position, size, base offset, last offset)}, or C{None}
+            if every batch in the segment ends before C{offset}.
+        """
+        _, pos = self.offset_index.lookup(offset)
+        pos = max(pos, start_position)
+        end = self.size
+        window = b""
+        window_start = pos
+        window_size = self._header_window(pos)
+        while pos + _MIN_PREFIX <= end:
+            rel = pos - window_start
+            if rel < 0 or rel + _MIN_PREFIX > len(window):
+                window = os.pread(self.fd, min(window_size, end - pos), pos)
+                window_start, rel = pos, 0
+                if len(window) < _MIN_PREFIX:
+                    return None
+            base, length = _PREFIX.unpack_from(window, rel)
+            (delta,) = _I32.unpack_from(window, rel + _LAST_OFFSET_DELTA_AT)
+            if base + delta >= offset:
+                return pos, length + LOG_OVERHEAD, base, base + delta
+            pos += length + LOG_OVERHEAD
+        return None
+
+    def iter_headers(self, start_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
+        """Yield C{(position, header)} per batch from C{start_position}, one 61-byte parse each."""
+        pos = start_position
+        end = self.size
+        window = b""
+        window_start = pos
+        window_size = self._header_window(pos)
+        while pos + BATCH_HEADER_SIZE <= end:
+            rel = pos - window_start
+            if rel < 0 or rel + BATCH_HEADER_SIZE > len(window):
+                window = os.pread(self.fd, min(window_size, end - pos), pos)
+                window_start, rel = pos, 0
+                if len(window) < BATCH_HEADER_SIZE:
+                    return
+            header = records.parse_batch_header(window, rel)
+            yield pos, header
+            pos += header.size
+
+    def read(
+        self, position: int, limit: int, max_bytes: int, first_size: int | None = None
+    ) -> tuple[bytes | None, int]:
+        """
+        Read whole batches from C{position}, stopping before byte C{limit} and after C{max_bytes}.
+
+        When C{first_size} is given, the first batch is read whole even if
+        it is larger than C{max_bytes} (Kafka's C{minOneMessage}).
+
+        @return: The buffer (or C{None} if not even one batch fits) and the
+            position just after the last batch returned.
+        """
+        available = limit - position
+        if available <= 0:
+            return None, position
+        want = min(available, max(max_bytes, 0))
+        if first_size is not None:
+            want = max(want, min(first_size, available))
+        if want < LOG_OVERHEAD:
+            return None, position
+        data = pread_exact(self.fd, want, position)
+        end = len(data)
+        p = 0
+        while p + LOG_OVERHEAD <= end:
+            (length,) = _I32.unpack_from(data, p + 8)
+            size = length + LOG_OVERHEAD
+            if p + size > end:
+                break
+            p += size
+        if p == 0:
+            return None, position
+        # Twisted's transports take bytes only: trim with one copy of the
+        # kept part when the read ended inside a batch.
+        return (data if p == end else data[:p]), position + p
+
+    def read_batch(self, position: int, size: int) -> bytes:
+        """The bytes of one batch."""
+        return pread_exact(self.fd, size, position)
+
+    def find_offset_by_timestamp(
+        self, timestamp: int, starting_offset: int
+    ) -> OffsetAndTimestamp | None:
+        """
+        Kafka's ``findOffsetByTimestamp``.
+
+        The first record with timestamp >= C{timestamp} and offset >=
+        C{starting_offset}.
+
+        Uses the time index, then the offset index, then batch headers;
+        records are decoded only inside the one batch that qualifies.
+        """
+        _, indexed_offset = self.time_index.lookup(timestamp)
+        _, pos = self.offset_index.lookup(max(indexed_offset, starting_offset))
+        for position, header in self.iter_headers(pos):
+            if header.max_timestamp < timestamp or header.last_offset < starting_offset:
+                continue
+            epoch = header.partition_leader_epoch
+            if header.timestamp_type == records.LOG_APPEND_TIME:
+                return OffsetAndTimestamp(
+                    max(header.base_offset, starting_offset), header.max_timestamp, epoch
+                )
+            for record in _decode(self.read_batch(position, header.size)):
+                if record.timestamp >= timestamp and record.offset >= starting_offset:
+                    return OffsetAndTimestamp(record.offset, record.timestamp, epoch)
+        return None
+
+    def offset_of_record_with_max_timestamp(self) -> OffsetAndTimestamp | None:
+        """The first record carrying this segment's largest timestamp (``MAX_TIMESTAMP``)."""
+        if self.max_timestamp == NO_TIMESTAMP:
+            return None
+        _, pos = self.offset_index.lookup(self.offset_of_max_timestamp)
+        for position, header in self.iter_headers(pos):
+            if header.max_timestamp != self.max_timestamp:
+                continue
+            epoch = header.partition_leader_epoch
+            if header.timestamp_type == records.LOG_APPEND_TIME:
+                return OffsetAndTimestamp(header.base_offset, header.max_timestamp, epoch)
+            for record in _decode(self.read_batch(position, header.size)):
+                if record.timestamp == self.max_timestamp:
+                    return OffsetAndTimestamp(record.offset, record.timestamp, epoch)
+        return None
+
+    def largest_timestamp(self) -> int:
+        """Kafka's ``largestTimestamp``: the max timestamp, or the file's mtime if there is none."""
+        if self.max_timestamp >= 0:
+            return self.max_timestamp
+        return int(os.fstat(self.fd).st_mtime * 1000)
+
+    # -- teardown ------------------------------------------------------------
+
+    def close_maps(self) -> None:
+        """Unmap both indexes (the descriptors stay open for pending fsyncs)."""
+        self.offset_index.close_map()
+        self.time_index.close_map()
+
+    def close_files(self) -> None:
+        """Close every descriptor (blocking-safe; run on the log's executor)."""
+        self.offset_index.close()
+        self.time_index.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def rename_for_deletion(self) -> list[str]:
+        """Rename the files with Kafka's ``.deleted`` suffix; return the new paths."""
+        renamed = []
+        for path in (self.log_path, self.index_path, self.time_index_path):
+            try:
+                os.rename(path, path + DELETED_SUFFIX)
+            except FileNotFoundError:
+                continue
+            renamed.append(path + DELETED_SUFFIX)
+        return renamed
+
+
+def _decode(batch: bytes) -> list[records.Record]:
+    try:
+        return list(records.decode_batch_records(batch, check_crc=False))
+    except records.RecordsError as e:
+        raise KafkaError(
+            ErrorCode.CORRUPT_MESSAGE, f"cannot decode stored batch: {e.message}"
+        ) from None
