@@ -22,6 +22,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.delete_records import (
@@ -73,13 +74,14 @@ async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRe
 async def _delete(
     ctx: RequestContext, topic: TopicState | None, index: int, offset: int
 ) -> DeleteRecordsPartitionResult:
-    if topic is None or index not in topic.partitions:
-        return _result(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    if topic.is_internal:
+    found = find_partition(ctx, topic, index)
+    if isinstance(found, ErrorCode):
+        return _result(index, found)
+    if found.topic.is_internal:
         return _result(index, ErrorCode.INVALID_TOPIC_EXCEPTION)
-    if not _deletes_allowed(ctx, topic):
+    if not _deletes_allowed(ctx, found.topic):
         return _result(index, ErrorCode.POLICY_VIOLATION)
-    log = ctx.broker.partitions.partition_log(topic, index)
+    log = found.log()
     if offset == HIGH_WATERMARK:
         offset = log.high_watermark
     if offset < 0:

@@ -27,7 +27,7 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._offsets import leader_epoch_error
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.offset_for_leader_epoch import (
@@ -63,13 +63,11 @@ async def handle(
 async def _partition(
     ctx: RequestContext, topic: TopicState | None, p: OffsetForLeaderPartition
 ) -> EpochEndOffset:
-    if topic is None or p.partition not in topic.partitions:
-        return _error(p, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    current = topic.partitions[p.partition].leader_epoch
-    fenced = leader_epoch_error(current, p.current_leader_epoch)
-    if fenced is not None:
-        return _error(p, fenced)
-    log = ctx.broker.partitions.partition_log(topic, p.partition)
+    found = find_partition(ctx, topic, p.partition, p.current_leader_epoch)
+    if isinstance(found, ErrorCode):
+        return _error(p, found)
+    current = found.leader_epoch
+    log = found.log()
     requested = p.leader_epoch
     if requested == current:
         # The leader's latest cached epoch is always its current one, even
