@@ -44,6 +44,7 @@ Version notes:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 from kafkatwist.apis._offsets import epoch_at
 from kafkatwist.apis._partitions import find_partition
@@ -105,12 +106,11 @@ async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffset
     image = ctx.broker.metadata.image
     if ctx.api_version == 0:
         # Kafka's v0 path answers every requested entry, in request order.
-        topics = []
+        legacy = []
         for t in request.topics:
             topic = image.topics.get(t.name)
-            legacy = [await _legacy(ctx, request, topic, p) for p in t.partitions]
-            topics.append(ListOffsetsTopicResponse(name=t.name, partitions=tuple(legacy)))
-        return ListOffsetsResponse(topics=tuple(topics))
+            legacy.append((t.name, [await _legacy(ctx, request, topic, p) for p in t.partitions]))
+        return _response(legacy)
     # v1+: Kafka collects the partitions into a map, grouped by topic: one
     # answer per partition, even for one listed twice.
     seen = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
@@ -123,10 +123,17 @@ async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffset
             if duplicate and p.partition_index in answers:
                 continue
             answers[p.partition_index] = await _partition(ctx, request, topic, p, duplicate)
+    return _response((name, answers.values()) for name, answers in by_topic.items())
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[ListOffsetsPartitionResponse]]],
+) -> ListOffsetsResponse:
+    """The answers, by topic."""
     return ListOffsetsResponse(
         topics=tuple(
-            ListOffsetsTopicResponse(name=name, partitions=tuple(answers.values()))
-            for name, answers in by_topic.items()
+            ListOffsetsTopicResponse(name=name, partitions=tuple(answers))
+            for name, answers in topics
         )
     )
 
@@ -227,14 +234,7 @@ def error_response(
     request: ListOffsetsRequest, version: int, code: ErrorCode
 ) -> ListOffsetsResponse:
     """Every partition of the request answers C{code} (Kafka's ``getErrorResponse``)."""
-    return ListOffsetsResponse(
-        topics=tuple(
-            ListOffsetsTopicResponse(
-                name=t.name, partitions=tuple(_error(p, code) for p in t.partitions)
-            )
-            for t in request.topics
-        )
-    )
+    return _response((t.name, [_error(p, code) for p in t.partitions]) for t in request.topics)
 
 
 SPEC = ApiSpec(

@@ -27,6 +27,8 @@ Version notes:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -55,9 +57,20 @@ async def handle(
     topics = []
     for t in request.topics:
         topic = image.topics.get(t.topic)
-        answers = tuple([await _partition(ctx, topic, p) for p in t.partitions])
-        topics.append(OffsetForLeaderTopicResult(topic=t.topic, partitions=answers))
-    return OffsetForLeaderEpochResponse(topics=tuple(topics))
+        topics.append((t.topic, [await _partition(ctx, topic, p) for p in t.partitions]))
+    return _response(topics)
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[EpochEndOffset]]],
+) -> OffsetForLeaderEpochResponse:
+    """The answers, by topic."""
+    return OffsetForLeaderEpochResponse(
+        topics=tuple(
+            OffsetForLeaderTopicResult(topic=name, partitions=tuple(answers))
+            for name, answers in topics
+        )
+    )
 
 
 async def _partition(
@@ -91,14 +104,7 @@ def error_response(
     request: OffsetForLeaderEpochRequest, version: int, code: ErrorCode
 ) -> OffsetForLeaderEpochResponse:
     """Every partition answers C{code} with -1 / -1 (Kafka's ``getErrorResponse``)."""
-    return OffsetForLeaderEpochResponse(
-        topics=tuple(
-            OffsetForLeaderTopicResult(
-                topic=t.topic, partitions=tuple(_error(p, code) for p in t.partitions)
-            )
-            for t in request.topics
-        )
-    )
+    return _response((t.topic, [_error(p, code) for p in t.partitions]) for t in request.topics)
 
 
 SPEC = ApiSpec(

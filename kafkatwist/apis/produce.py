@@ -37,6 +37,8 @@ Version notes:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from twisted.internet.defer import Deferred, succeed
 
 from kafkatwist.apis._partitions import find_partition
@@ -126,24 +128,27 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         )
         for td in request.topic_data
     ]
-    responses = [
-        TopicProduceResponse(name=name, partition_responses=tuple([await d for d in answers]))
-        for name, answers in pending
-    ]
+    responses = [(name, [await d for d in answers]) for name, answers in pending]
     if request.acks == 0:
         return None
-    return ProduceResponse(responses=tuple(responses))
+    return _response(responses)
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[PartitionProduceResponse]]],
+) -> ProduceResponse:
+    """The answers, by topic."""
+    return ProduceResponse(
+        responses=tuple(
+            TopicProduceResponse(name=name, partition_responses=tuple(answers))
+            for name, answers in topics
+        )
+    )
 
 
 def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> ProduceResponse:
-    return ProduceResponse(
-        responses=tuple(
-            TopicProduceResponse(
-                name=td.name,
-                partition_responses=tuple(_error(pd.index, code) for pd in td.partition_data),
-            )
-            for td in request.topic_data
-        )
+    return _response(
+        (td.name, [_error(pd.index, code) for pd in td.partition_data]) for td in request.topic_data
     )
 
 
