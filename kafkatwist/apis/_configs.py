@@ -124,6 +124,14 @@ def resource_results(
     )
 
 
+def resource_errors(
+    result: _ResourceResult[_T], resources: Iterable[ConfigResource], code: ErrorCode
+) -> tuple[_T, ...]:
+    """Every resource answers C{code} (the requests' C{error_response})."""
+    outcome = (int(code), None)
+    return resource_results(result, [(resource, outcome) for resource in resources])
+
+
 def preprocess(
     configs: Sequence[_C], null_allowed: Callable[[_C], bool] = lambda c: False
 ) -> Outcome | None:

@@ -38,6 +38,7 @@ from kafkatwist.apis._configs import (
     alter_each,
     alter_topic,
     preprocess,
+    resource_errors,
     resource_results,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -78,11 +79,8 @@ def error_response(
     request: AlterConfigsRequest, version: int, code: ErrorCode
 ) -> AlterConfigsResponse:
     """Every resource answers C{code}."""
-    outcome = (int(code), None)
     return AlterConfigsResponse(
-        responses=resource_results(
-            AlterConfigsResourceResponse, [(r, outcome) for r in request.resources]
-        )
+        responses=resource_errors(AlterConfigsResourceResponse, request.resources, code)
     )
 
 

@@ -56,6 +56,7 @@ from kafkatwist.apis._configs import (
     current_configs,
     java_split,
     preprocess,
+    resource_errors,
     resource_results,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -247,11 +248,8 @@ def error_response(
     request: IncrementalAlterConfigsRequest, version: int, code: ErrorCode
 ) -> IncrementalAlterConfigsResponse:
     """Every resource answers C{code}."""
-    outcome = (int(code), None)
     return IncrementalAlterConfigsResponse(
-        responses=resource_results(
-            AlterConfigsResourceResponse, [(r, outcome) for r in request.resources]
-        )
+        responses=resource_errors(AlterConfigsResourceResponse, request.resources, code)
     )
 
 
