@@ -10,10 +10,7 @@ their brokers through L{build_broker} too.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from attrs import define, field, frozen
-from twisted.internet.defer import Deferred
+from attrs import define, field
 
 from kafkatwist.clock import ReactorTime
 from kafkatwist.config.group_config import GroupConfig
@@ -21,11 +18,9 @@ from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
-from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
-from kafkatwist.storage.kraft import TopicState
-from kafkatwist.storage.results import AppendInfo
+from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.topics.controller import Controller
-from kafkatwist.topics.partitions import Batches, Partitions
+from kafkatwist.topics.partitions import Partitions
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
 ROOT_LOGGER = "root"
@@ -94,40 +89,6 @@ class Broker:
         return "localhost"
 
 
-@frozen
-class _OffsetsTopicAccess:
-    """
-    What the group coordinator writes ``__consumer_offsets`` through.
-
-    L{kafkatwist.groups.offsets_topic.OffsetsTopicAccess}: topics are created
-    by the controller, partition logs opened and appended to by L{Partitions}.
-    """
-
-    _controller: Controller
-    _partitions: Partitions
-
-    def create_topic(
-        self, name: str, num_partitions: int, *, configs: Mapping[str, str]
-    ) -> Deferred[TopicState]:
-        """Create a topic through the controller."""
-        return self._controller.create_topic(name, num_partitions, configs=configs)
-
-    def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
-        """The partition's log, opened or created on demand."""
-        return self._partitions.partition_log(topic, partition)
-
-    def append(
-        self,
-        topic: TopicState,
-        partition: int,
-        log: IPartitionLog,
-        records: bytes,
-        batches: Batches,
-    ) -> Deferred[AppendInfo]:
-        """Append validated batches as Produce does."""
-        return self._partitions.append(topic, partition, log, records, batches)
-
-
 def build_broker(
     config: BrokerConfig,
     clock: ReactorTime,
@@ -166,7 +127,8 @@ def build_broker(
         GroupConfig.from_broker_config(config),
         clock,
         metadata,
-        _OffsetsTopicAccess(controller, partitions),
+        controller,
+        partitions,
     )
     return Broker(
         config=config,

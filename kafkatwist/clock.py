@@ -20,6 +20,12 @@ class ScheduledCall(Protocol):
     def cancel(self) -> None:
         """Cancel the call."""
 
+    def getTime(self) -> float:
+        """When the call runs, in seconds on the clock."""
+
+    def reset(self, secondsFromNow: float) -> None:
+        """Run the call C{secondsFromNow} from now instead."""
+
 
 class ReactorTime(Protocol):
     """C{IReactorTime}: the current time, and calls scheduled on it."""

@@ -16,9 +16,10 @@ config resolver pushes the new settings to the open partition logs
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
+from kafkatwist.apis._spec import RequestContext
 from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.config import topic_config
 from kafkatwist.config.dynamic import validate_dynamic
@@ -42,6 +43,11 @@ OP_NAMES = {OP_SET: "SET", OP_DELETE: "DELETE", OP_APPEND: "APPEND", OP_SUBTRACT
 #: log4j levels Kafka accepts for BROKER_LOGGER (``LogLevelConfig.VALID_LOG_LEVELS``), sorted.
 LOG_LEVELS = ("DEBUG", "ERROR", "FATAL", "INFO", "TRACE", "WARN")
 
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+_R = TypeVar("_R", bound="ConfigResource")
+_C = TypeVar("_C", bound="ConfigEntry")
+
 #: (error code, message) of one resource; (0, None) for success.
 Outcome = tuple[int, str | None]
 OK: Outcome = (0, None)
@@ -51,28 +57,99 @@ DUPLICATE_RESOURCE: Outcome = (
 )
 
 
-def duplicated(resources: Sequence[Any]) -> set[tuple[int, str]]:
+class ConfigEntry(Protocol):
+    """A config of an AlterConfigs or IncrementalAlterConfigs resource."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def value(self) -> str | None: ...
+
+
+class ConfigResource(Protocol):
+    """A resource of a config request (or response): its type and name."""
+
+    @property
+    def resource_type(self) -> int: ...
+
+    @property
+    def resource_name(self) -> str: ...
+
+
+class _ResourceResult(Protocol[_T_co]):
+    """An AlterConfigs or IncrementalAlterConfigs response struct for one resource."""
+
+    def __call__(
+        self, *, error_code: int, error_message: str | None, resource_type: int, resource_name: str
+    ) -> _T_co: ...
+
+
+def duplicated(resources: Sequence[ConfigResource]) -> set[tuple[int, str]]:
     """The (type, name) pairs listed more than once."""
     counts = Counter((r.resource_type, r.resource_name) for r in resources)
     return {key for key, n in counts.items() if n > 1}
 
 
-def preprocess(resource: Any, null_allowed: Callable[[Any], bool]) -> Outcome | None:
+async def alter_each(
+    resources: Sequence[_R], alter: Callable[[_R], Awaitable[Outcome]]
+) -> list[tuple[_R, Outcome]]:
+    """
+    The outcome of every resource, in order: C{alter} for each one listed once.
+
+    A resource listed twice is refused, every copy, before anything changes.
+    """
+    dupes = duplicated(resources)
+    outcomes = []
+    for resource in resources:
+        if (resource.resource_type, resource.resource_name) in dupes:
+            outcomes.append((resource, DUPLICATE_RESOURCE))
+        else:
+            outcomes.append((resource, await alter(resource)))
+    return outcomes
+
+
+def resource_results(
+    result: _ResourceResult[_T], outcomes: Iterable[tuple[ConfigResource, Outcome]]
+) -> tuple[_T, ...]:
+    """The response structs of the resources, each with its outcome."""
+    return tuple(
+        result(
+            error_code=code,
+            error_message=message,
+            resource_type=resource.resource_type,
+            resource_name=resource.resource_name,
+        )
+        for resource, (code, message) in outcomes
+    )
+
+
+def resource_errors(
+    result: _ResourceResult[_T], resources: Iterable[ConfigResource], code: ErrorCode
+) -> tuple[_T, ...]:
+    """Every resource answers C{code} (the requests' C{error_response})."""
+    outcome = (int(code), None)
+    return resource_results(result, [(resource, outcome) for resource in resources])
+
+
+def preprocess(
+    configs: Sequence[_C], null_allowed: Callable[[_C], bool] = lambda c: False
+) -> Outcome | None:
     """
     Kafka's per-resource preprocessing checks, or None when they pass.
 
     @param null_allowed: whether a config entry may have a null value.
     """
-    names = [c.name for c in resource.configs]
+    names = [c.name for c in configs]
     if len(set(names)) != len(names):
         return int(ErrorCode.INVALID_REQUEST), "Error due to duplicate config keys"
-    nulls = [c.name for c in resource.configs if c.value is None and not null_allowed(c)]
+    nulls = [c.name for c in configs if c.value is None and not null_allowed(c)]
     if nulls:
         return int(ErrorCode.INVALID_REQUEST), "Null value not supported for : " + ", ".join(nulls)
     return None
 
 
-def check_broker_name(ctx: Any, name: str) -> None:
+def check_broker_name(ctx: RequestContext, name: str) -> None:
     """C{ConfigAdminManager.validateResourceNameIsCurrentNodeId} for a non-empty name."""
     if not name:
         return
@@ -89,7 +166,7 @@ def check_broker_name(ctx: Any, name: str) -> None:
         )
 
 
-def check_topic_resource(ctx: Any, name: str, new_configs: Mapping[str, str]) -> None:
+def check_topic_resource(ctx: RequestContext, name: str, new_configs: Mapping[str, str]) -> None:
     """
     The controller's checks of a topic's complete new set of overrides.
 
@@ -109,7 +186,7 @@ def check_topic_resource(ctx: Any, name: str, new_configs: Mapping[str, str]) ->
         )
 
 
-def current_configs(ctx: Any, resource_type: int, name: str) -> dict[str, str]:
+def current_configs(ctx: RequestContext, resource_type: int, name: str) -> dict[str, str]:
     """The dynamic configs a TOPIC or BROKER resource has now."""
     image = ctx.broker.metadata.image
     if resource_type == RESOURCE_TOPIC:
@@ -138,7 +215,7 @@ def changes(
 
 
 async def persist(
-    ctx: Any, resource_type: int, name: str, records: Mapping[str, str | None]
+    ctx: RequestContext, resource_type: int, name: str, records: Mapping[str, str | None]
 ) -> None:
     """Write the ConfigRecords, then apply the new configs to the open logs."""
     if not records:
@@ -152,7 +229,11 @@ async def persist(
 
 
 async def alter_broker(
-    ctx: Any, name: str, new: Mapping[str, str], written: Sequence[str], validate_only: bool
+    ctx: RequestContext,
+    name: str,
+    new: Mapping[str, str],
+    written: Sequence[str],
+    validate_only: bool,
 ) -> Outcome:
     """Validate and persist a BROKER resource's complete new set of dynamic configs."""
     try:
@@ -166,7 +247,9 @@ async def alter_broker(
     return OK
 
 
-async def alter_topic(ctx: Any, name: str, new: Mapping[str, str], validate_only: bool) -> Outcome:
+async def alter_topic(
+    ctx: RequestContext, name: str, new: Mapping[str, str], validate_only: bool
+) -> Outcome:
     """Validate and persist a topic's complete new set of overrides."""
     try:
         check_topic_resource(ctx, name, new)
@@ -179,7 +262,7 @@ async def alter_topic(ctx: Any, name: str, new: Mapping[str, str], validate_only
     return OK
 
 
-def broker_loggers(ctx: Any) -> dict[str, str]:
+def broker_loggers(ctx: RequestContext) -> dict[str, str]:
     """
     The broker's logger levels, as BROKER_LOGGER resources show them.
 
@@ -200,22 +283,3 @@ def java_split(value: str) -> list[str]:
     if parts == [""] and value != "":
         return []
     return parts
-
-
-def error_responses(response_cls: type, resource_cls: type) -> Callable[[Any, int, ErrorCode], Any]:
-    """The ``error_response`` of AlterConfigs and IncrementalAlterConfigs: the code per resource."""
-
-    def error_response(request: Any, version: int, code: ErrorCode) -> Any:
-        return response_cls(
-            responses=tuple(
-                resource_cls(
-                    error_code=int(code),
-                    error_message=None,
-                    resource_type=r.resource_type,
-                    resource_name=r.resource_name,
-                )
-                for r in request.resources
-            )
-        )
-
-    return error_response

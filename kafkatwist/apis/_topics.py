@@ -1,4 +1,4 @@
-"""Topic helpers shared by the APIs: operation bits, and Kafka's topic-name rules.
+"""Topic helpers shared by the APIs: authorized operations, and Kafka's topic-name rules.
 
 The name rules live in L{kafkatwist.topics.names} (the controller needs them
 too); they are imported here for the handlers.
@@ -24,6 +24,18 @@ TOPIC_AUTHORIZED_OPERATIONS = sum(1 << op for op in TOPIC_OPERATIONS)
 #: Likewise for the cluster (Kafka's ``AclEntry.supportedOperations(CLUSTER)``): CREATE,
 #: ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE (8096).
 CLUSTER_AUTHORIZED_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
+#: The schema default of an ``authorized_operations`` field: "not asked for" (INT32 min).
+UNSET_OPERATIONS = -2147483648
+
+
+def topic_operations(asked: bool) -> int:
+    """A topic's ``topic_authorized_operations``: every operation if asked, else unset."""
+    return TOPIC_AUTHORIZED_OPERATIONS if asked else UNSET_OPERATIONS
+
+
+def cluster_operations(asked: bool) -> int:
+    """The ``cluster_authorized_operations``: every operation if asked, else unset."""
+    return CLUSTER_AUTHORIZED_OPERATIONS if asked else UNSET_OPERATIONS
 
 
 __all__ = [
@@ -31,6 +43,9 @@ __all__ = [
     "MAX_TOPIC_NAME_LENGTH",
     "TOPIC_AUTHORIZED_OPERATIONS",
     "TOPIC_OPERATIONS",
+    "UNSET_OPERATIONS",
+    "cluster_operations",
     "topic_name_error",
+    "topic_operations",
     "validate_topic_name",
 ]

@@ -31,15 +31,15 @@ Version notes:
 from __future__ import annotations
 
 from kafkatwist.apis._configs import (
-    DUPLICATE_RESOURCE,
     RESOURCE_BROKER,
     RESOURCE_TOPIC,
     Outcome,
     alter_broker,
+    alter_each,
     alter_topic,
-    duplicated,
-    error_responses,
     preprocess,
+    resource_errors,
+    resource_results,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
@@ -53,30 +53,18 @@ from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: AlterConfigsRequest) -> AlterConfigsResponse:
-    dupes = duplicated(request.resources)
-    responses = []
-    for resource in request.resources:
-        key = (resource.resource_type, resource.resource_name)
-        if key in dupes:
-            outcome = DUPLICATE_RESOURCE
-        else:
-            outcome = preprocess(resource, lambda c: False) or await _alter(
-                ctx, resource, request.validate_only
-            )
-        responses.append(
-            AlterConfigsResourceResponse(
-                error_code=outcome[0],
-                error_message=outcome[1],
-                resource_type=resource.resource_type,
-                resource_name=resource.resource_name,
-            )
-        )
-    return AlterConfigsResponse(responses=tuple(responses))
+    outcomes = await alter_each(
+        request.resources, lambda resource: _alter(ctx, resource, request.validate_only)
+    )
+    return AlterConfigsResponse(responses=resource_results(AlterConfigsResourceResponse, outcomes))
 
 
 async def _alter(
     ctx: RequestContext, resource: AlterConfigsResource, validate_only: bool
 ) -> Outcome:
+    refused = preprocess(resource.configs)
+    if refused is not None:
+        return refused
     rtype = resource.resource_type
     name = resource.resource_name
     new = {c.name: c.value for c in resource.configs if c.value is not None}
@@ -87,7 +75,13 @@ async def _alter(
     return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
 
 
-error_response = error_responses(AlterConfigsResponse, AlterConfigsResourceResponse)
+def error_response(
+    request: AlterConfigsRequest, version: int, code: ErrorCode
+) -> AlterConfigsResponse:
+    """Every resource answers C{code}."""
+    return AlterConfigsResponse(
+        responses=resource_errors(AlterConfigsResourceResponse, request.resources, code)
+    )
 
 
 SPEC = ApiSpec(

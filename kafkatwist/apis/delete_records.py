@@ -22,6 +22,9 @@ Version notes:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.delete_records import (
@@ -62,10 +65,17 @@ async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRe
     for (name, index), offset in wanted.items():
         result = await _delete(ctx, image.topics.get(name), index, offset)
         by_topic.setdefault(name, []).append(result)
+    return _response(by_topic.items())
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[DeleteRecordsPartitionResult]]],
+) -> DeleteRecordsResponse:
+    """The results, by topic."""
     return DeleteRecordsResponse(
         topics=tuple(
             DeleteRecordsTopicResult(name=name, partitions=tuple(results))
-            for name, results in by_topic.items()
+            for name, results in topics
         )
     )
 
@@ -73,13 +83,14 @@ async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRe
 async def _delete(
     ctx: RequestContext, topic: TopicState | None, index: int, offset: int
 ) -> DeleteRecordsPartitionResult:
-    if topic is None or index not in topic.partitions:
-        return _result(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    if topic.is_internal:
+    found = find_partition(ctx, topic, index)
+    if isinstance(found, ErrorCode):
+        return _result(index, found)
+    if found.topic.is_internal:
         return _result(index, ErrorCode.INVALID_TOPIC_EXCEPTION)
-    if not _deletes_allowed(ctx, topic):
+    if not _deletes_allowed(ctx, found.topic):
         return _result(index, ErrorCode.POLICY_VIOLATION)
-    log = ctx.broker.partitions.partition_log(topic, index)
+    log = found.log()
     if offset == HIGH_WATERMARK:
         offset = log.high_watermark
     if offset < 0:
@@ -95,14 +106,8 @@ def error_response(
     request: DeleteRecordsRequest, version: int, code: ErrorCode
 ) -> DeleteRecordsResponse:
     """Every partition answers C{code} with low watermark -1."""
-    return DeleteRecordsResponse(
-        topics=tuple(
-            DeleteRecordsTopicResult(
-                name=t.name,
-                partitions=tuple(_result(p.partition_index, code) for p in t.partitions),
-            )
-            for t in request.topics
-        )
+    return _response(
+        (t.name, [_result(p.partition_index, code) for p in t.partitions]) for t in request.topics
     )
 
 

@@ -22,7 +22,7 @@ Version notes:
 from __future__ import annotations
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis._topics import CLUSTER_AUTHORIZED_OPERATIONS
+from kafkatwist.apis._topics import cluster_operations
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_cluster import (
     DescribeClusterBroker,
@@ -34,7 +34,6 @@ from kafkatwist.wire.versions import VersionRange
 BROKER_ENDPOINT = 1
 CONTROLLER_ENDPOINT = 2
 _ENDPOINT_NAMES = {BROKER_ENDPOINT: "BROKER", CONTROLLER_ENDPOINT: "CONTROLLER"}
-UNSET_OPERATIONS = -2147483648
 
 
 def _refuse(ctx: RequestContext, code: ErrorCode, message: str) -> DescribeClusterResponse:
@@ -70,10 +69,8 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
                 rack=None,
             ),
         ),
-        cluster_authorized_operations=(
-            CLUSTER_AUTHORIZED_OPERATIONS
-            if request.include_cluster_authorized_operations
-            else UNSET_OPERATIONS
+        cluster_authorized_operations=cluster_operations(
+            request.include_cluster_authorized_operations
         ),
     )
 

@@ -25,9 +25,9 @@ Version notes:
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.broker import Broker
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_log_dirs import (
     DescribeLogDirsPartition,
@@ -39,7 +39,7 @@ from kafkatwist.messages.describe_log_dirs import (
 from kafkatwist.wire.versions import VersionRange
 
 
-def configured_log_dirs(broker: Any) -> list[str]:
+def configured_log_dirs(broker: Broker) -> list[str]:
     """The configured log dirs as absolute paths, in order, without repeats."""
     return list(dict.fromkeys(os.path.abspath(d) for d in broker.config.log_dirs))
 

@@ -24,19 +24,22 @@ Version notes:
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.defer import Deferred
 
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.fetch import (
     FetchableTopicResponse,
+    FetchPartition,
     FetchRequest,
     FetchResponse,
+    FetchTopic,
     PartitionData,
 )
 from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.kraft import TopicState
 from kafkatwist.wire.versions import VersionRange
 
 READ_COMMITTED = 1
@@ -55,35 +58,34 @@ def _partition_error(index: int, code: ErrorCode) -> PartitionData:
     )
 
 
+#: What a requested partition resolved to: its log, or the error to answer.
+_Target = IPartitionLog | ErrorCode
+
+
+def _target(ctx: RequestContext, topic: TopicState | None, index: int, by_id: bool) -> _Target:
+    if topic is None:
+        return ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    partition = find_partition(ctx, topic, index)
+    return partition if isinstance(partition, ErrorCode) else partition.log()
+
+
 class _Plan:
     """The partitions of one request, resolved to their logs."""
 
     def __init__(self, ctx: RequestContext, request: FetchRequest) -> None:
-        broker = ctx.broker
-        image = broker.metadata.image
+        image = ctx.broker.metadata.image
         by_id = ctx.api_version >= TOPIC_IDS_VERSION
         self.by_id = by_id
-        # (topic response key, [(fetch partition, log or error code)])
-        self.topics: list[tuple[Any, list[tuple[Any, Any]]]] = []
+        self.topics: list[tuple[FetchTopic, list[tuple[FetchPartition, _Target]]]] = []
         self.logs: list[tuple[IPartitionLog, int]] = []
         for ft in request.topics:
             topic = image.topics_by_id.get(ft.topic_id) if by_id else image.topics.get(ft.topic)
-            entries: list[tuple[Any, Any]] = []
-            for fp in ft.partitions:
-                if topic is None:
-                    code = (
-                        ErrorCode.UNKNOWN_TOPIC_ID
-                        if by_id
-                        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                    )
-                    entries.append((fp, code))
-                    continue
-                log = broker.partitions.partition_log(topic, fp.partition)
-                if log is None:
-                    entries.append((fp, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION))
-                else:
-                    entries.append((fp, log))
-                    self.logs.append((log, fp.fetch_offset))
+            entries = [(fp, _target(ctx, topic, fp.partition, by_id)) for fp in ft.partitions]
+            self.logs.extend(
+                (target, fp.fetch_offset)
+                for fp, target in entries
+                if not isinstance(target, ErrorCode)
+            )
             self.topics.append((ft, entries))
 
     async def read(self, request: FetchRequest) -> tuple[FetchResponse, int, bool]:
@@ -121,7 +123,7 @@ class _Plan:
                     errors = True
                     continue
                 limit = min(fp.partition_max_bytes, remaining)
-                chunks: list[Any] = []
+                chunks: list[bytes] = []
                 size = 0
                 if limit > 0 or min_one:
                     result = await log.read(
@@ -171,11 +173,11 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
 
 
 def _wait_for_append(
-    clock: Any, logs: list[tuple[IPartitionLog, int]], timeout: float
+    clock: ReactorTime, logs: list[tuple[IPartitionLog, int]], timeout: float
 ) -> Deferred[None]:
     """A Deferred that fires on the first append to any of C{logs}, or at the timeout."""
     done: Deferred[None] = Deferred(lambda d: cleanup())
-    waiters: list[Deferred[Any]] = []
+    waiters: list[Deferred[int]] = []
 
     def fire(_: object = None) -> None:
         if not done.called:

@@ -34,8 +34,9 @@ Version notes:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kafkatwist.apis._configs import (
-    DUPLICATE_RESOURCE,
     LOG_LEVELS,
     OK,
     OP_APPEND,
@@ -48,14 +49,15 @@ from kafkatwist.apis._configs import (
     RESOURCE_TOPIC,
     Outcome,
     alter_broker,
+    alter_each,
     alter_topic,
     broker_loggers,
     check_broker_name,
     current_configs,
-    duplicated,
-    error_responses,
     java_split,
     preprocess,
+    resource_errors,
+    resource_results,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import ROOT_LOGGER
@@ -76,39 +78,33 @@ from kafkatwist.wire.versions import VersionRange
 async def handle(
     ctx: RequestContext, request: IncrementalAlterConfigsRequest
 ) -> IncrementalAlterConfigsResponse:
-    dupes = duplicated(request.resources)
-    responses = []
-    for resource in request.resources:
-        key = (resource.resource_type, resource.resource_name)
-        if key in dupes:
-            outcome: Outcome = DUPLICATE_RESOURCE
-        else:
-            outcome = preprocess(
-                resource, lambda c: c.config_operation == OP_DELETE
-            ) or await _alter(ctx, resource, request.validate_only)
-        responses.append(
-            AlterConfigsResourceResponse(
-                error_code=outcome[0],
-                error_message=outcome[1],
-                resource_type=resource.resource_type,
-                resource_name=resource.resource_name,
-            )
-        )
-    return IncrementalAlterConfigsResponse(responses=tuple(responses))
+    outcomes = await alter_each(
+        request.resources, lambda resource: _alter(ctx, resource, request.validate_only)
+    )
+    return IncrementalAlterConfigsResponse(
+        responses=resource_results(AlterConfigsResourceResponse, outcomes)
+    )
 
 
 async def _alter(
     ctx: RequestContext, resource: AlterConfigsResource, validate_only: bool
 ) -> Outcome:
+    refused = preprocess(resource.configs, lambda c: c.config_operation == OP_DELETE)
+    if refused is not None:
+        return refused
     rtype = resource.resource_type
     name = resource.resource_name
     try:
         if rtype == RESOURCE_TOPIC:
-            new = _topic_ops(current_configs(ctx, RESOURCE_TOPIC, name), resource.configs)
+            new = _apply(
+                current_configs(ctx, RESOURCE_TOPIC, name), resource.configs, _topic_list_op
+            )
             return await alter_topic(ctx, name, new, validate_only)
         if rtype == RESOURCE_BROKER:
             check_broker_name(ctx, name)
-            new = _broker_ops(current_configs(ctx, RESOURCE_BROKER, name), resource.configs)
+            new = _apply(
+                current_configs(ctx, RESOURCE_BROKER, name), resource.configs, _broker_list_op
+            )
             return await alter_broker(
                 ctx, name, new, [c.name for c in resource.configs], validate_only
             )
@@ -126,68 +122,74 @@ def _check_op(config: AlterableConfig) -> None:
         )
 
 
-def _topic_ops(current: dict[str, str], configs: tuple[AlterableConfig, ...]) -> dict[str, str]:
-    """Apply the operations to a topic's overrides (ConfigurationControlManager)."""
+def _apply(
+    current: dict[str, str],
+    configs: tuple[AlterableConfig, ...],
+    list_op: Callable[[dict[str, str], AlterableConfig], None],
+) -> dict[str, str]:
+    """
+    Apply the operations in order to a resource's dynamic configs; a new dict.
+
+    SET and DELETE are the same for every resource; C{list_op} applies an
+    APPEND or SUBTRACT (Kafka's C{ConfigurationControlManager} for topics,
+    C{prepareIncrementalConfigs} for brokers).
+    """
     new = dict(current)
     for c in configs:
         _check_op(c)
-        op = c.config_operation
-        if op == OP_SET:
+        if c.config_operation == OP_SET:
             new[c.name] = c.value or ""
-        elif op == OP_DELETE:
+        elif c.config_operation == OP_DELETE:
             new.pop(c.name, None)
         else:
-            if not is_list(c.name):
-                raise KafkaError(
-                    ErrorCode.INVALID_CONFIG,
-                    f"Can't {OP_NAMES[op]} to key {c.name} because its type is not LIST.",
-                )
-            base = new.get(c.name)
-            if base is None:
-                base = TOPIC_CONFIGS[c.name].default
-            parts = [p for p in base.split(",") if p]
-            for value in java_split(c.value or ""):
-                if op == OP_APPEND:
-                    if value not in parts:
-                        parts.append(value)
-                elif value in parts:
-                    parts.remove(value)
-            new[c.name] = ",".join(parts)
+            list_op(new, c)
     return new
 
 
-def _broker_ops(current: dict[str, str], configs: tuple[AlterableConfig, ...]) -> dict[str, str]:
-    """Apply the operations to a BROKER resource's dynamic configs (prepareIncrementalConfigs)."""
-    new = dict(current)
-    for c in configs:
-        _check_op(c)
-        op = c.config_operation
-        if op == OP_SET:
-            new[c.name] = c.value or ""
-        elif op == OP_DELETE:
-            new.pop(c.name, None)
-        else:
-            d = BROKER_CONFIGS.get(c.name)
-            verb = "append" if op == OP_APPEND else "subtract"
-            if d is None:
-                raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown config name: {c.name}")
-            if d.type != TYPE_LIST:
-                raise KafkaError(
-                    ErrorCode.INVALID_CONFIG,
-                    f"Config value {verb} is not allowed for config key: {c.name}",
-                )
-            old = new.get(c.name, d.default or "")
-            values = java_split(c.value or "")
-            if op == OP_APPEND:
-                old_list = java_split(old) if old else []
-                new[c.name] = ",".join(old_list + [v for v in values if v not in old_list])
-            else:
-                remaining = java_split(old)
-                for v in values:
-                    if v in remaining:
-                        remaining.remove(v)
-                new[c.name] = ",".join(remaining)
-    return new
+def _topic_list_op(new: dict[str, str], c: AlterableConfig) -> None:
+    """APPEND or SUBTRACT on a topic's LIST config, from its override or default."""
+    op = c.config_operation
+    if not is_list(c.name):
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            f"Can't {OP_NAMES[op]} to key {c.name} because its type is not LIST.",
+        )
+    base = new.get(c.name)
+    if base is None:
+        base = TOPIC_CONFIGS[c.name].default
+    parts = [p for p in base.split(",") if p]
+    for value in java_split(c.value or ""):
+        if op == OP_APPEND:
+            if value not in parts:
+                parts.append(value)
+        elif value in parts:
+            parts.remove(value)
+    new[c.name] = ",".join(parts)
+
+
+def _broker_list_op(new: dict[str, str], c: AlterableConfig) -> None:
+    """APPEND or SUBTRACT on a broker's LIST config, from its dynamic value or default."""
+    op = c.config_operation
+    d = BROKER_CONFIGS.get(c.name)
+    verb = "append" if op == OP_APPEND else "subtract"
+    if d is None:
+        raise KafkaError(ErrorCode.INVALID_CONFIG, f"Unknown config name: {c.name}")
+    if d.type != TYPE_LIST:
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            f"Config value {verb} is not allowed for config key: {c.name}",
+        )
+    old = new.get(c.name, d.default or "")
+    values = java_split(c.value or "")
+    if op == OP_APPEND:
+        old_list = java_split(old) if old else []
+        new[c.name] = ",".join(old_list + [v for v in values if v not in old_list])
+    else:
+        remaining = java_split(old)
+        for v in values:
+            if v in remaining:
+                remaining.remove(v)
+        new[c.name] = ",".join(remaining)
 
 
 def _alter_loggers(
@@ -242,7 +244,13 @@ def _alter_loggers(
     return OK
 
 
-error_response = error_responses(IncrementalAlterConfigsResponse, AlterConfigsResourceResponse)
+def error_response(
+    request: IncrementalAlterConfigsRequest, version: int, code: ErrorCode
+) -> IncrementalAlterConfigsResponse:
+    """Every resource answers C{code}."""
+    return IncrementalAlterConfigsResponse(
+        responses=resource_errors(AlterConfigsResourceResponse, request.resources, code)
+    )
 
 
 SPEC = ApiSpec(

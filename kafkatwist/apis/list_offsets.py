@@ -44,8 +44,10 @@ Version notes:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
-from kafkatwist.apis._offsets import epoch_at, leader_epoch_error
+from kafkatwist.apis._offsets import epoch_at
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.list_offsets import (
@@ -104,12 +106,11 @@ async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffset
     image = ctx.broker.metadata.image
     if ctx.api_version == 0:
         # Kafka's v0 path answers every requested entry, in request order.
-        topics = []
+        legacy = []
         for t in request.topics:
             topic = image.topics.get(t.name)
-            answers = [await _legacy(ctx, request, topic, p) for p in t.partitions]
-            topics.append(ListOffsetsTopicResponse(name=t.name, partitions=tuple(answers)))
-        return ListOffsetsResponse(topics=tuple(topics))
+            legacy.append((t.name, [await _legacy(ctx, request, topic, p) for p in t.partitions]))
+        return _response(legacy)
     # v1+: Kafka collects the partitions into a map, grouped by topic: one
     # answer per partition, even for one listed twice.
     seen = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
@@ -122,10 +123,17 @@ async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffset
             if duplicate and p.partition_index in answers:
                 continue
             answers[p.partition_index] = await _partition(ctx, request, topic, p, duplicate)
+    return _response((name, answers.values()) for name, answers in by_topic.items())
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[ListOffsetsPartitionResponse]]],
+) -> ListOffsetsResponse:
+    """The answers, by topic."""
     return ListOffsetsResponse(
         topics=tuple(
-            ListOffsetsTopicResponse(name=name, partitions=tuple(answers.values()))
-            for name, answers in by_topic.items()
+            ListOffsetsTopicResponse(name=name, partitions=tuple(answers))
+            for name, answers in topics
         )
     )
 
@@ -143,13 +151,11 @@ async def _partition(
         return _error(p, ErrorCode.INVALID_REQUEST)
     if timestamp < 0 and version < TIMESTAMP_MIN_VERSION.get(timestamp, 0x7FFF):
         return _error(p, ErrorCode.UNSUPPORTED_VERSION)
-    if topic is None or p.partition_index not in topic.partitions:
-        return _error(p, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    current_epoch = topic.partitions[p.partition_index].leader_epoch
-    fenced = leader_epoch_error(current_epoch, p.current_leader_epoch)
-    if fenced is not None:
-        return _error(p, fenced)
-    log = ctx.broker.partitions.partition_log(topic, p.partition_index)
+    partition = find_partition(ctx, topic, p.partition_index, p.current_leader_epoch)
+    if isinstance(partition, ErrorCode):
+        return _error(p, partition)
+    current_epoch = partition.leader_epoch
+    log = partition.log()
 
     if request.replica_id != CONSUMER_REPLICA_ID:
         last_fetchable = log.log_end_offset
@@ -186,9 +192,10 @@ async def _legacy(
     p: ListOffsetsPartition,
 ) -> ListOffsetsPartitionResponse:
     """The v0 answer: Kafka's ``legacyFetchOffsetsForTimestamp``."""
-    if topic is None or p.partition_index not in topic.partitions:
-        return _error(p, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    log = ctx.broker.partitions.partition_log(topic, p.partition_index)
+    partition = find_partition(ctx, topic, p.partition_index)
+    if isinstance(partition, ErrorCode):
+        return _error(p, partition)
+    log = partition.log()
     now = ctx.broker.now_ms()
     start = log.log_start_offset
     # (offset, modification time) per "segment", then the log end offset now.
@@ -227,14 +234,7 @@ def error_response(
     request: ListOffsetsRequest, version: int, code: ErrorCode
 ) -> ListOffsetsResponse:
     """Every partition of the request answers C{code} (Kafka's ``getErrorResponse``)."""
-    return ListOffsetsResponse(
-        topics=tuple(
-            ListOffsetsTopicResponse(
-                name=t.name, partitions=tuple(_error(p, code) for p in t.partitions)
-            )
-            for t in request.topics
-        )
-    )
+    return _response((t.name, [_error(p, code) for p in t.partitions]) for t in request.topics)
 
 
 SPEC = ApiSpec(

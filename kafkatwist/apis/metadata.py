@@ -20,17 +20,12 @@ Version notes:
 
 from __future__ import annotations
 
-from typing import Any
-
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis._topics import (
-    CLUSTER_AUTHORIZED_OPERATIONS,
-    TOPIC_AUTHORIZED_OPERATIONS,
-    validate_topic_name,
-)
+from kafkatwist.apis._topics import cluster_operations, topic_operations, validate_topic_name
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.metadata import (
     MetadataRequest,
+    MetadataRequestTopic,
     MetadataResponse,
     MetadataResponseBroker,
     MetadataResponsePartition,
@@ -40,7 +35,6 @@ from kafkatwist.storage.kraft import TopicState
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
-UNSET_OPERATIONS = -2147483648
 OFFSETS_TOPIC = "__consumer_offsets"
 
 
@@ -63,9 +57,7 @@ def topic_metadata(topic: TopicState, include_ops: bool) -> MetadataResponseTopi
             )
             for i, p in sorted(topic.partitions.items())
         ),
-        topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS
-        if include_ops
-        else UNSET_OPERATIONS,
+        topic_authorized_operations=topic_operations(include_ops),
     )
 
 
@@ -96,16 +88,14 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
         cluster_id=broker.cluster_id or None,
         controller_id=broker.node_id,
         topics=tuple(topics),
-        cluster_authorized_operations=(
-            CLUSTER_AUTHORIZED_OPERATIONS
-            if request.include_cluster_authorized_operations
-            else UNSET_OPERATIONS
+        cluster_authorized_operations=cluster_operations(
+            request.include_cluster_authorized_operations
         ),
     )
 
 
 async def _one_topic(
-    ctx: RequestContext, rt: Any, auto_create: bool, include_ops: bool
+    ctx: RequestContext, rt: MetadataRequestTopic, auto_create: bool, include_ops: bool
 ) -> MetadataResponseTopic:
     image = ctx.broker.metadata.image
     if rt.name is None:

@@ -23,7 +23,9 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._groups import coordinator_of
+from collections.abc import Callable
+
+from kafkatwist.apis._groups import coordinator_of, partition_codes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.offsets import OffsetCommitPartition
@@ -69,38 +71,21 @@ async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCom
             api_version=version,
         )
         results.update(committed)
-    return OffsetCommitResponse(
-        topics=tuple(
-            OffsetCommitResponseTopic(
-                name=t.name,
-                partitions=tuple(
-                    OffsetCommitResponsePartition(
-                        partition_index=p.partition_index,
-                        error_code=int(results[(t.name, p.partition_index)]),
-                    )
-                    for p in t.partitions
-                ),
-            )
-            for t in request.topics
-        )
-    )
+    return _response(request, lambda topic, index: results[(topic, index)])
 
 
 def error_response(
     request: OffsetCommitRequest, version: int, code: ErrorCode
 ) -> OffsetCommitResponse:
+    return _response(request, lambda _topic, _index: code)
+
+
+def _response(
+    request: OffsetCommitRequest, code_of: Callable[[str, int], ErrorCode]
+) -> OffsetCommitResponse:
     return OffsetCommitResponse(
-        topics=tuple(
-            OffsetCommitResponseTopic(
-                name=t.name,
-                partitions=tuple(
-                    OffsetCommitResponsePartition(
-                        partition_index=p.partition_index, error_code=int(code)
-                    )
-                    for p in t.partitions
-                ),
-            )
-            for t in request.topics
+        topics=partition_codes(
+            request.topics, OffsetCommitResponseTopic, OffsetCommitResponsePartition, code_of
         )
     )
 

@@ -12,7 +12,7 @@ Behavior:
 
 from __future__ import annotations
 
-from kafkatwist.apis._groups import coordinator_of
+from kafkatwist.apis._groups import coordinator_of, partition_codes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.offset_delete import (
@@ -36,22 +36,11 @@ async def handle(ctx: RequestContext, request: OffsetDeleteRequest) -> OffsetDel
     if code != ErrorCode.NONE:
         return OffsetDeleteResponse(error_code=int(code))
     return OffsetDeleteResponse(
-        topics=tuple(
-            OffsetDeleteResponseTopic(
-                name=t.name,
-                partitions=tuple(
-                    OffsetDeleteResponsePartition(
-                        partition_index=p.partition_index,
-                        error_code=int(
-                            results.get(
-                                (t.name, p.partition_index), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                            )
-                        ),
-                    )
-                    for p in t.partitions
-                ),
-            )
-            for t in request.topics
+        topics=partition_codes(
+            request.topics,
+            OffsetDeleteResponseTopic,
+            OffsetDeleteResponsePartition,
+            lambda topic, index: results.get((topic, index), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
         )
     )
 

@@ -18,11 +18,13 @@ Version notes:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TypeVar
 
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.messages.offset_fetch import (
     OffsetFetchRequest,
     OffsetFetchResponse,
@@ -34,8 +36,13 @@ from kafkatwist.messages.offset_fetch import (
 )
 from kafkatwist.wire.versions import VersionRange
 
+#: The partition struct of the per-group (v8+) or the single-group answer.
+_P = TypeVar("_P", OffsetFetchResponsePartitions, OffsetFetchResponsePartition)
 
-def _partition(cls: type, index: int, om: Any, code: ErrorCode = ErrorCode.NONE) -> Any:
+
+def _partition(
+    cls: type[_P], index: int, om: OffsetAndMetadata | None, code: ErrorCode = ErrorCode.NONE
+) -> _P:
     if om is None:
         return cls(
             partition_index=index,
@@ -53,6 +60,12 @@ def _partition(cls: type, index: int, om: Any, code: ErrorCode = ErrorCode.NONE)
     )
 
 
+def _partitions(
+    cls: type[_P], parts: Iterable[tuple[int, OffsetAndMetadata | None]]
+) -> tuple[_P, ...]:
+    return tuple(_partition(cls, p, om) for p, om in parts)
+
+
 async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
     coordinator = coordinator_of(ctx)
     version = ctx.api_version
@@ -67,10 +80,7 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
                     error_code=int(code),
                     topics=tuple(
                         OffsetFetchResponseTopics(
-                            name=t,
-                            partitions=tuple(
-                                _partition(OffsetFetchResponsePartitions, p, om) for p, om in parts
-                            ),
+                            name=t, partitions=_partitions(OffsetFetchResponsePartitions, parts)
                         )
                         for t, parts in offsets
                     ),
@@ -86,10 +96,7 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
     return OffsetFetchResponse(
         topics=tuple(
             OffsetFetchResponseTopic(
-                name=t,
-                partitions=tuple(
-                    _partition(OffsetFetchResponsePartition, p, om) for p, om in parts
-                ),
+                name=t, partitions=_partitions(OffsetFetchResponsePartition, parts)
             )
             for t, parts in offsets
         )

@@ -27,7 +27,9 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._offsets import leader_epoch_error
+from collections.abc import Iterable
+
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.offset_for_leader_epoch import (
@@ -55,21 +57,30 @@ async def handle(
     topics = []
     for t in request.topics:
         topic = image.topics.get(t.topic)
-        answers = tuple([await _partition(ctx, topic, p) for p in t.partitions])
-        topics.append(OffsetForLeaderTopicResult(topic=t.topic, partitions=answers))
-    return OffsetForLeaderEpochResponse(topics=tuple(topics))
+        topics.append((t.topic, [await _partition(ctx, topic, p) for p in t.partitions]))
+    return _response(topics)
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[EpochEndOffset]]],
+) -> OffsetForLeaderEpochResponse:
+    """The answers, by topic."""
+    return OffsetForLeaderEpochResponse(
+        topics=tuple(
+            OffsetForLeaderTopicResult(topic=name, partitions=tuple(answers))
+            for name, answers in topics
+        )
+    )
 
 
 async def _partition(
     ctx: RequestContext, topic: TopicState | None, p: OffsetForLeaderPartition
 ) -> EpochEndOffset:
-    if topic is None or p.partition not in topic.partitions:
-        return _error(p, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    current = topic.partitions[p.partition].leader_epoch
-    fenced = leader_epoch_error(current, p.current_leader_epoch)
-    if fenced is not None:
-        return _error(p, fenced)
-    log = ctx.broker.partitions.partition_log(topic, p.partition)
+    found = find_partition(ctx, topic, p.partition, p.current_leader_epoch)
+    if isinstance(found, ErrorCode):
+        return _error(p, found)
+    current = found.leader_epoch
+    log = found.log()
     requested = p.leader_epoch
     if requested == current:
         # The leader's latest cached epoch is always its current one, even
@@ -93,14 +104,7 @@ def error_response(
     request: OffsetForLeaderEpochRequest, version: int, code: ErrorCode
 ) -> OffsetForLeaderEpochResponse:
     """Every partition answers C{code} with -1 / -1 (Kafka's ``getErrorResponse``)."""
-    return OffsetForLeaderEpochResponse(
-        topics=tuple(
-            OffsetForLeaderTopicResult(
-                topic=t.topic, partitions=tuple(_error(p, code) for p in t.partitions)
-            )
-            for t in request.topics
-        )
-    )
+    return _response((t.topic, [_error(p, code) for p in t.partitions]) for t in request.topics)
 
 
 SPEC = ApiSpec(

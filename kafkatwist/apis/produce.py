@@ -37,10 +37,11 @@ Version notes:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
+from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.produce import (
@@ -49,7 +50,10 @@ from kafkatwist.messages.produce import (
     ProduceResponse,
     TopicProduceResponse,
 )
+from kafkatwist.storage.kraft import TopicState
+from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.schema import Records
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -69,29 +73,43 @@ ADMIN_CLIENT_ID = "__admin_client"
 
 
 def _append(
-    ctx: RequestContext, topic: Any, index: int, records: Any
-) -> Deferred[Any] | PartitionProduceResponse:
-    """Validate and append one partition's records; a response on refusal."""
-    broker = ctx.broker
-    if topic is None or index not in topic.partitions:
-        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    if topic.is_internal and ctx.header.client_id != ADMIN_CLIENT_ID:
-        message = f"Cannot append to internal topic {topic.name}"
-        return _error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message)
-    log = broker.partitions.partition_log(topic, index)
-    if log is None:
-        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-    if records is None:
-        records = b""
+    ctx: RequestContext, topic: TopicState | None, index: int, records: Records | None
+) -> Deferred[PartitionProduceResponse]:
+    """Validate and append one partition's records; fires with the partition's answer."""
+    partition = find_partition(ctx, topic, index)
+    if isinstance(partition, ErrorCode):
+        return succeed(_error(index, partition))
+    if partition.topic.is_internal and ctx.header.client_id != ADMIN_CLIENT_ID:
+        message = f"Cannot append to internal topic {partition.topic.name}"
+        return succeed(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message))
+    log = partition.log()
+    # A decoded request holds one buffer (a sequence of them is only ever encoded).
+    buf = records if isinstance(records, (bytes, bytearray, memoryview)) else b""
     try:
         batches = wire_records.validate_produce_records(
-            records,
+            buf,
             max_batch_bytes=log.config.max_message_bytes,
             api_version=ctx.api_version,
         )
     except wire_records.RecordsError as e:
-        return _error(index, e.code, str(e.message) if e.message else None)
-    return broker.partitions.append(topic, index, log, records, batches)
+        return succeed(_error(index, e.code, str(e.message) if e.message else None))
+    appended = ctx.broker.partitions.append(partition.topic, index, log, buf, batches)
+    return Deferred.fromCoroutine(_answer(index, appended))
+
+
+async def _answer(index: int, appended: Deferred[AppendInfo]) -> PartitionProduceResponse:
+    """The partition's answer once its append is done."""
+    try:
+        info = await appended
+    except KafkaError as e:
+        return _error(index, e.code, e.message)
+    return PartitionProduceResponse(
+        index=index,
+        error_code=0,
+        base_offset=info.base_offset,
+        log_append_time_ms=info.log_append_time_ms,
+        log_start_offset=info.log_start_offset,
+    )
 
 
 async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
@@ -99,51 +117,38 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     if request.acks not in (0, 1, -1):
         code = ErrorCode.INVALID_REQUIRED_ACKS
         return error_response(request, ctx.api_version, code)
-    pending: list[tuple[str, list[Any]]] = []
-    for td in request.topic_data:
-        topic = image.topics.get(td.name)
-        pending.append(
-            (
-                td.name,
-                [(pd.index, _append(ctx, topic, pd.index, pd.records)) for pd in td.partition_data],
-            )
+    # Every append starts before the first answer is awaited.
+    pending = [
+        (
+            td.name,
+            [
+                _append(ctx, image.topics.get(td.name), pd.index, pd.records)
+                for pd in td.partition_data
+            ],
         )
-    responses = []
-    for name, parts in pending:
-        out = []
-        for index, result in parts:
-            if isinstance(result, Deferred):
-                try:
-                    info = await result
-                except KafkaError as e:
-                    out.append(_error(index, e.code, e.message))
-                    continue
-                out.append(
-                    PartitionProduceResponse(
-                        index=index,
-                        error_code=int(getattr(info, "error_code", 0)),
-                        base_offset=info.base_offset,
-                        log_append_time_ms=info.log_append_time_ms,
-                        log_start_offset=info.log_start_offset,
-                    )
-                )
-            else:
-                out.append(result)
-        responses.append(TopicProduceResponse(name=name, partition_responses=tuple(out)))
+        for td in request.topic_data
+    ]
+    responses = [(name, [await d for d in answers]) for name, answers in pending]
     if request.acks == 0:
         return None
-    return ProduceResponse(responses=tuple(responses))
+    return _response(responses)
+
+
+def _response(
+    topics: Iterable[tuple[str, Iterable[PartitionProduceResponse]]],
+) -> ProduceResponse:
+    """The answers, by topic."""
+    return ProduceResponse(
+        responses=tuple(
+            TopicProduceResponse(name=name, partition_responses=tuple(answers))
+            for name, answers in topics
+        )
+    )
 
 
 def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> ProduceResponse:
-    return ProduceResponse(
-        responses=tuple(
-            TopicProduceResponse(
-                name=td.name,
-                partition_responses=tuple(_error(pd.index, code) for pd in td.partition_data),
-            )
-            for td in request.topic_data
-        )
+    return _response(
+        (td.name, [_error(pd.index, code) for pd in td.partition_data]) for td in request.topic_data
     )
 
 

@@ -22,17 +22,19 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import ReactorTime
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.admin import GroupAdmin
 from kafkatwist.groups.loader import GroupLoader
 from kafkatwist.groups.membership import GroupMembership
 from kafkatwist.groups.offsets import OffsetStore
-from kafkatwist.groups.offsets_topic import OffsetsTopic, OffsetsTopicAccess
+from kafkatwist.groups.offsets_topic import OffsetsTopic, TopicCreator
 from kafkatwist.groups.rebalance import Outbox, Rebalancer, join_error, sync_error
-from kafkatwist.groups.state import ClassicGroup, GroupTable, Scheduler, cancel
+from kafkatwist.groups.state import ClassicGroup, GroupTable, cancel
 from kafkatwist.storage.interfaces import IMetadataStore
 from kafkatwist.storage.kraft import TopicState
+from kafkatwist.topics.partitions import Partitions
 
 
 @define(eq=False)
@@ -60,18 +62,22 @@ class GroupCoordinator:
     def create(
         cls,
         config: GroupConfig,
-        clock: Scheduler,
+        clock: ReactorTime,
         metadata: IMetadataStore,
-        offsets_topic: OffsetsTopicAccess,
+        controller: TopicCreator,
+        partitions: Partitions,
     ) -> GroupCoordinator:
         """
-        A coordinator on C{clock}, writing ``__consumer_offsets`` through C{offsets_topic}.
+        A coordinator on C{clock}, writing ``__consumer_offsets`` through C{partitions}.
 
         @param clock: the reactor (any C{IReactorTime}).
         @param metadata: the metadata store, to find ``__consumer_offsets``.
+        @param controller: creates ``__consumer_offsets`` on first use.
         """
         table = GroupTable()
-        topic = OffsetsTopic(config.offsets_topic_num_partitions, clock, metadata, offsets_topic)
+        topic = OffsetsTopic(
+            config.offsets_topic_num_partitions, clock, metadata, controller, partitions
+        )
         outbox = Outbox()
         rebalancer = Rebalancer(config, clock, topic, outbox)
         return cls(

@@ -10,29 +10,17 @@ the group APIs answer COORDINATOR_LOAD_IN_PROGRESS.
 from __future__ import annotations
 
 from attrs import define
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from kafkatwist.groups import records as rec
 from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
 from kafkatwist.storage.interfaces import IPartitionLog
-from kafkatwist.storage.results import ReadResult
 from kafkatwist.wire import records as wire_records
 
 #: Bytes read from a partition at a time.
 READ_CHUNK = 1 << 20
-
-
-def _read(log: IPartitionLog, offset: int) -> Deferred[ReadResult]:
-    """
-    Read from C{offset}: the one adapter point between the loader and the log engine.
-
-    L{IPartitionLog.read} returns a Deferred; the engines on main still
-    answer synchronously, so C{maybeDeferred} accepts both until they follow
-    the interface.
-    """
-    return maybeDeferred(log.read, offset, READ_CHUNK)
 
 
 @define(eq=False)
@@ -62,7 +50,7 @@ class GroupLoader:
         count = 0
         offset = log.log_start_offset
         while offset < log.log_end_offset:
-            result = await _read(log, offset)
+            result = await log.read(offset, READ_CHUNK)
             next_offset = offset
             for buf in result.buffers:
                 for pos, header in wire_records.iter_batches(buf):

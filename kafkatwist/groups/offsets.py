@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import ReactorTime, ScheduledCall
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
@@ -31,8 +32,6 @@ from kafkatwist.groups.state import (
     ClassicGroup,
     GroupState,
     GroupTable,
-    Scheduler,
-    Timer,
     cancel,
     now_ms,
 )
@@ -139,10 +138,10 @@ class OffsetStore:
     """The committed offsets of the groups in a L{GroupTable}, kept in ``__consumer_offsets``."""
 
     _config: GroupConfig
-    _clock: Scheduler
+    _clock: ReactorTime
     _table: GroupTable
     _topic: OffsetsTopic
-    _expiry_timer: Timer | None = field(default=None, init=False)
+    _expiry_timer: ScheduledCall | None = field(default=None, init=False)
     _stopped: bool = field(default=False, init=False)
     _log = Logger()
 

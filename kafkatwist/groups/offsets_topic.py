@@ -5,9 +5,9 @@ C{partitionFor(groupId)} of ``__consumer_offsets`` and acknowledges a change
 only after the append; an append error maps to a coordinator error
 (C{CoordinatorRuntime} and C{GroupMetadataManager.appendGroupMetadataErrorToResponseError}).
 
-What the coordinator needs from the broker is the narrow
-L{OffsetsTopicAccess}: create the topic, open a partition's log, append
-validated batches to it.
+The coordinator creates the topic through a L{TopicCreator} (the
+controller), and opens and appends to its partition logs through
+L{Partitions}, as Produce does.
 """
 
 from __future__ import annotations
@@ -20,14 +20,15 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.records import OFFSETS_TOPIC, partition_for
-from kafkatwist.groups.state import Scheduler, now_ms
+from kafkatwist.groups.state import now_ms
 from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
+from kafkatwist.topics.partitions import Partitions
 from kafkatwist.wire import records as wire_records
-from kafkatwist.wire.records import BatchHeader
 
 #: The topic configs Kafka creates ``__consumer_offsets`` with.
 OFFSETS_TOPIC_CONFIGS: Mapping[str, str] = {
@@ -42,31 +43,18 @@ Records = Sequence[tuple[bytes, bytes | None]]
 _log = Logger()
 
 
-class OffsetsTopicAccess(Protocol):
-    """What the group coordinator needs from the broker to write ``__consumer_offsets``."""
+class TopicCreator(Protocol):
+    """What the group coordinator needs from the controller: creating ``__consumer_offsets``."""
 
     def create_topic(
         self, name: str, num_partitions: int, *, configs: Mapping[str, str]
     ) -> Deferred[TopicState]:
         """
-        Create a topic through the controller; fires with it once the metadata holds it.
+        Create a topic; fires with it once the metadata holds it.
 
         A refusal (C{TOPIC_ALREADY_EXISTS} while another request creates it)
         fails with, or raises at once, a L{KafkaError}.
         """
-
-    def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
-        """The log of a partition the metadata knows, opened on demand; None if unknown."""
-
-    def append(
-        self,
-        topic: TopicState,
-        partition: int,
-        log: IPartitionLog,
-        records: bytes,
-        batches: Sequence[tuple[int, BatchHeader]],
-    ) -> Deferred[AppendInfo]:
-        """Append validated batches at the partition's leader epoch (as Produce does)."""
 
 
 def append_error(f: Failure, commit: bool = False) -> ErrorCode:
@@ -109,9 +97,10 @@ class OffsetsTopic:
     """
 
     _num_partitions: int
-    _clock: Scheduler
+    _clock: ReactorTime
     _metadata: IMetadataStore
-    _access: OffsetsTopicAccess
+    _controller: TopicCreator
+    _partitions: Partitions
     #: Callers waiting for a creation under way, or None.
     _waiters: list[Deferred[TopicState]] | None = field(default=None, init=False)
 
@@ -121,7 +110,7 @@ class OffsetsTopic:
 
     def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
         """The log of one of its partitions."""
-        return self._access.partition_log(topic, partition)
+        return self._partitions.partition_log(topic, partition)
 
     def ensure(self) -> Deferred[TopicState]:
         """The topic, created through the controller on first use."""
@@ -134,7 +123,7 @@ class OffsetsTopic:
             return d
         self._waiters = [d]
         try:
-            created = self._access.create_topic(
+            created = self._controller.create_topic(
                 OFFSETS_TOPIC, self._num_partitions, configs=dict(OFFSETS_TOPIC_CONFIGS)
             )
         except Exception:
@@ -166,7 +155,7 @@ class OffsetsTopic:
     async def _append(self, group_id: str, records: Records) -> AppendInfo:
         topic = await self.ensure()
         p = partition_for(group_id, len(topic.partitions))
-        log = self._access.partition_log(topic, p)
+        log = self._partitions.partition_log(topic, p)
         if log is None:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
         batch = wire_records.build_batch(list(records), base_timestamp=now_ms(self._clock))
@@ -176,7 +165,7 @@ class OffsetsTopic:
             )
         except wire_records.RecordsError as e:
             raise KafkaError(e.code, str(e.message)) from None
-        return await self._access.append(topic, p, log, batch, batches)
+        return await self._partitions.append(topic, p, log, batch, batches)
 
     def store_quietly(self, group_id: str, records: Records) -> None:
         """Append records nobody waits for; a failure is only logged."""

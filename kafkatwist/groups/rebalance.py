@@ -27,6 +27,7 @@ from attrs import define, field
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from kafkatwist.clock import ReactorTime, ScheduledCall
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
@@ -35,8 +36,6 @@ from kafkatwist.groups.state import (
     ClassicGroup,
     GroupState,
     Member,
-    Scheduler,
-    Timer,
     cancel,
     now_ms,
 )
@@ -166,7 +165,7 @@ class Rebalancer:
     """Drives classic groups through a rebalance on the injected clock."""
 
     _config: GroupConfig
-    _clock: Scheduler
+    _clock: ReactorTime
     _topic: OffsetsTopic
     _outbox: Outbox
     _log = Logger()
@@ -175,7 +174,7 @@ class Rebalancer:
         """The clock's time in milliseconds."""
         return now_ms(self._clock)
 
-    def later(self, delay_ms: int, fn: Callable[[*Ts], object], *args: *Ts) -> Timer:
+    def later(self, delay_ms: int, fn: Callable[[*Ts], object], *args: *Ts) -> ScheduledCall:
         """Call C{fn(*args)} after C{delay_ms} (at once if negative)."""
         return self._clock.callLater(max(delay_ms, 0) / 1000.0, fn, *args)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
-from typing import Any
 
 from attrs import frozen
 
@@ -83,7 +82,7 @@ class OffsetAndMetadata:
     expire_timestamp_ms: int = -1
 
 
-def _prefixed(version: int, message: Any) -> bytes:
+def _prefixed(version: int, message: object) -> bytes:
     return _INT16.pack(version) + schema.encode_bytes(message, version)
 
 

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable
-from typing import Protocol
 
 import attrs
 from attrs import define, field
 from twisted.internet.defer import Deferred
 
+from kafkatwist.clock import ReactorTime, ScheduledCall
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
 from kafkatwist.messages.join_group import JoinGroupResponse
@@ -53,46 +52,13 @@ _VALID_PREVIOUS = {
 Protocols = tuple[tuple[str, bytes], ...]
 
 
-class Timer(Protocol):
-    """The part of C{Timer} the coordinator uses."""
-
-    def active(self) -> bool:
-        """Whether the call is still to run."""
-
-    def cancel(self) -> None:
-        """Do not run the call."""
-
-    def getTime(self) -> float:
-        """When the call runs, in seconds on the clock."""
-
-    def reset(self, secondsFromNow: float) -> None:
-        """Run the call C{secondsFromNow} from now instead."""
-
-
-class Scheduler(Protocol):
-    """
-    The part of C{IReactorTime} the coordinator uses; every C{IReactorTime} provides it.
-
-    A structural C{Protocol} rather than the zope interface itself, so that
-    mypy checks calls on it without the zope plugin.
-    """
-
-    def seconds(self) -> float:
-        """The current time, in seconds."""
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> Timer:
-        """Call C{callable(*args, **kw)} C{delay} seconds from now."""
-
-
-def cancel(call: Timer | None) -> None:
+def cancel(call: ScheduledCall | None) -> None:
     """Cancel a timer unless it already ran or was cancelled."""
     if call is not None and call.active():
         call.cancel()
 
 
-def now_ms(clock: Scheduler) -> int:
+def now_ms(clock: ReactorTime) -> int:
     """The clock's time in milliseconds, as group and offset timestamps hold it."""
     return int(clock.seconds() * 1000)
 
@@ -119,7 +85,7 @@ class Member:
     is_new: bool = False
     #: Heartbeat deadline, in ms on the broker clock; checked lazily by C{timer}.
     deadline_ms: int = 0
-    timer: Timer | None = None
+    timer: ScheduledCall | None = None
 
     @property
     def awaiting_join(self) -> bool:
@@ -182,12 +148,12 @@ class ClassicGroup:
     #: group instance id -> member id.
     static_members: dict[str, str] = field(factory=dict)
     #: Member ids handed out by MEMBER_ID_REQUIRED, not yet joined -> expiry timer.
-    pending_members: dict[str, Timer] = field(factory=dict)
+    pending_members: dict[str, ScheduledCall] = field(factory=dict)
     #: Members that got their JoinGroup response but have not sent SyncGroup.
     pending_sync: set[str] = field(factory=set)
     new_member_added: bool = False
-    join_timer: Timer | None = None
-    sync_timer: Timer | None = None
+    join_timer: ScheduledCall | None = None
+    sync_timer: ScheduledCall | None = None
     #: Topics the members subscribe to (consumer protocol); None when unknown.
     subscribed_topics: frozenset[str] | None = None
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(factory=dict)

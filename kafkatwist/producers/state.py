@@ -42,27 +42,23 @@ int64 (-1 for none). Only the last batch of each producer is stored, so
 after loading a snapshot only that batch is recognised as a duplicate, as in
 Kafka.
 
-How a file-backed log uses this module (L{ProducerStateTable} implements the
-C{ProducerStateHooks} protocol of the storage engine: C{on_batch_appended},
-C{snapshot_entries}, C{load_snapshot}, C{clear}, C{on_log_start_offset}):
+How the file engine uses this module (L{kafkatwist.storage}):
 
-* it owns one L{ProducerStateTable} as its C{producer_state} attribute, which
-  L{kafkatwist.broker.Broker.append} then checks (memory logs have none: the
-  broker keeps one per partition);
-* at load: C{offset = latest_snapshot_offset(directory, at_most=recovery_point)};
-  C{producer_state = ProducerStateTable.from_snapshot_entries(read_snapshot(path),
-  now_ms=..., expiration_ms=...)} (an empty table when there is no snapshot
-  or it is corrupt, in which case replay from the log start), then
-  C{producer_state.replay_batch(header, header.base_offset)} for every batch
-  at or after C{offset};
+* each partition log owns one L{ProducerStateTable}, its C{producer_state}
+  (L{kafkatwist.storage.interfaces.IPartitionLog.producer_state}), which
+  L{kafkatwist.topics.partitions.Partitions.append} checks before appending;
+* at load (L{kafkatwist.storage.loader}): C{clear()}, then C{load_snapshot()}
+  with the entries of the latest readable snapshot at or below the log end
+  offset, then C{on_batch_appended(header, header.base_offset)} for every
+  batch from that snapshot's offset (or the log start) on;
 * in C{append}, synchronously, once offsets are assigned and the batch is
-  final (LogAppendTime stamped): C{producer_state.on_batch_appended(header,
-  base_offset)} per batch, before the returned Deferred fires, so the next
-  request's check sees it even while the write is in flight;
-* on segment roll (at the new segment's base offset) and on clean close (at
-  the log end offset): C{write_snapshot(snapshot_path(directory, offset),
-  producer_state.to_snapshot_entries())} through C{run_blocking}; snapshots
-  above the recovery point are deleted on truncation.
+  final (LogAppendTime stamped): C{on_batch_appended(header, base_offset)}
+  per batch, before the returned Deferred fires, so the next request's check
+  sees it even while the write is in flight;
+* on segment roll, at the new segment's base offset: the
+  C{snapshot_entries()} are written as a snapshot through the log's
+  executor; snapshots above the log end offset are deleted at load;
+* when the log start offset advances: C{on_log_start_offset(offset)}.
 
 This module is sans-io: it imports nothing from Twisted.
 """
@@ -76,7 +72,7 @@ from typing import Final
 
 from attrs import define, evolve, field, frozen
 
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import CodedError, ErrorCode
 from kafkatwist.storage import checkpoints
 from kafkatwist.storage.checkpoints import ProducerSnapshotEntry
 from kafkatwist.wire.records import BatchHeader
@@ -187,16 +183,13 @@ class ProducerStateEntry:
         self.last_timestamp = timestamp
 
 
-class ProducerStateError(Exception):
-    """A batch the producer state refuses, with Kafka's error code and message."""
+class ProducerStateError(CodedError):
+    """
+    A batch the producer state refuses, with Kafka's error code and message.
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.code.name}: {self.message}"
+    L{kafkatwist.topics.partitions.Partitions.append} turns it into the
+    partition's Produce error.
+    """
 
 
 @define
@@ -314,9 +307,9 @@ class ProducerStateTable:
         """
         Record client batches appended from C{base_offset} on, in order.
 
-        For logs that report only where an append landed (the memory log):
-        C{log_append_time_ms} other than -1 replaces each batch's max
-        timestamp, as the log stamped it.
+        For a caller that knows only where an append landed, not the stored
+        headers: C{log_append_time_ms} other than -1 replaces each batch's
+        max timestamp, as the log stamped it.
         """
         offset = base_offset
         for header in headers:
@@ -359,12 +352,12 @@ class ProducerStateTable:
             for pid, entry in sorted(self.producers.items())
         ]
 
-    # The storage engine's ProducerStateHooks protocol (kafkatwist.storage.log):
-    # PartitionLog.open(producer_state=table) restores, the log calls
-    # on_batch_appended per batch, and snapshot_entries on roll and close.
+    # What the file engine calls (see the module docstring): the loader
+    # clears, loads a snapshot and replays; the log calls on_batch_appended
+    # per appended batch, snapshot_entries on roll, on_log_start_offset.
 
     def snapshot_entries(self) -> list[ProducerSnapshotEntry]:
-        """L{to_snapshot_entries}, under the storage engine's hook name."""
+        """L{to_snapshot_entries}, under the name the file engine calls."""
         return self.to_snapshot_entries()
 
     def load_snapshot(self, entries: Iterable[ProducerSnapshotEntry]) -> None:

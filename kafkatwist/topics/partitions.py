@@ -23,6 +23,7 @@ from kafkatwist.producers.state import ProducerStateError
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 from kafkatwist.storage.results import AppendInfo
+from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.recompress import convert_for_topic
 from kafkatwist.wire.records import BatchHeader, RecordsError
 
@@ -59,6 +60,14 @@ class Partitions:
         """
         if partition not in topic.partitions:
             return None
+        return self.open_log(topic, partition)
+
+    def open_log(self, topic: TopicState, partition: int) -> IPartitionLog:
+        """
+        The log of partition C{partition}, which C{topic} has, opened or created on demand.
+
+        L{partition_log} for a caller that checked the partition exists.
+        """
         log = self._logs.get(topic.name, partition)
         if log is None:
             log = self._logs.create(topic.name, partition, self._log_config(topic.name))
@@ -73,7 +82,7 @@ class Partitions:
         topic: TopicState,
         partition: int,
         log: IPartitionLog,
-        records: bytes,
+        records: Buffer,
         batches: Batches,
     ) -> Deferred[AppendInfo]:
         """

@@ -97,26 +97,26 @@ class Dispatcher:
         except KafkaError as e:
             response = spec.error_response(request, version, e.code)
         except Exception:
-            self._log.failure(
-                "Unexpected error handling {api} v{version} from {peer}",
-                api=spec.name,
-                version=version,
-                peer=ctx.peer,
+            response = self._server_error(
+                "Unexpected error handling {api} v{version} from {peer}", spec, ctx, request
             )
-            response = spec.error_response(request, version, ErrorCode.UNKNOWN_SERVER_ERROR)
         if response is None:
             return None
         try:
             return self._encode(spec, ctx.header, response)
         except Exception:
-            self._log.failure(
-                "Could not encode {api} v{version} response for {peer}",
-                api=spec.name,
-                version=version,
-                peer=ctx.peer,
+            fallback = self._server_error(
+                "Could not encode {api} v{version} response for {peer}", spec, ctx, request
             )
-            fallback = spec.error_response(request, version, ErrorCode.UNKNOWN_SERVER_ERROR)
             return self._encode(spec, ctx.header, fallback)
+
+    def _server_error(
+        self, what: str, spec: ApiSpec, ctx: RequestContext, request: object
+    ) -> object:
+        """Log the exception being handled with C{what}; the UNKNOWN_SERVER_ERROR response."""
+        version = ctx.header.api_version
+        self._log.failure(what, api=spec.name, version=version, peer=ctx.peer)
+        return spec.error_response(request, version, ErrorCode.UNKNOWN_SERVER_ERROR)
 
     def _encode(self, spec: ApiSpec, header: RequestHeader, response: object) -> list[Buffer]:
         version = header.api_version
