@@ -40,9 +40,15 @@ async def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersion
 def error_response(
     request: ApiVersionsRequest, version: int, code: ErrorCode
 ) -> ApiVersionsResponse:
-    from kafkatwist.apis import REGISTRY
+    """
+    Kafka's C{ApiVersionsRequest.getErrorResponse}: the error, and no keys.
 
-    return build_response(REGISTRY, code)
+    With UNSUPPORTED_VERSION (KIP-511) the answer lists ApiVersions' own
+    versions; the dispatcher answers an unsupported ApiVersions version
+    itself, listing every key.
+    """
+    specs = (SPEC,) if code == ErrorCode.UNSUPPORTED_VERSION else ()
+    return build_response(specs, code)
 
 
 SPEC = ApiSpec(
