@@ -4,7 +4,7 @@ The stage's setup writes the files exactly as the course's tester does
 (server.properties, meta.properties, the metadata log and partition logs);
 the broker is then started from that server.properties, with only its listen
 address overridden, and the stage's requests and checks (from the independent
-port in ``tester.py``) run in a thread over real TCP.
+port in the ``tester`` package) run in a thread over real TCP.
 """
 
 from __future__ import annotations
@@ -18,15 +18,14 @@ from twisted.internet.threads import deferToThread
 from kafkatwist.config.java_properties import parse_properties
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.transport.service import BrokerService
-from tests.challenge import tester
+from tests.challenge.tester.context import StageContext
+from tests.challenge.tester.kafka_files_generator import write_server_properties
+from tests.challenge.tester.stages import STAGE_BY_SLUG, Stage
 
 
-def stage(slug: str) -> tester.Stage:
+def stage(slug: str) -> Stage:
     """The stage with this slug."""
-    for s in tester.STAGES:
-        if s.slug == slug:
-            return s
-    raise KeyError(slug)
+    return STAGE_BY_SLUG[slug]
 
 
 async def run_stage(slug: str, seed: int = 1) -> None:
@@ -35,8 +34,8 @@ async def run_stage(slug: str, seed: int = 1) -> None:
     root = tempfile.mkdtemp(prefix=f"stage-{slug}-")
     log_dir = os.path.join(root, "kraft-combined-logs")
     properties = os.path.join(root, "server.properties")
-    ctx = tester.StageContext(log_dir=log_dir, seed=seed)
-    tester.write_server_properties(properties, log_dir, 9092, 9093)
+    ctx = StageContext(log_dir=log_dir, seed=seed)
+    write_server_properties(properties, log_dir, 9092, 9093)
     s.setup(ctx)
     with open(properties, encoding="utf-8") as f:
         config = BrokerConfig.from_properties(parse_properties(f.read()))

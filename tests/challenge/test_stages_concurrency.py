@@ -2,7 +2,7 @@
 
 Each test runs one stage of the CodeCrafters "Build your own Kafka" course
 against an in-process broker, with the requests and checks of the
-independent tester port in tests/challenge/tester.py.
+independent tester port in the tests/challenge/tester package.
 """
 
 from __future__ import annotations

@@ -1,12 +1,9 @@
-"""Tests for kafkatwist.config.properties: .properties parsing, listeners and BrokerConfig."""
+"""Tests for L{BrokerConfig}: defaults, malformed values, overrides and the key catalogue."""
 
 from __future__ import annotations
 
 import operator
 
-from twisted.internet.endpoints import serverFromString
-from twisted.internet.protocol import Factory
-from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.java_properties import parse_properties
@@ -16,7 +13,6 @@ from kafkatwist.config.properties import (
     BrokerConfig,
     ConfigError,
     Listener,
-    parse_listeners,
 )
 from kafkatwist.config.resolver import broker_layers
 
@@ -35,124 +31,6 @@ log.dirs=/tmp/kraft-combined-logs
 def log_config(props: dict[str, str]) -> LogConfig:
     """The settings a topic without overrides gets under these validated properties."""
     return broker_layers(BrokerConfig.from_properties(props), {}).log_config({})
-
-
-class ParsePropertiesTests(SynchronousTestCase):
-    """Tests for L{parse_properties}."""
-
-    def test_separators(self) -> None:
-        """C{=}, C{:} and whitespace all separate a key from its value."""
-        self.assertEqual(
-            parse_properties("a=1\nb:2\nc 3\nd\t=\t4\ne  :  5\n"),
-            {"a": "1", "b": "2", "c": "3", "d": "4", "e": "5"},
-        )
-
-    def test_only_first_separator_counts(self) -> None:
-        """Separator characters after the first belong to the value."""
-        self.assertEqual(
-            parse_properties("a==b\nc=d=e\nf = :g\n"), {"a": "=b", "c": "d=e", "f": ":g"}
-        )
-
-    def test_comments_and_blank_lines(self) -> None:
-        """Lines starting with C{#} or C{!} (after whitespace) and blank lines are skipped."""
-        text = "# comment\n  ! also a comment\n\n   \nkey=value # not a comment\n"
-        self.assertEqual(parse_properties(text), {"key": "value # not a comment"})
-
-    def test_key_without_value(self) -> None:
-        """A key alone on its line gets the empty string."""
-        self.assertEqual(parse_properties("lonely\nempty=\n"), {"lonely": "", "empty": ""})
-
-    def test_leading_whitespace_dropped_trailing_kept(self) -> None:
-        """Leading whitespace is dropped and trailing whitespace kept, as Java does."""
-        self.assertEqual(parse_properties("   key =   value  \n"), {"key": "value  "})
-
-    def test_line_continuation(self) -> None:
-        """A trailing backslash joins the next line, minus its leading whitespace."""
-        text = "listeners=PLAINTEXT://:9092,\\\n          CONTROLLER://:9093\n"
-        self.assertEqual(
-            parse_properties(text), {"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093"}
-        )
-
-    def test_continuation_line_is_not_a_comment(self) -> None:
-        """A continued line starting with C{#} is part of the value."""
-        self.assertEqual(parse_properties("a=1\\\n  #2\n"), {"a": "1#2"})
-
-    def test_escaped_backslash_does_not_continue(self) -> None:
-        """An even number of trailing backslashes is a literal backslash, not a continuation."""
-        self.assertEqual(parse_properties("a=c:\\\\\nb=2\n"), {"a": "c:\\", "b": "2"})
-
-    def test_continuation_at_end_of_file(self) -> None:
-        """A backslash on the last line is dropped."""
-        self.assertEqual(parse_properties("a=1\\"), {"a": "1"})
-
-    def test_escapes(self) -> None:
-        """C{\\t \\n \\r \\f \\uXXXX} decode and other escaped characters stand for themselves."""
-        text = "a=x\\ty\\nz\\r\\f\nb=\\u00e9\\u0041\nc=\\q\\#\\!\n"
-        self.assertEqual(parse_properties(text), {"a": "x\ty\nz\r\f", "b": "\u00e9A", "c": "q#!"})
-
-    def test_escaped_separators_in_key(self) -> None:
-        """Escaped C{=}, C{:} and spaces are part of the key."""
-        self.assertEqual(parse_properties("a\\=b\\:c\\ d=e\n"), {"a=b:c d": "e"})
-
-    def test_malformed_unicode_escape(self) -> None:
-        """A short or non-hex C{\\uXXXX} escape raises ConfigError naming the key."""
-        error = self.assertRaises(ConfigError, parse_properties, "name=\\u12G4\n")
-        self.assertEqual(error.key, "name")
-        self.assertIn("name", str(error))
-
-    def test_line_endings(self) -> None:
-        """CRLF, CR and LF all end lines."""
-        self.assertEqual(parse_properties("a=1\r\nb=2\rc=3\n"), {"a": "1", "b": "2", "c": "3"})
-
-    def test_last_duplicate_wins(self) -> None:
-        """A repeated key keeps its last value."""
-        self.assertEqual(parse_properties("a=1\na=2\n"), {"a": "2"})
-
-
-class ParseListenersTests(SynchronousTestCase):
-    """Tests for L{parse_listeners}."""
-
-    def test_kraft_combined(self) -> None:
-        """The CodeCrafters listener list parses into two listeners with empty hosts."""
-        self.assertEqual(
-            parse_listeners("PLAINTEXT://:9092,CONTROLLER://:9093"),
-            (Listener("PLAINTEXT", "", 9092), Listener("CONTROLLER", "", 9093)),
-        )
-
-    def test_host(self) -> None:
-        """An explicit host is kept."""
-        self.assertEqual(
-            parse_listeners("PLAINTEXT://localhost:9092"),
-            (Listener("PLAINTEXT", "localhost", 9092),),
-        )
-
-    def test_ipv6(self) -> None:
-        """A bracketed IPv6 host is kept without its brackets."""
-        self.assertEqual(
-            parse_listeners("PLAINTEXT://[::1]:9092"), (Listener("PLAINTEXT", "::1", 9092),)
-        )
-
-    def test_whitespace_and_case(self) -> None:
-        """Entries are trimmed and names upper-cased, as Kafka normalises them."""
-        self.assertEqual(
-            parse_listeners(" plaintext://127.0.0.1:0 , ext://h:1 "),
-            (Listener("PLAINTEXT", "127.0.0.1", 0), Listener("EXT", "h", 1)),
-        )
-
-    def test_malformed(self) -> None:
-        """Malformed entries raise ConfigError naming the key."""
-        for value in ("", "PLAINTEXT", "://:9092", "PLAINTEXT://:", "PLAINTEXT://:x", "a:9092"):
-            error = self.assertRaises(ConfigError, parse_listeners, value, "advertised.listeners")
-            self.assertEqual(error.key, "advertised.listeners")
-
-    def test_port_range(self) -> None:
-        """A port outside 0-65535 raises ConfigError."""
-        self.assertRaises(ConfigError, parse_listeners, "PLAINTEXT://:65536")
-        self.assertRaises(ConfigError, parse_listeners, "PLAINTEXT://:-1")
-
-    def test_duplicate_names(self) -> None:
-        """Two listeners with one name raise ConfigError."""
-        self.assertRaises(ConfigError, parse_listeners, "A://:1,a://:2")
 
 
 class BrokerConfigDefaultsTests(SynchronousTestCase):
@@ -455,79 +333,3 @@ class KeyCatalogueTests(SynchronousTestCase):
             config.unused_keys,
             ("controller.quorum.voters", "listener.security.protocol.map", "process.roles"),
         )
-
-
-class EndpointTests(SynchronousTestCase):
-    """Tests for L{BrokerConfig.listen_endpoint} and L{BrokerConfig.advertised_address}."""
-
-    def endpoint(self, listeners: str, controller: str = "") -> str:
-        props = {"listeners": listeners}
-        if controller:
-            props["controller.listener.names"] = controller
-        return BrokerConfig.from_properties(props).listen_endpoint()
-
-    def test_any_host(self) -> None:
-        """An empty host listens on every IPv4 interface."""
-        self.assertEqual(self.endpoint("PLAINTEXT://:9092"), "tcp:9092:interface=0.0.0.0")
-
-    def test_explicit_host(self) -> None:
-        """An explicit host becomes the interface."""
-        self.assertEqual(self.endpoint("PLAINTEXT://127.0.0.1:0"), "tcp:0:interface=127.0.0.1")
-        self.assertEqual(
-            self.endpoint("PLAINTEXT://localhost:19092"), "tcp:19092:interface=localhost"
-        )
-
-    def test_ipv6(self) -> None:
-        """An IPv6 host uses tcp6 with its colons escaped."""
-        self.assertEqual(self.endpoint("PLAINTEXT://[::]:9092"), "tcp6:9092:interface=\\:\\:")
-        self.assertEqual(self.endpoint("PLAINTEXT://[::1]:9092"), "tcp6:9092:interface=\\:\\:1")
-
-    def test_skips_controller_listener(self) -> None:
-        """A controller listener listed first is skipped."""
-        self.assertEqual(
-            self.endpoint("CONTROLLER://:9093,PLAINTEXT://:9092", "CONTROLLER"),
-            "tcp:9092:interface=0.0.0.0",
-        )
-
-    def test_endpoint_strings_parse(self) -> None:
-        """Twisted's serverFromString accepts the strings with the intended interface and port."""
-        reactor = MemoryReactor()
-        for listeners, interface in [("P://:9092", "0.0.0.0"), ("P://[::1]:9092", "::1")]:
-            endpoint = serverFromString(reactor, self.endpoint(listeners))
-            endpoint.listen(Factory())
-            port, _factory, _backlog, bound = reactor.tcpServers[-1]
-            self.assertEqual((port, bound), (9092, interface))
-
-    def test_advertised_defaults_to_listener(self) -> None:
-        """Without advertised.listeners, the serving listener's host and port are advertised."""
-        config = BrokerConfig.from_properties({"listeners": "PLAINTEXT://myhost:9092"})
-        self.assertEqual(config.advertised_address(), ("myhost", 9092))
-
-    def test_advertised_any_host_is_none(self) -> None:
-        """Empty, C{0.0.0.0} and C{::} hosts are advertised as None (use the connected address)."""
-        for listeners in ("P://:9092", "P://0.0.0.0:9092", "P://[::]:9092"):
-            config = BrokerConfig.from_properties({"listeners": listeners})
-            self.assertEqual(config.advertised_address(), (None, 9092))
-
-    def test_advertised_port_zero(self) -> None:
-        """Port 0 is advertised as 0, meaning the port bound at run time."""
-        config = BrokerConfig.from_properties({"listeners": "PLAINTEXT://127.0.0.1:0"})
-        self.assertEqual(config.advertised_address(), ("127.0.0.1", 0))
-
-    def test_advertised_by_name(self) -> None:
-        """The advertised listener with the serving listener's name is chosen."""
-        config = BrokerConfig.from_properties(
-            {
-                "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
-                "controller.listener.names": "CONTROLLER",
-                "advertised.listeners": "OTHER://other:1,PLAINTEXT://public.example:19092",
-            }
-        )
-        self.assertEqual(config.advertised_address(), ("public.example", 19092))
-
-    def test_advertised_fallback_to_first(self) -> None:
-        """Without a same-named advertised listener, the first non-controller one is chosen."""
-        config = BrokerConfig.from_properties(
-            {"listeners": "PLAINTEXT://:9092", "advertised.listeners": "EXTERNAL://ext:1"}
-        )
-        self.assertEqual(config.advertised_address(), ("ext", 1))
