@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable
-from typing import Protocol
+from typing import TypeAlias
 
 import attrs
 from attrs import define, field
 from twisted.internet.defer import Deferred
 
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
 from kafkatwist.messages.join_group import JoinGroupResponse
@@ -53,37 +53,9 @@ _VALID_PREVIOUS = {
 Protocols = tuple[tuple[str, bytes], ...]
 
 
-class Timer(Protocol):
-    """The part of C{Timer} the coordinator uses."""
-
-    def active(self) -> bool:
-        """Whether the call is still to run."""
-
-    def cancel(self) -> None:
-        """Do not run the call."""
-
-    def getTime(self) -> float:
-        """When the call runs, in seconds on the clock."""
-
-    def reset(self, secondsFromNow: float) -> None:
-        """Run the call C{secondsFromNow} from now instead."""
-
-
-class Scheduler(Protocol):
-    """
-    The part of C{IReactorTime} the coordinator uses; every C{IReactorTime} provides it.
-
-    A structural C{Protocol} rather than the zope interface itself, so that
-    mypy checks calls on it without the zope plugin.
-    """
-
-    def seconds(self) -> float:
-        """The current time, in seconds."""
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> Timer:
-        """Call C{callable(*args, **kw)} C{delay} seconds from now."""
+#: The clock the coordinator is given, and the calls it schedules on it.
+Scheduler: TypeAlias = ReactorTime
+Timer: TypeAlias = DelayedCall
 
 
 def cancel(call: Timer | None) -> None:
