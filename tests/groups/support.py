@@ -46,7 +46,7 @@ from kafkatwist.messages.offset_fetch import (
 )
 from kafkatwist.messages.sync_group import SyncGroupRequest, SyncGroupRequestAssignment
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
-from tests.brokers import call, make_broker
+from tests.brokers import call, clock_of, make_broker
 
 #: A consumer protocol subscription to topic "t4" as librdkafka 2.16.0
 #: (confluent-kafka 2.16.1) sends it in JoinGroup: ConsumerProtocolSubscription
@@ -125,7 +125,7 @@ class GroupBroker:
         self.broker = make_broker(
             log_dir=log_dir, config=self.config, logs=logs, wrap_logs=self.faults.wrap
         )
-        self.clock = self.broker.clock
+        self.clock = clock_of(self.broker)
         self.coordinator = self.broker.groups
 
     def topic(self, name: str, partitions: int) -> None:
