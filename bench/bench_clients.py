@@ -1,6 +1,4 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
-# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
-# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
+# mypy: disallow-untyped-calls, disallow-untyped-decorators
 """End-to-end client benchmark: confluent-kafka (librdkafka) against a kafkatwist process.
 
 Run: /work/venv/bin/python bench/bench_clients.py [--messages N] [--size BYTES] ...

@@ -1,6 +1,4 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
-# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
-# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
+# mypy: disallow-untyped-calls, disallow-untyped-decorators
 """Framing benchmark: one large frame delivered in small pieces.
 
 Feeds a single length-prefixed frame (50 MiB by default) in 64 KiB reads to

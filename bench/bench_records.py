@@ -1,6 +1,4 @@
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
-# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
-# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
+# mypy: disallow-untyped-calls, disallow-untyped-decorators
 """Micro-benchmark: Produce-path validate_produce_records + assign_offsets throughput.
 
 Run: /work/venv/bin/python bench/bench_records.py

@@ -1,17 +1,25 @@
 """The clock every service is given: the part of Twisted's C{IReactorTime} they use.
 
-A typing C{Protocol} rather than C{IReactorTime} itself: mypy runs here
-without the mypy-zope plugin, so calls through a zope C{Interface} type do
-not check. The reactor and L{twisted.internet.task.Clock} both satisfy it.
+Typing C{Protocol}s rather than C{IReactorTime} and C{IDelayedCall}
+themselves: mypy runs here without the mypy-zope plugin, so calls through a
+zope C{Interface} type do not check. The reactor and
+L{twisted.internet.task.Clock} both satisfy L{ReactorTime}.
+
+L{RunBlocking} is the other injected piece of the reactor: how blocking
+file work runs (C{deferToThread} in production, at once in tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from twisted.internet.defer import Deferred
+
+_T = TypeVar("_T")
 
 
-class ScheduledCall(Protocol):
+class DelayedCall(Protocol):
     """A call scheduled with L{ReactorTime.callLater} (C{IDelayedCall})."""
 
     def active(self) -> bool:
@@ -35,8 +43,15 @@ class ReactorTime(Protocol):
 
     def callLater(
         self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> ScheduledCall:
+    ) -> DelayedCall:
         """Call C{callable(*args, **kw)} C{delay} seconds from now."""
 
 
-__all__ = ["ReactorTime", "ScheduledCall"]
+class RunBlocking(Protocol):
+    """Runs a blocking function (in a worker thread in production); fires with its result."""
+
+    def __call__(self, fn: Callable[[], _T], /) -> Deferred[_T]:
+        """Run C{fn}; the Deferred fires with what it returns, or fails with what it raises."""
+
+
+__all__ = ["DelayedCall", "ReactorTime", "RunBlocking"]

@@ -15,7 +15,7 @@ from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
-from kafkatwist.storage.interfaces import ILogManager
+from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.wire.header import RequestHeader
@@ -86,6 +86,25 @@ def with_logs(broker: Broker, logs: ILogManager) -> Broker:
     return rebuilt
 
 
+def clock_of(broker: Broker) -> Clock:
+    """The C{Clock} of a broker from L{make_broker}, to advance it."""
+    assert isinstance(broker.clock, Clock), broker.clock
+    return broker.clock
+
+
+def metadata_of(broker: Broker) -> KRaftMetadataStore:
+    """The metadata store of a broker from L{make_broker}: the file-backed one."""
+    assert isinstance(broker.metadata, KRaftMetadataStore), broker.metadata
+    return broker.metadata
+
+
+def log_of(broker: Broker, topic: str, partition: int) -> IPartitionLog:
+    """The open log of C{topic}-C{partition}, which the test expects to exist."""
+    log = broker.logs.get(topic, partition)
+    assert log is not None, f"no log for {topic}-{partition}"
+    return log
+
+
 def context(
     broker: Broker, spec: ApiSpec, version: int, client_id: str = "test-client"
 ) -> RequestContext:
@@ -103,4 +122,8 @@ def context(
 
 def call(broker: Broker, spec: ApiSpec, request: Any, version: int) -> Deferred[Any]:
     """Run a handler: a Deferred firing with its response (or None)."""
-    return Deferred.fromCoroutine(spec.handle(context(broker, spec, version), request))
+
+    async def handled() -> Any:
+        return await spec.handle(context(broker, spec, version), request)
+
+    return Deferred.fromCoroutine(handled())

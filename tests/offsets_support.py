@@ -55,6 +55,7 @@ def produce(
     """Append batches to a topic's partition log, at the partition's leader epoch by default."""
     state = broker.metadata.image.topics[topic]
     log = broker.partitions.partition_log(state, partition)
+    assert log is not None, f"{topic} has no partition {partition}"
     if leader_epoch is None:
         leader_epoch = state.partitions[partition].leader_epoch
     fill(case, log, batches, leader_epoch=leader_epoch, now_ms=broker.now_ms())
@@ -66,7 +67,7 @@ def client_roundtrip(
     broker: Broker,
     spec: ApiSpec,
     request: Any,
-    response_cls: type,
+    response_cls: Any,
     version: int,
 ) -> Any:
     """
@@ -74,8 +75,9 @@ def client_roundtrip(
 
     The request bytes come from a real client's encoder (not ours), and our
     response must decode with that client's decoder at the same version.
+    C{request}, C{response_cls} and the result are kafka-python's (untyped).
     """
     body = request.encode(version=version)
-    ours = schema.decode(spec.request, version, body)
+    ours: object = schema.decode(spec.request, version, body)
     response = case.successResultOf(call(broker, spec, ours, version))
     return response_cls.decode(schema.encode_bytes(response, version), version=version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
@@ -96,7 +96,12 @@ def request_frame(
     return frame(payload) if framed else payload
 
 
-def decode_reply(reply: Reply | bytes, response_cls: type, version: int) -> tuple[int, Any]:
+_Response = TypeVar("_Response")
+
+
+def decode_reply(
+    reply: Reply | bytes, response_cls: type[_Response], version: int
+) -> tuple[int, _Response]:
     """Decode a response (without its length prefix): C{(correlation_id, model)}."""
     if reply is None:
         raise AssertionError("no response was due")
@@ -106,7 +111,7 @@ def decode_reply(reply: Reply | bytes, response_cls: type, version: int) -> tupl
     correlation_id = decode_response_header(
         r, response_header_version(info.api_key or 0, version in info.flexible)
     )
-    body: Any = schema.decode(response_cls, version, r)
+    body = schema.decode(response_cls, version, r)
     if r.remaining:
         raise ValueError(f"{r.remaining} trailing bytes after the response")
     return correlation_id, body

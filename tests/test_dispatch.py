@@ -81,7 +81,7 @@ class DispatchCase(SynchronousTestCase):
 
     def produce(
         self, correlation_id: int = 1, version: int = 11, request: ProduceRequest = PRODUCE
-    ):
+    ) -> tuple[int, ProduceResponse]:
         """Dispatch a Produce request and decode the reply."""
         reply = self.successResultOf(
             self.dispatcher.dispatch(payload(0, version, correlation_id, request), "p:1")

@@ -16,6 +16,7 @@ from kafkatwist.storage.kraft import (
     METADATA_DIR,
     RESOURCE_TOPIC,
     KRaftMetadataStore,
+    MetadataImage,
     decode_metadata_record,
     encode_metadata_record,
     ensure_meta_properties,
@@ -151,7 +152,7 @@ class ImageTests(SynchronousTestCase):
             partition_epoch=0,
         )
 
-    def load(self, *batches: bytes) -> tuple[KRaftMetadataStore, object]:
+    def load(self, *batches: bytes) -> tuple[KRaftMetadataStore, MetadataImage]:
         store = KRaftMetadataStore(metadata_dir_with(b"".join(batches)))
         return store, self.successResultOf(store.load())
 

@@ -12,7 +12,6 @@ from kafkatwist.errors import ErrorCode
 from kafkatwist.producers.state import (
     INT32_MAX,
     BatchMetadata,
-    ProducerSnapshotEntry,
     ProducerStateError,
     ProducerStateTable,
     decode_snapshot,
@@ -27,7 +26,7 @@ from kafkatwist.producers.state import (
     snapshot_path,
     write_snapshot,
 )
-from kafkatwist.storage.checkpoints import CorruptSnapshotError
+from kafkatwist.storage.checkpoints import CorruptSnapshotError, ProducerSnapshotEntry
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire.crc32c import crc32c_py
 from kafkatwist.wire.records import BatchHeader

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import NoReturn
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,9 +16,10 @@ from twisted.python.failure import Failure
 from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.apis._spec import RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
-from kafkatwist.messages.produce import ProduceResponse
+from kafkatwist.messages.produce import ProduceRequest, ProduceResponse
 from kafkatwist.transport.protocol import (
     DEFAULT_MAX_REQUEST_SIZE,
     KafkaServerFactory,
@@ -265,7 +267,9 @@ class OrderingTests(ProtocolCase):
         """A reply that arrives after the connection is gone is dropped."""
 
         class Stubborn(ProduceHandler):
-            async def __call__(self, ctx, request):
+            async def __call__(
+                self, ctx: RequestContext, request: ProduceRequest
+            ) -> ProduceResponse | None:
                 try:
                     return await super().__call__(ctx, request)
                 except CancelledError:
@@ -307,7 +311,7 @@ class OrderingTests(ProtocolCase):
     def test_dispatch_failure_closes(self) -> None:
         """A failure the dispatcher cannot answer is logged and closes the connection."""
 
-        def broken(request, version, code):
+        def broken(request: ProduceRequest, version: int, code: ErrorCode) -> NoReturn:
             raise ValueError("no error response")
 
         spec = self.factory.dispatcher.specs[0]

@@ -36,8 +36,9 @@ class DescribeAndLogAgreeTests(SynchronousTestCase):
 
     def open_log_config(self, broker: Broker) -> LogConfig:
         topic = broker.metadata.image.topics["t"]
-        config: LogConfig = broker.partitions.partition_log(topic, 0).config
-        return config
+        log = broker.partitions.partition_log(topic, 0)
+        assert log is not None
+        return log.config
 
     def test_flush_scheduler_interval(self) -> None:
         """log.flush.scheduler.interval.ms alone is flush.ms both in DescribeConfigs and the log."""

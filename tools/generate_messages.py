@@ -1,7 +1,5 @@
 #!/usr/bin/env python3
-# mypy: disallow-untyped-defs, disallow-incomplete-defs, disallow-untyped-calls
-# mypy: disallow-untyped-decorators, disallow-any-generics, disallow-subclassing-any
-# mypy: warn-return-any, no-implicit-reexport, strict-equality, extra-checks
+# mypy: disallow-untyped-calls, disallow-untyped-decorators
 """Generate kafkatwist's attrs models from Apache Kafka's JSON message schemas.
 
 Usage: python tools/generate_messages.py [SCHEMA_DIR] [OUT_DIR]

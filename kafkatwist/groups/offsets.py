@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kafkatwist.clock import ReactorTime, ScheduledCall
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
@@ -141,7 +141,7 @@ class OffsetStore:
     _clock: ReactorTime
     _table: GroupTable
     _topic: OffsetsTopic
-    _expiry_timer: ScheduledCall | None = field(default=None, init=False)
+    _expiry_timer: DelayedCall | None = field(default=None, init=False)
     _stopped: bool = field(default=False, init=False)
     _log = Logger()
 

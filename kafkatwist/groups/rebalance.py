@@ -27,7 +27,7 @@ from attrs import define, field
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from kafkatwist.clock import ReactorTime, ScheduledCall
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
@@ -174,7 +174,7 @@ class Rebalancer:
         """The clock's time in milliseconds."""
         return now_ms(self._clock)
 
-    def later(self, delay_ms: int, fn: Callable[[*Ts], object], *args: *Ts) -> ScheduledCall:
+    def later(self, delay_ms: int, fn: Callable[[*Ts], object], *args: *Ts) -> DelayedCall:
         """Call C{fn(*args)} after C{delay_ms} (at once if negative)."""
         return self._clock.callLater(max(delay_ms, 0) / 1000.0, fn, *args)
 

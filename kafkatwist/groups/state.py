@@ -17,7 +17,7 @@ import attrs
 from attrs import define, field
 from twisted.internet.defer import Deferred
 
-from kafkatwist.clock import ReactorTime, ScheduledCall
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
 from kafkatwist.messages.join_group import JoinGroupResponse
@@ -52,7 +52,7 @@ _VALID_PREVIOUS = {
 Protocols = tuple[tuple[str, bytes], ...]
 
 
-def cancel(call: ScheduledCall | None) -> None:
+def cancel(call: DelayedCall | None) -> None:
     """Cancel a timer unless it already ran or was cancelled."""
     if call is not None and call.active():
         call.cancel()
@@ -85,7 +85,7 @@ class Member:
     is_new: bool = False
     #: Heartbeat deadline, in ms on the broker clock; checked lazily by C{timer}.
     deadline_ms: int = 0
-    timer: ScheduledCall | None = None
+    timer: DelayedCall | None = None
 
     @property
     def awaiting_join(self) -> bool:
@@ -148,12 +148,12 @@ class ClassicGroup:
     #: group instance id -> member id.
     static_members: dict[str, str] = field(factory=dict)
     #: Member ids handed out by MEMBER_ID_REQUIRED, not yet joined -> expiry timer.
-    pending_members: dict[str, ScheduledCall] = field(factory=dict)
+    pending_members: dict[str, DelayedCall] = field(factory=dict)
     #: Members that got their JoinGroup response but have not sent SyncGroup.
     pending_sync: set[str] = field(factory=set)
     new_member_added: bool = False
-    join_timer: ScheduledCall | None = None
-    sync_timer: ScheduledCall | None = None
+    join_timer: DelayedCall | None = None
+    sync_timer: DelayedCall | None = None
     #: Topics the members subscribe to (consumer protocol); None when unknown.
     subscribed_topics: frozenset[str] | None = None
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(factory=dict)

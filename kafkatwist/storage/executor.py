@@ -9,21 +9,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 from attrs import Factory, define
 from twisted.internet.defer import Deferred
+
+from kafkatwist.clock import DelayedCall as DelayedCall
+from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import RunBlocking as RunBlocking
 
 T = TypeVar("T")
 
 #: A job: called on the reactor thread when its turn comes, returns the blocking function.
 Job = Callable[[], Callable[[], object]]
 
-
-class RunBlocking(Protocol):
-    """Runs a blocking function (in a worker thread in production); fires with its result."""
-
-    def __call__(self, fn: Callable[[], T], /) -> Deferred[T]: ...
+#: The injected clock (a reactor or a C{Clock}), as the log engine names it.
+Scheduler: TypeAlias = ReactorTime
 
 
 @define
@@ -105,27 +106,3 @@ def chain(d: Deferred[T]) -> Deferred[T]:
     d.addBoth(relay)
     d.addErrback(lambda _: None)
     return out
-
-
-class DelayedCall(Protocol):
-    """What the log engine uses of a scheduled call (Twisted's C{IDelayedCall})."""
-
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Scheduler(Protocol):
-    """
-    The injected clock: Twisted's C{IReactorTime} as the log engine uses it.
-
-    A reactor or a C{twisted.internet.task.Clock}. Spelled out as a
-    C{Protocol} because mypy cannot call zope interface methods without the
-    mypy-zope plugin.
-    """
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> DelayedCall: ...

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import _ISupportsExitSignalCapturing
 from twisted.internet.threads import deferToThread
@@ -17,11 +17,10 @@ from twisted.python.failure import Failure
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker, build_broker
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
-from kafkatwist.storage.interfaces import ILogManager
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.transport.dispatch import Dispatcher
@@ -31,12 +30,6 @@ _T = TypeVar("_T")
 
 #: Where the logs go when C{log.dirs} names none (Kafka's default).
 DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
-
-
-class RunBlocking(Protocol):
-    """Runs blocking file work and fires with its result (a thread pool in production)."""
-
-    def __call__(self, fn: Callable[[], _T]) -> Deferred[_T]: ...
 
 
 class ServiceReactor(ReactorTime, Protocol):
@@ -159,10 +152,8 @@ class BrokerService(Service):
         metadata = KRaftMetadataStore(log_dir, run_blocking=self.run_blocking, clock=clock)
         configs = ConfigResolver(config, metadata)
         self._logs = logs = file_log_manager(config, clock, self.run_blocking, configs)
-        # The storage seam makes LogManager an ILogManager (LogConfig pushes);
-        # until then it is one by duck typing only.
         broker = self._broker = build_broker(
-            config, clock, metadata, cast(ILogManager, logs), configs, cluster_id=cluster_id
+            config, clock, metadata, logs, configs, cluster_id=cluster_id
         )
         await metadata.load()
         await logs.load()
@@ -217,7 +208,9 @@ class BrokerService(Service):
     async def _stop(self) -> None:
         port, self.port = self.port, None
         if port is not None:
-            await maybeDeferred(port.stopListening)
+            stopped = port.stopListening()
+            if stopped is not None:
+                await stopped
         if self.factory is not None:
             for conn in list(self.factory.connections):
                 transport: _Connection | None = conn.transport

@@ -19,7 +19,7 @@ from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, To
 from kafkatwist.storage.kraft import RESOURCE_BROKER, KRaftMetadataStore
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
-from tests.brokers import call, make_broker
+from tests.brokers import call, log_of, make_broker, metadata_of
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 
@@ -81,7 +81,7 @@ class TopicTests(SynchronousTestCase):
     def test_persisted_as_config_records(self) -> None:
         """A new metadata store on the same directory replays the ConfigRecords."""
         alter(self.broker, [(TOPIC, "t", {"retention.ms": "2000", "segment.ms": "60000"})])
-        reloaded = KRaftMetadataStore(self.broker.metadata.log_dir)
+        reloaded = KRaftMetadataStore(metadata_of(self.broker).log_dir)
         self.successResultOf(reloaded.load())
         self.assertEqual(
             reloaded.image.topics["t"].configs, {"retention.ms": "2000", "segment.ms": "60000"}
@@ -89,23 +89,23 @@ class TopicTests(SynchronousTestCase):
 
     def test_validate_only(self) -> None:
         """validate_only checks and changes nothing."""
-        before = self.broker.metadata.next_offset
+        before = metadata_of(self.broker).next_offset
         result = alter(self.broker, [(TOPIC, "t", {"retention.ms": "1"})], validate_only=True)
         self.assertEqual(result, [(0, None)])
         self.assertEqual(self.configs(), {"retention.ms": "1000", "max.message.bytes": "5000"})
-        self.assertEqual(self.broker.metadata.next_offset, before)
+        self.assertEqual(metadata_of(self.broker).next_offset, before)
 
     def test_same_configs_write_nothing(self) -> None:
         """Giving the current set again writes no record."""
-        before = self.broker.metadata.next_offset
+        before = metadata_of(self.broker).next_offset
         alter(self.broker, [(TOPIC, "t", {"retention.ms": "1000", "max.message.bytes": "5000"})])
-        self.assertEqual(self.broker.metadata.next_offset, before)
+        self.assertEqual(metadata_of(self.broker).next_offset, before)
 
     def test_applied_to_open_logs(self) -> None:
         """A smaller max.message.bytes makes the next larger batch MESSAGE_TOO_LARGE."""
         self.assertEqual(produce_batch(self.broker, "t", 3000), 0)
         alter(self.broker, [(TOPIC, "t", {"max.message.bytes": "1000"})])
-        self.assertEqual(self.broker.logs.get("t", 1).config.max_message_bytes, 1000)
+        self.assertEqual(log_of(self.broker, "t", 1).config.max_message_bytes, 1000)
         self.assertEqual(produce_batch(self.broker, "t", 3000), ErrorCode.MESSAGE_TOO_LARGE)
         alter(self.broker, [(TOPIC, "t", {})])
         self.assertEqual(produce_batch(self.broker, "t", 3000), 0)
@@ -229,8 +229,8 @@ class BrokerTests(SynchronousTestCase):
         self.assertEqual(self.dynamic(""), {"message.max.bytes": "2000"})
         self.assertEqual(produce_batch(self.broker, "t", 3000), ErrorCode.MESSAGE_TOO_LARGE)
         self.successResultOf(self.broker.controller.create_topic("u", 1))
-        self.assertEqual(self.broker.logs.get("u", 0).config.max_message_bytes, 2000)
-        reloaded = KRaftMetadataStore(self.broker.metadata.log_dir)
+        self.assertEqual(log_of(self.broker, "u", 0).config.max_message_bytes, 2000)
+        reloaded = KRaftMetadataStore(metadata_of(self.broker).log_dir)
         self.successResultOf(reloaded.load())
         self.assertEqual(
             reloaded.image.configs[(RESOURCE_BROKER, "")], {"message.max.bytes": "2000"}

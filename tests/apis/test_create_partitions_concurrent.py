@@ -12,7 +12,7 @@ from kafkatwist.apis import create_partitions, delete_topics
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsTopic
 from kafkatwist.messages.delete_topics import DeleteTopicsRequest
-from tests.brokers import call, make_broker
+from tests.brokers import call, make_broker, metadata_of
 
 
 def grow(topic: str, count: int) -> CreatePartitionsRequest:
@@ -36,7 +36,7 @@ class OverlappingCreatePartitionsTests(SynchronousTestCase):
             self.writes.append((fn, d))
             return d
 
-        self.broker.metadata.run_blocking = held
+        metadata_of(self.broker).run_blocking = held
 
     def release(self) -> None:
         while self.writes:
@@ -69,7 +69,7 @@ class OverlappingCreatePartitionsTests(SynchronousTestCase):
         self.assertEqual(self.codes(second), [ErrorCode.NONE])
         self.assertEqual(self.partitions(), [0, 1, 2, 3, 4, 5])
         # TopicRecord and partition 0, then partitions 1-3, then 4-5: none written twice.
-        self.assertEqual(self.broker.metadata.next_offset, 2 + 3 + 2)
+        self.assertEqual(metadata_of(self.broker).next_offset, 2 + 3 + 2)
 
     def test_topic_being_deleted(self) -> None:
         """Growing a topic whose deletion is being written answers UNKNOWN_TOPIC_OR_PARTITION."""

@@ -26,7 +26,9 @@ class DescribeClusterTests(SynchronousTestCase):
 
     def describe(self, version: int, **fields: object) -> DescribeClusterResponse:
         request = DescribeClusterRequest(**fields)  # type: ignore[arg-type]
-        response = self.successResultOf(call(self.broker, SPEC, request, version))
+        response: DescribeClusterResponse = self.successResultOf(
+            call(self.broker, SPEC, request, version)
+        )
         schema.encode_bytes(response, version)
         return response
 

@@ -7,6 +7,7 @@ from typing import Any
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import describe_configs
+from kafkatwist.broker import Broker
 from kafkatwist.config import broker_configs, topic_config
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -57,8 +58,8 @@ GOLDEN_ENTRIES = {
 
 
 def describe(
-    broker: Any,
-    resources: list[tuple[int, str, Any]],
+    broker: Broker,
+    resources: list[tuple[int, str, list[str] | None]],
     version: int = 4,
     *,
     synonyms: bool = True,
@@ -66,13 +67,16 @@ def describe(
 ) -> DescribeConfigsResponse:
     """Run DescribeConfigs and return its response."""
     request = DescribeConfigsRequest(
-        resources=tuple(DescribeConfigsResource(t, n, k) for t, n, k in resources),
+        resources=tuple(
+            DescribeConfigsResource(t, n, None if k is None else tuple(k)) for t, n, k in resources
+        ),
         include_synonyms=synonyms if version >= 1 else False,
         include_documentation=docs if version >= 3 else False,
     )
-    return SynchronousTestCase().successResultOf(
+    response: DescribeConfigsResponse = SynchronousTestCase().successResultOf(
         call(broker, describe_configs.SPEC, request, version)
     )
+    return response
 
 
 def by_name(result: Any) -> dict[str, Any]:

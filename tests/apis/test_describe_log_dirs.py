@@ -40,7 +40,7 @@ class DescribeLogDirsTests(SynchronousTestCase):
     def describe(
         self, version: int, topics: tuple[DescribableLogDirTopic, ...] | None = None
     ) -> DescribeLogDirsResponse:
-        response = self.successResultOf(
+        response: DescribeLogDirsResponse = self.successResultOf(
             call(self.broker, SPEC, DescribeLogDirsRequest(topics=topics), version)
         )
         schema.encode_bytes(response, version)

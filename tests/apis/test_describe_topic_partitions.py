@@ -9,6 +9,7 @@ from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_topic_partitions import (
     Cursor,
     DescribeTopicPartitionsRequest,
+    DescribeTopicPartitionsResponse,
     TopicRequest,
 )
 from kafkatwist.wire.primitives import ZERO_UUID
@@ -24,13 +25,18 @@ class DescribeTopicPartitionsTests(SynchronousTestCase):
         for name, n in (("bar", 1), ("baz", 2), ("foo", 3)):
             self.successResultOf(controller.create_topic(name, n))
 
-    def describe(self, *names: str, limit: int = 2000, cursor: Cursor | None = None):
+    def describe(
+        self, *names: str, limit: int = 2000, cursor: Cursor | None = None
+    ) -> DescribeTopicPartitionsResponse:
         request = DescribeTopicPartitionsRequest(
             topics=tuple(TopicRequest(name=n) for n in names),
             response_partition_limit=limit,
             cursor=cursor,
         )
-        return self.successResultOf(call(self.broker, dtp.SPEC, request, 0))
+        response: DescribeTopicPartitionsResponse = self.successResultOf(
+            call(self.broker, dtp.SPEC, request, 0)
+        )
+        return response
 
     def test_unknown_topic(self) -> None:
         """An unknown topic gets error 3, the null uuid, its name and no partitions."""

@@ -19,7 +19,7 @@ from kafkatwist.messages.incremental_alter_configs import (
 from kafkatwist.storage.kraft import RESOURCE_BROKER, KRaftMetadataStore
 from kafkatwist.wire import schema
 from tests.apis.test_alter_configs import produce_batch
-from tests.brokers import call, make_broker
+from tests.brokers import call, make_broker, metadata_of
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
@@ -87,14 +87,14 @@ class TopicTests(SynchronousTestCase):
 
     def test_only_changed_keys_are_written(self) -> None:
         """Setting a key to its current value writes no ConfigRecord."""
-        before = self.broker.metadata.next_offset
+        before = metadata_of(self.broker).next_offset
         alter(self.broker, [(TOPIC, "t", [("retention.ms", SET, "1000")])])
-        self.assertEqual(self.broker.metadata.next_offset, before)
+        self.assertEqual(metadata_of(self.broker).next_offset, before)
         alter(
             self.broker,
             [(TOPIC, "t", [("retention.ms", SET, "2000"), ("segment.ms", DELETE, None)])],
         )
-        self.assertEqual(self.broker.metadata.next_offset, before + 1)
+        self.assertEqual(metadata_of(self.broker).next_offset, before + 1)
 
     def test_append_and_subtract(self) -> None:
         """APPEND starts from the default and skips present values; SUBTRACT removes them."""
@@ -195,7 +195,7 @@ class TopicTests(SynchronousTestCase):
                 (BROKER, "1", [("log.retention.ms", SET, "77")]),
             ],
         )
-        reloaded = KRaftMetadataStore(self.broker.metadata.log_dir)
+        reloaded = KRaftMetadataStore(metadata_of(self.broker).log_dir)
         self.successResultOf(reloaded.load())
         self.assertEqual(reloaded.image.topics["t"].configs, {"max.message.bytes": "999"})
         self.assertEqual(reloaded.image.configs[(RESOURCE_BROKER, "1")], {"log.retention.ms": "77"})
@@ -235,9 +235,9 @@ class BrokerTests(SynchronousTestCase):
     def test_broker_keys_rewritten_even_when_unchanged(self) -> None:
         """BROKER keys are written again when unchanged, as Kafka does (KAFKA-14136)."""
         alter(self.broker, [(BROKER, "", [("log.retention.ms", SET, "5")])])
-        before = self.broker.metadata.next_offset
+        before = metadata_of(self.broker).next_offset
         alter(self.broker, [(BROKER, "", [("log.retention.ms", SET, "5")])])
-        self.assertEqual(self.broker.metadata.next_offset, before + 1)
+        self.assertEqual(metadata_of(self.broker).next_offset, before + 1)
 
     def test_list_operations(self) -> None:
         """APPEND and SUBTRACT work on broker LIST keys and are refused on others."""

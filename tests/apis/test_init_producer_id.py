@@ -17,7 +17,7 @@ from kafkatwist.messages.init_producer_id import InitProducerIdRequest, InitProd
 from kafkatwist.producers.ids import BLOCK_SIZE
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.transport.dispatch import Dispatcher
-from tests.brokers import call, make_broker
+from tests.brokers import call, make_broker, metadata_of
 
 
 def request(
@@ -169,7 +169,7 @@ class InitProducerIdTests(SynchronousTestCase):
             pending.append((d, fn))
             return d
 
-        self.broker.metadata.run_blocking = slow
+        metadata_of(self.broker).run_blocking = slow
         first = call(self.broker, api.SPEC, request(), 2)
         second = call(self.broker, api.SPEC, request(), 2)
         self.assertNoResult(first)
@@ -189,11 +189,11 @@ class InitProducerIdTests(SynchronousTestCase):
             pending.append(d)
             return d
 
-        self.broker.metadata.run_blocking = failing
+        metadata_of(self.broker).run_blocking = failing
         waiting = call(self.broker, api.SPEC, request(), 1)
         pending.pop().errback(OSError("disk full"))
         self.failureResultOf(waiting, OSError)
-        self.broker.metadata.run_blocking = KRaftMetadataStore(self.log_dir).run_blocking
+        metadata_of(self.broker).run_blocking = KRaftMetadataStore(self.log_dir).run_blocking
         self.assertEqual(self.init(1).producer_id, 0)
 
     def test_exhausted_ids(self) -> None:

@@ -15,7 +15,7 @@ from kafkatwist.messages.offset_for_leader_epoch import (
     OffsetForLeaderTopic,
 )
 from kafkatwist.wire import schema
-from tests.brokers import call, make_broker
+from tests.brokers import call, log_of, make_broker
 from tests.offsets_support import client_roundtrip, produce
 
 SPEC = offset_for_leader_epoch.SPEC
@@ -117,7 +117,7 @@ class OffsetForLeaderEpochTests(SynchronousTestCase):
 
     def test_after_delete_records(self) -> None:
         """Epochs wholly deleted from the log answer the start of the first remaining one."""
-        self.successResultOf(self.broker.logs.get("t", 0).delete_records_before(3))
+        self.successResultOf(log_of(self.broker, "t", 0).delete_records_before(3))
         self.assertEqual(self.end(1), (0, 1, 3))
         self.assertEqual(self.end(3), (0, 3, 3))
         self.assertEqual(self.end(4), (0, 4, 6))

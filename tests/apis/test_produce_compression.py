@@ -14,7 +14,7 @@ from kafkatwist.wire import records as wire_records
 from kafkatwist.wire.recompress import convert_for_topic, target_codec
 from kafkatwist.wire.records import RecordsError
 from tests.apis.test_produce_idempotent import produce_request
-from tests.brokers import call, make_broker
+from tests.brokers import call, log_of, make_broker
 from tests.client_batches import T0, client_batch, client_decode
 from tests.storage.support import stored_batches
 
@@ -46,7 +46,7 @@ class CompressionPassThroughTests(SynchronousTestCase):
         return part
 
     def stored(self, topic: str) -> list[bytes]:
-        batches: list[bytes] = stored_batches(self.broker.logs.get(topic, 0))
+        batches: list[bytes] = stored_batches(log_of(self.broker, topic, 0))
         return batches
 
     def test_each_codec_stored_byte_identical(self) -> None:
@@ -131,7 +131,7 @@ class RecompressionTests(SynchronousTestCase):
             ]
             for batch in sent:
                 self.assertEqual(self.produce(topic, batch).error_code, 0)
-            stored = stored_batches(self.broker.logs.get(topic, 0))
+            stored = stored_batches(log_of(self.broker, topic, 0))
             for batch, kept in zip(sent, stored, strict=True):
                 self.check_converted(kept, batch, target)
 
@@ -144,13 +144,13 @@ class RecompressionTests(SynchronousTestCase):
         self.topic("b")
         sent = client_batch(codec=1, records=RECORDS)
         self.produce("b", sent)
-        self.check_converted(stored_batches(self.broker.logs.get("b", 0))[0], sent, 2)
+        self.check_converted(stored_batches(log_of(self.broker, "b", 0))[0], sent, 2)
 
     def test_log_append_time_with_conversion(self) -> None:
         """On a LogAppendTime topic the converted batch is stamped with the append time."""
         self.topic("lat", **{"compression.type": "zstd", "message.timestamp.type": "LogAppendTime"})
         response = self.produce("lat", client_batch(codec=0, records=RECORDS))
-        stored = wire_records.parse_batch_header(stored_batches(self.broker.logs.get("lat", 0))[0])
+        stored = wire_records.parse_batch_header(stored_batches(log_of(self.broker, "lat", 0))[0])
         self.assertEqual((stored.compression, stored.timestamp_type), (4, 1))
         self.assertEqual(stored.max_timestamp, response.log_append_time_ms)
         self.assertEqual(response.log_append_time_ms, self.broker.now_ms())
@@ -163,7 +163,7 @@ class RecompressionTests(SynchronousTestCase):
         first = self.produce("g", batch)
         again = self.produce("g", batch)
         self.assertEqual((first.base_offset, again.base_offset, again.error_code), (2, 2, 0))
-        self.assertEqual(len(stored_batches(self.broker.logs.get("g", 0))), 2)
+        self.assertEqual(len(stored_batches(log_of(self.broker, "g", 0))), 2)
 
     def test_too_large_after_conversion(self) -> None:
         """A batch that outgrows max.message.bytes once decompressed is MESSAGE_TOO_LARGE."""
@@ -172,7 +172,7 @@ class RecompressionTests(SynchronousTestCase):
         self.assertLess(len(batch), 2000)
         response = self.produce("small", batch)
         self.assertEqual(response.error_code, ErrorCode.MESSAGE_TOO_LARGE)
-        self.assertEqual(self.broker.logs.get("small", 0).log_end_offset, 0)
+        self.assertEqual(log_of(self.broker, "small", 0).log_end_offset, 0)
 
     def test_undecodable_compressed_data(self) -> None:
         """Garbage inside a compressed batch is CORRUPT_MESSAGE when it must be converted."""
@@ -185,7 +185,7 @@ class RecompressionTests(SynchronousTestCase):
         good[wire_records.CRC_OFFSET : wire_records.CRC_OFFSET + 4] = crc.to_bytes(4, "big")
         response = self.produce("z", bytes(good))
         self.assertEqual(response.error_code, ErrorCode.CORRUPT_MESSAGE)
-        self.assertEqual(self.broker.logs.get("z", 0).log_end_offset, 0)
+        self.assertEqual(log_of(self.broker, "z", 0).log_end_offset, 0)
 
 
 class ConvertFunctionTests(SynchronousTestCase):

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import uuid
+
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import fetch, produce
 from kafkatwist.errors import ErrorCode
-from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic
-from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
+from kafkatwist.messages.fetch import (
+    FetchPartition,
+    FetchRequest,
+    FetchResponse,
+    FetchTopic,
+    PartitionData,
+)
+from kafkatwist.messages.produce import (
+    PartitionProduceData,
+    PartitionProduceResponse,
+    ProduceRequest,
+    ProduceResponse,
+    TopicProduceData,
+)
+from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.records import build_batch, decode_batch_records, parse_batch_header
-from tests.brokers import call, make_broker
+from tests.brokers import call, clock_of, log_of, make_broker
 from tests.storage.support import append_batches, stored_batches
 
 
@@ -32,7 +48,7 @@ class ProduceTests(SynchronousTestCase):
         partition: int = 0,
         acks: int = 1,
         version: int = 11,
-    ):
+    ) -> ProduceResponse | None:
         request = ProduceRequest(
             acks=acks,
             timeout_ms=1000,
@@ -43,9 +59,13 @@ class ProduceTests(SynchronousTestCase):
                 ),
             ),
         )
-        return self.successResultOf(call(self.broker, produce.SPEC, request, version))
+        response: ProduceResponse | None = self.successResultOf(
+            call(self.broker, produce.SPEC, request, version)
+        )
+        return response
 
-    def part(self, response):
+    def part(self, response: ProduceResponse | None) -> PartitionProduceResponse:
+        assert response is not None
         return response.responses[0].partition_responses[0]
 
     def test_offsets_assigned(self) -> None:
@@ -54,7 +74,7 @@ class ProduceTests(SynchronousTestCase):
         second = self.part(self.produce(batch(b"c")))
         self.assertEqual((first.error_code, first.base_offset, first.log_start_offset), (0, 0, 0))
         self.assertEqual((second.base_offset, second.log_append_time_ms), (2, -1))
-        stored = stored_batches(self.broker.logs.get("t", 0))
+        stored = stored_batches(log_of(self.broker, "t", 0))
         self.assertEqual([parse_batch_header(b).base_offset for b in stored], [0, 2])
         # Only the base offset changed: everything after the first 8 bytes is as sent.
         self.assertEqual(stored[1][8:], batch(b"c")[8:])
@@ -76,7 +96,7 @@ class ProduceTests(SynchronousTestCase):
         data = bytearray(batch(b"x"))
         data[-1] ^= 1
         self.assertEqual(self.part(self.produce(bytes(data))).error_code, ErrorCode.CORRUPT_MESSAGE)
-        self.assertEqual(self.broker.logs.get("t", 0).log_end_offset, 0)
+        self.assertEqual(log_of(self.broker, "t", 0).log_end_offset, 0)
 
     def test_oversize_batch(self) -> None:
         """A batch above max.message.bytes is MESSAGE_TOO_LARGE and is not appended."""
@@ -85,12 +105,12 @@ class ProduceTests(SynchronousTestCase):
         )
         p = self.part(self.produce(batch(b"x" * 200), topic="small"))
         self.assertEqual(p.error_code, ErrorCode.MESSAGE_TOO_LARGE)
-        self.assertEqual(self.broker.logs.get("small", 0).log_end_offset, 0)
+        self.assertEqual(log_of(self.broker, "small", 0).log_end_offset, 0)
 
     def test_acks_zero(self) -> None:
         """acks=0 appends but produces no response."""
         self.assertIsNone(self.produce(batch(b"x"), acks=0))
-        self.assertEqual(self.broker.logs.get("t", 0).log_end_offset, 1)
+        self.assertEqual(log_of(self.broker, "t", 0).log_end_offset, 1)
 
     def test_invalid_acks(self) -> None:
         """acks other than 0, 1 and -1 is INVALID_REQUIRED_ACKS."""
@@ -108,7 +128,7 @@ class ProduceTests(SynchronousTestCase):
         p = self.part(self.produce(batch(b"x"), topic="lat"))
         now = self.broker.now_ms()
         self.assertEqual(p.log_append_time_ms, now)
-        stored = stored_batches(self.broker.logs.get("lat", 0))[0]
+        stored = stored_batches(log_of(self.broker, "lat", 0))[0]
         self.assertEqual(parse_batch_header(stored).max_timestamp, now)
         self.assertEqual(decode_batch_records(stored)[0].timestamp, now)
 
@@ -120,7 +140,7 @@ class FetchTests(SynchronousTestCase):
         self.broker = make_broker()
         self.successResultOf(self.broker.controller.create_topic("t", 1))
         self.topic = self.broker.metadata.image.topics["t"]
-        self.log = self.broker.logs.get("t", 0)
+        self.log = log_of(self.broker, "t", 0)
         self.batches = [batch(b"a" * 100, b"b" * 100), batch(b"c" * 100), batch(b"d" * 100)]
         for b in self.batches:
             self.successResultOf(append_batches(self.log, b))
@@ -134,9 +154,9 @@ class FetchTests(SynchronousTestCase):
         part_max: int = 1 << 20,
         min_bytes: int = 1,
         wait: int = 0,
-        topic_id=None,
+        topic_id: uuid.UUID | None = None,
         name: str = "t",
-    ):
+    ) -> Deferred[FetchResponse]:
         ft = FetchTopic(
             topic_id=topic_id or self.topic.topic_id,
             partitions=(
@@ -150,8 +170,13 @@ class FetchTests(SynchronousTestCase):
         )
         return call(self.broker, fetch.SPEC, request, version)
 
-    def data(self, response):
+    def data(self, response: FetchResponse) -> PartitionData:
         return response.responses[0].partitions[0]
+
+    def fetched(self, p: PartitionData) -> list[Buffer]:
+        """The fetched batches: the handler answers one buffer per batch when it has data."""
+        assert isinstance(p.records, list), p.records
+        return p.records
 
     def test_fetch_all(self) -> None:
         """A fetch from 0 returns every batch byte for byte, with the offsets."""
@@ -160,19 +185,19 @@ class FetchTests(SynchronousTestCase):
             (p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset), (0, 4, 4, 0)
         )
         stored = stored_batches(self.log)
-        self.assertEqual(b"".join(p.records), b"".join(stored))
+        self.assertEqual(b"".join(self.fetched(p)), b"".join(stored))
         self.assertIsNone(p.aborted_transactions)
 
     def test_offset_inside_a_batch(self) -> None:
         """A fetch offset in the middle of a batch returns that whole batch first."""
         p = self.data(self.successResultOf(self.fetch(1)))
-        self.assertEqual(parse_batch_header(p.records[0]).base_offset, 0)
+        self.assertEqual(parse_batch_header(self.fetched(p)[0]).base_offset, 0)
 
     def test_limits_keep_whole_batches(self) -> None:
         """partition_max_bytes stops before a batch that would not fit."""
         size0 = len(stored_batches(self.log)[0])
         p = self.data(self.successResultOf(self.fetch(0, part_max=size0 + 10)))
-        self.assertEqual(len(p.records), 1)
+        self.assertEqual(len(self.fetched(p)), 1)
 
     def test_first_batch_always_whole(self) -> None:
         """The first batch is returned whole even when larger than every limit (KIP-74)."""
@@ -191,7 +216,6 @@ class FetchTests(SynchronousTestCase):
 
     def test_unknown_topic_id(self) -> None:
         """An unknown topic id gets UNKNOWN_TOPIC_ID (v13+)."""
-        import uuid
 
         p = self.data(self.successResultOf(self.fetch(0, topic_id=uuid.UUID(int=5))))
         self.assertEqual(p.error_code, ErrorCode.UNKNOWN_TOPIC_ID)
@@ -207,19 +231,19 @@ class FetchTests(SynchronousTestCase):
         """A fetch waiting for min_bytes completes as soon as a produce appends."""
         d = self.fetch(4, wait=5000)
         self.assertNoResult(d)
-        self.broker.clock.advance(1)
+        clock_of(self.broker).advance(1)
         self.assertNoResult(d)
         self.successResultOf(append_batches(self.log, batch(b"late")))
         p = self.data(self.successResultOf(d))
-        self.assertEqual(parse_batch_header(p.records[0]).base_offset, 4)
-        self.assertEqual(self.broker.clock.getDelayedCalls(), [])
+        self.assertEqual(parse_batch_header(self.fetched(p)[0]).base_offset, 4)
+        self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
 
     def test_long_poll_deadline(self) -> None:
         """A fetch with nothing new completes empty at max_wait_ms."""
         d = self.fetch(4, wait=500)
-        self.broker.clock.advance(0.499)
+        clock_of(self.broker).advance(0.499)
         self.assertNoResult(d)
-        self.broker.clock.advance(0.001)
+        clock_of(self.broker).advance(0.001)
         self.assertEqual(self.data(self.successResultOf(d)).records, b"")
 
     def test_long_poll_cancelled(self) -> None:
@@ -227,7 +251,7 @@ class FetchTests(SynchronousTestCase):
         d = self.fetch(4, wait=5000)
         d.cancel()
         self.failureResultOf(d)
-        self.assertEqual(self.broker.clock.getDelayedCalls(), [])
+        self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
 
     def test_incremental_session_unknown(self) -> None:
         """

@@ -15,9 +15,10 @@ from kafkatwist.messages.produce import (
     TopicProduceData,
 )
 from kafkatwist.producers.state import ProducerStateTable
+from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
-from tests.brokers import call, make_broker
+from tests.brokers import call, clock_of, log_of, make_broker
 from tests.client_batches import T0, client_batch
 from tests.storage.support import stored_batches
 
@@ -53,8 +54,8 @@ class IdempotentProduceTests(SynchronousTestCase):
         part: PartitionProduceResponse = response.responses[0].partition_responses[0]
         return part
 
-    def log(self, partition: int = 0, topic: str = "t") -> Any:
-        return self.broker.logs.get(topic, partition)
+    def log(self, partition: int = 0, topic: str = "t") -> IPartitionLog:
+        return log_of(self.broker, topic, partition)
 
     def send(self, seq: int, count: int = 1, epoch: int = 0, **kw: Any) -> PartitionProduceResponse:
         return self.produce(client_batch(seq, count, producer_id=PID, epoch=epoch, **kw))
@@ -168,7 +169,7 @@ class IdempotentProduceTests(SynchronousTestCase):
         )
         batch = client_batch(0, producer_id=PID, epoch=0)
         first = self.produce(batch, topic="lat")
-        self.broker.clock.advance(10)
+        clock_of(self.broker).advance(10)
         again = self.produce(batch, topic="lat")
         self.assertEqual(first.log_append_time_ms, self.broker.now_ms() - 10_000)
         self.assertEqual(

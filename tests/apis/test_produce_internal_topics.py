@@ -9,7 +9,7 @@ from kafkatwist.apis import produce
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
 from kafkatwist.wire.records import build_batch
-from tests.brokers import call, context, make_broker
+from tests.brokers import call, context, log_of, make_broker
 
 BATCH = build_batch([(b"k", b"v")], base_timestamp=1_700_000_000_000)
 
@@ -48,7 +48,7 @@ class InternalTopicTests(SynchronousTestCase):
                 "Cannot append to internal topic __consumer_offsets",
             ),
         )
-        self.assertEqual(self.broker.logs.get("__consumer_offsets", 0).log_end_offset, 0)
+        self.assertEqual(log_of(self.broker, "__consumer_offsets", 0).log_end_offset, 0)
 
     def test_admin_client_may_append(self) -> None:
         """Kafka lets the client id __admin_client append to internal topics."""

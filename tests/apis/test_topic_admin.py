@@ -8,16 +8,23 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import create_partitions, create_topics, delete_topics, metadata
 from kafkatwist.errors import ErrorCode
-from kafkatwist.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsTopic
+from kafkatwist.messages.create_partitions import (
+    CreatePartitionsRequest,
+    CreatePartitionsResponse,
+    CreatePartitionsTopic,
+    CreatePartitionsTopicResult,
+)
 from kafkatwist.messages.create_topics import (
     CreatableTopic,
     CreatableTopicConfig,
+    CreatableTopicResult,
     CreateTopicsRequest,
+    CreateTopicsResponse,
 )
 from kafkatwist.messages.delete_topics import DeleteTopicsRequest, DeleteTopicState
-from kafkatwist.messages.metadata import MetadataRequest, MetadataRequestTopic
+from kafkatwist.messages.metadata import MetadataRequest, MetadataRequestTopic, MetadataResponse
 from kafkatwist.storage.kraft import KRaftMetadataStore
-from tests.brokers import call, make_broker
+from tests.brokers import call, make_broker, metadata_of
 
 
 class MetadataTests(SynchronousTestCase):
@@ -27,11 +34,19 @@ class MetadataTests(SynchronousTestCase):
         self.broker = make_broker()
         self.successResultOf(self.broker.controller.create_topic("t", 2))
 
-    def metadata(self, topics, version: int = 12, auto: bool = True):
+    def metadata(
+        self,
+        topics: tuple[MetadataRequestTopic, ...] | None,
+        version: int = 12,
+        auto: bool = True,
+    ) -> MetadataResponse:
         request = MetadataRequest(topics=topics, allow_auto_topic_creation=auto)
-        return self.successResultOf(call(self.broker, metadata.SPEC, request, version))
+        response: MetadataResponse = self.successResultOf(
+            call(self.broker, metadata.SPEC, request, version)
+        )
+        return response
 
-    def named(self, *names: str):
+    def named(self, *names: str) -> tuple[MetadataRequestTopic, ...]:
         return tuple(MetadataRequestTopic(name=n) for n in names)
 
     def test_brokers_and_cluster(self) -> None:
@@ -92,9 +107,14 @@ class CreateTopicsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.broker = make_broker()
 
-    def create(self, *topics: CreatableTopic, validate_only: bool = False, version: int = 7):
+    def create(
+        self, *topics: CreatableTopic, validate_only: bool = False, version: int = 7
+    ) -> tuple[CreatableTopicResult, ...]:
         request = CreateTopicsRequest(topics=topics, timeout_ms=1000, validate_only=validate_only)
-        return self.successResultOf(call(self.broker, create_topics.SPEC, request, version)).topics
+        response: CreateTopicsResponse = self.successResultOf(
+            call(self.broker, create_topics.SPEC, request, version)
+        )
+        return response.topics
 
     def test_create_and_persist(self) -> None:
         """
@@ -106,9 +126,10 @@ class CreateTopicsTests(SynchronousTestCase):
         )
         self.assertEqual((r.error_code, r.num_partitions, r.replication_factor), (0, 3, 1))
         self.assertEqual(r.topic_id, self.broker.metadata.image.topics["a"].topic_id)
+        assert r.configs is not None
         entry = {c.name: c for c in r.configs}["retention.ms"]
         self.assertEqual((entry.value, entry.config_source), ("1000", 1))
-        reloaded = self.successResultOf(KRaftMetadataStore(self.broker.metadata.log_dir).load())
+        reloaded = self.successResultOf(KRaftMetadataStore(metadata_of(self.broker).log_dir).load())
         self.assertEqual(len(reloaded.topics["a"].partitions), 3)
         self.assertEqual(reloaded.topics["a"].configs, {"retention.ms": "1000"})
 
@@ -190,14 +211,15 @@ class DeleteAndPartitionsTests(SynchronousTestCase):
     def test_create_partitions(self) -> None:
         """Partitions are added; a count that is no increase is INVALID_PARTITIONS."""
 
-        def grow(count: int, name: str = "t"):
+        def grow(count: int, name: str = "t") -> CreatePartitionsTopicResult:
             request = CreatePartitionsRequest(
                 topics=(CreatePartitionsTopic(name=name, count=count, assignments=None),),
                 timeout_ms=1000,
             )
-            return self.successResultOf(
+            response: CreatePartitionsResponse = self.successResultOf(
                 call(self.broker, create_partitions.SPEC, request, 3)
-            ).results[0]
+            )
+            return response.results[0]
 
         self.assertEqual(grow(3).error_code, 0)
         self.assertEqual(sorted(self.broker.metadata.image.topics["t"].partitions), [0, 1, 2])

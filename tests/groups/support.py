@@ -22,31 +22,43 @@ from kafkatwist.apis import (
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.records import OFFSETS_TOPIC
-from kafkatwist.messages.delete_groups import DeleteGroupsRequest
-from kafkatwist.messages.describe_groups import DescribeGroupsRequest
-from kafkatwist.messages.heartbeat import HeartbeatRequest
-from kafkatwist.messages.join_group import JoinGroupRequest, JoinGroupRequestProtocol
-from kafkatwist.messages.leave_group import LeaveGroupRequest, MemberIdentity
-from kafkatwist.messages.list_groups import ListGroupsRequest
+from kafkatwist.messages.delete_groups import DeleteGroupsRequest, DeleteGroupsResponse
+from kafkatwist.messages.describe_groups import DescribeGroupsRequest, DescribeGroupsResponse
+from kafkatwist.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
+from kafkatwist.messages.join_group import (
+    JoinGroupRequest,
+    JoinGroupRequestProtocol,
+    JoinGroupResponse,
+)
+from kafkatwist.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse, MemberIdentity
+from kafkatwist.messages.list_groups import ListGroupsRequest, ListGroupsResponse
 from kafkatwist.messages.offset_commit import (
     OffsetCommitRequest,
     OffsetCommitRequestPartition,
     OffsetCommitRequestTopic,
+    OffsetCommitResponse,
 )
 from kafkatwist.messages.offset_delete import (
     OffsetDeleteRequest,
     OffsetDeleteRequestPartition,
     OffsetDeleteRequestTopic,
+    OffsetDeleteResponse,
 )
 from kafkatwist.messages.offset_fetch import (
     OffsetFetchRequest,
     OffsetFetchRequestGroup,
     OffsetFetchRequestTopic,
     OffsetFetchRequestTopics,
+    OffsetFetchResponse,
 )
-from kafkatwist.messages.sync_group import SyncGroupRequest, SyncGroupRequestAssignment
+from kafkatwist.messages.sync_group import (
+    SyncGroupRequest,
+    SyncGroupRequestAssignment,
+    SyncGroupResponse,
+)
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
-from tests.brokers import call, make_broker
+from tests.brokers import call, clock_of, make_broker
+from tests.storage.support import fired
 
 #: A consumer protocol subscription to topic "t4" as librdkafka 2.16.0
 #: (confluent-kafka 2.16.1) sends it in JoinGroup: ConsumerProtocolSubscription
@@ -114,7 +126,9 @@ class AppendFaults:
 class GroupBroker:
     """A loaded broker (file-engine logs in a temp dir, a Clock) with its group coordinator."""
 
-    def __init__(self, logs: Any = None, log_dir: str | None = None, **config: Any) -> None:
+    def __init__(
+        self, logs: ILogManager | None = None, log_dir: str | None = None, **config: Any
+    ) -> None:
         settings: dict[str, Any] = {
             "group_initial_rebalance_delay_ms": 0,
             "offsets_topic_num_partitions": 5,
@@ -125,7 +139,7 @@ class GroupBroker:
         self.broker = make_broker(
             log_dir=log_dir, config=self.config, logs=logs, wrap_logs=self.faults.wrap
         )
-        self.clock = self.broker.clock
+        self.clock = clock_of(self.broker)
         self.coordinator = self.broker.groups
 
     def topic(self, name: str, partitions: int) -> None:
@@ -149,7 +163,7 @@ class GroupBroker:
         instance: str | None = None,
         protocols: Any = (("range", b"r"),),
         protocol_type: str = "consumer",
-    ) -> Deferred[Any]:
+    ) -> Deferred[JoinGroupResponse]:
         req = JoinGroupRequest(
             group_id=group,
             session_timeout_ms=session,
@@ -172,7 +186,7 @@ class GroupBroker:
         instance: str | None = None,
         protocol_type: str | None = None,
         protocol_name: str | None = None,
-    ) -> Deferred[Any]:
+    ) -> Deferred[SyncGroupResponse]:
         req = SyncGroupRequest(
             group_id=group,
             generation_id=generation,
@@ -202,13 +216,13 @@ class GroupBroker:
             member_id=member_id,
             group_instance_id=instance,
         )
-        d: Any = call(self.broker, heartbeat.SPEC, req, version)
-        assert d.called
-        return int(d.result.error_code)
+        d: Deferred[HeartbeatResponse] = call(self.broker, heartbeat.SPEC, req, version)
+        response = fired(d)
+        return int(response.error_code)
 
     def leave(
         self, group: str, *members: tuple[str, str | None], version: int = 5
-    ) -> Deferred[Any]:
+    ) -> Deferred[LeaveGroupResponse]:
         if version < 3:
             req = LeaveGroupRequest(group_id=group, member_id=members[0][0])
         else:
@@ -229,7 +243,7 @@ class GroupBroker:
         metadata: str | None = "",
         version: int = 9,
         retention_time_ms: int = -1,
-    ) -> Deferred[Any]:
+    ) -> Deferred[OffsetCommitResponse]:
         topics: dict[str, list[OffsetCommitRequestPartition]] = {}
         for (t, p), o in offsets.items():
             topics.setdefault(t, []).append(
@@ -254,7 +268,7 @@ class GroupBroker:
 
     def fetch(
         self, group: str, topics: dict[str, list[int]] | None = None, *, version: int = 7
-    ) -> Any:
+    ) -> OffsetFetchResponse:
         if version >= 8:
             req = OffsetFetchRequest(
                 groups=(
@@ -281,9 +295,8 @@ class GroupBroker:
                 ),
                 require_stable=version >= 7,
             )
-        d = call(self.broker, offset_fetch.SPEC, req, version)
-        assert d.called
-        return d.result
+        d: Deferred[OffsetFetchResponse] = call(self.broker, offset_fetch.SPEC, req, version)
+        return fired(d)
 
     def committed(self, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
         """Committed offsets by partition (-1: none), through OffsetFetch v7."""
@@ -294,22 +307,24 @@ class GroupBroker:
 
     def list_groups(
         self, *, states: tuple[str, ...] = (), types: tuple[str, ...] = (), version: int = 5
-    ) -> Any:
+    ) -> ListGroupsResponse:
         req = ListGroupsRequest(states_filter=states, types_filter=types)
-        d = call(self.broker, list_groups.SPEC, req, version)
-        assert d.called
-        return d.result
+        d: Deferred[ListGroupsResponse] = call(self.broker, list_groups.SPEC, req, version)
+        return fired(d)
 
-    def describe(self, *groups: str, version: int = 5, include_ops: bool = False) -> Any:
+    def describe(
+        self, *groups: str, version: int = 5, include_ops: bool = False
+    ) -> DescribeGroupsResponse:
         req = DescribeGroupsRequest(groups=groups, include_authorized_operations=include_ops)
-        d = call(self.broker, describe_groups.SPEC, req, version)
-        assert d.called
-        return d.result
+        d: Deferred[DescribeGroupsResponse] = call(self.broker, describe_groups.SPEC, req, version)
+        return fired(d)
 
-    def delete(self, *groups: str) -> Deferred[Any]:
+    def delete(self, *groups: str) -> Deferred[DeleteGroupsResponse]:
         return call(self.broker, delete_groups.SPEC, DeleteGroupsRequest(groups_names=groups), 2)
 
-    def delete_offsets(self, group: str, topics: dict[str, list[int]]) -> Deferred[Any]:
+    def delete_offsets(
+        self, group: str, topics: dict[str, list[int]]
+    ) -> Deferred[OffsetDeleteResponse]:
         req = OffsetDeleteRequest(
             group_id=group,
             topics=tuple(
@@ -323,7 +338,7 @@ class GroupBroker:
         return call(self.broker, offset_delete.SPEC, req, 0)
 
 
-def member_id_of(response: Any) -> str:
+def member_id_of(response: JoinGroupResponse) -> str:
     """The member id handed out in a MEMBER_ID_REQUIRED answer."""
     assert response.error_code == 79, response
     return str(response.member_id)

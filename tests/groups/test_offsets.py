@@ -10,6 +10,7 @@ from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
 from kafkatwist.wire import records as wire_records
+from tests.brokers import log_of, metadata_of
 from tests.groups.support import GroupBroker
 from tests.groups.test_rebalance import GroupTestCase
 from tests.storage.support import stored_batches
@@ -28,7 +29,7 @@ def codes(response: Any) -> dict[tuple[str, int], int]:
 def log_records(gb: GroupBroker, group: str) -> list[Any]:
     """The records of the group's __consumer_offsets partition, decoded."""
     topic = gb.broker.metadata.image.topics[rec.OFFSETS_TOPIC]
-    log = gb.broker.logs.get(rec.OFFSETS_TOPIC, rec.partition_for(group, len(topic.partitions)))
+    log = log_of(gb.broker, rec.OFFSETS_TOPIC, rec.partition_for(group, len(topic.partitions)))
     out = []
     for batch in stored_batches(log):
         out.extend(wire_records.decode_batch_records(batch))
@@ -346,7 +347,7 @@ class LoadingTests(GroupTestCase):
                 return None if log is None else SlowLog(log)
 
         # "Restart" over the same metadata and logs, read slowly.
-        slow = GroupBroker(logs=SlowLogs(), log_dir=self.gb.broker.metadata.log_dir)
+        slow = GroupBroker(logs=SlowLogs(), log_dir=metadata_of(self.gb.broker).log_dir)
         started = slow.coordinator.start()
         self.assertNoResult(started)
         self.assertEqual(

@@ -12,6 +12,7 @@ from kafkatwist.groups import records as rec
 from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.groups.state import GroupState
 from kafkatwist.wire import records as wire_records
+from tests.brokers import log_of, metadata_of
 from tests.groups.support import (
     KAFKA_PYTHON_SUBSCRIPTION,
     LIBRDKAFKA_SUBSCRIPTION_T4,
@@ -196,7 +197,7 @@ class LogTests(SynchronousTestCase):
         topic = self.gb.broker.metadata.image.topics[rec.OFFSETS_TOPIC]
         self.assertTrue(topic.is_internal)
         self.assertEqual(len(topic.partitions), 5)
-        log = self.gb.broker.logs.get(rec.OFFSETS_TOPIC, rec.partition_for("solo", 5))
+        log = log_of(self.gb.broker, rec.OFFSETS_TOPIC, rec.partition_for("solo", 5))
         self.assertEqual(len(stored_batches(log)), 1)
         records = wire_records.decode_batch_records(stored_batches(log)[0], check_crc=True)
         self.assertEqual(
@@ -243,7 +244,9 @@ class LogTests(SynchronousTestCase):
         self.successResultOf(self.gb.delete("gone"))
 
         # "Restart": a new broker object on the same metadata directory and log manager.
-        restarted = GroupBroker(logs=self.gb.broker.logs, log_dir=self.gb.broker.metadata.log_dir)
+        restarted = GroupBroker(
+            logs=self.gb.broker.logs, log_dir=metadata_of(self.gb.broker).log_dir
+        )
         restarted.coordinator.loading = True
         self.assertEqual(restarted.heartbeat("g", ids[0], generation), NONE)
         self.successResultOf(restarted.coordinator.start())

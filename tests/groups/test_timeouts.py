@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kafkatwist.clock import DelayedCall
 from kafkatwist.errors import ErrorCode
 from tests.groups.support import GroupBroker
 from tests.groups.test_rebalance import GroupTestCase
@@ -178,7 +179,8 @@ class CostTests(GroupTestCase):
     def test_heartbeats_schedule_nothing(self) -> None:
         """A heartbeat moves a deadline: no timer is created, cancelled or rescheduled."""
         generation, ids, _ = self.stable(5)
-        calls = list(self.gb.clock.getDelayedCalls())
+        # As our DelayedCall: without the mypy-zope plugin, IDelayedCall's methods do not check.
+        calls: list[DelayedCall] = list(self.gb.clock.getDelayedCalls())
         times = [c.getTime() for c in calls]
         for _ in range(1000):
             for m in ids:

@@ -70,7 +70,8 @@ def in_thread(fn: Callable[..., Any], *args: Any) -> Deferred[Any]:
 
 def confluent_flow(bootstrap: str) -> None:
     """Create a topic, describe it and this broker, alter incrementally, describe again."""
-    from confluent_kafka.admin import (
+    # confluent_kafka.admin re-exports these without marking them (upstream typing gap).
+    from confluent_kafka.admin import (  # type: ignore[attr-defined]
         AdminClient,
         AlterConfigOpType,
         ConfigEntry,

@@ -46,7 +46,9 @@ async def start_broker(tmp_path: Any, **props: str) -> tuple[BrokerService, str]
 def prepare_topic(bootstrap: str, group: str) -> None:
     """Create the topic and commit offset 0 of every partition for C{group} (standalone commit)."""
     from confluent_kafka import Consumer, TopicPartition
-    from confluent_kafka.admin import AdminClient, NewTopic
+
+    # confluent_kafka.admin re-exports NewTopic without marking it (upstream typing gap).
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 1)])[TOPIC].result(timeout=10)

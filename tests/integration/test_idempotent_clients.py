@@ -20,6 +20,7 @@ from kafkatwist.apis import REGISTRY
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.transport.service import BrokerService
 from kafkatwist.wire import records as wire_records
+from tests.brokers import log_of
 
 COUNT = 200
 FIND_COORDINATOR = 10
@@ -112,7 +113,7 @@ async def start_broker(tmp_path: Any) -> tuple[BrokerService, str]:
 
 
 async def stored_headers(service: BrokerService, topic: str) -> list[wire_records.BatchHeader]:
-    log = service.broker.logs.get(topic, 0)
+    log = log_of(service.broker, topic, 0)
     data = b"".join(bytes(b) for b in (await log.read(0, 1 << 30)).buffers)
     return [h for _, h in wire_records.iter_batches(data)]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest_twisted
 
+from tests.brokers import log_of
 from tests.integration.harness import (
     RunningBroker,
     expect_failure_until,
@@ -63,8 +64,7 @@ async def test_admin_and_producer(broker: RunningBroker, topic_name: str) -> Non
     assert out["topics_after_delete"] == [topic_name]  # deleteTopics
     assert {k: out[k] for k in ("send_0", "send_1")} == expected_sends()
     assert out["sent"] == 20
-    logs = broker.broker.logs
-    assert [logs.get(topic_name, p).log_end_offset for p in range(3)] == [7, 7, 6]
+    assert [log_of(broker.broker, topic_name, p).log_end_offset for p in range(3)] == [7, 7, 6]
 
 
 @expect_failure_until(*GROUP_APIS, why="a kafkajs consumer always joins a consumer group")

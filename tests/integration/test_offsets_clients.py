@@ -85,7 +85,9 @@ def confluent_lookups(bootstrap: str, topic: str) -> dict[str, Any]:
 
 def confluent_admin(bootstrap: str, topic: str) -> dict[str, Any]:
     from confluent_kafka import TopicPartition
-    from confluent_kafka.admin import AdminClient, OffsetSpec
+
+    # confluent_kafka.admin re-exports OffsetSpec without marking it (upstream typing gap).
+    from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     tp = TopicPartition(topic, 0)

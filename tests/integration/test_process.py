@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+
+# confluent_kafka.admin re-exports NewTopic without marking it (upstream typing gap).
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from kafkatwist.apis import REGISTRY
 from tests.integration.child import ChildBroker, free_port
@@ -90,11 +92,14 @@ def _consume_all(bootstrap: str, topic: str, partition: int = 0) -> list[tuple[i
             msg = consumer.poll(1.0)
             if msg is None:
                 continue
-            if msg.error():
-                if msg.error().code() == -191:  # _PARTITION_EOF
+            error = msg.error()
+            if error:
+                if error.code() == -191:  # _PARTITION_EOF
                     break
-                raise AssertionError(f"consume error: {msg.error()}")
-            out.append((msg.offset(), msg.value()))
+                raise AssertionError(f"consume error: {error}")
+            offset, value = msg.offset(), msg.value()
+            assert offset is not None and value is not None, (offset, value)
+            out.append((offset, value))
     finally:
         consumer.close()
     return out
@@ -235,7 +240,9 @@ def test_consume_a_large_log_in_small_fetches(tmp_path: Path) -> None:
         while len(got) < len(values) and time.monotonic() < deadline:
             msg = consumer.poll(1.0)
             if msg is not None and msg.error() is None:
-                got.append(msg.value())
+                value = msg.value()
+                assert value is not None
+                got.append(value)
         consumer.close()
         assert got == values
     finally:

@@ -10,8 +10,10 @@ from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.clock import RunBlocking
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.loader import open_partition_log
@@ -25,7 +27,7 @@ T = TypeVar("T")
 FIXTURE_LOGS = "/work/shared/fixtures/kraft-combined-logs"
 
 
-def run_now(fn: Callable[[], Any]) -> Deferred:
+def run_now(fn: Callable[[], T]) -> Deferred[T]:
     """A synchronous run_blocking: run C{fn} at once."""
     return maybeDeferred(fn)
 
@@ -34,10 +36,11 @@ class ManualRunBlocking:
     """A run_blocking that queues jobs until the test runs them, to prove ordering."""
 
     def __init__(self) -> None:
-        self.pending: list[tuple[Callable[[], Any], Deferred]] = []
+        # Jobs of any result type wait in one queue: each pairs with its own Deferred.
+        self.pending: list[tuple[Callable[[], Any], Deferred[Any]]] = []
 
-    def __call__(self, fn: Callable[[], Any]) -> Deferred:
-        d: Deferred = Deferred()
+    def __call__(self, fn: Callable[[], T]) -> Deferred[T]:
+        d: Deferred[T] = Deferred()
         self.pending.append((fn, d))
         return d
 
@@ -69,16 +72,16 @@ def batch(
 ) -> bytes:
     """A producer batch of C{count} records (base offset 0), values of C{value_size} bytes."""
     if timestamps is not None:
-        recs = [
+        timed = [
             records.NewRecord(b"k%d" % i, b"v" * value_size, (), ts)
             for i, ts in enumerate(timestamps)
         ]
-        return records.build_batch(recs, base_timestamp=min(timestamps), **kwargs)
+        return records.build_batch(timed, base_timestamp=min(timestamps), **kwargs)
     recs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
     return records.build_batch(recs, base_timestamp=timestamp, **kwargs)
 
 
-def validated(buf: bytes) -> list[tuple[int, Any]]:
+def validated(buf: bytes) -> list[tuple[int, records.BatchHeader]]:
     """The (position, header) list that Produce validation returns for C{buf}."""
     return records.validate_produce_records(buf, max_batch_bytes=10**9, allow_multiple_batches=True)
 
@@ -89,7 +92,7 @@ def open_log(
     config: LogConfig | None = None,
     *,
     clock: Clock | None = None,
-    run_blocking: Callable[[Callable[[], Any]], Deferred] = run_now,
+    run_blocking: RunBlocking = run_now,
     recover: bool = False,
     **kwargs: Any,
 ) -> PartitionLog:
@@ -116,7 +119,7 @@ def _close_quietly(log: PartitionLog) -> None:
 
 def append(
     case: SynchronousTestCase, log: PartitionLog, buf: bytes, *, epoch: int = 0, now_ms: int = 0
-) -> Any:
+) -> AppendInfo:
     """Append C{buf} and return the AppendInfo (the Deferred must have fired)."""
     return case.successResultOf(log.append(buf, validated(buf), leader_epoch=epoch, now_ms=now_ms))
 
@@ -124,7 +127,7 @@ def append(
 def fired(d: Deferred[T]) -> T:
     """The result of an already-fired Deferred; its failure is raised."""
     results: list[T] = []
-    failures: list[Any] = []
+    failures: list[Failure] = []
     d.addCallbacks(results.append, failures.append)
     if failures:
         failures[0].raiseException()
@@ -157,7 +160,7 @@ def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs:
     return data
 
 
-def headers(data: bytes) -> list[Any]:
+def headers(data: bytes) -> list[records.BatchHeader]:
     """The batch headers in C{data}."""
     return [h for _, h in records.iter_batches(data)]
 

@@ -4,30 +4,40 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import TypeVar
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.storage.index import CorruptIndexError, OffsetIndex, TimeIndex
+from kafkatwist.storage.index import CorruptIndexError, IndexFile, OffsetIndex, TimeIndex
 
 from .support import temp_dir
 
+_Index = TypeVar("_Index", bound=IndexFile)
+
+
+def _open(kind: type[_Index], path: str, base: int, max_bytes: int, *, writable: bool) -> _Index:
+    """C{kind.open(...)} typed as C{kind}: L{IndexFile.open} is annotated with the base class."""
+    index = kind.open(path, base, max_bytes, writable=writable)
+    assert isinstance(index, kind), index
+    return index
+
 
 def _offset_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 80) -> OffsetIndex:
-    index = OffsetIndex.open(
-        os.path.join(temp_dir(case), "x.index"), base, max_bytes, writable=True
+    index = _open(
+        OffsetIndex, os.path.join(temp_dir(case), "x.index"), base, max_bytes, writable=True
     )
     case.addCleanup(index.close)
-    return index  # type: ignore[return-value]
+    return index
 
 
 def _time_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 120) -> TimeIndex:
-    index = TimeIndex.open(
-        os.path.join(temp_dir(case), "x.timeindex"), base, max_bytes, writable=True
+    index = _open(
+        TimeIndex, os.path.join(temp_dir(case), "x.timeindex"), base, max_bytes, writable=True
     )
     case.addCleanup(index.close)
-    return index  # type: ignore[return-value]
+    return index
 
 
 class OffsetIndexTests(SynchronousTestCase):
@@ -83,7 +93,7 @@ class OffsetIndexTests(SynchronousTestCase):
         index.append(101, 0)
         index.append(150, 999)
         index.trim()
-        again = OffsetIndex.open(index.path, 100, 80, writable=False)
+        again = _open(OffsetIndex, index.path, 100, 80, writable=False)
         self.addCleanup(again.close)
         self.assertEqual((again.entries, again.lookup(151)), (2, (150, 999)))
 
@@ -93,7 +103,7 @@ class OffsetIndexTests(SynchronousTestCase):
         index.append(101, 0)
         index.append(102, 100)
         index.close()
-        again = OffsetIndex.open(index.path, 100, 80, writable=False)
+        again = _open(OffsetIndex, index.path, 100, 80, writable=False)
         self.addCleanup(again.close)
         self.assertEqual(again.entries, 10)
         self.assertRaises(CorruptIndexError, again.sanity_check, 1000)
@@ -110,7 +120,7 @@ class OffsetIndexTests(SynchronousTestCase):
         path = os.path.join(temp_dir(self), "y.index")
         with open(path, "wb") as f:
             f.write(struct.pack(">ii", 1, 0) + b"\x00\x01")
-        index = OffsetIndex.open(path, 0, 80, writable=False)
+        index = _open(OffsetIndex, path, 0, 80, writable=False)
         self.addCleanup(index.close)
         self.assertRaises(CorruptIndexError, index.sanity_check, 100)
 
@@ -127,7 +137,7 @@ class OffsetIndexTests(SynchronousTestCase):
         with open(path, "wb") as f:
             for o, p in entries:
                 f.write(struct.pack(">ii", o - 100, p))
-        index = OffsetIndex.open(path, 100, 0, writable=False)
+        index = _open(OffsetIndex, path, 100, 0, writable=False)
         self.addCleanup(index.close)
         expected = (100, 0)
         for o, p in entries:
@@ -187,6 +197,6 @@ class TimeIndexTests(SynchronousTestCase):
         path = os.path.join(temp_dir(self), "z.timeindex")
         with open(path, "wb") as f:
             f.write(struct.pack(">qiqi", 50, 1, 40, 2))
-        index = TimeIndex.open(path, 0, 120, writable=False)
+        index = _open(TimeIndex, path, 0, 120, writable=False)
         self.addCleanup(index.close)
         self.assertRaises(CorruptIndexError, index.sanity_check, 100)

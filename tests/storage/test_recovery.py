@@ -141,9 +141,13 @@ class TornTailTests(SynchronousTestCase):
         """Only segments holding offsets at or after the recovery point are validated."""
         image = _crash_image(self)
         directory = _restore(self, image)
-        bases = sorted(
-            cp.offset_from_file_name(n) for n in os.listdir(directory) if n.endswith(".log")
-        )
+        bases: list[int] = []
+        for name in os.listdir(directory):
+            if name.endswith(".log"):
+                offset = cp.offset_from_file_name(name)
+                assert offset is not None, name
+                bases.append(offset)
+        bases.sort()
         log = open_log(self, directory, CONFIG, recover=True, recovery_point=bases[-1])
         self.assertEqual(len(log.recovery.recovered_segments), 1)
         self.assertEqual(log.recovery_point, bases[-1])

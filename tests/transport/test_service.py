@@ -7,7 +7,7 @@ import os
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IProtocolFactory
+from twisted.internet.interfaces import IAddress, IProtocolFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -164,7 +164,9 @@ class BrokerServiceTests(SynchronousTestCase):
         """Stopping waits for the listener to close, then drops connections, groups, then logs."""
         service = self.started()
         assert service.factory is not None
-        connection = service.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5555))
+        # IPv4Address implements IAddress, which mypy cannot see without the zope plugin.
+        address: IAddress = IPv4Address("TCP", "127.0.0.1", 5555)  # type: ignore[assignment]
+        connection = service.factory.buildProtocol(address)
         transport = StringTransport()
         connection.makeConnection(transport)
         port = _Port()
