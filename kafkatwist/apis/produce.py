@@ -42,14 +42,14 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
 from kafkatwist.messages.produce import (
     PartitionProduceResponse,
     ProduceRequest,
     ProduceResponse,
     TopicProduceResponse,
 )
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -84,12 +84,12 @@ def _append(
     if records is None:
         records = b""
     try:
-        batches = wire_records.validate_produce_records(
+        batches = validate_produce_records(
             records,
             max_batch_bytes=log.config.max_message_bytes,
             api_version=ctx.api_version,
         )
-    except wire_records.RecordsError as e:
+    except RecordsError as e:
         return _error(index, e.code, str(e.message) if e.message else None)
     return broker.partitions.append(topic, index, log, records, batches)
 

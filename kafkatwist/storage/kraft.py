@@ -26,11 +26,12 @@ from attrs import define, field
 from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.logger import Logger
 
-from kafkatwist.errors import ProtocolViolation
+from kafkatwist.errors import ProtocolViolation, RecordsError
 from kafkatwist.messages import metadata_records as mr
-from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
+from kafkatwist.wire.batch import scan_batches
 from kafkatwist.wire.primitives import Reader, Writer
+from kafkatwist.wire.record import build_batch, decode_batch_records
 
 T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], T]], "Deferred[T]"]
@@ -360,7 +361,7 @@ class KRaftMetadataStore:
     def _replay(self, path: str, image: MetadataImage, min_offset: int) -> None:
         with open(path, "rb") as f:
             data = f.read()
-        batches, valid_end = wire_records.scan_batches(data, check_crc=True)
+        batches, valid_end = scan_batches(data, check_crc=True)
         for pos, header in batches:
             if header.next_offset > self.next_offset:
                 self.next_offset = header.next_offset
@@ -370,11 +371,11 @@ class KRaftMetadataStore:
                 continue
             batch = memoryview(data)[pos : pos + header.size]
             try:
-                for rec in wire_records.decode_batch_records(batch):
+                for rec in decode_batch_records(batch):
                     if rec.offset < min_offset or rec.value is None:
                         continue
                     image.apply(decode_metadata_record(rec.value))
-            except (ProtocolViolation, wire_records.RecordsError) as e:
+            except (ProtocolViolation, RecordsError) as e:
                 self.problems.append(f"{path}: skipped batch at byte {pos}: {e}")
         if valid_end != len(data):
             self.problems.append(
@@ -388,7 +389,7 @@ class KRaftMetadataStore:
         values = [encode_metadata_record(r) for r in records]
         now_ms = int(self.clock.seconds() * 1000) if self.clock is not None else 0
         base = self.next_offset
-        batch = wire_records.build_batch(
+        batch = build_batch(
             [(None, v, ()) for v in values],
             base_offset=base,
             base_timestamp=now_ms,

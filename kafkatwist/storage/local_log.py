@@ -24,7 +24,8 @@ from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.files import Writev, unlink_all, write_all
 from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.storage.segment import Segment
-from kafkatwist.wire.records import AssignedOffsets, BatchHeader
+from kafkatwist.wire.batch import BatchHeader
+from kafkatwist.wire.validator import AssignedOffsets
 
 INT32_MAX = 2**31 - 1
 

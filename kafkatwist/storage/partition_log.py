@@ -54,9 +54,9 @@ from kafkatwist.storage.results import (
 )
 from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.waiters import HighWatermarkWaiters
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.records import BatchHeader
+from kafkatwist.wire.validator import assign_offsets
 
 T = TypeVar("T")
 
@@ -259,7 +259,7 @@ class PartitionLog:
         Append validated batches, assigning offsets from the log end offset.
 
         C{buf} and C{batches} are a records buffer and the C{(position,
-        header)} list that C{records.validate_produce_records} returned for
+        header)} list that C{validator.validate_produce_records} returned for
         it. Each batch's base offset and partition leader epoch are
         rewritten (and with LogAppendTime its timestamp and CRC), the pieces
         are written with C{os.writev}, and the indexes, leader epoch cache
@@ -283,7 +283,7 @@ class PartitionLog:
         if not batches:
             return succeed(AppendInfo(base_offset, base_offset - 1, -1, self._log_start_offset))
         append_time = now_ms if config.log_append_time else None
-        assigned = records.assign_offsets(
+        assigned = assign_offsets(
             buf, batches, base_offset, leader_epoch=leader_epoch, log_append_time_ms=append_time
         )
         try:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from attrs import define
 
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
 from kafkatwist.storage.checkpoints import (
     DELETED_SUFFIX,
     INDEX_SUFFIX,
@@ -28,9 +28,15 @@ from kafkatwist.storage.checkpoints import (
 from kafkatwist.storage.files import pread_exact
 from kafkatwist.storage.index import NO_TIMESTAMP, CorruptIndexError, OffsetIndex, TimeIndex
 from kafkatwist.storage.results import OffsetAndTimestamp
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import (
+    BATCH_HEADER_SIZE,
+    LOG_APPEND_TIME,
+    LOG_OVERHEAD,
+    BatchHeader,
+    parse_batch_header,
+)
 from kafkatwist.wire.crc32c import crc32c
-from kafkatwist.wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader
+from kafkatwist.wire.record import Record, decode_batch_records
 
 _PREFIX = struct.Struct(">qi")  # base offset, batch length
 _I32 = struct.Struct(">i")
@@ -243,7 +249,7 @@ class Segment:
             if magic != 2:
                 reason = f"unsupported magic {magic}"
                 break
-            header = records.parse_batch_header(chunk, rel)
+            header = parse_batch_header(chunk, rel)
             if crc32c(memoryview(chunk)[rel + _CRC_FROM : rel + size]) != header.crc:
                 reason = f"CRC mismatch in batch at offset {base}"
                 break
@@ -317,7 +323,7 @@ class Segment:
         if self._first_batch_timestamp is None:
             if self.size < BATCH_HEADER_SIZE:
                 return NO_TIMESTAMP
-            header = records.parse_batch_header(pread_exact(self.fd, BATCH_HEADER_SIZE, 0))
+            header = parse_batch_header(pread_exact(self.fd, BATCH_HEADER_SIZE, 0))
             self._first_batch_timestamp = header.max_timestamp
         return self._first_batch_timestamp
 
@@ -398,7 +404,7 @@ class Segment:
                 window_start, rel = pos, 0
                 if len(window) < BATCH_HEADER_SIZE:
                     return
-            header = records.parse_batch_header(window, rel)
+            header = parse_batch_header(window, rel)
             yield pos, header
             pos += header.size
 
@@ -459,7 +465,7 @@ class Segment:
             if header.max_timestamp < timestamp or header.last_offset < starting_offset:
                 continue
             epoch = header.partition_leader_epoch
-            if header.timestamp_type == records.LOG_APPEND_TIME:
+            if header.timestamp_type == LOG_APPEND_TIME:
                 return OffsetAndTimestamp(
                     max(header.base_offset, starting_offset), header.max_timestamp, epoch
                 )
@@ -477,7 +483,7 @@ class Segment:
             if header.max_timestamp != self.max_timestamp:
                 continue
             epoch = header.partition_leader_epoch
-            if header.timestamp_type == records.LOG_APPEND_TIME:
+            if header.timestamp_type == LOG_APPEND_TIME:
                 return OffsetAndTimestamp(header.base_offset, header.max_timestamp, epoch)
             for record in _decode(self.read_batch(position, header.size)):
                 if record.timestamp == self.max_timestamp:
@@ -517,10 +523,10 @@ class Segment:
         return renamed
 
 
-def _decode(batch: bytes) -> list[records.Record]:
+def _decode(batch: bytes) -> list[Record]:
     try:
-        return list(records.decode_batch_records(batch, check_crc=False))
-    except records.RecordsError as e:
+        return list(decode_batch_records(batch, check_crc=False))
+    except RecordsError as e:
         raise KafkaError(
             ErrorCode.CORRUPT_MESSAGE, f"cannot decode stored batch: {e.message}"
         ) from None

@@ -8,7 +8,8 @@ from kafkatwist.apis import fetch, produce
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic
 from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
-from kafkatwist.wire.records import build_batch, decode_batch_records, parse_batch_header
+from kafkatwist.wire.batch import parse_batch_header
+from kafkatwist.wire.record import build_batch, decode_batch_records
 from tests.brokers import call, make_broker
 from tests.storage.support import append_batches, stored_batches
 

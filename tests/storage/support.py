@@ -17,7 +17,9 @@ from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import iter_batches
+from kafkatwist.wire.record import NewRecord, build_batch
+from kafkatwist.wire.validator import validate_produce_records
 
 T = TypeVar("T")
 
@@ -69,18 +71,15 @@ def batch(
 ) -> bytes:
     """A producer batch of C{count} records (base offset 0), values of C{value_size} bytes."""
     if timestamps is not None:
-        recs = [
-            records.NewRecord(b"k%d" % i, b"v" * value_size, (), ts)
-            for i, ts in enumerate(timestamps)
-        ]
-        return records.build_batch(recs, base_timestamp=min(timestamps), **kwargs)
+        recs = [NewRecord(b"k%d" % i, b"v" * value_size, (), ts) for i, ts in enumerate(timestamps)]
+        return build_batch(recs, base_timestamp=min(timestamps), **kwargs)
     recs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
-    return records.build_batch(recs, base_timestamp=timestamp, **kwargs)
+    return build_batch(recs, base_timestamp=timestamp, **kwargs)
 
 
 def validated(buf: bytes) -> list[tuple[int, Any]]:
     """The (position, header) list that Produce validation returns for C{buf}."""
-    return records.validate_produce_records(buf, max_batch_bytes=10**9, allow_multiple_batches=True)
+    return validate_produce_records(buf, max_batch_bytes=10**9, allow_multiple_batches=True)
 
 
 def open_log(
@@ -136,9 +135,7 @@ def append_batches(
     log: IPartitionLog, data: bytes, *, leader_epoch: int = 0, now_ms: int = 0
 ) -> Deferred[AppendInfo]:
     """Validate client-style batches (any base offset) and append them."""
-    batches = records.validate_produce_records(
-        data, max_batch_bytes=1 << 30, allow_multiple_batches=True
-    )
+    batches = validate_produce_records(data, max_batch_bytes=1 << 30, allow_multiple_batches=True)
     return log.append(memoryview(data), batches, leader_epoch=leader_epoch, now_ms=now_ms)
 
 
@@ -146,7 +143,7 @@ def stored_batches(log: IPartitionLog) -> list[bytes]:
     """Every stored batch from the log start, as bytes (as the segment files hold them)."""
     result = fired(log.read(log.log_start_offset, 1 << 62, max_offset=log.log_end_offset))
     data = b"".join(bytes(b) for b in result.buffers)
-    return [data[pos : pos + h.size] for pos, h in records.iter_batches(data)]
+    return [data[pos : pos + h.size] for pos, h in iter_batches(data)]
 
 
 def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs: Any) -> bytes:
@@ -159,7 +156,7 @@ def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs:
 
 def headers(data: bytes) -> list[Any]:
     """The batch headers in C{data}."""
-    return [h for _, h in records.iter_batches(data)]
+    return [h for _, h in iter_batches(data)]
 
 
 def segment_file_bytes(log: PartitionLog) -> bytes:

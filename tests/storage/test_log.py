@@ -21,7 +21,7 @@ from kafkatwist.storage import checkpoints as cp
 from kafkatwist.storage.epochs import LeaderEpochCache
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import OffsetAndTimestamp
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import BatchHeader, batch_crc, iter_batches
 
 from .support import (
     ManualRunBlocking,
@@ -173,7 +173,7 @@ class AppendReadTests(SynchronousTestCase):
         self.assertEqual(info.log_append_time_ms, 123_456)
         [header] = headers(read_bytes(log, 0))
         self.assertEqual((header.timestamp_type, header.max_timestamp), (1, 123_456))
-        self.assertEqual(records.batch_crc(read_bytes(log, 0)), header.crc)
+        self.assertEqual(batch_crc(read_bytes(log, 0)), header.crc)
         self.assertEqual(
             self.successResultOf(log.offset_for_timestamp(100_000)),
             OffsetAndTimestamp(0, 123_456, 0),
@@ -262,7 +262,7 @@ class IndexLookupTests(SynchronousTestCase):
         for count, size in shapes:
             append(self, log, batch(count, value_size=size))
         everything = read_bytes(log, 0)
-        linear = [(pos, h) for pos, h in records.iter_batches(everything)]
+        linear = [(pos, h) for pos, h in iter_batches(everything)]
         biggest = max(h.size for _, h in linear)
         for offset in range(log.log_end_offset):
             expected = next(h for _, h in linear if h.last_offset >= offset)
@@ -687,7 +687,7 @@ class ProducerHookTests(SynchronousTestCase):
         seen = []
 
         class Hook(ProducerStateTable):
-            def on_batch_appended(self, header: records.BatchHeader, base_offset: int) -> None:
+            def on_batch_appended(self, header: BatchHeader, base_offset: int) -> None:
                 seen.append((header.records_count, base_offset))
                 super().on_batch_appended(header, base_offset)
 

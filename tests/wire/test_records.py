@@ -11,26 +11,22 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.wire import compression
-from kafkatwist.wire.crc32c import IMPLEMENTATION, crc32c, crc32c_py
-from kafkatwist.wire.primitives import encode_varint
-from kafkatwist.wire.records import (
+from kafkatwist.wire.batch import (
     ATTRIBUTES_OFFSET,
     BATCH_HEADER_SIZE,
     CREATE_TIME,
     LOG_APPEND_TIME,
     LOG_OVERHEAD,
     BatchHeader,
-    NewRecord,
-    RecordInput,
-    assign_offsets,
     batch_crc,
-    build_batch,
-    decode_batch_records,
     iter_batches,
     parse_batch_header,
     scan_batches,
-    validate_produce_records,
 )
+from kafkatwist.wire.crc32c import IMPLEMENTATION, crc32c, crc32c_py
+from kafkatwist.wire.primitives import encode_varint
+from kafkatwist.wire.record import NewRecord, RecordInput, build_batch, decode_batch_records
+from kafkatwist.wire.validator import assign_offsets, validate_produce_records
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SHARED_LOGS = Path("/work/shared/fixtures/kraft-combined-logs")
