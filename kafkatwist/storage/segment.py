@@ -144,8 +144,8 @@ class Segment:
             base_offset=base_offset,
             fd=fd,
             size=size,
-            offset_index=offset_index,  # type: ignore[arg-type]
-            time_index=time_index,  # type: ignore[arg-type]
+            offset_index=offset_index,
+            time_index=time_index,
             index_interval_bytes=config.index_interval_bytes,
             max_index_bytes=max_bytes,
             created_ms=now_ms,

@@ -19,7 +19,7 @@ def _offset_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 8
         os.path.join(temp_dir(case), "x.index"), base, max_bytes, writable=True
     )
     case.addCleanup(index.close)
-    return index  # type: ignore[return-value]
+    return index
 
 
 def _time_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 120) -> TimeIndex:
@@ -27,7 +27,7 @@ def _time_index(case: SynchronousTestCase, base: int = 100, max_bytes: int = 120
         os.path.join(temp_dir(case), "x.timeindex"), base, max_bytes, writable=True
     )
     case.addCleanup(index.close)
-    return index  # type: ignore[return-value]
+    return index
 
 
 class OffsetIndexTests(SynchronousTestCase):
