@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.storage.partition_log import PartitionLog
@@ -166,3 +167,8 @@ def segment_file_bytes(log: PartitionLog) -> bytes:
         with open(segment.log_path, "rb") as f:
             out += f.read()
     return out
+
+
+def error_code(case: SynchronousTestCase, d: Deferred[T]) -> ErrorCode:
+    """The code of the L{KafkaError} that C{d} failed with."""
+    return case.failureResultOf(d, KafkaError).value.code
