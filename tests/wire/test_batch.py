@@ -24,7 +24,7 @@ from kafkatwist.wire.crc32c import IMPLEMENTATION, crc32c, crc32c_py
 from kafkatwist.wire.record import decode_batch_records
 from kafkatwist.wire.validator import validate_produce_records
 
-from .records_support import (
+from .support import (
     FOO,
     MAX,
     METADATA,

@@ -18,7 +18,7 @@ from kafkatwist.wire.batch import (
 from kafkatwist.wire.primitives import encode_varint
 from kafkatwist.wire.record import NewRecord, RecordInput, build_batch, decode_batch_records
 
-from .records_support import (
+from .support import (
     FOO,
     METADATA,
     METADATA_POSITIONS,

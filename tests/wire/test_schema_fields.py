@@ -23,7 +23,7 @@ from kafkatwist.messages.metadata import MetadataRequest
 from kafkatwist.wire.schema import decode, encode_bytes
 from tests.strategies import top_level_classes, valid_versions
 
-from .schema_support import TOPIC_ID, round_trip
+from .support import TOPIC_ID, round_trip
 
 
 class DefaultsTests(SynchronousTestCase):

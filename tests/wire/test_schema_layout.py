@@ -25,7 +25,7 @@ from kafkatwist.wire.primitives import Reader, Writer
 from kafkatwist.wire.schema import decode, encode_bytes
 from tests.strategies import valid_versions
 
-from .schema_support import round_trip
+from .support import round_trip
 
 
 class LayoutTests(SynchronousTestCase):

@@ -34,7 +34,7 @@ from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, To
 from kafkatwist.wire.schema import decode, encode_bytes
 from tests.strategies import instances
 
-from .schema_support import TOPIC_ID, round_trip
+from .support import TOPIC_ID, round_trip
 
 #: Rich instances for the truncation tests: flexible and not, nested structs,
 #: nullable structs and arrays, tagged fields, records.

@@ -10,7 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist import messages
 from tests.strategies import instances, top_level_classes, valid_versions
 
-from .schema_support import round_trip
+from .support import round_trip
 
 #: Examples per (class, version) in the round-trip sweep; the whole sweep of
 #: about 730 (class, version) pairs stays around ten seconds.

@@ -21,7 +21,7 @@ from kafkatwist.wire.crc32c import crc32c
 from kafkatwist.wire.record import decode_batch_records
 from kafkatwist.wire.validator import assign_offsets, validate_produce_records
 
-from .records_support import (
+from .support import (
     FOO,
     MAX,
     assert_records_error,

@@ -1,8 +1,9 @@
-"""Shared fixtures and helpers for the record batch tests (batch, validator, record)."""
+"""Shared fixtures and helpers for the wire tests: record batches, schema round trips, writes."""
 
 from __future__ import annotations
 
 import struct
+import uuid
 from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -17,8 +18,12 @@ from kafkatwist.wire.batch import (
     NO_SEQUENCE,
 )
 from kafkatwist.wire.crc32c import crc32c
+from kafkatwist.wire.primitives import Reader, Writer
 from kafkatwist.wire.record import build_batch
+from kafkatwist.wire.schema import decode, encode_bytes
 from kafkatwist.wire.validator import validate_produce_records
+
+# Record batches: tests for the batch, validator and record modules.
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MAX = 1024 * 1024
@@ -95,3 +100,30 @@ def assert_records_error(
     )
     case.assertEqual(error.code, code, error.message)
     return error
+
+
+# Schema round trips.
+
+#: A topic id for requests that name topics by id.
+TOPIC_ID = uuid.UUID("00000000-0000-4000-8000-000000000086")
+
+
+def round_trip(test: SynchronousTestCase, cls: type, version: int, obj: object) -> bytes:
+    """Encode C{obj}, decode it back and re-encode: both must match; return the bytes."""
+    data = encode_bytes(obj, version)
+    r = Reader(data)
+    back: object = decode(cls, version, r)
+    test.assertEqual(r.remaining, 0)
+    test.assertEqual(back, obj)
+    test.assertEqual(encode_bytes(back, version), data)
+    return data
+
+
+# Primitives.
+
+
+def written(fn_name: str, *args: object) -> bytes:
+    """The bytes a L{Writer} produces for one C{Writer.<fn_name>(*args)} call."""
+    w = Writer()
+    getattr(w, fn_name)(*args)
+    return w.getvalue()
