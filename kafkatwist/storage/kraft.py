@@ -109,6 +109,11 @@ def encode_metadata_record(record: Any, version: int | None = None) -> bytes:
     return w.getvalue()
 
 
+def _unless_absent(value: T | None, current: T) -> T:
+    """C{value}, or C{current} when C{value} is absent (C{None})."""
+    return current if value is None else value
+
+
 @define
 class PartitionState:
     """One partition as the metadata log describes it."""
@@ -214,20 +219,15 @@ class MetadataImage:
             self._ignore("PartitionChangeRecord for an unknown partition")
             return
         # Kafka's PartitionChangeRecord: absent (null / -2) fields mean "unchanged".
-        if record.isr is not None:
-            part.isr = record.isr
-        if record.replicas is not None:
-            part.replicas = record.replicas
-        if record.removing_replicas is not None:
-            part.removing_replicas = record.removing_replicas
-        if record.adding_replicas is not None:
-            part.adding_replicas = record.adding_replicas
-        if record.directories is not None:
-            part.directories = record.directories
-        if record.eligible_leader_replicas is not None:
-            part.eligible_leader_replicas = record.eligible_leader_replicas
-        if record.last_known_elr is not None:
-            part.last_known_elr = record.last_known_elr
+        part.isr = _unless_absent(record.isr, part.isr)
+        part.replicas = _unless_absent(record.replicas, part.replicas)
+        part.removing_replicas = _unless_absent(record.removing_replicas, part.removing_replicas)
+        part.adding_replicas = _unless_absent(record.adding_replicas, part.adding_replicas)
+        part.directories = _unless_absent(record.directories, part.directories)
+        part.eligible_leader_replicas = _unless_absent(
+            record.eligible_leader_replicas, part.eligible_leader_replicas
+        )
+        part.last_known_elr = _unless_absent(record.last_known_elr, part.last_known_elr)
         if record.leader_recovery_state != -1:
             part.leader_recovery_state = record.leader_recovery_state
         if record.leader != -2:
