@@ -72,10 +72,12 @@ def batch(
 ) -> bytes:
     """A producer batch of C{count} records (base offset 0), values of C{value_size} bytes."""
     if timestamps is not None:
-        recs = [NewRecord(b"k%d" % i, b"v" * value_size, (), ts) for i, ts in enumerate(timestamps)]
-        return build_batch(recs, base_timestamp=min(timestamps), **kwargs)
-    recs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
-    return build_batch(recs, base_timestamp=timestamp, **kwargs)
+        stamped = [
+            NewRecord(b"k%d" % i, b"v" * value_size, (), ts) for i, ts in enumerate(timestamps)
+        ]
+        return build_batch(stamped, base_timestamp=min(timestamps), **kwargs)
+    pairs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
+    return build_batch(pairs, base_timestamp=timestamp, **kwargs)
 
 
 def validated(buf: bytes) -> list[tuple[int, Any]]:
