@@ -46,7 +46,8 @@ from kafkatwist.storage.checkpoints import remove_clean_shutdown  # noqa: E402
 from kafkatwist.storage.loader import open_partition_log  # noqa: E402
 from kafkatwist.storage.manager import LogManager  # noqa: E402
 from kafkatwist.storage.results import AppendInfo  # noqa: E402
-from kafkatwist.wire.records import build_batch, validate_produce_records  # noqa: E402
+from kafkatwist.wire.record import build_batch  # noqa: E402
+from kafkatwist.wire.validator import validate_produce_records  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -19,11 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafkatwist.wire.crc32c import IMPLEMENTATION
-from kafkatwist.wire.records import (
-    assign_offsets,
-    build_batch,
-    validate_produce_records,
-)
+from kafkatwist.wire.record import build_batch
+from kafkatwist.wire.validator import assign_offsets, validate_produce_records
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 

@@ -11,7 +11,7 @@ from kafkatwist.apis._spec import ApiSpec
 from kafkatwist.broker import Broker
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire import schema
-from kafkatwist.wire.records import NewRecord, build_batch
+from kafkatwist.wire.record import NewRecord, build_batch
 from tests.brokers import call
 from tests.storage.support import append_batches
 

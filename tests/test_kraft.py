@@ -24,7 +24,7 @@ from kafkatwist.storage.kraft import (
     uuid_to_kafka,
     write_partition_metadata,
 )
-from kafkatwist.wire.records import build_batch
+from kafkatwist.wire.record import build_batch
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "kraft-combined-logs"

@@ -27,9 +27,9 @@ from kafkatwist.producers.state import (
     write_snapshot,
 )
 from kafkatwist.storage.checkpoints import CorruptSnapshotError, ProducerSnapshotEntry
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.batch import BatchHeader, parse_batch_header
 from kafkatwist.wire.crc32c import crc32c_py
-from kafkatwist.wire.records import BatchHeader
+from kafkatwist.wire.record import build_batch
 
 PID = 4000
 T0 = 1_700_000_000_000
@@ -46,7 +46,7 @@ def header(
     control: bool = False,
 ) -> BatchHeader:
     """The header of a real batch of C{count} records (built, then parsed)."""
-    batch = wire_records.build_batch(
+    batch = build_batch(
         [(b"k%d" % i, b"v") for i in range(count)],
         base_timestamp=timestamp,
         producer_id=pid,
@@ -55,7 +55,7 @@ def header(
         is_transactional=transactional,
         is_control=control,
     )
-    return wire_records.parse_batch_header(batch)
+    return parse_batch_header(batch)
 
 
 class Appender:

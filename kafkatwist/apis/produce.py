@@ -43,7 +43,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
 from kafkatwist.messages.produce import (
     PartitionProduceResponse,
     ProduceRequest,
@@ -52,8 +52,8 @@ from kafkatwist.messages.produce import (
 )
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire import records as wire_records
 from kafkatwist.wire.schema import Records
+from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -86,12 +86,12 @@ def _append(
     # A decoded request holds one buffer (a sequence of them is only ever encoded).
     buf = records if isinstance(records, (bytes, bytearray, memoryview)) else b""
     try:
-        batches = wire_records.validate_produce_records(
+        batches = validate_produce_records(
             buf,
             max_batch_bytes=log.config.max_message_bytes,
             api_version=ctx.api_version,
         )
-    except wire_records.RecordsError as e:
+    except RecordsError as e:
         return succeed(_error(index, e.code, str(e.message) if e.message else None))
     appended = ctx.broker.partitions.append(partition.topic, index, log, buf, batches)
     return Deferred.fromCoroutine(_answer(index, appended))

@@ -17,7 +17,8 @@ from kafkatwist.groups import records as rec
 from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
 from kafkatwist.storage.interfaces import IPartitionLog
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.batch import iter_batches
+from kafkatwist.wire.record import decode_batch_records
 
 #: Bytes read from a partition at a time.
 READ_CHUNK = 1 << 20
@@ -53,12 +54,12 @@ class GroupLoader:
             result = await log.read(offset, READ_CHUNK)
             next_offset = offset
             for buf in result.buffers:
-                for pos, header in wire_records.iter_batches(buf):
+                for pos, header in iter_batches(buf):
                     next_offset = max(next_offset, header.next_offset)
                     if header.is_control:
                         continue
                     batch = memoryview(buf)[pos : pos + header.size]
-                    for record in wire_records.decode_batch_records(batch):
+                    for record in decode_batch_records(batch):
                         self.replay(record.key, record.value)
                         count += 1
             if next_offset <= offset:

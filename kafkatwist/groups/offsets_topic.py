@@ -21,14 +21,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.clock import ReactorTime
-from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
 from kafkatwist.groups.records import OFFSETS_TOPIC, partition_for
 from kafkatwist.groups.state import now_ms
 from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.topics.partitions import Partitions
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.record import build_batch
+from kafkatwist.wire.validator import validate_produce_records
 
 #: The topic configs Kafka creates ``__consumer_offsets`` with.
 OFFSETS_TOPIC_CONFIGS: Mapping[str, str] = {
@@ -158,12 +159,12 @@ class OffsetsTopic:
         log = self._partitions.partition_log(topic, p)
         if log is None:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        batch = wire_records.build_batch(list(records), base_timestamp=now_ms(self._clock))
+        batch = build_batch(list(records), base_timestamp=now_ms(self._clock))
         try:
-            batches = wire_records.validate_produce_records(
+            batches = validate_produce_records(
                 batch, max_batch_bytes=log.config.max_message_bytes, allow_multiple_batches=True
             )
-        except wire_records.RecordsError as e:
+        except RecordsError as e:
             raise KafkaError(e.code, str(e.message)) from None
         return await self._partitions.append(topic, p, log, batch, batches)
 

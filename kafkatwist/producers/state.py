@@ -75,7 +75,7 @@ from attrs import define, evolve, field, frozen
 from kafkatwist.errors import CodedError, ErrorCode
 from kafkatwist.storage import checkpoints
 from kafkatwist.storage.checkpoints import ProducerSnapshotEntry
-from kafkatwist.wire.records import BatchHeader
+from kafkatwist.wire.batch import BatchHeader
 
 #: Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
 NUM_BATCHES_TO_RETAIN: Final = 5

@@ -131,6 +131,16 @@ class LeaderEpochFile:
         self.dirty = False
         return self.cache.entries
 
+    def assign(self, epoch: int, start_offset: int) -> None:
+        """L{LeaderEpochCache.assign}, writing the checkpoint soon if the cache changed."""
+        if self.cache.assign(epoch, start_offset):
+            self.changed()
+
+    def truncate_from_start(self, start_offset: int) -> None:
+        """L{LeaderEpochCache.truncate_from_start}, writing the checkpoint soon if it changed."""
+        if self.cache.truncate_from_start(start_offset):
+            self.changed()
+
     def changed(self) -> None:
         """Write the checkpoint soon (Kafka writes it on every change)."""
         self.dirty = True

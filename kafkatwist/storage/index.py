@@ -46,7 +46,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-from typing import ClassVar
+from typing import ClassVar, Self
 
 INT32_MAX = 2**31 - 1
 
@@ -87,9 +87,7 @@ class IndexFile:
         self._last: tuple[int, tuple[int, int]] | None = None
 
     @classmethod
-    def open(
-        cls, path: str, base_offset: int, max_index_bytes: int, *, writable: bool
-    ) -> IndexFile:
+    def open(cls, path: str, base_offset: int, max_index_bytes: int, *, writable: bool) -> Self:
         """
         Open (creating it if absent) the index at C{path}.
 
@@ -174,6 +172,14 @@ class IndexFile:
             self._mm.close()
             self._mm = None
 
+    def _check_whole_entries(self) -> None:
+        """Raise L{CorruptIndexError} if a read-only index file ends inside an entry."""
+        length = os.fstat(self.fd).st_size
+        if not self.writable and length % self.ENTRY_SIZE:
+            raise CorruptIndexError(
+                f"{self.path}: length {length} is not a multiple of {self.ENTRY_SIZE}"
+            )
+
     def _key(self, n: int) -> int:
         raise NotImplementedError
 
@@ -256,9 +262,7 @@ class OffsetIndex(IndexFile):
         the last position lies inside the log. A zero-filled tail fails the
         growth check.
         """
-        length = os.fstat(self.fd).st_size
-        if not self.writable and length % self.ENTRY_SIZE:
-            raise CorruptIndexError(f"{self.path}: length {length} is not a multiple of 8")
+        self._check_whole_entries()
         if not self.entries:
             return
         last_offset, last_position = self.entry(self.entries - 1)
@@ -342,9 +346,7 @@ class TimeIndex(IndexFile):
         last offset not below the base offset) plus growth of the last two
         entries, which a zero-filled tail fails.
         """
-        length = os.fstat(self.fd).st_size
-        if not self.writable and length % self.ENTRY_SIZE:
-            raise CorruptIndexError(f"{self.path}: length {length} is not a multiple of 12")
+        self._check_whole_entries()
         if not self.entries:
             return
         last_timestamp, last_offset = self.entry(self.entries - 1)

@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from kafkatwist.storage.checkpoints import EpochEntry
     from kafkatwist.storage.kraft import MetadataImage
     from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult
+    from kafkatwist.wire.batch import BatchHeader
     from kafkatwist.wire.primitives import Buffer
-    from kafkatwist.wire.records import BatchHeader
 
 
 class IMetadataStore(Protocol):

@@ -26,11 +26,12 @@ from attrs import define, field
 from twisted.internet.defer import Deferred, DeferredLock, succeed
 from twisted.logger import Logger
 
-from kafkatwist.errors import ProtocolViolation
+from kafkatwist.errors import ProtocolViolation, RecordsError
 from kafkatwist.messages import metadata_records as mr
-from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
+from kafkatwist.wire.batch import scan_batches
 from kafkatwist.wire.primitives import Reader, Writer
+from kafkatwist.wire.record import build_batch, decode_batch_records
 
 T = TypeVar("T")
 RunBlocking = Callable[[Callable[[], T]], "Deferred[T]"]
@@ -106,6 +107,11 @@ def encode_metadata_record(record: Any, version: int | None = None) -> bytes:
     w.uvarint(version)
     schema.encode(record, version, w)
     return w.getvalue()
+
+
+def _unless_absent(value: T | None, current: T) -> T:
+    """C{value}, or C{current} when C{value} is absent (C{None})."""
+    return current if value is None else value
 
 
 @define
@@ -213,20 +219,15 @@ class MetadataImage:
             self._ignore("PartitionChangeRecord for an unknown partition")
             return
         # Kafka's PartitionChangeRecord: absent (null / -2) fields mean "unchanged".
-        if record.isr is not None:
-            part.isr = record.isr
-        if record.replicas is not None:
-            part.replicas = record.replicas
-        if record.removing_replicas is not None:
-            part.removing_replicas = record.removing_replicas
-        if record.adding_replicas is not None:
-            part.adding_replicas = record.adding_replicas
-        if record.directories is not None:
-            part.directories = record.directories
-        if record.eligible_leader_replicas is not None:
-            part.eligible_leader_replicas = record.eligible_leader_replicas
-        if record.last_known_elr is not None:
-            part.last_known_elr = record.last_known_elr
+        part.isr = _unless_absent(record.isr, part.isr)
+        part.replicas = _unless_absent(record.replicas, part.replicas)
+        part.removing_replicas = _unless_absent(record.removing_replicas, part.removing_replicas)
+        part.adding_replicas = _unless_absent(record.adding_replicas, part.adding_replicas)
+        part.directories = _unless_absent(record.directories, part.directories)
+        part.eligible_leader_replicas = _unless_absent(
+            record.eligible_leader_replicas, part.eligible_leader_replicas
+        )
+        part.last_known_elr = _unless_absent(record.last_known_elr, part.last_known_elr)
         if record.leader_recovery_state != -1:
             part.leader_recovery_state = record.leader_recovery_state
         if record.leader != -2:
@@ -360,7 +361,7 @@ class KRaftMetadataStore:
     def _replay(self, path: str, image: MetadataImage, min_offset: int) -> None:
         with open(path, "rb") as f:
             data = f.read()
-        batches, valid_end = wire_records.scan_batches(data, check_crc=True)
+        batches, valid_end = scan_batches(data, check_crc=True)
         for pos, header in batches:
             if header.next_offset > self.next_offset:
                 self.next_offset = header.next_offset
@@ -370,11 +371,11 @@ class KRaftMetadataStore:
                 continue
             batch = memoryview(data)[pos : pos + header.size]
             try:
-                for rec in wire_records.decode_batch_records(batch):
+                for rec in decode_batch_records(batch):
                     if rec.offset < min_offset or rec.value is None:
                         continue
                     image.apply(decode_metadata_record(rec.value))
-            except (ProtocolViolation, wire_records.RecordsError) as e:
+            except (ProtocolViolation, RecordsError) as e:
                 self.problems.append(f"{path}: skipped batch at byte {pos}: {e}")
         if valid_end != len(data):
             self.problems.append(
@@ -388,7 +389,7 @@ class KRaftMetadataStore:
         values = [encode_metadata_record(r) for r in records]
         now_ms = int(self.clock.seconds() * 1000) if self.clock is not None else 0
         base = self.next_offset
-        batch = wire_records.build_batch(
+        batch = build_batch(
             [(None, v, ()) for v in values],
             base_offset=base,
             base_timestamp=now_ms,

@@ -36,7 +36,7 @@ from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import RecoveryReport, Truncation
 from kafkatwist.storage.segment import Segment
-from kafkatwist.wire.records import BatchHeader
+from kafkatwist.wire.batch import BatchHeader
 
 
 def open_partition_log(

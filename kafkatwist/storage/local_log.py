@@ -2,9 +2,10 @@
 
 L{LocalLog} knows the ordered segments (the last one active) and the log end
 offset. It writes assigned batches to the active segment, rolls, reads whole
-batches across segments and answers the timestamp look-ups. Offsets that
-need policy (the log start offset, the high watermark, epochs, producer
-state, flushing) belong to L{kafkatwist.storage.partition_log.PartitionLog}.
+batches across segments (the timestamp look-ups over its segments are
+L{kafkatwist.storage.timestamps}). Offsets that need policy (the log start
+offset, the high watermark, epochs, producer state, flushing) belong to
+L{kafkatwist.storage.partition_log.PartitionLog}.
 
 Errors from the files come out as C{OSError}; the partition log turns them
 into C{KAFKA_STORAGE_ERROR} and goes offline.
@@ -22,9 +23,9 @@ from attrs import define, field
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.files import Writev, unlink_all, write_all
-from kafkatwist.storage.results import OffsetAndTimestamp
 from kafkatwist.storage.segment import Segment
-from kafkatwist.wire.records import AssignedOffsets, BatchHeader
+from kafkatwist.wire.batch import BatchHeader
+from kafkatwist.wire.validator import AssignedOffsets
 
 INT32_MAX = 2**31 - 1
 
@@ -204,39 +205,6 @@ class LocalLog:
             if i < len(self._segments):
                 start_offset = self._bases[i]
         return buffers, total
-
-    def offset_for_timestamp(
-        self, timestamp: int, log_start_offset: int, high_watermark: int
-    ) -> OffsetAndTimestamp | None:
-        """
-        The first record with a timestamp >= C{timestamp} in [log start, high watermark).
-
-        Kafka's semantics: the first segment whose largest timestamp is
-        large enough, its time index, its offset index, then batch headers;
-        records are decoded only in the one batch found.
-        """
-        for segment in self.segments_from(log_start_offset):
-            if segment.max_timestamp < timestamp:
-                continue
-            found = segment.find_offset_by_timestamp(timestamp, log_start_offset)
-            if found is not None:
-                return found if found.offset < high_watermark else None
-        return None
-
-    def max_timestamp(
-        self, log_start_offset: int, high_watermark: int
-    ) -> OffsetAndTimestamp | None:
-        """The first record with the largest timestamp in [log start, high watermark)."""
-        best = None
-        for segment in self.segments_from(log_start_offset):
-            if segment.size and (best is None or segment.max_timestamp > best.max_timestamp):
-                best = segment
-        if best is None:
-            return None
-        found = best.offset_of_record_with_max_timestamp()
-        if found is None or found.offset < log_start_offset or found.offset >= high_watermark:
-            return None
-        return found
 
     # -- deletion and closing --------------------------------------------------
 

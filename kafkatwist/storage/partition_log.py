@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.state import ProducerStateTable
-from kafkatwist.storage import retention
+from kafkatwist.storage import retention, timestamps
 from kafkatwist.storage.checkpoints import (
     LEADER_EPOCH_CHECKPOINT,
     SNAPSHOT_SUFFIX,
@@ -44,35 +44,15 @@ from kafkatwist.storage.epochs import LeaderEpochCache, LeaderEpochFile
 from kafkatwist.storage.executor import RunBlocking, Scheduler, SerialExecutor, chain
 from kafkatwist.storage.files import Fsync, Writev
 from kafkatwist.storage.flusher import LogFlusher
-from kafkatwist.storage.index import NO_TIMESTAMP
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
-from kafkatwist.storage.results import (
-    AppendInfo,
-    OffsetAndTimestamp,
-    ReadResult,
-    RecoveryReport,
-)
+from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult, RecoveryReport
 from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.waiters import HighWatermarkWaiters
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.records import BatchHeader
+from kafkatwist.wire.validator import assign_offsets
 
 T = TypeVar("T")
-
-#: ListOffsets' special timestamps (Kafka's C{ListOffsetsRequest}).
-LATEST_TIMESTAMP = -1
-EARLIEST_TIMESTAMP = -2
-MAX_TIMESTAMP = -3
-EARLIEST_LOCAL_TIMESTAMP = -4
-
-
-def _answer(compute: Callable[[], T]) -> Deferred[T]:
-    """An already-fired Deferred with C{compute()}'s value or its L{KafkaError}."""
-    try:
-        return succeed(compute())
-    except KafkaError as e:
-        return fail(e)
 
 
 @define(eq=False)
@@ -140,9 +120,6 @@ class PartitionLog:
         )
 
     # -- state ---------------------------------------------------------------
-
-    def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
 
     @property
     def name(self) -> str:
@@ -219,11 +196,8 @@ class PartitionLog:
 
     def epoch_for_offset(self, offset: int) -> Deferred[int]:
         """The leader epoch in force at C{offset}, or -1 if unknown."""
-        return succeed(self._epoch_at(offset))
-
-    def _epoch_at(self, offset: int) -> int:
         epoch = self._epochs.epoch_for_offset(offset)
-        return -1 if epoch is None else epoch
+        return succeed(-1 if epoch is None else epoch)
 
     def _check_usable(self) -> None:
         if self._offline is not None:
@@ -232,6 +206,14 @@ class PartitionLog:
             )
         if self._closing is not None:
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"{self.name} is closed")
+
+    def _answer(self, compute: Callable[[], T]) -> Deferred[T]:
+        """An already-fired Deferred: C{compute()}'s value, or why the log or C{compute} refused."""
+        try:
+            self._check_usable()
+            return succeed(compute())
+        except KafkaError as e:
+            return fail(e)
 
     def _go_offline(self, reason: str) -> None:
         if self._offline is not None:
@@ -259,7 +241,7 @@ class PartitionLog:
         Append validated batches, assigning offsets from the log end offset.
 
         C{buf} and C{batches} are a records buffer and the C{(position,
-        header)} list that C{records.validate_produce_records} returned for
+        header)} list that C{validator.validate_produce_records} returned for
         it. Each batch's base offset and partition leader epoch are
         rewritten (and with LogAppendTime its timestamp and CRC), the pieces
         are written with C{os.writev}, and the indexes, leader epoch cache
@@ -283,7 +265,7 @@ class PartitionLog:
         if not batches:
             return succeed(AppendInfo(base_offset, base_offset - 1, -1, self._log_start_offset))
         append_time = now_ms if config.log_append_time else None
-        assigned = records.assign_offsets(
+        assigned = assign_offsets(
             buf, batches, base_offset, leader_epoch=leader_epoch, log_append_time_ms=append_time
         )
         try:
@@ -293,8 +275,8 @@ class PartitionLog:
         except OSError as e:
             self._go_offline(f"write to {self._local.active.log_path} failed: {e}")
             return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append failed: {e}"))
-        if leader_epoch >= 0 and self._epochs.assign(leader_epoch, base_offset):
-            self._epoch_file.changed()
+        if leader_epoch >= 0:
+            self._epoch_file.assign(leader_epoch, base_offset)
         offset = base_offset
         for _, header in batches:
             self._producer_state.on_batch_appended(header, offset)
@@ -390,12 +372,11 @@ class PartitionLog:
         below the log start offset or above the log end offset;
         C{KAFKA_STORAGE_ERROR} if the log is offline or closed.
         """
-        return _answer(partial(self._read, offset, max_bytes, max_offset, min_one_message))
+        return self._answer(partial(self._read, offset, max_bytes, max_offset, min_one_message))
 
     def _read(
         self, offset: int, max_bytes: int, max_offset: int | None, min_one_message: bool
     ) -> ReadResult:
-        self._check_usable()
         log_end = self.log_end_offset
         if offset < self._log_start_offset or offset > log_end:
             raise KafkaError(
@@ -421,39 +402,22 @@ class PartitionLog:
         """
         ListOffsets: the first record with a timestamp >= C{timestamp} below the high watermark.
 
-        See L{LocalLog.offset_for_timestamp}. The special values work too:
+        See L{timestamps.offset_for_timestamp}. The special values work too:
         -2 (earliest) and -4 (earliest local) give the log start offset, -1
         (latest) the high watermark, -3 the record with the largest
         timestamp (L{max_timestamp}). Fires with C{None} when no record
         qualifies.
         """
-        return _answer(partial(self._offset_for_timestamp, timestamp))
+        return self._answer(partial(self._offset_for_timestamp, timestamp))
 
     def _offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
-        self._check_usable()
-        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
-            start = self._log_start_offset
-            return OffsetAndTimestamp(start, NO_TIMESTAMP, self._epoch_at(start))
-        if timestamp == LATEST_TIMESTAMP:
-            latest = self._epochs.latest_epoch
-            return OffsetAndTimestamp(
-                self._high_watermark, NO_TIMESTAMP, -1 if latest is None else latest
-            )
-        if timestamp == MAX_TIMESTAMP:
-            return self._max_timestamp()
-        if timestamp < 0:
-            return None
-        return self._local.offset_for_timestamp(
-            timestamp, self._log_start_offset, self._high_watermark
+        return timestamps.offset_for_timestamp(
+            self._local, timestamp, self._epochs, self._log_start_offset, self._high_watermark
         )
 
     def max_timestamp(self) -> Deferred[OffsetAndTimestamp | None]:
         """ListOffsets ``MAX_TIMESTAMP`` (-3): the first record with the largest timestamp."""
-        return _answer(self._max_timestamp)
-
-    def _max_timestamp(self) -> OffsetAndTimestamp | None:
-        self._check_usable()
-        return self._local.max_timestamp(self._log_start_offset, self._high_watermark)
+        return self._answer(partial(self._offset_for_timestamp, timestamps.MAX_TIMESTAMP))
 
     # -- deletion ------------------------------------------------------------
 
@@ -467,33 +431,20 @@ class PartitionLog:
         watermark); fails with C{OFFSET_OUT_OF_RANGE} if C{offset} is above
         the high watermark (or negative other than -1).
         """
-        return _answer(partial(self._delete_records_before, offset))
+        return self._answer(partial(self._delete_records_before, offset))
 
     def _delete_records_before(self, offset: int) -> int:
-        self._check_usable()
-        if offset == -1:
-            offset = self._high_watermark
-        if offset < 0 or offset > self._high_watermark:
-            raise KafkaError(
-                ErrorCode.OFFSET_OUT_OF_RANGE,
-                f"cannot delete records before {offset}: high watermark is {self._high_watermark}",
-            )
-        if offset > self._log_start_offset:
-            self._advance_log_start(offset)
-            self._retention.delete_old_segments(
-                retention.log_start_offset_breached(offset),
-                self.config,
-                self._high_watermark,
-                self._now_ms(),
-            )
+        now_ms = int(self._clock.seconds() * 1000)
+        self._retention.delete_records_before(
+            offset, self.config, self._log_start_offset, self._high_watermark, now_ms
+        )
         return self._log_start_offset
 
     def _advance_log_start(self, offset: int) -> None:
         if offset <= self._log_start_offset:
             return
         self._log_start_offset = offset
-        if self._epochs.truncate_from_start(offset):
-            self._epoch_file.changed()
+        self._epoch_file.truncate_from_start(offset)
         self._producer_state.on_log_start_offset(offset)
 
     def apply_retention(self, now_ms: int) -> int:

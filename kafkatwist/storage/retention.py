@@ -24,6 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.checkpoints import DELETED_SUFFIX, SNAPSHOT_SUFFIX, file_name
 from kafkatwist.storage.executor import DelayedCall, Scheduler, SerialExecutor
 from kafkatwist.storage.files import unlink_all
@@ -195,6 +196,37 @@ class LogRetention:
             return 0
         self._advance_log_start(self._local.segments[0].base_offset)
         return len(deletable)
+
+    def delete_records_before(
+        self,
+        offset: int,
+        config: LogConfig,
+        log_start_offset: int,
+        high_watermark: int,
+        now_ms: int,
+    ) -> None:
+        """
+        DeleteRecords: move the log start offset up to C{offset} (-1: the high watermark).
+
+        Then delete the segments wholly below it (Kafka's
+        ``UnifiedLog.deleteRecordsOnLocalLog``); an C{offset} at or below
+        C{log_start_offset} changes nothing.
+
+        @raise KafkaError: C{OFFSET_OUT_OF_RANGE} if C{offset} is above
+            C{high_watermark} (or negative other than -1).
+        """
+        if offset == -1:
+            offset = high_watermark
+        if offset < 0 or offset > high_watermark:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"cannot delete records before {offset}: high watermark is {high_watermark}",
+            )
+        if offset > log_start_offset:
+            self._advance_log_start(offset)
+            self.delete_old_segments(
+                log_start_offset_breached(offset), config, high_watermark, now_ms
+            )
 
     def cancel_pending(self) -> list[str]:
         """Cancel the scheduled file removals (the log closes); return the files to remove."""

@@ -1,10 +1,10 @@
 """One segment of a partition log: a ``.log`` file and its two indexes (Kafka's ``LogSegment``).
 
-Also the small file helpers the log engine shares: exact C{pread}s, C{writev}
-of many pieces with short-write handling, and unlinking. Nothing here runs
-Python per record on the append or read path: appends and reads work on
+Nothing here runs Python per record: appends, reads and recovery work on
 whole batches, located through the offset index plus a scan of batch
-headers.
+headers. The look-ups by timestamp, which decode the records of one batch,
+are L{kafkatwist.storage.timestamps}; the file helpers (exact C{pread}s,
+C{writev}, unlinking) are L{kafkatwist.storage.files}.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from attrs import define
 
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.checkpoints import (
     DELETED_SUFFIX,
     INDEX_SUFFIX,
@@ -27,10 +26,14 @@ from kafkatwist.storage.checkpoints import (
 )
 from kafkatwist.storage.files import pread_exact
 from kafkatwist.storage.index import NO_TIMESTAMP, CorruptIndexError, OffsetIndex, TimeIndex
-from kafkatwist.storage.results import OffsetAndTimestamp
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import (
+    BATCH_HEADER_SIZE,
+    LENGTH_OFFSET,
+    LOG_OVERHEAD,
+    BatchHeader,
+    parse_batch_header,
+)
 from kafkatwist.wire.crc32c import crc32c
-from kafkatwist.wire.records import BATCH_HEADER_SIZE, LOG_OVERHEAD, BatchHeader
 
 _PREFIX = struct.Struct(">qi")  # base offset, batch length
 _I32 = struct.Struct(">i")
@@ -141,8 +144,8 @@ class Segment:
             base_offset=base_offset,
             fd=fd,
             size=size,
-            offset_index=offset_index,  # type: ignore[arg-type]
-            time_index=time_index,  # type: ignore[arg-type]
+            offset_index=offset_index,
+            time_index=time_index,
             index_interval_bytes=config.index_interval_bytes,
             max_index_bytes=max_bytes,
             created_ms=now_ms,
@@ -243,7 +246,7 @@ class Segment:
             if magic != 2:
                 reason = f"unsupported magic {magic}"
                 break
-            header = records.parse_batch_header(chunk, rel)
+            header = parse_batch_header(chunk, rel)
             if crc32c(memoryview(chunk)[rel + _CRC_FROM : rel + size]) != header.crc:
                 reason = f"CRC mismatch in batch at offset {base}"
                 break
@@ -317,7 +320,7 @@ class Segment:
         if self._first_batch_timestamp is None:
             if self.size < BATCH_HEADER_SIZE:
                 return NO_TIMESTAMP
-            header = records.parse_batch_header(pread_exact(self.fd, BATCH_HEADER_SIZE, 0))
+            header = parse_batch_header(pread_exact(self.fd, BATCH_HEADER_SIZE, 0))
             self._first_batch_timestamp = header.max_timestamp
         return self._first_batch_timestamp
 
@@ -349,8 +352,28 @@ class Segment:
 
     # -- reads ---------------------------------------------------------------
 
-    def _header_window(self, pos: int) -> int:
-        return max(self.index_interval_bytes, 4096) + BATCH_HEADER_SIZE
+    def _batch_windows(self, start_position: int, need: int) -> Iterator[tuple[int, bytes, int]]:
+        """
+        Yield C{(position, window, rel)} per batch from C{start_position}.
+
+        C{window[rel : rel + need]} holds the batch's first C{need} bytes;
+        windows are read ahead a little over one index interval at a time.
+        """
+        pos = start_position
+        end = self.size
+        window = b""
+        window_start = pos
+        window_size = max(self.index_interval_bytes, 4096) + BATCH_HEADER_SIZE
+        while pos + need <= end:
+            rel = pos - window_start
+            if rel < 0 or rel + need > len(window):
+                window = os.pread(self.fd, min(window_size, end - pos), pos)
+                window_start, rel = pos, 0
+                if len(window) < need:
+                    return
+            yield pos, window, rel
+            (length,) = _I32.unpack_from(window, rel + LENGTH_OFFSET)
+            pos += length + LOG_OVERHEAD
 
     def translate_offset(
         self, offset: int, start_position: int = 0
@@ -365,42 +388,17 @@ class Segment:
             if every batch in the segment ends before C{offset}.
         """
         _, pos = self.offset_index.lookup(offset)
-        pos = max(pos, start_position)
-        end = self.size
-        window = b""
-        window_start = pos
-        window_size = self._header_window(pos)
-        while pos + _MIN_PREFIX <= end:
-            rel = pos - window_start
-            if rel < 0 or rel + _MIN_PREFIX > len(window):
-                window = os.pread(self.fd, min(window_size, end - pos), pos)
-                window_start, rel = pos, 0
-                if len(window) < _MIN_PREFIX:
-                    return None
+        for position, window, rel in self._batch_windows(max(pos, start_position), _MIN_PREFIX):
             base, length = _PREFIX.unpack_from(window, rel)
             (delta,) = _I32.unpack_from(window, rel + _LAST_OFFSET_DELTA_AT)
             if base + delta >= offset:
-                return pos, length + LOG_OVERHEAD, base, base + delta
-            pos += length + LOG_OVERHEAD
+                return position, length + LOG_OVERHEAD, base, base + delta
         return None
 
     def iter_headers(self, start_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
         """Yield C{(position, header)} per batch from C{start_position}, one 61-byte parse each."""
-        pos = start_position
-        end = self.size
-        window = b""
-        window_start = pos
-        window_size = self._header_window(pos)
-        while pos + BATCH_HEADER_SIZE <= end:
-            rel = pos - window_start
-            if rel < 0 or rel + BATCH_HEADER_SIZE > len(window):
-                window = os.pread(self.fd, min(window_size, end - pos), pos)
-                window_start, rel = pos, 0
-                if len(window) < BATCH_HEADER_SIZE:
-                    return
-            header = records.parse_batch_header(window, rel)
-            yield pos, header
-            pos += header.size
+        for position, window, rel in self._batch_windows(start_position, BATCH_HEADER_SIZE):
+            yield position, parse_batch_header(window, rel)
 
     def read(
         self, position: int, limit: int, max_bytes: int, first_size: int | None = None
@@ -441,49 +439,6 @@ class Segment:
         """The bytes of one batch."""
         return pread_exact(self.fd, size, position)
 
-    def find_offset_by_timestamp(
-        self, timestamp: int, starting_offset: int
-    ) -> OffsetAndTimestamp | None:
-        """
-        Kafka's ``findOffsetByTimestamp``.
-
-        The first record with timestamp >= C{timestamp} and offset >=
-        C{starting_offset}.
-
-        Uses the time index, then the offset index, then batch headers;
-        records are decoded only inside the one batch that qualifies.
-        """
-        _, indexed_offset = self.time_index.lookup(timestamp)
-        _, pos = self.offset_index.lookup(max(indexed_offset, starting_offset))
-        for position, header in self.iter_headers(pos):
-            if header.max_timestamp < timestamp or header.last_offset < starting_offset:
-                continue
-            epoch = header.partition_leader_epoch
-            if header.timestamp_type == records.LOG_APPEND_TIME:
-                return OffsetAndTimestamp(
-                    max(header.base_offset, starting_offset), header.max_timestamp, epoch
-                )
-            for record in _decode(self.read_batch(position, header.size)):
-                if record.timestamp >= timestamp and record.offset >= starting_offset:
-                    return OffsetAndTimestamp(record.offset, record.timestamp, epoch)
-        return None
-
-    def offset_of_record_with_max_timestamp(self) -> OffsetAndTimestamp | None:
-        """The first record carrying this segment's largest timestamp (``MAX_TIMESTAMP``)."""
-        if self.max_timestamp == NO_TIMESTAMP:
-            return None
-        _, pos = self.offset_index.lookup(self.offset_of_max_timestamp)
-        for position, header in self.iter_headers(pos):
-            if header.max_timestamp != self.max_timestamp:
-                continue
-            epoch = header.partition_leader_epoch
-            if header.timestamp_type == records.LOG_APPEND_TIME:
-                return OffsetAndTimestamp(header.base_offset, header.max_timestamp, epoch)
-            for record in _decode(self.read_batch(position, header.size)):
-                if record.timestamp == self.max_timestamp:
-                    return OffsetAndTimestamp(record.offset, record.timestamp, epoch)
-        return None
-
     def largest_timestamp(self) -> int:
         """Kafka's ``largestTimestamp``: the max timestamp, or the file's mtime if there is none."""
         if self.max_timestamp >= 0:
@@ -515,12 +470,3 @@ class Segment:
                 continue
             renamed.append(path + DELETED_SUFFIX)
         return renamed
-
-
-def _decode(batch: bytes) -> list[records.Record]:
-    try:
-        return list(records.decode_batch_records(batch, check_crc=False))
-    except records.RecordsError as e:
-        raise KafkaError(
-            ErrorCode.CORRUPT_MESSAGE, f"cannot decode stored batch: {e.message}"
-        ) from None

@@ -18,14 +18,14 @@ from twisted.internet.defer import Deferred, fail, succeed
 
 from kafkatwist.clock import ReactorTime
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.errors import KafkaError
+from kafkatwist.errors import KafkaError, RecordsError
 from kafkatwist.producers.state import ProducerStateError
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 from kafkatwist.storage.results import AppendInfo
+from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.recompress import convert_for_topic
-from kafkatwist.wire.records import BatchHeader, RecordsError
 
 #: Validated batches: each batch's position in the buffer and its header.
 Batches = Sequence[tuple[int, BatchHeader]]

@@ -22,9 +22,9 @@ from typing import Final
 
 from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.wire import compression
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.batch import BatchHeader, byte_view, iter_batches, parse_batch_header
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.records import BatchHeader
+from kafkatwist.wire.record import NewRecord, build_batch, decode_batch_records
 
 #: Topic ``compression.type`` values and their codec ids.
 CODEC_BY_NAME: Final = {
@@ -55,10 +55,10 @@ def recompress_batch(batch: Buffer, codec: int) -> bytes:
 
     @raise RecordsError: CORRUPT_MESSAGE if the batch does not decode.
     """
-    header = wire_records.parse_batch_header(batch)
-    records = wire_records.decode_batch_records(batch)
-    return wire_records.build_batch(
-        [wire_records.NewRecord(r.key, r.value, r.headers, r.timestamp) for r in records],
+    header = parse_batch_header(batch)
+    records = decode_batch_records(batch)
+    return build_batch(
+        [NewRecord(r.key, r.value, r.headers, r.timestamp) for r in records],
         base_timestamp=header.base_timestamp,
         base_offset=header.base_offset,
         producer_id=header.producer_id,
@@ -81,7 +81,8 @@ def convert_for_topic(
     """
     Recompress validated batches whose codec differs from the topic's.
 
-    @param batches: From L{wire_records.validate_produce_records} on C{buf}.
+    @param batches: From
+        L{kafkatwist.wire.validator.validate_produce_records} on C{buf}.
     @return: None when every batch is stored as sent; otherwise the new
         buffer and its C{(position, header)} list.
     @raise RecordsError: CORRUPT_MESSAGE for undecodable records;
@@ -93,7 +94,7 @@ def convert_for_topic(
     targets = [target_codec(compression_type, h.compression) for _, h in batches]
     if all(t == h.compression for t, (_, h) in zip(targets, batches, strict=True)):
         return None
-    view = memoryview(buf).cast("B") if not isinstance(buf, memoryview) else buf
+    view = byte_view(buf)
     parts: list[bytes] = []
     for target, (pos, header) in zip(targets, batches, strict=True):
         batch = view[pos : pos + header.size]
@@ -101,7 +102,7 @@ def convert_for_topic(
             bytes(batch) if target == header.compression else recompress_batch(batch, target)
         )
     data = b"".join(parts)
-    new_batches = list(wire_records.iter_batches(data))
+    new_batches = list(iter_batches(data))
     for _, header in new_batches:
         if header.size > max_batch_bytes:
             raise RecordsError(

@@ -17,8 +17,8 @@ from kafkatwist.messages.alter_configs import (
 )
 from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
 from kafkatwist.storage.kraft import RESOURCE_BROKER, KRaftMetadataStore
-from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
+from kafkatwist.wire.record import build_batch
 from tests.brokers import call, log_of, make_broker, metadata_of
 
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
@@ -47,7 +47,7 @@ def alter(
 
 def produce_batch(broker: Any, topic: str, value_size: int) -> int:
     """Produce one batch with a value of C{value_size} bytes; the partition's error code."""
-    batch = wire_records.build_batch([(None, b"x" * value_size)], base_timestamp=1_700_000_000_000)
+    batch = build_batch([(None, b"x" * value_size)], base_timestamp=1_700_000_000_000)
     request = ProduceRequest(
         acks=1,
         timeout_ms=1000,

@@ -8,11 +8,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import produce
 from kafkatwist.config.properties import BrokerConfig
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.messages.produce import PartitionProduceResponse
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.batch import CRC_OFFSET, RECORDS_OFFSET, batch_crc, parse_batch_header
 from kafkatwist.wire.recompress import convert_for_topic, target_codec
-from kafkatwist.wire.records import RecordsError
+from kafkatwist.wire.validator import validate_produce_records
 from tests.apis.test_produce_idempotent import produce_request
 from tests.brokers import call, log_of, make_broker
 from tests.client_batches import T0, client_batch, client_decode
@@ -62,7 +62,7 @@ class CompressionPassThroughTests(SynchronousTestCase):
         stored = self.stored("t")
         for codec, (batch, kept) in enumerate(zip(sent, stored, strict=True)):
             self.assertEqual(without_offsets(kept), without_offsets(batch), f"codec {codec}")
-            self.assertEqual(wire_records.parse_batch_header(kept).base_offset, 4 * codec)
+            self.assertEqual(parse_batch_header(kept).base_offset, 4 * codec)
 
     def test_matching_topic_codec_is_byte_identical(self) -> None:
         """A batch already in the topic's codec is not re-encoded."""
@@ -102,10 +102,10 @@ class RecompressionTests(SynchronousTestCase):
 
     def check_converted(self, stored: bytes, sent: bytes, codec: int) -> None:
         """The stored batch has the target codec, a valid CRC, the sent records and fields."""
-        kept = wire_records.parse_batch_header(stored)
-        original = wire_records.parse_batch_header(sent)
+        kept = parse_batch_header(stored)
+        original = parse_batch_header(sent)
         self.assertEqual(kept.compression, codec)
-        self.assertEqual(kept.crc, wire_records.batch_crc(stored))
+        self.assertEqual(kept.crc, batch_crc(stored))
         for name in (
             "producer_id",
             "producer_epoch",
@@ -150,7 +150,7 @@ class RecompressionTests(SynchronousTestCase):
         """On a LogAppendTime topic the converted batch is stamped with the append time."""
         self.topic("lat", **{"compression.type": "zstd", "message.timestamp.type": "LogAppendTime"})
         response = self.produce("lat", client_batch(codec=0, records=RECORDS))
-        stored = wire_records.parse_batch_header(stored_batches(log_of(self.broker, "lat", 0))[0])
+        stored = parse_batch_header(stored_batches(log_of(self.broker, "lat", 0))[0])
         self.assertEqual((stored.compression, stored.timestamp_type), (4, 1))
         self.assertEqual(stored.max_timestamp, response.log_append_time_ms)
         self.assertEqual(response.log_append_time_ms, self.broker.now_ms())
@@ -178,11 +178,9 @@ class RecompressionTests(SynchronousTestCase):
         """Garbage inside a compressed batch is CORRUPT_MESSAGE when it must be converted."""
         self.topic("z", **{"compression.type": "zstd"})
         good = bytearray(client_batch(codec=1, records=RECORDS))
-        good[wire_records.RECORDS_OFFSET + 12 :] = b"\x00" * (
-            len(good) - wire_records.RECORDS_OFFSET - 12
-        )
-        crc = wire_records.batch_crc(bytes(good))
-        good[wire_records.CRC_OFFSET : wire_records.CRC_OFFSET + 4] = crc.to_bytes(4, "big")
+        good[RECORDS_OFFSET + 12 :] = b"\x00" * (len(good) - RECORDS_OFFSET - 12)
+        crc = batch_crc(bytes(good))
+        good[CRC_OFFSET : CRC_OFFSET + 4] = crc.to_bytes(4, "big")
         response = self.produce("z", bytes(good))
         self.assertEqual(response.error_code, ErrorCode.CORRUPT_MESSAGE)
         self.assertEqual(log_of(self.broker, "z", 0).log_end_offset, 0)
@@ -200,7 +198,7 @@ class ConvertFunctionTests(SynchronousTestCase):
     def test_nothing_to_convert(self) -> None:
         """When every batch is already in the target codec no new buffer is made."""
         data = client_batch(codec=2, count=3)
-        batches = wire_records.validate_produce_records(data, max_batch_bytes=1 << 20)
+        batches = validate_produce_records(data, max_batch_bytes=1 << 20)
         self.assertIsNone(convert_for_topic(data, batches, "snappy", max_batch_bytes=1 << 20))
         self.assertIsNone(convert_for_topic(data, batches, "producer", max_batch_bytes=1 << 20))
 
@@ -209,7 +207,7 @@ class ConvertFunctionTests(SynchronousTestCase):
         same = client_batch(codec=1, count=2, timestamp=T0)
         other = client_batch(codec=0, count=3, timestamp=T0 + 9)
         data = same + other
-        batches = wire_records.validate_produce_records(
+        batches = validate_produce_records(
             data, max_batch_bytes=1 << 20, allow_multiple_batches=True
         )
         converted: Any = convert_for_topic(data, batches, "gzip", max_batch_bytes=1 << 20)

@@ -23,8 +23,9 @@ from kafkatwist.messages.produce import (
     ProduceResponse,
     TopicProduceData,
 )
+from kafkatwist.wire.batch import parse_batch_header
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.records import build_batch, decode_batch_records, parse_batch_header
+from kafkatwist.wire.record import build_batch, decode_batch_records
 from tests.brokers import call, clock_of, log_of, make_broker
 from tests.storage.support import append_batches, stored_batches
 

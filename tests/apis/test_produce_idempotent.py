@@ -16,8 +16,8 @@ from kafkatwist.messages.produce import (
 )
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.interfaces import IPartitionLog
-from kafkatwist.wire import records as wire_records
 from kafkatwist.wire import schema
+from kafkatwist.wire.batch import parse_batch_header
 from tests.brokers import call, clock_of, log_of, make_broker
 from tests.client_batches import T0, client_batch
 from tests.storage.support import stored_batches
@@ -183,7 +183,7 @@ class IdempotentProduceTests(SynchronousTestCase):
         self.send(12, 1)
         replayed = ProducerStateTable()
         for stored in stored_batches(self.log()):
-            h = wire_records.parse_batch_header(stored)
+            h = parse_batch_header(stored)
             replayed.replay_batch(h, h.base_offset)
         self.assertEqual(self.log().producer_state, replayed)
 

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.apis import produce
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
-from kafkatwist.wire.records import build_batch
+from kafkatwist.wire.record import build_batch
 from tests.brokers import call, context, log_of, make_broker
 
 BATCH = build_batch([(b"k", b"v")], base_timestamp=1_700_000_000_000)

@@ -9,7 +9,7 @@ from twisted.internet.defer import Deferred
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.record import decode_batch_records
 from tests.brokers import log_of, metadata_of
 from tests.groups.support import GroupBroker
 from tests.groups.test_rebalance import GroupTestCase
@@ -32,7 +32,7 @@ def log_records(gb: GroupBroker, group: str) -> list[Any]:
     log = log_of(gb.broker, rec.OFFSETS_TOPIC, rec.partition_for(group, len(topic.partitions)))
     out = []
     for batch in stored_batches(log):
-        out.extend(wire_records.decode_batch_records(batch))
+        out.extend(decode_batch_records(batch))
     return out
 
 

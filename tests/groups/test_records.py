@@ -11,7 +11,7 @@ from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
 from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.groups.state import GroupState
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.record import decode_batch_records
 from tests.brokers import log_of, metadata_of
 from tests.groups.support import (
     KAFKA_PYTHON_SUBSCRIPTION,
@@ -199,7 +199,7 @@ class LogTests(SynchronousTestCase):
         self.assertEqual(len(topic.partitions), 5)
         log = log_of(self.gb.broker, rec.OFFSETS_TOPIC, rec.partition_for("solo", 5))
         self.assertEqual(len(stored_batches(log)), 1)
-        records = wire_records.decode_batch_records(stored_batches(log)[0], check_crc=True)
+        records = decode_batch_records(stored_batches(log)[0], check_crc=True)
         self.assertEqual(
             [r.key for r in records],
             [rec.offset_commit_key("solo", "t", 0), rec.offset_commit_key("solo", "t", 1)],

@@ -19,7 +19,7 @@ from twisted.internet.threads import deferToThread
 from kafkatwist.apis import REGISTRY
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.transport.service import BrokerService
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.batch import BatchHeader, iter_batches
 from tests.brokers import log_of
 
 COUNT = 200
@@ -112,10 +112,10 @@ async def start_broker(tmp_path: Any) -> tuple[BrokerService, str]:
     return service, f"127.0.0.1:{port.getHost().port}"
 
 
-async def stored_headers(service: BrokerService, topic: str) -> list[wire_records.BatchHeader]:
+async def stored_headers(service: BrokerService, topic: str) -> list[BatchHeader]:
     log = log_of(service.broker, topic, 0)
     data = b"".join(bytes(b) for b in (await log.read(0, 1 << 30)).buffers)
-    return [h for _, h in wire_records.iter_batches(data)]
+    return [h for _, h in iter_batches(data)]
 
 
 async def round_trip(

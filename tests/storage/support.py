@@ -15,11 +15,14 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.clock import RunBlocking
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import BatchHeader, iter_batches
+from kafkatwist.wire.record import NewRecord, build_batch
+from kafkatwist.wire.validator import validate_produce_records
 
 T = TypeVar("T")
 
@@ -72,18 +75,17 @@ def batch(
 ) -> bytes:
     """A producer batch of C{count} records (base offset 0), values of C{value_size} bytes."""
     if timestamps is not None:
-        timed = [
-            records.NewRecord(b"k%d" % i, b"v" * value_size, (), ts)
-            for i, ts in enumerate(timestamps)
+        stamped = [
+            NewRecord(b"k%d" % i, b"v" * value_size, (), ts) for i, ts in enumerate(timestamps)
         ]
-        return records.build_batch(timed, base_timestamp=min(timestamps), **kwargs)
-    recs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
-    return records.build_batch(recs, base_timestamp=timestamp, **kwargs)
+        return build_batch(stamped, base_timestamp=min(timestamps), **kwargs)
+    pairs = [(b"k%d" % i, bytes([65 + i % 26]) * value_size) for i in range(count)]
+    return build_batch(pairs, base_timestamp=timestamp, **kwargs)
 
 
-def validated(buf: bytes) -> list[tuple[int, records.BatchHeader]]:
+def validated(buf: bytes) -> list[tuple[int, BatchHeader]]:
     """The (position, header) list that Produce validation returns for C{buf}."""
-    return records.validate_produce_records(buf, max_batch_bytes=10**9, allow_multiple_batches=True)
+    return validate_produce_records(buf, max_batch_bytes=10**9, allow_multiple_batches=True)
 
 
 def open_log(
@@ -139,9 +141,7 @@ def append_batches(
     log: IPartitionLog, data: bytes, *, leader_epoch: int = 0, now_ms: int = 0
 ) -> Deferred[AppendInfo]:
     """Validate client-style batches (any base offset) and append them."""
-    batches = records.validate_produce_records(
-        data, max_batch_bytes=1 << 30, allow_multiple_batches=True
-    )
+    batches = validate_produce_records(data, max_batch_bytes=1 << 30, allow_multiple_batches=True)
     return log.append(memoryview(data), batches, leader_epoch=leader_epoch, now_ms=now_ms)
 
 
@@ -149,7 +149,7 @@ def stored_batches(log: IPartitionLog) -> list[bytes]:
     """Every stored batch from the log start, as bytes (as the segment files hold them)."""
     result = fired(log.read(log.log_start_offset, 1 << 62, max_offset=log.log_end_offset))
     data = b"".join(bytes(b) for b in result.buffers)
-    return [data[pos : pos + h.size] for pos, h in records.iter_batches(data)]
+    return [data[pos : pos + h.size] for pos, h in iter_batches(data)]
 
 
 def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs: Any) -> bytes:
@@ -160,9 +160,9 @@ def read_bytes(log: PartitionLog, offset: int, max_bytes: int = 10**9, **kwargs:
     return data
 
 
-def headers(data: bytes) -> list[records.BatchHeader]:
+def headers(data: bytes) -> list[BatchHeader]:
     """The batch headers in C{data}."""
-    return [h for _, h in records.iter_batches(data)]
+    return [h for _, h in iter_batches(data)]
 
 
 def segment_file_bytes(log: PartitionLog) -> bytes:
@@ -172,3 +172,10 @@ def segment_file_bytes(log: PartitionLog) -> bytes:
         with open(segment.log_path, "rb") as f:
             out += f.read()
     return out
+
+
+def error_code(case: SynchronousTestCase, d: Deferred[T]) -> ErrorCode:
+    """The code of the L{KafkaError} that C{d} failed with."""
+    error = case.failureResultOf(d, KafkaError).value
+    assert isinstance(error, KafkaError)
+    return error.code

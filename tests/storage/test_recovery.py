@@ -12,7 +12,7 @@ from kafkatwist.config.log_config import LogConfig
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage import checkpoints as cp
 from kafkatwist.storage.loader import open_partition_log
-from kafkatwist.wire import records
+from kafkatwist.wire.batch import iter_batches
 
 from .support import (
     FIXTURE_LOGS,
@@ -319,4 +319,4 @@ class RealFilesTests(SynchronousTestCase):
 
 
 def _batches(data: bytes) -> list[tuple[int, object]]:
-    return list(records.iter_batches(data))
+    return list(iter_batches(data))

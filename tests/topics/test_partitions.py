@@ -11,7 +11,8 @@ from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState, uuid_to_kafka
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire import records as wire_records
+from kafkatwist.wire.batch import parse_batch_header
+from kafkatwist.wire.validator import validate_produce_records
 from tests.client_batches import RecordTuple, client_batch
 from tests.topics.support import START, file_broker, read_all
 
@@ -103,7 +104,7 @@ class AppendTests(SynchronousTestCase):
 
     def append(self, batch: bytes, topic: TopicState | None = None) -> Deferred[AppendInfo]:
         log = self.log(topic)
-        batches = wire_records.validate_produce_records(
+        batches = validate_produce_records(
             batch, max_batch_bytes=1 << 20, allow_multiple_batches=True
         )
         return self.partitions.append(topic or self.topic, 0, log, batch, batches)
@@ -146,13 +147,13 @@ class AppendTests(SynchronousTestCase):
         )
         self.successResultOf(self.append(client_batch(codec=0, records=RECORDS), gzip))
         (stored,) = read_all(self, self.log(gzip)).buffers
-        self.assertEqual(wire_records.parse_batch_header(stored).compression, 1)
+        self.assertEqual(parse_batch_header(stored).compression, 1)
 
     def test_producer_compression_keeps_codec(self) -> None:
         """With compression.type=producer batches are stored with the codec they came with."""
         self.successResultOf(self.append(client_batch(codec=2, records=RECORDS)))
         (stored,) = read_all(self, self.log()).buffers
-        self.assertEqual(wire_records.parse_batch_header(stored).compression, 2)
+        self.assertEqual(parse_batch_header(stored).compression, 2)
 
 
 class DefaultCompressionTests(SynchronousTestCase):
@@ -165,7 +166,7 @@ class DefaultCompressionTests(SynchronousTestCase):
         log = broker.partitions.partition_log(topic, 0)
         assert log is not None
         batch = client_batch(codec=0, records=RECORDS)
-        batches = wire_records.validate_produce_records(batch, max_batch_bytes=1 << 20)
+        batches = validate_produce_records(batch, max_batch_bytes=1 << 20)
         self.successResultOf(broker.partitions.append(topic, 0, log, batch, batches))
         (stored,) = read_all(self, log).buffers
-        self.assertEqual(wire_records.parse_batch_header(stored).compression, 3)
+        self.assertEqual(parse_batch_header(stored).compression, 3)
