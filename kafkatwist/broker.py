@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from attrs import define, field
 
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
@@ -78,7 +78,7 @@ class Broker:
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
-        return int(self.clock.seconds() * 1000)
+        return now_ms(self.clock)
 
     def host_for(self, local_host: str | None) -> str:
         """The host to advertise to a client connected through C{local_host}."""

@@ -54,4 +54,9 @@ class RunBlocking(Protocol):
         """Run C{fn}; the Deferred fires with what it returns, or fails with what it raises."""
 
 
-__all__ = ["DelayedCall", "ReactorTime", "RunBlocking"]
+def now_ms(clock: ReactorTime) -> int:
+    """C{clock}'s time in whole milliseconds (Kafka's timestamps)."""
+    return int(clock.seconds() * 1000)
+
+
+__all__ = ["DelayedCall", "ReactorTime", "RunBlocking", "now_ms"]

@@ -17,7 +17,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kafkatwist.clock import DelayedCall, ReactorTime
+from kafkatwist.clock import DelayedCall, ReactorTime, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
@@ -33,7 +33,6 @@ from kafkatwist.groups.state import (
     GroupState,
     GroupTable,
     cancel,
-    now_ms,
 )
 
 EMPTY, COMPLETING, STABLE, DEAD = (

@@ -20,10 +20,9 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
 from kafkatwist.groups.records import OFFSETS_TOPIC, partition_for
-from kafkatwist.groups.state import now_ms
 from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo

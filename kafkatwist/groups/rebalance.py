@@ -27,7 +27,7 @@ from attrs import define, field
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from kafkatwist.clock import DelayedCall, ReactorTime
+from kafkatwist.clock import DelayedCall, ReactorTime, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
@@ -37,7 +37,6 @@ from kafkatwist.groups.state import (
     GroupState,
     Member,
     cancel,
-    now_ms,
 )
 from kafkatwist.messages.group_coordinator_records import MemberMetadata
 from kafkatwist.messages.join_group import JoinGroupResponse, JoinGroupResponseMember

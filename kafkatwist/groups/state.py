@@ -17,7 +17,7 @@ import attrs
 from attrs import define, field
 from twisted.internet.defer import Deferred
 
-from kafkatwist.clock import DelayedCall, ReactorTime
+from kafkatwist.clock import DelayedCall
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
 from kafkatwist.messages.join_group import JoinGroupResponse
@@ -56,11 +56,6 @@ def cancel(call: DelayedCall | None) -> None:
     """Cancel a timer unless it already ran or was cancelled."""
     if call is not None and call.active():
         call.cancel()
-
-
-def now_ms(clock: ReactorTime) -> int:
-    """The clock's time in milliseconds, as group and offset timestamps hold it."""
-    return int(clock.seconds() * 1000)
 
 
 @define(eq=False, slots=True)

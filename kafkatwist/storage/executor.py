@@ -9,22 +9,17 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeVar
 
 from attrs import Factory, define
 from twisted.internet.defer import Deferred
 
-from kafkatwist.clock import DelayedCall as DelayedCall
-from kafkatwist.clock import ReactorTime
-from kafkatwist.clock import RunBlocking as RunBlocking
+from kafkatwist.clock import RunBlocking
 
 T = TypeVar("T")
 
 #: A job: called on the reactor thread when its turn comes, returns the blocking function.
 Job = Callable[[], Callable[[], object]]
-
-#: The injected clock (a reactor or a C{Clock}), as the log engine names it.
-Scheduler: TypeAlias = ReactorTime
 
 
 @define

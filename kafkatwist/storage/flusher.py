@@ -19,6 +19,7 @@ from attrs import Factory, define
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.checkpoints import (
@@ -26,7 +27,7 @@ from kafkatwist.storage.checkpoints import (
     EpochEntry,
     write_leader_epoch_checkpoint,
 )
-from kafkatwist.storage.executor import FlushJob, Scheduler, SerialExecutor
+from kafkatwist.storage.executor import FlushJob, SerialExecutor
 from kafkatwist.storage.files import Fsync, fsync_directory
 from kafkatwist.storage.local_log import LocalLog
 
@@ -45,7 +46,7 @@ class LogFlusher:
 
     _local: LocalLog
     _executor: SerialExecutor
-    _clock: Scheduler
+    _clock: ReactorTime
     _fsync: Fsync
     #: The leader epochs to write with the next flush, if they changed.
     _take_epochs: Callable[[], tuple[EpochEntry, ...] | None]
@@ -64,7 +65,7 @@ class LogFlusher:
         self._last_flush_ms = self._now_ms()
 
     def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
+        return now_ms(self._clock)
 
     def is_due(self, config: LogConfig, now_ms: int) -> bool:
         """Whether ``flush.messages`` or ``flush.ms`` requires a flush after an append."""

@@ -13,6 +13,7 @@ import bisect
 import os
 from collections.abc import Sequence
 
+from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.checkpoints import (
@@ -30,7 +31,6 @@ from kafkatwist.storage.checkpoints import (
     read_producer_snapshot,
 )
 from kafkatwist.storage.epochs import LeaderEpochCache
-from kafkatwist.storage.executor import RunBlocking, Scheduler
 from kafkatwist.storage.files import Fsync, Writev, unlink_all
 from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.partition_log import PartitionLog
@@ -45,7 +45,7 @@ def open_partition_log(
     partition: int,
     config: LogConfig,
     *,
-    clock: Scheduler,
+    clock: ReactorTime,
     run_blocking: RunBlocking,
     recover: bool,
     recovery_point: int = 0,
@@ -82,7 +82,7 @@ def open_partition_log(
     @param fsync: Injected for tests; C{os.fsync} otherwise.
     """
     state = ProducerStateTable() if producer_state is None else producer_state
-    now_ms = int(clock.seconds() * 1000)
+    now = now_ms(clock)
     os.makedirs(directory, exist_ok=True)
     bases = _clean_directory(directory)
     notes: list[str] = []
@@ -108,10 +108,10 @@ def open_partition_log(
 
         log_end = max(log_start_offset, 0)
         if not bases:
-            segments.append(Segment.create(directory, log_end, config, now_ms))
+            segments.append(Segment.create(directory, log_end, config, now))
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
-            segment, problem = Segment.load(directory, base, config, now_ms, active=last)
+            segment, problem = Segment.load(directory, base, config, now, active=last)
             segments.append(segment)
             holds_unflushed = last or bases[i + 1] > recovery_point
             if recover and holds_unflushed and not recovered:

@@ -42,6 +42,7 @@ from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, su
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import DelayedCall, ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.storage.checkpoints import (
     LOG_START_OFFSET_CHECKPOINT,
@@ -53,7 +54,6 @@ from kafkatwist.storage.checkpoints import (
     write_clean_shutdown,
     write_offset_checkpoint,
 )
-from kafkatwist.storage.executor import DelayedCall, RunBlocking, Scheduler
 from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.storage.partition_log import PartitionLog
 
@@ -134,7 +134,7 @@ class LogManager:
     log_dirs: Sequence[str]
     #: The L{LogConfig} of a topic, for the logs opened by L{load}.
     _log_config: Callable[[str], LogConfig]
-    _clock: Scheduler = field(kw_only=True)
+    _clock: ReactorTime = field(kw_only=True)
     _run_blocking: RunBlocking = field(kw_only=True)
     recovery_threads_per_data_dir: int = field(kw_only=True, default=1)
     retention_check_interval_ms: int = field(kw_only=True, default=300000)
@@ -345,7 +345,7 @@ class LogManager:
     # -- periodic work -----------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return int(self._clock.seconds() * 1000)
+        return now_ms(self._clock)
 
     def _dir_checkpoints(
         self, log_dir: str
@@ -395,7 +395,7 @@ class LogManager:
                 deleted += log.apply_retention(now)
         return deleted
 
-    def periodic_service(self, clock: Scheduler | None = None) -> MultiService:
+    def periodic_service(self, clock: ReactorTime | None = None) -> MultiService:
         """
         A service running retention, ``flush.ms`` flushes and checkpoints on C{clock}.
 
@@ -421,7 +421,7 @@ class LogManager:
         except Exception:
             self._log.failure("Retention check failed")
 
-    def start_periodic(self, clock: Scheduler | None = None) -> MultiService:
+    def start_periodic(self, clock: ReactorTime | None = None) -> MultiService:
         """
         Start L{periodic_service} after L{initial_task_delay_ms} (stopped by L{close}).
 

@@ -29,6 +29,7 @@ from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.state import ProducerStateTable
@@ -41,7 +42,7 @@ from kafkatwist.storage.checkpoints import (
     write_producer_snapshot,
 )
 from kafkatwist.storage.epochs import LeaderEpochCache, LeaderEpochFile
-from kafkatwist.storage.executor import RunBlocking, Scheduler, SerialExecutor, chain
+from kafkatwist.storage.executor import SerialExecutor, chain
 from kafkatwist.storage.files import Fsync, Writev
 from kafkatwist.storage.flusher import LogFlusher
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
@@ -70,7 +71,7 @@ class PartitionLog:
     topic: str
     partition: int
     config: LogConfig
-    _clock: Scheduler
+    _clock: ReactorTime
     _run_blocking: RunBlocking
     _local: LocalLog
     _log_start_offset: int
@@ -434,9 +435,8 @@ class PartitionLog:
         return self._answer(partial(self._delete_records_before, offset))
 
     def _delete_records_before(self, offset: int) -> int:
-        now_ms = int(self._clock.seconds() * 1000)
         self._retention.delete_records_before(
-            offset, self.config, self._log_start_offset, self._high_watermark, now_ms
+            offset, self.config, self._log_start_offset, self._high_watermark, now_ms(self._clock)
         )
         return self._log_start_offset
 

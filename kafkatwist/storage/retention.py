@@ -23,10 +23,11 @@ from attrs import Factory, define
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.checkpoints import DELETED_SUFFIX, SNAPSHOT_SUFFIX, file_name
-from kafkatwist.storage.executor import DelayedCall, Scheduler, SerialExecutor
+from kafkatwist.storage.executor import SerialExecutor
 from kafkatwist.storage.files import unlink_all
 from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.segment import Segment
@@ -97,7 +98,7 @@ class SegmentDeleter:
 
     _directory: str
     _name: str
-    _clock: Scheduler
+    _clock: ReactorTime
     _executor: SerialExecutor
     _on_error: Callable[[str], None]
     _pending: dict[DelayedCall, list[str]] = Factory(dict)

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from attrs import define
 from twisted.internet.defer import Deferred, fail, succeed
 
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import KafkaError, RecordsError
 from kafkatwist.producers.state import ProducerStateError
@@ -47,7 +47,7 @@ class Partitions:
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
-        return int(self._clock.seconds() * 1000)
+        return now_ms(self._clock)
 
     def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
         """
