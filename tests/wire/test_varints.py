@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -88,38 +90,34 @@ KNOWN_VARINTS = {
 class VarintTests(SynchronousTestCase):
     """Unsigned varints, zig-zag varints and varlongs at their edge values."""
 
-    def test_uvarint_edges(self) -> None:
-        """Unsigned varints encode and decode the edge values to the known bytes."""
-        for value, hexed in UVARINTS:
+    def check_edges(
+        self,
+        kind: str,
+        table: Iterable[tuple[int, str]],
+        encode: Callable[[int], bytes],
+        decode: Callable[[Reader], int],
+    ) -> None:
+        """Each value of C{table} encodes to its bytes, both ways, and decodes back."""
+        for value, hexed in table:
             with self.subTest(value=value):
                 data = bytes.fromhex(hexed)
-                self.assertEqual(encode_uvarint(value), data)
-                self.assertEqual(written("uvarint", value), data)
+                self.assertEqual(encode(value), data)
+                self.assertEqual(written(kind, value), data)
                 r = Reader(data)
-                self.assertEqual(r.uvarint(), value)
+                self.assertEqual(decode(r), value)
                 self.assertEqual(r.remaining, 0)
+
+    def test_uvarint_edges(self) -> None:
+        """Unsigned varints encode and decode the edge values to the known bytes."""
+        self.check_edges("uvarint", UVARINTS, encode_uvarint, Reader.uvarint)
 
     def test_varint_edges(self) -> None:
         """Zig-zag varints encode and decode the int32 edge values to the known bytes."""
-        for value, hexed in VARINTS:
-            with self.subTest(value=value):
-                data = bytes.fromhex(hexed)
-                self.assertEqual(encode_varint(value), data)
-                self.assertEqual(written("varint", value), data)
-                r = Reader(data)
-                self.assertEqual(r.varint(), value)
-                self.assertEqual(r.remaining, 0)
+        self.check_edges("varint", VARINTS, encode_varint, Reader.varint)
 
     def test_varlong_edges(self) -> None:
         """Zig-zag varlongs encode and decode the int64 edge values to the known bytes."""
-        for value, hexed in VARLONGS:
-            with self.subTest(value=value):
-                data = bytes.fromhex(hexed)
-                self.assertEqual(encode_varlong(value), data)
-                self.assertEqual(written("varlong", value), data)
-                r = Reader(data)
-                self.assertEqual(r.varlong(), value)
-                self.assertEqual(r.remaining, 0)
+        self.check_edges("varlong", VARLONGS, encode_varlong, Reader.varlong)
 
     def test_zigzag_table(self) -> None:
         """Zig-zag maps signed values to unsigned ones as protobuf's table shows."""

@@ -360,118 +360,82 @@ LISTING = "listing-partitions"
 CONSUMING = "consuming-messages"
 PRODUCING = "producing-messages"
 
+stage_pv1 = api_versions_stage(API_VERSIONS_KEY)
+stage_yk1 = api_versions_stage(API_VERSIONS_KEY, (API_DESCRIBE_TOPIC_PARTITIONS, 0, 0))
+stage_gs0 = api_versions_stage((API_FETCH, 0, 16), API_VERSIONS_KEY)
+stage_um3 = api_versions_stage((API_PRODUCE, 0, 11), API_VERSIONS_KEY)
+stage_dp1 = produce_stage(one_word, check_disk=False, fetch_back=False)
+stage_ps7 = produce_stage(one_word, check_disk=True, fetch_back=True)
+stage_sb8 = produce_stage(two_or_three_words, check_disk=True, fetch_back=True)
+stage_mf2 = stage_ar4 = produce_stage(two_or_three_words, check_disk=True, fetch_back=False)
+
+#: Each stage's name in the course, by slug.
+NAMES = {
+    "vi6": "Bind to a port",
+    "nv3": "Send Correlation ID",
+    "wa6": "Parse Correlation ID",
+    "nc5": "Parse API Version",
+    "pv1": "Handle APIVersions requests",
+    "nh4": "Serial requests",
+    "sk0": "Concurrent requests",
+    "yk1": "Include DescribeTopicPartitions in APIVersions",
+    "vt6": "List for an unknown topic",
+    "ea7": "List for a single partition",
+    "ku4": "List for multiple partitions",
+    "wq2": "List for multiple topics",
+    "gs0": "Include Fetch in APIVersions",
+    "dh6": "Fetch with no topics",
+    "hn6": "Fetch with an unknown topic",
+    "cm4": "Fetch with an empty topic",
+    "eg2": "Fetch single message from disk",
+    "fd8": "Fetch multiple messages from disk",
+    "um3": "Include Produce in APIVersions",
+    "ck2": "Respond for invalid topic or partition",
+    "dp1": "Respond for valid topic and partition",
+    "ps7": "Produce a single record",
+    "sb8": "Produce multiple records",
+    "mf2": "Produce to multiple partitions",
+    "ar4": "Produce to multiple partitions of multiple topics",
+}
+
+
+def _stage(
+    slug: str,
+    extension: str,
+    setup: Callable[[StageContext], None],
+    run: StageRun,
+    *aliases: str,
+    timeout: float = STAGE_TIMEOUT_SECONDS,
+) -> Stage:
+    return Stage(slug, NAMES[slug], extension, setup, run, aliases, timeout)
+
+
 STAGES: tuple[Stage, ...] = (
-    Stage(
-        "vi6",
-        "Bind to a port",
-        BASE,
-        setup_no_topics,
-        stage_vi6,
-        timeout=BIND_STAGE_TIMEOUT_SECONDS,
-    ),
-    Stage("nv3", "Send Correlation ID", BASE, setup_no_topics, stage_nv3),
-    Stage("wa6", "Parse Correlation ID", BASE, setup_no_topics, stage_wa6),
-    Stage("nc5", "Parse API Version", BASE, setup_no_topics, stage_nc5),
-    Stage(
-        "pv1",
-        "Handle APIVersions requests",
-        BASE,
-        setup_no_topics,
-        api_versions_stage(API_VERSIONS_KEY),
-    ),
-    Stage("nh4", "Serial requests", CONCURRENT, setup_no_topics, stage_nh4),
-    Stage("sk0", "Concurrent requests", CONCURRENT, setup_no_topics, stage_sk0),
-    Stage(
-        "yk1",
-        "Include DescribeTopicPartitions in APIVersions",
-        LISTING,
-        setup_no_topics,
-        api_versions_stage(API_VERSIONS_KEY, (API_DESCRIBE_TOPIC_PARTITIONS, 0, 0)),
-    ),
-    Stage("vt6", "List for an unknown topic", LISTING, setup_one_string_partition, stage_vt6),
-    Stage(
-        "ea7",
-        "List for a single partition",
-        LISTING,
-        setup_one_string_partition,
-        describe_all_topics,
-    ),
-    Stage("ku4", "List for multiple partitions", LISTING, setup_ku4, describe_all_topics),
-    Stage("wq2", "List for multiple topics", LISTING, setup_wq2, describe_all_topics),
-    Stage(
-        "gs0",
-        "Include Fetch in APIVersions",
-        CONSUMING,
-        setup_no_topics,
-        api_versions_stage((API_FETCH, 0, 16), API_VERSIONS_KEY),
-    ),
-    Stage("dh6", "Fetch with no topics", CONSUMING, setup_no_topics, stage_dh6),
-    Stage("hn6", "Fetch with an unknown topic", CONSUMING, setup_hn6, stage_hn6),
-    Stage(
-        "cm4",
-        "Fetch with an empty topic",
-        CONSUMING,
-        setup_single_empty_partition,
-        fetch_first_topic,
-    ),
-    Stage("eg2", "Fetch single message from disk", CONSUMING, setup_eg2, fetch_first_topic),
-    Stage("fd8", "Fetch multiple messages from disk", CONSUMING, setup_fd8, fetch_first_topic),
-    Stage(
-        "um3",
-        "Include Produce in APIVersions",
-        PRODUCING,
-        setup_no_topics,
-        api_versions_stage((API_PRODUCE, 0, 11), API_VERSIONS_KEY),
-        ("xz1",),
-    ),
-    Stage(
-        "ck2",
-        "Respond for invalid topic or partition",
-        PRODUCING,
-        setup_ck2,
-        stage_ck2,
-        ("zf2",),
-    ),
-    Stage(
-        "dp1",
-        "Respond for valid topic and partition",
-        PRODUCING,
-        setup_single_empty_partition,
-        produce_stage(one_word, check_disk=False, fetch_back=False),
-        ("gg1",),
-    ),
-    Stage(
-        "ps7",
-        "Produce a single record",
-        PRODUCING,
-        setup_single_empty_partition,
-        produce_stage(one_word, check_disk=True, fetch_back=True),
-        ("ls8",),
-    ),
-    Stage(
-        "sb8",
-        "Produce multiple records",
-        PRODUCING,
-        setup_single_empty_partition,
-        produce_stage(two_or_three_words, check_disk=True, fetch_back=True),
-        ("yd8",),
-    ),
-    Stage(
-        "mf2",
-        "Produce to multiple partitions",
-        PRODUCING,
-        setup_mf2,
-        produce_stage(two_or_three_words, check_disk=True, fetch_back=False),
-        ("ct4",),
-    ),
-    Stage(
-        "ar4",
-        "Produce to multiple partitions of multiple topics",
-        PRODUCING,
-        setup_ar4,
-        produce_stage(two_or_three_words, check_disk=True, fetch_back=False),
-        ("ov0",),
-    ),
+    _stage("vi6", BASE, setup_no_topics, stage_vi6, timeout=BIND_STAGE_TIMEOUT_SECONDS),
+    _stage("nv3", BASE, setup_no_topics, stage_nv3),
+    _stage("wa6", BASE, setup_no_topics, stage_wa6),
+    _stage("nc5", BASE, setup_no_topics, stage_nc5),
+    _stage("pv1", BASE, setup_no_topics, stage_pv1),
+    _stage("nh4", CONCURRENT, setup_no_topics, stage_nh4),
+    _stage("sk0", CONCURRENT, setup_no_topics, stage_sk0),
+    _stage("yk1", LISTING, setup_no_topics, stage_yk1),
+    _stage("vt6", LISTING, setup_one_string_partition, stage_vt6),
+    _stage("ea7", LISTING, setup_one_string_partition, describe_all_topics),
+    _stage("ku4", LISTING, setup_ku4, describe_all_topics),
+    _stage("wq2", LISTING, setup_wq2, describe_all_topics),
+    _stage("gs0", CONSUMING, setup_no_topics, stage_gs0),
+    _stage("dh6", CONSUMING, setup_no_topics, stage_dh6),
+    _stage("hn6", CONSUMING, setup_hn6, stage_hn6),
+    _stage("cm4", CONSUMING, setup_single_empty_partition, fetch_first_topic),
+    _stage("eg2", CONSUMING, setup_eg2, fetch_first_topic),
+    _stage("fd8", CONSUMING, setup_fd8, fetch_first_topic),
+    _stage("um3", PRODUCING, setup_no_topics, stage_um3, "xz1"),
+    _stage("ck2", PRODUCING, setup_ck2, stage_ck2, "zf2"),
+    _stage("dp1", PRODUCING, setup_single_empty_partition, stage_dp1, "gg1"),
+    _stage("ps7", PRODUCING, setup_single_empty_partition, stage_ps7, "ls8"),
+    _stage("sb8", PRODUCING, setup_single_empty_partition, stage_sb8, "yd8"),
+    _stage("mf2", PRODUCING, setup_mf2, stage_mf2, "ct4"),
+    _stage("ar4", PRODUCING, setup_ar4, stage_ar4, "ov0"),
 )
 
 STAGE_BY_SLUG: dict[str, Stage] = {
