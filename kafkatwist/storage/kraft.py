@@ -236,13 +236,13 @@ class KRaftMetadataStore:
             if files.snapshot_timestamp(data) is None:
                 self.problems.append(f"ignored the invalid snapshot {snapshot.file_name}")
                 continue
-            self._replay(data, snapshot.file_name, image, 0)
+            self._replay(data, snapshot.file_name, image, 0, snapshot=True)
             self.loaded_snapshot = snapshot
             start = snapshot.end_offset
             self.epoch = max(self.epoch, snapshot.epoch)
             break
         segments = files.segment_names(directory)
-        for name, successor in zip(segments, [*segments[1:], None], strict=True):
+        for name, successor in zip(segments, [*segments[1:], None][: len(segments)], strict=True):
             if successor is not None and int(successor[:20]) <= start:
                 continue  # wholly covered by the snapshot
             with open(os.path.join(directory, name), "rb") as f:
@@ -254,7 +254,9 @@ class KRaftMetadataStore:
             self._log.error("Metadata log: {problem}", problem=problem)
         return image
 
-    def _replay(self, data: bytes, name: str, image: MetadataImage, min_offset: int) -> int:
+    def _replay(
+        self, data: bytes, name: str, image: MetadataImage, min_offset: int, snapshot: bool = False
+    ) -> int:
         """
         Apply the records at or above C{min_offset} of one file; return the bytes replayed.
 
@@ -277,7 +279,8 @@ class KRaftMetadataStore:
                 self.problems.append(f"{name}: skipped the batch at byte {pos}: CRC mismatch")
                 pos += size
                 continue
-            self.next_offset = max(self.next_offset, header.next_offset)
+            if not snapshot:  # a snapshot's batches have offsets of their own
+                self.next_offset = max(self.next_offset, header.next_offset)
             self.epoch = max(self.epoch, header.partition_leader_epoch)
             if not header.is_control and header.last_offset >= min_offset:
                 replayed += size
