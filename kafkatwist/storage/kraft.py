@@ -345,8 +345,9 @@ class KRaftMetadataStore:
         """
         pending = self._bytes_since_snapshot
         elapsed = self._now_ms() - self._last_snapshot_ms
+        interval = self.config.max_snapshot_interval_ms  # 0: no time-based snapshots
         if pending >= self.config.max_bytes_between_snapshots or (
-            pending and elapsed >= self.config.max_snapshot_interval_ms
+            pending and interval > 0 and elapsed >= interval
         ):
             self._snapshot_quietly()
 

@@ -243,8 +243,14 @@ def apply_retention(directory: str, now_ms: int, config: MetadataLogConfig) -> l
     total = sum(sizes.values())
 
     def expired(timestamp: int | None) -> bool:
-        too_old = timestamp is not None and now_ms - timestamp > config.retention_ms
-        return total > config.retention_bytes or too_old
+        """Past either limit (a negative limit is no limit)."""
+        too_big = 0 <= config.retention_bytes < total
+        too_old = (
+            config.retention_ms >= 0
+            and timestamp is not None
+            and now_ms - timestamp > config.retention_ms
+        )
+        return too_big or too_old
 
     while len(snapshots) > 1:
         oldest = snapshots[0]
