@@ -4,17 +4,24 @@ Raw sockets on loopback, as an unfriendly client would do it: OffsetCommit,
 then a Produce as client id ``__admin_client`` (Kafka lets it write internal
 topics) of a valid batch whose records are garbage for the offsets schemas,
 then another OffsetCommit; after a restart every committed offset is served.
+The same for ``__cluster_metadata``: a batch with undecodable records written
+into the metadata log costs only those records; Metadata (a raw request)
+still lists the topics of the same batch and of the batches around it.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
+import uuid
 from pathlib import Path
 
 import pytest_twisted
 
+from kafkatwist.messages import metadata_records as mr
+from kafkatwist.messages.metadata import MetadataRequest, MetadataResponse
 from kafkatwist.messages.offset_commit import (
     OffsetCommitRequest,
     OffsetCommitRequestPartition,
@@ -32,11 +39,13 @@ from kafkatwist.messages.produce import (
     ProduceResponse,
     TopicProduceData,
 )
+from kafkatwist.storage.kraft import METADATA_DIR, encode_metadata_record
+from kafkatwist.wire.record import build_batch
 from tests.groups.test_loader_decodable import SCHEMA_GARBAGE
 from tests.integration.harness import in_thread, start_broker, stop_broker
 from tests.support import decode_reply, request_frame
 
-OFFSET_COMMIT, OFFSET_FETCH, PRODUCE = 8, 9, 0
+OFFSET_COMMIT, OFFSET_FETCH, PRODUCE, METADATA = 8, 9, 0, 3
 LOAD_IN_PROGRESS = 14
 
 
@@ -123,5 +132,49 @@ async def test_garbage_in_consumer_offsets_keeps_other_groups(tmp_path: Path) ->
     try:
         assert await in_thread(_fetch, running.port, "before") == (0, 7)
         assert await in_thread(_fetch, running.port, "after") == (0, 9)
+    finally:
+        await stop_broker(running)
+
+
+def _topic_names(port: int) -> list[str]:
+    """The topics a raw Metadata v12 request for all topics lists."""
+    request = MetadataRequest(topics=None, allow_auto_topic_creation=False)
+    _, response = decode_reply(
+        _exchange(port, request_frame(METADATA, 12, 4, request)), MetadataResponse, 12
+    )
+    return sorted(t.name for t in response.topics if t.name is not None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbage_in_cluster_metadata_keeps_other_records(tmp_path: Path) -> None:
+    """Undecodable records in __cluster_metadata are skipped; every other topic is served."""
+    log_dir = str(tmp_path / "logs")
+    running = await start_broker(log_dir)
+    try:
+        await running.broker.controller.create_topic("before", 1)
+        next_offset = running.broker.metadata.next_offset  # type: ignore[attr-defined]
+    finally:
+        await stop_broker(running)
+    tid = uuid.uuid4()
+    good = [
+        mr.TopicRecord(name="same-batch", topic_id=tid),
+        mr.PartitionRecord(partition_id=0, topic_id=tid, replicas=(1,), isr=(1,), leader=1),
+    ]
+    values = [b"\x01\x02\xff\xff", b"\x09", *(encode_metadata_record(r) for r in good)]
+    batch = build_batch(
+        [(None, v) for v in values],
+        base_offset=next_offset,
+        base_timestamp=int(time.time() * 1000),
+        partition_leader_epoch=1,
+    )
+    segment = sorted(os.listdir(os.path.join(log_dir, METADATA_DIR)))
+    segment = [n for n in segment if n.endswith(".log")]
+    with open(os.path.join(log_dir, METADATA_DIR, segment[-1]), "ab") as f:
+        f.write(batch)
+    running = await start_broker(log_dir)
+    try:
+        await running.broker.controller.create_topic("after", 1)
+        names = await in_thread(_topic_names, running.port)
+        assert names == ["after", "before", "same-batch"]
     finally:
         await stop_broker(running)
