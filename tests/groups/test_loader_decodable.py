@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import struct
+from typing import cast
 
-from twisted.logger import LogEvent, LogLevel, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, LogLevel, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.groups import records as rec
@@ -63,11 +64,12 @@ class UndecodableOffsetsTests(SynchronousTestCase):
         self.append_raw(batch)
         self.successResultOf(self.gb.commit("after", {("t", 0): 9}))
         events: list[LogEvent] = []
-        globalLogPublisher.addObserver(events.append)
+        observer = cast(ILogObserver, events.append)  # a callable provider of the interface
+        globalLogPublisher.addObserver(observer)
         try:
             again = self.restarted()
         finally:
-            globalLogPublisher.removeObserver(events.append)
+            globalLogPublisher.removeObserver(observer)
         skipped = [
             formatEvent(e)
             for e in events

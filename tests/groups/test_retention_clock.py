@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.groups import records as rec
@@ -10,7 +12,7 @@ from tests.brokers import log_of, metadata_of
 from tests.groups.support import GroupBroker
 from tests.storage.support import stored_batches
 
-SETTINGS = {
+SETTINGS: dict[str, Any] = {
     "offsets_topic_num_partitions": 1,
     "offsets_retention_minutes": 60,
     "offsets_retention_check_interval_ms": 60_000,
