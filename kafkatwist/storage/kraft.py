@@ -204,6 +204,8 @@ class KRaftMetadataStore:
     #: Log bytes written since the newest snapshot, and when that was (ms).
     _bytes_since_snapshot: int = 0
     _last_snapshot_ms: int = 0
+    #: The timestamp of the newest record in the log (a snapshot's "last contained" one).
+    _last_record_ms: int = 0
     _log = Logger()
 
     @property
@@ -221,7 +223,7 @@ class KRaftMetadataStore:
         image = MetadataImage()
         self.problems = []
         self.loaded_snapshot = None
-        self._bytes_since_snapshot = 0
+        self._bytes_since_snapshot = self._last_record_ms = 0
         self._last_snapshot_ms = self._now_ms()
         directory = self.directory
         if not os.path.isdir(directory):
@@ -233,10 +235,12 @@ class KRaftMetadataStore:
         for snapshot in reversed(files.snapshot_ids(directory)):
             with open(os.path.join(directory, snapshot.file_name), "rb") as f:
                 data = f.read()
-            if files.snapshot_timestamp(data) is None:
+            timestamp = files.snapshot_timestamp(data)
+            if timestamp is None:
                 self.problems.append(f"ignored the invalid snapshot {snapshot.file_name}")
                 continue
             self._replay(data, snapshot.file_name, image, 0, snapshot=True)
+            self._last_record_ms = timestamp
             self.loaded_snapshot = snapshot
             start = snapshot.end_offset
             self.epoch = max(self.epoch, snapshot.epoch)
@@ -281,6 +285,7 @@ class KRaftMetadataStore:
                 continue
             if not snapshot:  # a snapshot's batches have offsets of their own
                 self.next_offset = max(self.next_offset, header.next_offset)
+                self._last_record_ms = max(self._last_record_ms, header.max_timestamp)
             self.epoch = max(self.epoch, header.partition_leader_epoch)
             if not header.is_control and header.last_offset >= min_offset:
                 replayed += size
@@ -330,6 +335,7 @@ class KRaftMetadataStore:
             for r in records:
                 self.image.apply(r)
             self._bytes_since_snapshot += len(batch)
+            self._last_record_ms = max(self._last_record_ms, now_ms)
             self._maybe_snapshot()
             return self.image
 
@@ -372,14 +378,14 @@ class KRaftMetadataStore:
         ):
             return succeed(None)
         snapshot = SnapshotId(end, self.epoch)
-        data = files.encode_snapshot(
-            [encode_metadata_record(r) for r in image_records(self.image)],
-            epoch=self.epoch,
-            timestamp_ms=now,
-        )
+        # The records are immutable copies of the image as of `end`; encoding
+        # them, like the file work, happens off the reactor thread.
+        records, epoch, last_ms = image_records(self.image), self.epoch, self._last_record_ms
         directory, config = self.directory, self.config
 
         def write() -> list[str]:
+            values = [encode_metadata_record(r) for r in records]
+            data = files.encode_snapshot(values, epoch=epoch, timestamp_ms=last_ms)
             os.makedirs(directory, exist_ok=True)
             files.write_snapshot(directory, snapshot, data)
             return files.apply_retention(directory, now, config)
