@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -70,7 +71,8 @@ def summary(image: MetadataImage) -> tuple[object, ...]:
 
 class StoreTestCase(SynchronousTestCase):
     def setUp(self) -> None:
-        self.log_dir = self.mktemp()
+        self.log_dir = tempfile.mkdtemp(prefix="kraft-snapshots-")
+        self.addCleanup(shutil.rmtree, self.log_dir, ignore_errors=True)
         self.clock = Clock()
         self.clock.advance(1_700_000_000)
 
@@ -239,7 +241,7 @@ class SnapshotTests(StoreTestCase):
         """Kafka's own log dir loads, snapshots and reloads from the snapshot to the same image."""
         if not SHARED.exists():
             self.skipTest("no shared Kafka fixture")
-        shutil.copytree(SHARED, self.log_dir)
+        shutil.copytree(SHARED, self.log_dir, dirs_exist_ok=True)
         segment = Path(self.directory, "00000000000000000000.log")
         before = segment.read_bytes()
         store = self.store()
