@@ -197,6 +197,23 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = _default("group.max.session.timeout.ms", int)
     group_initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms", int)
     group_max_size: int = _default("group.max.size", int)
+    # The KRaft metadata log (kafkatwist.storage.kraft_files.MetadataLogConfig).
+    metadata_log_segment_bytes: int = _default("metadata.log.segment.bytes", int)
+    metadata_log_segment_ms: int = _default("metadata.log.segment.ms", int)
+    metadata_max_retention_bytes: int = _default("metadata.max.retention.bytes", int)
+    metadata_max_retention_ms: int = _default("metadata.max.retention.ms", int)
+    metadata_log_max_record_bytes_between_snapshots: int = _default(
+        "metadata.log.max.record.bytes.between.snapshots", int
+    )
+    metadata_log_max_snapshot_interval_ms: int = _default(
+        "metadata.log.max.snapshot.interval.ms", int
+    )
+    # Producer-id expiration (kafkatwist.producers.expiration); the expiration
+    # is dynamic cluster-wide, so its current value is read from the resolver.
+    producer_id_expiration_ms: int = _default("producer.id.expiration.ms", int)
+    producer_id_expiration_check_interval_ms: int = _default(
+        "producer.id.expiration.check.interval.ms", int
+    )
     # The merged raw properties (file plus overrides): the static layer of
     # the config resolver (DescribeConfigs, topic defaults).
     properties: Mapping[str, str] = field(

@@ -5,6 +5,10 @@ from its start and hands every record to C{GroupMetadataManager.replay}:
 OffsetCommit records set or (tombstone) drop a committed offset,
 GroupMetadata records set or drop a classic group. Until the load is done,
 the group APIs answer COORDINATOR_LOAD_IN_PROGRESS.
+
+A record (or a batch) that cannot be decoded is skipped with one error line
+naming the partition and offset; every other record is replayed, so one bad
+record never costs the other groups their offsets (issue 10, item 3).
 """
 
 from __future__ import annotations
@@ -13,11 +17,12 @@ from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from kafkatwist.errors import RecordsError
 from kafkatwist.groups import records as rec
 from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
 from kafkatwist.storage.interfaces import IPartitionLog
-from kafkatwist.wire.batch import iter_batches
+from kafkatwist.wire.batch import BatchHeader, iter_batches
 from kafkatwist.wire.record import decode_batch_records
 
 #: Bytes read from a partition at a time.
@@ -44,27 +49,59 @@ class GroupLoader:
         for p in sorted(topic.partitions):
             log = self._topic.partition_log(topic, p)
             if log is not None:
-                count += await self._load_partition(log)
+                count += await self._load_partition(log, f"{topic.name}-{p}")
         return count
 
-    async def _load_partition(self, log: IPartitionLog) -> int:
+    async def _load_partition(self, log: IPartitionLog, name: str) -> int:
         count = 0
         offset = log.log_start_offset
         while offset < log.log_end_offset:
             result = await log.read(offset, READ_CHUNK)
             next_offset = offset
             for buf in result.buffers:
-                for pos, header in iter_batches(buf):
-                    next_offset = max(next_offset, header.next_offset)
-                    if header.is_control:
-                        continue
-                    batch = memoryview(buf)[pos : pos + header.size]
-                    for record in decode_batch_records(batch):
-                        self.replay(record.key, record.value)
-                        count += 1
+                try:
+                    for pos, header in iter_batches(buf):
+                        next_offset = max(next_offset, header.next_offset)
+                        if not header.is_control:
+                            count += self._replay_batch(name, memoryview(buf)[pos:], header)
+                except RecordsError as e:
+                    # No batch boundary to resume from in this read: go on after it.
+                    self._log.error(
+                        "Skipped undecodable data in {partition} after offset {offset}: {error}",
+                        partition=name,
+                        offset=next_offset,
+                        error=e,
+                    )
             if next_offset <= offset:
                 break
             offset = next_offset
+        return count
+
+    def _replay_batch(self, name: str, batch: memoryview, header: BatchHeader) -> int:
+        """Replay one batch's records; skip (and log) what cannot be decoded."""
+        try:
+            records = decode_batch_records(batch[: header.size])
+        except Exception as e:
+            self._log.error(
+                "Skipped undecodable batch at offset {offset} of {partition}: {error}",
+                offset=header.base_offset,
+                partition=name,
+                error=e,
+            )
+            return 0
+        count = 0
+        for record in records:
+            try:
+                self.replay(record.key, record.value)
+            except Exception as e:
+                self._log.error(
+                    "Skipped undecodable record at offset {offset} of {partition}: {error}",
+                    offset=record.offset,
+                    partition=name,
+                    error=e,
+                )
+            else:
+                count += 1
         return count
 
     def replay(self, key: bytes | None, value: bytes | None) -> None:

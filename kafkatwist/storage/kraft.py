@@ -12,6 +12,13 @@ RemoveTopicRecord, ConfigRecord, FeatureLevelRecord and ProducerIdsRecord (other
 are counted and ignored). L{KRaftMetadataStore} loads every snapshot and segment through
 Deferreds and appends the records this broker writes itself (topic creation,
 deletion, configs), so that a restart recovers them.
+
+A record (or batch) that cannot be decoded or applied is skipped with one
+error line; the rest of the log still loads (issue 10, item 3). The log
+rolls, is snapshotted to ``.checkpoint`` files and loses the segments a
+snapshot covers once they pass ``metadata.max.retention.*``: the file work
+is in L{kafkatwist.storage.kraft_files}; L{KRaftMetadataStore.snapshot}
+writes the image as of the log end (L{image_records}).
 """
 
 from __future__ import annotations
@@ -28,8 +35,17 @@ from twisted.logger import Logger
 
 from kafkatwist.errors import ProtocolViolation, RecordsError
 from kafkatwist.messages import metadata_records as mr
+from kafkatwist.storage import kraft_files as files
+from kafkatwist.storage.kraft_files import MetadataLogConfig, SnapshotId
+from kafkatwist.storage.metadata_image import INTERNAL_TOPICS as INTERNAL_TOPICS
+from kafkatwist.storage.metadata_image import RESOURCE_BROKER as RESOURCE_BROKER
+from kafkatwist.storage.metadata_image import RESOURCE_TOPIC as RESOURCE_TOPIC
+from kafkatwist.storage.metadata_image import MetadataImage as MetadataImage
+from kafkatwist.storage.metadata_image import PartitionState as PartitionState
+from kafkatwist.storage.metadata_image import TopicState as TopicState
+from kafkatwist.storage.metadata_image import image_records as image_records
 from kafkatwist.wire import schema
-from kafkatwist.wire.batch import scan_batches
+from kafkatwist.wire.batch import batch_crc, read_batch_header
 from kafkatwist.wire.primitives import Reader, Writer
 from kafkatwist.wire.record import build_batch, decode_batch_records
 
@@ -39,10 +55,6 @@ RunBlocking = Callable[[Callable[[], T]], "Deferred[T]"]
 METADATA_TOPIC = "__cluster_metadata"
 METADATA_DIR = "__cluster_metadata-0"
 FRAME_VERSION = 1
-
-#: ConfigRecord resource types (Kafka's ConfigResource.Type).
-RESOURCE_TOPIC = 2
-RESOURCE_BROKER = 4
 
 #: The metadata record classes, by their API key.
 RECORD_TYPES: dict[int, type] = {
@@ -109,148 +121,6 @@ def encode_metadata_record(record: Any, version: int | None = None) -> bytes:
     return w.getvalue()
 
 
-def _unless_absent(value: T | None, current: T) -> T:
-    """C{value}, or C{current} when C{value} is absent (C{None})."""
-    return current if value is None else value
-
-
-@define
-class PartitionState:
-    """One partition as the metadata log describes it."""
-
-    partition: int
-    leader: int = -1
-    leader_epoch: int = 0
-    partition_epoch: int = 0
-    replicas: tuple[int, ...] = ()
-    isr: tuple[int, ...] = ()
-    removing_replicas: tuple[int, ...] = ()
-    adding_replicas: tuple[int, ...] = ()
-    eligible_leader_replicas: tuple[int, ...] | None = None
-    last_known_elr: tuple[int, ...] | None = None
-    leader_recovery_state: int = 0
-    directories: tuple[uuid.UUID, ...] = ()
-
-
-@define
-class TopicState:
-    """One topic: its name, id, partitions and configs."""
-
-    name: str
-    topic_id: uuid.UUID
-    partitions: dict[int, PartitionState] = field(factory=dict)
-    configs: dict[str, str] = field(factory=dict)
-
-    @property
-    def is_internal(self) -> bool:
-        return self.name in INTERNAL_TOPICS
-
-
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
-
-
-@define
-class MetadataImage:
-    """The in-memory state built by replaying the metadata log."""
-
-    topics: dict[str, TopicState] = field(factory=dict)
-    topics_by_id: dict[uuid.UUID, TopicState] = field(factory=dict)
-    features: dict[str, int] = field(factory=dict)
-    #: Non-topic configs (brokers, ...), by (resource type, resource name).
-    configs: dict[tuple[int, str], dict[str, str]] = field(factory=dict)
-    #: The first producer id of the next block to allocate (ProducerIdsRecord).
-    next_producer_id: int = 0
-    #: Records of kinds this broker does not act on, counted by name.
-    ignored: dict[str, int] = field(factory=dict)
-    #: Configs seen for topics that did not exist (yet), by topic name.
-    _pending_topic_configs: dict[str, dict[str, str]] = field(factory=dict)
-
-    def apply(self, record: Any) -> None:
-        """Apply one decoded metadata record."""
-        if isinstance(record, mr.TopicRecord):
-            topic = TopicState(name=record.name, topic_id=record.topic_id)
-            topic.configs.update(self._pending_topic_configs.pop(record.name, {}))
-            self.topics[record.name] = topic
-            self.topics_by_id[record.topic_id] = topic
-        elif isinstance(record, mr.PartitionRecord):
-            known = self.topics_by_id.get(record.topic_id)
-            if known is None:
-                self._ignore("PartitionRecord for an unknown topic id")
-                return
-            known.partitions[record.partition_id] = PartitionState(
-                partition=record.partition_id,
-                leader=record.leader,
-                leader_epoch=record.leader_epoch,
-                partition_epoch=record.partition_epoch,
-                replicas=record.replicas,
-                isr=record.isr,
-                removing_replicas=record.removing_replicas,
-                adding_replicas=record.adding_replicas,
-                eligible_leader_replicas=record.eligible_leader_replicas,
-                last_known_elr=record.last_known_elr,
-                leader_recovery_state=record.leader_recovery_state,
-                directories=record.directories,
-            )
-        elif isinstance(record, mr.PartitionChangeRecord):
-            self._apply_change(record)
-        elif isinstance(record, mr.RemoveTopicRecord):
-            removed = self.topics_by_id.pop(record.topic_id, None)
-            if removed is not None:
-                self.topics.pop(removed.name, None)
-        elif isinstance(record, mr.ConfigRecord):
-            self._apply_config(record)
-        elif isinstance(record, mr.FeatureLevelRecord):
-            if record.feature_level == 0:
-                self.features.pop(record.name, None)
-            else:
-                self.features[record.name] = record.feature_level
-        elif isinstance(record, mr.ProducerIdsRecord):
-            self.next_producer_id = max(self.next_producer_id, record.next_producer_id)
-        elif record is not None:
-            self._ignore(type(record).__name__)
-
-    def _ignore(self, what: str) -> None:
-        self.ignored[what] = self.ignored.get(what, 0) + 1
-
-    def _apply_change(self, record: mr.PartitionChangeRecord) -> None:
-        topic = self.topics_by_id.get(record.topic_id)
-        part = topic.partitions.get(record.partition_id) if topic else None
-        if part is None:
-            self._ignore("PartitionChangeRecord for an unknown partition")
-            return
-        # Kafka's PartitionChangeRecord: absent (null / -2) fields mean "unchanged".
-        part.isr = _unless_absent(record.isr, part.isr)
-        part.replicas = _unless_absent(record.replicas, part.replicas)
-        part.removing_replicas = _unless_absent(record.removing_replicas, part.removing_replicas)
-        part.adding_replicas = _unless_absent(record.adding_replicas, part.adding_replicas)
-        part.directories = _unless_absent(record.directories, part.directories)
-        part.eligible_leader_replicas = _unless_absent(
-            record.eligible_leader_replicas, part.eligible_leader_replicas
-        )
-        part.last_known_elr = _unless_absent(record.last_known_elr, part.last_known_elr)
-        if record.leader_recovery_state != -1:
-            part.leader_recovery_state = record.leader_recovery_state
-        if record.leader != -2:
-            part.leader = record.leader
-            part.leader_epoch += 1
-        part.partition_epoch += 1
-
-    def _apply_config(self, record: mr.ConfigRecord) -> None:
-        if record.resource_type == RESOURCE_TOPIC:
-            topic = self.topics.get(record.resource_name)
-            configs = (
-                topic.configs
-                if topic
-                else self._pending_topic_configs.setdefault(record.resource_name, {})
-            )
-        else:
-            configs = self.configs.setdefault((record.resource_type, record.resource_name), {})
-        if record.value is None:
-            configs.pop(record.name, None)
-        else:
-            configs[record.name] = record.value
-
-
 def read_properties_file(path: str) -> dict[str, str]:
     """A minimal reader for Kafka's ``meta.properties`` (key=value lines)."""
     out: dict[str, str] = {}
@@ -310,12 +180,16 @@ class KRaftMetadataStore:
     """
     Loads the metadata image from ``__cluster_metadata-0`` and appends to it.
 
-    All file work goes through the injected C{run_blocking}.
+    All file work goes through the injected C{run_blocking}. After an append
+    the log is snapshotted once C{max_bytes_between_snapshots} were written
+    since the last snapshot, or when anything was and
+    C{max_snapshot_interval_ms} passed on C{clock}.
     """
 
     log_dir: str
     run_blocking: RunBlocking[Any] = run_now
     clock: Any = None
+    config: MetadataLogConfig = field(factory=MetadataLogConfig)
     image: MetadataImage = field(factory=MetadataImage)
     #: The offset the next appended record gets.
     next_offset: int = 0
@@ -323,71 +197,127 @@ class KRaftMetadataStore:
     epoch: int = 1
     #: Problems found while loading (torn or corrupt batches), for logs and tests.
     problems: list[str] = field(factory=list)
+    #: The snapshot the last load started from, if any.
+    loaded_snapshot: SnapshotId | None = None
     #: Appends are written one at a time, in offset order, even from a thread pool.
     _write_lock: DeferredLock = field(factory=DeferredLock)
+    #: Log bytes written since the newest snapshot, and when that was (ms).
+    _bytes_since_snapshot: int = 0
+    _last_snapshot_ms: int = 0
+    #: The timestamp of the newest record in the log (a snapshot's "last contained" one).
+    _last_record_ms: int = 0
     _log = Logger()
 
     @property
     def directory(self) -> str:
         return os.path.join(self.log_dir, METADATA_DIR)
 
+    def _now_ms(self) -> int:
+        return int(self.clock.seconds() * 1000) if self.clock is not None else 0
+
     def load(self) -> Deferred[MetadataImage]:
-        """Replay the newest snapshot and every log segment into a new image."""
+        """Replay the newest valid snapshot and the log after it into a new image."""
         return self.run_blocking(self._load)
 
     def _load(self) -> MetadataImage:
         image = MetadataImage()
         self.problems = []
+        self.loaded_snapshot = None
+        self._bytes_since_snapshot = self._last_record_ms = 0
+        self._last_snapshot_ms = self._now_ms()
         directory = self.directory
         if not os.path.isdir(directory):
             self.image = image
             return image
-        names = os.listdir(directory)
-        snapshots = sorted(n for n in names if n.endswith(".checkpoint"))
+        for name in files.remove_partial_snapshots(directory):
+            self.problems.append(f"deleted the partial snapshot {name}")
         start = 0
-        if snapshots:
-            newest = snapshots[-1]
-            start = int(newest.split("-", 1)[0])
-            self._replay(os.path.join(directory, newest), image, 0)
-        segments = sorted(n for n in names if n.endswith(".log"))
-        for name in segments:
-            self._replay(os.path.join(directory, name), image, start)
+        for snapshot in reversed(files.snapshot_ids(directory)):
+            with open(os.path.join(directory, snapshot.file_name), "rb") as f:
+                data = f.read()
+            timestamp = files.snapshot_timestamp(data)
+            if timestamp is None:
+                self.problems.append(f"ignored the invalid snapshot {snapshot.file_name}")
+                continue
+            self._replay(data, snapshot.file_name, image, 0, snapshot=True)
+            self._last_record_ms = timestamp
+            self.loaded_snapshot = snapshot
+            start = snapshot.end_offset
+            self.epoch = max(self.epoch, snapshot.epoch)
+            break
+        segments = files.segment_names(directory)
+        for name, successor in zip(segments, [*segments[1:], None][: len(segments)], strict=True):
+            if successor is not None and int(successor[:20]) <= start:
+                continue  # wholly covered by the snapshot
+            with open(os.path.join(directory, name), "rb") as f:
+                data = f.read()
+            self._bytes_since_snapshot += self._replay(data, name, image, start)
         self.next_offset = max(self.next_offset, start)
         self.image = image
         for problem in self.problems:
-            self._log.warn("Metadata log: {problem}", problem=problem)
+            self._log.error("Metadata log: {problem}", problem=problem)
         return image
 
-    def _replay(self, path: str, image: MetadataImage, min_offset: int) -> None:
-        with open(path, "rb") as f:
-            data = f.read()
-        batches, valid_end = scan_batches(data, check_crc=True)
-        for pos, header in batches:
-            if header.next_offset > self.next_offset:
-                self.next_offset = header.next_offset
-            if header.partition_leader_epoch > self.epoch:
-                self.epoch = header.partition_leader_epoch
-            if header.is_control or header.last_offset < min_offset:
-                continue
-            batch = memoryview(data)[pos : pos + header.size]
+    def _replay(
+        self, data: bytes, name: str, image: MetadataImage, min_offset: int, snapshot: bool = False
+    ) -> int:
+        """
+        Apply the records at or above C{min_offset} of one file; return the bytes replayed.
+
+        A batch failing its CRC, a batch whose records do not parse and a
+        record that does not decode or apply are each skipped with a problem.
+        """
+        mv = memoryview(data)
+        pos = replayed = 0
+        while True:
             try:
-                for rec in decode_batch_records(batch):
-                    if rec.offset < min_offset or rec.value is None:
-                        continue
-                    image.apply(decode_metadata_record(rec.value))
-            except (ProtocolViolation, RecordsError) as e:
-                self.problems.append(f"{path}: skipped batch at byte {pos}: {e}")
-        if valid_end != len(data):
+                header = read_batch_header(mv, pos, len(data))
+            except RecordsError as e:
+                header = None
+                self.problems.append(f"{name}: ignored the data from byte {pos}: {e}")
+                return replayed
+            if header is None:
+                break
+            size = header.size
+            if batch_crc(mv, pos, size) != header.crc:
+                self.problems.append(f"{name}: skipped the batch at byte {pos}: CRC mismatch")
+                pos += size
+                continue
+            if not snapshot:  # a snapshot's batches have offsets of their own
+                self.next_offset = max(self.next_offset, header.next_offset)
+                self._last_record_ms = max(self._last_record_ms, header.max_timestamp)
+            self.epoch = max(self.epoch, header.partition_leader_epoch)
+            if not header.is_control and header.last_offset >= min_offset:
+                replayed += size
+                self._replay_batch(mv[pos : pos + size], name, image, min_offset)
+            pos += size
+        if pos != len(data):
             self.problems.append(
-                f"{path}: ignored {len(data) - valid_end} bytes of torn or corrupt data "
-                f"at byte {valid_end}"
+                f"{name}: ignored {len(data) - pos} bytes of torn or corrupt data at byte {pos}"
             )
+        return replayed
+
+    def _replay_batch(
+        self, batch: memoryview, name: str, image: MetadataImage, min_offset: int
+    ) -> None:
+        try:
+            records = decode_batch_records(batch)
+        except (ProtocolViolation, RecordsError) as e:
+            self.problems.append(f"{name}: skipped an undecodable batch: {e}")
+            return
+        for rec in records:
+            if rec.offset < min_offset or rec.value is None:
+                continue
+            try:
+                image.apply(decode_metadata_record(rec.value))
+            except Exception as e:
+                self.problems.append(f"{name}: skipped the undecodable record at {rec.offset}: {e}")
 
     def append(self, records: Iterable[Any]) -> Deferred[MetadataImage]:
         """Write records as one batch to the metadata log, then apply them."""
         records = list(records)
         values = [encode_metadata_record(r) for r in records]
-        now_ms = int(self.clock.seconds() * 1000) if self.clock is not None else 0
+        now_ms = self._now_ms()
         base = self.next_offset
         batch = build_batch(
             [(None, v, ()) for v in values],
@@ -396,25 +326,82 @@ class KRaftMetadataStore:
             partition_leader_epoch=self.epoch,
         )
         self.next_offset = base + len(values)
+        directory, config = self.directory, self.config
 
-        def write() -> None:
-            directory = self.directory
-            os.makedirs(directory, exist_ok=True)
-            segments = sorted(n for n in os.listdir(directory) if n.endswith(".log"))
-            name = segments[-1] if segments else f"{0:020d}.log"
-            fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-            try:
-                os.write(fd, batch)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        def write() -> str:
+            return files.append_to_segment(directory, batch, base, now_ms, config)
 
         def applied(_: object) -> MetadataImage:
             for r in records:
                 self.image.apply(r)
+            self._bytes_since_snapshot += len(batch)
+            self._last_record_ms = max(self._last_record_ms, now_ms)
+            self._maybe_snapshot()
             return self.image
 
-        return self._write_lock.run(self.run_blocking, write).addCallback(applied)
+        return self._write_lock.run(lambda: self.run_blocking(write).addCallback(applied))
+
+    # -- snapshots ---------------------------------------------------------------
+
+    def _maybe_snapshot(self) -> None:
+        """
+        Snapshot when enough bytes were written since the last snapshot, or
+        when anything was and the interval has passed (checked at each
+        append: no timer, like Kafka's generator that runs as records commit).
+        """
+        pending = self._bytes_since_snapshot
+        elapsed = self._now_ms() - self._last_snapshot_ms
+        interval = self.config.max_snapshot_interval_ms  # 0: no time-based snapshots
+        if pending >= self.config.max_bytes_between_snapshots or (
+            pending and interval > 0 and elapsed >= interval
+        ):
+            self._snapshot_quietly()
+
+    def _snapshot_quietly(self) -> None:
+        self.snapshot().addErrback(
+            lambda f: self._log.failure("Writing a metadata snapshot failed", f)
+        )
+
+    def snapshot(self) -> Deferred[SnapshotId | None]:
+        """
+        Write a snapshot of the image as of the log end, then apply retention.
+
+        Fires with the snapshot written, or None when the log is empty or
+        the newest snapshot already ends there.
+        """
+        return self._write_lock.run(self._snapshot_locked)
+
+    def _snapshot_locked(self) -> Deferred[SnapshotId | None]:
+        end, now = self.next_offset, self._now_ms()
+        if end == 0 or (
+            self.loaded_snapshot is not None and self.loaded_snapshot.end_offset == end
+        ):
+            return succeed(None)
+        snapshot = SnapshotId(end, self.epoch)
+        # The records are immutable copies of the image as of `end`; encoding
+        # them, like the file work, happens off the reactor thread.
+        records, epoch, last_ms = image_records(self.image), self.epoch, self._last_record_ms
+        directory, config = self.directory, self.config
+
+        def write() -> list[str]:
+            values = [encode_metadata_record(r) for r in records]
+            data = files.encode_snapshot(values, epoch=epoch, timestamp_ms=last_ms)
+            os.makedirs(directory, exist_ok=True)
+            files.write_snapshot(directory, snapshot, data)
+            return files.apply_retention(directory, now, config)
+
+        def written(deleted: list[str]) -> SnapshotId:
+            self.loaded_snapshot = snapshot
+            self._bytes_since_snapshot = 0
+            self._last_snapshot_ms = now
+            self._log.info(
+                "Wrote metadata snapshot {name}; deleted {deleted}",
+                name=snapshot.file_name,
+                deleted=deleted or "nothing",
+            )
+            return snapshot
+
+        return self.run_blocking(write).addCallback(written)
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
         topic = self.image.topics.get(name)

@@ -21,7 +21,9 @@ from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
+from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.protocol import KafkaServerFactory
@@ -82,6 +84,47 @@ def file_log_manager(
     )
 
 
+def metadata_log_config(config: BrokerConfig) -> MetadataLogConfig:
+    """The metadata log's roll, snapshot and retention settings."""
+    return MetadataLogConfig(
+        segment_bytes=config.metadata_log_segment_bytes,
+        segment_ms=config.metadata_log_segment_ms,
+        retention_bytes=config.metadata_max_retention_bytes,
+        retention_ms=config.metadata_max_retention_ms,
+        max_bytes_between_snapshots=config.metadata_log_max_record_bytes_between_snapshots,
+        max_snapshot_interval_ms=config.metadata_log_max_snapshot_interval_ms,
+    )
+
+
+def producer_id_expiration(
+    config: BrokerConfig, clock: ReactorTime, logs: LogManager, configs: ConfigResolver
+) -> ProducerIdExpiration:
+    """
+    Kafka's periodic producer expiration over every open partition log.
+
+    C{producer.id.expiration.ms} is dynamic cluster-wide: each check reads
+    the dynamic value (per broker, then cluster default), else the static
+    one; a malformed stored value falls back to the static one.
+    """
+
+    key = "producer.id.expiration.ms"
+
+    def expiration_ms() -> int:
+        layers = configs.layers()
+        value = layers.per_broker.get(key, layers.cluster_default.get(key))
+        try:
+            return int(value) if value is not None else config.producer_id_expiration_ms
+        except ValueError:
+            return config.producer_id_expiration_ms
+
+    return ProducerIdExpiration(
+        tables=lambda: [log.producer_state for log in logs.all_logs()],
+        clock=clock,
+        expiration_ms=expiration_ms,
+        check_interval_ms=config.producer_id_expiration_check_interval_ms,
+    )
+
+
 class BrokerService(Service):
     """
     The broker as a Twisted service.
@@ -117,6 +160,7 @@ class BrokerService(Service):
         self.run_blocking: RunBlocking = _in_thread if run_blocking is None else run_blocking
         self._broker: Broker | None = None
         self._logs: LogManager | None = None
+        self._producer_expiration: ProducerIdExpiration | None = None
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
         self.ready: Deferred[ListeningPort] = Deferred()
@@ -149,7 +193,9 @@ class BrokerService(Service):
         log_dir = self.log_dir
         # Formatting a directory is tiny and must precede everything else.
         cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, config.node_id))
-        metadata = KRaftMetadataStore(log_dir, run_blocking=self.run_blocking, clock=clock)
+        metadata = KRaftMetadataStore(
+            log_dir, run_blocking=self.run_blocking, clock=clock, config=metadata_log_config(config)
+        )
         configs = ConfigResolver(config, metadata)
         self._logs = logs = file_log_manager(config, clock, self.run_blocking, configs)
         broker = self._broker = build_broker(
@@ -158,6 +204,8 @@ class BrokerService(Service):
         await metadata.load()
         await logs.load()
         logs.start_periodic(clock)
+        self._producer_expiration = producer_id_expiration(config, clock, logs, configs)
+        self._producer_expiration.start()
         self._start_groups(broker.groups)
         self.factory = KafkaServerFactory(
             Dispatcher(REGISTRY, broker), config.socket_request_max_bytes
@@ -218,6 +266,8 @@ class BrokerService(Service):
                     transport.loseConnection()
         if self._broker is not None:
             self._broker.groups.stop()
+        if self._producer_expiration is not None:
+            self._producer_expiration.stop()
         if self._logs is not None:
             await self._logs.close()
         self._forget_exit_signal()
