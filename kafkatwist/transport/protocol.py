@@ -12,13 +12,17 @@ to the socket. Here a connection is muted, for as long as any of these holds:
   pushes its buffer past C{bufferSize} and resumes it only when the buffer
   has drained into the socket; so at most one response per connection is
   buffered beyond the socket (plus less than C{bufferSize} of small ones);
-* the shared L{RequestMemoryPool} (C{queued.max.request.bytes}) has no room
-  for its next request.
 
 While muted, the transport is paused (it stops reading from the socket, so
 the kernel's buffers and then the client hold the rest) and no buffered frame
 is dispatched; pipelined frames already read wait their turn and are
 dispatched, in order, once nothing mutes the connection.
+
+Besides, every byte read is charged to the shared L{RequestMemoryPool}
+(C{queued.max.request.bytes}) until the request it belongs to is answered;
+while the pool is full the connection stops reading (but still dispatches
+the complete frames it holds, which is what releases memory), unless it is the
+pool's finisher: see L{kafkatwist.transport.pool}.
 
 Framing overrides L{Int32StringReceiver.dataReceived}: Twisted's version
 concatenates the whole unprocessed buffer with every read, which is quadratic
@@ -89,7 +93,6 @@ def _host(address: IAddress) -> str | None:
 #: Why a connection is muted (bits of C{KafkaServerProtocol._mute}).
 _HANDLING = 1  # a request is being handled
 _WRITE_FULL = 2  # the transport's write buffer is full
-_NO_MEMORY = 4  # the request memory pool has no room for the next request
 
 
 class KafkaServerProtocol(Int32StringReceiver):
@@ -117,8 +120,12 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._reading_paused = False
         #: Whether we are the transport's registered producer.
         self._producing = False
-        #: Bytes reserved in the memory pool for the request being read or handled.
-        self._reserved = 0
+        #: Bytes charged to the memory pool: those buffered, and the request being handled.
+        self._held = 0
+        #: The size (with its prefix) of the request being handled, 0 if none.
+        self._handling = 0
+        #: Whether we wait for the memory pool to let us read.
+        self._memory_wait = False
         self._draining = False
         self.peer = ""
         self.local_host: str | None = None
@@ -150,6 +157,8 @@ class KafkaServerProtocol(Int32StringReceiver):
             return
         if data:
             self._buffer += data
+            self._held += len(data)
+            self.factory.memory.charge(len(data))
         self._drain()
 
     def _drain(self) -> None:
@@ -174,14 +183,6 @@ class KafkaServerProtocol(Int32StringReceiver):
                 del buf[:]
                 self.lengthLimitExceeded(length)
                 return
-            if not self._reserved:
-                # The request's memory is reserved once its size is known,
-                # before its bytes are buffered (Kafka's MemoryPool).
-                if not self.factory.memory.try_reserve(length):
-                    self._mute |= _NO_MEMORY
-                    self.factory.memory.wait(self)
-                    break
-                self._reserved = length
             end = offset + 4 + length
             if end > size:
                 break
@@ -190,15 +191,35 @@ class KafkaServerProtocol(Int32StringReceiver):
             with memoryview(buf) as view:
                 frame = bytes(view[offset + 4 : end])
             offset = end
+            self._handling = 4 + length
+            if self.factory.memory.finisher is self:
+                # Its request is complete: another may take the place.
+                self.factory.memory.finished(self)
             self.stringReceived(frame)
         if offset:
             del buf[:offset]
 
+    def _may_read(self) -> bool:
+        """Whether the memory pool lets us read; if not, we wait in it."""
+        pool = self.factory.memory
+        if not pool.full() or pool.finisher is self:
+            return True
+        if self._buffer and pool.finisher is None:
+            # In the middle of a request: finish it, whatever its size.
+            pool.finisher = self
+            return True
+        self._memory_wait = True
+        pool.wait(self)
+        return False
+
     def _update_reading(self) -> None:
-        """Pause the transport's reading while muted; resume it when nothing mutes us."""
+        """Pause the transport's reading while muted or out of memory; else resume it."""
         if self._closing():
             return
-        if self._mute:
+        if self._mute or self._memory_wait or not self._may_read():
+            if self.factory.memory.finisher is self:
+                # A muted finisher would hold everyone else up.
+                self.factory.memory.finished(self)
             if not self._reading_paused:
                 self._reading_paused = True
                 self._connection.pauseProducing()
@@ -233,8 +254,10 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._producing = False
 
     def memory_available(self) -> None:
-        """The request memory pool has room again."""
-        self._unmute(_NO_MEMORY)
+        """The request memory pool has room again (or a finisher's place)."""
+        self._memory_wait = False
+        if not self._mute:
+            self._update_reading()
 
     def _unregister(self) -> None:
         if self._producing:
@@ -242,10 +265,11 @@ class KafkaServerProtocol(Int32StringReceiver):
             self._connection.unregisterProducer()
 
     def _release(self) -> None:
-        """Give back the current request's memory."""
-        reserved, self._reserved = self._reserved, 0
-        if reserved:
-            self.factory.memory.release(reserved)
+        """The request being handled is answered: give back its memory."""
+        size, self._handling = self._handling, 0
+        if size:
+            self._held -= size
+            self.factory.memory.release(size)
 
     # -- requests ----------------------------------------------------------------
 
@@ -319,11 +343,14 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._lost = True
         self._producing = False
         self.factory.connections.discard(self)
-        self.factory.memory.forget(self)
         pending, self._pending = self._pending, None
         if pending is not None and not pending.called:
             pending.cancel()
-        self._release()
+        held, self._held, self._handling = self._held, 0, 0
+        self._buffer = bytearray()
+        self.factory.memory.forget(self)
+        if held:
+            self.factory.memory.release(held)
 
 
 class KafkaServerFactory(Factory[KafkaServerProtocol]):
