@@ -185,9 +185,10 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "bytes of requests read but not yet answered, across all connections; "
                         "0 or less is unbounded. kafkatwist's default is 268435456 (256 MiB), "
                         "not Kafka's -1, so that clients pipelining requests cannot make the "
-                        "broker buffer without bound; a single request larger than what is "
-                        "left (up to socket.request.max.bytes) is still admitted, so the bytes "
-                        "held stay under this value plus one request.",
+                        "broker buffer without bound. Bytes are counted as they are read, and "
+                        "one connection in the middle of a request may finish it, so a request "
+                        "larger than what is left is still served and the bytes held stay "
+                        "under this value plus one request (socket.request.max.bytes).",
                         feeds="queued_max_request_bytes"),
         BrokerConfigDef("request.timeout.ms", TYPE_INT, "30000", _R,
                         "How long the broker waits for a response to its own requests."),
