@@ -21,9 +21,9 @@ Behavior:
 * the response carries the assigned base offset, the log start offset and
   ``log_append_time_ms`` (-1 unless the topic uses LogAppendTime);
 * acks=0 sends no response, but any partition error closes the connection
-  (logged once) so the client learns of it, as in Kafka; acks=1 and acks=-1 answer after the append (and
-  after the fsync when the topic's flush policy asks for one); other acks
-  values get INVALID_REQUIRED_ACKS.
+  (logged once) so the client learns of it, as in Kafka; acks=1 and acks=-1
+  answer after the append (and after the fsync when the topic's flush policy
+  asks for one); other acks values get INVALID_REQUIRED_ACKS.
 * internal topics (``__consumer_offsets``, ``__transaction_state``) get
   INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
   (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.testing import StringTransport
@@ -302,8 +302,12 @@ class MemoryPoolTests(_Case):
             protocol.dataReceived(request(i + 1, 100))
         self.assertEqual(self.pool.waiting, 5)
         woken: list[int] = []
+
+        def waker(i: int) -> Callable[[], None]:
+            return lambda: woken.append(i)
+
         for i, (protocol, _) in enumerate(conns):
-            protocol.memory_available = lambda i=i: woken.append(i)  # type: ignore[method-assign]
+            protocol.memory_available = waker(i)  # type: ignore[method-assign]
         self.dispatcher.answer()
         self.assertEqual(woken, [0, 1, 2, 3, 4])
 
