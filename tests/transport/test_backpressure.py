@@ -91,8 +91,7 @@ class _Case(SynchronousTestCase):
 
     def setUp(self) -> None:
         self.dispatcher = _Dispatcher()
-        self.pool = RequestMemoryPool(-1)
-        self.factory = KafkaServerFactory(self.dispatcher, 1 << 24, self.pool)  # type: ignore[arg-type]
+        self.factory = KafkaServerFactory(self.dispatcher, 1 << 24)  # type: ignore[arg-type]
 
     def connect(self) -> tuple[KafkaServerProtocol, BufferingTransport]:
         protocol = self.factory.buildProtocol(None)
@@ -197,7 +196,8 @@ class MemoryPoolTests(_Case):
 
     def setUp(self) -> None:
         super().setUp()
-        self.pool.limit = 1000
+        self.pool = RequestMemoryPool(1000)
+        self.factory.memory = self.pool
 
     def test_pool_full_stops_reading(self) -> None:
         """While held requests fill the pool, other connections stop reading; a reply frees them."""
