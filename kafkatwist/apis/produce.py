@@ -20,9 +20,10 @@ Behavior:
   INVALID_PRODUCER_EPOCH; nothing refused is appended;
 * the response carries the assigned base offset, the log start offset and
   ``log_append_time_ms`` (-1 unless the topic uses LogAppendTime);
-* acks=0 sends no response; acks=1 and acks=-1 answer after the append (and
-  after the fsync when the topic's flush policy asks for one); other acks
-  values get INVALID_REQUIRED_ACKS.
+* acks=0 sends no response, but any partition error closes the connection
+  (logged once) so the client learns of it, as in Kafka; acks=1 and acks=-1
+  answer after the append (and after the fsync when the topic's flush policy
+  asks for one); other acks values get INVALID_REQUIRED_ACKS.
 * internal topics (``__consumer_offsets``, ``__transaction_state``) get
   INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
   (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to
@@ -43,7 +44,7 @@ from twisted.internet.defer import Deferred, succeed
 
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
+from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
     PartitionProduceResponse,
     ProduceRequest,
@@ -130,8 +131,41 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     ]
     responses = [(name, [await d for d in answers]) for name, answers in pending]
     if request.acks == 0:
+        _close_on_error(ctx, responses)
         return None
     return _response(responses)
+
+
+def _close_on_error(
+    ctx: RequestContext, responses: list[tuple[str, list[PartitionProduceResponse]]]
+) -> None:
+    """
+    With acks=0 a client learns of an error only by the connection closing.
+
+    Kafka's C{KafkaApis.handleProduceRequest} closes the connection when any
+    partition of an acks=0 request failed, so the client refreshes its
+    metadata; the reason is logged once.
+
+    @raise ProtocolViolation: when a partition failed (the connection closes).
+    """
+    errors = [
+        f"{name}-{answer.index}: {_error_name(answer.error_code)}"
+        for name, answers in responses
+        for answer in answers
+        if answer.error_code
+    ]
+    if errors:
+        raise ProtocolViolation(
+            f"error in acks=0 Produce (correlation id {ctx.header.correlation_id}, client id "
+            f"{ctx.header.client_id!r}): {', '.join(errors)}"
+        )
+
+
+def _error_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return str(code)
 
 
 def _response(

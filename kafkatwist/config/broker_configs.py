@@ -192,8 +192,18 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("queued.max.requests", TYPE_INT, "500", _R,
                         "The number of queued requests before the network threads stop reading.",
                         at_least(1)),
+        # Kafka's default is -1 (unbounded); kafkatwist's is 256 MiB
+        # (BrokerConfig.queued_max_request_bytes, shown by DescribeConfigs).
         BrokerConfigDef("queued.max.request.bytes", TYPE_LONG, "-1", _R,
-                        "The number of queued bytes before no more requests are read."),
+                        "The number of queued bytes before no more requests are read: the "
+                        "bytes of requests read but not yet answered, across all connections; "
+                        "0 or less is unbounded. kafkatwist's default is 268435456 (256 MiB), "
+                        "not Kafka's -1, so that clients pipelining requests cannot make the "
+                        "broker buffer without bound. Bytes are counted as they are read, and "
+                        "one connection in the middle of a request may finish it, so a request "
+                        "larger than what is left is still served and the bytes held stay "
+                        "under this value plus one request (socket.request.max.bytes).",
+                        feeds="queued_max_request_bytes"),
         BrokerConfigDef("request.timeout.ms", TYPE_INT, "30000", _R,
                         "How long the broker waits for a response to its own requests."),
         BrokerConfigDef("socket.connection.setup.timeout.ms", TYPE_LONG, "10000", _R,

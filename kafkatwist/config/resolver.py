@@ -49,6 +49,7 @@ def broker_layers(
             "broker.id": node_id,
             "log.dirs": ",".join(static.log_dirs),
             "num.recovery.threads.per.data.dir": str(static.num_recovery_threads_per_data_dir),
+            "queued.max.request.bytes": str(static.queued_max_request_bytes),
         },
     )
 

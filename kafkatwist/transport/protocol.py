@@ -1,10 +1,28 @@
-"""KafkaServerProtocol: length-prefixed framing and strict per-connection ordering.
+"""KafkaServerProtocol: length-prefixed framing, strict per-connection ordering, backpressure.
 
 Kafka's rule is one request at a time per connection, answered in order
-(https://kafka.apache.org/protocol.html#protocol_network). While a request
-waits (on storage, a long-poll Fetch, a rebalance), the transport is paused and
-further pipelined frames stay buffered; they are dispatched when the reply has
-been written.
+(https://kafka.apache.org/protocol.html#protocol_network), and Kafka mutes a
+connection while its response is pending (C{SocketServer}/C{Selector}): it
+reads no further request from it until the previous response has been handed
+to the socket. Here a connection is muted, for as long as any of these holds:
+
+* a request is being handled (on storage, a long-poll Fetch, a rebalance);
+* its transport's write buffer is full: the protocol is registered as the
+  transport's streaming producer, so the transport pauses it once a reply
+  pushes its buffer past C{bufferSize} and resumes it only when the buffer
+  has drained into the socket; so at most one response per connection is
+  buffered beyond the socket (plus less than C{bufferSize} of small ones);
+
+While muted, the transport is paused (it stops reading from the socket, so
+the kernel's buffers and then the client hold the rest) and no buffered frame
+is dispatched; pipelined frames already read wait their turn and are
+dispatched, in order, once nothing mutes the connection.
+
+Besides, every byte read is charged to the shared L{RequestMemoryPool}
+(C{queued.max.request.bytes}) until the request it belongs to is answered;
+while the pool is full the connection stops reading (but still dispatches
+the complete frames it holds, which is what releases memory), unless it is the
+pool's finisher: see L{kafkatwist.transport.pool}.
 
 Framing overrides L{Int32StringReceiver.dataReceived}: Twisted's version
 concatenates the whole unprocessed buffer with every read, which is quadratic
@@ -29,6 +47,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.errors import ProtocolViolation
 from kafkatwist.transport.dispatch import Dispatcher, Reply
+from kafkatwist.transport.pool import RequestMemoryPool
 
 _PREFIX = struct.Struct(">i")
 
@@ -54,6 +73,14 @@ class _Connection(Protocol):
 
     def loseConnection(self) -> None: ...
 
+    def registerProducer(self, producer: object, streaming: bool) -> None: ...
+
+    def unregisterProducer(self) -> None: ...
+
+    def pauseProducing(self) -> None: ...
+
+    def resumeProducing(self) -> None: ...
+
 
 def _host(address: IAddress) -> str | None:
     """The host of an IP address; None for other address families."""
@@ -63,8 +90,19 @@ def _host(address: IAddress) -> str | None:
     return None
 
 
+#: Why a connection is muted (bits of C{KafkaServerProtocol._mute}).
+_HANDLING = 1  # a request is being handled
+_WRITE_FULL = 2  # the transport's write buffer is full
+
+
 class KafkaServerProtocol(Int32StringReceiver):
-    """One client connection."""
+    """
+    One client connection; also the streaming producer of its transport.
+
+    The transport calls L{pauseProducing} when its write buffer is full and
+    L{resumeProducing} once it has drained, and L{stopProducing} when the
+    connection is lost.
+    """
 
     _log = Logger()
     factory: KafkaServerFactory
@@ -76,6 +114,19 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._pending: Deferred[Reply] | None = None
         #: Set once the connection is gone, or once we decided to close it.
         self._lost = False
+        #: The reasons the connection is muted (C{_HANDLING}...); 0 when it is not.
+        self._mute = 0
+        #: Whether we paused the transport's reading.
+        self._reading_paused = False
+        #: Whether we are the transport's registered producer.
+        self._producing = False
+        #: Bytes charged to the memory pool: those buffered, and the request being handled.
+        self._held = 0
+        #: The size (with its prefix) of the request being handled, 0 if none.
+        self._handling = 0
+        #: Whether we wait for the memory pool to let us read.
+        self._memory_wait = False
+        self._draining = False
         self.peer = ""
         self.local_host: str | None = None
 
@@ -89,6 +140,13 @@ class KafkaServerProtocol(Int32StringReceiver):
             self.peer = f"{peer}:"
         self.local_host = _host(self._connection.getHost())
         self.factory.connections.add(self)
+        self._connection.registerProducer(self, True)
+        self._producing = True
+
+    @property
+    def muted(self) -> bool:
+        """Whether the connection reads and dispatches nothing for now."""
+        return bool(self._mute)
 
     def _closing(self) -> bool:
         """True once nothing more may be read or written on this connection."""
@@ -97,12 +155,29 @@ class KafkaServerProtocol(Int32StringReceiver):
     def dataReceived(self, data: bytes) -> None:
         if self._closing():
             return
-        buf = self._buffer
         if data:
-            buf += data
+            self._buffer += data
+            self._held += len(data)
+            self.factory.memory.charge(len(data))
+        self._drain()
+
+    def _drain(self) -> None:
+        """Dispatch the complete frames buffered, in order, until something mutes us."""
+        if self._draining:
+            # Re-entered from a reply or a wake-up: the outer loop goes on.
+            return
+        self._draining = True
+        try:
+            self._dispatch_buffered()
+        finally:
+            self._draining = False
+        self._update_reading()
+
+    def _dispatch_buffered(self) -> None:
+        buf = self._buffer
         offset = 0
         size = len(buf)
-        while not self.paused and not self._closing() and size - offset >= 4:
+        while not self._mute and not self._closing() and size - offset >= 4:
             (length,) = _PREFIX.unpack_from(buf, offset)
             if length < 0 or length > self.MAX_LENGTH:
                 del buf[:]
@@ -116,9 +191,87 @@ class KafkaServerProtocol(Int32StringReceiver):
             with memoryview(buf) as view:
                 frame = bytes(view[offset + 4 : end])
             offset = end
+            self._handling = 4 + length
+            if self.factory.memory.finisher is self:
+                # Its request is complete: another may take the place.
+                self.factory.memory.finished(self)
             self.stringReceived(frame)
         if offset:
             del buf[:offset]
+
+    def _may_read(self) -> bool:
+        """Whether the memory pool lets us read; if not, we wait in it."""
+        pool = self.factory.memory
+        if not pool.full() or pool.finisher is self:
+            return True
+        if self._buffer and pool.finisher is None:
+            # In the middle of a request: finish it, whatever its size.
+            pool.finisher = self
+            return True
+        self._memory_wait = True
+        pool.wait(self)
+        return False
+
+    def _update_reading(self) -> None:
+        """Pause the transport's reading while muted or out of memory; else resume it."""
+        if self._closing():
+            return
+        if self._mute or self._memory_wait or not self._may_read():
+            if self.factory.memory.finisher is self:
+                # A muted finisher would hold everyone else up.
+                self.factory.memory.finished(self)
+            if not self._reading_paused:
+                self._reading_paused = True
+                self._connection.pauseProducing()
+        elif self._reading_paused:
+            self._reading_paused = False
+            self._connection.resumeProducing()
+
+    def _unmute(self, reason: int) -> None:
+        """C{reason} no longer holds: go on with the buffered frames if nothing else mutes us."""
+        self._mute &= ~reason
+        if not self._mute and not self._closing():
+            self._drain()
+
+    # -- IPushProducer, called by the transport about its write buffer ---------
+
+    def pauseProducing(self) -> None:
+        """The transport's write buffer is full: read and dispatch nothing more."""
+        self._mute |= _WRITE_FULL
+        self._update_reading()
+
+    def resumeProducing(self) -> None:
+        """The transport's write buffer has drained into the socket."""
+        if self._closing():
+            # A closing transport waits for its paused producer to let go.
+            self._unregister()
+            return
+        self._unmute(_WRITE_FULL)
+
+    def stopProducing(self) -> None:
+        """The connection is lost."""
+        self._lost = True
+        self._producing = False
+
+    def memory_available(self) -> None:
+        """The request memory pool has room again (or a finisher's place)."""
+        self._memory_wait = False
+        if not self._mute:
+            self._update_reading()
+
+    def _unregister(self) -> None:
+        if self._producing:
+            self._producing = False
+            self._connection.unregisterProducer()
+
+    def _release(self) -> None:
+        """The request being handled is answered: give back its memory."""
+        size, self._handling = self._handling, 0
+        if size:
+            self._held -= size
+            self.factory.memory.release(size)
+
+    # -- requests ----------------------------------------------------------------
 
     def lengthLimitExceeded(self, length: int) -> None:
         self._log.warn(
@@ -134,15 +287,17 @@ class KafkaServerProtocol(Int32StringReceiver):
         try:
             d = self.factory.dispatcher.dispatch(frame, self.peer, self.local_host)
         except ProtocolViolation as e:
+            self._release()
             self._violation(str(e))
             return
         if not d.called:
-            self.pauseProducing()  # type: ignore[no-untyped-call]  # untyped in Twisted
+            self._mute |= _HANDLING
         self._pending = d
         d.addCallbacks(self._send_reply, self._failed)
 
     def _send_reply(self, reply: Reply) -> None:
         self._pending = None
+        self._release()
         if self._closing():
             # A late reply after connectionLost, or after we or the service
             # started closing: drop it (and do not resume a closing transport).
@@ -152,17 +307,19 @@ class KafkaServerProtocol(Int32StringReceiver):
                 # Transports take bytes only; buffers of other types are copied once.
                 chunks = [c if type(c) is bytes else bytes(c) for c in reply]
                 size = sum(len(chunk) for chunk in chunks)
+                # May pause us (pauseProducing) when the write buffer is full.
                 self._connection.writeSequence([_PREFIX.pack(size), *chunks])
             except Exception:
                 self._log.failure("Could not send a reply to {peer}; closing", peer=self.peer)
                 self._close()
                 return
-        if self.paused:
+        if self._mute & _HANDLING:
             # Drains pipelined frames that arrived while this one waited.
-            self.resumeProducing()  # type: ignore[no-untyped-call]  # untyped in Twisted
+            self._unmute(_HANDLING)
 
     def _failed(self, failure: Failure) -> None:
         self._pending = None
+        self._release()
         if self._lost or isinstance(failure.value, CancelledError):
             return
         if isinstance(failure.value, ProtocolViolation):
@@ -178,27 +335,43 @@ class KafkaServerProtocol(Int32StringReceiver):
     def _close(self) -> None:
         """Stop serving this connection: later frames and late replies are dropped."""
         self._lost = True
+        # A registered producer the transport paused would keep it open.
+        self._unregister()
         self._connection.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
+        self._producing = False
         self.factory.connections.discard(self)
         pending, self._pending = self._pending, None
         if pending is not None and not pending.called:
             pending.cancel()
+        held, self._held, self._handling = self._held, 0, 0
+        self._buffer = bytearray()
+        self.factory.memory.forget(self)
+        if held:
+            self.factory.memory.release(held)
 
 
 class KafkaServerFactory(Factory[KafkaServerProtocol]):
-    """What every connection shares: the dispatcher and the request size limit."""
+    """What every connection shares: the dispatcher, the request size limit and memory."""
 
     protocol = KafkaServerProtocol
     noisy = False
 
     def __init__(
-        self, dispatcher: Dispatcher, max_request_size: int = DEFAULT_MAX_REQUEST_SIZE
+        self,
+        dispatcher: Dispatcher,
+        max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
+        memory: RequestMemoryPool | None = None,
     ) -> None:
+        """
+        @param memory: the pool of bytes of requests in flight
+            (C{queued.max.request.bytes}); unbounded by default.
+        """
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
+        self.memory = RequestMemoryPool() if memory is None else memory
         self.connections: set[KafkaServerProtocol] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:

@@ -26,6 +26,7 @@ from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties,
 from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.transport.dispatch import Dispatcher
+from kafkatwist.transport.pool import RequestMemoryPool
 from kafkatwist.transport.protocol import KafkaServerFactory
 
 _T = TypeVar("_T")
@@ -208,7 +209,9 @@ class BrokerService(Service):
         self._producer_expiration.start()
         self._start_groups(broker.groups)
         self.factory = KafkaServerFactory(
-            Dispatcher(REGISTRY, broker), config.socket_request_max_bytes
+            Dispatcher(REGISTRY, broker),
+            config.socket_request_max_bytes,
+            RequestMemoryPool(config.queued_max_request_bytes),
         )
         port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
             self.reactor, self.endpoint

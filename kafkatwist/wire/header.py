@@ -6,7 +6,8 @@ See https://kafka.apache.org/protocol.html#protocol_messages and Kafka's
 * request header v0: api_key, api_version, correlation_id (only
   ControlledShutdown v0 still uses it);
 * v1 adds ``client_id``, which is **always** a legacy nullable string (int16
-  length), even in flexible versions (``"flexibleVersions": "none"``);
+  length), even in flexible versions (``"flexibleVersions": "none"``); it is
+  decoded leniently (malformed UTF-8 becomes U+FFFD), as Kafka does;
 * v2 adds the tagged-field section; it is used when the request version is
   flexible;
 * response header v0 is the correlation id; v1 adds a tagged-field section
@@ -58,6 +59,19 @@ def peek_key_and_version(frame: Buffer) -> tuple[int, int]:
     return r.int16(), r.int16()
 
 
+def _client_id(reader: Reader) -> str | None:
+    """
+    The client id, decoded leniently: bytes that are not UTF-8 become U+FFFD.
+
+    Kafka decodes it with Java's C{new String(bytes, UTF_8)}, which replaces
+    malformed input instead of failing, and answers the request.
+    """
+    n = reader.int16()
+    if n < 0:
+        return None
+    return str(reader.raw(n), "utf-8", "replace")
+
+
 def decode_request_header(reader: Reader, header_version: int) -> RequestHeader:
     """Decode a request header of the given version, leaving C{reader} at the body."""
     api_key = reader.int16()
@@ -65,7 +79,7 @@ def decode_request_header(reader: Reader, header_version: int) -> RequestHeader:
     correlation_id = reader.int32()
     client_id = None
     if header_version >= 1:
-        client_id = reader.nullable_string()
+        client_id = _client_id(reader)
     if header_version >= 2:
         for _ in range(reader.uvarint()):
             reader.uvarint()

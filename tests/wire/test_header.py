@@ -107,9 +107,12 @@ class RequestHeaderTests(SynchronousTestCase):
                 self.assertRaises(ProtocolViolation, decode_request_header, Reader(frame[:end]), 2)
 
     def test_bad_client_id(self) -> None:
-        """A client_id that is not UTF-8 is a ProtocolViolation."""
-        data = bytes.fromhex("00120004000000010001ff00")
-        self.assertRaises(ProtocolViolation, decode_request_header, Reader(data), 2)
+        """A client_id that is not UTF-8 is decoded leniently, malformed bytes as U+FFFD (Kafka)."""
+        data = bytes.fromhex("00120004000000010002ff6100")
+        r = Reader(data)
+        header = decode_request_header(r, 2)
+        self.assertEqual(header.client_id, "\ufffda")
+        self.assertEqual(r.remaining, 0)
 
 
 class PeekTests(SynchronousTestCase):
