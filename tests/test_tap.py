@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import tempfile
 import types
 from typing import Any, cast
 
+from twisted.internet.defer import Deferred
 from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel
 from twisted.python.filepath import FilePath
 from twisted.python.usage import UsageError
@@ -102,9 +104,57 @@ class OptionsTests(SynchronousTestCase):
         """--override without C{=} is a UsageError."""
         self.assertRaises(UsageError, self.parse, "--override", "num.partitions")
 
+    def test_options_after_file(self) -> None:
+        """Options may follow the properties file, as in Kafka's kafka-server-start.sh."""
+        path = self.write_properties("node.id=3\nnum.partitions=2\n")
+        options = self.parse(
+            path, "--override", "num.partitions=5", "--node-id=4", "--listen", "tcp:0"
+        )
+        self.assertEqual(options["properties"], path)
+        self.assertEqual(options["config"].num_partitions, 5)
+        self.assertEqual(options["config"].node_id, 4)
+        self.assertEqual(options["endpoint"], "tcp:0")
+        both = self.parse("--override=num.partitions=6", path, "--node-id", "7")
+        self.assertEqual((both["config"].num_partitions, both["config"].node_id), (6, 7))
+
+    def test_dash_dash_ends_options(self) -> None:
+        """After C{--}, a word that looks like an option is the properties path."""
+        error = self.assertRaises(UsageError, self.parse, "--", "--node-id=1")
+        self.assertIn("--node-id=1", str(error))
+
+    def test_unknown_option_after_file(self) -> None:
+        """An unknown option after the file is a UsageError naming it."""
+        path = self.write_properties("")
+        error = self.assertRaises(UsageError, self.parse, path, "--bogus")
+        self.assertIn("bogus", str(error))
+
+    def test_unservable_listener(self) -> None:
+        """A listener kafkatwist cannot serve (SSL, SASL_*) is a UsageError naming it."""
+        for listeners, name in [
+            ("SSL://:9093", "SSL"),
+            ("PLAINTEXT://:9092,SASL_PLAINTEXT://:9094", "SASL_PLAINTEXT"),
+        ]:
+            path = self.write_properties(f"listeners={listeners}\n")
+            error = self.assertRaises(UsageError, self.parse, path)
+            self.assertIn(f"listener {name} uses security protocol {name}", str(error))
+
+    def test_one_line_under_twistd(self) -> None:
+        """Run as twistd's subcommand, a usage error is one stderr line and exit status 1."""
+        stderr = io.StringIO()
+        self.patch(sys, "__stderr__", stderr)
+        options = Options()
+        options.parent = Options()
+        error = self.assertRaises(SystemExit, options.parseOptions, ["--node-id=first"])
+        self.assertEqual(error.code, 1)
+        [line] = stderr.getvalue().splitlines()
+        self.assertTrue(line.startswith("kafkatwist: "), line)
+        self.assertIn("node.id", line)
+
     def test_listen(self) -> None:
         """--listen replaces the endpoint, and the bound port is advertised."""
-        path = self.write_properties("listeners=PLAINTEXT://:9092,CONTROLLER://:9093\n")
+        path = self.write_properties(
+            "listeners=PLAINTEXT://:9092,CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n"
+        )
         options = self.parse("--listen=tcp:0:interface=127.0.0.1", path)
         self.assertEqual(options["endpoint"], "tcp:0:interface=127.0.0.1")
         self.assertEqual(options["config"].advertised_address(), (None, 0))
@@ -164,6 +214,7 @@ class MakeServiceTests(SynchronousTestCase):
         class BrokerService:
             def __init__(self, **kwargs: Any) -> None:
                 calls.append(kwargs)
+                self.ready: Deferred[object] = Deferred()
 
         stand_in = types.ModuleType("kafkatwist.transport.service")
         stand_in.BrokerService = BrokerService  # type: ignore[attr-defined]

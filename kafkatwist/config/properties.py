@@ -36,6 +36,7 @@ __all__ = [
     "ConfigError",
     "Listener",
     "parse_listeners",
+    "parse_security_protocol_map",
 ]
 
 
@@ -84,6 +85,78 @@ def parse_listeners(value: str, key: str = "listeners") -> tuple[Listener, ...]:
     return tuple(listeners)
 
 
+# --- listener.security.protocol.map -----------------------------------------
+
+#: Kafka's C{SecurityProtocol} names.
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SSL_OR_SASL = frozenset(SECURITY_PROTOCOLS) - {"PLAINTEXT"}
+_MAP_KEY = "listener.security.protocol.map"
+
+
+def parse_security_protocol_map(value: str, key: str = _MAP_KEY) -> dict[str, str]:
+    """
+    Parse C{listener.security.protocol.map}: C{NAME:PROTOCOL,...}, as Kafka's C{Csv.parseCsvMap}.
+
+    Listener names are upper-cased (C{ListenerName.normalised}) and so are
+    protocols (C{SecurityProtocol.forName}); a repeated name keeps its last
+    protocol and trailing commas are ignored, as in Kafka. A blank value is
+    an empty map.
+
+    @raise ConfigError: for an entry without C{:} or with an empty name, or a
+        protocol that is not one of L{SECURITY_PROTOCOLS}.
+    """
+    mapping: dict[str, str] = {}
+    if not value.strip():
+        return mapping
+    items = [item.strip() for item in value.split(",")]
+    while not items[-1]:  # Java's String.split drops trailing empty strings
+        items.pop()
+    for item in items:
+        name, colon, protocol = item.strip().rpartition(":")
+        if not colon or not name.strip():
+            raise ConfigError(key, value, f"{item.strip()!r} is not of the form NAME:PROTOCOL")
+        protocol = protocol.strip().upper()
+        if protocol not in SECURITY_PROTOCOLS:
+            raise ConfigError(key, value, f"Invalid security protocol `{protocol}`")
+        mapping[name.strip().upper()] = protocol
+    return mapping
+
+
+def _effective_protocol_map(
+    merged: Mapping[str, str], listeners: tuple[Listener, ...], controller_names: tuple[str, ...]
+) -> dict[str, str]:
+    """
+    Kafka's C{KafkaConfig.effectiveListenerSecurityProtocolMap}.
+
+    When C{listener.security.protocol.map} is not set, Kafka's default
+    (each protocol mapped to itself) also maps the controller listener names
+    to PLAINTEXT, unless a listener or controller listener is named like
+    SSL or SASL_* (then they must be mapped by hand).
+    """
+    if _MAP_KEY in merged:
+        return parse_security_protocol_map(merged[_MAP_KEY])
+    mapping = parse_security_protocol_map(BROKER_CONFIGS[_MAP_KEY].default or "")
+    names = {listener.name for listener in listeners} | set(controller_names)
+    if not names & _SSL_OR_SASL:
+        for name in controller_names:
+            mapping.setdefault(name, "PLAINTEXT")
+    return mapping
+
+
+def _check_protocols(
+    key: str, raw: str | None, listeners: tuple[Listener, ...], mapping: Mapping[str, str]
+) -> None:
+    """Every listener name needs a protocol (Kafka's C{listenerListToEndPoints})."""
+    for listener in listeners:
+        if listener.name not in mapping:
+            raise ConfigError(
+                key,
+                raw,
+                f"No security protocol defined for listener {listener.name} "
+                f"(map it in {_MAP_KEY}, e.g. {listener.name}:PLAINTEXT)",
+            )
+
+
 # --- the keys that feed BrokerConfig -----------------------------------------
 
 #: Keys whose value is read under another name: kafkatwist's old spelling of
@@ -92,7 +165,14 @@ _ALIASES = {"offsets.metadata.max.bytes": "offset.metadata.max.bytes"}
 
 #: Fields parsed by hand below, not by type (listeners, ids, directories).
 _SPECIAL_FIELDS = frozenset(
-    {"listeners", "advertised_listeners", "controller_listener_names", "node_id", "log_dirs"}
+    {
+        "listeners",
+        "advertised_listeners",
+        "controller_listener_names",
+        "listener_security_protocol_map",
+        "node_id",
+        "log_dirs",
+    }
 )
 
 #: Keys something reads: those feeding a BrokerConfig field, and the server
@@ -158,6 +238,7 @@ def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
 
 
 _DEFAULT_LISTENERS = parse_listeners(BROKER_CONFIGS["listeners"].default or "")
+_DEFAULT_PROTOCOL_MAP = parse_security_protocol_map(BROKER_CONFIGS[_MAP_KEY].default or "")
 _ANY_HOSTS = ("", "0.0.0.0", "::")
 
 
@@ -174,6 +255,10 @@ class BrokerConfig:
 
     listeners: tuple[Listener, ...] = _DEFAULT_LISTENERS
     controller_listener_names: tuple[str, ...] = ()
+    # Listener name -> security protocol (the effective map: see _effective_protocol_map).
+    listener_security_protocol_map: Mapping[str, str] = field(
+        default=_DEFAULT_PROTOCOL_MAP, converter=_frozen_mapping, hash=False
+    )
     # Defaults to C{listeners} without the controller listeners, as in Kafka.
     advertised_listeners: tuple[Listener, ...] = field()
     # kafkatwist's own default (Kafka has none).
@@ -224,7 +309,7 @@ class BrokerConfig:
 
     @advertised_listeners.default
     def _advertised_listeners_default(self) -> tuple[Listener, ...]:
-        return self._broker_listeners()
+        return self.broker_listeners()
 
     @classmethod
     def from_properties(
@@ -276,13 +361,22 @@ class BrokerConfig:
             sorted(k for k in self.properties if k not in USED_KEYS and not is_kafka_key(k))
         )
 
-    def _broker_listeners(self) -> tuple[Listener, ...]:
+    def broker_listeners(self) -> tuple[Listener, ...]:
+        """The listeners for clients: C{listeners} without the controller listeners."""
         names = self.controller_listener_names
         return tuple(listener for listener in self.listeners if listener.name not in names)
 
+    def security_protocol(self, listener_name: str) -> str:
+        """
+        The security protocol of a listener (C{listener.security.protocol.map}).
+
+        @raise KeyError: for a name the map lacks (L{from_properties} refuses those).
+        """
+        return self.listener_security_protocol_map[listener_name.upper()]
+
     def serving_listener(self) -> Listener:
         """The listener clients connect to: the first that is not a controller listener."""
-        return self._broker_listeners()[0]
+        return self.broker_listeners()[0]
 
     def listen_endpoint(self) -> str:
         """
@@ -337,11 +431,15 @@ def _special_fields(merged: Mapping[str, str]) -> dict[str, object]:
             merged.get("listeners"),
             "no listener besides the controller listeners to serve clients on",
         )
+    protocols = _effective_protocol_map(merged, listeners, names)
+    _check_protocols("listeners", merged.get("listeners"), listeners, protocols)
     out["listeners"] = listeners
     out["controller_listener_names"] = names
+    out["listener_security_protocol_map"] = protocols
     if "advertised.listeners" in merged:
         raw = merged["advertised.listeners"]
         advertised = parse_listeners(raw, "advertised.listeners")
+        _check_protocols("advertised.listeners", raw, advertised, protocols)
         if any(listener.host == "0.0.0.0" for listener in advertised):
             raise ConfigError(
                 "advertised.listeners",

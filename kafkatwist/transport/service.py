@@ -10,6 +10,7 @@ from twisted.application.service import Service
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import _ISupportsExitSignalCapturing
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
@@ -24,6 +25,7 @@ from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.storage.kraft_files import MetadataLogConfig
+from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.pool import RequestMemoryPool
@@ -38,12 +40,53 @@ DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
 class ServiceReactor(ReactorTime, Protocol):
     """The reactor as the service uses it: time, and stopping it after a failed start."""
 
-    @property
-    def running(self) -> object:
-        """Whether the reactor is running."""
+    def callWhenRunning(self, callable: Callable[[], object]) -> object:
+        """Call C{callable} now if the reactor runs, else once it starts."""
 
     def stop(self) -> None:
         """Stop the reactor."""
+
+
+class StartupError(Exception):
+    """A start-up failure that one line explains (no traceback): its C{str()}."""
+
+
+def check_listeners(config: BrokerConfig) -> None:
+    """
+    Refuse listeners whose security protocol kafkatwist cannot serve.
+
+    C{listener.security.protocol.map} gives every listener a protocol
+    (L{BrokerConfig.security_protocol}); kafkatwist has neither TLS nor
+    SASL yet, so every listener clients may connect to must be PLAINTEXT.
+
+    @raise StartupError: naming the first other listener.
+    """
+    for listener in config.broker_listeners():
+        protocol = config.security_protocol(listener.name)
+        if protocol != "PLAINTEXT":
+            raise StartupError(
+                f"listener {listener.name} uses security protocol {protocol}, which kafkatwist "
+                "cannot serve (only PLAINTEXT; see listener.security.protocol.map)"
+            )
+
+
+def startup_failure_reason(error: BaseException | None) -> str | None:
+    """
+    The one line that explains a failed start, or None for a bug (log the traceback).
+
+    Known causes: an unusable or locked log dir, a port that cannot be
+    bound, a listener that cannot be served.
+    """
+    if isinstance(error, LogDirError | StartupError):
+        return str(error)
+    if isinstance(error, CannotListenError):
+        cause = error.socketError
+        reason = getattr(cause, "strerror", None) or str(cause)
+        host = error.interface or "*"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"cannot listen on {host}:{error.port}: {reason}"
+    return None
 
 
 class _Connection(Protocol):
@@ -51,6 +94,14 @@ class _Connection(Protocol):
 
     def loseConnection(self) -> None:
         """Close the connection once pending writes are sent."""
+
+
+def _format_log_dir(log_dir: str, node_id: int) -> str:
+    """L{ensure_meta_properties}, a failure to write naming the directory (L{LogDirError})."""
+    try:
+        return ensure_meta_properties(log_dir, node_id)
+    except OSError as e:
+        raise LogDirError(log_dir, e.strerror or str(e)) from e
 
 
 def _in_thread(fn: Callable[[], _T]) -> Deferred[_T]:
@@ -162,6 +213,7 @@ class BrokerService(Service):
         self._broker: Broker | None = None
         self._logs: LogManager | None = None
         self._producer_expiration: ProducerIdExpiration | None = None
+        self._locks: list[DirLock] = []
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
         self.ready: Deferred[ListeningPort] = Deferred()
@@ -174,9 +226,14 @@ class BrokerService(Service):
         return self._broker
 
     @property
+    def log_dirs(self) -> list[str]:
+        """Every log dir, absolute; the first holds C{meta.properties} and the metadata log."""
+        return [os.path.abspath(d) for d in (self.config.log_dirs or (DEFAULT_LOG_DIR,))]
+
+    @property
     def log_dir(self) -> str:
         """The first log dir: it holds C{meta.properties} and the metadata log."""
-        return os.path.abspath((self.config.log_dirs or (DEFAULT_LOG_DIR,))[0])
+        return self.log_dirs[0]
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call, unused-ignore]
@@ -184,16 +241,28 @@ class BrokerService(Service):
         d.addCallbacks(self.ready.callback, self._start_failed)
 
     def _start_failed(self, failure: Failure) -> None:
-        self._log.failure("kafkatwist failed to start", failure)
+        """
+        Report a failed start and stop the reactor (also when it has not started yet).
+
+        A known cause (L{startup_failure_reason}) is one log line; anything
+        else is a bug and is logged with its traceback.
+        """
+        reason = startup_failure_reason(failure.value)
+        if reason is None:
+            self._log.failure("kafkatwist failed to start", failure)
+        else:
+            self._log.critical("kafkatwist: {reason}", reason=reason)
         self.ready.errback(failure)
-        if self.reactor.running:
-            self.reactor.stop()
+        self.reactor.callWhenRunning(self.reactor.stop)
 
     async def _start(self) -> ListeningPort:
         config, clock = self.config, self.reactor
+        check_listeners(config)
         log_dir = self.log_dir
+        # One broker per directory: create, check and lock them all first.
+        self._locks = await run_now(lambda: lock_log_dirs(self.log_dirs))
         # Formatting a directory is tiny and must precede everything else.
-        cluster_id = await run_now(lambda: ensure_meta_properties(log_dir, config.node_id))
+        cluster_id = await run_now(lambda: _format_log_dir(log_dir, config.node_id))
         metadata = KRaftMetadataStore(
             log_dir, run_blocking=self.run_blocking, clock=clock, config=metadata_log_config(config)
         )
@@ -273,6 +342,9 @@ class BrokerService(Service):
             self._producer_expiration.stop()
         if self._logs is not None:
             await self._logs.close()
+        locks, self._locks = self._locks, []
+        for lock in locks:
+            lock.release()
         self._forget_exit_signal()
         self._log.info("kafkatwist stopped")
 

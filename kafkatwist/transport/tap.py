@@ -7,6 +7,11 @@ L{kafkatwist.config.properties}) and runs the broker in the foreground.
 
 from __future__ import annotations
 
+import atexit
+import getopt
+import os
+import sys
+from collections.abc import Sequence
 from typing import Any, cast
 
 from attrs import evolve
@@ -14,9 +19,11 @@ from twisted.application.service import Service
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 
 from kafkatwist.config.java_properties import parse_properties
 from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener
+from kafkatwist.transport.service import StartupError, check_listeners
 
 _log = Logger()
 
@@ -24,7 +31,7 @@ _log = Logger()
 class Options(usage.Options):
     """Command-line options for C{twistd kafkatwist}."""
 
-    synopsis = "[options] [path/to/server.properties]"
+    synopsis = "[options] [path/to/server.properties] [options]"
     longdesc = (
         "Run a Kafka-compatible broker. The optional positional argument is a Kafka "
         "server.properties file; without it Kafka's defaults apply. Command-line "
@@ -61,6 +68,26 @@ class Options(usage.Options):
             raise usage.UsageError(f"--override expects KEY=VALUE, not {setting!r}")
         self["overrides"][key.strip()] = value
 
+    def parseOptions(self, options: Sequence[str] | None = None) -> None:
+        """
+        Parse the command line; options may also follow the properties file.
+
+        Kafka's C{kafka-server-start.sh server.properties --override k=v}
+        order works as well as options first. Run as C{twistd kafkatwist},
+        a usage or config error is one line on stderr and exit status 1
+        (twistd itself would print its whole usage text above it).
+        """
+        argv = list(sys.argv[1:] if options is None else options)
+        try:
+            super().parseOptions(  # type: ignore[no-untyped-call, unused-ignore]
+                _options_first(argv, self.shortOpt, self.longOpt)
+            )
+        except usage.UsageError as e:
+            if self.parent is None:
+                raise
+            _print_error(f"kafkatwist: {e}")
+            raise SystemExit(1) from None
+
     def parseArgs(self, properties_path: str | None = None) -> None:
         """Accept the optional path to server.properties (the CodeCrafters tester passes one)."""
         self["properties"] = properties_path
@@ -77,6 +104,10 @@ class Options(usage.Options):
         try:
             config = BrokerConfig.from_properties(props, overrides=overrides)
         except ConfigError as e:
+            raise usage.UsageError(f"{where}: {e}") from None
+        try:
+            check_listeners(config)
+        except StartupError as e:
             raise usage.UsageError(f"{where}: {e}") from None
 
         endpoint = self["listen"]
@@ -104,6 +135,57 @@ class Options(usage.Options):
         except UnicodeDecodeError:
             # java.util.Properties.load(InputStream) reads ISO-8859-1.
             return data.decode("latin-1")
+
+
+def _options_first(argv: list[str], short: str, long: list[str]) -> list[str]:
+    """
+    C{argv} with every option before the positional arguments (GNU order).
+
+    Twisted's parser stops at the first positional argument, so
+    C{server.properties --override k=v} would leave the options as extra
+    arguments. Options are put back as one word each (C{--key=value}).
+
+    @raise usage.UsageError: for an unknown option or a missing value.
+    """
+    try:
+        opts, args = getopt.gnu_getopt(argv, short, long)
+    except getopt.error as e:
+        raise usage.UsageError(str(e)) from None
+    words = []
+    for opt, value in opts:
+        if opt.startswith("--"):
+            words.append(f"{opt}={value}" if f"{opt[2:]}=" in long else opt)
+        else:
+            words.append(f"{opt}{value}")
+    return [*words, "--", *args] if args else words
+
+
+def _print_error(line: str) -> None:
+    """Write one line to the process's real stderr (twistd may have redirected sys.stderr)."""
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _exit_status(code: int) -> None:
+    """At interpreter exit (after twistd's own clean-up), end the process with C{code}."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _exit_nonzero(failure: Failure) -> None:
+    """
+    Make a failed start end the process with status 1.
+
+    The service has logged why (one line, or the traceback of a bug) and
+    stops the reactor; twistd then returns normally, which would exit 0.
+    """
+    atexit.register(_exit_status, 1)
 
 
 def _check_endpoint(description: str) -> None:
@@ -137,4 +219,6 @@ def makeService(options: Options) -> Service:
 
     config: BrokerConfig = options["config"]
     _log_ignored_keys(config)
-    return BrokerService(config=config, endpoint=options["endpoint"], reactor=reactor)
+    service = BrokerService(config=config, endpoint=options["endpoint"], reactor=reactor)
+    service.ready.addErrback(_exit_nonzero)
+    return service

@@ -316,7 +316,6 @@ class KeyCatalogueTests(SynchronousTestCase):
             config.unused_keys,
             (
                 "controller.quorum.voters",
-                "listener.security.protocol.map",
                 "num.network.threads",
                 "ssl.keystore.location",
                 "transaction.state.log.num.partitions",
@@ -331,5 +330,5 @@ class KeyCatalogueTests(SynchronousTestCase):
         self.assertEqual(config.unknown_keys, ())
         self.assertEqual(
             config.unused_keys,
-            ("controller.quorum.voters", "listener.security.protocol.map", "process.roles"),
+            ("controller.quorum.voters", "process.roles"),
         )

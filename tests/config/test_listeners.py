@@ -1,4 +1,4 @@
-"""Tests for C{listeners}: L{parse_listeners}, the listen endpoint and the advertised address."""
+"""Tests for C{listeners}: parsing, security protocols, listen endpoint, advertised address."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from kafkatwist.config.properties import (
     ConfigError,
     Listener,
     parse_listeners,
+    parse_security_protocol_map,
 )
 
 
@@ -97,7 +98,10 @@ class EndpointTests(SynchronousTestCase):
     def test_endpoint_strings_parse(self) -> None:
         """Twisted's serverFromString accepts the strings with the intended interface and port."""
         reactor = MemoryReactor()
-        for listeners, interface in [("P://:9092", "0.0.0.0"), ("P://[::1]:9092", "::1")]:
+        for listeners, interface in [
+            ("PLAINTEXT://:9092", "0.0.0.0"),
+            ("PLAINTEXT://[::1]:9092", "::1"),
+        ]:
             endpoint = serverFromString(reactor, self.endpoint(listeners))
             endpoint.listen(Factory())
             port, _factory, _backlog, bound = reactor.tcpServers[-1]
@@ -110,7 +114,7 @@ class EndpointTests(SynchronousTestCase):
 
     def test_advertised_any_host_is_none(self) -> None:
         """Empty, C{0.0.0.0} and C{::} hosts are advertised as None (use the connected address)."""
-        for listeners in ("P://:9092", "P://0.0.0.0:9092", "P://[::]:9092"):
+        for listeners in ("PLAINTEXT://:9092", "PLAINTEXT://0.0.0.0:9092", "PLAINTEXT://[::]:9092"):
             config = BrokerConfig.from_properties({"listeners": listeners})
             self.assertEqual(config.advertised_address(), (None, 9092))
 
@@ -126,6 +130,8 @@ class EndpointTests(SynchronousTestCase):
                 "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
                 "controller.listener.names": "CONTROLLER",
                 "advertised.listeners": "OTHER://other:1,PLAINTEXT://public.example:19092",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,"
+                "OTHER:PLAINTEXT",
             }
         )
         self.assertEqual(config.advertised_address(), ("public.example", 19092))
@@ -133,6 +139,113 @@ class EndpointTests(SynchronousTestCase):
     def test_advertised_fallback_to_first(self) -> None:
         """Without a same-named advertised listener, the first non-controller one is chosen."""
         config = BrokerConfig.from_properties(
-            {"listeners": "PLAINTEXT://:9092", "advertised.listeners": "EXTERNAL://ext:1"}
+            {
+                "listeners": "PLAINTEXT://:9092",
+                "advertised.listeners": "EXTERNAL://ext:1",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,EXTERNAL:PLAINTEXT",
+            }
         )
         self.assertEqual(config.advertised_address(), ("ext", 1))
+
+
+class SecurityProtocolMapTests(SynchronousTestCase):
+    """Tests for L{parse_security_protocol_map} and the effective map of L{BrokerConfig}."""
+
+    def test_parse(self) -> None:
+        """Names and protocols are upper-cased and trimmed; the last of a repeated name wins."""
+        self.assertEqual(
+            parse_security_protocol_map(" client : plaintext ,Ssl:SSL, client:SASL_SSL"),
+            {"CLIENT": "SASL_SSL", "SSL": "SSL"},
+        )
+        self.assertEqual(parse_security_protocol_map("  "), {})
+        self.assertEqual(parse_security_protocol_map("A:PLAINTEXT,,"), {"A": "PLAINTEXT"})
+
+    def test_parse_errors(self) -> None:
+        """An entry without a colon or name, or an unknown protocol, raises ConfigError."""
+        for value in ("PLAINTEXT", ",A:PLAINTEXT", "A:SSL,,B:SSL", ":SSL", "A:TLS", "A:TRACE"):
+            error = self.assertRaises(ConfigError, parse_security_protocol_map, value)
+            self.assertEqual(error.key, "listener.security.protocol.map")
+        error = self.assertRaises(ConfigError, parse_security_protocol_map, "A:tls")
+        self.assertIn("Invalid security protocol `TLS`", str(error))
+
+    def test_default_map(self) -> None:
+        """By default each protocol name maps to itself, and controller listeners to PLAINTEXT."""
+        config = BrokerConfig.from_properties(
+            {
+                "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
+                "controller.listener.names": "CONTROLLER",
+            }
+        )
+        self.assertEqual(
+            dict(config.listener_security_protocol_map),
+            {
+                "PLAINTEXT": "PLAINTEXT",
+                "SSL": "SSL",
+                "SASL_PLAINTEXT": "SASL_PLAINTEXT",
+                "SASL_SSL": "SASL_SSL",
+                "CONTROLLER": "PLAINTEXT",
+            },
+        )
+        self.assertEqual(config.security_protocol("plaintext"), "PLAINTEXT")
+        self.assertEqual(BrokerConfig().security_protocol("SSL"), "SSL")
+
+    def test_protocols_of_listeners(self) -> None:
+        """Each listener resolves through the map; SSL and SASL names keep their protocol."""
+        for listeners, name, protocol in [
+            ("SSL://:9093", "SSL", "SSL"),
+            ("SASL_PLAINTEXT://:9094", "SASL_PLAINTEXT", "SASL_PLAINTEXT"),
+            ("sasl_ssl://:9095", "SASL_SSL", "SASL_SSL"),
+        ]:
+            config = BrokerConfig.from_properties({"listeners": listeners})
+            self.assertEqual(config.security_protocol(name), protocol)
+
+    def test_unknown_listener_name(self) -> None:
+        """A listener the map does not name is a ConfigError on listeners, as in Kafka."""
+        for listeners in ("FOO://:9092", "http://:8080", "PLAINTEXT://:9092,CONTROLLER://:9093"):
+            error = self.assertRaises(
+                ConfigError, BrokerConfig.from_properties, {"listeners": listeners}
+            )
+            self.assertEqual(error.key, "listeners")
+            self.assertIn("No security protocol defined for listener", str(error))
+
+    def test_unknown_advertised_name(self) -> None:
+        """An advertised listener the map does not name is a ConfigError on advertised.listeners."""
+        error = self.assertRaises(
+            ConfigError,
+            BrokerConfig.from_properties,
+            {"advertised.listeners": "EXTERNAL://ext:1"},
+        )
+        self.assertEqual(error.key, "advertised.listeners")
+        self.assertIn("EXTERNAL", str(error))
+
+    def test_explicit_map(self) -> None:
+        """An explicit map names the listeners; controller names are then not added."""
+        config = BrokerConfig.from_properties(
+            {
+                "listeners": "CLIENT://:9092,CONTROLLER://:9093",
+                "controller.listener.names": "CONTROLLER",
+                "listener.security.protocol.map": "client:plaintext,CONTROLLER:PLAINTEXT",
+            }
+        )
+        self.assertEqual(config.security_protocol("CLIENT"), "PLAINTEXT")
+        self.assertRaises(
+            ConfigError,
+            BrokerConfig.from_properties,
+            {
+                "listeners": "PLAINTEXT://:9092,CONTROLLER://:9093",
+                "controller.listener.names": "CONTROLLER",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT",
+            },
+        )
+
+    def test_controller_not_defaulted_next_to_ssl(self) -> None:
+        """As in Kafka, controller names get no default protocol when a listener is SSL or SASL."""
+        error = self.assertRaises(
+            ConfigError,
+            BrokerConfig.from_properties,
+            {
+                "listeners": "SSL://:9092,CONTROLLER://:9093",
+                "controller.listener.names": "CONTROLLER",
+            },
+        )
+        self.assertIn("listener CONTROLLER", str(error))

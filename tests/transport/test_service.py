@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IAddress, IProtocolFactory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import ILogObserver, LogEvent, Logger, LogLevel, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.properties import BrokerConfig
@@ -16,10 +18,11 @@ from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.checkpoints import CLEAN_SHUTDOWN_FILE
 from kafkatwist.storage.kraft import KRaftMetadataStore, run_now
+from kafkatwist.storage.lock import LogDirError, LogDirLockedError
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transport.protocol import KafkaServerFactory
-from kafkatwist.transport.service import BrokerService
+from kafkatwist.transport.service import BrokerService, StartupError
 from tests.storage.support import temp_dir
 
 ENDPOINT = "tcp:0:interface=127.0.0.1"
@@ -138,27 +141,98 @@ class BrokerServiceTests(SynchronousTestCase):
         )
         self.successResultOf(service.stopService())
 
+    def events(self) -> list[LogEvent]:
+        """Capture what the service logs."""
+        events: list[LogEvent] = []
+        self.patch(BrokerService, "_log", Logger(observer=cast(ILogObserver, events.append)))
+        return events
+
     def test_failing_start_is_reported(self) -> None:
-        """A start that fails fails C{ready}, is logged, and stops a running reactor."""
-        self.reactor.listen_error = CannotListenError("127.0.0.1", 0, OSError("in use"))
+        """A port in use fails C{ready}, logs one line naming the address, stops the reactor."""
+        self.reactor.listen_error = CannotListenError("127.0.0.1", 9092, OSError(98, "in use"))
         self.reactor.running = True
+        events = self.events()
         service = self.service()
         service.startService()
         self.failureResultOf(service.ready, CannotListenError)
-        self.assertEqual(len(self.flushLoggedErrors(CannotListenError)), 1)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(
+            [formatEvent(e) for e in events if e["log_level"] == LogLevel.critical],
+            ["kafkatwist: cannot listen on 127.0.0.1:9092: in use"],
+        )
+        self.assertTrue(all("log_failure" not in e for e in events))
+        self.assertTrue(self.reactor.hasStopped)
+        self.successResultOf(service.stopService())
+
+    def test_bug_keeps_traceback(self) -> None:
+        """An unexpected exception at start is logged with its traceback: it is a bug."""
+        self.reactor.listen_error = RuntimeError("a bug")
+        self.reactor.running = True
+        service = self.service()
+        service.startService()
+        self.failureResultOf(service.ready, RuntimeError)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
         self.assertTrue(self.reactor.hasStopped)
         self.successResultOf(service.stopService())
 
     def test_unusable_log_dir_is_reported(self) -> None:
-        """A log dir that cannot be formatted fails C{ready}."""
+        """A log dir that is a file fails C{ready} with one line naming it, stopping the reactor."""
         path = os.path.join(self.log_dir, "a-file")
         with open(path, "w") as f:
             f.write("not a directory")
+        events = self.events()
         config = BrokerConfig.from_properties({"log.dirs": path})
         service = BrokerService(config, ENDPOINT, self.reactor, run_blocking=run_now)
         service.startService()
-        self.failureResultOf(service.ready, OSError)
-        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.failureResultOf(service.ready, LogDirError)
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual(
+            [formatEvent(e) for e in events if e["log_level"] == LogLevel.critical],
+            [f"kafkatwist: cannot use log dir {path}: Not a directory"],
+        )
+        # The reactor has not started yet (twistd starts services first): it stops once it runs.
+        self.assertFalse(self.reactor.hasStopped)
+        self.reactor.run()
+        self.assertTrue(self.reactor.hasStopped)
+
+    def test_one_broker_per_log_dir(self) -> None:
+        """A second service on a locked log dir fails with Kafka's message; a stop unlocks it."""
+        first = self.started()
+        events = self.events()
+        second = self.service()
+        second.startService()
+        self.failureResultOf(second.ready, LogDirLockedError)
+        self.assertEqual(
+            [formatEvent(e) for e in events if e["log_level"] == LogLevel.critical],
+            [
+                f"kafkatwist: Failed to acquire lock on file .lock in {self.log_dir}. A Kafka "
+                "instance in another process or thread is using this directory."
+            ],
+        )
+        self.successResultOf(second.stopService())
+        self.successResultOf(first.stopService())
+        self.successResultOf(self.started().stopService())
+
+    def test_every_log_dir_is_locked(self) -> None:
+        """Each of several log dirs is locked, not only the metadata dir."""
+        other = temp_dir(self)
+        first = self.started(**{"log.dirs": f"{self.log_dir},{other}"})
+        second = self.service(**{"log.dirs": other})
+        second.startService()
+        failure = self.failureResultOf(second.ready, LogDirLockedError)
+        self.assertEqual(failure.value.path, other)
+        self.successResultOf(first.stopService())
+
+    def test_unservable_listener(self) -> None:
+        """A listener whose protocol is not PLAINTEXT fails the start, naming the listener."""
+        self.reactor.running = True
+        events = self.events()
+        service = self.service(listeners="SSL://127.0.0.1:0")
+        service.startService()
+        self.failureResultOf(service.ready, StartupError)
+        [line] = [formatEvent(e) for e in events if e["log_level"] == LogLevel.critical]
+        self.assertIn("listener SSL uses security protocol SSL", line)
+        self.assertFalse(os.path.exists(os.path.join(self.log_dir, "meta.properties")))
 
     def test_stop_in_order(self) -> None:
         """Stopping waits for the listener to close, then drops connections, groups, then logs."""
