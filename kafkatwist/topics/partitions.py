@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from attrs import define
+from attrs import define, field
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.python.failure import Failure
 
-from kafkatwist.clock import ReactorTime, now_ms
+from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import KafkaError, RecordsError
 from kafkatwist.producers.state import ProducerStateError
@@ -26,6 +27,7 @@ from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.recompress import convert_for_topic
+from kafkatwist.wire.validator import check_records
 
 #: Validated batches: each batch's position in the buffer and its header.
 Batches = Sequence[tuple[int, BatchHeader]]
@@ -38,12 +40,20 @@ class Partitions:
 
     @ivar _log_config: A topic's L{LogConfig} now (static, dynamic and topic
         layers); called when a log is created.
+    @ivar _run_blocking: Where compressed batches too big to decompress on
+        the reactor thread are checked (a worker thread); None checks them
+        at once (tests).
+    @ivar _checking: Per partition, a Deferred that fires once the append
+        being checked in a worker thread has been handed to the log: later
+        appends to the partition wait for it, so appends keep their order.
     """
 
     _metadata: IMetadataStore
     _logs: ILogManager
     _log_config: Callable[[str], LogConfig]
     _clock: ReactorTime
+    _run_blocking: RunBlocking | None = None
+    _checking: dict[tuple[str, int], Deferred[None]] = field(factory=dict, init=False)
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
@@ -86,7 +96,81 @@ class Partitions:
         batches: Batches,
     ) -> Deferred[AppendInfo]:
         """
-        Append validated batches to a partition log at its current leader epoch.
+        Check the records of validated batches, then append them (L{append_checked}).
+
+        The records are walked and compressed ones decompressed, bounded, as
+        Kafka's C{LogValidator} does (L{check_records}); a refusal fails with
+        its C{RecordsError} and appends nothing. A compressed batch that
+        decompresses to more than the reactor thread's share is checked
+        in a worker thread, and later appends to the partition wait for it.
+        """
+        key = (topic.name, partition)
+        config = log.config
+
+        def check(chosen: Batches, inline: bool) -> list[int]:
+            return check_records(
+                records,
+                chosen,
+                max_message_bytes=config.max_message_bytes,
+                keys_required="compact" in config.cleanup_policy.split(","),
+                partition=f"{topic.name}-{partition}",
+                inline=inline,
+            )
+
+        def in_worker(chosen: Batches) -> Deferred[list[int]]:
+            if self._run_blocking is None:
+                try:
+                    return succeed(check(chosen, False))
+                except RecordsError as e:
+                    return fail(e)
+            return self._run_blocking(lambda: check(chosen, False))
+
+        tail = self._checking.get(key)
+        if tail is None:
+            try:
+                later = check(batches, True)
+            except RecordsError as e:
+                return fail(e)
+            if not later:
+                return self.append_checked(topic, partition, log, records, batches)
+            checked = in_worker([batches[i] for i in later])
+        else:
+            checked = Deferred()
+
+            def after(_: None) -> None:
+                in_worker(batches).chainDeferred(checked)
+
+            tail.addCallback(after)
+        gate: Deferred[None] = Deferred()
+        self._checking[key] = gate
+        result: Deferred[AppendInfo] = Deferred()
+
+        def release() -> None:
+            if self._checking.get(key) is gate:
+                del self._checking[key]
+            gate.callback(None)
+
+        def passed(_: list[int]) -> None:
+            self.append_checked(topic, partition, log, records, batches).chainDeferred(result)
+            release()
+
+        def refused(failure: Failure) -> None:
+            result.errback(failure)
+            release()
+
+        checked.addCallbacks(passed, refused)
+        return result
+
+    def append_checked(
+        self,
+        topic: TopicState,
+        partition: int,
+        log: IPartitionLog,
+        records: Buffer,
+        batches: Batches,
+    ) -> Deferred[AppendInfo]:
+        """
+        Append batches whose records were checked, at the partition's current leader epoch.
 
         Batches with a producer id are first checked against the log's
         producer state: a refusal fails with its KafkaError and appends
