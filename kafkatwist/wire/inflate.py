@@ -155,7 +155,7 @@ def _zstd(view: memoryview, out: _Output) -> None:
                     raise _corrupt(ZSTD, "truncated zstd frame")
                 step = max(1, (out.limit - len(out.data)) // _ZSTD_MAX_RATIO)
                 out.add(d.decompress(bytes(view[pos : pos + step])))
-                pos += step
+                pos = min(pos + step, end)
             pos -= len(d.unused_data)
     except zstandard.ZstdError as e:
         raise _corrupt(ZSTD, e) from None
