@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
 from twisted.python.failure import Failure
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
@@ -31,6 +31,10 @@ from kafkatwist.wire.validator import check_records
 
 #: Validated batches: each batch's position in the buffer and its header.
 Batches = Sequence[tuple[int, BatchHeader]]
+
+#: Batches decompressed in worker threads at once, at most: each may hold
+#: up to its decompressed limit (L{kafkatwist.wire.validator.decompressed_limit}).
+CONCURRENT_WORKER_CHECKS = 2
 
 
 @define
@@ -54,6 +58,9 @@ class Partitions:
     _clock: ReactorTime
     _run_blocking: RunBlocking | None = None
     _checking: dict[tuple[str, int], Deferred[None]] = field(factory=dict, init=False)
+    _workers: DeferredSemaphore = field(
+        factory=lambda: DeferredSemaphore(CONCURRENT_WORKER_CHECKS), init=False
+    )
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
@@ -123,7 +130,8 @@ class Partitions:
                     return succeed(check(chosen, False))
                 except RecordsError as e:
                     return fail(e)
-            return self._run_blocking(lambda: check(chosen, False))
+            run_blocking = self._run_blocking
+            return self._workers.run(run_blocking, lambda: check(chosen, False))
 
         tail = self._checking.get(key)
         if tail is None:

@@ -98,7 +98,7 @@ class _Output:
             raise TooLarge(self.codec, self.limit)
 
 
-def inflate(codec: int, data: Buffer, limit: int) -> bytes:
+def inflate(codec: int, data: Buffer, limit: int) -> bytearray:
     """
     Decompress the records section C{data} of a batch compressed with C{codec}.
 
@@ -123,7 +123,7 @@ def inflate(codec: int, data: Buffer, limit: int) -> bytes:
         raise RecordsError(
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, f"unknown compression type id {codec}"
         )
-    return bytes(out.data)
+    return out.data
 
 
 def _gzip(view: memoryview, out: _Output) -> None:
