@@ -6,7 +6,8 @@
 # The first run creates .venv next to this script and installs the runtime
 # dependencies listed in pyproject.toml; pip's output goes to .venv/install.log,
 # never to the terminal. Later runs reuse .venv at once while pyproject.toml is
-# unchanged. test.sh sources this file for kafkatwist_venv.
+# unchanged. Each run also builds the compiled record walker if it is missing or
+# stale (kafkatwist_walk). test.sh sources this file for kafkatwist_venv.
 set -euo pipefail
 
 KAFKATWIST_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)

@@ -8,7 +8,7 @@ import tracemalloc
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, RecordsError
-from kafkatwist.wire import walk
+from kafkatwist.wire import validator, walk
 from kafkatwist.wire.batch import RECORDS_OFFSET, parse_batch_header
 from kafkatwist.wire.compression import compress
 from kafkatwist.wire.inflate import TooLarge, inflate
@@ -53,6 +53,13 @@ class CompiledWalkerTests(SynchronousTestCase):
 class RefusedCaseTests(SynchronousTestCase):
     def test_each_case_refused_with_kafkas_code(self) -> None:
         """Every malformed batch is refused with the code Kafka answers for it."""
+        for name, (build, code) in CASES.items():
+            with self.subTest(name):
+                self.assertEqual(verdict(build()), code)
+
+    def test_each_case_refused_by_the_python_walker(self) -> None:
+        """The pure-Python fallback refuses every case with the same code."""
+        self.patch(validator, "walk_records", walk.py_walk)
         for name, (build, code) in CASES.items():
             with self.subTest(name):
                 self.assertEqual(verdict(build()), code)
