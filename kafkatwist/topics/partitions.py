@@ -26,7 +26,7 @@ from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.recompress import convert_for_topic
+from kafkatwist.wire.recompress import convert_for_topic, target_codec
 from kafkatwist.wire.validator import check_records
 
 #: Validated batches: each batch's position in the buffer and its header.
@@ -35,6 +35,8 @@ Batches = Sequence[tuple[int, BatchHeader]]
 #: Batches decompressed in worker threads at once, at most: each may hold
 #: up to its decompressed limit (L{kafkatwist.wire.validator.decompressed_limit}).
 CONCURRENT_WORKER_CHECKS = 2
+#: Records recompressed on the reactor thread at most; more go to a worker.
+CONVERT_INLINE_RECORDS = 1000
 
 
 @define
@@ -113,6 +115,14 @@ class Partitions:
         """
         key = (topic.name, partition)
         config = log.config
+        compression = config.compression_type
+        try:
+            converting = compression != "producer" and any(
+                target_codec(compression, h.compression) != h.compression for _, h in batches
+            )
+        except RecordsError as e:
+            return fail(e)
+        heavy = converting and sum(h.records_count for _, h in batches) > CONVERT_INLINE_RECORDS
 
         def check(chosen: Batches, inline: bool) -> list[int]:
             return check_records(
@@ -124,22 +134,33 @@ class Partitions:
                 inline=inline,
             )
 
-        def in_worker(chosen: Batches) -> Deferred[list[int]]:
+        def work(chosen: Batches) -> tuple[Buffer, Batches]:
+            check(chosen, False)
+            if heavy:
+                converted = convert_for_topic(
+                    records, batches, compression, max_batch_bytes=config.max_message_bytes
+                )
+                if converted is not None:
+                    return converted
+            return records, batches
+
+        def in_worker(chosen: Batches) -> Deferred[tuple[Buffer, Batches]]:
             if self._run_blocking is None:
                 try:
-                    return succeed(check(chosen, False))
+                    return succeed(work(chosen))
                 except RecordsError as e:
                     return fail(e)
             run_blocking = self._run_blocking
-            return self._workers.run(run_blocking, lambda: check(chosen, False))
+            return self._workers.run(run_blocking, lambda: work(chosen))
 
         tail = self._checking.get(key)
+        checked: Deferred[tuple[Buffer, Batches]]
         if tail is None:
             try:
                 later = check(batches, True)
             except RecordsError as e:
                 return fail(e)
-            if not later:
+            if not later and not heavy:
                 return self.append_checked(topic, partition, log, records, batches)
             checked = in_worker([batches[i] for i in later])
         else:
@@ -158,8 +179,8 @@ class Partitions:
                 del self._checking[key]
             gate.callback(None)
 
-        def passed(_: list[int]) -> None:
-            self.append_checked(topic, partition, log, records, batches).chainDeferred(result)
+        def passed(ready: tuple[Buffer, Batches]) -> None:
+            self.append_checked(topic, partition, log, *ready).chainDeferred(result)
             release()
 
         def refused(failure: Failure) -> None:

@@ -10,10 +10,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.topics.partitions import Partitions
+from kafkatwist.topics.partitions import CONVERT_INLINE_RECORDS, Partitions
+from kafkatwist.wire.batch import parse_batch_header
 from kafkatwist.wire.validator import INLINE_DECOMPRESSED_BYTES, validate_produce_records
 from tests.brokers import log_of, make_broker
 from tests.client_batches import client_batch
+from tests.storage.support import stored_batches
 from tests.wire.malformed import zstd_bomb
 
 
@@ -50,11 +52,25 @@ class WorkerCheckTests(SynchronousTestCase):
             self.threads,
         )
 
-    def append(self, batch: bytes) -> Deferred[AppendInfo]:
-        topic = self.broker.metadata.image.topics["t"]
+    def append(self, batch: bytes, name: str = "t") -> Deferred[AppendInfo]:
+        topic = self.broker.metadata.image.topics[name]
         log = self.partitions.open_log(topic, 0)
         batches = validate_produce_records(batch, max_batch_bytes=log.config.max_message_bytes)
         return self.partitions.append(topic, 0, log, batch, batches)
+
+    def test_large_recompression_runs_in_worker(self) -> None:
+        """A batch of many records to recompress for compression.type goes to a worker thread."""
+        self.successResultOf(
+            self.broker.controller.create_topic("z", 1, configs={"compression.type": "zstd"})
+        )
+        small = self.append(client_batch(count=5), "z")
+        self.assertEqual(self.successResultOf(small).base_offset, 0)
+        many = self.append(client_batch(count=CONVERT_INLINE_RECORDS + 1), "z")
+        self.assertNoResult(many)
+        self.threads.run_all()
+        self.assertEqual(self.successResultOf(many).base_offset, 5)
+        stored = stored_batches(log_of(self.broker, "z", 0))
+        self.assertEqual([parse_batch_header(b).compression for b in stored], [4, 4])
 
     def test_large_compressed_batch_checked_in_worker_and_order_kept(self) -> None:
         """A batch too big for the reactor is checked in a worker; later appends wait for it."""
