@@ -134,4 +134,4 @@ async def test_bombs_refused_without_stalling_others(broker: RunningBroker) -> N
         assert "decompress to more than" in (answer.error_message or "")
         assert log(broker, topic).log_end_offset == 0
         assert elapsed < 10, (name, elapsed)
-        assert slowest < 0.5, (name, slowest)
+        assert slowest < 1.0, (name, slowest)
