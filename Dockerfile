@@ -8,10 +8,15 @@ ENV PYTHONUNBUFFERED=1 \
 
 COPY . /tmp/kafkatwist
 
-# Install, then build Twisted's plugin cache (dropin.cache) while still root:
-# the runtime user cannot write it into site-packages.
-RUN pip install /tmp/kafkatwist \
-    && rm -rf /tmp/kafkatwist \
+# Install (with a C compiler for the record walker, kafkatwist/wire/_walk.c,
+# removed again afterwards), then build Twisted's plugin cache (dropin.cache)
+# while still root: the runtime user cannot write it into site-packages.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install /tmp/kafkatwist \
+    && python -c "import kafkatwist.wire._walk" \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y \
+    && rm -rf /var/lib/apt/lists/* /tmp/kafkatwist \
     && python -c "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))" \
     && useradd --system --no-create-home --home-dir /var/lib/kafkatwist \
         --shell /usr/sbin/nologin kafkatwist \

@@ -6,11 +6,24 @@
 # The first run creates .venv next to this script and installs the runtime
 # dependencies listed in pyproject.toml; pip's output goes to .venv/install.log,
 # never to the terminal. Later runs reuse .venv at once while pyproject.toml is
-# unchanged. test.sh sources this file for kafkatwist_venv.
+# unchanged. Each run also builds the compiled record walker if it is missing or
+# stale (kafkatwist_walk). test.sh sources this file for kafkatwist_venv.
 set -euo pipefail
 
 KAFKATWIST_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 KAFKATWIST_VENV="$KAFKATWIST_REPO/.venv"
+
+# kafkatwist_walk: build the compiled record walker (kafkatwist/wire/_walk.c)
+# in place when it is missing or older than its source. Without a C compiler the
+# build fails (logged in .venv/install.log) and the pure-Python walker is used.
+kafkatwist_walk() {
+    local src="$KAFKATWIST_REPO/kafkatwist/wire/_walk.c" built
+    built=$(compgen -G "$KAFKATWIST_REPO/kafkatwist/wire/_walk.*.so" | head -n 1 || true)
+    if [ -z "$built" ] || [ "$src" -nt "$built" ]; then
+        "$KAFKATWIST_VENV/bin/python" "$KAFKATWIST_REPO/tools/build_walk.py" --quiet \
+            >>"$KAFKATWIST_VENV/install.log" 2>&1 || true
+    fi
+}
 
 # kafkatwist_venv [EXTRA...]: make .venv hold the runtime dependencies plus those
 # of the named optional-dependency groups of pyproject.toml. A stamp holding the
@@ -22,6 +35,7 @@ kafkatwist_venv() {
     local want
     want=$(cksum <"$KAFKATWIST_REPO/pyproject.toml")
     if [ -x "$venv/bin/twistd" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        kafkatwist_walk
         return 0
     fi
 
@@ -73,6 +87,7 @@ PY
     # Warm Twisted's plugin cache (dropin.cache) now rather than on the first start.
     PYTHONPATH=$KAFKATWIST_REPO "$venv/bin/python" -c \
         'from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))' >>"$log" 2>&1
+    kafkatwist_walk
     echo "$want" >"$venv/.installed"
     echo "$want" >"$stamp"
 }

@@ -16,7 +16,9 @@ port over a temporary log directory, then:
    latency of a message is its consume time minus its send time.
 
 For phases 1 and 2 it reports msgs/s, MB/s (payload bytes, 10^6) and the
-broker's CPU seconds (utime + stime from /proc/PID/stat). --profile FILE runs
+broker's CPU seconds (utime + stime from /proc/PID/stat). --cpu-only runs the
+produce phase alone and reports the broker's CPU seconds per 1,000,000
+records (the issue's CPU budget for produce validation). --profile FILE runs
 the broker under cProfile (twistd --profile) and writes the stats there on exit.
 """
 
@@ -267,7 +269,14 @@ def main() -> None:
         "--profile", help="run the broker under cProfile and write its stats to this file"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="produce phase only; print broker CPU seconds per 1,000,000 records",
+    )
     args = parser.parse_args()
+    if args.cpu_only:
+        args.latency_messages = 0
 
     broker = BrokerProcess(args.broker_cmd.split() if args.broker_cmd else None, args.profile)
     settings = {
@@ -288,7 +297,7 @@ def main() -> None:
                 ),
             ),
             ("consume", lambda: consume_phase(broker.bootstrap, "bench", args.messages)),
-        ]
+        ][: 1 if args.cpu_only else 2]
         for phase, run in phases:
             cpu0 = broker.cpu()
             elapsed = run()
@@ -297,7 +306,7 @@ def main() -> None:
                 "seconds": round(elapsed, 3),
                 "msgs_per_s": round(args.messages / elapsed),
                 "mb_per_s": round(mb / elapsed, 2),
-                "broker_cpu_s": round(cpu, 2),
+                "broker_cpu_s": round(cpu, 3),
             }
         if args.latency_messages:
             create_topic(broker.bootstrap, "bench-latency")
@@ -315,6 +324,10 @@ def main() -> None:
 
     if args.json:
         print(json.dumps(results, indent=2))
+        return
+    if args.cpu_only:
+        per_million = results["produce"]["broker_cpu_s"] * 1_000_000 / args.messages
+        print(f"broker CPU per 1,000,000 produced {args.size}-byte records: {per_million:.3f} s")
         return
     print(
         f"{args.messages} x {args.size}-byte messages, 1 partition, "

@@ -1,12 +1,14 @@
 # mypy: disallow-untyped-calls, disallow-untyped-decorators
-"""Micro-benchmark: Produce-path validate_produce_records + assign_offsets throughput.
+"""Micro-benchmark: Produce-path validate_produce_records + check_records + assign_offsets.
 
-Run: /work/venv/bin/python bench/bench_records.py
+Run: /work/venv/bin/python bench/bench_records.py [--python-walker]
 
 Each iteration does what the Produce handler does for one partition: validate
-the request's records (header unpack, checks, CRC-32C over the batch) and
-assign offsets (new prefix + memoryview of the body).  Batches are built once,
-uncompressed, from incompressible values, outside the timed loop.
+the request's records (header unpack, checks, CRC-32C over the batch), walk
+every record (L{kafkatwist.wire.validator.check_records}: the compiled walker,
+or with --python-walker the pure-Python one) and assign offsets (new prefix +
+memoryview of the body).  Batches are built once, uncompressed, from
+incompressible values, outside the timed loop.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from kafkatwist.wire import validator, walk
 from kafkatwist.wire.crc32c import IMPLEMENTATION
 from kafkatwist.wire.record import build_batch
-from kafkatwist.wire.validator import assign_offsets, validate_produce_records
+from kafkatwist.wire.validator import assign_offsets, check_records, validate_produce_records
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 
@@ -48,6 +51,7 @@ def run(batch: bytes, seconds: float, log_append_time_ms: int | None) -> tuple[f
     while True:
         for _ in range(50):
             batches = validate_produce_records(batch, max_batch_bytes=MAX_BATCH_BYTES)
+            check_records(batch, batches, max_message_bytes=MAX_BATCH_BYTES)
             result = assign_offsets(
                 batch,
                 batches,
@@ -65,13 +69,24 @@ def run(batch: bytes, seconds: float, log_append_time_ms: int | None) -> tuple[f
 
 
 def main() -> None:
-    print(f"crc32c implementation: {IMPLEMENTATION}; python {sys.version.split()[0]}")
-    for label, size in (("16 KiB", 16 * 1024), ("1 MiB", 1024 * 1024)):
-        batch = make_batch(size)
+    if "--python-walker" in sys.argv:
+        setattr(validator, "walk_records", walk.py_walk)  # noqa: B010 (not re-exported)
+    compiled = getattr(validator, "walk_records") is not walk.py_walk  # noqa: B009
+    walker = "compiled" if compiled else "pure Python"
+    print(
+        f"crc32c implementation: {IMPLEMENTATION}; record walker: {walker}; "
+        f"python {sys.version.split()[0]}"
+    )
+    for label, size, value_size in (
+        ("16 KiB", 16 * 1024, 1000),
+        ("1 MiB", 1024 * 1024, 1000),
+        ("1 MiB/100", 1024 * 1024, 100),
+    ):
+        batch = make_batch(size, value_size)
         for mode, lat in (("CreateTime", None), ("LogAppendTime", 1_700_000_000_123)):
             mb_s, us = run(batch, 1.0, lat)
             print(
-                f"{label:>7} batch ({len(batch):>8} B) {mode:<13}: "
+                f"{label:>9} batch ({len(batch):>8} B) {mode:<13}: "
                 f"{mb_s:9.0f} MB/s  {us:8.2f} us/batch"
             )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from attrs import define, field
 
-from kafkatwist.clock import ReactorTime, now_ms
+from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
@@ -97,6 +97,7 @@ def build_broker(
     configs: ConfigResolver,
     *,
     cluster_id: str = "",
+    run_blocking: RunBlocking | None = None,
 ) -> Broker:
     """
     Build every service of a broker over its stores, each given its collaborators.
@@ -107,6 +108,8 @@ def build_broker(
 
     @param configs: The config resolver; the log manager was given its
         C{log_config} too.
+    @param run_blocking: Where produced batches too big to decompress on the
+        reactor thread are checked (None: at once).
     """
     node_id = config.node_id
     partitions = Partitions(
@@ -114,6 +117,7 @@ def build_broker(
         logs,
         configs.log_config,
         clock,
+        run_blocking,
     )
     controller = Controller(
         metadata,

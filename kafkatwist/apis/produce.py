@@ -5,7 +5,12 @@ Behavior:
   log append time and log start offset all -1 (no auto-creation here: Kafka
   creates topics only through Metadata);
 * each partition's records are validated per batch (magic 2, lengths,
-  CRC-32C, ``max.message.bytes``); a rejected batch is never appended;
+  CRC-32C, ``max.message.bytes``), then record by record in C (count,
+  varints, lengths, headers, keys on compacted topics) after a bounded
+  decompression (L{kafkatwist.wire.validator.check_records}); a rejected
+  batch is never appended, its answer carries Kafka's ``error_message``
+  (and, for keyless records on a compacted topic, ``record_errors``), and
+  one line is logged;
 * offsets are assigned by rewriting each batch's base offset, which the CRC
   does not cover, so nothing is re-encoded; the batch goes to the active
   segment byte for byte, whatever its codec;
@@ -41,11 +46,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
 
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
+    BatchIndexAndErrorMessage,
     PartitionProduceResponse,
     ProduceRequest,
     ProduceResponse,
@@ -54,19 +61,46 @@ from kafkatwist.messages.produce import (
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.schema import Records
-from kafkatwist.wire.validator import validate_produce_records
+from kafkatwist.wire.validator import RecordErrors, validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
+_log = Logger()
 
-def _error(index: int, code: ErrorCode, message: str | None = None) -> PartitionProduceResponse:
+
+def _error(
+    index: int,
+    code: ErrorCode,
+    message: str | None = None,
+    record_errors: tuple[BatchIndexAndErrorMessage, ...] = (),
+) -> PartitionProduceResponse:
     return PartitionProduceResponse(
         index=index,
         error_code=int(code),
         base_offset=-1,
         log_append_time_ms=-1,
         log_start_offset=-1,
+        record_errors=record_errors,
         error_message=message,
     )
+
+
+def _refused(
+    ctx: RequestContext, partition: str, index: int, e: RecordsError
+) -> PartitionProduceResponse:
+    """The answer to records refused by validation, logged in one line."""
+    _log.info(
+        "Refused a produce to {partition} from client {client_id!r}: {error}",
+        partition=partition,
+        client_id=ctx.header.client_id,
+        error=str(e),
+    )
+    errors: tuple[BatchIndexAndErrorMessage, ...] = ()
+    if isinstance(e, RecordErrors):
+        errors = tuple(
+            BatchIndexAndErrorMessage(batch_index=i, batch_index_error_message=m)
+            for i, m in e.record_errors
+        )
+    return _error(index, e.code, e.message, errors)
 
 
 #: Kafka's ``AdminUtils.ADMIN_CLIENT_ID``: the one client id allowed to produce to internal topics.
@@ -93,15 +127,19 @@ def _append(
             api_version=ctx.api_version,
         )
     except RecordsError as e:
-        return succeed(_error(index, e.code, str(e.message) if e.message else None))
+        return succeed(_refused(ctx, f"{partition.topic.name}-{index}", index, e))
     appended = ctx.broker.partitions.append(partition.topic, index, log, buf, batches)
-    return Deferred.fromCoroutine(_answer(index, appended))
+    return Deferred.fromCoroutine(_answer(ctx, f"{partition.topic.name}-{index}", index, appended))
 
 
-async def _answer(index: int, appended: Deferred[AppendInfo]) -> PartitionProduceResponse:
+async def _answer(
+    ctx: RequestContext, name: str, index: int, appended: Deferred[AppendInfo]
+) -> PartitionProduceResponse:
     """The partition's answer once its append is done."""
     try:
         info = await appended
+    except RecordsError as e:
+        return _refused(ctx, name, index, e)
     except KafkaError as e:
         return _error(index, e.code, e.message)
     return PartitionProduceResponse(

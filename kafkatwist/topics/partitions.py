@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
-from attrs import define
-from twisted.internet.defer import Deferred, fail, succeed
+from attrs import define, field
+from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
+from twisted.python.failure import Failure
 
-from kafkatwist.clock import ReactorTime, now_ms
+from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import KafkaError, RecordsError
 from kafkatwist.producers.state import ProducerStateError
@@ -25,10 +26,17 @@ from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.recompress import convert_for_topic
+from kafkatwist.wire.recompress import convert_for_topic, target_codec
+from kafkatwist.wire.validator import check_records
 
 #: Validated batches: each batch's position in the buffer and its header.
 Batches = Sequence[tuple[int, BatchHeader]]
+
+#: Batches decompressed in worker threads at once, at most: each may hold
+#: up to its decompressed limit (L{kafkatwist.wire.validator.decompressed_limit}).
+CONCURRENT_WORKER_CHECKS = 2
+#: Records recompressed on the reactor thread at most; more go to a worker.
+CONVERT_INLINE_RECORDS = 1000
 
 
 @define
@@ -38,12 +46,23 @@ class Partitions:
 
     @ivar _log_config: A topic's L{LogConfig} now (static, dynamic and topic
         layers); called when a log is created.
+    @ivar _run_blocking: Where compressed batches too big to decompress on
+        the reactor thread are checked (a worker thread); None checks them
+        at once (tests).
+    @ivar _checking: Per partition, a Deferred that fires once the append
+        being checked in a worker thread has been handed to the log: later
+        appends to the partition wait for it, so appends keep their order.
     """
 
     _metadata: IMetadataStore
     _logs: ILogManager
     _log_config: Callable[[str], LogConfig]
     _clock: ReactorTime
+    _run_blocking: RunBlocking | None = None
+    _checking: dict[tuple[str, int], Deferred[None]] = field(factory=dict, init=False)
+    _workers: DeferredSemaphore = field(
+        factory=lambda: DeferredSemaphore(CONCURRENT_WORKER_CHECKS), init=False
+    )
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
@@ -86,7 +105,101 @@ class Partitions:
         batches: Batches,
     ) -> Deferred[AppendInfo]:
         """
-        Append validated batches to a partition log at its current leader epoch.
+        Check the records of validated batches, then append them (L{append_checked}).
+
+        The records are walked and compressed ones decompressed, bounded, as
+        Kafka's C{LogValidator} does (L{check_records}); a refusal fails with
+        its C{RecordsError} and appends nothing. A compressed batch that
+        decompresses to more than the reactor thread's share is checked
+        in a worker thread, and later appends to the partition wait for it.
+        """
+        key = (topic.name, partition)
+        config = log.config
+        compression = config.compression_type
+        try:
+            converting = compression != "producer" and any(
+                target_codec(compression, h.compression) != h.compression for _, h in batches
+            )
+        except RecordsError as e:
+            return fail(e)
+        heavy = converting and sum(h.records_count for _, h in batches) > CONVERT_INLINE_RECORDS
+
+        def check(chosen: Batches, inline: bool) -> list[int]:
+            return check_records(
+                records,
+                chosen,
+                max_message_bytes=config.max_message_bytes,
+                keys_required="compact" in config.cleanup_policy.split(","),
+                partition=f"{topic.name}-{partition}",
+                inline=inline,
+            )
+
+        def work(chosen: Batches) -> tuple[Buffer, Batches]:
+            check(chosen, False)
+            if heavy:
+                converted = convert_for_topic(
+                    records, batches, compression, max_batch_bytes=config.max_message_bytes
+                )
+                if converted is not None:
+                    return converted
+            return records, batches
+
+        def in_worker(chosen: Batches) -> Deferred[tuple[Buffer, Batches]]:
+            if self._run_blocking is None:
+                try:
+                    return succeed(work(chosen))
+                except RecordsError as e:
+                    return fail(e)
+            run_blocking = self._run_blocking
+            return self._workers.run(run_blocking, lambda: work(chosen))
+
+        tail = self._checking.get(key)
+        checked: Deferred[tuple[Buffer, Batches]]
+        if tail is None:
+            try:
+                later = check(batches, True)
+            except RecordsError as e:
+                return fail(e)
+            if not later and not heavy:
+                return self.append_checked(topic, partition, log, records, batches)
+            checked = in_worker([batches[i] for i in later])
+        else:
+            checked = Deferred()
+
+            def after(_: None) -> None:
+                in_worker(batches).chainDeferred(checked)
+
+            tail.addCallback(after)
+        gate: Deferred[None] = Deferred()
+        self._checking[key] = gate
+        result: Deferred[AppendInfo] = Deferred()
+
+        def release() -> None:
+            if self._checking.get(key) is gate:
+                del self._checking[key]
+            gate.callback(None)
+
+        def passed(ready: tuple[Buffer, Batches]) -> None:
+            self.append_checked(topic, partition, log, *ready).chainDeferred(result)
+            release()
+
+        def refused(failure: Failure) -> None:
+            result.errback(failure)
+            release()
+
+        checked.addCallbacks(passed, refused)
+        return result
+
+    def append_checked(
+        self,
+        topic: TopicState,
+        partition: int,
+        log: IPartitionLog,
+        records: Buffer,
+        batches: Batches,
+    ) -> Deferred[AppendInfo]:
+        """
+        Append batches whose records were checked, at the partition's current leader epoch.
 
         Batches with a producer id are first checked against the log's
         producer state: a refusal fails with its KafkaError and appends

@@ -269,7 +269,13 @@ class BrokerService(Service):
         configs = ConfigResolver(config, metadata)
         self._logs = logs = file_log_manager(config, clock, self.run_blocking, configs)
         broker = self._broker = build_broker(
-            config, clock, metadata, logs, configs, cluster_id=cluster_id
+            config,
+            clock,
+            metadata,
+            logs,
+            configs,
+            cluster_id=cluster_id,
+            run_blocking=self.run_blocking,
         )
         await metadata.load()
         await logs.load()

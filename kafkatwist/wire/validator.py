@@ -35,7 +35,9 @@ from kafkatwist.wire.batch import (
 )
 from kafkatwist.wire.compression import MAX_CODEC, ZSTD
 from kafkatwist.wire.crc32c import crc32c
+from kafkatwist.wire.inflate import TooLarge, inflate
 from kafkatwist.wire.primitives import Buffer
+from kafkatwist.wire.walk import MAX_RECORD_ERRORS, walk_records
 
 #: Produce v7 is the first version allowed to carry zstd batches (KIP-110).
 _ZSTD_MIN_PRODUCE_VERSION: Final = 7
@@ -75,9 +77,7 @@ def validate_produce_records(
       - a control batch: C{INVALID_RECORD} (clients may not write them);
       - a producer id without a base sequence: C{INVALID_RECORD}.
 
-    Nothing here looks at individual records, so Kafka's per-record checks
-    (timestamps against C{message.timestamp.*.max.ms}, keys on compacted
-    topics, inner offsets of compressed batches) are not made.
+    Nothing here looks at individual records: L{check_records} does, next.
 
     @param api_version: The Produce request version, for the zstd rule.
     @return: The C{(position, header)} of every batch, in order.
@@ -175,6 +175,102 @@ def _validate_client_batch(
             f"invalid sequence number {header.base_sequence} in record batch with "
             f"producerId {header.producer_id}",
         )
+
+
+#: A batch may decompress to at most this many times C{max.message.bytes}.
+DECOMPRESSED_RATIO: Final = 32
+#: ... and to at least this many bytes whatever C{max.message.bytes} is.
+MIN_DECOMPRESSED_LIMIT: Final = 1 << 20
+#: Decompressed bytes a batch may take on the reactor thread: one that
+#: needs more is checked again in a worker thread (L{check_records}).
+INLINE_DECOMPRESSED_BYTES: Final = 1 << 20
+
+
+class RecordErrors(RecordsError):
+    """
+    C{INVALID_RECORD} for individual records: KIP-467's C{record_errors}.
+
+    @ivar record_errors: C{(batch_index, message)} of each refused record
+        (at most L{MAX_RECORD_ERRORS}).
+    """
+
+    def __init__(self, record_errors: list[tuple[int, str]], total: int) -> None:
+        shown = ", ".join(
+            f"RecordError(batchIndex={i}, message='{m}')" for i, m in record_errors[:3]
+        )
+        super().__init__(
+            ErrorCode.INVALID_RECORD,
+            f"One or more records have been rejected due to {total} record errors in total, "
+            f"and only showing the first three errors at most: [{shown}]",
+        )
+        self.record_errors = record_errors
+
+
+def decompressed_limit(max_message_bytes: int) -> int:
+    """
+    The most bytes the records of one compressed batch may decompress to.
+
+    C{max(32 * max.message.bytes, 1 MiB)} (32 MiB by default): a batch is at
+    most C{max.message.bytes} on the wire, so this allows a compression
+    ratio of 32 for the largest batches and more for smaller ones, while
+    bounding the memory and CPU time that validating one batch can take.
+    """
+    return max(DECOMPRESSED_RATIO * max_message_bytes, MIN_DECOMPRESSED_LIMIT)
+
+
+def check_records(
+    buf: Buffer,
+    batches: Sequence[tuple[int, BatchHeader]],
+    *,
+    max_message_bytes: int,
+    keys_required: bool = False,
+    partition: str = "",
+    inline: bool = False,
+) -> list[int]:
+    """
+    Walk the records of validated batches (Kafka's C{LogValidator} record pass).
+
+    Compressed batches are decompressed with L{inflate}, bounded by
+    L{decompressed_limit}; the records are checked by L{walk_records}.
+
+    @param batches: From L{validate_produce_records} on C{buf}.
+    @param keys_required: Whether every record needs a key (a compacted
+        topic): keyless ones are refused with their C{record_errors}.
+    @param partition: The topic-partition, for the keyless-record message.
+    @param inline: Decompress no more than L{INLINE_DECOMPRESSED_BYTES} per
+        batch (the reactor thread's share).
+    @return: The indexes (in C{batches}) of the batches that need more than
+        that: check them again with C{inline=False} in a worker thread.
+    @raise RecordsError: C{INVALID_RECORD} for malformed records, a count
+        that disagrees with them, or records decompressing past the limit;
+        C{CORRUPT_MESSAGE} for data that does not decompress.
+    """
+    mv = byte_view(buf)
+    later: list[int] = []
+    for index, (pos, header) in enumerate(batches):
+        body = mv[pos + RECORDS_OFFSET : pos + header.batch_length + LOG_OVERHEAD]
+        codec = header.attributes & COMPRESSION_CODEC_MASK
+        data: Buffer = body
+        if codec:
+            limit = decompressed_limit(max_message_bytes)
+            if inline and limit > INLINE_DECOMPRESSED_BYTES:
+                try:
+                    data = inflate(codec, body, INLINE_DECOMPRESSED_BYTES)
+                except TooLarge:
+                    later.append(index)
+                    continue
+            else:
+                data = inflate(codec, body, limit)
+        verdict = walk_records(data, header.records_count, keys_required, MAX_RECORD_ERRORS)
+        if isinstance(verdict, str):
+            raise RecordsError(ErrorCode.INVALID_RECORD, verdict)
+        if verdict:
+            message = (
+                f"Compacted topic cannot accept message without key in topic partition {partition}."
+            )
+            total = len(verdict)
+            raise RecordErrors([(i, message) for i in verdict], total)
+    return later
 
 
 @frozen
