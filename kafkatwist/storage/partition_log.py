@@ -409,16 +409,16 @@ class PartitionLog:
         timestamp (L{max_timestamp}). Fires with C{None} when no record
         qualifies.
         """
-        return self._answer(partial(self._offset_for_timestamp, timestamp))
+        return self._offset_for_timestamp(timestamp)
 
-    def _offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
-        return timestamps.offset_for_timestamp(
-            self._local, timestamp, self._epochs, self._log_start_offset, self._high_watermark
-        )
+    def _offset_for_timestamp(self, timestamp: int) -> Deferred[OffsetAndTimestamp | None]:
+        args = (self._local, timestamp, self._epochs, self._log_start_offset, self._high_watermark)
+        lookup = partial(timestamps.offset_for_timestamp, *args, self.config.max_message_bytes)
+        return self._answer(lookup).addCallback(timestamps.finish, self._run_blocking)
 
     def max_timestamp(self) -> Deferred[OffsetAndTimestamp | None]:
         """ListOffsets ``MAX_TIMESTAMP`` (-3): the first record with the largest timestamp."""
-        return self._answer(partial(self._offset_for_timestamp, timestamps.MAX_TIMESTAMP))
+        return self._offset_for_timestamp(timestamps.MAX_TIMESTAMP)
 
     # -- deletion ------------------------------------------------------------
 

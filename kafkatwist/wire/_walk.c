@@ -11,6 +11,14 @@
  * of the indexes of the records that have no key (only when keys is true; at
  * most max_keyless of them). Nothing is copied; the GIL is held (the walk is
  * a few nanoseconds per record).
+ *
+ * find_timestamp(data, count, base_timestamp, target, exact, min_delta) finds
+ * the first record (of offset delta >= min_delta) whose timestamp is >= target
+ * (== target when exact) in the same records section, for ListOffsets: it
+ * returns (offset_delta, timestamp) or None, and raises ValueError for records
+ * it cannot read. It reads each record's length, timestamp delta and offset
+ * delta and jumps to the next; nothing is allocated per record. The GIL is
+ * released while it walks (the buffer is pinned by the Py_buffer).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -189,9 +197,82 @@ fail:
     return NULL;
 }
 
+/* A zig-zag varlong of at most 10 bytes whose value fits 64 bits. */
+static int read_varlong(cursor *c, int64_t *out) {
+    uint64_t raw = 0;
+    for (int i = 0; i < 10; i++) {
+        if (c->p >= c->end) return -1;
+        unsigned char b = *c->p++;
+        if (i == 9 && b > 0x01) return -1;
+        raw |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = (int64_t)((raw >> 1) ^ (~(raw & 1) + 1));
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static PyObject *find_timestamp(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t count;
+    long long base_timestamp, target, min_delta;
+    int exact;
+    if (!PyArg_ParseTuple(args, "y*nLLpL", &view, &count, &base_timestamp, &target, &exact,
+                          &min_delta))
+        return NULL;
+    const unsigned char *base = (const unsigned char *)view.buf;
+    cursor c = {base, base + view.len};
+    const char *error = NULL;
+    Py_ssize_t index = 0;
+    int found = 0;
+    int32_t offset_delta = 0;
+    int64_t timestamp = 0;
+    if (count < 0) {
+        PyBuffer_Release(&view);
+        return PyErr_Format(PyExc_ValueError, "found invalid record count %zd", count);
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (; index < count; index++) {
+        int32_t length;
+        int64_t delta;
+        if (c.p >= c.end) {
+            error = "incorrect declared batch size, premature EOF reached";
+            break;
+        }
+        if (read_varint(&c, &length) < 0) {
+            error = "found invalid record structure: bad record length varint";
+            break;
+        }
+        if (length < 3 || length > c.end - c.p) {
+            error = "invalid record size: the record length does not fit the batch";
+            break;
+        }
+        cursor r = {c.p + 1, c.p + length};
+        if (read_varlong(&r, &delta) < 0 || read_varint(&r, &offset_delta) < 0) {
+            error = "found invalid record structure: bad timestamp or offset delta varint";
+            break;
+        }
+        timestamp = (int64_t)((uint64_t)base_timestamp + (uint64_t)delta);
+        if (offset_delta >= min_delta && (exact ? timestamp == target : timestamp >= target)) {
+            found = 1;
+            break;
+        }
+        c.p += length;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    if (error != NULL) return PyErr_Format(PyExc_ValueError, "%s (record %zd)", error, index);
+    if (!found) Py_RETURN_NONE;
+    return Py_BuildValue("(iL)", (int)offset_delta, (long long)timestamp);
+}
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
      "walk(data, count, keys, max_keyless) -> str | list[int]: check the records of a batch."},
+    {"find_timestamp", find_timestamp, METH_VARARGS,
+     "find_timestamp(data, count, base_timestamp, target, exact, min_delta) -> "
+     "tuple[int, int] | None: the first record at or after a timestamp."},
     {NULL, NULL, 0, NULL},
 };
 

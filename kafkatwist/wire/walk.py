@@ -23,10 +23,14 @@ and header keys must be UTF-8 (Java decodes them leniently, kafka-python
 raises).  Offset deltas are not checked against the record's index, as in
 Kafka.
 
-The walk runs in C (C{kafkatwist.wire._walk}, built by
-C{tools/build_walk.py}) when it was built, and in the pure-Python
-L{py_walk} otherwise; both give the same answer for every input.  L{COMPILED}
-says which one is in use.
+L{find_timestamp} looks up the first record at (or after) a timestamp in
+such a records section for ListOffsets, reading only each record's length,
+timestamp delta and offset delta: no object per record, whatever the count.
+
+Both run in C (C{kafkatwist.wire._walk}, built by C{tools/build_walk.py})
+when it was built, and in the pure-Python L{py_walk} and
+L{py_find_timestamp} otherwise; each pair gives the same answer for every
+input.  L{COMPILED} says which ones are in use.
 
 This module is sans-io: it imports nothing from Twisted.
 """
@@ -42,6 +46,7 @@ from kafkatwist.wire.primitives import Buffer
 MAX_RECORD_ERRORS: Final = 1000
 
 Walker = Callable[[Buffer, int, bool, int], "str | list[int]"]
+TimestampFinder = Callable[[Buffer, int, int, int, bool, int], "tuple[int, int] | None"]
 
 
 def _varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -75,6 +80,24 @@ def _skip_varlong(data: memoryview, pos: int, end: int) -> int:
 
 
 _BAD: Final = -(1 << 40)
+_INT64_BIAS: Final = 1 << 63
+_UINT64: Final = 1 << 64
+
+
+def _varlong(data: memoryview, pos: int, end: int) -> tuple[int | None, int]:
+    """A zig-zag varlong of at most 10 bytes fitting 64 bits; (None, pos) when malformed."""
+    raw = 0
+    for i in range(10):
+        if pos >= end:
+            return None, pos
+        b = data[pos]
+        pos += 1
+        if i == 9 and b > 0x01:
+            return None, pos
+        raw |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            return (raw >> 1) ^ -(raw & 1), pos
+    return None, pos
 
 
 def _field(data: memoryview, pos: int, end: int) -> tuple[int, int]:
@@ -157,13 +180,74 @@ def py_walk(data: Buffer, count: int, keys: bool, max_keyless: int) -> str | lis
     return keyless
 
 
-try:
-    from kafkatwist.wire._walk import walk as _c_walk  # type: ignore[import-not-found]
-except ImportError:  # not built: no C compiler where it was installed
-    _c_walk = None
+def py_find_timestamp(
+    data: Buffer, count: int, base_timestamp: int, target: int, exact: bool, min_delta: int
+) -> tuple[int, int] | None:
+    """
+    The first record of a records section at or after a timestamp (ListOffsets).
 
-#: Whether L{walk_records} is the compiled walker.
+    Timestamps are C{base_timestamp} plus each record's delta, wrapping
+    around 64 bits as in Java.  Only each record's length, timestamp delta
+    and offset delta are read (and must be well formed); the search stops at
+    the first match, so what follows it is not looked at.
+
+    @param count: The records the batch declares.
+    @param exact: Find a timestamp equal to C{target} (C{MAX_TIMESTAMP}),
+        not one >= C{target}.
+    @param min_delta: Skip the records whose offset delta is below this.
+    @return: C{(offset_delta, timestamp)} of that record, or C{None}.
+    @raise ValueError: For a negative count or records that cannot be read.
+    """
+    if count < 0:
+        raise ValueError(f"found invalid record count {count}")
+    mv = memoryview(data).cast("B")
+    end = len(mv)
+    pos = 0
+    for index in range(count):
+        if pos >= end:
+            error = "incorrect declared batch size, premature EOF reached"
+            raise ValueError(f"{error} (record {index})")
+        length, pos = _varint(mv, pos, end)
+        if length == _BAD:
+            error = "found invalid record structure: bad record length varint"
+            raise ValueError(f"{error} (record {index})")
+        if length < 3 or length > end - pos:
+            error = "invalid record size: the record length does not fit the batch"
+            raise ValueError(f"{error} (record {index})")
+        delta, at = _varlong(mv, pos + 1, pos + length)
+        offset_delta = _BAD
+        if delta is not None:
+            offset_delta, at = _varint(mv, at, pos + length)
+        if delta is None or offset_delta == _BAD:
+            error = "found invalid record structure: bad timestamp or offset delta varint"
+            raise ValueError(f"{error} (record {index})")
+        timestamp = (base_timestamp + delta + _INT64_BIAS) % _UINT64 - _INT64_BIAS
+        if offset_delta >= min_delta and (timestamp == target if exact else timestamp >= target):
+            return offset_delta, timestamp
+        pos += length
+    return None
+
+
+try:
+    from kafkatwist.wire._walk import (  # type: ignore[import-not-found]
+        find_timestamp as _c_find_timestamp,
+    )
+    from kafkatwist.wire._walk import walk as _c_walk
+except ImportError:  # not built: no C compiler where it was installed
+    _c_walk = _c_find_timestamp = None
+
+#: Whether L{walk_records} and L{find_timestamp} are the compiled ones.
 COMPILED: Final = _c_walk is not None
 walk_records: Walker = _c_walk if _c_walk is not None else py_walk
+find_timestamp: TimestampFinder = (
+    _c_find_timestamp if _c_find_timestamp is not None else py_find_timestamp
+)
 
-__all__ = ["COMPILED", "MAX_RECORD_ERRORS", "py_walk", "walk_records"]
+__all__ = [
+    "COMPILED",
+    "MAX_RECORD_ERRORS",
+    "find_timestamp",
+    "py_find_timestamp",
+    "py_walk",
+    "walk_records",
+]
