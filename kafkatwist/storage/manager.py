@@ -288,7 +288,12 @@ class LogManager:
         return log
 
     def discard(self, topic: str, partition: int) -> None:
-        """Forget a log created moments ago, unused, and remove its dir now (a failed creation)."""
+        """
+        Forget a log created moments ago, unused, and remove its dir now (a failed creation).
+
+        A partition with no open log has any dir of its name removed (one
+        left behind by a creation that failed for want of descriptors).
+        """
         log = self._logs.pop((topic, partition), None)
         self._dir_of.pop((topic, partition), None)
         if log is not None:
@@ -296,6 +301,9 @@ class LogManager:
                 segment.close_maps()
                 segment.close_files()
             shutil.rmtree(log.directory, ignore_errors=True)
+            return
+        for log_dir in self.log_dirs:
+            shutil.rmtree(os.path.join(log_dir, f"{topic}-{partition}"), ignore_errors=True)
 
     def delete_partition(self, topic: str, partition: int) -> Deferred[None]:
         """

@@ -92,8 +92,8 @@ class Partitions:
         created: list[int] = []
         try:
             for partition in partitions:
-                self._logs.create(name, partition, config)
                 created.append(partition)
+                self._logs.create(name, partition, config)
                 log_dir = self._logs.log_dir_of(name, partition)
                 if log_dir is not None:
                     directory = os.path.join(log_dir, f"{name}-{partition}")
