@@ -66,9 +66,6 @@ def test_many_partitions_under_a_low_descriptor_limit(tmp_path: Path) -> None:
     child = ChildBroker(log_dir, port, nofile=NOFILE)
     child.start()
     try:
-        # A brand-new log dir is not an unclean shutdown.
-        assert "(a new log dir)" in child.output(), child.output()
-        assert "unclean" not in child.output(), child.output()
         base = child.open_descriptors()
         for name in topics:
             _create(child.bootstrap, name, PER_TOPIC)
@@ -102,6 +99,24 @@ def test_many_partitions_under_a_low_descriptor_limit(tmp_path: Path) -> None:
         assert _end_offsets(crashed.bootstrap, topics) == [2] * (TOPICS * PER_TOPIC)
     finally:
         assert crashed.terminate(timeout=30) == 0, crashed.output()
+
+
+def test_new_log_dir_is_not_an_unclean_shutdown(tmp_path: Path) -> None:
+    """A first start on a brand-new log dir logs a new dir, not an unclean shutdown."""
+    child = ChildBroker(str(tmp_path / "logs"))
+    child.start()
+    try:
+        output = child.output()
+        assert "Loaded 0 partitions" in output and "(a new log dir)" in output, output
+        assert "unclean" not in output, output
+    finally:
+        assert child.terminate() == 0, child.output()
+    again = ChildBroker(str(tmp_path / "logs"))
+    again.start()
+    try:
+        assert "after a clean shutdown" in again.output(), again.output()
+    finally:
+        assert again.terminate() == 0, again.output()
 
 
 def test_create_topics_out_of_descriptors_leaves_nothing(tmp_path: Path) -> None:
