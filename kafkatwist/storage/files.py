@@ -1,13 +1,21 @@
-"""File helpers of the log engine: exact C{pread}s, C{writev} of many pieces, unlinking, fsync."""
+"""File helpers of the log engine: exact C{pread}s, C{writev}, unlinking, fsync, syncfs, maps.
+
+Also the descriptor-frugal pieces: L{ReadHandles} (the bounded LRU of read
+descriptors of inactive segments) and L{FileMapping} (a shared map that keeps
+no descriptor).
+"""
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 #: Writers: C{os.writev}, or a fake injected by tests to simulate disk errors.
 Writev = Callable[[int, Sequence[memoryview]], int]
@@ -165,3 +173,72 @@ class ReadHandles:
 
 #: The process-wide read descriptors of inactive segments.
 READ_HANDLES = ReadHandles()
+
+
+class FileMapping:
+    """
+    A shared memory map of a file that keeps no descriptor once made.
+
+    Python's C{mmap.mmap} keeps a duplicate of the descriptor for as long as
+    the map lives (before Python 3.13's C{trackfd=False}), which is what made
+    each index cost a descriptor. This maps through libc's C{mmap} instead
+    (or C{mmap.mmap(trackfd=False)} where that exists) and exposes the bytes
+    as a buffer for C{struct.pack_into}/C{unpack_from}; no view of it is
+    kept beyond one call, so unmapping is safe.
+    """
+
+    def __init__(self, fd: int, length: int, writable: bool) -> None:
+        self.length = length
+        self._mm: mmap.mmap | None = None
+        self._address = 0
+        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+        if _LIBC_MMAP is None:
+            self._mm = mmap.mmap(fd, length, access=access, **_TRACKFD)
+            self.buffer: ctypes.Array[ctypes.c_char] | mmap.mmap = self._mm
+            return
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+        address = _LIBC_MMAP(None, length, prot, mmap.MAP_SHARED, fd, 0)
+        if address is None or address == _MAP_FAILED:
+            code = ctypes.get_errno()
+            raise OSError(code, f"mmap failed: {os.strerror(code)}")
+        self._address = address
+        self.buffer = (ctypes.c_char * length).from_address(address)
+
+    def close(self) -> None:
+        """Unmap; idempotent."""
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        elif self._address and _LIBC_MUNMAP is not None:
+            _LIBC_MUNMAP(self._address, self.length)
+            self._address = 0
+
+
+def _libc_functions() -> tuple[object, object] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        map_, unmap = libc.mmap, libc.munmap
+    except (OSError, AttributeError):
+        return None
+    map_.restype = ctypes.c_void_p
+    map_.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    unmap.restype = ctypes.c_int
+    unmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    return map_, unmap
+
+
+_FUNCTIONS = _libc_functions()
+_LIBC_MMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[0]
+_LIBC_MUNMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[1]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+#: Python 3.13+ can map without keeping a duplicate descriptor.
+_TRACKFD: dict[str, bool] = {"trackfd": False} if sys.version_info >= (3, 13) else {}

@@ -235,8 +235,8 @@ class Segment:
         self.open_own_fd()
         oi.make_writable(self.max_index_bytes, preallocate=False)
         ti.make_writable(self.max_index_bytes, preallocate=False)
-        oi.reset()
-        ti.reset()
+        oi.begin_rebuild()
+        ti.begin_rebuild()
         self.max_timestamp = NO_TIMESTAMP
         self.offset_of_max_timestamp = -1
         self._first_batch_timestamp = None
@@ -301,6 +301,8 @@ class Segment:
         self.size = pos
         self.bytes_since_last_index_entry = pos - last_index_pos
         ti.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
+        oi.finish_rebuild()
+        ti.finish_rebuild()
         if not self.active:
             oi.trim()
             ti.trim()
