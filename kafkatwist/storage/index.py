@@ -100,6 +100,7 @@ class IndexFile:
         self.dirty = False
         #: The file's length as last set or seen.
         self._length = 0
+        self._mm_writable = False
         #: Entries appended during a rebuild, written by L{finish_rebuild}.
         self._rebuilt: bytearray | None = None
         #: (entries, last entry) as of that entry count, to avoid unpacking it per append.
@@ -143,20 +144,27 @@ class IndexFile:
         """Whether the file is mapped now."""
         return self._mm is not None
 
-    def _mapped(self) -> ctypes.Array[ctypes.c_char] | mmap.mmap:
-        """The mapped bytes, mapped now if needed (the descriptor is closed once mapped)."""
+    def _mapped(self, write: bool = False) -> ctypes.Array[ctypes.c_char] | mmap.mmap:
+        """
+        The mapped bytes, mapped now if needed (the descriptor is closed once mapped).
+
+        Reads map the file as it is, read-only; a write maps it writable,
+        preallocated to the index's full size.
+        """
         mm = self._mm
-        if mm is None:
-            length = self.max_entries * self.ENTRY_SIZE if self.writable else self._length
+        if mm is None or (write and not self._mm_writable):
+            self.release()
+            length = self.max_entries * self.ENTRY_SIZE if write else self._length
             length -= length % self.ENTRY_SIZE
             if length <= 0:
                 raise ValueError(f"index {self.path} has no entries to map")
-            fd = os.open(self.path, (os.O_RDWR if self.writable else os.O_RDONLY) | _CLOEXEC)
+            fd = os.open(self.path, (os.O_RDWR if write else os.O_RDONLY) | _CLOEXEC)
             try:
-                if self.writable and os.fstat(fd).st_size != length:
+                if write and os.fstat(fd).st_size != length:
                     os.ftruncate(fd, length)
                     self._length = length
-                mm = self._mm = FileMapping(fd, length, self.writable)
+                mm = self._mm = FileMapping(fd, length, write)
+                self._mm_writable = write
             finally:
                 os.close(fd)
         return mm.buffer
@@ -246,7 +254,7 @@ class IndexFile:
         if self._rebuilt is not None:
             self._rebuilt += packer.pack(*values)
         else:
-            packer.pack_into(self._mapped(), self.entries * self.ENTRY_SIZE, *values)
+            packer.pack_into(self._mapped(write=True), self.entries * self.ENTRY_SIZE, *values)
         self.entries += 1
         self.dirty = True
 
@@ -403,12 +411,29 @@ class TimeIndex(IndexFile):
             return
         if self.entries and offset < last_offset:
             raise ValueError(f"offset {offset} goes back from {last_offset} in {self.path}")
-        if self.is_full:
-            if not skip_full_check:
-                raise ValueError(f"time index {self.path} is full ({self.entries} entries)")
-            self._grow_one()
-        self._append_raw(_TIME_ENTRY, timestamp, offset - self.base_offset)
+        if skip_full_check and self._rebuilt is None and not (self._mm and self._mm_writable):
+            # The final entry of a segment that was never mapped for writing: one
+            # pwrite, rather than preallocating and mapping the file for one entry.
+            self._write_final(_TIME_ENTRY.pack(timestamp, offset - self.base_offset))
+        else:
+            if self.is_full:
+                if not skip_full_check:
+                    raise ValueError(f"time index {self.path} is full ({self.entries} entries)")
+                self._grow_one()
+            self._append_raw(_TIME_ENTRY, timestamp, offset - self.base_offset)
         self._last = (self.entries, (timestamp, offset))
+
+    def _write_final(self, entry: bytes) -> None:
+        self.release()
+        fd = os.open(self.path, os.O_WRONLY | _CLOEXEC)
+        try:
+            os.pwrite(fd, entry, self.entries * self.ENTRY_SIZE)
+        finally:
+            os.close(fd)
+        self.entries += 1
+        self._length = max(self._length, self.entries * self.ENTRY_SIZE)
+        self.max_entries = max(self.max_entries, self.entries)
+        self.dirty = True
 
     def _grow_one(self) -> None:
         if self._rebuilt is None:
