@@ -21,6 +21,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from attrs import frozen
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.storage.checkpoints import (
@@ -124,6 +125,33 @@ def open_partitions(
         except Exception:
             outcomes.append((key, Failure()))  # type: ignore[no-untyped-call]
     return outcomes
+
+
+def log_recovery(logger: Logger, log: PartitionLog) -> None:
+    """Log what opening C{log} found: truncations, deleted segments, rebuilt indexes, notes."""
+    report = log.recovery
+    name = f"{log.topic}-{log.partition}"
+    for cut in report.truncations:
+        logger.warn(
+            "Recovery of {name} truncated {file} at byte {position} (offset {offset}): "
+            "{reason}; {removed} bytes removed",
+            name=name,
+            file=cut.file,
+            position=cut.position,
+            offset=cut.offset,
+            reason=cut.reason,
+            removed=cut.bytes_removed,
+        )
+    for path in report.deleted_segments:
+        logger.warn(
+            "Recovery of {name} deleted {file}, which followed a truncation",
+            name=name,
+            file=path,
+        )
+    for path in report.rebuilt_indexes:
+        logger.info("Rebuilt the indexes of {file}", file=path)
+    for note in report.notes:
+        logger.warn("{name}: {note}", name=name, note=note)
 
 
 def write_checkpoints(log_dir: str, recovery_points: Offsets, log_starts: Offsets) -> None:

@@ -54,6 +54,7 @@ from kafkatwist.storage.log_dirs import (
     DirScan,
     Opened,
     finish_clean_shutdown,
+    log_recovery,
     open_partitions,
     parse_partition_dir,
     scan_log_dir,
@@ -209,29 +210,7 @@ class LogManager:
         key = (log.topic, log.partition)
         self._logs[key] = log
         self._dir_of[key] = log_dir
-        report = log.recovery
-        name = f"{log.topic}-{log.partition}"
-        for cut in report.truncations:
-            self._log.warn(
-                "Recovery of {name} truncated {file} at byte {position} (offset {offset}): "
-                "{reason}; {removed} bytes removed",
-                name=name,
-                file=cut.file,
-                position=cut.position,
-                offset=cut.offset,
-                reason=cut.reason,
-                removed=cut.bytes_removed,
-            )
-        for path in report.deleted_segments:
-            self._log.warn(
-                "Recovery of {name} deleted {file}, which followed a truncation",
-                name=name,
-                file=path,
-            )
-        for path in report.rebuilt_indexes:
-            self._log.info("Rebuilt the indexes of {file}", file=path)
-        for note in report.notes:
-            self._log.warn("{name}: {note}", name=name, note=note)
+        log_recovery(self._log, log)
 
     def _open_failed(self, failure: Failure, log_dir: str, key: tuple[str, int]) -> None:
         self._failed[key] = failure.getErrorMessage()
