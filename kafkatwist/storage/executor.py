@@ -124,7 +124,7 @@ class BatchingRunBlocking:
     """
 
     _run_blocking: RunBlocking
-    max_jobs: int = 4
+    max_jobs: int = 8
     batching: bool = False
     _pending: list[tuple[Callable[[], object], Deferred[object]]] = Factory(list)
 

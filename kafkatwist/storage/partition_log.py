@@ -313,7 +313,7 @@ class PartitionLog:
         """Fsync all appended data (off the reactor thread, in order with other flushes)."""
         if self._offline is not None:
             return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
-        return self._flusher.flush(epochs_dirty=self._epoch_file.dirty)
+        return self._flusher.flush(epochs_dirty=self._epoch_file.needs_write)
 
     def maybe_flush(self, now_ms: int) -> Deferred[None] | None:
         """Flush if ``flush.ms`` has passed since the last flush and data is unflushed."""
@@ -473,7 +473,7 @@ class PartitionLog:
                 self._go_offline(f"trimming indexes failed: {e}")
         if self._offline is None:
             self._take_producer_snapshot(self.log_end_offset, sync)
-            self._epoch_file.dirty |= sync  # unsynced: written on change already, unless pending
+            self._epoch_file.prepare_close(sync)
             flushed = self._flusher.request(gate=False) if sync else self._flusher.write_unsynced()
         else:
             flushed = fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
