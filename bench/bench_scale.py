@@ -37,7 +37,8 @@ import time
 from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
 REPO = Path(__file__).resolve().parent.parent
@@ -154,7 +155,8 @@ def create_and_produce(bootstrap: str, topics: list[str], per_topic: int) -> Non
 def check_offsets(bootstrap: str, topics: list[str], per_topic: int) -> int:
     """How many partitions do not end at offset 1."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = {TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in range(per_topic)}
+    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+    request = {TopicPartition(t, p): latest for t in topics for p in range(per_topic)}
     bad = 0
     for future in admin.list_offsets(request, request_timeout=120).values():
         if future.result(300).offset != 1:

@@ -13,13 +13,9 @@ import time
 from pathlib import Path
 
 from confluent_kafka import KafkaException, Producer, TopicPartition
-
-# confluent_kafka.admin re-exports NewTopic without marking it (upstream typing gap).
-from confluent_kafka.admin import (
-    AdminClient,
-    NewTopic,  # type: ignore[attr-defined]
-    OffsetSpec,
-)
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec
+from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
 from tests.integration.child import ChildBroker, free_port
 
@@ -45,7 +41,8 @@ def _produce_one_each(bootstrap: str, topics: list[str]) -> None:
 
 def _end_offsets(bootstrap: str, topics: list[str]) -> list[int]:
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    request = {TopicPartition(t, p): OffsetSpec.latest() for t in topics for p in range(PER_TOPIC)}
+    latest = OffsetSpec.latest()
+    request = {TopicPartition(t, p): latest for t in topics for p in range(PER_TOPIC)}
     futures = admin.list_offsets(request, request_timeout=60)
     return [future.result(60).offset for future in futures.values()]
 

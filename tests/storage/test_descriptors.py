@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.internet.defer import Deferred
@@ -137,8 +137,7 @@ class BatchingTests(SynchronousTestCase):
         results: list[Any] = []
         deferreds: list[Deferred[int]] = []
         for i in range(100):
-            job: Callable[[], int] = lambda i=i: i * 2  # noqa: E731
-            deferreds.append(runner(job))
+            deferreds.append(runner(partial(int.__mul__, i, 2)))
         for d in deferreds:
             d.addCallback(results.append)
         self.assertEqual(manual.pending, [])
