@@ -93,19 +93,26 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
-def write_atomically(path: str, data: bytes) -> None:
-    """Write C{data} to C{path}.tmp, fsync it, rename it over C{path} and fsync the directory."""
+def write_atomically(path: str, data: bytes, *, sync: bool = True) -> None:
+    """
+    Write C{data} to C{path}.tmp, fsync it, rename it over C{path} and fsync the directory.
+
+    With C{sync=False} nothing is fsynced: for a caller that syncs the
+    whole file system afterwards (a clean shutdown) before relying on it.
+    """
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o644)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if sync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(os.path.dirname(path) or ".")
+    if sync:
+        _fsync_dir(os.path.dirname(path) or ".")
 
 
 def _parse_lines(text: str, path: str, fields: int) -> list[list[str]]:
@@ -201,9 +208,11 @@ def encode_leader_epoch_checkpoint(entries: Iterable[EpochEntry]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def write_leader_epoch_checkpoint(path: str, entries: Iterable[EpochEntry]) -> None:
-    """Atomically write a ``leader-epoch-checkpoint`` (blocking: fsyncs)."""
-    write_atomically(path, encode_leader_epoch_checkpoint(entries))
+def write_leader_epoch_checkpoint(
+    path: str, entries: Iterable[EpochEntry], *, sync: bool = True
+) -> None:
+    """Atomically write a ``leader-epoch-checkpoint`` (blocking: fsyncs unless C{sync=False})."""
+    write_atomically(path, encode_leader_epoch_checkpoint(entries), sync=sync)
 
 
 @frozen
@@ -277,9 +286,18 @@ def read_producer_snapshot(path: str) -> list[ProducerSnapshotEntry]:
         return decode_producer_snapshot(f.read())
 
 
-def write_producer_snapshot(path: str, entries: Sequence[ProducerSnapshotEntry]) -> None:
-    """Atomically write a producer snapshot (blocking: fsyncs)."""
-    write_atomically(path, encode_producer_snapshot(entries))
+def write_producer_snapshot(
+    path: str, entries: Sequence[ProducerSnapshotEntry], *, sync: bool = True
+) -> None:
+    """
+    Atomically write a producer snapshot (blocking: fsyncs unless C{sync=False}).
+
+    Unsynced (a clean shutdown), an existing snapshot at that offset is kept,
+    as Kafka's C{takeSnapshot} skips one that is not at a new offset.
+    """
+    if not sync and os.path.exists(path):
+        return
+    write_atomically(path, encode_producer_snapshot(entries), sync=sync)
 
 
 def write_clean_shutdown(log_dir: str, broker_epoch: int = -1) -> None:

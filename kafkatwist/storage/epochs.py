@@ -114,7 +114,9 @@ class LeaderEpochFile:
     A L{LeaderEpochCache} kept in ``leader-epoch-checkpoint`` (Kafka's ``LeaderEpochFileCache``).
 
     Changes are written soon after they happen, through the log's executor,
-    off the reactor thread; a flush also writes them if they are pending.
+    off the reactor thread, without an fsync (as Kafka does since KAFKA-15046:
+    an fsync per change stalls produce under disk load); the next flush
+    writes them again with one, so they are durable with the data.
     """
 
     cache: LeaderEpochCache
@@ -123,13 +125,30 @@ class LeaderEpochFile:
     _on_error: Callable[[Failure, str], None]
     dirty: bool = False
     _write_queued: bool = False
+    #: The file holds the entries, but they were written without an fsync.
+    unsynced: bool = False
 
     def take_for_write(self) -> tuple[EpochEntry, ...] | None:
-        """The entries to write if they changed since the last write (now clean), else C{None}."""
-        if not self.dirty:
+        """The entries to write with an fsync if not durable yet (then clean), else C{None}."""
+        if not self.dirty and not self.unsynced:
             return None
-        self.dirty = False
+        self.dirty = self.unsynced = False
         return self.cache.entries
+
+    @property
+    def needs_write(self) -> bool:
+        """Whether the file is not yet durably up to date."""
+        return self.dirty or self.unsynced
+
+    def prepare_close(self, sync: bool) -> None:
+        """
+        Before the log closes: with C{sync}, rewrite the file with an fsync.
+
+        Without, the caller syncs the file system afterwards, so only a
+        change not yet written needs writing.
+        """
+        self.unsynced = False
+        self.dirty |= sync
 
     def assign(self, epoch: int, start_offset: int) -> None:
         """L{LeaderEpochCache.assign}, writing the checkpoint soon if the cache changed."""
@@ -150,9 +169,11 @@ class LeaderEpochFile:
 
         def prepare() -> Callable[[], None]:
             self._write_queued = False
-            entries = self.take_for_write()
-            if entries is None:
+            if not self.dirty:
                 return lambda: None
-            return partial(write_leader_epoch_checkpoint, self._path, entries)
+            self.dirty, self.unsynced = False, True
+            return partial(
+                write_leader_epoch_checkpoint, self._path, self.cache.entries, sync=False
+            )
 
         self._executor.submit(prepare).addErrback(self._on_error, "leader-epoch-checkpoint write")

@@ -1,10 +1,21 @@
-"""File helpers of the log engine: exact C{pread}s, C{writev} of many pieces, unlinking, fsync."""
+"""File helpers of the log engine: exact C{pread}s, C{writev}, unlinking, fsync, syncfs, maps.
+
+Also the descriptor-frugal pieces: L{ReadHandles} (the bounded LRU of read
+descriptors of inactive segments) and L{FileMapping} (a shared map that keeps
+no descriptor).
+"""
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import mmap
 import os
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 #: Writers: C{os.writev}, or a fake injected by tests to simulate disk errors.
 Writev = Callable[[int, Sequence[memoryview]], int]
@@ -13,6 +24,9 @@ Fsync = Callable[[int], None]
 
 #: How many buffers one C{writev} call takes (Linux's C{IOV_MAX}).
 _IOV_MAX = 1024
+
+#: How many inactive segments may keep a read descriptor open at once (all logs together).
+MAX_OPEN_READ_HANDLES = 256
 
 
 def pread_exact(fd: int, size: int, position: int) -> bytes:
@@ -59,6 +73,18 @@ def unlink_all(paths: Iterable[str]) -> None:
             pass
 
 
+def fsync_path(path: str, fsync: Fsync) -> None:
+    """Fsync the file at C{path} through a descriptor opened for it; a missing file is skipped."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        return
+    try:
+        fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def fsync_directory(directory: str, fsync: Fsync) -> None:
     """Fsync a directory, so that created, renamed and removed entries are durable."""
     fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -66,3 +92,153 @@ def fsync_directory(directory: str, fsync: Fsync) -> None:
         fsync(fd)
     finally:
         os.close(fd)
+
+
+def _libc_syncfs() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs: Callable[[int], int] = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+    return syncfs
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_filesystem(directory: str) -> None:
+    """
+    Write back every dirty file of the file system holding C{directory} (Linux C{syncfs}).
+
+    One call instead of an fsync per file, as at a clean shutdown; where
+    C{syncfs} is missing, C{os.sync} (every file system).
+    """
+    if _SYNCFS is None:
+        os.sync()
+        return
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        if _SYNCFS(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs of {directory} failed: {os.strerror(code)}")
+    finally:
+        os.close(fd)
+
+
+class ReadHandles:
+    """
+    A bounded LRU of read-only descriptors, one per owner (an inactive segment), shared by all logs.
+
+    An inactive segment holds no descriptor at rest: a read opens its
+    ``.log`` through L{get}, and the least recently read one is closed when
+    more than C{capacity} are open. Used on the reactor thread only (the
+    lock guards the bookkeeping, not a descriptor in use elsewhere).
+    """
+
+    def __init__(self, capacity: int = MAX_OPEN_READ_HANDLES) -> None:
+        self.capacity = capacity
+        self._open: OrderedDict[int, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def get(self, owner: object, path: str) -> int:
+        """A read descriptor of C{path} for C{owner}, opened now if it has none."""
+        key = id(owner)
+        with self._lock:
+            held = self._open.get(key)
+            if held is not None:
+                self._open.move_to_end(key)
+                return held[1]
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        evicted: list[int] = []
+        with self._lock:
+            # The owner is kept with its descriptor, so that its id is not reused meanwhile.
+            self._open[key] = (owner, fd)
+            while len(self._open) > max(self.capacity, 1):
+                _, (_, old) = self._open.popitem(last=False)
+                evicted.append(old)
+        for old in evicted:
+            os.close(old)
+        return fd
+
+    def drop(self, owner: object) -> None:
+        """Close C{owner}'s read descriptor, if one is open."""
+        with self._lock:
+            held = self._open.pop(id(owner), None)
+        if held is not None:
+            os.close(held[1])
+
+
+#: The process-wide read descriptors of inactive segments.
+READ_HANDLES = ReadHandles()
+
+
+class FileMapping:
+    """
+    A shared memory map of a file that keeps no descriptor once made.
+
+    Python's C{mmap.mmap} keeps a duplicate of the descriptor for as long as
+    the map lives (before Python 3.13's C{trackfd=False}), which is what made
+    each index cost a descriptor. This maps through libc's C{mmap} instead
+    (or C{mmap.mmap(trackfd=False)} where that exists) and exposes the bytes
+    as a buffer for C{struct.pack_into}/C{unpack_from}; no view of it is
+    kept beyond one call, so unmapping is safe.
+    """
+
+    def __init__(self, fd: int, length: int, writable: bool) -> None:
+        self.length = length
+        self._mm: mmap.mmap | None = None
+        self._address = 0
+        access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
+        if _LIBC_MMAP is None:
+            self._mm = mmap.mmap(fd, length, access=access, **_TRACKFD)
+            self.buffer: ctypes.Array[ctypes.c_char] | mmap.mmap = self._mm
+            return
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if writable else 0)
+        address = _LIBC_MMAP(None, length, prot, mmap.MAP_SHARED, fd, 0)
+        if address is None or address == _MAP_FAILED:
+            code = ctypes.get_errno()
+            raise OSError(code, f"mmap failed: {os.strerror(code)}")
+        self._address = address
+        self.buffer = (ctypes.c_char * length).from_address(address)
+
+    def close(self) -> None:
+        """Unmap; idempotent."""
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        elif self._address and _LIBC_MUNMAP is not None:
+            _LIBC_MUNMAP(self._address, self.length)
+            self._address = 0
+
+
+def _libc_functions() -> tuple[object, object] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        map_, unmap = libc.mmap, libc.munmap
+    except (OSError, AttributeError):
+        return None
+    map_.restype = ctypes.c_void_p
+    map_.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    unmap.restype = ctypes.c_int
+    unmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    return map_, unmap
+
+
+_FUNCTIONS = _libc_functions()
+_LIBC_MMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[0]
+_LIBC_MUNMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[1]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+#: Python 3.13+ can map without keeping a duplicate descriptor.
+_TRACKFD: dict[str, bool] = {"trackfd": False} if sys.version_info >= (3, 13) else {}

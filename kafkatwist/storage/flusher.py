@@ -28,7 +28,7 @@ from kafkatwist.storage.checkpoints import (
     write_leader_epoch_checkpoint,
 )
 from kafkatwist.storage.executor import FlushJob, SerialExecutor
-from kafkatwist.storage.files import Fsync, fsync_directory
+from kafkatwist.storage.files import Fsync, fsync_directory, fsync_path
 from kafkatwist.storage.local_log import LocalLog
 
 LONG_MAX = 2**63 - 1
@@ -107,12 +107,13 @@ class LogFlusher:
         if self._queued is job:
             self._queued = None
         job.target = self._local.log_end_offset
-        fds = [
-            fd
-            for segment in self._local.segments_from(self.recovery_point)
-            for fd in segment.fds
-            if fd >= 0
-        ]
+        fds = []
+        paths: list[str] = []
+        for segment in self._local.segments_from(self.recovery_point):
+            fd, more = segment.flush_targets()
+            if fd >= 0:
+                fds.append(fd)
+            paths.extend(more)
         sync_dir = self.dir_dirty
         self.dir_dirty = False
         epochs = self._take_epochs()
@@ -122,6 +123,8 @@ class LogFlusher:
         def flush() -> None:
             for fd in fds:
                 fsync(fd)
+            for path in paths:
+                fsync_path(path, fsync)
             if sync_dir:
                 fsync_directory(directory, fsync)
             if epochs is not None:
@@ -159,6 +162,23 @@ class LogFlusher:
         ):
             return succeed(None)
         return self.request(gate=False)
+
+    def write_unsynced(self) -> Deferred[None]:
+        """
+        Write pending leader epochs without any fsync, in order with the flushes.
+
+        For a clean shutdown whose caller syncs the whole file system
+        afterwards (then the recovery point is the log end offset).
+        """
+
+        def prepare() -> Callable[[], None]:
+            epochs = self._take_epochs()
+            if epochs is None:
+                return lambda: None
+            path = os.path.join(self._local.directory, LEADER_EPOCH_CHECKPOINT)
+            return partial(write_leader_epoch_checkpoint, path, epochs, sync=False)
+
+        return self._executor.submit(prepare).addCallback(lambda _: None)
 
     def maybe_flush(self, config: LogConfig, now_ms: int) -> Deferred[None] | None:
         """Flush if ``flush.ms`` has passed since the last flush and data is unflushed."""

@@ -31,22 +31,27 @@ Public surface:
 - L{OffsetIndex} and L{TimeIndex}, both opened with C{open(path, base_offset,
   max_index_bytes, *, writable)}, with C{entries}, C{max_entries},
   C{is_full}, C{entry(n)}, C{lookup(target)}, C{last_entry()}, C{reset()},
-  C{trim()}, C{make_writable(max_index_bytes)}, C{close()}, C{fd} (for
-  fsync) and C{sanity_check(log_size)};
+  C{trim()}, C{make_writable(max_index_bytes)}, C{release()}, C{close()},
+  C{dirty} and C{sanity_check(log_size)};
 - L{OffsetIndex.append(offset, position)}, L{TimeIndex.maybe_append(timestamp,
   offset, skip_full_check=False)};
 - L{CorruptIndexError}.
 
-Nothing here runs on another thread; the log fsyncs C{fd} from its blocking
-executor (on Linux, fsync of the file writes back its shared mapping too).
+No descriptor is held: an index maps its file on first use and closes the
+descriptor at once (Kafka's C{LazyIndex}). Nothing here runs on another
+thread; the log fsyncs the file by path from its blocking executor (on
+Linux, fsync of the file writes back its shared mapping too).
 """
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import struct
 from typing import ClassVar, Self
+
+from kafkatwist.storage.files import FileMapping
 
 INT32_MAX = 2**31 - 1
 
@@ -58,6 +63,8 @@ _I64 = struct.Struct(">q")
 #: Kafka's RecordBatch.NO_TIMESTAMP.
 NO_TIMESTAMP = -1
 
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
 
 class CorruptIndexError(Exception):
     """An index file fails its sanity check and must be rebuilt."""
@@ -65,12 +72,20 @@ class CorruptIndexError(Exception):
 
 class IndexFile:
     """
-    A memory-mapped array of fixed-size entries (Kafka's C{AbstractIndex}).
+    A lazily memory-mapped array of fixed-size entries (Kafka's C{AbstractIndex} and C{LazyIndex}).
+
+    No file descriptor is held: the file is opened only to map it (or to
+    change its length) and closed at once, since a mapping outlives its
+    descriptor. The mapping itself is made on first access to an entry
+    (Kafka's C{LazyIndex}), so an index nobody reads or appends to costs
+    neither a descriptor nor a mapping. L{release} drops the mapping again.
 
     @ivar path: The file's path.
     @ivar base_offset: The base offset of the segment the index belongs to.
     @ivar entries: The number of valid entries.
     @ivar max_entries: How many entries fit before the index is full.
+    @ivar dirty: Whether entries were written or the file's length changed
+        since the flag was last cleared (by the flusher).
     """
 
     ENTRY_SIZE: ClassVar[int] = 0
@@ -80,57 +95,104 @@ class IndexFile:
         self.base_offset = base_offset
         self.entries = 0
         self.max_entries = 0
-        self.fd = -1
-        self._mm: mmap.mmap | None = None
+        self._mm: FileMapping | None = None
         self.writable = False
+        self.dirty = False
+        #: The file's length as last set or seen.
+        self._length = 0
+        self._mm_writable = False
+        #: Entries appended during a rebuild, written by L{finish_rebuild}.
+        self._rebuilt: bytearray | None = None
         #: (entries, last entry) as of that entry count, to avoid unpacking it per append.
         self._last: tuple[int, tuple[int, int]] | None = None
 
     @classmethod
-    def open(cls, path: str, base_offset: int, max_index_bytes: int, *, writable: bool) -> Self:
+    def open(
+        cls,
+        path: str,
+        base_offset: int,
+        max_index_bytes: int,
+        *,
+        writable: bool,
+        preallocate: bool = True,
+    ) -> Self:
         """
-        Open (creating it if absent) the index at C{path}.
+        Open (creating it if absent) the index at C{path}, without mapping it.
 
         The number of valid entries is taken from the file's length, rounded
         down to whole entries, as Kafka does for an existing index. A
-        writable index is then preallocated to C{max_index_bytes}.
+        writable index is then preallocated to C{max_index_bytes} (a sparse
+        file: no block is written), now or, with C{preallocate=False}, when
+        it is first mapped (Kafka's C{LazyIndex}: an index never written
+        costs no file change at all).
         """
         index = cls(path, base_offset)
-        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        index.fd = os.open(path, flags, 0o644)
         try:
-            length = os.fstat(index.fd).st_size
-            index.entries = length // cls.ENTRY_SIZE
-            if writable:
-                index.make_writable(max_index_bytes)
-            else:
-                index.max_entries = index.entries
-                index._map(length - length % cls.ENTRY_SIZE, writable=False)
-        except BaseException:
-            index.close()
-            raise
+            index._length = os.stat(path).st_size
+        except FileNotFoundError:
+            flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+            os.close(os.open(path, flags, 0o644))
+        index.entries = index._length // cls.ENTRY_SIZE
+        if writable:
+            index.make_writable(max_index_bytes, preallocate=preallocate)
+        else:
+            index.max_entries = index.entries
         return index
 
-    def _map(self, length: int, *, writable: bool) -> None:
+    @property
+    def is_mapped(self) -> bool:
+        """Whether the file is mapped now."""
+        return self._mm is not None
+
+    def _mapped(self, write: bool = False) -> ctypes.Array[ctypes.c_char] | mmap.mmap:
+        """
+        The mapped bytes, mapped now if needed (the descriptor is closed once mapped).
+
+        Reads map the file as it is, read-only; a write maps it writable,
+        preallocated to the index's full size.
+        """
+        mm = self._mm
+        if mm is None or (write and not self._mm_writable):
+            self.release()
+            length = self.max_entries * self.ENTRY_SIZE if write else self._length
+            length -= length % self.ENTRY_SIZE
+            if length <= 0:
+                raise ValueError(f"index {self.path} has no entries to map")
+            fd = os.open(self.path, (os.O_RDWR if write else os.O_RDONLY) | _CLOEXEC)
+            try:
+                if write and os.fstat(fd).st_size != length:
+                    os.ftruncate(fd, length)
+                    self._length = length
+                mm = self._mm = FileMapping(fd, length, write)
+                self._mm_writable = write
+            finally:
+                os.close(fd)
+        return mm.buffer
+
+    def release(self) -> None:
+        """Unmap the file (it is mapped again on the next access); idempotent."""
         if self._mm is not None:
             self._mm.close()
             self._mm = None
-        self.writable = writable
-        if length > 0:
-            access = mmap.ACCESS_WRITE if writable else mmap.ACCESS_READ
-            self._mm = mmap.mmap(self.fd, length, access=access)
 
-    def make_writable(self, max_index_bytes: int) -> None:
-        """Preallocate the file to C{max_index_bytes} (whole entries) and map it writable."""
+    def _set_length(self, length: int) -> None:
+        self.release()
+        if self._length != length:
+            os.truncate(self.path, length)
+            self._length = length
+            self.dirty = True
+
+    def make_writable(self, max_index_bytes: int, *, preallocate: bool = True) -> None:
+        """Preallocate the file to C{max_index_bytes} (whole entries), now or when first mapped."""
         size = max(
             max_index_bytes - max_index_bytes % self.ENTRY_SIZE, self.entries * self.ENTRY_SIZE
         )
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        os.ftruncate(self.fd, size)
+        if preallocate:
+            self._set_length(size)
+        else:
+            self.release()
         self.max_entries = size // self.ENTRY_SIZE
-        self._map(size, writable=True)
+        self.writable = True
 
     @property
     def is_full(self) -> bool:
@@ -143,38 +205,29 @@ class IndexFile:
         return max(self.max_entries - self.entries, 0)
 
     def reset(self) -> None:
-        """Drop every entry (the file stays allocated)."""
+        """Drop every entry (a mapped file stays allocated; an unmapped one is emptied)."""
         self.entries = 0
         self._last = None
+        if self._mm is None and self._length:
+            self._set_length(0)
 
     def trim(self) -> None:
-        """Cut the file to its valid entries and map it read-only (Kafka's C{trimToValidSize})."""
-        length = self.entries * self.ENTRY_SIZE
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        os.ftruncate(self.fd, length)
+        """Cut the file to its valid entries, read-only from now on (Kafka's C{trimToValidSize})."""
+        self._set_length(self.entries * self.ENTRY_SIZE)
         self.max_entries = self.entries
-        self._map(length, writable=False)
+        self.writable = False
 
     def close(self) -> None:
-        """Unmap and close the file descriptor; idempotent."""
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        """Unmap the file; idempotent (no descriptor is held)."""
+        self.release()
 
     def close_map(self) -> None:
-        """Unmap the file, keeping the descriptor open (for a pending fsync)."""
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
+        """Unmap the file (kept for the callers of the former descriptor-holding index)."""
+        self.release()
 
     def _check_whole_entries(self) -> None:
         """Raise L{CorruptIndexError} if a read-only index file ends inside an entry."""
-        length = os.fstat(self.fd).st_size
+        length = self._length
         if not self.writable and length % self.ENTRY_SIZE:
             raise CorruptIndexError(
                 f"{self.path}: length {length} is not a multiple of {self.ENTRY_SIZE}"
@@ -197,9 +250,54 @@ class IndexFile:
         return lo
 
     def _append_raw(self, packer: struct.Struct, *values: int) -> None:
-        assert self._mm is not None and self.writable
-        packer.pack_into(self._mm, self.entries * self.ENTRY_SIZE, *values)
+        assert self.writable
+        if self._rebuilt is not None:
+            self._rebuilt += packer.pack(*values)
+        else:
+            packer.pack_into(self._mapped(write=True), self.entries * self.ENTRY_SIZE, *values)
         self.entries += 1
+        self.dirty = True
+
+    def begin_rebuild(self) -> None:
+        """
+        Drop every entry and gather the next appends in memory (a recovery's rebuild).
+
+        L{finish_rebuild} writes them with one C{write}: no map, no page
+        fault and no preallocation, which cost milliseconds each on a busy
+        file system when thousands of segments are recovered.
+        """
+        self.release()
+        self.entries = 0
+        self._last = None
+        self._rebuilt = bytearray()
+
+    def _holds(self, data: bytearray) -> bool:
+        """Whether the file holds exactly C{data} already (checked for small files only)."""
+        if len(data) > 65536:
+            return False
+        if not data:
+            return True
+        fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
+        try:
+            return os.pread(fd, len(data) + 1, 0) == data
+        finally:
+            os.close(fd)
+
+    def finish_rebuild(self) -> None:
+        """Write the gathered entries as the whole file."""
+        data, self._rebuilt = self._rebuilt, None
+        if data is None or (len(data) == self._length and self._holds(data)):
+            return
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _CLOEXEC
+        fd = os.open(self.path, flags, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        self._length = len(data)
+        self.dirty = True
 
 
 class OffsetIndex(IndexFile):
@@ -209,13 +307,11 @@ class OffsetIndex(IndexFile):
 
     def entry(self, n: int) -> tuple[int, int]:
         """The absolute offset and position of entry C{n}."""
-        assert self._mm is not None
-        relative, position = _OFFSET_ENTRY.unpack_from(self._mm, n * 8)
+        relative, position = _OFFSET_ENTRY.unpack_from(self._mapped(), n * 8)
         return self.base_offset + relative, position
 
     def _key(self, n: int) -> int:
-        assert self._mm is not None
-        relative: int = _I32.unpack_from(self._mm, n * 8)[0]
+        relative: int = _I32.unpack_from(self._mapped(), n * 8)[0]
         return self.base_offset + relative
 
     @property
@@ -283,13 +379,11 @@ class TimeIndex(IndexFile):
 
     def entry(self, n: int) -> tuple[int, int]:
         """The timestamp and absolute offset of entry C{n}."""
-        assert self._mm is not None
-        timestamp, relative = _TIME_ENTRY.unpack_from(self._mm, n * 12)
+        timestamp, relative = _TIME_ENTRY.unpack_from(self._mapped(), n * 12)
         return timestamp, self.base_offset + relative
 
     def _key(self, n: int) -> int:
-        assert self._mm is not None
-        timestamp: int = _I64.unpack_from(self._mm, n * 12)[0]
+        timestamp: int = _I64.unpack_from(self._mapped(), n * 12)[0]
         return timestamp
 
     def last_entry(self) -> tuple[int, int]:
@@ -317,21 +411,34 @@ class TimeIndex(IndexFile):
             return
         if self.entries and offset < last_offset:
             raise ValueError(f"offset {offset} goes back from {last_offset} in {self.path}")
-        if self.is_full:
-            if not skip_full_check:
-                raise ValueError(f"time index {self.path} is full ({self.entries} entries)")
-            self._grow_one()
-        self._append_raw(_TIME_ENTRY, timestamp, offset - self.base_offset)
+        if skip_full_check and self._rebuilt is None and not (self._mm and self._mm_writable):
+            # The final entry of a segment that was never mapped for writing: one
+            # pwrite, rather than preallocating and mapping the file for one entry.
+            self._write_final(_TIME_ENTRY.pack(timestamp, offset - self.base_offset))
+        else:
+            if self.is_full:
+                if not skip_full_check:
+                    raise ValueError(f"time index {self.path} is full ({self.entries} entries)")
+                self._grow_one()
+            self._append_raw(_TIME_ENTRY, timestamp, offset - self.base_offset)
         self._last = (self.entries, (timestamp, offset))
 
+    def _write_final(self, entry: bytes) -> None:
+        self.release()
+        fd = os.open(self.path, os.O_WRONLY | _CLOEXEC)
+        try:
+            os.pwrite(fd, entry, self.entries * self.ENTRY_SIZE)
+        finally:
+            os.close(fd)
+        self.entries += 1
+        self._length = max(self._length, self.entries * self.ENTRY_SIZE)
+        self.max_entries = max(self.max_entries, self.entries)
+        self.dirty = True
+
     def _grow_one(self) -> None:
-        size = (self.entries + 1) * self.ENTRY_SIZE
-        if self._mm is not None:
-            self._mm.close()
-            self._mm = None
-        os.ftruncate(self.fd, size)
+        if self._rebuilt is None:
+            self._set_length((self.entries + 1) * self.ENTRY_SIZE)
         self.max_entries = self.entries + 1
-        self._map(size, writable=True)
 
     def lookup(self, target: int) -> tuple[int, int]:
         """The greatest entry with timestamp <= C{target}, or C{(NO_TIMESTAMP, base_offset)}."""

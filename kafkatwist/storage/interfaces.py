@@ -173,6 +173,9 @@ class ILogManager(Protocol):
     def create(self, topic: str, partition: int, config: LogConfig) -> IPartitionLog:
         """The log of C{topic}-C{partition}, created with C{config} if it does not exist."""
 
+    def discard(self, topic: str, partition: int) -> None:
+        """Forget a just-created, unused log and remove its dir (a failed topic creation)."""
+
     def partitions(self) -> list[tuple[str, int]]:
         """Every open partition, as C{(topic, partition)}."""
 

@@ -148,6 +148,9 @@ def open_partition_log(
         epochs.truncate_from_start(start)
         point = min(recovery_point, log_end) if recover else log_end
         notes.extend(_restore_producer_state(directory, segments, state, start, log_end))
+        # At rest only the active segment holds a descriptor (recovery opened others).
+        for segment in segments[:-1]:
+            segment.close_files()
     except BaseException:
         for segment in segments:
             segment.close_maps()
@@ -248,6 +251,9 @@ def _restore_producer_state(
     bases = [s.base_offset for s in segments]
     first = max(bisect.bisect_right(bases, replay_from) - 1, 0)
     for segment in segments[first:]:
+        # Read through the segment's own descriptor: the shared read handles
+        # belong to the reactor thread, and this may run in a worker thread.
+        segment.open_own_fd()
         found = segment.translate_offset(replay_from)
         if found is None:
             continue

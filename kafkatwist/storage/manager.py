@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
-from attrs import Factory, define, field, frozen
+from attrs import Factory, define, field
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, DeferredList, DeferredSemaphore, succeed
@@ -44,78 +44,26 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.storage.checkpoints import (
-    LOG_START_OFFSET_CHECKPOINT,
-    RECOVERY_POINT_CHECKPOINT,
-    CorruptCheckpointError,
-    has_clean_shutdown,
-    read_offset_checkpoint,
-    remove_clean_shutdown,
-    write_clean_shutdown,
-    write_offset_checkpoint,
-)
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.storage.checkpoints import remove_clean_shutdown
+from kafkatwist.storage.executor import BatchingRunBlocking
 from kafkatwist.storage.loader import open_partition_log
+from kafkatwist.storage.log_dirs import (
+    DELETE_DIR_SUFFIX,
+    OPEN_CHUNK,
+    DirScan,
+    Opened,
+    finish_clean_shutdown,
+    log_recovery,
+    open_partitions,
+    parse_partition_dir,
+    scan_log_dir,
+    sync_log_dir,
+    write_checkpoints,
+)
 from kafkatwist.storage.partition_log import PartitionLog
 
-#: The KRaft metadata log, read by the metadata engine, never by this manager.
-METADATA_PARTITION_DIR = "__cluster_metadata-0"
-DELETE_DIR_SUFFIX = "-delete"
-FUTURE_DIR_SUFFIX = "-future"
-STRAY_DIR_SUFFIX = "-stray"
-
-
-#: An offset per partition, as the offset checkpoints hold them.
-Offsets = dict[tuple[str, int], int]
-
-
-def parse_partition_dir(name: str) -> tuple[str, int] | None:
-    """C{(topic, partition)} for a ``<topic>-<partition>`` dir name, else C{None}."""
-    if "." in name.rsplit("-", 1)[-1]:
-        return None
-    topic, sep, number = name.rpartition("-")
-    if not sep or not topic or not number.isdigit():
-        return None
-    return topic, int(number)
-
-
-@frozen
-class _DirScan:
-    clean: bool
-    recovery_points: dict[tuple[str, int], int]
-    log_starts: dict[tuple[str, int], int]
-    partitions: list[tuple[str, int, str]]
-    doomed: list[str]
-    notes: list[str]
-
-
-def _scan_log_dir(log_dir: str) -> _DirScan:
-    """Blocking: read the dir's marker and checkpoints and list its partition dirs."""
-    os.makedirs(log_dir, exist_ok=True)
-    notes = []
-    checkpoints = []
-    for name in (RECOVERY_POINT_CHECKPOINT, LOG_START_OFFSET_CHECKPOINT):
-        try:
-            checkpoints.append(read_offset_checkpoint(os.path.join(log_dir, name)))
-        except (CorruptCheckpointError, OSError) as e:
-            notes.append(f"ignored unreadable {name}: {e}")
-            checkpoints.append({})
-    partitions = []
-    doomed = []
-    for name in sorted(os.listdir(log_dir)):
-        path = os.path.join(log_dir, name)
-        if not os.path.isdir(path) or name == METADATA_PARTITION_DIR:
-            continue
-        if name.endswith(DELETE_DIR_SUFFIX):
-            doomed.append(path)
-            continue
-        if name.endswith((FUTURE_DIR_SUFFIX, STRAY_DIR_SUFFIX)):
-            continue
-        parsed = parse_partition_dir(name)
-        if parsed is not None:
-            partitions.append((parsed[0], parsed[1], path))
-    return _DirScan(
-        has_clean_shutdown(log_dir), checkpoints[0], checkpoints[1], partitions, doomed, notes
-    )
+__all__ = ["LogManager", "parse_partition_dir"]
 
 
 @define(eq=False)
@@ -149,8 +97,13 @@ class LogManager:
     _failed: dict[tuple[str, int], str] = Factory(dict)
     _periodic: MultiService | None = None
     _closed: bool = False
+    #: The logs' C{run_blocking}: batches their jobs while closing.
+    _blocking: BatchingRunBlocking = field(init=False)
 
     _log = Logger()
+
+    def __attrs_post_init__(self) -> None:
+        self._blocking = BatchingRunBlocking(self._run_blocking)
 
     # -- lookup ----------------------------------------------------------------
 
@@ -194,74 +147,70 @@ class LogManager:
     async def _load(self) -> None:
         for log_dir in self.log_dirs:
             started = self._clock.seconds()
-            scan: _DirScan = await self._run_blocking(partial(_scan_log_dir, log_dir))
+            scan: DirScan = await self._run_blocking(partial(scan_log_dir, log_dir))
             for note in scan.notes:
                 self._log.warn("{log_dir}: {note}", log_dir=log_dir, note=note)
             for path in scan.doomed:
                 self._log.info("Removing {path}, left over from a deletion", path=path)
                 await self._run_blocking(partial(shutil.rmtree, path, True))
-            semaphore = DeferredSemaphore(max(self.recovery_threads_per_data_dir, 1))
-            opening = []
+            # A few thread-pool jobs open every partition, one chunk after another.
+            configs: dict[str, LogConfig] = {}
+            openers = []
             for topic, partition, path in scan.partitions:
                 key = (topic, partition)
+                if topic not in configs:
+                    configs[topic] = self._log_config(topic)
                 opener = partial(
                     open_partition_log,
                     path,
                     topic,
                     partition,
-                    self._log_config(topic),
+                    configs[topic],
                     clock=self._clock,
-                    run_blocking=self._run_blocking,
+                    run_blocking=self._blocking,
                     recover=not scan.clean,
                     recovery_point=scan.recovery_points.get(key, 0),
                     log_start_offset=scan.log_starts.get(key, 0),
                 )
-                d = semaphore.run(self._run_blocking, opener)
-                d.addCallbacks(
-                    self._opened,
-                    self._open_failed,
-                    callbackArgs=(log_dir,),
-                    errbackArgs=(log_dir, key),
-                )
-                opening.append(d)
-            await DeferredList(opening, consumeErrors=True)
+                openers.append((key, opener))
+            threads = max(self.recovery_threads_per_data_dir, 1)
+            semaphore = DeferredSemaphore(threads)
+            size = max(min(OPEN_CHUNK, -(-len(openers) // threads)), 1)
+            chunks = [openers[i : i + size] for i in range(0, len(openers), size)]
+            jobs = [semaphore.run(self._run_blocking, partial(open_partitions, c)) for c in chunks]
+            for job in jobs:
+                job.addCallback(self._opened_chunk, log_dir)
+            for ok, value in await DeferredList(jobs, consumeErrors=True):
+                if not ok and isinstance(value, Failure):
+                    self._log.failure(
+                        "Opening partitions of {log_dir} failed", value, log_dir=log_dir
+                    )
             if scan.clean:
                 await self._run_blocking(partial(remove_clean_shutdown, log_dir))
             self._log.info(
-                "Loaded {count} partitions from {log_dir} in {seconds:.3f}s after {kind} shutdown",
+                "Loaded {count} partitions from {log_dir} in {seconds:.3f}s {kind}",
                 count=len(scan.partitions),
                 log_dir=log_dir,
                 seconds=self._clock.seconds() - started,
-                kind="a clean" if scan.clean else "an unclean",
+                kind="(a new log dir)"
+                if scan.fresh
+                else "after a clean shutdown"
+                if scan.clean
+                else "after an unclean shutdown",
             )
+
+    def _opened_chunk(self, outcomes: list[Opened], log_dir: str) -> None:
+        for key, outcome in outcomes:
+            if isinstance(outcome, Failure):
+                self._open_failed(outcome, log_dir, key)
+            else:
+                self._opened(outcome, log_dir)
 
     def _opened(self, log: PartitionLog, log_dir: str) -> None:
         key = (log.topic, log.partition)
         self._logs[key] = log
         self._dir_of[key] = log_dir
-        report = log.recovery
-        name = f"{log.topic}-{log.partition}"
-        for cut in report.truncations:
-            self._log.warn(
-                "Recovery of {name} truncated {file} at byte {position} (offset {offset}): "
-                "{reason}; {removed} bytes removed",
-                name=name,
-                file=cut.file,
-                position=cut.position,
-                offset=cut.offset,
-                reason=cut.reason,
-                removed=cut.bytes_removed,
-            )
-        for path in report.deleted_segments:
-            self._log.warn(
-                "Recovery of {name} deleted {file}, which followed a truncation",
-                name=name,
-                file=path,
-            )
-        for path in report.rebuilt_indexes:
-            self._log.info("Rebuilt the indexes of {file}", file=path)
-        for note in report.notes:
-            self._log.warn("{name}: {note}", name=name, note=note)
+        log_recovery(self._log, log)
 
     def _open_failed(self, failure: Failure, log_dir: str, key: tuple[str, int]) -> None:
         self._failed[key] = failure.getErrorMessage()
@@ -283,6 +232,10 @@ class LogManager:
         log dir holding the fewest partitions (as Kafka picks). Creation only
         makes a directory and empty files, so it runs synchronously, on the
         calling thread. ``partition.metadata`` is not written here.
+
+        @raise KafkaError: C{KAFKA_STORAGE_ERROR} (as Kafka's
+            C{KafkaStorageException}) when the files cannot be made, e.g. out
+            of descriptors or disk space; nothing of the partition is left.
         """
         key = (topic, partition)
         existing = self._logs.get(key)
@@ -293,18 +246,43 @@ class LogManager:
             counts[d] = counts.get(d, 0) + 1
         log_dir = min(self.log_dirs, key=lambda d: counts[d])
         path = os.path.join(log_dir, f"{topic}-{partition}")
-        log = open_partition_log(
-            path,
-            topic,
-            partition,
-            config,
-            clock=self._clock,
-            run_blocking=self._run_blocking,
-            recover=False,
-        )
+        existed = os.path.exists(path)
+        try:
+            log = open_partition_log(
+                path,
+                topic,
+                partition,
+                config,
+                clock=self._clock,
+                run_blocking=self._blocking,
+                recover=False,
+            )
+        except OSError as e:
+            if not existed:
+                shutil.rmtree(path, ignore_errors=True)
+            message = f"Error while creating log for {topic}-{partition} in dir {log_dir}: {e}"
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, message) from e
         self._logs[key] = log
         self._dir_of[key] = log_dir
         return log
+
+    def discard(self, topic: str, partition: int) -> None:
+        """
+        Forget a log created moments ago, unused, and remove its dir now (a failed creation).
+
+        A partition with no open log has any dir of its name removed (one
+        left behind by a creation that failed for want of descriptors).
+        """
+        log = self._logs.pop((topic, partition), None)
+        self._dir_of.pop((topic, partition), None)
+        if log is not None:
+            for segment in log.segments:
+                segment.close_maps()
+                segment.close_files()
+            shutil.rmtree(log.directory, ignore_errors=True)
+            return
+        for log_dir in self.log_dirs:
+            shutil.rmtree(os.path.join(log_dir, f"{topic}-{partition}"), ignore_errors=True)
 
     def delete_partition(self, topic: str, partition: int) -> Deferred[None]:
         """
@@ -363,14 +341,9 @@ class LogManager:
         writes = []
         for log_dir in self.log_dirs:
             recovery_points, log_starts = self._dir_checkpoints(log_dir)
-
-            def blocking(
-                log_dir: str = log_dir, rp: Offsets = recovery_points, ls: Offsets = log_starts
-            ) -> None:
-                write_offset_checkpoint(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT), rp)
-                write_offset_checkpoint(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT), ls)
-
-            writes.append(self._run_blocking(blocking))
+            writes.append(
+                self._run_blocking(partial(write_checkpoints, log_dir, recovery_points, log_starts))
+            )
         return DeferredList(writes, consumeErrors=True).addCallback(
             self._report_errors, "checkpoint"
         )
@@ -461,8 +434,15 @@ class LogManager:
             if self._periodic.running:
                 await self._periodic.stopService()  # type: ignore[no-untyped-call]
             self._periodic = None
+        # Every log closes without an fsync, its jobs batched into few thread-pool
+        # jobs; then one syncfs per log dir makes all of it durable (Kafka's
+        # shutdown flushes each log, but its threads do not hop per file).
         keys = sorted(self._logs)
-        results = await DeferredList([self._logs[key].close() for key in keys], consumeErrors=True)
+        self._blocking.batching = True
+        closing = [self._logs[key].close(sync=False) for key in keys]
+        self._blocking.dispatch()
+        results = await DeferredList(closing, consumeErrors=True)
+        self._blocking.stop_batching()
         broken_dirs = {
             self._dir_of[key] for key, (ok, _) in zip(keys, results, strict=True) if not ok
         }
@@ -475,21 +455,26 @@ class LogManager:
                     error=value.getErrorMessage() if isinstance(value, Failure) else value,
                 )
         for log_dir in self.log_dirs:
-            recovery_points, log_starts = self._dir_checkpoints(log_dir)
             clean = log_dir not in broken_dirs
-
-            def blocking(
-                log_dir: str = log_dir,
-                rp: Offsets = recovery_points,
-                ls: Offsets = log_starts,
-                clean: bool = clean,
-            ) -> None:
-                write_offset_checkpoint(os.path.join(log_dir, RECOVERY_POINT_CHECKPOINT), rp)
-                write_offset_checkpoint(os.path.join(log_dir, LOG_START_OFFSET_CHECKPOINT), ls)
-                if clean:
-                    write_clean_shutdown(log_dir, self.broker_epoch)
-
             try:
-                await self._run_blocking(blocking)
+                await self._run_blocking(partial(sync_log_dir, log_dir))
+            except Exception:
+                self._log.failure("Syncing {log_dir} failed", log_dir=log_dir)
+                clean = False
+            else:
+                for key, (ok, _) in zip(keys, results, strict=True):
+                    if ok and self._dir_of[key] == log_dir:
+                        self._logs[key].mark_durable()
+            recovery_points, log_starts = self._dir_checkpoints(log_dir)
+            finish = partial(
+                finish_clean_shutdown,
+                log_dir,
+                recovery_points,
+                log_starts,
+                clean,
+                self.broker_epoch,
+            )
+            try:
+                await self._run_blocking(finish)
             except Exception:
                 self._log.failure("Writing the checkpoints of {log_dir} failed", log_dir=log_dir)

@@ -297,8 +297,11 @@ class PartitionLog:
         return succeed(info)
 
     def _roll(self, now_ms: int) -> Segment:
-        """Start a new active segment; snapshot the producer state and flush the old one."""
+        """Start a new active segment; snapshot producer state; flush, then close, the old fd."""
+        old = self._local.active
         new = self._local.roll(self.config, now_ms)
+        close = partial(os.close, old.take_fd()) if old.fd >= 0 else (lambda: None)
+        self._executor.submit(lambda: close).addErrback(self._blocking_failed, "segment close")
         self._flusher.dir_dirty = True
         self._take_producer_snapshot(new.base_offset)
         self._flusher.request(gate=False).addErrback(lambda _: None)
@@ -310,7 +313,7 @@ class PartitionLog:
         """Fsync all appended data (off the reactor thread, in order with other flushes)."""
         if self._offline is not None:
             return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
-        return self._flusher.flush(epochs_dirty=self._epoch_file.dirty)
+        return self._flusher.flush(epochs_dirty=self._epoch_file.needs_write)
 
     def maybe_flush(self, now_ms: int) -> Deferred[None] | None:
         """Flush if ``flush.ms`` has passed since the last flush and data is unflushed."""
@@ -318,12 +321,10 @@ class PartitionLog:
             return None
         return self._flusher.maybe_flush(self.config, now_ms)
 
-    def _take_producer_snapshot(self, offset: int) -> None:
-        entries = self._producer_state.snapshot_entries()
-        path = self.producer_snapshot_path(offset)
-        self._executor.submit(lambda: partial(write_producer_snapshot, path, entries)).addErrback(
-            self._blocking_failed, "producer snapshot write"
-        )
+    def _take_producer_snapshot(self, offset: int, sync: bool = True) -> None:
+        path, entries = self.producer_snapshot_path(offset), self._producer_state.snapshot_entries()
+        write = partial(write_producer_snapshot, path, entries, sync=sync)
+        self._executor.submit(lambda: write).addErrback(self._blocking_failed, "snapshot write")
 
     def _blocking_failed(self, failure: Failure, what: str) -> None:
         self._go_offline(f"{what} failed: {failure.getErrorMessage()}")
@@ -361,17 +362,13 @@ class PartitionLog:
         min_one_message: bool = True,
     ) -> Deferred[ReadResult]:
         """
-        Read whole batches starting with the batch that contains C{offset}.
+        Read whole batches from the one holding C{offset} (a page-cache read, fired at once).
 
-        A synchronous page-cache read (C{os.pread}) on the calling thread,
-        answered with an already-fired Deferred. At most C{max_bytes} bytes,
-        except that with C{min_one_message} the first batch is returned
-        whole however large it is; nothing at or beyond C{max_offset}
-        (default: the high watermark).
-
-        Fails with L{KafkaError}: C{OFFSET_OUT_OF_RANGE} if C{offset} is
-        below the log start offset or above the log end offset;
-        C{KAFKA_STORAGE_ERROR} if the log is offline or closed.
+        At most C{max_bytes} bytes, except that with C{min_one_message} the
+        first batch is returned whole however large it is; nothing at or
+        beyond C{max_offset} (default: the high watermark). Fails with L{KafkaError}:
+        C{OFFSET_OUT_OF_RANGE} if C{offset} is below the log start offset or above the log
+        end offset; C{KAFKA_STORAGE_ERROR} if the log is offline or closed.
         """
         return self._answer(partial(self._read, offset, max_bytes, max_offset, min_one_message))
 
@@ -426,11 +423,10 @@ class PartitionLog:
         """
         DeleteRecords: move the log start offset up to C{offset} (-1: the high watermark).
 
-        Whole segments below the new log start offset are deleted; the
-        log manager persists the offset in ``log-start-offset-checkpoint``.
-        Fires with the new log start offset (the partition's low
-        watermark); fails with C{OFFSET_OUT_OF_RANGE} if C{offset} is above
-        the high watermark (or negative other than -1).
+        Whole segments below the new log start offset are deleted; the log manager persists
+        the offset in ``log-start-offset-checkpoint``. Fires with the new log start offset
+        (the partition's low watermark); fails with C{OFFSET_OUT_OF_RANGE} if C{offset} is
+        above the high watermark (or negative other than -1).
         """
         return self._answer(partial(self._delete_records_before, offset))
 
@@ -457,14 +453,14 @@ class PartitionLog:
 
     # -- closing -------------------------------------------------------------
 
-    def close(self) -> Deferred[None]:
+    def close(self, *, sync: bool = True) -> Deferred[None]:
         """
         Flush, write the producer snapshot and epochs, trim the indexes and close every file.
 
-        Pending ``.deleted`` files are removed now. Waiters fire with the
-        high watermark. Fails with C{KAFKA_STORAGE_ERROR} (after closing
-        the files) if the log was or went offline, so that no clean-shutdown
-        marker is written for it.
+        Pending ``.deleted`` files are removed now. Waiters fire with the high watermark.
+        Fails with C{KAFKA_STORAGE_ERROR} (after closing the files) if the log was or went
+        offline, so that no clean-shutdown marker is written for it. With C{sync=False}
+        nothing is fsynced: the caller syncs the file system, then calls L{mark_durable}.
         """
         if self._closing is not None:
             return chain(self._closing)
@@ -476,9 +472,9 @@ class PartitionLog:
             except OSError as e:
                 self._go_offline(f"trimming indexes failed: {e}")
         if self._offline is None:
-            self._take_producer_snapshot(self.log_end_offset)
-            self._epoch_file.dirty = True
-            flushed = self._flusher.request(gate=False)
+            self._take_producer_snapshot(self.log_end_offset, sync)
+            self._epoch_file.prepare_close(sync)
+            flushed = self._flusher.request(gate=False) if sync else self._flusher.write_unsynced()
         else:
             flushed = fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
         outcome: list[Failure] = []
@@ -498,3 +494,7 @@ class PartitionLog:
 
         self._executor.submit(lambda: self._local.close_job(pending)).addBoth(finished)
         return chain(done)
+
+    def mark_durable(self) -> None:
+        """After C{close(sync=False)} and a sync of the file system: everything is flushed."""
+        self._flusher.recovery_point = max(self.recovery_point, self.log_end_offset)

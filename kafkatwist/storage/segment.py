@@ -24,7 +24,7 @@ from kafkatwist.storage.checkpoints import (
     TIME_INDEX_SUFFIX,
     file_name,
 )
-from kafkatwist.storage.files import pread_exact
+from kafkatwist.storage.files import READ_HANDLES, pread_exact
 from kafkatwist.storage.index import NO_TIMESTAMP, CorruptIndexError, OffsetIndex, TimeIndex
 from kafkatwist.wire.batch import (
     BATCH_HEADER_SIZE,
@@ -42,6 +42,7 @@ _MAGIC_AT = 16
 _CRC_FROM = 21
 _MIN_PREFIX = _LAST_OFFSET_DELTA_AT + 4
 _RECOVERY_CHUNK = 8 * 1024 * 1024
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 @define(eq=False)
@@ -60,9 +61,13 @@ class Segment:
     One ``.log`` file and its two indexes (Kafka's ``LogSegment``).
 
     Appends and reads happen on the reactor thread; the log's executor
-    fsyncs L{fds} and closes them. L{Segment.recover} (run while opening a
-    log, in whatever thread opens it) validates every batch and rebuilds
-    the indexes.
+    fsyncs the files (L{flush_targets}) and closes L{fd}. L{Segment.recover}
+    (run while opening a log, in whatever thread opens it) validates every
+    batch and rebuilds the indexes.
+
+    Descriptors: L{fd}, its own read-write one, is held by the active
+    segment (and while a loader works on one); an inactive segment reads
+    through L{READ_HANDLES}. The indexes hold none.
     """
 
     directory: str
@@ -94,10 +99,25 @@ class Segment:
     def time_index_path(self) -> str:
         return os.path.join(self.directory, file_name(self.base_offset, TIME_INDEX_SUFFIX))
 
-    @property
-    def fds(self) -> tuple[int, int, int]:
-        """The descriptors to fsync: log, offset index, time index."""
-        return (self.fd, self.offset_index.fd, self.time_index.fd)
+    def flush_targets(self) -> tuple[int, tuple[str, ...]]:
+        """What to fsync: the own fd (-1 if none) and paths to open and fsync (.log if no fd)."""
+        paths = (self.index_path, self.time_index_path)
+        return (self.fd, paths) if self.fd >= 0 else (-1, (self.log_path, *paths))
+
+    def open_own_fd(self) -> int:
+        """Open L{fd} (read-write, appending) if it is not open; return it."""
+        if self.fd < 0:
+            self.fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND | _CLOEXEC)
+        return self.fd
+
+    def take_fd(self) -> int:
+        """Hand over L{fd} (the caller closes it) and hold none; -1 if none was held."""
+        fd, self.fd = self.fd, -1
+        return fd
+
+    def read_fd(self) -> int:
+        """A descriptor to read the ``.log`` with: L{fd}, or a cached read-only one."""
+        return self.fd if self.fd >= 0 else READ_HANDLES.get(self, self.log_path)
 
     @classmethod
     def create(cls, directory: str, base_offset: int, config: LogConfig, now_ms: int) -> Segment:
@@ -133,12 +153,13 @@ class Segment:
         index_path = os.path.join(directory, file_name(base_offset, INDEX_SUFFIX))
         time_path = os.path.join(directory, file_name(base_offset, TIME_INDEX_SUFFIX))
         max_bytes = config.segment_index_bytes
-        offset_index = OffsetIndex.open(index_path, base_offset, max_bytes, writable=active)
-        try:
-            time_index = TimeIndex.open(time_path, base_offset, max_bytes, writable=active)
-        except BaseException:
-            offset_index.close()
-            raise
+        # Indexes hold no descriptor and are preallocated only when first written.
+        offset_index = OffsetIndex.open(
+            index_path, base_offset, max_bytes, writable=active, preallocate=False
+        )
+        time_index = TimeIndex.open(
+            time_path, base_offset, max_bytes, writable=active, preallocate=False
+        )
         return cls(
             directory=directory,
             base_offset=base_offset,
@@ -163,10 +184,10 @@ class Segment:
             sanity checks, why they must be rebuilt (else C{None}).
         """
         log_path = os.path.join(directory, file_name(base_offset, LOG_SUFFIX))
-        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(log_path, flags)
+        # Only the active segment holds a descriptor; recovery opens its own.
+        fd = os.open(log_path, os.O_RDWR | os.O_APPEND | _CLOEXEC) if active else -1
         try:
-            size = os.fstat(fd).st_size
+            size = os.fstat(fd).st_size if fd >= 0 else os.stat(log_path).st_size
             missing = [
                 suffix
                 for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
@@ -176,7 +197,8 @@ class Segment:
                 directory, base_offset, fd, size, config, now_ms, active=active
             )
         except BaseException:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
             raise
         problem = None
         if missing:
@@ -193,6 +215,8 @@ class Segment:
                 segment.bytes_since_last_index_entry = size - segment.offset_index.last_entry()[1]
             else:
                 segment.bytes_since_last_index_entry = size
+        segment.offset_index.release()
+        segment.time_index.release()
         return segment, problem
 
     # -- recovery ------------------------------------------------------------
@@ -208,10 +232,11 @@ class Segment:
         index as a final entry. C{on_batch} sees each valid header.
         """
         oi, ti = self.offset_index, self.time_index
-        oi.make_writable(self.max_index_bytes)
-        ti.make_writable(self.max_index_bytes)
-        oi.reset()
-        ti.reset()
+        self.open_own_fd()
+        oi.make_writable(self.max_index_bytes, preallocate=False)
+        ti.make_writable(self.max_index_bytes, preallocate=False)
+        oi.begin_rebuild()
+        ti.begin_rebuild()
         self.max_timestamp = NO_TIMESTAMP
         self.offset_of_max_timestamp = -1
         self._first_batch_timestamp = None
@@ -276,9 +301,13 @@ class Segment:
         self.size = pos
         self.bytes_since_last_index_entry = pos - last_index_pos
         ti.maybe_append(self.max_timestamp, self.offset_of_max_timestamp, skip_full_check=True)
+        oi.finish_rebuild()
+        ti.finish_rebuild()
         if not self.active:
             oi.trim()
             ti.trim()
+        oi.release()
+        ti.release()
         return SegmentRecovery(pos, next_offset, truncated, reason)
 
     def load_tail(self) -> int:
@@ -320,7 +349,7 @@ class Segment:
         if self._first_batch_timestamp is None:
             if self.size < BATCH_HEADER_SIZE:
                 return NO_TIMESTAMP
-            header = parse_batch_header(pread_exact(self.fd, BATCH_HEADER_SIZE, 0))
+            header = parse_batch_header(pread_exact(self.read_fd(), BATCH_HEADER_SIZE, 0))
             self._first_batch_timestamp = header.max_timestamp
         return self._first_batch_timestamp
 
@@ -367,7 +396,7 @@ class Segment:
         while pos + need <= end:
             rel = pos - window_start
             if rel < 0 or rel + need > len(window):
-                window = os.pread(self.fd, min(window_size, end - pos), pos)
+                window = os.pread(self.read_fd(), min(window_size, end - pos), pos)
                 window_start, rel = pos, 0
                 if len(window) < need:
                     return
@@ -420,7 +449,7 @@ class Segment:
             want = max(want, min(first_size, available))
         if want < LOG_OVERHEAD:
             return None, position
-        data = pread_exact(self.fd, want, position)
+        data = pread_exact(self.read_fd(), want, position)
         end = len(data)
         p = 0
         while p + LOG_OVERHEAD <= end:
@@ -437,25 +466,24 @@ class Segment:
 
     def read_batch(self, position: int, size: int) -> bytes:
         """The bytes of one batch."""
-        return pread_exact(self.fd, size, position)
+        return pread_exact(self.read_fd(), size, position)
 
     def largest_timestamp(self) -> int:
         """Kafka's ``largestTimestamp``: the max timestamp, or the file's mtime if there is none."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
-        return int(os.fstat(self.fd).st_mtime * 1000)
+        return int(os.stat(self.log_path).st_mtime * 1000)
 
     # -- teardown ------------------------------------------------------------
 
     def close_maps(self) -> None:
-        """Unmap both indexes (the descriptors stay open for pending fsyncs)."""
-        self.offset_index.close_map()
-        self.time_index.close_map()
+        """Unmap both indexes and close the cached read descriptor (reactor thread)."""
+        self.offset_index.release()
+        self.time_index.release()
+        READ_HANDLES.drop(self)
 
     def close_files(self) -> None:
-        """Close every descriptor (blocking-safe; run on the log's executor)."""
-        self.offset_index.close()
-        self.time_index.close()
+        """Close the own descriptor (the log's executor runs it after L{close_maps})."""
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1

@@ -140,7 +140,14 @@ class Controller:
         assignments: Sequence[tuple[int, Sequence[int]]] = (),
         configs: Mapping[str, str | None] | None = None,
     ) -> Deferred[TopicState]:
-        """Create a topic: validate, write its records, open its logs."""
+        """
+        Create a topic: validate, create its logs, then write its records.
+
+        All or nothing: the logs are made before the records are written, and
+        if one cannot be made the others are removed and the creation fails
+        with C{KAFKA_STORAGE_ERROR} (Kafka's C{KafkaStorageException}); if
+        writing the records fails, the logs are removed again.
+        """
         num_partitions, _rf = self.check_new_topic(
             name, num_partitions, replication_factor, assignments, configs
         )
@@ -155,11 +162,17 @@ class Controller:
                     )
                 )
         records.extend(self._partition_records(topic_id, range(num_partitions), node))
+        try:
+            self._partitions.create_logs(name, topic_id, range(num_partitions))
+        except KafkaError as e:
+            self._log.error("Creating topic {name} failed: {error}", name=name, error=e.message)
+            raise
         self._busy.add(name)
 
         def created(image: MetadataImage) -> TopicState:
             self._busy.discard(name)
             topic = image.topics[name]
+            self._partitions.refresh_config(name)
             for p in topic.partitions:
                 self._partitions.partition_log(topic, p)
             self._log.info(
@@ -171,6 +184,7 @@ class Controller:
 
         def failed(f: Failure) -> Failure:
             self._busy.discard(name)
+            self._partitions.discard_logs(name, range(num_partitions))
             return f
 
         return self._metadata.append(records).addCallbacks(created, failed)

@@ -11,6 +11,7 @@ log assigns offsets (Kafka's C{UnifiedLog.append} and C{LogValidator}).
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Sequence
 
 from attrs import define, field
@@ -19,7 +20,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.log_config import LogConfig
-from kafkatwist.errors import KafkaError, RecordsError
+from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
 from kafkatwist.producers.state import ProducerStateError
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
@@ -95,6 +96,44 @@ class Partitions:
                 directory = os.path.join(log_dir, f"{topic.name}-{partition}")
                 write_partition_metadata(directory, topic.topic_id)
         return log
+
+    def create_logs(self, name: str, topic_id: uuid.UUID, partitions: range) -> None:
+        """
+        Create the logs (with ``partition.metadata``) of partitions of a topic not yet recorded.
+
+        They get the broker-wide settings; L{refresh_config} gives them the
+        topic's own once its records are applied. All or nothing: if one
+        cannot be created (out of descriptors or disk space), those created
+        are removed again and C{KAFKA_STORAGE_ERROR} is raised, so no
+        half-created topic stays behind.
+        """
+        config = self._log_config(name)
+        created: list[int] = []
+        try:
+            for partition in partitions:
+                created.append(partition)
+                self._logs.create(name, partition, config)
+                log_dir = self._logs.log_dir_of(name, partition)
+                if log_dir is not None:
+                    directory = os.path.join(log_dir, f"{name}-{partition}")
+                    write_partition_metadata(directory, topic_id)
+        except (KafkaError, OSError) as e:
+            for partition in created:
+                self._logs.discard(name, partition)
+            if isinstance(e, KafkaError):
+                raise
+            raise KafkaError(
+                ErrorCode.KAFKA_STORAGE_ERROR, f"Error while creating logs of {name}: {e}"
+            ) from e
+
+    def refresh_config(self, name: str) -> None:
+        """Give the open logs of topic C{name} its current settings (its configs were recorded)."""
+        self._logs.update_config(name, self._log_config(name))
+
+    def discard_logs(self, name: str, partitions: range) -> None:
+        """Remove logs made by L{create_logs} whose topic was not recorded after all."""
+        for partition in partitions:
+            self._logs.discard(name, partition)
 
     def append(
         self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -39,10 +40,21 @@ def twistd_command() -> list[str]:
 class ChildBroker:
     """One broker process over C{log_dir}, listening on 127.0.0.1:C{port} (0: any)."""
 
-    def __init__(self, log_dir: str, port: int = 0, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        log_dir: str,
+        port: int = 0,
+        extra: list[str] | None = None,
+        *,
+        nofile: int | None = None,
+    ) -> None:
+        """
+        @param nofile: The child's descriptor limit (C{RLIMIT_NOFILE}), if lowered.
+        """
         self.log_dir = log_dir
         self.port = port
         self.extra = extra or []
+        self.nofile = nofile
         self.process: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -76,12 +88,23 @@ class ChildBroker:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=None if self.nofile is None else self._limit_descriptors,
         )
         threading.Thread(target=self._read, args=(self.process,), daemon=True).start()
         if not self._ready.wait(timeout):
             self.kill()
             raise AssertionError(f"the broker did not start within {timeout} s:\n{self.output()}")
         return self.port
+
+    def _limit_descriptors(self) -> None:
+        """In the child, before exec: lower its descriptor limit to L{nofile}."""
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
+
+    def open_descriptors(self) -> int:
+        """How many descriptors the child holds now (``/proc/PID/fd``)."""
+        assert self.process is not None
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
     def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
