@@ -128,15 +128,25 @@ class BatchingRunBlocking:
     batching: bool = False
     _pending: list[tuple[Callable[[], object], Deferred[object]]] = Factory(list)
 
+    #: Set by the first L{dispatch} of a batching round: from then on a job
+    #: that arrives outside L{_deliver} (from a callback of some other
+    #: Deferred) is dispatched at once, or it would wait for ever.
+    _dispatched: bool = False
+    #: Set while L{_deliver} runs callbacks: it dispatches what they queue, once.
+    _delivering: bool = False
+
     def __call__(self, fn: Callable[[], T], /) -> Deferred[T]:
         if not self.batching:
             return self._run_blocking(fn)
         d: Deferred[Any] = Deferred()
         self._pending.append((fn, d))
+        if self._dispatched and not self._delivering:
+            self.dispatch()
         return d
 
     def dispatch(self) -> None:
         """Run every waiting job now, in at most C{max_jobs} worker-thread jobs."""
+        self._dispatched = True
         while self._pending:
             pending, self._pending = self._pending, []
             count = max(min(self.max_jobs, len(pending)), 1)
@@ -150,18 +160,23 @@ class BatchingRunBlocking:
         """Pass later jobs straight through, and run the waiting ones now."""
         self.batching = False
         self.dispatch()
+        self._dispatched = False
 
     def _deliver(self, outcomes: object, waiters: list[Deferred[object]]) -> None:
-        if isinstance(outcomes, Failure):
-            for d in waiters:
-                d.errback(outcomes)
-            return
-        assert isinstance(outcomes, list)
-        for (ok, value), d in zip(outcomes, waiters, strict=True):
-            if ok:
-                d.callback(value)
+        self._delivering = True
+        try:
+            if isinstance(outcomes, Failure):
+                for d in waiters:
+                    d.errback(outcomes)
             else:
-                d.errback(value)
+                assert isinstance(outcomes, list)
+                for (ok, value), d in zip(outcomes, waiters, strict=True):
+                    if ok:
+                        d.callback(value)
+                    else:
+                        d.errback(value)
+        finally:
+            self._delivering = False
         self.dispatch()
 
 

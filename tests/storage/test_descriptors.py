@@ -160,6 +160,25 @@ class BatchingTests(SynchronousTestCase):
         self.failureResultOf(bad, OSError)
         self.assertEqual(self.successResultOf(good), 1)
 
+    def test_job_queued_from_elsewhere_after_dispatch_runs(self) -> None:
+        """A job queued after dispatch by a callback of another Deferred is not left waiting."""
+        manual = ManualRunBlocking()
+        runner = BatchingRunBlocking(manual, max_jobs=2)
+        runner.batching = True
+        first = runner(lambda: 1)
+        runner.dispatch()
+        manual.run_all()
+        self.assertEqual(self.successResultOf(first), 1)
+        # Nothing is in flight now; a flush finishing through some other path
+        # (not one of this runner's deliveries) queues a job while batching.
+        elsewhere: Deferred[None] = Deferred()
+        later: list[Deferred[int]] = []
+        elsewhere.addCallback(lambda _: later.append(runner(lambda: 2)))
+        elsewhere.callback(None)
+        manual.run_all()
+        self.assertEqual(self.successResultOf(later[0]), 2)
+        runner.stop_batching()
+
 
 class ManagerCloseTests(SynchronousTestCase):
     """A clean close of many logs writes no per-file fsync and still marks everything flushed."""
