@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -94,6 +95,9 @@ class LogManager:
     _periodic_start: DelayedCall | None = None
     _logs: dict[tuple[str, int], PartitionLog] = Factory(dict)
     _dir_of: dict[tuple[str, int], str] = Factory(dict)
+    #: How many partitions each log dir holds (kept with C{_dir_of}: creating
+    #: a partition must not count them all again).
+    _dir_counts: Counter[str] = Factory(Counter)
     _failed: dict[tuple[str, int], str] = Factory(dict)
     _periodic: MultiService | None = None
     _closed: bool = False
@@ -209,7 +213,7 @@ class LogManager:
     def _opened(self, log: PartitionLog, log_dir: str) -> None:
         key = (log.topic, log.partition)
         self._logs[key] = log
-        self._dir_of[key] = log_dir
+        self._place(key, log_dir)
         log_recovery(self._log, log)
 
     def _open_failed(self, failure: Failure, log_dir: str, key: tuple[str, int]) -> None:
@@ -241,10 +245,7 @@ class LogManager:
         existing = self._logs.get(key)
         if existing is not None:
             return existing
-        counts = {d: 0 for d in self.log_dirs}
-        for d in self._dir_of.values():
-            counts[d] = counts.get(d, 0) + 1
-        log_dir = min(self.log_dirs, key=lambda d: counts[d])
+        log_dir = min(self.log_dirs, key=lambda d: self._dir_counts[d])
         path = os.path.join(log_dir, f"{topic}-{partition}")
         existed = os.path.exists(path)
         try:
@@ -263,8 +264,19 @@ class LogManager:
             message = f"Error while creating log for {topic}-{partition} in dir {log_dir}: {e}"
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, message) from e
         self._logs[key] = log
-        self._dir_of[key] = log_dir
+        self._place(key, log_dir)
         return log
+
+    def _place(self, key: tuple[str, int], log_dir: str) -> None:
+        self._unplace(key)
+        self._dir_of[key] = log_dir
+        self._dir_counts[log_dir] += 1
+
+    def _unplace(self, key: tuple[str, int]) -> str | None:
+        log_dir = self._dir_of.pop(key, None)
+        if log_dir is not None:
+            self._dir_counts[log_dir] -= 1
+        return log_dir
 
     def discard(self, topic: str, partition: int) -> None:
         """
@@ -274,7 +286,7 @@ class LogManager:
         left behind by a creation that failed for want of descriptors).
         """
         log = self._logs.pop((topic, partition), None)
-        self._dir_of.pop((topic, partition), None)
+        self._unplace((topic, partition))
         if log is not None:
             for segment in log.segments:
                 segment.close_maps()
@@ -297,7 +309,7 @@ class LogManager:
         """
         key = (topic, partition)
         log = self._logs.pop(key, None)
-        log_dir = self._dir_of.pop(key, None)
+        log_dir = self._unplace(key)
         if log is None or log_dir is None:
             return succeed(None)
         doomed = os.path.join(log_dir, f"{topic}-{partition}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
