@@ -303,18 +303,6 @@ class ReplayTests(SynchronousTestCase):
         self.assertEqual((entry.producer_epoch, entry.current_txn_first_offset), (1, -1))
         self.assertTrue(entry.is_empty)
 
-    def test_on_batches_appended_with_log_append_time(self) -> None:
-        """Batches reported by base offset get consecutive offsets and the log append time."""
-        table = ProducerStateTable()
-        table.on_batches_appended(
-            [header(0, 2), header(-1, pid=-1, epoch=-1), header(2, 3)], 40, T0 + 5
-        )
-        batches = list(table.producers[PID].batch_metadata)
-        self.assertEqual(
-            [(b.first_offset, b.last_offset, b.timestamp) for b in batches],
-            [(40, 41, T0 + 5), (43, 45, T0 + 5)],
-        )
-
     def test_remove_expired(self) -> None:
         """Producers idle for the expiration time are forgotten, unless in a transaction."""
         table = ProducerStateTable()

@@ -67,10 +67,10 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Final
 
-from attrs import define, evolve, field, frozen
+from attrs import define, field, frozen
 
 from kafkatwist.errors import CodedError, ErrorCode
 from kafkatwist.storage import checkpoints
@@ -300,25 +300,6 @@ class ProducerStateTable:
             entry.current_txn_first_offset = base_offset
 
     on_batch_appended = replay_batch
-
-    def on_batches_appended(
-        self, headers: Sequence[BatchHeader], base_offset: int, log_append_time_ms: int = -1
-    ) -> None:
-        """
-        Record client batches appended from C{base_offset} on, in order.
-
-        For a caller that knows only where an append landed, not the stored
-        headers: C{log_append_time_ms} other than -1 replaces each batch's
-        max timestamp, as the log stamped it.
-        """
-        offset = base_offset
-        for header in headers:
-            if header.producer_id >= 0:
-                stored = evolve(header, base_offset=offset)
-                if log_append_time_ms != -1:
-                    stored = evolve(stored, max_timestamp=log_append_time_ms)
-                self.replay_batch(stored, offset)
-            offset += header.last_offset_delta + 1
 
     def remove_expired(self, now_ms: int, expiration_ms: int) -> list[int]:
         """

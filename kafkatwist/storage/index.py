@@ -221,10 +221,6 @@ class IndexFile:
         """Unmap the file; idempotent (no descriptor is held)."""
         self.release()
 
-    def close_map(self) -> None:
-        """Unmap the file (kept for the callers of the former descriptor-holding index)."""
-        self.release()
-
     def _check_whole_entries(self) -> None:
         """Raise L{CorruptIndexError} if a read-only index file ends inside an entry."""
         length = self._length
