@@ -26,7 +26,11 @@ from kafkatwist.producers.state import (
     snapshot_path,
     write_snapshot,
 )
-from kafkatwist.storage.checkpoints import CorruptSnapshotError, ProducerSnapshotEntry
+from kafkatwist.storage.checkpoints import (
+    REPLAY_AT_LOAD_BYTES,
+    CorruptSnapshotError,
+    ProducerSnapshotEntry,
+)
 from kafkatwist.wire.batch import BatchHeader, parse_batch_header
 from kafkatwist.wire.crc32c import crc32c_py
 from kafkatwist.wire.record import build_batch
@@ -449,6 +453,30 @@ class StorageHooksTests(SynchronousTestCase):
         duplicate = table.check_append([header(3)])
         assert duplicate is not None
         self.assertEqual(duplicate.first_offset, 3)
+
+    def test_snapshot_due_at_close(self) -> None:
+        """
+        A close snapshot is due for a large active segment, or once the table left the log.
+
+        Expiring a producer or moving the log start past remembered batches
+        means a replay of the log would rebuild another table; loading a
+        snapshot or clearing makes the table follow the log again.
+        """
+        limit = REPLAY_AT_LOAD_BYTES
+        a = Appender()
+        a.append(header(0))
+        self.assertFalse(a.table.snapshot_due_at_close(limit))
+        self.assertTrue(a.table.snapshot_due_at_close(limit + 1))
+        self.assertEqual(a.table.remove_expired(T0 + 10, 10**9), [])
+        self.assertFalse(a.table.snapshot_due_at_close(limit))
+        self.assertEqual(a.table.remove_expired(T0 + 10**9, 10), [PID])
+        self.assertTrue(a.table.snapshot_due_at_close(0))
+        a.table.clear()
+        self.assertFalse(a.table.snapshot_due_at_close(0))
+        a.table.on_log_start_offset(1)
+        self.assertTrue(a.table.snapshot_due_at_close(0))
+        a.table.load_snapshot([])
+        self.assertFalse(a.table.snapshot_due_at_close(0))
 
     def test_load_snapshot_duck_typed(self) -> None:
         """Entries of another class with the same fields (the storage engine's) load alike."""

@@ -197,6 +197,10 @@ class ProducerStateTable:
     """The producer state of one partition, by producer id."""
 
     producers: dict[int, ProducerStateEntry] = field(factory=dict)
+    #: The table no longer follows from the log alone (producers expired, or the
+    #: log start moved past batches it remembers): replaying the log would give
+    #: another table, so a clean shutdown must write a snapshot.
+    needs_snapshot: bool = False
 
     def last_entry(self, producer_id: int) -> ProducerStateEntry | None:
         return self.producers.get(producer_id)
@@ -315,7 +319,17 @@ class ProducerStateTable:
         ]
         for pid in expired:
             del self.producers[pid]
+        self.needs_snapshot |= bool(expired)
         return expired
+
+    def snapshot_due_at_close(self, active_segment_bytes: int) -> bool:
+        """
+        Whether a clean shutdown must write a snapshot at the log end offset.
+
+        Not when replaying the active segment (of C{active_segment_bytes})
+        rebuilds this table: see L{checkpoints.REPLAY_AT_LOAD_BYTES}.
+        """
+        return self.needs_snapshot or active_segment_bytes > checkpoints.REPLAY_AT_LOAD_BYTES
 
     def to_snapshot_entries(self) -> list[ProducerSnapshotEntry]:
         """The snapshot entries of every producer, by producer id."""
@@ -344,16 +358,20 @@ class ProducerStateTable:
     def load_snapshot(self, entries: Iterable[ProducerSnapshotEntry]) -> None:
         """Replace the table with a snapshot's entries (any objects with the entry fields)."""
         self.producers = ProducerStateTable.from_snapshot_entries(entries).producers
+        self.needs_snapshot = False
 
     def clear(self) -> None:
         """Forget every producer (before recovery replays the log)."""
         self.producers = {}
+        self.needs_snapshot = False
 
     def on_log_start_offset(self, offset: int) -> None:
         """
-        Nothing to do: since KIP-360 Kafka keeps the state of producers whose
-        batches retention or DeleteRecords removed (they expire by time only).
+        Keep every producer: since KIP-360 Kafka keeps the state of producers whose
+        batches retention or DeleteRecords removed (they expire by time only). The
+        log no longer holds those batches, so L{needs_snapshot}.
         """
+        self.needs_snapshot = True
 
     @classmethod
     def from_snapshot_entries(

@@ -42,6 +42,7 @@ import os
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 
 from attrs import frozen
 
@@ -113,6 +114,18 @@ def write_atomically(path: str, data: bytes, *, sync: bool = True) -> None:
     os.replace(tmp, path)
     if sync:
         _fsync_dir(os.path.dirname(path) or ".")
+
+
+def read_small_file(path: str) -> bytes:
+    """The bytes of the file at C{path}: one C{open}, C{read}s to the end, C{close}."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        chunks = [os.read(fd, 65536)]
+        while len(chunks[-1]) == 65536:
+            chunks.append(os.read(fd, 65536))
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 def _parse_lines(text: str, path: str, fields: int) -> list[list[str]]:
@@ -188,10 +201,11 @@ def read_leader_epoch_checkpoint(path: str) -> list[EpochEntry]:
     @raise CorruptCheckpointError: The file is malformed.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = read_small_file(path).decode("utf-8")
     except FileNotFoundError:
         return []
+    except UnicodeDecodeError:
+        raise CorruptCheckpointError(f"{path}: not UTF-8") from None
     try:
         return [EpochEntry(int(e), int(o)) for e, o in _parse_lines(text, path, 2)]
     except ValueError as e:
@@ -280,10 +294,17 @@ def decode_producer_snapshot(data: bytes) -> list[ProducerSnapshotEntry]:
     ]
 
 
+#: A clean shutdown writes no producer snapshot for a log whose active segment is at
+#: most this size (unless its table C{needs_snapshot}): the next start replays that
+#: segment's batch headers from its base snapshot (or the log start) instead, one
+#: small read, where a new file per partition would cost a file creation, which
+#: dominates stopping many small logs.
+REPLAY_AT_LOAD_BYTES: Final = 4096
+
+
 def read_producer_snapshot(path: str) -> list[ProducerSnapshotEntry]:
     """Read and decode the snapshot at C{path} (see L{decode_producer_snapshot})."""
-    with open(path, "rb") as f:
-        return decode_producer_snapshot(f.read())
+    return decode_producer_snapshot(read_small_file(path))
 
 
 def write_producer_snapshot(

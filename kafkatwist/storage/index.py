@@ -232,6 +232,26 @@ class IndexFile:
     def _key(self, n: int) -> int:
         raise NotImplementedError
 
+    def _decode(self, raw: bytes) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _read_entries(self, *slots: int) -> list[tuple[int, int]]:
+        """
+        Entries C{slots}, without mapping the file (sanity checks at load).
+
+        One C{pread} each: a map costs far more for the two or three entries
+        a check reads, at every partition of a start-up.
+        """
+        size = self.ENTRY_SIZE
+        fd = os.open(self.path, os.O_RDONLY | _CLOEXEC)
+        try:
+            raws = [os.pread(fd, size, n * size) for n in slots]
+        finally:
+            os.close(fd)
+        if any(len(raw) != size for raw in raws):
+            raise CorruptIndexError(f"{self.path}: shorter than its {self.entries} entries")
+        return [self._decode(raw) for raw in raws]
+
     def _slot_for(self, target: int) -> int:
         """Binary search: the last slot whose key is <= C{target}, or -1."""
         lo, hi = 0, self.entries - 1
@@ -310,6 +330,10 @@ class OffsetIndex(IndexFile):
         relative: int = _I32.unpack_from(self._mapped(), n * 8)[0]
         return self.base_offset + relative
 
+    def _decode(self, raw: bytes) -> tuple[int, int]:
+        relative, position = _OFFSET_ENTRY.unpack(raw)
+        return self.base_offset + relative, position
+
     @property
     def last_offset(self) -> int:
         """The offset of the last entry, or the base offset when empty."""
@@ -357,15 +381,17 @@ class OffsetIndex(IndexFile):
         self._check_whole_entries()
         if not self.entries:
             return
-        last_offset, last_position = self.entry(self.entries - 1)
+        tail = self._read_entries(*range(max(self.entries - 2, 0), self.entries))
+        last_offset, last_position = tail[-1]
         if last_offset < self.base_offset or last_position >= max(log_size, 1):
             raise CorruptIndexError(
                 f"{self.path}: last entry ({last_offset}, {last_position}) is outside the segment"
             )
-        if self.entries >= 2:
-            prev_offset, prev_position = self.entry(self.entries - 2)
+        if len(tail) == 2:
+            prev_offset, prev_position = tail[0]
             if prev_offset >= last_offset or prev_position >= last_position:
                 raise CorruptIndexError(f"{self.path}: entries do not grow at the end")
+        self._last = (self.entries, tail[-1])
 
 
 class TimeIndex(IndexFile):
@@ -381,6 +407,10 @@ class TimeIndex(IndexFile):
     def _key(self, n: int) -> int:
         timestamp: int = _I64.unpack_from(self._mapped(), n * 12)[0]
         return timestamp
+
+    def _decode(self, raw: bytes) -> tuple[int, int]:
+        timestamp, relative = _TIME_ENTRY.unpack(raw)
+        return timestamp, self.base_offset + relative
 
     def last_entry(self) -> tuple[int, int]:
         """The last entry, or C{(NO_TIMESTAMP, base_offset)} when empty (Kafka's C{lastEntry})."""
@@ -452,14 +482,17 @@ class TimeIndex(IndexFile):
         self._check_whole_entries()
         if not self.entries:
             return
-        last_timestamp, last_offset = self.entry(self.entries - 1)
-        first_timestamp, _ = self.entry(0)
+        slots = sorted({0, max(self.entries - 2, 0), self.entries - 1})
+        read = dict(zip(slots, self._read_entries(*slots), strict=True))
+        last_timestamp, last_offset = read[self.entries - 1]
+        first_timestamp, _ = read[0]
         if last_offset < self.base_offset or last_timestamp < first_timestamp:
             raise CorruptIndexError(
                 f"{self.path}: last entry ({last_timestamp}, {last_offset}) is invalid"
             )
+        self._last = (self.entries, read[self.entries - 1])
         if self.entries >= 2:
-            prev_timestamp, prev_offset = self.entry(self.entries - 2)
+            prev_timestamp, prev_offset = read[self.entries - 2]
             if prev_timestamp >= last_timestamp or prev_offset > last_offset:
                 raise CorruptIndexError(f"{self.path}: entries do not grow at the end")
         if log_size == 0:

@@ -83,8 +83,12 @@ def open_partition_log(
     """
     state = ProducerStateTable() if producer_state is None else producer_state
     now = now_ms(clock)
-    os.makedirs(directory, exist_ok=True)
-    bases = _clean_directory(directory)
+    try:
+        names = set(os.listdir(directory))
+    except FileNotFoundError:
+        os.makedirs(directory)
+        names = set()
+    bases = _clean_directory(directory, names)
     notes: list[str] = []
     segments: list[Segment] = []
     recovered: list[str] = []
@@ -111,7 +115,7 @@ def open_partition_log(
             segments.append(Segment.create(directory, log_end, config, now))
         for i, base in enumerate(bases):
             last = i == len(bases) - 1
-            segment, problem = Segment.load(directory, base, config, now, active=last)
+            segment, problem = Segment.load(directory, base, config, now, active=last, names=names)
             segments.append(segment)
             holds_unflushed = last or bases[i + 1] > recovery_point
             if recover and holds_unflushed and not recovered:
@@ -147,7 +151,7 @@ def open_partition_log(
         epochs.truncate_from_end(log_end)
         epochs.truncate_from_start(start)
         point = min(recovery_point, log_end) if recover else log_end
-        notes.extend(_restore_producer_state(directory, segments, state, start, log_end))
+        notes.extend(_restore_producer_state(directory, names, segments, state, start, log_end))
         # At rest only the active segment holds a descriptor (recovery opened others).
         for segment in segments[:-1]:
             segment.close_files()
@@ -182,24 +186,29 @@ def open_partition_log(
     )
 
 
-def _clean_directory(directory: str) -> list[int]:
-    """Remove leftovers (``.deleted``, ``.cleaned``, ``.tmp``, orphan indexes); return the bases."""
+def _clean_directory(directory: str, names: set[str]) -> list[int]:
+    """
+    Remove leftovers (``.deleted``, ``.cleaned``, ``.tmp``, orphan indexes); return the bases.
+
+    C{names} (the dir's listing) loses the names removed.
+    """
     bases: list[int] = []
-    names = os.listdir(directory)
-    for name in names:
+    for name in list(names):
         if name.endswith((DELETED_SUFFIX, ".cleaned", ".tmp")):
             unlink_all([os.path.join(directory, name)])
+            names.discard(name)
             continue
         if name.endswith(LOG_SUFFIX):
             offset = offset_from_file_name(name)
             if offset is not None:
                 bases.append(offset)
     base_set = set(bases)
-    for name in names:
+    for name in list(names):
         if name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
             offset = offset_from_file_name(name)
             if offset is not None and offset not in base_set:
                 unlink_all([os.path.join(directory, name)])
+                names.discard(name)
     bases.sort()
     return bases
 
@@ -218,6 +227,7 @@ def _delete_segments_after(directory: str, later: Sequence[int]) -> list[str]:
 
 def _restore_producer_state(
     directory: str,
+    names: set[str],
     segments: Sequence[Segment],
     state: ProducerStateTable,
     log_start: int,
@@ -226,7 +236,7 @@ def _restore_producer_state(
     """Load the latest usable snapshot at or below C{log_end}, then replay the headers after it."""
     notes: list[str] = []
     snapshots = []
-    for name in os.listdir(directory):
+    for name in names:
         if name.endswith(SNAPSHOT_SUFFIX):
             offset = offset_from_file_name(name)
             if offset is not None:

@@ -61,11 +61,9 @@ class PartitionLog:
     """
     One partition's log over a L{LocalLog} of segments, the last one active.
 
-    Open it with L{kafkatwist.storage.loader.open_partition_log}. All
-    methods are meant for the reactor thread. Offsets: C{log_start_offset}
-    <= C{high_watermark} <= C{log_end_offset}; on a single broker the high
-    watermark follows the log end offset, except that while a flush required
-    by ``flush.messages`` / ``flush.ms`` is in progress it waits for the fsync.
+    Opened by L{kafkatwist.storage.loader.open_partition_log}, used on the reactor
+    thread. The high watermark follows the log end offset, but waits for a flush
+    that ``flush.messages`` / ``flush.ms`` require.
     """
 
     topic: str
@@ -455,12 +453,12 @@ class PartitionLog:
 
     def close(self, *, sync: bool = True) -> Deferred[None]:
         """
-        Flush, write the producer snapshot and epochs, trim the indexes and close every file.
+        Flush, write epochs and (if due) the producer snapshot, trim
+        the indexes, close every file, remove pending ``.deleted`` files, fire waiters.
 
-        Pending ``.deleted`` files are removed now. Waiters fire with the high watermark.
         Fails with C{KAFKA_STORAGE_ERROR} (after closing the files) if the log was or went
-        offline, so that no clean-shutdown marker is written for it. With C{sync=False}
-        nothing is fsynced: the caller syncs the file system, then calls L{mark_durable}.
+        offline, so no clean-shutdown marker is written for it. With C{sync=False} nothing
+        is fsynced: the caller syncs the file system, then calls L{mark_durable}.
         """
         if self._closing is not None:
             return chain(self._closing)
@@ -472,7 +470,8 @@ class PartitionLog:
             except OSError as e:
                 self._go_offline(f"trimming indexes failed: {e}")
         if self._offline is None:
-            self._take_producer_snapshot(self.log_end_offset, sync)
+            if self._producer_state.snapshot_due_at_close(self._local.active.size):
+                self._take_producer_snapshot(self.log_end_offset, sync)
             self._epoch_file.prepare_close(sync)
             flushed = self._flusher.request(gate=False) if sync else self._flusher.write_unsynced()
         else:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 
 from attrs import define
 
@@ -60,14 +60,12 @@ class Segment:
     """
     One ``.log`` file and its two indexes (Kafka's ``LogSegment``).
 
-    Appends and reads happen on the reactor thread; the log's executor
-    fsyncs the files (L{flush_targets}) and closes L{fd}. L{Segment.recover}
-    (run while opening a log, in whatever thread opens it) validates every
-    batch and rebuilds the indexes.
+    Appends and reads happen on the reactor thread; the log's executor fsyncs
+    the files (L{flush_targets}) and closes L{fd}. L{Segment.recover} (while
+    a log opens, in any thread) validates every batch and rebuilds the indexes.
 
-    Descriptors: L{fd}, its own read-write one, is held by the active
-    segment (and while a loader works on one); an inactive segment reads
-    through L{READ_HANDLES}. The indexes hold none.
+    Descriptors: the active segment (and one a loader works on) holds L{fd};
+    an inactive one reads through L{READ_HANDLES}; the indexes hold none.
     """
 
     directory: str
@@ -84,8 +82,6 @@ class Segment:
     offset_of_max_timestamp: int = -1
     bytes_since_last_index_entry: int = 0
     _first_batch_timestamp: int | None = None
-
-    # -- files -------------------------------------------------------------
 
     @property
     def log_path(self) -> str:
@@ -123,8 +119,7 @@ class Segment:
     def create(cls, directory: str, base_offset: int, config: LogConfig, now_ms: int) -> Segment:
         """Create an empty active segment (any stale empty files of that name are replaced)."""
         log_path = os.path.join(directory, file_name(base_offset, LOG_SUFFIX))
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(log_path, flags, 0o644)
+        fd = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | _CLOEXEC, 0o644)
         try:
             if os.fstat(fd).st_size != 0:
                 raise OSError(errno.EEXIST, f"segment {log_path} already exists and is not empty")
@@ -175,24 +170,28 @@ class Segment:
 
     @classmethod
     def load(
-        cls, directory: str, base_offset: int, config: LogConfig, now_ms: int, *, active: bool
+        cls,
+        directory: str,
+        base_offset: int,
+        config: LogConfig,
+        now_ms: int,
+        *,
+        active: bool,
+        names: Container[str],
     ) -> tuple[Segment, str | None]:
         """
-        Open an existing segment without validating its batches.
+        Open an existing segment (C{names}: the dir's) without validating its batches.
 
-        @return: The segment and, if its indexes are missing or fail their
-            sanity checks, why they must be rebuilt (else C{None}).
+        @return: The segment and why its indexes must be rebuilt (missing or
+            failing their sanity checks), or C{None}.
         """
         log_path = os.path.join(directory, file_name(base_offset, LOG_SUFFIX))
         # Only the active segment holds a descriptor; recovery opens its own.
         fd = os.open(log_path, os.O_RDWR | os.O_APPEND | _CLOEXEC) if active else -1
         try:
             size = os.fstat(fd).st_size if fd >= 0 else os.stat(log_path).st_size
-            missing = [
-                suffix
-                for suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
-                if not os.path.exists(os.path.join(directory, file_name(base_offset, suffix)))
-            ]
+            indexes = (INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+            missing = [x for x in indexes if file_name(base_offset, x) not in names]
             segment = cls._with_indexes(
                 directory, base_offset, fd, size, config, now_ms, active=active
             )

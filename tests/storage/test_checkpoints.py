@@ -71,6 +71,13 @@ class LeaderEpochCheckpointTests(SynchronousTestCase):
             f.write("0\n2\n0 0\n")
         self.assertRaises(cp.CorruptCheckpointError, cp.read_leader_epoch_checkpoint, path)
 
+    def test_not_utf8(self) -> None:
+        """Bytes that are not UTF-8 raise CorruptCheckpointError (the log still opens)."""
+        path = os.path.join(temp_dir(self), cp.LEADER_EPOCH_CHECKPOINT)
+        with open(path, "wb") as f:
+            f.write(b"0\n1\n\xff 0\n")
+        self.assertRaises(cp.CorruptCheckpointError, cp.read_leader_epoch_checkpoint, path)
+
 
 ENTRY = cp.ProducerSnapshotEntry(
     producer_id=1000,

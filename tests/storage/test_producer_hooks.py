@@ -36,8 +36,30 @@ class ProducerHookTests(SynchronousTestCase):
         append(self, log, batch(1))
         self.assertEqual(seen, [(2, 0), (3, 2), (1, 5)])
 
-    def test_snapshots_on_roll_and_close(self) -> None:
-        """Snapshots are written on roll (named by the new base offset) and on close."""
+    def test_snapshot_on_close_of_a_large_active_segment(self) -> None:
+        """Closing a log whose active segment exceeds REPLAY_AT_LOAD_BYTES writes a snapshot."""
+        directory = os.path.join(temp_dir(self), "topic-0")
+        log = open_log(self, directory, producer_state=ProducerStateTable())
+        for seq in range(0, 12, 3):
+            append(
+                self,
+                log,
+                batch(3, value_size=500, producer_id=7, producer_epoch=1, base_sequence=seq),
+            )
+        self.assertGreater(log.segments[-1].size, cp.REPLAY_AT_LOAD_BYTES)
+        self.successResultOf(log.close())
+        [entry] = cp.read_producer_snapshot(log.producer_snapshot_path(12))
+        self.assertEqual(
+            (entry.producer_epoch, entry.last_sequence, entry.last_offset), (1, 11, 11)
+        )
+
+    def test_small_active_segment_replays_instead_of_a_close_snapshot(self) -> None:
+        """
+        Snapshots are written on roll; closing with a small active segment writes none.
+
+        See L{cp.REPLAY_AT_LOAD_BYTES}: the roll snapshot plus the small
+        segment's batch headers give the same producer state when reopened.
+        """
         table = ProducerStateTable()
         directory = os.path.join(temp_dir(self), "topic-0")
         log = open_log(self, directory, LogConfig(segment_bytes=300), producer_state=table)
@@ -53,7 +75,9 @@ class ProducerHookTests(SynchronousTestCase):
             cp.read_producer_snapshot(log.producer_snapshot_path(rolled))[0].producer_id, 7
         )
         self.successResultOf(log.close())
-        [entry] = cp.read_producer_snapshot(log.producer_snapshot_path(12))
+        self.assertFalse(os.path.exists(log.producer_snapshot_path(12)))
+        reopened = open_log(self, directory, LogConfig(segment_bytes=300))
+        [entry] = reopened.producer_state.snapshot_entries()
         self.assertEqual(
             (entry.producer_epoch, entry.last_sequence, entry.last_offset), (1, 11, 11)
         )
