@@ -239,6 +239,7 @@ class MakeServiceTests(SynchronousTestCase):
                     "config": options["config"],
                     "endpoint": "tcp:0:interface=127.0.0.1",
                     "reactor": reactor,
+                    "owns_process": True,
                 }
             ],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable
 from typing import Protocol, TypeVar
@@ -201,11 +202,19 @@ class BrokerService(Service):
         reactor: ServiceReactor,
         *,
         run_blocking: RunBlocking | None = None,
+        owns_process: bool = False,
     ) -> None:
         """
         @param run_blocking: Runs the stores' blocking file work; by default
             in the reactor's thread pool (L{deferToThread}).
+        @param owns_process: The process is the broker's alone (twistd), so
+            its garbage collector may be tuned: paused while loading and
+            while stopping (both build or touch an object per partition,
+            and each full collection walks them all again), with what the
+            load built frozen (C{gc.freeze}) so later collections skip it.
+            Not for a broker inside someone else's process (tests).
         """
+        self.owns_process = owns_process
         self.config = config
         self.endpoint = endpoint
         self.reactor = reactor
@@ -277,6 +286,8 @@ class BrokerService(Service):
             cluster_id=cluster_id,
             run_blocking=self.run_blocking,
         )
+        if self.owns_process:
+            gc.disable()
         await metadata.load()
         await logs.load()
         logs.start_periodic(clock)
@@ -292,6 +303,9 @@ class BrokerService(Service):
             self.reactor, self.endpoint
         ).listen(self.factory)
         self.port = port
+        if self.owns_process:
+            gc.freeze()
+            gc.enable()
         address = port.getHost()
         broker.advertised_host, broker.advertised_port = self._advertised(address.port)
         self._log.info(
@@ -332,6 +346,8 @@ class BrokerService(Service):
         return Deferred.fromCoroutine(self._stop())
 
     async def _stop(self) -> None:
+        if self.owns_process:
+            gc.disable()  # the process ends once stopped
         port, self.port = self.port, None
         if port is not None:
             stopped = port.stopListening()

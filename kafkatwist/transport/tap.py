@@ -219,6 +219,8 @@ def makeService(options: Options) -> Service:
 
     config: BrokerConfig = options["config"]
     _log_ignored_keys(config)
-    service = BrokerService(config=config, endpoint=options["endpoint"], reactor=reactor)
+    service = BrokerService(
+        config=config, endpoint=options["endpoint"], reactor=reactor, owns_process=True
+    )
     service.ready.addErrback(_exit_nonzero)
     return service
