@@ -212,16 +212,22 @@ class LocalLog:
         """
         Unmap every index now; return the blocking close of every file.
 
-        The returned function also removes C{also_remove} (pending
-        ``.deleted`` files). Run it on the log's executor, after the last flush.
+        The returned function appends the active segment's final time index
+        entry and trims its indexes (Kafka's C{LogSegment.close}: file work,
+        kept off the reactor thread), closes every file and removes
+        C{also_remove} (pending ``.deleted`` files). Run it on the log's
+        executor, after the last flush.
         """
         segments = list(self._segments)
         for segment in segments:
             segment.close_maps()
 
         def close_files() -> None:
-            for segment in segments:
-                segment.close_files()
+            try:
+                segments[-1].on_become_inactive()
+            finally:
+                for segment in segments:
+                    segment.close_files()
             unlink_all(also_remove)
 
         return close_files

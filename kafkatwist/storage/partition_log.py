@@ -465,11 +465,6 @@ class PartitionLog:
         done: Deferred[None] = Deferred()
         self._closing = done
         if self._offline is None:
-            try:
-                self._local.active.on_become_inactive()
-            except OSError as e:
-                self._go_offline(f"trimming indexes failed: {e}")
-        if self._offline is None:
             if self._producer_state.snapshot_due_at_close(self._local.active.size):
                 self._take_producer_snapshot(self.log_end_offset, sync)
             self._epoch_file.prepare_close(sync)
