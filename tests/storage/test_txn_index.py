@@ -266,6 +266,21 @@ class TxnRecoveryTests(SynchronousTestCase):
         self.assertEqual(reopened.aborted_transactions(0, 10), [])
         self.assertEqual(_txnindex_files(copy), [])
 
+    def test_torn_transactional_batch_is_forgotten(self) -> None:
+        """A torn first batch of a transaction is cut: no transaction is open after recovery."""
+        log = open_log(self)
+        append(self, log, batch(2))
+        txn_data(self, log, 1, 0)
+        self.assertEqual(log.last_stable_offset, 2)
+        copy = self.copy(log.directory)
+        segment = os.path.join(copy, cp.file_name(0, ".log"))
+        with open(segment, "r+b") as f:
+            f.truncate(os.path.getsize(segment) - 3)
+        reopened = open_log(self, copy, recover=True)
+        self.assertEqual(reopened.log_end_offset, 2)
+        self.assertEqual(reopened.ongoing_transactions(), [])
+        self.assertEqual(reopened.last_stable_offset, 2)
+
     def test_orphan_txnindex_removed(self) -> None:
         """A .txnindex without its segment is removed at load."""
         log = open_log(self)
