@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -125,7 +125,7 @@ class TransactionCoordinator:
         try:
             d = self.state_log.write(txn.transactional_id, transit)
         except Exception:
-            return succeed(failed(Failure()))
+            d = fail()
         return d.addCallbacks(written, failed)
 
     # -- InitProducerId ----------------------------------------------------------------------
@@ -359,7 +359,14 @@ class TransactionCoordinator:
         ):
             next_producer_id = await self._producer_ids.allocate()
         outcome = self._prepare_end(
-            txn, producer_id, producer_epoch, commit, client_version, fence, next_producer_id
+            txn,
+            producer_id,
+            producer_epoch,
+            commit,
+            client_version,
+            from_client,
+            fence,
+            next_producer_id,
         )
         if isinstance(outcome, tuple):
             if fence is not None and txn.pending == TxnState.PREPARE_EPOCH_FENCE:
@@ -384,6 +391,7 @@ class TransactionCoordinator:
         producer_epoch: int,
         commit: bool,
         client_version: int,
+        from_client: bool,
         fence: TxnTransit | None,
         next_producer_id: int,
     ) -> TxnTransit | ProducerAnswer:
@@ -449,7 +457,12 @@ class TransactionCoordinator:
             return self.write(txn, complete).addCallback(completed)
 
         d = self.markers.write(
-            txn.partitions, txn.producer_id, txn.producer_epoch, coordinator_epoch, commit
+            txn.partitions,
+            txn.producer_id,
+            txn.producer_epoch,
+            coordinator_epoch,
+            commit,
+            TV_2 if txn.supports_epoch_bump else 0,
         )
         return d.addCallback(markers_written)
 
@@ -467,4 +480,3 @@ class TransactionCoordinator:
                 epoch = self.state_log.coordinator_epoch(txn.transactional_id)
                 out.append(self._send_markers(txn, txn.prepare_complete(self.now()), epoch))
         return out
-

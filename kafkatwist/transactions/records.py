@@ -41,6 +41,7 @@ from kafkatwist.wire.primitives import Reader
 
 TRANSACTION_STATE_TOPIC = "__transaction_state"
 
+
 #: The topic configs Kafka creates ``__transaction_state`` with (C{transactionTopicConfigs}).
 def transaction_topic_configs(segment_bytes: int) -> Mapping[str, str]:
     """The configs of ``__transaction_state``: compacted, uncompressed."""
