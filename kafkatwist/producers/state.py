@@ -55,7 +55,7 @@ Kafka.
 How the file engine uses it (L{kafkatwist.storage}): each partition log
 owns one table (C{producer_state}), which
 L{kafkatwist.topics.partitions.Partitions.append} checks before appending;
-the log calls C{append_batches} synchronously once offsets are assigned
+the log calls C{on_appended} synchronously once offsets are assigned
 (so the next request's check sees them while the write is in flight),
 C{on_high_watermark}, C{snapshot_entries()} on roll and close, and
 C{on_log_start_offset}; at load the loader calls C{clear()}, C{load_snapshot()}
@@ -131,9 +131,14 @@ class ProducerStateTable:
             for pid, first in self.transactions.ongoing()
         ]
 
-    def last_stable_offset(self, high_watermark: int) -> int:
-        """The high watermark bounded by the first offset of the oldest unstable transaction."""
-        return self.transactions.last_stable_offset(high_watermark)
+    def last_stable_offset(self, high_watermark: int, log_start_offset: int = 0) -> int:
+        """
+        The high watermark bounded by the first offset of the oldest unstable transaction.
+
+        Never below C{log_start_offset} (Kafka's C{maybeIncrementFirstUnstableOffset}:
+        DeleteRecords may pass the start of an open transaction).
+        """
+        return max(self.transactions.last_stable_offset(high_watermark), log_start_offset)
 
     def on_high_watermark(self, high_watermark: int) -> None:
         """The high watermark moved: completed transactions below it are stable."""
@@ -269,7 +274,7 @@ class ProducerStateTable:
                 f"{entry.coordinator_epoch} (current)",
             )
 
-    def append_batches(
+    def on_appended(
         self, buf: Buffer, batches: Iterable[tuple[int, BatchHeader]], base_offset: int
     ) -> list[tuple[CompletedTxn, int]]:
         """
@@ -298,7 +303,7 @@ class ProducerStateTable:
         """
         Record a batch as stored in the log at C{base_offset}, without checks.
 
-        Used for every appended batch (L{append_batches}) and to rebuild
+        Used for every appended batch (L{on_appended}) and to rebuild
         the state from the batches after a snapshot. C{header} is the stored
         header: its C{max_timestamp} is final (LogAppendTime stamped). A
         control batch ends the producer's transaction: with its C{marker}

@@ -145,7 +145,7 @@ class TxnTestCase(SynchronousTestCase):
         version: int = 9,
         count: int = 1,
     ) -> PartitionProduceResponse:
-        batch = client_batch(seq, count, producer_id=pid, epoch=epoch, transactional=True)
+        batch = client_batch(seq, count, producer_id=pid, epoch=epoch, is_transactional=True)
         request = ProduceRequest(
             transactional_id=tid,
             acks=-1,
