@@ -64,9 +64,9 @@ def listed(response: ApiVersionsResponse) -> list[tuple[int, int, int]]:
 
 
 def registered(registry: object) -> list[tuple[int, int, int]]:
-    """The (key, min, max) triples of a registry, by key."""
+    """The (key, min, max) triples a registry advertises, by key."""
     return sorted(
-        (s.api_key, s.versions.lowest, s.versions.highest)
+        (s.api_key, s.advertised.lowest, s.advertised.highest)
         for s in registry  # type: ignore[attr-defined]
     )
 

@@ -6,8 +6,11 @@ Usage: python tools/generate_messages.py [SCHEMA_DIR] [OUT_DIR]
 
 SCHEMA_DIR defaults to ../shared/kafka-schemas beside the checkout and holds
 Kafka's ``message/``, ``metadata/``, ``group-coordinator/``,
-``transaction-coordinator/`` and ``raft/`` folders. OUT_DIR defaults to
-``kafkatwist/messages``.
+``transaction-coordinator/`` and ``raft/`` folders (a Kafka 4.0 snapshot).
+The APIs named in L{NEWER} are taken instead from the ``message/`` folder of
+a later Kafka release, found beside SCHEMA_DIR (``kafka-schemas-4.3`` for
+Kafka 4.3.0); each module's docstring says which Kafka version it came from.
+OUT_DIR defaults to ``kafkatwist/messages``.
 
 Each API's request and response go into one module named after it
 (``FetchRequest.json`` + ``FetchResponse.json`` -> ``fetch.py``); each record
@@ -49,6 +52,29 @@ PRIMITIVES = {
     "string": "str",
     "bytes": "bytes",
     "records": "Records",
+}
+
+#: The Kafka version of the schemas in SCHEMA_DIR.
+BASE_VERSION = "4.0"
+#: APIs (module names) generated from a later release's schemas, with the
+#: folder beside SCHEMA_DIR that holds them and that release's version: the
+#: transaction APIs whose versions Kafka 4.x clients use for transaction
+#: version 2 (Produce v12, TxnOffsetCommit v5, EndTxn v5) and the
+#: transaction-related APIs that later releases extended.
+NEWER: dict[str, tuple[str, str]] = {
+    name: ("kafka-schemas-4.3", "4.3.0")
+    for name in (
+        "add_offsets_to_txn",
+        "add_partitions_to_txn",
+        "describe_producers",
+        "describe_transactions",
+        "end_txn",
+        "init_producer_id",
+        "list_transactions",
+        "produce",
+        "txn_offset_commit",
+        "write_txn_markers",
+    )
 }
 
 RECORD_FOLDERS = {
@@ -106,9 +132,10 @@ class Struct:
 class Module:
     """Collects the structs of one generated module and emits its source."""
 
-    def __init__(self, name: str, sources: list[str]):
+    def __init__(self, name: str, sources: list[str], kafka_version: str = BASE_VERSION):
         self.name = name
         self.sources = sources
+        self.kafka_version = kafka_version
         self.order: list[Struct] = []
         self.by_key: dict[tuple[str, str], Struct] = {}
 
@@ -176,7 +203,7 @@ class Module:
         out = [
             f'"""Kafka {self.title()} models, generated from Kafka\'s JSON schemas.',
             "",
-            "Sources (Apache Kafka 4.0, Apache License 2.0):",
+            f"Sources (Apache Kafka {self.kafka_version}, Apache License 2.0):",
             *(f"  {s}" for s in self.sources),
             '"""',
             "",
@@ -308,21 +335,40 @@ def python_default(f: Json, elem: str, is_array: bool) -> str | None:
     return None
 
 
+def message_paths(schemas: Path) -> list[Path]:
+    """
+    The message schemas to generate, sorted by file name.
+
+    Those of the APIs in L{NEWER} come from their release's folder beside
+    C{schemas}; a missing folder is an error (the output would differ).
+    """
+    paths = {}
+    for path in sorted((schemas / "message").glob("*.json")):
+        mod = module_name(path.stem)
+        if mod in NEWER:
+            path = schemas.parent / NEWER[mod][0] / "message" / path.name
+            if not path.is_file():
+                raise SystemExit(f"missing {path}: the {mod} schemas come from there")
+        paths[path.name] = path
+    return [paths[n] for n in sorted(paths)]
+
+
 def main(argv: list[str]) -> int:
     schemas = Path(argv[1]) if len(argv) > 1 else DEFAULT_SCHEMAS
     out_dir = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT
     modules: dict[str, Module] = {}
-    for path in sorted((schemas / "message").glob("*.json")):
+    paths = message_paths(schemas)
+    for path in paths:
         schema = load_json(path)
         if schema["type"] == "header":
             continue  # kafkatwist.wire.header holds the header rules
         mod = module_name(schema["name"])
-        modules.setdefault(mod, Module(mod, []))
+        version = NEWER[mod][1] if mod in NEWER else BASE_VERSION
+        modules.setdefault(mod, Module(mod, [], version))
         modules[mod].sources.append(f"clients/src/main/resources/common/message/{path.name}")
     # Add requests before responses so request structs keep the plain names' precedence,
     # then the "data" schemas (LeaderChangeMessage, VotersRecord, ConsumerProtocol*...),
     # which have a module of their own each.
-    paths = sorted((schemas / "message").glob("*.json"))
     requests = [p for p in paths if p.name.endswith("Request.json")]
     responses = [p for p in paths if p.name.endswith("Response.json")]
     others = [p for p in paths if p not in requests and p not in responses]

@@ -58,7 +58,15 @@ def generic_error_response(response_cls: type) -> ErrorResponder:
 
 @frozen
 class ApiSpec:
-    """One handled API: its key, the versions it supports and its handler."""
+    """
+    One handled API: its key, the versions it serves and its handler.
+
+    @ivar versions: The versions served; a request at another version closes
+        the connection (Kafka's C{UnsupportedVersionException} while parsing).
+    @ivar advertised: What ApiVersions lists, C{versions} unless Kafka lists
+        more than it serves: Produce, whose v0-2 Kafka 4.x still advertises
+        for librdkafka's sake (KAFKA-18659, C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION}).
+    """
 
     api_key: int
     versions: VersionRange
@@ -66,10 +74,15 @@ class ApiSpec:
     response: type
     handle: Handler
     error_response: ErrorResponder = attrs.field()
+    advertised: VersionRange = attrs.field()
 
     @error_response.default
     def _default_error_response(self) -> ErrorResponder:
         return generic_error_response(self.response)
+
+    @advertised.default
+    def _default_advertised(self) -> VersionRange:
+        return self.versions
 
     @property
     def name(self) -> str:

@@ -2,7 +2,9 @@
 
 Behavior:
 * the list of keys and version ranges is computed from the registry
-  (L{kafkatwist.apis.REGISTRY}), so it always lists exactly what is handled;
+  (L{kafkatwist.apis.REGISTRY}), so it always lists exactly what is handled
+  (each spec's C{advertised} range: Produce lists v0-2, which it refuses, as
+  Kafka 4.x does for librdkafka, KAFKA-18659);
 * an unsupported request version is answered by the dispatcher with a v0 body
   carrying UNSUPPORTED_VERSION and the same list (KIP-511);
 * v3+: the client's software name and version are accepted and ignored;
@@ -40,7 +42,9 @@ def build_response(
 ) -> ApiVersionsResponse:
     """The ApiVersions answer for the given registry."""
     keys = tuple(
-        ApiVersion(api_key=s.api_key, min_version=s.versions.lowest, max_version=s.versions.highest)
+        ApiVersion(
+            api_key=s.api_key, min_version=s.advertised.lowest, max_version=s.advertised.highest
+        )
         for s in sorted(specs, key=lambda s: s.api_key)
     )
     return ApiVersionsResponse(error_code=int(code), api_keys=keys)

@@ -1,11 +1,13 @@
-"""ListTransactions (api key 66): v0-v1.
+"""ListTransactions (api key 66): v0-v2.
 
 Behavior (Kafka's ``TransactionStateManager.listTransactionStates``): every
 transactional id with its producer id and state name, filtered by state
 names (unknown names are listed in ``unknown_state_filters``), by producer
 ids and (v1, KIP-994) by duration: only transactions running longer than
-``duration_filter`` ms; COORDINATOR_LOAD_IN_PROGRESS while
-``__transaction_state`` loads.
+``duration_filter`` ms, and (v2, KIP-1152) by a regular expression the
+whole transactional id must match (``transactional_id_pattern``; null or
+empty: every id; one that does not compile: INVALID_REGULAR_EXPRESSION);
+COORDINATOR_LOAD_IN_PROGRESS while ``__transaction_state`` loads.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from kafkatwist.wire.versions import VersionRange
 
 async def handle(ctx: RequestContext, request: ListTransactionsRequest) -> ListTransactionsResponse:
     duration = request.duration_filter if ctx.api_version >= 1 else -1
+    pattern = request.transactional_id_pattern if ctx.api_version >= 2 else None
     code, unknown, listed = ctx.broker.transactions.list(
-        request.state_filters, set(request.producer_id_filters), duration
+        request.state_filters, set(request.producer_id_filters), duration, pattern
     )
     return ListTransactionsResponse(
         throttle_time_ms=0,
@@ -41,7 +44,7 @@ async def handle(ctx: RequestContext, request: ListTransactionsRequest) -> ListT
 
 SPEC = ApiSpec(
     api_key=66,
-    versions=VersionRange(0, 1),
+    versions=VersionRange(0, 2),
     request=ListTransactionsRequest,
     response=ListTransactionsResponse,
     handle=handle,

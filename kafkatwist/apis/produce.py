@@ -302,9 +302,10 @@ def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> Pr
 
 SPEC = ApiSpec(
     api_key=0,
-    versions=VersionRange(0, 11),
+    versions=VersionRange(3, 12),
     request=ProduceRequest,
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
+    advertised=VersionRange(0, 12),
 )

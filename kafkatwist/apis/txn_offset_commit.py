@@ -137,7 +137,7 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=28,
-    versions=VersionRange(0, 4),
+    versions=VersionRange(0, 5),
     request=TxnOffsetCommitRequest,
     response=TxnOffsetCommitResponse,
     handle=handle,

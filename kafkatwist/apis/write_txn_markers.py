@@ -1,4 +1,4 @@
-"""WriteTxnMarkers (api key 27): v0-v1.
+"""WriteTxnMarkers (api key 27): v1-v2.
 
 Behavior (Kafka's ``KafkaApis.handleWriteTxnMarkersRequest``): each marker
 (COMMIT or ABORT of a producer, with the coordinator epoch) is appended to
@@ -11,7 +11,11 @@ TRANSACTION_COORDINATOR_FENCED (an older coordinator epoch),
 KAFKA_STORAGE_ERROR.
 
 Version notes:
-* v1: flexible.
+* v0 was removed in Kafka 4.0 (KIP-896): refused, as Kafka's schema does;
+* v1: flexible;
+* v2 (KIP-1228): each marker names its transaction version, with which the
+  log checks the marker's epoch (a transaction version 2 marker carries the
+  epoch the coordinator bumped); v1 markers count as transaction version 0.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ async def _write(ctx: RequestContext, marker: WritableTxnMarker, topic: str, p: 
             marker.producer_epoch,
             marker.coordinator_epoch,
             marker.transaction_result,
+            transaction_version=marker.transaction_version if ctx.api_version >= 2 else 0,
         )
     except KafkaError as e:
         return int(e.code)
@@ -92,7 +97,7 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=27,
-    versions=VersionRange(0, 1),
+    versions=VersionRange(1, 2),
     request=WriteTxnMarkersRequest,
     response=WriteTxnMarkersResponse,
     handle=handle,

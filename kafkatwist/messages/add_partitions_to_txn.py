@@ -1,6 +1,6 @@
 """Kafka add partitions to txn models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/AddPartitionsToTxnRequest.json
   clients/src/main/resources/common/message/AddPartitionsToTxnResponse.json
 """
@@ -23,7 +23,7 @@ class AddPartitionsToTxnTopic:
 
     #: The name of the topic.
     name: str = kfield('string', '0+')
-    #: The partition indexes to add to the transaction
+    #: The partition indexes to add to the transaction.
     partitions: tuple[int, ...] = kfield('[]int32', '0+')
 
 
@@ -76,7 +76,7 @@ class AddPartitionsToTxnTopicResult:
 
     #: The topic name.
     name: str = kfield('string', '0+')
-    #: The results for each partition
+    #: The results for each partition.
     results_by_partition: tuple[AddPartitionsToTxnPartitionResult, ...] = kfield('[]AddPartitionsToTxnPartitionResult', '0+', struct=AddPartitionsToTxnPartitionResult)
 
 

@@ -1,6 +1,6 @@
 """Kafka describe producers models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeProducersRequest.json
   clients/src/main/resources/common/message/DescribeProducersResponse.json
 """
@@ -32,6 +32,7 @@ class TopicRequest:
 class DescribeProducersRequest:
     """Kafka struct DescribeProducersRequest."""
 
+    #: The topics to list producers for.
     topics: tuple[TopicRequest, ...] = kfield('[]TopicRequest', '0+', struct=TopicRequest)
 
 
@@ -39,11 +40,17 @@ class DescribeProducersRequest:
 class ProducerState:
     """Kafka struct ProducerState."""
 
+    #: The producer id.
     producer_id: int = kfield('int64', '0+')
+    #: The producer epoch.
     producer_epoch: int = kfield('int32', '0+')
+    #: The last sequence number sent by the producer.
     last_sequence: int = kfield('int32', '0+', default=-1)
+    #: The last timestamp sent by the producer.
     last_timestamp: int = kfield('int64', '0+', default=-1)
+    #: The current epoch of the producer group.
     coordinator_epoch: int = kfield('int32', '0+')
+    #: The current transaction start offset of the producer.
     current_txn_start_offset: int = kfield('int64', '0+', default=-1)
 
 
@@ -55,8 +62,9 @@ class PartitionResponse:
     partition_index: int = kfield('int32', '0+')
     #: The partition error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
-    #: The partition error message, which may be null if no additional details are available
+    #: The partition error message, which may be null if no additional details are available.
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: The active producers for the partition.
     active_producers: tuple[ProducerState, ...] = kfield('[]ProducerState', '0+', struct=ProducerState)
 
 
@@ -64,7 +72,7 @@ class PartitionResponse:
 class TopicResponse:
     """Kafka struct TopicResponse."""
 
-    #: The topic name
+    #: The topic name.
     name: str = kfield('string', '0+')
     #: Each partition in the response.
     partitions: tuple[PartitionResponse, ...] = kfield('[]PartitionResponse', '0+', struct=PartitionResponse)

@@ -1,6 +1,6 @@
 """Kafka describe transactions models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeTransactionsRequest.json
   clients/src/main/resources/common/message/DescribeTransactionsResponse.json
 """
@@ -30,7 +30,9 @@ class DescribeTransactionsRequest:
 class TopicData:
     """Kafka struct TopicData."""
 
+    #: The topic name.
     topic: str = kfield('string', '0+')
+    #: The partition ids included in the current transaction.
     partitions: tuple[int, ...] = kfield('[]int32', '0+')
 
 
@@ -38,12 +40,19 @@ class TopicData:
 class TransactionState:
     """Kafka struct TransactionState."""
 
+    #: The error code.
     error_code: int = kfield('int16', '0+')
+    #: The transactional id.
     transactional_id: str = kfield('string', '0+')
+    #: The current transaction state of the producer.
     transaction_state: str = kfield('string', '0+')
+    #: The timeout in milliseconds for the transaction.
     transaction_timeout_ms: int = kfield('int32', '0+')
+    #: The start time of the transaction in milliseconds.
     transaction_start_time_ms: int = kfield('int64', '0+')
+    #: The current producer id associated with the transaction.
     producer_id: int = kfield('int64', '0+')
+    #: The current epoch associated with the producer id.
     producer_epoch: int = kfield('int16', '0+')
     #: The set of partitions included in the current transaction (if active). When a transaction is preparing to commit or abort, this will include only partitions which do not have markers.
     topics: tuple[TopicData, ...] = kfield('[]TopicData', '0+', struct=TopicData)
@@ -56,6 +65,7 @@ class DescribeTransactionsResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
+    #: The current state of the transaction.
     transaction_states: tuple[TransactionState, ...] = kfield('[]TransactionState', '0+', struct=TransactionState)
 
 

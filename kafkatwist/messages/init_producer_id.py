@@ -1,6 +1,6 @@
 """Kafka init producer id models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/InitProducerIdRequest.json
   clients/src/main/resources/common/message/InitProducerIdResponse.json
 """
@@ -17,7 +17,7 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="InitProducerIdRequest", kind="request", api_key=22, valid="0-5", flexible="2+")
+@message(name="InitProducerIdRequest", kind="request", api_key=22, valid="0-6", flexible="2+")
 @frozen
 class InitProducerIdRequest:
     """Kafka struct InitProducerIdRequest."""
@@ -30,9 +30,13 @@ class InitProducerIdRequest:
     producer_id: int = kfield('int64', '3+', default=-1)
     #: The producer's current epoch. This will be checked against the producer epoch on the broker, and the request will return an error if they do not match.
     producer_epoch: int = kfield('int16', '3+', default=-1)
+    #: True if the client wants to enable two-phase commit (2PC) protocol for transactions.
+    enable2_pc: bool = kfield('bool', '6+', default=False)
+    #: True if the client wants to keep the currently ongoing transaction instead of aborting it.
+    keep_prepared_txn: bool = kfield('bool', '6+', default=False)
 
 
-@message(name="InitProducerIdResponse", kind="response", api_key=22, valid="0-5", flexible="2+")
+@message(name="InitProducerIdResponse", kind="response", api_key=22, valid="0-6", flexible="2+")
 @frozen
 class InitProducerIdResponse:
     """Kafka struct InitProducerIdResponse."""
@@ -45,6 +49,10 @@ class InitProducerIdResponse:
     producer_id: int = kfield('int64', '0+', default=-1)
     #: The current epoch associated with the producer id.
     producer_epoch: int = kfield('int16', '0+')
+    #: The producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing.
+    ongoing_txn_producer_id: int = kfield('int64', '6+', default=-1)
+    #: The epoch associated with the producer id for ongoing transaction when KeepPreparedTxn is used, -1 if there is no transaction ongoing.
+    ongoing_txn_producer_epoch: int = kfield('int16', '6+', default=-1)
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Kafka list transactions models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ListTransactionsRequest.json
   clients/src/main/resources/common/message/ListTransactionsResponse.json
 """
@@ -17,39 +17,45 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="ListTransactionsRequest", kind="request", api_key=66, valid="0-1", flexible="0+")
+@message(name="ListTransactionsRequest", kind="request", api_key=66, valid="0-2", flexible="0+")
 @frozen
 class ListTransactionsRequest:
     """Kafka struct ListTransactionsRequest."""
 
-    #: The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned
+    #: The transaction states to filter by: if empty, all transactions are returned; if non-empty, then only transactions matching one of the filtered states will be returned.
     state_filters: tuple[str, ...] = kfield('[]string', '0+')
-    #: The producerIds to filter by: if empty, all transactions will be returned; if non-empty, only transactions which match one of the filtered producerIds will be returned
+    #: The producerIds to filter by: if empty, all transactions will be returned; if non-empty, only transactions which match one of the filtered producerIds will be returned.
     producer_id_filters: tuple[int, ...] = kfield('[]int64', '0+')
-    #: Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned
+    #: Duration (in millis) to filter by: if < 0, all transactions will be returned; otherwise, only transactions running longer than this duration will be returned.
     duration_filter: int = kfield('int64', '1+', default=-1)
+    #: The transactional ID regular expression pattern to filter by: if it is empty or null, all transactions are returned; Otherwise then only the transactions matching the given regular expression will be returned.
+    transactional_id_pattern: str | None = kfield('string', '2+', nullable='2+', default=None)
 
 
 @frozen
 class TransactionState:
     """Kafka struct TransactionState."""
 
+    #: The transactional id.
     transactional_id: str = kfield('string', '0+')
+    #: The producer id.
     producer_id: int = kfield('int64', '0+')
-    #: The current transaction state of the producer
+    #: The current transaction state of the producer.
     transaction_state: str = kfield('string', '0+')
 
 
-@message(name="ListTransactionsResponse", kind="response", api_key=66, valid="0-1", flexible="0+")
+@message(name="ListTransactionsResponse", kind="response", api_key=66, valid="0-2", flexible="0+")
 @frozen
 class ListTransactionsResponse:
     """Kafka struct ListTransactionsResponse."""
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
+    #: The error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
-    #: Set of state filters provided in the request which were unknown to the transaction coordinator
+    #: Set of state filters provided in the request which were unknown to the transaction coordinator.
     unknown_state_filters: tuple[str, ...] = kfield('[]string', '0+')
+    #: The current state of the transaction for the transactional id.
     transaction_states: tuple[TransactionState, ...] = kfield('[]TransactionState', '0+', struct=TransactionState)
 
 

@@ -1,6 +1,6 @@
 """Kafka produce models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ProduceRequest.json
   clients/src/main/resources/common/message/ProduceResponse.json
 """
@@ -32,12 +32,14 @@ class TopicProduceData:
     """Kafka struct TopicProduceData."""
 
     #: The topic name.
-    name: str = kfield('string', '0+')
+    name: str = kfield('string', '0-12', ignorable=True)
+    #: The unique topic ID
+    topic_id: uuid.UUID = kfield('uuid', '13+', ignorable=True)
     #: Each partition to produce to.
     partition_data: tuple[PartitionProduceData, ...] = kfield('[]PartitionProduceData', '0+', struct=PartitionProduceData)
 
 
-@message(name="ProduceRequest", kind="request", api_key=0, valid="0-11", flexible="9+")
+@message(name="ProduceRequest", kind="request", api_key=0, valid="3-13", flexible="9+")
 @frozen
 class ProduceRequest:
     """Kafka struct ProduceRequest."""
@@ -56,9 +58,9 @@ class ProduceRequest:
 class BatchIndexAndErrorMessage:
     """Kafka struct BatchIndexAndErrorMessage."""
 
-    #: The batch index of the record that cause the batch to be dropped
+    #: The batch index of the record that caused the batch to be dropped.
     batch_index: int = kfield('int32', '8+')
-    #: The error message of the record that caused the batch to be dropped
+    #: The error message of the record that caused the batch to be dropped.
     batch_index_error_message: str | None = kfield('string', '8+', nullable='8+', default=None)
 
 
@@ -68,7 +70,7 @@ class LeaderIdAndEpoch:
 
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '10+', default=-1)
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '10+', default=-1)
 
 
@@ -86,10 +88,11 @@ class PartitionProduceResponse:
     log_append_time_ms: int = kfield('int64', '2+', ignorable=True, default=-1)
     #: The log start offset.
     log_start_offset: int = kfield('int64', '5+', ignorable=True, default=-1)
-    #: The batch indices of records that caused the batch to be dropped
+    #: The batch indices of records that caused the batch to be dropped.
     record_errors: tuple[BatchIndexAndErrorMessage, ...] = kfield('[]BatchIndexAndErrorMessage', '8+', ignorable=True, struct=BatchIndexAndErrorMessage)
-    #: The global error message summarizing the common root cause of the records that caused the batch to be dropped
+    #: The global error message summarizing the common root cause of the records that caused the batch to be dropped.
     error_message: str | None = kfield('string', '8+', nullable='8+', ignorable=True, default=None)
+    #: The leader broker that the producer should use for future requests.
     current_leader: LeaderIdAndEpoch = kfield('LeaderIdAndEpoch', '10+', tag=0, tagged='10+', struct=LeaderIdAndEpoch)
 
 
@@ -97,8 +100,10 @@ class PartitionProduceResponse:
 class TopicProduceResponse:
     """Kafka struct TopicProduceResponse."""
 
-    #: The topic name
-    name: str = kfield('string', '0+')
+    #: The topic name.
+    name: str = kfield('string', '0-12', ignorable=True)
+    #: The unique topic ID
+    topic_id: uuid.UUID = kfield('uuid', '13+', ignorable=True)
     #: Each partition that we produced to within the topic.
     partition_responses: tuple[PartitionProduceResponse, ...] = kfield('[]PartitionProduceResponse', '0+', struct=PartitionProduceResponse)
 
@@ -117,12 +122,12 @@ class NodeEndpoint:
     rack: str | None = kfield('string', '10+', nullable='10+', default=None)
 
 
-@message(name="ProduceResponse", kind="response", api_key=0, valid="0-11", flexible="9+")
+@message(name="ProduceResponse", kind="response", api_key=0, valid="3-13", flexible="9+")
 @frozen
 class ProduceResponse:
     """Kafka struct ProduceResponse."""
 
-    #: Each produce response
+    #: Each produce response.
     responses: tuple[TopicProduceResponse, ...] = kfield('[]TopicProduceResponse', '0+', struct=TopicProduceResponse)
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '1+', ignorable=True, default=0)

@@ -1,6 +1,6 @@
 """Kafka txn offset commit models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/TxnOffsetCommitRequest.json
   clients/src/main/resources/common/message/TxnOffsetCommitResponse.json
 """
@@ -41,7 +41,7 @@ class TxnOffsetCommitRequestTopic:
     partitions: tuple[TxnOffsetCommitRequestPartition, ...] = kfield('[]TxnOffsetCommitRequestPartition', '0+', struct=TxnOffsetCommitRequestPartition)
 
 
-@message(name="TxnOffsetCommitRequest", kind="request", api_key=28, valid="0-4", flexible="3+")
+@message(name="TxnOffsetCommitRequest", kind="request", api_key=28, valid="0-5", flexible="3+")
 @frozen
 class TxnOffsetCommitRequest:
     """Kafka struct TxnOffsetCommitRequest."""
@@ -84,7 +84,7 @@ class TxnOffsetCommitResponseTopic:
     partitions: tuple[TxnOffsetCommitResponsePartition, ...] = kfield('[]TxnOffsetCommitResponsePartition', '0+', struct=TxnOffsetCommitResponsePartition)
 
 
-@message(name="TxnOffsetCommitResponse", kind="response", api_key=28, valid="0-4", flexible="3+")
+@message(name="TxnOffsetCommitResponse", kind="response", api_key=28, valid="0-5", flexible="3+")
 @frozen
 class TxnOffsetCommitResponse:
     """Kafka struct TxnOffsetCommitResponse."""

@@ -1,6 +1,6 @@
 """Kafka write txn markers models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/WriteTxnMarkersRequest.json
   clients/src/main/resources/common/message/WriteTxnMarkersResponse.json
 """
@@ -39,11 +39,13 @@ class WritableTxnMarker:
     transaction_result: bool = kfield('bool', '0+')
     #: Each topic that we want to write transaction marker(s) for.
     topics: tuple[WritableTxnMarkerTopic, ...] = kfield('[]WritableTxnMarkerTopic', '0+', struct=WritableTxnMarkerTopic)
-    #: Epoch associated with the transaction state partition hosted by this transaction coordinator
+    #: Epoch associated with the transaction state partition hosted by this transaction coordinator.
     coordinator_epoch: int = kfield('int32', '0+')
+    #: Transaction version of the marker. Ex: 0/1 = legacy (TV0/TV1), 2 = TV2 etc.
+    transaction_version: int = kfield('int8', '2+', ignorable=True, default=0)
 
 
-@message(name="WriteTxnMarkersRequest", kind="request", api_key=27, valid="0-1", flexible="1+")
+@message(name="WriteTxnMarkersRequest", kind="request", api_key=27, valid="1-2", flexible="1+")
 @frozen
 class WriteTxnMarkersRequest:
     """Kafka struct WriteTxnMarkersRequest."""
@@ -82,7 +84,7 @@ class WritableTxnMarkerResult:
     topics: tuple[WritableTxnMarkerTopicResult, ...] = kfield('[]WritableTxnMarkerTopicResult', '0+', struct=WritableTxnMarkerTopicResult)
 
 
-@message(name="WriteTxnMarkersResponse", kind="response", api_key=27, valid="0-1", flexible="1+")
+@message(name="WriteTxnMarkersResponse", kind="response", api_key=27, valid="1-2", flexible="1+")
 @frozen
 class WriteTxnMarkersResponse:
     """Kafka struct WriteTxnMarkersResponse."""

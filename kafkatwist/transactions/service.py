@@ -21,6 +21,7 @@ metadata (C{handleDescribeTransactions}, C{listTransactionStates}).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 
 from attrs import define, field, frozen
@@ -216,15 +217,27 @@ class TransactionService:
         return ErrorCode.NONE, txn
 
     def list(
-        self, states: Collection[str], producer_ids: Collection[int], duration_ms: int = -1
+        self,
+        states: Collection[str],
+        producer_ids: Collection[int],
+        duration_ms: int = -1,
+        id_pattern: str | None = None,
     ) -> tuple[ErrorCode, list[str], list[TxnListing]]:
         """
         ListTransactions (Kafka's C{listTransactionStates}).
 
+        @param id_pattern: A regular expression the whole transactional id
+            must match (KIP-1152); None or empty: every id.
         @return: the error, the unknown state names and the matching transactions.
         """
         if self.coordinator.loading:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, [], []
+        pattern = None
+        if id_pattern:
+            try:
+                pattern = re.compile(id_pattern)
+            except re.error:
+                return ErrorCode.INVALID_REGULAR_EXPRESSION, [], []
         unknown = [s for s in states if TxnState.from_name(s) is None]
         wanted = {s for s in states if TxnState.from_name(s) is not None}
         now = self.coordinator.now()
@@ -238,6 +251,8 @@ class TransactionService:
             if producer_ids and txn.producer_id not in producer_ids:
                 continue
             if duration_ms >= 0 and now - txn.start_ms <= duration_ms:
+                continue
+            if pattern is not None and pattern.fullmatch(txn.transactional_id) is None:
                 continue
             out.append(TxnListing(txn.transactional_id, txn.producer_id, name))
         return ErrorCode.NONE, unknown, out

@@ -51,7 +51,9 @@ def produce_batch(broker: Any, topic: str, value_size: int) -> int:
     request = ProduceRequest(
         acks=1,
         timeout_ms=1000,
-        topic_data=(TopicProduceData(topic, (PartitionProduceData(0, batch),)),),
+        topic_data=(
+            TopicProduceData(name=topic, partition_data=(PartitionProduceData(0, batch),)),
+        ),
     )
     response = SynchronousTestCase().successResultOf(call(broker, produce.SPEC, request, 9))
     return int(response.responses[0].partition_responses[0].error_code)

@@ -63,7 +63,7 @@ def test_twistd_plugin_answers_api_versions(tmp_path: Path) -> None:
         assert child.terminate() == 0
     assert correlation_id == 0x50B2A730
     assert error_code == 0
-    expected = sorted((s.api_key, s.versions.lowest, s.versions.highest) for s in REGISTRY)
+    expected = sorted((s.api_key, s.advertised.lowest, s.advertised.highest) for s in REGISTRY)
     assert sorted(keys) == expected
 
 
