@@ -1,4 +1,4 @@
-"""Produce (api key 0): v0-v11.
+"""Produce (api key 0): v3-v12 (ApiVersions lists v0-v12).
 
 Behavior:
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
@@ -31,14 +31,18 @@ Behavior:
   asks for one); other acks values get INVALID_REQUIRED_ACKS.
 * transactional batches (a request with a ``transactional_id``) are first
   checked with the transaction coordinator, as Kafka 4.x brokers do
-  (KIP-890, ``AddPartitionsToTxnManager``): a partition not in the
-  producer's transaction is refused (INVALID_TXN_STATE, TRANSACTION_ABORTABLE
-  from v11) for a transaction version 1 producer, and added to the
-  transaction for a version 2 producer
-  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions});
-  a fenced epoch is INVALID_PRODUCER_EPOCH, and a coordinator that is busy
-  (CONCURRENT_TRANSACTIONS, loading) NOT_ENOUGH_REPLICAS, which every
-  producer retries; the log then checks the batch itself (epoch,
+  (KIP-890, ``AddPartitionsToTxnManager``), by request version as Kafka's
+  ``KafkaApis.handleProduceRequest``: below v12 (transaction version 1) a
+  partition not in the producer's transaction is refused
+  (INVALID_TXN_STATE, TRANSACTION_ABORTABLE from v11), and nothing is
+  checked when ``transaction.partition.verification.enable`` is false;
+  v12+ (transaction version 2) adds the partitions to the transaction
+  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions}),
+  trying again for 100 ms while the coordinator answers
+  CONCURRENT_TRANSACTIONS, then answering it; a fenced epoch is
+  INVALID_PRODUCER_EPOCH, and a coordinator that is busy
+  (CONCURRENT_TRANSACTIONS below v12, loading) NOT_ENOUGH_REPLICAS, which
+  every producer retries; the log then checks the batch itself (epoch,
   sequence, a transaction of the producer);
 * internal topics (``__consumer_offsets``, ``__transaction_state``) get
   INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
@@ -46,10 +50,15 @@ Behavior:
   them through the broker, not through Produce.
 
 Version notes:
-* v0 is advertised because librdkafka needs it for compressed produce
-  (KAFKA-18659); only magic-2 batches are accepted at any version.
+* v0-v2 were removed in Kafka 4.0 (KIP-896): a request at those versions
+  closes the connection, as Kafka's request parsing does, but ApiVersions
+  still lists them because librdkafka needs v0 listed (KAFKA-18659,
+  Kafka's C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION});
+  only magic-2 batches are accepted at any version.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
-  error message; v9+: flexible; v10+: current leader and node endpoints.
+  error message; v9+: flexible; v10+: current leader and node endpoints;
+  v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
+* v13 (topic ids, KIP-516) is not served.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ from twisted.logger import Logger
 
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.apis._txn import partition_verification_enabled, retry_concurrent
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
     BatchIndexAndErrorMessage,
@@ -206,6 +216,12 @@ _PRODUCE_ERRORS = {
     ErrorCode.NOT_COORDINATOR: ErrorCode.NOT_ENOUGH_REPLICAS,
 }
 
+#: The first Produce version of transaction version 2 (KIP-890 part 2): its
+#: partitions are added to the transaction, not verified.
+TV2_PRODUCE_VERSION = 12
+#: The first version that understands TRANSACTION_ABORTABLE (KIP-890 part 1).
+ABORTABLE_PRODUCE_VERSION = 11
+
 
 async def _verify_transaction(
     ctx: RequestContext, request: ProduceRequest
@@ -215,7 +231,16 @@ async def _verify_transaction(
 
     One check per request, with the producer id and epoch of the first
     transactional batch (Kafka verifies a request's partitions together).
+    As Kafka's C{KafkaApis.handleProduceRequest} and C{ReplicaManager}:
+    v12+ adds the partitions (retrying CONCURRENT_TRANSACTIONS for a
+    while, then answering it as it is); below v12 they are verified, unless
+    ``transaction.partition.verification.enable`` is false, and a partition
+    outside the transaction is TRANSACTION_ABORTABLE from v11,
+    INVALID_TXN_STATE below.
     """
+    add = ctx.api_version >= TV2_PRODUCE_VERSION
+    if not add and not partition_verification_enabled(ctx.broker.configs):
+        return {}
     image = ctx.broker.metadata.image
     wanted: list[tuple[str, int]] = []
     producer: tuple[int, int] | None = None
@@ -237,15 +262,25 @@ async def _verify_transaction(
             wanted.append((td.name, pd.index))
     if producer is None or request.transactional_id is None:
         return {}
-    codes = await ctx.broker.transactions.coordinator.ensure_partitions(
-        request.transactional_id, producer[0], producer[1], wanted
-    )
-    refused = {}
+    coordinator = ctx.broker.transactions.coordinator
+    tid = request.transactional_id
+    codes = await coordinator.ensure_partitions(tid, producer[0], producer[1], wanted, add)
+    if add:
+        codes = await retry_concurrent(
+            ctx.broker.clock,
+            codes,
+            lambda: coordinator.ensure_partitions(tid, producer[0], producer[1], wanted, add),
+        )
+    refused: dict[tuple[str, int], ErrorCode] = {}
     for tp, code in codes.items():
         if code == ErrorCode.NONE:
             continue
-        if code == ErrorCode.TRANSACTION_ABORTABLE and ctx.api_version < 11:
+        if code == ErrorCode.TRANSACTION_ABORTABLE and ctx.api_version < ABORTABLE_PRODUCE_VERSION:
             code = ErrorCode.INVALID_TXN_STATE
+        if code == ErrorCode.CONCURRENT_TRANSACTIONS and add:
+            # Kafka leaves it as it is for TV2: the commit phase makes it common.
+            refused[tp] = code
+            continue
         refused[tp] = _PRODUCE_ERRORS.get(code, code)
     return refused
 

@@ -1,4 +1,4 @@
-"""TxnOffsetCommit (api key 28): v0-v4.
+"""TxnOffsetCommit (api key 28): v0-v5.
 
 Behavior (Kafka's ``KafkaApis.handleTxnOffsetCommitRequest`` and the group
 coordinator's ``commitTransactionalOffsets``):
@@ -7,10 +7,11 @@ coordinator's ``commitTransactionalOffsets``):
   them only once the transaction commits (its marker reaches the group's
   partition); an abort discards them
   (L{kafkatwist.groups.txn_offsets});
-* the group's ``__consumer_offsets`` partition must be in the producer's
-  transaction (AddOffsetsToTxn): otherwise INVALID_TXN_STATE (v4:
-  TRANSACTION_ABORTABLE), unless the producer follows transaction version
-  2 (KIP-890), for which the partition is added implicitly
+* below v5 the group's ``__consumer_offsets`` partition must be in the
+  producer's transaction (AddOffsetsToTxn): otherwise INVALID_TXN_STATE
+  (v4: TRANSACTION_ABORTABLE); not checked when
+  ``transaction.partition.verification.enable`` is false. v5 is transaction
+  version 2 (KIP-890 part 2): the partition is added implicitly
   (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions});
   another producer id: INVALID_PRODUCER_ID_MAPPING; another epoch:
   INVALID_PRODUCER_EPOCH;
@@ -25,13 +26,14 @@ coordinator's ``commitTransactionalOffsets``):
 
 Version notes:
 * v2+: committed leader epoch; v3+: flexible, generation id, member id and
-  group instance id (KIP-447); v4: TRANSACTION_ABORTABLE (KIP-890).
+  group instance id (KIP-447); v4: TRANSACTION_ABORTABLE (KIP-890); v5:
+  transaction version 2, the same body (KIP-890 part 2).
 """
 
 from __future__ import annotations
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis._txn import TopicPartition, by_topic
+from kafkatwist.apis._txn import TopicPartition, by_topic, partition_verification_enabled
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.offsets import OffsetCommitPartition
 from kafkatwist.groups.records import OFFSETS_TOPIC
@@ -65,8 +67,21 @@ def _response(codes: dict[TopicPartition, ErrorCode]) -> TxnOffsetCommitResponse
     )
 
 
+#: The first TxnOffsetCommit version of transaction version 2 (KIP-890 part 2).
+TV2_TXN_OFFSET_COMMIT_VERSION = 5
+
+
 async def _in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest) -> ErrorCode:
-    """Whether the group's partition is in the producer's transaction (added for TV2)."""
+    """
+    Whether the group's partition is in the producer's transaction (added for TV2).
+
+    Kafka's C{CoordinatorPartitionWriter.maybeStartTransactionVerification}:
+    v5+ adds the partition; below, it is verified unless
+    ``transaction.partition.verification.enable`` is false.
+    """
+    add = ctx.api_version >= TV2_TXN_OFFSET_COMMIT_VERSION
+    if not add and not partition_verification_enabled(ctx.broker.configs):
+        return ErrorCode.NONE
     groups = ctx.broker.groups
     try:
         await groups.ensure_offsets_topic()
@@ -78,7 +93,7 @@ async def _in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest) 
         request.producer_id,
         request.producer_epoch,
         [partition],
-        tv2_request=ctx.api_version >= 5,
+        add,
     )
     code = codes[partition]
     if code == ErrorCode.TRANSACTION_ABORTABLE and ctx.api_version < 4:

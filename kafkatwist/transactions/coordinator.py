@@ -251,47 +251,27 @@ class TransactionCoordinator:
             for tp in wanted
         }
 
-    def implicit_add_allowed(self, transactional_id: str, tv2_request: bool) -> bool:
-        """
-        Whether a write outside the transaction adds its partition (KIP-890 part 2).
-
-        Kafka knows a transaction version 2 producer by its request version
-        (Produce v12+, TxnOffsetCommit v5+): C{tv2_request}. This broker's
-        Produce stops at v11, which both kinds of producer send, so a
-        producer is also taken as version 2 when its transaction was started
-        by an implicit add (its metadata records version 2), or when no
-        transaction is open: a version 1 producer adds a partition
-        (AddPartitionsToTxn, AddOffsetsToTxn) before it writes there, so it
-        never writes outside an open transaction.
-        """
-        if tv2_request:
-            return True
-        txn = self.txns.get(transactional_id)
-        if txn is None:
-            return False
-        return txn.state in (TxnState.EMPTY, _CC, _CA) or (
-            txn.state == TxnState.ONGOING and txn.supports_epoch_bump
-        )
-
     def ensure_partitions(
         self,
         transactional_id: str,
         producer_id: int,
         producer_epoch: int,
         partitions: Iterable[TopicPartition],
-        tv2_request: bool = False,
+        add: bool = False,
     ) -> Deferred[dict[TopicPartition, ErrorCode]]:
         """
         Check that a transactional write's partitions are in the transaction, adding them for TV2.
 
         The broker side of Produce and TxnOffsetCommit (Kafka's
-        C{AddPartitionsToTxnManager}): a transaction version 1 producer's
-        partitions are verified (TRANSACTION_ABORTABLE for one not in the
-        transaction); a version 2 producer's are added
-        (L{implicit_add_allowed}).
+        C{AddPartitionsToTxnManager.addOrVerifyTransaction}): a transaction
+        version 1 producer's partitions are verified (TRANSACTION_ABORTABLE
+        for one not in the transaction); a version 2 producer's are added
+        (C{add}). Kafka knows the version 2 producer by its request alone
+        (Produce v12+, TxnOffsetCommit v5+: C{TransactionSupportedOperation}
+        C{ADD_PARTITION}).
         """
         return Deferred.fromCoroutine(
-            self._ensure(transactional_id, producer_id, producer_epoch, partitions, tv2_request)
+            self._ensure(transactional_id, producer_id, producer_epoch, partitions, add)
         )
 
     async def _ensure(
@@ -300,11 +280,11 @@ class TransactionCoordinator:
         producer_id: int,
         producer_epoch: int,
         partitions: Iterable[TopicPartition],
-        tv2_request: bool,
+        add: bool,
     ) -> dict[TopicPartition, ErrorCode]:
         codes = self.verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
         missing = [tp for tp, code in codes.items() if code == ErrorCode.TRANSACTION_ABORTABLE]
-        if not missing or not self.implicit_add_allowed(transactional_id, tv2_request):
+        if not missing or not add:
             return codes
         code = await self.add_partitions(
             transactional_id, producer_id, producer_epoch, missing, TV_2

@@ -30,6 +30,7 @@ from kafkatwist.messages.produce import (
     TopicProduceData,
 )
 from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.metadata_image import RESOURCE_BROKER
 from kafkatwist.transactions.metadata import TopicPartition, TransactionMetadata
 from kafkatwist.transactions.service import TransactionService
 from kafkatwist.wire.batch import iter_batches
@@ -74,6 +75,16 @@ class TxnTestCase(SynchronousTestCase):
     def call(self, spec: ApiSpec, request: Any, version: int, broker: Broker | None = None) -> Any:
         d: Deferred[Any] = call(broker or self.broker, spec, request, version)
         return self.successResultOf(d)
+
+    def call_later(self, spec: ApiSpec, request: Any, version: int) -> Deferred[Any]:
+        """Call a handler whose answer may wait for the clock."""
+        d: Deferred[Any] = call(self.broker, spec, request, version)
+        return d
+
+    def set_cluster_config(self, key: str, value: str | None) -> None:
+        """Set (None: delete) a cluster-wide dynamic broker config."""
+        changes = {key: value}
+        self.successResultOf(self.broker.controller.set_configs(RESOURCE_BROKER, "", changes))
 
     def init(
         self,
@@ -135,18 +146,18 @@ class TxnTestCase(SynchronousTestCase):
         response: EndTxnResponse = self.call(end_txn.SPEC, request, version)
         return response
 
-    def produce(
+    def produce_request(
         self,
         tid: str | None,
         pid: int,
         epoch: int,
-        seq: int = 0,
         partition: int = 0,
-        version: int = 9,
+        seq: int = 0,
         count: int = 1,
-    ) -> PartitionProduceResponse:
+    ) -> ProduceRequest:
+        """A Produce of one transactional batch to one partition of the topic."""
         batch = client_batch(seq, count, producer_id=pid, epoch=epoch, is_transactional=True)
-        request = ProduceRequest(
+        return ProduceRequest(
             transactional_id=tid,
             acks=-1,
             timeout_ms=30000,
@@ -157,6 +168,18 @@ class TxnTestCase(SynchronousTestCase):
                 ),
             ),
         )
+
+    def produce(
+        self,
+        tid: str | None,
+        pid: int,
+        epoch: int,
+        seq: int = 0,
+        partition: int = 0,
+        version: int = 9,
+        count: int = 1,
+    ) -> PartitionProduceResponse:
+        request = self.produce_request(tid, pid, epoch, partition, seq, count)
         response = self.call(produce.SPEC, request, version)
         part: PartitionProduceResponse = response.responses[0].partition_responses[0]
         return part

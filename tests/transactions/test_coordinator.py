@@ -183,7 +183,7 @@ class EndTxnTests(TxnTestCase):
         """EndTxn v5 (KIP-890) bumps the epoch, returns it, and a retry with the old one is NONE."""
         r = self.init("a")
         pid = r.producer_id
-        self.assertEqual(self.produce("a", pid, 0, version=11).error_code, 0)  # implicit add
+        self.assertEqual(self.produce("a", pid, 0, version=12).error_code, 0)  # implicit add
         self.assertEqual(self.txn("a").partitions, {T0})
         response = self.end("a", pid, 0, version=5)
         self.assertEqual((response.error_code, response.producer_id), (0, pid))
@@ -192,13 +192,13 @@ class EndTxnTests(TxnTestCase):
         retry = self.end("a", pid, 0, version=5)
         self.assertEqual((retry.error_code, retry.producer_epoch), (0, 1))
         # The next transaction goes on with epoch 1.
-        self.assertEqual(self.produce("a", pid, 1, version=11).error_code, 0)
+        self.assertEqual(self.produce("a", pid, 1, version=12).error_code, 0)
         self.assertEqual(self.end("a", pid, 1, version=5).producer_epoch, 2)
 
     def test_tv2_epoch_overflow_rotates(self) -> None:
         """A TV2 EndTxn at the last epoch switches to a new producer id at epoch 0."""
         r = self.init("a")
-        self.produce("a", r.producer_id, 0, version=11)
+        self.produce("a", r.producer_id, 0, version=12)
         self.txn("a").producer_epoch = 32766
         response = self.end("a", r.producer_id, 32766, version=5)
         self.assertEqual(response.error_code, 0)

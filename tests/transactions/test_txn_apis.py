@@ -175,22 +175,25 @@ class ProduceVerificationTests(TxnTestCase):
         )
 
     def test_tv2_implicit_add(self) -> None:
-        """With no transaction open, a transactional produce adds its partition (KIP-890)."""
+        """A transactional Produce v12 adds its partition to the transaction (KIP-890 part 2)."""
         r = self.init("a")
-        self.assertEqual(self.produce("a", r.producer_id, 0, partition=1).error_code, 0)
+        self.assertEqual(self.produce("a", r.producer_id, 0, partition=1, version=12).error_code, 0)
         txn = self.txn("a")
         self.assertEqual((txn.state, txn.partitions), (TxnState.ONGOING, {T1}))
-        self.assertEqual(self.produce("a", r.producer_id, 0, seq=1, partition=0).error_code, 0)
+        self.assertEqual(self.txn("a").client_version, 2)
+        second = self.produce("a", r.producer_id, 0, seq=1, partition=0, version=12)
+        self.assertEqual(second.error_code, 0)
         self.assertEqual(self.txn("a").partitions, {T0, T1})
+        self.assertEqual(self.log(1).log_end_offset, 1)
 
     def test_busy_coordinator_is_retriable(self) -> None:
-        """A transaction still completing answers NOT_ENOUGH_REPLICAS, which producers retry."""
+        """A transaction still completing answers NOT_ENOUGH_REPLICAS below v12 (retried)."""
         held = HeldMarkers()
         self.service.coordinator.markers = held  # type: ignore[assignment]
         r = self.init("a")
-        self.produce("a", r.producer_id, 0)
+        self.produce("a", r.producer_id, 0, version=12)
         self.end("a", r.producer_id, 0, version=5)
-        busy = self.produce("a", r.producer_id, 1, partition=1)
+        busy = self.produce("a", r.producer_id, 1, partition=1, version=11)
         self.assertEqual(busy.error_code, ErrorCode.NOT_ENOUGH_REPLICAS)
         held.release()
 
