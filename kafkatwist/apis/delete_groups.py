@@ -2,7 +2,11 @@
 
 Behavior:
 * an Empty group is deleted with its offsets: tombstones for each offset and
-  for the group metadata go to ``__consumer_offsets``;
+  for the group metadata go to ``__consumer_offsets``; pending transactional
+  offsets (TxnOffsetCommit of a transaction still open) do not keep it: a
+  tombstone goes for each partition that only has pending offsets, and the
+  pending offsets are dropped, so the transaction's commit does not bring
+  them back (Kafka 4.x's C{OffsetMetadataManager.deleteAllOffsets});
 * NON_EMPTY_GROUP for a group with members, GROUP_ID_NOT_FOUND for an
   unknown group, COORDINATOR_LOAD_IN_PROGRESS while loading.
 

@@ -2,7 +2,8 @@
 
 Follows Kafka 4.0's C{GroupMetadataManager} (C{listGroups},
 C{describeGroups}, C{deleteGroups} for classic groups): deleting an Empty
-group writes tombstones for its offsets and its metadata.
+group writes tombstones for its offsets, committed or pending in an open
+transaction, and its metadata.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from twisted.logger import Logger
 
 from kafkatwist.errors import RecordsError
 from kafkatwist.groups import records as rec
+from kafkatwist.groups.offsets import forget_pending
 from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
 from kafkatwist.groups.txn_offsets import complete_pending
@@ -206,6 +207,7 @@ class GroupLoader:
         if decoded.value is None:
             if group is not None:
                 group.offsets.pop(tp, None)
+                forget_pending(group, tp)
             return
         if group is None:
             group = groups[decoded.group_id] = ClassicGroup(decoded.group_id)

@@ -143,6 +143,22 @@ def expired_offsets(group: ClassicGroup, now: int, retention_ms: int) -> list[To
     return out
 
 
+def forget_pending(group: ClassicGroup, tp: TopicPartition) -> bool:
+    """
+    Drop every producer's pending transactional offset of C{tp} in C{group}.
+
+    What replaying an offset tombstone does in Kafka's
+    C{OffsetMetadataManager.replay}. @return: whether there was one.
+    """
+    found = False
+    for producer_id, pending in list(group.pending_txn_offsets.items()):
+        if pending.pop(tp, None) is not None:
+            found = True
+        if not pending:
+            del group.pending_txn_offsets[producer_id]
+    return found
+
+
 @define(eq=False)
 class OffsetStore:
     """The committed offsets of the groups in a L{GroupTable}, kept in ``__consumer_offsets``."""
@@ -281,7 +297,9 @@ class OffsetStore:
                     results[(topic, p)] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
                     continue
                 results[(topic, p)] = ErrorCode.NONE
-                if group.offsets.pop((topic, p), None) is not None:
+                committed = group.offsets.pop((topic, p), None) is not None
+                # Kafka writes the tombstone for a pending transactional offset too.
+                if forget_pending(group, (topic, p)) or committed:
                     records.append((rec.offset_commit_key(group_id, topic, p), None))
         if not records:
             return succeed((ErrorCode.NONE, results))
@@ -296,10 +314,21 @@ class OffsetStore:
 
     @staticmethod
     def forget_offsets(group: ClassicGroup) -> Records:
-        """Forget every committed offset of C{group}; the tombstones that record it."""
-        records = [(rec.offset_commit_key(group.group_id, t, p), None) for t, p in group.offsets]
+        """
+        Forget every offset of C{group}, committed or pending; the tombstones that record it.
+
+        Kafka's C{OffsetMetadataManager.deleteAllOffsets} (DeleteGroups): a
+        tombstone per committed offset, then one per partition that only has
+        pending transactional offsets; replayed, a tombstone drops the
+        pending offsets of its partition, so the open transactions' commits
+        no longer bring them back.
+        """
+        tps = list(group.offsets)
+        for pending in group.pending_txn_offsets.values():
+            tps.extend(tp for tp in pending if tp not in tps)
         group.offsets.clear()
-        return records
+        group.pending_txn_offsets.clear()
+        return [(rec.offset_commit_key(group.group_id, t, p), None) for t, p in tps]
 
     # -- retention ------------------------------------------------------------------------
 
