@@ -1,4 +1,4 @@
-"""Produce (api key 0): v3-v12 (ApiVersions lists v0-v12).
+"""Produce (api key 0): v3-v13 (ApiVersions lists v0-v13).
 
 Behavior:
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
@@ -58,7 +58,9 @@ Version notes:
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
   error message; v9+: flexible; v10+: current leader and node endpoints;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
-* v13 (topic ids, KIP-516) is not served.
+* v13: topics are named by id (KIP-516), in the request and the answer; an
+  id the metadata image does not know is UNKNOWN_TOPIC_ID for each of its
+  partitions (Kafka's C{KafkaApis.handleProduceRequest}).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ from kafkatwist.messages.produce import (
     PartitionProduceResponse,
     ProduceRequest,
     ProduceResponse,
+    TopicProduceData,
     TopicProduceResponse,
 )
 from kafkatwist.storage.kraft import TopicState
@@ -129,6 +132,18 @@ def _refused(
 ADMIN_CLIENT_ID = "__admin_client"
 
 
+#: The first Produce version that names topics by id (KIP-516).
+TOPIC_ID_PRODUCE_VERSION = 13
+
+
+def _topic_of(ctx: RequestContext, td: TopicProduceData) -> TopicState | None:
+    """The topic C{td} names: by id from v13, by name below; None if unknown."""
+    image = ctx.broker.metadata.image
+    if ctx.api_version >= TOPIC_ID_PRODUCE_VERSION:
+        return image.topics_by_id.get(td.topic_id)
+    return image.topics.get(td.name)
+
+
 def _append(
     ctx: RequestContext,
     topic: TopicState | None,
@@ -137,6 +152,8 @@ def _append(
     refused: dict[tuple[str, int], ErrorCode],
 ) -> Deferred[PartitionProduceResponse]:
     """Validate and append one partition's records; fires with the partition's answer."""
+    if topic is None and ctx.api_version >= TOPIC_ID_PRODUCE_VERSION:
+        return succeed(_error(index, ErrorCode.UNKNOWN_TOPIC_ID))
     partition = find_partition(ctx, topic, index)
     if isinstance(partition, ErrorCode):
         return succeed(_error(index, partition))
@@ -181,7 +198,6 @@ async def _answer(
 
 
 async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
-    image = ctx.broker.metadata.image
     if request.acks not in (0, 1, -1):
         code = ErrorCode.INVALID_REQUIRED_ACKS
         return error_response(request, ctx.api_version, code)
@@ -191,15 +207,15 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     # Every append starts before the first answer is awaited.
     pending = [
         (
-            td.name,
+            td,
             [
-                _append(ctx, image.topics.get(td.name), pd.index, pd.records, refused)
+                _append(ctx, _topic_of(ctx, td), pd.index, pd.records, refused)
                 for pd in td.partition_data
             ],
         )
         for td in request.topic_data
     ]
-    responses = [(name, [await d for d in answers]) for name, answers in pending]
+    responses = [(td, [await d for d in answers]) for td, answers in pending]
     if request.acks == 0:
         _close_on_error(ctx, responses)
         return None
@@ -241,11 +257,10 @@ async def _verify_transaction(
     add = ctx.api_version >= TV2_PRODUCE_VERSION
     if not add and not partition_verification_enabled(ctx.broker.configs):
         return {}
-    image = ctx.broker.metadata.image
     wanted: list[tuple[str, int]] = []
     producer: tuple[int, int] | None = None
     for td in request.topic_data:
-        topic = image.topics.get(td.name)
+        topic = _topic_of(ctx, td)
         for pd in td.partition_data:
             buf = pd.records
             if topic is None or pd.index not in topic.partitions:
@@ -259,7 +274,7 @@ async def _verify_transaction(
             if not header.is_transactional or header.producer_id < 0:
                 continue
             producer = producer or (header.producer_id, header.producer_epoch)
-            wanted.append((td.name, pd.index))
+            wanted.append((topic.name, pd.index))
     if producer is None or request.transactional_id is None:
         return {}
     coordinator = ctx.broker.transactions.coordinator
@@ -286,7 +301,7 @@ async def _verify_transaction(
 
 
 def _close_on_error(
-    ctx: RequestContext, responses: list[tuple[str, list[PartitionProduceResponse]]]
+    ctx: RequestContext, responses: list[tuple[TopicProduceData, list[PartitionProduceResponse]]]
 ) -> None:
     """
     With acks=0 a client learns of an error only by the connection closing.
@@ -298,8 +313,8 @@ def _close_on_error(
     @raise ProtocolViolation: when a partition failed (the connection closes).
     """
     errors = [
-        f"{name}-{answer.index}: {_error_name(answer.error_code)}"
-        for name, answers in responses
+        f"{td.name or td.topic_id}-{answer.index}: {_error_name(answer.error_code)}"
+        for td, answers in responses
         for answer in answers
         if answer.error_code
     ]
@@ -318,29 +333,31 @@ def _error_name(code: int) -> str:
 
 
 def _response(
-    topics: Iterable[tuple[str, Iterable[PartitionProduceResponse]]],
+    topics: Iterable[tuple[TopicProduceData, Iterable[PartitionProduceResponse]]],
 ) -> ProduceResponse:
-    """The answers, by topic."""
+    """The answers, by topic, named as the request named them (name, or id from v13)."""
     return ProduceResponse(
         responses=tuple(
-            TopicProduceResponse(name=name, partition_responses=tuple(answers))
-            for name, answers in topics
+            TopicProduceResponse(
+                name=td.name, topic_id=td.topic_id, partition_responses=tuple(answers)
+            )
+            for td, answers in topics
         )
     )
 
 
 def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> ProduceResponse:
     return _response(
-        (td.name, [_error(pd.index, code) for pd in td.partition_data]) for td in request.topic_data
+        (td, [_error(pd.index, code) for pd in td.partition_data]) for td in request.topic_data
     )
 
 
 SPEC = ApiSpec(
     api_key=0,
-    versions=VersionRange(3, 12),
+    versions=VersionRange(3, 13),
     request=ProduceRequest,
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
-    advertised=VersionRange(0, 12),
+    advertised=VersionRange(0, 13),
 )

@@ -11,7 +11,10 @@ C{AddPartitionsToTxnManager}, C{ReplicaManager}). Also the versions Kafka
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
+
+import attrs
 
 from kafkatwist.apis import (
     REGISTRY,
@@ -25,7 +28,12 @@ from kafkatwist.errors import ErrorCode, ProtocolViolation
 from kafkatwist.groups.records import OFFSETS_TOPIC
 from kafkatwist.messages.api_versions import ApiVersionsRequest
 from kafkatwist.messages.list_transactions import ListTransactionsRequest
-from kafkatwist.messages.produce import ProduceRequest
+from kafkatwist.messages.produce import (
+    PartitionProduceData,
+    ProduceRequest,
+    TopicProduceData,
+    TopicProduceResponse,
+)
 from kafkatwist.messages.txn_offset_commit import (
     TxnOffsetCommitRequest,
     TxnOffsetCommitRequestPartition,
@@ -38,6 +46,7 @@ from kafkatwist.messages.write_txn_markers import (
 )
 from kafkatwist.transactions.metadata import TxnState
 from kafkatwist.transport.dispatch import Dispatcher
+from kafkatwist.wire.record import build_batch
 from tests.support import request_frame
 from tests.transactions.support import TOPIC, TxnTestCase
 from tests.transactions.test_coordinator import HeldMarkers
@@ -183,13 +192,13 @@ class Kafka4VersionsTests(TxnTestCase):
 
     def test_produce_v0_to_v2_advertised_but_refused(self) -> None:
         """
-        ApiVersions lists Produce 0-12, but a v0-v2 request closes the connection.
+        ApiVersions lists Produce 0-13, but a v0-v2 request closes the connection.
 
         Kafka 4.0 removed v0-v2 (KIP-896) but still lists them for librdkafka
         (KAFKA-18659); its request parsing refuses them.
         """
         listed = self.call(api_versions.SPEC, ApiVersionsRequest(), 3).api_keys
-        self.assertIn((0, 0, 12), [(k.api_key, k.min_version, k.max_version) for k in listed])
+        self.assertIn((0, 0, 13), [(k.api_key, k.min_version, k.max_version) for k in listed])
         dispatcher = Dispatcher(REGISTRY, self.broker)
         request = ProduceRequest(acks=1)
         frame = request_frame(0, 3, 7, request, framed=False)
@@ -206,8 +215,7 @@ class Kafka4VersionsTests(TxnTestCase):
 
         Kafka's C{ApiVersionsResponse} lists a schema's valid versions less an
         unstable latest one (InitProducerId v6, KIP-939); Produce lists 0
-        as its lowest (C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION})
-        and stops at v12 here (v13 needs topic ids, KIP-516).
+        as its lowest (C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION}).
         """
         if not SCHEMAS_43.is_dir():
             self.skipTest(f"{SCHEMAS_43} is missing")
@@ -220,6 +228,7 @@ class Kafka4VersionsTests(TxnTestCase):
             "EndTxn",
             "InitProducerId",
             "ListTransactions",
+            "Produce",
             "TxnOffsetCommit",
             "WriteTxnMarkers",
         ]
@@ -231,9 +240,10 @@ class Kafka4VersionsTests(TxnTestCase):
             top = int(high or low)
             if schema.get("latestVersionUnstable"):
                 top -= 1
+            lowest = 0 if name == "Produce" else int(low)
             with self.subTest(api=name):
-                self.assertEqual(advertised[schema["apiKey"]], (int(low), top))
-        self.assertEqual(advertised[0], (0, 12))
+                self.assertEqual(advertised[schema["apiKey"]], (lowest, top))
+        self.assertEqual(advertised[0], (0, 13))
 
     def test_list_transactions_pattern(self) -> None:
         """ListTransactions v2 filters by a regular expression over the whole id (KIP-1152)."""
@@ -281,3 +291,43 @@ class Kafka4VersionsTests(TxnTestCase):
         self.assertEqual(write(2), ErrorCode.INVALID_PRODUCER_EPOCH)
         self.assertEqual(write(1), ErrorCode.NONE)
         self.assertEqual(self.markers(0), [(r.producer_id, 0)])
+
+
+class ProduceTopicIdTests(TxnTestCase):
+    """Produce v13 names topics by id (KIP-516)."""
+
+    def produce_v13(self, topic_id: uuid.UUID, tid: str | None = None) -> TopicProduceResponse:
+        """A plain batch to partition 0 of the topic with C{topic_id}, at v13."""
+        request = attrs.evolve(
+            self.produce_request(tid, -1, -1),
+            topic_data=(
+                TopicProduceData(
+                    topic_id=topic_id,
+                    partition_data=(
+                        PartitionProduceData(
+                            index=0,
+                            records=build_batch([(None, b"v")], base_timestamp=1_700_000_000_000),
+                        ),
+                    ),
+                ),
+            ),
+        )
+        response: TopicProduceResponse = self.call(produce.SPEC, request, 13).responses[0]
+        return response
+
+    def test_by_topic_id(self) -> None:
+        """A known topic id is appended to, and the answer names the topic by its id."""
+        topic_id = self.broker.metadata.image.topics[TOPIC].topic_id
+        answer = self.produce_v13(topic_id)
+        self.assertEqual(answer.topic_id, topic_id)
+        self.assertEqual(answer.partition_responses[0].error_code, 0)
+        self.assertEqual(self.log(0).log_end_offset, 1)
+
+    def test_unknown_topic_id(self) -> None:
+        """An id the metadata does not know is UNKNOWN_TOPIC_ID, echoed back in the answer."""
+        unknown = uuid.UUID(int=12345)
+        answer = self.produce_v13(unknown)
+        self.assertEqual(answer.topic_id, unknown)
+        part = answer.partition_responses[0]
+        self.assertEqual((part.index, part.error_code), (0, ErrorCode.UNKNOWN_TOPIC_ID))
+        self.assertEqual(self.log(0).log_end_offset, 0)
