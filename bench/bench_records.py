@@ -5,7 +5,7 @@ Run: /work/venv/bin/python bench/bench_records.py [--python-walker]
 
 Each iteration does what the Produce handler does for one partition: validate
 the request's records (header unpack, checks, CRC-32C over the batch), walk
-every record (L{kafkatwist.wire.validator.check_records}: the compiled walker,
+every record (L{kafkatwist.wire.record_checks.check_records}: the compiled walker,
 or with --python-walker the pure-Python one) and assign offsets (new prefix +
 memoryview of the body).  Batches are built once, uncompressed, from
 incompressible values, outside the timed loop.
@@ -20,10 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafkatwist.wire import validator, walk
+from kafkatwist.wire import record_checks, walk
 from kafkatwist.wire.crc32c import IMPLEMENTATION
 from kafkatwist.wire.record import build_batch
-from kafkatwist.wire.validator import assign_offsets, check_records, validate_produce_records
+from kafkatwist.wire.record_checks import check_records
+from kafkatwist.wire.validator import assign_offsets, validate_produce_records
 
 MAX_BATCH_BYTES = 64 * 1024 * 1024
 
@@ -70,8 +71,8 @@ def run(batch: bytes, seconds: float, log_append_time_ms: int | None) -> tuple[f
 
 def main() -> None:
     if "--python-walker" in sys.argv:
-        setattr(validator, "walk_records", walk.py_walk)  # noqa: B010 (not re-exported)
-    compiled = getattr(validator, "walk_records") is not walk.py_walk  # noqa: B009
+        setattr(record_checks, "walk_records", walk.py_walk)  # noqa: B010 (not re-exported)
+    compiled = getattr(record_checks, "walk_records") is not walk.py_walk  # noqa: B009
     walker = "compiled" if compiled else "pure Python"
     print(
         f"crc32c implementation: {IMPLEMENTATION}; record walker: {walker}; "

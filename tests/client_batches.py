@@ -6,9 +6,11 @@ stores and answers is checked against bytes a client really sends.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record.util import calc_crc32c
 
 T0 = 1_700_000_000_000
 
@@ -45,6 +47,38 @@ def client_batch(
     if batch[22] & 0x07 != codec:
         raise ValueError(f"records too small to be sent with codec {codec}")
     return batch
+
+
+def timed_batch(
+    timestamps: Sequence[int], codec: int = 0, keys: Sequence[bytes | None] | None = None
+) -> bytes:
+    """A kafka-python batch of one record per timestamp, with 5-byte keys and 50-byte values."""
+    builder = DefaultRecordBatchBuilder(
+        magic=2,
+        compression_type=codec,
+        is_transactional=False,
+        producer_id=-1,
+        producer_epoch=-1,
+        base_sequence=-1,
+        batch_size=1 << 24,
+    )
+    for i, timestamp in enumerate(timestamps):
+        key = b"key-%d" % i if keys is None else keys[i]
+        builder.append(i, timestamp=timestamp, key=key, value=b"v" * 50, headers=[])
+    return bytes(builder.build())
+
+
+def with_header(
+    batch: bytes, *, attributes: int | None = None, max_timestamp: int | None = None
+) -> bytes:
+    """C{batch} with its attributes or maxTimestamp replaced, CRC-32C redone by kafka-python."""
+    out = bytearray(batch)
+    if attributes is not None:
+        struct.pack_into(">h", out, 21, attributes)
+    if max_timestamp is not None:
+        struct.pack_into(">q", out, 35, max_timestamp)
+    struct.pack_into(">I", out, 17, calc_crc32c(bytes(out[21:])))
+    return bytes(out)
 
 
 def client_decode(

@@ -7,7 +7,7 @@ Behavior:
 * each partition's records are validated per batch (magic 2, lengths,
   CRC-32C, ``max.message.bytes``), then record by record in C (count,
   varints, lengths, headers, keys on compacted topics) after a bounded
-  decompression (L{kafkatwist.wire.validator.check_records}); a rejected
+  decompression (L{kafkatwist.wire.record_checks.check_records}); a rejected
   batch is never appended, its answer carries Kafka's ``error_message``
   (and, for keyless records on a compacted topic, ``record_errors``), and
   one line is logged;
@@ -85,8 +85,9 @@ from kafkatwist.messages.produce import (
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BATCH_HEADER_SIZE, parse_batch_header
+from kafkatwist.wire.record_checks import RecordErrors
 from kafkatwist.wire.schema import Records
-from kafkatwist.wire.validator import RecordErrors, validate_produce_records
+from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
 _log = Logger()

@@ -177,7 +177,9 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("socket.listen.backlog.size", TYPE_INT, "50", _R,
                         "The maximum number of pending connections on a socket.", at_least(1)),
         BrokerConfigDef("connections.max.idle.ms", TYPE_LONG, "600000", _R,
-                        "Idle connections are closed after this many milliseconds."),
+                        "Idle connections timeout: the server socket processor threads close "
+                        "the connections that idle more than this",
+                        feeds="connections_max_idle_ms"),
         BrokerConfigDef("connections.max.reauth.ms", TYPE_LONG, "0", _R,
                         "The maximum lifetime of an authenticated session."),
         BrokerConfigDef("connection.failed.authentication.delay.ms", TYPE_INT, "100", _R,

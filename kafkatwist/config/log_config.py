@@ -64,6 +64,8 @@ class LogConfig:
     flush_messages: int = _default("flush.messages", int)
     flush_ms: int = _default("flush.ms", int)
     message_timestamp_type: str = _default("message.timestamp.type", str)
+    message_timestamp_before_max_ms: int = _default("message.timestamp.before.max.ms", int)
+    message_timestamp_after_max_ms: int = _default("message.timestamp.after.max.ms", int)
     max_message_bytes: int = _default("max.message.bytes", int)
     cleanup_policy: str = _default("cleanup.policy", str)
     file_delete_delay_ms: int = _default("file.delete.delay.ms", int)

@@ -270,6 +270,8 @@ class BrokerConfig:
     auto_create_topics_enable: bool = _default("auto.create.topics.enable", bool)
     delete_topic_enable: bool = _default("delete.topic.enable", bool)
     socket_request_max_bytes: int = _default("socket.request.max.bytes", int)
+    # Negative: never close idle connections (Kafka's Selector).
+    connections_max_idle_ms: int = _default("connections.max.idle.ms", int)
     # kafkatwist's own default (Kafka's is -1: unbounded); 0 or less is unbounded.
     queued_max_request_bytes: int = 268435456
     log_retention_check_interval_ms: int = _default("log.retention.check.interval.ms", int)

@@ -41,7 +41,7 @@ from kafkatwist.wire.batch import (
 )
 from kafkatwist.wire.inflate import TooLarge, inflate
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.validator import INLINE_DECOMPRESSED_BYTES, decompressed_limit
+from kafkatwist.wire.record_checks import INLINE_DECOMPRESSED_BYTES, decompressed_limit
 from kafkatwist.wire.walk import find_timestamp
 
 #: ListOffsets' special timestamps (Kafka's C{ListOffsetsRequest}).

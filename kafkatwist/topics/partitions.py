@@ -28,7 +28,12 @@ from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BatchHeader, build_end_txn_marker, parse_batch_header
 from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.recompress import convert_for_topic, target_codec
-from kafkatwist.wire.validator import check_records
+from kafkatwist.wire.record_checks import (
+    CheckedRecords,
+    TimestampCheck,
+    check_records,
+    with_checked,
+)
 
 
 @frozen
@@ -45,7 +50,7 @@ class TxnMarker:
 Batches = Sequence[tuple[int, BatchHeader]]
 
 #: Batches decompressed in worker threads at once, at most: each may hold
-#: up to its decompressed limit (L{kafkatwist.wire.validator.decompressed_limit}).
+#: up to its decompressed limit (L{kafkatwist.wire.record_checks.decompressed_limit}).
 CONCURRENT_WORKER_CHECKS = 2
 #: Records recompressed on the reactor thread at most; more go to a worker.
 CONVERT_INLINE_RECORDS = 1000
@@ -158,8 +163,10 @@ class Partitions:
         Check the records of validated batches, then append them (L{append_checked}).
 
         The records are walked and compressed ones decompressed, bounded, as
-        Kafka's C{LogValidator} does (L{check_records}); a refusal fails with
-        its C{RecordsError} and appends nothing. A compressed batch that
+        Kafka's C{LogValidator} does (L{check_records}: keys, and timestamps
+        against the clock by the topic's ``message.timestamp.*``); a refusal
+        fails with its C{RecordsError} and appends nothing, and CreateTime
+        batches are appended with their true C{maxTimestamp}. A compressed batch that
         decompresses to more than the reactor thread's share is checked
         in a worker thread, and later appends to the partition wait for it.
         """
@@ -174,7 +181,14 @@ class Partitions:
             return fail(e)
         heavy = converting and sum(h.records_count for _, h in batches) > CONVERT_INLINE_RECORDS
 
-        def check(chosen: Batches, inline: bool) -> list[int]:
+        timestamps = TimestampCheck(
+            config.log_append_time,
+            self.now_ms(),
+            config.message_timestamp_before_max_ms,
+            config.message_timestamp_after_max_ms,
+        )
+
+        def check(chosen: Batches, inline: bool) -> CheckedRecords:
             return check_records(
                 records,
                 chosen,
@@ -182,17 +196,18 @@ class Partitions:
                 keys_required="compact" in config.cleanup_policy.split(","),
                 partition=f"{topic.name}-{partition}",
                 inline=inline,
+                timestamps=timestamps,
             )
 
         def work(chosen: Batches) -> tuple[Buffer, Batches]:
-            check(chosen, False)
+            ready = with_checked(checked_batches, check(chosen, False).batches)
             if heavy:
                 converted = convert_for_topic(
-                    records, batches, compression, max_batch_bytes=config.max_message_bytes
+                    records, ready, compression, max_batch_bytes=config.max_message_bytes
                 )
                 if converted is not None:
                     return converted
-            return records, batches
+            return records, ready
 
         def in_worker(chosen: Batches) -> Deferred[tuple[Buffer, Batches]]:
             if self._run_blocking is None:
@@ -205,14 +220,16 @@ class Partitions:
 
         tail = self._checking.get(key)
         checked: Deferred[tuple[Buffer, Batches]]
+        checked_batches = batches
         if tail is None:
             try:
-                later = check(batches, True)
+                inline = check(batches, True)
             except RecordsError as e:
                 return fail(e)
-            if not later and not heavy:
-                return self.append_checked(topic, partition, log, records, batches)
-            checked = in_worker([batches[i] for i in later])
+            checked_batches = inline.batches
+            if not inline.later and not heavy:
+                return self.append_checked(topic, partition, log, records, checked_batches)
+            checked = in_worker([batches[i] for i in inline.later])
         else:
             checked = Deferred()
 

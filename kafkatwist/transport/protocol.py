@@ -24,6 +24,11 @@ while the pool is full the connection stops reading (but still dispatches
 the complete frames it holds, which is what releases memory), unless it is the
 pool's finisher: see L{kafkatwist.transport.pool}.
 
+A connection on which nothing was read and no response written for
+C{connections.max.idle.ms} is closed, with one log line, on the factory's
+clock (Kafka's C{Selector} idle expiry); one whose request is being
+handled is not idle (Kafka's could expire it).
+
 Framing overrides L{Int32StringReceiver.dataReceived}: Twisted's version
 concatenates the whole unprocessed buffer with every read, which is quadratic
 for a large frame arriving in small pieces (twisted#6358). Here the bytes are
@@ -45,6 +50,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ProtocolViolation
 from kafkatwist.transport.dispatch import Dispatcher, Reply
 from kafkatwist.transport.pool import RequestMemoryPool
@@ -127,6 +133,11 @@ class KafkaServerProtocol(Int32StringReceiver):
         #: Whether we wait for the memory pool to let us read.
         self._memory_wait = False
         self._draining = False
+        #: When something was last read or written (the factory's clock, seconds).
+        self._active_at = 0.0
+        #: The factory's clock when idle connections are closed, else None.
+        self._idle_clock: ReactorTime | None = None
+        self._idle_timer: DelayedCall | None = None
         self.peer = ""
         self.local_host: str | None = None
 
@@ -142,6 +153,46 @@ class KafkaServerProtocol(Int32StringReceiver):
         self.factory.connections.add(self)
         self._connection.registerProducer(self, True)
         self._producing = True
+        clock = self.factory.clock
+        if clock is not None and self.factory.idle_ms >= 0:
+            self._idle_clock = clock
+            self._active_at = clock.seconds()
+            self._idle_timer = clock.callLater(self.factory.idle_ms / 1000, self._check_idle)
+
+    def _active(self) -> None:
+        """Something was read or written: the connection is not idle."""
+        if self._idle_clock is not None:
+            self._active_at = self._idle_clock.seconds()
+
+    def _check_idle(self) -> None:
+        """
+        Close the connection if it has been idle for C{connections.max.idle.ms}.
+
+        The timer is not reset on every read: it fires, and if there was
+        activity meanwhile, it is scheduled again for when the connection
+        would have been idle long enough.
+        """
+        clock = self._idle_clock
+        if clock is None or self._closing():
+            self._idle_timer = None
+            return
+        idle = self.factory.idle_ms / 1000
+        now = clock.seconds()
+        if self._mute & _HANDLING:
+            # The broker is working on its request: not the client's idleness.
+            self._active_at = now
+        due = self._active_at + idle
+        if now < due:
+            self._idle_timer = clock.callLater(due - now, self._check_idle)
+            return
+        self._idle_timer = None
+        self._log.info(
+            "Closing connection from {peer}: idle for more than {idle_ms} ms "
+            "(connections.max.idle.ms)",
+            peer=self.peer,
+            idle_ms=self.factory.idle_ms,
+        )
+        self._close()
 
     @property
     def muted(self) -> bool:
@@ -159,6 +210,7 @@ class KafkaServerProtocol(Int32StringReceiver):
             self._buffer += data
             self._held += len(data)
             self.factory.memory.charge(len(data))
+            self._active()
         self._drain()
 
     def _drain(self) -> None:
@@ -246,6 +298,7 @@ class KafkaServerProtocol(Int32StringReceiver):
             # A closing transport waits for its paused producer to let go.
             self._unregister()
             return
+        self._active()  # the client read what was written
         self._unmute(_WRITE_FULL)
 
     def stopProducing(self) -> None:
@@ -309,6 +362,7 @@ class KafkaServerProtocol(Int32StringReceiver):
                 size = sum(len(chunk) for chunk in chunks)
                 # May pause us (pauseProducing) when the write buffer is full.
                 self._connection.writeSequence([_PREFIX.pack(size), *chunks])
+                self._active()
             except Exception:
                 self._log.failure("Could not send a reply to {peer}; closing", peer=self.peer)
                 self._close()
@@ -339,10 +393,21 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._unregister()
         self._connection.loseConnection()
 
+    def _stop_idle_timer(self) -> None:
+        timer, self._idle_timer = self._idle_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def disconnect(self) -> None:
+        """The broker is stopping: close the connection (and forget its idle timer)."""
+        self._stop_idle_timer()
+        self._connection.loseConnection()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
         self._producing = False
         self.factory.connections.discard(self)
+        self._stop_idle_timer()
         pending, self._pending = self._pending, None
         if pending is not None and not pending.called:
             pending.cancel()
@@ -354,7 +419,7 @@ class KafkaServerProtocol(Int32StringReceiver):
 
 
 class KafkaServerFactory(Factory[KafkaServerProtocol]):
-    """What every connection shares: the dispatcher, the request size limit and memory."""
+    """What every connection shares: the dispatcher, the request size limit, memory, the clock."""
 
     protocol = KafkaServerProtocol
     noisy = False
@@ -364,14 +429,22 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         dispatcher: Dispatcher,
         max_request_size: int = DEFAULT_MAX_REQUEST_SIZE,
         memory: RequestMemoryPool | None = None,
+        *,
+        clock: ReactorTime | None = None,
+        idle_ms: int = -1,
     ) -> None:
         """
         @param memory: the pool of bytes of requests in flight
             (C{queued.max.request.bytes}); unbounded by default.
+        @param clock: the reactor's time, for idle connections.
+        @param idle_ms: C{connections.max.idle.ms}: close a connection idle
+            for this long; negative (or no clock) never does, as in Kafka.
         """
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
         self.memory = RequestMemoryPool() if memory is None else memory
+        self.clock = clock
+        self.idle_ms = idle_ms
         self.connections: set[KafkaServerProtocol] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:

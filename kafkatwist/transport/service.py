@@ -91,13 +91,6 @@ def startup_failure_reason(error: BaseException | None) -> str | None:
     return None
 
 
-class _Connection(Protocol):
-    """A connection's transport, as the service closes it (C{ITransport})."""
-
-    def loseConnection(self) -> None:
-        """Close the connection once pending writes are sent."""
-
-
 def _format_log_dir(log_dir: str, node_id: int) -> str:
     """L{ensure_meta_properties}, a failure to write naming the directory (L{LogDirError})."""
     try:
@@ -300,6 +293,8 @@ class BrokerService(Service):
             Dispatcher(REGISTRY, broker),
             config.socket_request_max_bytes,
             RequestMemoryPool(config.queued_max_request_bytes),
+            clock=clock,
+            idle_ms=config.connections_max_idle_ms,
         )
         port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
             self.reactor, self.endpoint
@@ -369,9 +364,7 @@ class BrokerService(Service):
                 await stopped
         if self.factory is not None:
             for conn in list(self.factory.connections):
-                transport: _Connection | None = conn.transport
-                if transport is not None:
-                    transport.loseConnection()
+                conn.disconnect()
         if self._broker is not None:
             self._broker.groups.stop()
             self._broker.transactions.stop()

@@ -1,16 +1,24 @@
 /*
  * kafkatwist.wire._walk: the compiled record walker (Kafka's DefaultRecord reading).
  *
- * walk(data, count, keys, max_keyless) walks the records section of one
- * uncompressed (or already decompressed) v2 record batch and checks what
- * Kafka's DefaultRecord.readFrom and DefaultRecordBatch's record iterator
- * check, a little more strictly (see kafkatwist/wire/walk.py, the pure-Python
- * implementation this must agree with exactly, and its docstring).
+ * walk(data, count, keys, max_errors, base_timestamp, max_timestamp,
+ *      log_append_batch, create_time, now, before_max, after_max)
+ * walks the records section of one uncompressed (or already decompressed) v2
+ * record batch and checks what Kafka's DefaultRecord.readFrom and
+ * DefaultRecordBatch's record iterator check, a little more strictly, then
+ * each record's key and timestamp as LogValidator.validateRecord does (see
+ * kafkatwist/wire/walk.py, the pure-Python implementation this must agree
+ * with exactly, and its docstring).
  *
- * Returns a str (the first violation, for an INVALID_RECORD answer) or a list
- * of the indexes of the records that have no key (only when keys is true; at
- * most max_keyless of them). Nothing is copied; the GIL is held (the walk is
- * a few nanoseconds per record).
+ * Returns a str (the first violation, for an INVALID_RECORD answer) or a tuple
+ * (max_timestamp, key_errors, timestamp_errors, errors): the largest record
+ * timestamp (-1 unless one is larger), how many records lack a key (counted
+ * only when keys is true) and how many have a timestamp Kafka refuses, and the
+ * first max_errors of those records as (index, kind, timestamp, offset_delta,
+ * key_size, value_size), kind 0 (no key), 1 (timestamp out of range) or 2
+ * (LogAppendTime set by the producer). Nothing is copied and nothing is
+ * allocated for a record that passes; the GIL is held (the walk is a few
+ * nanoseconds per record).
  *
  * find_timestamp(data, count, base_timestamp, target, exact, min_delta) finds
  * the first record (of offset delta >= min_delta) whose timestamp is >= target
@@ -46,12 +54,17 @@ static int read_varint(cursor *c, int32_t *out) {
 }
 
 /* A zig-zag varlong of at most 10 bytes whose value fits 64 bits. */
-static int skip_varlong(cursor *c) {
+static int read_varlong(cursor *c, int64_t *out) {
+    uint64_t raw = 0;
     for (int i = 0; i < 10; i++) {
         if (c->p >= c->end) return -1;
         unsigned char b = *c->p++;
         if (i == 9 && b > 0x01) return -1;
-        if (!(b & 0x80)) return 0;
+        raw |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            *out = (int64_t)((raw >> 1) ^ (~(raw & 1) + 1));
+            return 0;
+        }
     }
     return -1;
 }
@@ -104,17 +117,28 @@ static int read_field(cursor *c, const unsigned char *rec_end, int32_t *len) {
     return 0;
 }
 
+enum { KEY_ERROR = 0, RANGE_ERROR = 1, TYPE_ERROR = 2 };
+
+/* Java's long arithmetic, which wraps around 64 bits. */
+static int64_t wrap_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static int64_t wrap_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+
 static PyObject *walk(PyObject *self, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t count, max_keyless;
-    int keys;
-    if (!PyArg_ParseTuple(args, "y*npn", &view, &count, &keys, &max_keyless)) return NULL;
+    Py_ssize_t count, max_errors;
+    int keys, log_append_batch, create_time;
+    long long base_timestamp, batch_max_timestamp, now, before_max, after_max;
+    if (!PyArg_ParseTuple(args, "y*npnLLppLLL", &view, &count, &keys, &max_errors,
+                          &base_timestamp, &batch_max_timestamp, &log_append_batch,
+                          &create_time, &now, &before_max, &after_max))
+        return NULL;
     const unsigned char *base = (const unsigned char *)view.buf;
     cursor c = {base, base + view.len};
-    PyObject *keyless = PyList_New(0);
+    PyObject *errors = PyList_New(0);
     const char *error = NULL;
-    Py_ssize_t index = 0;
-    if (keyless == NULL) goto fail;
+    Py_ssize_t index = 0, key_errors = 0, timestamp_errors = 0;
+    int64_t max_timestamp = -1;
+    if (errors == NULL) goto fail;
     for (; index < count; index++) {
         if (c.p >= c.end) {
             error = "incorrect declared batch size, premature EOF reached";
@@ -136,12 +160,13 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             error = "found invalid record structure: record attributes out of range";
             goto bad;
         }
-        int32_t scratch, key_len, hcount;
-        if (skip_varlong(&r) < 0 || read_varint(&r, &scratch) < 0) {
+        int32_t scratch, key_len, value_len, offset_delta, hcount;
+        int64_t delta;
+        if (read_varlong(&r, &delta) < 0 || read_varint(&r, &offset_delta) < 0) {
             error = "found invalid record structure: bad timestamp or offset delta varint";
             goto bad;
         }
-        if (read_field(&r, rec_end, &key_len) < 0 || read_field(&r, rec_end, &scratch) < 0) {
+        if (read_field(&r, rec_end, &key_len) < 0 || read_field(&r, rec_end, &value_len) < 0) {
             error = "found invalid record structure: bad key or value length";
             goto bad;
         }
@@ -171,13 +196,30 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             error = "invalid record size: the record's fields do not fill its length";
             goto bad;
         }
-        if (keys && key_len < 0 && PyList_GET_SIZE(keyless) < max_keyless) {
-            PyObject *i = PyLong_FromSsize_t(index);
-            if (i == NULL || PyList_Append(keyless, i) < 0) {
-                Py_XDECREF(i);
+        /* LogValidator.validateRecord: the key, then the timestamp. */
+        int64_t timestamp =
+            log_append_batch ? batch_max_timestamp : wrap_add(base_timestamp, delta);
+        if (timestamp > max_timestamp) max_timestamp = timestamp;
+        int kind = -1;
+        if (keys && key_len < 0) {
+            kind = KEY_ERROR;
+            key_errors++;
+        } else if (create_time && timestamp != -1) {
+            int64_t diff = wrap_sub(now, timestamp);
+            if (diff > before_max || wrap_sub(0, diff) > after_max) kind = RANGE_ERROR;
+        } else if (log_append_batch) {
+            kind = TYPE_ERROR;
+        }
+        if (kind > KEY_ERROR) timestamp_errors++;
+        if (kind >= 0 && PyList_GET_SIZE(errors) < max_errors) {
+            PyObject *e = Py_BuildValue("(niLiii)", index, kind, (long long)timestamp,
+                                        (int)offset_delta, key_len < 0 ? 0 : (int)key_len,
+                                        value_len < 0 ? 0 : (int)value_len);
+            if (e == NULL || PyList_Append(errors, e) < 0) {
+                Py_XDECREF(e);
                 goto fail;
             }
-            Py_DECREF(i);
+            Py_DECREF(e);
         }
         c.p = rec_end;
     }
@@ -186,31 +228,16 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         goto bad;
     }
     PyBuffer_Release(&view);
-    return keyless;
+    return Py_BuildValue("(LnnN)", (long long)max_timestamp, key_errors, timestamp_errors,
+                         errors);
 bad:
-    Py_DECREF(keyless);
+    Py_DECREF(errors);
     PyBuffer_Release(&view);
     return PyUnicode_FromFormat("%s (record %zd)", error, index);
 fail:
-    Py_XDECREF(keyless);
+    Py_XDECREF(errors);
     PyBuffer_Release(&view);
     return NULL;
-}
-
-/* A zig-zag varlong of at most 10 bytes whose value fits 64 bits. */
-static int read_varlong(cursor *c, int64_t *out) {
-    uint64_t raw = 0;
-    for (int i = 0; i < 10; i++) {
-        if (c->p >= c->end) return -1;
-        unsigned char b = *c->p++;
-        if (i == 9 && b > 0x01) return -1;
-        raw |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *out = (int64_t)((raw >> 1) ^ (~(raw & 1) + 1));
-            return 0;
-        }
-    }
-    return -1;
 }
 
 static PyObject *find_timestamp(PyObject *self, PyObject *args) {
@@ -269,7 +296,8 @@ static PyObject *find_timestamp(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"walk", walk, METH_VARARGS,
-     "walk(data, count, keys, max_keyless) -> str | list[int]: check the records of a batch."},
+     "walk(data, count, keys, max_errors, base_timestamp, max_timestamp, log_append_batch, "
+     "create_time, now, before_max, after_max) -> str | tuple: check the records of a batch."},
     {"find_timestamp", find_timestamp, METH_VARARGS,
      "find_timestamp(data, count, base_timestamp, target, exact, min_delta) -> "
      "tuple[int, int] | None: the first record at or after a timestamp."},

@@ -3,14 +3,16 @@
 The validation rules follow Kafka 4.0's ``ProduceRequest.validateRecords``,
 ``UnifiedLog.analyzeAndValidateRecords`` and ``LogValidator.validateBatch``;
 L{assign_offsets} is ``LogValidator.assignOffsetsNonCompressed`` without
-the per-record pass.  Both are on the Produce path and work per batch
-(the batch layout: L{kafkatwist.wire.batch}).
+the per-record pass, which is L{kafkatwist.wire.record_checks}.  Both are on
+the Produce path and work per batch (the batch layout:
+L{kafkatwist.wire.batch}).
 
 This module is sans-io: it imports nothing from Twisted.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import Final
 
@@ -35,12 +37,12 @@ from kafkatwist.wire.batch import (
 )
 from kafkatwist.wire.compression import MAX_CODEC, ZSTD
 from kafkatwist.wire.crc32c import crc32c
-from kafkatwist.wire.inflate import TooLarge, inflate
 from kafkatwist.wire.primitives import Buffer
-from kafkatwist.wire.walk import MAX_RECORD_ERRORS, walk_records
 
 #: Produce v7 is the first version allowed to carry zstd batches (KIP-110).
 _ZSTD_MIN_PRODUCE_VERSION: Final = 7
+#: A batch's attributes and maxTimestamp, read from its attributes on.
+_ATTRIBUTES_AND_MAX_TIMESTAMP: Final = struct.Struct(">h12xq")
 
 
 def validate_produce_records(
@@ -77,7 +79,8 @@ def validate_produce_records(
       - a control batch: C{INVALID_RECORD} (clients may not write them);
       - a producer id without a base sequence: C{INVALID_RECORD}.
 
-    Nothing here looks at individual records: L{check_records} does, next.
+    Nothing here looks at individual records:
+    L{kafkatwist.wire.record_checks.check_records} does, next.
 
     @param api_version: The Produce request version, for the zstd rule.
     @return: The C{(position, header)} of every batch, in order.
@@ -177,102 +180,6 @@ def _validate_client_batch(
         )
 
 
-#: A batch may decompress to at most this many times C{max.message.bytes}.
-DECOMPRESSED_RATIO: Final = 32
-#: ... and to at least this many bytes whatever C{max.message.bytes} is.
-MIN_DECOMPRESSED_LIMIT: Final = 1 << 20
-#: Decompressed bytes a batch may take on the reactor thread: one that
-#: needs more is checked again in a worker thread (L{check_records}).
-INLINE_DECOMPRESSED_BYTES: Final = 1 << 20
-
-
-class RecordErrors(RecordsError):
-    """
-    C{INVALID_RECORD} for individual records: KIP-467's C{record_errors}.
-
-    @ivar record_errors: C{(batch_index, message)} of each refused record
-        (at most L{MAX_RECORD_ERRORS}).
-    """
-
-    def __init__(self, record_errors: list[tuple[int, str]], total: int) -> None:
-        shown = ", ".join(
-            f"RecordError(batchIndex={i}, message='{m}')" for i, m in record_errors[:3]
-        )
-        super().__init__(
-            ErrorCode.INVALID_RECORD,
-            f"One or more records have been rejected due to {total} record errors in total, "
-            f"and only showing the first three errors at most: [{shown}]",
-        )
-        self.record_errors = record_errors
-
-
-def decompressed_limit(max_message_bytes: int) -> int:
-    """
-    The most bytes the records of one compressed batch may decompress to.
-
-    C{max(32 * max.message.bytes, 1 MiB)} (32 MiB by default): a batch is at
-    most C{max.message.bytes} on the wire, so this allows a compression
-    ratio of 32 for the largest batches and more for smaller ones, while
-    bounding the memory and CPU time that validating one batch can take.
-    """
-    return max(DECOMPRESSED_RATIO * max_message_bytes, MIN_DECOMPRESSED_LIMIT)
-
-
-def check_records(
-    buf: Buffer,
-    batches: Sequence[tuple[int, BatchHeader]],
-    *,
-    max_message_bytes: int,
-    keys_required: bool = False,
-    partition: str = "",
-    inline: bool = False,
-) -> list[int]:
-    """
-    Walk the records of validated batches (Kafka's C{LogValidator} record pass).
-
-    Compressed batches are decompressed with L{inflate}, bounded by
-    L{decompressed_limit}; the records are checked by L{walk_records}.
-
-    @param batches: From L{validate_produce_records} on C{buf}.
-    @param keys_required: Whether every record needs a key (a compacted
-        topic): keyless ones are refused with their C{record_errors}.
-    @param partition: The topic-partition, for the keyless-record message.
-    @param inline: Decompress no more than L{INLINE_DECOMPRESSED_BYTES} per
-        batch (the reactor thread's share).
-    @return: The indexes (in C{batches}) of the batches that need more than
-        that: check them again with C{inline=False} in a worker thread.
-    @raise RecordsError: C{INVALID_RECORD} for malformed records, a count
-        that disagrees with them, or records decompressing past the limit;
-        C{CORRUPT_MESSAGE} for data that does not decompress.
-    """
-    mv = byte_view(buf)
-    later: list[int] = []
-    for index, (pos, header) in enumerate(batches):
-        body = mv[pos + RECORDS_OFFSET : pos + header.batch_length + LOG_OVERHEAD]
-        codec = header.attributes & COMPRESSION_CODEC_MASK
-        data: Buffer = body
-        if codec:
-            limit = decompressed_limit(max_message_bytes)
-            if inline and limit > INLINE_DECOMPRESSED_BYTES:
-                try:
-                    data = inflate(codec, body, INLINE_DECOMPRESSED_BYTES)
-                except TooLarge:
-                    later.append(index)
-                    continue
-            else:
-                data = inflate(codec, body, limit)
-        verdict = walk_records(data, header.records_count, keys_required, MAX_RECORD_ERRORS)
-        if isinstance(verdict, str):
-            raise RecordsError(ErrorCode.INVALID_RECORD, verdict)
-        if verdict:
-            message = (
-                f"Compacted topic cannot accept message without key in topic partition {partition}."
-            )
-            total = len(verdict)
-            raise RecordErrors([(i, message) for i in verdict], total)
-    return later
-
-
 @frozen
 class AssignedOffsets:
     """
@@ -320,8 +227,10 @@ def assign_offsets(
     separate piece and the body is still not copied, because the CRC is
     continued over the body from the new header's bytes.
 
-    Unlike Kafka, which recomputes a CreateTime batch's C{maxTimestamp} from
-    its records, the header's C{maxTimestamp} is trusted.
+    A CreateTime batch is stored with its header's C{maxTimestamp} and
+    timestamp type: when they differ from its bytes (L{check_records} found
+    the true largest record timestamp, as Kafka's C{setMaxTimestamp}), the
+    header is re-encoded in the same way.
 
     @param batches: From L{validate_produce_records} on the same C{buf}.
     @param base_offset: The log end offset: the first offset to assign.
@@ -334,14 +243,21 @@ def assign_offsets(
     offset_of_max = -1
     size = 0
     pack_prefix = PREFIX.pack
+    unpack_stored = _ATTRIBUTES_AND_MAX_TIMESTAMP.unpack_from
     for pos, header in batches:
         length = header.batch_length
         batch_end = pos + length + LOG_OVERHEAD
         last = offset + header.last_offset_delta
         if log_append_time_ms is None:
+            attributes, timestamp = header.attributes, header.max_timestamp
+        else:
+            attributes, timestamp = header.attributes | TIMESTAMP_TYPE_MASK, log_append_time_ms
+        if log_append_time_ms is None and unpack_stored(mv, pos + ATTRIBUTES_OFFSET) == (
+            attributes,
+            timestamp,
+        ):
             pieces.append(pack_prefix(offset, length, leader_epoch))
             pieces.append(mv[pos + MAGIC_OFFSET : batch_end])
-            timestamp = header.max_timestamp
         else:
             records = mv[pos + RECORDS_OFFSET : batch_end]
             pieces.append(
@@ -349,10 +265,10 @@ def assign_offsets(
                     records,
                     base_offset=offset,
                     partition_leader_epoch=leader_epoch,
-                    attributes=header.attributes | TIMESTAMP_TYPE_MASK,
+                    attributes=attributes,
                     last_offset_delta=header.last_offset_delta,
                     base_timestamp=header.base_timestamp,
-                    max_timestamp=log_append_time_ms,
+                    max_timestamp=timestamp,
                     producer_id=header.producer_id,
                     producer_epoch=header.producer_epoch,
                     base_sequence=header.base_sequence,
@@ -360,7 +276,6 @@ def assign_offsets(
                 )
             )
             pieces.append(records)
-            timestamp = log_append_time_ms
         if timestamp > max_timestamp:
             max_timestamp = timestamp
             offset_of_max = last

@@ -23,6 +23,17 @@ and header keys must be UTF-8 (Java decodes them leniently, kafka-python
 raises).  Offset deltas are not checked against the record's index, as in
 Kafka.
 
+Then each record's key and timestamp, as Kafka 4.0's
+C{LogValidator.validateRecord} checks them: with C{keys} (a compacted
+topic) a record without a key is a key error; otherwise, on a CreateTime
+topic, a record whose timestamp is not C{-1} and lies more than
+C{before_max} before or C{after_max} after C{now} (KIP-937; Java's wrapping
+C{long} arithmetic) is a timestamp error, and a record of a batch whose
+producer set the LogAppendTime flag is one too (unless the CreateTime check
+applied to it).  Records of such a batch all have the batch's C{maxTimestamp}
+as their timestamp, as Kafka reads them.  The walk also gives the largest
+record timestamp (Kafka's C{maxBatchTimestamp}, which starts at C{-1}).
+
 L{find_timestamp} looks up the first record at (or after) a timestamp in
 such a records section for ListOffsets, reading only each record's length,
 timestamp delta and offset delta: no object per record, whatever the count.
@@ -42,10 +53,21 @@ from typing import Final
 
 from kafkatwist.wire.primitives import Buffer
 
-#: How many keyless record indexes a walk reports at most.
+#: How many refused records a walk reports at most.
 MAX_RECORD_ERRORS: Final = 1000
 
-Walker = Callable[[Buffer, int, bool, int], "str | list[int]"]
+#: The kinds of refused record a walk reports.
+KEY_ERROR: Final = 0
+TIMESTAMP_RANGE_ERROR: Final = 1
+TIMESTAMP_TYPE_ERROR: Final = 2
+
+#: A refused record: (index, kind, timestamp, offset delta, key size, value size),
+#: sizes 0 for null as in Kafka's C{DefaultRecord.toString}.
+RecordError = tuple[int, int, int, int, int, int]
+#: A walk that found well-formed records: (largest timestamp, key errors,
+#: timestamp errors, the first refused records).
+Walked = tuple[int, int, int, list[RecordError]]
+Walker = Callable[[Buffer, int, bool, int, int, int, bool, bool, int, int, int], "str | Walked"]
 TimestampFinder = Callable[[Buffer, int, int, int, bool, int], "tuple[int, int] | None"]
 
 
@@ -63,20 +85,6 @@ def _varint(data: memoryview, pos: int, end: int) -> tuple[int, int]:
         if not b & 0x80:
             return (raw >> 1) ^ -(raw & 1), pos
     return -(1 << 40), pos
-
-
-def _skip_varlong(data: memoryview, pos: int, end: int) -> int:
-    """The position after a varlong of at most 10 bytes fitting 64 bits, or -1."""
-    for i in range(10):
-        if pos >= end:
-            return -1
-        b = data[pos]
-        pos += 1
-        if i == 9 and b > 0x01:
-            return -1
-        if not b & 0x80:
-            return pos
-    return -1
 
 
 _BAD: Final = -(1 << 40)
@@ -108,76 +116,119 @@ def _field(data: memoryview, pos: int, end: int) -> tuple[int, int]:
     return length, pos + max(length, 0)
 
 
-def _walk_one(data: memoryview, pos: int, end: int) -> tuple[str | None, int, bool]:
-    """Check the record at C{pos}: (error or None, the record's end, whether it has a key)."""
+def _wrap(value: int) -> int:
+    """C{value} wrapped around 64 bits, as Java's C{long} arithmetic does."""
+    return (value + _INT64_BIAS) % _UINT64 - _INT64_BIAS
+
+
+#: A well-formed record: (its end, timestamp delta, offset delta, key length, value length).
+_Fields = tuple[int, int, int, int, int]
+
+
+def _walk_one(data: memoryview, pos: int, end: int) -> str | _Fields:
+    """Check the record at C{pos}: an error, or the fields the timestamp and key checks need."""
     length, pos = _varint(data, pos, end)
     if length == _BAD:
-        return "found invalid record structure: bad record length varint", pos, False
+        return "found invalid record structure: bad record length varint"
     if length < 6 or length > end - pos:
-        return "invalid record size: the record length does not fit the batch", pos, False
+        return "invalid record size: the record length does not fit the batch"
     rec_end = pos + length
     if data[pos] & 0x80:
-        return "found invalid record structure: record attributes out of range", pos, False
-    pos = _skip_varlong(data, pos + 1, rec_end)
-    scratch = _BAD
-    if pos >= 0:
-        scratch, pos = _varint(data, pos, rec_end)
-    if pos < 0 or scratch == _BAD:
-        return (
-            "found invalid record structure: bad timestamp or offset delta varint",
-            pos,
-            False,
-        )
+        return "found invalid record structure: record attributes out of range"
+    delta, pos = _varlong(data, pos + 1, rec_end)
+    offset_delta = _BAD
+    if delta is not None:
+        offset_delta, pos = _varint(data, pos, rec_end)
+    if delta is None or offset_delta == _BAD:
+        return "found invalid record structure: bad timestamp or offset delta varint"
     key_len, pos = _field(data, pos, rec_end)
     value_len = _BAD
     if key_len != _BAD:
         value_len, pos = _field(data, pos, rec_end)
     if value_len == _BAD:
-        return "found invalid record structure: bad key or value length", pos, False
+        return "found invalid record structure: bad key or value length"
     count, pos = _varint(data, pos, rec_end)
     if count < 0 or count > (rec_end - pos) // 2:
-        return "found invalid number of record headers", pos, False
+        return "found invalid number of record headers"
     for _ in range(count):
         key, pos = _varint(data, pos, rec_end)
         if key < 0 or key > rec_end - pos:
-            return "found invalid record structure: bad header key length", pos, False
+            return "found invalid record structure: bad header key length"
         try:
             bytes(data[pos : pos + key]).decode("utf-8")
         except UnicodeDecodeError:
-            return "found invalid record structure: header key is not UTF-8", pos, False
+            return "found invalid record structure: header key is not UTF-8"
         header_value, pos = _field(data, pos + key, rec_end)
         if header_value == _BAD:
-            return "found invalid record structure: bad header value length", pos, False
+            return "found invalid record structure: bad header value length"
     if pos != rec_end:
-        return "invalid record size: the record's fields do not fill its length", pos, False
-    return None, rec_end, key_len >= 0
+        return "invalid record size: the record's fields do not fill its length"
+    return rec_end, delta, offset_delta, key_len, value_len
 
 
-def py_walk(data: Buffer, count: int, keys: bool, max_keyless: int) -> str | list[int]:
+def py_walk(
+    data: Buffer,
+    count: int,
+    keys: bool,
+    max_errors: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    log_append_batch: bool,
+    create_time: bool,
+    now: int,
+    before_max: int,
+    after_max: int,
+) -> str | Walked:
     """
     Check the records section C{data} of a batch declaring C{count} records.
 
-    @param keys: Whether to report the records without a key (a compacted
-        topic refuses them).
-    @param max_keyless: How many keyless record indexes to report at most.
-    @return: The first violation as a message, or the indexes of the records
-        without a key (empty unless C{keys}).
+    @param keys: Whether a record needs a key (a compacted topic).
+    @param max_errors: How many refused records to report at most.
+    @param base_timestamp: The batch's C{baseTimestamp}.
+    @param max_timestamp: The batch's C{maxTimestamp}: every record's
+        timestamp when C{log_append_batch}.
+    @param log_append_batch: Whether the batch has the LogAppendTime flag.
+    @param create_time: Whether the topic's C{message.timestamp.type} is
+        CreateTime (timestamps are then checked against C{now}).
+    @param before_max: C{message.timestamp.before.max.ms}.
+    @param after_max: C{message.timestamp.after.max.ms}.
+    @return: The first violation as a message, or C{(largest timestamp, key
+        errors, timestamp errors, refused records)}, the refused records as
+        L{RecordError}s, at most C{max_errors} of them.
     """
     mv = memoryview(data).cast("B")
     end = len(mv)
     pos = 0
-    keyless: list[int] = []
+    largest = -1
+    key_errors = timestamp_errors = 0
+    errors: list[RecordError] = []
     for index in range(count):
         if pos >= end:
             return f"incorrect declared batch size, premature EOF reached (record {index})"
-        error, pos, has_key = _walk_one(mv, pos, end)
-        if error is not None:
-            return f"{error} (record {index})"
-        if keys and not has_key and len(keyless) < max_keyless:
-            keyless.append(index)
+        fields = _walk_one(mv, pos, end)
+        if isinstance(fields, str):
+            return f"{fields} (record {index})"
+        pos, delta, offset_delta, key_len, value_len = fields
+        timestamp = max_timestamp if log_append_batch else _wrap(base_timestamp + delta)
+        largest = max(largest, timestamp)
+        kind = -1
+        if keys and key_len < 0:
+            kind = KEY_ERROR
+            key_errors += 1
+        elif create_time and timestamp != -1:
+            diff = _wrap(now - timestamp)
+            if diff > before_max or _wrap(-diff) > after_max:
+                kind = TIMESTAMP_RANGE_ERROR
+        elif log_append_batch:
+            kind = TIMESTAMP_TYPE_ERROR
+        if kind > KEY_ERROR:
+            timestamp_errors += 1
+        if kind >= 0 and len(errors) < max_errors:
+            sizes = max(key_len, 0), max(value_len, 0)
+            errors.append((index, kind, timestamp, offset_delta, *sizes))
     if pos != end:
         return f"incorrect declared batch size, records still remaining in file (record {count})"
-    return keyless
+    return largest, key_errors, timestamp_errors, errors
 
 
 def py_find_timestamp(
@@ -221,7 +272,7 @@ def py_find_timestamp(
         if delta is None or offset_delta == _BAD:
             error = "found invalid record structure: bad timestamp or offset delta varint"
             raise ValueError(f"{error} (record {index})")
-        timestamp = (base_timestamp + delta + _INT64_BIAS) % _UINT64 - _INT64_BIAS
+        timestamp = _wrap(base_timestamp + delta)
         if offset_delta >= min_delta and (timestamp == target if exact else timestamp >= target):
             return offset_delta, timestamp
         pos += length
@@ -245,7 +296,12 @@ find_timestamp: TimestampFinder = (
 
 __all__ = [
     "COMPILED",
+    "KEY_ERROR",
     "MAX_RECORD_ERRORS",
+    "TIMESTAMP_RANGE_ERROR",
+    "TIMESTAMP_TYPE_ERROR",
+    "RecordError",
+    "Walked",
     "find_timestamp",
     "py_find_timestamp",
     "py_walk",

@@ -6,7 +6,8 @@ batch) is sent by hand over a TCP connection to a broker on 127.0.0.1; the
 answer must carry Kafka's error code and an error message, nothing may be
 stored, and the next valid batch must get offset 0. The decompression bombs
 (1 GiB of zeros in a 32 KB zstd batch and in a 1 MB gzip one) must be
-refused without stalling another client.
+refused without stalling another client. A record 2 hours ahead of the
+broker's clock is INVALID_TIMESTAMP, by hand and from confluent-kafka.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, cast
 
 import pytest
 import pytest_twisted
+from confluent_kafka import KafkaError, Producer
 from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 
 from kafkatwist.errors import ErrorCode
@@ -25,7 +27,7 @@ from kafkatwist.messages.api_versions import ApiVersionsRequest
 from kafkatwist.messages.produce import PartitionProduceResponse, ProduceResponse
 from kafkatwist.storage.interfaces import IPartitionLog
 from tests.apis.test_produce_idempotent import produce_request
-from tests.client_batches import client_batch
+from tests.client_batches import client_batch, timed_batch
 from tests.integration import harness
 from tests.integration.harness import RunningBroker
 from tests.support import decode_reply, request_frame
@@ -135,3 +137,45 @@ async def test_bombs_refused_without_stalling_others(broker: RunningBroker) -> N
         assert log(broker, topic).log_end_offset == 0
         assert elapsed < 10, (name, elapsed)
         assert slowest < 1.0, (name, slowest)
+
+
+@pytest_twisted.ensureDeferred
+async def test_record_two_hours_ahead_refused(broker: RunningBroker) -> None:
+    """A raw v8 produce of a record 2 hours ahead gets INVALID_TIMESTAMP and its record error."""
+    await create(broker, "ahead")
+    now = int(time.time() * 1000)
+    batch = timed_batch([now, now + 2 * 3_600_000])
+    answer = await harness.in_thread(produce, broker.port, "ahead", batch, 8)
+    assert answer.error_code == ErrorCode.INVALID_TIMESTAMP
+    assert answer.error_message == "One or more records have been rejected due to invalid timestamp"
+    assert [e.batch_index for e in answer.record_errors] == [1]
+    message = answer.record_errors[0].batch_index_error_message or ""
+    assert message.startswith(f"Timestamp {now + 2 * 3_600_000} of message with offset 1 is out")
+    assert log(broker, "ahead").log_end_offset == 0
+
+
+def produce_with_timestamps(bootstrap: str, topic: str, timestamps: list[int]) -> list[int]:
+    """Produce one message per timestamp with confluent-kafka; each delivery's error code."""
+    codes: list[int] = []
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "retries": 0})
+    for timestamp in timestamps:
+        producer.produce(
+            topic,
+            b"v",
+            timestamp=timestamp,
+            on_delivery=lambda err, _msg: codes.append(0 if err is None else err.code()),
+        )
+        producer.flush(15)
+    return codes
+
+
+@pytest_twisted.ensureDeferred
+async def test_confluent_kafka_gets_invalid_timestamp(broker: RunningBroker) -> None:
+    """confluent-kafka producing a message 2 hours ahead gets INVALID_TIMESTAMP; now is accepted."""
+    await create(broker, "clients")
+    now = int(time.time() * 1000)
+    codes = await harness.in_thread(
+        produce_with_timestamps, broker.bootstrap, "clients", [now + 2 * 3_600_000, now]
+    )
+    assert codes == [KafkaError.INVALID_TIMESTAMP, 0]
+    assert log(broker, "clients").log_end_offset == 1

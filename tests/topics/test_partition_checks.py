@@ -12,7 +12,8 @@ from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.topics.partitions import CONVERT_INLINE_RECORDS, Partitions
 from kafkatwist.wire.batch import parse_batch_header
-from kafkatwist.wire.validator import INLINE_DECOMPRESSED_BYTES, validate_produce_records
+from kafkatwist.wire.record_checks import INLINE_DECOMPRESSED_BYTES
+from kafkatwist.wire.validator import validate_produce_records
 from tests.brokers import log_of, make_broker
 from tests.client_batches import client_batch
 from tests.storage.support import stored_batches

@@ -8,18 +8,18 @@ import tracemalloc
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.errors import ErrorCode, RecordsError
-from kafkatwist.wire import validator, walk
+from kafkatwist.wire import record_checks, walk
 from kafkatwist.wire.batch import RECORDS_OFFSET, parse_batch_header
 from kafkatwist.wire.compression import compress
 from kafkatwist.wire.inflate import TooLarge, inflate
-from kafkatwist.wire.validator import (
+from kafkatwist.wire.record_checks import (
     INLINE_DECOMPRESSED_BYTES,
     RecordErrors,
     check_records,
     decompressed_limit,
-    validate_produce_records,
 )
-from tests.client_batches import client_batch
+from kafkatwist.wire.validator import validate_produce_records
+from tests.client_batches import T0, client_batch
 from tests.wire.malformed import CASES, batch_of, gzip_bomb, record, zstd_bomb
 
 try:
@@ -29,6 +29,11 @@ except ImportError:
 
 WALKERS = {"python": walk.py_walk, **({"c": c_walk} if c_walk is not None else {})}
 MAX_MESSAGE_BYTES = 1048588
+
+
+def walked(walker: walk.Walker, body: bytes, count: int, keys: bool, max_errors: int) -> object:
+    """C{walker}'s answer on a CreateTime topic whose clock and bounds refuse some of C{body}."""
+    return walker(body, count, keys, max_errors, T0, T0, False, True, T0 + 1, 0, 0)
 
 
 def verdict(batch: bytes, **kw: object) -> ErrorCode | None:
@@ -59,7 +64,7 @@ class RefusedCaseTests(SynchronousTestCase):
 
     def test_each_case_refused_by_the_python_walker(self) -> None:
         """The pure-Python fallback refuses every case with the same code."""
-        self.patch(validator, "walk_records", walk.py_walk)
+        self.patch(record_checks, "walk_records", walk.py_walk)
         for name, (build, code) in CASES.items():
             with self.subTest(name):
                 self.assertEqual(verdict(build()), code)
@@ -96,9 +101,11 @@ class RefusedCaseTests(SynchronousTestCase):
         """Inline, a batch needing more than the reactor's share is returned for a worker thread."""
         batch = zstd_bomb(4 * INLINE_DECOMPRESSED_BYTES)
         batches = validate_produce_records(batch, max_batch_bytes=MAX_MESSAGE_BYTES)
-        later = check_records(batch, batches, max_message_bytes=MAX_MESSAGE_BYTES, inline=True)
-        self.assertEqual(later, [0])
-        self.assertEqual(check_records(batch, batches, max_message_bytes=MAX_MESSAGE_BYTES), [])
+        checked = check_records(batch, batches, max_message_bytes=MAX_MESSAGE_BYTES, inline=True)
+        self.assertEqual(checked.later, [0])
+        self.assertEqual(checked.batches, batches)
+        again = check_records(batch, batches, max_message_bytes=MAX_MESSAGE_BYTES)
+        self.assertEqual(again.later, [])
 
 
 class WalkerAgreementTests(SynchronousTestCase):
@@ -110,7 +117,9 @@ class WalkerAgreementTests(SynchronousTestCase):
             if header.compression or header.records_count > 1000:
                 continue
             body = batch[RECORDS_OFFSET:]
-            answers = {n: w(body, header.records_count, True, 10) for n, w in WALKERS.items()}
+            answers = {
+                n: walked(w, body, header.records_count, True, 10) for n, w in WALKERS.items()
+            }
             with self.subTest(name):
                 self.assertEqual(len(set(map(repr, answers.values()))), 1, answers)
 
@@ -120,12 +129,12 @@ class WalkerAgreementTests(SynchronousTestCase):
             RECORDS_OFFSET:
         ]
         for cut in range(len(body) + 1):
-            got = {n: repr(w(body[:cut], 2, True, 10)) for n, w in WALKERS.items()}
+            got = {n: repr(walked(w, body[:cut], 2, True, 10)) for n, w in WALKERS.items()}
             self.assertEqual(len(set(got.values())), 1, (cut, got))
         for pos in range(0, len(body), 3):
             for value in (0x00, 0x01, 0x7F, 0x80, 0xFF):
                 mutated = body[:pos] + bytes([value]) + body[pos + 1 :]
-                got = {n: repr(w(mutated, 2, False, 10)) for n, w in WALKERS.items()}
+                got = {n: repr(walked(w, mutated, 2, False, 10)) for n, w in WALKERS.items()}
                 self.assertEqual(len(set(got.values())), 1, (pos, value, got))
 
 

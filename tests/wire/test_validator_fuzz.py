@@ -21,7 +21,8 @@ from kafkatwist.errors import RecordsError
 from kafkatwist.wire import walk
 from kafkatwist.wire.batch import RECORDS_OFFSET, parse_batch_header
 from kafkatwist.wire.compression import compress, decompress
-from kafkatwist.wire.validator import check_records, validate_produce_records
+from kafkatwist.wire.record_checks import check_records
+from kafkatwist.wire.validator import validate_produce_records
 from tests.client_batches import client_batch
 from tests.wire.malformed import rebatch
 
@@ -116,6 +117,6 @@ class FuzzTests(SynchronousTestCase):
         except RecordsError:
             return
         count = min(header.records_count, 10_000)
-        self.assertEqual(
-            repr(c_walk(body, count, True, 5)), repr(walk.py_walk(body, count, True, 5))
-        )
+        args = (body, count, True, 5, header.base_timestamp, header.max_timestamp)
+        clock = (header.timestamp_type == 1, True, header.base_timestamp + 2, 1, 1)
+        self.assertEqual(repr(c_walk(*args, *clock)), repr(walk.py_walk(*args, *clock)))
