@@ -103,5 +103,5 @@ class GroupKeysTests(SynchronousTestCase):
 
     def test_every_used_key_feeds_a_field(self) -> None:
         """A key is only logged as used when BrokerConfig or LogConfig reads its value."""
-        config = BrokerConfig.from_properties({"transaction.state.log.num.partitions": "5"})
-        self.assertEqual(config.unused_keys, ("transaction.state.log.num.partitions",))
+        config = BrokerConfig.from_properties({"transaction.state.log.min.isr": "5"})
+        self.assertEqual(config.unused_keys, ("transaction.state.log.min.isr",))

@@ -284,6 +284,17 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = _default("group.max.session.timeout.ms", int)
     group_initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms", int)
     group_max_size: int = _default("group.max.size", int)
+    # The transaction coordinator's settings (kafkatwist.transactions.config.TransactionConfig).
+    transaction_state_log_num_partitions: int = _default("transaction.state.log.num.partitions", int)
+    transaction_state_log_segment_bytes: int = _default("transaction.state.log.segment.bytes", int)
+    transaction_max_timeout_ms: int = _default("transaction.max.timeout.ms", int)
+    transactional_id_expiration_ms: int = _default("transactional.id.expiration.ms", int)
+    transaction_abort_timed_out_cleanup_interval_ms: int = _default(
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms", int
+    )
+    transaction_remove_expired_cleanup_interval_ms: int = _default(
+        "transaction.remove.expired.transaction.cleanup.interval.ms", int
+    )
     # The KRaft metadata log (kafkatwist.storage.kraft_files.MetadataLogConfig).
     metadata_log_segment_bytes: int = _default("metadata.log.segment.bytes", int)
     metadata_log_segment_ms: int = _default("metadata.log.segment.ms", int)

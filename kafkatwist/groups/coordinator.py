@@ -4,7 +4,7 @@ Kafka splits the group coordinator along the same seams: the service that
 owns it (C{GroupCoordinatorService}), the classic group protocol
 (C{GroupMetadataManager}: here L{GroupMembership} over the L{Rebalancer}),
 the offsets (C{OffsetMetadataManager}: L{OffsetStore}), group
-administration (L{GroupAdmin}) and the loader that replays
+administration (L{GroupAdmin}), the transactional offsets (L{TxnOffsetStore}) and the loader that replays
 ``__consumer_offsets`` (L{GroupLoader}).
 
 Everything runs on the reactor thread; a group is a plain object, so one
@@ -32,6 +32,7 @@ from kafkatwist.groups.offsets import OffsetStore
 from kafkatwist.groups.offsets_topic import OffsetsTopic, TopicCreator
 from kafkatwist.groups.rebalance import Outbox, Rebalancer, join_error, sync_error
 from kafkatwist.groups.state import ClassicGroup, GroupTable, cancel
+from kafkatwist.groups.txn_offsets import TxnOffsetStore
 from kafkatwist.storage.interfaces import IMetadataStore
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.topics.partitions import Partitions
@@ -55,6 +56,7 @@ class GroupCoordinator:
     _outbox: Outbox
     membership: GroupMembership
     offsets: OffsetStore
+    txn_offsets: TxnOffsetStore
     admin: GroupAdmin
     _log = Logger()
 
@@ -80,6 +82,7 @@ class GroupCoordinator:
         )
         outbox = Outbox()
         rebalancer = Rebalancer(config, clock, topic, outbox)
+        offsets = OffsetStore(config, clock, table, topic)
         return cls(
             table=table,
             topic=topic,
@@ -87,7 +90,8 @@ class GroupCoordinator:
             rebalancer=rebalancer,
             outbox=outbox,
             membership=GroupMembership(config, table, topic, rebalancer, outbox),
-            offsets=OffsetStore(config, clock, table, topic),
+            offsets=offsets,
+            txn_offsets=TxnOffsetStore(clock, table, topic, offsets),
             admin=GroupAdmin(table, topic, rebalancer),
         )
 
@@ -108,6 +112,10 @@ class GroupCoordinator:
     def ensure_offsets_topic(self) -> Deferred[TopicState]:
         """The ``__consumer_offsets`` topic, created through the controller on first use."""
         return self._topic.ensure()
+
+    def partition_for(self, group_id: str) -> int:
+        """The ``__consumer_offsets`` partition of C{group_id}."""
+        return self._topic.partition_of(group_id)
 
     # -- lifecycle ------------------------------------------------------------
 

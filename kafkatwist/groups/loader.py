@@ -13,6 +13,9 @@ record never costs the other groups their offsets (issue 10, item 3).
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
+
 from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -23,15 +26,111 @@ from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire.batch import BatchHeader, iter_batches
-from kafkatwist.wire.record import decode_batch_records
+from kafkatwist.groups.txn_offsets import complete_pending
+from kafkatwist.wire.record import Record, decode_batch_records
 
 #: Bytes read from a partition at a time.
 READ_CHUNK = 1 << 20
 
 
+#: Replays one batch (its header and its decoded records); returns the records replayed.
+BatchReplayer = Callable[[BatchHeader, list[Record]], int]
+
+_log = Logger()
+
+
+async def replay_log(log: IPartitionLog, name: str, replay: BatchReplayer) -> int:
+    """
+    Read a partition log from its start and hand every batch to C{replay}.
+
+    Control batches are handed over too. A batch that cannot be decoded is
+    skipped with one error line naming the partition and offset; so is a
+    record C{replay} raises for (it counts its own skips).
+
+    @return: the number of records replayed.
+    """
+    count = 0
+    offset = log.log_start_offset
+    while offset < log.log_end_offset:
+        result = await log.read(offset, READ_CHUNK)
+        next_offset = offset
+        for buf in result.buffers:
+            try:
+                for pos, header in iter_batches(buf):
+                    next_offset = max(next_offset, header.next_offset)
+                    count += _replay_batch(name, memoryview(buf)[pos:], header, replay)
+            except RecordsError as e:
+                # No batch boundary to resume from in this read: go on after it.
+                _log.error(
+                    "Skipped undecodable data in {partition} after offset {offset}: {error}",
+                    partition=name,
+                    offset=next_offset,
+                    error=e,
+                )
+        if next_offset <= offset:
+            break
+        offset = next_offset
+    return count
+
+
+def _replay_batch(name: str, batch: memoryview, header: BatchHeader, replay: BatchReplayer) -> int:
+    """Decode one batch and replay it; skip (and log) what cannot be decoded."""
+    try:
+        records = decode_batch_records(batch[: header.size])
+    except Exception as e:
+        _log.error(
+            "Skipped undecodable batch at offset {offset} of {partition}: {error}",
+            offset=header.base_offset,
+            partition=name,
+            error=e,
+        )
+        return 0
+    return replay(header, records)
+
+
+def replay_records(
+    name: str, records: list[Record], replay: Callable[[bytes | None, bytes | None], None]
+) -> int:
+    """Replay records one by one; one that fails is logged and skipped."""
+    count = 0
+    for record in records:
+        try:
+            replay(record.key, record.value)
+        except Exception as e:
+            _log.error(
+                "Skipped undecodable record at offset {offset} of {partition}: {error}",
+                offset=record.offset,
+                partition=name,
+                error=e,
+            )
+        else:
+            count += 1
+    return count
+
+
+def control_type(records: list[Record]) -> int | None:
+    """The type of a control batch's record: 0 ABORT, 1 COMMIT (Kafka's C{ControlRecordType})."""
+    if not records or records[0].key is None or len(records[0].key) < 4:
+        return None
+    (kind,) = _CONTROL_KEY.unpack_from(records[0].key, 2)
+    return int(kind)
+
+
+_CONTROL_KEY = struct.Struct(">h")
+ABORT_MARKER, COMMIT_MARKER = 0, 1
+
+
 @define(eq=False)
 class GroupLoader:
-    """Replays the records of ``__consumer_offsets`` into a L{GroupTable}."""
+    """
+    Replays the records of ``__consumer_offsets`` into a L{GroupTable}.
+
+    Offsets in a transactional batch are pending offsets of its producer
+    until a marker of that producer follows in the partition: COMMIT makes
+    them committed, ABORT drops them (Kafka's
+    C{GroupMetadataManager.loadGroupsAndOffsets}); those without a marker
+    stay pending, for the transaction coordinator to end.
+    """
 
     _table: GroupTable
     _topic: OffsetsTopic
@@ -49,60 +148,48 @@ class GroupLoader:
         for p in sorted(topic.partitions):
             log = self._topic.partition_log(topic, p)
             if log is not None:
-                count += await self._load_partition(log, f"{topic.name}-{p}")
+                name = f"{topic.name}-{p}"
+                count += await replay_log(log, name, self._batch_replayer(name))
         return count
 
-    async def _load_partition(self, log: IPartitionLog, name: str) -> int:
-        count = 0
-        offset = log.log_start_offset
-        while offset < log.log_end_offset:
-            result = await log.read(offset, READ_CHUNK)
-            next_offset = offset
-            for buf in result.buffers:
-                try:
-                    for pos, header in iter_batches(buf):
-                        next_offset = max(next_offset, header.next_offset)
-                        if not header.is_control:
-                            count += self._replay_batch(name, memoryview(buf)[pos:], header)
-                except RecordsError as e:
-                    # No batch boundary to resume from in this read: go on after it.
-                    self._log.error(
-                        "Skipped undecodable data in {partition} after offset {offset}: {error}",
-                        partition=name,
-                        offset=next_offset,
-                        error=e,
-                    )
-            if next_offset <= offset:
-                break
-            offset = next_offset
-        return count
+    def _batch_replayer(self, name: str) -> BatchReplayer:
+        #: producer id -> groups of this partition with pending offsets of it.
+        producers: dict[int, set[str]] = {}
 
-    def _replay_batch(self, name: str, batch: memoryview, header: BatchHeader) -> int:
-        """Replay one batch's records; skip (and log) what cannot be decoded."""
-        try:
-            records = decode_batch_records(batch[: header.size])
-        except Exception as e:
-            self._log.error(
-                "Skipped undecodable batch at offset {offset} of {partition}: {error}",
-                offset=header.base_offset,
-                partition=name,
-                error=e,
-            )
-            return 0
-        count = 0
-        for record in records:
-            try:
-                self.replay(record.key, record.value)
-            except Exception as e:
-                self._log.error(
-                    "Skipped undecodable record at offset {offset} of {partition}: {error}",
-                    offset=record.offset,
-                    partition=name,
-                    error=e,
-                )
-            else:
-                count += 1
-        return count
+        def replay(header: BatchHeader, records: list[Record]) -> int:
+            if header.is_control:
+                kind = control_type(records)
+                for group_id in producers.pop(header.producer_id, set()):
+                    group = self._table.groups.get(group_id)
+                    if group is not None:
+                        complete_pending(group, header.producer_id, kind == COMMIT_MARKER)
+                return 0
+            if not header.is_transactional:
+                return replay_records(name, records, self.replay)
+
+            def pending(key: bytes | None, value: bytes | None) -> None:
+                group_id = self._replay_pending(header.producer_id, key, value)
+                if group_id is not None:
+                    producers.setdefault(header.producer_id, set()).add(group_id)
+
+            return replay_records(name, records, pending)
+
+        return replay
+
+    def _replay_pending(
+        self, producer_id: int, key: bytes | None, value: bytes | None
+    ) -> str | None:
+        """An offset of a transactional batch: pending for its producer."""
+        decoded = rec.decode_record(key, value)
+        if not isinstance(decoded, rec.OffsetRecord) or decoded.value is None:
+            return None
+        groups = self._table.groups
+        group = groups.get(decoded.group_id)
+        if group is None:
+            group = groups[decoded.group_id] = ClassicGroup(decoded.group_id)
+        pending = group.pending_txn_offsets.setdefault(producer_id, {})
+        pending[(decoded.topic, decoded.partition)] = decoded.value
+        return decoded.group_id
 
     def replay(self, key: bytes | None, value: bytes | None) -> None:
         """Apply one record (Kafka's C{GroupMetadataManager.replay} for classic groups)."""
@@ -128,10 +215,13 @@ class GroupLoader:
         groups = self._table.groups
         old = groups.get(decoded.group_id)
         offsets = old.offsets if old is not None else {}
+        pending = old.pending_txn_offsets if old is not None else {}
         v = decoded.value
         if v is None:
-            if offsets:
-                groups[decoded.group_id] = ClassicGroup(decoded.group_id, offsets=offsets)
+            if offsets or pending:
+                groups[decoded.group_id] = ClassicGroup(
+                    decoded.group_id, offsets=offsets, pending_txn_offsets=pending
+                )
             else:
                 groups.pop(decoded.group_id, None)
             return
@@ -143,6 +233,7 @@ class GroupLoader:
             protocol_name=v.protocol,
             leader_id=v.leader,
             offsets=offsets,
+            pending_txn_offsets=pending,
         )
         for m in v.members:
             rebalance = m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout

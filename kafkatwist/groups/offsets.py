@@ -84,9 +84,20 @@ def _detached(d: Deferred[T]) -> Deferred[T]:
 
 
 def validate_commit(
-    group: ClassicGroup, generation: int, member_id: str, group_instance_id: str | None
+    group: ClassicGroup,
+    generation: int,
+    member_id: str,
+    group_instance_id: str | None,
+    *,
+    transactional: bool = False,
 ) -> ErrorCode | None:
-    """Kafka's ``ClassicGroup.validateOffsetCommit``."""
+    """
+    Kafka's ``ClassicGroup.validateOffsetCommit``.
+
+    @param transactional: A TxnOffsetCommit (KIP-447): a commit without a
+        generation is accepted from a non-empty group, and a rebalance in
+        progress is no error.
+    """
     if group.state == DEAD:
         return ErrorCode.COORDINATOR_NOT_AVAILABLE
     if generation < 0 and group.state == EMPTY:
@@ -97,9 +108,9 @@ def validate_commit(
             return error
         if generation != group.generation:
             return ErrorCode.ILLEGAL_GENERATION
-    elif group.state != EMPTY:
+    elif not transactional and group.state != EMPTY:
         return ErrorCode.UNKNOWN_MEMBER_ID
-    if group.state == COMPLETING:
+    if not transactional and group.state == COMPLETING:
         return ErrorCode.REBALANCE_IN_PROGRESS
     return None
 
@@ -178,7 +189,7 @@ class OffsetStore:
         error = validate_commit(group, generation, member_id, group_instance_id)
         if error is not None:
             return everywhere(error)
-        staged, results = self._stage(partitions, retention_time_ms)
+        staged, results = self.stage(partitions, retention_time_ms)
         if not staged:
             return succeed(results)
         records = [
@@ -199,7 +210,7 @@ class OffsetStore:
 
         return _detached(self._topic.append(group_id, records).addCallbacks(stored, failed))
 
-    def _stage(
+    def stage(
         self, partitions: Sequence[OffsetCommitPartition], retention_time_ms: int
     ) -> tuple[dict[TopicPartition, OffsetAndMetadata], PartitionErrors]:
         """The offsets to write, and an error per partition (metadata too large or NONE)."""
@@ -326,6 +337,7 @@ class OffsetStore:
             if (
                 group.state == EMPTY
                 and not group.offsets
+                and not group.pending_txn_offsets
                 and not group.members
                 and not group.pending_members
             ):

@@ -90,10 +90,15 @@ def log_append_failure(f: Failure, what: str, group_id: str) -> None:
 @define(eq=False)
 class OffsetsTopic:
     """
-    The ``__consumer_offsets`` topic as the coordinator writes it.
+    A coordinator's internal topic as the coordinator writes it: ``__consumer_offsets`` by default.
 
-    @ivar _num_partitions: C{offsets.topic.num.partitions}, used when the
-        topic is created on first use.
+    The transaction coordinator writes ``__transaction_state`` through one
+    too (another C{name} and C{configs}): both are created on first use and
+    keyed by the Java hash of an id (L{partition_for}).
+
+    @ivar _num_partitions: C{offsets.topic.num.partitions} (or
+        C{transaction.state.log.num.partitions}), used when the topic is
+        created on first use.
     """
 
     _num_partitions: int
@@ -101,12 +106,14 @@ class OffsetsTopic:
     _metadata: IMetadataStore
     _controller: TopicCreator
     _partitions: Partitions
+    name: str = OFFSETS_TOPIC
+    _configs: Mapping[str, str] = OFFSETS_TOPIC_CONFIGS
     #: Callers waiting for a creation under way, or None.
     _waiters: list[Deferred[TopicState]] | None = field(default=None, init=False)
 
     def current(self) -> TopicState | None:
         """The topic, if the metadata holds it."""
-        return self._metadata.image.topics.get(OFFSETS_TOPIC)
+        return self._metadata.image.topics.get(self.name)
 
     def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
         """The log of one of its partitions."""
@@ -124,7 +131,7 @@ class OffsetsTopic:
         self._waiters = [d]
         try:
             created = self._controller.create_topic(
-                OFFSETS_TOPIC, self._num_partitions, configs=dict(OFFSETS_TOPIC_CONFIGS)
+                self.name, self._num_partitions, configs=dict(self._configs)
             )
         except Exception:
             created = fail()
@@ -134,37 +141,68 @@ class OffsetsTopic:
     def _created(self, result: TopicState | Failure) -> None:
         waiters, self._waiters = self._waiters or [], None
         outcome: TopicState | Exception = KafkaError(
-            ErrorCode.COORDINATOR_NOT_AVAILABLE, "__consumer_offsets unavailable"
+            ErrorCode.COORDINATOR_NOT_AVAILABLE, f"{self.name} unavailable"
         )
         if not isinstance(result, Failure):
             outcome = result
         elif (topic := self.current()) is not None:  # created concurrently
             outcome = topic
         else:
-            _log.failure("Creating __consumer_offsets failed", result)
+            _log.failure("Creating {topic} failed", result, topic=self.name)
         for w in waiters:
             if isinstance(outcome, TopicState):
                 w.callback(outcome)
             else:
                 w.errback(outcome)
 
-    def append(self, group_id: str, records: Records) -> Deferred[AppendInfo]:
-        """Append records of C{group_id} as one batch to its partition."""
-        return Deferred.fromCoroutine(self._append(group_id, records))
+    def partition_of(self, key: str, num_partitions: int | None = None) -> int:
+        """The partition of a group or transactional id (of the existing topic by default)."""
+        if num_partitions is None:
+            topic = self.current()
+            num_partitions = len(topic.partitions) if topic is not None else self._num_partitions
+        return partition_for(key, num_partitions)
 
-    async def _append(self, group_id: str, records: Records) -> AppendInfo:
+    def append(
+        self, group_id: str, records: Records, producer: tuple[int, int] | None = None
+    ) -> Deferred[AppendInfo]:
+        """
+        Append records of C{group_id} as one batch to its partition.
+
+        @param producer: (producer id, epoch) of a transactional producer
+            (TxnOffsetCommit): the batch is then a transactional batch of
+            that producer, written as Kafka's coordinator does (no sequence,
+            origin COORDINATOR: the producer state is not checked).
+        """
+        return Deferred.fromCoroutine(self._append(group_id, records, producer))
+
+    async def _append(
+        self, group_id: str, records: Records, producer: tuple[int, int] | None
+    ) -> AppendInfo:
         topic = await self.ensure()
         p = partition_for(group_id, len(topic.partitions))
         log = self._partitions.partition_log(topic, p)
         if log is None:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        batch = build_batch(list(records), base_timestamp=now_ms(self._clock))
+        if producer is None:
+            batch = build_batch(list(records), base_timestamp=now_ms(self._clock))
+        else:
+            batch = build_batch(
+                list(records),
+                base_timestamp=now_ms(self._clock),
+                producer_id=producer[0],
+                producer_epoch=producer[1],
+                is_transactional=True,
+            )
         try:
             batches = validate_produce_records(
                 batch, max_batch_bytes=log.config.max_message_bytes, allow_multiple_batches=True
             )
         except RecordsError as e:
             raise KafkaError(e.code, str(e.message)) from None
+        if producer is not None:
+            # Origin COORDINATOR: no sequence to check (Kafka's ProducerAppendInfo).
+            epoch = max(topic.partitions[p].leader_epoch, 0)
+            return await log.append(batch, batches, leader_epoch=epoch, now_ms=now_ms(self._clock))
         return await self._partitions.append(topic, p, log, batch, batches)
 
     def store_quietly(self, group_id: str, records: Records) -> None:

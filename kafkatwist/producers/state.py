@@ -1,4 +1,4 @@
-"""Idempotent producer state of one partition: Kafka's ``ProducerStateManager``, per batch.
+"""Idempotent and transactional producer state of one partition: Kafka's ``ProducerStateManager``.
 
 References (Kafka 4.0, ``storage`` module, package
 ``org.apache.kafka.storage.internals.log``): ``ProducerStateManager``,
@@ -26,7 +26,17 @@ appended (a refused batch is never written):
   0), else OUT_OF_ORDER_SEQUENCE_NUMBER;
 * a producer id the partition has no state for is accepted at any sequence:
   Kafka 4.0 no longer answers UNKNOWN_PRODUCER_ID (KIP-360; its comment:
-  state may have been removed by retention or DeleteRecords).
+  state may have been removed by retention or DeleteRecords);
+* a non-transactional batch from a producer with an open transaction:
+  INVALID_TXN_STATE (Kafka's ``appendDataBatch``).
+
+Transaction markers the coordinator writes are checked by
+L{ProducerStateTable.check_marker} (Kafka's ``appendEndTxnMarker``): an
+older producer epoch is INVALID_PRODUCER_EPOCH (with transaction version 2,
+KIP-890/KIP-1228, the marker must carry a newer epoch, except a retry of a
+marker already written), an older coordinator epoch is
+TRANSACTION_COORDINATOR_FENCED. The open transactions and the last stable
+offset are kept by L{kafkatwist.producers.transactions.Transactions}.
 
 L{ProducerStateTable.replay_batch} (alias L{ProducerStateTable.on_batch_appended})
 updates the state from a batch as stored in the log; it validates nothing,
@@ -42,23 +52,15 @@ int64 (-1 for none). Only the last batch of each producer is stored, so
 after loading a snapshot only that batch is recognised as a duplicate, as in
 Kafka.
 
-How the file engine uses this module (L{kafkatwist.storage}):
-
-* each partition log owns one L{ProducerStateTable}, its C{producer_state}
-  (L{kafkatwist.storage.interfaces.IPartitionLog.producer_state}), which
-  L{kafkatwist.topics.partitions.Partitions.append} checks before appending;
-* at load (L{kafkatwist.storage.loader}): C{clear()}, then C{load_snapshot()}
-  with the entries of the latest readable snapshot at or below the log end
-  offset, then C{on_batch_appended(header, header.base_offset)} for every
-  batch from that snapshot's offset (or the log start) on;
-* in C{append}, synchronously, once offsets are assigned and the batch is
-  final (LogAppendTime stamped): C{on_batch_appended(header, base_offset)}
-  per batch, before the returned Deferred fires, so the next request's check
-  sees it even while the write is in flight;
-* on segment roll, at the new segment's base offset: the
-  C{snapshot_entries()} are written as a snapshot through the log's
-  executor; snapshots above the log end offset are deleted at load;
-* when the log start offset advances: C{on_log_start_offset(offset)}.
+How the file engine uses it (L{kafkatwist.storage}): each partition log
+owns one table (C{producer_state}), which
+L{kafkatwist.topics.partitions.Partitions.append} checks before appending;
+the log calls C{append_batches} synchronously once offsets are assigned
+(so the next request's check sees them while the write is in flight),
+C{on_high_watermark}, C{snapshot_entries()} on roll and close, and
+C{on_log_start_offset}; at load the loader calls C{clear()}, C{load_snapshot()}
+with the latest readable snapshot at or below the log end offset, then
+C{replay_batch} for every batch after it (with the marker of control batches).
 
 This module is sans-io: it imports nothing from Twisted.
 """
@@ -66,121 +68,29 @@ This module is sans-io: it imports nothing from Twisted.
 from __future__ import annotations
 
 import os
-from collections import deque
 from collections.abc import Iterable
-from typing import Final
 
-from attrs import define, field, frozen
+from attrs import define, field
 
 from kafkatwist.errors import CodedError, ErrorCode
+from kafkatwist.producers.entry import (
+    INT32_MAX,
+    NO_PRODUCER_EPOCH,
+    NO_SEQUENCE,
+    NO_TIMESTAMP,
+    NUM_BATCHES_TO_RETAIN,
+    BatchMetadata,
+    ProducerStateEntry,
+    decrement_sequence,
+    in_sequence,
+    increment_sequence,
+    last_sequence,
+)
+from kafkatwist.producers.transactions import CompletedTxn, Transactions
 from kafkatwist.storage import checkpoints
 from kafkatwist.storage.checkpoints import ProducerSnapshotEntry
-from kafkatwist.wire.batch import BatchHeader
-
-#: Kafka's ProducerStateEntry.NUM_BATCHES_TO_RETAIN.
-NUM_BATCHES_TO_RETAIN: Final = 5
-INT32_MAX: Final = (1 << 31) - 1
-NO_PRODUCER_EPOCH: Final = -1
-NO_SEQUENCE: Final = -1
-NO_TIMESTAMP: Final = -1
-
-
-def increment_sequence(sequence: int, increment: int) -> int:
-    """C{sequence + increment}, wrapping past Int32.MAX to 0 (Kafka's C{incrementSequence})."""
-    if sequence > INT32_MAX - increment:
-        return increment - (INT32_MAX - sequence) - 1
-    return sequence + increment
-
-
-def decrement_sequence(sequence: int, decrement: int) -> int:
-    """C{sequence - decrement}, wrapping below 0 to Int32.MAX (Kafka's C{decrementSequence})."""
-    if sequence < decrement:
-        return INT32_MAX - (decrement - sequence) + 1
-    return sequence - decrement
-
-
-def last_sequence(header: BatchHeader) -> int:
-    """The sequence of a batch's last record (Kafka's C{RecordBatch.lastSequence})."""
-    if header.base_sequence == NO_SEQUENCE:
-        return NO_SEQUENCE
-    return increment_sequence(header.base_sequence, header.last_offset_delta)
-
-
-def _in_sequence(last_seq: int, next_seq: int) -> bool:
-    return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
-
-
-@frozen
-class BatchMetadata:
-    """One retained batch of a producer (Kafka's C{BatchMetadata})."""
-
-    last_seq: int
-    last_offset: int
-    offset_delta: int
-    timestamp: int
-
-    @property
-    def first_seq(self) -> int:
-        return decrement_sequence(self.last_seq, self.offset_delta)
-
-    @property
-    def first_offset(self) -> int:
-        return self.last_offset - self.offset_delta
-
-
-@define
-class ProducerStateEntry:
-    """What a partition knows about one producer id (Kafka's C{ProducerStateEntry})."""
-
-    producer_id: int
-    producer_epoch: int = NO_PRODUCER_EPOCH
-    batch_metadata: deque[BatchMetadata] = field(
-        factory=lambda: deque(maxlen=NUM_BATCHES_TO_RETAIN)
-    )
-    last_timestamp: int = NO_TIMESTAMP
-    coordinator_epoch: int = -1
-    #: The first offset of the producer's open transaction, or -1.
-    current_txn_first_offset: int = -1
-
-    @property
-    def is_empty(self) -> bool:
-        return not self.batch_metadata
-
-    @property
-    def last_seq(self) -> int:
-        return self.batch_metadata[-1].last_seq if self.batch_metadata else NO_SEQUENCE
-
-    @property
-    def last_data_offset(self) -> int:
-        return self.batch_metadata[-1].last_offset if self.batch_metadata else -1
-
-    @property
-    def last_offset_delta(self) -> int:
-        return self.batch_metadata[-1].offset_delta if self.batch_metadata else 0
-
-    def find_duplicate_batch(self, header: BatchHeader) -> BatchMetadata | None:
-        """The retained batch with the same epoch and exact sequence range, if any."""
-        if header.producer_epoch != self.producer_epoch:
-            return None
-        first, last = header.base_sequence, last_sequence(header)
-        for metadata in self.batch_metadata:
-            if metadata.first_seq == first and metadata.last_seq == last:
-                return metadata
-        return None
-
-    def maybe_update_producer_epoch(self, epoch: int) -> None:
-        """A new epoch forgets the retained batches (Kafka's C{maybeUpdateProducerEpoch})."""
-        if epoch != self.producer_epoch:
-            self.batch_metadata.clear()
-            self.producer_epoch = epoch
-
-    def add_batch(
-        self, epoch: int, last_seq: int, last_offset: int, offset_delta: int, timestamp: int
-    ) -> None:
-        """Retain a batch; the oldest of six is dropped (Kafka's C{addBatch})."""
-        self.maybe_update_producer_epoch(epoch)
-        self.batch_metadata.append(BatchMetadata(last_seq, last_offset, offset_delta, timestamp))
-        self.last_timestamp = timestamp
+from kafkatwist.wire.batch import BatchHeader, EndTxnMarker, read_end_txn_marker
+from kafkatwist.wire.primitives import Buffer
 
 
 class ProducerStateError(CodedError):
@@ -194,9 +104,40 @@ class ProducerStateError(CodedError):
 
 @define
 class ProducerStateTable:
-    """The producer state of one partition, by producer id."""
+    """
+    The producer state of one partition, by producer id, and its open transactions.
+
+    @ivar transactions: The open and not yet stable transactions, kept in
+        step with the entries' C{current_txn_first_offset}.
+    """
 
     producers: dict[int, ProducerStateEntry] = field(factory=dict)
+    transactions: Transactions = field(factory=Transactions, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._rebuild_transactions()
+
+    def _rebuild_transactions(self) -> None:
+        self.transactions.rebuild(
+            (pid, entry.current_txn_first_offset)
+            for pid, entry in self.producers.items()
+            if entry.current_txn_first_offset >= 0
+        )
+
+    def ongoing_transactions(self) -> list[tuple[int, int, int]]:
+        """C{(producer id, producer epoch, first offset)} of each open transaction, oldest first."""
+        return [
+            (pid, self.producers[pid].producer_epoch, first)
+            for pid, first in self.transactions.ongoing()
+        ]
+
+    def last_stable_offset(self, high_watermark: int) -> int:
+        """The high watermark bounded by the first offset of the oldest unstable transaction."""
+        return self.transactions.last_stable_offset(high_watermark)
+
+    def on_high_watermark(self, high_watermark: int) -> None:
+        """The high watermark moved: completed transactions below it are stable."""
+        self.transactions.on_high_watermark(high_watermark)
 
     def last_entry(self, producer_id: int) -> ProducerStateEntry | None:
         return self.producers.get(producer_id)
@@ -215,11 +156,14 @@ class ProducerStateTable:
         @param partition: C{topic-partition}, for messages.
         @return: The retained batch that the first duplicate batch repeats
             (append nothing, answer with its offsets), or None to append.
-        @raise ProducerStateError: INVALID_PRODUCER_EPOCH or
-            OUT_OF_ORDER_SEQUENCE_NUMBER, with Kafka's message.
+        @raise ProducerStateError: INVALID_PRODUCER_EPOCH,
+            OUT_OF_ORDER_SEQUENCE_NUMBER or INVALID_TXN_STATE, with Kafka's
+            message.
         """
         # producer id -> (epoch, last sequence) after the batches checked so far.
         pending: dict[int, tuple[int, int]] = {}
+        # producer id -> whether a transaction is open after the batches so far.
+        in_txn: dict[int, bool] = {}
         offset = next_offset
         for header in headers:
             pid = header.producer_id
@@ -257,7 +201,7 @@ class ProducerStateTable:
                 else:
                     current_last_seq = NO_SEQUENCE
                 if not (
-                    current_epoch == NO_PRODUCER_EPOCH or _in_sequence(current_last_seq, first_seq)
+                    current_epoch == NO_PRODUCER_EPOCH or in_sequence(current_last_seq, first_seq)
                 ):
                     raise ProducerStateError(
                         ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -265,30 +209,119 @@ class ProducerStateTable:
                         f"in partition {partition}: {first_seq} (incoming seq. number), "
                         f"{current_last_seq} (current end sequence number)",
                     )
+            open_txn = in_txn.get(
+                pid, current is not None and current.current_txn_first_offset >= 0
+            )
+            if open_txn and not header.is_transactional:
+                raise ProducerStateError(
+                    ErrorCode.INVALID_TXN_STATE,
+                    f"Expected transactional write from producer {pid} at offset {offset} "
+                    f"in partition {partition}",
+                )
+            in_txn[pid] = open_txn or header.is_transactional
             pending[pid] = (epoch, last_sequence(header))
             offset += header.last_offset_delta + 1
         return None
 
-    def replay_batch(self, header: BatchHeader, base_offset: int) -> None:
+    def check_marker(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        coordinator_epoch: int,
+        *,
+        transaction_version: int = 0,
+        offset: int = -1,
+        partition: str = "",
+    ) -> None:
         """
-        Record a batch as stored in the log, without checks.
+        Check a marker the coordinator is about to write (Kafka's C{appendEndTxnMarker}).
 
-        Used for every appended batch (L{on_batch_appended}) and to rebuild
+        Kafka's C{checkProducerEpoch} for markers: with transaction version
+        0 or 1 an epoch older than the producer's is refused; with version
+        2 (KIP-890: the coordinator bumps the epoch before writing the
+        marker) the marker's epoch must be newer, except that the same
+        epoch with no open transaction is a retry of a marker already
+        written and is accepted. Then C{checkCoordinatorEpoch}: a
+        coordinator epoch older than the last one seen is a zombie.
+
+        @raise ProducerStateError: INVALID_PRODUCER_EPOCH or
+            TRANSACTION_COORDINATOR_FENCED, with Kafka's message.
+        """
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            return
+        current = entry.producer_epoch
+        tv2 = transaction_version >= 2
+        if (producer_epoch <= current) if tv2 else (producer_epoch < current):
+            retry = tv2 and producer_epoch == current and entry.current_txn_first_offset < 0
+            if not retry:
+                raise ProducerStateError(
+                    ErrorCode.INVALID_PRODUCER_EPOCH,
+                    f"Epoch of producer {producer_id} at offset {offset} in {partition} is "
+                    f"{producer_epoch}, which is {'<=' if tv2 else '<'} the last seen epoch "
+                    f"{current} (TV{transaction_version})",
+                )
+        if entry.coordinator_epoch > coordinator_epoch:
+            raise ProducerStateError(
+                ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+                f"Invalid coordinator epoch for producerId {producer_id} at offset {offset} "
+                f"in partition {partition}: {coordinator_epoch} (zombie), "
+                f"{entry.coordinator_epoch} (current)",
+            )
+
+    def append_batches(
+        self, buf: Buffer, batches: Iterable[tuple[int, BatchHeader]], base_offset: int
+    ) -> list[tuple[CompletedTxn, int]]:
+        """
+        Record appended batches (offsets from C{base_offset}); return the transactions they ended.
+
+        Per batch: a control batch's marker is read from its one record at
+        its position in C{buf} (L{read_end_txn_marker}).
+
+        @return: C{(completed transaction, LSO to index it with)} pairs.
+        """
+        completed: list[tuple[CompletedTxn, int]] = []
+        offset = base_offset
+        for pos, header in batches:
+            if header.is_control:
+                done = self.replay_batch(header, offset, read_end_txn_marker(buf, pos, header))
+                if done is not None:
+                    completed.append(done)
+            else:
+                self.on_batch_appended(header, offset)
+            offset += header.last_offset_delta + 1
+        return completed
+
+    def replay_batch(
+        self, header: BatchHeader, base_offset: int, marker: EndTxnMarker | None = None
+    ) -> tuple[CompletedTxn, int] | None:
+        """
+        Record a batch as stored in the log at C{base_offset}, without checks.
+
+        Used for every appended batch (L{append_batches}) and to rebuild
         the state from the batches after a snapshot. C{header} is the stored
-        header: its C{max_timestamp} is final (LogAppendTime stamped).
+        header: its C{max_timestamp} is final (LogAppendTime stamped). A
+        control batch ends the producer's transaction: with its C{marker}
+        (commit or abort, coordinator epoch) the completed transaction is
+        returned with the LSO to index it with (Kafka's C{CompletedTxn}
+        and C{lastStableOffset(completedTxn)}); a transaction without data
+        in this partition completes nothing.
         """
         pid = header.producer_id
         if pid < 0:
-            return
+            return None
         entry = self.producers.get(pid)
         if entry is None:
             entry = self.producers[pid] = ProducerStateEntry(pid)
         if header.is_control:
-            # A transaction marker (Kafka's appendEndTxnMarker): no sequence.
-            entry.maybe_update_producer_epoch(header.producer_epoch)
-            entry.current_txn_first_offset = -1
-            entry.last_timestamp = header.max_timestamp
-            return
+            first = entry.current_txn_first_offset
+            coordinator = entry.coordinator_epoch if marker is None else marker.coordinator_epoch
+            entry.end_transaction(header.producer_epoch, coordinator, header.max_timestamp)
+            if marker is None or first < 0:
+                self.transactions.end(pid)
+                return None
+            txn = CompletedTxn(pid, first, base_offset, not marker.commit)
+            return txn, self.transactions.complete(txn)
         entry.add_batch(
             header.producer_epoch,
             last_sequence(header),
@@ -298,8 +331,12 @@ class ProducerStateTable:
         )
         if header.is_transactional and entry.current_txn_first_offset < 0:
             entry.current_txn_first_offset = base_offset
+            self.transactions.begin(pid, base_offset)
+        return None
 
-    on_batch_appended = replay_batch
+    def on_batch_appended(self, header: BatchHeader, base_offset: int) -> None:
+        """L{replay_batch} for an appended data batch (a hook tests can watch)."""
+        self.replay_batch(header, base_offset)
 
     def remove_expired(self, now_ms: int, expiration_ms: int) -> list[int]:
         """
@@ -344,10 +381,12 @@ class ProducerStateTable:
     def load_snapshot(self, entries: Iterable[ProducerSnapshotEntry]) -> None:
         """Replace the table with a snapshot's entries (any objects with the entry fields)."""
         self.producers = ProducerStateTable.from_snapshot_entries(entries).producers
+        self._rebuild_transactions()
 
     def clear(self) -> None:
         """Forget every producer (before recovery replays the log)."""
         self.producers = {}
+        self._rebuild_transactions()
 
     def on_log_start_offset(self, offset: int) -> None:
         """
@@ -389,6 +428,7 @@ class ProducerStateTable:
             ):
                 continue
             table.producers[e.producer_id] = entry
+        table._rebuild_transactions()
         return table
 
 
@@ -429,3 +469,27 @@ def latest_snapshot_offset(directory: str, at_most: int | None = None) -> int | 
     """The offset of the newest snapshot (at or below C{at_most}), or None."""
     offsets = [o for o in list_snapshot_offsets(directory) if at_most is None or o <= at_most]
     return offsets[-1] if offsets else None
+
+
+__all__ = [
+    "INT32_MAX",
+    "NO_PRODUCER_EPOCH",
+    "NO_SEQUENCE",
+    "NO_TIMESTAMP",
+    "NUM_BATCHES_TO_RETAIN",
+    "BatchMetadata",
+    "ProducerStateEntry",
+    "ProducerStateError",
+    "ProducerStateTable",
+    "decode_snapshot",
+    "decrement_sequence",
+    "encode_snapshot",
+    "increment_sequence",
+    "last_sequence",
+    "latest_snapshot_offset",
+    "list_snapshot_offsets",
+    "read_snapshot",
+    "snapshot_file_name",
+    "snapshot_path",
+    "write_snapshot",
+]

@@ -91,7 +91,10 @@ class IPartitionLog(Protocol):
 
     @property
     def last_stable_offset(self) -> int:
-        """The high watermark bounded by the first open transaction."""
+        """The high watermark bounded by the first offset of the oldest open transaction."""
+
+    def ongoing_transactions(self) -> list[tuple[int, int, int]]:
+        """C{(producer id, producer epoch, first offset)} of each open transaction, oldest first."""
 
     @property
     def latest_epoch(self) -> int | None:

@@ -36,7 +36,7 @@ from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import RecoveryReport, Truncation
 from kafkatwist.storage.segment import Segment
-from kafkatwist.wire.batch import BatchHeader
+from kafkatwist.wire.batch import BatchHeader, read_end_txn_marker
 
 
 def open_partition_log(
@@ -257,7 +257,12 @@ def _restore_producer_state(
         found = segment.translate_offset(replay_from)
         if found is None:
             continue
-        for _, header in segment.iter_headers(found[0]):
+        for position, header in segment.iter_headers(found[0]):
             if header.last_offset >= replay_from:
-                state.on_batch_appended(header, header.base_offset)
+                marker = None
+                if header.is_control:
+                    # One small read per marker; data batches need their header only.
+                    batch = segment.read_batch(position, header.size)
+                    marker = read_end_txn_marker(batch, 0, header)
+                state.replay_batch(header, header.base_offset, marker)
     return notes

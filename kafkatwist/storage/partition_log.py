@@ -149,8 +149,16 @@ class PartitionLog:
 
     @property
     def last_stable_offset(self) -> int:
-        """The end of what read_committed consumers may read (the high watermark, for now)."""
-        return self._high_watermark
+        """What read_committed consumers may read: the HW bounded by open transactions."""
+        return self._producer_state.last_stable_offset(self._high_watermark)
+
+    def producer_snapshot_path(self, offset: int) -> str:
+        """The path of the producer snapshot taken at C{offset} (``<offset>.snapshot``)."""
+        return os.path.join(self.directory, file_name(offset, SNAPSHOT_SUFFIX))
+
+    def ongoing_transactions(self) -> list[tuple[int, int, int]]:
+        """C{(producer id, producer epoch, first offset)} of each open transaction, oldest first."""
+        return self._producer_state.ongoing_transactions()
 
     @property
     def recovery_point(self) -> int:
@@ -186,10 +194,6 @@ class PartitionLog:
     def producer_state(self) -> ProducerStateTable:
         """This partition's producer state, restored at open and updated per appended batch."""
         return self._producer_state
-
-    def producer_snapshot_path(self, offset: int) -> str:
-        """The path of the producer snapshot taken at C{offset} (``<offset>.snapshot``)."""
-        return os.path.join(self.directory, file_name(offset, SNAPSHOT_SUFFIX))
 
     def end_offset_for_epoch(self, epoch: int) -> Deferred[tuple[int, int]]:
         """OffsetForLeaderEpoch: C{(epoch, end offset)}, or C{(-1, -1)} if unknown."""
@@ -241,20 +245,17 @@ class PartitionLog:
         """
         Append validated batches, assigning offsets from the log end offset.
 
-        C{buf} and C{batches} are a records buffer and the C{(position,
-        header)} list that C{validator.validate_produce_records} returned for
-        it. Each batch's base offset and partition leader epoch are
-        rewritten (and with LogAppendTime its timestamp and CRC), the pieces
-        are written with C{os.writev}, and the indexes, leader epoch cache
-        and producer state are updated once per batch.
+        C{batches}: the C{(position, header)} list of C{buf} from
+        C{validator.validate_produce_records}. Base offsets and leader
+        epochs are rewritten (with LogAppendTime also timestamp and CRC),
+        the pieces written with C{os.writev}, and the indexes, epoch cache,
+        producer state and transaction index updated once per batch.
 
         @return: A Deferred firing with L{AppendInfo}: at once, unless
-            ``flush.messages`` or ``flush.ms`` makes a flush due, in which
-            case only after the fsync completed off the reactor thread.
-            It fails with L{KafkaError}: C{MESSAGE_TOO_LARGE} for a batch
-            over ``max.message.bytes``, C{RECORD_LIST_TOO_LARGE} for more
-            than ``segment.bytes`` at once, C{KAFKA_STORAGE_ERROR} if the
-            log is offline or the write or fsync fails.
+            ``flush.messages``/``flush.ms`` make a flush due (then after
+            the fsync). Fails with L{KafkaError}: C{MESSAGE_TOO_LARGE},
+            C{RECORD_LIST_TOO_LARGE} (more than ``segment.bytes`` at once),
+            C{KAFKA_STORAGE_ERROR} (offline, or the write or fsync failed).
         """
         config = self.config
         try:
@@ -278,10 +279,7 @@ class PartitionLog:
             return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append failed: {e}"))
         if leader_epoch >= 0:
             self._epoch_file.assign(leader_epoch, base_offset)
-        offset = base_offset
-        for _, header in batches:
-            self._producer_state.on_batch_appended(header, offset)
-            offset += header.last_offset_delta + 1
+        self._producer_state.append_batches(buf, batches, base_offset)
 
         info = AppendInfo(
             base_offset=base_offset,
@@ -335,6 +333,7 @@ class PartitionLog:
         if self._offline is not None or offset <= self._high_watermark:
             return
         self._high_watermark = offset
+        self._producer_state.on_high_watermark(offset)
         self._waiters.release(offset)
 
     def add_waiter(self, offset: int) -> Deferred[int]:
@@ -391,7 +390,7 @@ class PartitionLog:
             buffers=buffers,
             size=total,
             high_watermark=self._high_watermark,
-            last_stable_offset=self._high_watermark,
+            last_stable_offset=self.last_stable_offset,
             log_start_offset=self._log_start_offset,
             log_end_offset=log_end,
         )

@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 
-from attrs import define, field
+from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
 from twisted.python.failure import Failure
 
@@ -25,10 +25,21 @@ from kafkatwist.producers.state import ProducerStateError
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState, write_partition_metadata
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire.batch import BatchHeader
+from kafkatwist.wire.batch import BatchHeader, build_end_txn_marker, parse_batch_header
 from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.recompress import convert_for_topic, target_codec
 from kafkatwist.wire.validator import check_records
+
+
+@frozen
+class TxnMarker:
+    """The fields of a transaction marker the coordinator asks to write."""
+
+    producer_id: int
+    producer_epoch: int
+    coordinator_epoch: int
+    commit: bool
+
 
 #: Validated batches: each batch's position in the buffer and its header.
 Batches = Sequence[tuple[int, BatchHeader]]
@@ -278,6 +289,88 @@ class Partitions:
             if converted is not None:
                 records, batches = converted
         return log.append(records, batches, leader_epoch=max(epoch, 0), now_ms=self.now_ms())
+
+    def write_txn_marker(
+        self,
+        topic: str,
+        partition: int,
+        producer_id: int,
+        producer_epoch: int,
+        coordinator_epoch: int,
+        commit: bool,
+        *,
+        transaction_version: int = 0,
+    ) -> Deferred[None]:
+        """
+        Append a commit or abort marker (Kafka's C{appendRecordsToLeader}, origin COORDINATOR).
+
+        The marker is a control batch (L{build_end_txn_marker}); the log
+        ends the producer's open transaction, moves the last stable offset
+        and indexes an aborted transaction. It is checked first as Kafka's
+        C{ProducerAppendInfo.appendEndTxnMarker} does
+        (L{kafkatwist.producers.state.ProducerStateTable.check_marker}). A
+        marker for a producer with no open transaction here is written all
+        the same. The marker waits for appends of the partition still being
+        checked in a worker thread, so it never overtakes data produced
+        before it. Fires once appended (and flushed only if
+        ``flush.messages``/``flush.ms`` make a flush due).
+
+        @param transaction_version: The transaction version of the marker
+            (WriteTxnMarkers v2, KIP-1228): 2 requires an epoch newer than
+            the producer's, as KIP-890's coordinator bumps it.
+        @return: Fails with L{KafkaError}: C{UNKNOWN_TOPIC_OR_PARTITION},
+            C{KAFKA_STORAGE_ERROR}, C{INVALID_PRODUCER_EPOCH} or
+            C{TRANSACTION_COORDINATOR_FENCED}.
+        """
+        state = self._metadata.image.topics.get(topic)
+        if state is None or partition not in state.partitions:
+            code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            return fail(KafkaError(code, f"{topic}-{partition} does not exist"))
+
+        def append(_: object = None) -> Deferred[None]:
+            marker = TxnMarker(producer_id, producer_epoch, coordinator_epoch, commit)
+            return self._append_marker(state, partition, marker, transaction_version)
+
+        tail = self._checking.get((topic, partition))
+        if tail is None:
+            return append()
+        result: Deferred[None] = Deferred()
+        tail.addCallback(lambda _: append().chainDeferred(result))
+        return result
+
+    def _append_marker(
+        self, topic: TopicState, partition: int, marker: TxnMarker, transaction_version: int
+    ) -> Deferred[None]:
+        try:
+            log = self.open_log(topic, partition)
+        except KafkaError as e:
+            return fail(e)
+        except OSError as e:
+            return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, str(e)))
+        try:
+            log.producer_state.check_marker(
+                marker.producer_id,
+                marker.producer_epoch,
+                marker.coordinator_epoch,
+                transaction_version=transaction_version,
+                offset=log.log_end_offset,
+                partition=f"{topic.name}-{partition}",
+            )
+        except ProducerStateError as e:
+            return fail(KafkaError(e.code, e.message))
+        epoch = max(topic.partitions[partition].leader_epoch, 0)
+        now = self.now_ms()
+        batch = build_end_txn_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.coordinator_epoch,
+            marker.commit,
+            now,
+            epoch,
+        )
+        batches = [(0, parse_batch_header(batch))]
+        appended = log.append(batch, batches, leader_epoch=epoch, now_ms=now)
+        return appended.addCallback(lambda _: None)
 
     def delete_topic(self, name: str) -> Deferred[None]:
         """Delete every partition log of topic C{name}."""

@@ -85,6 +85,10 @@ DELETE_HORIZON_FLAG_MASK: Final = 0x40
 CREATE_TIME: Final = 0
 LOG_APPEND_TIME: Final = 1
 
+#: Kafka's C{ControlRecordType}: the type in a control record's key.
+CONTROL_TYPE_ABORT: Final = 0
+CONTROL_TYPE_COMMIT: Final = 1
+
 _HEADER: Final = struct.Struct(">qiibIhiqqqhii")
 #: baseOffset, batchLength, partitionLeaderEpoch: the 16 bytes before the
 #: magic, outside the CRC (offset assignment rewrites them).
@@ -335,3 +339,113 @@ def encode_batch_header(
         + _MAGIC_AND_CRC.pack(MAGIC_V2, crc)
         + covered
     )
+
+
+# -- transaction markers (control batches) ------------------------------------
+
+#: A control record's key (Kafka's C{ControlRecordType.recordKey}): version, type.
+_CONTROL_KEY: Final = struct.Struct(">hh")
+#: An end transaction marker's value (Kafka's C{EndTransactionMarker}): version,
+#: coordinator epoch.
+_END_TXN_VALUE: Final = struct.Struct(">hi")
+#: The one record of a marker batch, after its length varint: attributes 0,
+#: timestampDelta 0, offsetDelta 0, keyLength 4, (key), valueLength 6,
+#: (value), headers 0; every varint (zigzag) fits one byte.
+_MARKER_RECORD_LENGTH: Final = 16
+
+
+@frozen
+class EndTxnMarker:
+    """The end transaction marker a control batch carries (Kafka's C{EndTransactionMarker})."""
+
+    commit: bool
+    coordinator_epoch: int
+
+
+def build_end_txn_marker(
+    producer_id: int,
+    producer_epoch: int,
+    coordinator_epoch: int,
+    commit: bool,
+    timestamp: int,
+    partition_leader_epoch: int = 0,
+) -> bytes:
+    """
+    A commit or abort marker: one control batch at base offset 0, as Kafka writes it.
+
+    The bytes of Kafka's C{MemoryRecords.writeEndTransactionalMarker}: magic
+    2, no compression, CreateTime, the transactional and control bits, no
+    sequence, C{timestamp} as both batch timestamps, and one record whose
+    key is the control record key (version 0, type 0 abort / 1 commit) and
+    whose value is the marker (version 0, coordinator epoch). The log
+    assigns the real offset when it appends the batch.
+    """
+    control_type = CONTROL_TYPE_COMMIT if commit else CONTROL_TYPE_ABORT
+    key = _CONTROL_KEY.pack(0, control_type)
+    value = _END_TXN_VALUE.pack(0, coordinator_epoch)
+    # Varints are zigzag: 16 -> 0x20, 0 -> 0x00, 4 -> 0x08, 6 -> 0x0c.
+    record = bytes((2 * _MARKER_RECORD_LENGTH, 0, 0, 0, 2 * len(key))) + key
+    record += bytes((2 * len(value),)) + value + b"\x00"
+    header = encode_batch_header(
+        record,
+        base_offset=0,
+        partition_leader_epoch=partition_leader_epoch,
+        attributes=TRANSACTIONAL_FLAG_MASK | CONTROL_FLAG_MASK,
+        last_offset_delta=0,
+        base_timestamp=timestamp,
+        max_timestamp=timestamp,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=NO_SEQUENCE,
+        records_count=1,
+    )
+    return header + record
+
+
+def _read_varint(mv: memoryview, pos: int, end: int) -> tuple[int, int]:
+    """A zigzag varint at C{pos}: C{(value, next position)}; C{ValueError} past C{end}."""
+    result = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise ValueError("truncated varint")
+        byte = mv[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return (result >> 1) ^ -(result & 1), pos
+        shift += 7
+
+
+def read_end_txn_marker(buf: Buffer, pos: int, header: BatchHeader) -> EndTxnMarker | None:
+    """
+    The marker of the control batch at C{pos}, read from its first record's key and value.
+
+    Per batch, never per record: a marker batch holds one record. C{None}
+    for a control batch that is not a commit or abort marker (an empty,
+    compressed or unreadable one, or another control type), which the
+    producer state then ignores as Kafka ignores an empty control batch.
+    """
+    if not header.is_control or header.records_count < 1 or header.compression:
+        return None
+    mv = byte_view(buf)
+    end = min(len(mv), pos + header.size)
+    try:
+        at = pos + RECORDS_OFFSET
+        _, at = _read_varint(mv, at, end)  # record length
+        at += 1  # attributes
+        _, at = _read_varint(mv, at, end)  # timestampDelta
+        _, at = _read_varint(mv, at, end)  # offsetDelta
+        key_length, at = _read_varint(mv, at, end)
+        if key_length < _CONTROL_KEY.size or at + key_length > end:
+            return None
+        _, control_type = _CONTROL_KEY.unpack_from(mv, at)
+        at += key_length
+        value_length, at = _read_varint(mv, at, end)
+        if value_length < _END_TXN_VALUE.size or at + value_length > end:
+            return None
+        version, coordinator_epoch = _END_TXN_VALUE.unpack_from(mv, at)
+    except ValueError:
+        return None
+    if control_type not in (CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT) or version < 0:
+        return None
+    return EndTxnMarker(control_type == CONTROL_TYPE_COMMIT, coordinator_epoch)

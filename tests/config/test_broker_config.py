@@ -318,7 +318,6 @@ class KeyCatalogueTests(SynchronousTestCase):
                 "controller.quorum.voters",
                 "num.network.threads",
                 "ssl.keystore.location",
-                "transaction.state.log.num.partitions",
                 "transaction.state.log.replication.factor",
             ),
         )

@@ -1,0 +1,470 @@
+"""TransactionCoordinator: Kafka's C{TransactionCoordinator} on one broker.
+
+Every request is checked against the transactional id's metadata
+(L{kafkatwist.transactions.metadata}), a transition is prepared (the
+metadata is then pending: other requests get CONCURRENT_TRANSACTIONS),
+written to ``__transaction_state`` and applied only once written; then the
+request is answered. EndTxn is answered once PrepareCommit/PrepareAbort is
+written, as in Kafka; the markers are then written to every partition of
+the transaction (L{MarkerWriter}) and CompleteCommit/CompleteAbort last.
+
+The rules follow Kafka 4.0's C{TransactionCoordinator}: C{handleInitProducerId}
+(epoch bump, KIP-360 recovery with the producer id and epoch, producer id
+rotation when the epoch is exhausted, fencing an ongoing transaction by
+aborting it and answering CONCURRENT_TRANSACTIONS),
+C{handleAddPartitionsToTransaction}, C{handleVerifyPartitionsInTransaction}
+and C{endTransaction} (with KIP-890's epoch bump for transaction version 2
+clients, and its retry rules). Timed-out transactions are aborted, with a
+bumped epoch, and idle ids expired, on the injected clock
+(L{kafkatwist.transactions.housekeeping}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from attrs import define, field
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.clock import ReactorTime, now_ms
+from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.offsets_topic import append_error
+from kafkatwist.transactions.config import TransactionConfig
+from kafkatwist.transactions.markers import MarkerWriter
+from kafkatwist.transactions.metadata import (
+    NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
+    SHORT_MAX,
+    TV_2,
+    TopicPartition,
+    TransactionMetadata,
+    TxnState,
+    TxnTransit,
+    is_epoch_exhausted,
+)
+from kafkatwist.transactions.state_log import TransactionStateLog
+
+_PC, _PA, _CC, _CA = (
+    TxnState.PREPARE_COMMIT,
+    TxnState.PREPARE_ABORT,
+    TxnState.COMPLETE_COMMIT,
+    TxnState.COMPLETE_ABORT,
+)
+
+#: An answer with a producer id and epoch: (error, producer id, epoch).
+ProducerAnswer = tuple[ErrorCode, int, int]
+
+
+def _failed(code: ErrorCode) -> ProducerAnswer:
+    return code, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
+
+
+class ProducerIds(Protocol):
+    """What the coordinator needs from the producer id allocator."""
+
+    def allocate(self) -> Deferred[int]:
+        """A never-used producer id."""
+
+
+@define(eq=False)
+class TransactionCoordinator:
+    """
+    The transactional ids of this broker and their transactions.
+
+    @ivar loading: True while ``__transaction_state`` is replayed: every
+        request is answered COORDINATOR_LOAD_IN_PROGRESS.
+    """
+
+    _config: TransactionConfig
+    _clock: ReactorTime
+    state_log: TransactionStateLog
+    _producer_ids: ProducerIds
+    markers: MarkerWriter
+    txns: dict[str, TransactionMetadata] = field(factory=dict)
+    loading: bool = False
+    _log = Logger()
+
+    @property
+    def config(self) -> TransactionConfig:
+        return self._config
+
+    @property
+    def transaction_version(self) -> int:
+        """The finalized ``transaction.version`` this coordinator serves."""
+        return self.state_log.transaction_version
+
+    def now(self) -> int:
+        return now_ms(self._clock)
+
+    # -- writing transitions -----------------------------------------------------------------
+
+    def write(self, txn: TransactionMetadata, transit: TxnTransit) -> Deferred[ErrorCode]:
+        """Write a prepared transition, then apply it; fires with NONE or the coordinator error."""
+
+        def written(_: object) -> ErrorCode:
+            if txn.pending == transit.state:
+                txn.complete(transit)
+            return ErrorCode.NONE
+
+        def failed(f: Failure) -> ErrorCode:
+            txn.cancel()
+            self._log.warn(
+                "Writing {state} of transactional id {tid} failed: {error}",
+                state=transit.state.kafka_name,
+                tid=txn.transactional_id,
+                error=f.value,
+            )
+            code = append_error(f)
+            if code not in (ErrorCode.COORDINATOR_NOT_AVAILABLE, ErrorCode.NOT_COORDINATOR):
+                code = ErrorCode.UNKNOWN_SERVER_ERROR
+            return code
+
+        try:
+            d = self.state_log.write(txn.transactional_id, transit)
+        except Exception:
+            return succeed(failed(Failure()))
+        return d.addCallbacks(written, failed)
+
+    # -- InitProducerId ----------------------------------------------------------------------
+
+    def init_producer_id(
+        self, transactional_id: str, timeout_ms: int, expected: tuple[int, int] | None
+    ) -> Deferred[ProducerAnswer]:
+        """
+        InitProducerId with a transactional id (Kafka's C{handleInitProducerId}).
+
+        @param expected: The producer id and epoch of a KIP-360 request, or None.
+        """
+        return Deferred.fromCoroutine(self._init(transactional_id, timeout_ms, expected))
+
+    async def _init(
+        self, transactional_id: str, timeout_ms: int, expected: tuple[int, int] | None
+    ) -> ProducerAnswer:
+        if not transactional_id:
+            return _failed(ErrorCode.INVALID_REQUEST)
+        if not 0 < timeout_ms <= self._config.max_timeout_ms:
+            return _failed(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
+        if self.loading:
+            return _failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        txn = self.txns.get(transactional_id)
+        if txn is None:
+            producer_id = await self._producer_ids.allocate()
+            txn = self.txns.get(transactional_id)
+            if txn is None:
+                txn = self.txns[transactional_id] = TransactionMetadata(
+                    transactional_id, producer_id, timeout_ms, self.now()
+                )
+        new_producer_id: int | None = None
+        if txn.epoch_exhausted and txn.state in (TxnState.EMPTY, _CC, _CA):
+            new_producer_id = await self._producer_ids.allocate()
+        outcome = self._prepare_init(txn, timeout_ms, expected, new_producer_id)
+        if isinstance(outcome, ErrorCode):
+            return _failed(outcome)
+        if outcome.state == TxnState.PREPARE_EPOCH_FENCE:
+            # Abort the ongoing transaction first; the client retries and then gets its epoch.
+            code, _, _ = await self.end_transaction(
+                transactional_id,
+                outcome.producer_id,
+                outcome.producer_epoch,
+                commit=False,
+                client_version=txn.client_version,
+                from_client=False,
+                fence=outcome,
+            )
+            return _failed(code if code != ErrorCode.NONE else ErrorCode.CONCURRENT_TRANSACTIONS)
+        code = await self.write(txn, outcome)
+        if code != ErrorCode.NONE:
+            return _failed(code)
+        self._log.info(
+            "Initialized transactional id {tid} with producer id {pid} and epoch {epoch}",
+            tid=transactional_id,
+            pid=outcome.producer_id,
+            epoch=outcome.producer_epoch,
+        )
+        return ErrorCode.NONE, outcome.producer_id, outcome.producer_epoch
+
+    def _prepare_init(
+        self,
+        txn: TransactionMetadata,
+        timeout_ms: int,
+        expected: tuple[int, int] | None,
+        new_producer_id: int | None,
+    ) -> TxnTransit | ErrorCode:
+        """Kafka's C{prepareInitProducerIdTransit}."""
+        if txn.pending is not None:
+            return ErrorCode.CONCURRENT_TRANSACTIONS
+        if expected is not None:
+            pid, epoch = expected
+            valid = (
+                txn.producer_epoch == NO_PRODUCER_EPOCH
+                or pid == txn.producer_id
+                or (pid == txn.previous_producer_id and is_epoch_exhausted(epoch))
+            )
+            if not valid:
+                return ErrorCode.PRODUCER_FENCED
+        state = txn.state
+        if state.is_prepare:
+            return ErrorCode.CONCURRENT_TRANSACTIONS
+        if state == TxnState.ONGOING:
+            return txn.prepare_fence_epoch()
+        if state in (TxnState.EMPTY, _CC, _CA):
+            now = self.now()
+            if txn.epoch_exhausted and (expected is None or expected[1] == txn.producer_epoch):
+                if new_producer_id is None:
+                    return ErrorCode.CONCURRENT_TRANSACTIONS  # exhausted meanwhile: retry
+                return txn.prepare_producer_id_rotation(
+                    new_producer_id, timeout_ms, now, expected is not None
+                )
+            if txn.epoch_exhausted:
+                return ErrorCode.PRODUCER_FENCED
+            transit = txn.prepare_increment_epoch(
+                timeout_ms, None if expected is None else expected[1], now
+            )
+            return ErrorCode.PRODUCER_FENCED if transit is None else transit
+        self._log.error(
+            "Transactional id {tid} is {state}: it cannot be initialized",
+            tid=txn.transactional_id,
+            state=state.kafka_name,
+        )
+        return ErrorCode.CONCURRENT_TRANSACTIONS
+
+    # -- AddPartitionsToTxn --------------------------------------------------------------------
+
+    def _check_producer(
+        self, transactional_id: str, producer_id: int, producer_epoch: int
+    ) -> TransactionMetadata | ErrorCode:
+        if not transactional_id:
+            return ErrorCode.INVALID_REQUEST
+        if self.loading:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        txn = self.txns.get(transactional_id)
+        if txn is None or txn.producer_id != producer_id:
+            return ErrorCode.INVALID_PRODUCER_ID_MAPPING
+        if txn.producer_epoch != producer_epoch:
+            return ErrorCode.PRODUCER_FENCED
+        return txn
+
+    def add_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Iterable[TopicPartition],
+        client_version: int = 0,
+    ) -> Deferred[ErrorCode]:
+        """
+        Add partitions to the transaction (Kafka's C{handleAddPartitionsToTransaction}).
+
+        @param client_version: 2 for an implicit add (KIP-890: a transaction
+            version 2 producer's Produce or TxnOffsetCommit), else 0.
+        """
+        added = frozenset(partitions)
+        txn = self._check_producer(transactional_id, producer_id, producer_epoch)
+        if isinstance(txn, ErrorCode):
+            return succeed(txn)
+        if txn.pending is not None or txn.state.is_prepare:
+            return succeed(ErrorCode.CONCURRENT_TRANSACTIONS)
+        if txn.state == TxnState.ONGOING and added <= txn.partitions:
+            return succeed(ErrorCode.NONE)
+        if txn.state not in (TxnState.EMPTY, TxnState.ONGOING, _CC, _CA):
+            return succeed(ErrorCode.INVALID_TXN_STATE)
+        version = client_version
+        if txn.state == TxnState.ONGOING:
+            version = max(client_version, txn.client_version)
+        return self.write(txn, txn.prepare_add_partitions(added, self.now(), version))
+
+    def verify_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Iterable[TopicPartition],
+    ) -> dict[TopicPartition, ErrorCode]:
+        """
+        Whether partitions are in the transaction (Kafka's C{handleVerifyPartitionsInTransaction}).
+
+        @return: NONE for a partition of the transaction, TRANSACTION_ABORTABLE
+            for another; or one error for all of them.
+        """
+        wanted = list(partitions)
+        txn = self._check_producer(transactional_id, producer_id, producer_epoch)
+        if isinstance(txn, ErrorCode):
+            return dict.fromkeys(wanted, txn)
+        if txn.state.is_prepare:
+            return dict.fromkeys(wanted, ErrorCode.CONCURRENT_TRANSACTIONS)
+        return {
+            tp: ErrorCode.NONE if tp in txn.partitions else ErrorCode.TRANSACTION_ABORTABLE
+            for tp in wanted
+        }
+
+    # -- EndTxn ------------------------------------------------------------------------------
+
+    def end_transaction(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        *,
+        commit: bool,
+        client_version: int,
+        from_client: bool = True,
+        fence: TxnTransit | None = None,
+    ) -> Deferred[ProducerAnswer]:
+        """
+        EndTxn (Kafka's C{endTransaction}); fires once PrepareCommit/PrepareAbort is written.
+
+        @param client_version: 2 for EndTxn v5+ (KIP-890), else 0.
+        @param fence: The PrepareEpochFence transit of an abort the coordinator
+            starts itself (InitProducerId on an ongoing transaction, a timeout).
+        @return: the error, and the producer id and epoch the producer goes on with.
+        """
+        return Deferred.fromCoroutine(
+            self._end(
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                commit,
+                client_version,
+                from_client,
+                fence,
+            )
+        )
+
+    async def _end(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        client_version: int,
+        from_client: bool,
+        fence: TxnTransit | None,
+    ) -> ProducerAnswer:
+        if not transactional_id:
+            return _failed(ErrorCode.INVALID_REQUEST)
+        if self.loading:
+            return _failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        txn = self.txns.get(transactional_id)
+        if txn is None:
+            return _failed(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        next_producer_id = NO_PRODUCER_ID
+        if (
+            fence is None
+            and client_version >= TV_2
+            and txn.state == TxnState.ONGOING
+            and txn.epoch_exhausted
+        ):
+            next_producer_id = await self._producer_ids.allocate()
+        outcome = self._prepare_end(
+            txn, producer_id, producer_epoch, commit, client_version, fence, next_producer_id
+        )
+        if isinstance(outcome, tuple):
+            if fence is not None and txn.pending == TxnState.PREPARE_EPOCH_FENCE:
+                txn.cancel()
+            return outcome
+        coordinator_epoch = self.state_log.coordinator_epoch(transactional_id)
+        code = await self.write(txn, outcome)
+        if code != ErrorCode.NONE:
+            if fence is not None:
+                txn.failed_epoch_fence = True
+            return _failed(code)
+        if txn.pending is not None or not txn.state.is_prepare:
+            return _failed(ErrorCode.CONCURRENT_TRANSACTIONS)
+        complete = txn.prepare_complete(self.now())
+        self._send_markers(txn, complete, coordinator_epoch)
+        return ErrorCode.NONE, complete.producer_id, complete.producer_epoch
+
+    def _prepare_end(
+        self,
+        txn: TransactionMetadata,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        client_version: int,
+        fence: TxnTransit | None,
+        next_producer_id: int,
+    ) -> TxnTransit | ProducerAnswer:
+        """The checks of Kafka's C{endTransaction} before PrepareCommit/PrepareAbort is written."""
+        state = txn.state
+        fencing = fence is not None
+        v2 = not fencing and txn.supports_epoch_bump
+        retry_on_overflow = (
+            v2
+            and txn.previous_producer_id == producer_id
+            and producer_epoch == SHORT_MAX - 1
+            and txn.producer_epoch == 0
+        )
+        retry_on_bump = v2 and txn.producer_epoch == producer_epoch + 1
+        if fencing:
+            valid_epoch = True
+        elif v2:
+            if state in (TxnState.ONGOING, TxnState.EMPTY):
+                valid_epoch = producer_epoch == txn.producer_epoch
+            elif state.is_prepare:
+                valid_epoch = retry_on_bump
+            else:
+                valid_epoch = retry_on_bump or retry_on_overflow
+        else:
+            valid_epoch = producer_epoch == txn.producer_epoch or (
+                not from_client and producer_epoch >= txn.producer_epoch
+            )
+        if txn.producer_id != producer_id and not retry_on_overflow:
+            return _failed(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+        if not valid_epoch:
+            return _failed(ErrorCode.PRODUCER_FENCED)
+        if txn.pending is not None and not (
+            fencing and txn.pending == TxnState.PREPARE_EPOCH_FENCE
+        ):
+            return _failed(ErrorCode.CONCURRENT_TRANSACTIONS)
+        wanted_complete, wanted_prepare = (_CC, _PC) if commit else (_CA, _PA)
+        if state == TxnState.ONGOING:
+            if fence is not None:
+                return txn.prepare_fenced_abort(fence, self.now())
+            return txn.prepare_end(commit, client_version, next_producer_id, self.now())
+        if state == wanted_complete:
+            return ErrorCode.NONE, txn.producer_id, txn.producer_epoch
+        if state == wanted_prepare:
+            return _failed(ErrorCode.CONCURRENT_TRANSACTIONS)
+        return _failed(ErrorCode.INVALID_TXN_STATE)
+
+    def _send_markers(
+        self, txn: TransactionMetadata, complete: TxnTransit, coordinator_epoch: int
+    ) -> Deferred[ErrorCode]:
+        """Write the markers, then CompleteCommit/CompleteAbort (also used after a load)."""
+        commit = txn.state == _PC
+
+        def completed(code: ErrorCode) -> ErrorCode:
+            if code == ErrorCode.NONE:
+                self._log.info(
+                    "Completed {outcome} of transactional id {tid}",
+                    outcome="commit" if commit else "abort",
+                    tid=txn.transactional_id,
+                )
+            return code
+
+        def markers_written(_: None) -> Deferred[ErrorCode]:
+            return self.write(txn, complete).addCallback(completed)
+
+        d = self.markers.write(
+            txn.partitions, txn.producer_id, txn.producer_epoch, coordinator_epoch, commit
+        )
+        return d.addCallback(markers_written)
+
+    def complete_prepared(self) -> list[Deferred[ErrorCode]]:
+        """
+        After a load: finish every transaction left in PrepareCommit/PrepareAbort.
+
+        Its markers are written again (a marker already in a partition is
+        harmless) and the transaction completes, as Kafka's
+        C{loadTransactionsForTxnTopicPartition} does.
+        """
+        out = []
+        for txn in list(self.txns.values()):
+            if txn.state.is_prepare and txn.pending is None:
+                epoch = self.state_log.coordinator_epoch(txn.transactional_id)
+                out.append(self._send_markers(txn, txn.prepare_complete(self.now()), epoch))
+        return out
+

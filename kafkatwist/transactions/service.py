@@ -1,0 +1,241 @@
+"""TransactionService: the transaction coordinator with its load, its timers and its views.
+
+Built once by L{kafkatwist.broker.build_broker} (L{TransactionService.create})
+and started by the broker service: C{start} replays ``__transaction_state``
+(COORDINATOR_LOAD_IN_PROGRESS meanwhile), finishes the transactions left in
+PrepareCommit/PrepareAbort, then arms, on the injected clock, Kafka's two
+periodic tasks of C{TransactionCoordinator.startup} and
+C{TransactionStateManager}:
+
+* every C{transaction.abort.timed.out.transaction.cleanup.interval.ms}, an
+  Ongoing transaction older than its timeout is aborted with a bumped epoch
+  (C{abortTimedOutTransactions}: the producer is fenced);
+* every C{transaction.remove.expired.transaction.cleanup.interval.ms}, an id
+  idle (Empty, CompleteCommit or CompleteAbort) for
+  C{transactional.id.expiration.ms} is removed: a tombstone is written and
+  the id forgotten (C{removeExpiredTransactionalIds}).
+
+It also answers DescribeTransactions and ListTransactions from the
+metadata (C{handleDescribeTransactions}, C{listTransactionStates}).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from attrs import define, field, frozen
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.clock import ReactorTime
+from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.offsets_topic import TopicCreator
+from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.topics.partitions import Partitions
+from kafkatwist.transactions.config import TransactionConfig
+from kafkatwist.transactions.coordinator import ProducerIds, TransactionCoordinator
+from kafkatwist.transactions.markers import MarkerWriter
+from kafkatwist.transactions.metadata import TransactionMetadata, TxnState
+from kafkatwist.transactions.state_log import TransactionStateLog
+
+
+@frozen
+class TxnListing:
+    """One transaction of ListTransactions."""
+
+    transactional_id: str
+    producer_id: int
+    state: str
+
+
+@define(eq=False)
+class TransactionService:
+    """The transaction coordinator and its lifecycle."""
+
+    coordinator: TransactionCoordinator
+    _config: TransactionConfig
+    _clock: ReactorTime
+    _loops: list[LoopingCall] = field(factory=list, init=False)
+    _log = Logger()
+
+    @classmethod
+    def create(
+        cls,
+        config: TransactionConfig,
+        clock: ReactorTime,
+        metadata: IMetadataStore,
+        controller: TopicCreator,
+        partitions: Partitions,
+        producer_ids: ProducerIds,
+        transaction_version: int,
+    ) -> TransactionService:
+        """A coordinator writing ``__transaction_state`` and markers through C{partitions}."""
+        state_log = TransactionStateLog.create(
+            config, clock, metadata, controller, partitions, transaction_version
+        )
+        markers = MarkerWriter(clock, metadata, partitions, config.marker_retry_backoff_ms)
+        coordinator = TransactionCoordinator(config, clock, state_log, producer_ids, markers)
+        return cls(coordinator, config, clock)
+
+    @property
+    def loading(self) -> bool:
+        return self.coordinator.loading
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Deferred[None]:
+        """Replay ``__transaction_state``, finish prepared transactions, arm the timers."""
+        self.coordinator.loading = True
+        d = self.coordinator.state_log.load()
+        return d.addCallbacks(self._loaded, self._load_failed)
+
+    def _loaded(self, txns: dict[str, TransactionMetadata]) -> None:
+        coordinator = self.coordinator
+        coordinator.txns.clear()
+        coordinator.txns.update(txns)
+        coordinator.loading = False
+        prepared = coordinator.complete_prepared()
+        if prepared:
+            self._log.info("Completing {n} prepared transactions", n=len(prepared))
+        self._arm()
+
+    def _load_failed(self, f: Failure) -> None:
+        self.coordinator.loading = False
+        self._log.failure("Loading __transaction_state failed", f)
+        self._arm()
+
+    def _arm(self) -> None:
+        for interval, task in (
+            (self._config.abort_timed_out_interval_ms, self.abort_timed_out),
+            (self._config.remove_expired_interval_ms, self.expire_transactional_ids),
+        ):
+            loop = LoopingCall(task)
+            loop.clock = self._clock  # type: ignore[assignment]
+            loop.start(interval / 1000.0, now=False)
+            self._loops.append(loop)
+
+    def stop(self) -> None:
+        """Stop the timers and the markers' retries."""
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        self._loops.clear()
+        self.coordinator.markers.stop()
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def abort_timed_out(self) -> list[str]:
+        """Abort every Ongoing transaction past its timeout; return their ids."""
+        coordinator = self.coordinator
+        if coordinator.loading:
+            return []
+        now = coordinator.now()
+        aborted = []
+        for txn in list(coordinator.txns.values()):
+            if (
+                txn.state != TxnState.ONGOING
+                or txn.pending is not None
+                or txn.start_ms + txn.timeout_ms >= now
+            ):
+                continue
+            fence = txn.prepare_fence_epoch()
+            self._log.info(
+                "Aborting transaction of {tid} (producer id {pid}): it timed out after {ms} ms",
+                tid=txn.transactional_id,
+                pid=txn.producer_id,
+                ms=txn.timeout_ms,
+            )
+            coordinator.end_transaction(
+                txn.transactional_id,
+                fence.producer_id,
+                fence.producer_epoch,
+                commit=False,
+                client_version=txn.client_version,
+                from_client=False,
+                fence=fence,
+            ).addCallback(self._rolled_back, txn.transactional_id)
+            aborted.append(txn.transactional_id)
+        return aborted
+
+    def _rolled_back(self, answer: tuple[ErrorCode, int, int], transactional_id: str) -> None:
+        if answer[0] != ErrorCode.NONE:
+            self._log.warn(
+                "Rolling back the timed-out transaction of {tid} failed: {error}",
+                tid=transactional_id,
+                error=answer[0].name,
+            )
+
+    def expire_transactional_ids(self) -> list[str]:
+        """Remove every id idle for C{transactional.id.expiration.ms}; return them."""
+        coordinator = self.coordinator
+        if coordinator.loading:
+            return []
+        now = coordinator.now()
+        expired = []
+        for txn in list(coordinator.txns.values()):
+            if (
+                not txn.state.expiration_allowed
+                or txn.pending is not None
+                or txn.update_ms + self._config.id_expiration_ms > now
+            ):
+                continue
+            txn.prepare_dead()
+            expired.append(txn.transactional_id)
+            d = coordinator.state_log.remove(txn.transactional_id)
+            d.addCallbacks(self._removed, self._not_removed, (txn,), None, (txn,), None)
+        return expired
+
+    def _removed(self, _: object, txn: TransactionMetadata) -> None:
+        if self.coordinator.txns.get(txn.transactional_id) is txn:
+            del self.coordinator.txns[txn.transactional_id]
+        self._log.info("Expired transactional id {tid}", tid=txn.transactional_id)
+
+    def _not_removed(self, f: Failure, txn: TransactionMetadata) -> None:
+        txn.cancel()
+        self._log.warn(
+            "Expiring transactional id {tid} failed: {error}",
+            tid=txn.transactional_id,
+            error=f.value,
+        )
+
+    # -- views -------------------------------------------------------------------------------
+
+    def describe(self, transactional_id: str) -> tuple[ErrorCode, TransactionMetadata | None]:
+        """DescribeTransactions for one id: its metadata, or the error."""
+        if self.coordinator.loading:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, None
+        if not transactional_id:
+            return ErrorCode.INVALID_REQUEST, None
+        txn = self.coordinator.txns.get(transactional_id)
+        if txn is None or txn.state == TxnState.DEAD or txn.pending == TxnState.DEAD:
+            return ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, None
+        return ErrorCode.NONE, txn
+
+    def list(
+        self, states: Collection[str], producer_ids: Collection[int], duration_ms: int = -1
+    ) -> tuple[ErrorCode, list[str], list[TxnListing]]:
+        """
+        ListTransactions (Kafka's C{listTransactionStates}).
+
+        @return: the error, the unknown state names and the matching transactions.
+        """
+        if self.coordinator.loading:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, [], []
+        unknown = [s for s in states if TxnState.from_name(s) is None]
+        wanted = {s for s in states if TxnState.from_name(s) is not None}
+        now = self.coordinator.now()
+        out = []
+        for txn in self.coordinator.txns.values():
+            name = txn.state.kafka_name
+            if txn.state == TxnState.DEAD:
+                continue
+            if states and name not in wanted:
+                continue
+            if producer_ids and txn.producer_id not in producer_ids:
+                continue
+            if duration_ms >= 0 and now - txn.start_ms <= duration_ms:
+                continue
+            out.append(TxnListing(txn.transactional_id, txn.producer_id, name))
+        return ErrorCode.NONE, unknown, out
