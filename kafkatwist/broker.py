@@ -21,6 +21,12 @@ from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
+from kafkatwist.transactions.config import TransactionConfig
+from kafkatwist.transactions.metadata import TV_2
+from kafkatwist.transactions.service import TransactionService
+
+#: The finalized ``transaction.version`` feature level (KIP-890): 2, as a new Kafka 4.x cluster.
+TRANSACTION_VERSION = TV_2
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
 ROOT_LOGGER = "root"
@@ -51,10 +57,11 @@ class Broker:
     synchronously: it is in memory), C{logs} the partition log manager,
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
-    C{producer_ids} gives out producer ids.
+    C{producer_ids} gives out producer ids, C{transactions} is the
+    transaction coordinator (``__transaction_state``, markers).
 
-    Still to come, as further typed fields built in L{build_broker}: the
-    transaction coordinator (C{__transaction_state}) and the authorizer.
+    Still to come, as a further typed field built in L{build_broker}: the
+    authorizer.
 
     @ivar advertised_host: The host to advertise, or None to use the address
         the client connected to; set once the listener is bound.
@@ -70,6 +77,7 @@ class Broker:
     controller: Controller
     groups: GroupCoordinator
     producer_ids: ProducerIdAllocator
+    transactions: TransactionService
     broker_loggers: BrokerLoggers
     node_id: int
     cluster_id: str = ""
@@ -103,8 +111,8 @@ def build_broker(
     Build every service of a broker over its stores, each given its collaborators.
 
     Nothing is loaded or started here: the caller loads C{metadata} and
-    C{logs} and starts the group coordinator (L{BrokerService} does, in that
-    order). The order below is the dependency order.
+    C{logs} and starts the group and transaction coordinators
+    (L{BrokerService} does, in that order). The order below is the dependency order.
 
     @param configs: The config resolver; the log manager was given its
         C{log_config} too.
@@ -134,6 +142,17 @@ def build_broker(
         controller,
         partitions,
     )
+    transactions = TransactionService.create(
+        TransactionConfig.from_broker_config(config),
+        clock,
+        metadata,
+        controller,
+        partitions,
+        producer_ids,
+        TRANSACTION_VERSION,
+    )
+    # A marker in __consumer_offsets ends the producer's pending offsets there.
+    transactions.coordinator.markers.on_offsets_marker = groups.txn_offsets.complete
     return Broker(
         config=config,
         configs=configs,
@@ -144,10 +163,11 @@ def build_broker(
         controller=controller,
         groups=groups,
         producer_ids=producer_ids,
+        transactions=transactions,
         broker_loggers=BrokerLoggers(),
         node_id=node_id,
         cluster_id=cluster_id,
     )
 
 
-__all__ = ["ROOT_LOGGER", "Broker", "BrokerLoggers", "build_broker"]
+__all__ = ["ROOT_LOGGER", "TRANSACTION_VERSION", "Broker", "BrokerLoggers", "build_broker"]

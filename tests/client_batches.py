@@ -24,12 +24,13 @@ def client_batch(
     codec: int = 0,
     timestamp: int = T0,
     records: Sequence[RecordTuple] | None = None,
+    is_transactional: bool = False,
 ) -> bytes:
     """One batch of C{count} records (or C{records}), encoded by kafka-python."""
     builder = DefaultRecordBatchBuilder(
         magic=2,
         compression_type=codec,
-        is_transactional=False,
+        is_transactional=is_transactional,
         producer_id=producer_id,
         producer_epoch=epoch,
         base_sequence=seq,

@@ -7,6 +7,8 @@ dispatch, version checks and error replies all derive from this tuple.
 from __future__ import annotations
 
 from kafkatwist.apis import (
+    add_offsets_to_txn,
+    add_partitions_to_txn,
     alter_configs,
     api_versions,
     create_partitions,
@@ -18,7 +20,10 @@ from kafkatwist.apis import (
     describe_configs,
     describe_groups,
     describe_log_dirs,
+    describe_producers,
     describe_topic_partitions,
+    describe_transactions,
+    end_txn,
     fetch,
     find_coordinator,
     heartbeat,
@@ -28,6 +33,7 @@ from kafkatwist.apis import (
     leave_group,
     list_groups,
     list_offsets,
+    list_transactions,
     metadata,
     offset_commit,
     offset_delete,
@@ -35,6 +41,8 @@ from kafkatwist.apis import (
     offset_for_leader_epoch,
     produce,
     sync_group,
+    txn_offset_commit,
+    write_txn_markers,
 )
 from kafkatwist.apis._spec import ApiSpec
 
@@ -59,6 +67,11 @@ REGISTRY: tuple[ApiSpec, ...] = (
     delete_records.SPEC,  # 21
     init_producer_id.SPEC,  # 22
     offset_for_leader_epoch.SPEC,  # 23
+    add_partitions_to_txn.SPEC,  # 24
+    add_offsets_to_txn.SPEC,  # 25
+    end_txn.SPEC,  # 26
+    write_txn_markers.SPEC,  # 27
+    txn_offset_commit.SPEC,  # 28
     describe_configs.SPEC,  # 32
     alter_configs.SPEC,  # 33
     describe_log_dirs.SPEC,  # 35
@@ -67,6 +80,9 @@ REGISTRY: tuple[ApiSpec, ...] = (
     incremental_alter_configs.SPEC,  # 44
     offset_delete.SPEC,  # 47
     describe_cluster.SPEC,  # 60
+    describe_producers.SPEC,  # 61
+    describe_transactions.SPEC,  # 65
+    list_transactions.SPEC,  # 66
     describe_topic_partitions.SPEC,  # 75
 )
 

@@ -9,6 +9,10 @@ Behavior:
   the first partition with data is always returned whole (KIP-74);
 * each partition reports its high watermark, last stable offset and log start
   offset; a ``fetch_offset`` outside the log gets OFFSET_OUT_OF_RANGE;
+* ``isolation_level`` 1 (read_committed) serves batches below the last stable
+  offset only, with the aborted transactions (producer id, first offset) that
+  overlap the batches returned, from the ``.txnindex`` entries (Kafka's
+  ``LocalLog.collectAbortedTransactions``); read_uncommitted gets null;
 * ``max_wait_ms`` is a real wait: while fewer than ``min_bytes`` are ready, the
   request waits until an append to one of its partitions (a Deferred fired by
   the log, no polling) or the deadline, on the injected clock;
@@ -31,6 +35,7 @@ from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.fetch import (
+    AbortedTransaction,
     FetchableTopicResponse,
     FetchPartition,
     FetchRequest,
@@ -40,6 +45,7 @@ from kafkatwist.messages.fetch import (
 )
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
+from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.versions import VersionRange
 
 READ_COMMITTED = 1
@@ -55,6 +61,32 @@ def _partition_error(index: int, code: ErrorCode) -> PartitionData:
         log_start_offset=-1,
         aborted_transactions=None,
         records=b"",
+    )
+
+
+def _aborted(
+    log: IPartitionLog, offset: int, lso: int, chunks: list[bytes]
+) -> tuple[AbortedTransaction, ...]:
+    """
+    The aborted transactions overlapping the batches read from C{offset} (read_committed).
+
+    Looked up up to the LSO first (in memory, usually none); only when some
+    are found is the end of the data read (the last buffer's batch headers)
+    to keep those starting before it, as Kafka bounds the search by the
+    fetched bytes.
+    """
+    if not chunks:
+        return ()
+    found = log.aborted_transactions(offset, lso)
+    if not found:
+        return ()
+    end = offset
+    for _, header in iter_batches(chunks[-1]):
+        end = header.next_offset
+    return tuple(
+        AbortedTransaction(producer_id=t.producer_id, first_offset=t.first_offset)
+        for t in found
+        if t.first_offset < end
     )
 
 
@@ -144,7 +176,9 @@ class _Plan:
                         high_watermark=hw,
                         last_stable_offset=lso,
                         log_start_offset=start,
-                        aborted_transactions=() if read_committed else None,
+                        aborted_transactions=(
+                            _aborted(log, offset, lso, chunks) if read_committed else None
+                        ),
                         records=chunks if chunks else b"",
                     )
                 )

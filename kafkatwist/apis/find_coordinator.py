@@ -5,7 +5,10 @@ Behavior:
   id (key type 1): it answers with its node id and the host and port the
   client connected through;
 * a group lookup creates ``__consumer_offsets`` first if it does not exist
-  yet, as Kafka does (COORDINATOR_NOT_AVAILABLE if that fails);
+  yet, as Kafka does (COORDINATOR_NOT_AVAILABLE if that fails); a
+  transaction lookup creates ``__transaction_state`` the same way, and
+  answers COORDINATOR_LOAD_IN_PROGRESS while the transaction coordinator
+  replays it;
 * any other key type: INVALID_REQUEST.
 
 Version notes:
@@ -38,11 +41,15 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown key type {request.key_type}")
     broker = ctx.broker
     code, message = ErrorCode.NONE, None
-    if request.key_type == GROUP_KEY_TYPE:
-        try:
+    try:
+        if request.key_type == GROUP_KEY_TYPE:
             await broker.groups.ensure_offsets_topic()
-        except KafkaError as e:
-            code, message = e.code, e.message
+        elif broker.transactions.loading:
+            code = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        else:
+            await broker.transactions.coordinator.state_log.ensure()
+    except KafkaError as e:
+        code, message = e.code, e.message
     if code != ErrorCode.NONE:
         return error_response(request, version, code, message)
     host = broker.host_for(ctx.local_host)

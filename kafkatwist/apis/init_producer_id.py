@@ -1,4 +1,4 @@
-"""InitProducerId (api key 22): v0-v5, idempotent producers only.
+"""InitProducerId (api key 22): v0-v5.
 
 Behavior:
 * without a transactional id: a new producer id with epoch 0, always. This is
@@ -14,16 +14,20 @@ Behavior:
 * v3+: a producer id without an epoch, or an epoch without a producer id:
   INVALID_REQUEST (Kafka's ``KafkaApis.handleInitProducerIdRequest``);
 * an empty transactional id: INVALID_REQUEST, as Kafka;
-* any other transactional id: TRANSACTIONAL_ID_AUTHORIZATION_FAILED. There is
-  no transaction coordinator here; Kafka answers this code when the client
-  may not use a transactional id, and clients treat it as fatal, so
-  ``init_transactions()`` fails at once with a clear error instead of
-  retrying COORDINATOR_NOT_AVAILABLE until its timeout;
+* any other transactional id goes to the transaction coordinator
+  (L{kafkatwist.transactions.coordinator}): a timeout above
+  ``transaction.max.timeout.ms`` is INVALID_TRANSACTION_TIMEOUT; the id's
+  producer id is allocated on first use and its epoch bumped at every
+  call, which fences the previous instance; an ongoing transaction of the
+  id is aborted first (CONCURRENT_TRANSACTIONS until it is, the client
+  retries); a v3+ request with the producer id and epoch it had (KIP-360)
+  gets the next epoch, or PRODUCER_FENCED when they are not the id's;
+  exhausted epochs give a new producer id;
 * errors carry producer id -1 and epoch -1 (Kafka's ``initTransactionError``).
 
 Version notes:
 * v2+: flexible; v3+: producer id and epoch in the request (KIP-360);
-  v4+ and v5 change only transactional behaviour (PRODUCER_FENCED, KIP-890).
+  v4+: PRODUCER_FENCED (older versions get INVALID_PRODUCER_EPOCH instead).
 """
 
 from __future__ import annotations
@@ -39,17 +43,24 @@ NO_PRODUCER_EPOCH = -1
 
 async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
     transactional_id = request.transactional_id
-    if transactional_id:
-        raise KafkaError(
-            ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-            "transactions are not supported by this broker",
-        )
     if (request.producer_id == NO_PRODUCER_ID) != (request.producer_epoch == NO_PRODUCER_EPOCH):
         raise KafkaError(
             ErrorCode.INVALID_REQUEST, "producer id and epoch must both be set or unset"
         )
     if transactional_id is not None:
-        raise KafkaError(ErrorCode.INVALID_REQUEST, "empty transactional id")
+        if not transactional_id:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, "empty transactional id")
+        expected = None
+        if request.producer_id != NO_PRODUCER_ID:
+            expected = (request.producer_id, request.producer_epoch)
+        code, pid, epoch = await ctx.broker.transactions.coordinator.init_producer_id(
+            transactional_id, request.transaction_timeout_ms, expected
+        )
+        if code == ErrorCode.PRODUCER_FENCED and ctx.api_version < 4:
+            code = ErrorCode.INVALID_PRODUCER_EPOCH
+        return InitProducerIdResponse(
+            throttle_time_ms=0, error_code=int(code), producer_id=pid, producer_epoch=epoch
+        )
     producer_id = await ctx.broker.producer_ids.allocate()
     return InitProducerIdResponse(
         throttle_time_ms=0,

@@ -5,8 +5,10 @@ Behavior:
   without a commit (or a group that does not exist) gets offset -1,
   metadata "" and no error;
 * topics null (v2+) means every partition the group committed;
-* ``require_stable`` (v7+) is accepted: there are no pending transactional
-  offsets to wait for;
+* ``require_stable`` (v7+): a partition with transactional offsets not yet
+  committed or aborted (TxnOffsetCommit) answers UNSTABLE_OFFSET_COMMIT and
+  offset -1, so the consumer retries (Kafka's C{OffsetMetadataManager});
+  without it the last committed offset is answered;
 * COORDINATOR_LOAD_IN_PROGRESS while the coordinator loads.
 
 Version notes:
@@ -61,9 +63,24 @@ def _partition(
 
 
 def _partitions(
-    cls: type[_P], parts: Iterable[tuple[int, OffsetAndMetadata | None]]
+    cls: type[_P],
+    topic: str,
+    parts: Iterable[tuple[int, OffsetAndMetadata | None]],
+    unstable: set[tuple[str, int]],
 ) -> tuple[_P, ...]:
-    return tuple(_partition(cls, p, om) for p, om in parts)
+    return tuple(
+        _partition(cls, p, None, ErrorCode.UNSTABLE_OFFSET_COMMIT)
+        if (topic, p) in unstable
+        else _partition(cls, p, om)
+        for p, om in parts
+    )
+
+
+def _unstable(ctx: RequestContext, group_id: str, require_stable: bool) -> set[tuple[str, int]]:
+    """The partitions with pending transactional offsets, when stable offsets are required."""
+    if not require_stable or ctx.api_version < 7:
+        return set()
+    return coordinator_of(ctx).txn_offsets.unstable(group_id)
 
 
 async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
@@ -74,13 +91,17 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
         for g in request.groups:
             topics = None if g.topics is None else [(t.name, t.partition_indexes) for t in g.topics]
             code, offsets = coordinator.offsets.fetch_offsets(g.group_id, topics)
+            unstable = _unstable(ctx, g.group_id, request.require_stable)
             groups.append(
                 OffsetFetchResponseGroup(
                     group_id=g.group_id,
                     error_code=int(code),
                     topics=tuple(
                         OffsetFetchResponseTopics(
-                            name=t, partitions=_partitions(OffsetFetchResponsePartitions, parts)
+                            name=t,
+                            partitions=_partitions(
+                                OffsetFetchResponsePartitions, t, parts, unstable
+                            ),
                         )
                         for t, parts in offsets
                     ),
@@ -93,10 +114,11 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
     code, offsets = coordinator.offsets.fetch_offsets(request.group_id, wanted)
     if code != ErrorCode.NONE:
         return error_response(request, version, code)
+    unstable = _unstable(ctx, request.group_id, request.require_stable)
     return OffsetFetchResponse(
         topics=tuple(
             OffsetFetchResponseTopic(
-                name=t, partitions=_partitions(OffsetFetchResponsePartition, parts)
+                name=t, partitions=_partitions(OffsetFetchResponsePartition, t, parts, unstable)
             )
             for t, parts in offsets
         )

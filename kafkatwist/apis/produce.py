@@ -29,6 +29,17 @@ Behavior:
   (logged once) so the client learns of it, as in Kafka; acks=1 and acks=-1
   answer after the append (and after the fsync when the topic's flush policy
   asks for one); other acks values get INVALID_REQUIRED_ACKS.
+* transactional batches (a request with a ``transactional_id``) are first
+  checked with the transaction coordinator, as Kafka 4.x brokers do
+  (KIP-890, ``AddPartitionsToTxnManager``): a partition not in the
+  producer's transaction is refused (INVALID_TXN_STATE, TRANSACTION_ABORTABLE
+  from v11) for a transaction version 1 producer, and added to the
+  transaction for a version 2 producer
+  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions});
+  a fenced epoch is INVALID_PRODUCER_EPOCH, and a coordinator that is busy
+  (CONCURRENT_TRANSACTIONS, loading) NOT_ENOUGH_REPLICAS, which every
+  producer retries; the log then checks the batch itself (epoch,
+  sequence, a transaction of the producer);
 * internal topics (``__consumer_offsets``, ``__transaction_state``) get
   INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
   (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to
@@ -60,6 +71,7 @@ from kafkatwist.messages.produce import (
 )
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
+from kafkatwist.wire.batch import BATCH_HEADER_SIZE, parse_batch_header
 from kafkatwist.wire.schema import Records
 from kafkatwist.wire.validator import RecordErrors, validate_produce_records
 from kafkatwist.wire.versions import VersionRange
@@ -108,12 +120,19 @@ ADMIN_CLIENT_ID = "__admin_client"
 
 
 def _append(
-    ctx: RequestContext, topic: TopicState | None, index: int, records: Records | None
+    ctx: RequestContext,
+    topic: TopicState | None,
+    index: int,
+    records: Records | None,
+    refused: dict[tuple[str, int], ErrorCode],
 ) -> Deferred[PartitionProduceResponse]:
     """Validate and append one partition's records; fires with the partition's answer."""
     partition = find_partition(ctx, topic, index)
     if isinstance(partition, ErrorCode):
         return succeed(_error(index, partition))
+    not_in_txn = refused.get((partition.topic.name, index))
+    if not_in_txn is not None:
+        return succeed(_error(index, not_in_txn))
     if partition.topic.is_internal and ctx.header.client_id != ADMIN_CLIENT_ID:
         message = f"Cannot append to internal topic {partition.topic.name}"
         return succeed(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message))
@@ -156,12 +175,15 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     if request.acks not in (0, 1, -1):
         code = ErrorCode.INVALID_REQUIRED_ACKS
         return error_response(request, ctx.api_version, code)
+    refused: dict[tuple[str, int], ErrorCode] = {}
+    if request.transactional_id is not None:
+        refused = await _verify_transaction(ctx, request)
     # Every append starts before the first answer is awaited.
     pending = [
         (
             td.name,
             [
-                _append(ctx, image.topics.get(td.name), pd.index, pd.records)
+                _append(ctx, image.topics.get(td.name), pd.index, pd.records, refused)
                 for pd in td.partition_data
             ],
         )
@@ -172,6 +194,60 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         _close_on_error(ctx, responses)
         return None
     return _response(responses)
+
+
+#: Verification errors a producer does not retry as Kafka means, and what it gets instead
+#: (Kafka's C{ReplicaManager}: NOT_ENOUGH_REPLICAS is retried and refreshes no metadata).
+_PRODUCE_ERRORS = {
+    ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
+    ErrorCode.CONCURRENT_TRANSACTIONS: ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.COORDINATOR_NOT_AVAILABLE: ErrorCode.NOT_ENOUGH_REPLICAS,
+    ErrorCode.NOT_COORDINATOR: ErrorCode.NOT_ENOUGH_REPLICAS,
+}
+
+
+async def _verify_transaction(
+    ctx: RequestContext, request: ProduceRequest
+) -> dict[tuple[str, int], ErrorCode]:
+    """
+    The partitions of a transactional produce that are not (and cannot be) in its transaction.
+
+    One check per request, with the producer id and epoch of the first
+    transactional batch (Kafka verifies a request's partitions together).
+    """
+    image = ctx.broker.metadata.image
+    wanted: list[tuple[str, int]] = []
+    producer: tuple[int, int] | None = None
+    for td in request.topic_data:
+        topic = image.topics.get(td.name)
+        for pd in td.partition_data:
+            buf = pd.records
+            if topic is None or pd.index not in topic.partitions:
+                continue
+            if not isinstance(buf, (bytes, bytearray, memoryview)) or len(buf) < BATCH_HEADER_SIZE:
+                continue
+            try:
+                header = parse_batch_header(buf)
+            except RecordsError:
+                continue  # validation refuses it
+            if not header.is_transactional or header.producer_id < 0:
+                continue
+            producer = producer or (header.producer_id, header.producer_epoch)
+            wanted.append((td.name, pd.index))
+    if producer is None or request.transactional_id is None:
+        return {}
+    codes = await ctx.broker.transactions.coordinator.ensure_partitions(
+        request.transactional_id, producer[0], producer[1], wanted
+    )
+    refused = {}
+    for tp, code in codes.items():
+        if code == ErrorCode.NONE:
+            continue
+        if code == ErrorCode.TRANSACTION_ABORTABLE and ctx.api_version < 11:
+            code = ErrorCode.INVALID_TXN_STATE
+        refused[tp] = _PRODUCE_ERRORS.get(code, code)
+    return refused
 
 
 def _close_on_error(

@@ -285,7 +285,9 @@ class BrokerConfig:
     group_initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms", int)
     group_max_size: int = _default("group.max.size", int)
     # The transaction coordinator's settings (kafkatwist.transactions.config.TransactionConfig).
-    transaction_state_log_num_partitions: int = _default("transaction.state.log.num.partitions", int)
+    transaction_state_log_num_partitions: int = _default(
+        "transaction.state.log.num.partitions", int
+    )
     transaction_state_log_segment_bytes: int = _default("transaction.state.log.segment.bytes", int)
     transaction_max_timeout_ms: int = _default("transaction.max.timeout.ms", int)
     transactional_id_expiration_ms: int = _default("transactional.id.expiration.ms", int)

@@ -4,7 +4,8 @@ Kafka splits the group coordinator along the same seams: the service that
 owns it (C{GroupCoordinatorService}), the classic group protocol
 (C{GroupMetadataManager}: here L{GroupMembership} over the L{Rebalancer}),
 the offsets (C{OffsetMetadataManager}: L{OffsetStore}), group
-administration (L{GroupAdmin}), the transactional offsets (L{TxnOffsetStore}) and the loader that replays
+administration (L{GroupAdmin}), the transactional offsets
+(L{TxnOffsetStore}) and the loader that replays
 ``__consumer_offsets`` (L{GroupLoader}).
 
 Everything runs on the reactor thread; a group is a plain object, so one

@@ -24,9 +24,9 @@ from kafkatwist.errors import RecordsError
 from kafkatwist.groups import records as rec
 from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
+from kafkatwist.groups.txn_offsets import complete_pending
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire.batch import BatchHeader, iter_batches
-from kafkatwist.groups.txn_offsets import complete_pending
 from kafkatwist.wire.record import Record, decode_batch_records
 
 #: Bytes read from a partition at a time.

@@ -27,6 +27,7 @@ from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.topics.partitions import Partitions
+from kafkatwist.wire.batch import parse_batch_header
 from kafkatwist.wire.record import build_batch
 from kafkatwist.wire.validator import validate_produce_records
 
@@ -183,9 +184,9 @@ class OffsetsTopic:
         log = self._partitions.partition_log(topic, p)
         if log is None:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        if producer is None:
-            batch = build_batch(list(records), base_timestamp=now_ms(self._clock))
-        else:
+        if producer is not None:
+            # Kafka's GroupMetadataManager writes these without a sequence
+            # (origin COORDINATOR: the producer state checks no sequence).
             batch = build_batch(
                 list(records),
                 base_timestamp=now_ms(self._clock),
@@ -193,16 +194,23 @@ class OffsetsTopic:
                 producer_epoch=producer[1],
                 is_transactional=True,
             )
+            if len(batch) > log.config.max_message_bytes:
+                raise KafkaError(ErrorCode.RECORD_LIST_TOO_LARGE)
+            epoch = max(topic.partitions[p].leader_epoch, 0)
+            appended = log.append(
+                batch,
+                [(0, parse_batch_header(batch))],
+                leader_epoch=epoch,
+                now_ms=now_ms(self._clock),
+            )
+            return await appended
+        batch = build_batch(list(records), base_timestamp=now_ms(self._clock))
         try:
             batches = validate_produce_records(
                 batch, max_batch_bytes=log.config.max_message_bytes, allow_multiple_batches=True
             )
         except RecordsError as e:
             raise KafkaError(e.code, str(e.message)) from None
-        if producer is not None:
-            # Origin COORDINATOR: no sequence to check (Kafka's ProducerAppendInfo).
-            epoch = max(topic.partitions[p].leader_epoch, 0)
-            return await log.append(batch, batches, leader_epoch=epoch, now_ms=now_ms(self._clock))
         return await self._partitions.append(topic, p, log, batch, batches)
 
     def store_quietly(self, group_id: str, records: Records) -> None:

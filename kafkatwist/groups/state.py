@@ -154,9 +154,7 @@ class ClassicGroup:
     offsets: dict[tuple[str, int], OffsetAndMetadata] = field(factory=dict)
     #: Offsets of ongoing transactions (TxnOffsetCommit), by producer id:
     #: visible only once the producer's commit marker is written.
-    pending_txn_offsets: dict[int, dict[tuple[str, int], OffsetAndMetadata]] = field(
-        factory=dict
-    )
+    pending_txn_offsets: dict[int, dict[tuple[str, int], OffsetAndMetadata]] = field(factory=dict)
 
     def transition(self, state: GroupState, now_ms: int) -> None:
         if self.state not in _VALID_PREVIOUS[state]:

@@ -94,9 +94,7 @@ class TxnOffsetStore:
             if generation >= 0:
                 return everywhere(ErrorCode.ILLEGAL_GENERATION)
             group = self._table.get_or_create(group_id, now_ms(self._clock))
-        error = validate_commit(
-            group, generation, member_id, group_instance_id, transactional=True
-        )
+        error = validate_commit(group, generation, member_id, group_instance_id, transactional=True)
         if error is not None:
             return everywhere(error)
         staged, results = self._offsets.stage(partitions, -1)
@@ -122,7 +120,7 @@ class TxnOffsetStore:
 
     def complete(self, partition: int, producer_id: int, commit: bool) -> None:
         """
-        The producer's marker is in ``__consumer_offsets``-C{partition}: end its pending offsets there.
+        The producer's marker is in ``__consumer_offsets``-C{partition}: end its offsets there.
 
         Every group of that partition with pending offsets of the producer
         sees them committed or discarded.
@@ -136,7 +134,7 @@ class TxnOffsetStore:
                 self._offsets.schedule_expiry()
 
     def unstable(self, group_id: str) -> set[TopicPartition]:
-        """The partitions of C{group_id} with pending transactional offsets (UNSTABLE_OFFSET_COMMIT)."""
+        """The partitions of C{group_id} with pending transactional offsets."""
         group = self._table.groups.get(group_id)
         if group is None:
             return set()

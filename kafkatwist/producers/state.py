@@ -55,7 +55,7 @@ Kafka.
 How the file engine uses it (L{kafkatwist.storage}): each partition log
 owns one table (C{producer_state}), which
 L{kafkatwist.topics.partitions.Partitions.append} checks before appending;
-the log calls C{append_batches} synchronously once offsets are assigned
+the log calls C{on_appended} synchronously once offsets are assigned
 (so the next request's check sees them while the write is in flight),
 C{on_high_watermark}, C{snapshot_entries()} on roll and close, and
 C{on_log_start_offset}; at load the loader calls C{clear()}, C{load_snapshot()}
@@ -269,7 +269,7 @@ class ProducerStateTable:
                 f"{entry.coordinator_epoch} (current)",
             )
 
-    def append_batches(
+    def on_appended(
         self, buf: Buffer, batches: Iterable[tuple[int, BatchHeader]], base_offset: int
     ) -> list[tuple[CompletedTxn, int]]:
         """
@@ -298,7 +298,7 @@ class ProducerStateTable:
         """
         Record a batch as stored in the log at C{base_offset}, without checks.
 
-        Used for every appended batch (L{append_batches}) and to rebuild
+        Used for every appended batch (L{on_appended}) and to rebuild
         the state from the batches after a snapshot. C{header} is the stored
         header: its C{max_timestamp} is final (LogAppendTime stamped). A
         control batch ends the producer's transaction: with its C{marker}

@@ -114,6 +114,7 @@ class LogFlusher:
             if fd >= 0:
                 fds.append(fd)
             paths.extend(more)
+        paths.extend(self._local.txn_indexes.paths_from(self.recovery_point))
         sync_dir = self.dir_dirty
         self.dir_dirty = False
         epochs = self._take_epochs()

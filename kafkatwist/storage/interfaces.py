@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kafkatwist.storage.checkpoints import EpochEntry
     from kafkatwist.storage.kraft import MetadataImage
     from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult
+    from kafkatwist.storage.txn_index import AbortedTxn
     from kafkatwist.wire.batch import BatchHeader
     from kafkatwist.wire.primitives import Buffer
 
@@ -95,6 +96,9 @@ class IPartitionLog(Protocol):
 
     def ongoing_transactions(self) -> list[tuple[int, int, int]]:
         """C{(producer id, producer epoch, first offset)} of each open transaction, oldest first."""
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[AbortedTxn]:
+        """The aborted transactions overlapping C{[fetch_offset, upper_bound)} (read_committed)."""
 
     @property
     def latest_epoch(self) -> int | None:

@@ -36,6 +36,12 @@ from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import RecoveryReport, Truncation
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.txn_index import (
+    TXN_INDEX_SUFFIX,
+    AbortedTxn,
+    TxnIndexes,
+    load_txn_indexes,
+)
 from kafkatwist.wire.batch import BatchHeader, read_end_txn_marker
 
 
@@ -91,6 +97,8 @@ def open_partition_log(
     rebuilt: list[str] = []
     truncations: list[Truncation] = []
     deleted: list[str] = []
+    #: The base of the first segment recovered: its transaction indexes are rebuilt.
+    rebuild_from: int | None = None
     try:
         epochs = LeaderEpochCache()
         epoch_path = os.path.join(directory, LEADER_EPOCH_CHECKPOINT)
@@ -100,7 +108,12 @@ def open_partition_log(
             notes.append(f"ignored unreadable {LEADER_EPOCH_CHECKPOINT}: {e}")
         epochs_before = epochs.entries
 
+        #: Whether a segment recovery saw a control batch (a transaction marker).
+        markers_seen: list[bool] = []
+
         def assign_epoch(header: BatchHeader) -> None:
+            if header.is_control and not markers_seen:
+                markers_seen.append(True)
             epoch = header.partition_leader_epoch
             latest = epochs.latest_epoch
             if epoch >= 0 and (latest is None or epoch > latest):
@@ -117,6 +130,8 @@ def open_partition_log(
             if recover and holds_unflushed and not recovered:
                 # Epochs at or after the first unflushed segment come back from its batches.
                 epochs.truncate_from_end(base)
+            if recover and holds_unflushed and rebuild_from is None:
+                rebuild_from = base
             if (recover and holds_unflushed) or problem is not None:
                 result = segment.recover(assign_epoch)
                 (recovered if recover and holds_unflushed else rebuilt).append(segment.log_path)
@@ -147,7 +162,20 @@ def open_partition_log(
         epochs.truncate_from_end(log_end)
         epochs.truncate_from_start(start)
         point = min(recovery_point, log_end) if recover else log_end
-        notes.extend(_restore_producer_state(directory, segments, state, start, log_end))
+        txn_indexes, txn_notes = load_txn_indexes(directory, [s.base_offset for s in segments])
+        notes.extend(txn_notes)
+        notes.extend(
+            _restore_producer_state(
+                directory,
+                segments,
+                state,
+                start,
+                log_end,
+                txn_indexes,
+                rebuild_from,
+                bool(markers_seen),
+            )
+        )
         # At rest only the active segment holds a descriptor (recovery opened others).
         for segment in segments[:-1]:
             segment.close_files()
@@ -163,7 +191,7 @@ def open_partition_log(
         config=config,
         clock=clock,
         run_blocking=run_blocking,
-        local=LocalLog(directory, segments, log_end),
+        local=LocalLog(directory, segments, log_end, txn_indexes),
         log_start_offset=start,
         recovery_point=point,
         epochs=epochs,
@@ -196,7 +224,7 @@ def _clean_directory(directory: str) -> list[int]:
                 bases.append(offset)
     base_set = set(bases)
     for name in names:
-        if name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
+        if name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)):
             offset = offset_from_file_name(name)
             if offset is not None and offset not in base_set:
                 unlink_all([os.path.join(directory, name)])
@@ -208,7 +236,7 @@ def _delete_segments_after(directory: str, later: Sequence[int]) -> list[str]:
     """Remove the files of the segments following a truncation; return the removed logs."""
     deleted: list[str] = []
     for base in later:
-        for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+        for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
             path = os.path.join(directory, file_name(base, suffix))
             if suffix == LOG_SUFFIX and os.path.exists(path):
                 deleted.append(path)
@@ -222,8 +250,20 @@ def _restore_producer_state(
     state: ProducerStateTable,
     log_start: int,
     log_end: int,
+    txn_indexes: TxnIndexes,
+    rebuild_from: int | None,
+    markers: bool,
 ) -> list[str]:
-    """Load the latest usable snapshot at or below C{log_end}, then replay the headers after it."""
+    """
+    Load the latest usable snapshot at or below C{log_end}, then replay the headers after it.
+
+    After an unclean stop (C{rebuild_from}: the base of the first recovered
+    segment) the ``.txnindex`` files of the recovered segments are rewritten
+    from the aborted transactions the replay completes there, as Kafka's
+    C{LogLoader.recoverSegment} rebuilds them; if those segments hold
+    markers (C{markers}), the replay starts from the latest snapshot at or
+    below C{rebuild_from}, so that it sees their transactions begin.
+    """
     notes: list[str] = []
     snapshots = []
     for name in os.listdir(directory):
@@ -237,7 +277,9 @@ def _restore_producer_state(
             unlink_all([os.path.join(directory, file_name(offset, SNAPSHOT_SUFFIX))])
     state.clear()
     replay_from = log_start
-    for offset in reversed([o for o in snapshots if o <= log_end]):
+    # Rebuilding indexes needs the state at the first recovered segment.
+    newest = log_end if rebuild_from is None or not markers else rebuild_from
+    for offset in reversed([o for o in snapshots if o <= newest]):
         path = os.path.join(directory, file_name(offset, SNAPSHOT_SUFFIX))
         try:
             entries = read_producer_snapshot(path)
@@ -250,6 +292,7 @@ def _restore_producer_state(
         break
     bases = [s.base_offset for s in segments]
     first = max(bisect.bisect_right(bases, replay_from) - 1, 0)
+    aborted: dict[int, list[AbortedTxn]] = {}
     for segment in segments[first:]:
         # Read through the segment's own descriptor: the shared read handles
         # belong to the reactor thread, and this may run in a worker thread.
@@ -264,5 +307,15 @@ def _restore_producer_state(
                     # One small read per marker; data batches need their header only.
                     batch = segment.read_batch(position, header.size)
                     marker = read_end_txn_marker(batch, 0, header)
-                state.replay_batch(header, header.base_offset, marker)
+                done = state.replay_batch(header, header.base_offset, marker)
+                if done is not None and done[0].is_aborted:
+                    txn, lso = done
+                    entry = AbortedTxn(txn.producer_id, txn.first_offset, txn.last_offset, lso)
+                    aborted.setdefault(segment.base_offset, []).append(entry)
+    # Every replayed marker is below the high watermark (the log end offset) now.
+    state.on_high_watermark(log_end)
+    if rebuild_from is not None:
+        for base in bases:
+            if base >= rebuild_from:
+                txn_indexes.replace(base, aborted.get(base, []))
     return notes

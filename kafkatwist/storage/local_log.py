@@ -18,12 +18,14 @@ import errno
 import os
 from collections.abc import Callable, Sequence
 
-from attrs import define, field
+from attrs import Factory, define, field
 
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.producers.transactions import CompletedTxn
 from kafkatwist.storage.files import Writev, unlink_all, write_all
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.txn_index import AbortedTxn, TxnIndexes
 from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.validator import AssignedOffsets
 
@@ -61,11 +63,13 @@ class LocalLog:
     The segments of one partition dir, oldest first, and the log end offset.
 
     @ivar directory: ``<log.dir>/<topic>-<partition>``.
+    @ivar txn_indexes: The aborted transactions of the segments (``.txnindex``).
     """
 
     directory: str
     _segments: list[Segment]
     log_end_offset: int
+    txn_indexes: TxnIndexes = Factory(lambda self: TxnIndexes(self.directory), takes_self=True)
     _bases: list[int] = field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -156,6 +160,20 @@ class LocalLog:
             offset = last + 1
         self.log_end_offset = assigned.next_offset
 
+    def index_aborted(self, completed: Sequence[tuple[CompletedTxn, int]]) -> None:
+        """
+        Index the aborted transactions among those whose markers the active segment just got.
+
+        C{completed}: each transaction with the LSO it completed at
+        (L{kafkatwist.producers.state.ProducerStateTable.on_appended}).
+
+        @raise OSError: Writing the ``.txnindex`` failed.
+        """
+        for txn, lso in completed:
+            if txn.is_aborted:
+                entry = AbortedTxn(txn.producer_id, txn.first_offset, txn.last_offset, lso)
+                self.txn_indexes.append(self._segments[-1].base_offset, entry)
+
     # -- reads -----------------------------------------------------------------
 
     def read(
@@ -231,3 +249,4 @@ class LocalLog:
         gone = {id(s) for s in doomed}
         self._segments = [s for s in self._segments if id(s) not in gone]
         self._bases = [s.base_offset for s in self._segments]
+        self.txn_indexes.drop(s.base_offset for s in doomed)

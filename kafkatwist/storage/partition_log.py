@@ -48,6 +48,7 @@ from kafkatwist.storage.flusher import LogFlusher
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
 from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult, RecoveryReport
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.txn_index import AbortedTxn
 from kafkatwist.storage.waiters import HighWatermarkWaiters
 from kafkatwist.wire.batch import BatchHeader
 from kafkatwist.wire.primitives import Buffer
@@ -159,6 +160,10 @@ class PartitionLog:
     def ongoing_transactions(self) -> list[tuple[int, int, int]]:
         """C{(producer id, producer epoch, first offset)} of each open transaction, oldest first."""
         return self._producer_state.ongoing_transactions()
+
+    def aborted_transactions(self, fetch_offset: int, upper_bound: int) -> list[AbortedTxn]:
+        """The aborted transactions overlapping C{[fetch_offset, upper_bound)} (from memory)."""
+        return self._local.txn_indexes.collect(fetch_offset, upper_bound)
 
     @property
     def recovery_point(self) -> int:
@@ -274,13 +279,12 @@ class PartitionLog:
             if self._local.should_roll(config, total, assigned, len(batches), now_ms):
                 self._roll(now_ms)
             self._local.write(self._writev, assigned, batches, total, append_time)
+            self._local.index_aborted(self._producer_state.on_appended(buf, batches, base_offset))
         except OSError as e:
             self._go_offline(f"write to {self._local.active.log_path} failed: {e}")
             return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"append failed: {e}"))
         if leader_epoch >= 0:
             self._epoch_file.assign(leader_epoch, base_offset)
-        self._producer_state.append_batches(buf, batches, base_offset)
-
         info = AppendInfo(
             base_offset=base_offset,
             last_offset=assigned.last_offset,
@@ -399,11 +403,8 @@ class PartitionLog:
         """
         ListOffsets: the first record with a timestamp >= C{timestamp} below the high watermark.
 
-        See L{timestamps.offset_for_timestamp}. The special values work too:
-        -2 (earliest) and -4 (earliest local) give the log start offset, -1
-        (latest) the high watermark, -3 the record with the largest
-        timestamp (L{max_timestamp}). Fires with C{None} when no record
-        qualifies.
+        See L{timestamps.offset_for_timestamp}; also -2/-4 (log start), -1 (high
+        watermark), -3 (L{max_timestamp}). Fires with C{None} if none qualifies.
         """
         return self._offset_for_timestamp(timestamp)
 

@@ -31,6 +31,7 @@ from kafkatwist.storage.executor import SerialExecutor
 from kafkatwist.storage.files import unlink_all
 from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.txn_index import TXN_INDEX_SUFFIX
 
 #: Whether a segment may go, given the one after it (C{None} for the active segment).
 SegmentPredicate = Callable[[Segment, "Segment | None"], bool]
@@ -107,7 +108,7 @@ class SegmentDeleter:
 
     def delete(self, doomed: Sequence[Segment], delay_ms: int) -> None:
         """
-        Rename the segments' files (and their producer snapshots) ``.deleted``; remove them later.
+        Rename the segments' files (with snapshots, ``.txnindex``) ``.deleted``; remove them later.
 
         @raise OSError: A rename failed.
         """
@@ -115,14 +116,13 @@ class SegmentDeleter:
         for segment in doomed:
             segment.close_maps()
             renamed.extend(segment.rename_for_deletion())
-            snapshot = os.path.join(
-                self._directory, file_name(segment.base_offset, SNAPSHOT_SUFFIX)
-            )
-            try:
-                os.rename(snapshot, snapshot + DELETED_SUFFIX)
-                renamed.append(snapshot + DELETED_SUFFIX)
-            except FileNotFoundError:
-                pass
+            for suffix in (SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX):
+                path = os.path.join(self._directory, file_name(segment.base_offset, suffix))
+                try:
+                    os.rename(path, path + DELETED_SUFFIX)
+                    renamed.append(path + DELETED_SUFFIX)
+                except FileNotFoundError:
+                    pass
             self._log.info(
                 "Deleting segment {file} of {name}", file=segment.log_path, name=self._name
             )

@@ -1,4 +1,4 @@
-"""TransactionConfig: the transaction coordinator's settings, under Kafka's C{transaction.*} keys."""
+"""TransactionConfig: the transaction coordinator's settings (Kafka's C{transaction.*} keys)."""
 
 from __future__ import annotations
 

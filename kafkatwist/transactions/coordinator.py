@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -35,17 +35,20 @@ from kafkatwist.groups.offsets_topic import append_error
 from kafkatwist.transactions.config import TransactionConfig
 from kafkatwist.transactions.markers import MarkerWriter
 from kafkatwist.transactions.metadata import (
-    NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
-    SHORT_MAX,
     TV_2,
     TopicPartition,
     TransactionMetadata,
     TxnState,
     TxnTransit,
-    is_epoch_exhausted,
 )
 from kafkatwist.transactions.state_log import TransactionStateLog
+from kafkatwist.transactions.transitions import (
+    ProducerAnswer,
+    failed,
+    prepare_end,
+    prepare_init,
+)
 
 _PC, _PA, _CC, _CA = (
     TxnState.PREPARE_COMMIT,
@@ -53,13 +56,6 @@ _PC, _PA, _CC, _CA = (
     TxnState.COMPLETE_COMMIT,
     TxnState.COMPLETE_ABORT,
 )
-
-#: An answer with a producer id and epoch: (error, producer id, epoch).
-ProducerAnswer = tuple[ErrorCode, int, int]
-
-
-def _failed(code: ErrorCode) -> ProducerAnswer:
-    return code, NO_PRODUCER_ID, NO_PRODUCER_EPOCH
 
 
 class ProducerIds(Protocol):
@@ -125,7 +121,7 @@ class TransactionCoordinator:
         try:
             d = self.state_log.write(txn.transactional_id, transit)
         except Exception:
-            return succeed(failed(Failure()))
+            d = fail()
         return d.addCallbacks(written, failed)
 
     # -- InitProducerId ----------------------------------------------------------------------
@@ -144,11 +140,11 @@ class TransactionCoordinator:
         self, transactional_id: str, timeout_ms: int, expected: tuple[int, int] | None
     ) -> ProducerAnswer:
         if not transactional_id:
-            return _failed(ErrorCode.INVALID_REQUEST)
+            return failed(ErrorCode.INVALID_REQUEST)
         if not 0 < timeout_ms <= self._config.max_timeout_ms:
-            return _failed(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
+            return failed(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
         if self.loading:
-            return _failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+            return failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         txn = self.txns.get(transactional_id)
         if txn is None:
             producer_id = await self._producer_ids.allocate()
@@ -160,9 +156,9 @@ class TransactionCoordinator:
         new_producer_id: int | None = None
         if txn.epoch_exhausted and txn.state in (TxnState.EMPTY, _CC, _CA):
             new_producer_id = await self._producer_ids.allocate()
-        outcome = self._prepare_init(txn, timeout_ms, expected, new_producer_id)
+        outcome = prepare_init(txn, timeout_ms, expected, new_producer_id, self.now())
         if isinstance(outcome, ErrorCode):
-            return _failed(outcome)
+            return failed(outcome)
         if outcome.state == TxnState.PREPARE_EPOCH_FENCE:
             # Abort the ongoing transaction first; the client retries and then gets its epoch.
             code, _, _ = await self.end_transaction(
@@ -174,10 +170,10 @@ class TransactionCoordinator:
                 from_client=False,
                 fence=outcome,
             )
-            return _failed(code if code != ErrorCode.NONE else ErrorCode.CONCURRENT_TRANSACTIONS)
+            return failed(code if code != ErrorCode.NONE else ErrorCode.CONCURRENT_TRANSACTIONS)
         code = await self.write(txn, outcome)
         if code != ErrorCode.NONE:
-            return _failed(code)
+            return failed(code)
         self._log.info(
             "Initialized transactional id {tid} with producer id {pid} and epoch {epoch}",
             tid=transactional_id,
@@ -185,51 +181,6 @@ class TransactionCoordinator:
             epoch=outcome.producer_epoch,
         )
         return ErrorCode.NONE, outcome.producer_id, outcome.producer_epoch
-
-    def _prepare_init(
-        self,
-        txn: TransactionMetadata,
-        timeout_ms: int,
-        expected: tuple[int, int] | None,
-        new_producer_id: int | None,
-    ) -> TxnTransit | ErrorCode:
-        """Kafka's C{prepareInitProducerIdTransit}."""
-        if txn.pending is not None:
-            return ErrorCode.CONCURRENT_TRANSACTIONS
-        if expected is not None:
-            pid, epoch = expected
-            valid = (
-                txn.producer_epoch == NO_PRODUCER_EPOCH
-                or pid == txn.producer_id
-                or (pid == txn.previous_producer_id and is_epoch_exhausted(epoch))
-            )
-            if not valid:
-                return ErrorCode.PRODUCER_FENCED
-        state = txn.state
-        if state.is_prepare:
-            return ErrorCode.CONCURRENT_TRANSACTIONS
-        if state == TxnState.ONGOING:
-            return txn.prepare_fence_epoch()
-        if state in (TxnState.EMPTY, _CC, _CA):
-            now = self.now()
-            if txn.epoch_exhausted and (expected is None or expected[1] == txn.producer_epoch):
-                if new_producer_id is None:
-                    return ErrorCode.CONCURRENT_TRANSACTIONS  # exhausted meanwhile: retry
-                return txn.prepare_producer_id_rotation(
-                    new_producer_id, timeout_ms, now, expected is not None
-                )
-            if txn.epoch_exhausted:
-                return ErrorCode.PRODUCER_FENCED
-            transit = txn.prepare_increment_epoch(
-                timeout_ms, None if expected is None else expected[1], now
-            )
-            return ErrorCode.PRODUCER_FENCED if transit is None else transit
-        self._log.error(
-            "Transactional id {tid} is {state}: it cannot be initialized",
-            tid=txn.transactional_id,
-            state=state.kafka_name,
-        )
-        return ErrorCode.CONCURRENT_TRANSACTIONS
 
     # -- AddPartitionsToTxn --------------------------------------------------------------------
 
@@ -300,6 +251,67 @@ class TransactionCoordinator:
             for tp in wanted
         }
 
+    def implicit_add_allowed(self, transactional_id: str, tv2_request: bool) -> bool:
+        """
+        Whether a write outside the transaction adds its partition (KIP-890 part 2).
+
+        Kafka knows a transaction version 2 producer by its request version
+        (Produce v12+, TxnOffsetCommit v5+): C{tv2_request}. This broker's
+        Produce stops at v11, which both kinds of producer send, so a
+        producer is also taken as version 2 when its transaction was started
+        by an implicit add (its metadata records version 2), or when no
+        transaction is open: a version 1 producer adds a partition
+        (AddPartitionsToTxn, AddOffsetsToTxn) before it writes there, so it
+        never writes outside an open transaction.
+        """
+        if tv2_request:
+            return True
+        txn = self.txns.get(transactional_id)
+        if txn is None:
+            return False
+        return txn.state in (TxnState.EMPTY, _CC, _CA) or (
+            txn.state == TxnState.ONGOING and txn.supports_epoch_bump
+        )
+
+    def ensure_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Iterable[TopicPartition],
+        tv2_request: bool = False,
+    ) -> Deferred[dict[TopicPartition, ErrorCode]]:
+        """
+        Check that a transactional write's partitions are in the transaction, adding them for TV2.
+
+        The broker side of Produce and TxnOffsetCommit (Kafka's
+        C{AddPartitionsToTxnManager}): a transaction version 1 producer's
+        partitions are verified (TRANSACTION_ABORTABLE for one not in the
+        transaction); a version 2 producer's are added
+        (L{implicit_add_allowed}).
+        """
+        return Deferred.fromCoroutine(
+            self._ensure(transactional_id, producer_id, producer_epoch, partitions, tv2_request)
+        )
+
+    async def _ensure(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Iterable[TopicPartition],
+        tv2_request: bool,
+    ) -> dict[TopicPartition, ErrorCode]:
+        codes = self.verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
+        missing = [tp for tp, code in codes.items() if code == ErrorCode.TRANSACTION_ABORTABLE]
+        if not missing or not self.implicit_add_allowed(transactional_id, tv2_request):
+            return codes
+        code = await self.add_partitions(
+            transactional_id, producer_id, producer_epoch, missing, TV_2
+        )
+        codes.update(dict.fromkeys(missing, code))
+        return codes
+
     # -- EndTxn ------------------------------------------------------------------------------
 
     def end_transaction(
@@ -344,12 +356,12 @@ class TransactionCoordinator:
         fence: TxnTransit | None,
     ) -> ProducerAnswer:
         if not transactional_id:
-            return _failed(ErrorCode.INVALID_REQUEST)
+            return failed(ErrorCode.INVALID_REQUEST)
         if self.loading:
-            return _failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+            return failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         txn = self.txns.get(transactional_id)
         if txn is None:
-            return _failed(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
+            return failed(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
         next_producer_id = NO_PRODUCER_ID
         if (
             fence is None
@@ -358,8 +370,16 @@ class TransactionCoordinator:
             and txn.epoch_exhausted
         ):
             next_producer_id = await self._producer_ids.allocate()
-        outcome = self._prepare_end(
-            txn, producer_id, producer_epoch, commit, client_version, fence, next_producer_id
+        outcome = prepare_end(
+            txn,
+            producer_id,
+            producer_epoch,
+            commit,
+            client_version,
+            from_client,
+            fence,
+            next_producer_id,
+            self.now(),
         )
         if isinstance(outcome, tuple):
             if fence is not None and txn.pending == TxnState.PREPARE_EPOCH_FENCE:
@@ -370,65 +390,12 @@ class TransactionCoordinator:
         if code != ErrorCode.NONE:
             if fence is not None:
                 txn.failed_epoch_fence = True
-            return _failed(code)
+            return failed(code)
         if txn.pending is not None or not txn.state.is_prepare:
-            return _failed(ErrorCode.CONCURRENT_TRANSACTIONS)
+            return failed(ErrorCode.CONCURRENT_TRANSACTIONS)
         complete = txn.prepare_complete(self.now())
         self._send_markers(txn, complete, coordinator_epoch)
         return ErrorCode.NONE, complete.producer_id, complete.producer_epoch
-
-    def _prepare_end(
-        self,
-        txn: TransactionMetadata,
-        producer_id: int,
-        producer_epoch: int,
-        commit: bool,
-        client_version: int,
-        fence: TxnTransit | None,
-        next_producer_id: int,
-    ) -> TxnTransit | ProducerAnswer:
-        """The checks of Kafka's C{endTransaction} before PrepareCommit/PrepareAbort is written."""
-        state = txn.state
-        fencing = fence is not None
-        v2 = not fencing and txn.supports_epoch_bump
-        retry_on_overflow = (
-            v2
-            and txn.previous_producer_id == producer_id
-            and producer_epoch == SHORT_MAX - 1
-            and txn.producer_epoch == 0
-        )
-        retry_on_bump = v2 and txn.producer_epoch == producer_epoch + 1
-        if fencing:
-            valid_epoch = True
-        elif v2:
-            if state in (TxnState.ONGOING, TxnState.EMPTY):
-                valid_epoch = producer_epoch == txn.producer_epoch
-            elif state.is_prepare:
-                valid_epoch = retry_on_bump
-            else:
-                valid_epoch = retry_on_bump or retry_on_overflow
-        else:
-            valid_epoch = producer_epoch == txn.producer_epoch or (
-                not from_client and producer_epoch >= txn.producer_epoch
-            )
-        if txn.producer_id != producer_id and not retry_on_overflow:
-            return _failed(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
-        if not valid_epoch:
-            return _failed(ErrorCode.PRODUCER_FENCED)
-        if txn.pending is not None and not (
-            fencing and txn.pending == TxnState.PREPARE_EPOCH_FENCE
-        ):
-            return _failed(ErrorCode.CONCURRENT_TRANSACTIONS)
-        wanted_complete, wanted_prepare = (_CC, _PC) if commit else (_CA, _PA)
-        if state == TxnState.ONGOING:
-            if fence is not None:
-                return txn.prepare_fenced_abort(fence, self.now())
-            return txn.prepare_end(commit, client_version, next_producer_id, self.now())
-        if state == wanted_complete:
-            return ErrorCode.NONE, txn.producer_id, txn.producer_epoch
-        if state == wanted_prepare:
-            return _failed(ErrorCode.CONCURRENT_TRANSACTIONS)
-        return _failed(ErrorCode.INVALID_TXN_STATE)
 
     def _send_markers(
         self, txn: TransactionMetadata, complete: TxnTransit, coordinator_epoch: int
@@ -449,7 +416,12 @@ class TransactionCoordinator:
             return self.write(txn, complete).addCallback(completed)
 
         d = self.markers.write(
-            txn.partitions, txn.producer_id, txn.producer_epoch, coordinator_epoch, commit
+            txn.partitions,
+            txn.producer_id,
+            txn.producer_epoch,
+            coordinator_epoch,
+            commit,
+            TV_2 if txn.supports_epoch_bump else 0,
         )
         return d.addCallback(markers_written)
 
@@ -467,4 +439,3 @@ class TransactionCoordinator:
                 epoch = self.state_log.coordinator_epoch(txn.transactional_id)
                 out.append(self._send_markers(txn, txn.prepare_complete(self.now()), epoch))
         return out
-

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, DeferredList
+from twisted.internet.defer import Deferred, DeferredList, fail
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -46,7 +46,6 @@ RETRIABLE = frozenset(
 
 #: Called once a marker is in ``__consumer_offsets``: (partition, producer id, commit).
 OffsetsMarkerHook = Callable[[int, int, bool], None]
-
 
 
 @define(eq=False)
@@ -74,12 +73,16 @@ class MarkerWriter:
         producer_epoch: int,
         coordinator_epoch: int,
         commit: bool,
+        transaction_version: int = 0,
     ) -> Deferred[None]:
-        """Write the marker to every partition; fires once each is written (or given up)."""
-        pending = [
-            self._write_one(tp, producer_id, producer_epoch, coordinator_epoch, commit)
-            for tp in sorted(partitions)
-        ]
+        """
+        Write the marker to every partition; fires once each is written (or given up).
+
+        @param transaction_version: 2 when the coordinator bumped the epoch
+            for this marker (KIP-890): the log then requires a newer epoch.
+        """
+        marker = (producer_id, producer_epoch, coordinator_epoch, commit, transaction_version)
+        pending = [self._write_one(tp, *marker) for tp in sorted(partitions)]
         done: Deferred[None] = Deferred()
         DeferredList(pending, consumeErrors=True).addCallback(lambda _: done.callback(None))
         return done
@@ -99,6 +102,7 @@ class MarkerWriter:
         producer_epoch: int,
         coordinator_epoch: int,
         commit: bool,
+        transaction_version: int,
     ) -> Deferred[None]:
         result: Deferred[None] = Deferred()
 
@@ -117,11 +121,16 @@ class MarkerWriter:
                 return
             try:
                 d = self._partitions.write_txn_marker(
-                    topic, partition, producer_id, producer_epoch, coordinator_epoch, commit
+                    topic,
+                    partition,
+                    producer_id,
+                    producer_epoch,
+                    coordinator_epoch,
+                    commit,
+                    transaction_version=transaction_version,
                 )
             except Exception:
-                d = Deferred()
-                d.errback(Failure())
+                d = fail()
             d.addCallbacks(written, failed)
 
         def written(_: object) -> None:

@@ -109,7 +109,7 @@ class IllegalTransition(Exception):
 
 @frozen
 class TxnTransit:
-    """A prepared transition: the metadata as it will be once written (Kafka's C{TxnTransitMetadata})."""
+    """A prepared transition: the metadata once written (Kafka's C{TxnTransitMetadata})."""
 
     producer_id: int
     previous_producer_id: int
@@ -196,7 +196,9 @@ class TransactionMetadata:
         self, timeout_ms: int, expected_epoch: int | None, now: int
     ) -> TxnTransit | None:
         """
-        InitProducerId on a completed id: the next epoch, to Empty (Kafka's C{prepareIncrementProducerEpoch}).
+        InitProducerId on a completed id: the next epoch, to Empty.
+
+        Kafka's C{prepareIncrementProducerEpoch}.
 
         @param expected_epoch: The epoch in a KIP-360 request, or None.
         @return: None when C{expected_epoch} is neither the current nor the
@@ -219,7 +221,7 @@ class TransactionMetadata:
     def prepare_producer_id_rotation(
         self, new_producer_id: int, timeout_ms: int, now: int, record_last_epoch: bool
     ) -> TxnTransit:
-        """The epoch is exhausted: a new producer id at epoch 0 (Kafka's C{prepareProducerIdRotation})."""
+        """Epochs exhausted: a new producer id at epoch 0 (Kafka's C{prepareProducerIdRotation})."""
         last = self.producer_epoch if record_last_epoch else NO_PRODUCER_EPOCH
         return self._prepare(self._to_empty(new_producer_id, 0, last, timeout_ms, now))
 
@@ -244,7 +246,7 @@ class TransactionMetadata:
     def prepare_add_partitions(
         self, partitions: Iterable[TopicPartition], now: int, client_version: int
     ) -> TxnTransit:
-        """Partitions join the transaction, which becomes Ongoing (Kafka's C{prepareAddPartitions})."""
+        """Partitions join the transaction, now Ongoing (Kafka's C{prepareAddPartitions})."""
         starting = self.state in (_E, _CC, _CA)
         return self._prepare(
             evolve(
@@ -258,7 +260,7 @@ class TransactionMetadata:
         )
 
     def prepare_fence_epoch(self) -> TxnTransit:
-        """An ongoing transaction is to be aborted with a bumped epoch (Kafka's C{prepareFenceProducerEpoch})."""
+        """Abort the ongoing transaction, epoch bumped (Kafka's C{prepareFenceProducerEpoch})."""
         if self.producer_epoch >= SHORT_MAX:
             raise IllegalTransition(f"{self.transactional_id}: cannot fence epoch {SHORT_MAX}")
         epoch = self.producer_epoch if self.failed_epoch_fence else self.producer_epoch + 1
@@ -318,7 +320,7 @@ class TransactionMetadata:
         )
 
     def prepare_complete(self, now: int) -> TxnTransit:
-        """CompleteCommit or CompleteAbort once the markers are written (Kafka's C{prepareComplete})."""
+        """CompleteCommit or CompleteAbort, the markers written (Kafka's C{prepareComplete})."""
         self.failed_epoch_fence = False
         producer_id, epoch = self.producer_id, self.producer_epoch
         if self.supports_epoch_bump and self.next_producer_id != NO_PRODUCER_ID:

@@ -41,9 +41,9 @@ from kafkatwist.wire.primitives import Reader
 
 TRANSACTION_STATE_TOPIC = "__transaction_state"
 
-#: The topic configs Kafka creates ``__transaction_state`` with (C{transactionTopicConfigs}).
+
 def transaction_topic_configs(segment_bytes: int) -> Mapping[str, str]:
-    """The configs of ``__transaction_state``: compacted, uncompressed."""
+    """The configs Kafka creates ``__transaction_state`` with (C{transactionTopicConfigs})."""
     return {
         "cleanup.policy": "compact",
         "compression.type": "uncompressed",
@@ -91,17 +91,19 @@ def encode_value(transit: TxnTransit, transaction_version_level: int) -> bytes:
             PartitionsSchema(topic=t, partition_ids=tuple(ps)) for t, ps in by_topic.items()
         )
     version = value_version(transaction_version_level)
+    # Version 0 has no tagged fields: the ids and client version are not stored.
+    flexible = version >= 1
     value = TransactionLogValue(
         producer_id=transit.producer_id,
-        previous_producer_id=transit.previous_producer_id,
-        next_producer_id=transit.next_producer_id,
+        previous_producer_id=transit.previous_producer_id if flexible else -1,
+        next_producer_id=transit.next_producer_id if flexible else -1,
         producer_epoch=transit.producer_epoch,
         transaction_timeout_ms=transit.timeout_ms,
         transaction_status=int(transit.state),
         transaction_partitions=partitions,
         transaction_last_update_timestamp_ms=transit.update_ms,
         transaction_start_timestamp_ms=transit.start_ms,
-        client_transaction_version=transit.client_version,
+        client_transaction_version=transit.client_version if flexible else 0,
     )
     return _INT16.pack(version) + schema.encode_bytes(value, version)
 

@@ -184,7 +184,9 @@ class TransactionService:
             txn.prepare_dead()
             expired.append(txn.transactional_id)
             d = coordinator.state_log.remove(txn.transactional_id)
-            d.addCallbacks(self._removed, self._not_removed, (txn,), None, (txn,), None)
+            d.addCallbacks(
+                self._removed, self._not_removed, callbackArgs=(txn,), errbackArgs=(txn,)
+            )
         return expired
 
     def _removed(self, _: object, txn: TransactionMetadata) -> None:

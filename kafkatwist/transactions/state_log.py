@@ -76,7 +76,7 @@ class TransactionStateLog:
         return self._topic.partition_of(transactional_id)
 
     def coordinator_epoch(self, transactional_id: str) -> int:
-        """The coordinator epoch of the id's partition: its leader epoch (0 before the topic exists)."""
+        """The coordinator epoch of the id's partition: its leader epoch (0 without the topic)."""
         topic = self._topic.current()
         if topic is None:
             return 0

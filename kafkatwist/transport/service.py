@@ -27,6 +27,7 @@ from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties,
 from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
+from kafkatwist.transactions.service import TransactionService
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.pool import RequestMemoryPool
 from kafkatwist.transport.protocol import KafkaServerFactory
@@ -283,6 +284,7 @@ class BrokerService(Service):
         self._producer_expiration = producer_id_expiration(config, clock, logs, configs)
         self._producer_expiration.start()
         self._start_groups(broker.groups)
+        self._start_transactions(broker.transactions)
         self.factory = KafkaServerFactory(
             Dispatcher(REGISTRY, broker),
             config.socket_request_max_bytes,
@@ -316,6 +318,18 @@ class BrokerService(Service):
         """
         groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
 
+    def _start_transactions(self, transactions: TransactionService) -> None:
+        """
+        Start the transaction coordinator without waiting for it, as the group coordinator.
+
+        It replays ``__transaction_state`` (the transaction APIs answer
+        COORDINATOR_LOAD_IN_PROGRESS meanwhile), then writes the markers of
+        the transactions left in PrepareCommit/PrepareAbort and completes them.
+        """
+        transactions.start().addErrback(
+            lambda f: self._log.failure("Transaction coordinator failed", f)
+        )
+
     def _advertised(self, bound_port: int) -> tuple[str | None, int]:
         """
         What Metadata tells clients: C{advertised.listeners} when it is set,
@@ -344,6 +358,7 @@ class BrokerService(Service):
                     transport.loseConnection()
         if self._broker is not None:
             self._broker.groups.stop()
+            self._broker.transactions.stop()
         if self._producer_expiration is not None:
             self._producer_expiration.stop()
         if self._logs is not None:

@@ -78,13 +78,14 @@ class InitProducerIdTests(SynchronousTestCase):
         self.assertEqual(self.refused(3, request(producer_id=5)), ErrorCode.INVALID_REQUEST)
         self.assertEqual(self.refused(5, request(producer_epoch=2)), ErrorCode.INVALID_REQUEST)
 
-    def test_transactional_id_refused(self) -> None:
-        """A transactional id gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED: no transactions here."""
+    def test_transactional_id_served(self) -> None:
+        """A transactional id gets a producer id from the coordinator, a new epoch each time."""
+        epochs = []
         for version in range(6):
-            self.assertEqual(
-                self.refused(version, request("tx-1")),
-                ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-            )
+            response = self.init(version, request("tx-1"))
+            self.assertEqual(response.error_code, 0)
+            epochs.append(response.producer_epoch)
+        self.assertEqual(epochs, list(range(6)))
 
     def test_empty_transactional_id_is_invalid_request(self) -> None:
         """An empty transactional id is INVALID_REQUEST, as in Kafka's coordinator."""
@@ -100,7 +101,7 @@ class InitProducerIdTests(SynchronousTestCase):
         )
 
     def test_refusal_through_dispatcher(self) -> None:
-        """A v4 request with a transactional id, as bytes, gets the error response bytes."""
+        """A v4 request with a too long transaction timeout, as bytes, gets the error bytes."""
         frame = bytes.fromhex(
             "0016"
             "0004"
@@ -110,7 +111,7 @@ class InitProducerIdTests(SynchronousTestCase):
             "00"  # key 22, v4, correlation 9, client "c", no tags
             "03"
             "7478"  # compact nullable string "tx"
-            "0000ea60"  # transaction_timeout_ms 60000
+            "7fffffff"  # transaction_timeout_ms 2147483647
             "ffffffffffffffff"
             "ffff"
             "00"  # producer id -1, epoch -1, no tags
@@ -119,7 +120,7 @@ class InitProducerIdTests(SynchronousTestCase):
             "00000009"
             "00"  # correlation 9, no header tags
             "00000000"
-            "0035"  # throttle 0, TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            "0032"  # throttle 0, INVALID_TRANSACTION_TIMEOUT
             "ffffffffffffffff"
             "ffff"
             "00"  # producer id -1, epoch -1, no tags

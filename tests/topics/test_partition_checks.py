@@ -94,3 +94,15 @@ class WorkerCheckTests(SynchronousTestCase):
         self.assertEqual(failure.value.code, ErrorCode.INVALID_RECORD)
         self.assertEqual(self.successResultOf(second).base_offset, 0)
         self.assertEqual(log_of(self.broker, "t", 0).log_end_offset, 1)
+
+    def test_marker_waits_for_append_in_worker(self) -> None:
+        """A transaction marker does not overtake an append still checked in a worker thread."""
+        big = zstd_bomb(2 * INLINE_DECOMPRESSED_BYTES)
+        first = self.append(big)
+        marker = self.partitions.write_txn_marker("t", 0, 77, 0, 0, True)
+        self.assertNoResult(marker)
+        self.threads.run_all()
+        self.assertEqual(self.successResultOf(first).base_offset, 0)
+        self.assertIsNone(self.successResultOf(marker))
+        stored = stored_batches(log_of(self.broker, "t", 0))
+        self.assertEqual([parse_batch_header(b).is_control for b in stored], [False, True])

@@ -1,0 +1,145 @@
+"""TxnOffsetCommit (api key 28): v0-v4.
+
+Behavior (Kafka's ``KafkaApis.handleTxnOffsetCommitRequest`` and the group
+coordinator's ``commitTransactionalOffsets``):
+* the offsets are written to ``__consumer_offsets`` as a transactional
+  batch of the producer and kept as its pending offsets: OffsetFetch shows
+  them only once the transaction commits (its marker reaches the group's
+  partition); an abort discards them
+  (L{kafkatwist.groups.txn_offsets});
+* the group's ``__consumer_offsets`` partition must be in the producer's
+  transaction (AddOffsetsToTxn): otherwise INVALID_TXN_STATE (v4:
+  TRANSACTION_ABORTABLE), unless the producer follows transaction version
+  2 (KIP-890), for which the partition is added implicitly
+  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions});
+  another producer id: INVALID_PRODUCER_ID_MAPPING; another epoch:
+  INVALID_PRODUCER_EPOCH;
+* KIP-447: v3+ ``generation_id``, ``member_id`` and ``group_instance_id``
+  are checked against the group when given (ILLEGAL_GENERATION,
+  UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID); an unknown group with a
+  generation is ILLEGAL_GENERATION;
+* a topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION for its
+  partitions; metadata over ``offset.metadata.max.bytes``:
+  OFFSET_METADATA_TOO_LARGE;
+* COORDINATOR_LOAD_IN_PROGRESS while either coordinator loads.
+
+Version notes:
+* v2+: committed leader epoch; v3+: flexible, generation id, member id and
+  group instance id (KIP-447); v4: TRANSACTION_ABORTABLE (KIP-890).
+"""
+
+from __future__ import annotations
+
+from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.apis._txn import TopicPartition, by_topic
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.groups.offsets import OffsetCommitPartition
+from kafkatwist.groups.records import OFFSETS_TOPIC
+from kafkatwist.messages.txn_offset_commit import (
+    TxnOffsetCommitRequest,
+    TxnOffsetCommitResponse,
+    TxnOffsetCommitResponsePartition,
+    TxnOffsetCommitResponseTopic,
+)
+from kafkatwist.wire.versions import VersionRange
+
+#: Verification errors as a producer of transaction version 1 sees them.
+_VERIFY_ERRORS = {
+    ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
+}
+
+
+def _response(codes: dict[TopicPartition, ErrorCode]) -> TxnOffsetCommitResponse:
+    return TxnOffsetCommitResponse(
+        throttle_time_ms=0,
+        topics=tuple(
+            TxnOffsetCommitResponseTopic(
+                name=topic,
+                partitions=tuple(
+                    TxnOffsetCommitResponsePartition(partition_index=p, error_code=c)
+                    for p, c in parts
+                ),
+            )
+            for topic, parts in by_topic(codes)
+        ),
+    )
+
+
+async def _in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest) -> ErrorCode:
+    """Whether the group's partition is in the producer's transaction (added for TV2)."""
+    groups = ctx.broker.groups
+    try:
+        await groups.ensure_offsets_topic()
+    except KafkaError as e:
+        return e.code
+    partition = (OFFSETS_TOPIC, groups.partition_for(request.group_id))
+    codes = await ctx.broker.transactions.coordinator.ensure_partitions(
+        request.transactional_id,
+        request.producer_id,
+        request.producer_epoch,
+        [partition],
+        tv2_request=ctx.api_version >= 5,
+    )
+    code = codes[partition]
+    if code == ErrorCode.TRANSACTION_ABORTABLE and ctx.api_version < 4:
+        return ErrorCode.INVALID_TXN_STATE
+    return _VERIFY_ERRORS.get(code, code)
+
+
+async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+    wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    if ctx.broker.groups.loading or ctx.broker.transactions.loading:
+        return _response(dict.fromkeys(wanted, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+    image = ctx.broker.metadata.image
+    codes: dict[TopicPartition, ErrorCode] = {}
+    partitions = []
+    for t in request.topics:
+        state = image.topics.get(t.name)
+        for p in t.partitions:
+            if state is None or p.partition_index not in state.partitions:
+                codes[(t.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            partitions.append(
+                OffsetCommitPartition(
+                    topic=t.name,
+                    partition=p.partition_index,
+                    offset=p.committed_offset,
+                    leader_epoch=p.committed_leader_epoch,
+                    metadata=p.committed_metadata,
+                )
+            )
+    if partitions:
+        code = await _in_transaction(ctx, request)
+        if code != ErrorCode.NONE:
+            codes.update({(p.topic, p.partition): code for p in partitions})
+        else:
+            committed = await ctx.broker.groups.txn_offsets.commit(
+                request.group_id,
+                request.producer_id,
+                request.producer_epoch,
+                request.generation_id,
+                request.member_id,
+                request.group_instance_id,
+                partitions,
+            )
+            codes.update(committed)
+    return _response({tp: codes[tp] for tp in wanted if tp in codes})
+
+
+def error_response(
+    request: TxnOffsetCommitRequest, version: int, code: ErrorCode
+) -> TxnOffsetCommitResponse:
+    """The error for every partition."""
+    return _response(
+        {(t.name, p.partition_index): code for t in request.topics for p in t.partitions}
+    )
+
+
+SPEC = ApiSpec(
+    api_key=28,
+    versions=VersionRange(0, 4),
+    request=TxnOffsetCommitRequest,
+    response=TxnOffsetCommitResponse,
+    handle=handle,
+    error_response=error_response,
+)
