@@ -14,8 +14,8 @@ messages round robin over the partitions) runs back-to-back transactions
 * msgs/s and MB/s (payload bytes, 10^6) from the first begin to the last commit;
 * transactions/s;
 * commit latency p50/p99: the time of each commit_transaction() call after
-  flush() (EndTxn, PrepareCommit written, one marker per partition,
-  CompleteCommit), in milliseconds;
+  flush(), in milliseconds: EndTxn, answered as in Kafka once PrepareCommit is
+  in __transaction_state (the markers and CompleteCommit follow);
 * the broker's CPU seconds (utime + stime from /proc/PID/stat).
 
 Each run ends with a check: ListOffsets at read_committed equals the high
