@@ -15,9 +15,9 @@ port over the same log directory. Kafka's guarantees under test:
   the producer goes on with the same transactional id.
 
 The SIGKILLs land at random points of the transactions' steps (there is no
-debug hook to stop between two steps): with small transactions committed back to
-back, most of a transaction's time is its commit, so kills fall before, between
-and after the markers.
+debug hook to stop between two steps): the second test kills the broker 0-4 ms
+after the client has called commit_transaction or abort_transaction, so kills
+fall before EndTxn, after PrepareCommit, between markers and after them.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ class TransactionalProducer:
             {
                 "bootstrap.servers": self.bootstrap,
                 "transactional.id": self.transactional_id,
-                "transaction.timeout.ms": 10000,
+                "transaction.timeout.ms": 6000,
                 "linger.ms": 2,
                 **FAST_RECONNECT,
             }
@@ -263,20 +263,6 @@ class ExactlyOnceLoop:
             consumer.close()
 
 
-def kill_and_restart(
-    child: ChildBroker, rng: random.Random, kills: int, busy: Callable[[], bool]
-) -> int:
-    """SIGKILL and restart the broker up to C{kills} times while C{busy()}; how many."""
-    done = 0
-    while done < kills and busy():
-        time.sleep(rng.uniform(0.2, 0.9))
-        child.kill()
-        done += 1
-        time.sleep(rng.uniform(0.0, 0.3))
-        child.start()
-    return done
-
-
 def kill_at_progress(
     child: ChildBroker, rng: random.Random, points: list[int], loop: ExactlyOnceLoop
 ) -> int:
@@ -343,6 +329,7 @@ class AtomicWriter:
         self.replaced: list[str] = []
         self.error: str | None = None
         self.stop = threading.Event()
+        self.ending = threading.Event()
         self.done = threading.Event()
 
     def size(self) -> int:
@@ -374,9 +361,34 @@ class AtomicWriter:
                 for r in range(self.per_partition):
                     value = b"t%05d-p%d-r%d" % (number, p, r)
                     txn.producer.produce(self.topic, value=value, partition=p)
+            txn.producer.flush(10)
         except KafkaException:
             return finish(txn, commit=False, deadline=deadline)
-        return finish(txn, commit=commit, deadline=deadline)
+        self.ending.set()
+        try:
+            return finish(txn, commit=commit, deadline=deadline)
+        finally:
+            self.ending.clear()
+
+
+def kill_while_ending(
+    child: ChildBroker, rng: random.Random, kills: int, writer: AtomicWriter
+) -> int:
+    """
+    SIGKILL and restart the broker C{kills} times, each time 0-4 ms after the writer has called
+    commit_transaction or abort_transaction: before EndTxn, after PrepareCommit (or
+    PrepareAbort), between two markers or after the last one.
+    """
+    done = 0
+    while done < kills and not writer.done.is_set():
+        time.sleep(rng.uniform(0.1, 0.5))
+        writer.ending.wait(5)
+        time.sleep(rng.uniform(0.0, 0.004))
+        child.kill()
+        done += 1
+        time.sleep(rng.uniform(0.0, 0.2))
+        child.start()
+    return done
 
 
 def settled(bootstrap: str, topic: str, partitions: int, timeout: float) -> bool:
@@ -409,7 +421,7 @@ def test_sigkill_never_leaves_a_transaction_half_visible(tmp_path: Path) -> None
         writer = AtomicWriter(child.bootstrap, "atomic", partitions, per_partition)
         worker = threading.Thread(target=writer.run, args=(40.0,), daemon=True)
         worker.start()
-        kills = kill_and_restart(child, random.Random(23), 8, lambda: not writer.done.is_set())
+        kills = kill_while_ending(child, random.Random(23), 8, writer)
         last_restart = len(writer.outcomes)
         time.sleep(2.0)  # the producer carries on after the last restart
         writer.stop.set()
