@@ -131,9 +131,14 @@ class ProducerStateTable:
             for pid, first in self.transactions.ongoing()
         ]
 
-    def last_stable_offset(self, high_watermark: int) -> int:
-        """The high watermark bounded by the first offset of the oldest unstable transaction."""
-        return self.transactions.last_stable_offset(high_watermark)
+    def last_stable_offset(self, high_watermark: int, log_start_offset: int = 0) -> int:
+        """
+        The high watermark bounded by the first offset of the oldest unstable transaction.
+
+        Never below C{log_start_offset} (Kafka's C{maybeIncrementFirstUnstableOffset}:
+        DeleteRecords may pass the start of an open transaction).
+        """
+        return max(self.transactions.last_stable_offset(high_watermark), log_start_offset)
 
     def on_high_watermark(self, high_watermark: int) -> None:
         """The high watermark moved: completed transactions below it are stable."""

@@ -151,7 +151,7 @@ class PartitionLog:
     @property
     def last_stable_offset(self) -> int:
         """What read_committed consumers may read: the HW bounded by open transactions."""
-        return self._producer_state.last_stable_offset(self._high_watermark)
+        return self._producer_state.last_stable_offset(self._high_watermark, self._log_start_offset)
 
     def producer_snapshot_path(self, offset: int) -> str:
         """The path of the producer snapshot taken at C{offset} (``<offset>.snapshot``)."""

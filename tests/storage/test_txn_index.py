@@ -111,6 +111,15 @@ class LogTxnTests(SynchronousTestCase):
         self.assertEqual(log.last_stable_offset, log.high_watermark)
         self.assertEqual(log.ongoing_transactions(), [])
 
+    def test_lso_not_below_log_start(self) -> None:
+        """DeleteRecords past the start of an open transaction lifts the LSO to the log start."""
+        log = open_log(self)
+        txn_data(self, log, 1, 0)  # 0-1
+        append(self, log, batch(2))  # 2-3
+        self.assertEqual(log.last_stable_offset, 0)
+        self.successResultOf(log.delete_records_before(1))
+        self.assertEqual(log.last_stable_offset, 1)
+
     def test_abort_writes_txnindex_entry(self) -> None:
         """An abort writes Kafka's entry beside the segment; a commit writes none."""
         log = open_log(self)
