@@ -481,6 +481,91 @@ async def test_aiokafka_transactional_producer(broker: RunningBroker, topic_name
     assert values_of(uncommitted) == [*COMMITTED_VALUES[:3], *ABORTED_VALUES, *COMMITTED_VALUES[3:]]
 
 
+def inspect_and_abort(bootstrap: str, topic: str) -> dict[str, Any]:
+    """
+    Leave a transaction open over two partitions, look at it with kafka-python's KIP-664
+    admin calls, abort it on partition 0 only (WriteTxnMarkers), then commit it.
+    """
+    from kafka import TopicPartition as KafkaTopicPartition
+    from kafka.admin import AbortTransactionSpec, KafkaAdminClient
+
+    tid = f"{topic}-hanging"
+    producer = txn_producer(bootstrap, tid, **{"transaction.timeout.ms": 60000})
+    producer.begin_transaction()
+    for i in range(3):
+        producer.produce(topic, value=b"p0-%d" % i, partition=0)
+    for i in range(2):
+        producer.produce(topic, value=b"p1-%d" % i, partition=1)
+    assert producer.flush(15) == 0
+    tps = [KafkaTopicPartition(topic, 0), KafkaTopicPartition(topic, 1)]
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        out: dict[str, Any] = {
+            "listed": [
+                (t.transactional_id, t.state.value)
+                for listings in admin.list_transactions().values()
+                for t in listings
+            ],
+            "described": admin.describe_transactions([tid])[tid],
+            "producers": admin.describe_producers(tps),
+        }
+        [state] = out["producers"][tps[0]].active_producers
+        admin.abort_transaction(
+            AbortTransactionSpec(
+                tps[0], state.producer_id, state.producer_epoch, state.coordinator_epoch
+            )
+        )
+        out["after_abort_stable"] = end_offsets(bootstrap, topic, 2, READ_COMMITTED)
+        out["after_abort_producers"] = admin.describe_producers(tps)
+    finally:
+        admin.close()
+    producer.commit_transaction(20)
+    out["committed"] = values_of(read_all(bootstrap, topic, 2, READ_COMMITTED))
+    out["uncommitted"] = values_of(read_all(bootstrap, topic, 2, READ_UNCOMMITTED))
+    return out
+
+
+@expect_failure_until(27, 61, 65, 66, why="the KIP-664 transaction admin APIs (issue 11)")
+@pytest_twisted.ensureDeferred
+async def test_kafka_python_transaction_admin(broker: RunningBroker, topic_name: str) -> None:
+    """
+    ListTransactions, DescribeTransactions and DescribeProducers show an open transaction;
+    an admin abort (WriteTxnMarkers) on one partition ends it there and moves that LSO only.
+    """
+    await create_topics(broker, (topic_name, 2))
+    out = await in_thread(inspect_and_abort, broker.bootstrap, topic_name, timeout=60)
+    tid = f"{topic_name}-hanging"
+    assert (tid, "Ongoing") in out["listed"]
+    described = out["described"]
+    assert described.state.value == "Ongoing"
+    assert described.transaction_timeout_ms == 60000
+    assert described.transaction_start_time_ms > 0
+    assert {(tp.topic, tp.partition) for tp in described.topic_partitions} == {
+        (topic_name, 0),
+        (topic_name, 1),
+    }
+    starts = {
+        tp.partition: [
+            (p.producer_id, p.producer_epoch, p.current_transaction_start_offset)
+            for p in state.active_producers
+        ]
+        for tp, state in out["producers"].items()
+    }
+    ids = (described.producer_id, described.producer_epoch)
+    assert starts == {0: [(*ids, 0)], 1: [(*ids, 0)]}
+    # Partition 0: three records and the admin's abort marker; partition 1 still open.
+    assert out["after_abort_stable"] == [(0, 4), (0, 0)]
+    after = {
+        tp.partition: [p.current_transaction_start_offset for p in state.active_producers]
+        for tp, state in out["after_abort_producers"].items()
+    }
+    assert after == {0: [-1], 1: [0]}
+    # The commit that follows writes its markers to both partitions; partition 0's
+    # records stay aborted.
+    assert out["committed"] == [b"p1-0", b"p1-1"]
+    assert out["uncommitted"] == [b"p0-0", b"p0-1", b"p0-2", b"p1-0", b"p1-1"]
+
+
 # --- kcat ---------------------------------------------------------------------------------------
 
 
