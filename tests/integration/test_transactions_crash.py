@@ -36,17 +36,14 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
 from tests.integration.child import ChildBroker, free_port
-from tests.integration.harness import expect_failure_until
 from tests.integration.txn_clients import (
     READ_COMMITTED,
     READ_UNCOMMITTED,
-    TXN_APIS,
     end_offsets,
+    needs_transactions,
     read_all,
     values_of,
 )
-
-needs_transactions = expect_failure_until(*TXN_APIS, why="transactions (issue 11)")
 
 #: Broker settings: groups join at once, timed-out transactions are looked for every 500 ms.
 BROKER_OVERRIDES = (

@@ -11,9 +11,23 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
+from kafkatwist.wire.batch import BatchHeader, iter_batches
+from tests.brokers import log_of
+from tests.integration.harness import RunningBroker, expect_failure_until
+
 #: The transaction APIs a transactional client needs besides InitProducerId:
 #: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit.
 TXN_APIS = (24, 25, 26, 28)
+
+#: Kafka's record-batch attribute bits (DefaultRecordBatch): transactional, control.
+TRANSACTIONAL = 0x10
+CONTROL = 0x20
+
+#: The mark of a test that needs the transaction APIs (a strict xfail until they exist).
+needs_transactions = expect_failure_until(*TXN_APIS, why="transactions (issue 11)")
+
+#: A fast group join for the consume-transform-produce loops.
+QUICK_GROUPS = {"group.initial.rebalance.delay.ms": "0"}
 
 READ_COMMITTED = "read_committed"
 READ_UNCOMMITTED = "read_uncommitted"
@@ -140,3 +154,23 @@ def end_offsets(
         ]
     finally:
         consumer.close()
+
+
+async def stored_batches(
+    running: RunningBroker, topic: str, partition: int = 0
+) -> list[BatchHeader]:
+    """The batch headers of one partition's log, read in-process."""
+    log = log_of(running.broker, topic, partition)
+    data = b"".join(bytes(b) for b in (await log.read(0, 1 << 30)).buffers)
+    return [header for _, header in iter_batches(data)]
+
+
+async def create_topics(running: RunningBroker, *topics: tuple[str, int]) -> None:
+    """Create each C{(name, partitions)} topic through the controller."""
+    for name, partitions in topics:
+        await running.broker.controller.create_topic(name, partitions)
+
+
+def offsets_of(records: list[Record]) -> list[int]:
+    """The offsets of C{records}."""
+    return [offset for _, offset, _, _ in records]
