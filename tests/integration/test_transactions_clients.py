@@ -8,9 +8,6 @@ visible on commit only, a second producer with the same transactional id fences
 the first, and a transaction left open past its timeout is aborted by the
 coordinator. kafka-python, aiokafka, kafkajs and the Java client are in
 test_transactions_other_clients.py.
-
-Until the transaction APIs are registered these tests run and must fail (see
-L{tests.integration.harness.expect_failure_until}); then they must pass.
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ from tests.integration.txn_clients import (
     TRANSACTIONAL,
     create_topics,
     end_offsets,
-    needs_transactions,
     offsets_of,
     produce_transaction,
     read_all,
@@ -61,7 +57,6 @@ def commit_abort_commit(bootstrap: str, topic: str) -> None:
     produce_transaction(producer, topic, [b"c%d" % i for i in range(5, 10)], commit=True)
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_confluent_commit_and_abort(broker: RunningBroker, topic_name: str) -> None:
     """
@@ -114,7 +109,6 @@ def open_transaction_then_commit(bootstrap: str, topic: str) -> dict[str, Any]:
     return out
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_confluent_open_transaction_holds_back_read_committed(
     broker: RunningBroker, topic_name: str
@@ -217,7 +211,6 @@ def consume_transform_produce(
     return {"aborted": aborted, "history": history}
 
 
-@needs_transactions
 @pytest.mark.broker_properties(QUICK_GROUPS)
 @pytest_twisted.ensureDeferred
 async def test_confluent_consume_transform_produce(broker: RunningBroker, topic_name: str) -> None:
@@ -268,7 +261,6 @@ def fenced(bootstrap: str, topic: str) -> dict[str, Any]:
     return {"code": 0, "fatal": False, "name": "committed"}
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_confluent_second_producer_fences_the_first(
     broker: RunningBroker, topic_name: str
@@ -317,7 +309,6 @@ def left_open(bootstrap: str, topic: str) -> dict[str, Any]:
     return out
 
 
-@needs_transactions
 @pytest.mark.broker_properties(
     {"transaction.abort.timed.out.transaction.cleanup.interval.ms": "200"}
 )
@@ -343,7 +334,6 @@ async def test_confluent_transaction_timeout_aborts(broker: RunningBroker, topic
 # --- kcat ---------------------------------------------------------------------------------------
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_kcat_isolation_levels(broker: RunningBroker, topic_name: str) -> None:
     """kcat -X isolation.level=read_committed skips the aborted records and the markers."""

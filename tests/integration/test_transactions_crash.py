@@ -40,7 +40,6 @@ from tests.integration.txn_clients import (
     READ_COMMITTED,
     READ_UNCOMMITTED,
     end_offsets,
-    needs_transactions,
     read_all,
     values_of,
 )
@@ -278,7 +277,6 @@ def kill_at_progress(
     return done
 
 
-@needs_transactions
 def test_exactly_once_loop_survives_sigkills(tmp_path: Path) -> None:
     """
     A consume-transform-produce loop whose broker is SIGKILLed and restarted repeatedly writes
@@ -403,7 +401,6 @@ def settled(bootstrap: str, topic: str, partitions: int, timeout: float) -> bool
     return False
 
 
-@needs_transactions
 def test_sigkill_never_leaves_a_transaction_half_visible(tmp_path: Path) -> None:
     """
     SIGKILLs at random steps of multi-partition transactions: after recovery every transaction

@@ -22,7 +22,6 @@ import pytest_twisted
 from tests.integration import java_client
 from tests.integration.harness import (
     RunningBroker,
-    expect_failure_until,
     in_thread,
     require_executable,
     run_process,
@@ -36,7 +35,6 @@ from tests.integration.txn_clients import (
     READ_UNCOMMITTED,
     create_topics,
     end_offsets,
-    needs_transactions,
     read_all,
     stored_batches,
     txn_producer,
@@ -92,7 +90,6 @@ def kafka_python_transactions(bootstrap: str, topic: str) -> list[tuple[int, byt
         consumer.close()
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_kafka_python_transactional_producer(broker: RunningBroker, topic_name: str) -> None:
     """kafka-python's transactional producer commits and aborts; read_committed agrees."""
@@ -140,7 +137,6 @@ async def aiokafka_transactions(bootstrap: str, topic: str) -> list[tuple[int, b
         await consumer.stop()
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_aiokafka_transactional_producer(broker: RunningBroker, topic_name: str) -> None:
     """aiokafka's transactional producer commits and aborts; its read_committed consumer agrees."""
@@ -195,7 +191,6 @@ def inspect_and_abort(bootstrap: str, topic: str) -> dict[str, Any]:
     return out
 
 
-@expect_failure_until(27, 61, 65, 66, why="the KIP-664 transaction admin APIs (issue 11)")
 @pytest_twisted.ensureDeferred
 async def test_kafka_python_transaction_admin(broker: RunningBroker, topic_name: str) -> None:
     """
@@ -239,7 +234,6 @@ async def test_kafka_python_transaction_admin(broker: RunningBroker, topic_name:
 # --- kafkajs ------------------------------------------------------------------------------------
 
 
-@needs_transactions
 @pytest.mark.broker_properties(QUICK_GROUPS)
 @pytest_twisted.ensureDeferred
 async def test_kafkajs_transactions(broker: RunningBroker, topic_name: str) -> None:
@@ -291,7 +285,6 @@ async def run_java_client(running: RunningBroker, topic: str, classes: str) -> l
     return [line.split() for line in result.check().stdout.decode().splitlines()]
 
 
-@needs_transactions
 @pytest_twisted.ensureDeferred
 async def test_java_client_transaction_version_2(
     broker: RunningBroker, topic_name: str, tmp_path: Any

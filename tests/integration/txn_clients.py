@@ -13,18 +13,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from kafkatwist.wire.batch import BatchHeader, iter_batches
 from tests.brokers import log_of
-from tests.integration.harness import RunningBroker, expect_failure_until
-
-#: The transaction APIs a transactional client needs besides InitProducerId:
-#: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit.
-TXN_APIS = (24, 25, 26, 28)
+from tests.integration.harness import RunningBroker
 
 #: Kafka's record-batch attribute bits (DefaultRecordBatch): transactional, control.
 TRANSACTIONAL = 0x10
 CONTROL = 0x20
-
-#: The mark of a test that needs the transaction APIs (a strict xfail until they exist).
-needs_transactions = expect_failure_until(*TXN_APIS, why="transactions (issue 11)")
 
 #: A fast group join for the consume-transform-produce loops.
 QUICK_GROUPS = {"group.initial.rebalance.delay.ms": "0"}
