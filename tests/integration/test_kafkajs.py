@@ -16,7 +16,6 @@ import pytest_twisted
 from tests.brokers import log_of
 from tests.integration.harness import (
     RunningBroker,
-    expect_failure_until,
     require_executable,
     run_process,
 )
@@ -67,7 +66,6 @@ async def test_admin_and_producer(broker: RunningBroker, topic_name: str) -> Non
     assert [log_of(broker.broker, topic_name, p).log_end_offset for p in range(3)] == [7, 7, 6]
 
 
-@expect_failure_until(*GROUP_APIS, why="a kafkajs consumer always joins a consumer group")
 @pytest_twisted.ensureDeferred
 async def test_consume_back(broker: RunningBroker, topic_name: str) -> None:
     """A kafkajs consumer group reads back every message with its key, value and headers."""

@@ -14,7 +14,6 @@ import pytest_twisted
 
 from tests.integration.harness import (
     RunningBroker,
-    expect_failure_until,
     require_executable,
     run_process,
 )
@@ -88,7 +87,6 @@ async def test_compressed_with_headers(broker: RunningBroker, topic_name: str, c
     assert [m["offset"] for m in got] == list(range(50))
 
 
-@expect_failure_until(2, why="-o beginning resolves the offset with ListOffsets")
 @pytest_twisted.ensureDeferred
 async def test_consume_from_beginning(broker: RunningBroker, topic_name: str) -> None:
     """kcat -C -e -o beginning reads everything produced so far."""
