@@ -11,8 +11,8 @@ import atexit
 import getopt
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, cast
 
 from attrs import evolve
 from twisted.application.service import Service
@@ -188,6 +188,27 @@ def _exit_nonzero(failure: Failure) -> None:
     atexit.register(_exit_status, 1)
 
 
+class _SystemEvents(Protocol):
+    """The part of C{IReactorCore} that L{_exit_at_once_after_stop} uses."""
+
+    def addSystemEventTrigger(
+        self, phase: str, eventType: str, callable: Callable[..., object], *args: object
+    ) -> object: ...
+
+
+def _exit_at_once_after_stop(port: object, reactor: _SystemEvents) -> object:
+    """
+    Once the broker serves, let its clean stop end the process at once.
+
+    After the reactor has shut down (the broker stopped: logs closed, synced
+    and marked clean), the process exits 0 through L{_exit_status} without
+    the interpreter's teardown, which frees every object one by one: about
+    half a second of a clean stop with 10,000 partitions loaded, for nothing.
+    """
+    reactor.addSystemEventTrigger("after", "shutdown", atexit.register, _exit_status, 0)
+    return port
+
+
 def _check_endpoint(description: str) -> None:
     """Raise UsageError unless C{description} is a server endpoint string Twisted can parse."""
     try:
@@ -222,5 +243,5 @@ def makeService(options: Options) -> Service:
     service = BrokerService(
         config=config, endpoint=options["endpoint"], reactor=reactor, owns_process=True
     )
-    service.ready.addErrback(_exit_nonzero)
+    service.ready.addCallbacks(_exit_at_once_after_stop, _exit_nonzero, callbackArgs=(reactor,))
     return service
