@@ -1,0 +1,1 @@
+"""The log cleaner (Kafka's log compaction)."""
