@@ -173,7 +173,7 @@ class GrabFilthiestTests(SynchronousTestCase):
         self.assertGreater(first.cleanable_ratio, second.cleanable_ratio)
 
     def test_max_compaction_lag_cleans_below_the_ratio(self) -> None:
-        """A log whose oldest dirty record is past max.compaction.lag.ms is cleaned below the ratio."""
+        """A log with a dirty record past max.compaction.lag.ms is cleaned below the ratio."""
         config = attrs.evolve(COMPACT, min_cleanable_dirty_ratio=1.0, max_compaction_lag_ms=60_000)
         logs = logs_in(self)
         filled(self, logs, "t", 10, config)
