@@ -273,3 +273,27 @@ class CheckpointTests(SynchronousTestCase):
         manager = manager_of(self, logs)
         self.assertIsNone(manager.checkpoint_of("t", 0))
         self.assertEqual(len(self.flushLoggedErrors()), 0)
+
+    def test_recreated_partition_starts_dirty(self) -> None:
+        """A partition deleted and created again between rounds loses its old checkpoint."""
+        logs = logs_in(self)
+        filled(self, logs, "t", 10)
+        cp.write_offset_checkpoint(self.path(logs), {("t", 0): 12})
+        manager = manager_of(self, logs)
+        self.assertIsNone(manager.grab_filthiest(10_000))
+        self.successResultOf(logs.delete_topic("t"))
+        filled(self, logs, "t", 20)
+        chosen = manager.grab_filthiest(10_000)
+        assert chosen is not None
+        self.assertEqual(chosen.first_dirty_offset, 0)
+        self.assertEqual(cp.read_offset_checkpoint(self.path(logs)), {})
+
+    def test_deleted_partition_dropped_at_next_round(self) -> None:
+        """Without being told, the next round drops the entry of a deleted partition."""
+        logs = logs_in(self)
+        filled(self, logs, "gone", 10)
+        cp.write_offset_checkpoint(self.path(logs), {("gone", 0): 4})
+        manager = manager_of(self, logs)
+        self.successResultOf(logs.delete_topic("gone"))
+        manager.grab_filthiest(10_000)
+        self.assertEqual(cp.read_offset_checkpoint(self.path(logs)), {})

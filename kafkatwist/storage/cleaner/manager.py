@@ -219,6 +219,8 @@ class LogCleanerManager:
     _in_progress: set[TopicPartition] = Factory(set)
     #: Partitions whose pass failed unexpectedly (Kafka's C{uncleanablePartitions}).
     _uncleanable: set[TopicPartition] = Factory(set)
+    #: The open logs as the last round saw them (to notice a partition created again).
+    _seen: dict[TopicPartition, PartitionLog] = Factory(dict)
     dirtiest_ratio: float = 0.0
 
     _log = Logger()
@@ -269,9 +271,10 @@ class LogCleanerManager:
         past their ``max.compaction.lag.ms`` with bytes to clean compete;
         the highest ratio wins.
         """
-        self._maintain()
+        logs = self._logs.all_logs()
+        self._maintain(logs)
         candidates: list[LogToClean] = []
-        for log in self._logs.all_logs():
+        for log in logs:
             key = (log.topic, log.partition)
             if not log.config.compacts or log.is_offline:
                 continue
@@ -315,9 +318,26 @@ class LogCleanerManager:
         if uncleanable:
             self._uncleanable.add(key)
 
-    def _maintain(self) -> None:
-        """Forget uncleanable partitions now gone (Kafka's C{maintainUncleanablePartitions})."""
-        self._uncleanable = {key for key in self._uncleanable if self._logs.get(*key) is not None}
+    def _maintain(self, logs: list[PartitionLog]) -> None:
+        """
+        Forget what belongs to deleted partitions.
+
+        Uncleanable marks go (Kafka's C{maintainUncleanablePartitions}), and
+        checkpoint entries too (Kafka's C{LogManager} removes them when it
+        deletes a log): of partitions no longer open, and of partitions
+        whose log is not the one seen last round (deleted and created again:
+        the new log starts dirty from its log start offset).
+        """
+        seen = {(log.topic, log.partition): log for log in logs}
+        self._uncleanable = {key for key in self._uncleanable if key in seen}
+        recreated = {key for key, log in self._seen.items() if seen.get(key, log) is not log}
+        self._seen = seen
+        for log_dir, entries in self._checkpoints.items():
+            gone = [key for key in entries if key not in seen or key in recreated]
+            for key in gone:
+                del entries[key]
+            if gone:
+                self._write(log_dir)
 
     def _set_checkpoint(self, key: TopicPartition, offset: int) -> Deferred[None]:
         log_dir = self._logs.log_dir_of(*key)
