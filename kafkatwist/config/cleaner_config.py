@@ -76,6 +76,11 @@ class CleanerConfig:
         return min(self.dedupe_buffer_size // max(self.threads, 1), INT_MAX)
 
     @property
+    def io_buffer_per_thread(self) -> int:
+        """Each worker's read (and write) buffer: Kafka's C{ioBufferSize / threads / 2}."""
+        return max(self.io_buffer_size // max(self.threads, 1) // 2, 1024)
+
+    @property
     def runs(self) -> bool:
         """Whether any cleaning happens (enabled with at least one thread)."""
         return self.enable and self.threads > 0

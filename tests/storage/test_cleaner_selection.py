@@ -10,8 +10,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.storage import checkpoints as cp
+from kafkatwist.storage.checkpoints import CLEANER_OFFSET_CHECKPOINT
 from kafkatwist.storage.cleaner.manager import (
-    CLEANER_OFFSET_CHECKPOINT,
     LogCleanerManager,
     cleanable_offsets,
     max_compaction_delay,

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 
 import attrs
-from attrs import define, field, frozen
+from attrs import define, field
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
@@ -15,8 +15,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.clock import RunBlocking
 from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.storage import checkpoints as cp
-from kafkatwist.storage.cleaner.manager import CLEANER_OFFSET_CHECKPOINT, LogCleanerManager
-from kafkatwist.storage.cleaner.service import CleaningAborted, CleaningResult, LogCleaner
+from kafkatwist.storage.checkpoints import CLEANER_OFFSET_CHECKPOINT
+from kafkatwist.storage.cleaner import CleaningAbortedError, CleanStats
+from kafkatwist.storage.cleaner.manager import LogCleanerManager
+from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.cleaner.throttle import Throttler
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.partition_log import PartitionLog
@@ -24,16 +26,9 @@ from tests.storage.support import run_now
 from tests.storage.test_cleaner_selection import filled, logs_in
 
 
-@frozen
-class Stats:
-    """What a pass reports (the fields of clean-core's CleanStats the cleaner reads)."""
-
-    bytes_read: int = 1000
-    bytes_written: int = 400
-    records_read: int = 20
-    records_kept: int = 8
-    first_dirty_offset_after: int = 0
-    aborted: bool = False
+def stats(first_dirty_offset_after: int) -> CleanStats:
+    """What a pass reports: 1,000 bytes cleaned to 400, 8 of 20 records kept."""
+    return CleanStats("t-0", 1000, 400, 20, 8, first_dirty_offset_after, 0.0, False)
 
 
 @define
@@ -43,7 +38,7 @@ class FakeClean:
     pending: bool = False
     error: Exception | None = None
     calls: list[tuple[PartitionLog, int, int]] = field(factory=list)
-    deferreds: list[Deferred[CleaningResult]] = field(factory=list)
+    deferreds: list[Deferred[CleanStats]] = field(factory=list)
     throttles: list[Callable[[int], None]] = field(factory=list)
 
     def __call__(
@@ -55,17 +50,18 @@ class FakeClean:
         offset_map_bytes: int,
         run_blocking: RunBlocking,
         throttle: Callable[[int], None] | None = None,
-    ) -> Deferred[CleaningResult]:
+        **settings: float,
+    ) -> Deferred[CleanStats]:
         self.calls.append((log, first_dirty_offset, offset_map_bytes))
         assert throttle is not None
         self.throttles.append(throttle)
         if self.error is not None:
             return fail(self.error)
         if self.pending:
-            d: Deferred[CleaningResult] = Deferred()
+            d: Deferred[CleanStats] = Deferred()
             self.deferreds.append(d)
             return d
-        return succeed(Stats(first_dirty_offset_after=log.segments[-1].base_offset))
+        return succeed(stats(log.segments[-1].base_offset))
 
 
 @define
@@ -141,7 +137,7 @@ class SchedulingTests(SynchronousTestCase):
         self.assertEqual(len(cleaner.passes), 2)
         self.assertEqual({c[2] for c in clean.calls}, {4 << 20})
         first = clean.calls[0][0]
-        clean.deferreds[0].callback(Stats(first_dirty_offset_after=first.segments[-1].base_offset))
+        clean.deferreds[0].callback(stats(first.segments[-1].base_offset))
         clock.advance(0)
         self.assertEqual(len(clean.calls), 3)
 
@@ -207,8 +203,8 @@ class FailureTests(SynchronousTestCase):
         clean.throttles[0](100)
         stopped = cleaner.stop()
         self.assertNoResult(stopped)
-        self.assertRaises(CleaningAborted, clean.throttles[0], 100)
-        clean.deferreds[0].errback(CleaningAborted("stopping"))
+        self.assertRaises(CleaningAbortedError, clean.throttles[0], 100)
+        clean.deferreds[0].errback(CleaningAbortedError("stopping"))
         self.successResultOf(stopped)
         self.assertEqual(self.flushLoggedErrors(), [])
         self.assertFalse(cleaner.running)

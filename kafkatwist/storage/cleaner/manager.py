@@ -34,15 +34,15 @@ from twisted.logger import Logger
 
 from kafkatwist.clock import RunBlocking
 from kafkatwist.storage.checkpoints import (
+    CLEANER_OFFSET_CHECKPOINT,
     CorruptCheckpointError,
-    read_offset_checkpoint,
-    write_offset_checkpoint,
+    read_cleaner_offset_checkpoint,
+    write_cleaner_offset_checkpoint,
 )
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.segment import Segment
 
 __all__ = [
-    "CLEANER_OFFSET_CHECKPOINT",
     "CleanableLogs",
     "LogCleanerManager",
     "LogToClean",
@@ -50,9 +50,6 @@ __all__ = [
     "cleanable_offsets",
     "max_compaction_delay",
 ]
-
-#: Kafka's C{LogCleanerManager.OFFSET_CHECKPOINT_FILE}, one per log dir.
-CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 
 TopicPartition = tuple[str, int]
 
@@ -235,7 +232,7 @@ class LogCleanerManager:
     def _read(self, log_dir: str) -> None:
         path = os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT)
         try:
-            entries = read_offset_checkpoint(path)
+            entries = read_cleaner_offset_checkpoint(log_dir)
         except (CorruptCheckpointError, OSError) as e:
             self._log.error("Failed to read {path}: {error}", path=path, error=e)
             entries = {}
@@ -355,7 +352,7 @@ class LogCleanerManager:
         }
         self._checkpoints[log_dir] = entries
         path = os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT)
-        d = self._run_blocking(partial(write_offset_checkpoint, path, entries))
+        d = self._run_blocking(partial(write_cleaner_offset_checkpoint, log_dir, entries))
         d.addErrback(
             lambda f: self._log.error(
                 "Failed to write {path}: {error}", path=path, error=f.getErrorMessage()

@@ -39,36 +39,17 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.cleaner_config import CleanerConfig
+from kafkatwist.storage.cleaner.clean import CleanStats
 from kafkatwist.storage.cleaner.manager import LogCleanerManager, LogToClean, TopicPartition
 from kafkatwist.storage.cleaner.throttle import Throttler
 from kafkatwist.storage.partition_log import PartitionLog
+from kafkatwist.storage.swap import CleaningAbortedError
 
-__all__ = ["CleanLog", "CleaningAborted", "CleaningResult", "LogCleaner"]
-
-
-class CleaningAborted(Exception):
-    """Raised by the throttle callback in a pass's worker: the cleaner is stopping."""
-
-
-class CleaningResult(Protocol):
-    """What the cleaner reads of a finished pass (C{CleanStats})."""
-
-    @property
-    def bytes_read(self) -> int: ...
-    @property
-    def bytes_written(self) -> int: ...
-    @property
-    def records_read(self) -> int: ...
-    @property
-    def records_kept(self) -> int: ...
-    @property
-    def first_dirty_offset_after(self) -> int: ...
-    @property
-    def aborted(self) -> bool: ...
+__all__ = ["CleanLog", "LogCleaner"]
 
 
 class CleanLog(Protocol):
-    """C{kafkatwist.storage.cleaner.clean_log}: one cleaning pass over one log."""
+    """L{kafkatwist.storage.cleaner.clean_log}: one cleaning pass over one log."""
 
     def __call__(
         self,
@@ -79,7 +60,11 @@ class CleanLog(Protocol):
         offset_map_bytes: int,
         run_blocking: RunBlocking,
         throttle: Callable[[int], None] | None = None,
-    ) -> Deferred[CleaningResult]: ...
+        delete_retention_ms: int = ...,
+        min_compaction_lag_ms: int = ...,
+        load_factor: float = ...,
+        io_buffer_bytes: int = ...,
+    ) -> Deferred[CleanStats]: ...
 
 
 @define(eq=False)
@@ -174,6 +159,7 @@ class LogCleaner:
     def _start_pass(self, chosen: LogToClean, config: CleanerConfig) -> None:
         key = chosen.partition
         started = self._clock.seconds()
+        log_config = chosen.log.config
         try:
             d = self._clean(
                 chosen.log,
@@ -182,6 +168,10 @@ class LogCleaner:
                 offset_map_bytes=config.dedupe_buffer_per_thread,
                 run_blocking=self._run_blocking,
                 throttle=self._throttle,
+                delete_retention_ms=log_config.delete_retention_ms,
+                min_compaction_lag_ms=log_config.min_compaction_lag_ms,
+                load_factor=config.io_buffer_load_factor,
+                io_buffer_bytes=config.io_buffer_per_thread,
             )
         except Exception:
             self._failed(Failure(), chosen)  # type: ignore[no-untyped-call]
@@ -198,12 +188,12 @@ class LogCleaner:
     def _throttle(self, observed: int) -> None:
         """A pass's callback, in its worker thread: abort if stopping, else throttle."""
         if not self._running:
-            raise CleaningAborted("the log cleaner is stopping")
+            raise CleaningAbortedError("the log cleaner is stopping")
         self._throttler.maybe_throttle(observed)
         if not self._running:
-            raise CleaningAborted("the log cleaner is stopping")
+            raise CleaningAbortedError("the log cleaner is stopping")
 
-    def _cleaned(self, stats: CleaningResult, chosen: LogToClean, started: float) -> None:
+    def _cleaned(self, stats: CleanStats, chosen: LogToClean, started: float) -> None:
         log = chosen.log
         if stats.aborted or not self._manager.is_current(log):
             self._manager.abandon(log.topic, log.partition)
@@ -227,7 +217,7 @@ class LogCleaner:
     def _failed(self, failure: Failure, chosen: LogToClean) -> None:
         log = chosen.log
         if (
-            isinstance(failure.value, CleaningAborted)
+            isinstance(failure.value, CleaningAbortedError)
             or not self._manager.is_current(log)
             or log.is_offline
         ):
@@ -254,7 +244,7 @@ class LogCleaner:
         Stop choosing logs, abort the running passes, wait for them, write the checkpoints.
 
         A pass is aborted at its next throttle call (its worker raises
-        L{CleaningAborted}; the cleaned files it leaves are removed at the
+        L{CleaningAbortedError}; the cleaned files it leaves are removed at the
         next load, as Kafka's recovery does).
         """
         self._running = False
