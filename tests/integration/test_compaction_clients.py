@@ -2,12 +2,12 @@
 
 confluent-kafka writes 100,000 updates over 1,000 keys (a tenth of them
 deleted at the end by tombstones) to a compacted topic with small
-segments; the broker's cleaner (backoff 100 ms) cleans it; then
-confluent-kafka, kcat and kafka-python read the partition from offset 0 and
-see exactly one record per live key, with its latest value, and none for
-the deleted keys. A final record of another key, too big to share a
-segment, rolls the log so that every update is in an inactive (cleanable)
-segment.
+segments; the broker's cleaner (backoff 100 ms) cleans it, also while it is
+written; then confluent-kafka, kcat and kafka-python read the partition
+from offset 0 and see exactly one record per live key, with its latest
+value, and none for the deleted keys. Records of another key, each filling
+most of a segment, roll the log so that every update is in an inactive
+(cleanable) segment.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ import pytest
 import pytest_twisted
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from kafkatwist.storage.checkpoints import CLEANER_OFFSET_CHECKPOINT
+from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.partition_log import PartitionLog
 from tests.integration import confluent_clients as cc
 from tests.integration.harness import (
@@ -37,6 +38,9 @@ UPDATES = 100_000
 #: Every tenth key ends with a tombstone.
 DELETED = {k for k in range(KEYS) if k % 10 == 3}
 SEGMENT_BYTES = 65_536
+#: Most of a segment (Kafka refuses a batch larger than segment.bytes): the
+#: record that carries it starts a new segment after any other batch.
+ROLL_VALUE = b"r" * (SEGMENT_BYTES - 4096)
 #: The key of the records that roll the log (not one of the workload's).
 ROLL_KEY = b"roll"
 
@@ -83,10 +87,18 @@ def write_workload(bootstrap: str, topic: str) -> None:
 
 
 def roll(bootstrap: str, topic: str) -> None:
-    """One record bigger than a segment: it gets a segment of its own, after every update."""
+    """One record of most of a segment: it starts a new segment unless the active one is tiny."""
+    errors: list[object] = []
     producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce(topic, key=ROLL_KEY, value=b"r" * SEGMENT_BYTES, partition=0)
+    producer.produce(
+        topic,
+        key=ROLL_KEY,
+        value=ROLL_VALUE,
+        partition=0,
+        on_delivery=lambda err, msg: errors.append(err) if err is not None else None,
+    )
     assert producer.flush(15) == 0
+    assert errors == []
 
 
 def partition_log(broker: RunningBroker, topic: str) -> PartitionLog:
@@ -113,20 +125,39 @@ def check_compacted(records: list[tuple[bytes | None, bytes | None]]) -> None:
     assert not any(key_of(k) in seen for k in DELETED), "a deleted key is still there"
 
 
+async def cleaned_up_to(cleaner: LogCleaner, log: PartitionLog) -> None:
+    """Wait until a pass has cleaned C{log} up to its active segment."""
+    active = log.segments[-1].base_offset
+
+    def done() -> bool:
+        checkpoint = cleaner.checkpoint_of(log.topic, log.partition)
+        return checkpoint is not None and checkpoint >= active and not cleaner.passes
+
+    await wait_until(done)
+
+
 async def compacted(broker: RunningBroker, topic: str) -> PartitionLog:
     """Create, fill, roll and let the cleaner clean C{topic} twice (tombstones go at the second)."""
-    assert cc.create(broker.bootstrap, NewTopic(topic, 1, 1, config=TOPIC_CONFIGS)) == {topic: 0}
+    created = await in_thread(
+        cc.create, broker.bootstrap, NewTopic(topic, 1, 1, config=TOPIC_CONFIGS)
+    )
+    assert created == {topic: 0}
     await in_thread(write_workload, broker.bootstrap, topic, timeout=60)
     log = partition_log(broker, topic)
     before = log.size_in_bytes
-    await in_thread(roll, broker.bootstrap, topic)
     cleaner = broker.service.cleaner
     assert cleaner is not None
-    await wait_until(lambda: cleaner.cleaned >= 1 and not cleaner.passes)
-    # A second roll makes the log dirty again: the next pass drops the tombstones,
-    # whose delete horizon (delete.retention.ms=0) has passed.
-    await in_thread(roll, broker.bootstrap, topic)
-    await wait_until(lambda: cleaner.cleaned >= 2 and not cleaner.passes)
+    # Passes ran while the workload was written; the first after the roll sees it all,
+    # keeps the tombstones and gives their batches a delete horizon (now + 0 ms).
+    while log.segments[-1].base_offset < UPDATES:
+        await in_thread(roll, broker.bootstrap, topic)
+    await cleaned_up_to(cleaner, log)
+    # Another roll makes the log dirty again: the next pass drops the tombstones,
+    # whose delete horizon has passed.
+    active = log.segments[-1].base_offset
+    while log.segments[-1].base_offset == active:
+        await in_thread(roll, broker.bootstrap, topic)
+    await cleaned_up_to(cleaner, log)
     assert log.size_in_bytes < before / 10, (before, log.size_in_bytes)
     return log
 
@@ -134,6 +165,15 @@ async def compacted(broker: RunningBroker, topic: str) -> PartitionLog:
 def confluent_read(bootstrap: str, topic: str, end: int) -> list[tuple[bytes | None, bytes | None]]:
     messages = cc.consume(bootstrap, [(topic, 0, 0)], count=10**9, timeout=8)
     return [(m.key(), m.value()) for m in messages if (m.offset() or 0) < end]
+
+
+def log_dir_sizes(bootstrap: str, topic: str) -> Any:
+    """DescribeLogDirs through kafka-python's admin client, for C{topic}."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return admin.describe_log_dirs({topic: [0]})
+    finally:
+        admin.close()
 
 
 def kafka_python_read(bootstrap: str, topic: str, end: int) -> list[tuple[Any, Any]]:
@@ -187,6 +227,10 @@ async def test_compacted_topic_read_by_three_clients(
     ).check()
     lines = [line.split(b"\t", 1) for line in result.stdout.split(b"\n") if line]
     check_compacted([(k or None, None if v == b"" else v) for k, v in lines if k != ROLL_KEY])
+    [described] = await in_thread(log_dir_sizes, broker.bootstrap, topic_name)
+    [log_dir] = described["log_dirs"]
+    [partition] = log_dir["topics"][0]["partitions"]
+    assert partition["partition_size"] == log.size_in_bytes  # DescribeLogDirs: the cleaned size
     # The checkpoint file says where the next pass starts: the active segment.
     with open(f"{broker.log_dir}/{CLEANER_OFFSET_CHECKPOINT}") as f:
         assert f"{topic_name} 0 {log.segments[-1].base_offset}" in f.read()

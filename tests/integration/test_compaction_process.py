@@ -23,6 +23,9 @@ from tests.integration.child import ChildBroker, free_port
 
 KEYS = 300
 SEGMENT_BYTES = 65_536
+#: Most of a segment (Kafka refuses a batch larger than segment.bytes): the
+#: record that carries it starts a new segment after any other batch.
+ROLL_VALUE = b"r" * (SEGMENT_BYTES - 4096)
 
 OVERRIDES = [
     f"--override=log.segment.bytes={SEGMENT_BYTES}",
@@ -113,11 +116,11 @@ def test_sigkill_while_cleaning_keeps_latest_values(tmp_path: Path) -> None:
                 producer.poll(0)
             assert producer.flush(30) == 0
             assert errors == []
-            # A record bigger than a segment rolls the log: every update is cleanable.
+            # A record of most of a segment rolls the log: the updates become cleanable.
             # Then a kill at a random moment of the passes that follow.
-            producer.produce(topic, key=b"roll", value=b"r" * SEGMENT_BYTES, partition=0)
+            producer.produce(topic, key=b"roll", value=ROLL_VALUE, partition=0)
             assert producer.flush(30) == 0
-            latest[b"roll"] = b"r" * SEGMENT_BYTES
+            latest[b"roll"] = ROLL_VALUE
             time.sleep(rng.uniform(0.05, 0.8))
             child.kill()
             outputs.append(child.output())

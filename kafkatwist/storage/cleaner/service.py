@@ -117,6 +117,10 @@ class LogCleaner:
     def running(self) -> bool:
         return self._running
 
+    def checkpoint_of(self, topic: str, partition: int) -> int | None:
+        """Where the next pass over C{topic}-C{partition} starts (its checkpoint), if known."""
+        return self._manager.checkpoint_of(topic, partition)
+
     def start(self) -> Deferred[None]:
         """Read the checkpoints, then start the first round."""
         self._running = True
