@@ -21,7 +21,12 @@ from kafkatwist.config.broker_configs import BROKER_CONFIGS
 from kafkatwist.config.layers import ConfigLayers
 from kafkatwist.config.values import INT_MAX, ConfigError, T, parse_as, value_error
 
-__all__ = ["MIN_DEDUPE_BUFFER_PER_THREAD", "CleanerConfig", "check_cleaner_properties"]
+__all__ = [
+    "CLEANER_KEYS",
+    "MIN_DEDUPE_BUFFER_PER_THREAD",
+    "CleanerConfig",
+    "check_cleaner_properties",
+]
 
 #: Kafka's C{KafkaConfig} check: more than 1 MiB of dedupe buffer per cleaner thread.
 MIN_DEDUPE_BUFFER_PER_THREAD = 1024 * 1024
@@ -33,6 +38,9 @@ _DEDUPE = "log.cleaner.dedupe.buffer.size"
 _IO_BUFFER = "log.cleaner.io.buffer.size"
 _LOAD_FACTOR = "log.cleaner.io.buffer.load.factor"
 _IO_MAX = "log.cleaner.io.max.bytes.per.second"
+
+#: The broker keys the cleaner reads (the topic-level ones are LogConfig's).
+CLEANER_KEYS = frozenset({_ENABLE, _THREADS, _BACKOFF, _DEDUPE, _IO_BUFFER, _LOAD_FACTOR, _IO_MAX})
 
 
 def _value(layers: ConfigLayers, name: str, kind: type[T]) -> T:

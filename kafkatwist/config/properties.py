@@ -18,7 +18,7 @@ from types import MappingProxyType
 from attrs import field, frozen
 
 from kafkatwist.config.broker_configs import BROKER_CONFIGS, BrokerConfigDef, is_kafka_key
-from kafkatwist.config.cleaner_config import check_cleaner_properties
+from kafkatwist.config.cleaner_config import CLEANER_KEYS, check_cleaner_properties
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.values import (
     LONG_MAX,
@@ -176,12 +176,14 @@ _SPECIAL_FIELDS = frozenset(
     }
 )
 
-#: Keys something reads: those feeding a BrokerConfig field, and the server
-#: defaults of the topic configs a partition log applies (LogConfig fields).
+#: Keys something reads: those feeding a BrokerConfig field, the server
+#: defaults of the topic configs a partition log applies (LogConfig fields),
+#: and the log cleaner's (read through the config layers).
 USED_KEYS = frozenset(
     {d.name for d in BROKER_CONFIGS.values() if d.feeds is not None}
     | {name for name, (topic, _) in SYNONYM_OF.items() if topic.log_field is not None}
     | set(_ALIASES)
+    | CLEANER_KEYS
 )
 
 
