@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.storage.checkpoints import (
+    CLEANER_OFFSET_CHECKPOINT,
+    CorruptCheckpointError,
+    read_cleaner_offset_checkpoint,
+    write_cleaner_offset_checkpoint,
+)
 from kafkatwist.storage.cleaner import DEFAULT_KERNELS, PYTHON_KERNELS
 from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.storage.partition_log import PartitionLog
@@ -22,7 +30,7 @@ from .cleaner_support import (
     fill,
     kv,
 )
-from .support import append, fired, run_now
+from .support import append, fired, run_now, temp_dir
 
 
 def expected_after(before: list[Decoded], end: int) -> list[Decoded]:
@@ -193,3 +201,25 @@ class BasicCleaningTests(SynchronousTestCase):
 def _active_records(log: PartitionLog) -> int:
     """How many records the active segment holds."""
     return len(decode_files([log.segments[-1].log_path]))
+
+
+class CleanerCheckpointTests(SynchronousTestCase):
+    """``cleaner-offset-checkpoint``: Kafka's offset checkpoint format, one per log dir."""
+
+    def test_format_and_round_trip(self) -> None:
+        """Version 0, the count, then ``topic partition offset`` lines; read back as written."""
+        log_dir = temp_dir(self)
+        entries = {("topic", 0): 5, ("__consumer_offsets", 3): 17}
+        write_cleaner_offset_checkpoint(log_dir, entries)
+        with open(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT), "rb") as f:
+            self.assertEqual(f.read(), b"0\n2\n__consumer_offsets 3 17\ntopic 0 5\n")
+        self.assertEqual(read_cleaner_offset_checkpoint(log_dir), entries)
+        self.assertFalse([n for n in os.listdir(log_dir) if n.endswith(".tmp")])
+
+    def test_missing_and_corrupt(self) -> None:
+        """A missing file reads as empty; a malformed one is refused."""
+        log_dir = temp_dir(self)
+        self.assertEqual(read_cleaner_offset_checkpoint(log_dir), {})
+        with open(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT), "w") as f:
+            f.write("0\n2\ntopic 0 5\n")
+        self.assertRaises(CorruptCheckpointError, read_cleaner_offset_checkpoint, log_dir)
