@@ -67,6 +67,7 @@ from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.swap import CleanedSegment, CleaningAbortedError, check_still_held
 from kafkatwist.storage.txn_index import AbortedTxn
 from kafkatwist.wire.batch import read_end_txn_marker
+from kafkatwist.wire.primitives import Buffer
 
 #: Kafka's ``delete.retention.ms`` default (one day).
 DEFAULT_DELETE_RETENTION_MS: Final = 86_400_000
@@ -255,7 +256,7 @@ def _clean_group(
             ctx.transactions.add_aborted_transactions(source.aborted)
             fd = open_for_cleaning(source.log_path)
             try:
-                pending: list[memoryview | bytes] = []
+                pending: list[Buffer] = []
                 batches: list[tuple[int, int, int]] = []
                 pending_bytes = 0
                 for header, batch in read_batches(fd, source.size, 0, buffer_bytes, throttle):
@@ -264,7 +265,7 @@ def _clean_group(
                     kept += out.records_kept
                     size = len(out.data)
                     if size:
-                        pending.append(bytes(out.data))
+                        pending.append(out.data)
                         batches.append((header.last_offset, out.max_timestamp, size))
                         pending_bytes += size
                     if pending_bytes >= buffer_bytes:
@@ -286,7 +287,7 @@ def _clean_group(
 
 def _flush(
     cleaned: CleanedSegment,
-    pending: list[memoryview | bytes],
+    pending: list[Buffer],
     batches: list[tuple[int, int, int]],
     throttle: Throttle | None,
 ) -> None:
