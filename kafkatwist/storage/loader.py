@@ -93,11 +93,11 @@ def open_partition_log(
     state = ProducerStateTable() if producer_state is None else producer_state
     now = now_ms(clock)
     try:
-        notes = recover_interrupted_swaps(directory)
         names = set(os.listdir(directory))
     except FileNotFoundError:
         os.makedirs(directory)
-        names, notes = set(), []
+        names = set()
+    notes = recover_interrupted_swaps(directory, names)
     bases = _clean_directory(directory, names)
     segments: list[Segment] = []
     recovered: list[str] = []

@@ -262,15 +262,15 @@ def _next_offset(path: str, base: int) -> int:
     return next_offset
 
 
-def recover_interrupted_swaps(directory: str) -> list[str]:
+def recover_interrupted_swaps(directory: str, names: set[str]) -> list[str]:
     """
     Finish or roll back an interrupted swap in a partition dir (see the module docstring).
 
-    Blocking; for the loader. Returns notes for the recovery report.
-
-    @raise FileNotFoundError: C{directory} does not exist.
+    Blocking; for the loader. C{names}, the dir's listing, is kept up to
+    date. Returns notes for the recovery report.
     """
-    names = os.listdir(directory)
+    if not any(n.endswith((CLEANED_SUFFIX, SWAP_SUFFIX)) for n in names):
+        return []
     notes: list[str] = []
     cleaned = [n for n in names if n.endswith(CLEANED_SUFFIX)]
     swaps = [n for n in names if n.endswith(SWAP_SUFFIX) and _offset(n) is not None]
@@ -296,4 +296,6 @@ def recover_interrupted_swaps(directory: str) -> list[str]:
     for name in valid:
         os.rename(os.path.join(directory, name), os.path.join(directory, name[: -len(SWAP_SUFFIX)]))
         notes.append(f"recovered {name[: -len(SWAP_SUFFIX)]} from an interrupted swap")
+    names.clear()
+    names.update(os.listdir(directory))
     return notes

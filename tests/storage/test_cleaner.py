@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.storage.checkpoints import (
+    CLEANER_OFFSET_CHECKPOINT,
+    CorruptCheckpointError,
+    read_cleaner_offset_checkpoint,
+    write_cleaner_offset_checkpoint,
+)
+from kafkatwist.storage.cleaner import DEFAULT_KERNELS, PYTHON_KERNELS
 from kafkatwist.storage.loader import open_partition_log
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.wire.compression import GZIP, LZ4, NONE, SNAPPY, ZSTD
@@ -19,8 +28,9 @@ from .cleaner_support import (
     decode_log,
     dir_names,
     fill,
+    kv,
 )
-from .support import fired, run_now
+from .support import append, fired, run_now, temp_dir
 
 
 def expected_after(before: list[Decoded], end: int) -> list[Decoded]:
@@ -145,6 +155,32 @@ class BasicCleaningTests(SynchronousTestCase):
         clock.advance(1.0)
         self.assertFalse([n for n in dir_names(log) if n.endswith(".deleted")])
 
+    def test_throttle_sees_every_byte(self) -> None:
+        """The throttle is told of every chunk read and written."""
+        log = compacted_log(self)
+        fill(self, log, rounds=8, keys=10)
+        seen: list[int] = []
+        stats = clean(self, log, throttle=seen.append, io_buffer_bytes=700)
+        total = stats.map_bytes_read + stats.bytes_read + stats.bytes_written
+        self.assertGreaterEqual(sum(seen), total)
+        self.assertGreater(len(seen), 10)
+
+    def test_python_kernels_write_the_same_files(self) -> None:
+        """The pure-Python kernels clean a log into byte-identical segments."""
+        outputs = []
+        for kernels in (DEFAULT_KERNELS, PYTHON_KERNELS):
+            log = compacted_log(self)
+            fill(self, log, rounds=6, keys=10, codec=GZIP)
+            append(self, log, kv([(b"key-1", None)]))
+            fill(self, log, rounds=2, keys=3)
+            clean(self, log, kernels=kernels)
+            data = []
+            for segment in log.segments:
+                with open(segment.log_path, "rb") as f:
+                    data.append(f.read())
+            outputs.append(data)
+        self.assertEqual(outputs[0], outputs[1])
+
     def test_nothing_dirty(self) -> None:
         """A log whose dirty range is empty is left alone."""
         log = compacted_log(self)
@@ -165,3 +201,25 @@ class BasicCleaningTests(SynchronousTestCase):
 def _active_records(log: PartitionLog) -> int:
     """How many records the active segment holds."""
     return len(decode_files([log.segments[-1].log_path]))
+
+
+class CleanerCheckpointTests(SynchronousTestCase):
+    """``cleaner-offset-checkpoint``: Kafka's offset checkpoint format, one per log dir."""
+
+    def test_format_and_round_trip(self) -> None:
+        """Version 0, the count, then ``topic partition offset`` lines; read back as written."""
+        log_dir = temp_dir(self)
+        entries = {("topic", 0): 5, ("__consumer_offsets", 3): 17}
+        write_cleaner_offset_checkpoint(log_dir, entries)
+        with open(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT), "rb") as f:
+            self.assertEqual(f.read(), b"0\n2\n__consumer_offsets 3 17\ntopic 0 5\n")
+        self.assertEqual(read_cleaner_offset_checkpoint(log_dir), entries)
+        self.assertFalse([n for n in os.listdir(log_dir) if n.endswith(".tmp")])
+
+    def test_missing_and_corrupt(self) -> None:
+        """A missing file reads as empty; a malformed one is refused."""
+        log_dir = temp_dir(self)
+        self.assertEqual(read_cleaner_offset_checkpoint(log_dir), {})
+        with open(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT), "w") as f:
+            f.write("0\n2\ntopic 0 5\n")
+        self.assertRaises(CorruptCheckpointError, read_cleaner_offset_checkpoint, log_dir)

@@ -51,7 +51,12 @@ from kafkatwist.storage.cleaner.batches import (
     read_batches,
     records_of,
 )
-from kafkatwist.storage.cleaner.offset_map import DEFAULT_LOAD_FACTOR, OffsetMap
+from kafkatwist.storage.cleaner.offset_map import (
+    DEFAULT_KERNELS,
+    DEFAULT_LOAD_FACTOR,
+    Kernels,
+    OffsetMap,
+)
 from kafkatwist.storage.cleaner.txn import (
     CleanedTransactionMetadata,
     last_records_of_active_producers,
@@ -62,6 +67,7 @@ from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.swap import CleanedSegment, CleaningAbortedError, check_still_held
 from kafkatwist.storage.txn_index import AbortedTxn
 from kafkatwist.wire.batch import read_end_txn_marker
+from kafkatwist.wire.primitives import Buffer
 
 #: Kafka's ``delete.retention.ms`` default (one day).
 DEFAULT_DELETE_RETENTION_MS: Final = 86_400_000
@@ -250,7 +256,7 @@ def _clean_group(
             ctx.transactions.add_aborted_transactions(source.aborted)
             fd = open_for_cleaning(source.log_path)
             try:
-                pending: list[memoryview | bytes] = []
+                pending: list[Buffer] = []
                 batches: list[tuple[int, int, int]] = []
                 pending_bytes = 0
                 for header, batch in read_batches(fd, source.size, 0, buffer_bytes, throttle):
@@ -259,7 +265,7 @@ def _clean_group(
                     kept += out.records_kept
                     size = len(out.data)
                     if size:
-                        pending.append(bytes(out.data))
+                        pending.append(out.data)
                         batches.append((header.last_offset, out.max_timestamp, size))
                         pending_bytes += size
                     if pending_bytes >= buffer_bytes:
@@ -268,7 +274,10 @@ def _clean_group(
                 _flush(cleaned, pending, batches, throttle)
             finally:
                 os.close(fd)
-        mtime = os.stat(sources[-1].log_path).st_mtime
+        try:
+            mtime = os.stat(sources[-1].log_path).st_mtime
+        except FileNotFoundError:
+            raise CleaningAbortedError(f"{sources[-1].log_path} was deleted") from None
         cleaned.finish(ctx.transactions.take_cleaned_index(), mtime)
     except BaseException:
         cleaned.discard()
@@ -278,7 +287,7 @@ def _clean_group(
 
 def _flush(
     cleaned: CleanedSegment,
-    pending: list[memoryview | bytes],
+    pending: list[Buffer],
     batches: list[tuple[int, int, int]],
     throttle: Throttle | None,
 ) -> None:
@@ -303,6 +312,7 @@ def clean_log(
     min_compaction_lag_ms: int = 0,
     load_factor: float = DEFAULT_LOAD_FACTOR,
     io_buffer_bytes: int = DEFAULT_IO_BUFFER_BYTES,
+    kernels: Kernels = DEFAULT_KERNELS,
 ) -> Deferred[CleanStats]:
     """
     Clean C{log} once (see the module docstring); call on the reactor thread.
@@ -317,6 +327,7 @@ def clean_log(
     @param min_compaction_lag_ms: The topic's ``min.compaction.lag.ms``.
     @param load_factor: ``log.cleaner.io.buffer.load.factor``.
     @param io_buffer_bytes: The read (and write) chunk size, ``log.cleaner.io.buffer.size``.
+    @param kernels: The offset map's kernels (tests pass the pure-Python ones).
     """
     return ensureDeferred(
         _clean(
@@ -330,6 +341,7 @@ def clean_log(
             min_compaction_lag_ms,
             load_factor,
             io_buffer_bytes,
+            kernels,
         )
     )
 
@@ -350,6 +362,7 @@ async def _clean(
     min_lag_ms: int,
     load_factor: float,
     buffer_bytes: int,
+    kernels: Kernels,
 ) -> CleanStats:
     began = time.monotonic()
     _check_open(log)
@@ -374,7 +387,7 @@ async def _clean(
         if segment.base_offset < uncleanable and next_base > first_dirty:
             position = segment.offset_index.lookup(first_dirty)[1] if not dirty else 0
             dirty.append(_Dirty(segment.log_path, segment.size, position, next_base))
-    omap = OffsetMap(offset_map_bytes, load_factor)
+    omap = OffsetMap(offset_map_bytes, load_factor, kernels)
     map_txns = CleanedTransactionMetadata()
     map_txns.add_aborted_transactions(log.aborted_transactions(first_dirty, uncleanable))
     build = partial(
