@@ -16,13 +16,13 @@ from kafkatwist.clock import RunBlocking
 from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.storage import checkpoints as cp
 from kafkatwist.storage.checkpoints import CLEANER_OFFSET_CHECKPOINT
-from kafkatwist.storage.cleaner import CleaningAbortedError, CleanStats
+from kafkatwist.storage.cleaner import CleaningAbortedError, CleanStats, clean_log
 from kafkatwist.storage.cleaner.manager import LogCleanerManager
 from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.cleaner.throttle import Throttler
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.partition_log import PartitionLog
-from tests.storage.support import run_now
+from tests.storage.support import ManualRunBlocking, run_now
 from tests.storage.test_cleaner_selection import filled, logs_in
 
 
@@ -234,3 +234,44 @@ class ThrottlerTests(SynchronousTestCase):
         clock.advance(0.2)
         throttler.maybe_throttle(0)
         self.assertGreater(throttler.slept, 0.0)
+
+
+class RealPassTests(SynchronousTestCase):
+    """The cleaner over the real clean_log."""
+
+    def test_stop_aborts_a_real_pass_cleanly(self) -> None:
+        """A pass whose worker runs after stop() is aborted: nothing swapped, no file left."""
+        logs, clock, workers = logs_in(self), Clock(), ManualRunBlocking()
+        log = filled(self, logs, "t", 10)
+        segments_before = [(s.base_offset, s.size) for s in log.segments]
+        manager = LogCleanerManager(logs, run_now)
+        cleaner = LogCleaner.create(
+            manager, clock, Settings(), clean_log, workers, sleep=clock.advance
+        )
+        self.successResultOf(cleaner.start())
+        clock.advance(0)
+        self.assertEqual(len(cleaner.passes), 1)
+        stopped = cleaner.stop()
+        self.assertNoResult(stopped)
+        workers.run_all()
+        self.successResultOf(stopped)
+        self.assertEqual(cleaner.cleaned, 0)
+        self.assertEqual([(s.base_offset, s.size) for s in log.segments], segments_before)
+        self.assertEqual(
+            [n for n in os.listdir(log.directory) if n.endswith((".cleaned", ".swap"))], []
+        )
+        self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_real_pass_keeps_latest_per_key(self) -> None:
+        """A round cleans with clean_log: one record per key below the active segment."""
+        logs, clock = logs_in(self), Clock()
+        log = filled(self, logs, "t", 10)
+        before = log.size_in_bytes
+        manager = LogCleanerManager(logs, run_now)
+        cleaner = LogCleaner.create(manager, clock, Settings(), clean_log, run_now)
+        self.successResultOf(cleaner.start())
+        clock.advance(0)
+        self.assertEqual(cleaner.cleaned, 1)
+        self.assertLess(log.size_in_bytes, before)
+        self.assertEqual(manager.checkpoint_of("t", 0), log.segments[-1].base_offset)
+        self.successResultOf(cleaner.stop())
