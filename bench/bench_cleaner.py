@@ -5,16 +5,17 @@ Run: .venv/bin/python bench/bench_cleaner.py [--messages N] [--keys K] [--size B
 
 Starts the broker as its own process (twistd with the kafkatwist plugin) on a
 free loopback port over a temporary log directory, with ``log.segment.bytes``
---segment-bytes and ``log.cleaner.backoff.ms=100``, then:
+--segment-bytes (and ``message.max.bytes`` above it) and
+``log.cleaner.backoff.ms=100``, then:
 
 1. fill: N updates of SIZE-byte values over K keys (confluent-kafka,
    linger.ms=5, no compression) to a compacted topic whose
    ``min.cleanable.dirty.ratio`` is 1.0, so that the cleaner leaves it alone;
-   then one record bigger than a segment rolls the log;
+   then one record of most of a segment rolls the log;
 2. baseline: produce throughput (P messages of SIZE bytes to a second, delete-policy
    topic, acks=1, as fast as possible) and produce latency (messages sent at
    RATE/s with acks=all, linger.ms=0; latency = delivery report time minus
-   send time) with the cleaner idle;
+   send time, reports served by a polling thread) with the cleaner idle;
 3. cleaning: the dirty topic's ratio is set to 0.01 (IncrementalAlterConfigs);
    the same two measurements run at once, while the pass runs. The pass's
    log line (``Cleaned dirty-0: B bytes -> A bytes, ... in S s``) gives the
@@ -44,7 +45,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._config import ConfigResource
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,9 +124,13 @@ def create_topic(bootstrap: str, name: str, config: dict[str, str]) -> None:
 
 
 def set_ratio(bootstrap: str, topic: str, ratio: str) -> None:
+    """IncrementalAlterConfigs: C{topic}'s ``min.cleanable.dirty.ratio`` only."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    resource = ConfigResource("TOPIC", topic, set_config={"min.cleanable.dirty.ratio": ratio})
-    for future in admin.alter_configs([resource]).values():
+    entry = ConfigEntry(
+        "min.cleanable.dirty.ratio", ratio, incremental_operation=AlterConfigOpType.SET
+    )
+    resource = ConfigResource("TOPIC", topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
         future.result(15)
 
 
@@ -150,9 +155,13 @@ def fill(bootstrap: str, topic: str, count: int, keys: int, size: int, segment: 
                 producer.poll(0.01)
         if i & 1023 == 0:
             producer.poll(0)
-    producer.produce(topic, b"r" * segment, key=b"roll", partition=0)
     if producer.flush(300):
         raise RuntimeError("fill: undelivered messages")
+    # Most of a segment (Kafka refuses a batch over segment.bytes): a segment of its own.
+    roller = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": segment + (1 << 20)})
+    roller.produce(topic, b"r" * (segment - 4096), key=b"roll", partition=0)
+    if roller.flush(60):
+        raise RuntimeError("fill: the roll record was not delivered")
     return time.perf_counter() - start
 
 
@@ -184,9 +193,20 @@ def throughput(bootstrap: str, topic: str, count: int, size: int) -> float:
 
 
 def latencies(bootstrap: str, topic: str, seconds: float, rate: float) -> list[tuple[float, float]]:
-    """(send time, produce latency) of messages sent at C{rate}/s for C{seconds} (acks=all)."""
+    """
+    (send time, produce latency) of messages sent at C{rate}/s for C{seconds} (acks=all).
+
+    A second thread polls the producer all along, so that a delivery report
+    is timed when it arrives, not at the sender's next poll.
+    """
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "acks": "all"})
     out: list[tuple[float, float]] = []
+    sending = threading.Event()
+    sending.set()
+
+    def poll() -> None:
+        while sending.is_set():
+            producer.poll(0.01)
 
     def report(sent: float) -> Any:
         def delivered(err: Any, msg: Any) -> None:
@@ -195,6 +215,8 @@ def latencies(bootstrap: str, topic: str, seconds: float, rate: float) -> list[t
 
         return delivered
 
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
     interval = 1.0 / rate
     start = next_send = time.perf_counter()
     while next_send < start + seconds:
@@ -203,8 +225,9 @@ def latencies(bootstrap: str, topic: str, seconds: float, rate: float) -> list[t
             time.sleep(next_send - now)
         sent = time.perf_counter()
         producer.produce(topic, b"l" * 100, partition=0, on_delivery=report(sent))
-        producer.poll(0)
         next_send += interval
+    sending.clear()
+    poller.join()
     producer.flush(30)
     return out
 
@@ -216,7 +239,7 @@ def percentile(values: list[float], p: float) -> float:
 
 def load_phase(
     broker: BrokerProcess, args: argparse.Namespace, until: list[float]
-) -> dict[str, float]:
+) -> dict[str, float | int]:
     """Produce throughput and latency on the ``load`` topic; C{until[0]}: when cleaning ended."""
     started = time.perf_counter()
     rate = throughput(broker.bootstrap, "load", args.produce, args.size)
@@ -224,7 +247,7 @@ def load_phase(
     samples = latencies(broker.bootstrap, "load", args.latency_seconds, args.rate)
     during = [lat for sent, lat in samples if sent < until[0]]
     values = [lat for _, lat in samples]
-    return {
+    report = {
         "produce_msgs_per_s": round(rate),
         "produce_MB_per_s": round(rate * args.size / 1e6, 1),
         "throughput_overlap": round(
@@ -232,27 +255,39 @@ def load_phase(
         ),
         "latency_p50_ms": round(percentile(values, 50) * 1000, 2),
         "latency_p99_ms": round(percentile(values, 99) * 1000, 2),
-        "latency_samples_during_cleaning": len(during),
         "latency_samples": len(values),
+        "latency_samples_during_cleaning": len(during),
     }
+    if during:
+        report["latency_during_cleaning_p50_ms"] = round(percentile(during, 50) * 1000, 2)
+        report["latency_during_cleaning_p99_ms"] = round(percentile(during, 99) * 1000, 2)
+    return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=2_000_000, help="dirty updates")
+    parser.add_argument("--messages", type=int, default=4_000_000, help="dirty updates")
     parser.add_argument("--keys", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=100, help="value bytes")
     parser.add_argument("--segment-bytes", type=int, default=16 << 20)
-    parser.add_argument("--produce", type=int, default=200_000, help="throughput messages")
+    parser.add_argument("--produce", type=int, default=1_000_000, help="throughput messages")
     parser.add_argument("--rate", type=float, default=1000.0, help="latency messages per second")
-    parser.add_argument("--latency-seconds", type=float, default=3.0)
+    parser.add_argument("--latency-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--io-max", type=float, default=None, help="log.cleaner.io.max.bytes.per.second"
+    )
     args = parser.parse_args()
+    throttle = (
+        {} if args.io_max is None else {"log.cleaner.io.max.bytes.per.second": str(args.io_max)}
+    )
     broker = BrokerProcess(
         {
             "log.segment.bytes": str(args.segment_bytes),
+            "message.max.bytes": str(args.segment_bytes + (1 << 20)),
             "log.cleaner.backoff.ms": "100",
+            **throttle,
         }
     )
     try:
@@ -269,7 +304,8 @@ def main() -> None:
         ended = [float("inf")]
 
         def watch() -> None:
-            while _CLEANED.search(broker.text()) is None:
+            deadline = time.perf_counter() + 300
+            while _CLEANED.search(broker.text()) is None and time.perf_counter() < deadline:
                 time.sleep(0.01)
             ended[0] = time.perf_counter()
 
@@ -278,7 +314,7 @@ def main() -> None:
         triggered = time.perf_counter()
         watcher.start()
         during = load_phase(broker, args, ended)
-        watcher.join(600)
+        watcher.join(310)
         match = _CLEANED.search(broker.text())
         assert match is not None, "no cleaning pass finished"
         before, after, kept, read = (int(match.group(i)) for i in range(1, 5))
