@@ -162,3 +162,41 @@ def test_sigkill_while_cleaning_keeps_latest_values(tmp_path: Path) -> None:
     assert len(records) < 3 * KEYS, len(records)
     # The kills did land in passes: some left a pass's .cleaned files behind.
     assert any(interrupted), interrupted
+
+
+def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
+    """SIGTERM in the middle of a pass: the pass is aborted, the stop is clean and quick."""
+    log_dir = str(tmp_path / "logs")
+    child = ChildBroker(log_dir, free_port(), OVERRIDES)
+    child.start()
+    topic = "compacted"
+    create_topic(child.bootstrap, topic, TOPIC_CONFIGS)
+    producer = Producer({"bootstrap.servers": child.bootstrap, "linger.ms": 5, "batch.size": 16384})
+    for r in range(ROUNDS):
+        for k in range(KEYS):
+            producer.produce(topic, key=b"key-%04d" % k, value=b"%d-" % r + b"v" * VALUE)
+        producer.poll(0)
+    producer.produce(topic, key=b"roll", value=ROLL_VALUE, partition=0)
+    assert producer.flush(30) == 0
+    time.sleep(1.0)  # the pass (a few seconds at 2 MB/s) is under way
+    started = time.monotonic()
+    assert child.terminate(timeout=15) == 0, child.output()[-3000:]
+    assert time.monotonic() - started < 5
+    assert "Cleaning compacted-0 was abandoned" in child.output(), child.output()[-3000:]
+    assert os.path.exists(os.path.join(log_dir, ".kafka_cleanshutdown"))
+    assert leftovers(log_dir, topic) == []
+    again = ChildBroker(log_dir, free_port(), OVERRIDES)
+    again.start()
+    try:
+        assert "after a clean shutdown" in again.output()
+        deadline = time.monotonic() + 30
+        while "Cleaned compacted-0" not in again.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        records = consume_keyed(again.bootstrap, topic)
+    finally:
+        assert again.terminate() == 0
+    latest = {key: value for key, value in records}
+    assert latest == {b"roll": ROLL_VALUE} | {
+        b"key-%04d" % k: b"%d-" % (ROUNDS - 1) + b"v" * VALUE for k in range(KEYS)
+    }
+    assert len(records) == KEYS + 1
