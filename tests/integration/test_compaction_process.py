@@ -20,6 +20,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from tests.integration.child import ChildBroker, free_port
 
@@ -50,6 +51,17 @@ TOPIC_CONFIGS = {
 def create_topic(bootstrap: str, topic: str, configs: Mapping[str, str]) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.create_topics([NewTopic(topic, 1, 1, config=dict(configs))]).values():
+        future.result(15)
+
+
+def set_ratio(bootstrap: str, topic: str, ratio: str) -> None:
+    """IncrementalAlterConfigs: C{topic}'s ``min.cleanable.dirty.ratio``."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    entry = ConfigEntry(
+        "min.cleanable.dirty.ratio", ratio, incremental_operation=AlterConfigOpType.SET
+    )
+    resource = ConfigResource("TOPIC", topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
         future.result(15)
 
 
@@ -170,15 +182,18 @@ def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
     child = ChildBroker(log_dir, free_port(), OVERRIDES)
     child.start()
     topic = "compacted"
-    create_topic(child.bootstrap, topic, TOPIC_CONFIGS)
+    # Not cleaned while it is written (a ratio above 1 is never reached): one long pass later.
+    create_topic(child.bootstrap, topic, {**TOPIC_CONFIGS, "min.cleanable.dirty.ratio": "1"})
     producer = Producer({"bootstrap.servers": child.bootstrap, "linger.ms": 5, "batch.size": 16384})
-    for r in range(ROUNDS):
+    # 10.8 MB: more than the 300 ms of unthrottled work Kafka's throttler allows a pass.
+    for r in range(3 * ROUNDS):
         for k in range(KEYS):
             producer.produce(topic, key=b"key-%04d" % k, value=b"%d-" % r + b"v" * VALUE)
         producer.poll(0)
     producer.produce(topic, key=b"roll", value=ROLL_VALUE, partition=0)
     assert producer.flush(30) == 0
-    time.sleep(1.0)  # the pass (a few seconds at 2 MB/s) is under way
+    set_ratio(child.bootstrap, topic, "0.01")
+    time.sleep(1.0)  # the pass (several seconds at 2 MB/s) is under way
     started = time.monotonic()
     assert child.terminate(timeout=15) == 0, child.output()[-3000:]
     assert time.monotonic() - started < 5
@@ -197,6 +212,6 @@ def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
         assert again.terminate() == 0
     latest = {key: value for key, value in records}
     assert latest == {b"roll": ROLL_VALUE} | {
-        b"key-%04d" % k: b"%d-" % (ROUNDS - 1) + b"v" * VALUE for k in range(KEYS)
+        b"key-%04d" % k: b"%d-" % (3 * ROUNDS - 1) + b"v" * VALUE for k in range(KEYS)
     }
     assert len(records) == KEYS + 1
