@@ -196,7 +196,7 @@ def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
     time.sleep(1.0)  # the pass (several seconds at 2 MB/s) is under way
     started = time.monotonic()
     assert child.terminate(timeout=15) == 0, child.output()[-3000:]
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10
     assert "Cleaning compacted-0 was abandoned" in child.output(), child.output()[-3000:]
     assert os.path.exists(os.path.join(log_dir, ".kafka_cleanshutdown"))
     assert leftovers(log_dir, topic) == []
@@ -204,9 +204,10 @@ def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
     again.start()
     try:
         assert "after a clean shutdown" in again.output()
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while "Cleaned compacted-0" not in again.output() and time.monotonic() < deadline:
             time.sleep(0.1)
+        assert "Cleaned compacted-0" in again.output(), again.output()[-3000:]
         records = consume_keyed(again.bootstrap, topic)
     finally:
         assert again.terminate() == 0
