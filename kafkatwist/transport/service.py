@@ -192,10 +192,12 @@ def log_cleaner(
     configs: ConfigResolver,
     run_blocking: RunBlocking,
     workers: RunBlocking,
+    resize: Callable[[int], object] | None = None,
 ) -> LogCleaner:
     """
     Kafka's log cleaner over C{logs}: checkpoints written through C{run_blocking}, passes
-    run in C{workers}; its settings are read from the config layers at each round.
+    run in C{workers} (C{resize} follows C{log.cleaner.threads}); its settings are read
+    from the config layers at each round.
     """
     return LogCleaner.create(
         LogCleanerManager(logs, run_blocking),
@@ -203,6 +205,7 @@ def log_cleaner(
         lambda: CleanerConfig.from_layers(configs.layers()),
         clean_log,
         workers,
+        resize=resize,
     )
 
 
@@ -367,12 +370,17 @@ class BrokerService(Service):
         flushes and checkpoints. Started after the logs load.
         """
         workers = self._injected_run_blocking
-        if workers is None:
-            threads = max(CleanerConfig.from_layers(configs.layers()).threads, 1)
-            self._cleaner_pool = ThreadPool(0, threads, "kafkatwist-cleaner")
-            self._cleaner_pool.start()
-            workers = in_pool(IReactorFromThreads(self.reactor), self._cleaner_pool)
-        return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers)
+        if workers is not None:
+            return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers)
+        threads = max(CleanerConfig.from_layers(configs.layers()).threads, 1)
+        pool = self._cleaner_pool = ThreadPool(0, threads, "kafkatwist-cleaner")
+        pool.start()
+        workers = in_pool(IReactorFromThreads(self.reactor), pool)
+
+        def resize(threads: int) -> None:
+            pool.adjustPoolsize(0, max(threads, 1))
+
+        return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers, resize)
 
     def _start_groups(self, groups: GroupCoordinator) -> None:
         """

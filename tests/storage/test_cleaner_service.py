@@ -152,6 +152,23 @@ class SchedulingTests(SynchronousTestCase):
         clock.advance(0.001)
         self.assertEqual(len(clean.calls), 1)
 
+    def test_pool_follows_threads(self) -> None:
+        """The worker pool is resized when log.cleaner.threads changes."""
+        logs, clock, clean = logs_in(self), Clock(), FakeClean()
+        settings = Settings(CleanerConfig(threads=1, backoff_ms=1_000))
+        sizes: list[int] = []
+        manager = LogCleanerManager(logs, run_now)
+        cleaner = LogCleaner.create(
+            manager, clock, settings, clean, run_now, sleep=clock.advance, resize=sizes.append
+        )
+        self.successResultOf(cleaner.start())
+        clock.advance(0)
+        settings.config = attrs.evolve(settings.config, threads=3)
+        clock.advance(1)
+        clock.advance(1)
+        self.assertEqual(sizes, [1, 3])
+        self.successResultOf(cleaner.stop())
+
     def test_dynamic_settings_apply_next_round(self) -> None:
         """Settings are read again each round: enabling threads later starts cleaning."""
         logs, clock, clean = logs_in(self), Clock(), FakeClean()

@@ -82,11 +82,14 @@ class LogCleaner:
     _clean: CleanLog
     _run_blocking: RunBlocking
     _throttler: Throttler
+    #: Told the thread count at each round (the worker pool follows a dynamic update).
+    resize: Callable[[int], object] | None = None
     passes: dict[TopicPartition, Deferred[None]] = Factory(dict)
     cleaned: int = 0
     _timer: DelayedCall | None = None
     _running: bool = False
     _in_round: bool = False
+    _threads: int = -1
     #: Set when stopping: wakes a throttled worker at once.
     _wake: threading.Event = field(factory=threading.Event)
 
@@ -102,6 +105,7 @@ class LogCleaner:
         run_blocking: RunBlocking,
         *,
         sleep: Callable[[float], object] | None = None,
+        resize: Callable[[int], object] | None = None,
     ) -> LogCleaner:
         """
         A cleaner whose throttle reads C{clock} and sleeps with C{sleep}.
@@ -111,7 +115,9 @@ class LogCleaner:
         """
         wake = threading.Event()
         throttler = Throttler(settings().io_max_bytes_per_second, clock.seconds, sleep or wake.wait)
-        return cls(manager, clock, settings, clean, run_blocking, throttler, wake=wake)
+        return cls(
+            manager, clock, settings, clean, run_blocking, throttler, resize=resize, wake=wake
+        )
 
     @property
     def running(self) -> bool:
@@ -147,6 +153,9 @@ class LogCleaner:
         config = self._settings()
         try:
             self._throttler.rate = config.io_max_bytes_per_second
+            if self.resize is not None and config.threads != self._threads:
+                self.resize(config.threads)
+            self._threads = config.threads
             started = 0
             while config.runs and started < config.threads and len(self.passes) < config.threads:
                 chosen = self._manager.grab_filthiest(now_ms(self._clock))
