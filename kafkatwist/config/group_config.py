@@ -46,6 +46,8 @@ class GroupConfig:
     offset_metadata_max_bytes: int
     #: See L{NEW_MEMBER_JOIN_TIMEOUT_MS}.
     group_new_member_join_timeout_ms: int = NEW_MEMBER_JOIN_TIMEOUT_MS
+    #: C{offsets.topic.segment.bytes}: the ``segment.bytes`` ``__consumer_offsets`` is created with.
+    offsets_topic_segment_bytes: int = 104857600
 
     @property
     def offsets_retention_ms(self) -> int:
@@ -64,4 +66,5 @@ class GroupConfig:
             offsets_retention_minutes=config.offsets_retention_minutes,
             offsets_retention_check_interval_ms=config.offsets_retention_check_interval_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
+            offsets_topic_segment_bytes=config.offsets_topic_segment_bytes,
         )

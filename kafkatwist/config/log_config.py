@@ -70,6 +70,10 @@ class LogConfig:
     cleanup_policy: str = _default("cleanup.policy", str)
     file_delete_delay_ms: int = _default("file.delete.delay.ms", int)
     compression_type: str = _default("compression.type", str)
+    delete_retention_ms: int = _default("delete.retention.ms", int)
+    min_compaction_lag_ms: int = _default("min.compaction.lag.ms", int)
+    max_compaction_lag_ms: int = _default("max.compaction.lag.ms", int)
+    min_cleanable_dirty_ratio: float = _default("min.cleanable.dirty.ratio", float)
 
     @classmethod
     def from_topic_configs(cls, defaults: LogConfig, overrides: Mapping[str, str]) -> LogConfig:
@@ -101,3 +105,8 @@ class LogConfig:
     def deletes(self) -> bool:
         """Whether ``cleanup.policy`` includes ``delete`` (time and size retention apply)."""
         return "delete" in self.cleanup_policy.split(",")
+
+    @property
+    def compacts(self) -> bool:
+        """Whether ``cleanup.policy`` includes ``compact`` (the log cleaner cleans it)."""
+        return "compact" in self.cleanup_policy.split(",")

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from attrs import field, frozen
 
 from kafkatwist.config.broker_configs import BROKER_CONFIGS, BrokerConfigDef, is_kafka_key
+from kafkatwist.config.cleaner_config import CLEANER_KEYS, check_cleaner_properties
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.values import (
     LONG_MAX,
@@ -175,12 +176,14 @@ _SPECIAL_FIELDS = frozenset(
     }
 )
 
-#: Keys something reads: those feeding a BrokerConfig field, and the server
-#: defaults of the topic configs a partition log applies (LogConfig fields).
+#: Keys something reads: those feeding a BrokerConfig field, the server
+#: defaults of the topic configs a partition log applies (LogConfig fields),
+#: and the log cleaner's (read through the config layers).
 USED_KEYS = frozenset(
     {d.name for d in BROKER_CONFIGS.values() if d.feeds is not None}
     | {name for name, (topic, _) in SYNONYM_OF.items() if topic.log_field is not None}
     | set(_ALIASES)
+    | CLEANER_KEYS
 )
 
 
@@ -279,6 +282,7 @@ class BrokerConfig:
     num_recovery_threads_per_data_dir: int = 1
     # The group coordinator's settings (GroupConfig is built from these).
     offsets_topic_num_partitions: int = _default("offsets.topic.num.partitions", int)
+    offsets_topic_segment_bytes: int = _default("offsets.topic.segment.bytes", int)
     offsets_retention_minutes: int = _default("offsets.retention.minutes", int)
     offsets_retention_check_interval_ms: int = _default("offsets.retention.check.interval.ms", int)
     offset_metadata_max_bytes: int = _default("offset.metadata.max.bytes", int)
@@ -353,6 +357,7 @@ class BrokerConfig:
             d = BROKER_CONFIGS.get(_ALIASES.get(key, key))
             if d is not None and d.feeds not in _SPECIAL_FIELDS:
                 _check(d, raw)
+        check_cleaner_properties(merged)
         kwargs: dict[str, object] = {}
         for key, raw in sorted(merged.items(), key=lambda item: item[0] in _ALIASES):
             d = BROKER_CONFIGS.get(_ALIASES.get(key, key))

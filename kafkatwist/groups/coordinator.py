@@ -30,7 +30,7 @@ from kafkatwist.groups.admin import GroupAdmin
 from kafkatwist.groups.loader import GroupLoader
 from kafkatwist.groups.membership import GroupMembership
 from kafkatwist.groups.offsets import OffsetStore
-from kafkatwist.groups.offsets_topic import OffsetsTopic, TopicCreator
+from kafkatwist.groups.offsets_topic import OffsetsTopic, TopicCreator, offsets_topic_configs
 from kafkatwist.groups.rebalance import Outbox, Rebalancer, join_error, sync_error
 from kafkatwist.groups.state import ClassicGroup, GroupTable, cancel
 from kafkatwist.groups.txn_offsets import TxnOffsetStore
@@ -79,7 +79,12 @@ class GroupCoordinator:
         """
         table = GroupTable()
         topic = OffsetsTopic(
-            config.offsets_topic_num_partitions, clock, metadata, controller, partitions
+            config.offsets_topic_num_partitions,
+            clock,
+            metadata,
+            controller,
+            partitions,
+            configs=offsets_topic_configs(config.offsets_topic_segment_bytes),
         )
         outbox = Outbox()
         rebalancer = Rebalancer(config, clock, topic, outbox)

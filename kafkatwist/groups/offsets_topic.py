@@ -38,6 +38,12 @@ OFFSETS_TOPIC_CONFIGS: Mapping[str, str] = {
     "segment.bytes": "104857600",
 }
 
+
+def offsets_topic_configs(segment_bytes: int) -> Mapping[str, str]:
+    """L{OFFSETS_TOPIC_CONFIGS} with C{offsets.topic.segment.bytes} as its ``segment.bytes``."""
+    return {**OFFSETS_TOPIC_CONFIGS, "segment.bytes": str(segment_bytes)}
+
+
 #: Records of one group: (key, value) pairs, a None value being a tombstone.
 Records = Sequence[tuple[bytes, bytes | None]]
 

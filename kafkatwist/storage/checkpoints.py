@@ -4,7 +4,8 @@ All formats are Kafka's own, so a log dir can move between Kafka and
 kafkatwist:
 
 - offset checkpoint files in the log dir root (``recovery-point-offset-checkpoint``,
-  ``log-start-offset-checkpoint``, ``replication-offset-checkpoint``), Kafka's
+  ``log-start-offset-checkpoint``, ``replication-offset-checkpoint``,
+  ``cleaner-offset-checkpoint``), Kafka's
   ``OffsetCheckpointFile``: text lines ``0`` (version), the entry count, then
   one ``<topic> <partition> <offset>`` line per partition;
 - ``leader-epoch-checkpoint`` in each partition dir, Kafka's
@@ -26,6 +27,7 @@ never on the reactor thread. Readers raise L{CorruptCheckpointError} (or
 L{CorruptSnapshotError}) for anything malformed.
 
 Public surface: L{read_offset_checkpoint}, L{write_offset_checkpoint},
+L{read_cleaner_offset_checkpoint}, L{write_cleaner_offset_checkpoint},
 L{EpochEntry}, L{read_leader_epoch_checkpoint},
 L{write_leader_epoch_checkpoint}, L{ProducerSnapshotEntry},
 L{encode_producer_snapshot}, L{decode_producer_snapshot},
@@ -51,6 +53,8 @@ from kafkatwist.wire.crc32c import crc32c
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 REPLICATION_OFFSET_CHECKPOINT = "replication-offset-checkpoint"
+#: The log cleaner's first dirty offset per compacted partition (Kafka's LogCleanerManager).
+CLEANER_OFFSET_CHECKPOINT = "cleaner-offset-checkpoint"
 LEADER_EPOCH_CHECKPOINT = "leader-epoch-checkpoint"
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 
@@ -184,6 +188,22 @@ def encode_offset_checkpoint(entries: Mapping[tuple[str, int], int]) -> bytes:
 def write_offset_checkpoint(path: str, entries: Mapping[tuple[str, int], int]) -> None:
     """Atomically write an offset checkpoint file (blocking: fsyncs)."""
     write_atomically(path, encode_offset_checkpoint(entries))
+
+
+def read_cleaner_offset_checkpoint(log_dir: str) -> dict[tuple[str, int], int]:
+    """
+    The ``cleaner-offset-checkpoint`` of C{log_dir}: each compacted partition's first dirty offset.
+
+    A missing file reads as empty.
+
+    @raise CorruptCheckpointError: The file is malformed.
+    """
+    return read_offset_checkpoint(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT))
+
+
+def write_cleaner_offset_checkpoint(log_dir: str, entries: Mapping[tuple[str, int], int]) -> None:
+    """Atomically write C{log_dir}'s ``cleaner-offset-checkpoint`` (blocking: fsyncs)."""
+    write_offset_checkpoint(os.path.join(log_dir, CLEANER_OFFSET_CHECKPOINT), entries)
 
 
 @frozen

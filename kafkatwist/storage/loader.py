@@ -1,6 +1,8 @@
 """Opening a partition log and recovering it after a crash (Kafka's ``LogLoader``).
 
-L{open_partition_log} lists the partition dir, removes leftovers, opens the
+L{open_partition_log} finishes or rolls back an interrupted cleaner swap
+(L{kafkatwist.storage.swap.recover_interrupted_swaps}), lists the partition
+dir, removes leftovers, opens the
 segments, validates the unflushed ones after an unclean shutdown (cutting a
 torn or corrupt tail), rebuilds missing or corrupt indexes, and restores
 the leader epochs and the producer state. It returns a ready
@@ -36,6 +38,7 @@ from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.results import RecoveryReport, Truncation
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.swap import recover_interrupted_swaps
 from kafkatwist.storage.txn_index import (
     TXN_INDEX_SUFFIX,
     AbortedTxn,
@@ -94,8 +97,8 @@ def open_partition_log(
     except FileNotFoundError:
         os.makedirs(directory)
         names = set()
+    notes = recover_interrupted_swaps(directory, names)
     bases = _clean_directory(directory, names)
-    notes: list[str] = []
     segments: list[Segment] = []
     recovered: list[str] = []
     rebuilt: list[str] = []

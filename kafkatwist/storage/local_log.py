@@ -176,6 +176,19 @@ class LocalLog:
 
     # -- reads -----------------------------------------------------------------
 
+    def check_read_offset(self, offset: int, log_start_offset: int, name: str) -> None:
+        """
+        Refuse to read from below C{log_start_offset} or past the log end offset.
+
+        @raise KafkaError: C{OFFSET_OUT_OF_RANGE}.
+        """
+        if offset < log_start_offset or offset > self.log_end_offset:
+            raise KafkaError(
+                ErrorCode.OFFSET_OUT_OF_RANGE,
+                f"offset {offset} is outside [{log_start_offset}, {self.log_end_offset}] "
+                f"for {name}",
+            )
+
     def read(
         self, offset: int, max_bytes: int, limit_offset: int, min_one_message: bool
     ) -> tuple[list[bytes], int]:
@@ -256,3 +269,14 @@ class LocalLog:
         self._segments = [s for s in self._segments if id(s) not in gone]
         self._bases = [s.base_offset for s in self._segments]
         self.txn_indexes.drop(s.base_offset for s in doomed)
+
+    def replace(self, new: Segment, old: Sequence[Segment], txns: list[AbortedTxn]) -> None:
+        """Put a cleaned segment in place of C{old} in the list (the swap renamed the files)."""
+        gone = {id(s) for s in old}
+        kept = [s for s in self._segments if id(s) not in gone]
+        at = bisect.bisect_left([s.base_offset for s in kept], new.base_offset)
+        kept.insert(at, new)
+        self._segments = kept
+        self._bases = [s.base_offset for s in kept]
+        self.txn_indexes.drop(s.base_offset for s in old)
+        self.txn_indexes.remember(new.base_offset, txns)

@@ -48,6 +48,7 @@ from kafkatwist.storage.flusher import LogFlusher
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
 from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult, RecoveryReport
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.swap import CleanedSegment
 from kafkatwist.storage.txn_index import AbortedTxn
 from kafkatwist.storage.waiters import HighWatermarkWaiters
 from kafkatwist.wire.batch import BatchHeader
@@ -182,6 +183,11 @@ class PartitionLog:
     def is_offline(self) -> bool:
         """Whether a disk error took the log offline."""
         return self._offline is not None
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether L{close} was called."""
+        return self._closing is not None
 
     @property
     def size_in_bytes(self) -> int:
@@ -376,26 +382,16 @@ class PartitionLog:
     def _read(
         self, offset: int, max_bytes: int, max_offset: int | None, min_one_message: bool
     ) -> ReadResult:
-        log_end = self.log_end_offset
-        if offset < self._log_start_offset or offset > log_end:
-            raise KafkaError(
-                ErrorCode.OFFSET_OUT_OF_RANGE,
-                f"offset {offset} is outside [{self._log_start_offset}, {log_end}] for {self.name}",
-            )
-        limit_offset = self._high_watermark if max_offset is None else min(max_offset, log_end)
+        start, end = self._log_start_offset, self.log_end_offset
+        self._local.check_read_offset(offset, start, self.name)
+        limit_offset = self._high_watermark if max_offset is None else min(max_offset, end)
         try:
             buffers, total = self._local.read(offset, max_bytes, limit_offset, min_one_message)
         except OSError as e:
             self._go_offline(f"read failed: {e}")
             raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"read failed: {e}") from None
-        return ReadResult(
-            buffers=buffers,
-            size=total,
-            high_watermark=self._high_watermark,
-            last_stable_offset=self.last_stable_offset,
-            log_start_offset=self._log_start_offset,
-            log_end_offset=log_end,
-        )
+        lso = self.last_stable_offset
+        return ReadResult(buffers, total, self._high_watermark, lso, start, end)
 
     def offset_for_timestamp(self, timestamp: int) -> Deferred[OffsetAndTimestamp | None]:
         """
@@ -448,6 +444,15 @@ class PartitionLog:
         return self._retention.apply(
             self.config, self._high_watermark, lambda: self._log_start_offset, now_ms
         )
+
+    # -- compaction (L{kafkatwist.storage.cleaner}) -----------------------------
+
+    def replace_segments(self, cleaned: CleanedSegment, old: Sequence[Segment]) -> None:
+        """The cleaner's swap (L{LogRetention.replace_segments}); reactor thread."""
+        self._check_usable()
+        self._retention.replace_segments(cleaned, old, self.config.file_delete_delay_ms)
+        self._flusher.dir_dirty = True
+        self._flusher.request(gate=False).addErrback(lambda _: None)
 
     # -- closing -------------------------------------------------------------
 

@@ -93,3 +93,13 @@ class RecoveryReport:
     truncations: tuple[Truncation, ...] = ()
     deleted_segments: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+
+
+@frozen
+class SegmentInfo:
+    """An inactive segment as the cleaner manager sees it (dirty ratio, compaction lags)."""
+
+    base_offset: int
+    next_offset: int
+    size: int
+    largest_timestamp: int

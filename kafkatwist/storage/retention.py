@@ -26,11 +26,13 @@ from twisted.python.failure import Failure
 from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.storage import swap
 from kafkatwist.storage.checkpoints import DELETED_SUFFIX, SNAPSHOT_SUFFIX, file_name
 from kafkatwist.storage.executor import SerialExecutor
 from kafkatwist.storage.files import unlink_all
 from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.segment import Segment
+from kafkatwist.storage.swap import CleanedSegment
 from kafkatwist.storage.txn_index import TXN_INDEX_SUFFIX
 
 #: Whether a segment may go, given the one after it (C{None} for the active segment).
@@ -106,9 +108,11 @@ class SegmentDeleter:
 
     _log = Logger()
 
-    def delete(self, doomed: Sequence[Segment], delay_ms: int) -> None:
+    def delete(self, doomed: Sequence[Segment], delay_ms: int, *, snapshots: bool = True) -> None:
         """
         Rename the segments' files (with snapshots, ``.txnindex``) ``.deleted``; remove them later.
+
+        With C{snapshots=False} the producer snapshots stay (the cleaner's swap).
 
         @raise OSError: A rename failed.
         """
@@ -116,7 +120,7 @@ class SegmentDeleter:
         for segment in doomed:
             segment.close_maps()
             renamed.extend(segment.rename_for_deletion())
-            for suffix in (SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX):
+            for suffix in (SNAPSHOT_SUFFIX, TXN_INDEX_SUFFIX)[0 if snapshots else 1 :]:
                 path = os.path.join(self._directory, file_name(segment.base_offset, suffix))
                 try:
                     os.rename(path, path + DELETED_SUFFIX)
@@ -228,6 +232,25 @@ class LogRetention:
             self.delete_old_segments(
                 log_start_offset_breached(offset), config, high_watermark, now_ms
             )
+
+    def replace_segments(
+        self, cleaned: CleanedSegment, old: Sequence[Segment], delete_delay_ms: int
+    ) -> None:
+        """
+        The cleaner's swap of C{cleaned} for C{old} (L{swap.replace_segments}).
+
+        @raise CleaningAbortedError: C{old} are no longer all in the log.
+        @raise KafkaError: C{KAFKA_STORAGE_ERROR} when a rename failed (the log goes offline).
+        """
+
+        def rename_old(doomed: Sequence[Segment]) -> None:
+            self._deleter.delete(doomed, delete_delay_ms, snapshots=False)
+
+        try:
+            swap.replace_segments(self._local, rename_old, cleaned, old)
+        except OSError as e:
+            self._on_error(f"segment swap failed: {e}")
+            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"segment swap failed: {e}") from None
 
     def cancel_pending(self) -> list[str]:
         """Cancel the scheduled file removals (the log closes); return the files to remove."""

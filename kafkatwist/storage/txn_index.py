@@ -152,6 +152,13 @@ class TxnIndexes:
             bisect.insort(self._bases, base_offset)
         self._entries[base_offset] = list(entries)
 
+    def remember(self, base_offset: int, entries: list[AbortedTxn]) -> None:
+        """Hold a segment's entries in memory (its file was written already); none: nothing."""
+        if entries:
+            if base_offset not in self._entries:
+                bisect.insort(self._bases, base_offset)
+            self._entries[base_offset] = list(entries)
+
     def drop(self, base_offsets: Iterable[int]) -> None:
         """Forget the entries of segments the log no longer holds (their files go with them)."""
         for base in base_offsets:

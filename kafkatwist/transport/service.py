@@ -12,18 +12,23 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import _ISupportsExitSignalCapturing
-from twisted.internet.threads import deferToThread
+from twisted.internet.interfaces import IReactorFromThreads, _ISupportsExitSignalCapturing
+from twisted.internet.threads import deferToThread, deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.clock import ReactorTime, RunBlocking
+from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.expiration import ProducerIdExpiration
+from kafkatwist.storage.cleaner import clean_log
+from kafkatwist.storage.cleaner.manager import LogCleanerManager
+from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
 from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
@@ -172,6 +177,38 @@ def producer_id_expiration(
     )
 
 
+def in_pool(reactor: IReactorFromThreads, pool: ThreadPool) -> RunBlocking:
+    """A C{run_blocking} running jobs in C{pool}, results delivered on the reactor thread."""
+
+    def run(fn: Callable[[], _T]) -> Deferred[_T]:
+        return deferToThreadPool(reactor, pool, fn)
+
+    return run
+
+
+def log_cleaner(
+    clock: ReactorTime,
+    logs: LogManager,
+    configs: ConfigResolver,
+    run_blocking: RunBlocking,
+    workers: RunBlocking,
+    resize: Callable[[int], object] | None = None,
+) -> LogCleaner:
+    """
+    Kafka's log cleaner over C{logs}: checkpoints written through C{run_blocking}, passes
+    run in C{workers} (C{resize} follows C{log.cleaner.threads}); its settings are read
+    from the config layers at each round.
+    """
+    return LogCleaner.create(
+        LogCleanerManager(logs, run_blocking),
+        clock,
+        lambda: CleanerConfig.from_layers(configs.layers()),
+        clean_log,
+        workers,
+        resize=resize,
+    )
+
+
 class BrokerService(Service):
     """
     The broker as a Twisted service.
@@ -216,6 +253,10 @@ class BrokerService(Service):
         self._broker: Broker | None = None
         self._logs: LogManager | None = None
         self._producer_expiration: ProducerIdExpiration | None = None
+        self._cleaner: LogCleaner | None = None
+        self._cleaner_pool: ThreadPool | None = None
+        #: The cleaner's passes run in the injected C{run_blocking} if there is one (tests).
+        self._injected_run_blocking = run_blocking
         self._locks: list[DirLock] = []
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
@@ -227,6 +268,11 @@ class BrokerService(Service):
         if self._broker is None:
             raise RuntimeError("the broker is built when the service starts")
         return self._broker
+
+    @property
+    def cleaner(self) -> LogCleaner | None:
+        """The log cleaner, once the logs are loaded (None before)."""
+        return self._cleaner
 
     @property
     def log_dirs(self) -> list[str]:
@@ -287,6 +333,8 @@ class BrokerService(Service):
         logs.start_periodic(clock)
         self._producer_expiration = producer_id_expiration(config, clock, logs, configs)
         self._producer_expiration.start()
+        self._cleaner = self._start_cleaner(logs, configs)
+        await self._cleaner.start()
         self._start_groups(broker.groups)
         self._start_transactions(broker.transactions)
         self.factory = KafkaServerFactory(
@@ -313,6 +361,26 @@ class BrokerService(Service):
             cluster=cluster_id,
         )
         return port
+
+    def _start_cleaner(self, logs: LogManager, configs: ConfigResolver) -> LogCleaner:
+        """
+        The log cleaner, its passes in a pool of C{log.cleaner.threads} threads of its own.
+
+        Its own pool, not the reactor's: a long pass never delays the logs'
+        flushes and checkpoints. Started after the logs load.
+        """
+        workers = self._injected_run_blocking
+        if workers is not None:
+            return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers)
+        threads = max(CleanerConfig.from_layers(configs.layers()).threads, 1)
+        pool = self._cleaner_pool = ThreadPool(0, threads, "kafkatwist-cleaner")
+        pool.start()
+        workers = in_pool(IReactorFromThreads(self.reactor), pool)
+
+        def resize(threads: int) -> None:
+            pool.adjustPoolsize(0, max(threads, 1))
+
+        return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers, resize)
 
     def _start_groups(self, groups: GroupCoordinator) -> None:
         """
@@ -370,6 +438,12 @@ class BrokerService(Service):
             self._broker.transactions.stop()
         if self._producer_expiration is not None:
             self._producer_expiration.stop()
+        # The cleaner stops before the logs close: a running pass is aborted and awaited.
+        if self._cleaner is not None:
+            await self._cleaner.stop()
+        if self._cleaner_pool is not None:
+            self._cleaner_pool.stop()
+            self._cleaner_pool = None
         if self._logs is not None:
             await self._logs.close()
         locks, self._locks = self._locks, []

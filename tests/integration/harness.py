@@ -97,6 +97,24 @@ class ClientTimeout(AssertionError):
     """A client call or process did not finish in time."""
 
 
+async def wait_until(
+    condition: Callable[[], bool], timeout: float = CLIENT_TIMEOUT, step: float = 0.05
+) -> None:
+    """
+    Let the reactor run until C{condition()} holds (checked every C{step} seconds).
+
+    @raise ClientTimeout: it still does not hold after C{timeout} seconds.
+    """
+    reactor = _reactor()
+    deadline = reactor.seconds() + timeout
+    while not condition():
+        if reactor.seconds() > deadline:
+            raise ClientTimeout(f"condition not met within {timeout:g} s")
+        pause: Deferred[None] = Deferred()
+        reactor.callLater(step, pause.callback, None)
+        await pause
+
+
 def in_thread(
     fn: Callable[..., T], *args: Any, timeout: float = CLIENT_TIMEOUT, **kwargs: Any
 ) -> Deferred[T]:
