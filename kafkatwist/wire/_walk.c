@@ -582,6 +582,13 @@ static PyObject *filter_records(PyObject *self, PyObject *args) {
         PyBuffer_Release(&data);
         return NULL;
     }
+    if (count < 0 || count > data.len) {
+        /* Every record takes at least 7 bytes: a count past the data is a corrupt header. */
+        PyBuffer_Release(&table);
+        PyBuffer_Release(&data);
+        return PyErr_Format(PyExc_ValueError, "a batch of %zd bytes cannot hold %zd records",
+                            data.len, count);
+    }
     int rewrite = base_ts != new_base_ts;
     /* A rewritten delta and length take at most 10 + 5 bytes where they took 2 at least. */
     Py_ssize_t room = data.len + (rewrite ? count * 13 : 0);

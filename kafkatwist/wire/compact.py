@@ -208,6 +208,8 @@ def py_filter_records(
     view = _check(table, slots)
     mv = memoryview(records).cast("B")
     end = len(mv)
+    if not 0 <= count <= end:
+        raise ValueError(f"a batch of {end} bytes cannot hold {count} records")
     out = bytearray()
     pos = kept = tombstones = 0
     max_ts = max_offset = -1

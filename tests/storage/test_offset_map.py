@@ -167,6 +167,22 @@ class KernelParityTests(SynchronousTestCase):
             decoded = [(r.offset, r.key, r.value, r.timestamp) for r in batch]
             self.assertEqual(decoded, [(13, b"a", b"2", 103)])
 
+    def test_filter_refuses_a_count_past_the_data(self) -> None:
+        """A record count no batch of that size can hold is refused, not trusted for memory."""
+        for _, kernels in BOTH:
+            section = records_section([NewRecord(b"a", b"1", (), 100)], 0, 100)
+            m = OffsetMap(24 * 16, kernels=kernels)
+            for count in (len(section) + 1, 2**31 - 1, -1):
+                with self.assertRaises(ValueError):
+                    m.filter_records(
+                        section,
+                        count,
+                        0,
+                        retain_deletes=True,
+                        base_timestamp=100,
+                        new_base_timestamp=5,
+                    )
+
     def test_index_stops_when_full(self) -> None:
         """The first keyed record that finds the map at its bound stops the walk."""
         for _, kernels in BOTH:
