@@ -4,9 +4,9 @@ The broker runs as a child process with small segments, a 100 ms cleaner
 backoff and the cleaner's I/O throttled to 2 MB/s, so that a pass over a
 cycle's 3.6 MB of updates lasts a few seconds (Kafka's throttler only acts
 once 300 ms of work have passed). Each cycle writes twelve rounds of
-updates of the same keys, rolls the log, SIGKILLs the broker at a chosen
-moment of the pass that follows (while it builds its offset map, while it
-copies segments, around a swap) and restarts it. At the end every key
+updates of the same keys, rolls the log, waits for the pass that follows to
+write its first ``.cleaned`` file, SIGKILLs the broker at a chosen moment
+after that (while it copies segments, around a swap) and restarts it. At the end every key
 reads back with the latest value acknowledged for it (deleted keys stay
 deleted), and a last pass finishes over what the kills left.
 """
@@ -27,8 +27,9 @@ from tests.integration.child import ChildBroker, free_port
 KEYS = 300
 ROUNDS = 12
 VALUE = 1000
-#: When each cycle's kill comes, in seconds after the roll.
-KILL_AFTER = (0.6, 2.4, 1.5, 3.2)
+#: When each cycle's kill comes, in seconds after the pass has written its first
+#: ``.cleaned`` file (so the kill lands in a pass, whatever the machine's speed).
+KILL_AFTER = (0.0, 0.8, 0.3, 1.5)
 SEGMENT_BYTES = 65_536
 #: Most of a segment (Kafka refuses a batch larger than segment.bytes): the
 #: record that carries it starts a new segment after any other batch.
@@ -102,6 +103,13 @@ def leftovers(log_dir: str, topic: str) -> list[str]:
     return sorted(n for n in os.listdir(directory) if n.endswith((".cleaned", ".swap")))
 
 
+def wait_for_a_pass(log_dir: str, topic: str, timeout: float = 30.0) -> None:
+    """Return once a cleaning pass has written a file of its own (or after C{timeout})."""
+    deadline = time.monotonic() + timeout
+    while not leftovers(log_dir, topic) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def test_sigkill_while_cleaning_keeps_latest_values(tmp_path: Path) -> None:
     """Kills during cleaning passes, again and again: every key keeps its latest value."""
     log_dir = str(tmp_path / "logs")
@@ -145,6 +153,7 @@ def test_sigkill_while_cleaning_keeps_latest_values(tmp_path: Path) -> None:
             )
             assert producer.flush(30) == 0
             assert errors == []
+            wait_for_a_pass(log_dir, topic)
             time.sleep(kill_after)
             child.kill()
             interrupted.append(leftovers(log_dir, topic))
@@ -193,7 +202,7 @@ def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
     producer.produce(topic, key=b"roll", value=ROLL_VALUE, partition=0)
     assert producer.flush(30) == 0
     set_ratio(child.bootstrap, topic, "0.01")
-    time.sleep(1.0)  # the pass (several seconds at 2 MB/s) is under way
+    wait_for_a_pass(log_dir, topic)  # the pass (several seconds at 2 MB/s) is under way
     started = time.monotonic()
     assert child.terminate(timeout=15) == 0, child.output()[-3000:]
     assert time.monotonic() - started < 10
