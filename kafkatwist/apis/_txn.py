@@ -28,8 +28,7 @@ def partition_verification_enabled(configs: ConfigResolver) -> bool:
     producer's batches without asking the coordinator; version 2 writes are
     added all the same.
     """
-    value = configs.layers().broker_value(VERIFICATION_KEY)
-    return value is None or value.strip().lower() != "false"
+    return configs.layers().broker_typed(VERIFICATION_KEY, bool)
 
 
 async def retry_concurrent(

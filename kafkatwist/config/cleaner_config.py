@@ -19,7 +19,7 @@ from attrs import frozen
 
 from kafkatwist.config.broker_configs import BROKER_CONFIGS
 from kafkatwist.config.layers import ConfigLayers
-from kafkatwist.config.values import INT_MAX, ConfigError, T, parse_as, value_error
+from kafkatwist.config.values import INT_MAX, ConfigError
 
 __all__ = [
     "CLEANER_KEYS",
@@ -41,16 +41,6 @@ _IO_MAX = "log.cleaner.io.max.bytes.per.second"
 
 #: The broker keys the cleaner reads (the topic-level ones are LogConfig's).
 CLEANER_KEYS = frozenset({_ENABLE, _THREADS, _BACKOFF, _DEDUPE, _IO_BUFFER, _LOAD_FACTOR, _IO_MAX})
-
-
-def _value(layers: ConfigLayers, name: str, kind: type[T]) -> T:
-    """The effective value of C{name}; a malformed stored value falls back to Kafka's default."""
-    d = BROKER_CONFIGS[name]
-    raw = layers.broker_value(name)
-    default = d.default or ""
-    if raw is None or value_error(d.type, d.validator, name, raw) is not None:
-        raw = default
-    return parse_as(d.type, raw, kind)
 
 
 @frozen
@@ -97,13 +87,13 @@ class CleanerConfig:
     def from_layers(cls, layers: ConfigLayers) -> CleanerConfig:
         """The settings as the broker's config layers give them now (dynamic ones included)."""
         return cls(
-            enable=_value(layers, _ENABLE, bool),
-            threads=_value(layers, _THREADS, int),
-            backoff_ms=_value(layers, _BACKOFF, int),
-            dedupe_buffer_size=_value(layers, _DEDUPE, int),
-            io_buffer_size=_value(layers, _IO_BUFFER, int),
-            io_buffer_load_factor=_value(layers, _LOAD_FACTOR, float),
-            io_max_bytes_per_second=_value(layers, _IO_MAX, float),
+            enable=layers.broker_typed(_ENABLE, bool),
+            threads=layers.broker_typed(_THREADS, int),
+            backoff_ms=layers.broker_typed(_BACKOFF, int),
+            dedupe_buffer_size=layers.broker_typed(_DEDUPE, int),
+            io_buffer_size=layers.broker_typed(_IO_BUFFER, int),
+            io_buffer_load_factor=layers.broker_typed(_LOAD_FACTOR, float),
+            io_max_bytes_per_second=layers.broker_typed(_IO_MAX, float),
         )
 
 

@@ -31,7 +31,7 @@ from kafkatwist.config import dynamic
 from kafkatwist.config.broker_configs import BROKER_CONFIGS
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.config.topic_config import TOPIC_CONFIGS, ConfigDef
-from kafkatwist.config.values import TYPE_UNKNOWN, canonical
+from kafkatwist.config.values import TYPE_UNKNOWN, T, canonical, parse_as, value_error
 
 #: DescribeConfigs' ConfigSource codes.
 TOPIC_CONFIG = 1
@@ -98,6 +98,18 @@ class ConfigLayers:
             if name in layer:
                 return layer[name]
         return self.default(name)
+
+    def broker_typed(self, name: str, kind: type[T]) -> T:
+        """
+        L{broker_value} parsed as the table's type for C{name}, as the Python type C{kind}.
+
+        A malformed stored value falls back to Kafka's default.
+        """
+        d = BROKER_CONFIGS[name]
+        raw = self.broker_value(name)
+        if raw is None or value_error(d.type, d.validator, name, raw) is not None:
+            raw = d.default or ""
+        return parse_as(d.type, raw, kind)
 
     def synonyms(
         self, name: str, names: list[str], sensitive: bool, *, per_broker: bool = True
