@@ -18,11 +18,12 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from tests.integration.child import ChildBroker, free_port
+from tests.integration.txn_clients import READ_UNCOMMITTED, Record, read_all
 
 KEYS = 300
 ROUNDS = 12
@@ -66,34 +67,12 @@ def set_ratio(bootstrap: str, topic: str, ratio: str) -> None:
         future.result(15)
 
 
-def consume_keyed(bootstrap: str, topic: str) -> list[tuple[bytes, bytes | None]]:
-    """Every record of partition 0 from offset 0, as (key, value)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": "unused",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    out: list[tuple[bytes, bytes | None]] = []
-    deadline = time.monotonic() + 30
-    try:
-        while time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            error = msg.error()
-            if error:
-                if error.code() == -191:  # _PARTITION_EOF
-                    break
-                raise AssertionError(f"consume error: {error}")
-            key = msg.key()
-            assert key is not None
-            out.append((key, msg.value()))
-    finally:
-        consumer.close()
+def keyed(records: list[Record]) -> list[tuple[bytes, bytes | None]]:
+    """C{(key, value)} of each record read, every one keyed (the topic is compacted)."""
+    out = []
+    for _, _, key, value in records:
+        assert key is not None
+        out.append((key, value))
     return out
 
 
@@ -167,7 +146,7 @@ def test_sigkill_while_cleaning_keeps_latest_values(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while "Cleaned compacted-0" not in child.output() and time.monotonic() < deadline:
             time.sleep(0.1)
-        records = consume_keyed(child.bootstrap, topic)
+        records = keyed(read_all(child.bootstrap, topic, 1, READ_UNCOMMITTED, timeout=30))
     finally:
         outputs.append(child.output())
         child.terminate()
@@ -217,7 +196,7 @@ def test_sigterm_during_a_pass_stops_cleanly(tmp_path: Path) -> None:
         while "Cleaned compacted-0" not in again.output() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "Cleaned compacted-0" in again.output(), again.output()[-3000:]
-        records = consume_keyed(again.bootstrap, topic)
+        records = keyed(read_all(again.bootstrap, topic, 1, READ_UNCOMMITTED, timeout=30))
     finally:
         assert again.terminate() == 0
     latest = {key: value for key, value in records}
