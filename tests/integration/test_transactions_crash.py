@@ -168,6 +168,10 @@ def finish(txn: TransactionalProducer, commit: bool, deadline: float) -> str:
         return "unknown"
 
 
+# How far (in records) the loop may run past a kill point before it waits for that kill.
+KILL_SLACK = 21
+
+
 class ExactlyOnceLoop:
     """Consume-transform-produce from C{source} to C{sink} with exactly-once semantics."""
 
@@ -182,6 +186,21 @@ class ExactlyOnceLoop:
         self.replaced: list[str] = []
         self.error: str | None = None
         self.done = threading.Event()
+        self.kill_points: list[int] = []
+        self.kills_taken = 0
+
+    def _hold(self, deadline: float) -> None:
+        """
+        Wait before a transaction that would run more than C{KILL_SLACK} records past a kill
+        point the killer has not taken yet, so that every planned kill lands while the loop
+        still has work (on a busy machine the loop could otherwise finish first).
+        """
+        while self.kills_taken < len(self.kill_points):
+            if sum(self.positions.values()) < self.kill_points[self.kills_taken] + KILL_SLACK:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"kill {self.kills_taken} was not taken in time")
+            time.sleep(0.005)
 
     def run(self, seconds: float) -> None:
         try:
@@ -224,6 +243,7 @@ class ExactlyOnceLoop:
                 batch = [m for m in consumer.consume(7, timeout=0.5) if m.error() is None]
                 if not batch:
                     continue
+                self._hold(deadline)
                 following = dict(positions)
                 for msg in batch:
                     partition, offset = msg.partition(), msg.offset()
@@ -272,6 +292,7 @@ def kill_at_progress(
         time.sleep(rng.uniform(0.0, 0.05))
         child.kill()
         done += 1
+        loop.kills_taken = done
         time.sleep(rng.uniform(0.0, 0.3))
         child.start()
     return done
@@ -292,6 +313,7 @@ def test_exactly_once_loop_survives_sigkills(tmp_path: Path) -> None:
         create_topic(child.bootstrap, "eos-out", 3)
         fill(child.bootstrap, "eos-in", partitions, total)
         loop = ExactlyOnceLoop(child.bootstrap, "eos-in", "eos-out", partitions, total)
+        loop.kill_points = points
         worker = threading.Thread(target=loop.run, args=(40.0,), daemon=True)
         worker.start()
         killed = kill_at_progress(child, rng, points, loop)
