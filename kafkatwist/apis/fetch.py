@@ -16,9 +16,14 @@ Behavior:
 * ``max_wait_ms`` is a real wait: while fewer than ``min_bytes`` are ready, the
   request waits until an append to one of its partitions (a Deferred fired by
   the log, no polling) or the deadline, on the injected clock;
-* fetch sessions (KIP-227): the broker declines to create sessions by
-  answering with session id 0; an incremental request for a session that does
-  not exist gets FETCH_SESSION_ID_NOT_FOUND.
+* fetch sessions (KIP-227, L{kafkatwist.fetchsessions}): epoch 0 creates a
+  session (id 0 when the cache, C{max.incremental.fetch.session.cache.slots},
+  has no room), epoch -1 closes one; an incremental fetch reads every
+  partition of its session (listed or not, the quiet ones left out until
+  their high watermark, log start offset or topic changes), waits on all of
+  them, and answers only those that changed (Kafka's C{FetchContext}s);
+  session errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+  FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions.
 
 Version notes:
 * v4+: isolation level, last stable offset, aborted transactions; v5+: log

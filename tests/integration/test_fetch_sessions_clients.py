@@ -17,8 +17,10 @@ from typing import Any
 import pytest_twisted
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchResponse, FetchTopic
 from tests.integration import java_client
 from tests.integration.harness import RunningBroker, in_thread, require_executable, run_process
+from tests.integration.raw import RawClient
 
 #: A (topic, partition, offset, value) read by a client.
 Read = tuple[str, int, int, bytes]
@@ -160,3 +162,36 @@ async def test_java_client_consumes_many_partitions(
     assert set(records) == expected
     # A second of idle polls at fetch.max.wait.ms 100 alone is ~10 incremental fetches.
     assert cache.incremental_fetches >= 10, cache.incremental_fetches
+
+
+def session_across_connections(port: int, topic: str) -> tuple[int, int, int]:
+    """Create a session on one connection, close it, go on on another: the ids and error."""
+    first = RawClient(port)
+    part = FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20)
+    full = FetchRequest(
+        max_wait_ms=0,
+        min_bytes=1,
+        session_id=0,
+        session_epoch=0,
+        topics=(FetchTopic(topic=topic, partitions=(part,)),),
+    )
+    created = first.call(1, 12, full, FetchResponse)
+    first.close()
+    second = RawClient(port)
+    try:
+        incremental = FetchRequest(
+            max_wait_ms=0, min_bytes=1, session_id=created.session_id, session_epoch=1
+        )
+        went_on = second.call(1, 12, incremental, FetchResponse)
+        return created.session_id, went_on.session_id, went_on.error_code
+    finally:
+        second.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_session_outlives_its_connection(broker: RunningBroker, topic_name: str) -> None:
+    """A session is the broker's, not the connection's: another connection continues it."""
+    await broker.broker.controller.create_topic(topic_name, 1)
+    created, went_on, error = await in_thread(session_across_connections, broker.port, topic_name)
+    assert created != 0
+    assert (went_on, error) == (created, 0)
