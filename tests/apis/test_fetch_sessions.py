@@ -281,19 +281,9 @@ class FetchSessionTests(SynchronousTestCase):
     def test_unknown_topic_id_in_session(self) -> None:
         """A session partition of an unknown topic id is answered UNKNOWN_TOPIC_ID every time."""
         sid = self.open(version=13)
-        request = FetchRequest(
-            max_wait_ms=0,
-            min_bytes=1,
-            session_id=sid,
-            session_epoch=1,
-            topics=(
-                FetchTopic(
-                    topic_id=uuid.UUID(int=5),
-                    partitions=(
-                        FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1),
-                    ),
-                ),
-            ),
+        unknown = FetchTopic(
+            topic_id=uuid.UUID(int=5),
+            partitions=(FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1),),
         )
         for epoch in (1, 2):
             request = FetchRequest(
@@ -301,7 +291,7 @@ class FetchSessionTests(SynchronousTestCase):
                 min_bytes=1,
                 session_id=sid,
                 session_epoch=epoch,
-                topics=request.topics if epoch == 1 else (),
+                topics=(unknown,) if epoch == 1 else (),
             )
             response = self.successResultOf(call(self.broker, fetch.SPEC, request, 13))
             (topic,) = response.responses
