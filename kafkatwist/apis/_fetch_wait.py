@@ -60,6 +60,12 @@ class FetchWatch:
         if wake is not None and not wake.called:
             wake.callback(None)
 
+    def wake(self) -> None:
+        """End the current wait now: something else the fetch waits on changed."""
+        wake, self._wake = self._wake, None
+        if wake is not None and not wake.called:
+            wake.callback(None)
+
     def moved(self) -> list[IPartitionLog]:
         """The logs appended to since the last call (in the order they moved), forgotten here."""
         moved = list(self._moved.values())

@@ -16,9 +16,14 @@ Behavior:
 * ``max_wait_ms`` is a real wait: while fewer than ``min_bytes`` are ready, the
   request waits until an append to one of its partitions (a Deferred fired by
   the log, no polling) or the deadline, on the injected clock;
-* fetch sessions (KIP-227): the broker declines to create sessions by
-  answering with session id 0; an incremental request for a session that does
-  not exist gets FETCH_SESSION_ID_NOT_FOUND.
+* fetch sessions (KIP-227, L{kafkatwist.fetchsessions}): epoch 0 creates a
+  session (id 0 when the cache, C{max.incremental.fetch.session.cache.slots},
+  has no room), epoch -1 closes one; an incremental fetch reads every
+  partition of its session (listed or not, the quiet ones left out until
+  their high watermark, log start offset or topic changes), waits on all of
+  them, and answers only those that changed (Kafka's C{FetchContext}s);
+  session errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+  FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions.
 
 Version notes:
 * v4+: isolation level, last stable offset, aborted transactions; v5+: log
@@ -31,7 +36,9 @@ from __future__ import annotations
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
+from kafkatwist.fetchsessions.contexts import FetchContext
 from kafkatwist.messages.fetch import (
     AbortedTransaction,
     FetchableTopicResponse,
@@ -43,6 +50,7 @@ from kafkatwist.messages.fetch import (
 )
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
+from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.versions import VersionRange
 
@@ -92,9 +100,32 @@ def _aborted(
 _Target = IPartitionLog | ErrorCode
 
 
-def _target(ctx: RequestContext, topic: TopicState | None, index: int, by_id: bool) -> _Target:
-    if topic is None:
-        return ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+def _find_topic(image: MetadataImage, ft: FetchTopic, by_id: bool) -> TopicState | ErrorCode:
+    """
+    The topic C{ft} names, or the error its partitions get.
+
+    By id (v13+), an unknown id is UNKNOWN_TOPIC_ID, unless the topic also
+    carries a name: a session's partition whose name was known when the
+    session cached it (Kafka's C{CachedPartition} keeps it). Its topic was
+    then deleted (UNKNOWN_TOPIC_OR_PARTITION) or re-created under another id
+    (INCONSISTENT_TOPIC_ID, as Kafka's C{ReplicaManager} answers a session
+    whose topic id is not the log's).
+    """
+    if not by_id:
+        return image.topics.get(ft.topic) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    topic = image.topics_by_id.get(ft.topic_id)
+    if topic is not None:
+        return topic
+    if not ft.topic:
+        return ErrorCode.UNKNOWN_TOPIC_ID
+    if ft.topic in image.topics:
+        return ErrorCode.INCONSISTENT_TOPIC_ID
+    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def _target(ctx: RequestContext, topic: TopicState | ErrorCode, index: int) -> _Target:
+    if isinstance(topic, ErrorCode):
+        return topic
     partition = find_partition(ctx, topic, index)
     return partition if isinstance(partition, ErrorCode) else partition.log()
 
@@ -133,8 +164,8 @@ class _Plan:
         # The high watermark each log had when it was last read, by id(log).
         self.seen: dict[int, int] = {}
         for ft in request.topics:
-            topic = image.topics_by_id.get(ft.topic_id) if by_id else image.topics.get(ft.topic)
-            slots = [_Slot(fp, _target(ctx, topic, fp.partition, by_id)) for fp in ft.partitions]
+            topic = _find_topic(image, ft, by_id)
+            slots = [_Slot(fp, _target(ctx, topic, fp.partition)) for fp in ft.partitions]
             for slot in slots:
                 log = slot.target
                 if isinstance(log, ErrorCode):
@@ -231,21 +262,37 @@ class _Plan:
 
 
 async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
-    if ctx.api_version >= 7 and request.session_id != 0 and request.session_epoch not in (0, -1):
-        # An incremental fetch: this broker never created a session.
-        return FetchResponse(error_code=int(ErrorCode.FETCH_SESSION_ID_NOT_FOUND), session_id=0)
-    plan = _Plan(ctx, request)
+    context = ctx.broker.fetch_sessions.new_context(ctx.api_version, request)
+    if context.error is not None:
+        return FetchResponse(error_code=int(context.error), session_id=0)
     clock = ctx.broker.clock
     deadline = clock.seconds() + max(request.max_wait_ms, 0) / 1000.0
+    while True:
+        # An incremental fetch reads the session's partitions, the quiet ones left out.
+        plan = _Plan(ctx, context.fetch_request())
+        if await _poll(plan, request, clock, deadline, context):
+            return context.respond(plan.response())
+
+
+async def _poll(
+    plan: _Plan, request: FetchRequest, clock: ReactorTime, deadline: float, context: FetchContext
+) -> bool:
+    """
+    Read the plan's partitions, then wait for C{min_bytes}, re-reading what moved.
+
+    @return: False if a quiet partition of the session (not in the plan)
+        moved meanwhile: the session is to be read again.
+    """
     await plan.read_all()
-    if plan.total >= request.min_bytes or plan.errors or not plan.logs:
-        return plan.response()
+    if plan.total >= request.min_bytes or plan.errors or not (plan.logs or context.watching):
+        return True
     watch = FetchWatch(clock)
+    context.park(watch.wake)
     try:
         watch.arm(plan.watched(plan.logs))
         while True:
             wait = deadline - clock.seconds()
-            if wait <= 0:
+            if wait <= 0 or context.woken:
                 break
             await watch.wait(wait)
             moved = watch.moved()
@@ -257,7 +304,8 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
             watch.arm(plan.watched(moved))
     finally:
         watch.close()
-    return plan.response()
+        context.unpark()
+    return not context.woken
 
 
 def error_response(request: FetchRequest, version: int, code: ErrorCode) -> FetchResponse:
