@@ -204,6 +204,23 @@ class FileMapping:
         self._address = address
         self.buffer = (ctypes.c_char * length).from_address(address)
 
+    def resident(self, length: int) -> bool | None:
+        """
+        Whether the pages of the first C{length} bytes are in the page cache (C{mincore}).
+
+        C{None} when that cannot be known (no C{mincore}, or a Python map).
+        """
+        if not self._address or _LIBC_MINCORE is None:
+            return None
+        pages = -(-min(length, self.length) // mmap.PAGESIZE)
+        if pages <= 0:
+            return True
+        vec = ctypes.create_string_buffer(pages)
+        if _LIBC_MINCORE(self._address, pages * mmap.PAGESIZE, vec) != 0:
+            return None
+        # Only the low bit of each byte says "resident".
+        return b"\x00" not in vec.raw.translate(_LOW_BIT)
+
     def close(self) -> None:
         """Unmap; idempotent."""
         if self._mm is not None:
@@ -214,12 +231,12 @@ class FileMapping:
             self._address = 0
 
 
-def _libc_functions() -> tuple[object, object] | None:
+def _libc_functions() -> tuple[object, object, object] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        map_, unmap = libc.mmap, libc.munmap
+        map_, unmap, mincore = libc.mmap, libc.munmap, libc.mincore
     except (OSError, AttributeError):
         return None
     map_.restype = ctypes.c_void_p
@@ -233,12 +250,17 @@ def _libc_functions() -> tuple[object, object] | None:
     ]
     unmap.restype = ctypes.c_int
     unmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    return map_, unmap
+    mincore.restype = ctypes.c_int
+    mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    return map_, unmap, mincore
 
 
 _FUNCTIONS = _libc_functions()
 _LIBC_MMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[0]
 _LIBC_MUNMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[1]
+_LIBC_MINCORE: Any = None if _FUNCTIONS is None else _FUNCTIONS[2]
+#: C{bytes.translate} table keeping the low bit of each byte (C{mincore}'s vector).
+_LOW_BIT = bytes(b & 1 for b in range(256))
 _MAP_FAILED = ctypes.c_void_p(-1).value
 #: Python 3.13+ can map without keeping a duplicate descriptor.
 _TRACKFD: dict[str, bool] = {"trackfd": False} if sys.version_info >= (3, 13) else {}
