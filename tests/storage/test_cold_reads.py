@@ -259,7 +259,8 @@ class ConcurrencyTests(SynchronousTestCase):
             with open(path, "wb") as f:
                 f.write(b"\xee" * 8192)
             decoys.append(os.open(path, os.O_RDONLY))
-        self.addCleanup(lambda: [os.close(fd) for fd in decoys])
+        for fd in decoys:
+            self.addCleanup(os.close, fd)
         threads.deliver()
         for base, d in reads:
             result = self.successResultOf(d)
