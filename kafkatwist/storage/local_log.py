@@ -2,10 +2,11 @@
 
 L{LocalLog} knows the ordered segments (the last one active) and the log end
 offset. It writes assigned batches to the active segment, rolls, reads whole
-batches across segments (the timestamp look-ups over its segments are
-L{kafkatwist.storage.timestamps}). Offsets that need policy (the log start
-offset, the high watermark, epochs, producer state, flushing) belong to
-L{kafkatwist.storage.partition_log.PartitionLog}.
+batches across segments (on the reactor thread without waiting for the disk,
+or as a job for the read pool: L{kafkatwist.storage.reads}; the timestamp
+look-ups over its segments are L{kafkatwist.storage.timestamps}). Offsets
+that need policy (the log start offset, the high watermark, epochs, producer
+state, flushing) belong to L{kafkatwist.storage.partition_log.PartitionLog}.
 
 Errors from the files come out as C{OSError}; the partition log turns them
 into C{KAFKA_STORAGE_ERROR} and goes offline.
@@ -25,8 +26,8 @@ from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.transactions import CompletedTxn
 from kafkatwist.storage.files import Writev, unlink_all, write_all
+from kafkatwist.storage.nowait import NoWaitPread
 from kafkatwist.storage.reads import (
-    NoWaitPread,
     SegmentView,
     checked_lookup,
     read_segments,

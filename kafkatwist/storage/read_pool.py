@@ -30,7 +30,8 @@ from twisted.python.failure import Failure
 from kafkatwist.clock import RunBlocking
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.local_log import LocalLog
-from kafkatwist.storage.reads import DEFAULT_IO_THREADS, NoWaitPread, WouldBlock
+from kafkatwist.storage.nowait import NoWaitPread, WouldBlock
+from kafkatwist.storage.reads import DEFAULT_IO_THREADS
 from kafkatwist.storage.results import ReadResult
 
 T = TypeVar("T")

@@ -10,9 +10,9 @@ bounded pool of worker threads (``num.io.threads``, 8 by default).
 
 How a read knows it would block, without blocking:
 
-- data reads are C{preadv} calls with C{RWF_NOWAIT} (Linux 4.14+): the
-  kernel answers C{EAGAIN}, or a short read, instead of waiting for the
-  disk; L{NoWaitPread} turns both into L{WouldBlock};
+- data reads go through L{kafkatwist.storage.nowait.NoWaitPread}
+  (C{preadv} with C{RWF_NOWAIT}, Linux 4.14+, after C{cachestat} for large
+  reads), which raises L{WouldBlock} instead of waiting for the disk;
 - offset-index look-ups go through the index's memory map, where a page
   fault would block unseen: the pages of the entries are checked with
   C{mincore} first (L{kafkatwist.storage.files.FileMapping.resident});
@@ -29,16 +29,18 @@ are served meanwhile.
 
 Safety: a worker never touches a descriptor or a map another thread may
 close. When the read's turn in the pool comes, the reactor thread takes a
-L{SegmentSnapshot} of each segment the read may reach: a duplicate
-(C{os.dup}) of its ``.log`` descriptor, a descriptor of its ``.index``
-opened then, its size and entry count. The worker reads through those and
-closes them. Retention, DeleteRecords, compaction swaps, log close and
-evictions from L{kafkatwist.storage.files.READ_HANDLES} close the log's
-own descriptors whenever they like: a duplicate keeps the file (even a
-renamed or removed one) open, and its number cannot be reused until the
-worker closes it. A log's L{LogReads} counts its reads in flight; closing
-the log waits for them, and reads still queued then fail with
-C{KAFKA_STORAGE_ERROR}.
+L{SegmentSnapshot} of each segment the read may reach: its ``.log``
+reopened through C{/proc/self/fd} (L{files.reopen}: the same file, with an
+open file description of its own, so the worker's reads have their own
+readahead while the reactor's descriptors have none), its ``.index`` opened
+then, its size and entry count. The worker reads through those and closes
+them. Retention, DeleteRecords, compaction swaps, log close and evictions
+from L{kafkatwist.storage.files.READ_HANDLES} close the log's own
+descriptors whenever they like: the worker's keep the file (even a renamed
+or removed one) open, and their numbers cannot be reused until the worker
+closes them. A log's L{kafkatwist.storage.read_pool.LogReads} counts its
+reads in flight; closing the log waits for them, and reads still queued
+then fail with C{KAFKA_STORAGE_ERROR}.
 
 Bounds: at most C{threads} reads run at once (each at most the fetch's
 byte budget); the others wait in a queue holding no descriptor and no
@@ -47,15 +49,15 @@ buffer.
 
 from __future__ import annotations
 
-import errno
 import os
 import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from attrs import Factory, define, frozen
+from attrs import define, frozen
 
 from kafkatwist.storage.files import pread_exact
 from kafkatwist.storage.index import OffsetIndex
+from kafkatwist.storage.nowait import NoWaitPread, WouldBlock
 from kafkatwist.wire.batch import LENGTH_OFFSET, LOG_OVERHEAD
 
 #: A positional read: C{pread(fd, size, position)} -> the bytes.
@@ -70,19 +72,6 @@ MIN_PREFIX = _LAST_OFFSET_DELTA_AT + 4
 
 #: Kafka's ``num.io.threads`` default: the read pool's size.
 DEFAULT_IO_THREADS = 8
-
-#: The largest read served from the reactor's reused buffer (larger ones get their own).
-_SCRATCH_MAX = 8 * 1024 * 1024
-
-#: The errors saying C{RWF_NOWAIT} is not supported here.
-_UNSUPPORTED = frozenset({errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS})
-
-#: Whether this OS has C{preadv} with C{RWF_NOWAIT}.
-HAVE_NOWAIT = hasattr(os, "RWF_NOWAIT") and hasattr(os, "preadv")
-
-
-class WouldBlock(Exception):
-    """A read on the reactor thread would wait for the disk: do it in the pool instead."""
 
 
 # -- the read itself (either thread) ------------------------------------------------------
@@ -131,13 +120,22 @@ def locate(
 
 
 def read_batches(
-    pread: Pread, fd: int, position: int, limit: int, max_bytes: int, first_size: int | None
+    pread: Pread,
+    fd: int,
+    position: int,
+    limit: int,
+    max_bytes: int,
+    first_size: int | None,
+    reread: bool = False,
 ) -> tuple[bytes | None, int]:
     """
     Whole batches from C{position}, stopping before byte C{limit} and after C{max_bytes}.
 
     With C{first_size} the first batch is read whole even if larger than
-    C{max_bytes} (Kafka's C{minOneMessage}).
+    C{max_bytes} (Kafka's C{minOneMessage}). A read that ended inside a batch
+    is trimmed by slicing (one copy), or with C{reread} by reading the whole
+    batches again from the page cache: a worker thread copies in the kernel,
+    without holding the GIL the reactor thread needs.
 
     @return: The buffer (C{None} if not even one batch fits) and the
         position just after the last batch returned.
@@ -162,7 +160,9 @@ def read_batches(
     if p == 0:
         return None, position
     # Transports take bytes only: trim with one copy of the kept part.
-    return (data if p == end else data[:p]), position + p
+    if p == end:
+        return data, position + p
+    return (pread(fd, p, position) if reread else data[:p]), position + p
 
 
 @frozen
@@ -189,6 +189,7 @@ def read_segments(
     max_bytes: int,
     limit_offset: int,
     min_one_message: bool,
+    reread: bool = False,
 ) -> tuple[list[bytes], int]:
     """
     Whole batches from the one holding C{offset}, below C{limit_offset}, within C{max_bytes}.
@@ -209,13 +210,9 @@ def read_segments(
         if view is None:
             break
         try:
+            budget, first_whole = max_bytes - total, first and min_one_message
             data, end, limit = _read_segment(
-                view,
-                pread,
-                start_offset,
-                limit_offset,
-                max_bytes - total,
-                first and min_one_message,
+                view, pread, start_offset, limit_offset, budget, first_whole, reread
             )
         except WouldBlock:
             if buffers:  # what was read is a valid (shorter) answer
@@ -234,7 +231,13 @@ def read_segments(
 
 
 def _read_segment(
-    view: SegmentView, pread: Pread, offset: int, limit_offset: int, budget: int, first_whole: bool
+    view: SegmentView,
+    pread: Pread,
+    offset: int,
+    limit_offset: int,
+    budget: int,
+    first_whole: bool,
+    reread: bool,
 ) -> tuple[bytes | None, int, int]:
     """
     L{read_segments} in one segment: the data, where it ends, and the read's limit there.
@@ -252,52 +255,12 @@ def _read_segment(
         bound = locate(pread, view.fd, view.size, view.window_size, limit_offset, start)
         if bound is not None:
             limit = bound[0]
-    data, end = read_batches(
-        pread, view.fd, position, limit, budget, first_size if first_whole else None
-    )
+    first = first_size if first_whole else None
+    data, end = read_batches(pread, view.fd, position, limit, budget, first, reread)
     return data, end, limit
 
 
 # -- the reactor's attempt ---------------------------------------------------------------
-
-
-@define(eq=False)
-class NoWaitPread:
-    """
-    C{pread} that raises L{WouldBlock} rather than wait for the disk (reactor thread only).
-
-    Reads into one reused buffer with C{RWF_NOWAIT}, then copies what it
-    read into C{bytes} (what transports take). Turns itself off for good
-    (L{supported}) on the first error saying C{RWF_NOWAIT} is refused.
-    """
-
-    supported: bool = HAVE_NOWAIT
-    _scratch: bytearray = Factory(bytearray)
-
-    def __call__(self, fd: int, size: int, position: int) -> bytes:
-        if size <= 0:
-            return b""
-        if not self.supported:
-            return pread_exact(fd, size, position)
-        if size > _SCRATCH_MAX:
-            buffer = bytearray(size)
-        else:
-            if len(self._scratch) < size:
-                self._scratch = bytearray(max(size, 2 * len(self._scratch)))
-            buffer = self._scratch
-        with memoryview(buffer) as whole, whole[:size] as view:
-            try:
-                got = os.preadv(fd, [view], position, os.RWF_NOWAIT)
-            except BlockingIOError:
-                raise WouldBlock() from None
-            except OSError as e:
-                if e.errno not in _UNSUPPORTED:
-                    raise
-                self.supported = False
-                raise WouldBlock() from None
-            if got < size:
-                raise WouldBlock()
-            return bytes(view)
 
 
 def checked_lookup(index: OffsetIndex, nowait: NoWaitPread, active: bool) -> Callable[[int], int]:
@@ -330,7 +293,7 @@ class SegmentSnapshot:
     """
     One segment as a worker reads it: descriptors of its own, taken on the reactor thread.
 
-    @ivar log_fd: A duplicate of the segment's ``.log`` descriptor.
+    @ivar log_fd: The segment's ``.log``, reopened (L{files.reopen}).
     @ivar index_fd: The ``.index`` opened for this read (-1 when it has no entries).
     """
 
@@ -386,7 +349,8 @@ def read_snapshots(
     """The worker's read (L{read_segments} with blocking C{pread}s); closes the snapshots."""
     try:
         views = (s.view() for s in snapshots)
-        return read_segments(views, pread_exact, offset, max_bytes, limit_offset, min_one_message)
+        args = (offset, max_bytes, limit_offset, min_one_message)
+        return read_segments(views, pread_exact, *args, reread=True)
     finally:
         for snapshot in snapshots:
             snapshot.close()
@@ -413,7 +377,7 @@ def snapshots_for(
             view, index_path, entries = item
             index_fd = os.open(index_path, os.O_RDONLY | os.O_CLOEXEC) if entries else -1
             try:
-                log_fd = os.dup(view.fd)
+                log_fd = os.open(f"/proc/self/fd/{view.fd}", os.O_RDONLY | os.O_CLOEXEC)
             except BaseException:
                 if index_fd >= 0:
                     os.close(index_fd)

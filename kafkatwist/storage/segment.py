@@ -4,7 +4,9 @@ Nothing here runs Python per record: appends, reads and recovery work on
 whole batches, located through the offset index plus a scan of batch
 headers. The look-ups by timestamp, which decode the records of one batch,
 are L{kafkatwist.storage.timestamps}; the file helpers (exact C{pread}s,
-C{writev}, unlinking) are L{kafkatwist.storage.files}.
+C{writev}, unlinking) are L{kafkatwist.storage.files}. The byte-level reads
+(header walks, whole-batch reads) are L{kafkatwist.storage.reads}, shared
+with the partition reads that run on the reactor thread or in the read pool.
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ class Segment:
     """
     One ``.log`` file and its two indexes (Kafka's ``LogSegment``).
 
-    Appends and reads happen on the reactor thread; the log's executor fsyncs
-    the files (L{flush_targets}) and closes L{fd}. L{Segment.recover} (while
-    a log opens, in any thread) validates every batch and rebuilds the indexes.
+    Appends and reads happen on the reactor thread (a read in the read pool
+    goes through descriptors of its own, L{reads.SegmentSnapshot}); the log's
+    executor fsyncs the files (L{flush_targets}) and closes L{fd}.
+    L{Segment.recover} (while a log opens, in any thread) validates every
+    batch and rebuilds the indexes.
 
     Descriptors: the active segment (and one a loader works on) holds L{fd};
     an inactive one reads through L{READ_HANDLES}; the indexes hold none.

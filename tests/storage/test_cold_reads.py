@@ -14,9 +14,9 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.files import READ_HANDLES, FileMapping
+from kafkatwist.storage.nowait import HAVE_NOWAIT
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.read_pool import ReadPool
-from kafkatwist.storage.reads import HAVE_NOWAIT
 from kafkatwist.wire.batch import iter_batches
 
 from .support import ManualRunBlocking, append, batch, open_log, temp_dir
