@@ -28,6 +28,8 @@ _IOV_MAX = 1024
 #: How many inactive segments may keep a read descriptor open at once (all logs together).
 MAX_OPEN_READ_HANDLES = 256
 
+_FADV_RANDOM: int | None = getattr(os, "POSIX_FADV_RANDOM", None)
+
 
 def pread_exact(fd: int, size: int, position: int) -> bytes:
     """C{size} bytes at C{position} (fewer only at the end of the file)."""
@@ -43,6 +45,20 @@ def pread_exact(fd: int, size: int, position: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+def reopen(fd: int) -> int:
+    """
+    A new read-only descriptor of C{fd}'s file, with an open file description of its own.
+
+    Through C{/proc/self/fd} (Linux): the same file even if it was renamed or
+    removed meanwhile, with its own readahead state and advice. Elsewhere a
+    duplicate (C{os.dup}), which shares them.
+    """
+    try:
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return os.dup(fd)
 
 
 def write_all(writev: Writev, fd: int, pieces: Sequence[bytes | memoryview]) -> int:
@@ -152,6 +168,11 @@ class ReadHandles:
                 self._open.move_to_end(key)
                 return held[1]
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        if _FADV_RANDOM is not None:
+            # Reads through this description run on the reactor thread: no readahead,
+            # which would submit up to read_ahead_kb of disk I/O from that thread
+            # (the read pool reads through descriptions of its own, L{reopen}).
+            os.posix_fadvise(fd, 0, 0, _FADV_RANDOM)
         evicted: list[int] = []
         with self._lock:
             # The owner is kept with its descriptor, so that its id is not reused meanwhile.

@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from attrs import define, frozen
 
-from kafkatwist.storage.files import pread_exact
+from kafkatwist.storage.files import pread_exact, reopen
 from kafkatwist.storage.index import OffsetIndex
 from kafkatwist.storage.nowait import NoWaitPread, WouldBlock
 from kafkatwist.wire.batch import LENGTH_OFFSET, LOG_OVERHEAD
@@ -377,7 +377,7 @@ def snapshots_for(
             view, index_path, entries = item
             index_fd = os.open(index_path, os.O_RDONLY | os.O_CLOEXEC) if entries else -1
             try:
-                log_fd = os.open(f"/proc/self/fd/{view.fd}", os.O_RDONLY | os.O_CLOEXEC)
+                log_fd = reopen(view.fd)
             except BaseException:
                 if index_fd >= 0:
                     os.close(index_fd)
