@@ -109,7 +109,8 @@ class NoWaitPread:
 
     supported: bool = HAVE_NOWAIT
     use_cachestat: bool = _LIBC is not None
-    _scratch: bytearray = Factory(lambda: bytearray(SMALL_READ))
+    #: A view of one reused buffer of L{SMALL_READ} bytes (never resized).
+    _scratch: memoryview = Factory(lambda: memoryview(bytearray(SMALL_READ)))
     _iov: _Iovec = Factory(_Iovec)
     _range: _CachestatRange = Factory(_CachestatRange)
     _stat: _Cachestat = Factory(_Cachestat)
@@ -131,15 +132,14 @@ class NoWaitPread:
         return data
 
     def _via_buffer(self, fd: int, size: int, position: int) -> bytes:
-        buffer = self._scratch if size <= SMALL_READ else bytearray(size)
-        with memoryview(buffer) as whole, whole[:size] as view:
-            try:
-                got = os.preadv(fd, [view], position, os.RWF_NOWAIT)
-            except OSError as e:
-                self._refused(e.errno)
-            if got < size:
-                raise WouldBlock()
-            return bytes(view)
+        view = self._scratch[:size] if size <= SMALL_READ else memoryview(bytearray(size))
+        try:
+            got = os.preadv(fd, [view], position, os.RWF_NOWAIT)
+        except OSError as e:
+            self._refused(e.errno)
+        if got < size:
+            raise WouldBlock()
+        return bytes(view)
 
     def _cached(self, fd: int, size: int, position: int) -> bool:
         """Whether every page of the range is cached (C{True} where C{cachestat} is missing)."""
