@@ -18,6 +18,7 @@ from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.manager import LogManager
+from kafkatwist.storage.read_pool import ReadPool
 from kafkatwist.wire.header import RequestHeader
 from tests.storage.support import run_now
 
@@ -33,6 +34,7 @@ def make_broker(
     logs: ILogManager | None = None,
     log_dirs: Sequence[str] | None = None,
     wrap_logs: Callable[[ILogManager], ILogManager] | None = None,
+    read_pool: ReadPool | None = None,
 ) -> Broker:
     """
     A loaded broker with no topics and a C{Clock}.
@@ -47,6 +49,7 @@ def make_broker(
         the one it restarts over).
     @param wrap_logs: Wraps the log manager the broker's services get (a
         test's fault injection).
+    @param read_pool: Where the logs' cold reads run (default: at once).
     """
     if log_dir is None:
         log_dir = tempfile.mkdtemp(prefix="broker-", dir=_ROOT)
@@ -62,6 +65,7 @@ def make_broker(
             configs.log_config,
             clock=clock,
             run_blocking=run_now,
+            read_pool=ReadPool(run_now) if read_pool is None else read_pool,
         )
         manager.load()
         logs = manager

@@ -186,13 +186,13 @@ class LogIgnoredKeysTests(SynchronousTestCase):
         """Unused Kafka keys are logged at info and unknown keys at warn, one event each."""
         events: list[LogEvent] = []
         config = BrokerConfig.from_properties(
-            {"num.io.threads": "8", "num.network.threads": "3", "typo.setting": "1"}
+            {"background.threads": "10", "num.network.threads": "3", "typo.setting": "1"}
         )
         _log_ignored_keys(config, Logger(observer=cast(ILogObserver, events.append)))
         self.assertEqual(
             [(event["log_level"], event["keys"]) for event in events],
             [
-                (LogLevel.info, "num.io.threads, num.network.threads"),
+                (LogLevel.info, "background.threads, num.network.threads"),
                 (LogLevel.warn, "typo.setting"),
             ],
         )

@@ -218,7 +218,10 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "The number of threads receiving requests and sending responses.",
                         at_least(1)),
         BrokerConfigDef("num.io.threads", TYPE_INT, "8", _C,
-                        "The number of threads processing requests.", at_least(1)),
+                        "The number of threads processing requests. In kafkatwist: the size of "
+                        "the pool that serves reads of data not in the page cache (requests "
+                        "are handled on the reactor thread); read at start.", at_least(1),
+                        feeds="num_io_threads"),
         BrokerConfigDef("background.threads", TYPE_INT, "10", _C,
                         "The number of threads for background tasks.", at_least(1)),
         BrokerConfigDef("num.replica.fetchers", TYPE_INT, "1", _C,

@@ -269,6 +269,8 @@ class BrokerConfig:
     # kafkatwist's own default (Kafka's is -1: unset).
     node_id: int = 1
     num_partitions: int = _default("num.partitions", int)
+    # The read pool's size (kafkatwist.storage.read_pool).
+    num_io_threads: int = _default("num.io.threads", int)
     default_replication_factor: int = _default("default.replication.factor", int)
     auto_create_topics_enable: bool = _default("auto.create.topics.enable", bool)
     delete_topic_enable: bool = _default("delete.topic.enable", bool)

@@ -28,6 +28,8 @@ _IOV_MAX = 1024
 #: How many inactive segments may keep a read descriptor open at once (all logs together).
 MAX_OPEN_READ_HANDLES = 256
 
+_FADV_RANDOM: int | None = getattr(os, "POSIX_FADV_RANDOM", None)
+
 
 def pread_exact(fd: int, size: int, position: int) -> bytes:
     """C{size} bytes at C{position} (fewer only at the end of the file)."""
@@ -43,6 +45,20 @@ def pread_exact(fd: int, size: int, position: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+def reopen(fd: int) -> int:
+    """
+    A new read-only descriptor of C{fd}'s file, with an open file description of its own.
+
+    Through C{/proc/self/fd} (Linux): the same file even if it was renamed or
+    removed meanwhile, with its own readahead state and advice. Elsewhere a
+    duplicate (C{os.dup}), which shares them.
+    """
+    try:
+        return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return os.dup(fd)
 
 
 def write_all(writev: Writev, fd: int, pieces: Sequence[bytes | memoryview]) -> int:
@@ -152,6 +168,11 @@ class ReadHandles:
                 self._open.move_to_end(key)
                 return held[1]
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        if _FADV_RANDOM is not None:
+            # Reads through this description run on the reactor thread: no readahead,
+            # which would submit up to read_ahead_kb of disk I/O from that thread
+            # (the read pool reads through descriptions of its own, L{reopen}).
+            os.posix_fadvise(fd, 0, 0, _FADV_RANDOM)
         evicted: list[int] = []
         with self._lock:
             # The owner is kept with its descriptor, so that its id is not reused meanwhile.
@@ -204,6 +225,23 @@ class FileMapping:
         self._address = address
         self.buffer = (ctypes.c_char * length).from_address(address)
 
+    def resident(self, length: int) -> bool | None:
+        """
+        Whether the pages of the first C{length} bytes are in the page cache (C{mincore}).
+
+        C{None} when that cannot be known (no C{mincore}, or a Python map).
+        """
+        if not self._address or _LIBC_MINCORE is None:
+            return None
+        pages = -(-min(length, self.length) // mmap.PAGESIZE)
+        if pages <= 0:
+            return True
+        vec = ctypes.create_string_buffer(pages)
+        if _LIBC_MINCORE(self._address, pages * mmap.PAGESIZE, vec) != 0:
+            return None
+        # Only the low bit of each byte says "resident".
+        return b"\x00" not in vec.raw.translate(_LOW_BIT)
+
     def close(self) -> None:
         """Unmap; idempotent."""
         if self._mm is not None:
@@ -214,12 +252,12 @@ class FileMapping:
             self._address = 0
 
 
-def _libc_functions() -> tuple[object, object] | None:
+def _libc_functions() -> tuple[object, object, object] | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        map_, unmap = libc.mmap, libc.munmap
+        map_, unmap, mincore = libc.mmap, libc.munmap, libc.mincore
     except (OSError, AttributeError):
         return None
     map_.restype = ctypes.c_void_p
@@ -233,12 +271,17 @@ def _libc_functions() -> tuple[object, object] | None:
     ]
     unmap.restype = ctypes.c_int
     unmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    return map_, unmap
+    mincore.restype = ctypes.c_int
+    mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+    return map_, unmap, mincore
 
 
 _FUNCTIONS = _libc_functions()
 _LIBC_MMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[0]
 _LIBC_MUNMAP: Any = None if _FUNCTIONS is None else _FUNCTIONS[1]
+_LIBC_MINCORE: Any = None if _FUNCTIONS is None else _FUNCTIONS[2]
+#: C{bytes.translate} table keeping the low bit of each byte (C{mincore}'s vector).
+_LOW_BIT = bytes(b & 1 for b in range(256))
 _MAP_FAILED = ctypes.c_void_p(-1).value
 #: Python 3.13+ can map without keeping a duplicate descriptor.
 _TRACKFD: dict[str, bool] = {"trackfd": False} if sys.version_info >= (3, 13) else {}

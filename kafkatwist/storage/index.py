@@ -26,16 +26,12 @@ the file as it is. A preallocated file left behind by a crash has a
 zero-filled tail; L{IndexFile.sanity_check} catches that (and other damage)
 and the log then rebuilds the index from the ``.log`` file.
 
-Public surface:
-
-- L{OffsetIndex} and L{TimeIndex}, both opened with C{open(path, base_offset,
-  max_index_bytes, *, writable)}, with C{entries}, C{max_entries},
-  C{is_full}, C{entry(n)}, C{lookup(target)}, C{last_entry()}, C{reset()},
-  C{trim()}, C{make_writable(max_index_bytes)}, C{release()}, C{close()},
-  C{dirty} and C{sanity_check(log_size)};
-- L{OffsetIndex.append(offset, position)}, L{TimeIndex.maybe_append(timestamp,
-  offset, skip_full_check=False)};
-- L{CorruptIndexError}.
+Public surface: L{OffsetIndex} and L{TimeIndex} (C{open(path, base_offset,
+max_index_bytes, *, writable)}, C{entries}, C{max_entries}, C{is_full},
+C{entry(n)}, C{lookup(target)}, C{last_entry()}, C{resident()}, C{reset()},
+C{trim()}, C{make_writable(max_index_bytes)}, C{release()}, C{close()},
+C{dirty}, C{sanity_check(log_size)}), L{OffsetIndex.append},
+L{TimeIndex.maybe_append} and L{CorruptIndexError}.
 
 No descriptor is held: an index maps its file on first use and closes the
 descriptor at once (Kafka's C{LazyIndex}). Nothing here runs on another
@@ -74,18 +70,16 @@ class IndexFile:
     """
     A lazily memory-mapped array of fixed-size entries (Kafka's C{AbstractIndex} and C{LazyIndex}).
 
-    No file descriptor is held: the file is opened only to map it (or to
-    change its length) and closed at once, since a mapping outlives its
-    descriptor. The mapping itself is made on first access to an entry
-    (Kafka's C{LazyIndex}), so an index nobody reads or appends to costs
-    neither a descriptor nor a mapping. L{release} drops the mapping again.
+    No file descriptor is held: the file is opened only to map it (or to change its
+    length) and closed at once, since a mapping outlives its descriptor. The mapping is
+    made on first access to an entry (Kafka's C{LazyIndex}), so an index nobody reads or
+    appends to costs neither a descriptor nor a mapping. L{release} drops it again.
 
     @ivar path: The file's path.
     @ivar base_offset: The base offset of the segment the index belongs to.
     @ivar entries: The number of valid entries.
     @ivar max_entries: How many entries fit before the index is full.
-    @ivar dirty: Whether entries were written or the file's length changed
-        since the flag was last cleared (by the flusher).
+    @ivar dirty: Whether entries or the length changed since the flusher cleared it.
     """
 
     ENTRY_SIZE: ClassVar[int] = 0
@@ -174,6 +168,13 @@ class IndexFile:
         if self._mm is not None:
             self._mm.close()
             self._mm = None
+
+    def resident(self) -> bool | None:
+        """Whether the entries' pages are cached (L{FileMapping.resident}); None if unknown."""
+        if not self.entries:
+            return True
+        mm = self._mm if self._mapped() is not None else None
+        return None if mm is None else mm.resident(self.entries * self.ENTRY_SIZE)
 
     def _set_length(self, length: int) -> None:
         self.release()

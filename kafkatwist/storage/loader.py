@@ -36,6 +36,7 @@ from kafkatwist.storage.epochs import LeaderEpochCache
 from kafkatwist.storage.files import Fsync, Writev, unlink_all
 from kafkatwist.storage.local_log import LocalLog
 from kafkatwist.storage.partition_log import PartitionLog
+from kafkatwist.storage.read_pool import ReadPool
 from kafkatwist.storage.results import RecoveryReport, Truncation
 from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.swap import recover_interrupted_swaps
@@ -62,6 +63,7 @@ def open_partition_log(
     producer_state: ProducerStateTable | None = None,
     writev: Writev = os.writev,
     fsync: Fsync = os.fsync,
+    reads: ReadPool | None = None,
 ) -> PartitionLog:
     """
     Open (creating if needed) the partition dir C{directory}.
@@ -76,6 +78,8 @@ def open_partition_log(
     reactor thread, where it only makes a directory and empty files. See
     L{RecoveryReport} for what it reports.
 
+    @param reads: The read pool shared by the logs (default: one of its own
+        over C{run_blocking}).
     @param recover: C{False} after a clean shutdown: trust the files and
         rebuild only missing or corrupt indexes. C{True}: validate every
         batch from the segment holding C{recovery_point} to the end, cut a
@@ -202,6 +206,7 @@ def open_partition_log(
         config=config,
         clock=clock,
         run_blocking=run_blocking,
+        reads=ReadPool(run_blocking) if reads is None else reads,
         local=LocalLog(directory, segments, log_end, txn_indexes),
         log_start_offset=start,
         recovery_point=point,

@@ -2,10 +2,11 @@
 
 L{LocalLog} knows the ordered segments (the last one active) and the log end
 offset. It writes assigned batches to the active segment, rolls, reads whole
-batches across segments (the timestamp look-ups over its segments are
-L{kafkatwist.storage.timestamps}). Offsets that need policy (the log start
-offset, the high watermark, epochs, producer state, flushing) belong to
-L{kafkatwist.storage.partition_log.PartitionLog}.
+batches across segments (on the reactor thread without waiting for the disk,
+or as a job for the read pool: L{kafkatwist.storage.reads}; the timestamp
+look-ups over its segments are L{kafkatwist.storage.timestamps}). Offsets
+that need policy (the log start offset, the high watermark, epochs, producer
+state, flushing) belong to L{kafkatwist.storage.partition_log.PartitionLog}.
 
 Errors from the files come out as C{OSError}; the partition log turns them
 into C{KAFKA_STORAGE_ERROR} and goes offline.
@@ -16,7 +17,8 @@ from __future__ import annotations
 import bisect
 import errno
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
 from attrs import Factory, define, field
 
@@ -24,6 +26,14 @@ from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.producers.transactions import CompletedTxn
 from kafkatwist.storage.files import Writev, unlink_all, write_all
+from kafkatwist.storage.nowait import NoWaitPread
+from kafkatwist.storage.reads import (
+    SegmentView,
+    checked_lookup,
+    read_segments,
+    read_snapshots,
+    snapshots_for,
+)
 from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.txn_index import AbortedTxn, TxnIndexes
 from kafkatwist.wire.batch import BatchHeader
@@ -190,52 +200,62 @@ class LocalLog:
             )
 
     def read(
-        self, offset: int, max_bytes: int, limit_offset: int, min_one_message: bool
+        self,
+        offset: int,
+        max_bytes: int,
+        limit_offset: int,
+        min_one_message: bool,
+        nowait: NoWaitPread,
     ) -> tuple[list[bytes], int]:
         """
         Whole batches from the one holding C{offset}, up to C{limit_offset} and C{max_bytes}.
 
-        Synchronous C{os.pread}s (page-cache reads). With C{min_one_message}
-        the first batch comes whole however large it is. Reads continue into
-        following segments while the budget allows.
+        The reactor's attempt (L{kafkatwist.storage.reads}): C{RWF_NOWAIT}
+        reads and index look-ups checked with C{mincore}. With
+        C{min_one_message} the first batch comes whole however large it
+        is. Reads continue into following segments while the budget allows.
 
         @return: The buffers and their total size.
+        @raise WouldBlock: Some of it is not in the page cache.
         @raise OSError: A read failed.
         """
-        buffers: list[bytes] = []
-        total = 0
-        i = self.segment_index(offset)
-        start_offset = offset
-        first = True
-        while i < len(self._segments) and start_offset < limit_offset:
-            segment = self._segments[i]
-            found = segment.translate_offset(start_offset)
-            if found is None:
-                i += 1
-                continue
-            position, first_size, _, _ = found
-            limit = segment.size
-            if limit_offset < self._segment_end(i):
-                bound = segment.translate_offset(limit_offset, position)
-                if bound is not None:
-                    limit = bound[0]
-            data, end = segment.read(
-                position,
-                limit,
-                max_bytes - total,
-                first_size if first and min_one_message else None,
+        views = (view for view, _, _ in self._views(offset, nowait))
+        return read_segments(views, nowait, offset, max_bytes, limit_offset, min_one_message)
+
+    def _views(self, offset: int, nowait: NoWaitPread) -> Iterator[tuple[SegmentView, str, int]]:
+        """The segments from the one holding C{offset}, each as a view (with its index), lazily."""
+        segments = self._segments
+        last = len(segments) - 1
+        for i in range(self.segment_index(offset), last + 1):
+            segment = segments[i]
+            index = segment.offset_index
+            lookup = checked_lookup(index, nowait, i == last)
+            view = SegmentView(
+                segment.base_offset,
+                self._segment_end(i),
+                segment.size,
+                segment.read_fd(),
+                segment.window_size,
+                lookup,
             )
-            if data is None:
-                break
-            buffers.append(data)
-            total += end - position
-            first = False
-            if end < limit:
-                break
-            i += 1
-            if i < len(self._segments):
-                start_offset = self._bases[i]
-        return buffers, total
+            yield view, index.path, index.entries
+
+    def cold_read(
+        self,
+        offset: int,
+        max_bytes: int,
+        limit_offset: int,
+        min_one_message: bool,
+        nowait: NoWaitPread,
+    ) -> Callable[[], tuple[list[bytes], int]]:
+        """
+        The read L{read} would do, as a function to run in a worker thread.
+
+        Takes L{SegmentSnapshot}s now (on the reactor thread): the worker
+        reads through descriptors of its own and closes them.
+        """
+        snapshots = snapshots_for(self._views(offset, nowait), max_bytes)
+        return partial(read_snapshots, snapshots, offset, max_bytes, limit_offset, min_one_message)
 
     # -- deletion and closing --------------------------------------------------
 

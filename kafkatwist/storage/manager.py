@@ -63,6 +63,7 @@ from kafkatwist.storage.log_dirs import (
     write_checkpoints,
 )
 from kafkatwist.storage.partition_log import PartitionLog
+from kafkatwist.storage.read_pool import ReadPool
 
 __all__ = ["LogManager", "parse_partition_dir"]
 
@@ -85,6 +86,10 @@ class LogManager:
     _log_config: Callable[[str], LogConfig]
     _clock: ReactorTime = field(kw_only=True)
     _run_blocking: RunBlocking = field(kw_only=True)
+    #: Where reads of data not in the page cache run (default: C{run_blocking}, 8 at a time).
+    read_pool: ReadPool = field(
+        kw_only=True, default=Factory(lambda self: ReadPool(self._run_blocking), takes_self=True)
+    )
     recovery_threads_per_data_dir: int = field(kw_only=True, default=1)
     retention_check_interval_ms: int = field(kw_only=True, default=300000)
     flush_check_interval_ms: int = field(kw_only=True, default=1000)
@@ -172,6 +177,7 @@ class LogManager:
                     configs[topic],
                     clock=self._clock,
                     run_blocking=self._blocking,
+                    reads=self.read_pool,
                     recover=not scan.clean,
                     recovery_point=scan.recovery_points.get(key, 0),
                     log_start_offset=scan.log_starts.get(key, 0),
@@ -256,6 +262,7 @@ class LogManager:
                 config,
                 clock=self._clock,
                 run_blocking=self._blocking,
+                reads=self.read_pool,
                 recover=False,
             )
         except OSError as e:

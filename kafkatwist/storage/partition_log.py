@@ -6,8 +6,8 @@ L{kafkatwist.storage.loader.open_partition_log} opens it. Rules it keeps:
 
 - Nothing on the append or read path runs Python per record: appends write
   the pieces from C{assign_offsets} with C{os.writev} and touch the indexes
-  once per batch; reads are synchronous page-cache C{os.pread}s of whole
-  batches on the reactor thread, answered with an already-fired Deferred.
+  once per batch; reads of whole batches run on the reactor thread while
+  the page cache holds them, in the read pool otherwise (L{reads}).
 - fsync, checkpoint and snapshot writes, closing of file descriptors and
   deletion of files run through C{run_blocking}, one at a time per log in
   submission order (L{SerialExecutor}; flushing: L{LogFlusher}).
@@ -46,6 +46,7 @@ from kafkatwist.storage.executor import SerialExecutor, chain
 from kafkatwist.storage.files import Fsync, Writev
 from kafkatwist.storage.flusher import LogFlusher
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
+from kafkatwist.storage.read_pool import LogReader, ReadPool
 from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult, RecoveryReport
 from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.swap import CleanedSegment
@@ -90,12 +91,17 @@ class PartitionLog:
     _epoch_file: LeaderEpochFile = field(init=False)
     _offline: str | None = None
     _closing: Deferred[None] | None = None
+    _reads: ReadPool = Factory(lambda self: ReadPool(self._run_blocking), takes_self=True)
+    _reader: LogReader = field(init=False)
 
     _log = Logger()
 
     def __attrs_post_init__(self) -> None:
         self._high_watermark = self._local.log_end_offset
         self._executor = SerialExecutor(self._run_blocking)
+        self._reader = LogReader(
+            self._local, self._reads, self, self._check_usable, self._go_offline
+        )
         self._epoch_file = LeaderEpochFile(
             self._epochs,
             os.path.join(self.directory, LEADER_EPOCH_CHECKPOINT),
@@ -369,29 +375,17 @@ class PartitionLog:
         min_one_message: bool = True,
     ) -> Deferred[ReadResult]:
         """
-        Read whole batches from the one holding C{offset} (a page-cache read, fired at once).
+        Read whole batches from the one holding C{offset}.
 
-        At most C{max_bytes} bytes, except that with C{min_one_message} the
-        first batch is returned whole however large it is; nothing at or
-        beyond C{max_offset} (default: the high watermark). Fails with L{KafkaError}:
+        On the reactor thread (fired at once) while the data is in the page
+        cache, else in the read pool (L{kafkatwist.storage.reads}). At most
+        C{max_bytes} bytes, except that with C{min_one_message} the first
+        batch is returned whole however large it is; nothing at or beyond
+        C{max_offset} (default: the high watermark). Fails with L{KafkaError}:
         C{OFFSET_OUT_OF_RANGE} if C{offset} is below the log start offset or above the log
         end offset; C{KAFKA_STORAGE_ERROR} if the log is offline or closed.
         """
-        return self._answer(partial(self._read, offset, max_bytes, max_offset, min_one_message))
-
-    def _read(
-        self, offset: int, max_bytes: int, max_offset: int | None, min_one_message: bool
-    ) -> ReadResult:
-        start, end = self._log_start_offset, self.log_end_offset
-        self._local.check_read_offset(offset, start, self.name)
-        limit_offset = self._high_watermark if max_offset is None else min(max_offset, end)
-        try:
-            buffers, total = self._local.read(offset, max_bytes, limit_offset, min_one_message)
-        except OSError as e:
-            self._go_offline(f"read failed: {e}")
-            raise KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, f"read failed: {e}") from None
-        lso = self.last_stable_offset
-        return ReadResult(buffers, total, self._high_watermark, lso, start, end)
+        return self._reader.read(offset, max_bytes, max_offset, min_one_message)
 
     def offset_for_timestamp(self, timestamp: int) -> Deferred[OffsetAndTimestamp | None]:
         """
@@ -491,7 +485,10 @@ class PartitionLog:
             else:
                 done.callback(None)
 
-        self._executor.submit(lambda: self._local.close_job(pending)).addBoth(finished)
+        # Reads in the pool use descriptors of their own; the files close after them anyway.
+        drained = self._reader.drained()
+        drained.addCallback(lambda _: self._executor.submit(lambda: self._local.close_job(pending)))
+        drained.addBoth(finished)
         return chain(done)
 
     def mark_durable(self) -> None:

@@ -4,7 +4,9 @@ Nothing here runs Python per record: appends, reads and recovery work on
 whole batches, located through the offset index plus a scan of batch
 headers. The look-ups by timestamp, which decode the records of one batch,
 are L{kafkatwist.storage.timestamps}; the file helpers (exact C{pread}s,
-C{writev}, unlinking) are L{kafkatwist.storage.files}.
+C{writev}, unlinking) are L{kafkatwist.storage.files}. The byte-level reads
+(header walks, whole-batch reads) are L{kafkatwist.storage.reads}, shared
+with the partition reads that run on the reactor thread or in the read pool.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Container, Iterator
 from attrs import define
 
 from kafkatwist.config.log_config import LogConfig
+from kafkatwist.storage import reads
 from kafkatwist.storage.checkpoints import (
     DELETED_SUFFIX,
     INDEX_SUFFIX,
@@ -28,7 +31,6 @@ from kafkatwist.storage.files import READ_HANDLES, pread_exact
 from kafkatwist.storage.index import NO_TIMESTAMP, CorruptIndexError, OffsetIndex, TimeIndex
 from kafkatwist.wire.batch import (
     BATCH_HEADER_SIZE,
-    LENGTH_OFFSET,
     LOG_OVERHEAD,
     BatchHeader,
     parse_batch_header,
@@ -36,11 +38,8 @@ from kafkatwist.wire.batch import (
 from kafkatwist.wire.crc32c import crc32c
 
 _PREFIX = struct.Struct(">qi")  # base offset, batch length
-_I32 = struct.Struct(">i")
-_LAST_OFFSET_DELTA_AT = 23
 _MAGIC_AT = 16
 _CRC_FROM = 21
-_MIN_PREFIX = _LAST_OFFSET_DELTA_AT + 4
 _RECOVERY_CHUNK = 8 * 1024 * 1024
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
@@ -60,9 +59,11 @@ class Segment:
     """
     One ``.log`` file and its two indexes (Kafka's ``LogSegment``).
 
-    Appends and reads happen on the reactor thread; the log's executor fsyncs
-    the files (L{flush_targets}) and closes L{fd}. L{Segment.recover} (while
-    a log opens, in any thread) validates every batch and rebuilds the indexes.
+    Appends and reads happen on the reactor thread (a read in the read pool
+    goes through descriptors of its own, L{reads.SegmentSnapshot}); the log's
+    executor fsyncs the files (L{flush_targets}) and closes L{fd}.
+    L{Segment.recover} (while a log opens, in any thread) validates every
+    batch and rebuilds the indexes.
 
     Descriptors: the active segment (and one a loader works on) holds L{fd};
     an inactive one reads through L{READ_HANDLES}; the indexes hold none.
@@ -380,88 +381,34 @@ class Segment:
 
     # -- reads ---------------------------------------------------------------
 
-    def _batch_windows(self, start_position: int, need: int) -> Iterator[tuple[int, bytes, int]]:
-        """
-        Yield C{(position, window, rel)} per batch from C{start_position}.
-
-        C{window[rel : rel + need]} holds the batch's first C{need} bytes;
-        windows are read ahead a little over one index interval at a time.
-        """
-        pos = start_position
-        end = self.size
-        window = b""
-        window_start = pos
-        window_size = max(self.index_interval_bytes, 4096) + BATCH_HEADER_SIZE
-        while pos + need <= end:
-            rel = pos - window_start
-            if rel < 0 or rel + need > len(window):
-                window = os.pread(self.read_fd(), min(window_size, end - pos), pos)
-                window_start, rel = pos, 0
-                if len(window) < need:
-                    return
-            yield pos, window, rel
-            (length,) = _I32.unpack_from(window, rel + LENGTH_OFFSET)
-            pos += length + LOG_OVERHEAD
+    @property
+    def window_size(self) -> int:
+        """How much a header walk reads at a time: a little over one index interval."""
+        return max(self.index_interval_bytes, 4096) + BATCH_HEADER_SIZE
 
     def translate_offset(
         self, offset: int, start_position: int = 0
     ) -> tuple[int, int, int, int] | None:
         """
-        Locate the first batch whose last offset is >= C{offset}.
+        Locate the first batch whose last offset is >= C{offset} (blocking C{pread}s).
 
         Looks the offset up in the offset index, then walks batch headers
-        from there (reading only the 27-byte prefix of each).
+        from there (L{reads.locate}: only the 27-byte prefix of each).
 
         @return: C{(position, size, base offset, last offset)}, or C{None}
             if every batch in the segment ends before C{offset}.
         """
         _, pos = self.offset_index.lookup(offset)
-        for position, window, rel in self._batch_windows(max(pos, start_position), _MIN_PREFIX):
-            base, length = _PREFIX.unpack_from(window, rel)
-            (delta,) = _I32.unpack_from(window, rel + _LAST_OFFSET_DELTA_AT)
-            if base + delta >= offset:
-                return position, length + LOG_OVERHEAD, base, base + delta
-        return None
+        start = max(pos, start_position)
+        return reads.locate(pread_exact, self.read_fd(), self.size, self.window_size, offset, start)
 
     def iter_headers(self, start_position: int = 0) -> Iterator[tuple[int, BatchHeader]]:
         """Yield C{(position, header)} per batch from C{start_position}, one 61-byte parse each."""
-        for position, window, rel in self._batch_windows(start_position, BATCH_HEADER_SIZE):
+        windows = reads.batch_windows(
+            os.pread, self.read_fd(), start_position, self.size, BATCH_HEADER_SIZE, self.window_size
+        )
+        for position, window, rel in windows:
             yield position, parse_batch_header(window, rel)
-
-    def read(
-        self, position: int, limit: int, max_bytes: int, first_size: int | None = None
-    ) -> tuple[bytes | None, int]:
-        """
-        Read whole batches from C{position}, stopping before byte C{limit} and after C{max_bytes}.
-
-        When C{first_size} is given, the first batch is read whole even if
-        it is larger than C{max_bytes} (Kafka's C{minOneMessage}).
-
-        @return: The buffer (or C{None} if not even one batch fits) and the
-            position just after the last batch returned.
-        """
-        available = limit - position
-        if available <= 0:
-            return None, position
-        want = min(available, max(max_bytes, 0))
-        if first_size is not None:
-            want = max(want, min(first_size, available))
-        if want < LOG_OVERHEAD:
-            return None, position
-        data = pread_exact(self.read_fd(), want, position)
-        end = len(data)
-        p = 0
-        while p + LOG_OVERHEAD <= end:
-            (length,) = _I32.unpack_from(data, p + 8)
-            size = length + LOG_OVERHEAD
-            if p + size > end:
-                break
-            p += size
-        if p == 0:
-            return None, position
-        # Twisted's transports take bytes only: trim with one copy of the
-        # kept part when the read ended inside a batch.
-        return (data if p == end else data[:p]), position + p
 
     def read_batch(self, position: int, size: int) -> bytes:
         """The bytes of one batch."""

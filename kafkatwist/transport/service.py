@@ -33,6 +33,7 @@ from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties,
 from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
+from kafkatwist.storage.read_pool import ReadPool
 from kafkatwist.transactions.service import TransactionService
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.pool import RequestMemoryPool
@@ -124,13 +125,15 @@ def file_log_manager(
     clock: ReactorTime,
     run_blocking: RunBlocking,
     configs: ConfigResolver,
+    read_pool: ReadPool | None = None,
 ) -> LogManager:
-    """The file-backed log manager over the configured log directories."""
+    """The file-backed log manager over the configured log directories and C{read_pool}."""
     return LogManager(
         [os.path.abspath(d) for d in (config.log_dirs or (DEFAULT_LOG_DIR,))],
         configs.log_config,
         clock=clock,
         run_blocking=run_blocking,
+        read_pool=ReadPool(run_blocking) if read_pool is None else read_pool,
         recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
         retention_check_interval_ms=config.log_retention_check_interval_ms,
     )
@@ -255,6 +258,7 @@ class BrokerService(Service):
         self._producer_expiration: ProducerIdExpiration | None = None
         self._cleaner: LogCleaner | None = None
         self._cleaner_pool: ThreadPool | None = None
+        self._io_pool: ThreadPool | None = None
         #: The cleaner's passes run in the injected C{run_blocking} if there is one (tests).
         self._injected_run_blocking = run_blocking
         self._locks: list[DirLock] = []
@@ -316,7 +320,9 @@ class BrokerService(Service):
             log_dir, run_blocking=self.run_blocking, clock=clock, config=metadata_log_config(config)
         )
         configs = ConfigResolver(config, metadata)
-        self._logs = logs = file_log_manager(config, clock, self.run_blocking, configs)
+        self._logs = logs = file_log_manager(
+            config, clock, self.run_blocking, configs, self._read_pool(config.num_io_threads)
+        )
         broker = self._broker = build_broker(
             config,
             clock,
@@ -361,6 +367,20 @@ class BrokerService(Service):
             cluster=cluster_id,
         )
         return port
+
+    def _read_pool(self, threads: int) -> ReadPool:
+        """
+        The pool reads of data not in the page cache run in: C{num.io.threads} threads of its own.
+
+        Its own pool, so that a burst of cold reads never delays the logs'
+        flushes and closes; in the injected C{run_blocking} if there is one (tests).
+        """
+        threads = max(threads, 1)
+        if self._injected_run_blocking is not None:
+            return ReadPool(self._injected_run_blocking, threads)
+        pool = self._io_pool = ThreadPool(0, threads, "kafkatwist-io")
+        pool.start()
+        return ReadPool(in_pool(IReactorFromThreads(self.reactor), pool), threads)
 
     def _start_cleaner(self, logs: LogManager, configs: ConfigResolver) -> LogCleaner:
         """
@@ -446,6 +466,10 @@ class BrokerService(Service):
             self._cleaner_pool = None
         if self._logs is not None:
             await self._logs.close()
+        # Closing each log waited for its reads in the pool: the pool is idle.
+        if self._io_pool is not None:
+            self._io_pool.stop()
+            self._io_pool = None
         locks, self._locks = self._locks, []
         for lock in locks:
             lock.release()
