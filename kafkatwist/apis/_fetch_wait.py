@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from twisted.internet.defer import Deferred, succeed
 
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.storage.interfaces import IPartitionLog
 
 
@@ -29,6 +29,10 @@ class FetchWatch:
         self._logs: dict[int, IPartitionLog] = {}
         self._moved: dict[int, IPartitionLog] = {}
         self._wake: Deferred[None] | None = None
+        # One timer for the whole wait, made by the first wait_until.
+        self._timer: DelayedCall | None = None
+        #: Whether the deadline has come.
+        self.expired = False
 
     def arm(self, logs: Iterable[tuple[IPartitionLog, int]]) -> None:
         """
@@ -60,6 +64,10 @@ class FetchWatch:
         if wake is not None and not wake.called:
             wake.callback(None)
 
+    def _expire(self) -> None:
+        self.expired = True
+        self.wake()
+
     def wake(self) -> None:
         """End the current wait now: something else the fetch waits on changed."""
         wake, self._wake = self._wake, None
@@ -72,13 +80,15 @@ class FetchWatch:
         self._moved.clear()
         return moved
 
-    def wait(self, timeout: float) -> Deferred[None]:
+    def wait_until(self, deadline: float) -> Deferred[None]:
         """
-        Fire once a watched log moves (at once if one already has) or after C{timeout} seconds.
+        Fire once a watched log moves (at once if one already has) or at C{deadline}.
 
-        Cancelling the returned Deferred cancels every waiter (the client went away).
+        The deadline (in the clock's seconds) is the same for every wait of a
+        fetch: one timer serves them all. Cancelling the returned Deferred
+        cancels every waiter and the timer (the client went away).
         """
-        if self._moved:
+        if self._moved or self.expired:
             return succeed(None)
 
         def cancel(_: Deferred[None]) -> None:
@@ -86,25 +96,18 @@ class FetchWatch:
 
         wake: Deferred[None] = Deferred(cancel)
         self._wake = wake
-
-        def expire() -> None:
-            if self._wake is wake:
-                self._wake = None
-                wake.callback(None)
-
-        call = self._clock.callLater(timeout, expire)
-
-        def stop_timer(result: object) -> object:
-            if call.active():
-                call.cancel()
-            return result
-
-        wake.addBoth(stop_timer)
+        if self._timer is None:
+            self._timer = self._clock.callLater(
+                max(deadline - self._clock.seconds(), 0), self._expire
+            )
         return wake
 
     def close(self) -> None:
-        """Forget every waiter (the fetch is answered or abandoned)."""
+        """Forget every waiter and the timer (the fetch is answered or abandoned)."""
         self._wake = None
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
         waiters, self._waiters = self._waiters, {}
         for waiter in waiters.values():
             if not waiter.called:

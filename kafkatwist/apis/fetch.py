@@ -33,6 +33,8 @@ Version notes:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -163,6 +165,9 @@ class _Plan:
         self.logs: list[IPartitionLog] = []
         # The high watermark each log had when it was last read, by id(log).
         self.seen: dict[int, int] = {}
+        # The log's appended_bytes when it was last read with everything appended readable
+        # (None when some was not: below the high watermark or the last stable offset).
+        self.seen_bytes: dict[int, int | None] = {}
         for ft in request.topics:
             topic = _find_topic(image, ft, by_id)
             slots = [_Slot(fp, _target(ctx, topic, fp.partition)) for fp in ft.partitions]
@@ -205,6 +210,8 @@ class _Plan:
         lso = log.last_stable_offset
         start = log.log_start_offset
         self.seen[id(log)] = hw
+        readable = hw == log.log_end_offset and (lso == hw or not self.read_committed)
+        self.seen_bytes[id(log)] = log.appended_bytes if readable else None
         offset = fp.fetch_offset
         if offset < start or offset > log.log_end_offset:
             slot.part = PartitionData(
@@ -244,6 +251,23 @@ class _Plan:
             ),
             records=chunks if chunks else b"",
         )
+
+    def enough(self, logs: Iterable[IPartitionLog], min_bytes: int) -> bool:
+        """
+        Whether re-reading C{logs} may bring the response to C{min_bytes}, estimated unread.
+
+        The bytes appended to each since it was read count (Kafka's
+        C{DelayedFetch.tryComplete} estimates from log positions the same way);
+        a log read while some of its data was not yet readable counts as
+        enough, since what became readable is unknown.
+        """
+        total = self.total
+        for log in logs:
+            before = self.seen_bytes.get(id(log))
+            if before is None:
+                return True
+            total += log.appended_bytes - before
+        return total >= min_bytes
 
     def watched(self, logs: list[IPartitionLog]) -> list[tuple[IPartitionLog, int]]:
         """C{logs} with the high watermark each had when last read (for L{FetchWatch.arm})."""
@@ -288,20 +312,31 @@ async def _poll(
         return True
     watch = FetchWatch(clock)
     context.park(watch.wake)
+    # Logs appended to since they were read, not re-read yet (too little to reach min_bytes).
+    unread: dict[int, IPartitionLog] = {}
     try:
         watch.arm(plan.watched(plan.logs))
         while True:
             wait = deadline - clock.seconds()
-            if wait <= 0 or context.woken:
+            if wait <= 0 or context.woken or watch.expired:
                 break
-            await watch.wait(wait)
+            await watch.wait_until(deadline)
             moved = watch.moved()
             if not moved:
                 continue
-            await plan.reread(moved)
+            unread.update((id(log), log) for log in moved)
+            if not plan.enough(unread.values(), request.min_bytes):
+                watch.arm((log, log.high_watermark) for log in moved)
+                continue
+            reread = list(unread.values())
+            unread.clear()
+            await plan.reread(reread)
             if plan.total >= request.min_bytes or plan.errors:
                 break
-            watch.arm(plan.watched(moved))
+            watch.arm(plan.watched(reread))
+        if unread and not context.woken:
+            # The deadline came: answer with what the appends brought.
+            await plan.reread(list(unread.values()))
     finally:
         watch.close()
         context.unpark()

@@ -91,6 +91,15 @@ class IPartitionLog(Protocol):
         """The offset up to which consumers may read (one broker: the log end offset)."""
 
     @property
+    def appended_bytes(self) -> int:
+        """
+        Bytes appended since the log was opened: a counter that only grows.
+
+        A parked fetch estimates what an append made readable from its change
+        (Kafka's C{DelayedFetch} estimates from log positions), without a read.
+        """
+
+    @property
     def last_stable_offset(self) -> int:
         """The high watermark bounded by the first offset of the oldest open transaction."""
 

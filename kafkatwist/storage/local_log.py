@@ -80,6 +80,8 @@ class LocalLog:
     _segments: list[Segment]
     log_end_offset: int
     txn_indexes: TxnIndexes = Factory(lambda self: TxnIndexes(self.directory), takes_self=True)
+    #: Bytes written by L{write} since the log was opened (a counter for long-poll estimates).
+    appended_bytes: int = field(init=False, default=0)
     _bases: list[int] = field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -161,6 +163,7 @@ class LocalLog:
             except OSError:
                 pass
             raise
+        self.appended_bytes += total
         offset = assigned.base_offset
         for _, header in batches:
             last = offset + header.last_offset_delta

@@ -11,10 +11,9 @@ L{kafkatwist.storage.loader.open_partition_log} opens it. Rules it keeps:
 - fsync, checkpoint and snapshot writes, closing of file descriptors and
   deletion of files run through C{run_blocking}, one at a time per log in
   submission order (L{SerialExecutor}; flushing: L{LogFlusher}).
-- Time comes from the injected C{clock}; nothing here reads the wall clock.
-- An C{OSError} while writing or flushing puts the log offline: the failing
-  call and every later one fail with C{KafkaError(KAFKA_STORAGE_ERROR)} and
-  nothing unwritten is acknowledged.
+- Time comes from the injected C{clock}. An C{OSError} while writing or
+  flushing puts the log offline: that call and every later one fail with
+  C{KafkaError(KAFKA_STORAGE_ERROR)}; nothing unwritten is acknowledged.
 """
 
 from __future__ import annotations
@@ -147,6 +146,11 @@ class PartitionLog:
     def log_end_offset(self) -> int:
         """The offset the next appended record gets."""
         return self._local.log_end_offset
+
+    @property
+    def appended_bytes(self) -> int:
+        """Bytes appended since the log was opened (only ever grows; long polls estimate by it)."""
+        return self._local.appended_bytes
 
     @property
     def high_watermark(self) -> int:

@@ -17,6 +17,7 @@ from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.record import build_batch
 from tests.brokers import call, clock_of, log_of, make_broker
+from tests.client_batches import client_batch
 from tests.storage.support import append_batches
 
 
@@ -122,3 +123,71 @@ class LongPollTests(SynchronousTestCase):
         self.append(self.logs[1])
         self.append(self.logs[0])
         self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
+
+
+class EstimateTests(SynchronousTestCase):
+    """A parked fetch estimates appended bytes before it re-reads (Kafka's DelayedFetch)."""
+
+    def setUp(self) -> None:
+        self.broker = make_broker()
+        self.topic = self.successResultOf(self.broker.controller.create_topic("t", 1))
+        self.log = log_of(self.broker, "t", 0)
+
+    def append(self, buf: bytes) -> None:
+        batches = [(pos, h) for pos, h in iter_batches(buf)]
+        appended = self.broker.partitions.append(self.topic, 0, self.log, buf, batches)
+        self.successResultOf(appended)
+
+    def fetch(self, offset: int, min_bytes: int, isolation: int = 0) -> Deferred[FetchResponse]:
+        ft = FetchTopic(
+            topic="t",
+            partitions=(
+                FetchPartition(partition=0, fetch_offset=offset, partition_max_bytes=1 << 20),
+            ),
+        )
+        request = FetchRequest(
+            max_wait_ms=5000,
+            min_bytes=min_bytes,
+            max_bytes=1 << 20,
+            isolation_level=isolation,
+            topics=(ft,),
+        )
+        return call(self.broker, fetch.SPEC, request, 12)
+
+    def test_appended_bytes_counts_every_append(self) -> None:
+        """The log's appended_bytes grows by each append's size and only grows."""
+        before = self.log.appended_bytes
+        one = batch(b"x" * 100)
+        self.append(one)
+        self.append(one)
+        self.assertEqual(self.log.appended_bytes - before, 2 * len(one))
+
+    def test_small_appends_wait_for_min_bytes(self) -> None:
+        """Appends adding up to less than min_bytes leave the fetch parked; the next ends it."""
+        one = batch(b"x" * 100)
+        d = self.fetch(0, min_bytes=3 * len(one))
+        self.append(one)
+        self.append(one)
+        self.assertNoResult(d)
+        self.append(one)
+        part = self.successResultOf(d).responses[0].partitions[0]
+        self.assertEqual(part.high_watermark, 3)
+        records = part.records
+        assert isinstance(records, list)
+        self.assertEqual(sum(len(bytes(b)) for b in records), 3 * len(one))
+
+    def test_read_committed_woken_by_a_commit(self) -> None:
+        """
+        A read_committed fetch parked below the last stable offset re-reads when the commit
+        marker moves it, although the marker alone adds fewer bytes than min_bytes.
+        """
+        txn = client_batch(0, 20, producer_id=1, epoch=0, is_transactional=True)
+        self.append(txn)
+        d = self.fetch(0, min_bytes=len(txn) // 2, isolation=1)
+        self.assertNoResult(d)
+        self.successResultOf(self.broker.partitions.write_txn_marker("t", 0, 1, 0, 0, True))
+        part = self.successResultOf(d).responses[0].partitions[0]
+        self.assertEqual((part.high_watermark, part.last_stable_offset), (21, 21))
+        records = part.records
+        assert isinstance(records, list)
+        self.assertGreaterEqual(sum(len(bytes(b)) for b in records), len(txn))
