@@ -171,8 +171,27 @@ def produce_phase(
     return elapsed
 
 
+def await_coordinator(bootstrap: str, group: str, topic: str) -> None:
+    """
+    Look up C{group}'s coordinator once, with a throw-away consumer (an OffsetFetch).
+
+    The first group lookup on a fresh broker creates ``__consumer_offsets`` (50
+    partitions, as Kafka does on the first FindCoordinator); on kafkatwist that
+    holds the reactor for 30-370 ms on this machine, and a consumer's first
+    Metadata or Fetch answer waits behind it. The timed phases come after it. A
+    separate consumer, because one that asked for its coordinator before its
+    assign() learns the topic's metadata only at librdkafka's next 1 s refresh.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        consumer.committed([TopicPartition(topic, 0)], timeout=30)
+    finally:
+        consumer.close()
+
+
 def consume_phase(bootstrap: str, topic: str, count: int) -> float:
-    """Consume C{count} messages from offset 0; the elapsed seconds."""
+    """Consume C{count} messages from offset 0; the elapsed seconds (after the group lookup)."""
+    await_coordinator(bootstrap, "bench", topic)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -203,6 +222,7 @@ def consume_phase(bootstrap: str, topic: str, count: int) -> float:
 
 def latency_phase(bootstrap: str, topic: str, count: int, rate: float) -> list[float]:
     """Send C{count} timestamped messages at C{rate}/s; each one's produce-to-consume latency."""
+    await_coordinator(bootstrap, "bench-latency", topic)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,

@@ -35,7 +35,20 @@ peer/kafkatwist), so > 1.0 means kafkatwist is ahead; --markdown prints the
 same as a Markdown table, --json the raw per-run values. The 1-minute load
 average before and after is printed: the figures mean little on a busy machine.
 
-The consume phase uses fetch.queue.backoff.ms=10 (see bench_clients).
+The consume phase uses fetch.queue.backoff.ms=10 (see bench_clients). Before
+anything is timed, each run looks up the group coordinator once
+(bench_clients.await_coordinator): on a fresh broker that creates
+__consumer_offsets, which on kafkatwist holds the reactor for 30-370 ms on this
+machine. Timed inside the consume phase, as it was, that made the phase
+bimodal on kafkatwist (200,000 messages: 0.22 s, or 0.34-0.63 s when the first
+Metadata answer waited behind it). No Fetch with data was ever held: in 48
+runs traced with librdkafka's debug=fetch,protocol, every Fetch listed the
+partition below its high watermark and the slowest answer took 114 ms; a
+partition over queued.min.messages is left out of the fetch list for
+fetch.queue.backoff.ms, and librdkafka sends no Fetch when the list is empty
+(rd_kafka_broker_fetch_toppars), so with one partition nothing is parked for
+fetch.wait.max.ms. The remaining spread of the consume phase is the Python
+consume loop (how often the local queue fills).
 """
 
 from __future__ import annotations
@@ -64,6 +77,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_clients import (  # noqa: E402
     BrokerProcess,
+    await_coordinator,
     consume_phase,
     cpu_seconds,
     create_topic,
@@ -270,6 +284,8 @@ def run_once(
                 out.setdefault(key, f"error: {e!r}")
             print(f"    {'/'.join(keys)} failed: {e!r}", file=sys.stderr)
 
+    # The first group lookup creates __consumer_offsets: before anything is timed.
+    attempt(("warmup",), lambda: await_coordinator(broker.bootstrap, "bench", f"{prefix}-p1"))
     if "produce1" in groups:
 
         def produce1() -> None:
