@@ -319,6 +319,8 @@ def run_once(
 
         attempt(("latency_p99",), latency)
     idle_topic = f"{prefix}-idle"
+    if broker.pid is None:  # only the broker's CPU is measured while idle
+        groups = groups - {"idle", "idle-kafka-python"}
     if groups & {"idle", "idle-kafka-python"}:
         attempt(
             ("idle_confluent", "idle_kafka_python"),
