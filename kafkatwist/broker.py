@@ -16,6 +16,8 @@ from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
+from kafkatwist.fetchsessions.cache import FetchSessionCache
+from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
@@ -55,6 +57,7 @@ class Broker:
     resolves every value through the dynamic layers and topic overrides.
     C{metadata} is the KRaft metadata store (its C{image} is read
     synchronously: it is in memory), C{logs} the partition log manager,
+    C{fetch_sessions} the incremental fetch sessions (KIP-227),
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
     C{producer_ids} gives out producer ids, C{transactions} is the
@@ -78,6 +81,7 @@ class Broker:
     groups: GroupCoordinator
     producer_ids: ProducerIdAllocator
     transactions: TransactionService
+    fetch_sessions: FetchSessions
     broker_loggers: BrokerLoggers
     node_id: int
     cluster_id: str = ""
@@ -151,6 +155,11 @@ def build_broker(
         producer_ids,
         TRANSACTION_VERSION,
     )
+    fetch_sessions = FetchSessions(
+        FetchSessionCache(clock, config.max_incremental_fetch_session_cache_slots),
+        metadata,
+        logs,
+    )
     # A marker in __consumer_offsets ends the producer's pending offsets there.
     transactions.coordinator.markers.on_offsets_marker = groups.txn_offsets.complete
     return Broker(
@@ -164,6 +173,7 @@ def build_broker(
         groups=groups,
         producer_ids=producer_ids,
         transactions=transactions,
+        fetch_sessions=fetch_sessions,
         broker_loggers=BrokerLoggers(),
         node_id=node_id,
         cluster_id=cluster_id,

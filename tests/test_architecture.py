@@ -5,7 +5,7 @@ The layers, from the bottom:
 - C{wire} and C{messages}: the sans-io codec. They import nothing of
   kafkatwist but C{errors}, each other, and never Twisted.
 - the domain: C{config}, C{storage}, C{topics}, C{producers}, C{groups},
-  C{broker} (the composition root), C{clock}, C{errors}. They never import
+  C{fetchsessions}, C{broker} (the composition root), C{clock}, C{errors}. They never import
   the handler layer (C{apis}) or the transport.
 - C{apis}: one module per API, over the domain.
 - C{transport}: framing, dispatch, the service and its options, over all.
@@ -28,7 +28,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kafkatwist"
 MAX_LINES = 500
 
 _SANS_IO = ("wire", "messages")
-_DOMAIN = ("config", "storage", "topics", "producers", "groups", "broker", "clock", "errors")
+_DOMAIN = (
+    "config",
+    "storage",
+    "topics",
+    "producers",
+    "groups",
+    "fetchsessions",
+    "broker",
+    "clock",
+    "errors",
+)
 _UPPER = ("apis", "transport")
 
 

@@ -16,9 +16,14 @@ Behavior:
 * ``max_wait_ms`` is a real wait: while fewer than ``min_bytes`` are ready, the
   request waits until an append to one of its partitions (a Deferred fired by
   the log, no polling) or the deadline, on the injected clock;
-* fetch sessions (KIP-227): the broker declines to create sessions by
-  answering with session id 0; an incremental request for a session that does
-  not exist gets FETCH_SESSION_ID_NOT_FOUND.
+* fetch sessions (KIP-227, L{kafkatwist.fetchsessions}): epoch 0 creates a
+  session (id 0 when the cache, C{max.incremental.fetch.session.cache.slots},
+  has no room), epoch -1 closes one; an incremental fetch reads every
+  partition of its session (listed or not, the quiet ones left out until
+  their high watermark, log start offset or topic changes), waits on all of
+  them, and answers only those that changed (Kafka's C{FetchContext}s);
+  session errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
+  FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions.
 
 Version notes:
 * v4+: isolation level, last stable offset, aborted transactions; v5+: log
@@ -28,12 +33,12 @@ Version notes:
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
-
+from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
+from kafkatwist.fetchsessions.contexts import FetchContext
 from kafkatwist.messages.fetch import (
     AbortedTransaction,
     FetchableTopicResponse,
@@ -45,6 +50,7 @@ from kafkatwist.messages.fetch import (
 )
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
+from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.versions import VersionRange
 
@@ -94,144 +100,212 @@ def _aborted(
 _Target = IPartitionLog | ErrorCode
 
 
-def _target(ctx: RequestContext, topic: TopicState | None, index: int, by_id: bool) -> _Target:
-    if topic is None:
-        return ErrorCode.UNKNOWN_TOPIC_ID if by_id else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+def _find_topic(image: MetadataImage, ft: FetchTopic, by_id: bool) -> TopicState | ErrorCode:
+    """
+    The topic C{ft} names, or the error its partitions get.
+
+    By id (v13+), an unknown id is UNKNOWN_TOPIC_ID, unless the topic also
+    carries a name: a session's partition whose name was known when the
+    session cached it (Kafka's C{CachedPartition} keeps it). Its topic was
+    then deleted (UNKNOWN_TOPIC_OR_PARTITION) or re-created under another id
+    (INCONSISTENT_TOPIC_ID, as Kafka's C{ReplicaManager} answers a session
+    whose topic id is not the log's).
+    """
+    if not by_id:
+        return image.topics.get(ft.topic) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    topic = image.topics_by_id.get(ft.topic_id)
+    if topic is not None:
+        return topic
+    if not ft.topic:
+        return ErrorCode.UNKNOWN_TOPIC_ID
+    if ft.topic in image.topics:
+        return ErrorCode.INCONSISTENT_TOPIC_ID
+    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def _target(ctx: RequestContext, topic: TopicState | ErrorCode, index: int) -> _Target:
+    if isinstance(topic, ErrorCode):
+        return topic
     partition = find_partition(ctx, topic, index)
     return partition if isinstance(partition, ErrorCode) else partition.log()
 
 
+class _Slot:
+    """One requested partition: its log (or the error to answer) and what was last read."""
+
+    __slots__ = ("fp", "target", "part", "size")
+
+    def __init__(self, fp: FetchPartition, target: _Target) -> None:
+        self.fp = fp
+        self.target = target
+        self.part: PartitionData | None = None
+        self.size = 0
+
+
 class _Plan:
-    """The partitions of one request, resolved to their logs."""
+    """
+    The partitions of one request, resolved to their logs, and what has been read so far.
+
+    L{read_all} reads every partition once; a parked fetch then calls
+    L{reread} with only the logs that were appended to (L{FetchWatch}), so
+    that a long poll costs in proportion to what changed. The byte budget
+    (C{max_bytes}, KIP-74's first batch whole) is kept across re-reads.
+    """
 
     def __init__(self, ctx: RequestContext, request: FetchRequest) -> None:
         image = ctx.broker.metadata.image
         by_id = ctx.api_version >= TOPIC_IDS_VERSION
         self.by_id = by_id
-        self.topics: list[tuple[FetchTopic, list[tuple[FetchPartition, _Target]]]] = []
-        self.logs: list[tuple[IPartitionLog, int]] = []
+        self.request = request
+        self.read_committed = request.isolation_level == READ_COMMITTED
+        self.topics: list[tuple[FetchTopic, list[_Slot]]] = []
+        self.slots_by_log: dict[int, list[_Slot]] = {}
+        self.logs: list[IPartitionLog] = []
+        # The high watermark each log had when it was last read, by id(log).
+        self.seen: dict[int, int] = {}
         for ft in request.topics:
-            topic = image.topics_by_id.get(ft.topic_id) if by_id else image.topics.get(ft.topic)
-            entries = [(fp, _target(ctx, topic, fp.partition, by_id)) for fp in ft.partitions]
-            self.logs.extend(
-                (target, fp.fetch_offset)
-                for fp, target in entries
-                if not isinstance(target, ErrorCode)
-            )
-            self.topics.append((ft, entries))
+            topic = _find_topic(image, ft, by_id)
+            slots = [_Slot(fp, _target(ctx, topic, fp.partition)) for fp in ft.partitions]
+            for slot in slots:
+                log = slot.target
+                if isinstance(log, ErrorCode):
+                    continue
+                same = self.slots_by_log.setdefault(id(log), [])
+                if not same:
+                    self.logs.append(log)
+                same.append(slot)
+            self.topics.append((ft, slots))
+        self.remaining = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
+        self.total = 0
+        self.errors = False
 
-    async def read(self, request: FetchRequest) -> tuple[FetchResponse, int, bool]:
-        """Read every partition once: the response, its byte count, any errors."""
-        remaining = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
-        total = 0
-        errors = False
-        min_one = True
-        read_committed = request.isolation_level == READ_COMMITTED
+    async def read_all(self) -> None:
+        """Read every partition once, in request order."""
+        for _, slots in self.topics:
+            for slot in slots:
+                await self._read(slot)
+
+    async def reread(self, logs: list[IPartitionLog]) -> None:
+        """Read again the partitions of C{logs} (appended to since they were read)."""
+        for log in logs:
+            for slot in self.slots_by_log.get(id(log), ()):
+                await self._read(slot)
+
+    async def _read(self, slot: _Slot) -> None:
+        fp, log = slot.fp, slot.target
+        if isinstance(log, ErrorCode):
+            slot.part = _partition_error(fp.partition, log)
+            self.errors = True
+            return
+        # A re-read replaces what this partition had: give its bytes back to the budget.
+        self.remaining += slot.size
+        self.total -= slot.size
+        slot.size = 0
+        hw = log.high_watermark
+        lso = log.last_stable_offset
+        start = log.log_start_offset
+        self.seen[id(log)] = hw
+        offset = fp.fetch_offset
+        if offset < start or offset > log.log_end_offset:
+            slot.part = PartitionData(
+                partition_index=fp.partition,
+                error_code=int(ErrorCode.OFFSET_OUT_OF_RANGE),
+                high_watermark=hw,
+                last_stable_offset=lso,
+                log_start_offset=start,
+                aborted_transactions=None,
+                records=b"",
+            )
+            self.errors = True
+            return
+        limit = min(fp.partition_max_bytes, self.remaining)
+        min_one = self.total == 0
+        chunks: list[bytes] = []
+        size = 0
+        if limit > 0 or min_one:
+            result = await log.read(
+                offset,
+                max(limit, 0),
+                max_offset=lso if self.read_committed else hw,
+                min_one_message=min_one,
+            )
+            chunks, size = result.buffers, result.size
+        slot.size = size
+        self.remaining -= size
+        self.total += size
+        slot.part = PartitionData(
+            partition_index=fp.partition,
+            error_code=0,
+            high_watermark=hw,
+            last_stable_offset=lso,
+            log_start_offset=start,
+            aborted_transactions=(
+                _aborted(log, offset, lso, chunks) if self.read_committed else None
+            ),
+            records=chunks if chunks else b"",
+        )
+
+    def watched(self, logs: list[IPartitionLog]) -> list[tuple[IPartitionLog, int]]:
+        """C{logs} with the high watermark each had when last read (for L{FetchWatch.arm})."""
+        return [(log, self.seen.get(id(log), log.high_watermark)) for log in logs]
+
+    def response(self) -> FetchResponse:
+        """The response from what was last read of each partition."""
         responses = []
-        for ft, entries in self.topics:
-            parts = []
-            for fp, target in entries:
-                if isinstance(target, ErrorCode):
-                    parts.append(_partition_error(fp.partition, target))
-                    errors = True
-                    continue
-                log = target
-                hw = log.high_watermark
-                lso = log.last_stable_offset
-                start = log.log_start_offset
-                offset = fp.fetch_offset
-                if offset < start or offset > log.log_end_offset:
-                    parts.append(
-                        PartitionData(
-                            partition_index=fp.partition,
-                            error_code=int(ErrorCode.OFFSET_OUT_OF_RANGE),
-                            high_watermark=hw,
-                            last_stable_offset=lso,
-                            log_start_offset=start,
-                            aborted_transactions=None,
-                            records=b"",
-                        )
-                    )
-                    errors = True
-                    continue
-                limit = min(fp.partition_max_bytes, remaining)
-                chunks: list[bytes] = []
-                size = 0
-                if limit > 0 or min_one:
-                    result = await log.read(
-                        offset,
-                        max(limit, 0),
-                        max_offset=lso if read_committed else hw,
-                        min_one_message=min_one,
-                    )
-                    chunks, size = result.buffers, result.size
-                if size:
-                    min_one = False
-                    remaining -= size
-                    total += size
-                parts.append(
-                    PartitionData(
-                        partition_index=fp.partition,
-                        error_code=0,
-                        high_watermark=hw,
-                        last_stable_offset=lso,
-                        log_start_offset=start,
-                        aborted_transactions=(
-                            _aborted(log, offset, lso, chunks) if read_committed else None
-                        ),
-                        records=chunks if chunks else b"",
-                    )
-                )
+        for ft, slots in self.topics:
+            parts = tuple(slot.part for slot in slots if slot.part is not None)
             if self.by_id:
-                responses.append(
-                    FetchableTopicResponse(topic_id=ft.topic_id, partitions=tuple(parts))
-                )
+                responses.append(FetchableTopicResponse(topic_id=ft.topic_id, partitions=parts))
             else:
-                responses.append(FetchableTopicResponse(topic=ft.topic, partitions=tuple(parts)))
-        return FetchResponse(session_id=0, responses=tuple(responses)), total, errors
+                responses.append(FetchableTopicResponse(topic=ft.topic, partitions=parts))
+        return FetchResponse(session_id=0, responses=tuple(responses))
 
 
 async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
-    if ctx.api_version >= 7 and request.session_id != 0 and request.session_epoch not in (0, -1):
-        # An incremental fetch: this broker never created a session.
-        return FetchResponse(error_code=int(ErrorCode.FETCH_SESSION_ID_NOT_FOUND), session_id=0)
-    plan = _Plan(ctx, request)
+    context = ctx.broker.fetch_sessions.new_context(ctx.api_version, request)
+    if context.error is not None:
+        return FetchResponse(error_code=int(context.error), session_id=0)
     clock = ctx.broker.clock
     deadline = clock.seconds() + max(request.max_wait_ms, 0) / 1000.0
     while True:
-        response, total, errors = await plan.read(request)
-        wait = deadline - clock.seconds()
-        if total >= request.min_bytes or errors or wait <= 0 or not plan.logs:
-            return response
-        await _wait_for_append(clock, plan.logs, wait)
+        # An incremental fetch reads the session's partitions, the quiet ones left out.
+        plan = _Plan(ctx, context.fetch_request())
+        if await _poll(plan, request, clock, deadline, context):
+            return context.respond(plan.response())
 
 
-def _wait_for_append(
-    clock: ReactorTime, logs: list[tuple[IPartitionLog, int]], timeout: float
-) -> Deferred[None]:
-    """A Deferred that fires on the first append to any of C{logs}, or at the timeout."""
-    done: Deferred[None] = Deferred(lambda d: cleanup())
-    waiters: list[Deferred[int]] = []
+async def _poll(
+    plan: _Plan, request: FetchRequest, clock: ReactorTime, deadline: float, context: FetchContext
+) -> bool:
+    """
+    Read the plan's partitions, then wait for C{min_bytes}, re-reading what moved.
 
-    def fire(_: object = None) -> None:
-        if not done.called:
-            cleanup()
-            done.callback(None)
-
-    def cleanup() -> None:
-        if call.active():
-            call.cancel()
-        for w in waiters:
-            if not w.called:
-                w.cancel()
-
-    call = clock.callLater(timeout, fire)
-    for log, _offset in logs:
-        # Wake when the high watermark moves: appended data becomes visible.
-        w = log.add_waiter(log.high_watermark)
-        w.addCallbacks(fire, lambda _f: None)
-        waiters.append(w)
-    return done
+    @return: False if a quiet partition of the session (not in the plan)
+        moved meanwhile: the session is to be read again.
+    """
+    await plan.read_all()
+    if plan.total >= request.min_bytes or plan.errors or not (plan.logs or context.watching):
+        return True
+    watch = FetchWatch(clock)
+    context.park(watch.wake)
+    try:
+        watch.arm(plan.watched(plan.logs))
+        while True:
+            wait = deadline - clock.seconds()
+            if wait <= 0 or context.woken:
+                break
+            await watch.wait(wait)
+            moved = watch.moved()
+            if not moved:
+                continue
+            await plan.reread(moved)
+            if plan.total >= request.min_bytes or plan.errors:
+                break
+            watch.arm(plan.watched(moved))
+    finally:
+        watch.close()
+        context.unpark()
+    return not context.woken
 
 
 def error_response(request: FetchRequest, version: int, code: ErrorCode) -> FetchResponse:

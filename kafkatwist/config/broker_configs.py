@@ -338,7 +338,8 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("producer.purgatory.purge.interval.requests", TYPE_INT, "1000", _R,
                         "The purge interval of the produce request purgatory."),
         BrokerConfigDef("max.incremental.fetch.session.cache.slots", TYPE_INT, "1000", _R,
-                        "The maximum number of incremental fetch sessions.", at_least(0)),
+                        "The maximum number of incremental fetch sessions.", at_least(0),
+                        feeds="max_incremental_fetch_session_cache_slots"),
         # --- group coordinator ---------------------------------------------
         BrokerConfigDef("offsets.topic.num.partitions", TYPE_INT, "50", _R,
                         "The number of partitions of the offsets topic.", at_least(1),

@@ -320,6 +320,10 @@ class BrokerConfig:
     producer_id_expiration_check_interval_ms: int = _default(
         "producer.id.expiration.check.interval.ms", int
     )
+    # The fetch session cache (kafkatwist.fetchsessions.cache); 0 disables sessions.
+    max_incremental_fetch_session_cache_slots: int = _default(
+        "max.incremental.fetch.session.cache.slots", int
+    )
     # The merged raw properties (file plus overrides): the static layer of
     # the config resolver (DescribeConfigs, topic defaults).
     properties: Mapping[str, str] = field(

@@ -263,6 +263,6 @@ class FetchTests(SynchronousTestCase):
         self.assertEqual(response.error_code, ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
 
     def test_session_declined(self) -> None:
-        """A full fetch asking for a new session gets session id 0 (declined)."""
+        """A sessionless full fetch (epoch -1, the default) is answered with session id 0."""
         response = self.successResultOf(self.fetch(0))
         self.assertEqual(response.session_id, 0)
