@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,16 +120,23 @@ class BrokerProcess:
         shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
-def create_topic(bootstrap: str, name: str) -> None:
+def create_topic(bootstrap: str, name: str, partitions: int = 1, timeout: float = 15) -> None:
+    """Create a topic of C{partitions} partitions (replication factor 1) through the admin API."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    for future in admin.create_topics([NewTopic(name, 1, 1)], operation_timeout=10).values():
-        future.result(15)
+    futures = admin.create_topics([NewTopic(name, partitions, 1)], operation_timeout=timeout)
+    for future in futures.values():
+        future.result(timeout + 5)
 
 
 def produce_phase(
-    bootstrap: str, topic: str, count: int, size: int, settings: dict[str, Any]
+    bootstrap: str,
+    topic: str,
+    count: int,
+    size: int,
+    settings: dict[str, Any],
+    partitions: Sequence[int] = (0,),
 ) -> float:
-    """Produce C{count} messages; the elapsed seconds."""
+    """Produce C{count} messages, round-robin over C{partitions}; the elapsed seconds."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -145,11 +152,13 @@ def produce_phase(
         if err is not None:
             failures.append(err)
 
+    spread = len(partitions)
     start = time.perf_counter()
     for i in range(count):
+        partition = partitions[i % spread]
         while True:
             try:
-                producer.produce(topic, payloads[i & 63], partition=0, on_delivery=report)
+                producer.produce(topic, payloads[i & 63], partition=partition, on_delivery=report)
                 break
             except BufferError:
                 producer.poll(0.01)
@@ -162,8 +171,27 @@ def produce_phase(
     return elapsed
 
 
+def await_coordinator(bootstrap: str, group: str, topic: str) -> None:
+    """
+    Look up C{group}'s coordinator once, with a throw-away consumer (an OffsetFetch).
+
+    The first group lookup on a fresh broker creates ``__consumer_offsets`` (50
+    partitions, as Kafka does on the first FindCoordinator); on kafkatwist that
+    holds the reactor for 30-370 ms on this machine, and a consumer's first
+    Metadata or Fetch answer waits behind it. The timed phases come after it. A
+    separate consumer, because one that asked for its coordinator before its
+    assign() learns the topic's metadata only at librdkafka's next 1 s refresh.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        consumer.committed([TopicPartition(topic, 0)], timeout=30)
+    finally:
+        consumer.close()
+
+
 def consume_phase(bootstrap: str, topic: str, count: int) -> float:
-    """Consume C{count} messages from offset 0; the elapsed seconds."""
+    """Consume C{count} messages from offset 0; the elapsed seconds (after the group lookup)."""
+    await_coordinator(bootstrap, "bench", topic)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -194,6 +222,7 @@ def consume_phase(bootstrap: str, topic: str, count: int) -> float:
 
 def latency_phase(bootstrap: str, topic: str, count: int, rate: float) -> list[float]:
     """Send C{count} timestamped messages at C{rate}/s; each one's produce-to-consume latency."""
+    await_coordinator(bootstrap, "bench-latency", topic)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
