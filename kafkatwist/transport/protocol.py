@@ -42,6 +42,7 @@ import struct
 from collections.abc import Iterable
 from typing import Protocol, cast
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IAddress
@@ -58,6 +59,10 @@ from kafkatwist.transport.pool import RequestMemoryPool
 _PREFIX = struct.Struct(">i")
 
 DEFAULT_MAX_REQUEST_SIZE = 104857600
+
+#: The most one C{send} of a connection offers the kernel (Twisted's own is 128 KiB):
+#: a send takes what the socket buffer has room for, up to this.
+SEND_LIMIT = 16 * 1024 * 1024
 
 
 class _Connection(Protocol):
@@ -143,6 +148,10 @@ class KafkaServerProtocol(Int32StringReceiver):
 
     def connectionMade(self) -> None:
         self.MAX_LENGTH = self.factory.max_request_size
+        if isinstance(self.transport, FileDescriptor):
+            # Twisted sends at most SEND_LIMIT (128 KiB) per reactor iteration; a 10 MiB
+            # Fetch answer then took 80 iterations. Let each send take what the socket will.
+            self.transport.SEND_LIMIT = SEND_LIMIT
         self._connection = cast(_Connection, self.transport)
         peer = self._connection.getPeer()
         if isinstance(peer, (IPv4Address, IPv6Address)):
