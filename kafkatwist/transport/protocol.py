@@ -42,6 +42,7 @@ import struct
 from collections.abc import Iterable
 from typing import Protocol, cast
 
+from twisted.internet import tcp
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import CancelledError, Deferred
@@ -152,6 +153,10 @@ class KafkaServerProtocol(Int32StringReceiver):
             # Twisted sends at most SEND_LIMIT (128 KiB) per reactor iteration; a 10 MiB
             # Fetch answer then took 80 iterations. Let each send take what the socket will.
             self.transport.SEND_LIMIT = SEND_LIMIT
+        if isinstance(self.transport, tcp.Connection):
+            # As Kafka's SocketServer: no Nagle delay for an answer sent while an earlier
+            # one is not yet acknowledged (pipelined Produce acks, Fetch answers).
+            self.transport.setTcpNoDelay(True)
         self._connection = cast(_Connection, self.transport)
         peer = self._connection.getPeer()
         if isinstance(peer, (IPv4Address, IPv6Address)):

@@ -1,7 +1,8 @@
-"""A connection's TCP transport sends large answers in few system calls, over real loopback."""
+"""A connection's TCP transport: large answers in few system calls, no Nagle delay (loopback)."""
 
 from __future__ import annotations
 
+import socket
 import struct
 
 from twisted.internet import reactor
@@ -72,3 +73,6 @@ class SendLimitTests(TestCase):
         [server] = factory.built
         self.assertEqual(server.transport.SEND_LIMIT, SEND_LIMIT)  # type: ignore[union-attr]
         self.assertGreater(SEND_LIMIT, 128 * 1024)
+        # Nagle's algorithm is off, as Kafka's SocketServer sets TCP_NODELAY.
+        sock = server.transport.getHandle()  # type: ignore[union-attr]
+        self.assertTrue(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
