@@ -5,12 +5,12 @@ from __future__ import annotations
 import socket
 import struct
 
+import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP4ServerEndpoint, connectProtocol
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Protocol
-from twisted.trial.unittest import TestCase
 
 from kafkatwist.transport.dispatch import Reply
 from kafkatwist.transport.protocol import SEND_LIMIT, KafkaServerFactory, KafkaServerProtocol
@@ -54,25 +54,27 @@ class _Reader(Protocol):
             self.done.callback(bytes(self.got))
 
 
-class SendLimitTests(TestCase):
-    """A real listening port and client."""
-
-    async def test_large_answer_over_tcp(self) -> None:
-        """The TCP transport offers the kernel up to SEND_LIMIT per send; 8 MiB arrive whole."""
-        factory = _Factory()
-        port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
-        self.addCleanup(port.stopListening)
+@pytest_twisted.ensureDeferred
+async def test_large_answer_over_tcp() -> None:
+    """The TCP transport offers the kernel up to SEND_LIMIT per send; 8 MiB arrive whole."""
+    factory = _Factory()
+    port = await TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1").listen(factory)
+    try:
         reader = _Reader(4 + REPLY_SIZE)
         endpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port.getHost().port)
         client = await connectProtocol(endpoint, reader)
-        self.addCleanup(client.transport.loseConnection)
-        client.transport.write(frame(struct.pack(">i", 7) + b"request"))
-        data = await reader.done
-        [answer] = unframe(data)
-        self.assertEqual((answer[:4], len(answer)), (struct.pack(">i", 7), REPLY_SIZE))
-        [server] = factory.built
-        self.assertEqual(server.transport.SEND_LIMIT, SEND_LIMIT)  # type: ignore[union-attr]
-        self.assertGreater(SEND_LIMIT, 128 * 1024)
-        # Nagle's algorithm is off, as Kafka's SocketServer sets TCP_NODELAY.
-        sock = server.transport.getHandle()  # type: ignore[union-attr]
-        self.assertTrue(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        try:
+            client.transport.write(frame(struct.pack(">i", 7) + b"request"))
+            data = await reader.done
+            [answer] = unframe(data)
+            assert (answer[:4], len(answer)) == (struct.pack(">i", 7), REPLY_SIZE)
+            [server] = factory.built
+            assert server.transport.SEND_LIMIT == SEND_LIMIT  # type: ignore[union-attr]
+            assert SEND_LIMIT > 128 * 1024
+            # Nagle's algorithm is off, as Kafka's SocketServer sets TCP_NODELAY.
+            sock = server.transport.getHandle()  # type: ignore[union-attr]
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            client.transport.loseConnection()
+    finally:
+        await port.stopListening()
