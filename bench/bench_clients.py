@@ -189,15 +189,27 @@ def await_coordinator(bootstrap: str, group: str, topic: str) -> None:
         consumer.close()
 
 
-def consume_phase(bootstrap: str, topic: str, count: int) -> float:
-    """Consume C{count} messages from offset 0; the elapsed seconds (after the group lookup)."""
+def consume_phase(
+    bootstrap: str, topic: str, count: int, partition_fetch_bytes: int | None = 10485760
+) -> float:
+    """
+    Consume C{count} messages from offset 0; the elapsed seconds (after the group lookup).
+
+    C{partition_fetch_bytes} is the consumer's C{max.partition.fetch.bytes}
+    (C{None}: librdkafka's default, 1 MiB).
+    """
     await_coordinator(bootstrap, "bench", topic)
+    fetch_size = (
+        {}
+        if partition_fetch_bytes is None
+        else {"max.partition.fetch.bytes": partition_fetch_bytes}
+    )
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": "bench",
             "enable.auto.commit": False,
-            "max.partition.fetch.bytes": 10485760,
+            **fetch_size,
             # librdkafka postpones the next fetch by fetch.queue.backoff.ms (1 s)
             # whenever its local queue is over queued.min.messages: with a Python
             # loop slower than the broker that measures the back-off, not the broker.
