@@ -3,11 +3,12 @@ The parking of a Fetch long poll: which of its partition logs were appended to.
 
 A fetch that has fewer than ``min_bytes`` ready waits for appends to its
 partitions (Kafka's C{DelayedFetch} in the fetch purgatory). A L{FetchWatch}
-holds one high-watermark waiter per log for the whole wait: an append to one
-partition wakes the fetch, which then re-reads that partition only and, if
-it must wait on, re-arms that partition's waiter only. So the cost of a
-parked fetch is proportional to the appends to its own partitions, not to
-its partition count times the appends.
+holds one high-watermark waiter per log and one deadline timer for the whole
+wait: an append to one partition wakes the fetch, which estimates what it
+brought and re-reads that partition only once the estimate reaches
+``min_bytes`` (L{kafkatwist.apis.fetch}), then re-arms that partition's
+waiter only. So the cost of a parked fetch is proportional to the appends to
+its own partitions, not to its partition count times the appends.
 """
 
 from __future__ import annotations
