@@ -33,8 +33,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,16 +46,14 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_clients import free_port, stop_process, wait_listening  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 _CLEANED = re.compile(
     r"Cleaned dirty-0: (\d+) bytes -> (\d+) bytes, (\d+)/(\d+) records kept.* in ([0-9.]+)s"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class BrokerProcess:
@@ -86,16 +82,7 @@ class BrokerProcess:
         self.proc = subprocess.Popen(
             argv, cwd=REPO, env=env, stdout=self.output, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited; see {self.out_path}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("broker did not start listening")
+        wait_listening(self.proc, self.port, self.out_path)
 
     @property
     def bootstrap(self) -> str:
@@ -106,12 +93,7 @@ class BrokerProcess:
             return f.read()
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.output.close()
         shutil.rmtree(self.log_dir, ignore_errors=True)
 

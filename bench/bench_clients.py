@@ -62,6 +62,34 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def wait_listening(
+    proc: subprocess.Popen[bytes], port: int, output: str, timeout: float = 30
+) -> None:
+    """Wait until C{proc} accepts connections on loopback C{port}; C{output} is its log file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"broker exited with {proc.returncode}; see {output}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"broker on port {port} did not start listening")
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float = 60
+) -> None:
+    """Send C{sig} (a clean stop) and wait; kill the process if still there after C{timeout} s."""
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class BrokerProcess:
     """A kafkatwist broker process on a free port, with a throw-away log directory."""
 
@@ -86,36 +114,17 @@ class BrokerProcess:
         self.proc = subprocess.Popen(
             argv, cwd=REPO, env=env, stdout=self.output, stderr=subprocess.STDOUT
         )
-        self._wait_listening()
+        wait_listening(self.proc, self.port, self.output.name)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def _wait_listening(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"broker exited with {self.proc.returncode}; see {self.output.name}"
-                )
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("broker did not start listening")
-
     def cpu(self) -> float:
         return cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
         self.output.close()
         shutil.rmtree(self.log_dir, ignore_errors=True)
 

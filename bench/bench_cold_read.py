@@ -31,8 +31,6 @@ import argparse
 import multiprocessing
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,15 +42,13 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-export it
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.bench_clients import free_port, stop_process, wait_listening  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 MESSAGE = 10 * 1024
 PROBE_RATE = 200.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 #: Run in the broker process before twistd: records every reactor stall over 2 ms
@@ -100,28 +96,14 @@ class Broker:
         self.proc = subprocess.Popen(
             argv, cwd=src, env=env, stdout=self.output, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited; see {self.output.name}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("broker did not start listening")
+        wait_listening(self.proc, self.port, self.output.name, timeout=120)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            self.proc.wait(120)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc, timeout=120)
         self.output.close()
         os.unlink(self.output.name)
 

@@ -68,7 +68,6 @@ import json
 import multiprocessing
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -95,6 +94,8 @@ from bench.bench_clients import (  # noqa: E402
     latency_phase,
     percentile,
     produce_phase,
+    stop_process,
+    wait_listening,
 )
 
 PRODUCER = {"linger.ms": 5, "batch.size": 1 << 20, "acks": "1", "compression.type": "none"}
@@ -166,27 +167,17 @@ def start_tansu(binary: str) -> Broker:
     _LIVE.append(proc)
 
     def stop() -> None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGTERM, timeout=10)
         out.close()
         os.unlink(out.name)
 
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tansu exited with {proc.returncode}; see {out.name}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return Broker(f"127.0.0.1:{port}", proc.pid, stop)
-        except OSError:
-            if time.monotonic() > deadline:
-                stop()
-                raise RuntimeError("tansu did not start listening") from None
-            time.sleep(0.1)
+    try:
+        wait_listening(proc, port, out.name)
+    except RuntimeError:
+        if proc.poll() is None:
+            stop()
+        raise
+    return Broker(f"127.0.0.1:{port}", proc.pid, stop)
 
 
 def _produce_share(
