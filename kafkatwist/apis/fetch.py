@@ -158,7 +158,6 @@ class _Plan:
         image = ctx.broker.metadata.image
         by_id = ctx.api_version >= TOPIC_IDS_VERSION
         self.by_id = by_id
-        self.request = request
         self.read_committed = request.isolation_level == READ_COMMITTED
         self.topics: list[tuple[FetchTopic, list[_Slot]]] = []
         self.slots_by_log: dict[int, list[_Slot]] = {}
