@@ -7,10 +7,12 @@ Usage: python tools/generate_messages.py [SCHEMA_DIR] [OUT_DIR]
 SCHEMA_DIR defaults to ../shared/kafka-schemas beside the checkout and holds
 Kafka's ``message/``, ``metadata/``, ``group-coordinator/``,
 ``transaction-coordinator/`` and ``raft/`` folders (a Kafka 4.0 snapshot).
-The APIs named in L{NEWER} are taken instead from the ``message/`` folder of
-a later Kafka release, found beside SCHEMA_DIR (``kafka-schemas-4.3`` for
-Kafka 4.3.0); each module's docstring says which Kafka version it came from.
-OUT_DIR defaults to ``kafkatwist/messages``.
+The records come from there. The messages come from the ``message/`` folder
+of Kafka 4.3.0 beside it (``kafka-schemas-4.3``, L{MESSAGES_FROM}), merged
+with the 4.0 snapshot's schema of the same name where 4.3 no longer
+describes old versions (KIP-896 removed e.g. Fetch v0-3, ListOffsets v0,
+OffsetCommit v0-1): see L{merge_older}. Each module's docstring says where
+its versions came from. OUT_DIR defaults to ``kafkatwist/messages``.
 
 Each API's request and response go into one module named after it
 (``FetchRequest.json`` + ``FetchResponse.json`` -> ``fetch.py``); each record
@@ -56,26 +58,8 @@ PRIMITIVES = {
 
 #: The Kafka version of the schemas in SCHEMA_DIR.
 BASE_VERSION = "4.0"
-#: APIs (module names) generated from a later release's schemas, with the
-#: folder beside SCHEMA_DIR that holds them and that release's version: the
-#: transaction APIs whose versions Kafka 4.x clients use for transaction
-#: version 2 (Produce v12, TxnOffsetCommit v5, EndTxn v5) and the
-#: transaction-related APIs that later releases extended.
-NEWER: dict[str, tuple[str, str]] = {
-    name: ("kafka-schemas-4.3", "4.3.0")
-    for name in (
-        "add_offsets_to_txn",
-        "add_partitions_to_txn",
-        "describe_producers",
-        "describe_transactions",
-        "end_txn",
-        "init_producer_id",
-        "list_transactions",
-        "produce",
-        "txn_offset_commit",
-        "write_txn_markers",
-    )
-}
+#: The folder beside SCHEMA_DIR that holds the message schemas, and its Kafka version.
+MESSAGES_FROM = ("kafka-schemas-4.3", "4.3.0")
 
 RECORD_FOLDERS = {
     "metadata": "metadata_records",
@@ -335,47 +319,142 @@ def python_default(f: Json, elem: str, is_array: bool) -> str | None:
     return None
 
 
-def message_paths(schemas: Path) -> list[Path]:
-    """
-    The message schemas to generate, sorted by file name.
+def parse_versions(text: str) -> tuple[int, int] | None:
+    """A schema's version range (C{"3+"}, C{"1-4"}, C{"0"}) as (low, high), None for C{"none"}."""
+    if text == "none":
+        return None
+    if text.endswith("+"):
+        return int(text[:-1]), 1 << 15
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
 
-    Those of the APIs in L{NEWER} come from their release's folder beside
-    C{schemas}; a missing folder is an error (the output would differ).
+
+def format_versions(span: tuple[int, int]) -> str:
+    low, high = span
+    if high == 1 << 15:
+        return f"{low}+"
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def lower_bound(new: str | None, old: str | None) -> str | None:
+    """C{new}'s range reaching down to C{old}'s lower start, its upper end unchanged."""
+    if new is None or old is None:
+        return new
+    n, o = parse_versions(new), parse_versions(old)
+    if n is None or o is None or o[0] >= n[0]:
+        return new
+    return format_versions((o[0], n[1]))
+
+
+def merge_fields(new: list[Json], old: list[Json]) -> list[Json]:
     """
-    paths = {}
-    for path in sorted((schemas / "message").glob("*.json")):
-        mod = module_name(path.stem)
-        if mod in NEWER:
-            path = schemas.parent / NEWER[mod][0] / "message" / path.name
-            if not path.is_file():
-                raise SystemExit(f"missing {path}: the {mod} schemas come from there")
-        paths[path.name] = path
-    return [paths[n] for n in sorted(paths)]
+    C{new}'s fields, each reaching down to the versions its C{old} namesake had.
+
+    A field C{old} has and C{new} dropped (it existed only in removed
+    versions, like ListOffsets v0's C{MaxNumOffsets}) is put back after the
+    field that preceded it in C{old}.
+    """
+    old_by_name = {f["name"]: f for f in old}
+    merged: list[Json] = []
+    for f in new:
+        o = old_by_name.get(f["name"])
+        if o is None:
+            merged.append(f)
+            continue
+        f = dict(f)
+        for key in ("versions", "nullableVersions"):
+            if key in f:
+                f[key] = lower_bound(f[key], o.get(key))
+        if "fields" in f and "fields" in o:
+            f["fields"] = merge_fields(f["fields"], o["fields"])
+        merged.append(f)
+    names = {f["name"] for f in new}
+    for index, o in enumerate(old):
+        if o["name"] in names:
+            continue
+        after = old[index - 1]["name"] if index else None
+        at = next((k + 1 for k, f in enumerate(merged) if f["name"] == after), 0)
+        merged.insert(at, o)
+        names.add(o["name"])
+    return merged
+
+
+def merge_older(new: Json, old: Json) -> Json:
+    """
+    Kafka 4.3's schema C{new} with the versions below its lowest taken from C{old}.
+
+    KIP-896 removed old versions from Kafka 4.x's schemas (Fetch v0-3,
+    ListOffsets v0, OffsetCommit v0-1, Produce v0-2...); kafkatwist still
+    serves them, so their fields come back from the 4.0 snapshot, which
+    predates the removal. Fields, common structs and version ranges are
+    matched by name; everything else (tags, flexible versions, defaults, new
+    fields) is 4.3's.
+    """
+    nv, ov = parse_versions(new["validVersions"]), parse_versions(old["validVersions"])
+    if nv is None or ov is None or ov[0] >= nv[0]:
+        return new
+    merged = dict(new)
+    merged["validVersions"] = format_versions((ov[0], nv[1]))
+    merged["fields"] = merge_fields(new["fields"], old["fields"])
+    old_common = {c["name"]: c for c in old.get("commonStructs", [])}
+    commons = []
+    for c in new.get("commonStructs", []):
+        if c["name"] in old_common:
+            c = dict(c, fields=merge_fields(c["fields"], old_common[c["name"]]["fields"]))
+            c["versions"] = lower_bound(c.get("versions"), old_common[c["name"]].get("versions"))
+        commons.append(c)
+    if commons:
+        merged["commonStructs"] = commons
+    return merged
+
+
+def load_messages(schemas: Path) -> list[tuple[Json, str, str]]:
+    """
+    The message schemas to generate, sorted by file name: each with its source and Kafka version.
+
+    They come from the 4.3 folder beside C{schemas}, merged with the 4.0
+    snapshot's schema of the same name (L{merge_older}); a missing folder is
+    an error (the output would differ).
+    """
+    folder, version = MESSAGES_FROM
+    newer = schemas.parent / folder / "message"
+    if not newer.is_dir():
+        raise SystemExit(f"missing {newer}: the message schemas come from there")
+    out = []
+    for path in sorted(newer.glob("*.json")):
+        schema = load_json(path)
+        if schema["validVersions"] == "none":
+            continue  # removed APIs (LeaderAndIsr, StopReplica... of ZooKeeper's brokers)
+        label = version
+        older = schemas / "message" / path.name
+        if older.is_file():
+            merged = merge_older(schema, load_json(older))
+            if merged is not schema:
+                label = f"{version}; versions below {schema['validVersions']} from {BASE_VERSION}"
+                schema = merged
+        out.append((schema, f"clients/src/main/resources/common/message/{path.name}", label))
+    return out
 
 
 def main(argv: list[str]) -> int:
     schemas = Path(argv[1]) if len(argv) > 1 else DEFAULT_SCHEMAS
     out_dir = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT
     modules: dict[str, Module] = {}
-    paths = message_paths(schemas)
-    for path in paths:
-        schema = load_json(path)
-        if schema["type"] == "header":
-            continue  # kafkatwist.wire.header holds the header rules
+    # kafkatwist.wire.header holds the header rules.
+    loaded = [m for m in load_messages(schemas) if m[0]["type"] != "header"]
+    for schema, source, version in loaded:
         mod = module_name(schema["name"])
-        version = NEWER[mod][1] if mod in NEWER else BASE_VERSION
-        modules.setdefault(mod, Module(mod, [], version))
-        modules[mod].sources.append(f"clients/src/main/resources/common/message/{path.name}")
+        module = modules.setdefault(mod, Module(mod, [], version))
+        if len(version) > len(module.kafka_version):
+            module.kafka_version = version  # the request's or the response's older versions
+        module.sources.append(source)
     # Add requests before responses so request structs keep the plain names' precedence,
     # then the "data" schemas (LeaderChangeMessage, VotersRecord, ConsumerProtocol*...),
     # which have a module of their own each.
-    requests = [p for p in paths if p.name.endswith("Request.json")]
-    responses = [p for p in paths if p.name.endswith("Response.json")]
-    others = [p for p in paths if p not in requests and p not in responses]
-    for path in requests + responses + others:
-        schema = load_json(path)
-        if schema["type"] == "header":
-            continue
+    requests = [m for m in loaded if m[1].endswith("Request.json")]
+    responses = [m for m in loaded if m[1].endswith("Response.json")]
+    others = [m for m in loaded if m not in requests and m not in responses]
+    for schema, _, _ in requests + responses + others:
         modules[module_name(schema["name"])].add_schema(schema)
     for folder, mod in RECORD_FOLDERS.items():
         paths = sorted((schemas / folder).glob("*.json"))

@@ -1,6 +1,6 @@
 """Kafka add raft voter models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/AddRaftVoterRequest.json
   clients/src/main/resources/common/message/AddRaftVoterResponse.json
 """
@@ -21,37 +21,41 @@ from kafkatwist.wire.schema import Records, kfield, message
 class Listener:
     """Kafka struct Listener."""
 
-    #: The name of the endpoint
+    #: The name of the endpoint.
     name: str = kfield('string', '0+')
-    #: The hostname
+    #: The hostname.
     host: str = kfield('string', '0+')
-    #: The port
+    #: The port.
     port: int = kfield('uint16', '0+')
 
 
-@message(name="AddRaftVoterRequest", kind="request", api_key=80, valid="0", flexible="0+")
+@message(name="AddRaftVoterRequest", kind="request", api_key=80, valid="0-1", flexible="0+")
 @frozen
 class AddRaftVoterRequest:
     """Kafka struct AddRaftVoterRequest."""
 
+    #: The cluster id.
     cluster_id: str | None = kfield('string', '0+', nullable='0+')
+    #: The maximum time to wait for the request to complete before returning.
     timeout_ms: int = kfield('int32', '0+')
-    #: The replica id of the voter getting added to the topic partition
+    #: The replica id of the voter getting added to the topic partition.
     voter_id: int = kfield('int32', '0+')
-    #: The directory id of the voter getting added to the topic partition
+    #: The directory id of the voter getting added to the topic partition.
     voter_directory_id: uuid.UUID = kfield('uuid', '0+')
-    #: The endpoints that can be used to communicate with the voter
+    #: The endpoints that can be used to communicate with the voter.
     listeners: tuple[Listener, ...] = kfield('[]Listener', '0+', struct=Listener)
+    #: When true, return a response after the new voter set is committed. Otherwise, return after the leader writes the changes locally.
+    ack_when_committed: bool = kfield('bool', '1+', default=True)
 
 
-@message(name="AddRaftVoterResponse", kind="response", api_key=80, valid="0", flexible="0+")
+@message(name="AddRaftVoterResponse", kind="response", api_key=80, valid="0-1", flexible="0+")
 @frozen
 class AddRaftVoterResponse:
     """Kafka struct AddRaftVoterResponse."""
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The error code, or 0 if there was no error
+    #: The error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
     #: The error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', ignorable=True)

@@ -1,6 +1,6 @@
 """Kafka allocate producer ids models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/AllocateProducerIdsRequest.json
   clients/src/main/resources/common/message/AllocateProducerIdsResponse.json
 """
@@ -22,9 +22,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class AllocateProducerIdsRequest:
     """Kafka struct AllocateProducerIdsRequest."""
 
-    #: The ID of the requesting broker
+    #: The ID of the requesting broker.
     broker_id: int = kfield('int32', '0+')
-    #: The epoch of the requesting broker
+    #: The epoch of the requesting broker.
     broker_epoch: int = kfield('int64', '0+', default=-1)
 
 
@@ -35,11 +35,11 @@ class AllocateProducerIdsResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The top level response error code
+    #: The top level response error code.
     error_code: int = kfield('int16', '0+')
-    #: The first producer ID in this range, inclusive
+    #: The first producer ID in this range, inclusive.
     producer_id_start: int = kfield('int64', '0+')
-    #: The number of producer IDs in this range
+    #: The number of producer IDs in this range.
     producer_id_len: int = kfield('int32', '0+')
 
 

@@ -1,6 +1,6 @@
 """Kafka alter partition models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 2-3 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/AlterPartitionRequest.json
   clients/src/main/resources/common/message/AlterPartitionResponse.json
 """
@@ -31,16 +31,17 @@ class BrokerState:
 class PartitionDataRequest:
     """Kafka struct PartitionData."""
 
-    #: The partition index
+    #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The leader epoch of this partition
+    #: The leader epoch of this partition.
     leader_epoch: int = kfield('int32', '0+')
     #: The ISR for this partition. Deprecated since version 3.
     new_isr: tuple[int, ...] = kfield('[]int32', '0-2')
+    #: The ISR for this partition.
     new_isr_with_epochs: tuple[BrokerState, ...] = kfield('[]BrokerState', '3+', struct=BrokerState)
     #: 1 if the partition is recovering from an unclean leader election; 0 otherwise.
     leader_recovery_state: int = kfield('int8', '1+', default=0)
-    #: The expected epoch of the partition which is being updated. For legacy cluster this is the ZkVersion in the LeaderAndIsr request.
+    #: The expected epoch of the partition which is being updated.
     partition_epoch: int = kfield('int32', '0+')
 
 
@@ -50,8 +51,9 @@ class TopicDataRequest:
 
     #: The name of the topic to alter ISRs for
     topic_name: str = kfield('string', '0-1', ignorable=True)
-    #: The ID of the topic to alter ISRs for
+    #: The ID of the topic to alter ISRs for.
     topic_id: uuid.UUID = kfield('uuid', '2+', ignorable=True)
+    #: The partitions to alter ISRs for.
     partitions: tuple[PartitionDataRequest, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataRequest)
 
 
@@ -60,10 +62,11 @@ class TopicDataRequest:
 class AlterPartitionRequest:
     """Kafka struct AlterPartitionRequest."""
 
-    #: The ID of the requesting broker
+    #: The ID of the requesting broker.
     broker_id: int = kfield('int32', '0+')
-    #: The epoch of the requesting broker
+    #: The epoch of the requesting broker.
     broker_epoch: int = kfield('int64', '0+', default=-1)
+    #: The topics to alter ISRs for.
     topics: tuple[TopicDataRequest, ...] = kfield('[]TopicData', '0+', struct=TopicDataRequest)
 
 
@@ -71,9 +74,9 @@ class AlterPartitionRequest:
 class PartitionDataResponse:
     """Kafka struct PartitionData."""
 
-    #: The partition index
+    #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The partition level error code
+    #: The partition level error code.
     error_code: int = kfield('int16', '0+')
     #: The broker ID of the leader.
     leader_id: int = kfield('int32', '0+')
@@ -83,7 +86,7 @@ class PartitionDataResponse:
     isr: tuple[int, ...] = kfield('[]int32', '0+')
     #: 1 if the partition is recovering from an unclean leader election; 0 otherwise.
     leader_recovery_state: int = kfield('int8', '1+', ignorable=True, default=0)
-    #: The current epoch for the partition for KRaft controllers. The current ZK version for the legacy controllers.
+    #: The current epoch for the partition for KRaft controllers.
     partition_epoch: int = kfield('int32', '0+')
 
 
@@ -93,8 +96,9 @@ class TopicDataResponse:
 
     #: The name of the topic
     topic_name: str = kfield('string', '0-1', ignorable=True)
-    #: The ID of the topic
+    #: The ID of the topic.
     topic_id: uuid.UUID = kfield('uuid', '2+', ignorable=True)
+    #: The responses for each partition.
     partitions: tuple[PartitionDataResponse, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataResponse)
 
 
@@ -105,8 +109,9 @@ class AlterPartitionResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The top level response error code
+    #: The top level response error code.
     error_code: int = kfield('int16', '0+')
+    #: The responses for each topic.
     topics: tuple[TopicDataResponse, ...] = kfield('[]TopicData', '0+', struct=TopicDataResponse)
 
 

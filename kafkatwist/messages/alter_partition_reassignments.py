@@ -1,6 +1,6 @@
 """Kafka alter partition reassignments models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/AlterPartitionReassignmentsRequest.json
   clients/src/main/resources/common/message/AlterPartitionReassignmentsResponse.json
 """
@@ -37,13 +37,15 @@ class ReassignableTopic:
     partitions: tuple[ReassignablePartition, ...] = kfield('[]ReassignablePartition', '0+', struct=ReassignablePartition)
 
 
-@message(name="AlterPartitionReassignmentsRequest", kind="request", api_key=45, valid="0", flexible="0+")
+@message(name="AlterPartitionReassignmentsRequest", kind="request", api_key=45, valid="0-1", flexible="0+")
 @frozen
 class AlterPartitionReassignmentsRequest:
     """Kafka struct AlterPartitionReassignmentsRequest."""
 
     #: The time in ms to wait for the request to complete.
     timeout_ms: int = kfield('int32', '0+', default=60000)
+    #: The option indicating whether changing the replication factor of any given partition as part of this request is a valid move.
+    allow_replication_factor_change: bool = kfield('bool', '1+', default=True)
     #: The topics to reassign.
     topics: tuple[ReassignableTopic, ...] = kfield('[]ReassignableTopic', '0+', struct=ReassignableTopic)
 
@@ -64,19 +66,21 @@ class ReassignablePartitionResponse:
 class ReassignableTopicResponse:
     """Kafka struct ReassignableTopicResponse."""
 
-    #: The topic name
+    #: The topic name.
     name: str = kfield('string', '0+')
-    #: The responses to partitions to reassign
+    #: The responses to partitions to reassign.
     partitions: tuple[ReassignablePartitionResponse, ...] = kfield('[]ReassignablePartitionResponse', '0+', struct=ReassignablePartitionResponse)
 
 
-@message(name="AlterPartitionReassignmentsResponse", kind="response", api_key=45, valid="0", flexible="0+")
+@message(name="AlterPartitionReassignmentsResponse", kind="response", api_key=45, valid="0-1", flexible="0+")
 @frozen
 class AlterPartitionReassignmentsResponse:
     """Kafka struct AlterPartitionReassignmentsResponse."""
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
+    #: The option indicating whether changing the replication factor of any given partition as part of the request was allowed.
+    allow_replication_factor_change: bool = kfield('bool', '1+', ignorable=True, default=True)
     #: The top-level error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
     #: The top-level error message, or null if there was no error.

@@ -1,6 +1,6 @@
 """Kafka alter replica log dirs models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-2 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/AlterReplicaLogDirsRequest.json
   clients/src/main/resources/common/message/AlterReplicaLogDirsResponse.json
 """

@@ -1,6 +1,6 @@
 """Kafka alter user scram credentials models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/AlterUserScramCredentialsRequest.json
   clients/src/main/resources/common/message/AlterUserScramCredentialsResponse.json
 """

@@ -1,6 +1,6 @@
 """Kafka api versions models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ApiVersionsRequest.json
   clients/src/main/resources/common/message/ApiVersionsResponse.json
 """
@@ -81,7 +81,7 @@ class ApiVersionsResponse:
     finalized_features_epoch: int = kfield('int64', '3+', tag=1, tagged='3+', ignorable=True, default=-1)
     #: List of cluster-wide finalized features. The information is valid only if FinalizedFeaturesEpoch >= 0.
     finalized_features: tuple[FinalizedFeatureKey, ...] = kfield('[]FinalizedFeatureKey', '3+', tag=2, tagged='3+', ignorable=True, struct=FinalizedFeatureKey)
-    #: Set by a KRaft controller if the required configurations for ZK migration are present
+    #: Set by a KRaft controller if the required configurations for ZK migration are present.
     zk_migration_ready: bool = kfield('bool', '3+', tag=3, tagged='3+', ignorable=True, default=False)
 
 

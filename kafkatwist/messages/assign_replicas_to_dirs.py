@@ -1,6 +1,6 @@
 """Kafka assign replicas to dirs models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/AssignReplicasToDirsRequest.json
   clients/src/main/resources/common/message/AssignReplicasToDirsResponse.json
 """
@@ -21,7 +21,7 @@ from kafkatwist.wire.schema import Records, kfield, message
 class PartitionDataRequest:
     """Kafka struct PartitionData."""
 
-    #: The partition index
+    #: The partition index.
     partition_index: int = kfield('int32', '0+')
 
 
@@ -29,8 +29,9 @@ class PartitionDataRequest:
 class TopicDataRequest:
     """Kafka struct TopicData."""
 
-    #: The ID of the assigned topic
+    #: The ID of the assigned topic.
     topic_id: uuid.UUID = kfield('uuid', '0+')
+    #: The partitions assigned to the directory.
     partitions: tuple[PartitionDataRequest, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataRequest)
 
 
@@ -38,8 +39,9 @@ class TopicDataRequest:
 class DirectoryDataRequest:
     """Kafka struct DirectoryData."""
 
-    #: The ID of the directory
+    #: The ID of the directory.
     id: uuid.UUID = kfield('uuid', '0+')
+    #: The topics assigned to the directory.
     topics: tuple[TopicDataRequest, ...] = kfield('[]TopicData', '0+', struct=TopicDataRequest)
 
 
@@ -48,10 +50,11 @@ class DirectoryDataRequest:
 class AssignReplicasToDirsRequest:
     """Kafka struct AssignReplicasToDirsRequest."""
 
-    #: The ID of the requesting broker
+    #: The ID of the requesting broker.
     broker_id: int = kfield('int32', '0+')
-    #: The epoch of the requesting broker
+    #: The epoch of the requesting broker.
     broker_epoch: int = kfield('int64', '0+', default=-1)
+    #: The directories to which replicas should be assigned.
     directories: tuple[DirectoryDataRequest, ...] = kfield('[]DirectoryData', '0+', struct=DirectoryDataRequest)
 
 
@@ -59,9 +62,9 @@ class AssignReplicasToDirsRequest:
 class PartitionDataResponse:
     """Kafka struct PartitionData."""
 
-    #: The partition index
+    #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The partition level error code
+    #: The partition level error code.
     error_code: int = kfield('int16', '0+')
 
 
@@ -69,8 +72,9 @@ class PartitionDataResponse:
 class TopicDataResponse:
     """Kafka struct TopicData."""
 
-    #: The ID of the assigned topic
+    #: The ID of the assigned topic.
     topic_id: uuid.UUID = kfield('uuid', '0+')
+    #: The list of assigned partitions.
     partitions: tuple[PartitionDataResponse, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataResponse)
 
 
@@ -78,8 +82,9 @@ class TopicDataResponse:
 class DirectoryDataResponse:
     """Kafka struct DirectoryData."""
 
-    #: The ID of the directory
+    #: The ID of the directory.
     id: uuid.UUID = kfield('uuid', '0+')
+    #: The list of topics and their assigned partitions.
     topics: tuple[TopicDataResponse, ...] = kfield('[]TopicData', '0+', struct=TopicDataResponse)
 
 
@@ -90,8 +95,9 @@ class AssignReplicasToDirsResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The top level response error code
+    #: The top level response error code.
     error_code: int = kfield('int16', '0+')
+    #: The list of directories and their assigned partitions.
     directories: tuple[DirectoryDataResponse, ...] = kfield('[]DirectoryData', '0+', struct=DirectoryDataResponse)
 
 

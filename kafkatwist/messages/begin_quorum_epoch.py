@@ -1,6 +1,6 @@
 """Kafka begin quorum epoch models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/BeginQuorumEpochRequest.json
   clients/src/main/resources/common/message/BeginQuorumEpochResponse.json
 """
@@ -21,13 +21,13 @@ from kafkatwist.wire.schema import Records, kfield, message
 class PartitionDataRequest:
     """Kafka struct PartitionData."""
 
-    #: The partition index
+    #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The directory id of the receiving replica
+    #: The directory id of the receiving replica.
     voter_directory_id: uuid.UUID = kfield('uuid', '1+', ignorable=True)
-    #: The ID of the newly elected leader
+    #: The ID of the newly elected leader.
     leader_id: int = kfield('int32', '0+')
-    #: The epoch of the newly elected leader
+    #: The epoch of the newly elected leader.
     leader_epoch: int = kfield('int32', '0+')
 
 
@@ -35,8 +35,9 @@ class PartitionDataRequest:
 class TopicDataRequest:
     """Kafka struct TopicData."""
 
-    #: The topic name
+    #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partitions.
     partitions: tuple[PartitionDataRequest, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataRequest)
 
 
@@ -44,11 +45,11 @@ class TopicDataRequest:
 class LeaderEndpoint:
     """Kafka struct LeaderEndpoint."""
 
-    #: The name of the endpoint
+    #: The name of the endpoint.
     name: str = kfield('string', '1+')
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '1+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('uint16', '1+')
 
 
@@ -57,11 +58,13 @@ class LeaderEndpoint:
 class BeginQuorumEpochRequest:
     """Kafka struct BeginQuorumEpochRequest."""
 
+    #: The cluster id.
     cluster_id: str | None = kfield('string', '0+', nullable='0+', default=None)
-    #: The replica id of the voter receiving the request
+    #: The replica id of the voter receiving the request.
     voter_id: int = kfield('int32', '1+', ignorable=True, default=-1)
+    #: The topics.
     topics: tuple[TopicDataRequest, ...] = kfield('[]TopicData', '0+', struct=TopicDataRequest)
-    #: Endpoints for the leader
+    #: Endpoints for the leader.
     leader_endpoints: tuple[LeaderEndpoint, ...] = kfield('[]LeaderEndpoint', '1+', ignorable=True, struct=LeaderEndpoint)
 
 
@@ -71,10 +74,11 @@ class PartitionDataResponse:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
+    #: The error code for this partition.
     error_code: int = kfield('int16', '0+')
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '0+')
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '0+')
 
 
@@ -84,6 +88,7 @@ class TopicDataResponse:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partition data.
     partitions: tuple[PartitionDataResponse, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataResponse)
 
 
@@ -91,11 +96,11 @@ class TopicDataResponse:
 class NodeEndpoint:
     """Kafka struct NodeEndpoint."""
 
-    #: The ID of the associated node
+    #: The ID of the associated node.
     node_id: int = kfield('int32', '1+')
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '1+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('uint16', '1+')
 
 
@@ -106,8 +111,9 @@ class BeginQuorumEpochResponse:
 
     #: The top level error code.
     error_code: int = kfield('int16', '0+')
+    #: The topic data.
     topics: tuple[TopicDataResponse, ...] = kfield('[]TopicData', '0+', struct=TopicDataResponse)
-    #: Endpoints for all leaders enumerated in PartitionData
+    #: Endpoints for all leaders enumerated in PartitionData.
     node_endpoints: tuple[NodeEndpoint, ...] = kfield('[]NodeEndpoint', '1+', tag=0, tagged='1+', struct=NodeEndpoint)
 
 

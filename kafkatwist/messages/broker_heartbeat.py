@@ -1,6 +1,6 @@
 """Kafka broker heartbeat models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/BrokerHeartbeatRequest.json
   clients/src/main/resources/common/message/BrokerHeartbeatResponse.json
 """
@@ -17,7 +17,7 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="BrokerHeartbeatRequest", kind="request", api_key=63, valid="0-1", flexible="0+")
+@message(name="BrokerHeartbeatRequest", kind="request", api_key=63, valid="0-2", flexible="0+")
 @frozen
 class BrokerHeartbeatRequest:
     """Kafka struct BrokerHeartbeatRequest."""
@@ -34,9 +34,11 @@ class BrokerHeartbeatRequest:
     want_shut_down: bool = kfield('bool', '0+')
     #: Log directories that failed and went offline.
     offline_log_dirs: tuple[uuid.UUID, ...] = kfield('[]uuid', '1+', tag=0, tagged='1+')
+    #: List of log directories that are cordoned. This is null before the broker reaches the RECOVERY state.
+    cordoned_log_dirs: tuple[uuid.UUID, ...] | None = kfield('[]uuid', '2+', nullable='2+', tag=1, tagged='2+', default=None)
 
 
-@message(name="BrokerHeartbeatResponse", kind="response", api_key=63, valid="0-1", flexible="0+")
+@message(name="BrokerHeartbeatResponse", kind="response", api_key=63, valid="0-2", flexible="0+")
 @frozen
 class BrokerHeartbeatResponse:
     """Kafka struct BrokerHeartbeatResponse."""

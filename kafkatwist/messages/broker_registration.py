@@ -1,6 +1,6 @@
 """Kafka broker registration models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/BrokerRegistrationRequest.json
   clients/src/main/resources/common/message/BrokerRegistrationResponse.json
 """
@@ -54,13 +54,13 @@ class BrokerRegistrationRequest:
     cluster_id: str = kfield('string', '0+')
     #: The incarnation id of the broker process.
     incarnation_id: uuid.UUID = kfield('uuid', '0+')
-    #: The listeners of this broker
+    #: The listeners of this broker.
     listeners: tuple[Listener, ...] = kfield('[]Listener', '0+', struct=Listener)
     #: The features on this broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted.
     features: tuple[Feature, ...] = kfield('[]Feature', '0+', struct=Feature)
     #: The rack which this broker is in.
     rack: str | None = kfield('string', '0+', nullable='0+')
-    #: If the required configurations for ZK migration are present, this value is set to true
+    #: If the required configurations for ZK migration are present, this value is set to true.
     is_migrating_zk_broker: bool = kfield('bool', '1+', default=False)
     #: Log directories configured in this broker which are available.
     log_dirs: tuple[uuid.UUID, ...] = kfield('[]uuid', '2+', ignorable=True)

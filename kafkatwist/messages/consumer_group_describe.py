@@ -1,6 +1,6 @@
 """Kafka consumer group describe models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ConsumerGroupDescribeRequest.json
   clients/src/main/resources/common/message/ConsumerGroupDescribeResponse.json
 """
@@ -17,12 +17,12 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="ConsumerGroupDescribeRequest", kind="request", api_key=69, valid="0", flexible="0+")
+@message(name="ConsumerGroupDescribeRequest", kind="request", api_key=69, valid="0-1", flexible="0+")
 @frozen
 class ConsumerGroupDescribeRequest:
     """Kafka struct ConsumerGroupDescribeRequest."""
 
-    #: The ids of the groups to describe
+    #: The ids of the groups to describe.
     group_ids: tuple[str, ...] = kfield('[]string', '0+')
     #: Whether to include authorized operations.
     include_authorized_operations: bool = kfield('bool', '0+')
@@ -72,6 +72,8 @@ class Member:
     assignment: Assignment = kfield('Assignment', '0+', struct=Assignment)
     #: The target assignment.
     target_assignment: Assignment = kfield('Assignment', '0+', struct=Assignment)
+    #: -1 for unknown. 0 for classic member. +1 for consumer member.
+    member_type: int = kfield('int8', '1+', ignorable=True, default=-1)
 
 
 @frozen
@@ -98,7 +100,7 @@ class DescribedGroup:
     authorized_operations: int = kfield('int32', '0+', default=-2147483648)
 
 
-@message(name="ConsumerGroupDescribeResponse", kind="response", api_key=69, valid="0", flexible="0+")
+@message(name="ConsumerGroupDescribeResponse", kind="response", api_key=69, valid="0-1", flexible="0+")
 @frozen
 class ConsumerGroupDescribeResponse:
     """Kafka struct ConsumerGroupDescribeResponse."""

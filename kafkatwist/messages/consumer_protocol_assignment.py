@@ -1,6 +1,6 @@
 """Kafka consumer protocol assignment models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ConsumerProtocolAssignment.json
 """
 
@@ -20,7 +20,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class TopicPartition:
     """Kafka struct TopicPartition."""
 
+    #: The topic name.
     topic: str = kfield('string', '0+')
+    #: The list of partitions assigned to this consumer.
     partitions: tuple[int, ...] = kfield('[]int32', '0+')
 
 
@@ -29,7 +31,9 @@ class TopicPartition:
 class ConsumerProtocolAssignment:
     """Kafka struct ConsumerProtocolAssignment."""
 
+    #: The list of topics and partitions assigned to this consumer.
     assigned_partitions: tuple[TopicPartition, ...] = kfield('[]TopicPartition', '0+', struct=TopicPartition)
+    #: User data.
     user_data: bytes | None = kfield('bytes', '0+', nullable='0+', default=None)
 
 

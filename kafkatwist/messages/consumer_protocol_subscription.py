@@ -1,6 +1,6 @@
 """Kafka consumer protocol subscription models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ConsumerProtocolSubscription.json
 """
 
@@ -20,7 +20,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class TopicPartition:
     """Kafka struct TopicPartition."""
 
+    #: The topic name.
     topic: str = kfield('string', '1+')
+    #: The partition ids.
     partitions: tuple[int, ...] = kfield('[]int32', '1+')
 
 
@@ -29,10 +31,15 @@ class TopicPartition:
 class ConsumerProtocolSubscription:
     """Kafka struct ConsumerProtocolSubscription."""
 
+    #: The topics that the member wants to consume.
     topics: tuple[str, ...] = kfield('[]string', '0+')
+    #: User data that will be passed back to the consumer.
     user_data: bytes | None = kfield('bytes', '0+', nullable='0+', default=None)
+    #: The partitions that the member owns.
     owned_partitions: tuple[TopicPartition, ...] = kfield('[]TopicPartition', '1+', ignorable=True, struct=TopicPartition)
+    #: The generation id of the member.
     generation_id: int = kfield('int32', '2+', ignorable=True, default=-1)
+    #: The rack id of the member.
     rack_id: str | None = kfield('string', '3+', nullable='3+', ignorable=True, default=None)
 
 

@@ -1,6 +1,6 @@
 """Kafka controller registration models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ControllerRegistrationRequest.json
   clients/src/main/resources/common/message/ControllerRegistrationResponse.json
 """
@@ -54,9 +54,9 @@ class ControllerRegistrationRequest:
     incarnation_id: uuid.UUID = kfield('uuid', '0+')
     #: Set if the required configurations for ZK migration are present.
     zk_migration_ready: bool = kfield('bool', '0+')
-    #: The listeners of this controller
+    #: The listeners of this controller.
     listeners: tuple[Listener, ...] = kfield('[]Listener', '0+', struct=Listener)
-    #: The features on this controller
+    #: The features on this controller.
     features: tuple[Feature, ...] = kfield('[]Feature', '0+', struct=Feature)
 
 

@@ -1,6 +1,6 @@
 """Kafka create topics models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 2-7 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/CreateTopicsRequest.json
   clients/src/main/resources/common/message/CreateTopicsResponse.json
 """
@@ -88,7 +88,7 @@ class CreatableTopicResult:
 
     #: The topic name.
     name: str = kfield('string', '0+')
-    #: The unique topic ID
+    #: The unique topic ID.
     topic_id: uuid.UUID = kfield('uuid', '7+', ignorable=True)
     #: The error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')

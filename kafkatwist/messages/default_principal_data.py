@@ -1,6 +1,6 @@
 """Kafka default principal data models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DefaultPrincipalData.json
 """
 
@@ -21,9 +21,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class DefaultPrincipalData:
     """Kafka struct DefaultPrincipalData."""
 
-    #: The principal type
+    #: The principal type.
     type: str = kfield('string', '0+')
-    #: The principal name
+    #: The principal name.
     name: str = kfield('string', '0+')
     #: Whether the principal was authenticated by a delegation token on the forwarding broker.
     token_authenticated: bool = kfield('bool', '0+')

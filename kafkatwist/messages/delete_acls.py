@@ -1,6 +1,6 @@
 """Kafka delete acls models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-3 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/DeleteAclsRequest.json
   clients/src/main/resources/common/message/DeleteAclsResponse.json
 """
@@ -23,7 +23,7 @@ class DeleteAclsFilter:
 
     #: The resource type.
     resource_type_filter: int = kfield('int8', '0+')
-    #: The resource name.
+    #: The resource name, or null to match any resource name.
     resource_name_filter: str | None = kfield('string', '0+', nullable='0+')
     #: The pattern type.
     pattern_type_filter: int = kfield('int8', '1+', default=3)

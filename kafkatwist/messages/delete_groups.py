@@ -1,6 +1,6 @@
 """Kafka delete groups models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DeleteGroupsRequest.json
   clients/src/main/resources/common/message/DeleteGroupsResponse.json
 """
@@ -30,7 +30,7 @@ class DeleteGroupsRequest:
 class DeletableGroupResult:
     """Kafka struct DeletableGroupResult."""
 
-    #: The group id
+    #: The group id.
     group_id: str = kfield('string', '0+')
     #: The deletion error, or 0 if the deletion succeeded.
     error_code: int = kfield('int16', '0+')
@@ -43,7 +43,7 @@ class DeleteGroupsResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The deletion results
+    #: The deletion results.
     results: tuple[DeletableGroupResult, ...] = kfield('[]DeletableGroupResult', '0+', struct=DeletableGroupResult)
 
 

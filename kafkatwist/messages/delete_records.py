@@ -1,6 +1,6 @@
 """Kafka delete records models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DeleteRecordsRequest.json
   clients/src/main/resources/common/message/DeleteRecordsResponse.json
 """
@@ -23,7 +23,7 @@ class DeleteRecordsPartition:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The deletion offset.
+    #: The deletion offset. -1 means that records should be truncated to the high watermark.
     offset: int = kfield('int64', '0+')
 
 

@@ -1,6 +1,6 @@
 """Kafka delete share group state models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DeleteShareGroupStateRequest.json
   clients/src/main/resources/common/message/DeleteShareGroupStateResponse.json
 """
@@ -62,7 +62,7 @@ class PartitionResult:
 class DeleteStateResult:
     """Kafka struct DeleteStateResult."""
 
-    #: The topic identifier
+    #: The topic identifier.
     topic_id: uuid.UUID = kfield('uuid', '0+')
     #: The results for the partitions.
     partitions: tuple[PartitionResult, ...] = kfield('[]PartitionResult', '0+', struct=PartitionResult)
@@ -73,7 +73,7 @@ class DeleteStateResult:
 class DeleteShareGroupStateResponse:
     """Kafka struct DeleteShareGroupStateResponse."""
 
-    #: The delete results
+    #: The delete results.
     results: tuple[DeleteStateResult, ...] = kfield('[]DeleteStateResult', '0+', struct=DeleteStateResult)
 
 

@@ -1,6 +1,6 @@
 """Kafka delete topics models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-6 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/DeleteTopicsRequest.json
   clients/src/main/resources/common/message/DeleteTopicsResponse.json
 """
@@ -21,9 +21,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class DeleteTopicState:
     """Kafka struct DeleteTopicState."""
 
-    #: The topic name
+    #: The topic name.
     name: str | None = kfield('string', '6+', nullable='6+', default=None)
-    #: The unique topic ID
+    #: The unique topic ID.
     topic_id: uuid.UUID = kfield('uuid', '6+')
 
 
@@ -32,9 +32,9 @@ class DeleteTopicState:
 class DeleteTopicsRequest:
     """Kafka struct DeleteTopicsRequest."""
 
-    #: The name or topic ID of the topic
+    #: The name or topic ID of the topic.
     topics: tuple[DeleteTopicState, ...] = kfield('[]DeleteTopicState', '6+', struct=DeleteTopicState)
-    #: The names of the topics to delete
+    #: The names of the topics to delete.
     topic_names: tuple[str, ...] = kfield('[]string', '0-5', ignorable=True)
     #: The length of time in milliseconds to wait for the deletions to complete.
     timeout_ms: int = kfield('int32', '0+')
@@ -44,9 +44,9 @@ class DeleteTopicsRequest:
 class DeletableTopicResult:
     """Kafka struct DeletableTopicResult."""
 
-    #: The topic name
+    #: The topic name.
     name: str | None = kfield('string', '0+', nullable='6+')
-    #: the unique topic ID
+    #: The unique topic ID.
     topic_id: uuid.UUID = kfield('uuid', '6+', ignorable=True)
     #: The deletion error, or 0 if the deletion succeeded.
     error_code: int = kfield('int16', '0+')

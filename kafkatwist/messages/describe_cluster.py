@@ -1,6 +1,6 @@
 """Kafka describe cluster models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeClusterRequest.json
   clients/src/main/resources/common/message/DescribeClusterResponse.json
 """
@@ -17,7 +17,7 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="DescribeClusterRequest", kind="request", api_key=60, valid="0-1", flexible="0+")
+@message(name="DescribeClusterRequest", kind="request", api_key=60, valid="0-2", flexible="0+")
 @frozen
 class DescribeClusterRequest:
     """Kafka struct DescribeClusterRequest."""
@@ -26,6 +26,8 @@ class DescribeClusterRequest:
     include_cluster_authorized_operations: bool = kfield('bool', '0+')
     #: The endpoint type to describe. 1=brokers, 2=controllers.
     endpoint_type: int = kfield('int8', '1+', default=1)
+    #: Whether to include fenced brokers when listing brokers.
+    include_fenced_brokers: bool = kfield('bool', '2+')
 
 
 @frozen
@@ -40,16 +42,18 @@ class DescribeClusterBroker:
     port: int = kfield('int32', '0+')
     #: The rack of the broker, or null if it has not been assigned to a rack.
     rack: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: Whether the broker is fenced
+    is_fenced: bool = kfield('bool', '2+')
 
 
-@message(name="DescribeClusterResponse", kind="response", api_key=60, valid="0-1", flexible="0+")
+@message(name="DescribeClusterResponse", kind="response", api_key=60, valid="0-2", flexible="0+")
 @frozen
 class DescribeClusterResponse:
     """Kafka struct DescribeClusterResponse."""
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The top-level error code, or 0 if there was no error
+    #: The top-level error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
     #: The top-level error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
@@ -57,7 +61,7 @@ class DescribeClusterResponse:
     endpoint_type: int = kfield('int8', '1+', default=1)
     #: The cluster ID that responding broker belongs to.
     cluster_id: str = kfield('string', '0+')
-    #: The ID of the controller broker.
+    #: The ID of the controller. When handled by a controller, returns the current voter leader ID. When handled by a broker, returns a random alive broker ID as a fallback.
     controller_id: int = kfield('int32', '0+', default=-1)
     #: Each broker in the response.
     brokers: tuple[DescribeClusterBroker, ...] = kfield('[]DescribeClusterBroker', '0+', struct=DescribeClusterBroker)

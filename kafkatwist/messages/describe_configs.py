@@ -1,6 +1,6 @@
 """Kafka describe configs models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-4 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeConfigsRequest.json
   clients/src/main/resources/common/message/DescribeConfigsResponse.json
 """
@@ -72,7 +72,7 @@ class DescribeConfigsResourceResult:
     is_sensitive: bool = kfield('bool', '0+')
     #: The synonyms for this configuration key.
     synonyms: tuple[DescribeConfigsSynonym, ...] = kfield('[]DescribeConfigsSynonym', '1+', ignorable=True, struct=DescribeConfigsSynonym)
-    #: The configuration data type. Type can be one of the following values - BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD
+    #: The configuration data type. Type can be one of the following values - BOOLEAN, STRING, INT, SHORT, LONG, DOUBLE, LIST, CLASS, PASSWORD.
     config_type: int = kfield('int8', '3+', ignorable=True, default=0)
     #: The configuration documentation.
     documentation: str | None = kfield('string', '3+', nullable='0+', ignorable=True)

@@ -1,6 +1,6 @@
 """Kafka describe delegation token models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-3 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeDelegationTokenRequest.json
   clients/src/main/resources/common/message/DescribeDelegationTokenResponse.json
 """
@@ -40,9 +40,9 @@ class DescribeDelegationTokenRequest:
 class DescribedDelegationTokenRenewer:
     """Kafka struct DescribedDelegationTokenRenewer."""
 
-    #: The renewer principal type
+    #: The renewer principal type.
     principal_type: str = kfield('string', '0+')
-    #: The renewer principal name
+    #: The renewer principal name.
     principal_name: str = kfield('string', '0+')
 
 

@@ -1,6 +1,6 @@
 """Kafka describe groups models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeGroupsRequest.json
   clients/src/main/resources/common/message/DescribeGroupsResponse.json
 """
@@ -17,12 +17,12 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="DescribeGroupsRequest", kind="request", api_key=15, valid="0-5", flexible="5+")
+@message(name="DescribeGroupsRequest", kind="request", api_key=15, valid="0-6", flexible="5+")
 @frozen
 class DescribeGroupsRequest:
     """Kafka struct DescribeGroupsRequest."""
 
-    #: The names of the groups to describe
+    #: The names of the groups to describe.
     groups: tuple[str, ...] = kfield('[]string', '0+')
     #: Whether to include authorized operations.
     include_authorized_operations: bool = kfield('bool', '3+')
@@ -32,7 +32,7 @@ class DescribeGroupsRequest:
 class DescribedGroupMember:
     """Kafka struct DescribedGroupMember."""
 
-    #: The member ID assigned by the group coordinator.
+    #: The member id.
     member_id: str = kfield('string', '0+')
     #: The unique identifier of the consumer instance provided by end user.
     group_instance_id: str | None = kfield('string', '4+', nullable='4+', ignorable=True, default=None)
@@ -52,6 +52,8 @@ class DescribedGroup:
 
     #: The describe error, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
+    #: The describe error message, or null if there was no error.
+    error_message: str | None = kfield('string', '6+', nullable='6+', default=None)
     #: The group ID string.
     group_id: str = kfield('string', '0+')
     #: The group state string, or the empty string.
@@ -66,7 +68,7 @@ class DescribedGroup:
     authorized_operations: int = kfield('int32', '3+', default=-2147483648)
 
 
-@message(name="DescribeGroupsResponse", kind="response", api_key=15, valid="0-5", flexible="5+")
+@message(name="DescribeGroupsResponse", kind="response", api_key=15, valid="0-6", flexible="5+")
 @frozen
 class DescribeGroupsResponse:
     """Kafka struct DescribeGroupsResponse."""

@@ -1,6 +1,6 @@
 """Kafka describe log dirs models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-5 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeLogDirsRequest.json
   clients/src/main/resources/common/message/DescribeLogDirsResponse.json
 """
@@ -21,13 +21,13 @@ from kafkatwist.wire.schema import Records, kfield, message
 class DescribableLogDirTopic:
     """Kafka struct DescribableLogDirTopic."""
 
-    #: The topic name
+    #: The topic name.
     topic: str = kfield('string', '0+')
     #: The partition indexes.
     partitions: tuple[int, ...] = kfield('[]int32', '0+')
 
 
-@message(name="DescribeLogDirsRequest", kind="request", api_key=35, valid="0-4", flexible="2+")
+@message(name="DescribeLogDirsRequest", kind="request", api_key=35, valid="0-5", flexible="2+")
 @frozen
 class DescribeLogDirsRequest:
     """Kafka struct DescribeLogDirsRequest."""
@@ -44,7 +44,7 @@ class DescribeLogDirsPartition:
     partition_index: int = kfield('int32', '0+')
     #: The size of the log segments in this partition in bytes.
     partition_size: int = kfield('int64', '0+')
-    #: The lag of the log's LEO w.r.t. partition's HW (if it is the current log for the partition) or current replica's LEO (if it is the future log for the partition)
+    #: The lag of the log's LEO w.r.t. partition's HW (if it is the current log for the partition) or current replica's LEO (if it is the future log for the partition).
     offset_lag: int = kfield('int64', '0+')
     #: True if this log is created by AlterReplicaLogDirsRequest and will replace the current log of the replica in the future.
     is_future_key: bool = kfield('bool', '0+')
@@ -56,6 +56,7 @@ class DescribeLogDirsTopic:
 
     #: The topic name.
     name: str = kfield('string', '0+')
+    #: The partitions.
     partitions: tuple[DescribeLogDirsPartition, ...] = kfield('[]DescribeLogDirsPartition', '0+', struct=DescribeLogDirsPartition)
 
 
@@ -67,15 +68,17 @@ class DescribeLogDirsResult:
     error_code: int = kfield('int16', '0+')
     #: The absolute log directory path.
     log_dir: str = kfield('string', '0+')
-    #: Each topic.
+    #: The topics.
     topics: tuple[DescribeLogDirsTopic, ...] = kfield('[]DescribeLogDirsTopic', '0+', struct=DescribeLogDirsTopic)
-    #: The total size in bytes of the volume the log directory is in.
+    #: The total size in bytes of the volume the log directory is in. This value does not include the size of data stored in remote storage.
     total_bytes: int = kfield('int64', '4+', ignorable=True, default=-1)
-    #: The usable size in bytes of the volume the log directory is in.
+    #: The usable size in bytes of the volume the log directory is in. This value does not include the size of data stored in remote storage.
     usable_bytes: int = kfield('int64', '4+', ignorable=True, default=-1)
+    #: True if this log directory is cordoned.
+    is_cordoned: bool = kfield('bool', '5+', ignorable=True, default=False)
 
 
-@message(name="DescribeLogDirsResponse", kind="response", api_key=35, valid="0-4", flexible="2+")
+@message(name="DescribeLogDirsResponse", kind="response", api_key=35, valid="0-5", flexible="2+")
 @frozen
 class DescribeLogDirsResponse:
     """Kafka struct DescribeLogDirsResponse."""

@@ -1,6 +1,6 @@
 """Kafka describe quorum models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeQuorumRequest.json
   clients/src/main/resources/common/message/DescribeQuorumResponse.json
 """
@@ -31,6 +31,7 @@ class TopicDataRequest:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partitions to describe.
     partitions: tuple[PartitionDataRequest, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataRequest)
 
 
@@ -39,6 +40,7 @@ class TopicDataRequest:
 class DescribeQuorumRequest:
     """Kafka struct DescribeQuorumRequest."""
 
+    #: The topics to describe.
     topics: tuple[TopicDataRequest, ...] = kfield('[]TopicData', '0+', struct=TopicDataRequest)
 
 
@@ -46,13 +48,15 @@ class DescribeQuorumRequest:
 class ReplicaState:
     """Kafka struct ReplicaState."""
 
+    #: The ID of the replica.
     replica_id: int = kfield('int32', '0+')
+    #: The replica directory ID of the replica.
     replica_directory_id: uuid.UUID = kfield('uuid', '2+')
-    #: The last known log end offset of the follower or -1 if it is unknown
+    #: The last known log end offset of the follower or -1 if it is unknown.
     log_end_offset: int = kfield('int64', '0+')
-    #: The last known leader wall clock time time when a follower fetched from the leader. This is reported as -1 both for the current leader or if it is unknown for a voter
+    #: The last known leader wall clock time time when a follower fetched from the leader. This is reported as -1 both for the current leader or if it is unknown for a voter.
     last_fetch_timestamp: int = kfield('int64', '1+', ignorable=True, default=-1)
-    #: The leader wall clock append time of the offset for which the follower made the most recent fetch request. This is reported as the current time for the leader and -1 if unknown for a voter
+    #: The leader wall clock append time of the offset for which the follower made the most recent fetch request. This is reported as the current time for the leader and -1 if unknown for a voter.
     last_caught_up_timestamp: int = kfield('int64', '1+', ignorable=True, default=-1)
 
 
@@ -62,15 +66,19 @@ class PartitionDataResponse:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
+    #: The partition error code.
     error_code: int = kfield('int16', '0+')
     #: The error message, or null if there was no error.
     error_message: str | None = kfield('string', '2+', nullable='2+', ignorable=True)
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '0+')
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '0+')
+    #: The high water mark.
     high_watermark: int = kfield('int64', '0+')
+    #: The current voters of the partition.
     current_voters: tuple[ReplicaState, ...] = kfield('[]ReplicaState', '0+', struct=ReplicaState)
+    #: The observers of the partition.
     observers: tuple[ReplicaState, ...] = kfield('[]ReplicaState', '0+', struct=ReplicaState)
 
 
@@ -80,6 +88,7 @@ class TopicDataResponse:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partition data.
     partitions: tuple[PartitionDataResponse, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataResponse)
 
 
@@ -87,11 +96,11 @@ class TopicDataResponse:
 class Listener:
     """Kafka struct Listener."""
 
-    #: The name of the endpoint
+    #: The name of the endpoint.
     name: str = kfield('string', '2+')
-    #: The hostname
+    #: The hostname.
     host: str = kfield('string', '2+')
-    #: The port
+    #: The port.
     port: int = kfield('uint16', '2+')
 
 
@@ -99,9 +108,9 @@ class Listener:
 class Node:
     """Kafka struct Node."""
 
-    #: The ID of the associated node
+    #: The ID of the associated node.
     node_id: int = kfield('int32', '2+')
-    #: The listeners of this controller
+    #: The listeners of this controller.
     listeners: tuple[Listener, ...] = kfield('[]Listener', '2+', struct=Listener)
 
 
@@ -114,7 +123,9 @@ class DescribeQuorumResponse:
     error_code: int = kfield('int16', '0+')
     #: The error message, or null if there was no error.
     error_message: str | None = kfield('string', '2+', nullable='2+', ignorable=True)
+    #: The response from the describe quorum API.
     topics: tuple[TopicDataResponse, ...] = kfield('[]TopicData', '0+', struct=TopicDataResponse)
+    #: The nodes in the quorum.
     nodes: tuple[Node, ...] = kfield('[]Node', '2+', struct=Node)
 
 

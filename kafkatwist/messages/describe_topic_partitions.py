@@ -1,6 +1,6 @@
 """Kafka describe topic partitions models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/DescribeTopicPartitionsRequest.json
   clients/src/main/resources/common/message/DescribeTopicPartitionsResponse.json
 """
@@ -21,7 +21,7 @@ from kafkatwist.wire.schema import Records, kfield, message
 class TopicRequest:
     """Kafka struct TopicRequest."""
 
-    #: The topic name
+    #: The topic name.
     name: str = kfield('string', '0+')
 
 
@@ -29,9 +29,9 @@ class TopicRequest:
 class Cursor:
     """Kafka struct Cursor."""
 
-    #: The name for the first topic to process
+    #: The name for the first topic to process.
     topic_name: str = kfield('string', '0+')
-    #: The partition index to start with
+    #: The partition index to start with.
     partition_index: int = kfield('int32', '0+')
 
 

@@ -1,6 +1,6 @@
 """Kafka elect leaders models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ElectLeadersRequest.json
   clients/src/main/resources/common/message/ElectLeadersResponse.json
 """
@@ -44,7 +44,7 @@ class ElectLeadersRequest:
 class PartitionResult:
     """Kafka struct PartitionResult."""
 
-    #: The partition id
+    #: The partition id.
     partition_id: int = kfield('int32', '0+')
     #: The result error, or zero if there was no error.
     error_code: int = kfield('int16', '0+')
@@ -56,9 +56,9 @@ class PartitionResult:
 class ReplicaElectionResult:
     """Kafka struct ReplicaElectionResult."""
 
-    #: The topic name
+    #: The topic name.
     topic: str = kfield('string', '0+')
-    #: The results for each partition
+    #: The results for each partition.
     partition_result: tuple[PartitionResult, ...] = kfield('[]PartitionResult', '0+', struct=PartitionResult)
 
 

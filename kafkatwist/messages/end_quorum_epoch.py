@@ -1,6 +1,6 @@
 """Kafka end quorum epoch models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/EndQuorumEpochRequest.json
   clients/src/main/resources/common/message/EndQuorumEpochResponse.json
 """
@@ -21,7 +21,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class ReplicaInfo:
     """Kafka struct ReplicaInfo."""
 
+    #: The ID of the candidate replica.
     candidate_id: int = kfield('int32', '1+')
+    #: The directory ID of the candidate replica.
     candidate_directory_id: uuid.UUID = kfield('uuid', '1+')
 
 
@@ -31,13 +33,13 @@ class PartitionDataRequest:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The current leader ID that is resigning
+    #: The current leader ID that is resigning.
     leader_id: int = kfield('int32', '0+')
-    #: The current epoch
+    #: The current epoch.
     leader_epoch: int = kfield('int32', '0+')
-    #: A sorted list of preferred successors to start the election
+    #: A sorted list of preferred successors to start the election.
     preferred_successors: tuple[int, ...] = kfield('[]int32', '0', ignorable=True)
-    #: A sorted list of preferred candidates to start the election
+    #: A sorted list of preferred candidates to start the election.
     preferred_candidates: tuple[ReplicaInfo, ...] = kfield('[]ReplicaInfo', '1+', ignorable=True, struct=ReplicaInfo)
 
 
@@ -47,6 +49,7 @@ class TopicDataRequest:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partitions.
     partitions: tuple[PartitionDataRequest, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataRequest)
 
 
@@ -54,11 +57,11 @@ class TopicDataRequest:
 class LeaderEndpoint:
     """Kafka struct LeaderEndpoint."""
 
-    #: The name of the endpoint
+    #: The name of the endpoint.
     name: str = kfield('string', '1+')
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '1+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('uint16', '1+')
 
 
@@ -67,9 +70,11 @@ class LeaderEndpoint:
 class EndQuorumEpochRequest:
     """Kafka struct EndQuorumEpochRequest."""
 
+    #: The cluster id.
     cluster_id: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: The topics.
     topics: tuple[TopicDataRequest, ...] = kfield('[]TopicData', '0+', struct=TopicDataRequest)
-    #: Endpoints for the leader
+    #: Endpoints for the leader.
     leader_endpoints: tuple[LeaderEndpoint, ...] = kfield('[]LeaderEndpoint', '1+', ignorable=True, struct=LeaderEndpoint)
 
 
@@ -79,10 +84,11 @@ class PartitionDataResponse:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
+    #: The partition level error code.
     error_code: int = kfield('int16', '0+')
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '0+')
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '0+')
 
 
@@ -92,6 +98,7 @@ class TopicDataResponse:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partition data.
     partitions: tuple[PartitionDataResponse, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataResponse)
 
 
@@ -99,11 +106,11 @@ class TopicDataResponse:
 class NodeEndpoint:
     """Kafka struct NodeEndpoint."""
 
-    #: The ID of the associated node
+    #: The ID of the associated node.
     node_id: int = kfield('int32', '1+')
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '1+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('uint16', '1+')
 
 
@@ -114,8 +121,9 @@ class EndQuorumEpochResponse:
 
     #: The top level error code.
     error_code: int = kfield('int16', '0+')
+    #: The topic data.
     topics: tuple[TopicDataResponse, ...] = kfield('[]TopicData', '0+', struct=TopicDataResponse)
-    #: Endpoints for all leaders enumerated in PartitionData
+    #: Endpoints for all leaders enumerated in PartitionData.
     node_endpoints: tuple[NodeEndpoint, ...] = kfield('[]NodeEndpoint', '1+', tag=0, tagged='1+', struct=NodeEndpoint)
 
 

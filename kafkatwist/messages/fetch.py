@@ -1,6 +1,6 @@
 """Kafka fetch models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 4-18 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/FetchRequest.json
   clients/src/main/resources/common/message/FetchResponse.json
 """
@@ -37,14 +37,16 @@ class FetchPartition:
     current_leader_epoch: int = kfield('int32', '9+', ignorable=True, default=-1)
     #: The message offset.
     fetch_offset: int = kfield('int64', '0+')
-    #: The epoch of the last fetched record or -1 if there is none
+    #: The epoch of the last fetched record or -1 if there is none.
     last_fetched_epoch: int = kfield('int32', '12+', default=-1)
     #: The earliest available offset of the follower replica. The field is only used when the request is sent by the follower.
     log_start_offset: int = kfield('int64', '5+', ignorable=True, default=-1)
     #: The maximum bytes to fetch from this partition. See KIP-74 for cases where this limit may not be honored.
     partition_max_bytes: int = kfield('int32', '0+')
-    #: The directory id of the follower fetching
+    #: The directory id of the follower fetching.
     replica_directory_id: uuid.UUID = kfield('uuid', '17+', tag=0, tagged='17+', ignorable=True)
+    #: The high-watermark known by the replica. -1 if the high-watermark is not known and 9223372036854775807 if the feature is not supported.
+    high_watermark: int = kfield('int64', '18+', tag=1, tagged='18+', ignorable=True, default=9223372036854775807)
 
 
 @frozen
@@ -53,7 +55,7 @@ class FetchTopic:
 
     #: The name of the topic to fetch.
     topic: str = kfield('string', '0-12', ignorable=True)
-    #: The unique topic ID
+    #: The unique topic ID.
     topic_id: uuid.UUID = kfield('uuid', '13+', ignorable=True)
     #: The partitions to fetch.
     partitions: tuple[FetchPartition, ...] = kfield('[]FetchPartition', '0+', struct=FetchPartition)
@@ -65,13 +67,13 @@ class ForgottenTopic:
 
     #: The topic name.
     topic: str = kfield('string', '7-12', ignorable=True)
-    #: The unique topic ID
+    #: The unique topic ID.
     topic_id: uuid.UUID = kfield('uuid', '13+', ignorable=True)
     #: The partitions indexes to forget.
     partitions: tuple[int, ...] = kfield('[]int32', '7+')
 
 
-@message(name="FetchRequest", kind="request", api_key=1, valid="0-17", flexible="12+")
+@message(name="FetchRequest", kind="request", api_key=1, valid="0-18", flexible="12+")
 @frozen
 class FetchRequest:
     """Kafka struct FetchRequest."""
@@ -80,6 +82,7 @@ class FetchRequest:
     cluster_id: str | None = kfield('string', '12+', nullable='12+', tag=0, tagged='12+', ignorable=True, default=None)
     #: The broker ID of the follower, of -1 if this request is from a consumer.
     replica_id: int = kfield('int32', '0-14', default=-1)
+    #: The state of the replica in the follower.
     replica_state: ReplicaState = kfield('ReplicaState', '15+', tag=1, tagged='15+', struct=ReplicaState)
     #: The maximum time in milliseconds to wait for the response.
     max_wait_ms: int = kfield('int32', '0+')
@@ -87,7 +90,7 @@ class FetchRequest:
     min_bytes: int = kfield('int32', '0+')
     #: The maximum bytes to fetch. See KIP-74 for cases where this limit may not be honored.
     max_bytes: int = kfield('int32', '3+', ignorable=True, default=2147483647)
-    #: This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records
+    #: This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records.
     isolation_level: int = kfield('int8', '4+', ignorable=True, default=0)
     #: The fetch session ID.
     session_id: int = kfield('int32', '7+', ignorable=True, default=0)
@@ -97,7 +100,7 @@ class FetchRequest:
     topics: tuple[FetchTopic, ...] = kfield('[]FetchTopic', '0+', struct=FetchTopic)
     #: In an incremental fetch request, the partitions to remove.
     forgotten_topics_data: tuple[ForgottenTopic, ...] = kfield('[]ForgottenTopic', '7+', struct=ForgottenTopic)
-    #: Rack ID of the consumer making this request
+    #: Rack ID of the consumer making this request.
     rack_id: str = kfield('string', '11+', ignorable=True, default='')
 
 
@@ -105,7 +108,9 @@ class FetchRequest:
 class EpochEndOffset:
     """Kafka struct EpochEndOffset."""
 
+    #: The largest epoch.
     epoch: int = kfield('int32', '12+', default=-1)
+    #: The end offset of the epoch.
     end_offset: int = kfield('int64', '12+', default=-1)
 
 
@@ -115,7 +120,7 @@ class LeaderIdAndEpoch:
 
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '12+', default=-1)
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '12+', default=-1)
 
 
@@ -123,7 +128,9 @@ class LeaderIdAndEpoch:
 class SnapshotId:
     """Kafka struct SnapshotId."""
 
+    #: The end offset of the epoch.
     end_offset: int = kfield('int64', '0+', default=-1)
+    #: The largest epoch.
     epoch: int = kfield('int32', '0+', default=-1)
 
 
@@ -147,18 +154,19 @@ class PartitionData:
     error_code: int = kfield('int16', '0+')
     #: The current high water mark.
     high_watermark: int = kfield('int64', '0+')
-    #: The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED)
+    #: The last stable offset (or LSO) of the partition. This is the last offset such that the state of all transactional records prior to this offset have been decided (ABORTED or COMMITTED).
     last_stable_offset: int = kfield('int64', '4+', ignorable=True, default=-1)
     #: The current log start offset.
     log_start_offset: int = kfield('int64', '5+', ignorable=True, default=-1)
-    #: In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge
+    #: In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge.
     diverging_epoch: EpochEndOffset = kfield('EpochEndOffset', '12+', tag=0, tagged='12+', struct=EpochEndOffset)
+    #: The current leader of the partition.
     current_leader: LeaderIdAndEpoch = kfield('LeaderIdAndEpoch', '12+', tag=1, tagged='12+', struct=LeaderIdAndEpoch)
     #: In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request.
     snapshot_id: SnapshotId = kfield('SnapshotId', '12+', tag=2, tagged='12+', struct=SnapshotId)
     #: The aborted transactions.
     aborted_transactions: tuple[AbortedTransaction, ...] | None = kfield('[]AbortedTransaction', '4+', nullable='4+', ignorable=True, struct=AbortedTransaction)
-    #: The preferred read replica for the consumer to use on its next fetch request
+    #: The preferred read replica for the consumer to use on its next fetch request.
     preferred_read_replica: int = kfield('int32', '11+', default=-1)
     #: The record data.
     records: Records | None = kfield('records', '0+', nullable='0+')
@@ -170,7 +178,7 @@ class FetchableTopicResponse:
 
     #: The topic name.
     topic: str = kfield('string', '0-12', ignorable=True)
-    #: The unique topic ID
+    #: The unique topic ID.
     topic_id: uuid.UUID = kfield('uuid', '13+', ignorable=True)
     #: The topic partitions.
     partitions: tuple[PartitionData, ...] = kfield('[]PartitionData', '0+', struct=PartitionData)
@@ -190,7 +198,7 @@ class NodeEndpoint:
     rack: str | None = kfield('string', '16+', nullable='16+', default=None)
 
 
-@message(name="FetchResponse", kind="response", api_key=1, valid="0-17", flexible="12+")
+@message(name="FetchResponse", kind="response", api_key=1, valid="0-18", flexible="12+")
 @frozen
 class FetchResponse:
     """Kafka struct FetchResponse."""

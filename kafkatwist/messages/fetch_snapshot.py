@@ -1,6 +1,6 @@
 """Kafka fetch snapshot models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/FetchSnapshotRequest.json
   clients/src/main/resources/common/message/FetchSnapshotResponse.json
 """
@@ -21,7 +21,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class SnapshotId:
     """Kafka struct SnapshotId."""
 
+    #: The end offset of the snapshot.
     end_offset: int = kfield('int64', '0+')
+    #: The epoch of the snapshot.
     epoch: int = kfield('int32', '0+')
 
 
@@ -29,15 +31,15 @@ class SnapshotId:
 class PartitionSnapshotRequest:
     """Kafka struct PartitionSnapshot."""
 
-    #: The partition index
+    #: The partition index.
     partition: int = kfield('int32', '0+')
-    #: The current leader epoch of the partition, -1 for unknown leader epoch
+    #: The current leader epoch of the partition, -1 for unknown leader epoch.
     current_leader_epoch: int = kfield('int32', '0+')
-    #: The snapshot endOffset and epoch to fetch
+    #: The snapshot endOffset and epoch to fetch.
     snapshot_id: SnapshotId = kfield('SnapshotId', '0+', struct=SnapshotId)
-    #: The byte position within the snapshot to start fetching from
+    #: The byte position within the snapshot to start fetching from.
     position: int = kfield('int64', '0+')
-    #: The directory id of the follower fetching
+    #: The directory id of the follower fetching.
     replica_directory_id: uuid.UUID = kfield('uuid', '1+', tag=0, tagged='1+', ignorable=True)
 
 
@@ -45,9 +47,9 @@ class PartitionSnapshotRequest:
 class TopicSnapshotRequest:
     """Kafka struct TopicSnapshot."""
 
-    #: The name of the topic to fetch
+    #: The name of the topic to fetch.
     name: str = kfield('string', '0+')
-    #: The partitions to fetch
+    #: The partitions to fetch.
     partitions: tuple[PartitionSnapshotRequest, ...] = kfield('[]PartitionSnapshot', '0+', struct=PartitionSnapshotRequest)
 
 
@@ -56,13 +58,13 @@ class TopicSnapshotRequest:
 class FetchSnapshotRequest:
     """Kafka struct FetchSnapshotRequest."""
 
-    #: The clusterId if known, this is used to validate metadata fetches prior to broker registration
+    #: The clusterId if known, this is used to validate metadata fetches prior to broker registration.
     cluster_id: str | None = kfield('string', '0+', nullable='0+', tag=0, tagged='0+', default=None)
-    #: The broker ID of the follower
+    #: The broker ID of the follower.
     replica_id: int = kfield('int32', '0+', default=-1)
-    #: The maximum bytes to fetch from all of the snapshots
+    #: The maximum bytes to fetch from all of the snapshots.
     max_bytes: int = kfield('int32', '0+', default=2147483647)
-    #: The topics to fetch
+    #: The topics to fetch.
     topics: tuple[TopicSnapshotRequest, ...] = kfield('[]TopicSnapshot', '0+', struct=TopicSnapshotRequest)
 
 
@@ -72,7 +74,7 @@ class LeaderIdAndEpoch:
 
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '0+')
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '0+')
 
 
@@ -84,14 +86,15 @@ class PartitionSnapshotResponse:
     index: int = kfield('int32', '0+')
     #: The error code, or 0 if there was no fetch error.
     error_code: int = kfield('int16', '0+')
-    #: The snapshot endOffset and epoch fetched
+    #: The snapshot endOffset and epoch fetched.
     snapshot_id: SnapshotId = kfield('SnapshotId', '0+', struct=SnapshotId)
+    #: The leader of the partition at the time of the snapshot.
     current_leader: LeaderIdAndEpoch = kfield('LeaderIdAndEpoch', '0+', tag=0, tagged='0+', struct=LeaderIdAndEpoch)
     #: The total size of the snapshot.
     size: int = kfield('int64', '0+')
     #: The starting byte position within the snapshot included in the Bytes field.
     position: int = kfield('int64', '0+')
-    #: Snapshot data in records format which may not be aligned on an offset boundary
+    #: Snapshot data in records format which may not be aligned on an offset boundary.
     unaligned_records: Records | None = kfield('records', '0+')
 
 
@@ -109,11 +112,11 @@ class TopicSnapshotResponse:
 class NodeEndpoint:
     """Kafka struct NodeEndpoint."""
 
-    #: The ID of the associated node
+    #: The ID of the associated node.
     node_id: int = kfield('int32', '1+')
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '1+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('uint16', '1+')
 
 
@@ -128,7 +131,7 @@ class FetchSnapshotResponse:
     error_code: int = kfield('int16', '0+')
     #: The topics to fetch.
     topics: tuple[TopicSnapshotResponse, ...] = kfield('[]TopicSnapshot', '0+', struct=TopicSnapshotResponse)
-    #: Endpoints for all current-leaders enumerated in PartitionSnapshot
+    #: Endpoints for all current-leaders enumerated in PartitionSnapshot.
     node_endpoints: tuple[NodeEndpoint, ...] = kfield('[]NodeEndpoint', '1+', tag=0, tagged='1+', struct=NodeEndpoint)
 
 

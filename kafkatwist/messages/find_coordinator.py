@@ -1,6 +1,6 @@
 """Kafka find coordinator models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/FindCoordinatorRequest.json
   clients/src/main/resources/common/message/FindCoordinatorResponse.json
 """
@@ -24,7 +24,7 @@ class FindCoordinatorRequest:
 
     #: The coordinator key.
     key: str = kfield('string', '0-3')
-    #: The coordinator key type. (Group, transaction, etc.)
+    #: The coordinator key type. (group, transaction, share).
     key_type: int = kfield('int8', '1+', default=0)
     #: The coordinator keys.
     coordinator_keys: tuple[str, ...] = kfield('[]string', '4+')
@@ -65,7 +65,7 @@ class FindCoordinatorResponse:
     host: str = kfield('string', '0-3')
     #: The port.
     port: int = kfield('int32', '0-3')
-    #: Each coordinator result in the response
+    #: Each coordinator result in the response.
     coordinators: tuple[Coordinator, ...] = kfield('[]Coordinator', '4+', struct=Coordinator)
 
 

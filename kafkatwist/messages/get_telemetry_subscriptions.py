@@ -1,6 +1,6 @@
 """Kafka get telemetry subscriptions models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/GetTelemetrySubscriptionsRequest.json
   clients/src/main/resources/common/message/GetTelemetrySubscriptionsResponse.json
 """
@@ -45,7 +45,7 @@ class GetTelemetrySubscriptionsResponse:
     push_interval_ms: int = kfield('int32', '0+')
     #: The maximum bytes of binary data the broker accepts in PushTelemetryRequest.
     telemetry_max_bytes: int = kfield('int32', '0+')
-    #: Flag to indicate monotonic/counter metrics are to be emitted as deltas or cumulative values
+    #: Flag to indicate monotonic/counter metrics are to be emitted as deltas or cumulative values.
     delta_temporality: bool = kfield('bool', '0+')
     #: Requested metrics prefix string match. Empty array: No metrics subscribed, Array[0] empty string: All metrics subscribed.
     requested_metrics: tuple[str, ...] = kfield('[]string', '0+')

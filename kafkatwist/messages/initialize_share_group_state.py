@@ -1,6 +1,6 @@
 """Kafka initialize share group state models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/InitializeShareGroupStateRequest.json
   clients/src/main/resources/common/message/InitializeShareGroupStateResponse.json
 """
@@ -66,7 +66,7 @@ class PartitionResult:
 class InitializeStateResult:
     """Kafka struct InitializeStateResult."""
 
-    #: The topic identifier
+    #: The topic identifier.
     topic_id: uuid.UUID = kfield('uuid', '0+')
     #: The results for the partitions.
     partitions: tuple[PartitionResult, ...] = kfield('[]PartitionResult', '0+', struct=PartitionResult)
@@ -77,7 +77,7 @@ class InitializeStateResult:
 class InitializeShareGroupStateResponse:
     """Kafka struct InitializeShareGroupStateResponse."""
 
-    #: The initialization results
+    #: The initialization results.
     results: tuple[InitializeStateResult, ...] = kfield('[]InitializeStateResult', '0+', struct=InitializeStateResult)
 
 

@@ -1,6 +1,6 @@
 """Kafka join group models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/JoinGroupRequest.json
   clients/src/main/resources/common/message/JoinGroupResponse.json
 """
@@ -83,6 +83,7 @@ class JoinGroupResponse:
     skip_assignment: bool = kfield('bool', '9+', default=False)
     #: The member ID assigned by the group coordinator.
     member_id: str = kfield('string', '0+')
+    #: The group members.
     members: tuple[JoinGroupResponseMember, ...] = kfield('[]JoinGroupResponseMember', '0+', struct=JoinGroupResponseMember)
 
 

@@ -1,6 +1,6 @@
 """Kafka k raft version record models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/KRaftVersionRecord.json
 """
 
@@ -21,9 +21,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class KRaftVersionRecord:
     """Kafka struct KRaftVersionRecord."""
 
-    #: The version of the kraft version record
+    #: The version of the kraft version record.
     version: int = kfield('int16', '0+')
-    #: The kraft protocol version
+    #: The kraft protocol version.
     k_raft_version: int = kfield('int16', '0+')
 
 

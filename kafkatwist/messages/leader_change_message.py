@@ -1,6 +1,6 @@
 """Kafka leader change message models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/LeaderChangeMessage.json
 """
 
@@ -20,8 +20,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class Voter:
     """Kafka struct Voter."""
 
+    #: The ID of the voter.
     voter_id: int = kfield('int32', '0+')
-    #: The directory id of the voter
+    #: The directory id of the voter.
     voter_directory_id: uuid.UUID = kfield('uuid', '1+')
 
 
@@ -30,13 +31,13 @@ class Voter:
 class LeaderChangeMessage:
     """Kafka struct LeaderChangeMessage."""
 
-    #: The version of the leader change message
+    #: The version of the leader change message.
     version: int = kfield('int16', '0+')
-    #: The ID of the newly elected leader
+    #: The ID of the newly elected leader.
     leader_id: int = kfield('int32', '0+')
-    #: The set of voters in the quorum for this epoch
+    #: The set of voters in the quorum for this epoch.
     voters: tuple[Voter, ...] = kfield('[]Voter', '0+', struct=Voter)
-    #: The voters who voted for the leader at the time of election
+    #: The voters who voted for the leader at the time of election.
     granting_voters: tuple[Voter, ...] = kfield('[]Voter', '0+', struct=Voter)
 
 

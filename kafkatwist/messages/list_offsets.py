@@ -1,6 +1,6 @@
 """Kafka list offsets models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-11 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/ListOffsetsRequest.json
   clients/src/main/resources/common/message/ListOffsetsResponse.json
 """
@@ -41,14 +41,14 @@ class ListOffsetsTopic:
     partitions: tuple[ListOffsetsPartition, ...] = kfield('[]ListOffsetsPartition', '0+', struct=ListOffsetsPartition)
 
 
-@message(name="ListOffsetsRequest", kind="request", api_key=2, valid="0-10", flexible="6+")
+@message(name="ListOffsetsRequest", kind="request", api_key=2, valid="0-11", flexible="6+")
 @frozen
 class ListOffsetsRequest:
     """Kafka struct ListOffsetsRequest."""
 
     #: The broker ID of the requester, or -1 if this request is being made by a normal consumer.
     replica_id: int = kfield('int32', '0+')
-    #: This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records
+    #: This setting controls the visibility of transactional records. Using READ_UNCOMMITTED (isolation_level = 0) makes all records visible. With READ_COMMITTED (isolation_level = 1), non-transactional and COMMITTED transactional records are visible. To be more concrete, READ_COMMITTED returns all data from offsets smaller than the current LSO (last stable offset), and enables the inclusion of the list of aborted transactions in the result, which allows consumers to discard ABORTED transactional records.
     isolation_level: int = kfield('int8', '2+')
     #: Each topic in the request.
     topics: tuple[ListOffsetsTopic, ...] = kfield('[]ListOffsetsTopic', '0+', struct=ListOffsetsTopic)
@@ -70,6 +70,7 @@ class ListOffsetsPartitionResponse:
     timestamp: int = kfield('int64', '1+', default=-1)
     #: The returned offset.
     offset: int = kfield('int64', '1+', default=-1)
+    #: The leader epoch associated with the returned offset.
     leader_epoch: int = kfield('int32', '4+', default=-1)
 
 
@@ -77,13 +78,13 @@ class ListOffsetsPartitionResponse:
 class ListOffsetsTopicResponse:
     """Kafka struct ListOffsetsTopicResponse."""
 
-    #: The topic name
+    #: The topic name.
     name: str = kfield('string', '0+')
     #: Each partition in the response.
     partitions: tuple[ListOffsetsPartitionResponse, ...] = kfield('[]ListOffsetsPartitionResponse', '0+', struct=ListOffsetsPartitionResponse)
 
 
-@message(name="ListOffsetsResponse", kind="response", api_key=2, valid="0-10", flexible="6+")
+@message(name="ListOffsetsResponse", kind="response", api_key=2, valid="0-11", flexible="6+")
 @frozen
 class ListOffsetsResponse:
     """Kafka struct ListOffsetsResponse."""

@@ -1,6 +1,6 @@
 """Kafka list partition reassignments models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ListPartitionReassignmentsRequest.json
   clients/src/main/resources/common/message/ListPartitionReassignmentsResponse.json
 """
@@ -21,7 +21,7 @@ from kafkatwist.wire.schema import Records, kfield, message
 class ListPartitionReassignmentsTopics:
     """Kafka struct ListPartitionReassignmentsTopics."""
 
-    #: The topic name
+    #: The topic name.
     name: str = kfield('string', '0+')
     #: The partitions to list partition reassignments for.
     partition_indexes: tuple[int, ...] = kfield('[]int32', '0+')
@@ -69,7 +69,7 @@ class ListPartitionReassignmentsResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The top-level error code, or 0 if there was no error
+    #: The top-level error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
     #: The top-level error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+')

@@ -1,6 +1,6 @@
 """Kafka metadata models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/MetadataRequest.json
   clients/src/main/resources/common/message/MetadataResponse.json
 """
@@ -27,7 +27,7 @@ class MetadataRequestTopic:
     name: str | None = kfield('string', '0+', nullable='10+')
 
 
-@message(name="MetadataRequest", kind="request", api_key=3, valid="0-12", flexible="9+")
+@message(name="MetadataRequest", kind="request", api_key=3, valid="0-13", flexible="9+")
 @frozen
 class MetadataRequest:
     """Kafka struct MetadataRequest."""
@@ -94,7 +94,7 @@ class MetadataResponseTopic:
     topic_authorized_operations: int = kfield('int32', '8+', default=-2147483648)
 
 
-@message(name="MetadataResponse", kind="response", api_key=3, valid="0-12", flexible="9+")
+@message(name="MetadataResponse", kind="response", api_key=3, valid="0-13", flexible="9+")
 @frozen
 class MetadataResponse:
     """Kafka struct MetadataResponse."""
@@ -111,6 +111,8 @@ class MetadataResponse:
     topics: tuple[MetadataResponseTopic, ...] = kfield('[]MetadataResponseTopic', '0+', struct=MetadataResponseTopic)
     #: 32-bit bitfield to represent authorized operations for this cluster.
     cluster_authorized_operations: int = kfield('int32', '8-10', default=-2147483648)
+    #: The top-level error code, or 0 if there was no error.
+    error_code: int = kfield('int16', '13+', ignorable=True)
 
 
 __all__ = [

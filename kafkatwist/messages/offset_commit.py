@@ -1,6 +1,6 @@
 """Kafka offset commit models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 2-10 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/OffsetCommitRequest.json
   clients/src/main/resources/common/message/OffsetCommitResponse.json
 """
@@ -38,12 +38,14 @@ class OffsetCommitRequestTopic:
     """Kafka struct OffsetCommitRequestTopic."""
 
     #: The topic name.
-    name: str = kfield('string', '0+')
+    name: str = kfield('string', '0-9', ignorable=True)
+    #: The topic ID.
+    topic_id: uuid.UUID = kfield('uuid', '10+', ignorable=True)
     #: Each partition to commit offsets for.
     partitions: tuple[OffsetCommitRequestPartition, ...] = kfield('[]OffsetCommitRequestPartition', '0+', struct=OffsetCommitRequestPartition)
 
 
-@message(name="OffsetCommitRequest", kind="request", api_key=8, valid="0-9", flexible="8+")
+@message(name="OffsetCommitRequest", kind="request", api_key=8, valid="0-10", flexible="8+")
 @frozen
 class OffsetCommitRequest:
     """Kafka struct OffsetCommitRequest."""
@@ -77,12 +79,14 @@ class OffsetCommitResponseTopic:
     """Kafka struct OffsetCommitResponseTopic."""
 
     #: The topic name.
-    name: str = kfield('string', '0+')
+    name: str = kfield('string', '0-9', ignorable=True)
+    #: The topic ID.
+    topic_id: uuid.UUID = kfield('uuid', '10+', ignorable=True)
     #: The responses for each partition in the topic.
     partitions: tuple[OffsetCommitResponsePartition, ...] = kfield('[]OffsetCommitResponsePartition', '0+', struct=OffsetCommitResponsePartition)
 
 
-@message(name="OffsetCommitResponse", kind="response", api_key=8, valid="0-9", flexible="8+")
+@message(name="OffsetCommitResponse", kind="response", api_key=8, valid="0-10", flexible="8+")
 @frozen
 class OffsetCommitResponse:
     """Kafka struct OffsetCommitResponse."""

@@ -1,6 +1,6 @@
 """Kafka offset delete models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/OffsetDeleteRequest.json
   clients/src/main/resources/common/message/OffsetDeleteResponse.json
 """
@@ -42,7 +42,7 @@ class OffsetDeleteRequest:
 
     #: The unique group identifier.
     group_id: str = kfield('string', '0+')
-    #: The topics to delete offsets for
+    #: The topics to delete offsets for.
     topics: tuple[OffsetDeleteRequestTopic, ...] = kfield('[]OffsetDeleteRequestTopic', '0+', struct=OffsetDeleteRequestTopic)
 
 

@@ -1,6 +1,6 @@
 """Kafka offset fetch models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-10 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/OffsetFetchRequest.json
   clients/src/main/resources/common/message/OffsetFetchResponse.json
 """
@@ -32,7 +32,9 @@ class OffsetFetchRequestTopics:
     """Kafka struct OffsetFetchRequestTopics."""
 
     #: The topic name.
-    name: str = kfield('string', '8+')
+    name: str = kfield('string', '8-9', ignorable=True)
+    #: The topic ID.
+    topic_id: uuid.UUID = kfield('uuid', '10+', ignorable=True)
     #: The partition indexes we would like to fetch offsets for.
     partition_indexes: tuple[int, ...] = kfield('[]int32', '8+')
 
@@ -43,7 +45,7 @@ class OffsetFetchRequestGroup:
 
     #: The group ID.
     group_id: str = kfield('string', '8+')
-    #: The member ID assigned by the group coordinator if using the new consumer protocol (KIP-848).
+    #: The member id.
     member_id: str | None = kfield('string', '9+', nullable='9+', ignorable=True, default=None)
     #: The member epoch if using the new consumer protocol (KIP-848).
     member_epoch: int = kfield('int32', '9+', ignorable=True, default=-1)
@@ -51,7 +53,7 @@ class OffsetFetchRequestGroup:
     topics: tuple[OffsetFetchRequestTopics, ...] | None = kfield('[]OffsetFetchRequestTopics', '8+', nullable='8+', struct=OffsetFetchRequestTopics)
 
 
-@message(name="OffsetFetchRequest", kind="request", api_key=9, valid="0-9", flexible="6+")
+@message(name="OffsetFetchRequest", kind="request", api_key=9, valid="0-10", flexible="6+")
 @frozen
 class OffsetFetchRequest:
     """Kafka struct OffsetFetchRequest."""
@@ -60,7 +62,7 @@ class OffsetFetchRequest:
     group_id: str = kfield('string', '0-7')
     #: Each topic we would like to fetch offsets for, or null to fetch offsets for all topics.
     topics: tuple[OffsetFetchRequestTopic, ...] | None = kfield('[]OffsetFetchRequestTopic', '0-7', nullable='2-7', struct=OffsetFetchRequestTopic)
-    #: Each group we would like to fetch offsets for
+    #: Each group we would like to fetch offsets for.
     groups: tuple[OffsetFetchRequestGroup, ...] = kfield('[]OffsetFetchRequestGroup', '8+', struct=OffsetFetchRequestGroup)
     #: Whether broker should hold on returning unstable offsets but set a retriable error code for the partitions.
     require_stable: bool = kfield('bool', '7+', default=False)
@@ -88,7 +90,7 @@ class OffsetFetchResponseTopic:
 
     #: The topic name.
     name: str = kfield('string', '0-7')
-    #: The responses per partition
+    #: The responses per partition.
     partitions: tuple[OffsetFetchResponsePartition, ...] = kfield('[]OffsetFetchResponsePartition', '0-7', struct=OffsetFetchResponsePartition)
 
 
@@ -113,8 +115,10 @@ class OffsetFetchResponseTopics:
     """Kafka struct OffsetFetchResponseTopics."""
 
     #: The topic name.
-    name: str = kfield('string', '8+')
-    #: The responses per partition
+    name: str = kfield('string', '8-9', ignorable=True)
+    #: The topic ID.
+    topic_id: uuid.UUID = kfield('uuid', '10+', ignorable=True)
+    #: The responses per partition.
     partitions: tuple[OffsetFetchResponsePartitions, ...] = kfield('[]OffsetFetchResponsePartitions', '8+', struct=OffsetFetchResponsePartitions)
 
 
@@ -130,7 +134,7 @@ class OffsetFetchResponseGroup:
     error_code: int = kfield('int16', '8+', default=0)
 
 
-@message(name="OffsetFetchResponse", kind="response", api_key=9, valid="0-9", flexible="6+")
+@message(name="OffsetFetchResponse", kind="response", api_key=9, valid="0-10", flexible="6+")
 @frozen
 class OffsetFetchResponse:
     """Kafka struct OffsetFetchResponse."""

@@ -1,6 +1,6 @@
 """Kafka offset for leader epoch models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 2-4 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/OffsetForLeaderEpochRequest.json
   clients/src/main/resources/common/message/OffsetForLeaderEpochResponse.json
 """

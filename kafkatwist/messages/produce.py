@@ -1,6 +1,6 @@
 """Kafka produce models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.3.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 3-13 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/ProduceRequest.json
   clients/src/main/resources/common/message/ProduceResponse.json
 """
@@ -39,7 +39,7 @@ class TopicProduceData:
     partition_data: tuple[PartitionProduceData, ...] = kfield('[]PartitionProduceData', '0+', struct=PartitionProduceData)
 
 
-@message(name="ProduceRequest", kind="request", api_key=0, valid="3-13", flexible="9+")
+@message(name="ProduceRequest", kind="request", api_key=0, valid="0-13", flexible="9+")
 @frozen
 class ProduceRequest:
     """Kafka struct ProduceRequest."""
@@ -122,7 +122,7 @@ class NodeEndpoint:
     rack: str | None = kfield('string', '10+', nullable='10+', default=None)
 
 
-@message(name="ProduceResponse", kind="response", api_key=0, valid="3-13", flexible="9+")
+@message(name="ProduceResponse", kind="response", api_key=0, valid="0-13", flexible="9+")
 @frozen
 class ProduceResponse:
     """Kafka struct ProduceResponse."""

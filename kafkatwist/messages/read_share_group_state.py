@@ -1,6 +1,6 @@
 """Kafka read share group state models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ReadShareGroupStateRequest.json
   clients/src/main/resources/common/message/ReadShareGroupStateResponse.json
 """
@@ -52,11 +52,11 @@ class ReadShareGroupStateRequest:
 class StateBatch:
     """Kafka struct StateBatch."""
 
-    #: The base offset of this state batch.
+    #: The first offset of this state batch.
     first_offset: int = kfield('int64', '0+')
     #: The last offset of this state batch.
     last_offset: int = kfield('int64', '0+')
-    #: The state - 0:Available,2:Acked,4:Archived.
+    #: The delivery state - 0:Available,2:Acked,4:Archived.
     delivery_state: int = kfield('int8', '0+')
     #: The delivery count.
     delivery_count: int = kfield('int16', '0+')
@@ -72,10 +72,11 @@ class PartitionResult:
     error_code: int = kfield('int16', '0+')
     #: The error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
-    #: The state epoch for this share-partition.
+    #: The state epoch of the share-partition.
     state_epoch: int = kfield('int32', '0+')
     #: The share-partition start offset, which can be -1 if it is not yet initialized.
     start_offset: int = kfield('int64', '0+')
+    #: The state batches for this share-partition.
     state_batches: tuple[StateBatch, ...] = kfield('[]StateBatch', '0+', struct=StateBatch)
 
 
@@ -83,7 +84,7 @@ class PartitionResult:
 class ReadStateResult:
     """Kafka struct ReadStateResult."""
 
-    #: The topic identifier
+    #: The topic identifier.
     topic_id: uuid.UUID = kfield('uuid', '0+')
     #: The results for the partitions.
     partitions: tuple[PartitionResult, ...] = kfield('[]PartitionResult', '0+', struct=PartitionResult)
@@ -94,7 +95,7 @@ class ReadStateResult:
 class ReadShareGroupStateResponse:
     """Kafka struct ReadShareGroupStateResponse."""
 
-    #: The read results
+    #: The read results.
     results: tuple[ReadStateResult, ...] = kfield('[]ReadStateResult', '0+', struct=ReadStateResult)
 
 

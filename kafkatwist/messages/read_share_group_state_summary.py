@@ -1,6 +1,6 @@
 """Kafka read share group state summary models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/ReadShareGroupStateSummaryRequest.json
   clients/src/main/resources/common/message/ReadShareGroupStateSummaryResponse.json
 """
@@ -37,7 +37,7 @@ class ReadStateSummaryData:
     partitions: tuple[PartitionData, ...] = kfield('[]PartitionData', '0+', struct=PartitionData)
 
 
-@message(name="ReadShareGroupStateSummaryRequest", kind="request", api_key=87, valid="0", flexible="0+")
+@message(name="ReadShareGroupStateSummaryRequest", kind="request", api_key=87, valid="0-1", flexible="0+")
 @frozen
 class ReadShareGroupStateSummaryRequest:
     """Kafka struct ReadShareGroupStateSummaryRequest."""
@@ -60,26 +60,30 @@ class PartitionResult:
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
     #: The state epoch of the share-partition.
     state_epoch: int = kfield('int32', '0+')
+    #: The leader epoch of the share-partition.
+    leader_epoch: int = kfield('int32', '0+')
     #: The share-partition start offset.
     start_offset: int = kfield('int64', '0+')
+    #: The number of offsets greater than or equal to share-partition start offset for which delivery has been completed.
+    delivery_complete_count: int = kfield('int32', '1+', ignorable=True, default=-1)
 
 
 @frozen
 class ReadStateSummaryResult:
     """Kafka struct ReadStateSummaryResult."""
 
-    #: The topic identifier
+    #: The topic identifier.
     topic_id: uuid.UUID = kfield('uuid', '0+')
     #: The results for the partitions.
     partitions: tuple[PartitionResult, ...] = kfield('[]PartitionResult', '0+', struct=PartitionResult)
 
 
-@message(name="ReadShareGroupStateSummaryResponse", kind="response", api_key=87, valid="0", flexible="0+")
+@message(name="ReadShareGroupStateSummaryResponse", kind="response", api_key=87, valid="0-1", flexible="0+")
 @frozen
 class ReadShareGroupStateSummaryResponse:
     """Kafka struct ReadShareGroupStateSummaryResponse."""
 
-    #: The read results
+    #: The read results.
     results: tuple[ReadStateSummaryResult, ...] = kfield('[]ReadStateSummaryResult', '0+', struct=ReadStateSummaryResult)
 
 

@@ -1,6 +1,6 @@
 """Kafka remove raft voter models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/RemoveRaftVoterRequest.json
   clients/src/main/resources/common/message/RemoveRaftVoterResponse.json
 """
@@ -22,10 +22,11 @@ from kafkatwist.wire.schema import Records, kfield, message
 class RemoveRaftVoterRequest:
     """Kafka struct RemoveRaftVoterRequest."""
 
+    #: The cluster id of the request.
     cluster_id: str | None = kfield('string', '0+', nullable='0+')
-    #: The replica id of the voter getting removed from the topic partition
+    #: The replica id of the voter getting removed from the topic partition.
     voter_id: int = kfield('int32', '0+')
-    #: The directory id of the voter getting removed from the topic partition
+    #: The directory id of the voter getting removed from the topic partition.
     voter_directory_id: uuid.UUID = kfield('uuid', '0+')
 
 
@@ -36,7 +37,7 @@ class RemoveRaftVoterResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The error code, or 0 if there was no error
+    #: The error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
     #: The error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', ignorable=True)

@@ -1,6 +1,6 @@
 """Kafka share acknowledge models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-2 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/ShareAcknowledgeRequest.json
   clients/src/main/resources/common/message/ShareAcknowledgeResponse.json
 """
@@ -25,7 +25,7 @@ class AcknowledgementBatch:
     first_offset: int = kfield('int64', '0+')
     #: Last offset (inclusive) of batch of records to acknowledge.
     last_offset: int = kfield('int64', '0+')
-    #: Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject.
+    #: Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject,4:Renew.
     acknowledge_types: tuple[int, ...] = kfield('[]int8', '0+')
 
 
@@ -49,7 +49,7 @@ class AcknowledgeTopic:
     partitions: tuple[AcknowledgePartition, ...] = kfield('[]AcknowledgePartition', '0+', struct=AcknowledgePartition)
 
 
-@message(name="ShareAcknowledgeRequest", kind="request", api_key=79, valid="0", flexible="0+")
+@message(name="ShareAcknowledgeRequest", kind="request", api_key=79, valid="0-2", flexible="0+")
 @frozen
 class ShareAcknowledgeRequest:
     """Kafka struct ShareAcknowledgeRequest."""
@@ -60,6 +60,8 @@ class ShareAcknowledgeRequest:
     member_id: str | None = kfield('string', '0+', nullable='0+')
     #: The current share session epoch: 0 to open a share session; -1 to close it; otherwise increments for consecutive requests.
     share_session_epoch: int = kfield('int32', '0+')
+    #: Whether Renew type acknowledgements present in AcknowledgementBatches.
+    is_renew_ack: bool = kfield('bool', '2+', default=False)
     #: The topics containing records to acknowledge.
     topics: tuple[AcknowledgeTopic, ...] = kfield('[]AcknowledgeTopic', '0+', struct=AcknowledgeTopic)
 
@@ -84,6 +86,7 @@ class PartitionData:
     error_code: int = kfield('int16', '0+')
     #: The error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: The current leader of the partition.
     current_leader: LeaderIdAndEpoch = kfield('LeaderIdAndEpoch', '0+', struct=LeaderIdAndEpoch)
 
 
@@ -92,7 +95,7 @@ class ShareAcknowledgeTopicResponse:
     """Kafka struct ShareAcknowledgeTopicResponse."""
 
     #: The unique topic ID.
-    topic_id: uuid.UUID = kfield('uuid', '0+', ignorable=True)
+    topic_id: uuid.UUID = kfield('uuid', '0+')
     #: The topic partitions.
     partitions: tuple[PartitionData, ...] = kfield('[]PartitionData', '0+', struct=PartitionData)
 
@@ -111,17 +114,19 @@ class NodeEndpoint:
     rack: str | None = kfield('string', '0+', nullable='0+', default=None)
 
 
-@message(name="ShareAcknowledgeResponse", kind="response", api_key=79, valid="0", flexible="0+")
+@message(name="ShareAcknowledgeResponse", kind="response", api_key=79, valid="0-2", flexible="0+")
 @frozen
 class ShareAcknowledgeResponse:
     """Kafka struct ShareAcknowledgeResponse."""
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
-    throttle_time_ms: int = kfield('int32', '0+', ignorable=True)
+    throttle_time_ms: int = kfield('int32', '0+')
     #: The top level response error code.
-    error_code: int = kfield('int16', '0+', ignorable=True)
+    error_code: int = kfield('int16', '0+')
     #: The top-level error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: The time in milliseconds for which the acquired records are locked.
+    acquisition_lock_timeout_ms: int = kfield('int32', '2+', ignorable=True)
     #: The response topics.
     responses: tuple[ShareAcknowledgeTopicResponse, ...] = kfield('[]ShareAcknowledgeTopicResponse', '0+', struct=ShareAcknowledgeTopicResponse)
     #: Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.

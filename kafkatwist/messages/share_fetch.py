@@ -1,6 +1,6 @@
 """Kafka share fetch models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-2 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/ShareFetchRequest.json
   clients/src/main/resources/common/message/ShareFetchResponse.json
 """
@@ -25,7 +25,7 @@ class AcknowledgementBatch:
     first_offset: int = kfield('int64', '0+')
     #: Last offset (inclusive) of batch of records to acknowledge.
     last_offset: int = kfield('int64', '0+')
-    #: Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject.
+    #: Array of acknowledge types - 0:Gap,1:Accept,2:Release,3:Reject,4:Renew.
     acknowledge_types: tuple[int, ...] = kfield('[]int8', '0+')
 
 
@@ -36,7 +36,7 @@ class FetchPartition:
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
     #: The maximum bytes to fetch from this partition. 0 when only acknowledgement with no fetching is required. See KIP-74 for cases where this limit may not be honored.
-    partition_max_bytes: int = kfield('int32', '0+')
+    partition_max_bytes: int = kfield('int32', '0')
     #: Record batches to acknowledge.
     acknowledgement_batches: tuple[AcknowledgementBatch, ...] = kfield('[]AcknowledgementBatch', '0+', struct=AcknowledgementBatch)
 
@@ -61,7 +61,7 @@ class ForgottenTopic:
     partitions: tuple[int, ...] = kfield('[]int32', '0+')
 
 
-@message(name="ShareFetchRequest", kind="request", api_key=78, valid="0", flexible="0+")
+@message(name="ShareFetchRequest", kind="request", api_key=78, valid="0-2", flexible="0+")
 @frozen
 class ShareFetchRequest:
     """Kafka struct ShareFetchRequest."""
@@ -78,6 +78,14 @@ class ShareFetchRequest:
     min_bytes: int = kfield('int32', '0+')
     #: The maximum bytes to fetch. See KIP-74 for cases where this limit may not be honored.
     max_bytes: int = kfield('int32', '0+', default=2147483647)
+    #: The maximum number of records to fetch. This limit can be exceeded for alignment of batch boundaries.
+    max_records: int = kfield('int32', '1+')
+    #: The optimal number of records for batches of acquired records and acknowledgements.
+    batch_size: int = kfield('int32', '1+')
+    #: The acquire mode to control the fetch behavior - 0:batch-optimized,1:record-limit.
+    share_acquire_mode: int = kfield('int8', '2+', ignorable=True, default=0)
+    #: Whether Renew type acknowledgements present in AcknowledgementBatches.
+    is_renew_ack: bool = kfield('bool', '2+', default=False)
     #: The topics to fetch.
     topics: tuple[FetchTopic, ...] = kfield('[]FetchTopic', '0+', struct=FetchTopic)
     #: The partitions to remove from this share session.
@@ -120,9 +128,10 @@ class PartitionData:
     acknowledge_error_code: int = kfield('int16', '0+')
     #: The acknowledge error message, or null if there was no acknowledge error.
     acknowledge_error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: The current leader of the partition.
     current_leader: LeaderIdAndEpoch = kfield('LeaderIdAndEpoch', '0+', struct=LeaderIdAndEpoch)
     #: The record data.
-    records: Records | None = kfield('records', '0+', nullable='0+')
+    records: Records | None = kfield('records', '0+', nullable='0')
     #: The acquired records.
     acquired_records: tuple[AcquiredRecords, ...] = kfield('[]AcquiredRecords', '0+', struct=AcquiredRecords)
 
@@ -151,7 +160,7 @@ class NodeEndpoint:
     rack: str | None = kfield('string', '0+', nullable='0+', default=None)
 
 
-@message(name="ShareFetchResponse", kind="response", api_key=78, valid="0", flexible="0+")
+@message(name="ShareFetchResponse", kind="response", api_key=78, valid="0-2", flexible="0+")
 @frozen
 class ShareFetchResponse:
     """Kafka struct ShareFetchResponse."""
@@ -162,6 +171,8 @@ class ShareFetchResponse:
     error_code: int = kfield('int16', '0+')
     #: The top-level error message, or null if there was no error.
     error_message: str | None = kfield('string', '0+', nullable='0+', default=None)
+    #: The time in milliseconds for which the acquired records are locked.
+    acquisition_lock_timeout_ms: int = kfield('int32', '1+')
     #: The response topics.
     responses: tuple[ShareFetchableTopicResponse, ...] = kfield('[]ShareFetchableTopicResponse', '0+', struct=ShareFetchableTopicResponse)
     #: Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER.

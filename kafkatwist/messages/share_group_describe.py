@@ -1,6 +1,6 @@
 """Kafka share group describe models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/ShareGroupDescribeRequest.json
   clients/src/main/resources/common/message/ShareGroupDescribeResponse.json
 """
@@ -17,12 +17,12 @@ from attrs import frozen
 from kafkatwist.wire.schema import Records, kfield, message
 
 
-@message(name="ShareGroupDescribeRequest", kind="request", api_key=77, valid="0", flexible="0+")
+@message(name="ShareGroupDescribeRequest", kind="request", api_key=77, valid="0-1", flexible="0+")
 @frozen
 class ShareGroupDescribeRequest:
     """Kafka struct ShareGroupDescribeRequest."""
 
-    #: The ids of the groups to describe
+    #: The ids of the groups to describe.
     group_ids: tuple[str, ...] = kfield('[]string', '0+')
     #: Whether to include authorized operations.
     include_authorized_operations: bool = kfield('bool', '0+')
@@ -92,7 +92,7 @@ class DescribedGroup:
     authorized_operations: int = kfield('int32', '0+', default=-2147483648)
 
 
-@message(name="ShareGroupDescribeResponse", kind="response", api_key=77, valid="0", flexible="0+")
+@message(name="ShareGroupDescribeResponse", kind="response", api_key=77, valid="0-1", flexible="0+")
 @frozen
 class ShareGroupDescribeResponse:
     """Kafka struct ShareGroupDescribeResponse."""

@@ -1,6 +1,6 @@
 """Kafka snapshot footer record models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/SnapshotFooterRecord.json
 """
 
@@ -21,7 +21,7 @@ from kafkatwist.wire.schema import Records, kfield, message
 class SnapshotFooterRecord:
     """Kafka struct SnapshotFooterRecord."""
 
-    #: The version of the snapshot footer record
+    #: The version of the snapshot footer record.
     version: int = kfield('int16', '0+')
 
 

@@ -1,6 +1,6 @@
 """Kafka snapshot header record models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/SnapshotHeaderRecord.json
 """
 
@@ -21,9 +21,9 @@ from kafkatwist.wire.schema import Records, kfield, message
 class SnapshotHeaderRecord:
     """Kafka struct SnapshotHeaderRecord."""
 
-    #: The version of the snapshot header record
+    #: The version of the snapshot header record.
     version: int = kfield('int16', '0+')
-    #: The append time of the last record from the log contained in this snapshot
+    #: The append time of the last record from the log contained in this snapshot.
     last_contained_log_timestamp: int = kfield('int64', '0+')
 
 

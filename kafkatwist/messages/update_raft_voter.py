@@ -1,6 +1,6 @@
 """Kafka update raft voter models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/UpdateRaftVoterRequest.json
   clients/src/main/resources/common/message/UpdateRaftVoterResponse.json
 """
@@ -21,11 +21,11 @@ from kafkatwist.wire.schema import Records, kfield, message
 class Listener:
     """Kafka struct Listener."""
 
-    #: The name of the endpoint
+    #: The name of the endpoint.
     name: str = kfield('string', '0+')
-    #: The hostname
+    #: The hostname.
     host: str = kfield('string', '0+')
-    #: The port
+    #: The port.
     port: int = kfield('uint16', '0+')
 
 
@@ -33,9 +33,9 @@ class Listener:
 class KRaftVersionFeature:
     """Kafka struct KRaftVersionFeature."""
 
-    #: The minimum supported KRaft protocol version
+    #: The minimum supported KRaft protocol version.
     min_supported_version: int = kfield('int16', '0+')
-    #: The maximum supported KRaft protocol version
+    #: The maximum supported KRaft protocol version.
     max_supported_version: int = kfield('int16', '0+')
 
 
@@ -44,16 +44,17 @@ class KRaftVersionFeature:
 class UpdateRaftVoterRequest:
     """Kafka struct UpdateRaftVoterRequest."""
 
+    #: The cluster id.
     cluster_id: str | None = kfield('string', '0+', nullable='0+')
-    #: The current leader epoch of the partition, -1 for unknown leader epoch
+    #: The current leader epoch of the partition, -1 for unknown leader epoch.
     current_leader_epoch: int = kfield('int32', '0+')
-    #: The replica id of the voter getting updated in the topic partition
+    #: The replica id of the voter getting updated in the topic partition.
     voter_id: int = kfield('int32', '0+')
-    #: The directory id of the voter getting updated in the topic partition
+    #: The directory id of the voter getting updated in the topic partition.
     voter_directory_id: uuid.UUID = kfield('uuid', '0+')
-    #: The endpoint that can be used to communicate with the leader
+    #: The endpoint that can be used to communicate with the leader.
     listeners: tuple[Listener, ...] = kfield('[]Listener', '0+', struct=Listener)
-    #: The range of versions of the protocol that the replica supports
+    #: The range of versions of the protocol that the replica supports.
     k_raft_version_feature: KRaftVersionFeature = kfield('KRaftVersionFeature', '0+', struct=KRaftVersionFeature)
 
 
@@ -61,13 +62,13 @@ class UpdateRaftVoterRequest:
 class CurrentLeader:
     """Kafka struct CurrentLeader."""
 
-    #: The replica id of the current leader or -1 if the leader is unknown
+    #: The replica id of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '0+', default=-1)
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '0+', default=-1)
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '0+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('int32', '0+')
 
 
@@ -78,8 +79,9 @@ class UpdateRaftVoterResponse:
 
     #: The duration in milliseconds for which the request was throttled due to a quota violation, or zero if the request did not violate any quota.
     throttle_time_ms: int = kfield('int32', '0+')
-    #: The error code, or 0 if there was no error
+    #: The error code, or 0 if there was no error.
     error_code: int = kfield('int16', '0+')
+    #: Details of the current Raft cluster leader.
     current_leader: CurrentLeader = kfield('CurrentLeader', '0+', tag=0, tagged='0+', struct=CurrentLeader)
 
 

@@ -1,6 +1,6 @@
 """Kafka vote models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/VoteRequest.json
   clients/src/main/resources/common/message/VoteResponse.json
 """
@@ -23,18 +23,20 @@ class PartitionDataRequest:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
-    #: The bumped epoch of the candidate sending the request
-    candidate_epoch: int = kfield('int32', '0+')
+    #: The epoch of the voter sending the request
+    replica_epoch: int = kfield('int32', '0+')
     #: The replica id of the voter sending the request
-    candidate_id: int = kfield('int32', '0+')
+    replica_id: int = kfield('int32', '0+')
     #: The directory id of the voter sending the request
-    candidate_directory_id: uuid.UUID = kfield('uuid', '1+', ignorable=True)
-    #: The ID of the voter sending the request
+    replica_directory_id: uuid.UUID = kfield('uuid', '1+', ignorable=True)
+    #: The directory id of the voter receiving the request
     voter_directory_id: uuid.UUID = kfield('uuid', '1+', ignorable=True)
-    #: The epoch of the last record written to the metadata log
+    #: The epoch of the last record written to the metadata log.
     last_offset_epoch: int = kfield('int32', '0+')
-    #: The offset of the last record written to the metadata log
+    #: The log end offset of the metadata log of the voter sending the request.
     last_offset: int = kfield('int64', '0+')
+    #: Whether the request is a PreVote request (not persisted) or not.
+    pre_vote: bool = kfield('bool', '2+')
 
 
 @frozen
@@ -43,17 +45,20 @@ class TopicDataRequest:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The partition data.
     partitions: tuple[PartitionDataRequest, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataRequest)
 
 
-@message(name="VoteRequest", kind="request", api_key=52, valid="0-1", flexible="0+")
+@message(name="VoteRequest", kind="request", api_key=52, valid="0-2", flexible="0+")
 @frozen
 class VoteRequest:
     """Kafka struct VoteRequest."""
 
+    #: The cluster id.
     cluster_id: str | None = kfield('string', '0+', nullable='0+', default=None)
-    #: The replica id of the voter receiving the request
+    #: The replica id of the voter receiving the request.
     voter_id: int = kfield('int32', '1+', ignorable=True, default=-1)
+    #: The topic data.
     topics: tuple[TopicDataRequest, ...] = kfield('[]TopicData', '0+', struct=TopicDataRequest)
 
 
@@ -63,12 +68,13 @@ class PartitionDataResponse:
 
     #: The partition index.
     partition_index: int = kfield('int32', '0+')
+    #: The partition level error code.
     error_code: int = kfield('int16', '0+')
     #: The ID of the current leader or -1 if the leader is unknown.
     leader_id: int = kfield('int32', '0+')
-    #: The latest known leader epoch
+    #: The latest known leader epoch.
     leader_epoch: int = kfield('int32', '0+')
-    #: True if the vote was granted and false otherwise
+    #: True if the vote was granted and false otherwise.
     vote_granted: bool = kfield('bool', '0+')
 
 
@@ -78,6 +84,7 @@ class TopicDataResponse:
 
     #: The topic name.
     topic_name: str = kfield('string', '0+')
+    #: The results for each partition.
     partitions: tuple[PartitionDataResponse, ...] = kfield('[]PartitionData', '0+', struct=PartitionDataResponse)
 
 
@@ -85,23 +92,24 @@ class TopicDataResponse:
 class NodeEndpoint:
     """Kafka struct NodeEndpoint."""
 
-    #: The ID of the associated node
+    #: The ID of the associated node.
     node_id: int = kfield('int32', '1+')
-    #: The node's hostname
+    #: The node's hostname.
     host: str = kfield('string', '1+')
-    #: The node's port
+    #: The node's port.
     port: int = kfield('uint16', '1+')
 
 
-@message(name="VoteResponse", kind="response", api_key=52, valid="0-1", flexible="0+")
+@message(name="VoteResponse", kind="response", api_key=52, valid="0-2", flexible="0+")
 @frozen
 class VoteResponse:
     """Kafka struct VoteResponse."""
 
     #: The top level error code.
     error_code: int = kfield('int16', '0+')
+    #: The results for each topic.
     topics: tuple[TopicDataResponse, ...] = kfield('[]TopicData', '0+', struct=TopicDataResponse)
-    #: Endpoints for all current-leaders enumerated in PartitionData
+    #: Endpoints for all current-leaders enumerated in PartitionData.
     node_endpoints: tuple[NodeEndpoint, ...] = kfield('[]NodeEndpoint', '1+', tag=0, tagged='1+', struct=NodeEndpoint)
 
 

@@ -1,6 +1,6 @@
 """Kafka voters record models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/VotersRecord.json
 """
 
@@ -20,11 +20,11 @@ from kafkatwist.wire.schema import Records, kfield, message
 class Endpoint:
     """Kafka struct Endpoint."""
 
-    #: The name of the endpoint
+    #: The name of the endpoint.
     name: str = kfield('string', '0+')
-    #: The hostname
+    #: The hostname.
     host: str = kfield('string', '0+')
-    #: The port
+    #: The port.
     port: int = kfield('uint16', '0+')
 
 
@@ -32,9 +32,9 @@ class Endpoint:
 class KRaftVersionFeature:
     """Kafka struct KRaftVersionFeature."""
 
-    #: The minimum supported KRaft protocol version
+    #: The minimum supported KRaft protocol version.
     min_supported_version: int = kfield('int16', '0+')
-    #: The maximum supported KRaft protocol version
+    #: The maximum supported KRaft protocol version.
     max_supported_version: int = kfield('int16', '0+')
 
 
@@ -42,13 +42,13 @@ class KRaftVersionFeature:
 class Voter:
     """Kafka struct Voter."""
 
-    #: The replica id of the voter in the topic partition
+    #: The replica id of the voter in the topic partition.
     voter_id: int = kfield('int32', '0+')
-    #: The directory id of the voter in the topic partition
+    #: The directory id of the voter in the topic partition.
     voter_directory_id: uuid.UUID = kfield('uuid', '0+')
-    #: The endpoint that can be used to communicate with the voter
+    #: The endpoint that can be used to communicate with the voter.
     endpoints: tuple[Endpoint, ...] = kfield('[]Endpoint', '0+', struct=Endpoint)
-    #: The range of versions of the protocol that the replica supports
+    #: The range of versions of the protocol that the replica supports.
     k_raft_version_feature: KRaftVersionFeature = kfield('KRaftVersionFeature', '0+', struct=KRaftVersionFeature)
 
 
@@ -57,8 +57,9 @@ class Voter:
 class VotersRecord:
     """Kafka struct VotersRecord."""
 
-    #: The version of the voters record
+    #: The version of the voters record.
     version: int = kfield('int16', '0+')
+    #: The set of voters in the quorum for this epoch.
     voters: tuple[Voter, ...] = kfield('[]Voter', '0+', struct=Voter)
 
 

@@ -1,6 +1,6 @@
 """Kafka write share group state models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0, Apache License 2.0):
   clients/src/main/resources/common/message/WriteShareGroupStateRequest.json
   clients/src/main/resources/common/message/WriteShareGroupStateResponse.json
 """
@@ -21,11 +21,11 @@ from kafkatwist.wire.schema import Records, kfield, message
 class StateBatch:
     """Kafka struct StateBatch."""
 
-    #: The base offset of this state batch.
+    #: The first offset of this state batch.
     first_offset: int = kfield('int64', '0+')
     #: The last offset of this state batch.
     last_offset: int = kfield('int64', '0+')
-    #: The state - 0:Available,2:Acked,4:Archived
+    #: The delivery state - 0:Available,2:Acked,4:Archived.
     delivery_state: int = kfield('int8', '0+')
     #: The delivery count.
     delivery_count: int = kfield('int16', '0+')
@@ -37,12 +37,15 @@ class PartitionData:
 
     #: The partition index.
     partition: int = kfield('int32', '0+')
-    #: The state epoch for this share-partition.
+    #: The state epoch of the share-partition.
     state_epoch: int = kfield('int32', '0+')
     #: The leader epoch of the share-partition.
     leader_epoch: int = kfield('int32', '0+')
     #: The share-partition start offset, or -1 if the start offset is not being written.
     start_offset: int = kfield('int64', '0+')
+    #: The number of offsets greater than or equal to share-partition start offset for which delivery has been completed.
+    delivery_complete_count: int = kfield('int32', '1+', ignorable=True, default=-1)
+    #: The state batches for the share-partition.
     state_batches: tuple[StateBatch, ...] = kfield('[]StateBatch', '0+', struct=StateBatch)
 
 
@@ -56,7 +59,7 @@ class WriteStateData:
     partitions: tuple[PartitionData, ...] = kfield('[]PartitionData', '0+', struct=PartitionData)
 
 
-@message(name="WriteShareGroupStateRequest", kind="request", api_key=85, valid="0", flexible="0+")
+@message(name="WriteShareGroupStateRequest", kind="request", api_key=85, valid="0-1", flexible="0+")
 @frozen
 class WriteShareGroupStateRequest:
     """Kafka struct WriteShareGroupStateRequest."""
@@ -83,18 +86,18 @@ class PartitionResult:
 class WriteStateResult:
     """Kafka struct WriteStateResult."""
 
-    #: The topic identifier
+    #: The topic identifier.
     topic_id: uuid.UUID = kfield('uuid', '0+')
     #: The results for the partitions.
     partitions: tuple[PartitionResult, ...] = kfield('[]PartitionResult', '0+', struct=PartitionResult)
 
 
-@message(name="WriteShareGroupStateResponse", kind="response", api_key=85, valid="0", flexible="0+")
+@message(name="WriteShareGroupStateResponse", kind="response", api_key=85, valid="0-1", flexible="0+")
 @frozen
 class WriteShareGroupStateResponse:
     """Kafka struct WriteShareGroupStateResponse."""
 
-    #: The write results
+    #: The write results.
     results: tuple[WriteStateResult, ...] = kfield('[]WriteStateResult', '0+', struct=WriteStateResult)
 
 

@@ -1,6 +1,6 @@
 """Kafka write txn markers models, generated from Kafka's JSON schemas.
 
-Sources (Apache Kafka 4.3.0, Apache License 2.0):
+Sources (Apache Kafka 4.3.0; versions below 1-2 from 4.0, Apache License 2.0):
   clients/src/main/resources/common/message/WriteTxnMarkersRequest.json
   clients/src/main/resources/common/message/WriteTxnMarkersResponse.json
 """
@@ -45,7 +45,7 @@ class WritableTxnMarker:
     transaction_version: int = kfield('int8', '2+', ignorable=True, default=0)
 
 
-@message(name="WriteTxnMarkersRequest", kind="request", api_key=27, valid="1-2", flexible="1+")
+@message(name="WriteTxnMarkersRequest", kind="request", api_key=27, valid="0-2", flexible="1+")
 @frozen
 class WriteTxnMarkersRequest:
     """Kafka struct WriteTxnMarkersRequest."""
@@ -84,7 +84,7 @@ class WritableTxnMarkerResult:
     topics: tuple[WritableTxnMarkerTopicResult, ...] = kfield('[]WritableTxnMarkerTopicResult', '0+', struct=WritableTxnMarkerTopicResult)
 
 
-@message(name="WriteTxnMarkersResponse", kind="response", api_key=27, valid="1-2", flexible="1+")
+@message(name="WriteTxnMarkersResponse", kind="response", api_key=27, valid="0-2", flexible="1+")
 @frozen
 class WriteTxnMarkersResponse:
     """Kafka struct WriteTxnMarkersResponse."""

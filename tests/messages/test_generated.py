@@ -50,43 +50,60 @@ class GeneratedModulesTests(SynchronousTestCase):
 
     def test_sources_name_their_kafka_version(self) -> None:
         """
-        The transaction APIs come from Kafka 4.3.0's schemas, the rest from the 4.0 snapshot.
+        The messages come from Kafka 4.3.0's schemas, the records from the 4.0 snapshot.
 
-        Each module's docstring says which; the 4.3 ones carry the versions
-        Kafka 4.x clients use for transaction version 2 (KIP-890).
+        Each module's docstring says which; a message whose oldest versions
+        4.3 no longer describes (KIP-896) says they came from 4.0.
         """
-        newer = {
-            "add_offsets_to_txn",
-            "add_partitions_to_txn",
-            "describe_producers",
-            "describe_transactions",
-            "end_txn",
-            "init_producer_id",
-            "list_transactions",
-            "produce",
-            "txn_offset_commit",
-            "write_txn_markers",
+        records = {
+            "metadata_records",
+            "group_coordinator_records",
+            "transaction_coordinator_records",
+            "raft_records",
         }
         for path in sorted(MESSAGES.glob("*.py")):
             if path.name == "__init__.py":
                 continue
-            version = "4.3.0" if path.stem in newer else "4.0"
+            text = path.read_text()
             with self.subTest(module=path.stem):
-                self.assertIn(
-                    f"Sources (Apache Kafka {version}, Apache License 2.0):", path.read_text()
-                )
+                if path.stem in records:
+                    self.assertIn("Sources (Apache Kafka 4.0, Apache License 2.0):", text)
+                else:
+                    self.assertIn("Sources (Apache Kafka 4.3.0", text)
+        fetch = (MESSAGES / "fetch.py").read_text()
+        self.assertIn("Sources (Apache Kafka 4.3.0; versions below 4-18 from 4.0,", fetch)
 
-    def test_transaction_versions_from_kafka_43(self) -> None:
-        """The 4.3 schemas bring Produce v3-13, TxnOffsetCommit v0-5, WriteTxnMarkers v1-2..."""
+    def test_versions_from_kafka_43(self) -> None:
+        """The 4.3 schemas bring Produce v13, Fetch v18, Metadata v13, OffsetCommit v10..."""
         from_43 = {
-            "produce": ("ProduceRequest", "3-13"),
+            "produce": ("ProduceRequest", "0-13"),
+            "fetch": ("FetchRequest", "0-18"),
+            "metadata": ("MetadataRequest", "0-13"),
+            "offset_commit": ("OffsetCommitRequest", "0-10"),
+            "list_offsets": ("ListOffsetsRequest", "0-11"),
             "txn_offset_commit": ("TxnOffsetCommitRequest", "0-5"),
-            "list_transactions": ("ListTransactionsRequest", "0-2"),
-            "write_txn_markers": ("WriteTxnMarkersRequest", "1-2"),
+            "write_txn_markers": ("WriteTxnMarkersRequest", "0-2"),
             "init_producer_id": ("InitProducerIdRequest", "0-6"),
+            "consumer_group_heartbeat": ("ConsumerGroupHeartbeatRequest", "0-1"),
         }
         for module, (name, valid) in from_43.items():
             with self.subTest(module=module):
                 text = (MESSAGES / f"{module}.py").read_text()
                 self.assertIn(f'@message(name="{name}", kind="request"', text)
                 self.assertIn(f'valid="{valid}"', text)
+
+    def test_removed_versions_keep_their_fields(self) -> None:
+        """
+        Fields that only KIP-896's removed versions had come back from the 4.0 snapshot.
+
+        ListOffsets v0's C{MaxNumOffsets} and C{OldStyleOffsets} are in no 4.3
+        schema; Fetch v0-3 read the same fields as v4 minus the isolation level.
+        """
+        text = (MESSAGES / "list_offsets.py").read_text()
+        self.assertIn("max_num_offsets: int = kfield('int32', '0', default=1)", text)
+        self.assertIn("old_style_offsets: tuple[int, ...] = kfield('[]int64', '0')", text)
+        fetch = (MESSAGES / "fetch.py").read_text()
+        self.assertIn("replica_id: int = kfield('int32', '0-14', default=-1)", fetch)
+        self.assertIn(
+            "max_bytes: int = kfield('int32', '3+', ignorable=True, default=2147483647)", fetch
+        )

@@ -135,7 +135,7 @@ class CompileTests(SynchronousTestCase):
         info = schema.message_info(FetchRequest)
         self.assertEqual(
             (info.api_key, info.kind, str(info.valid), str(info.flexible)),
-            (1, "request", "0-17", "12+"),
+            (1, "request", "0-18", "12+"),
         )
 
     def test_field_specs_in_wire_order(self) -> None:
