@@ -14,6 +14,7 @@ from attrs import define, field
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.group_config import GroupConfig
+from kafkatwist.config.group_overrides import GroupConfigReader
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.fetchsessions.cache import FetchSessionCache
@@ -82,6 +83,8 @@ class Broker:
     producer_ids: ProducerIdAllocator
     transactions: TransactionService
     fetch_sessions: FetchSessions
+    #: The group-level configs (resource type GROUP) as the consumer group coordinator reads them.
+    group_configs: GroupConfigReader
     broker_loggers: BrokerLoggers
     node_id: int
     cluster_id: str = ""
@@ -171,6 +174,7 @@ def build_broker(
         partitions=partitions,
         controller=controller,
         groups=groups,
+        group_configs=GroupConfigReader(metadata, configs),
         producer_ids=producer_ids,
         transactions=transactions,
         fetch_sessions=fetch_sessions,

@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.apis._topics import validate_topic_name
-from kafkatwist.config import topic_config
+from kafkatwist.config import group_overrides, topic_config
 from kafkatwist.config.dynamic import validate_dynamic
 from kafkatwist.errors import ErrorCode, KafkaError
 
@@ -187,7 +187,7 @@ def check_topic_resource(ctx: RequestContext, name: str, new_configs: Mapping[st
 
 
 def current_configs(ctx: RequestContext, resource_type: int, name: str) -> dict[str, str]:
-    """The dynamic configs a TOPIC or BROKER resource has now."""
+    """The dynamic configs a TOPIC, BROKER or GROUP resource has now."""
     image = ctx.broker.metadata.image
     if resource_type == RESOURCE_TOPIC:
         topic = image.topics.get(name)
@@ -259,6 +259,30 @@ async def alter_topic(
         await persist(
             ctx, RESOURCE_TOPIC, name, changes(current_configs(ctx, RESOURCE_TOPIC, name), new)
         )
+    return OK
+
+
+async def alter_group(
+    ctx: RequestContext, name: str, new: Mapping[str, str], validate_only: bool
+) -> Outcome:
+    """
+    Validate and persist a GROUP resource's complete new set of overrides.
+
+    Kafka's C{ControllerConfigurationValidator}: an empty name is
+    INVALID_REQUEST, then C{GroupConfig.validate} (INVALID_CONFIG). The group
+    need not exist. Only changed keys are written, as ConfigRecords of
+    resource type 32.
+    """
+    try:
+        if not name:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, "Default group resources are not allowed.")
+        group_overrides.validate(new, ctx.broker.configs.layers())
+    except KafkaError as e:
+        return int(e.code), e.message
+    if not validate_only:
+        records = changes(current_configs(ctx, RESOURCE_GROUP, name), new)
+        if records:
+            await ctx.broker.controller.set_configs(RESOURCE_GROUP, name, records)
     return OK
 
 

@@ -19,6 +19,12 @@ Behavior:
   "Cannot update these configs dynamically: Set(...)"); values are checked
   against Kafka's types and ranges; listener settings are refused because
   this broker cannot re-bind at run time;
+* GROUP (resource type 32, KIP-848): an empty name is INVALID_REQUEST
+  "Default group resources are not allowed."; the group-level configs
+  (``consumer.session.timeout.ms``...) are checked as Kafka's
+  ``GroupConfig.validate`` (INVALID_CONFIG: unknown name, bad value, outside
+  the broker's ``group.*.min/max.*`` bounds, session not above heartbeat);
+  the group need not exist (L{kafkatwist.config.group_overrides});
 * ``validate_only`` runs every check and writes nothing;
 * accepted changes are written as ConfigRecords to ``__cluster_metadata``
   and applied at once to the topic's open partition logs (for a BROKER
@@ -32,10 +38,12 @@ from __future__ import annotations
 
 from kafkatwist.apis._configs import (
     RESOURCE_BROKER,
+    RESOURCE_GROUP,
     RESOURCE_TOPIC,
     Outcome,
     alter_broker,
     alter_each,
+    alter_group,
     alter_topic,
     preprocess,
     resource_errors,
@@ -72,6 +80,8 @@ async def _alter(
         return await alter_topic(ctx, name, new, validate_only)
     if rtype == RESOURCE_BROKER:
         return await alter_broker(ctx, name, new, list(new), validate_only)
+    if rtype == RESOURCE_GROUP:
+        return await alter_group(ctx, name, new, validate_only)
     return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
 
 

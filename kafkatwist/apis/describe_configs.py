@@ -20,7 +20,13 @@ Behavior:
   synonym's name;
 * ``configuration_keys`` null or empty means every key; unknown keys are
   simply absent;
-* CLIENT_METRICS and GROUP resources are INVALID_REQUEST (not supported);
+* GROUP (resource type 32, KIP-848) lists the group-level configs
+  (``consumer.session.timeout.ms``, ``share.*``, ``streams.*``) as Kafka's
+  ``ConfigHelper.createGroupConfigEntry``: the group's override (source
+  GROUP_CONFIG, 8) else the broker's ``group.<key>`` value, with that broker
+  key's synonyms (STATIC_BROKER_CONFIG, DEFAULT_CONFIG); the group need not
+  exist; an empty name is INVALID_REQUEST "Group name must not be empty";
+* CLIENT_METRICS resources are INVALID_REQUEST (not supported);
   any other resource type fails the whole request with INVALID_REQUEST, as
   Kafka's ``ConfigHelper`` does.
 
@@ -38,12 +44,14 @@ from typing import Any
 from kafkatwist.apis._configs import (
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
+    RESOURCE_GROUP,
     RESOURCE_TOPIC,
     RESOURCE_TYPE_NAMES,
     broker_loggers,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
+from kafkatwist.config import group_overrides
 from kafkatwist.config.layers import DEFAULT_CONFIG, DYNAMIC_BROKER_LOGGER_CONFIG, Entry
 from kafkatwist.config.values import TYPE_UNKNOWN
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -141,6 +149,12 @@ def _entries(
             for logger, level in sorted(broker_loggers(ctx).items())
             if not names or logger in names
         ]
+    if resource.resource_type == RESOURCE_GROUP:
+        if not name:
+            raise KafkaError(ErrorCode.INVALID_REQUEST, "Group name must not be empty")
+        overrides = broker.metadata.image.configs.get((RESOURCE_GROUP, name), {})
+        layers = broker.configs.layers()
+        return group_overrides.describe(overrides, layers, names, synonyms, docs)
     type_name = RESOURCE_TYPE_NAMES[resource.resource_type]
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type: {type_name}")
 

@@ -23,6 +23,10 @@ Behavior:
   (``RuntimeLoggerManager``); kafkatwist has one logger, ``root``, whose
   level is kept in memory only (not persisted, as in Kafka) and does not
   filter Twisted's log output;
+* GROUP (resource type 32, KIP-848): SET and DELETE of the group-level
+  configs; APPEND/SUBTRACT are INVALID_CONFIG (no group config is a LIST);
+  the resulting overrides are checked as AlterConfigs checks them (empty
+  name INVALID_REQUEST, Kafka's ``GroupConfig.validate``: INVALID_CONFIG);
 * ``validate_only`` runs every check and changes nothing;
 * accepted changes are written as ConfigRecords to ``__cluster_metadata``
   and applied at once to the open partition logs;
@@ -46,10 +50,12 @@ from kafkatwist.apis._configs import (
     OP_SUBTRACT,
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
+    RESOURCE_GROUP,
     RESOURCE_TOPIC,
     Outcome,
     alter_broker,
     alter_each,
+    alter_group,
     alter_topic,
     broker_loggers,
     check_broker_name,
@@ -110,6 +116,9 @@ async def _alter(
             )
         if rtype == RESOURCE_BROKER_LOGGER:
             return _alter_loggers(ctx, resource, validate_only)
+        if rtype == RESOURCE_GROUP:
+            new = _apply(current_configs(ctx, RESOURCE_GROUP, name), resource.configs, _not_list)
+            return await alter_group(ctx, name, new, validate_only)
     except KafkaError as e:
         return int(e.code), e.message
     return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
@@ -165,6 +174,14 @@ def _topic_list_op(new: dict[str, str], c: AlterableConfig) -> None:
         elif value in parts:
             parts.remove(value)
     new[c.name] = ",".join(parts)
+
+
+def _not_list(new: dict[str, str], c: AlterableConfig) -> None:
+    """APPEND or SUBTRACT on a GROUP config: none is a LIST (Kafka's controller message)."""
+    raise KafkaError(
+        ErrorCode.INVALID_CONFIG,
+        f"Can't {OP_NAMES[c.config_operation]} to key {c.name} because its type is not LIST.",
+    )
 
 
 def _broker_list_op(new: dict[str, str], c: AlterableConfig) -> None:

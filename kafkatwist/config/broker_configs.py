@@ -20,6 +20,7 @@ from __future__ import annotations
 from attrs import frozen
 
 from kafkatwist.config import topic_config
+from kafkatwist.config.group_broker_configs import GROUP_BROKER_ROWS
 from kafkatwist.config.values import (
     INT_MAX,
     LONG_MAX,
@@ -382,12 +383,8 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         feeds="group_max_size"),
         BrokerConfigDef("group.coordinator.rebalance.protocols", TYPE_LIST, "classic,consumer", _R,
                         "The rebalance protocols the group coordinator supports."),
-        BrokerConfigDef("group.consumer.session.timeout.ms", TYPE_INT, "45000", _R,
-                        "The session timeout of consumer group members."),
-        BrokerConfigDef("group.consumer.heartbeat.interval.ms", TYPE_INT, "5000", _R,
-                        "The heartbeat interval of consumer group members."),
-        BrokerConfigDef("group.consumer.max.size", TYPE_INT, str(INT_MAX), _R,
-                        "The maximum number of members of a consumer group."),
+        # group.consumer.*, group.share.*, group.streams.*: read-only.
+        *(BrokerConfigDef(n, t, d, _R, doc, v) for n, t, d, doc, v in GROUP_BROKER_ROWS),
         # --- transactions --------------------------------------------------
         BrokerConfigDef("transaction.state.log.num.partitions", TYPE_INT, "50", _R,
                         "The number of partitions of the transaction state topic.", at_least(1),

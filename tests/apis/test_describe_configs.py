@@ -21,7 +21,7 @@ from kafkatwist.storage.kraft import RESOURCE_BROKER
 from kafkatwist.wire import schema
 from tests.brokers import call, make_broker
 
-TOPIC, BROKER, BROKER_LOGGER, GROUP = 2, 4, 8, 32
+TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS = 2, 4, 8, 16
 TOPIC_SRC, DYN_BROKER, DYN_DEFAULT, STATIC, DEFAULT, LOGGER_SRC = 1, 2, 3, 4, 5, 6
 
 # Entries of a real Kafka broker's DescribeConfigs v4 response for broker "1"
@@ -377,11 +377,11 @@ class BrokerTests(SynchronousTestCase):
         )
 
     def test_unsupported_and_unknown_resource_types(self) -> None:
-        """GROUP is refused per resource; an unknown type refuses the whole request."""
-        result = describe(make_broker(), [(GROUP, "g", None)]).results[0]
+        """CLIENT_METRICS is refused per resource; an unknown type refuses the whole request."""
+        result = describe(make_broker(), [(CLIENT_METRICS, "m", None)]).results[0]
         self.assertEqual(
             (result.error_code, result.error_message),
-            (ErrorCode.INVALID_REQUEST, "Unsupported resource type: GROUP"),
+            (ErrorCode.INVALID_REQUEST, "Unsupported resource type: CLIENT_METRICS"),
         )
         request = DescribeConfigsRequest(resources=(DescribeConfigsResource(99, "x", None),))
         failure = self.failureResultOf(
