@@ -8,12 +8,13 @@ its topic ids; members are given in Kafka's C{TreeMap} order.
 
 from __future__ import annotations
 
+import random
 import uuid
 
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.groups.assignors import ASSIGNORS
-from kafkatwist.groups.assignors.spec import PartitionAssignorError
+from kafkatwist.groups.assignors.spec import Assignment, PartitionAssignorError
 from tests.groups.assignors.support import (
     TOPIC1,
     TOPIC2,
@@ -136,3 +137,55 @@ class UniformHomogeneousTests(SynchronousTestCase):
         result = UNIFORM.assign(group(members, True), Topics({TOPIC1: 3}))
         self.assertIs(result["A"], members["A"].assignment)
         self.assertIs(result["B"], members["B"].assignment)
+
+
+class ChurnTests(SynchronousTestCase):
+    def test_members_come_and_go(self) -> None:
+        """Through 40 random joins and leaves, every assignment is complete, valid and balanced."""
+        rng = random.Random(848)
+        topics = Topics({uuid.UUID(int=i + 1): rng.randint(1, 40) for i in range(6)})
+        total = sum(topics.counts.values())
+        held: dict[str, Assignment] = {}
+        next_id = 0
+        for _ in range(40):
+            if held and rng.random() < 0.4:
+                del held[rng.choice(sorted(held))]
+            else:
+                held[f"m{next_id:03d}"] = {}
+                next_id += 1
+            if not held:
+                continue
+            members = {m: member(topics.counts, a) for m, a in held.items()}
+            before = {(t, p): m for m, a in held.items() for t, ps in a.items() for p in ps}
+            result = UNIFORM.assign(group(members, True), topics)
+            self.assertEqual(problems(members, result), [])
+            owned = [(t, p) for a in result.values() for t, ps in a.items() for p in ps]
+            self.assertEqual(len(owned), total)
+            self.assertEqual(len(set(owned)), total)
+            # Sticky: a member keeps everything it held up to its quota.
+            quota = -(-total // len(members))
+            for m, a in result.items():
+                kept = sum(
+                    1 for (t, p), owner in before.items() if owner == m and p in a.get(t, ())
+                )
+                had = sum(1 for owner in before.values() if owner == m)
+                self.assertGreaterEqual(kept, min(had, quota - 1))
+            held = dict(result)
+
+    def test_heterogeneous_churn_stays_valid(self) -> None:
+        """Random subscriptions over several rounds: complete and valid every time."""
+        rng = random.Random(1071)
+        ids = [uuid.UUID(int=i + 1) for i in range(5)]
+        topics = Topics({t: rng.randint(1, 30) for t in ids})
+        held: dict[str, Assignment] = {}
+        for round_ in range(25):
+            subs = {f"m{i}": rng.sample(ids, rng.randint(1, 5)) for i in range(rng.randint(1, 12))}
+            members = {m: member(s, held.get(m)) for m, s in subs.items()}
+            result = UNIFORM.assign(group(members, False), topics)
+            self.assertEqual(
+                [p for p in problems(members, result) if "unbalanced" not in p], [], round_
+            )
+            wanted = {t for s in subs.values() for t in s}
+            owned = sorted((t, p) for a in result.values() for t, ps in a.items() for p in ps)
+            self.assertEqual(owned, sorted((t, p) for t in wanted for p in range(topics.counts[t])))
+            held = dict(result)
