@@ -82,11 +82,14 @@ from kafkatwist.messages.produce import (
     TopicProduceData,
     TopicProduceResponse,
 )
+from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BATCH_HEADER_SIZE, parse_batch_header
+from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.record_checks import RecordErrors
 from kafkatwist.wire.schema import Records
+from kafkatwist.wire.upconvert import has_wrapper, is_legacy, up_convert
 from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
@@ -113,13 +116,23 @@ def _error(
 def _refused(
     ctx: RequestContext, partition: str, index: int, e: RecordsError
 ) -> PartitionProduceResponse:
-    """The answer to records refused by validation, logged in one line."""
-    _log.info(
-        "Refused a produce to {partition} from client {client_id!r}: {error}",
-        partition=partition,
-        client_id=ctx.header.client_id,
-        error=str(e),
-    )
+    """
+    The answer to records refused by validation, logged in one line.
+
+    Logged once per connection for each partition and error code (the
+    reason is in the line), so that a client repeating a refused batch
+    does not flood the log.
+    """
+    seen = f"refused {partition} {e.code.name}"
+    if seen not in ctx.logged:
+        ctx.logged.add(seen)
+        _log.info(
+            "Refused a produce to {partition} from client {client_id!r} ({peer}): {error}",
+            partition=partition,
+            client_id=ctx.header.client_id,
+            peer=ctx.peer,
+            error=str(e),
+        )
     errors: tuple[BatchIndexAndErrorMessage, ...] = ()
     if isinstance(e, RecordErrors):
         errors = tuple(
@@ -165,18 +178,64 @@ def _append(
         message = f"Cannot append to internal topic {partition.topic.name}"
         return succeed(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message))
     log = partition.log()
+    name = f"{partition.topic.name}-{index}"
     # A decoded request holds one buffer (a sequence of them is only ever encoded).
     buf = records if isinstance(records, (bytes, bytearray, memoryview)) else b""
+    if ctx.api_version < BATCH_PRODUCE_VERSION and is_legacy(buf):
+        return Deferred.fromCoroutine(_append_legacy(ctx, partition.topic, index, log, buf))
     try:
         batches = validate_produce_records(
             buf,
             max_batch_bytes=log.config.max_message_bytes,
+            allow_multiple_batches=ctx.api_version < BATCH_PRODUCE_VERSION,
             api_version=ctx.api_version,
         )
     except RecordsError as e:
-        return succeed(_refused(ctx, f"{partition.topic.name}-{index}", index, e))
+        return succeed(_refused(ctx, name, index, e))
     appended = ctx.broker.partitions.append(partition.topic, index, log, buf, batches)
-    return Deferred.fromCoroutine(_answer(ctx, f"{partition.topic.name}-{index}", index, appended))
+    return Deferred.fromCoroutine(_answer(ctx, name, index, appended))
+
+
+#: The first Produce version whose records must be one magic 2 batch; below
+#: it, message sets of magic 0 and 1 are up-converted (Kafka 3.9).
+BATCH_PRODUCE_VERSION = 3
+#: Message sets converted on the reactor thread at most (uncompressed ones only).
+INLINE_UPCONVERT_BYTES = 16 * 1024
+
+
+async def _append_legacy(
+    ctx: RequestContext, topic: TopicState, index: int, log: IPartitionLog, buf: Buffer
+) -> PartitionProduceResponse:
+    """
+    Up-convert a magic 0/1 message set to one v2 batch, then append it like any other.
+
+    As Kafka 3.9's C{LogValidator}
+    (L{kafkatwist.wire.upconvert.up_convert}); a message set with a
+    compressed wrapper or of more than L{INLINE_UPCONVERT_BYTES} is
+    converted in a worker thread.
+    """
+    name = f"{topic.name}-{index}"
+    config = log.config
+
+    def convert() -> bytes:
+        return up_convert(
+            buf,
+            compression_type=config.compression_type,
+            max_message_bytes=config.max_message_bytes,
+        )
+
+    try:
+        if len(buf) <= INLINE_UPCONVERT_BYTES and not has_wrapper(buf):
+            batch = convert()
+        else:
+            batch = await ctx.broker.partitions.run_in_worker(convert)
+        batches = validate_produce_records(
+            batch, max_batch_bytes=config.max_message_bytes, api_version=ctx.api_version
+        )
+    except RecordsError as e:
+        return _refused(ctx, name, index, e)
+    appended = ctx.broker.partitions.append(topic, index, log, batch, batches)
+    return await _answer(ctx, name, index, appended)
 
 
 async def _answer(
@@ -355,10 +414,9 @@ def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> Pr
 
 SPEC = ApiSpec(
     api_key=0,
-    versions=VersionRange(3, 13),
+    versions=VersionRange(0, 13),
     request=ProduceRequest,
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
-    advertised=VersionRange(0, 13),
 )
