@@ -152,7 +152,7 @@ class OldFormatTests(SynchronousTestCase):
         self.assertEqual([b.compression_type for b in self.stored("gz")], [GZIP])
 
     def test_refusals(self) -> None:
-        """Keyless messages on a compacted topic, out-of-range timestamps and bad CRCs are refused."""
+        """Keyless messages on a compacted topic, bad timestamps and bad CRCs are refused."""
         configs = {"cleanup.policy": "compact"}
         self.successResultOf(self.broker.controller.create_topic("c", 1, configs=configs))
         keyless = self.produce(message_set(0, key=False), 0, topic="c")
