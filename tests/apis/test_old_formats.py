@@ -7,13 +7,19 @@ read back with kafka-python's DefaultRecordBatch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import attrs
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
+from twisted.internet.defer import Deferred
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import fetch, produce
+from kafkatwist.apis._downconvert import INLINE_DOWNCONVERT_BYTES
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic, PartitionData
 from kafkatwist.messages.produce import (
@@ -29,6 +35,8 @@ from kafkatwist.wire.schema import Records
 from tests.brokers import call, make_broker
 from tests.storage.support import stored_batches
 from tests.support import request_frame
+
+T = TypeVar("T")
 
 
 def message_set(
@@ -263,3 +271,97 @@ class OldFormatTests(SynchronousTestCase):
         self.assertEqual(len(lines), 2)
         self.assertIn("Record is corrupt (stored crc", lines[0])
         self.assertIn("t-0", lines[0])
+
+
+class Worker:
+    """A C{run_blocking} whose jobs wait until the test runs them (a worker thread, held)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[Callable[[], object], Deferred[object]]] = []
+
+    def __call__(self, fn: Callable[[], T], /) -> Deferred[T]:
+        d: Deferred[T] = Deferred()
+        self.jobs.append((fn, d))  # type: ignore[arg-type]
+        return d
+
+    def run_all(self) -> int:
+        """Run the waiting jobs; how many there were."""
+        jobs, self.jobs = self.jobs, []
+        for fn, d in jobs:
+            d.callback(fn())
+        return len(jobs)
+
+
+class ConversionThreadTests(SynchronousTestCase):
+    """Big conversions leave the reactor thread."""
+
+    def setUp(self) -> None:
+        self.worker = Worker()
+        self.broker = make_broker(run_blocking=self.worker)
+        self.successResultOf(self.broker.controller.create_topic("t", 1))
+        self.now = self.broker.partitions.now_ms()
+
+    def test_compressed_produce_in_worker(self) -> None:
+        """A message set with a wrapper is converted in a worker; a small plain one at once."""
+        request = ProduceRequest(
+            acks=1,
+            timeout_ms=1000,
+            topic_data=(
+                TopicProduceData(
+                    name="t",
+                    partition_data=(PartitionProduceData(index=0, records=message_set(0, GZIP)),),
+                ),
+            ),
+        )
+        d = call(self.broker, produce.SPEC, request, 1)
+        self.assertNoResult(d)
+        self.assertEqual(self.worker.run_all(), 1)
+        self.assertEqual(self.successResultOf(d).responses[0].partition_responses[0].error_code, 0)
+        plain = attrs.evolve(
+            request,
+            topic_data=(
+                TopicProduceData(
+                    name="t",
+                    partition_data=(PartitionProduceData(index=0, records=message_set(0)),),
+                ),
+            ),
+        )
+        answer = self.successResultOf(call(self.broker, produce.SPEC, plain, 1))
+        self.assertEqual(answer.responses[0].partition_responses[0].base_offset, 3)
+
+    def test_large_fetch_in_worker(self) -> None:
+        """More than INLINE_DOWNCONVERT_BYTES of batches are down-converted in a worker."""
+        value = bytes(1000)
+        for _ in range(100):
+            batch = build_batch([(None, value)] * 10, base_timestamp=self.now)
+            request = ProduceRequest(
+                acks=1,
+                timeout_ms=1000,
+                topic_data=(
+                    TopicProduceData(
+                        name="t", partition_data=(PartitionProduceData(index=0, records=batch),)
+                    ),
+                ),
+            )
+            self.successResultOf(call(self.broker, produce.SPEC, request, 9))
+        fetch_request = FetchRequest(
+            max_wait_ms=0,
+            min_bytes=1,
+            max_bytes=1 << 20,
+            topics=(
+                FetchTopic(
+                    topic="t",
+                    partitions=(
+                        FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20),
+                    ),
+                ),
+            ),
+        )
+        d = call(self.broker, fetch.SPEC, fetch_request, 2)
+        self.assertNoResult(d)
+        self.assertGreater(1000 * 10 * 100, INLINE_DOWNCONVERT_BYTES)
+        self.assertEqual(self.worker.run_all(), 1)
+        part = self.successResultOf(d).responses[0].partitions[0]
+        got = parsed(part.records)
+        self.assertEqual(len(got), 1000)
+        self.assertEqual({m[4] for m in got}, {value})
