@@ -1,4 +1,4 @@
-"""Produce (api key 0): v3-v13 (ApiVersions lists v0-v13).
+"""Produce (api key 0): v0-v13.
 
 Behavior:
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
@@ -10,7 +10,8 @@ Behavior:
   decompression (L{kafkatwist.wire.record_checks.check_records}); a rejected
   batch is never appended, its answer carries Kafka's ``error_message``
   (and, for keyless records on a compacted topic, ``record_errors``), and
-  one line is logged;
+  one line is logged, once per connection for each partition and error
+  code (a client repeating a refused batch does not flood the log);
 * offsets are assigned by rewriting each batch's base offset, which the CRC
   does not cover, so nothing is re-encoded; the batch goes to the active
   segment byte for byte, whatever its codec;
@@ -50,11 +51,14 @@ Behavior:
   them through the broker, not through Produce.
 
 Version notes:
-* v0-v2 were removed in Kafka 4.0 (KIP-896): a request at those versions
-  closes the connection, as Kafka's request parsing does, but ApiVersions
-  still lists them because librdkafka needs v0 listed (KAFKA-18659,
-  Kafka's C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION});
-  only magic-2 batches are accepted at any version.
+* v0-v2 (Kafka 4.0 removed them, KIP-896; kafkatwist serves them as Kafka
+  3.9 did): the records may be a magic 0 or 1 message set, up-converted to
+  one magic 2 batch before the usual checks
+  (L{kafkatwist.wire.upconvert}: CRC-32, wrappers decompressed, keys,
+  values and magic 1 timestamps kept, the topic's codec), or magic 2
+  batches, several per partition (Kafka checks one batch from v3 only);
+  v1+: throttle time; v2+: log append time. The request's ``acks`` and
+  ``timeout_ms`` mean what they mean at v3.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
   error message; v9+: flexible; v10+: current leader and node endpoints;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
