@@ -159,7 +159,9 @@ async def test_old_producer_modern_consumer(
         assert timestamp_types == {1}  # CreateTime
 
 
-@pytest.mark.parametrize("codec", [CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY], ids=str)
+@pytest.mark.parametrize(
+    "codec", [CODEC_NONE, CODEC_GZIP, CODEC_SNAPPY], ids=["none", "gzip", "snappy"]
+)
 @pytest_twisted.ensureDeferred
 async def test_afkak_round_trip(broker: RunningBroker, topic_name: str, codec: int) -> None:
     """afkak (Produce v0, Fetch v0, on this reactor) produces and fetches its messages back."""
