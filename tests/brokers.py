@@ -13,6 +13,7 @@ from twisted.internet.task import Clock
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker, build_broker
+from kafkatwist.clock import RunBlocking
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
@@ -35,6 +36,7 @@ def make_broker(
     log_dirs: Sequence[str] | None = None,
     wrap_logs: Callable[[ILogManager], ILogManager] | None = None,
     read_pool: ReadPool | None = None,
+    run_blocking: RunBlocking | None = None,
 ) -> Broker:
     """
     A loaded broker with no topics and a C{Clock}.
@@ -50,6 +52,8 @@ def make_broker(
     @param wrap_logs: Wraps the log manager the broker's services get (a
         test's fault injection).
     @param read_pool: Where the logs' cold reads run (default: at once).
+    @param run_blocking: The partitions' worker threads (default: none, work
+        runs at once).
     """
     if log_dir is None:
         log_dir = tempfile.mkdtemp(prefix="broker-", dir=_ROOT)
@@ -71,7 +75,9 @@ def make_broker(
         logs = manager
     if wrap_logs is not None:
         logs = wrap_logs(logs)
-    broker = build_broker(config, clock, metadata, logs, configs, cluster_id="test-cluster")
+    broker = build_broker(
+        config, clock, metadata, logs, configs, cluster_id="test-cluster", run_blocking=run_blocking
+    )
     broker.advertised_port = 9092
     return broker
 

@@ -413,7 +413,13 @@ class _FixedReply:
     def __init__(self, chunks: list[object]) -> None:
         self.chunks = chunks
 
-    def dispatch(self, frame: bytes, peer: str = "", local_host: str | None = None) -> object:
+    def dispatch(
+        self,
+        frame: bytes,
+        peer: str = "",
+        local_host: str | None = None,
+        logged: set[str] | None = None,
+    ) -> object:
         return succeed(self.chunks)
 
 

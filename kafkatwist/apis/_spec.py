@@ -29,6 +29,9 @@ class RequestContext:
     local_host: str | None = None
     #: The dispatcher's registry, by API key.
     apis: Mapping[int, ApiSpec] = attrs.field(factory=dict)
+    #: What was already logged about this connection (one line per kind of
+    #: refusal), shared by its requests.
+    logged: set[str] = attrs.field(factory=set)
 
     @property
     def api_version(self) -> int:

@@ -1,4 +1,4 @@
-"""Fetch (api key 1): v0-v17.
+"""Fetch (api key 1): v0-v17 (v0-v3 with down-converted messages).
 
 Behavior:
 * topics are addressed by id from v13 (unknown id: UNKNOWN_TOPIC_ID), by name
@@ -26,6 +26,12 @@ Behavior:
   FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions.
 
 Version notes:
+* v0-v3: the client reads magic 0 (v0-v1) or magic 1 (v2-v3) messages: the
+  batches read are down-converted as Kafka 3.9 does (control batches and
+  headers dropped, at least the first batch's messages whole, the rest
+  within what was read, the last message possibly cut), and a topic with
+  ``message.downconversion.enable=false`` answers UNSUPPORTED_VERSION, a
+  zstd one UNSUPPORTED_COMPRESSION_TYPE (L{kafkatwist.apis._downconvert});
 * v4+: isolation level, last stable offset, aborted transactions; v5+: log
   start offset; v7+: sessions; v11+: preferred read replica; v12+: flexible;
   v13+: topic ids; v15+: replica state (followers only).
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kafkatwist.apis._downconvert import converted, refusal
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -54,6 +61,7 @@ from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.batch import iter_batches
+from kafkatwist.wire.downconvert import fetch_magic
 from kafkatwist.wire.versions import VersionRange
 
 READ_COMMITTED = 1
@@ -158,6 +166,9 @@ class _Plan:
         image = ctx.broker.metadata.image
         by_id = ctx.api_version >= TOPIC_IDS_VERSION
         self.by_id = by_id
+        # The magic old versions read (v0-v3: down-converted), else None.
+        self.magic = fetch_magic(ctx.api_version)
+        self.partitions = ctx.broker.partitions
         self.read_committed = request.isolation_level == READ_COMMITTED
         self.topics: list[tuple[FetchTopic, list[_Slot]]] = []
         self.slots_by_log: dict[int, list[_Slot]] = {}
@@ -205,6 +216,11 @@ class _Plan:
         self.remaining += slot.size
         self.total -= slot.size
         slot.size = 0
+        refused = refusal(log) if self.magic is not None else None
+        if refused is not None:
+            slot.part = _partition_error(fp.partition, refused)
+            self.errors = True
+            return
         hw = log.high_watermark
         lso = log.last_stable_offset
         start = log.log_start_offset
@@ -236,6 +252,16 @@ class _Plan:
                 min_one_message=min_one,
             )
             chunks, size = result.buffers, result.size
+        records: list[bytes] | bytes = chunks if chunks else b""
+        if self.magic is not None:
+            messages = await converted(
+                self.partitions, chunks, size, max(limit, 0), self.magic, offset
+            )
+            if isinstance(messages, ErrorCode):
+                slot.part = _partition_error(fp.partition, messages)
+                self.errors = True
+                return
+            records, size = messages, len(messages)
         slot.size = size
         self.remaining -= size
         self.total += size
@@ -248,7 +274,7 @@ class _Plan:
             aborted_transactions=(
                 _aborted(log, offset, lso, chunks) if self.read_committed else None
             ),
-            records=chunks if chunks else b"",
+            records=records,
         )
 
     def enough(self, logs: Iterable[IPartitionLog], min_bytes: int) -> bool:

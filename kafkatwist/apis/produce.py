@@ -1,4 +1,4 @@
-"""Produce (api key 0): v3-v13 (ApiVersions lists v0-v13).
+"""Produce (api key 0): v0-v13.
 
 Behavior:
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
@@ -10,7 +10,8 @@ Behavior:
   decompression (L{kafkatwist.wire.record_checks.check_records}); a rejected
   batch is never appended, its answer carries Kafka's ``error_message``
   (and, for keyless records on a compacted topic, ``record_errors``), and
-  one line is logged;
+  one line is logged, once per connection for each partition and error
+  code (a client repeating a refused batch does not flood the log);
 * offsets are assigned by rewriting each batch's base offset, which the CRC
   does not cover, so nothing is re-encoded; the batch goes to the active
   segment byte for byte, whatever its codec;
@@ -50,11 +51,14 @@ Behavior:
   them through the broker, not through Produce.
 
 Version notes:
-* v0-v2 were removed in Kafka 4.0 (KIP-896): a request at those versions
-  closes the connection, as Kafka's request parsing does, but ApiVersions
-  still lists them because librdkafka needs v0 listed (KAFKA-18659,
-  Kafka's C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION});
-  only magic-2 batches are accepted at any version.
+* v0-v2 (Kafka 4.0 removed them, KIP-896; kafkatwist serves them as Kafka
+  3.9 did): the records may be a magic 0 or 1 message set, up-converted to
+  one magic 2 batch before the usual checks
+  (L{kafkatwist.wire.upconvert}: CRC-32, wrappers decompressed, keys,
+  values and magic 1 timestamps kept, the topic's codec), or magic 2
+  batches, several per partition (Kafka checks one batch from v3 only);
+  v1+: throttle time; v2+: log append time. The request's ``acks`` and
+  ``timeout_ms`` mean what they mean at v3.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
   error message; v9+: flexible; v10+: current leader and node endpoints;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
@@ -82,11 +86,14 @@ from kafkatwist.messages.produce import (
     TopicProduceData,
     TopicProduceResponse,
 )
+from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.wire.batch import BATCH_HEADER_SIZE, parse_batch_header
+from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.record_checks import RecordErrors
 from kafkatwist.wire.schema import Records
+from kafkatwist.wire.upconvert import has_wrapper, is_legacy, up_convert
 from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
@@ -113,13 +120,23 @@ def _error(
 def _refused(
     ctx: RequestContext, partition: str, index: int, e: RecordsError
 ) -> PartitionProduceResponse:
-    """The answer to records refused by validation, logged in one line."""
-    _log.info(
-        "Refused a produce to {partition} from client {client_id!r}: {error}",
-        partition=partition,
-        client_id=ctx.header.client_id,
-        error=str(e),
-    )
+    """
+    The answer to records refused by validation, logged in one line.
+
+    Logged once per connection for each partition and error code (the
+    reason is in the line), so that a client repeating a refused batch
+    does not flood the log.
+    """
+    seen = f"refused {partition} {e.code.name}"
+    if seen not in ctx.logged:
+        ctx.logged.add(seen)
+        _log.info(
+            "Refused a produce to {partition} from client {client_id!r} ({peer}): {error}",
+            partition=partition,
+            client_id=ctx.header.client_id,
+            peer=ctx.peer,
+            error=str(e),
+        )
     errors: tuple[BatchIndexAndErrorMessage, ...] = ()
     if isinstance(e, RecordErrors):
         errors = tuple(
@@ -165,18 +182,64 @@ def _append(
         message = f"Cannot append to internal topic {partition.topic.name}"
         return succeed(_error(index, ErrorCode.INVALID_TOPIC_EXCEPTION, message))
     log = partition.log()
+    name = f"{partition.topic.name}-{index}"
     # A decoded request holds one buffer (a sequence of them is only ever encoded).
     buf = records if isinstance(records, (bytes, bytearray, memoryview)) else b""
+    if ctx.api_version < BATCH_PRODUCE_VERSION and is_legacy(buf):
+        return Deferred.fromCoroutine(_append_legacy(ctx, partition.topic, index, log, buf))
     try:
         batches = validate_produce_records(
             buf,
             max_batch_bytes=log.config.max_message_bytes,
+            allow_multiple_batches=ctx.api_version < BATCH_PRODUCE_VERSION,
             api_version=ctx.api_version,
         )
     except RecordsError as e:
-        return succeed(_refused(ctx, f"{partition.topic.name}-{index}", index, e))
+        return succeed(_refused(ctx, name, index, e))
     appended = ctx.broker.partitions.append(partition.topic, index, log, buf, batches)
-    return Deferred.fromCoroutine(_answer(ctx, f"{partition.topic.name}-{index}", index, appended))
+    return Deferred.fromCoroutine(_answer(ctx, name, index, appended))
+
+
+#: The first Produce version whose records must be one magic 2 batch; below
+#: it, message sets of magic 0 and 1 are up-converted (Kafka 3.9).
+BATCH_PRODUCE_VERSION = 3
+#: Message sets converted on the reactor thread at most (uncompressed ones only).
+INLINE_UPCONVERT_BYTES = 16 * 1024
+
+
+async def _append_legacy(
+    ctx: RequestContext, topic: TopicState, index: int, log: IPartitionLog, buf: Buffer
+) -> PartitionProduceResponse:
+    """
+    Up-convert a magic 0/1 message set to one v2 batch, then append it like any other.
+
+    As Kafka 3.9's C{LogValidator}
+    (L{kafkatwist.wire.upconvert.up_convert}); a message set with a
+    compressed wrapper or of more than L{INLINE_UPCONVERT_BYTES} is
+    converted in a worker thread.
+    """
+    name = f"{topic.name}-{index}"
+    config = log.config
+
+    def convert() -> bytes:
+        return up_convert(
+            buf,
+            compression_type=config.compression_type,
+            max_message_bytes=config.max_message_bytes,
+        )
+
+    try:
+        if len(buf) <= INLINE_UPCONVERT_BYTES and not has_wrapper(buf):
+            batch = convert()
+        else:
+            batch = await ctx.broker.partitions.run_in_worker(convert)
+        batches = validate_produce_records(
+            batch, max_batch_bytes=config.max_message_bytes, api_version=ctx.api_version
+        )
+    except RecordsError as e:
+        return _refused(ctx, name, index, e)
+    appended = ctx.broker.partitions.append(topic, index, log, batch, batches)
+    return await _answer(ctx, name, index, appended)
 
 
 async def _answer(
@@ -355,10 +418,9 @@ def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> Pr
 
 SPEC = ApiSpec(
     api_key=0,
-    versions=VersionRange(3, 13),
+    versions=VersionRange(0, 13),
     request=ProduceRequest,
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
-    advertised=VersionRange(0, 13),
 )

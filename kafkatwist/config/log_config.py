@@ -42,6 +42,11 @@ def _default(name: str, kind: type[T]) -> T:
     return parse_as(TOPIC_CONFIGS[name].type, TOPIC_CONFIGS[name].default, kind)
 
 
+def _text(value: object) -> str:
+    """A field's value as Kafka writes it (booleans in lower case)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 @frozen
 class LogConfig:
     """
@@ -74,6 +79,7 @@ class LogConfig:
     min_compaction_lag_ms: int = _default("min.compaction.lag.ms", int)
     max_compaction_lag_ms: int = _default("max.compaction.lag.ms", int)
     min_cleanable_dirty_ratio: float = _default("min.cleanable.dirty.ratio", float)
+    message_downconversion_enable: bool = _default("message.downconversion.enable", bool)
 
     @classmethod
     def from_topic_configs(cls, defaults: LogConfig, overrides: Mapping[str, str]) -> LogConfig:
@@ -94,7 +100,7 @@ class LogConfig:
 
     def to_topic_configs(self) -> dict[str, str]:
         """These settings under Kafka's topic config names, as strings."""
-        return {d.name: str(getattr(self, attribute)) for attribute, d in _FIELDS.items()}
+        return {d.name: _text(getattr(self, attribute)) for attribute, d in _FIELDS.items()}
 
     @property
     def log_append_time(self) -> bool:

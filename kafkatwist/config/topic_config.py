@@ -165,6 +165,12 @@ TOPIC_CONFIGS: dict[str, ConfigDef] = {
                   _same("log.message.timestamp.type"),
                   "Whether the timestamp in the message is create time or log append time.",
                   one_of("CreateTime", "LogAppendTime"), "message_timestamp_type"),
+        # Kafka 3.x (removed in 4.0 with Fetch v0-3, which kafkatwist still serves).
+        ConfigDef("message.downconversion.enable", TYPE_BOOLEAN, "true",
+                  _same("log.message.downconversion.enable"),
+                  "Whether the broker may down-convert messages for old consumers (Fetch "
+                  "v0-v3); when false they get UNSUPPORTED_VERSION.",
+                  None, "message_downconversion_enable"),
         ConfigDef("min.cleanable.dirty.ratio", TYPE_DOUBLE, "0.5",
                   _same("log.cleaner.min.cleanable.ratio"),
                   "How frequently the log compactor will attempt to clean the log.",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, DeferredSemaphore, fail, succeed
@@ -34,6 +35,8 @@ from kafkatwist.wire.record_checks import (
     check_records,
     with_checked,
 )
+
+_T = TypeVar("_T")
 
 
 @frozen
@@ -84,6 +87,20 @@ class Partitions:
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
         return now_ms(self._clock)
+
+    def run_in_worker(self, job: Callable[[], _T]) -> Deferred[_T]:
+        """
+        C{job} in a worker thread, L{CONCURRENT_WORKER_CHECKS} at most at once (or at once).
+
+        For per-record work too big for the reactor thread: the old message
+        format conversions of Produce v0-v2 and Fetch v0-v3.
+        """
+        if self._run_blocking is None:
+            try:
+                return succeed(job())
+            except Exception:
+                return fail()
+        return self._workers.run(self._run_blocking, job)
 
     def partition_log(self, topic: TopicState, partition: int) -> IPartitionLog | None:
         """

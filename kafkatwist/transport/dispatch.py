@@ -55,10 +55,17 @@ class Dispatcher:
         self.broker = broker
 
     def dispatch(
-        self, frame: Buffer, peer: str = "", local_host: str | None = None
+        self,
+        frame: Buffer,
+        peer: str = "",
+        local_host: str | None = None,
+        logged: set[str] | None = None,
     ) -> Deferred[Reply]:
         """
         Handle one request frame (without its length prefix).
+
+        @param logged: The connection's record of what it logged once
+            (L{RequestContext.logged}); a new one when not given.
 
         @return: a Deferred firing with the response as a list of buffers, or
             None when no response is due (acks=0 Produce). It fails with
@@ -83,7 +90,12 @@ class Dispatcher:
         )
         request: object = schema.decode(spec.request, api_version, reader)
         ctx = RequestContext(
-            header=header, broker=self.broker, peer=peer, local_host=local_host, apis=self.specs
+            header=header,
+            broker=self.broker,
+            peer=peer,
+            local_host=local_host,
+            apis=self.specs,
+            logged=set() if logged is None else logged,
         )
         d = Deferred.fromCoroutine(self._handle(spec, ctx, request))
         return d

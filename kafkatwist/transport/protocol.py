@@ -146,6 +146,8 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._idle_timer: DelayedCall | None = None
         self.peer = ""
         self.local_host: str | None = None
+        #: What handlers logged once for this connection (L{RequestContext.logged}).
+        self.logged: set[str] = set()
 
     def connectionMade(self) -> None:
         self.MAX_LENGTH = self.factory.max_request_size
@@ -352,7 +354,7 @@ class KafkaServerProtocol(Int32StringReceiver):
 
     def stringReceived(self, frame: bytes) -> None:
         try:
-            d = self.factory.dispatcher.dispatch(frame, self.peer, self.local_host)
+            d = self.factory.dispatcher.dispatch(frame, self.peer, self.local_host, self.logged)
         except ProtocolViolation as e:
             self._release()
             self._violation(str(e))

@@ -135,7 +135,7 @@ def _gzip(view: memoryview, out: _Output) -> None:
                 chunk = d.decompress(pending, out.room())
                 out.add(chunk)
                 pending = d.unconsumed_tail
-                if not chunk and not pending:
+                if not chunk and not pending and not d.eof:
                     raise _corrupt(GZIP, "truncated gzip stream")
             pending = d.unused_data
             if not pending:

@@ -24,7 +24,7 @@ from kafkatwist.apis import (
     txn_offset_commit,
     write_txn_markers,
 )
-from kafkatwist.errors import ErrorCode, ProtocolViolation
+from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OFFSETS_TOPIC
 from kafkatwist.messages.api_versions import ApiVersionsRequest
 from kafkatwist.messages.list_transactions import ListTransactionsRequest
@@ -190,24 +190,22 @@ class TxnOffsetCommitVersionTests(TxnTestCase):
 class Kafka4VersionsTests(TxnTestCase):
     """The versions Kafka 4.x serves and advertises."""
 
-    def test_produce_v0_to_v2_advertised_but_refused(self) -> None:
+    def test_produce_v0_to_v2_advertised_and_served(self) -> None:
         """
-        ApiVersions lists Produce 0-13, but a v0-v2 request closes the connection.
+        ApiVersions lists Produce 0-13, and v0-v2 requests are answered.
 
         Kafka 4.0 removed v0-v2 (KIP-896) but still lists them for librdkafka
-        (KAFKA-18659); its request parsing refuses them.
+        (KAFKA-18659); kafkatwist serves them as Kafka 3.9 did, converting
+        old message formats (issue 14).
         """
         listed = self.call(api_versions.SPEC, ApiVersionsRequest(), 3).api_keys
         self.assertIn((0, 0, 13), [(k.api_key, k.min_version, k.max_version) for k in listed])
         dispatcher = Dispatcher(REGISTRY, self.broker)
         request = ProduceRequest(acks=1)
-        frame = request_frame(0, 3, 7, request, framed=False)
-        self.assertIsNotNone(self.successResultOf(dispatcher.dispatch(frame)))
-        for version in (0, 1, 2):
+        for version in (0, 1, 2, 3):
             with self.subTest(version=version):
-                raw = bytearray(frame)
-                raw[2:4] = version.to_bytes(2, "big")
-                self.assertRaises(ProtocolViolation, dispatcher.dispatch, bytes(raw))
+                frame = request_frame(0, version, 7, request, framed=False)
+                self.assertIsNotNone(self.successResultOf(dispatcher.dispatch(frame)))
 
     def test_advertised_as_kafka_43_schemas(self) -> None:
         """
