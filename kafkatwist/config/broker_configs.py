@@ -20,6 +20,7 @@ from __future__ import annotations
 from attrs import frozen
 
 from kafkatwist.config import topic_config
+from kafkatwist.config.kafka_keys import KAFKA_PREFIXES, MORE_KAFKA_KEYS
 from kafkatwist.config.values import (
     INT_MAX,
     LONG_MAX,
@@ -383,11 +384,29 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("group.coordinator.rebalance.protocols", TYPE_LIST, "classic,consumer", _R,
                         "The rebalance protocols the group coordinator supports."),
         BrokerConfigDef("group.consumer.session.timeout.ms", TYPE_INT, "45000", _R,
-                        "The session timeout of consumer group members."),
+                        "The session timeout of consumer group members.", at_least(1),
+                        feeds="group_consumer_session_timeout_ms"),
+        BrokerConfigDef("group.consumer.min.session.timeout.ms", TYPE_INT, "45000", _R,
+                        "The minimum session timeout of consumer group members.", at_least(1)),
+        BrokerConfigDef("group.consumer.max.session.timeout.ms", TYPE_INT, "60000", _R,
+                        "The maximum session timeout of consumer group members.", at_least(1)),
         BrokerConfigDef("group.consumer.heartbeat.interval.ms", TYPE_INT, "5000", _R,
-                        "The heartbeat interval of consumer group members."),
+                        "The heartbeat interval of consumer group members.", at_least(1),
+                        feeds="group_consumer_heartbeat_interval_ms"),
+        BrokerConfigDef("group.consumer.min.heartbeat.interval.ms", TYPE_INT, "5000", _R,
+                        "The minimum heartbeat interval of consumer group members.", at_least(1)),
+        BrokerConfigDef("group.consumer.max.heartbeat.interval.ms", TYPE_INT, "15000", _R,
+                        "The maximum heartbeat interval of consumer group members.", at_least(1)),
         BrokerConfigDef("group.consumer.max.size", TYPE_INT, str(INT_MAX), _R,
-                        "The maximum number of members of a consumer group."),
+                        "The maximum number of members of a consumer group.", at_least(1),
+                        feeds="group_consumer_max_size"),
+        BrokerConfigDef("group.consumer.assignors", TYPE_LIST, "uniform,range", _R,
+                        "The server-side assignors, the first being the default.",
+                        feeds="group_consumer_assignors"),
+        BrokerConfigDef("group.consumer.migration.policy", TYPE_STRING, "bidirectional", _R,
+                        "Which conversions between classic and consumer groups are allowed.",
+                        one_of("bidirectional", "upgrade", "downgrade", "disabled"),
+                        feeds="group_consumer_migration_policy"),
         # --- transactions --------------------------------------------------
         BrokerConfigDef("transaction.state.log.num.partitions", TYPE_INT, "50", _R,
                         "The number of partitions of the transaction state topic.", at_least(1),
@@ -445,56 +464,6 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
 # fmt: on
 
 
-#: Kafka broker configs the table above leaves out (a single broker, plaintext only).
-_MORE_KAFKA_KEYS = frozenset(
-    {
-        "advertised.host.name",
-        "advertised.port",
-        "auto.include.jmx.reporter",
-        "broker.id.generation.enable",
-        "control.plane.listener.name",
-        "controlled.shutdown.enable",
-        "controlled.shutdown.max.retries",
-        "controlled.shutdown.retry.backoff.ms",
-        "eligible.leader.replicas.enable",
-        "host.name",
-        "inter.broker.protocol.version",
-        "log.delete.delay.ms",
-        "log.message.downconversion.enable",
-        "log.message.format.version",
-        "log.message.timestamp.difference.max.ms",
-        "offsets.commit.required.acks",
-        "port",
-        "reserved.broker.max.id",
-        "zookeeper.connect",
-    }
-)
-
-#: Families of Kafka configs, matched by prefix.
-_KAFKA_PREFIXES = (
-    "controller.",
-    "delegation.token.",
-    "group.consumer.",
-    "group.coordinator.",
-    "group.share.",
-    "kafka.metrics.",
-    "listener.name.",
-    "log.cleaner.",
-    "metadata.",
-    "metric.",
-    "metrics.",
-    "password.encoder.",
-    "quota.",
-    "remote.log.",
-    "replica.",
-    "sasl.",
-    "share.",
-    "ssl.",
-    "transaction.",
-    "zookeeper.",
-)
-
-
 def is_kafka_key(key: str) -> bool:
     """Whether Kafka defines broker config C{key} (kafkatwist may still ignore it)."""
-    return key in BROKER_CONFIGS or key in _MORE_KAFKA_KEYS or key.startswith(_KAFKA_PREFIXES)
+    return key in BROKER_CONFIGS or key in MORE_KAFKA_KEYS or key.startswith(KAFKA_PREFIXES)
