@@ -126,6 +126,6 @@ class RecordBytesTests(SynchronousTestCase):
         key, value = crec.current_assignment_record("g", member)
         self.assertEqual(key[:2], b"\x00\x08")
         decoded = crec.decode(key, value)
-        assert decoded is not None
+        assert decoded is not None and value is not None
         self.assertEqual((decoded.record_type, decoded.group_id, decoded.member_id), (8, "g", "m"))
         self.assertEqual(value[2:6], (3).to_bytes(4, "big"))
