@@ -103,6 +103,30 @@ class OtherApisTests(SynchronousTestCase):
         self.assertEqual(gb.committed("g", "t", [0]), {0: 5})
 
 
+class ClassicJoinTests(SynchronousTestCase):
+    """A classic JoinGroup for the id of a consumer group."""
+
+    def test_non_empty_consumer_group(self) -> None:
+        """A classic member cannot join a consumer group with members (not served yet)."""
+        gb = consumer_broker()
+        gb.topic("t", 1)
+        heartbeat(gb, "g", "m1", 0, topics=["t"])
+        r = self.successResultOf(gb.join("g"))
+        self.assertEqual(r.error_code, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+
+    def test_empty_consumer_group_becomes_classic(self) -> None:
+        """An empty consumer group is deleted and the classic group created (Kafka's conversion)."""
+        gb = consumer_broker()
+        gb.topic("t", 1)
+        heartbeat(gb, "g", "m1", 0, topics=["t"])
+        heartbeat(gb, "g", "m1", -1)
+        r = self.successResultOf(gb.join("g"))
+        self.assertEqual(r.error_code, ErrorCode.MEMBER_ID_REQUIRED)
+        self.assertEqual(describe(gb, "g").error_code, ErrorCode.GROUP_ID_NOT_FOUND)
+        types = [(g.group_id, g.group_type) for g in gb.list_groups().groups]
+        self.assertEqual(types, [("g", "classic")])
+
+
 class RecordBytesTests(SynchronousTestCase):
     """The records are in Kafka's format (types 3-8, value version 0)."""
 
