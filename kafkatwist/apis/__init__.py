@@ -11,6 +11,8 @@ from kafkatwist.apis import (
     add_partitions_to_txn,
     alter_configs,
     api_versions,
+    consumer_group_describe,
+    consumer_group_heartbeat,
     create_partitions,
     create_topics,
     delete_groups,
@@ -83,6 +85,8 @@ REGISTRY: tuple[ApiSpec, ...] = (
     describe_producers.SPEC,  # 61
     describe_transactions.SPEC,  # 65
     list_transactions.SPEC,  # 66
+    consumer_group_heartbeat.SPEC,  # 68
+    consumer_group_describe.SPEC,  # 69
     describe_topic_partitions.SPEC,  # 75
 )
 

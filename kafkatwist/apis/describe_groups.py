@@ -31,7 +31,9 @@ async def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> Describ
     coordinator = coordinator_of(ctx)
     include = request.include_authorized_operations and ctx.api_version >= 3
     return DescribeGroupsResponse(
-        groups=tuple(coordinator.admin.describe_group(g, include) for g in request.groups)
+        groups=tuple(
+            coordinator.admin.describe_group(g, include, ctx.api_version) for g in request.groups
+        )
     )
 
 

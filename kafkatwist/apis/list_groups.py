@@ -3,8 +3,8 @@
 Behavior:
 * every group this coordinator holds, including groups used only to store
   offsets (state Empty, empty protocol type);
-* ``states_filter`` and ``types_filter`` compare case-insensitively; every
-  group here is of type ``classic``;
+* ``states_filter`` and ``types_filter`` compare case-insensitively; a group is
+  of type ``classic`` or ``consumer`` (KIP-848, protocol type ``consumer``);
 * COORDINATOR_LOAD_IN_PROGRESS while the coordinator loads.
 
 Version notes:

@@ -10,7 +10,8 @@ Behavior:
   request's ``allow_auto_topic_creation`` are both set, with ``num.partitions``;
   the answer then already describes it; otherwise UNKNOWN_TOPIC_OR_PARTITION;
 * an invalid name gets INVALID_TOPIC_EXCEPTION and is never created;
-* v10+: topics may be named by id (unknown: UNKNOWN_TOPIC_ID).
+* v10+: topics may be named by id, with a null or empty name (unknown:
+  UNKNOWN_TOPIC_ID).
 
 Version notes:
 * v1+: controller id, is_internal, rack; v2+: cluster id; v4+: auto-creation
@@ -98,7 +99,8 @@ async def _one_topic(
     ctx: RequestContext, rt: MetadataRequestTopic, auto_create: bool, include_ops: bool
 ) -> MetadataResponseTopic:
     image = ctx.broker.metadata.image
-    if rt.name is None:
+    # The Java client (4.x, regex subscriptions) names topics by id with an empty name.
+    if rt.name is None or (not rt.name and rt.topic_id != ZERO_UUID):
         topic = image.topics_by_id.get(rt.topic_id)
         if topic is None:
             return MetadataResponseTopic(

@@ -14,8 +14,9 @@ Behavior:
 Version notes:
 * v0-v1: errors per partition; v2-v7: a top-level error, null topics;
   v5+: leader epoch; v6+: flexible; v7+: require stable; v8+: batched
-  groups, errors per group; v9+: member id and epoch (KIP-848, ignored for
-  classic groups).
+  groups, errors per group; v9+: member id and epoch (KIP-848), checked for
+  consumer groups (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), ignored for
+  classic groups as Kafka does.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
         groups = []
         for g in request.groups:
             topics = None if g.topics is None else [(t.name, t.partition_indexes) for t in g.topics]
-            code, offsets = coordinator.offsets.fetch_offsets(g.group_id, topics)
+            member = (g.member_id, g.member_epoch) if version >= 9 else None
+            code, offsets = coordinator.offsets.fetch_offsets(g.group_id, topics, member)
             unstable = _unstable(ctx, g.group_id, request.require_stable)
             groups.append(
                 OffsetFetchResponseGroup(

@@ -20,7 +20,8 @@ from __future__ import annotations
 from attrs import frozen
 
 from kafkatwist.config import topic_config
-from kafkatwist.config.group_broker_configs import GROUP_BROKER_ROWS
+from kafkatwist.config.group_broker_configs import GROUP_BROKER_FEEDS, GROUP_BROKER_ROWS
+from kafkatwist.config.kafka_keys import KAFKA_PREFIXES, MORE_KAFKA_KEYS
 from kafkatwist.config.values import (
     INT_MAX,
     LONG_MAX,
@@ -385,7 +386,8 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("group.coordinator.rebalance.protocols", TYPE_LIST, "classic,consumer", _R,
                         "The rebalance protocols the group coordinator supports."),
         # group.consumer.*, group.share.*, group.streams.*: read-only.
-        *(BrokerConfigDef(n, t, d, _R, doc, v) for n, t, d, doc, v in GROUP_BROKER_ROWS),
+        *(BrokerConfigDef(n, t, d, _R, doc, v, feeds=GROUP_BROKER_FEEDS.get(n))
+          for n, t, d, doc, v in GROUP_BROKER_ROWS),
         # --- transactions --------------------------------------------------
         BrokerConfigDef("transaction.state.log.num.partitions", TYPE_INT, "50", _R,
                         "The number of partitions of the transaction state topic.", at_least(1),
@@ -443,55 +445,6 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
 # fmt: on
 
 
-#: Kafka broker configs the table above leaves out (a single broker, plaintext only).
-_MORE_KAFKA_KEYS = frozenset(
-    {
-        "advertised.host.name",
-        "advertised.port",
-        "auto.include.jmx.reporter",
-        "broker.id.generation.enable",
-        "control.plane.listener.name",
-        "controlled.shutdown.enable",
-        "controlled.shutdown.max.retries",
-        "controlled.shutdown.retry.backoff.ms",
-        "eligible.leader.replicas.enable",
-        "host.name",
-        "inter.broker.protocol.version",
-        "log.delete.delay.ms",
-        "log.message.format.version",
-        "log.message.timestamp.difference.max.ms",
-        "offsets.commit.required.acks",
-        "port",
-        "reserved.broker.max.id",
-        "zookeeper.connect",
-    }
-)
-
-#: Families of Kafka configs, matched by prefix.
-_KAFKA_PREFIXES = (
-    "controller.",
-    "delegation.token.",
-    "group.consumer.",
-    "group.coordinator.",
-    "group.share.",
-    "kafka.metrics.",
-    "listener.name.",
-    "log.cleaner.",
-    "metadata.",
-    "metric.",
-    "metrics.",
-    "password.encoder.",
-    "quota.",
-    "remote.log.",
-    "replica.",
-    "sasl.",
-    "share.",
-    "ssl.",
-    "transaction.",
-    "zookeeper.",
-)
-
-
 def is_kafka_key(key: str) -> bool:
     """Whether Kafka defines broker config C{key} (kafkatwist may still ignore it)."""
-    return key in BROKER_CONFIGS or key in _MORE_KAFKA_KEYS or key.startswith(_KAFKA_PREFIXES)
+    return key in BROKER_CONFIGS or key in MORE_KAFKA_KEYS or key.startswith(KAFKA_PREFIXES)

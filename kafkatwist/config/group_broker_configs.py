@@ -175,3 +175,12 @@ GROUP_BROKER_ROWS: tuple[tuple[str, int, str, str, Validator | None], ...] = (
         at_least(0),
     ),
 )
+
+#: The L{kafkatwist.config.properties.BrokerConfig} fields the consumer group keys feed.
+GROUP_BROKER_FEEDS = {
+    "group.consumer.session.timeout.ms": "group_consumer_session_timeout_ms",
+    "group.consumer.heartbeat.interval.ms": "group_consumer_heartbeat_interval_ms",
+    "group.consumer.max.size": "group_consumer_max_size",
+    "group.consumer.assignors": "group_consumer_assignors",
+    "group.consumer.migration.policy": "group_consumer_migration_policy",
+}

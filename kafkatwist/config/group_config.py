@@ -48,6 +48,16 @@ class GroupConfig:
     group_new_member_join_timeout_ms: int = NEW_MEMBER_JOIN_TIMEOUT_MS
     #: C{offsets.topic.segment.bytes}: the ``segment.bytes`` ``__consumer_offsets`` is created with.
     offsets_topic_segment_bytes: int = 104857600
+    #: C{group.consumer.session.timeout.ms} (KIP-848 consumer groups).
+    consumer_session_timeout_ms: int = 45000
+    #: C{group.consumer.heartbeat.interval.ms}.
+    consumer_heartbeat_interval_ms: int = 5000
+    #: C{group.consumer.max.size}.
+    consumer_max_size: int = 2147483647
+    #: C{group.consumer.assignors}: the first is the default.
+    consumer_assignors: tuple[str, ...] = ("uniform", "range")
+    #: C{group.consumer.migration.policy}.
+    consumer_migration_policy: str = "bidirectional"
 
     @property
     def offsets_retention_ms(self) -> int:
@@ -67,4 +77,9 @@ class GroupConfig:
             offsets_retention_check_interval_ms=config.offsets_retention_check_interval_ms,
             offset_metadata_max_bytes=config.offset_metadata_max_bytes,
             offsets_topic_segment_bytes=config.offsets_topic_segment_bytes,
+            consumer_session_timeout_ms=config.group_consumer_session_timeout_ms,
+            consumer_heartbeat_interval_ms=config.group_consumer_heartbeat_interval_ms,
+            consumer_max_size=config.group_consumer_max_size,
+            consumer_assignors=config.group_consumer_assignors,
+            consumer_migration_policy=config.group_consumer_migration_policy.lower(),
         )

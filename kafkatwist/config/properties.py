@@ -292,6 +292,14 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = _default("group.max.session.timeout.ms", int)
     group_initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms", int)
     group_max_size: int = _default("group.max.size", int)
+    # The consumer group protocol (KIP-848); the min/max bounds are not checked.
+    group_consumer_session_timeout_ms: int = _default("group.consumer.session.timeout.ms", int)
+    group_consumer_heartbeat_interval_ms: int = _default(
+        "group.consumer.heartbeat.interval.ms", int
+    )
+    group_consumer_max_size: int = _default("group.consumer.max.size", int)
+    group_consumer_assignors: tuple[str, ...] = field(default=("uniform", "range"), converter=tuple)
+    group_consumer_migration_policy: str = _default("group.consumer.migration.policy", str)
     # The transaction coordinator's settings (kafkatwist.transactions.config.TransactionConfig).
     transaction_state_log_num_partitions: int = _default(
         "transaction.state.log.num.partitions", int

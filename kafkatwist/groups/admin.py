@@ -17,10 +17,12 @@ from twisted.python.failure import Failure
 
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
+from kafkatwist.groups.consumer import records as crec
+from kafkatwist.groups.consumer.group import ConsumerGroup, ConsumerGroupState
 from kafkatwist.groups.offsets import OffsetStore
 from kafkatwist.groups.offsets_topic import OffsetsTopic, append_error
 from kafkatwist.groups.rebalance import DEAD, EMPTY, STABLE, Rebalancer
-from kafkatwist.groups.state import ClassicGroup, GroupTable
+from kafkatwist.groups.state import CONSUMER_PROTOCOL_TYPE, ClassicGroup, GroupTable
 from kafkatwist.messages.describe_groups import DescribedGroup, DescribedGroupMember
 from kafkatwist.storage.results import AppendInfo
 
@@ -48,18 +50,32 @@ class GroupAdmin:
         """(group id, protocol type, state, type) of every group, filtered case-insensitively."""
         wanted_states = {s.lower() for s in states}
         wanted_types = {t.lower() for t in types}
-        if wanted_types and "classic" not in wanted_types:
-            return []
-        return [
-            (group.group_id, group.protocol_type or "", group.state.value, "classic")
-            for group in self._table.groups.values()
-            if not wanted_states or group.state.value.lower() in wanted_states
-        ]
+        consumer = self._table.consumer_groups
+        listed: list[ListedGroup] = []
+        if not wanted_types or "classic" in wanted_types:
+            listed += [
+                (group.group_id, group.protocol_type or "", group.state.value, "classic")
+                for group in self._table.groups.values()
+                if group.group_id not in consumer
+                and (not wanted_states or group.state.value.lower() in wanted_states)
+            ]
+        if not wanted_types or "consumer" in wanted_types:
+            listed += [
+                (group.group_id, CONSUMER_PROTOCOL_TYPE, group.state.value, "consumer")
+                for group in consumer.values()
+                if not wanted_states or group.state.value.lower() in wanted_states
+            ]
+        return listed
 
     def describe_group(
-        self, group_id: str, include_authorized_operations: bool = False
+        self, group_id: str, include_authorized_operations: bool = False, version: int = 0
     ) -> DescribedGroup:
-        """DescribeGroups for one group (Dead when unknown)."""
+        """
+        DescribeGroups for one group (Dead when unknown).
+
+        A consumer group is not a classic group: Dead, and from v6
+        GROUP_ID_NOT_FOUND (Kafka's C{GroupMetadataManager.describeGroups}).
+        """
         ops = (
             GROUP_AUTHORIZED_OPERATIONS if include_authorized_operations else _OPERATIONS_NOT_ASKED
         )
@@ -67,6 +83,14 @@ class GroupAdmin:
             return DescribedGroup(
                 error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS),
                 group_id=group_id,
+                authorized_operations=ops,
+            )
+        if group_id in self._table.consumer_groups:
+            return DescribedGroup(
+                error_code=int(ErrorCode.GROUP_ID_NOT_FOUND if version >= 6 else ErrorCode.NONE),
+                error_message=f"Group {group_id} is not a classic group." if version >= 6 else None,
+                group_id=group_id,
+                group_state=DEAD.value,
                 authorized_operations=ops,
             )
         group = self._table.groups.get(group_id)
@@ -108,6 +132,9 @@ class GroupAdmin:
         """Delete one group; fires with its error code once its tombstones are written."""
         if self._table.loading:
             return succeed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        consumer = self._table.consumer_groups.get(group_id)
+        if consumer is not None:
+            return self._delete_consumer_group(consumer)
         group = self._table.groups.get(group_id)
         if group is None or group.state == DEAD:
             return succeed(ErrorCode.GROUP_ID_NOT_FOUND)
@@ -118,6 +145,24 @@ class GroupAdmin:
             return append_error(f)
 
         return self._delete_group(group).addCallbacks(lambda _: ErrorCode.NONE, failed)
+
+    def _delete_consumer_group(self, group: ConsumerGroup) -> Deferred[ErrorCode]:
+        """Kafka's C{ConsumerGroup.validateDeleteGroup} and C{createGroupTombstoneRecords}."""
+        if group.state != ConsumerGroupState.EMPTY:
+            return succeed(ErrorCode.NON_EMPTY_GROUP)
+        gid = group.group_id
+        records: list[tuple[bytes, bytes | None]] = []
+        offsets = self._table.groups.pop(gid, None)
+        if offsets is not None:
+            records += OffsetStore.forget_offsets(offsets)
+        records += crec.group_tombstones(gid, list(group.members))
+        del self._table.consumer_groups[gid]
+        self._log.info("Deleted consumer group {g}", g=gid)
+
+        def failed(f: Failure) -> ErrorCode:
+            return append_error(f)
+
+        return self._topic.append(gid, records).addCallbacks(lambda _: ErrorCode.NONE, failed)
 
     def _delete_group(self, group: ClassicGroup) -> Deferred[AppendInfo]:
         records = list(OffsetStore.forget_offsets(group))

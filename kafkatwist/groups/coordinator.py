@@ -18,6 +18,8 @@ meanwhile).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -27,6 +29,9 @@ from kafkatwist.clock import ReactorTime
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.admin import GroupAdmin
+from kafkatwist.groups.assignors import ASSIGNORS
+from kafkatwist.groups.assignors.spec import Assignor
+from kafkatwist.groups.consumer.coordinator import ConsumerGroupCoordinator
 from kafkatwist.groups.loader import GroupLoader
 from kafkatwist.groups.membership import GroupMembership
 from kafkatwist.groups.offsets import OffsetStore
@@ -59,6 +64,8 @@ class GroupCoordinator:
     offsets: OffsetStore
     txn_offsets: TxnOffsetStore
     admin: GroupAdmin
+    #: The consumer groups (KIP-848): ConsumerGroupHeartbeat, ConsumerGroupDescribe.
+    consumer: ConsumerGroupCoordinator
     _log = Logger()
 
     @classmethod
@@ -69,6 +76,7 @@ class GroupCoordinator:
         metadata: IMetadataStore,
         controller: TopicCreator,
         partitions: Partitions,
+        assignors: Mapping[str, Assignor] = ASSIGNORS,
     ) -> GroupCoordinator:
         """
         A coordinator on C{clock}, writing ``__consumer_offsets`` through C{partitions}.
@@ -76,6 +84,8 @@ class GroupCoordinator:
         @param clock: the reactor (any C{IReactorTime}).
         @param metadata: the metadata store, to find ``__consumer_offsets``.
         @param controller: creates ``__consumer_offsets`` on first use.
+        @param assignors: the server-side assignors; those C{group.consumer.assignors}
+            names are offered to consumer groups.
         """
         table = GroupTable()
         topic = OffsetsTopic(
@@ -99,6 +109,14 @@ class GroupCoordinator:
             offsets=offsets,
             txn_offsets=TxnOffsetStore(clock, table, topic, offsets),
             admin=GroupAdmin(table, topic, rebalancer),
+            consumer=ConsumerGroupCoordinator(
+                config,
+                clock,
+                table,
+                topic,
+                metadata,
+                {n: assignors[n] for n in config.consumer_assignors if n in assignors},
+            ),
         )
 
     @property
@@ -144,6 +162,7 @@ class GroupCoordinator:
             groups=len(self._table.groups),
             records=records,
         )
+        self.consumer.watch_loaded()
         self._table.loading = False
         self.offsets.schedule_expiry()
 
@@ -155,6 +174,7 @@ class GroupCoordinator:
     def stop(self) -> None:
         """Cancel every timer; parked answers get NOT_COORDINATOR."""
         self.offsets.stop()
+        self.consumer.stop()
         with self._outbox.batch():
             for group in self._table.groups.values():
                 self._rebalancer.cancel_timers(group)

@@ -22,6 +22,8 @@ from twisted.logger import Logger
 
 from kafkatwist.errors import RecordsError
 from kafkatwist.groups import records as rec
+from kafkatwist.groups.consumer import records as crec
+from kafkatwist.groups.consumer.replay import replay as replay_consumer
 from kafkatwist.groups.offsets import forget_pending
 from kafkatwist.groups.offsets_topic import OffsetsTopic
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, Member
@@ -199,6 +201,8 @@ class GroupLoader:
             self._replay_offset(decoded)
         elif isinstance(decoded, rec.GroupRecord):
             self._replay_group(decoded)
+        elif key is not None and (consumer := crec.decode(key, value)) is not None:
+            replay_consumer(self._table.consumer_groups, consumer)
 
     def _replay_offset(self, decoded: rec.OffsetRecord) -> None:
         groups = self._table.groups

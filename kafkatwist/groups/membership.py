@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.consumer import records as crec
 from kafkatwist.groups.offsets_topic import OffsetsTopic, append_error, log_append_failure
 from kafkatwist.groups.rebalance import (
     COMPLETING,
@@ -87,6 +88,14 @@ class GroupMembership:
             <= self._config.group_max_session_timeout_ms
         ):
             return succeed(join_error(ErrorCode.INVALID_SESSION_TIMEOUT, req.member_id))
+        consumer = self._table.consumer_groups.get(req.group_id)
+        if consumer is not None:
+            if consumer.members:
+                # Classic members inside a consumer group are not served (yet).
+                return succeed(join_error(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, req.member_id))
+            # Kafka's maybeDeleteEmptyConsumerGroup: the empty consumer group goes.
+            del self._table.consumer_groups[req.group_id]
+            self._topic.store_quietly(req.group_id, crec.group_tombstones(req.group_id, []))
         unknown = req.member_id == ""
         if req.group_id not in self._table.groups and not unknown:
             return succeed(join_error(ErrorCode.UNKNOWN_MEMBER_ID, req.member_id))

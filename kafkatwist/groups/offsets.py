@@ -197,12 +197,20 @@ class OffsetStore:
             return everywhere(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         if not group_id:
             return everywhere(ErrorCode.INVALID_GROUP_ID)
-        if group_id not in self._table.groups and generation >= 0:
+        if (
+            group_id not in self._table.groups
+            and group_id not in self._table.consumer_groups
+            and generation >= 0
+        ):
             return everywhere(
                 ErrorCode.GROUP_ID_NOT_FOUND if api_version >= 9 else ErrorCode.ILLEGAL_GENERATION
             )
+        consumer = self._table.consumer_groups.get(group_id)
         group = self._table.get_or_create(group_id, now_ms(self._clock))
-        error = validate_commit(group, generation, member_id, group_instance_id)
+        if consumer is not None:
+            error = consumer.validate_offset_commit(member_id, generation, api_version)
+        else:
+            error = validate_commit(group, generation, member_id, group_instance_id)
         if error is not None:
             return everywhere(error)
         staged, results = self.stage(partitions, retention_time_ms)
@@ -256,16 +264,26 @@ class OffsetStore:
     # -- OffsetFetch / OffsetDelete ---------------------------------------------------------
 
     def fetch_offsets(
-        self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]] | None
+        self,
+        group_id: str,
+        topics: Sequence[tuple[str, Sequence[int]]] | None,
+        member: tuple[str | None, int] | None = None,
     ) -> tuple[ErrorCode, FetchedOffsets]:
         """
         Committed offsets; partitions without a commit get None (offset -1).
 
         @param topics: (topic, partitions) pairs, or None for every committed partition.
+        @param member: (member id, member epoch) of OffsetFetch v9+, checked
+            for a consumer group (Kafka's C{ConsumerGroup.validateOffsetFetch}).
         @return: the group-level error and the offsets by topic.
         """
         if self._table.loading:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, []
+        consumer = self._table.consumer_groups.get(group_id)
+        if consumer is not None and member is not None:
+            error = consumer.validate_offset_fetch(*member)
+            if error is not None:
+                return error, []
         group = self._table.groups.get(group_id)
         offsets = group.offsets if group is not None else {}
         if topics is None:
@@ -357,14 +375,20 @@ class OffsetStore:
         retention = self._config.offsets_retention_ms
         any_offsets = False
         groups = self._table.groups
+        consumer = self._table.consumer_groups
         for group in list(groups.values()):
             expired = expired_offsets(group, now, retention)
+            live = consumer.get(group.group_id)
+            if live is not None:
+                # Kafka's ConsumerGroup: offsets of subscribed topics never expire.
+                expired = [tp for tp in expired if not live.is_subscribed_to(tp[0])]
             records: list[tuple[bytes, bytes | None]] = []
             for tp in expired:
                 del group.offsets[tp]
                 records.append((rec.offset_commit_key(group.group_id, *tp), None))
             if (
-                group.state == EMPTY
+                live is None
+                and group.state == EMPTY
                 and not group.offsets
                 and not group.pending_txn_offsets
                 and not group.members

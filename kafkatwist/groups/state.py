@@ -19,6 +19,7 @@ from twisted.internet.defer import Deferred
 
 from kafkatwist.clock import DelayedCall
 from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.consumer.group import ConsumerGroup
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
 from kafkatwist.messages.join_group import JoinGroupResponse
 from kafkatwist.messages.sync_group import SyncGroupResponse
@@ -284,6 +285,11 @@ class GroupTable:
     """The coordinator's groups, shared by its parts (Kafka's C{GroupMetadataManager} state)."""
 
     groups: dict[str, ClassicGroup] = field(factory=dict)
+    #: The consumer groups (KIP-848), by id. Their offsets live in the
+    #: L{ClassicGroup} of the same id in L{groups}, which then stays Empty
+    #: and writes no GroupMetadata record (Kafka keeps offsets apart from
+    #: groups, in its C{OffsetMetadataManager}).
+    consumer_groups: dict[str, ConsumerGroup] = field(factory=dict)
     #: True while ``__consumer_offsets`` is replayed (COORDINATOR_LOAD_IN_PROGRESS).
     loading: bool = False
 

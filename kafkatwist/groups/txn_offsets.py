@@ -89,12 +89,18 @@ class TxnOffsetStore:
             return everywhere(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         if not group_id:
             return everywhere(ErrorCode.INVALID_GROUP_ID)
+        consumer = self._table.consumer_groups.get(group_id)
         group = self._table.groups.get(group_id)
         if group is None:
-            if generation >= 0:
+            if generation >= 0 and consumer is None:
                 return everywhere(ErrorCode.ILLEGAL_GENERATION)
             group = self._table.get_or_create(group_id, now_ms(self._clock))
-        error = validate_commit(group, generation, member_id, group_instance_id, transactional=True)
+        if consumer is not None:
+            error = consumer.validate_offset_commit(member_id, generation, 9, transactional=True)
+        else:
+            error = validate_commit(
+                group, generation, member_id, group_instance_id, transactional=True
+            )
         if error is not None:
             return everywhere(error)
         staged, results = self._offsets.stage(partitions, -1)

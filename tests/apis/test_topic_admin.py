@@ -100,6 +100,12 @@ class MetadataTests(SynchronousTestCase):
         (u,) = self.metadata((MetadataRequestTopic(topic_id=uuid.UUID(int=3), name=None),)).topics
         self.assertEqual(u.error_code, ErrorCode.UNKNOWN_TOPIC_ID)
 
+    def test_by_topic_id_with_empty_name(self) -> None:
+        """The Java client 4.3 (regex subscriptions) names a topic by id with an empty name."""
+        tid = self.broker.metadata.image.topics["t"].topic_id
+        (t,) = self.metadata((MetadataRequestTopic(topic_id=tid, name=""),)).topics
+        self.assertEqual((t.error_code, t.name, t.topic_id), (0, "t", tid))
+
 
 class CreateTopicsTests(SynchronousTestCase):
     """CreateTopics."""

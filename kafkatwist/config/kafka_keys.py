@@ -1,0 +1,51 @@
+"""Kafka broker config keys that L{kafkatwist.config.broker_configs} has no entry for."""
+
+from __future__ import annotations
+
+#: Kafka broker configs the table above leaves out (a single broker, plaintext only).
+MORE_KAFKA_KEYS = frozenset(
+    {
+        "advertised.host.name",
+        "advertised.port",
+        "auto.include.jmx.reporter",
+        "broker.id.generation.enable",
+        "control.plane.listener.name",
+        "controlled.shutdown.enable",
+        "controlled.shutdown.max.retries",
+        "controlled.shutdown.retry.backoff.ms",
+        "eligible.leader.replicas.enable",
+        "host.name",
+        "inter.broker.protocol.version",
+        "log.delete.delay.ms",
+        "log.message.format.version",
+        "log.message.timestamp.difference.max.ms",
+        "offsets.commit.required.acks",
+        "port",
+        "reserved.broker.max.id",
+        "zookeeper.connect",
+    }
+)
+
+#: Families of Kafka configs, matched by prefix.
+KAFKA_PREFIXES = (
+    "controller.",
+    "delegation.token.",
+    "group.consumer.",
+    "group.coordinator.",
+    "group.share.",
+    "kafka.metrics.",
+    "listener.name.",
+    "log.cleaner.",
+    "metadata.",
+    "metric.",
+    "metrics.",
+    "password.encoder.",
+    "quota.",
+    "remote.log.",
+    "replica.",
+    "sasl.",
+    "share.",
+    "ssl.",
+    "transaction.",
+    "zookeeper.",
+)

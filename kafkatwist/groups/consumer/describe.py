@@ -1,0 +1,80 @@
+"""ConsumerGroupDescribe for one group (Kafka's C{ConsumerGroup.asDescribedGroup})."""
+
+from __future__ import annotations
+
+from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.consumer.group import ConsumerGroup
+from kafkatwist.groups.consumer.member import Assignment, ConsumerGroupMember
+from kafkatwist.messages.consumer_group_describe import (
+    Assignment as DescribedAssignment,
+)
+from kafkatwist.messages.consumer_group_describe import (
+    DescribedGroup,
+    Member,
+    TopicPartitions,
+)
+from kafkatwist.storage.metadata_image import MetadataImage
+
+#: ACL operations a group supports (READ, DELETE, DESCRIBE), as a bit field.
+GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+#: Kafka's "authorized operations not asked for" (Integer.MIN_VALUE).
+OPERATIONS_NOT_ASKED = -2147483648
+#: C{MemberType} of ConsumerGroupDescribe v1: a member of the consumer protocol.
+CONSUMER_MEMBER = 1
+
+
+def not_found(group_id: str, message: str) -> DescribedGroup:
+    """The answer for an unknown group, or one of another type."""
+    return DescribedGroup(
+        error_code=int(ErrorCode.GROUP_ID_NOT_FOUND),
+        error_message=message,
+        group_id=group_id,
+        group_state="Dead",
+    )
+
+
+def _described(assignment: Assignment, image: MetadataImage) -> DescribedAssignment:
+    """An assignment with topic names; topics no longer in the metadata are left out."""
+    topics = []
+    for topic_id, partitions in sorted(assignment.items()):
+        topic = image.topics_by_id.get(topic_id)
+        if topic is not None:
+            topics.append(
+                TopicPartitions(
+                    topic_id=topic_id, topic_name=topic.name, partitions=tuple(sorted(partitions))
+                )
+            )
+    return DescribedAssignment(topic_partitions=tuple(topics))
+
+
+def _member(group: ConsumerGroup, m: ConsumerGroupMember, image: MetadataImage) -> Member:
+    return Member(
+        member_id=m.member_id,
+        instance_id=m.instance_id,
+        rack_id=m.rack_id,
+        member_epoch=m.member_epoch,
+        client_id=m.client_id,
+        client_host=m.client_host,
+        subscribed_topic_names=m.subscribed_topic_names,
+        subscribed_topic_regex=m.subscribed_topic_regex,
+        assignment=_described(m.assigned_partitions, image),
+        target_assignment=_described(group.target_assignment.get(m.member_id, {}), image),
+        member_type=CONSUMER_MEMBER,
+    )
+
+
+def describe(
+    group: ConsumerGroup, image: MetadataImage, default_assignor: str, include_operations: bool
+) -> DescribedGroup:
+    """The group as ConsumerGroupDescribe answers it."""
+    return DescribedGroup(
+        group_id=group.group_id,
+        group_state=group.state.value,
+        group_epoch=group.group_epoch,
+        assignment_epoch=group.assignment_epoch,
+        assignor_name=group.preferred_assignor(default_assignor),
+        members=tuple(_member(group, m, image) for m in group.members.values()),
+        authorized_operations=GROUP_AUTHORIZED_OPERATIONS
+        if include_operations
+        else OPERATIONS_NOT_ASKED,
+    )

@@ -1,0 +1,47 @@
+"""Regex subscriptions (KIP-848 C{SubscribedTopicRegex}): the topics a pattern matches.
+
+The consumer coordinator's view of L{kafkatwist.groups.assignors.regex}
+(RE2/J semantics): L{validate} for the heartbeat's request check and
+L{resolve} for the subscription, which every heartbeat of a regex member
+re-evaluates, so a pattern is translated once and kept (bounded cache).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable
+
+from kafkatwist.groups.assignors.regex import (
+    InvalidRegularExpression,
+    compile_regex,
+    matching_topics,
+)
+
+#: (pattern, topic names) -> the names it matches.
+RegexResolver = Callable[[str, Iterable[str]], frozenset[str]]
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> re.Pattern[str] | None:
+    """C{pattern} compiled as RE2/J would, None when RE2/J refuses it."""
+    try:
+        return compile_regex(pattern)
+    except InvalidRegularExpression:
+        return None
+
+
+def validate(pattern: str) -> bool:
+    """Whether C{pattern} compiles under RE2/J's rules (else INVALID_REGULAR_EXPRESSION)."""
+    return _compiled(pattern) is not None
+
+
+def resolve(pattern: str, topics: Iterable[str]) -> frozenset[str]:
+    """
+    The topics C{pattern} matches as a whole, internal topics excluded.
+
+    Kafka's C{GroupMetadataManager.refreshRegularExpressions} matches every
+    topic of the metadata image but the internal ones.
+    """
+    compiled = _compiled(pattern)
+    return frozenset() if compiled is None else matching_topics(compiled, topics)
