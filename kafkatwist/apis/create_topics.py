@@ -14,6 +14,9 @@ Behavior:
 Version notes:
 * v1+: validate_only and error messages; v5+: flexible, and the created
   topic's partitions, replication factor and configs; v7+: topic id.
+* ``topic_config_error_code`` (v5+, tagged) stays NONE: Kafka sets it when
+  the principal may not describe the topic's configs, and there is no
+  authorizer.
 """
 
 from __future__ import annotations
@@ -111,4 +114,8 @@ SPEC = ApiSpec(
     response=CreateTopicsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "CreatableTopicResult.topic_config_error_code": "TOPIC_AUTHORIZATION_FAILED for "
+        "DescribeConfigs in Kafka; without an authorizer always NONE, the default",
+    },
 )

@@ -158,4 +158,8 @@ SPEC = ApiSpec(
     response=OffsetFetchResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "OffsetFetchRequestGroup.member_epoch": "KIP-848: checked for consumer-protocol "
+        "groups only; a classic group ignores it (Kafka's ClassicGroup.validateOffsetFetch)",
+    },
 )

@@ -56,7 +56,9 @@ Version notes:
   Kafka's C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION});
   only magic-2 batches are accepted at any version.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
-  error message; v9+: flexible; v10+: current leader and node endpoints;
+  error message; v9+: flexible; v10+: current leader and node endpoints
+  (KIP-951), never set: Kafka fills them only for NOT_LEADER_OR_FOLLOWER,
+  which this broker, leader of every partition, never answers;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
 * v13: topics are named by id (KIP-516), in the request and the answer; an
   id the metadata image does not know is UNKNOWN_TOPIC_ID for each of its
@@ -361,4 +363,15 @@ SPEC = ApiSpec(
     handle=handle,
     error_response=error_response,
     advertised=VersionRange(0, 13),
+    unused_fields=dict.fromkeys(
+        (
+            "PartitionProduceResponse.current_leader",
+            "ProduceResponse.node_endpoints",
+            "NodeEndpoint.host",
+            "NodeEndpoint.port",
+            "NodeEndpoint.rack",
+        ),
+        "KIP-951 leader discovery: Kafka sets it only with NOT_LEADER_OR_FOLLOWER, "
+        "never answered by this broker, the leader of every partition",
+    ),
 )
