@@ -133,7 +133,7 @@ def _fields(cls: type, versions: VersionRange) -> Iterator[tuple[str, str]]:
 
 class AdvertisedFieldsTests(SynchronousTestCase):
     def test_every_field_handled_or_declared(self) -> None:
-        """Every request field of an advertised version is read and every response field set, or declared unused."""
+        """Every advertised request field is read and response field set, or declared unused."""
         missing = []
         for spec in REGISTRY:
             reads, sets = _handled(spec)

@@ -1,4 +1,4 @@
-"""Fetch's leader epoch checks, KIP-951's current leader (v16+) and v18, with kafka-python's codec."""
+"""Fetch: leader epoch checks, KIP-951 current leader (v16+), v18 through kafka-python's codec."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class FetchVersionTests(SynchronousTestCase):
         self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 18))
 
     def test_current_leader_epoch(self) -> None:
-        """An older epoch is FENCED_LEADER_EPOCH, a newer UNKNOWN_LEADER_EPOCH, -1 and equal pass."""
+        """An older epoch is FENCED_LEADER_EPOCH, a newer UNKNOWN_LEADER_EPOCH; -1 or equal pass."""
         for version in (9, 12, 16, 18):
             cases = {
                 2: ErrorCode.FENCED_LEADER_EPOCH,
