@@ -1,24 +1,28 @@
-"""DescribeGroups (api key 15): v0-v5.
+"""DescribeGroups (api key 15): v0-v6.
 
 Behavior:
 * state, protocol type, members (member id, group instance id, client id,
   client host as ``/address``); the chosen protocol and each member's
   metadata and assignment bytes only when the group is Stable, as Kafka;
-* a group that does not exist is described as Dead with no error (before
-  v6, which has GROUP_ID_NOT_FOUND);
+* a group that does not exist is described as Dead with no error before v6;
+  from v6 (KIP-1043) as Dead with GROUP_ID_NOT_FOUND and the message
+  "Group <id> not found." (Kafka's C{GroupMetadataManager.describeGroups});
 * authorized operations (READ, DELETE, DESCRIBE: no authorizer) when asked,
   else Kafka's "not requested" value.
 
 Version notes:
 * v1+: throttle time; v3+: authorized operations; v4+: group instance id;
-  v5+: flexible.
+  v5+: flexible; v6+: GROUP_ID_NOT_FOUND and ``error_message``.
 """
 
 from __future__ import annotations
 
+import attrs
+
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.state import GroupState
 from kafkatwist.messages.describe_groups import (
     DescribedGroup,
     DescribeGroupsRequest,
@@ -30,8 +34,24 @@ from kafkatwist.wire.versions import VersionRange
 async def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     coordinator = coordinator_of(ctx)
     include = request.include_authorized_operations and ctx.api_version >= 3
-    return DescribeGroupsResponse(
-        groups=tuple(coordinator.admin.describe_group(g, include) for g in request.groups)
+    groups = tuple(coordinator.admin.describe_group(g, include) for g in request.groups)
+    if ctx.api_version >= NOT_FOUND_VERSION:
+        groups = tuple(_not_found(g) for g in groups)
+    return DescribeGroupsResponse(groups=groups)
+
+
+#: The first version that answers an unknown group with GROUP_ID_NOT_FOUND (KIP-1043).
+NOT_FOUND_VERSION = 6
+
+
+def _not_found(group: DescribedGroup) -> DescribedGroup:
+    """v6+: an unknown group (described Dead, no error) gets GROUP_ID_NOT_FOUND and a message."""
+    if group.error_code != 0 or group.group_state != GroupState.DEAD.value:
+        return group
+    return attrs.evolve(
+        group,
+        error_code=int(ErrorCode.GROUP_ID_NOT_FOUND),
+        error_message=f"Group {group.group_id} not found.",
     )
 
 
@@ -45,7 +65,7 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=15,
-    versions=VersionRange(0, 5),
+    versions=VersionRange(0, 6),
     request=DescribeGroupsRequest,
     response=DescribeGroupsResponse,
     handle=handle,
