@@ -437,11 +437,13 @@ SPEC = ApiSpec(
         "FetchPartition.last_fetched_epoch": "sent by followers for truncation detection "
         "(KIP-320); Kafka's consumer sends none and a single broker has no followers",
         "PartitionData.diverging_epoch": "answers a follower's last_fetched_epoch (see there)",
+        "EpochEndOffset.epoch": "answers a follower's last_fetched_epoch (see there)",
         "EpochEndOffset.end_offset": "answers a follower's last_fetched_epoch (see there)",
         "FetchPartition.replica_directory_id": "follower-only (KIP-853): no followers",
         "FetchPartition.high_watermark": "follower-only (KIP-1166): a follower's high "
         "watermark, for the leader to complete waiting fetches; no followers",
         "PartitionData.snapshot_id": "the KRaft metadata log's Fetch only (KIP-630 snapshots)",
+        "SnapshotId.epoch": "the KRaft metadata log's Fetch only (KIP-630 snapshots)",
         "SnapshotId.end_offset": "the KRaft metadata log's Fetch only (KIP-630 snapshots)",
     },
 )

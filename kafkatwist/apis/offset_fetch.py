@@ -202,6 +202,8 @@ SPEC = ApiSpec(
     handle=handle,
     error_response=error_response,
     unused_fields={
+        "OffsetFetchRequestGroup.member_id": "KIP-848: checked for consumer-protocol "
+        "groups only; a classic group ignores it (Kafka's ClassicGroup.validateOffsetFetch)",
         "OffsetFetchRequestGroup.member_epoch": "KIP-848: checked for consumer-protocol "
         "groups only; a classic group ignores it (Kafka's ClassicGroup.validateOffsetFetch)",
     },

@@ -63,6 +63,8 @@ Version notes:
 * v13: topics are named by id (KIP-516), in the request and the answer; an
   id the metadata image does not know is UNKNOWN_TOPIC_ID for each of its
   partitions (Kafka's C{KafkaApis.handleProduceRequest}).
+* ``timeout_ms`` is not read: it bounds the wait of acks=-1 for the in-sync
+  followers, and there are none.
 """
 
 from __future__ import annotations
@@ -366,12 +368,19 @@ SPEC = ApiSpec(
     unused_fields=dict.fromkeys(
         (
             "PartitionProduceResponse.current_leader",
+            "LeaderIdAndEpoch.leader_id",
+            "LeaderIdAndEpoch.leader_epoch",
             "ProduceResponse.node_endpoints",
+            "NodeEndpoint.node_id",
             "NodeEndpoint.host",
             "NodeEndpoint.port",
             "NodeEndpoint.rack",
         ),
         "KIP-951 leader discovery: Kafka sets it only with NOT_LEADER_OR_FOLLOWER, "
         "never answered by this broker, the leader of every partition",
-    ),
+    )
+    | {
+        "ProduceRequest.timeout_ms": "how long acks=-1 waits for the in-sync followers; "
+        "there are none, the append is acknowledged once written",
+    },
 )
