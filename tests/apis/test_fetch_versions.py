@@ -96,6 +96,36 @@ class FetchVersionTests(SynchronousTestCase):
             self.assertEqual(response.responses[0].partitions[0].current_leader, LeaderIdAndEpoch())
             self.assertEqual(response.node_endpoints, ())
 
+    def session_fetch(self, session_id: int, epoch: int, partitions: bool) -> FetchResponse:
+        """A v16 fetch in a session at the log end, naming leader epoch 3 (none if incremental)."""
+        topics: tuple[FetchTopic, ...] = ()
+        if partitions:
+            partition = FetchPartition(
+                partition=0, fetch_offset=1, partition_max_bytes=1 << 20, current_leader_epoch=3
+            )
+            topics = (FetchTopic(topic_id=self.topic.topic_id, partitions=(partition,)),)
+        request = FetchRequest(
+            max_wait_ms=0,
+            min_bytes=1,
+            max_bytes=1 << 20,
+            session_id=session_id,
+            session_epoch=epoch,
+            topics=topics,
+        )
+        response: FetchResponse = self.successResultOf(call(self.broker, SPEC, request, 16))
+        return response
+
+    def test_quiet_session_partition_fenced_after_leader_change(self) -> None:
+        """A quiet partition of a session is answered FENCED_LEADER_EPOCH once its epoch moves."""
+        session_id = self.session_fetch(0, 0, True).session_id
+        self.assertNotEqual(session_id, 0)
+        self.assertEqual(self.session_fetch(session_id, 1, False).responses, ())
+        self.topic.partitions[0].leader_epoch = 4
+        response = self.session_fetch(session_id, 2, False)
+        (p,) = response.responses[0].partitions
+        self.assertEqual(p.error_code, ErrorCode.FENCED_LEADER_EPOCH)
+        self.assertEqual(p.current_leader.leader_epoch, 4)
+
     def client(self, version: int, epoch: int, **extra: Any) -> Any:
         """A kafka-python request at C{version}, answered, decoded by kafka-python."""
         part = ClientFetchRequest.FetchTopic.FetchPartition(
