@@ -69,6 +69,13 @@ class ApiSpec:
     @ivar advertised: What ApiVersions lists, C{versions} unless Kafka lists
         more than it serves: Produce, whose v0-2 Kafka 4.x still advertises
         for librdkafka's sake (KAFKA-18659, C{ApiKeys.PRODUCE_API_VERSIONS_RESPONSE_MIN_VERSION}).
+    @ivar unused_fields: The request fields the handler deliberately never
+        reads and the response fields it never sets, at the versions it
+        serves, each with the reason (e.g. C{"ReplicaState.replica_epoch":
+        "follower-only: a single broker has no followers"}). Keys are
+        C{StructName.field_name}, the generated model's class and attribute.
+        tests/apis/test_advertised_fields.py checks every other field is
+        handled.
     """
 
     api_key: int
@@ -78,6 +85,7 @@ class ApiSpec:
     handle: Handler
     error_response: ErrorResponder = attrs.field()
     advertised: VersionRange = attrs.field()
+    unused_fields: Mapping[str, str] = attrs.field(factory=dict, eq=False)
 
     @error_response.default
     def _default_error_response(self) -> ErrorResponder:

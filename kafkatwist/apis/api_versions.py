@@ -17,6 +17,11 @@ Behavior:
 
 Version notes:
 * v1+: throttle_time_ms; v3+: flexible, with the features as tagged fields.
+* v3+: the client software name and version are not checked against
+  Kafka's pattern (C{ApiVersionsRequest.isValid}, INVALID_REQUEST otherwise):
+  Kafka keeps them for client metrics only, which this broker has not.
+* ``zk_migration_ready`` (v3+, tagged) stays false: a KRaft controller's
+  answer during a ZooKeeper migration, never a broker's.
 """
 
 from __future__ import annotations
@@ -108,4 +113,10 @@ SPEC = ApiSpec(
     response=ApiVersionsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "ApiVersionsRequest.client_software_name": "kept by Kafka for client metrics only",
+        "ApiVersionsRequest.client_software_version": "kept by Kafka for client metrics only",
+        "ApiVersionsResponse.zk_migration_ready": "a KRaft controller's field during a "
+        "ZooKeeper migration; a broker leaves it false",
+    },
 )

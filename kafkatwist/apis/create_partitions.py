@@ -9,6 +9,8 @@ Behavior:
 
 Version notes:
 * v2+: flexible.
+* ``timeout_ms`` is not read: the controller answers at once (one local
+  metadata-log append), so there is nothing to wait for.
 """
 
 from __future__ import annotations
@@ -71,4 +73,8 @@ SPEC = ApiSpec(
     response=CreatePartitionsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "CreatePartitionsRequest.timeout_ms": "the controller's answer is immediate "
+        "(one local metadata-log append): nothing to wait for",
+    },
 )

@@ -14,6 +14,11 @@ Behavior:
 Version notes:
 * v1+: validate_only and error messages; v5+: flexible, and the created
   topic's partitions, replication factor and configs; v7+: topic id.
+* ``topic_config_error_code`` (v5+, tagged) stays NONE: Kafka sets it when
+  the principal may not describe the topic's configs, and there is no
+  authorizer.
+* ``timeout_ms`` is not read: the controller answers at once (one local
+  metadata-log append), so there is nothing to wait for.
 """
 
 from __future__ import annotations
@@ -111,4 +116,10 @@ SPEC = ApiSpec(
     response=CreateTopicsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "CreatableTopicResult.topic_config_error_code": "TOPIC_AUTHORIZATION_FAILED for "
+        "DescribeConfigs in Kafka; without an authorizer always NONE, the default",
+        "CreateTopicsRequest.timeout_ms": "the controller's answer is immediate "
+        "(one local metadata-log append): nothing to wait for",
+    },
 )

@@ -118,6 +118,10 @@ SPEC = ApiSpec(
     response=DeleteRecordsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "DeleteRecordsRequest.timeout_ms": "the wait for followers to reach the new low "
+        "watermark; there are none",
+    },
 )
 
 __all__ = ["SPEC"]

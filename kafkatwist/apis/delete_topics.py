@@ -10,6 +10,8 @@ Behavior:
 
 Version notes:
 * v4+: flexible; v5+: error messages; v6+: topic ids.
+* ``timeout_ms`` is not read: the controller answers at once (one local
+  metadata-log append), so there is nothing to wait for.
 """
 
 from __future__ import annotations
@@ -92,4 +94,8 @@ SPEC = ApiSpec(
     response=DeleteTopicsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "DeleteTopicsRequest.timeout_ms": "the controller's answer is immediate "
+        "(one local metadata-log append): nothing to wait for",
+    },
 )

@@ -1,4 +1,4 @@
-"""DescribeCluster (api key 60): v0-v1.
+"""DescribeCluster (api key 60): v0-v2.
 
 Behavior:
 * this broker is the only broker, at the address a client reaches it by (its
@@ -13,10 +13,13 @@ Behavior:
 * ``endpoint_type`` (v1+): 1 (brokers) is answered; 2 (controllers) →
   MISMATCHED_ENDPOINT_TYPE, as Kafka's broker listener says; anything else →
   UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST at v0, where it cannot be sent);
-  error answers carry a message and otherwise the schema defaults.
+  error answers carry a message and otherwise the schema defaults;
+* v2+: the broker is described with ``is_fenced`` false: it answers, so it is
+  registered and unfenced; ``include_fenced_brokers`` (KIP-1073) would add
+  the fenced brokers, and there are none.
 
 Version notes:
-* v0+: flexible; v1+: endpoint type (KIP-919).
+* v0+: flexible; v1+: endpoint type (KIP-919); v2+: fenced brokers (KIP-1073).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
                 host=broker.host_for(ctx.local_host),
                 port=broker.advertised_port,
                 rack=None,
+                is_fenced=False,
             ),
         ),
         cluster_authorized_operations=cluster_operations(
@@ -83,11 +87,15 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=60,
-    versions=VersionRange(0, 1),
+    versions=VersionRange(0, 2),
     request=DescribeClusterRequest,
     response=DescribeClusterResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "DescribeClusterRequest.include_fenced_brokers": "asks for the fenced brokers too "
+        "(KIP-1073); the only broker is this one, which is not fenced",
+    },
 )
 
 __all__ = ["SPEC"]

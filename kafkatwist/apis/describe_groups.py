@@ -1,17 +1,20 @@
-"""DescribeGroups (api key 15): v0-v5.
+"""DescribeGroups (api key 15): v0-v6.
 
 Behavior:
 * state, protocol type, members (member id, group instance id, client id,
   client host as ``/address``); the chosen protocol and each member's
   metadata and assignment bytes only when the group is Stable, as Kafka;
-* a group that does not exist is described as Dead with no error (before
-  v6, which has GROUP_ID_NOT_FOUND);
+* a group that does not exist is described as Dead with no error before v6;
+  from v6 (KIP-1043) as Dead with GROUP_ID_NOT_FOUND and the message
+  "Group <id> not found." (Kafka's C{GroupMetadataManager.describeGroups});
+  a KIP-848 consumer group is not a classic group: Dead, and from v6
+  GROUP_ID_NOT_FOUND "Group <id> is not a classic group.";
 * authorized operations (READ, DELETE, DESCRIBE: no authorizer) when asked,
   else Kafka's "not requested" value.
 
 Version notes:
 * v1+: throttle time; v3+: authorized operations; v4+: group instance id;
-  v5+: flexible.
+  v5+: flexible; v6+: GROUP_ID_NOT_FOUND and ``error_message``.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=15,
-    versions=VersionRange(0, 5),
+    versions=VersionRange(0, 6),
     request=DescribeGroupsRequest,
     response=DescribeGroupsResponse,
     handle=handle,

@@ -1,4 +1,4 @@
-"""DescribeLogDirs (api key 35): v0-v4.
+"""DescribeLogDirs (api key 35): v0-v5.
 
 Behavior:
 * one result per configured ``log.dirs`` entry, by absolute path, listing the
@@ -14,12 +14,15 @@ Behavior:
   (``f_blocks``/``f_bavail`` times ``f_frsize``, as Java's ``FileStore``); a log
   dir that cannot be read answers KAFKA_STORAGE_ERROR with no topics, as Kafka
   does for an offline dir;
+* v5+: ``is_cordoned`` is false: Kafka reports a dir listed in its
+  ``cordoned.log.dirs`` (KIP-1066), a config this broker does not have, so no
+  dir is ever cordoned and new partitions may go to any;
 * the top-level error (v3+) is 0: without an authorizer, cluster DESCRIBE is
   always granted.
 
 Version notes:
 * v1 is v0; v2+: flexible; v3+: top-level error code; v4+: total and usable
-  bytes.
+  bytes; v5+: whether the dir is cordoned (KIP-1066).
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> Descri
                 ),
                 total_bytes=total,
                 usable_bytes=usable,
+                is_cordoned=False,
             )
         )
     return DescribeLogDirsResponse(error_code=0, results=tuple(results))
@@ -120,7 +124,7 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=35,
-    versions=VersionRange(0, 4),
+    versions=VersionRange(0, 5),
     request=DescribeLogDirsRequest,
     response=DescribeLogDirsResponse,
     handle=handle,

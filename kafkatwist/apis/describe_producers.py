@@ -5,6 +5,9 @@ every producer id its producer state holds, with its epoch, last sequence,
 last timestamp, coordinator epoch and the first offset of its open
 transaction (-1 without one: ``IPartitionLog.ongoing_transactions``); a
 topic or partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION.
+
+Version notes:
+* v0: a partition error carries no ``error_message``, as in Kafka.
 """
 
 from __future__ import annotations
@@ -82,4 +85,8 @@ SPEC = ApiSpec(
     response=DescribeProducersResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "PartitionResponse.error_message": "Kafka's ReplicaManager.activeProducerState answers "
+        "a partition error with its code only",
+    },
 )

@@ -1,4 +1,4 @@
-"""Fetch (api key 1): v0-v17 (v0-v3 with down-converted messages).
+"""Fetch (api key 1): v0-v18 (v0-v3 with down-converted messages).
 
 Behavior:
 * topics are addressed by id from v13 (unknown id: UNKNOWN_TOPIC_ID), by name
@@ -9,6 +9,12 @@ Behavior:
   the first partition with data is always returned whole (KIP-74);
 * each partition reports its high watermark, last stable offset and log start
   offset; a ``fetch_offset`` outside the log gets OFFSET_OUT_OF_RANGE;
+* a ``current_leader_epoch`` (v9+, -1 = none) older than the partition's
+  is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (Kafka's
+  C{Partition.fetchRecords} through C{localLogWithEpochOrThrow}); from v16
+  a fenced partition carries the current leader (this broker, the
+  partition's epoch) and the response this broker's endpoint (KIP-951,
+  C{KafkaApis.handleFetchRequest});
 * ``isolation_level`` 1 (read_committed) serves batches below the last stable
   offset only, with the aborted transactions (producer id, first offset) that
   overlap the batches returned, from the ``.txnindex`` entries (Kafka's
@@ -34,12 +40,22 @@ Version notes:
   zstd one UNSUPPORTED_COMPRESSION_TYPE (L{kafkatwist.apis._downconvert});
 * v4+: isolation level, last stable offset, aborted transactions; v5+: log
   start offset; v7+: sessions; v11+: preferred read replica; v12+: flexible;
-  v13+: topic ids; v15+: replica state (followers only).
+  v13+: topic ids; v15+: replica state (followers only); v16+: current
+  leader and node endpoints (KIP-951); v17: replica directory id (followers
+  only, KIP-853); v18: the follower's high watermark (KIP-1166, tagged).
+* Never read or set (C{SPEC.unused_fields}): the follower fields (replica
+  state's epoch, last fetched epoch and the diverging epoch it detects,
+  replica directory id, high watermark): a single broker has no followers,
+  and Kafka's consumer sends none of them; ``rack_id`` and the preferred read
+  replica (KIP-392: the only replica is the leader, so always -1);
+  ``cluster_id`` and the snapshot id (the KRaft metadata log's own Fetch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import attrs
 
 from kafkatwist.apis._downconvert import converted, refusal
 from kafkatwist.apis._fetch_wait import FetchWatch
@@ -55,6 +71,8 @@ from kafkatwist.messages.fetch import (
     FetchRequest,
     FetchResponse,
     FetchTopic,
+    LeaderIdAndEpoch,
+    NodeEndpoint,
     PartitionData,
 )
 from kafkatwist.storage.interfaces import IPartitionLog
@@ -66,6 +84,8 @@ from kafkatwist.wire.versions import VersionRange
 
 READ_COMMITTED = 1
 TOPIC_IDS_VERSION = 13
+#: The first version that tells a fenced client the current leader (KIP-951).
+CURRENT_LEADER_VERSION = 16
 
 
 def _partition_error(index: int, code: ErrorCode) -> PartitionData:
@@ -133,21 +153,42 @@ def _find_topic(image: MetadataImage, ft: FetchTopic, by_id: bool) -> TopicState
     return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
-def _target(ctx: RequestContext, topic: TopicState | ErrorCode, index: int) -> _Target:
+def _target(ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition) -> _Target:
     if isinstance(topic, ErrorCode):
         return topic
-    partition = find_partition(ctx, topic, index)
+    partition = find_partition(ctx, topic, fp.partition, fp.current_leader_epoch)
     return partition if isinstance(partition, ErrorCode) else partition.log()
+
+
+def _current_leader(
+    ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition, target: _Target
+) -> LeaderIdAndEpoch | None:
+    """
+    The leader a fenced partition's answer names (v16+), else None.
+
+    Kafka's C{KafkaApis.handleFetchRequest} adds it for NOT_LEADER_OR_FOLLOWER
+    and FENCED_LEADER_EPOCH; only the latter is answered here (this broker
+    leads every partition).
+    """
+    if ctx.api_version < CURRENT_LEADER_VERSION or target != ErrorCode.FENCED_LEADER_EPOCH:
+        return None
+    assert isinstance(topic, TopicState)
+    epoch = topic.partitions[fp.partition].leader_epoch
+    return LeaderIdAndEpoch(leader_id=ctx.broker.node_id, leader_epoch=epoch)
 
 
 class _Slot:
     """One requested partition: its log (or the error to answer) and what was last read."""
 
-    __slots__ = ("fp", "target", "part", "size")
+    __slots__ = ("fp", "target", "leader", "part", "size")
 
-    def __init__(self, fp: FetchPartition, target: _Target) -> None:
+    def __init__(
+        self, fp: FetchPartition, target: _Target, leader: LeaderIdAndEpoch | None
+    ) -> None:
         self.fp = fp
         self.target = target
+        #: For a fenced partition at v16+, the current leader to answer (KIP-951).
+        self.leader = leader
         self.part: PartitionData | None = None
         self.size = 0
 
@@ -180,7 +221,10 @@ class _Plan:
         self.seen_bytes: dict[int, int | None] = {}
         for ft in request.topics:
             topic = _find_topic(image, ft, by_id)
-            slots = [_Slot(fp, _target(ctx, topic, fp.partition)) for fp in ft.partitions]
+            slots = []
+            for fp in ft.partitions:
+                target = _target(ctx, topic, fp)
+                slots.append(_Slot(fp, target, _current_leader(ctx, topic, fp, target)))
             for slot in slots:
                 log = slot.target
                 if isinstance(log, ErrorCode):
@@ -190,6 +234,20 @@ class _Plan:
                     self.logs.append(log)
                 same.append(slot)
             self.topics.append((ft, slots))
+        fenced = any(slot.leader for _, slots in self.topics for slot in slots)
+        #: This broker's endpoint, answered with a current leader (KIP-951).
+        self.node_endpoints = (
+            (
+                NodeEndpoint(
+                    node_id=ctx.broker.node_id,
+                    host=ctx.broker.host_for(ctx.local_host),
+                    port=ctx.broker.advertised_port,
+                    rack=None,
+                ),
+            )
+            if fenced
+            else ()
+        )
         self.remaining = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
         self.total = 0
         self.errors = False
@@ -210,6 +268,8 @@ class _Plan:
         fp, log = slot.fp, slot.target
         if isinstance(log, ErrorCode):
             slot.part = _partition_error(fp.partition, log)
+            if slot.leader is not None:
+                slot.part = attrs.evolve(slot.part, current_leader=slot.leader)
             self.errors = True
             return
         # A re-read replaces what this partition had: give its bytes back to the budget.
@@ -307,7 +367,9 @@ class _Plan:
                 responses.append(FetchableTopicResponse(topic_id=ft.topic_id, partitions=parts))
             else:
                 responses.append(FetchableTopicResponse(topic=ft.topic, partitions=parts))
-        return FetchResponse(session_id=0, responses=tuple(responses))
+        return FetchResponse(
+            session_id=0, responses=tuple(responses), node_endpoints=self.node_endpoints
+        )
 
 
 async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
@@ -386,9 +448,28 @@ def error_response(request: FetchRequest, version: int, code: ErrorCode) -> Fetc
 
 SPEC = ApiSpec(
     api_key=1,
-    versions=VersionRange(0, 17),
+    versions=VersionRange(0, 18),
     request=FetchRequest,
     response=FetchResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "FetchRequest.cluster_id": "the KRaft metadata log's Fetch only (KIP-595); Kafka's "
+        "broker handler never reads it",
+        "FetchRequest.rack_id": "KIP-392 picks a preferred read replica among followers; "
+        "the only replica is this leader",
+        "PartitionData.preferred_read_replica": "KIP-392: no follower to prefer, -1 (the default)",
+        "ReplicaState.replica_epoch": "follower-only (KIP-903): a single broker has no followers",
+        "FetchPartition.last_fetched_epoch": "sent by followers for truncation detection "
+        "(KIP-320); Kafka's consumer sends none and a single broker has no followers",
+        "PartitionData.diverging_epoch": "answers a follower's last_fetched_epoch (see there)",
+        "EpochEndOffset.epoch": "answers a follower's last_fetched_epoch (see there)",
+        "EpochEndOffset.end_offset": "answers a follower's last_fetched_epoch (see there)",
+        "FetchPartition.replica_directory_id": "follower-only (KIP-853): no followers",
+        "FetchPartition.high_watermark": "follower-only (KIP-1166): a follower's high "
+        "watermark, for the leader to complete waiting fetches; no followers",
+        "PartitionData.snapshot_id": "the KRaft metadata log's Fetch only (KIP-630 snapshots)",
+        "SnapshotId.epoch": "the KRaft metadata log's Fetch only (KIP-630 snapshots)",
+        "SnapshotId.end_offset": "the KRaft metadata log's Fetch only (KIP-630 snapshots)",
+    },
 )

@@ -28,6 +28,12 @@ Behavior:
 Version notes:
 * v2+: flexible; v3+: producer id and epoch in the request (KIP-360);
   v4+: PRODUCER_FENCED (older versions get INVALID_PRODUCER_EPOCH instead).
+* v5: the same body (KIP-890 added TRANSACTION_ABORTABLE to its errors).
+* v6 (KIP-939 two-phase commit: ``enable_2pc``, ``keep_prepared_txn``, the
+  ongoing transaction's producer id and epoch in the answer) is not served:
+  Kafka 4.3's schema marks it ``latestVersionUnstable`` and a Kafka broker
+  advertises it only with ``unstable.api.versions.enable``, so no released
+  client sends it.
 """
 
 from __future__ import annotations

@@ -17,8 +17,9 @@ Version notes:
 * v0: no rebalance timeout (the session timeout is used); v4+: a join
   without member id gets MEMBER_ID_REQUIRED and a member id (KIP-394);
   v5+: static membership (KIP-345); v6+: flexible; v7+: protocol type in the
-  response, nullable protocol name; v8+: reason; v9+: skip assignment for a
-  static leader rejoining a stable group.
+  response, nullable protocol name; v8+: reason (KIP-800; Kafka only logs it,
+  and it is not read here); v9+: skip assignment for a static leader
+  rejoining a stable group.
 """
 
 from __future__ import annotations
@@ -80,4 +81,7 @@ SPEC = ApiSpec(
     response=JoinGroupResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "JoinGroupRequest.reason": "KIP-800: Kafka only writes it in its log lines",
+    },
 )

@@ -11,7 +11,8 @@ Behavior:
 
 Version notes:
 * v0-v2: one member id, its error is the top-level error; v3+: batched
-  ``members`` with per-member results; v4+: flexible; v5+: reason.
+  ``members`` with per-member results; v4+: flexible; v5+: reason (KIP-800;
+  Kafka only logs it, and it is not read here).
 """
 
 from __future__ import annotations
@@ -50,4 +51,7 @@ SPEC = ApiSpec(
     request=LeaveGroupRequest,
     response=LeaveGroupResponse,
     handle=handle,
+    unused_fields={
+        "MemberIdentity.reason": "KIP-800: Kafka only writes it in its log lines",
+    },
 )

@@ -1,4 +1,4 @@
-"""ListOffsets (api key 2): v0-v10.
+"""ListOffsets (api key 2): v0-v11.
 
 Behavior:
 * the special timestamps, answered as a Kafka broker without tiered storage:
@@ -6,8 +6,10 @@ Behavior:
   the leader epoch of its record; -1 (latest) gives the last fetchable offset
   and the current leader epoch; -3 (max timestamp, v7+, KIP-734) gives the
   offset and timestamp of the record with the largest timestamp (the earliest
-  on a tie); -5 (latest tiered, v9+, KIP-1005) gives offset -1, timestamp -1,
-  leader epoch -1, as nothing is tiered;
+  on a tie); -5 (latest tiered, v9+, KIP-1005) and -6 (earliest pending
+  upload, v11+, KIP-1023) give offset -1, timestamp -1, leader epoch -1, as
+  nothing is tiered (Kafka's C{UnifiedLog.fetchOffsetByTimestamp} and
+  C{fetchEarliestPendingUploadOffset} without remote storage);
 * a timestamp >= 0 gives the first offset at or after the log start whose
   record timestamp is >= it, with that timestamp and the epoch of its batch;
   none found gives offset -1 / timestamp -1;
@@ -19,7 +21,7 @@ Behavior:
 * per partition, in Kafka's order: listed twice in the request →
   INVALID_REQUEST (answered once); a negative timestamp the version does not
   know (Kafka's ``timestampMinSupportedVersion``: -1/-2 v1, -3 v7, -4 v8, -5
-  v9; any other negative never) → UNSUPPORTED_VERSION; unknown topic or
+  v9, -6 v11; any other negative never) → UNSUPPORTED_VERSION; unknown topic or
   partition → UNKNOWN_TOPIC_OR_PARTITION; ``current_leader_epoch`` (v4+, -1 =
   none) older than the partition's leader epoch → FENCED_LEADER_EPOCH, newer →
   UNKNOWN_LEADER_EPOCH; error answers carry offset, timestamp and leader epoch
@@ -38,7 +40,8 @@ Version notes:
   (UNKNOWN_SERVER_ERROR).
 * v1+: one offset and its timestamp; v2+: isolation level; v4+: current
   leader epoch, leader epoch in the answer; v6+: flexible; v7-v9: the -3, -4
-  and -5 timestamps; v10: ``timeout_ms``, unused without tiered storage.
+  and -5 timestamps; v10: ``timeout_ms``, unused without tiered storage;
+  v11: the -6 timestamp (KIP-1023).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ EARLIEST_TIMESTAMP = -2
 MAX_TIMESTAMP = -3
 EARLIEST_LOCAL_TIMESTAMP = -4
 LATEST_TIERED_TIMESTAMP = -5
+EARLIEST_PENDING_UPLOAD_TIMESTAMP = -6
 
 #: Kafka's ``ReplicaManager.timestampMinSupportedVersion``.
 TIMESTAMP_MIN_VERSION = {
@@ -73,6 +77,7 @@ TIMESTAMP_MIN_VERSION = {
     MAX_TIMESTAMP: 7,
     EARLIEST_LOCAL_TIMESTAMP: 8,
     LATEST_TIERED_TIMESTAMP: 9,
+    EARLIEST_PENDING_UPLOAD_TIMESTAMP: 11,
 }
 
 CONSUMER_REPLICA_ID = -1
@@ -169,7 +174,7 @@ async def _partition(
     if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
         start = log.log_start_offset
         return _answer(p, version, start, -1, await epoch_at(log, start, current_epoch))
-    if timestamp == LATEST_TIERED_TIMESTAMP:
+    if timestamp in (LATEST_TIERED_TIMESTAMP, EARLIEST_PENDING_UPLOAD_TIMESTAMP):
         return _answer(p, version, -1, -1, -1)
     try:
         if timestamp == MAX_TIMESTAMP:
@@ -239,11 +244,15 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=2,
-    versions=VersionRange(0, 10),
+    versions=VersionRange(0, 11),
     request=ListOffsetsRequest,
     response=ListOffsetsResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields={
+        "ListOffsetsRequest.timeout_ms": "bounds remote (tiered storage) look-ups (KIP-1075); "
+        "nothing is tiered here, every answer is immediate",
+    },
 )
 
 __all__ = ["SPEC"]

@@ -1,4 +1,4 @@
-"""Metadata (api key 3): v0-v12.
+"""Metadata (api key 3): v0-v13.
 
 Behavior:
 * brokers: this broker, at its advertised listener (or the address the client
@@ -11,12 +11,16 @@ Behavior:
   the answer then already describes it; otherwise UNKNOWN_TOPIC_OR_PARTITION;
 * an invalid name gets INVALID_TOPIC_EXCEPTION and is never created;
 * v10+: topics may be named by id, with a null or empty name (unknown:
-  UNKNOWN_TOPIC_ID).
+  UNKNOWN_TOPIC_ID);
+* v13+: the top-level ``error_code`` (KIP-1102) is NONE in an answer, as a
+  Kafka 4.3 broker's; an error answer (L{error_response}) carries the code
+  there as well as in each topic (Kafka's C{MetadataRequest.getErrorResponse}).
 
 Version notes:
 * v1+: controller id, is_internal, rack; v2+: cluster id; v4+: auto-creation
   flag; v5+: offline replicas; v7+: leader epoch; v8+: authorized operations;
-  v9+: flexible; v10+: topic ids.
+  v9+: flexible; v10+: topic ids; v13+: top-level error code (KIP-1102, so
+  a broker can ask a client to rebootstrap with REBOOTSTRAP_REQUIRED).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
 OFFSETS_TOPIC = "__consumer_offsets"
+#: The first version with a top-level error code (KIP-1102).
+TOP_LEVEL_ERROR_VERSION = 13
 
 
 def topic_metadata(topic: TopicState, include_ops: bool) -> MetadataResponseTopic:
@@ -78,6 +84,7 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
         for rt in requested:
             topics.append(await _one_topic(ctx, rt, auto_create, include_ops))
     return MetadataResponse(
+        error_code=0,
         brokers=(
             MetadataResponseBroker(
                 node_id=broker.node_id,
@@ -140,16 +147,17 @@ async def _one_topic(
 
 def error_response(request: MetadataRequest, version: int, code: ErrorCode) -> MetadataResponse:
     return MetadataResponse(
+        error_code=int(code) if version >= TOP_LEVEL_ERROR_VERSION else 0,
         topics=tuple(
             MetadataResponseTopic(error_code=int(code), name=t.name, topic_id=t.topic_id)
             for t in request.topics or ()
-        )
+        ),
     )
 
 
 SPEC = ApiSpec(
     api_key=3,
-    versions=VersionRange(0, 12),
+    versions=VersionRange(0, 13),
     request=MetadataRequest,
     response=MetadataResponse,
     handle=handle,

@@ -1,4 +1,4 @@
-"""OffsetFetch (api key 9): v0-v9.
+"""OffsetFetch (api key 9): v0-v10.
 
 Behavior:
 * committed offsets with their metadata and leader epoch; a partition
@@ -9,14 +9,20 @@ Behavior:
   committed or aborted (TxnOffsetCommit) answers UNSTABLE_OFFSET_COMMIT and
   offset -1, so the consumer retries (Kafka's C{OffsetMetadataManager});
   without it the last committed offset is answered;
-* COORDINATOR_LOAD_IN_PROGRESS while the coordinator loads.
+* COORDINATOR_LOAD_IN_PROGRESS while the coordinator loads;
+* v10+: topics are named by id (KIP-848), the name resolved from the
+  metadata image; an id it does not know answers each of its partitions
+  UNKNOWN_TOPIC_ID (offset -1), after the known topics; the answer names
+  topics by id, and a request for every committed partition leaves out the
+  topics the image no longer has (there is no id to name them by), as
+  Kafka's C{KafkaApis.fetchOffsetsForGroup} and C{fetchAllOffsetsForGroup}.
 
 Version notes:
 * v0-v1: errors per partition; v2-v7: a top-level error, null topics;
   v5+: leader epoch; v6+: flexible; v7+: require stable; v8+: batched
   groups, errors per group; v9+: member id and epoch (KIP-848), checked for
   consumer groups (UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH), ignored for
-  classic groups as Kafka does.
+  classic groups as Kafka does; v10+: topic ids instead of names.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.messages.offset_fetch import (
     OffsetFetchRequest,
+    OffsetFetchRequestGroup,
+    OffsetFetchRequestTopics,
     OffsetFetchResponse,
     OffsetFetchResponseGroup,
     OffsetFetchResponsePartition,
@@ -37,7 +45,11 @@ from kafkatwist.messages.offset_fetch import (
     OffsetFetchResponseTopic,
     OffsetFetchResponseTopics,
 )
+from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
+
+#: The first version that names topics by id (KIP-848).
+TOPIC_IDS_VERSION = 10
 
 #: The partition struct of the per-group (v8+) or the single-group answer.
 _P = TypeVar("_P", OffsetFetchResponsePartitions, OffsetFetchResponsePartition)
@@ -88,27 +100,7 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
     coordinator = coordinator_of(ctx)
     version = ctx.api_version
     if version >= 8:
-        groups = []
-        for g in request.groups:
-            topics = None if g.topics is None else [(t.name, t.partition_indexes) for t in g.topics]
-            member = (g.member_id, g.member_epoch) if version >= 9 else None
-            code, offsets = coordinator.offsets.fetch_offsets(g.group_id, topics, member)
-            unstable = _unstable(ctx, g.group_id, request.require_stable)
-            groups.append(
-                OffsetFetchResponseGroup(
-                    group_id=g.group_id,
-                    error_code=int(code),
-                    topics=tuple(
-                        OffsetFetchResponseTopics(
-                            name=t,
-                            partitions=_partitions(
-                                OffsetFetchResponsePartitions, t, parts, unstable
-                            ),
-                        )
-                        for t, parts in offsets
-                    ),
-                )
-            )
+        groups = [_group(ctx, g, request.require_stable) for g in request.groups]
         return OffsetFetchResponse(groups=tuple(groups))
     wanted = (
         None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics]
@@ -125,6 +117,57 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
             for t, parts in offsets
         )
     )
+
+
+def _group(
+    ctx: RequestContext, g: OffsetFetchRequestGroup, require_stable: bool
+) -> OffsetFetchResponseGroup:
+    """The v8+ answer for one group; from v10 its topics are named by id."""
+    image = ctx.broker.metadata.image
+    by_id = ctx.api_version >= TOPIC_IDS_VERSION
+    unknown: list[OffsetFetchRequestTopics] = []
+    wanted: list[tuple[str, tuple[int, ...]]] | None = None
+    if g.topics is not None:
+        wanted = []
+        for t in g.topics:
+            name = t.name
+            if by_id:
+                state = image.topics_by_id.get(t.topic_id)
+                if state is None:
+                    unknown.append(t)
+                    continue
+                name = state.name
+            wanted.append((name, t.partition_indexes))
+    member = (g.member_id, g.member_epoch) if ctx.api_version >= 9 else None
+    code, offsets = coordinator_of(ctx).offsets.fetch_offsets(g.group_id, wanted, member)
+    unstable = _unstable(ctx, g.group_id, require_stable)
+    topics = []
+    for name, parts in offsets:
+        topic_id = ZERO_UUID
+        if by_id:
+            known = image.topics.get(name)
+            if known is None:
+                continue
+            topic_id = known.topic_id
+        topics.append(
+            OffsetFetchResponseTopics(
+                name=name,
+                topic_id=topic_id,
+                partitions=_partitions(OffsetFetchResponsePartitions, name, parts, unstable),
+            )
+        )
+    if code == ErrorCode.NONE:
+        topics.extend(
+            OffsetFetchResponseTopics(
+                topic_id=t.topic_id,
+                partitions=tuple(
+                    _partition(OffsetFetchResponsePartitions, p, None, ErrorCode.UNKNOWN_TOPIC_ID)
+                    for p in t.partition_indexes
+                ),
+            )
+            for t in unknown
+        )
+    return OffsetFetchResponseGroup(group_id=g.group_id, error_code=int(code), topics=tuple(topics))
 
 
 def error_response(
@@ -155,7 +198,7 @@ def error_response(
 
 SPEC = ApiSpec(
     api_key=9,
-    versions=VersionRange(0, 9),
+    versions=VersionRange(0, 10),
     request=OffsetFetchRequest,
     response=OffsetFetchResponse,
     handle=handle,

@@ -60,11 +60,15 @@ Version notes:
   v1+: throttle time; v2+: log append time. The request's ``acks`` and
   ``timeout_ms`` mean what they mean at v3.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
-  error message; v9+: flexible; v10+: current leader and node endpoints;
+  error message; v9+: flexible; v10+: current leader and node endpoints
+  (KIP-951), never set: Kafka fills them only for NOT_LEADER_OR_FOLLOWER,
+  which this broker, leader of every partition, never answers;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
 * v13: topics are named by id (KIP-516), in the request and the answer; an
   id the metadata image does not know is UNKNOWN_TOPIC_ID for each of its
   partitions (Kafka's C{KafkaApis.handleProduceRequest}).
+* ``timeout_ms`` is not read: it bounds the wait of acks=-1 for the in-sync
+  followers, and there are none.
 """
 
 from __future__ import annotations
@@ -423,4 +427,22 @@ SPEC = ApiSpec(
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
+    unused_fields=dict.fromkeys(
+        (
+            "PartitionProduceResponse.current_leader",
+            "LeaderIdAndEpoch.leader_id",
+            "LeaderIdAndEpoch.leader_epoch",
+            "ProduceResponse.node_endpoints",
+            "NodeEndpoint.node_id",
+            "NodeEndpoint.host",
+            "NodeEndpoint.port",
+            "NodeEndpoint.rack",
+        ),
+        "KIP-951 leader discovery: Kafka sets it only with NOT_LEADER_OR_FOLLOWER, "
+        "never answered by this broker, the leader of every partition",
+    )
+    | {
+        "ProduceRequest.timeout_ms": "how long acks=-1 waits for the in-sync followers; "
+        "there are none, the append is acknowledged once written",
+    },
 )

@@ -53,6 +53,12 @@ def next_epoch(epoch: int) -> int:
     return epoch + 1
 
 
+def _leader_epoch(topic: TopicState, partition: int) -> int:
+    """The partition's leader epoch in the metadata image (-1 if it has no such partition)."""
+    state = topic.partitions.get(partition)
+    return -1 if state is None else state.leader_epoch
+
+
 def is_diverging(part: PartitionData) -> bool:
     """Whether a response partition has a diverging epoch (C{FetchResponse.isDivergingEpoch})."""
     return part.diverging_epoch.epoch != -1 or part.diverging_epoch.end_offset != -1
@@ -188,8 +194,10 @@ class FetchSession:
         The partitions to read at this request, in session order.
 
         Every partition but the quiet ones whose topic is the one they were
-        read from and whose high watermark and log start offset are still
-        those last answered (a quiet partition that moved is woken here).
+        read from, whose high watermark and log start offset are still those
+        last answered, and whose leader epoch is still the one the client
+        named, if it named one (a quiet partition that moved, or that the
+        client must now be told is fenced, is woken here).
         """
         out = []
         for cp in self.partitions.values():
@@ -197,10 +205,12 @@ class FetchSession:
             if quiet_in is not None:
                 log = cp.log
                 assert log is not None
+                epoch = cp.request.current_leader_epoch
                 if (
                     self.topic_of(image, cp) is quiet_in
                     and log.high_watermark == cp.high_watermark
                     and log.log_start_offset == cp.log_start_offset
+                    and (epoch < 0 or _leader_epoch(quiet_in, cp.partition) == epoch)
                 ):
                     continue
                 cp.wake()

@@ -95,8 +95,13 @@ class GroupAdmin:
             )
         group = self._table.groups.get(group_id)
         if group is None:
+            # v6+ (KIP-1043): an unknown group is an error.
             return DescribedGroup(
-                group_id=group_id, group_state=DEAD.value, authorized_operations=ops
+                error_code=int(ErrorCode.GROUP_ID_NOT_FOUND if version >= 6 else ErrorCode.NONE),
+                error_message=f"Group {group_id} not found." if version >= 6 else None,
+                group_id=group_id,
+                group_state=DEAD.value,
+                authorized_operations=ops,
             )
         stable = group.state == STABLE
         members = tuple(

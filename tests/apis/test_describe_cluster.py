@@ -33,13 +33,13 @@ class DescribeClusterTests(SynchronousTestCase):
         return response
 
     def test_registered(self) -> None:
-        """DescribeCluster is registered with versions 0-1."""
+        """DescribeCluster is registered with versions 0-2."""
         self.assertIn(SPEC, REGISTRY)
-        self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 1))
+        self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 2))
 
     def test_this_broker_only(self) -> None:
         """The answer names this broker alone, as controller too, with the cluster id."""
-        for version in (0, 1):
+        for version in (0, 1, 2):
             response = self.describe(version)
             self.assertEqual(
                 (
@@ -86,9 +86,13 @@ class DescribeClusterTests(SynchronousTestCase):
             self.assertEqual(response.error_message, f"Unsupported endpoint type {endpoint}")
 
     def test_kafka_python_every_version(self) -> None:
-        """kafka-python requests are answered and its decoder reads our answers, v0-v1."""
-        for version in (0, 1):
-            request = ClientRequest(include_cluster_authorized_operations=True, endpoint_type=1)
+        """kafka-python requests are answered and its decoder reads our answers, v0-v2."""
+        for version in (0, 1, 2):
+            request = ClientRequest(
+                include_cluster_authorized_operations=True,
+                endpoint_type=1,
+                include_fenced_brokers=True,
+            )
             response = client_roundtrip(self, self.broker, SPEC, request, ClientResponse, version)
             self.assertEqual((response.error_code, response.cluster_id), (0, "test-cluster"))
             # kafka-python decodes the bit field into the AclOperation codes it holds.
@@ -97,10 +101,18 @@ class DescribeClusterTests(SynchronousTestCase):
             self.assertEqual((b.broker_id, b.host, b.port), (1, "127.0.0.1", 9092))
             if version >= 1:
                 self.assertEqual(response.endpoint_type, 1)
+            if version >= 2:
+                self.assertIs(b.is_fenced, False)
+
+    def test_fenced_brokers_v2(self) -> None:
+        """v2: asking for fenced brokers too lists this broker alone, not fenced (KIP-1073)."""
+        for include in (False, True):
+            (b,) = self.describe(2, include_fenced_brokers=include).brokers
+            self.assertEqual((b.broker_id, b.is_fenced), (1, False))
 
     def test_error_response_every_version(self) -> None:
         """The whole-request error answer carries the code."""
-        for version in (0, 1):
+        for version in (0, 1, 2):
             response = SPEC.error_response(
                 DescribeClusterRequest(), version, ErrorCode.CLUSTER_AUTHORIZATION_FAILED
             )

@@ -61,9 +61,9 @@ class DescribeLogDirsTests(SynchronousTestCase):
         }
 
     def test_registered(self) -> None:
-        """DescribeLogDirs is registered with versions 0-4."""
+        """DescribeLogDirs is registered with versions 0-5."""
         self.assertIn(SPEC, REGISTRY)
-        self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 4))
+        self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 5))
 
     def test_every_partition(self) -> None:
         """A null topic list describes every partition, with its size, lag 0 and not future."""
@@ -146,8 +146,8 @@ class DescribeLogDirsTests(SynchronousTestCase):
         )
 
     def test_kafka_python_every_version(self) -> None:
-        """kafka-python requests are answered and its decoder reads our answers, v0-v4."""
-        for version in range(0, 5):
+        """kafka-python requests are answered and its decoder reads our answers, v0-v5."""
+        for version in range(0, 6):
             for topics in (None, [ClientRequest.DescribableLogDirTopic(topic="a", partitions=[0])]):
                 request = ClientRequest(topics=topics)
                 response = client_roundtrip(
@@ -168,10 +168,12 @@ class DescribeLogDirsTests(SynchronousTestCase):
                     self.assertGreater(result.total_bytes, 0)
                 else:
                     self.assertEqual(result.total_bytes, -1)
+                if version >= 5:
+                    self.assertIs(result.is_cordoned, False)
 
     def test_error_response_every_version(self) -> None:
         """The whole-request error answer carries the code from v3 and no results."""
-        for version in range(0, 5):
+        for version in range(0, 6):
             response = SPEC.error_response(
                 DescribeLogDirsRequest(topics=None), version, ErrorCode.CLUSTER_AUTHORIZATION_FAILED
             )

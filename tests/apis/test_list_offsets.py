@@ -106,13 +106,13 @@ class ListOffsetsTests(SynchronousTestCase):
         return p.error_code, p.offset, p.timestamp, p.leader_epoch
 
     def test_registered(self) -> None:
-        """ListOffsets is registered with versions 0-10."""
+        """ListOffsets is registered with versions 0-11."""
         self.assertIn(SPEC, REGISTRY)
-        self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 10))
+        self.assertEqual((SPEC.versions.lowest, SPEC.versions.highest), (0, 11))
 
     def test_earliest_and_latest_every_version(self) -> None:
         """-2 answers the log start offset, -1 the high watermark; the epoch from v4."""
-        for version in range(1, 11):
+        for version in range(1, 12):
             epoch = 0 if version >= 4 else -1
             self.assertEqual(self.one(version, -2), (0, 0, -1, epoch), version)
             self.assertEqual(self.one(version, -1), (0, 3, -1, epoch), version)
@@ -145,8 +145,9 @@ class ListOffsetsTests(SynchronousTestCase):
         unsupported = int(ErrorCode.UNSUPPORTED_VERSION)
         for timestamp, version in ((-3, 6), (-4, 7), (-5, 8), (-6, 10), (-7, 10)):
             self.assertEqual(self.one(version, timestamp), (unsupported, -1, -1, -1), timestamp)
-        for timestamp, version in ((-3, 7), (-4, 8), (-5, 9)):
+        for timestamp, version in ((-3, 7), (-4, 8), (-5, 9), (-6, 11)):
             self.assertEqual(self.one(version, timestamp)[0], 0, timestamp)
+        self.assertEqual(self.one(11, -7), (unsupported, -1, -1, -1))
 
     def test_earliest_local(self) -> None:
         """-4 (v8+) is the log start offset: nothing is tiered."""
@@ -157,6 +158,40 @@ class ListOffsetsTests(SynchronousTestCase):
     def test_latest_tiered(self) -> None:
         """-5 (v9+) answers offset, timestamp and leader epoch -1: nothing is tiered."""
         self.assertEqual(self.one(9, -5), (0, -1, -1, -1))
+
+    def test_earliest_pending_upload(self) -> None:
+        """-6 (v11, KIP-1023) answers offset, timestamp and leader epoch -1: nothing is tiered."""
+        self.assertEqual(self.one(11, -6), (0, -1, -1, -1))
+        self.assertEqual(self.one(11, -6, partition=1), (0, -1, -1, -1))
+
+    def test_kafka_python_v11_earliest_pending_upload(self) -> None:
+        """kafka-python's v11 request for -6 decodes, and its decoder reads the v11 answer."""
+        request = ClientRequest(
+            replica_id=-1,
+            isolation_level=1,
+            timeout_ms=30000,
+            topics=[
+                ClientRequest.ListOffsetsTopic(
+                    name="t",
+                    partitions=[
+                        ClientRequest.ListOffsetsTopic.ListOffsetsPartition(
+                            partition_index=0, current_leader_epoch=0, timestamp=-6
+                        ),
+                        ClientRequest.ListOffsetsTopic.ListOffsetsPartition(
+                            partition_index=1, current_leader_epoch=-1, timestamp=-2
+                        ),
+                    ],
+                )
+            ],
+        )
+        response = client_roundtrip(self, self.broker, SPEC, request, ClientResponse, 11)
+        (topic,) = response.topics
+        pending, earliest = topic.partitions
+        self.assertEqual(
+            (pending.error_code, pending.offset, pending.timestamp, pending.leader_epoch),
+            (0, -1, -1, -1),
+        )
+        self.assertEqual((earliest.error_code, earliest.offset, earliest.leader_epoch), (0, 0, 0))
 
     def test_after_delete_records(self) -> None:
         """The log start offset bounds earliest and timestamp answers."""
@@ -297,8 +332,8 @@ class ListOffsetsTests(SynchronousTestCase):
         self.assertEqual(self.old_style(1, -1, 5, replica_id=1), (0, (3, 0)))
 
     def test_kafka_python_every_version(self) -> None:
-        """kafka-python requests are answered and its decoder reads our answers, v0-v10."""
-        for version in range(0, 11):
+        """kafka-python requests are answered and its decoder reads our answers, v0-v11."""
+        for version in range(0, 12):
             request = ClientRequest(
                 replica_id=-1,
                 isolation_level=0,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import uuid
 
+from kafka.protocol.metadata.metadata import MetadataRequest as ClientMetadataRequest
+from kafka.protocol.metadata.metadata import MetadataResponse as ClientMetadataResponse
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import create_partitions, create_topics, delete_topics, metadata
@@ -24,7 +26,9 @@ from kafkatwist.messages.create_topics import (
 from kafkatwist.messages.delete_topics import DeleteTopicsRequest, DeleteTopicState
 from kafkatwist.messages.metadata import MetadataRequest, MetadataRequestTopic, MetadataResponse
 from kafkatwist.storage.kraft import KRaftMetadataStore
+from kafkatwist.wire import schema
 from tests.brokers import call, make_broker, metadata_of
+from tests.offsets_support import client_roundtrip
 
 
 class MetadataTests(SynchronousTestCase):
@@ -105,6 +109,38 @@ class MetadataTests(SynchronousTestCase):
         tid = self.broker.metadata.image.topics["t"].topic_id
         (t,) = self.metadata((MetadataRequestTopic(topic_id=tid, name=""),)).topics
         self.assertEqual((t.error_code, t.name, t.topic_id), (0, "t", tid))
+
+    def test_v13_kafka_python(self) -> None:
+        """kafka-python's v13 request is answered; its decoder reads the top-level error code."""
+        T = ClientMetadataRequest.MetadataRequestTopic
+        tid = self.broker.metadata.image.topics["t"].topic_id
+        request = ClientMetadataRequest(
+            topics=[T(topic_id=None, name="t"), T(topic_id=tid, name=None)],
+            allow_auto_topic_creation=False,
+            include_topic_authorized_operations=False,
+        )
+        response = client_roundtrip(
+            self, self.broker, metadata.SPEC, request, ClientMetadataResponse, 13
+        )
+        self.assertEqual(response.error_code, 0)
+        self.assertEqual([(t.error_code, t.name) for t in response.topics], [(0, "t"), (0, "t")])
+        self.assertEqual([b.node_id for b in response.brokers], [1])
+
+    def test_error_response_top_level_from_v13(self) -> None:
+        """An error answer carries its code at the top from v13, and in each topic always."""
+        request = MetadataRequest(topics=self.named("t"))
+        for version in (12, 13):
+            response = metadata.SPEC.error_response(
+                request, version, ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+            )
+            decoded = ClientMetadataResponse.decode(
+                schema.encode_bytes(response, version), version=version
+            )
+            self.assertEqual(
+                [t.error_code for t in decoded.topics], [ErrorCode.CLUSTER_AUTHORIZATION_FAILED]
+            )
+            if version >= 13:
+                self.assertEqual(decoded.error_code, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
 
 
 class CreateTopicsTests(SynchronousTestCase):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from kafkatwist.apis import find_coordinator, metadata
+from kafka.protocol.admin.groups import DescribeGroupsRequest as ClientDescribeRequest
+from kafka.protocol.admin.groups import DescribeGroupsResponse as ClientDescribeResponse
+
+from kafkatwist.apis import describe_groups, find_coordinator, metadata
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.admin import GROUP_AUTHORIZED_OPERATIONS
 from kafkatwist.groups.records import OFFSETS_TOPIC
@@ -12,6 +15,7 @@ from tests.brokers import call
 from tests.groups.support import subscription
 from tests.groups.test_offsets import log_records
 from tests.groups.test_rebalance import GroupTestCase
+from tests.offsets_support import client_roundtrip
 
 NONE = int(ErrorCode.NONE)
 
@@ -138,6 +142,33 @@ class ListDescribeTests(GroupTestCase):
             (described.error_code, described.group_state, described.members), (NONE, "Dead", ())
         )
         self.assertEqual(described.authorized_operations, -2147483648)
+        self.assertIsNone(described.error_message)
+
+    def test_describe_unknown_group_v6(self) -> None:
+        """From v6 (KIP-1043) an unknown group is Dead with GROUP_ID_NOT_FOUND and a message."""
+        self.stable(1)
+        unknown, known = self.gb.describe("nope", "g", version=6).groups
+        self.assertEqual(
+            (unknown.group_id, unknown.error_code, unknown.group_state, unknown.error_message),
+            ("nope", int(ErrorCode.GROUP_ID_NOT_FOUND), "Dead", "Group nope not found."),
+        )
+        self.assertEqual(
+            (known.error_code, known.group_state, known.error_message), (NONE, "Stable", None)
+        )
+
+    def test_describe_v6_kafka_python(self) -> None:
+        """kafka-python's v6 request is answered; its decoder reads the code and message."""
+        self.stable(1)
+        request = ClientDescribeRequest(groups=["g", "nope"], include_authorized_operations=True)
+        response = client_roundtrip(
+            self, self.gb.broker, describe_groups.SPEC, request, ClientDescribeResponse, 6
+        )
+        known, unknown = response.groups
+        self.assertEqual((known.error_code, known.group_state), (NONE, "Stable"))
+        self.assertEqual(
+            (unknown.error_code, unknown.error_message),
+            (ErrorCode.GROUP_ID_NOT_FOUND, "Group nope not found."),
+        )
 
 
 class DeleteTests(GroupTestCase):
