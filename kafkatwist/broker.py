@@ -10,12 +10,16 @@ their brokers through L{build_broker} too.
 
 from __future__ import annotations
 
+import uuid
+
 from attrs import define, field
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
+from kafkatwist.features import TRANSACTION_VERSION as TRANSACTION_VERSION_FEATURE
+from kafkatwist.features import FeatureRegistry
 from kafkatwist.fetchsessions.cache import FetchSessionCache
 from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
@@ -27,7 +31,8 @@ from kafkatwist.transactions.config import TransactionConfig
 from kafkatwist.transactions.metadata import TV_2
 from kafkatwist.transactions.service import TransactionService
 
-#: The finalized ``transaction.version`` feature level (KIP-890): 2, as a new Kafka 4.x cluster.
+#: The ``transaction.version`` feature level (KIP-890) a new cluster finalizes: 2, as a new
+#: Kafka 4.x cluster (L{kafkatwist.features}); the coordinator serves the finalized level.
 TRANSACTION_VERSION = TV_2
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
@@ -58,6 +63,7 @@ class Broker:
     C{metadata} is the KRaft metadata store (its C{image} is read
     synchronously: it is in memory), C{logs} the partition log manager,
     C{fetch_sessions} the incremental fetch sessions (KIP-227),
+    C{features} the finalized features (C{features.finalized_level("group.version")}),
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
     C{producer_ids} gives out producer ids, C{transactions} is the
@@ -83,8 +89,11 @@ class Broker:
     transactions: TransactionService
     fetch_sessions: FetchSessions
     broker_loggers: BrokerLoggers
+    features: FeatureRegistry
     node_id: int
     cluster_id: str = ""
+    #: The metadata log dir's ``directory.id`` (``meta.properties``), once formatted.
+    metadata_directory_id: uuid.UUID | None = None
     advertised_host: str | None = None
     advertised_port: int = 9092
 
@@ -124,6 +133,7 @@ def build_broker(
         reactor thread are checked (None: at once).
     """
     node_id = config.node_id
+    features = FeatureRegistry(metadata, node_id)
     partitions = Partitions(
         metadata,
         logs,
@@ -153,7 +163,7 @@ def build_broker(
         controller,
         partitions,
         producer_ids,
-        TRANSACTION_VERSION,
+        lambda: features.finalized_level(TRANSACTION_VERSION_FEATURE),
     )
     fetch_sessions = FetchSessions(
         FetchSessionCache(clock, config.max_incremental_fetch_session_cache_slots),
@@ -175,6 +185,7 @@ def build_broker(
         transactions=transactions,
         fetch_sessions=fetch_sessions,
         broker_loggers=BrokerLoggers(),
+        features=features,
         node_id=node_id,
         cluster_id=cluster_id,
     )

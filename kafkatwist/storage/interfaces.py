@@ -52,6 +52,11 @@ class IMetadataStore(Protocol):
     def image(self) -> MetadataImage:
         """The current metadata image (in memory)."""
 
+    #: The offset the next appended record gets (the log end offset).
+    next_offset: int
+    #: The raft epoch stamped on appended batches (the leader epoch).
+    epoch: int
+
     def load(self) -> Deferred[MetadataImage]:
         """Replay the stored metadata; fires with the image once loaded."""
 
