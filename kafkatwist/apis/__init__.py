@@ -10,6 +10,7 @@ from kafkatwist.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
     alter_configs,
+    alter_partition_reassignments,
     api_versions,
     create_partitions,
     create_topics,
@@ -21,8 +22,10 @@ from kafkatwist.apis import (
     describe_groups,
     describe_log_dirs,
     describe_producers,
+    describe_quorum,
     describe_topic_partitions,
     describe_transactions,
+    elect_leaders,
     end_txn,
     fetch,
     find_coordinator,
@@ -33,6 +36,7 @@ from kafkatwist.apis import (
     leave_group,
     list_groups,
     list_offsets,
+    list_partition_reassignments,
     list_transactions,
     metadata,
     offset_commit,
@@ -42,6 +46,7 @@ from kafkatwist.apis import (
     produce,
     sync_group,
     txn_offset_commit,
+    update_features,
     write_txn_markers,
 )
 from kafkatwist.apis._spec import ApiSpec
@@ -77,8 +82,13 @@ REGISTRY: tuple[ApiSpec, ...] = (
     describe_log_dirs.SPEC,  # 35
     create_partitions.SPEC,  # 37
     delete_groups.SPEC,  # 42
+    elect_leaders.SPEC,  # 43
     incremental_alter_configs.SPEC,  # 44
+    alter_partition_reassignments.SPEC,  # 45
+    list_partition_reassignments.SPEC,  # 46
     offset_delete.SPEC,  # 47
+    describe_quorum.SPEC,  # 55
+    update_features.SPEC,  # 57
     describe_cluster.SPEC,  # 60
     describe_producers.SPEC,  # 61
     describe_transactions.SPEC,  # 65

@@ -1,4 +1,4 @@
-"""The finalized features (kafkatwist.features), ApiVersions' features and UpdateFeatures (key 57)."""
+"""The finalized features (kafkatwist.features), in ApiVersions and through UpdateFeatures."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class FinalizedFeaturesTests(SynchronousTestCase):
         self.assertEqual(features.finalized_level("no.such.feature"), 0)
 
     def test_bootstrap_writes_records(self) -> None:
-        """bootstrap() writes FeatureLevelRecords (not kraft.version's) once; a reload keeps them."""
+        """bootstrap() writes FeatureLevelRecords (not kraft.version) once; a reload keeps them."""
         self.successResultOf(self.broker.features.bootstrap())
         metadata = metadata_of(self.broker)
         self.assertEqual(
@@ -64,7 +64,7 @@ class FinalizedFeaturesTests(SynchronousTestCase):
         self.assertEqual(reloaded.image.features, metadata.image.features)
 
     def test_api_versions_features(self) -> None:
-        """ApiVersions v4 lists Kafka 4.3's supported ranges above level 0 and the finalized levels."""
+        """ApiVersions v4 lists the supported ranges above level 0 and the finalized levels."""
         response = self.api_versions(4)
         self.assertEqual(
             sorted((f.name, f.min_version, f.max_version) for f in response.supported_features),
@@ -231,7 +231,7 @@ class FinalizedFeaturesTests(SynchronousTestCase):
         )
 
     def test_metadata_version_safe_downgrade_and_dependency(self) -> None:
-        """Between versions without metadata changes a downgrade works, unless a dependant needs more."""
+        """A downgrade over versions without metadata changes works unless a dependant forbids."""
         metadata = metadata_of(self.broker)
         self.successResultOf(
             metadata.append([mr.FeatureLevelRecord(name="metadata.version", feature_level=22)])
