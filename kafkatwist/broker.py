@@ -25,6 +25,7 @@ from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
+from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transactions.config import TransactionConfig
@@ -63,6 +64,7 @@ class Broker:
     C{metadata} is the KRaft metadata store (its C{image} is read
     synchronously: it is in memory), C{logs} the partition log manager,
     C{fetch_sessions} the incremental fetch sessions (KIP-227),
+    C{telemetry} the client metrics subscriptions and pushes (KIP-714),
     C{features} the finalized features (C{features.finalized_level("group.version")}),
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
@@ -90,6 +92,7 @@ class Broker:
     fetch_sessions: FetchSessions
     broker_loggers: BrokerLoggers
     features: FeatureRegistry
+    telemetry: ClientMetricsManager
     node_id: int
     cluster_id: str = ""
     #: The metadata log dir's ``directory.id`` (``meta.properties``), once formatted.
@@ -186,6 +189,7 @@ def build_broker(
         fetch_sessions=fetch_sessions,
         broker_loggers=BrokerLoggers(),
         features=features,
+        telemetry=ClientMetricsManager(metadata),
         node_id=node_id,
         cluster_id=cluster_id,
     )

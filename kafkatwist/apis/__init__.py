@@ -29,11 +29,13 @@ from kafkatwist.apis import (
     end_txn,
     fetch,
     find_coordinator,
+    get_telemetry_subscriptions,
     heartbeat,
     incremental_alter_configs,
     init_producer_id,
     join_group,
     leave_group,
+    list_config_resources,
     list_groups,
     list_offsets,
     list_partition_reassignments,
@@ -44,6 +46,7 @@ from kafkatwist.apis import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    push_telemetry,
     sync_group,
     txn_offset_commit,
     update_features,
@@ -93,6 +96,9 @@ REGISTRY: tuple[ApiSpec, ...] = (
     describe_producers.SPEC,  # 61
     describe_transactions.SPEC,  # 65
     list_transactions.SPEC,  # 66
+    get_telemetry_subscriptions.SPEC,  # 71
+    push_telemetry.SPEC,  # 72
+    list_config_resources.SPEC,  # 74
     describe_topic_partitions.SPEC,  # 75
 )
 

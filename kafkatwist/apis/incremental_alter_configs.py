@@ -23,6 +23,11 @@ Behavior:
   (``RuntimeLoggerManager``); kafkatwist has one logger, ``root``, whose
   level is kept in memory only (not persisted, as in Kafka) and does not
   filter Twisted's log output;
+* CLIENT_METRICS (KIP-714): the subscription's whole new set is checked
+  as Kafka's C{ClientMetricsConfigs.validate} (L{kafkatwist.telemetry.validate}:
+  an empty name, an unknown key or an interval outside 100-3600000 is
+  INVALID_REQUEST, a malformed ``match`` INVALID_CONFIG); APPEND/SUBTRACT
+  apply to ``metrics`` and ``match``; deleting every key removes the subscription;
 * ``validate_only`` runs every check and changes nothing;
 * accepted changes are written as ConfigRecords to ``__cluster_metadata``
   and applied at once to the open partition logs;
@@ -36,6 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kafkatwist import telemetry
 from kafkatwist.apis._configs import (
     LOG_LEVELS,
     OK,
@@ -46,15 +52,18 @@ from kafkatwist.apis._configs import (
     OP_SUBTRACT,
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
+    RESOURCE_CLIENT_METRICS,
     RESOURCE_TOPIC,
     Outcome,
     alter_broker,
     alter_each,
     alter_topic,
     broker_loggers,
+    changes,
     check_broker_name,
     current_configs,
     java_split,
+    persist,
     preprocess,
     resource_errors,
     resource_results,
@@ -110,6 +119,13 @@ async def _alter(
             )
         if rtype == RESOURCE_BROKER_LOGGER:
             return _alter_loggers(ctx, resource, validate_only)
+        if rtype == RESOURCE_CLIENT_METRICS:
+            current = current_configs(ctx, RESOURCE_CLIENT_METRICS, name)
+            new = _apply(current, resource.configs, _client_metrics_list_op)
+            telemetry.validate(name, new)
+            if not validate_only:
+                await persist(ctx, RESOURCE_CLIENT_METRICS, name, changes(current, new))
+            return OK
     except KafkaError as e:
         return int(e.code), e.message
     return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
@@ -158,6 +174,24 @@ def _topic_list_op(new: dict[str, str], c: AlterableConfig) -> None:
     if base is None:
         base = TOPIC_CONFIGS[c.name].default
     parts = [p for p in base.split(",") if p]
+    for value in java_split(c.value or ""):
+        if op == OP_APPEND:
+            if value not in parts:
+                parts.append(value)
+        elif value in parts:
+            parts.remove(value)
+    new[c.name] = ",".join(parts)
+
+
+def _client_metrics_list_op(new: dict[str, str], c: AlterableConfig) -> None:
+    """APPEND or SUBTRACT on a client metrics subscription's ``metrics`` or ``match``."""
+    op = c.config_operation
+    if c.name not in (telemetry.METRICS, telemetry.MATCH):
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            f"Can't {OP_NAMES[op]} to key {c.name} because its type is not LIST.",
+        )
+    parts = [p for p in java_split(new.get(c.name, "")) if p]
     for value in java_split(c.value or ""):
         if op == OP_APPEND:
             if value not in parts:
