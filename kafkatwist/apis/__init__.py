@@ -11,6 +11,7 @@ from kafkatwist.apis import (
     add_partitions_to_txn,
     alter_configs,
     alter_partition_reassignments,
+    alter_replica_log_dirs,
     api_versions,
     create_partitions,
     create_topics,
@@ -82,6 +83,7 @@ REGISTRY: tuple[ApiSpec, ...] = (
     txn_offset_commit.SPEC,  # 28
     describe_configs.SPEC,  # 32
     alter_configs.SPEC,  # 33
+    alter_replica_log_dirs.SPEC,  # 34
     describe_log_dirs.SPEC,  # 35
     create_partitions.SPEC,  # 37
     delete_groups.SPEC,  # 42
