@@ -266,8 +266,10 @@ class FeatureRegistry:
             raise _invalid(name, level, "A feature version cannot be less than 0.")
         feature = BY_NAME.get(name)
         where = f"Local controller {self._node_id}"
+        if feature is None and level == 0:
+            raise _invalid(name, level, f"Feature {name} not found.")
         if feature is None or feature.max_level == 0:
-            if level != 0 or feature is None:
+            if level != 0:
                 raise _invalid(name, level, f"{where} does not support this feature.")
         elif not feature.supports(level):
             raise _invalid(name, level, f"{where} only supports versions {_range(feature)}")

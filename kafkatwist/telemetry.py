@@ -283,10 +283,9 @@ class ClientMetricsManager:
         self.subscriptions()
         instance = self._instances.get(instance_id)
         if instance is None or instance.subscriptions_version < self._version:
-            previous = instance
-            instance = self._evaluate(instance_id, {**attributes})
-            if previous is not None:
-                instance.attributes = previous.attributes
+            # Kafka re-evaluates a known instance with the metadata it first came with.
+            known = attributes if instance is None else instance.attributes
+            instance = self._evaluate(instance_id, known)
         self._instances[instance_id] = instance
         self._instances.move_to_end(instance_id)
         while len(self._instances) > CACHE_MAX_SIZE:

@@ -190,6 +190,11 @@ class FinalizedFeaturesTests(SynchronousTestCase):
             "support this feature.",
         )
         self.assert_refused(
+            [FeatureUpdateKey("no.such.feature", 0, upgrade_type=2)],
+            "Invalid update version 0 for feature no.such.feature. Feature no.such.feature not "
+            "found.",
+        )
+        self.assert_refused(
             [FeatureUpdateKey("group.version", -1, upgrade_type=2)],
             "Invalid update version -1 for feature group.version. A feature version cannot be "
             "less than 0.",
