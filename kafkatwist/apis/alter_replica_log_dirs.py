@@ -27,7 +27,7 @@ import os
 from twisted.logger import Logger
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.alter_replica_log_dirs import (
     AlterReplicaLogDirPartitionResult,
     AlterReplicaLogDirsRequest,
@@ -46,7 +46,10 @@ def _move(ctx: RequestContext, log_dir: str | None, topic: str, partition: int) 
     state = broker.metadata.image.topics.get(topic)
     if state is None or partition not in state.partitions:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-    broker.partitions.open_log(state, partition)
+    try:
+        broker.partitions.open_log(state, partition)
+    except KafkaError as e:  # its files could not be made: KAFKA_STORAGE_ERROR
+        return e.code
     moving = broker.logs.move_replica(topic, partition, log_dir)
     moving.addErrback(
         lambda f: _log.error(
