@@ -28,10 +28,10 @@ C{ClientMetricsConfigs}:
 * a pushed payload is handed to the exporter hook (L{ClientMetricsManager.exporter},
   none yet: the payloads are counted in L{ClientMetricsManager.pushes}).
 
-The client attributes matched are the instance id, the client id and the
-source address and port; the client software name and version that Kafka
-takes from the connection's ApiVersions request are not kept per
-connection here, so a pattern on them matches no client.
+The client attributes matched are the instance id, the client id, the
+source address and port, and the client software name and version of the
+connection's ApiVersions request (v3+; L{ClientMetricsManager.note_software}
+keeps them by peer address, the newest 16384 connections).
 """
 
 from __future__ import annotations
@@ -231,11 +231,24 @@ class ClientMetricsManager:
     pushed_bytes: int = 0
     max_bytes: int = TELEMETRY_MAX_BYTES
     _instances: OrderedDict[uuid.UUID, ClientInstance] = field(factory=OrderedDict)
+    #: The client software (name, version) of each connection, by peer address.
+    _software: OrderedDict[str, tuple[str, str]] = field(factory=OrderedDict)
     _subscriptions_key: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     _subscriptions: tuple[Subscription, ...] = ()
     _version: int = 0
     _random_id: Callable[[], uuid.UUID] = uuid.uuid4
     RESERVED: ClassVar[frozenset[uuid.UUID]] = frozenset({uuid.UUID(int=0), uuid.UUID(int=1)})
+
+    def note_software(self, peer: str, name: str, version: str) -> None:
+        """Remember the client software a connection named in its ApiVersions request."""
+        self._software[peer] = (name, version)
+        self._software.move_to_end(peer)
+        while len(self._software) > CACHE_MAX_SIZE:
+            self._software.popitem(last=False)
+
+    def software(self, peer: str) -> tuple[str, str] | None:
+        """The client software (name, version) of the connection from C{peer}, if it said."""
+        return self._software.get(peer)
 
     def subscriptions(self) -> tuple[Subscription, ...]:
         """The current subscriptions; the version moves when they change."""

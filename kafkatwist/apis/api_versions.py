@@ -7,7 +7,8 @@ Behavior:
   Kafka 4.x does for librdkafka, KAFKA-18659);
 * an unsupported request version is answered by the dispatcher with a v0 body
   carrying UNSUPPORTED_VERSION and the same list (KIP-511);
-* v3+: the client's software name and version are accepted and ignored;
+* v3+: the client's software name and version are kept for the client
+  telemetry subscriptions' ``match`` (L{kafkatwist.telemetry});
 * v3+: the features (L{kafkatwist.features}): the supported level ranges
   (``metadata.version`` 7-30, ``kraft.version`` 0-1, ``transaction.version``
   0-2, ``group.version`` 0-1; features supported at level 0 only are left
@@ -79,6 +80,10 @@ async def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersion
     response = build_response(ctx.apis.values())
     if ctx.api_version < 3:
         return response
+    # Client telemetry subscriptions may match on the client software (KIP-714).
+    ctx.broker.telemetry.note_software(
+        ctx.peer, request.client_software_name, request.client_software_version
+    )
     return with_features(response, ctx.api_version, ctx.broker.features)
 
 

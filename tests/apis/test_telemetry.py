@@ -11,12 +11,14 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import (
     REGISTRY,
+    api_versions,
     describe_configs,
     get_telemetry_subscriptions,
     list_config_resources,
     push_telemetry,
 )
 from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.api_versions import ApiVersionsRequest
 from kafkatwist.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResource
 from kafkatwist.messages.get_telemetry_subscriptions import (
     GetTelemetrySubscriptionsRequest,
@@ -222,6 +224,17 @@ class TelemetryTests(TelemetryTestCase):
         again = self.get(response.client_instance_id)
         self.assertEqual((again.requested_metrics, again.push_interval_ms), (("*",), 1000))
         self.assertNotEqual(again.subscription_id, response.subscription_id)
+
+    def test_match_client_software(self) -> None:
+        """A subscription matching the software an ApiVersions request named applies to it."""
+        self.subscribe("java", metrics="org.", match="client_software_name=apache-kafka-java")
+        self.assertEqual(self.get().requested_metrics, ())
+        request = ApiVersionsRequest(
+            client_software_name="apache-kafka-java", client_software_version="4.3.0"
+        )
+        self.successResultOf(call(self.broker, api_versions.SPEC, request, 4))
+        self.clock.advance(1)
+        self.assertEqual(self.get().requested_metrics, ("org.",))
 
     def test_get_throttled_within_interval(self) -> None:
         """A second get within the push interval is THROTTLING_QUOTA_EXCEEDED; later, served."""
