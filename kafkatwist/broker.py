@@ -10,6 +10,8 @@ their brokers through L{build_broker} too.
 
 from __future__ import annotations
 
+import uuid
+
 from attrs import define, field
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
@@ -17,18 +19,22 @@ from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.group_overrides import GroupConfigReader
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
+from kafkatwist.features import TRANSACTION_VERSION as TRANSACTION_VERSION_FEATURE
+from kafkatwist.features import FeatureRegistry
 from kafkatwist.fetchsessions.cache import FetchSessionCache
 from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
+from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transactions.config import TransactionConfig
 from kafkatwist.transactions.metadata import TV_2
 from kafkatwist.transactions.service import TransactionService
 
-#: The finalized ``transaction.version`` feature level (KIP-890): 2, as a new Kafka 4.x cluster.
+#: The ``transaction.version`` feature level (KIP-890) a new cluster finalizes: 2, as a new
+#: Kafka 4.x cluster (L{kafkatwist.features}); the coordinator serves the finalized level.
 TRANSACTION_VERSION = TV_2
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
@@ -59,6 +65,8 @@ class Broker:
     C{metadata} is the KRaft metadata store (its C{image} is read
     synchronously: it is in memory), C{logs} the partition log manager,
     C{fetch_sessions} the incremental fetch sessions (KIP-227),
+    C{telemetry} the client metrics subscriptions and pushes (KIP-714),
+    C{features} the finalized features (C{features.finalized_level("group.version")}),
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
     C{producer_ids} gives out producer ids, C{transactions} is the
@@ -86,8 +94,12 @@ class Broker:
     #: The group-level configs (resource type GROUP) as the consumer group coordinator reads them.
     group_configs: GroupConfigReader
     broker_loggers: BrokerLoggers
+    features: FeatureRegistry
+    telemetry: ClientMetricsManager
     node_id: int
     cluster_id: str = ""
+    #: The metadata log dir's ``directory.id`` (``meta.properties``), once formatted.
+    metadata_directory_id: uuid.UUID | None = None
     advertised_host: str | None = None
     advertised_port: int = 9092
 
@@ -127,6 +139,7 @@ def build_broker(
         reactor thread are checked (None: at once).
     """
     node_id = config.node_id
+    features = FeatureRegistry(metadata, node_id)
     partitions = Partitions(
         metadata,
         logs,
@@ -156,7 +169,7 @@ def build_broker(
         controller,
         partitions,
         producer_ids,
-        TRANSACTION_VERSION,
+        lambda: features.finalized_level(TRANSACTION_VERSION_FEATURE),
     )
     fetch_sessions = FetchSessions(
         FetchSessionCache(clock, config.max_incremental_fetch_session_cache_slots),
@@ -179,6 +192,8 @@ def build_broker(
         transactions=transactions,
         fetch_sessions=fetch_sessions,
         broker_loggers=BrokerLoggers(),
+        features=features,
+        telemetry=ClientMetricsManager(metadata),
         node_id=node_id,
         cluster_id=cluster_id,
     )

@@ -10,6 +10,8 @@ from kafkatwist.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
     alter_configs,
+    alter_partition_reassignments,
+    alter_replica_log_dirs,
     api_versions,
     consumer_group_describe,
     consumer_group_heartbeat,
@@ -23,18 +25,23 @@ from kafkatwist.apis import (
     describe_groups,
     describe_log_dirs,
     describe_producers,
+    describe_quorum,
     describe_topic_partitions,
     describe_transactions,
+    elect_leaders,
     end_txn,
     fetch,
     find_coordinator,
+    get_telemetry_subscriptions,
     heartbeat,
     incremental_alter_configs,
     init_producer_id,
     join_group,
     leave_group,
+    list_config_resources,
     list_groups,
     list_offsets,
+    list_partition_reassignments,
     list_transactions,
     metadata,
     offset_commit,
@@ -42,8 +49,10 @@ from kafkatwist.apis import (
     offset_fetch,
     offset_for_leader_epoch,
     produce,
+    push_telemetry,
     sync_group,
     txn_offset_commit,
+    update_features,
     write_txn_markers,
 )
 from kafkatwist.apis._spec import ApiSpec
@@ -76,17 +85,26 @@ REGISTRY: tuple[ApiSpec, ...] = (
     txn_offset_commit.SPEC,  # 28
     describe_configs.SPEC,  # 32
     alter_configs.SPEC,  # 33
+    alter_replica_log_dirs.SPEC,  # 34
     describe_log_dirs.SPEC,  # 35
     create_partitions.SPEC,  # 37
     delete_groups.SPEC,  # 42
+    elect_leaders.SPEC,  # 43
     incremental_alter_configs.SPEC,  # 44
+    alter_partition_reassignments.SPEC,  # 45
+    list_partition_reassignments.SPEC,  # 46
     offset_delete.SPEC,  # 47
+    describe_quorum.SPEC,  # 55
+    update_features.SPEC,  # 57
     describe_cluster.SPEC,  # 60
     describe_producers.SPEC,  # 61
     describe_transactions.SPEC,  # 65
     list_transactions.SPEC,  # 66
     consumer_group_heartbeat.SPEC,  # 68
     consumer_group_describe.SPEC,  # 69
+    get_telemetry_subscriptions.SPEC,  # 71
+    push_telemetry.SPEC,  # 72
+    list_config_resources.SPEC,  # 74
     describe_topic_partitions.SPEC,  # 75
 )
 

@@ -7,13 +7,17 @@ Behavior:
   Kafka 4.x does for librdkafka, KAFKA-18659);
 * an unsupported request version is answered by the dispatcher with a v0 body
   carrying UNSUPPORTED_VERSION and the same list (KIP-511);
-* v3+: the client's software name and version are accepted and ignored;
-* v3+: the ``transaction.version`` feature (KIP-890): supported levels 0-2,
-  finalized at the level the transaction coordinator serves
-  (L{kafkatwist.broker.TRANSACTION_VERSION}, 2 as a new Kafka 4.x cluster),
-  which makes Kafka 4.x clients use transaction version 2. As Kafka 4.x,
-  a v3 answer leaves out supported features whose lowest level is 0 (older
-  clients refuse them); the finalized level is sent at v3 too.
+* v3+: the client's software name and version are kept for the client
+  telemetry subscriptions' ``match`` (L{kafkatwist.telemetry});
+* v3+: the features (L{kafkatwist.features}): the supported level ranges
+  (``metadata.version`` 7-30, ``kraft.version`` 0-1, ``transaction.version``
+  0-2, ``group.version`` 0-1; features supported at level 0 only are left
+  out, as Kafka's C{BrokerFeatures}), the finalized levels above 0 (a new
+  cluster's: 30, 1, 2 and 1, which make Kafka 4.x clients use transaction
+  version 2 and the KIP-848 protocol) and their epoch, the metadata log's
+  newest offset (Kafka's C{FinalizedFeatures} epoch is its image's offset).
+  As Kafka 4.x, a v3 answer leaves out supported features whose lowest
+  level is 0 (older clients refuse them); the finalized levels are sent at v3 too.
 
 Version notes:
 * v1+: throttle_time_ms; v3+: flexible, with the features as tagged fields.
@@ -32,6 +36,7 @@ import attrs
 
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
+from kafkatwist.features import FeatureRegistry
 from kafkatwist.messages.api_versions import (
     ApiVersion,
     ApiVersionsRequest,
@@ -55,31 +60,23 @@ def build_response(
     return ApiVersionsResponse(error_code=int(code), api_keys=keys)
 
 
-#: The feature whose levels this broker supports and finalizes.
-TRANSACTION_VERSION_FEATURE = "transaction.version"
-#: The transaction versions this broker serves (Kafka's C{TransactionVersion}: TV_0 to TV_2).
-TRANSACTION_VERSIONS = (0, 2)
-
-
-def with_features(response: ApiVersionsResponse, version: int, level: int) -> ApiVersionsResponse:
-    """C{response} with the ``transaction.version`` feature finalized at C{level}."""
-    low, high = TRANSACTION_VERSIONS
-    supported: tuple[SupportedFeatureKey, ...] = ()
-    if version >= 4 or low > 0:
-        supported = (
-            SupportedFeatureKey(
-                name=TRANSACTION_VERSION_FEATURE, min_version=low, max_version=high
-            ),
-        )
-    finalized = (
-        FinalizedFeatureKey(
-            name=TRANSACTION_VERSION_FEATURE, max_version_level=level, min_version_level=level
-        ),
+def with_features(
+    response: ApiVersionsResponse, version: int, features: FeatureRegistry
+) -> ApiVersionsResponse:
+    """C{response} with the supported and finalized features (ApiVersions v3+)."""
+    supported = tuple(
+        SupportedFeatureKey(name=name, min_version=low, max_version=high)
+        for name, (low, high) in features.supported().items()
+        if version >= 4 or low > 0
+    )
+    finalized = tuple(
+        FinalizedFeatureKey(name=name, max_version_level=level, min_version_level=level)
+        for name, level in features.finalized().items()
     )
     return attrs.evolve(
         response,
         supported_features=supported,
-        finalized_features_epoch=0,
+        finalized_features_epoch=features.epoch,
         finalized_features=finalized,
     )
 
@@ -88,8 +85,11 @@ async def handle(ctx: RequestContext, request: ApiVersionsRequest) -> ApiVersion
     response = build_response(ctx.apis.values())
     if ctx.api_version < 3:
         return response
-    level = ctx.broker.transactions.coordinator.transaction_version
-    return with_features(response, ctx.api_version, level)
+    # Client telemetry subscriptions may match on the client software (KIP-714).
+    ctx.broker.telemetry.note_software(
+        ctx.peer, request.client_software_name, request.client_software_version
+    )
+    return with_features(response, ctx.api_version, ctx.broker.features)
 
 
 def error_response(

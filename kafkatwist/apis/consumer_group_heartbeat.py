@@ -26,23 +26,18 @@ from __future__ import annotations
 from kafkatwist.apis._groups import client_host, coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
+from kafkatwist.features import GROUP_VERSION
 from kafkatwist.messages.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse,
 )
 from kafkatwist.wire.versions import VersionRange
 
-#: The feature that enables the consumer group protocol (Kafka's C{GroupVersion}).
-GROUP_VERSION = "group.version"
-#: Its level when the cluster finalized none (Kafka 4.x's default for a new cluster).
-DEFAULT_GROUP_VERSION = 1
-
 
 async def handle(
     ctx: RequestContext, request: ConsumerGroupHeartbeatRequest
 ) -> ConsumerGroupHeartbeatResponse:
-    features = ctx.broker.metadata.image.features
-    if features.get(GROUP_VERSION, DEFAULT_GROUP_VERSION) < 1:
+    if ctx.broker.features.finalized_level(GROUP_VERSION) < 1:
         return ConsumerGroupHeartbeatResponse(
             error_code=int(ErrorCode.UNSUPPORTED_VERSION),
             error_message="The new group coordinator protocol is not enabled (group.version 0).",

@@ -26,7 +26,8 @@ Behavior:
   GROUP_CONFIG, 8) else the broker's ``group.<key>`` value, with that broker
   key's synonyms (STATIC_BROKER_CONFIG, DEFAULT_CONFIG); the group need not
   exist; an empty name is INVALID_REQUEST "Group name must not be empty";
-* CLIENT_METRICS resources are INVALID_REQUEST (not supported);
+* CLIENT_METRICS lists a subscription's configs (source CLIENT_METRICS_CONFIG,
+  7), nothing for an unknown one; the empty name is INVALID_REQUEST;
   any other resource type fails the whole request with INVALID_REQUEST, as
   Kafka's ``ConfigHelper`` does.
 
@@ -39,11 +40,13 @@ Version notes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from kafkatwist.apis._configs import (
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
+    RESOURCE_CLIENT_METRICS,
     RESOURCE_GROUP,
     RESOURCE_TOPIC,
     RESOURCE_TYPE_NAMES,
@@ -64,6 +67,9 @@ from kafkatwist.messages.describe_configs import (
     DescribeConfigsSynonym,
 )
 from kafkatwist.wire.versions import VersionRange
+
+#: Kafka's C{ConfigSource.CLIENT_METRICS_CONFIG}.
+CLIENT_METRICS_CONFIG = 7
 
 
 def _result(entry: Entry, version: int) -> DescribeConfigsResourceResult:
@@ -155,8 +161,33 @@ def _entries(
         overrides = broker.metadata.image.configs.get((RESOURCE_GROUP, name), {})
         layers = broker.configs.layers()
         return group_overrides.describe(overrides, layers, names, synonyms, docs)
+    if resource.resource_type == RESOURCE_CLIENT_METRICS:
+        return _client_metrics(ctx, name, names)
     type_name = RESOURCE_TYPE_NAMES[resource.resource_type]
     raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unsupported resource type: {type_name}")
+
+
+def _client_metrics(ctx: RequestContext, name: str, names: Sequence[str] | None) -> list[Entry]:
+    """A client metrics subscription's configs, as Kafka's C{ConfigHelper} lists them."""
+    if not name:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST, "Client metrics subscription name must not be empty"
+        )
+    configs = ctx.broker.metadata.image.configs.get((RESOURCE_CLIENT_METRICS, name), {})
+    return [
+        Entry(
+            name=key,
+            value=value,
+            source=CLIENT_METRICS_CONFIG,
+            read_only=False,
+            sensitive=False,
+            synonyms=(),
+            config_type=TYPE_UNKNOWN,
+            documentation=None,
+        )
+        for key, value in sorted(configs.items())
+        if not names or key in names
+    ]
 
 
 def _node_id(name: str) -> int:

@@ -9,7 +9,8 @@ Behavior:
 * each partition: its size in bytes (its segment files; 0 for a partition
   whose log is not opened yet, which goes to the first log dir), offset lag
   0 (the log end offset never passes the high watermark on a lone replica)
-  and ``is_future_key`` false (no AlterReplicaLogDirs moves);
+  and ``is_future_key`` false: a partition being moved (AlterReplicaLogDirs)
+  is listed under its current dir until the move commits, then under the new one;
 * v4+: the volume's total and usable bytes, from ``os.statvfs``
   (``f_blocks``/``f_bavail`` times ``f_frsize``, as Java's ``FileStore``); a log
   dir that cannot be read answers KAFKA_STORAGE_ERROR with no topics, as Kafka

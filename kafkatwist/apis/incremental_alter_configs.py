@@ -27,6 +27,11 @@ Behavior:
   configs; APPEND/SUBTRACT are INVALID_CONFIG (no group config is a LIST);
   the resulting overrides are checked as AlterConfigs checks them (empty
   name INVALID_REQUEST, Kafka's ``GroupConfig.validate``: INVALID_CONFIG);
+* CLIENT_METRICS (KIP-714): the subscription's whole new set is checked
+  as Kafka's C{ClientMetricsConfigs.validate} (L{kafkatwist.telemetry.validate}:
+  an empty name, an unknown key or an interval outside 100-3600000 is
+  INVALID_REQUEST, a malformed ``match`` INVALID_CONFIG); APPEND/SUBTRACT
+  apply to ``metrics`` and ``match``; deleting every key removes the subscription;
 * ``validate_only`` runs every check and changes nothing;
 * accepted changes are written as ConfigRecords to ``__cluster_metadata``
   and applied at once to the open partition logs;
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from kafkatwist import telemetry
 from kafkatwist.apis._configs import (
     LOG_LEVELS,
     OK,
@@ -50,6 +56,7 @@ from kafkatwist.apis._configs import (
     OP_SUBTRACT,
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
+    RESOURCE_CLIENT_METRICS,
     RESOURCE_GROUP,
     RESOURCE_TOPIC,
     Outcome,
@@ -58,9 +65,11 @@ from kafkatwist.apis._configs import (
     alter_group,
     alter_topic,
     broker_loggers,
+    changes,
     check_broker_name,
     current_configs,
     java_split,
+    persist,
     preprocess,
     resource_errors,
     resource_results,
@@ -119,6 +128,13 @@ async def _alter(
         if rtype == RESOURCE_GROUP:
             new = _apply(current_configs(ctx, RESOURCE_GROUP, name), resource.configs, _not_list)
             return await alter_group(ctx, name, new, validate_only)
+        if rtype == RESOURCE_CLIENT_METRICS:
+            current = current_configs(ctx, RESOURCE_CLIENT_METRICS, name)
+            new = _apply(current, resource.configs, _client_metrics_list_op)
+            telemetry.validate(name, new)
+            if not validate_only:
+                await persist(ctx, RESOURCE_CLIENT_METRICS, name, changes(current, new))
+            return OK
     except KafkaError as e:
         return int(e.code), e.message
     return int(ErrorCode.INVALID_REQUEST), f"Unknown resource type {rtype}"
@@ -182,6 +198,24 @@ def _not_list(new: dict[str, str], c: AlterableConfig) -> None:
         ErrorCode.INVALID_CONFIG,
         f"Can't {OP_NAMES[c.config_operation]} to key {c.name} because its type is not LIST.",
     )
+
+
+def _client_metrics_list_op(new: dict[str, str], c: AlterableConfig) -> None:
+    """APPEND or SUBTRACT on a client metrics subscription's ``metrics`` or ``match``."""
+    op = c.config_operation
+    if c.name not in (telemetry.METRICS, telemetry.MATCH):
+        raise KafkaError(
+            ErrorCode.INVALID_CONFIG,
+            f"Can't {OP_NAMES[op]} to key {c.name} because its type is not LIST.",
+        )
+    parts = [p for p in java_split(new.get(c.name, "")) if p]
+    for value in java_split(c.value or ""):
+        if op == OP_APPEND:
+            if value not in parts:
+                parts.append(value)
+        elif value in parts:
+            parts.remove(value)
+    new[c.name] = ",".join(parts)
 
 
 def _broker_list_op(new: dict[str, str], c: AlterableConfig) -> None:

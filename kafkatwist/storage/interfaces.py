@@ -52,6 +52,11 @@ class IMetadataStore(Protocol):
     def image(self) -> MetadataImage:
         """The current metadata image (in memory)."""
 
+    #: The offset the next appended record gets (the log end offset).
+    next_offset: int
+    #: The raft epoch stamped on appended batches (the leader epoch).
+    epoch: int
+
     def load(self) -> Deferred[MetadataImage]:
         """Replay the stored metadata; fires with the image once loaded."""
 
@@ -180,6 +185,9 @@ class ILogManager(Protocol):
     the manager never reads raw properties.
     """
 
+    #: The log dirs (``log.dirs``), as configured.
+    log_dirs: Sequence[str]
+
     def load(self) -> Deferred[None]:
         """Open (and recover) every stored partition log."""
 
@@ -200,6 +208,9 @@ class ILogManager(Protocol):
 
     def log_dir_of(self, topic: str, partition: int) -> str | None:
         """The log dir holding C{topic}-C{partition}, if it is open."""
+
+    def move_replica(self, topic: str, partition: int, log_dir: str) -> Deferred[None]:
+        """Move the open log of C{topic}-C{partition} to C{log_dir}, one of the log dirs."""
 
     def update_config(self, topic: str, config: LogConfig) -> None:
         """Apply a topic's new storage settings to its open partition logs."""

@@ -164,6 +164,15 @@ def ensure_meta_properties(log_dir: str, node_id: int) -> str:
     return cluster_id
 
 
+def directory_id(log_dir: str) -> uuid.UUID | None:
+    """The ``directory.id`` of a formatted log dir's ``meta.properties``, if it has one."""
+    path = os.path.join(log_dir, "meta.properties")
+    if not os.path.exists(path):
+        return None
+    text = read_properties_file(path).get("directory.id")
+    return kafka_to_uuid(text) if text else None
+
+
 def write_partition_metadata(directory: str, topic_id: uuid.UUID) -> None:
     """Write Kafka's ``partition.metadata`` file for a partition directory."""
     os.makedirs(directory, exist_ok=True)

@@ -34,6 +34,7 @@ from kafkatwist.storage.checkpoints import (
     write_offset_checkpoint,
 )
 from kafkatwist.storage.files import sync_filesystem
+from kafkatwist.storage.log_move import interrupted_move
 from kafkatwist.storage.partition_log import PartitionLog
 
 #: The KRaft metadata log, read by the metadata engine, never by the log manager.
@@ -97,13 +98,17 @@ def scan_log_dir(log_dir: str) -> DirScan:
         path = os.path.join(log_dir, name)
         if not os.path.isdir(path) or name == METADATA_PARTITION_DIR:
             continue
-        if name.endswith(DELETE_DIR_SUFFIX):
+        # A -future dir is a copy whose move (AlterReplicaLogDirs) was never committed.
+        if name.endswith((DELETE_DIR_SUFFIX, FUTURE_DIR_SUFFIX)):
             doomed.append(path)
             continue
-        if name.endswith((FUTURE_DIR_SUFFIX, STRAY_DIR_SUFFIX)):
+        if name.endswith(STRAY_DIR_SUFFIX):
             continue
         parsed = parse_partition_dir(name)
-        if parsed is not None:
+        if parsed is not None and interrupted_move(path):
+            notes.append(f"{name} was moved to another log dir before a crash: removing it")
+            doomed.append(path)
+        elif parsed is not None:
             partitions.append((parsed[0], parsed[1], path))
     clean = has_clean_shutdown(log_dir)
     fresh = not clean and not partitions and not doomed and not present

@@ -6,24 +6,19 @@ Layout of each log dir (Kafka's): ``<topic>-<partition>/`` per partition
 (see L{kafkatwist.storage.partition_log}), ``recovery-point-offset-checkpoint`` and
 ``log-start-offset-checkpoint`` in the root, and ``.kafka_cleanshutdown``
 after a clean stop. ``__cluster_metadata-0`` belongs to the metadata
-engine and is left alone; ``<topic>-<partition>.<id>-delete`` dirs are
-removed at load; ``-future`` and ``-stray`` dirs are skipped.
+engine and is left alone; ``<topic>-<partition>.<id>-delete`` and ``-future`` dirs
+are removed at load (see L{kafkatwist.storage.log_move}); ``-stray`` dirs are skipped.
 
-Public surface:
-
-- C{LogManager(log_dirs, log_config, *, clock, run_blocking, ...)}, where
-  C{log_config(topic)} builds a topic's L{LogConfig} for logs opened at load;
-- L{LogManager.load} -> C{Deferred[None]}: open every partition, at most
-  C{recovery_threads_per_data_dir} at a time per dir through
-  C{run_blocking}. With the clean-shutdown marker present the files are
-  trusted (only missing or corrupt indexes are rebuilt) and the marker is
-  deleted; otherwise each partition is recovered from its recovery point,
-  and every truncation is logged (file, byte position, offset, reason);
-- L{LogManager.get}, L{LogManager.create}, L{LogManager.delete_topic},
-  L{LogManager.delete_partition}, L{LogManager.update_config};
-- L{LogManager.checkpoint}, L{LogManager.flush_dirty},
-  L{LogManager.apply_retention}, L{LogManager.periodic_service},
-  L{LogManager.start_periodic}, L{LogManager.close}.
+Public surface: L{LogManager.load} (open every partition through
+C{run_blocking}, at most C{recovery_threads_per_data_dir} at a time per
+dir; after a clean shutdown the files are trusted and the marker deleted,
+else each partition is recovered from its recovery point, every truncation
+logged), L{LogManager.get}, L{LogManager.create}, L{LogManager.delete_topic},
+L{LogManager.delete_partition}, L{LogManager.update_config},
+L{LogManager.move_replica} (AlterReplicaLogDirs,
+L{kafkatwist.storage.log_move}), the periodic work (L{LogManager.checkpoint},
+L{LogManager.flush_dirty}, L{LogManager.apply_retention},
+L{LogManager.start_periodic}) and L{LogManager.close}.
 """
 
 from __future__ import annotations
@@ -62,6 +57,7 @@ from kafkatwist.storage.log_dirs import (
     sync_log_dir,
     write_checkpoints,
 )
+from kafkatwist.storage.log_move import LogMove, MoveQueue
 from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.read_pool import ReadPool
 
@@ -104,6 +100,7 @@ class LogManager:
     #: a partition must not count them all again).
     _dir_counts: Counter[str] = Factory(Counter)
     _failed: dict[tuple[str, int], str] = Factory(dict)
+    _moves: MoveQueue = Factory(MoveQueue)
     _periodic: MultiService | None = None
     _closed: bool = False
     #: The logs' C{run_blocking}: batches their jobs while closing.
@@ -236,16 +233,12 @@ class LogManager:
 
     def create(self, topic: str, partition: int, config: LogConfig) -> PartitionLog:
         """
-        Return the log of C{topic}-C{partition}, creating its dir with C{config} if needed.
+        The log of C{topic}-C{partition}; a new one in ``<log.dir>/<topic>-<partition>``
+        of the log dir holding the fewest partitions (as Kafka picks), made
+        synchronously (a directory and empty files; no ``partition.metadata``).
 
-        The dir is ``<log.dir>/<topic>-<partition>``. The new dir goes to the
-        log dir holding the fewest partitions (as Kafka picks). Creation only
-        makes a directory and empty files, so it runs synchronously, on the
-        calling thread. ``partition.metadata`` is not written here.
-
-        @raise KafkaError: C{KAFKA_STORAGE_ERROR} (as Kafka's
-            C{KafkaStorageException}) when the files cannot be made, e.g. out
-            of descriptors or disk space; nothing of the partition is left.
+        @raise KafkaError: C{KAFKA_STORAGE_ERROR} (Kafka's C{KafkaStorageException})
+            when the files cannot be made; nothing of the partition is left.
         """
         key = (topic, partition)
         existing = self._logs.get(key)
@@ -274,6 +267,24 @@ class LogManager:
         self._place(key, log_dir)
         return log
 
+    def move_replica(self, topic: str, partition: int, log_dir: str) -> Deferred[None]:
+        """Move the open log to C{log_dir}, one of L{log_dirs}, after any move under way."""
+        return self._moves.then((topic, partition), partial(self._move, topic, partition, log_dir))
+
+    def _move(self, topic: str, partition: int, log_dir: str) -> Deferred[None]:
+        key = (topic, partition)
+        if (log := self._logs.get(key)) is None or self._dir_of.get(key) == log_dir:
+            return succeed(None)
+        reopen = partial(
+            open_partition_log, topic=topic, partition=partition, config=log.config,
+            clock=self._clock, run_blocking=self._blocking, reads=self.read_pool, recover=False,
+        )  # fmt: skip
+        current = partial(self._is_current, key, log)
+        return LogMove(log, log_dir, self._run_blocking, reopen, self._opened, current).run()
+
+    def _is_current(self, key: tuple[str, int], log: PartitionLog) -> bool:
+        return self._logs.get(key) is log
+
     def _place(self, key: tuple[str, int], log_dir: str) -> None:
         self._unplace(key)
         self._dir_of[key] = log_dir
@@ -287,10 +298,8 @@ class LogManager:
 
     def discard(self, topic: str, partition: int) -> None:
         """
-        Forget a log created moments ago, unused, and remove its dir now (a failed creation).
-
-        A partition with no open log has any dir of its name removed (one
-        left behind by a creation that failed for want of descriptors).
+        Forget a log created moments ago, unused, and remove its dir now (a failed creation);
+        without an open log, any dir of its name (left by a creation that failed) is removed.
         """
         log = self._logs.pop((topic, partition), None)
         self._unplace((topic, partition))
@@ -305,14 +314,9 @@ class LogManager:
 
     def delete_partition(self, topic: str, partition: int) -> Deferred[None]:
         """
-        Close the log and remove its dir.
-
-        The dir is renamed to Kafka's ``<topic>-<partition>.<uuid hex>-delete``,
-        then deleted.
-
-        The removal follows the rename at once (Kafka waits
-        ``file.delete.delay.ms``; a leftover ``-delete`` dir is removed at
-        the next load).
+        Close the log; rename its dir to Kafka's ``<topic>-<partition>.<uuid hex>-delete``
+        and remove it at once (Kafka waits ``file.delete.delay.ms``; a leftover is
+        removed at the next load).
         """
         key = (topic, partition)
         log = self._logs.pop(key, None)
@@ -433,13 +437,9 @@ class LogManager:
 
     def close(self) -> Deferred[None]:
         """
-        Stop periodic work, close every log, then write checkpoints and markers.
-
-        Closing a log flushes it, writes its snapshot and epochs and trims
-        its indexes.
-
-        ``.kafka_cleanshutdown`` is written only in dirs where every log
-        closed cleanly.
+        Stop periodic work, close every log (flushing it, writing its snapshot and
+        epochs, trimming its indexes), then write checkpoints and, in dirs where
+        every log closed cleanly, ``.kafka_cleanshutdown``.
         """
         return Deferred.fromCoroutine(self._close())
 

@@ -22,7 +22,7 @@ metadata (C{handleDescribeTransactions}, C{listTransactionStates}).
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from attrs import define, field, frozen
 from twisted.internet.defer import Deferred
@@ -70,7 +70,7 @@ class TransactionService:
         controller: TopicCreator,
         partitions: Partitions,
         producer_ids: ProducerIds,
-        transaction_version: int,
+        transaction_version: Callable[[], int],
     ) -> TransactionService:
         """A coordinator writing ``__transaction_state`` and markers through C{partitions}."""
         state_log = TransactionStateLog.create(

@@ -14,6 +14,8 @@ groups' L{replay_log}.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -37,13 +39,19 @@ class TransactionStateLog:
     """
     The ``__transaction_state`` topic as the transaction coordinator writes and reads it.
 
-    @ivar transaction_version: The finalized ``transaction.version``; it
-        picks the value version of the records written.
+    @ivar _transaction_version: Reads the finalized ``transaction.version``
+        (the feature registry's level); it picks the value version of the
+        records written.
     """
 
     _topic: OffsetsTopic
-    transaction_version: int
+    _transaction_version: Callable[[], int]
     _log = Logger()
+
+    @property
+    def transaction_version(self) -> int:
+        """The finalized ``transaction.version``, read at each write."""
+        return self._transaction_version()
 
     @classmethod
     def create(
@@ -53,7 +61,7 @@ class TransactionStateLog:
         metadata: IMetadataStore,
         controller: TopicCreator,
         partitions: Partitions,
-        transaction_version: int,
+        transaction_version: Callable[[], int],
     ) -> TransactionStateLog:
         """The log over C{partitions}; the topic is created through C{controller} on first use."""
         topic = OffsetsTopic(

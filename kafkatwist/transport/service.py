@@ -29,7 +29,12 @@ from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.storage.cleaner import clean_log
 from kafkatwist.storage.cleaner.manager import LogCleanerManager
 from kafkatwist.storage.cleaner.service import LogCleaner
-from kafkatwist.storage.kraft import KRaftMetadataStore, ensure_meta_properties, run_now
+from kafkatwist.storage.kraft import (
+    KRaftMetadataStore,
+    directory_id,
+    ensure_meta_properties,
+    run_now,
+)
 from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
@@ -332,9 +337,11 @@ class BrokerService(Service):
             cluster_id=cluster_id,
             run_blocking=self.run_blocking,
         )
+        broker.metadata_directory_id = await run_now(lambda: directory_id(log_dir))
         if self.owns_process:
             gc.disable()
         await metadata.load()
+        await broker.features.bootstrap()
         await logs.load()
         logs.start_periodic(clock)
         self._producer_expiration = producer_id_expiration(config, clock, logs, configs)

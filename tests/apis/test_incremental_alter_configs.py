@@ -168,7 +168,7 @@ class TopicTests(SynchronousTestCase):
                 [(TOPIC, "", [])],
                 (ErrorCode.INVALID_REQUEST, "Default topic resources are not allowed."),
             ),
-            ([(16, "metrics", [])], (ErrorCode.INVALID_REQUEST, "Unknown resource type 16")),
+            ([(64, "metrics", [])], (ErrorCode.INVALID_REQUEST, "Unknown resource type 64")),
         ]
         for resources, expected in cases:
             self.assertEqual(alter(self.broker, resources), [expected], resources)

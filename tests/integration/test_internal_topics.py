@@ -152,7 +152,7 @@ async def test_garbage_in_cluster_metadata_keeps_other_records(tmp_path: Path) -
     running = await start_broker(log_dir)
     try:
         await running.broker.controller.create_topic("before", 1)
-        next_offset = running.broker.metadata.next_offset  # type: ignore[attr-defined]
+        next_offset = running.broker.metadata.next_offset
     finally:
         await stop_broker(running)
     tid = uuid.uuid4()

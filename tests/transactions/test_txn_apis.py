@@ -74,17 +74,22 @@ class RegistryTests(TxnTestCase):
     def test_transaction_version_feature(self) -> None:
         """ApiVersions v4 finalizes transaction.version 2 and supports 0-2; v3 leaves out min 0."""
         v4 = self.call(api_versions.SPEC, ApiVersionsRequest(), 4)
-        self.assertEqual(
+        self.assertIn(
+            ("transaction.version", 0, 2),
             [(f.name, f.min_version, f.max_version) for f in v4.supported_features],
-            [("transaction.version", 0, 2)],
         )
-        self.assertEqual(
+        self.assertIn(
+            ("transaction.version", 2, 2),
             [(f.name, f.min_version_level, f.max_version_level) for f in v4.finalized_features],
-            [("transaction.version", 2, 2)],
         )
         self.assertGreaterEqual(v4.finalized_features_epoch, 0)
         v3 = self.call(api_versions.SPEC, ApiVersionsRequest(), 3)
-        self.assertEqual((v3.supported_features, len(v3.finalized_features)), ((), 1))
+        # Only metadata.version's range starts above 0.
+        self.assertEqual(
+            [(f.name, f.min_version, f.max_version) for f in v3.supported_features],
+            [("metadata.version", 7, 30)],
+        )
+        self.assertEqual(v3.finalized_features, v4.finalized_features)
 
 
 class FindCoordinatorTests(TxnTestCase):
