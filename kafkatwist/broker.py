@@ -20,6 +20,8 @@ from kafkatwist.fetchsessions.cache import FetchSessionCache
 from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
+from kafkatwist.quotas.manager import ClientQuotas
+from kafkatwist.quotas.rate import QuotaWindow
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
@@ -61,7 +63,8 @@ class Broker:
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
     C{producer_ids} gives out producer ids, C{transactions} is the
-    transaction coordinator (``__transaction_state``, markers).
+    transaction coordinator (``__transaction_state``, markers), C{quotas}
+    the client quota managers (produce and fetch byte rates, request time).
 
     Still to come, as a further typed field built in L{build_broker}: the
     authorizer.
@@ -83,6 +86,7 @@ class Broker:
     transactions: TransactionService
     fetch_sessions: FetchSessions
     broker_loggers: BrokerLoggers
+    quotas: ClientQuotas
     node_id: int
     cluster_id: str = ""
     advertised_host: str | None = None
@@ -160,6 +164,7 @@ def build_broker(
         metadata,
         logs,
     )
+    window = QuotaWindow(config.quota_window_num, config.quota_window_size_seconds * 1000)
     # A marker in __consumer_offsets ends the producer's pending offsets there.
     transactions.coordinator.markers.on_offsets_marker = groups.txn_offsets.complete
     return Broker(
@@ -175,6 +180,7 @@ def build_broker(
         transactions=transactions,
         fetch_sessions=fetch_sessions,
         broker_loggers=BrokerLoggers(),
+        quotas=ClientQuotas.create(metadata, window),
         node_id=node_id,
         cluster_id=cluster_id,
     )

@@ -413,7 +413,9 @@ class _FixedReply:
     def __init__(self, chunks: list[object]) -> None:
         self.chunks = chunks
 
-    def dispatch(self, frame: bytes, peer: str = "", local_host: str | None = None) -> object:
+    def dispatch(
+        self, frame: bytes, peer: str = "", local_host: str | None = None, throttle: object = None
+    ) -> object:
         return succeed(self.chunks)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from kafkatwist.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
+    alter_client_quotas,
     alter_configs,
     api_versions,
     create_partitions,
@@ -16,6 +17,7 @@ from kafkatwist.apis import (
     delete_groups,
     delete_records,
     delete_topics,
+    describe_client_quotas,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -79,6 +81,8 @@ REGISTRY: tuple[ApiSpec, ...] = (
     delete_groups.SPEC,  # 42
     incremental_alter_configs.SPEC,  # 44
     offset_delete.SPEC,  # 47
+    describe_client_quotas.SPEC,  # 48
+    alter_client_quotas.SPEC,  # 49
     describe_cluster.SPEC,  # 60
     describe_producers.SPEC,  # 61
     describe_transactions.SPEC,  # 65

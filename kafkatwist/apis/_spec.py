@@ -9,6 +9,7 @@ import attrs
 from attrs import define, frozen
 
 from kafkatwist.errors import ErrorCode
+from kafkatwist.quotas.manager import ANONYMOUS
 from kafkatwist.wire.header import RequestHeader
 from kafkatwist.wire.schema import field_specs
 from kafkatwist.wire.versions import VersionRange
@@ -29,10 +30,22 @@ class RequestContext:
     local_host: str | None = None
     #: The dispatcher's registry, by API key.
     apis: Mapping[int, ApiSpec] = attrs.field(factory=dict)
+    #: The request's size in bytes, header included (Kafka's C{Request.sizeInBytes}).
+    request_size: int = 0
+    #: The principal's name: C{ANONYMOUS} until SASL exists, as Kafka names PLAINTEXT clients.
+    user: str = ANONYMOUS
+    #: Set by a handler whose client went over a quota: how long to mute the
+    #: connection after the response (KIP-219), in ms.
+    throttle_ms: int = 0
 
     @property
     def api_version(self) -> int:
         return self.header.api_version
+
+    @property
+    def client_id(self) -> str:
+        """The request header's client id (None is the empty string, as Kafka's quotas see it)."""
+        return self.header.client_id or ""
 
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]

@@ -47,7 +47,11 @@ Behavior:
 * internal topics (``__consumer_offsets``, ``__transaction_state``) get
   INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
   (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to
-  them through the broker, not through Produce.
+  them through the broker, not through Produce;
+* the produce byte rate quota (C{producer_byte_rate}, L{kafkatwist.quotas}):
+  each request's size is charged to the client's rate once it is appended;
+  over the quota, the response carries C{throttle_time_ms} and the
+  connection reads nothing more for that long (KIP-219), acks=0 included.
 
 Version notes:
 * v0-v2 were removed in Kafka 4.0 (KIP-896): a request at those versions
@@ -67,6 +71,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
@@ -217,10 +222,16 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         for td in request.topic_data
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
+    # The produce byte rate quota, charged with the request's size (Kafka's
+    # handleProduceRequest); over it, the connection is muted (even for acks=0).
+    throttle = ctx.broker.quotas.produce.record(
+        ctx.user, ctx.client_id, ctx.request_size, ctx.broker.now_ms()
+    )
+    ctx.throttle_ms = throttle
     if request.acks == 0:
         _close_on_error(ctx, responses)
         return None
-    return _response(responses)
+    return attrs.evolve(_response(responses), throttle_time_ms=throttle)
 
 
 #: Verification errors a producer does not retry as Kafka means, and what it gets instead

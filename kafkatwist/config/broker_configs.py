@@ -429,6 +429,11 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         _R, "The class that builds principals from authenticated sessions."),
         BrokerConfigDef("client.quota.callback.class", TYPE_CLASS, None, _R,
                         "The client quota callback class."),
+        BrokerConfigDef("quota.window.num", TYPE_INT, "11", _R, "The number of samples kept for "
+                        "client quotas.", at_least(1), feeds="quota_window_num"),
+        BrokerConfigDef("quota.window.size.seconds", TYPE_INT, "1", _R, "The time span of "
+                        "each client quota sample.", at_least(1),
+                        feeds="quota_window_size_seconds"),
         BrokerConfigDef("security.providers", TYPE_STRING, None, _R,
                         "Security provider creator classes."),
         BrokerConfigDef("sasl.enabled.mechanisms", TYPE_LIST, "GSSAPI", _P,
@@ -446,29 +451,19 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
 
 
 #: Kafka broker configs the table above leaves out (a single broker, plaintext only).
+# fmt: off
 _MORE_KAFKA_KEYS = frozenset(
     {
-        "advertised.host.name",
-        "advertised.port",
-        "auto.include.jmx.reporter",
-        "broker.id.generation.enable",
-        "control.plane.listener.name",
-        "controlled.shutdown.enable",
-        "controlled.shutdown.max.retries",
-        "controlled.shutdown.retry.backoff.ms",
-        "eligible.leader.replicas.enable",
-        "host.name",
-        "inter.broker.protocol.version",
-        "log.delete.delay.ms",
-        "log.message.downconversion.enable",
-        "log.message.format.version",
-        "log.message.timestamp.difference.max.ms",
-        "offsets.commit.required.acks",
-        "port",
-        "reserved.broker.max.id",
-        "zookeeper.connect",
+        "advertised.host.name", "advertised.port", "auto.include.jmx.reporter",
+        "broker.id.generation.enable", "control.plane.listener.name", "controlled.shutdown.enable",
+        "controlled.shutdown.max.retries", "controlled.shutdown.retry.backoff.ms",
+        "eligible.leader.replicas.enable", "host.name", "inter.broker.protocol.version",
+        "log.delete.delay.ms", "log.message.downconversion.enable", "log.message.format.version",
+        "log.message.timestamp.difference.max.ms", "offsets.commit.required.acks", "port",
+        "reserved.broker.max.id", "zookeeper.connect",
     }
 )
+# fmt: on
 
 #: Families of Kafka configs, matched by prefix.
 _KAFKA_PREFIXES = (

@@ -326,6 +326,9 @@ class BrokerConfig:
     max_incremental_fetch_session_cache_slots: int = _default(
         "max.incremental.fetch.session.cache.slots", int
     )
+    # Client quota sensors (kafkatwist.quotas.rate.QuotaWindow).
+    quota_window_num: int = _default("quota.window.num", int)
+    quota_window_size_seconds: int = _default("quota.window.size.seconds", int)
     # The merged raw properties (file plus overrides): the static layer of
     # the config resolver (DescribeConfigs, topic defaults).
     properties: Mapping[str, str] = field(

@@ -13,7 +13,7 @@ Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeAlias
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
@@ -55,11 +55,18 @@ class Dispatcher:
         self.broker = broker
 
     def dispatch(
-        self, frame: Buffer, peer: str = "", local_host: str | None = None
+        self,
+        frame: Buffer,
+        peer: str = "",
+        local_host: str | None = None,
+        throttle: Callable[[int], None] | None = None,
     ) -> Deferred[Reply]:
         """
         Handle one request frame (without its length prefix).
 
+        @param throttle: Called with a throttle time in ms before the
+            response is returned, when the handler found the client over a
+            quota: the connection is to read nothing more for that long.
         @return: a Deferred firing with the response as a list of buffers, or
             None when no response is due (acks=0 Produce). It fails with
             L{ProtocolViolation} when the connection must close.
@@ -83,12 +90,23 @@ class Dispatcher:
         )
         request: object = schema.decode(spec.request, api_version, reader)
         ctx = RequestContext(
-            header=header, broker=self.broker, peer=peer, local_host=local_host, apis=self.specs
+            header=header,
+            broker=self.broker,
+            peer=peer,
+            local_host=local_host,
+            apis=self.specs,
+            request_size=len(frame),
         )
-        d = Deferred.fromCoroutine(self._handle(spec, ctx, request))
+        d = Deferred.fromCoroutine(self._handle(spec, ctx, request, throttle))
         return d
 
-    async def _handle(self, spec: ApiSpec, ctx: RequestContext, request: object) -> Reply:
+    async def _handle(
+        self,
+        spec: ApiSpec,
+        ctx: RequestContext,
+        request: object,
+        throttle: Callable[[int], None] | None,
+    ) -> Reply:
         version = ctx.header.api_version
         try:
             response = await spec.handle(ctx, request)
@@ -100,6 +118,9 @@ class Dispatcher:
             response = self._server_error(
                 "Unexpected error handling {api} v{version} from {peer}", spec, ctx, request
             )
+        if ctx.throttle_ms > 0 and throttle is not None:
+            # Kafka mutes the channel before the response is sent (KIP-219).
+            throttle(ctx.throttle_ms)
         if response is None:
             return None
         try:

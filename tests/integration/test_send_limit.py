@@ -22,7 +22,9 @@ REPLY_SIZE = 8 * 1024 * 1024
 class _Dispatcher:
     """Answers every request with REPLY_SIZE bytes: the request's first 4 bytes, then filler."""
 
-    def dispatch(self, frame: bytes, peer: str = "", local_host: str | None = None) -> object:
+    def dispatch(
+        self, frame: bytes, peer: str = "", local_host: str | None = None, throttle: object = None
+    ) -> object:
         reply: Reply = [frame[:4], b"r" * (REPLY_SIZE - 4)]
         return succeed(reply)
 

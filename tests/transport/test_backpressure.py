@@ -36,7 +36,9 @@ class _Dispatcher:
         self.seen: list[int] = []
         self.waiting: list[tuple[Deferred[Reply], Reply]] = []
 
-    def dispatch(self, frame: bytes, peer: str = "", local_host: str | None = None) -> object:
+    def dispatch(
+        self, frame: bytes, peer: str = "", local_host: str | None = None, throttle: object = None
+    ) -> object:
         correlation_id, reply_size = _REQUEST.unpack_from(frame)
         self.seen.append(correlation_id)
         reply: Reply = [struct.pack(">i", correlation_id) + b"r" * (reply_size - 4)]
