@@ -131,6 +131,7 @@ class ClientQuotaManager:
 
     def metric_tags(self, user: str, client_id: str) -> tuple[str, str]:
         """The (user, client-id) tags of the sensor a client records to (C{quotaMetricTags})."""
+        self._refresh()
         levels = self._levels
         if levels in (0, _CLIENT_ID_LEVEL):
             return (_ABSENT, client_id)
