@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, frozen
 
+from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode
 from kafkatwist.quotas.manager import ANONYMOUS
 from kafkatwist.wire.header import RequestHeader
@@ -37,6 +38,10 @@ class RequestContext:
     #: Set by a handler whose client went over a quota: how long to mute the
     #: connection after the response (KIP-219), in ms.
     throttle_ms: int = 0
+    #: The handler's running time (the request quota's measure), when timed.
+    timer: HandlingTimer | None = None
+    #: Whether the request quota was charged already (by the handler or the dispatcher).
+    request_time_charged: bool = False
 
     @property
     def api_version(self) -> int:

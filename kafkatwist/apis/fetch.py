@@ -26,8 +26,9 @@ Behavior:
   FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions;
 * the fetch byte rate quota (C{consumer_byte_rate}, L{kafkatwist.quotas}):
   C{max_bytes} is capped at what the quota allows over its windows; a fetch
-  whose records take the client over its quota is answered empty (no
-  partitions, the session untouched, the bytes not counted) with
+  whose records take the client over its quota, or whose handling time takes
+  it over C{request_percentage}, is answered empty (no partitions, the
+  session untouched, the bytes not counted) with the longer
   C{throttle_time_ms}, and the connection muted that long (KIP-219). The
   size charged is that of the records (Kafka counts the whole response,
   which adds a few dozen bytes per partition).
@@ -46,6 +47,7 @@ import attrs
 
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._quotas import request_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
@@ -312,9 +314,9 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
         if await _poll(plan, request, clock, deadline, context):
             break
     now = ctx.broker.now_ms()
-    throttle = quota.record(ctx.user, ctx.client_id, plan.total, now)
+    throttle = max(request_throttle(ctx), quota.record(ctx.user, ctx.client_id, plan.total, now))
     if throttle > 0:
-        # Over the quota: an empty answer, and what it would have held is not counted.
+        # Over a quota: an empty answer, and what it would have held is not counted.
         quota.unrecord(ctx.user, ctx.client_id, plan.total, now)
         ctx.throttle_ms = throttle
         return context.throttled(throttle)

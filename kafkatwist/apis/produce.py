@@ -49,8 +49,9 @@ Behavior:
   (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to
   them through the broker, not through Produce;
 * the produce byte rate quota (C{producer_byte_rate}, L{kafkatwist.quotas}):
-  each request's size is charged to the client's rate once it is appended;
-  over the quota, the response carries C{throttle_time_ms} and the
+  each request's size is charged to the client's rate once it is appended,
+  and its handling time to C{request_percentage} (not for acks=0); over
+  either, the response carries the longer C{throttle_time_ms} and the
   connection reads nothing more for that long (KIP-219), acks=0 included.
 
 Version notes:
@@ -76,6 +77,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._quotas import request_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._txn import partition_verification_enabled, retry_concurrent
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
@@ -222,11 +224,15 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         for td in request.topic_data
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
-    # The produce byte rate quota, charged with the request's size (Kafka's
-    # handleProduceRequest); over it, the connection is muted (even for acks=0).
-    throttle = ctx.broker.quotas.produce.record(
+    # The produce byte rate quota, charged with the request's size, and the request
+    # quota, which acks=0 is exempt from (Kafka's handleProduceRequest); over either,
+    # the connection is muted for the longer throttle (even for acks=0).
+    bandwidth = ctx.broker.quotas.produce.record(
         ctx.user, ctx.client_id, ctx.request_size, ctx.broker.now_ms()
     )
+    if request.acks == 0:
+        ctx.request_time_charged = True
+    throttle = max(bandwidth, request_throttle(ctx))
     ctx.throttle_ms = throttle
     if request.acks == 0:
         _close_on_error(ctx, responses)

@@ -8,7 +8,10 @@ Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
   UNSUPPORTED_VERSION and the supported keys (KIP-511);
 * a handler's L{KafkaError} becomes the API's error response;
 * any other exception is logged once and answered with UNKNOWN_SERVER_ERROR;
-  the connection stays up.
+  the connection stays up;
+* the handler runs timed (L{HandlingTimer}): its time is charged to the
+  client's request quota (L{kafkatwist.apis._quotas}) and a throttle goes
+  into the response's C{throttle_time_ms} and mutes the connection.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import TYPE_CHECKING, TypeAlias
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
+from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis.api_versions import build_response as api_versions_response
+from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
@@ -89,6 +94,7 @@ class Dispatcher:
             reader, request_header_version(api_key, api_version, flexible)
         )
         request: object = schema.decode(spec.request, api_version, reader)
+        timer = HandlingTimer(self.broker.clock)
         ctx = RequestContext(
             header=header,
             broker=self.broker,
@@ -96,9 +102,9 @@ class Dispatcher:
             local_host=local_host,
             apis=self.specs,
             request_size=len(frame),
+            timer=timer,
         )
-        d = Deferred.fromCoroutine(self._handle(spec, ctx, request, throttle))
-        return d
+        return Deferred.fromCoroutine(timer.drive(self._handle(spec, ctx, request, throttle)))
 
     async def _handle(
         self,
@@ -118,6 +124,12 @@ class Dispatcher:
             response = self._server_error(
                 "Unexpected error handling {api} v{version} from {peer}", spec, ctx, request
             )
+        if response is not None:
+            # The request quota, unless the handler charged it (Produce, Fetch).
+            request_ms = request_throttle(ctx)
+            if request_ms > 0:
+                response = with_throttle(response, version, request_ms)
+                ctx.throttle_ms = max(ctx.throttle_ms, request_ms)
         if ctx.throttle_ms > 0 and throttle is not None:
             # Kafka mutes the channel before the response is sent (KIP-219).
             throttle(ctx.throttle_ms)
