@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_twisted
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from kafka.protocol.admin import AlterClientQuotasRequest, AlterClientQuotasResponse
 
 from tests.integration import java_client
@@ -94,19 +94,21 @@ QUOTA = 200_000  # producer_byte_rate, bytes per second
 CLIENT_ID = "throttled-producer"
 
 
-def set_producer_quota(port: int) -> None:
-    """Set C{producer_byte_rate} for client-id L{CLIENT_ID}, encoded by kafka-python."""
+def set_quota(
+    port: int, client_id: str = CLIENT_ID, key: str = "producer_byte_rate", value: float = QUOTA
+) -> None:
+    """Set a quota of a client-id through AlterClientQuotas encoded by kafka-python."""
     request = AlterClientQuotasRequest(
         entries=[
             AlterClientQuotasRequest.EntryData(
                 entity=[
                     AlterClientQuotasRequest.EntryData.EntityData(
-                        entity_type="client-id", entity_name=CLIENT_ID
+                        entity_type="client-id", entity_name=client_id
                     )
                 ],
                 ops=[
                     AlterClientQuotasRequest.EntryData.OpData(
-                        key="producer_byte_rate", value=float(QUOTA), remove=False
+                        key=key, value=float(value), remove=False
                     )
                 ],
             )
@@ -185,7 +187,7 @@ async def test_producer_over_its_byte_rate_is_throttled(
     reported the throttling.
     """
     await broker.broker.controller.create_topic(topic_name, 1)
-    await in_thread(set_producer_quota, broker.port)
+    await in_thread(set_quota, broker.port)
     assert broker.broker.quotas.produce.quota("ANONYMOUS", CLIENT_ID) == QUOTA
     acks, throttles = await in_thread(produce_for, broker.bootstrap, topic_name, 9.0, timeout=90)
     assert throttles and max(throttles) > 0, throttles
@@ -197,3 +199,92 @@ async def test_producer_over_its_byte_rate_is_throttled(
     for at, size in acks:
         total += size
         assert total <= QUOTA * (at + 2.0) + 70_000, (at, total)
+
+
+CONSUMER_QUOTA = 500_000  # consumer_byte_rate, bytes per second
+
+
+def consume_all(
+    bootstrap: str, topic: str, total: int
+) -> tuple[list[tuple[float, int]], list[int]]:
+    """
+    Read C{total} bytes of values from the start of partition 0 with a throttled client id.
+
+    @return: when each record arrived (seconds since the first poll) with its
+        size, and the throttle times (ms) librdkafka reported.
+    """
+    throttles: list[int] = []
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "unused",
+            "client.id": "throttled-consumer",
+            "enable.auto.commit": False,
+            "throttle_cb": lambda event: throttles.append(int(event.throttle_time * 1000)),
+            # Fetches of about 100 KB: small against the quota's windows.
+            "fetch.max.bytes": 100_000,
+            "message.max.bytes": 100_000,
+            "max.partition.fetch.bytes": 100_000,
+        }
+    )
+    consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    got: list[tuple[float, int]] = []
+    start = time.monotonic()
+    seen = 0
+    try:
+        while seen < total and time.monotonic() - start < 60:
+            msg = consumer.poll(0.1)
+            if msg is None or msg.error():
+                continue
+            value = msg.value()
+            assert value is not None
+            seen += len(value)
+            got.append((time.monotonic() - start, len(value)))
+    finally:
+        consumer.close()
+    return got, throttles
+
+
+def produce_bytes(bootstrap: str, topic: str, count: int) -> None:
+    """Produce C{count} records of 10 KB (no quota on this client)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "batch.size": 50_000})
+    for _ in range(count):
+        producer.produce(topic, b"y" * 10_000)
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+@pytest.mark.broker_properties({"quota.window.num": "3", "quota.window.size.seconds": "1"})
+@pytest_twisted.ensureDeferred
+async def test_consumer_over_its_byte_rate_is_throttled(
+    broker: RunningBroker, topic_name: str
+) -> None:
+    """
+    confluent-kafka reading 4 MB at a 500 KB/s consumer_byte_rate gets about 500 KB/s.
+
+    The consumer fetches about 100 KB at a time (with fetches as large as
+    the windows allow, quota * (3 - 1) s = 1 MB, Kafka's rate admits one
+    per window and the rate falls well under the quota, in Kafka as here).
+    A fetch over the quota is answered empty with its throttle time and the
+    connection muted. By time t at most quota * (t + 2 s) plus one fetch
+    can have arrived, and from 2 s to the end the rate is within 25% of the
+    quota.
+    """
+    await broker.broker.controller.create_topic(topic_name, 1)
+    await in_thread(produce_bytes, broker.bootstrap, topic_name, 400)
+    await in_thread(
+        set_quota, broker.port, "throttled-consumer", "consumer_byte_rate", CONSUMER_QUOTA
+    )
+    got, throttles = await in_thread(
+        consume_all, broker.bootstrap, topic_name, 4_000_000, timeout=90
+    )
+    assert sum(size for _, size in got) == 4_000_000
+    assert throttles and max(throttles) > 0, throttles
+    total = 0
+    for at, size in got:
+        total += size
+        assert total <= CONSUMER_QUOTA * (at + 2.0) + 1_100_000, (at, total)
+    end = got[-1][0]
+    late = sum(size for at, size in got if at >= 2.0)
+    steady = late / (end - 2.0)
+    assert CONSUMER_QUOTA * 0.75 <= steady <= CONSUMER_QUOTA * 1.25, (steady, end)
