@@ -7,7 +7,8 @@ are Kafka's controller's (C{ClientQuotaControlManager}) and image's
 
 * L{check_entity}: an entity is not empty, names no type twice and only
   the three known types, has no empty name, and combines C{ip} with
-  nothing; an C{ip} name must be an address or a resolvable host;
+  nothing; an C{ip} name must be an address or a host name (Kafka resolves
+  it; here its form is checked, since a lookup would block the reactor);
 * L{check_value}: C{user}/C{client-id} entities take C{producer_byte_rate},
   C{consumer_byte_rate} (longs), C{request_percentage} and
   C{controller_mutation_rate} (doubles); C{ip} entities take
@@ -25,7 +26,7 @@ type in a filter, which Kafka answers with UNSUPPORTED_VERSION.
 from __future__ import annotations
 
 import ipaddress
-import socket
+import re
 from collections.abc import Iterable, Mapping
 
 from attrs import frozen
@@ -75,19 +76,24 @@ def _invalid(message: str) -> KafkaError:
     return KafkaError(ErrorCode.INVALID_REQUEST, message)
 
 
-def _resolvable(host: str) -> bool:
-    """Kafka's C{InetAddress.getByName} succeeds: an address, or a host that resolves."""
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str) -> bool:
+    """
+    An IP address, or a well-formed host name (RFC 1123).
+
+    Kafka asks C{InetAddress.getByName}, which resolves a name; a lookup
+    would block the reactor, so a name is checked for its form only.
+    """
     try:
         ipaddress.ip_address(host)
     except ValueError:
         pass
     else:
         return True
-    try:
-        socket.getaddrinfo(host, None)
-    except (OSError, UnicodeError):
-        return False
-    return True
+    name = host.removesuffix(".")
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def check_entity(entity: Entity) -> Mapping[str, str]:
@@ -115,7 +121,7 @@ def check_entity(entity: Entity) -> Mapping[str, str]:
                 "User or ClientId"
             )
         ip = names[IP]
-        if ip is not None and not _resolvable(ip):
+        if ip is not None and not _valid_host(ip):
             raise _invalid(f"{ip} is not a valid IP or resolvable host.")
         return IP_KEYS
     return USER_CLIENT_KEYS

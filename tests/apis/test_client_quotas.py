@@ -163,6 +163,17 @@ class AlterTests(_Case):
             self.described(), {((("client-id", "ok"),), (("producer_byte_rate", 5.0),))}
         )
 
+    def test_ip_entities(self) -> None:
+        """IPv4, IPv6 and well-formed host names are accepted (their form only is checked)."""
+        for name in ("10.1.2.3", "::1", "broker-1.example.com", None):
+            (result,) = self.alter(entry((("ip", name),), ("connection_creation_rate", 5.0)))
+            self.assertEqual(result[1:], (0, None), name)
+        for name in ("-bad.example", "a..b", "x" * 64):
+            (result,) = self.alter(entry((("ip", name),), ("connection_creation_rate", 5.0)))
+            self.assertEqual(
+                result[1:], (INVALID, f"{name} is not a valid IP or resolvable host."), name
+            )
+
     def test_invalid_values(self) -> None:
         """Values must be positive, integral for the integer keys, within their type."""
         cases: list[tuple[Pairs, str, float, str]] = [
