@@ -47,7 +47,7 @@ import attrs
 
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
-from kafkatwist.apis._quotas import request_throttle
+from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
@@ -319,7 +319,7 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
         # Over a quota: an empty answer, and what it would have held is not counted.
         quota.unrecord(ctx.user, ctx.client_id, plan.total, now)
         ctx.throttle_ms = throttle
-        return context.throttled(throttle)
+        return with_throttle(context.throttled(), ctx.api_version, throttle)
     return context.respond(plan.response())
 
 

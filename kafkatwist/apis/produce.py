@@ -72,12 +72,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._partitions import find_partition
-from kafkatwist.apis._quotas import request_throttle
+from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._txn import partition_verification_enabled, retry_concurrent
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
@@ -237,7 +236,7 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     if request.acks == 0:
         _close_on_error(ctx, responses)
         return None
-    return attrs.evolve(_response(responses), throttle_time_ms=throttle)
+    return with_throttle(_response(responses), ctx.api_version, throttle)
 
 
 #: Verification errors a producer does not retry as Kafka means, and what it gets instead

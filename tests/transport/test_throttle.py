@@ -133,12 +133,12 @@ class ProduceThrottleTests(_Case):
 class FetchThrottleTests(_Case):
     """Fetch over C{consumer_byte_rate}."""
 
-    def fetch(self, correlation_id: int, max_bytes: int = 1 << 20) -> bytes:
+    def fetch(self, correlation_id: int, version: int = 11) -> bytes:
         request = FetchRequest(
             replica_id=-1,
             max_wait_ms=0,
             min_bytes=1,
-            max_bytes=max_bytes,
+            max_bytes=1 << 20 if version >= 3 else 0x7FFFFFFF,
             topics=(
                 FetchTopic(
                     topic="t",
@@ -148,7 +148,7 @@ class FetchThrottleTests(_Case):
                 ),
             ),
         )
-        return request_frame(1, 11, correlation_id, request, client_id=CLIENT)
+        return request_frame(1, version, correlation_id, request, client_id=CLIENT)
 
     def test_throttled_fetch_is_empty_and_uncounted(self) -> None:
         """
@@ -184,6 +184,18 @@ class FetchThrottleTests(_Case):
         expected = (6 * b / (window / 1000) - 3000) / 3000 * window
         self.assertEqual(f3.throttle_time_ms, int(expected + 0.5))
         self.assertEqual(f3.responses, ())
+
+    def test_throttled_fetch_v0(self) -> None:
+        """Fetch v0 has no throttle_time_ms: the empty answer still encodes, the client is muted."""
+        for i in range(3):
+            self.protocol.dataReceived(produce(i))
+        self.replies()
+        self.set_quota("consumer_byte_rate", 3000.0)
+        self.protocol.dataReceived(self.fetch(10, 0) + self.fetch(11, 0))
+        first, second = self.replies()
+        self.assertEqual(len(records_of(decode_reply(first, FetchResponse, 0)[1])), 3 * len(BATCH))
+        self.assertEqual(decode_reply(second, FetchResponse, 0)[1].responses, ())
+        self.assertTrue(self.protocol.muted)
 
     def test_max_bytes_capped_by_the_quota(self) -> None:
         """A fetch reads no more than the quota allows over its windows (first batch whole)."""
