@@ -428,22 +428,22 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._unregister()
         self._connection.loseConnection()
 
-    def _stop_idle_timer(self) -> None:
+    def _stop_timers(self) -> None:
         for timer in (self._idle_timer, self._throttle_timer):
             if timer is not None and timer.active():
                 timer.cancel()
         self._idle_timer = self._throttle_timer = None
 
     def disconnect(self) -> None:
-        """The broker is stopping: close the connection (and forget its idle timer)."""
-        self._stop_idle_timer()
+        """The broker is stopping: close the connection (and forget its timers)."""
+        self._stop_timers()
         self._connection.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
         self._producing = False
         self.factory.connections.discard(self)
-        self._stop_idle_timer()
+        self._stop_timers()
         pending, self._pending = self._pending, None
         if pending is not None and not pending.called:
             pending.cancel()
