@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twisted.test.proto_helpers import StringTransport
+from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY
