@@ -25,6 +25,8 @@ from kafkatwist.fetchsessions.cache import FetchSessionCache
 from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
+from kafkatwist.quotas.manager import ClientQuotas
+from kafkatwist.quotas.rate import QuotaWindow
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
@@ -70,7 +72,8 @@ class Broker:
     C{partitions} opens their logs and appends to them, C{controller} writes
     topic changes to the metadata log, C{groups} is the group coordinator,
     C{producer_ids} gives out producer ids, C{transactions} is the
-    transaction coordinator (``__transaction_state``, markers).
+    transaction coordinator (``__transaction_state``, markers), C{quotas}
+    the client quota managers (produce and fetch byte rates, request time).
 
     Still to come, as a further typed field built in L{build_broker}: the
     authorizer.
@@ -96,6 +99,7 @@ class Broker:
     broker_loggers: BrokerLoggers
     features: FeatureRegistry
     telemetry: ClientMetricsManager
+    quotas: ClientQuotas
     node_id: int
     cluster_id: str = ""
     #: The metadata log dir's ``directory.id`` (``meta.properties``), once formatted.
@@ -176,6 +180,7 @@ def build_broker(
         metadata,
         logs,
     )
+    window = QuotaWindow(config.quota_window_num, config.quota_window_size_seconds * 1000)
     # A marker in __consumer_offsets ends the producer's pending offsets there.
     transactions.coordinator.markers.on_offsets_marker = groups.txn_offsets.complete
     return Broker(
@@ -194,6 +199,7 @@ def build_broker(
         broker_loggers=BrokerLoggers(),
         features=features,
         telemetry=ClientMetricsManager(metadata),
+        quotas=ClientQuotas.create(metadata, window),
         node_id=node_id,
         cluster_id=cluster_id,
     )

@@ -5,8 +5,8 @@ The layers, from the bottom:
 - C{wire} and C{messages}: the sans-io codec. They import nothing of
   kafkatwist but C{errors}, each other, and never Twisted.
 - the domain: C{config}, C{storage}, C{topics}, C{producers}, C{groups},
-  C{fetchsessions}, C{broker} (the composition root), C{clock}, C{errors}. They never import
-  the handler layer (C{apis}) or the transport.
+  C{fetchsessions}, C{quotas}, C{broker} (the composition root), C{clock}, C{errors}. They
+  never import the handler layer (C{apis}) or the transport.
 - C{apis}: one module per API, over the domain.
 - C{transport}: framing, dispatch, the service and its options, over all.
 
@@ -35,6 +35,7 @@ _DOMAIN = (
     "producers",
     "groups",
     "fetchsessions",
+    "quotas",
     "broker",
     "clock",
     "errors",

@@ -419,6 +419,7 @@ class _FixedReply:
         peer: str = "",
         local_host: str | None = None,
         logged: set[str] | None = None,
+        throttle: object = None,
     ) -> object:
         return succeed(self.chunks)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from kafkatwist.apis import (
     add_offsets_to_txn,
     add_partitions_to_txn,
+    alter_client_quotas,
     alter_configs,
     alter_partition_reassignments,
     alter_replica_log_dirs,
@@ -20,6 +21,7 @@ from kafkatwist.apis import (
     delete_groups,
     delete_records,
     delete_topics,
+    describe_client_quotas,
     describe_cluster,
     describe_configs,
     describe_groups,
@@ -94,6 +96,8 @@ REGISTRY: tuple[ApiSpec, ...] = (
     alter_partition_reassignments.SPEC,  # 45
     list_partition_reassignments.SPEC,  # 46
     offset_delete.SPEC,  # 47
+    describe_client_quotas.SPEC,  # 48
+    alter_client_quotas.SPEC,  # 49
     describe_quorum.SPEC,  # 55
     update_features.SPEC,  # 57
     describe_cluster.SPEC,  # 60

@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from attrs import define, frozen
 
+from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode
+from kafkatwist.quotas.manager import ANONYMOUS
 from kafkatwist.wire.header import RequestHeader
 from kafkatwist.wire.schema import field_specs
 from kafkatwist.wire.versions import VersionRange
@@ -32,10 +34,26 @@ class RequestContext:
     #: What was already logged about this connection (one line per kind of
     #: refusal), shared by its requests.
     logged: set[str] = attrs.field(factory=set)
+    #: The request's size in bytes, header included (Kafka's C{Request.sizeInBytes}).
+    request_size: int = 0
+    #: The principal's name: C{ANONYMOUS} until SASL exists, as Kafka names PLAINTEXT clients.
+    user: str = ANONYMOUS
+    #: Set by a handler whose client went over a quota: how long to mute the
+    #: connection after the response (KIP-219), in ms.
+    throttle_ms: int = 0
+    #: The handler's running time (the request quota's measure), when timed.
+    timer: HandlingTimer | None = None
+    #: Whether the request quota was charged already (by the handler or the dispatcher).
+    request_time_charged: bool = False
 
     @property
     def api_version(self) -> int:
         return self.header.api_version
+
+    @property
+    def client_id(self) -> str:
+        """The request header's client id (None is the empty string, as Kafka's quotas see it)."""
+        return self.header.client_id or ""
 
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]

@@ -29,7 +29,15 @@ Behavior:
   their high watermark, log start offset or topic changes), waits on all of
   them, and answers only those that changed (Kafka's C{FetchContext}s);
   session errors (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH,
-  FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions.
+  FETCH_SESSION_TOPIC_ID_ERROR) answer session id 0 and no partitions;
+* the fetch byte rate quota (C{consumer_byte_rate}, L{kafkatwist.quotas}):
+  C{max_bytes} is capped at what the quota allows over its windows; a fetch
+  whose records take the client over its quota, or whose handling time takes
+  it over C{request_percentage}, is answered empty (no partitions, the
+  session untouched, the bytes not counted) with the longer
+  C{throttle_time_ms}, and the connection muted that long (KIP-219). The
+  size charged is that of the records (Kafka counts the whole response,
+  which adds a few dozen bytes per partition).
 
 Version notes:
 * v0-v3: the client reads magic 0 (v0-v1) or magic 1 (v2-v3) messages: the
@@ -60,6 +68,7 @@ import attrs
 from kafkatwist.apis._downconvert import converted, refusal
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
@@ -373,6 +382,13 @@ class _Plan:
 
 
 async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
+    quota = ctx.broker.quotas.fetch
+    cap = quota.max_value_in_window(ctx.user, ctx.client_id, ctx.broker.now_ms())
+    if cap < (request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF):
+        # Kafka's fetchMaxBytes: no more than the quota allows in its windows.
+        request = attrs.evolve(
+            request, max_bytes=int(cap), min_bytes=min(request.min_bytes, int(cap))
+        )
     context = ctx.broker.fetch_sessions.new_context(ctx.api_version, request)
     if context.error is not None:
         return FetchResponse(error_code=int(context.error), session_id=0)
@@ -382,7 +398,15 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
         # An incremental fetch reads the session's partitions, the quiet ones left out.
         plan = _Plan(ctx, context.fetch_request())
         if await _poll(plan, request, clock, deadline, context):
-            return context.respond(plan.response())
+            break
+    now = ctx.broker.now_ms()
+    throttle = max(request_throttle(ctx), quota.record(ctx.user, ctx.client_id, plan.total, now))
+    if throttle > 0:
+        # Over a quota: an empty answer, and what it would have held is not counted.
+        quota.unrecord(ctx.user, ctx.client_id, plan.total, now)
+        ctx.throttle_ms = throttle
+        return with_throttle(context.throttled(), ctx.api_version, throttle)
+    return context.respond(plan.response())
 
 
 async def _poll(

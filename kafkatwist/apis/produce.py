@@ -48,7 +48,12 @@ Behavior:
 * internal topics (``__consumer_offsets``, ``__transaction_state``) get
   INVALID_TOPIC_EXCEPTION unless the client id is ``__admin_client``
   (Kafka's ``ReplicaManager.appendToLocalLog``); the coordinators append to
-  them through the broker, not through Produce.
+  them through the broker, not through Produce;
+* the produce byte rate quota (C{producer_byte_rate}, L{kafkatwist.quotas}):
+  each request's size is charged to the client's rate once it is appended,
+  and its handling time to C{request_percentage} (not for acks=0); over
+  either, the response carries the longer C{throttle_time_ms} and the
+  connection reads nothing more for that long (KIP-219), acks=0 included.
 
 Version notes:
 * v0-v2 (Kafka 4.0 removed them, KIP-896; kafkatwist serves them as Kafka
@@ -79,6 +84,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._txn import partition_verification_enabled, retry_concurrent
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
@@ -284,10 +290,20 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         for td in request.topic_data
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
+    # The produce byte rate quota, charged with the request's size, and the request
+    # quota, which acks=0 is exempt from (Kafka's handleProduceRequest); over either,
+    # the connection is muted for the longer throttle (even for acks=0).
+    bandwidth = ctx.broker.quotas.produce.record(
+        ctx.user, ctx.client_id, ctx.request_size, ctx.broker.now_ms()
+    )
+    if request.acks == 0:
+        ctx.request_time_charged = True
+    throttle = max(bandwidth, request_throttle(ctx))
+    ctx.throttle_ms = throttle
     if request.acks == 0:
         _close_on_error(ctx, responses)
         return None
-    return _response(responses)
+    return with_throttle(_response(responses), ctx.api_version, throttle)
 
 
 #: Verification errors a producer does not retry as Kafka means, and what it gets instead

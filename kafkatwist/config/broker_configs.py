@@ -429,6 +429,11 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         _R, "The class that builds principals from authenticated sessions."),
         BrokerConfigDef("client.quota.callback.class", TYPE_CLASS, None, _R,
                         "The client quota callback class."),
+        BrokerConfigDef("quota.window.num", TYPE_INT, "11", _R, "The number of samples kept for "
+                        "client quotas.", at_least(1), feeds="quota_window_num"),
+        BrokerConfigDef("quota.window.size.seconds", TYPE_INT, "1", _R, "The time span of "
+                        "each client quota sample.", at_least(1),
+                        feeds="quota_window_size_seconds"),
         BrokerConfigDef("security.providers", TYPE_STRING, None, _R,
                         "Security provider creator classes."),
         BrokerConfigDef("sasl.enabled.mechanisms", TYPE_LIST, "GSSAPI", _P,

@@ -11,7 +11,6 @@ feed a field. This module is sans-io: it imports nothing from Twisted.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -19,6 +18,14 @@ from attrs import field, frozen
 
 from kafkatwist.config.broker_configs import BROKER_CONFIGS, BrokerConfigDef, is_kafka_key
 from kafkatwist.config.cleaner_config import CLEANER_KEYS, check_cleaner_properties
+from kafkatwist.config.listeners import (
+    MAP_KEY,
+    Listener,
+    check_protocols,
+    effective_protocol_map,
+    parse_listeners,
+    parse_security_protocol_map,
+)
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.values import (
     LONG_MAX,
@@ -39,123 +46,6 @@ __all__ = [
     "parse_listeners",
     "parse_security_protocol_map",
 ]
-
-
-# --- listeners ---------------------------------------------------------------
-
-
-@frozen
-class Listener:
-    """One entry of C{listeners}: C{NAME://host:port}; an empty host means every interface."""
-
-    name: str
-    host: str
-    port: int
-
-
-# Kafka's EndPoint regex (core/src/main/scala/kafka/cluster/EndPoint.scala), matched in full.
-_LISTENER_RE = re.compile(r"(.*)://\[?([0-9a-zA-Z\-%._:]*?)\]?:(-?[0-9]+)")
-
-
-def parse_listeners(value: str, key: str = "listeners") -> tuple[Listener, ...]:
-    """
-    Parse a comma-separated listener list such as C{PLAINTEXT://:9092,CONTROLLER://:9093}.
-
-    Names are upper-cased, as Kafka's C{ListenerName.normalised} does. IPv6
-    hosts may be bracketed (C{PLAINTEXT://[::1]:9092}).
-
-    @param key: the config key to name in errors.
-    @raise ConfigError: for an empty list, a malformed entry, a port outside
-        0-65535, or a repeated listener name.
-    """
-    items = [item.strip() for item in value.split(",")]
-    if not any(items):
-        raise ConfigError(key, value, "at least one listener is required")
-    listeners = []
-    for item in items:
-        match = _LISTENER_RE.fullmatch(item)
-        if match is None or not match.group(1):
-            raise ConfigError(key, value, f"{item!r} is not of the form NAME://host:port")
-        port = int(match.group(3))
-        if not 0 <= port <= 65535:
-            raise ConfigError(key, value, f"port {port} is not between 0 and 65535")
-        listeners.append(Listener(match.group(1).upper(), match.group(2), port))
-    names = [listener.name for listener in listeners]
-    if len(set(names)) != len(names):
-        raise ConfigError(key, value, "each listener must have a different name")
-    return tuple(listeners)
-
-
-# --- listener.security.protocol.map -----------------------------------------
-
-#: Kafka's C{SecurityProtocol} names.
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-_SSL_OR_SASL = frozenset(SECURITY_PROTOCOLS) - {"PLAINTEXT"}
-_MAP_KEY = "listener.security.protocol.map"
-
-
-def parse_security_protocol_map(value: str, key: str = _MAP_KEY) -> dict[str, str]:
-    """
-    Parse C{listener.security.protocol.map}: C{NAME:PROTOCOL,...}, as Kafka's C{Csv.parseCsvMap}.
-
-    Listener names are upper-cased (C{ListenerName.normalised}) and so are
-    protocols (C{SecurityProtocol.forName}); a repeated name keeps its last
-    protocol and trailing commas are ignored, as in Kafka. A blank value is
-    an empty map.
-
-    @raise ConfigError: for an entry without C{:} or with an empty name, or a
-        protocol that is not one of L{SECURITY_PROTOCOLS}.
-    """
-    mapping: dict[str, str] = {}
-    if not value.strip():
-        return mapping
-    items = [item.strip() for item in value.split(",")]
-    while not items[-1]:  # Java's String.split drops trailing empty strings
-        items.pop()
-    for item in items:
-        name, colon, protocol = item.strip().rpartition(":")
-        if not colon or not name.strip():
-            raise ConfigError(key, value, f"{item.strip()!r} is not of the form NAME:PROTOCOL")
-        protocol = protocol.strip().upper()
-        if protocol not in SECURITY_PROTOCOLS:
-            raise ConfigError(key, value, f"Invalid security protocol `{protocol}`")
-        mapping[name.strip().upper()] = protocol
-    return mapping
-
-
-def _effective_protocol_map(
-    merged: Mapping[str, str], listeners: tuple[Listener, ...], controller_names: tuple[str, ...]
-) -> dict[str, str]:
-    """
-    Kafka's C{KafkaConfig.effectiveListenerSecurityProtocolMap}.
-
-    When C{listener.security.protocol.map} is not set, Kafka's default
-    (each protocol mapped to itself) also maps the controller listener names
-    to PLAINTEXT, unless a listener or controller listener is named like
-    SSL or SASL_* (then they must be mapped by hand).
-    """
-    if _MAP_KEY in merged:
-        return parse_security_protocol_map(merged[_MAP_KEY])
-    mapping = parse_security_protocol_map(BROKER_CONFIGS[_MAP_KEY].default or "")
-    names = {listener.name for listener in listeners} | set(controller_names)
-    if not names & _SSL_OR_SASL:
-        for name in controller_names:
-            mapping.setdefault(name, "PLAINTEXT")
-    return mapping
-
-
-def _check_protocols(
-    key: str, raw: str | None, listeners: tuple[Listener, ...], mapping: Mapping[str, str]
-) -> None:
-    """Every listener name needs a protocol (Kafka's C{listenerListToEndPoints})."""
-    for listener in listeners:
-        if listener.name not in mapping:
-            raise ConfigError(
-                key,
-                raw,
-                f"No security protocol defined for listener {listener.name} "
-                f"(map it in {_MAP_KEY}, e.g. {listener.name}:PLAINTEXT)",
-            )
 
 
 # --- the keys that feed BrokerConfig -----------------------------------------
@@ -241,7 +131,7 @@ def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
 
 
 _DEFAULT_LISTENERS = parse_listeners(BROKER_CONFIGS["listeners"].default or "")
-_DEFAULT_PROTOCOL_MAP = parse_security_protocol_map(BROKER_CONFIGS[_MAP_KEY].default or "")
+_DEFAULT_PROTOCOL_MAP = parse_security_protocol_map(BROKER_CONFIGS[MAP_KEY].default or "")
 _ANY_HOSTS = ("", "0.0.0.0", "::")
 
 
@@ -258,7 +148,7 @@ class BrokerConfig:
 
     listeners: tuple[Listener, ...] = _DEFAULT_LISTENERS
     controller_listener_names: tuple[str, ...] = ()
-    # Listener name -> security protocol (the effective map: see _effective_protocol_map).
+    # Listener name -> security protocol (the effective map: see L{kafkatwist.config.listeners.effective_protocol_map}).
     listener_security_protocol_map: Mapping[str, str] = field(
         default=_DEFAULT_PROTOCOL_MAP, converter=_frozen_mapping, hash=False
     )
@@ -334,6 +224,9 @@ class BrokerConfig:
     max_incremental_fetch_session_cache_slots: int = _default(
         "max.incremental.fetch.session.cache.slots", int
     )
+    # Client quota sensors (kafkatwist.quotas.rate.QuotaWindow).
+    quota_window_num: int = _default("quota.window.num", int)
+    quota_window_size_seconds: int = _default("quota.window.size.seconds", int)
     # The merged raw properties (file plus overrides): the static layer of
     # the config resolver (DescribeConfigs, topic defaults).
     properties: Mapping[str, str] = field(
@@ -465,15 +358,15 @@ def _special_fields(merged: Mapping[str, str]) -> dict[str, object]:
             merged.get("listeners"),
             "no listener besides the controller listeners to serve clients on",
         )
-    protocols = _effective_protocol_map(merged, listeners, names)
-    _check_protocols("listeners", merged.get("listeners"), listeners, protocols)
+    protocols = effective_protocol_map(merged, listeners, names)
+    check_protocols("listeners", merged.get("listeners"), listeners, protocols)
     out["listeners"] = listeners
     out["controller_listener_names"] = names
     out["listener_security_protocol_map"] = protocols
     if "advertised.listeners" in merged:
         raw = merged["advertised.listeners"]
         advertised = parse_listeners(raw, "advertised.listeners")
-        _check_protocols("advertised.listeners", raw, advertised, protocols)
+        check_protocols("advertised.listeners", raw, advertised, protocols)
         if any(listener.host == "0.0.0.0" for listener in advertised):
             raise ConfigError(
                 "advertised.listeners",

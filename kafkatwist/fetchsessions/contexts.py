@@ -97,6 +97,15 @@ class FetchContext:
         """The response to send for what was read."""
         return attrs.evolve(response, session_id=INVALID_SESSION_ID)
 
+    def throttled(self) -> FetchResponse:
+        """
+        The empty response of a fetch over its quota (Kafka's C{getThrottledResponse}).
+
+        No session is created or updated: the client fetches the same again.
+        The caller sets the throttle time.
+        """
+        return FetchResponse(session_id=INVALID_SESSION_ID)
+
 
 @define(eq=False)
 class FullFetchContext(FetchContext):
@@ -196,6 +205,15 @@ class IncrementalFetchContext(FetchContext):
     def unpark(self) -> None:
         self._poke = None
         self._session().clear_waker(self._moved)
+
+    def throttled(self) -> FetchResponse:
+        """The session's id and no partitions (or the epoch error, as L{respond})."""
+        session = self._session()
+        if session.epoch != next_epoch(self.request.session_epoch):
+            return FetchResponse(
+                error_code=int(ErrorCode.INVALID_FETCH_SESSION_EPOCH), session_id=session.id
+            )
+        return FetchResponse(session_id=session.id)
 
     def respond(self, response: FetchResponse) -> FetchResponse:
         """Keep the partitions that changed, mark idle ones quiet (Kafka's C{PartitionIterator})."""

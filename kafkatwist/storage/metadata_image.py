@@ -1,8 +1,8 @@
 """The metadata image: the cluster state that replaying ``__cluster_metadata`` builds.
 
 L{MetadataImage} applies TopicRecord, PartitionRecord, PartitionChangeRecord,
-RemoveTopicRecord, ConfigRecord, FeatureLevelRecord and ProducerIdsRecord
-(others are counted and ignored); L{image_records} turns an image back into
+RemoveTopicRecord, ConfigRecord, FeatureLevelRecord, ProducerIdsRecord and
+ClientQuotaRecord (others are counted and ignored); L{image_records} turns an image back into
 the records a snapshot holds. Split from L{kafkatwist.storage.kraft}, which
 re-exports these names.
 """
@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from attrs import define, field
 
 from kafkatwist.messages import metadata_records as mr
+from kafkatwist.quotas.entities import Entity, entity_of
 
 T = TypeVar("T")
 
@@ -74,6 +75,10 @@ class MetadataImage:
     configs: dict[tuple[int, str], dict[str, str]] = field(factory=dict)
     #: The first producer id of the next block to allocate (ProducerIdsRecord).
     next_producer_id: int = 0
+    #: Client quotas by entity (Kafka's C{ClientQuotasImage}): key to value.
+    client_quotas: dict[Entity, dict[str, float]] = field(factory=dict)
+    #: Bumped by every ClientQuotaRecord, so that quota managers know to look again.
+    quota_generation: int = 0
     #: Records of kinds this broker does not act on, counted by name.
     ignored: dict[str, int] = field(factory=dict)
     #: Configs seen for topics that did not exist (yet), by topic name.
@@ -120,8 +125,23 @@ class MetadataImage:
                 self.features[record.name] = record.feature_level
         elif isinstance(record, mr.ProducerIdsRecord):
             self.next_producer_id = max(self.next_producer_id, record.next_producer_id)
+        elif isinstance(record, mr.ClientQuotaRecord):
+            self._apply_quota(record)
         elif record is not None:
             self._ignore(type(record).__name__)
+
+    def _apply_quota(self, record: mr.ClientQuotaRecord) -> None:
+        """Kafka's C{ClientQuotaControlManager.replay}: set or remove one key of an entity."""
+        entity = entity_of((e.entity_type, e.entity_name) for e in record.entity)
+        self.quota_generation += 1
+        if record.remove:
+            values = self.client_quotas.get(entity)
+            if values is not None:
+                values.pop(record.key, None)
+                if not values:
+                    del self.client_quotas[entity]
+        else:
+            self.client_quotas.setdefault(entity, {})[record.key] = record.value
 
     def _ignore(self, what: str) -> None:
         self.ignored[what] = self.ignored.get(what, 0) + 1
@@ -170,8 +190,8 @@ def image_records(image: MetadataImage) -> list[Any]:
     The metadata records that rebuild C{image} (a snapshot's content).
 
     Features first (C{metadata.version} leads, as in Kafka's snapshots), then
-    non-topic configs, each topic with its partitions and configs, then the
-    producer id block.
+    non-topic configs, each topic with its partitions and configs, the client
+    quotas, then the producer id block.
     """
     records: list[Any] = [
         mr.FeatureLevelRecord(name=name, feature_level=level)
@@ -204,6 +224,12 @@ def image_records(image: MetadataImage) -> list[Any]:
         records += [
             mr.ConfigRecord(RESOURCE_TOPIC, topic.name, k, v)
             for k, v in sorted(topic.configs.items())
+        ]
+    for entity, values in image.client_quotas.items():
+        data = tuple(mr.EntityData(entity_type=t, entity_name=n) for t, n in entity)
+        records += [
+            mr.ClientQuotaRecord(entity=data, key=k, value=v, remove=False)
+            for k, v in sorted(values.items())
         ]
     if image.next_producer_id:
         records.append(mr.ProducerIdsRecord(broker_id=-1, next_producer_id=image.next_producer_id))

@@ -14,13 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TypeVar
 
 from attrs import define, field
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.config import topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
+from kafkatwist.quotas.control import QuotaAlteration, plan_alterations
+from kafkatwist.quotas.entities import Entity
 from kafkatwist.storage.interfaces import IMetadataStore
 from kafkatwist.storage.kraft import RESOURCE_TOPIC, MetadataImage, TopicState, random_kafka_uuid
 from kafkatwist.topics.names import collision_name, validate_topic_name
@@ -308,6 +310,20 @@ class Controller:
             for k, v in sorted(changes.items())
         ]
         return self._metadata.append(records)
+
+    def alter_client_quotas(
+        self, alterations: Sequence[QuotaAlteration], validate_only: bool = False
+    ) -> Deferred[dict[Entity, KafkaError | None]]:
+        """
+        Check client quota changes and write them as ClientQuotaRecords.
+
+        @return: each entity's result (None: done), once the records are
+            written; at once with C{validate_only}, which writes nothing.
+        """
+        records, results = plan_alterations(self._image.client_quotas, alterations)
+        if validate_only or not records:
+            return succeed(results)
+        return self._metadata.append(records).addCallback(lambda _: results)
 
 
 __all__ = ["MAX_PARTITIONS", "Controller"]

@@ -8,19 +8,24 @@ Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
   UNSUPPORTED_VERSION and the supported keys (KIP-511);
 * a handler's L{KafkaError} becomes the API's error response;
 * any other exception is logged once and answered with UNKNOWN_SERVER_ERROR;
-  the connection stays up.
+  the connection stays up;
+* the handler runs timed (L{HandlingTimer}): its time is charged to the
+  client's request quota (L{kafkatwist.apis._quotas}) and a throttle goes
+  into the response's C{throttle_time_ms} and mutes the connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeAlias
 
 from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.logger import Logger
 
+from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis.api_versions import build_response as api_versions_response
+from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
@@ -60,12 +65,16 @@ class Dispatcher:
         peer: str = "",
         local_host: str | None = None,
         logged: set[str] | None = None,
+        throttle: Callable[[int], None] | None = None,
     ) -> Deferred[Reply]:
         """
         Handle one request frame (without its length prefix).
 
         @param logged: The connection's record of what it logged once
             (L{RequestContext.logged}); a new one when not given.
+        @param throttle: Called with a throttle time in ms before the
+            response is returned, when the handler found the client over a
+            quota: the connection is to read nothing more for that long.
 
         @return: a Deferred firing with the response as a list of buffers, or
             None when no response is due (acks=0 Produce). It fails with
@@ -89,6 +98,7 @@ class Dispatcher:
             reader, request_header_version(api_key, api_version, flexible)
         )
         request: object = schema.decode(spec.request, api_version, reader)
+        timer = HandlingTimer(self.broker.clock)
         ctx = RequestContext(
             header=header,
             broker=self.broker,
@@ -96,11 +106,18 @@ class Dispatcher:
             local_host=local_host,
             apis=self.specs,
             logged=set() if logged is None else logged,
+            request_size=len(frame),
+            timer=timer,
         )
-        d = Deferred.fromCoroutine(self._handle(spec, ctx, request))
-        return d
+        return Deferred.fromCoroutine(timer.drive(self._handle(spec, ctx, request, throttle)))
 
-    async def _handle(self, spec: ApiSpec, ctx: RequestContext, request: object) -> Reply:
+    async def _handle(
+        self,
+        spec: ApiSpec,
+        ctx: RequestContext,
+        request: object,
+        throttle: Callable[[int], None] | None,
+    ) -> Reply:
         version = ctx.header.api_version
         try:
             response = await spec.handle(ctx, request)
@@ -112,6 +129,15 @@ class Dispatcher:
             response = self._server_error(
                 "Unexpected error handling {api} v{version} from {peer}", spec, ctx, request
             )
+        if response is not None:
+            # The request quota, unless the handler charged it (Produce, Fetch).
+            request_ms = request_throttle(ctx)
+            if request_ms > 0:
+                response = with_throttle(response, version, request_ms)
+                ctx.throttle_ms = max(ctx.throttle_ms, request_ms)
+        if ctx.throttle_ms > 0 and throttle is not None:
+            # Kafka mutes the channel before the response is sent (KIP-219).
+            throttle(ctx.throttle_ms)
         if response is None:
             return None
         try:

@@ -12,6 +12,10 @@ to the socket. Here a connection is muted, for as long as any of these holds:
   pushes its buffer past C{bufferSize} and resumes it only when the buffer
   has drained into the socket; so at most one response per connection is
   buffered beyond the socket (plus less than C{bufferSize} of small ones);
+* a quota throttles the client (KIP-219): the response goes out at once,
+  with its C{throttle_time_ms}, and the connection stays muted for that
+  long on the factory's clock (Kafka's C{ThrottledChannel}, which mutes the
+  channel until the throttle ends).
 
 While muted, the transport is paused (it stops reading from the socket, so
 the kernel's buffers and then the client hold the rest) and no buffered frame
@@ -105,6 +109,7 @@ def _host(address: IAddress) -> str | None:
 #: Why a connection is muted (bits of C{KafkaServerProtocol._mute}).
 _HANDLING = 1  # a request is being handled
 _WRITE_FULL = 2  # the transport's write buffer is full
+_THROTTLED = 4  # a quota throttles the client
 
 
 class KafkaServerProtocol(Int32StringReceiver):
@@ -144,6 +149,7 @@ class KafkaServerProtocol(Int32StringReceiver):
         #: The factory's clock when idle connections are closed, else None.
         self._idle_clock: ReactorTime | None = None
         self._idle_timer: DelayedCall | None = None
+        self._throttle_timer: DelayedCall | None = None
         self.peer = ""
         self.local_host: str | None = None
         #: What handlers logged once for this connection (L{RequestContext.logged}).
@@ -354,7 +360,9 @@ class KafkaServerProtocol(Int32StringReceiver):
 
     def stringReceived(self, frame: bytes) -> None:
         try:
-            d = self.factory.dispatcher.dispatch(frame, self.peer, self.local_host, self.logged)
+            d = self.factory.dispatcher.dispatch(
+                frame, self.peer, self.local_host, logged=self.logged, throttle=self.throttle
+            )
         except ProtocolViolation as e:
             self._release()
             self._violation(str(e))
@@ -363,6 +371,21 @@ class KafkaServerProtocol(Int32StringReceiver):
             self._mute |= _HANDLING
         self._pending = d
         d.addCallbacks(self._send_reply, self._failed)
+
+    def throttle(self, ms: int) -> None:
+        """A quota throttles the client: read nothing from it for C{ms} ms (without a clock: no)."""
+        clock = self.factory.clock
+        if clock is None or ms <= 0 or self._closing():
+            return
+        self._mute |= _THROTTLED
+        if self._throttle_timer is not None and self._throttle_timer.active():
+            self._throttle_timer.cancel()
+        self._throttle_timer = clock.callLater(ms / 1000, self._end_throttle)
+        self._update_reading()
+
+    def _end_throttle(self) -> None:
+        self._throttle_timer = None
+        self._unmute(_THROTTLED)
 
     def _send_reply(self, reply: Reply) -> None:
         self._pending = None
@@ -409,21 +432,22 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._unregister()
         self._connection.loseConnection()
 
-    def _stop_idle_timer(self) -> None:
-        timer, self._idle_timer = self._idle_timer, None
-        if timer is not None and timer.active():
-            timer.cancel()
+    def _stop_timers(self) -> None:
+        for timer in (self._idle_timer, self._throttle_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._idle_timer = self._throttle_timer = None
 
     def disconnect(self) -> None:
-        """The broker is stopping: close the connection (and forget its idle timer)."""
-        self._stop_idle_timer()
+        """The broker is stopping: close the connection (and forget its timers)."""
+        self._stop_timers()
         self._connection.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
         self._producing = False
         self.factory.connections.discard(self)
-        self._stop_idle_timer()
+        self._stop_timers()
         pending, self._pending = self._pending, None
         if pending is not None and not pending.called:
             pending.cancel()

@@ -23,8 +23,8 @@ nobody mentions; the per-version unit tests of each API carry the
 semantics. A declaration must name a field that exists at an advertised
 version and give a reason, so declarations cannot go stale silently.
 
-One name is declared here for every API: C{throttle_time_ms}
-(L{THROTTLE_TIME}).
+One name is handled here for every API: C{throttle_time_ms}
+(L{THROTTLE_TIME}), which the dispatcher sets from the client quotas.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 _CODEC = ("kafkatwist.messages", "kafkatwist.wire")
 #: The handler layer: its helper modules deal with several messages through protocols.
 _APIS = "kafkatwist.apis"
-#: Declared unused for every API: each response's throttle time. 0 means "not
-#: throttled", which is every answer while no client quota is enforced; throttling
-#: (KIP-13, KIP-124) belongs to the transport, not to each handler.
+#: Handled for every API outside its handler: each response's throttle time is
+#: set by the dispatcher from the client quotas (KIP-13, KIP-124:
+#: L{kafkatwist.apis._quotas.with_throttle}), not by each handler.
 THROTTLE_TIME = "throttle_time_ms"
 
 

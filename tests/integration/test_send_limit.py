@@ -28,6 +28,7 @@ class _Dispatcher:
         peer: str = "",
         local_host: str | None = None,
         logged: set[str] | None = None,
+        throttle: object = None,
     ) -> object:
         reply: Reply = [frame[:4], b"r" * (REPLY_SIZE - 4)]
         return succeed(reply)

@@ -42,6 +42,7 @@ class _Dispatcher:
         peer: str = "",
         local_host: str | None = None,
         logged: set[str] | None = None,
+        throttle: object = None,
     ) -> object:
         correlation_id, reply_size = _REQUEST.unpack_from(frame)
         self.seen.append(correlation_id)

@@ -1,0 +1,1 @@
+"""Tests of kafkatwist.quotas."""
