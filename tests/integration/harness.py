@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 from kafkatwist.broker import Broker
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.transport.service import BrokerService
+from tests.integration import java_client
 
 T = TypeVar("T")
 
@@ -267,3 +268,30 @@ def require_executable(name: str, how: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; {how}", pytrace=False)
     return path
+
+
+#: The Java programs of the integration tests (tests/integration/java/<Program>.java).
+JAVA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java")
+
+
+async def run_java(
+    program: str, args: Sequence[str], classes: str, *, timeout: float = 120
+) -> list[str]:
+    """
+    Compile C{java/<program>.java} into C{classes} (once per directory), run it; its output lines.
+
+    The jars are kafka-clients 4.3's (L{tests.integration.java_client});
+    javac runs with every lint as an error. The run must exit 0.
+    """
+    javac = require_executable(
+        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
+    )
+    java = require_executable("java", "install openjdk-17-jdk-headless")
+    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
+    if not os.path.exists(os.path.join(classes, program + ".class")):
+        source = os.path.join(JAVA_DIR, program + ".java")
+        argv = [javac, "-Xlint:all", "-Werror", "-cp", os.pathsep.join(jars), "-d", classes, source]
+        (await run_process(argv, timeout=120)).check()
+    argv = [java, "-cp", os.pathsep.join([classes, *jars]), program, *args]
+    result = await run_process(argv, timeout=timeout)
+    return result.check().stdout.decode().splitlines()

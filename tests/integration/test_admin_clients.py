@@ -19,12 +19,10 @@ import pytest_twisted
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from tests.integration import java_client
 from tests.integration.harness import (
     RunningBroker,
     in_thread,
-    require_executable,
-    run_process,
+    run_java,
     start_broker,
     stop_broker,
 )
@@ -36,19 +34,8 @@ async def run_admin_calls(
     running: RunningBroker, topic: str, dirs: list[str], classes: str
 ) -> list[list[str]]:
     """Compile AdminCalls.java into C{classes}, run it; its output lines, split."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
-    )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
-    compiled = await run_process(
-        [javac, "-Xlint:all", "-Werror", "-cp", os.pathsep.join(jars), "-d", classes, JAVA_SOURCE],
-        timeout=60,
-    )
-    compiled.check()
-    argv = [java, "-cp", os.pathsep.join([classes, *jars]), "AdminCalls"]
-    result = await run_process([*argv, running.bootstrap, topic, *dirs], timeout=120)
-    return [line.split() for line in result.check().stdout.decode().splitlines()]
+    lines = await run_java("AdminCalls", [running.bootstrap, topic, *dirs], classes)
+    return [line.split() for line in lines]
 
 
 def lines_of(lines: list[list[str]], kind: str) -> list[list[str]]:

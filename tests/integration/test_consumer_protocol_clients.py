@@ -13,8 +13,11 @@ import pytest
 import pytest_twisted
 
 from kafkatwist.groups.consumer.group import ConsumerGroupState
-from tests.integration import java_client
-from tests.integration.harness import RunningBroker, in_thread, require_executable, run_process
+from tests.integration.harness import (
+    RunningBroker,
+    in_thread,
+    run_java,
+)
 
 PARTITIONS = 4
 
@@ -108,29 +111,8 @@ JAVA_SOURCE = os.path.join(
 
 async def java_member(running: RunningBroker, classes: str, *args: str) -> list[list[str]]:
     """Compile Kip848Consumer.java into C{classes} and run it; its output lines, split."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
-    )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
-    if not os.path.exists(os.path.join(classes, "Kip848Consumer.class")):
-        compiled = await run_process(
-            [
-                javac,
-                "-Xlint:all",
-                "-Werror",
-                "-cp",
-                os.pathsep.join(jars),
-                "-d",
-                classes,
-                JAVA_SOURCE,
-            ],
-            timeout=60,
-        )
-        compiled.check()
-    argv = [java, "-cp", os.pathsep.join([classes, *jars]), "Kip848Consumer", running.bootstrap]
-    result = await run_process([*argv, *args], timeout=90)
-    return [line.split() for line in result.check().stdout.decode().splitlines()]
+    lines = await run_java("Kip848Consumer", [running.bootstrap, *args], classes, timeout=90)
+    return [line.split() for line in lines]
 
 
 def produce_to(bootstrap: str, topics: list[str], first: int, count: int) -> None:

@@ -18,8 +18,11 @@ import pytest_twisted
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchResponse, FetchTopic
-from tests.integration import java_client
-from tests.integration.harness import RunningBroker, in_thread, require_executable, run_process
+from tests.integration.harness import (
+    RunningBroker,
+    in_thread,
+    run_java,
+)
 from tests.integration.raw import RawClient
 
 #: A (topic, partition, offset, value) read by a client.
@@ -122,21 +125,8 @@ async def run_session_consumer(
     running: RunningBroker, topic: str, partitions: int, per_partition: int, classes: str
 ) -> list[list[str]]:
     """Compile SessionConsumer.java into C{classes}, run it; its output lines, split."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
-    )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
-    compiled = await run_process(
-        [javac, "-Xlint:all", "-Werror", "-cp", os.pathsep.join(jars), "-d", classes, JAVA_SOURCE],
-        timeout=60,
-    )
-    compiled.check()
-    argv = [java, "-cp", os.pathsep.join([classes, *jars]), "SessionConsumer"]
-    result = await run_process(
-        [*argv, running.bootstrap, topic, str(partitions), str(per_partition)], timeout=90
-    )
-    return [line.split() for line in result.check().stdout.decode().splitlines()]
+    args = [running.bootstrap, topic, str(partitions), str(per_partition)]
+    return [line.split() for line in await run_java("SessionConsumer", args, classes, timeout=90)]
 
 
 @pytest_twisted.ensureDeferred

@@ -14,12 +14,10 @@ from typing import Any
 import pytest_twisted
 from confluent_kafka import KafkaError, KafkaException
 
-from tests.integration import java_client
 from tests.integration.harness import (
     RunningBroker,
     in_thread,
-    require_executable,
-    run_process,
+    run_java,
     start_broker,
     stop_broker,
 )
@@ -120,20 +118,9 @@ async def test_overrides_survive_a_restart(tmp_path: Any) -> None:
 @pytest_twisted.ensureDeferred
 async def test_java_admin_on_group_configs(broker: RunningBroker, tmp_path: Any) -> None:
     """kafka-clients 4.3: incrementalAlterConfigs and describeConfigs of ConfigResource GROUP."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
+    lines = await run_java(
+        "GroupConfigs", [broker.bootstrap, "g1"], str(tmp_path / "classes"), timeout=60
     )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
-    classes = str(tmp_path / "classes")
-    compiled = await run_process(
-        [javac, "-Xlint:all", "-Werror", "-cp", os.pathsep.join(jars), "-d", classes, JAVA_SOURCE],
-        timeout=60,
-    )
-    compiled.check()
-    argv = [java, "-cp", os.pathsep.join([classes, *jars]), "GroupConfigs", broker.bootstrap, "g1"]
-    result = await run_process(argv, timeout=60)
-    lines = result.check().stdout.decode().splitlines()
     assert lines[-1] == "DONE"
     entries = [line.split() for line in lines if line.startswith("ENTRY ")]
     # The Java client names source 8 DYNAMIC_GROUP_CONFIG (librdkafka: GROUP_CONFIG).

@@ -25,8 +25,10 @@ import pytest_twisted
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.errors import ErrorCode
-from tests.integration import java_client
-from tests.integration.harness import RunningBroker, in_thread, require_executable, run_process
+from tests.integration.harness import (
+    RunningBroker,
+    run_java,
+)
 
 JAVA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java")
 #: Kafka's names (C{ApiKeys.name}) of the APIs the program reports, by API key.
@@ -40,30 +42,9 @@ JAVA_NAMES = {
 }
 
 
-async def run_java(program: str, args: list[str], classes: str) -> list[list[str]]:
+async def run_java_split(program: str, args: list[str], classes: str) -> list[list[str]]:
     """Compile C{program}.java into C{classes}, run it with C{args}; its output lines, split."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
-    )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
-    compiled = await run_process(
-        [
-            javac,
-            "-Xlint:all",
-            "-Werror",
-            "-cp",
-            os.pathsep.join(jars),
-            "-d",
-            classes,
-            os.path.join(JAVA_DIR, program + ".java"),
-        ],
-        timeout=60,
-    )
-    compiled.check()
-    argv = [java, "-cp", os.pathsep.join([classes, *jars]), program]
-    result = await run_process([*argv, *args], timeout=120)
-    return [line.split() for line in result.check().stdout.decode().splitlines()]
+    return [line.split() for line in await run_java(program, args, classes)]
 
 
 @pytest_twisted.ensureDeferred
@@ -72,7 +53,7 @@ async def test_java_client_newest_versions(
 ) -> None:
     """A Java consumer group reads, commits and fetches offsets; the admin lists offsets (v11)."""
     await broker.broker.controller.create_topic(topic_name, 2)
-    lines = await run_java(
+    lines = await run_java_split(
         "NewestVersions", [broker.bootstrap, topic_name, "g-newest"], str(tmp_path / "classes")
     )
     assert lines[-1] == ["DONE"]
@@ -120,7 +101,7 @@ async def test_java_classes_offsets_by_topic_id(
     """Kafka's own classes commit and fetch offsets by topic id (v10) and describe groups (v6)."""
     await broker.broker.controller.create_topic(topic_name, 2)
     topic_id = broker.broker.metadata.image.topics[topic_name].topic_id
-    lines = await run_java(
+    lines = await run_java_split(
         "TopicIdOffsets",
         [broker.host, str(broker.port), topic_name, "g-ids"],
         str(tmp_path / "classes"),

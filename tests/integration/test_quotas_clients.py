@@ -11,12 +11,10 @@ import pytest_twisted
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from kafka.protocol.admin import AlterClientQuotasRequest, AlterClientQuotasResponse
 
-from tests.integration import java_client
 from tests.integration.harness import (
     RunningBroker,
     in_thread,
-    require_executable,
-    run_process,
+    run_java,
     start_broker,
     stop_broker,
 )
@@ -28,29 +26,7 @@ JAVA_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java", "
 
 async def quota_admin(running: RunningBroker, command: str, classes: str) -> list[str]:
     """Compile QuotaAdmin.java into C{classes} (once), run one command; its output lines."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
-    )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    jars = await in_thread(java_client.install, java_client.libs_dir(), timeout=300)
-    if not os.path.exists(os.path.join(classes, "QuotaAdmin.class")):
-        compiled = await run_process(
-            [
-                javac,
-                "-Xlint:all",
-                "-Werror",
-                "-cp",
-                os.pathsep.join(jars),
-                "-d",
-                classes,
-                JAVA_SOURCE,
-            ],
-            timeout=120,
-        )
-        compiled.check()
-    argv = [java, "-cp", os.pathsep.join([classes, *jars]), "QuotaAdmin"]
-    result = await run_process([*argv, running.bootstrap, command], timeout=90)
-    return result.check().stdout.decode().splitlines()
+    return await run_java("QuotaAdmin", [running.bootstrap, command], classes, timeout=90)
 
 
 EVERY_QUOTA = [

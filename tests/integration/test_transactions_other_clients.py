@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from tests.integration import java_client
 from tests.integration.harness import (
     RunningBroker,
     in_thread,
     require_executable,
+    run_java,
     run_process,
 )
 from tests.integration.test_aiokafka import run_asyncio
@@ -267,22 +267,8 @@ JAVA_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java", "
 
 async def run_java_client(running: RunningBroker, topic: str, classes: str) -> list[list[str]]:
     """Compile TxnProducer.java into C{classes}, run it; its output lines, split."""
-    javac = require_executable(
-        "javac", "run ./test.sh as root (it installs openjdk-17-jdk-headless with apt-get)"
-    )
-    java = require_executable("java", "install openjdk-17-jdk-headless")
-    libs = java_client.libs_dir()
-    jars = await in_thread(java_client.install, libs, timeout=300)
-    compiled = await run_process(
-        [javac, "-Xlint:all", "-Werror", "-cp", os.pathsep.join(jars), "-d", classes, JAVA_SOURCE],
-        timeout=60,
-    )
-    compiled.check()
-    result = await run_process(
-        [java, "-cp", os.pathsep.join([classes, *jars]), "TxnProducer", running.bootstrap, topic],
-        timeout=90,
-    )
-    return [line.split() for line in result.check().stdout.decode().splitlines()]
+    lines = await run_java("TxnProducer", [running.bootstrap, topic], classes, timeout=90)
+    return [line.split() for line in lines]
 
 
 @pytest_twisted.ensureDeferred
