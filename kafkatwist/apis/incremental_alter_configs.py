@@ -182,14 +182,18 @@ def _topic_list_op(new: dict[str, str], c: AlterableConfig) -> None:
     base = new.get(c.name)
     if base is None:
         base = TOPIC_CONFIGS[c.name].default
-    parts = [p for p in base.split(",") if p]
-    for value in java_split(c.value or ""):
+    new[c.name] = _append_or_subtract(op, [p for p in base.split(",") if p], c.value)
+
+
+def _append_or_subtract(op: int, parts: list[str], value: str | None) -> str:
+    """C{parts} with the listed values appended (once each) or removed, joined again."""
+    for item in java_split(value or ""):
         if op == OP_APPEND:
-            if value not in parts:
-                parts.append(value)
-        elif value in parts:
-            parts.remove(value)
-    new[c.name] = ",".join(parts)
+            if item not in parts:
+                parts.append(item)
+        elif item in parts:
+            parts.remove(item)
+    return ",".join(parts)
 
 
 def _not_list(new: dict[str, str], c: AlterableConfig) -> None:
@@ -209,13 +213,7 @@ def _client_metrics_list_op(new: dict[str, str], c: AlterableConfig) -> None:
             f"Can't {OP_NAMES[op]} to key {c.name} because its type is not LIST.",
         )
     parts = [p for p in java_split(new.get(c.name, "")) if p]
-    for value in java_split(c.value or ""):
-        if op == OP_APPEND:
-            if value not in parts:
-                parts.append(value)
-        elif value in parts:
-            parts.remove(value)
-    new[c.name] = ",".join(parts)
+    new[c.name] = _append_or_subtract(op, parts, c.value)
 
 
 def _broker_list_op(new: dict[str, str], c: AlterableConfig) -> None:

@@ -148,7 +148,7 @@ class BrokerConfig:
 
     listeners: tuple[Listener, ...] = _DEFAULT_LISTENERS
     controller_listener_names: tuple[str, ...] = ()
-    # Listener name -> security protocol (the effective map: see L{kafkatwist.config.listeners.effective_protocol_map}).
+    # Listener name -> security protocol (the effective map: listeners.effective_protocol_map).
     listener_security_protocol_map: Mapping[str, str] = field(
         default=_DEFAULT_PROTOCOL_MAP, converter=_frozen_mapping, hash=False
     )
