@@ -28,7 +28,7 @@ import attrs
 from kafkatwist.apis._groups import client_host, coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.membership import JoinRequest
+from kafkatwist.groups.join_request import JoinRequest
 from kafkatwist.messages.join_group import JoinGroupRequest, JoinGroupResponse
 from kafkatwist.wire.versions import VersionRange
 
