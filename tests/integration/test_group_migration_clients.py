@@ -14,13 +14,20 @@ every record is read exactly once (each read is committed before the next).
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.task import deferLater
 
 from kafkatwist.groups.consumer.describe import CONSUMER_MEMBER
+from kafkatwist.messages.consumer_group_describe import DescribedGroup
 from tests.integration.harness import RunningBroker, in_thread
+from tests.integration.test_consumer_protocol_clients import java_member
 
 PARTITIONS = 4
 
@@ -97,7 +104,8 @@ def group_type(bootstrap: str, group: str) -> str:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     listed = admin.list_consumer_groups().result(timeout=10)
     types = {g.group_id: g.type.name for g in listed.valid}
-    return types[group]
+    kind: str = types[group]
+    return kind
 
 
 def rolling_upgrade(bootstrap: str, topic: str, group: str) -> tuple[Members, str, str]:
@@ -184,3 +192,84 @@ async def test_rolling_downgrade(broker: RunningBroker, topic_name: str) -> None
     assert m.reads["consumer-1"]
     assert m.reads["classic-a"] or m.reads["classic-b"]
     assert broker.broker.groups.consumer.describe("gdown", False).error_code == 69
+
+
+async def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Wait on the reactor until C{condition()} holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline
+        await deferLater(reactor, 0.1, lambda: None)
+
+
+def java_holds_partitions(group: DescribedGroup) -> bool:
+    """Whether the group is a consumer group whose consumer-protocol member holds partitions."""
+    return group.error_code == 0 and any(
+        m.member_type == CONSUMER_MEMBER and m.assignment.topic_partitions for m in group.members
+    )
+
+
+def classic_pair(m: Members, first: int, stop: threading.Event, target: list[int]) -> None:
+    """Two classic members read the first records, then keep polling until told how many."""
+    produce(m.bootstrap, m.topic, 0, first)
+    m.start("classic-a", "classic")
+    m.start("classic-b", "classic")
+    m.poll(first, 60)
+    deadline = time.monotonic() + 150
+    while not stop.is_set() and time.monotonic() < deadline:
+        for name, c in list(m.live.items()):
+            msg = c.poll(0.05)
+            if msg is not None and msg.error() is None:
+                m.reads[name].append((msg.partition(), msg.offset(), msg.value()))
+                c.commit(message=msg, asynchronous=False)
+    try:
+        m.poll(target[0], 60)
+    finally:
+        for name in list(m.live):
+            m.stop(name)
+
+
+@pytest_twisted.ensureDeferred
+async def test_java_member_upgrades_and_downgrades(
+    broker: RunningBroker, topic_name: str, tmp_path: Any
+) -> None:
+    """
+    A Java 4.3 consumer-protocol member joins a group of two confluent-kafka classic members
+    (upgrade), reads its share, and leaves (downgrade): every record is read exactly once.
+    """
+    await broker.broker.controller.create_topic(topic_name, PARTITIONS)
+    consumer = broker.broker.groups.consumer
+    m = Members(broker.bootstrap, topic_name, "gjava")
+    stop = threading.Event()
+    target = [0]
+    classic = in_thread(classic_pair, m, 20, stop, target, timeout=300)
+    try:
+        await until(lambda: m.total() >= 20, 60)
+        java = ensureDeferred(
+            java_member(
+                broker,
+                str(tmp_path / "classes"),
+                "gjava",
+                "-",
+                f"topics:{topic_name}",
+                "8",
+                "close",
+            )
+        )
+        # Once the Java member converted the group and holds partitions, more records arrive.
+        await until(lambda: java_holds_partitions(consumer.describe("gjava", False)), 60)
+        await in_thread(produce, broker.bootstrap, topic_name, 20, 40)
+        lines = await java
+    finally:
+        stop.set()
+    java_reads = [(int(x[2]), int(x[3]), x[4].encode()) for x in lines if x[0] == "RECORD"]
+    assert lines[-1] == ["DONE"]
+    assert len(java_reads) >= 8
+    target[0] = 60 - len(java_reads)
+    await classic
+    m.reads["java"] = java_reads
+    assert_exactly_once(m, 60)
+    # The Java member's leave left only classic members: the group is classic again.
+    assert consumer.describe("gjava", False).error_code == 69
+    listed = broker.broker.groups.admin.list_groups()
+    assert ("gjava", "consumer", "Empty", "classic") in listed, listed
