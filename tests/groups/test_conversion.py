@@ -16,6 +16,7 @@ from kafka.coordinator.assignors.abstract import (
 )
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.group_overrides import RESOURCE_GROUP
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
 from kafkatwist.groups.consumer import records as crec
@@ -23,6 +24,7 @@ from kafkatwist.groups.records import decode_record
 from kafkatwist.messages import group_coordinator_records as m
 from kafkatwist.messages.join_group import JoinGroupResponse
 from kafkatwist.wire.record import decode_batch_records
+from tests.apis.test_incremental_alter_configs import SET, alter
 from tests.brokers import log_of, metadata_of
 from tests.groups.consumer_support import (
     RoundRobin,
@@ -392,3 +394,26 @@ class DowngradeTests(ConversionCase):
         heartbeat(self.gb, "g", "c1", -1)
         d = describe(self.gb, "g")
         self.assertEqual([x.member_id for x in d.members], [mid])
+
+
+class GroupConfigTests(ConversionCase):
+    """The consumer coordinator reads a group's session timeout and heartbeat interval configs."""
+
+    def test_overrides_used(self) -> None:
+        """consumer.heartbeat.interval.ms is answered, consumer.session.timeout.ms fences."""
+        self.make()
+        ops = [
+            ("consumer.heartbeat.interval.ms", SET, "6000"),
+            ("consumer.session.timeout.ms", SET, "55000"),
+        ]
+        self.assertEqual(alter(self.gb.broker, [(RESOURCE_GROUP, "g", ops)]), [(0, None)])
+        r = heartbeat(self.gb, "g", "c1", 0, topics=["t"])
+        self.assertEqual(r.heartbeat_interval_ms, 6000)
+        other = heartbeat(self.gb, "h", "c1", 0, topics=["t"])
+        self.assertEqual(other.heartbeat_interval_ms, 5000)
+        self.gb.advance(50000)
+        # Past the broker's 45 s but within the group's 55 s: still a member.
+        self.assertEqual([x.member_id for x in describe(self.gb, "g").members], ["c1"])
+        self.assertEqual(describe(self.gb, "h").members, ())
+        self.gb.advance(5001)
+        self.assertEqual(describe(self.gb, "g").members, ())
