@@ -417,3 +417,40 @@ class GroupConfigTests(ConversionCase):
         self.assertEqual(describe(self.gb, "h").members, ())
         self.gb.advance(5001)
         self.assertEqual(describe(self.gb, "g").members, ())
+
+
+class StaticReplacementTests(ConversionCase):
+    """A classic static member taking over the last consumer member's instance id."""
+
+    def test_downgrade_without_rebalance(self) -> None:
+        """The group becomes classic and Stable at once; the new member keeps the old share."""
+        self.make()
+        c = heartbeat(self.gb, "g", "c1", 0, topics=["t"], instance="i1")
+        heartbeat(
+            self.gb, "g", "c1", c.member_epoch, owned=[(self.tid, [0, 1, 2, 3])], instance="i1"
+        )
+        a = self.classic_join().member_id
+        ja = self.classic_join(a)
+        self.successResultOf(self.gb.sync("g", a, ja.generation_id))
+        epoch = describe(self.gb, "g").group_epoch
+        target = {
+            x.member_id: [p for t in x.target_assignment.topic_partitions for p in t.partitions]
+            for x in describe(self.gb, "g").members
+        }
+        j = self.classic_join(instance="i1")
+        self.assertEqual((j.error_code, j.generation_id), (NONE, epoch))
+        self.assertEqual(describe(self.gb, "g").error_code, ErrorCode.GROUP_ID_NOT_FOUND)
+        listed = self.gb.describe("g").groups[0]
+        self.assertEqual(listed.group_state, "Stable")
+        self.assertEqual({x.member_id for x in listed.members}, {a, j.member_id})
+        s = self.successResultOf(self.gb.sync("g", j.member_id, epoch, instance="i1"))
+        self.assertEqual(partitions_of(s.assignment).get("t", []), sorted(target["c1"]))
+
+    def test_policy_keeps_consumer_group(self) -> None:
+        """Without the downgrade allowed the group stays a consumer group of classic members."""
+        self.make(group_consumer_migration_policy="upgrade")
+        heartbeat(self.gb, "g", "c1", 0, topics=["t"], instance="i1")
+        j = self.classic_join(instance="i1")
+        self.assertEqual(j.error_code, NONE)
+        d = describe(self.gb, "g")
+        self.assertEqual([(x.member_id, x.member_type) for x in d.members], [(j.member_id, 0)])

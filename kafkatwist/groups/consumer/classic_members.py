@@ -21,6 +21,10 @@ protocols).
   were released; a join timer (the rebalance timeout) then waits for it.
 * LeaveGroup: the members are removed and the group epoch bumped once.
 
+A classic static member replacing the last consumer-protocol member (same
+instance id) converts the group back to a classic group at once, keeping
+the assignment (Kafka's C{validateOnlineDowngradeWithReplacedMemberId}).
+
 A join or sync timer expiring fences the member, as its session timer does.
 """
 
@@ -112,7 +116,8 @@ class ClassicMembers:
         timers = self._coordinator.timers
 
         def written(answer: JoinGroupResponse) -> JoinGroupResponse:
-            if answer.error_code == 0 and mid in group.members:
+            # After a downgrade the member belongs to the classic group, with its timers.
+            if answer.error_code == 0 and self._coordinator.has_member(gid, mid):
                 timers.cancel(gid, mid, JOIN)
                 timers.schedule(gid, mid, SESSION, req.session_timeout_ms)
                 timers.schedule(gid, mid, SYNC, req.rebalance_timeout_ms)
@@ -147,9 +152,11 @@ class ClassicMembers:
             )
             return join_error(ErrorCode.MEMBER_ID_REQUIRED, member_id)
         sub = embedded.subscription(req.protocols[0][1])
+        replaced = None
         if req.group_instance_id is None:
             member = dynamic_member(group, member_id, -1, None, classic=True)
         else:
+            replaced = group.static_member(req.group_instance_id)
             member = static_member(
                 group,
                 member_id,
@@ -174,6 +181,15 @@ class ClassicMembers:
         )
         owned = embedded.owned(sub, self._metadata.image)
         final = self._coordinator.update_member(group, member, updated, owned, records)
+        if (
+            replaced is not None
+            and replaced.member_id != final.member_id
+            and not replaced.uses_classic_protocol
+        ):
+            # Step 4: no consumer-protocol member is left; convert without a rebalance.
+            migration = self._coordinator.migration
+            if migration.may_downgrade_replaced(group):
+                migration.downgrade(group, "", records, rebalance=False)
         return JoinGroupResponse(
             error_code=0,
             generation_id=final.member_epoch,

@@ -56,10 +56,9 @@ from kafkatwist.groups.consumer.migration import GroupMigration
 from kafkatwist.groups.consumer.reconcile import Owned, reconcile
 from kafkatwist.groups.consumer.target import compute_target
 from kafkatwist.groups.consumer.timers import (
-    JOIN,
+    EXPIRED,
     REBALANCE,
     SESSION,
-    SYNC,
     GroupTimeouts,
     MemberTimers,
 )
@@ -82,14 +81,6 @@ from kafkatwist.storage.interfaces import IMetadataStore
 Records = list[crec.Record]
 T = TypeVar("T")
 
-#: What expired, for the log line of a fenced member.
-_EXPIRED = {
-    SESSION: "session",
-    REBALANCE: "rebalance timeout (revocation)",
-    JOIN: "rebalance timeout (the classic member did not rejoin)",
-    SYNC: "rebalance timeout (the classic member did not sync)",
-}
-
 
 @define(eq=False)
 class ConsumerGroupCoordinator:
@@ -106,12 +97,13 @@ class ConsumerGroupCoordinator:
     _rebalancer: Rebalancer
     _outbox: Outbox
     timers: MemberTimers = field(init=False)
-    _migration: GroupMigration = field(init=False)
+    #: Online upgrade and downgrade.
+    migration: GroupMigration = field(init=False)
     _log = Logger()
 
     def __attrs_post_init__(self) -> None:
         self.timers = MemberTimers(self._clock, self._expired)
-        self._migration = GroupMigration(
+        self.migration = GroupMigration(
             self._config,
             self._table,
             self._metadata,
@@ -272,8 +264,8 @@ class ConsumerGroupCoordinator:
         if not create:
             raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
         if classic is not None and (classic.members or classic.state != GroupState.EMPTY):
-            if self._migration.may_upgrade(classic):
-                return self._migration.upgrade(classic, records)
+            if self.migration.may_upgrade(classic):
+                return self.migration.upgrade(classic, records)
             raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if classic is not None and classic.protocol_type is not None:
             # Kafka's maybeDeleteEmptyClassicGroup: the classic group's record goes.
@@ -414,8 +406,8 @@ class ConsumerGroupCoordinator:
         classic members would remain and the policy allows a downgrade.
         """
         self.timers.cancel_member(group.group_id, member_id)
-        if self._migration.may_downgrade(group, member_id):
-            self._migration.downgrade(group, member_id, records)
+        if self.migration.may_downgrade(group, member_id):
+            self.migration.downgrade(group, member_id, records)
             return
         self.remove_members(group, [member_id], records)
 
@@ -443,7 +435,7 @@ class ConsumerGroupCoordinator:
             "[GroupId {g}] Member {m} fenced from the group because its {what} expired.",
             g=group_id,
             m=member_id,
-            what=_EXPIRED[kind],
+            what=EXPIRED[kind],
         )
         records: Records = []
         self.fence(group, member_id, records)
@@ -486,6 +478,11 @@ class ConsumerGroupCoordinator:
     def forget(self, group_id: str) -> None:
         """Cancel the timers of a deleted group's members."""
         self.timers.cancel_group(group_id)
+
+    def has_member(self, group_id: str, member_id: str) -> bool:
+        """Whether C{member_id} is a member of the consumer group C{group_id}."""
+        group = self._table.consumer_groups.get(group_id)
+        return group is not None and member_id in group.members
 
     def session_timeout_ms(self, group: ConsumerGroup, member: ConsumerGroupMember) -> int:
         """A classic member's own session timeout, else the group's."""

@@ -150,8 +150,29 @@ class GroupMigration:
             return False
         return True
 
-    def downgrade(self, group: ConsumerGroup, leaving_id: str, records: Records) -> None:
-        """Kafka's C{convertToClassicGroup}, then the rebalance it triggers."""
+    def may_downgrade_replaced(self, group: ConsumerGroup) -> bool:
+        """
+        Kafka's C{validateOnlineDowngradeWithReplacedMemberId}, after a classic
+        static member replaced the group's last consumer-protocol member.
+        """
+        if not all(m.uses_classic_protocol for m in group.members.values()):
+            return False
+        if self._config.consumer_migration_policy not in DOWNGRADE_POLICIES:
+            self._log.info(
+                "Cannot downgrade consumer group {g} to classic group because the online "
+                "downgrade is disabled.",
+                g=group.group_id,
+            )
+            return False
+        return len(group.members) <= self._config.group_max_size
+
+    def downgrade(
+        self, group: ConsumerGroup, leaving_id: str, records: Records, *, rebalance: bool = True
+    ) -> None:
+        """
+        Kafka's C{convertToClassicGroup}, then the rebalance it triggers (none
+        when a joining static member took over the leaving one's assignment).
+        """
         gid = group.group_id
         classic = conversion.to_classic(
             group,
@@ -168,5 +189,6 @@ class GroupMigration:
         with self._outbox.batch():
             for member in classic.members.values():
                 self._rebalancer.reschedule_heartbeat(classic, member)
-            self._rebalancer.prepare_rebalance(classic)
+            if rebalance:
+                self._rebalancer.prepare_rebalance(classic)
         self._log.info("[GroupId {g}] Converted the consumer group to a classic group.", g=gid)

@@ -21,6 +21,13 @@ REBALANCE = "rebalance"
 JOIN = "join"
 SYNC = "sync"
 _KINDS = (SESSION, REBALANCE, JOIN, SYNC)
+#: What expired, for the log line of a fenced member.
+EXPIRED = {
+    SESSION: "session",
+    REBALANCE: "rebalance timeout (revocation)",
+    JOIN: "rebalance timeout (the classic member did not rejoin)",
+    SYNC: "rebalance timeout (the classic member did not sync)",
+}
 
 #: Called as (group id, member id, kind, member epoch) when a timer expires.
 OnExpiry = Callable[[str, str, str, int], None]
