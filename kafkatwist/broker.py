@@ -159,12 +159,14 @@ def build_broker(
         default_replication_factor=config.default_replication_factor,
     )
     producer_ids = ProducerIdAllocator(metadata, node_id)
+    group_configs = GroupConfigReader(metadata, configs)
     groups = GroupCoordinator.create(
         GroupConfig.from_broker_config(config),
         clock,
         metadata,
         controller,
         partitions,
+        group_configs=group_configs,
     )
     transactions = TransactionService.create(
         TransactionConfig.from_broker_config(config),
@@ -192,7 +194,7 @@ def build_broker(
         partitions=partitions,
         controller=controller,
         groups=groups,
-        group_configs=GroupConfigReader(metadata, configs),
+        group_configs=group_configs,
         producer_ids=producer_ids,
         transactions=transactions,
         fetch_sessions=fetch_sessions,

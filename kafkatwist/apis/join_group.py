@@ -11,7 +11,11 @@ Behavior (Kafka's classic group protocol, see L{kafkatwist.groups.membership}):
 * errors: INVALID_GROUP_ID, INVALID_SESSION_TIMEOUT (outside
   ``group.min/max.session.timeout.ms``), UNKNOWN_MEMBER_ID,
   INCONSISTENT_GROUP_PROTOCOL, GROUP_MAX_SIZE_REACHED (``group.max.size``),
-  FENCED_INSTANCE_ID, COORDINATOR_LOAD_IN_PROGRESS.
+  FENCED_INSTANCE_ID, COORDINATOR_LOAD_IN_PROGRESS;
+* the id of a non-empty KIP-848 consumer group: the member joins that group
+  (L{kafkatwist.groups.consumer.classic_members}, as Kafka's
+  C{classicGroupJoinToConsumerGroup}); SyncGroup, Heartbeat and LeaveGroup
+  follow it there. An empty consumer group is replaced by a classic group.
 
 Version notes:
 * v0: no rebalance timeout (the session timeout is used); v4+: a join
@@ -29,7 +33,7 @@ import attrs
 from kafkatwist.apis._groups import client_host, coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.membership import JoinRequest
+from kafkatwist.groups.join_request import JoinRequest
 from kafkatwist.messages.join_group import JoinGroupRequest, JoinGroupResponse
 from kafkatwist.wire.versions import VersionRange
 

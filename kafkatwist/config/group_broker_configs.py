@@ -9,11 +9,14 @@ DescribeConfigs shows them and C{server.properties} may set them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kafkatwist.config.values import (
     INT_MAX,
     TYPE_INT,
     TYPE_LIST,
     TYPE_STRING,
+    ConfigError,
     Validator,
     at_least,
     between,
@@ -184,3 +187,43 @@ GROUP_BROKER_FEEDS = {
     "group.consumer.assignors": "group_consumer_assignors",
     "group.consumer.migration.policy": "group_consumer_migration_policy",
 }
+
+
+def _require_bounds(properties: Mapping[str, str], prefix: str) -> None:
+    """C{GroupCoordinatorConfig}'s start-up checks of one protocol's timeouts, in its order."""
+    defaults = {row[0]: row[2] for row in GROUP_BROKER_ROWS}
+
+    def key(name: str) -> str:
+        return f"{prefix}.{name}"
+
+    def value(name: str) -> int:
+        return int(properties.get(key(name), defaults[key(name)]).strip())
+
+    checks = (
+        ("max.heartbeat.interval.ms", ">=", "min.heartbeat.interval.ms"),
+        ("heartbeat.interval.ms", ">=", "min.heartbeat.interval.ms"),
+        ("heartbeat.interval.ms", "<=", "max.heartbeat.interval.ms"),
+        ("max.session.timeout.ms", ">=", "min.session.timeout.ms"),
+        ("session.timeout.ms", ">=", "min.session.timeout.ms"),
+        ("session.timeout.ms", "<=", "max.session.timeout.ms"),
+        ("heartbeat.interval.ms", "<", "session.timeout.ms"),
+    )
+    words = {">=": "greater than or equal to", "<=": "less than or equal to", "<": "less than"}
+    for left, op, right in checks:
+        a, b = value(left), value(right)
+        ok = a >= b if op == ">=" else a <= b if op == "<=" else a < b
+        if not ok:
+            raise ConfigError(key(left), str(a), f"{key(left)} must be {words[op]} {key(right)}")
+
+
+def check_group_properties(properties: Mapping[str, str]) -> None:
+    """
+    Kafka's C{GroupCoordinatorConfig} start-up checks of C{server.properties}:
+    each protocol's session timeout and heartbeat interval within their
+    min/max bounds, the bounds ordered, the heartbeat interval below the
+    session timeout (consumer then share groups, as Kafka checks them).
+
+    @raise ConfigError: naming the first key out of bounds, with Kafka's message.
+    """
+    for prefix in ("group.consumer", "group.share"):
+        _require_bounds(properties, prefix)

@@ -18,6 +18,7 @@ from attrs import field, frozen
 
 from kafkatwist.config.broker_configs import BROKER_CONFIGS, BrokerConfigDef, is_kafka_key
 from kafkatwist.config.cleaner_config import CLEANER_KEYS, check_cleaner_properties
+from kafkatwist.config.group_broker_configs import check_group_properties
 from kafkatwist.config.listeners import (
     MAP_KEY,
     Listener,
@@ -182,7 +183,7 @@ class BrokerConfig:
     group_max_session_timeout_ms: int = _default("group.max.session.timeout.ms", int)
     group_initial_rebalance_delay_ms: int = _default("group.initial.rebalance.delay.ms", int)
     group_max_size: int = _default("group.max.size", int)
-    # The consumer group protocol (KIP-848); the min/max bounds are not checked.
+    # The consumer group protocol (KIP-848): bounds checked by check_group_properties.
     group_consumer_session_timeout_ms: int = _default("group.consumer.session.timeout.ms", int)
     group_consumer_heartbeat_interval_ms: int = _default(
         "group.consumer.heartbeat.interval.ms", int
@@ -214,8 +215,7 @@ class BrokerConfig:
     metadata_log_max_snapshot_interval_ms: int = _default(
         "metadata.log.max.snapshot.interval.ms", int
     )
-    # Producer-id expiration (kafkatwist.producers.expiration); the expiration
-    # is dynamic cluster-wide, so its current value is read from the resolver.
+    # Producer-id expiration (kafkatwist.producers.expiration); dynamic: read the resolver.
     producer_id_expiration_ms: int = _default("producer.id.expiration.ms", int)
     producer_id_expiration_check_interval_ms: int = _default(
         "producer.id.expiration.check.interval.ms", int
@@ -227,8 +227,7 @@ class BrokerConfig:
     # Client quota sensors (kafkatwist.quotas.rate.QuotaWindow).
     quota_window_num: int = _default("quota.window.num", int)
     quota_window_size_seconds: int = _default("quota.window.size.seconds", int)
-    # The merged raw properties (file plus overrides): the static layer of
-    # the config resolver (DescribeConfigs, topic defaults).
+    # The merged raw properties (file plus overrides): the resolver's static layer.
     properties: Mapping[str, str] = field(
         factory=dict, converter=_frozen_mapping, hash=False, repr=False
     )
@@ -265,6 +264,7 @@ class BrokerConfig:
             if d is not None and d.feeds not in _SPECIAL_FIELDS:
                 _check(d, raw)
         check_cleaner_properties(merged)
+        check_group_properties(merged)
         kwargs: dict[str, object] = {}
         for key, raw in sorted(merged.items(), key=lambda item: item[0] in _ALIASES):
             d = BROKER_CONFIGS.get(_ALIASES.get(key, key))

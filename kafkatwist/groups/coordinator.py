@@ -31,7 +31,9 @@ from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.admin import GroupAdmin
 from kafkatwist.groups.assignors import ASSIGNORS
 from kafkatwist.groups.assignors.spec import Assignor
+from kafkatwist.groups.consumer.classic_members import ClassicMembers
 from kafkatwist.groups.consumer.coordinator import ConsumerGroupCoordinator
+from kafkatwist.groups.consumer.timers import BrokerTimeouts, ConfiguredTimeouts, GroupOverrides
 from kafkatwist.groups.loader import GroupLoader
 from kafkatwist.groups.membership import GroupMembership
 from kafkatwist.groups.offsets import OffsetStore
@@ -77,6 +79,7 @@ class GroupCoordinator:
         controller: TopicCreator,
         partitions: Partitions,
         assignors: Mapping[str, Assignor] = ASSIGNORS,
+        group_configs: GroupOverrides | None = None,
     ) -> GroupCoordinator:
         """
         A coordinator on C{clock}, writing ``__consumer_offsets`` through C{partitions}.
@@ -86,6 +89,8 @@ class GroupCoordinator:
         @param controller: creates ``__consumer_offsets`` on first use.
         @param assignors: the server-side assignors; those C{group.consumer.assignors}
             names are offered to consumer groups.
+        @param group_configs: the group configs, whose session timeout and
+            heartbeat interval overrides the consumer groups use.
         """
         table = GroupTable()
         topic = OffsetsTopic(
@@ -99,24 +104,34 @@ class GroupCoordinator:
         outbox = Outbox()
         rebalancer = Rebalancer(config, clock, topic, outbox)
         offsets = OffsetStore(config, clock, table, topic)
+        broker_timeouts = BrokerTimeouts(
+            config.consumer_session_timeout_ms, config.consumer_heartbeat_interval_ms
+        )
+        consumer = ConsumerGroupCoordinator(
+            config,
+            clock,
+            table,
+            topic,
+            metadata,
+            {n: assignors[n] for n in config.consumer_assignors if n in assignors},
+            broker_timeouts
+            if group_configs is None
+            else ConfiguredTimeouts(group_configs, broker_timeouts),
+            rebalancer,
+            outbox,
+        )
+        classic_members = ClassicMembers(config, metadata, topic, consumer)
         return cls(
             table=table,
             topic=topic,
             loader=GroupLoader(table, topic),
             rebalancer=rebalancer,
             outbox=outbox,
-            membership=GroupMembership(config, table, topic, rebalancer, outbox),
+            membership=GroupMembership(config, table, topic, rebalancer, outbox, classic_members),
             offsets=offsets,
             txn_offsets=TxnOffsetStore(clock, table, topic, offsets),
             admin=GroupAdmin(table, topic, rebalancer),
-            consumer=ConsumerGroupCoordinator(
-                config,
-                clock,
-                table,
-                topic,
-                metadata,
-                {n: assignors[n] for n in config.consumer_assignors if n in assignors},
-            ),
+            consumer=consumer,
         )
 
     @property

@@ -1,5 +1,8 @@
 """The classic group protocol's requests: JoinGroup, SyncGroup, Heartbeat, LeaveGroup.
 
+The requests of a consumer group's classic members go to
+L{kafkatwist.groups.consumer.classic_members}.
+
 Follows Kafka 4.0's C{GroupMetadataManager} (classic groups):
 C{classicGroupJoin} with new, existing and static members (KIP-345,
 KIP-394 MEMBER_ID_REQUIRED, KIP-814 skip assignment), C{classicGroupSync},
@@ -12,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from attrs import define, frozen
+from attrs import define
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -20,6 +23,8 @@ from twisted.python.failure import Failure
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.consumer import records as crec
+from kafkatwist.groups.consumer.classic_members import ClassicMembers
+from kafkatwist.groups.join_request import JoinRequest
 from kafkatwist.groups.offsets_topic import OffsetsTopic, append_error, log_append_failure
 from kafkatwist.groups.rebalance import (
     COMPLETING,
@@ -34,28 +39,9 @@ from kafkatwist.groups.rebalance import (
     join_error,
     sync_error,
 )
-from kafkatwist.groups.state import ClassicGroup, GroupTable, Member, Protocols, cancel
+from kafkatwist.groups.state import ClassicGroup, GroupTable, Member, cancel
 from kafkatwist.messages.join_group import JoinGroupResponse
 from kafkatwist.messages.sync_group import SyncGroupResponse
-
-
-@frozen
-class JoinRequest:
-    """What JoinGroup asks, independent of the request version."""
-
-    group_id: str
-    member_id: str
-    group_instance_id: str | None
-    client_id: str
-    client_host: str
-    session_timeout_ms: int
-    rebalance_timeout_ms: int
-    protocol_type: str
-    protocols: Protocols
-    #: v4+: a join without member id gets MEMBER_ID_REQUIRED (KIP-394).
-    require_known_member_id: bool = True
-    #: v9+: a static leader rejoining a stable group skips the assignment.
-    supports_skip_assignment: bool = True
 
 
 def _inconsistent(given: str | None, current: str | None) -> bool:
@@ -71,6 +57,8 @@ class GroupMembership:
     _topic: OffsetsTopic
     _rebalancer: Rebalancer
     _outbox: Outbox
+    #: Serves the classic members of (non-empty) consumer groups.
+    _consumer: ClassicMembers
     _log = Logger()
 
     # -- JoinGroup ------------------------------------------------------------------
@@ -91,8 +79,7 @@ class GroupMembership:
         consumer = self._table.consumer_groups.get(req.group_id)
         if consumer is not None:
             if consumer.members:
-                # Classic members inside a consumer group are not served (yet).
-                return succeed(join_error(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, req.member_id))
+                return self._consumer.join(consumer, req)
             # Kafka's maybeDeleteEmptyConsumerGroup: the empty consumer group goes.
             del self._table.consumer_groups[req.group_id]
             self._topic.store_quietly(req.group_id, crec.group_tombstones(req.group_id, []))
@@ -332,6 +319,15 @@ class GroupMembership:
             return succeed(sync_error(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
         if not group_id:
             return succeed(sync_error(ErrorCode.INVALID_GROUP_ID))
+        consumer = self._table.consumer_groups.get(group_id)
+        if consumer is not None:
+            if not consumer.members:
+                return succeed(sync_error(ErrorCode.UNKNOWN_MEMBER_ID))
+            return succeed(
+                self._consumer.sync(
+                    consumer, generation, member_id, group_instance_id, protocol_type, protocol_name
+                )
+            )
         group = self._table.groups.get(group_id)
         if group is None or group.state == EMPTY:
             return succeed(sync_error(ErrorCode.UNKNOWN_MEMBER_ID))
@@ -404,6 +400,9 @@ class GroupMembership:
             return ErrorCode.NONE
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID
+        consumer = self._table.consumer_groups.get(group_id)
+        if consumer is not None:
+            return self._consumer.heartbeat(consumer, generation, member_id, group_instance_id)
         group = self._table.groups.get(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
@@ -436,6 +435,9 @@ class GroupMembership:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, []
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID, []
+        consumer = self._table.consumer_groups.get(group_id)
+        if consumer is not None:
+            return self._consumer.leave(consumer, members)
         group = self._table.groups.get(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID, []

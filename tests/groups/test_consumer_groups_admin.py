@@ -107,12 +107,13 @@ class ClassicJoinTests(SynchronousTestCase):
     """A classic JoinGroup for the id of a consumer group."""
 
     def test_non_empty_consumer_group(self) -> None:
-        """A classic member cannot join a consumer group with members (not served yet)."""
+        """A classic member joining a consumer group with members is served by it (a member id)."""
         gb = consumer_broker()
         gb.topic("t", 1)
         heartbeat(gb, "g", "m1", 0, topics=["t"])
         r = self.successResultOf(gb.join("g"))
-        self.assertEqual(r.error_code, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        self.assertEqual(r.error_code, ErrorCode.MEMBER_ID_REQUIRED)
+        self.assertEqual(describe(gb, "g").group_state, "Stable")
 
     def test_empty_consumer_group_becomes_classic(self) -> None:
         """An empty consumer group is deleted and the classic group created (Kafka's conversion)."""

@@ -138,7 +138,12 @@ def take_over(bootstrap: str, topics: list[str], group: str, count: int) -> list
 
 
 @pytest.mark.broker_properties(
-    {"group.consumer.session.timeout.ms": "6000", "group.consumer.heartbeat.interval.ms": "1000"}
+    {
+        "group.consumer.session.timeout.ms": "6000",
+        "group.consumer.min.session.timeout.ms": "6000",
+        "group.consumer.heartbeat.interval.ms": "1000",
+        "group.consumer.min.heartbeat.interval.ms": "1000",
+    }
 )
 @pytest_twisted.ensureDeferred
 async def test_java_static_regex_member_crash(broker: RunningBroker, tmp_path: Any) -> None:

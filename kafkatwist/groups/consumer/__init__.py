@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 __all__ = [
+    "classic_members",
+    "conversion",
     "coordinator",
     "describe",
+    "embedded",
     "group",
+    "lookup",
     "member",
+    "migration",
     "reconcile",
     "records",
     "regex",

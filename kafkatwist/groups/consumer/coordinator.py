@@ -7,9 +7,18 @@ membership or the subscribed topics change, computes a new target
 assignment when the group epoch is past the assignment epoch, and
 reconciles the member (L{kafkatwist.groups.consumer.reconcile}). The records
 of a heartbeat are appended to ``__consumer_offsets`` before it is answered.
-Each member has a session timer (C{group.consumer.session.timeout.ms}) and,
-while it must revoke partitions, a rebalance timer (its rebalance timeout);
-either expiring fences it.
+Each member has a session timer (the group's C{consumer.session.timeout.ms},
+else the broker's C{group.consumer.session.timeout.ms}; a classic member's
+own session timeout) and, while it must revoke partitions, a rebalance timer
+(its rebalance timeout); either expiring fences it.
+
+A consumer-protocol member joining a non-empty classic group converts it
+(online upgrade, Kafka's C{convertToConsumerGroup}); fencing the last
+consumer-protocol member of a group whose other members use the classic
+protocol converts it back (online downgrade, C{convertToClassicGroup}),
+then the classic group rebalances. C{group.consumer.migration.policy} says
+which directions are allowed. The classic protocol's requests to a consumer
+group are L{kafkatwist.groups.consumer.classic_members}.
 
 The group state changes at once in memory; an append that fails answers the
 mapped error but is not undone (Kafka reverts its timeline snapshot).
@@ -18,7 +27,8 @@ mapped error but is not undone (Kafka reverts its timeline snapshot).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import attrs
 from attrs import define, field
@@ -35,23 +45,31 @@ from kafkatwist.groups.consumer import records as crec
 from kafkatwist.groups.consumer import regex
 from kafkatwist.groups.consumer.describe import describe, not_found
 from kafkatwist.groups.consumer.group import ConsumerGroup
+from kafkatwist.groups.consumer.lookup import dynamic_member, known_member, static_member
 from kafkatwist.groups.consumer.member import (
     LEAVE_GROUP_MEMBER_EPOCH,
     LEAVE_GROUP_STATIC_MEMBER_EPOCH,
     ConsumerGroupMember,
     MemberState,
 )
+from kafkatwist.groups.consumer.migration import GroupMigration
 from kafkatwist.groups.consumer.reconcile import Owned, reconcile
 from kafkatwist.groups.consumer.target import compute_target
-from kafkatwist.groups.consumer.timers import REBALANCE, SESSION, MemberTimers
+from kafkatwist.groups.consumer.timers import (
+    EXPIRED,
+    REBALANCE,
+    SESSION,
+    GroupTimeouts,
+    MemberTimers,
+)
 from kafkatwist.groups.consumer.validation import (
-    check_epoch,
     error,
     response_assignment,
     response_error,
     validate_request,
 )
 from kafkatwist.groups.offsets_topic import OffsetsTopic, append_error, log_append_failure
+from kafkatwist.groups.rebalance import Outbox, Rebalancer
 from kafkatwist.groups.state import GroupState, GroupTable
 from kafkatwist.messages.consumer_group_describe import DescribedGroup
 from kafkatwist.messages.consumer_group_heartbeat import (
@@ -61,6 +79,7 @@ from kafkatwist.messages.consumer_group_heartbeat import (
 from kafkatwist.storage.interfaces import IMetadataStore
 
 Records = list[crec.Record]
+T = TypeVar("T")
 
 
 @define(eq=False)
@@ -74,11 +93,25 @@ class ConsumerGroupCoordinator:
     _metadata: IMetadataStore
     #: The server-side assignors by name (C{group.consumer.assignors} picks among them).
     assignors: Mapping[str, Assignor]
-    _timers: MemberTimers = field(init=False)
+    _timeouts: GroupTimeouts
+    _rebalancer: Rebalancer
+    _outbox: Outbox
+    timers: MemberTimers = field(init=False)
+    #: Online upgrade and downgrade.
+    migration: GroupMigration = field(init=False)
     _log = Logger()
 
     def __attrs_post_init__(self) -> None:
-        self._timers = MemberTimers(self._clock, self._expired)
+        self.timers = MemberTimers(self._clock, self._expired)
+        self.migration = GroupMigration(
+            self._config,
+            self._table,
+            self._metadata,
+            self._rebalancer,
+            self._outbox,
+            self.timers,
+            self.session_timeout_ms,
+        )
 
     # -- the API ------------------------------------------------------------------------
 
@@ -106,14 +139,23 @@ class ConsumerGroupCoordinator:
     def _write(
         self, group_id: str, records: Records, response: ConsumerGroupHeartbeatResponse
     ) -> Deferred[ConsumerGroupHeartbeatResponse]:
+        def failed(code: ErrorCode) -> ConsumerGroupHeartbeatResponse:
+            return response_error(code)
+
+        return self.write(group_id, records, response, failed)
+
+    def write(
+        self, group_id: str, records: Records, response: T, failed: Callable[[ErrorCode], T]
+    ) -> Deferred[T]:
+        """Append C{records}, then answer C{response} (C{failed(code)} if the append fails)."""
         if not records:
             return succeed(response)
 
-        def failed(f: Failure) -> ConsumerGroupHeartbeatResponse:
+        def not_written(f: Failure) -> T:
             log_append_failure(f, "Writing the consumer group records", group_id)
-            return response_error(append_error(f))
+            return failed(append_error(f))
 
-        return self._topic.append(group_id, records).addCallbacks(lambda _: response, failed)
+        return self._topic.append(group_id, records).addCallbacks(lambda _: response, not_written)
 
     # -- joining and heartbeating ----------------------------------------------------
 
@@ -135,10 +177,10 @@ class ConsumerGroupCoordinator:
             else [(tp.topic_id, tp.partitions) for tp in r.topic_partitions]
         )
         if r.instance_id is None:
-            member = self._dynamic_member(group, member_id, r.member_epoch, owned)
+            member = dynamic_member(group, member_id, r.member_epoch, owned)
         else:
-            member = self._static_member(
-                group, member_id, r.instance_id, r.member_epoch, owned, records
+            member = static_member(
+                group, member_id, r.instance_id, r.member_epoch, owned, records, self.timers
             )
         updated = attrs.evolve(
             member,
@@ -158,9 +200,43 @@ class ConsumerGroupCoordinator:
             else member.subscribed_topic_regex,
             client_id=client_id,
             client_host=client_host,
+            classic=None,
         )
+        final = self.update_member(group, member, updated, owned, records)
+        self.timers.schedule(
+            group.group_id,
+            member_id,
+            SESSION,
+            self._timeouts.consumer_session_timeout_ms(group.group_id),
+        )
+        full = (
+            r.rebalance_timeout_ms != -1
+            and (r.subscribed_topic_names is not None or r.subscribed_topic_regex is not None)
+            and r.topic_partitions is not None
+        )
+        send = joining or full or final.assigned_partitions != member.assigned_partitions
+        return ConsumerGroupHeartbeatResponse(
+            member_id=final.member_id,
+            member_epoch=final.member_epoch,
+            heartbeat_interval_ms=self._timeouts.consumer_heartbeat_interval_ms(group.group_id),
+            assignment=response_assignment(final.assigned_partitions) if send else None,
+        )
+
+    def update_member(
+        self,
+        group: ConsumerGroup,
+        member: ConsumerGroupMember,
+        updated: ConsumerGroupMember,
+        owned: Owned,
+        records: Records,
+    ) -> ConsumerGroupMember:
+        """
+        Steps 1-3 of Kafka's heartbeat: store the member (bumping the group
+        epoch when its subscription changed), compute a new target assignment
+        when the group epoch moved past it, and reconcile the member.
+        """
         bump = group.group_epoch == 0
-        is_new = member_id not in group.members
+        is_new = updated.member_id not in group.members
         if is_new or updated.subscription() != member.subscription():
             records.append(crec.member_subscription_record(group.group_id, updated))
             if (
@@ -174,25 +250,13 @@ class ConsumerGroupCoordinator:
             self._bump_epoch(group, records)
         if group.group_epoch > group.assignment_epoch:
             self._update_target(group, records)
-        final = self._reconcile(group, updated, owned, records)
-        self._timers.schedule(
-            group.group_id, member_id, SESSION, self._config.consumer_session_timeout_ms
-        )
-        full = (
-            r.rebalance_timeout_ms != -1
-            and (r.subscribed_topic_names is not None or r.subscribed_topic_regex is not None)
-            and r.topic_partitions is not None
-        )
-        send = joining or full or final.assigned_partitions != member.assigned_partitions
-        return ConsumerGroupHeartbeatResponse(
-            member_id=final.member_id,
-            member_epoch=final.member_epoch,
-            heartbeat_interval_ms=self._config.consumer_heartbeat_interval_ms,
-            assignment=response_assignment(final.assigned_partitions) if send else None,
-        )
+        return self._reconcile(group, updated, owned, records)
 
     def _group_for(self, group_id: str, create: bool, records: Records) -> ConsumerGroup:
-        """Kafka's C{getOrMaybeCreateConsumerGroup}: an empty classic group is replaced."""
+        """
+        Kafka's C{getOrMaybeCreateConsumerGroup}: an empty classic group is
+        replaced, a non-empty one converted when the migration policy allows.
+        """
         group = self._table.consumer_groups.get(group_id)
         if group is not None:
             return group
@@ -200,7 +264,9 @@ class ConsumerGroupCoordinator:
         if not create:
             raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
         if classic is not None and (classic.members or classic.state != GroupState.EMPTY):
-            raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group")
+            if self.migration.may_upgrade(classic):
+                return self.migration.upgrade(classic, records)
+            raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group.")
         if classic is not None and classic.protocol_type is not None:
             # Kafka's maybeDeleteEmptyClassicGroup: the classic group's record goes.
             records.append((rec.group_metadata_key(group_id), None))
@@ -210,91 +276,6 @@ class ConsumerGroupCoordinator:
             )
         group = self._table.consumer_groups[group_id] = ConsumerGroup(group_id)
         return group
-
-    def _dynamic_member(
-        self, group: ConsumerGroup, member_id: str, epoch: int, owned: Owned
-    ) -> ConsumerGroupMember:
-        member = group.members.get(member_id)
-        if epoch == 0:
-            if member is None:
-                self._log.info(
-                    "[GroupId {g}] Member {m} joins the consumer group.",
-                    g=group.group_id,
-                    m=member_id,
-                )
-                return ConsumerGroupMember(member_id)
-            return member
-        if member is None:
-            raise error(
-                ErrorCode.UNKNOWN_MEMBER_ID,
-                f"Member {member_id} is not a member of group {group.group_id}.",
-            )
-        check_epoch(member, epoch, owned)
-        return member
-
-    def _static_member(
-        self,
-        group: ConsumerGroup,
-        member_id: str,
-        instance_id: str,
-        epoch: int,
-        owned: Owned,
-        records: Records,
-    ) -> ConsumerGroupMember:
-        """Kafka's C{getOrMaybeSubscribeStaticConsumerGroupMember}."""
-        existing = group.static_member(instance_id)
-        if epoch == 0:
-            if existing is None:
-                self._log.info(
-                    "[GroupId {g}] Static member {m} with instance id {i} joins the group.",
-                    g=group.group_id,
-                    m=member_id,
-                    i=instance_id,
-                )
-                return group.members.get(member_id) or ConsumerGroupMember(member_id)
-            if existing.member_id == member_id:
-                return existing
-            if existing.member_epoch != LEAVE_GROUP_STATIC_MEMBER_EPOCH:
-                raise error(
-                    ErrorCode.UNRELEASED_INSTANCE_ID,
-                    f"Static member {member_id} with instance id {instance_id} cannot join the "
-                    f"group because the instance id is owned by {existing.member_id} member.",
-                )
-            return self._replace_static(group, existing, member_id, records)
-        if existing is None:
-            raise error(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {instance_id} is unknown.")
-        if existing.member_id != member_id:
-            raise error(
-                ErrorCode.FENCED_INSTANCE_ID,
-                f"Static member {member_id} with instance id {instance_id} was fenced by member "
-                f"{existing.member_id}.",
-            )
-        check_epoch(existing, epoch, owned)
-        return existing
-
-    def _replace_static(
-        self, group: ConsumerGroup, old: ConsumerGroupMember, member_id: str, records: Records
-    ) -> ConsumerGroupMember:
-        """The rejoining static member takes over the old one's assignment, without a new epoch."""
-        gid = group.group_id
-        self._timers.cancel_member(gid, old.member_id)
-        target = group.target_assignment.pop(old.member_id, {})
-        group.remove_member(old.member_id)
-        records.extend(crec.member_tombstones(gid, old.member_id))
-        new = attrs.evolve(old, member_id=member_id, member_epoch=0, previous_member_epoch=0)
-        group.update_member(new)
-        group.target_assignment[member_id] = target
-        records.append(crec.member_subscription_record(gid, new))
-        records.append(crec.target_member_record(gid, member_id, target))
-        records.append(crec.current_assignment_record(gid, new))
-        self._log.info(
-            "[GroupId {g}] Static member {old} with instance id {i} re-joins as {new}.",
-            g=gid,
-            old=old.member_id,
-            i=old.instance_id,
-            new=member_id,
-        )
-        return new
 
     def _refresh_subscription_metadata(self, group: ConsumerGroup, records: Records) -> bool:
         """Kafka's C{updateSubscriptionMetadata}: the subscribed topics' ids and sizes."""
@@ -366,8 +347,11 @@ class ConsumerGroupCoordinator:
             return member
         group.update_member(new)
         records.append(crec.current_assignment_record(group.group_id, new))
+        if new.uses_classic_protocol:
+            # Classic members have join and sync timers instead.
+            return new
         if new.state == MemberState.UNREVOKED_PARTITIONS:
-            self._timers.schedule(
+            self.timers.schedule(
                 group.group_id,
                 new.member_id,
                 REBALANCE,
@@ -375,7 +359,7 @@ class ConsumerGroupCoordinator:
                 epoch=new.member_epoch,
             )
         else:
-            self._timers.cancel(group.group_id, new.member_id, REBALANCE)
+            self.timers.cancel(group.group_id, new.member_id, REBALANCE)
         return new
 
     # -- leaving and fencing ----------------------------------------------------------
@@ -390,24 +374,8 @@ class ConsumerGroupCoordinator:
         response = ConsumerGroupHeartbeatResponse(
             member_id=r.member_id, member_epoch=r.member_epoch
         )
-        if r.instance_id is None:
-            member = group.members.get(r.member_id)
-            if member is None:
-                raise error(
-                    ErrorCode.UNKNOWN_MEMBER_ID,
-                    f"Member {r.member_id} is not a member of group {group.group_id}.",
-                )
-        else:
-            found = group.static_member(r.instance_id)
-            if found is None:
-                raise error(ErrorCode.UNKNOWN_MEMBER_ID, f"Instance id {r.instance_id} is unknown.")
-            if found.member_id != r.member_id:
-                raise error(
-                    ErrorCode.FENCED_INSTANCE_ID,
-                    f"Static member {r.member_id} with instance id {r.instance_id} was fenced by "
-                    f"member {found.member_id}.",
-                )
-            member = found
+        member = known_member(group, r.member_id, r.instance_id)
+        if r.instance_id is not None:
             if r.member_epoch == LEAVE_GROUP_STATIC_MEMBER_EPOCH:
                 away = attrs.evolve(
                     member,
@@ -432,16 +400,29 @@ class ConsumerGroupCoordinator:
         return response
 
     def fence(self, group: ConsumerGroup, member_id: str, records: Records) -> None:
-        """Kafka's C{consumerGroupFenceMember}: remove the member and bump the group epoch."""
-        self._timers.cancel_member(group.group_id, member_id)
-        group.remove_member(member_id)
-        group.target_assignment.pop(member_id, None)
-        records.extend(crec.member_tombstones(group.group_id, member_id))
+        """
+        Kafka's C{consumerGroupFenceMember}: remove the member and bump the
+        group epoch, or convert the group to a classic group when only
+        classic members would remain and the policy allows a downgrade.
+        """
+        self.timers.cancel_member(group.group_id, member_id)
+        if self.migration.may_downgrade(group, member_id):
+            self.migration.downgrade(group, member_id, records)
+            return
+        self.remove_members(group, [member_id], records)
+
+    def remove_members(self, group: ConsumerGroup, member_ids: list[str], records: Records) -> None:
+        """Kafka's C{removeMember} of each, then one subscription refresh and epoch bump."""
+        for member_id in member_ids:
+            self.timers.cancel_member(group.group_id, member_id)
+            group.remove_member(member_id)
+            group.target_assignment.pop(member_id, None)
+            records.extend(crec.member_tombstones(group.group_id, member_id))
         self._refresh_subscription_metadata(group, records)
         self._bump_epoch(group, records)
 
     def _expired(self, group_id: str, member_id: str, kind: str, epoch: int) -> None:
-        """A session or rebalance timeout: fence the member (Kafka's timeout operations)."""
+        """A session, rebalance, join or sync timeout fences the member (Kafka's timeouts)."""
         group = self._table.consumer_groups.get(group_id)
         member = group.members.get(member_id) if group is not None else None
         if group is None or member is None:
@@ -454,7 +435,7 @@ class ConsumerGroupCoordinator:
             "[GroupId {g}] Member {m} fenced from the group because its {what} expired.",
             g=group_id,
             m=member_id,
-            what="session" if kind == SESSION else "rebalance timeout (revocation)",
+            what=EXPIRED[kind],
         )
         records: Records = []
         self.fence(group, member_id, records)
@@ -480,9 +461,9 @@ class ConsumerGroupCoordinator:
         for group in self._table.consumer_groups.values():
             for member in group.members.values():
                 gid, mid = group.group_id, member.member_id
-                self._timers.schedule(gid, mid, SESSION, self._config.consumer_session_timeout_ms)
-                if member.state == MemberState.UNREVOKED_PARTITIONS:
-                    self._timers.schedule(
+                self.timers.schedule(gid, mid, SESSION, self.session_timeout_ms(group, member))
+                if member.state == MemberState.UNREVOKED_PARTITIONS and not member.classic:
+                    self.timers.schedule(
                         gid,
                         mid,
                         REBALANCE,
@@ -492,8 +473,19 @@ class ConsumerGroupCoordinator:
 
     def stop(self) -> None:
         """Cancel every timer."""
-        self._timers.stop()
+        self.timers.stop()
 
     def forget(self, group_id: str) -> None:
         """Cancel the timers of a deleted group's members."""
-        self._timers.cancel_group(group_id)
+        self.timers.cancel_group(group_id)
+
+    def has_member(self, group_id: str, member_id: str) -> bool:
+        """Whether C{member_id} is a member of the consumer group C{group_id}."""
+        group = self._table.consumer_groups.get(group_id)
+        return group is not None and member_id in group.members
+
+    def session_timeout_ms(self, group: ConsumerGroup, member: ConsumerGroupMember) -> int:
+        """A classic member's own session timeout, else the group's."""
+        if member.classic is not None:
+            return member.classic.session_timeout_ms
+        return self._timeouts.consumer_session_timeout_ms(group.group_id)

@@ -21,6 +21,8 @@ GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 OPERATIONS_NOT_ASKED = -2147483648
 #: C{MemberType} of ConsumerGroupDescribe v1: a member of the consumer protocol.
 CONSUMER_MEMBER = 1
+#: ... and a member of the classic protocol.
+CLASSIC_MEMBER = 0
 
 
 def not_found(group_id: str, message: str) -> DescribedGroup:
@@ -59,7 +61,7 @@ def _member(group: ConsumerGroup, m: ConsumerGroupMember, image: MetadataImage) 
         subscribed_topic_regex=m.subscribed_topic_regex,
         assignment=_described(m.assigned_partitions, image),
         target_assignment=_described(group.target_assignment.get(m.member_id, {}), image),
-        member_type=CONSUMER_MEMBER,
+        member_type=CONSUMER_MEMBER if m.classic is None else CLASSIC_MEMBER,
     )
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from attrs import define, field
 
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.consumer.member import Assignment, ConsumerGroupMember
+from kafkatwist.groups.consumer.member import Assignment, ConsumerGroupMember, MemberState
 from kafkatwist.groups.consumer.regex import RegexResolver
 
 #: A subscribed topic as the group last saw it: (topic id, partition count).
@@ -111,6 +111,17 @@ class ConsumerGroup:
         """Kafka's C{currentPartitionEpoch}: the owner's epoch, -1 when free."""
         return self.partition_epochs.get((topic_id, partition), -1)
 
+    def waiting_on_unreleased_partition(self, member: ConsumerGroupMember) -> bool:
+        """Kafka's C{waitingOnUnreleasedPartition}: a target partition still held by another."""
+        if member.state != MemberState.UNRELEASED_PARTITIONS:
+            return False
+        for topic_id, partitions in self.target_assignment.get(member.member_id, {}).items():
+            held = member.assigned_partitions.get(topic_id, frozenset())
+            for p in partitions:
+                if p not in held and self.partition_epoch(topic_id, p) != -1:
+                    return True
+        return False
+
     # -- subscriptions ----------------------------------------------------------
 
     def subscribed_names(
@@ -148,7 +159,8 @@ class ConsumerGroup:
         self, member_id: str, member_epoch: int, api_version: int, *, transactional: bool = False
     ) -> ErrorCode | None:
         """
-        Kafka's C{ConsumerGroup.validateOffsetCommit}.
+        Kafka's C{ConsumerGroup.validateOffsetCommit}; a member of the classic
+        protocol commits with any version and its generation.
 
         A commit without a member epoch is accepted from an empty group (the
         admin client, a standalone consumer); a TxnOffsetCommit that names no
@@ -161,10 +173,12 @@ class ConsumerGroup:
         member = self.members.get(member_id)
         if member is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        if not transactional and api_version < 9:
+        classic = member.uses_classic_protocol
+        if not transactional and not classic and api_version < 9:
             return ErrorCode.UNSUPPORTED_VERSION
         if member_epoch != member.member_epoch:
-            return ErrorCode.STALE_MEMBER_EPOCH
+            # A classic member's generation is its member epoch.
+            return ErrorCode.ILLEGAL_GENERATION if classic else ErrorCode.STALE_MEMBER_EPOCH
         return None
 
     def validate_offset_fetch(self, member_id: str | None, member_epoch: int) -> ErrorCode | None:

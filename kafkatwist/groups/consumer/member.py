@@ -67,6 +67,18 @@ def partition_count(assignment: Assignment) -> int:
 
 
 @frozen
+class ClassicMetadata:
+    """
+    Kafka's C{ClassicMemberMetadata}: what a member of the classic protocol
+    inside a consumer group sent in its JoinGroup.
+    """
+
+    session_timeout_ms: int
+    #: (name, metadata) in the member's order of preference.
+    protocols: tuple[tuple[str, bytes], ...]
+
+
+@frozen
 class ConsumerGroupMember:
     """One member of a consumer group, as Kafka's C{ConsumerGroupMember} holds it."""
 
@@ -86,6 +98,13 @@ class ConsumerGroupMember:
     assigned_partitions: Assignment = attrs.field(factory=dict)
     #: The partitions the member must revoke.
     partitions_pending_revocation: Assignment = attrs.field(factory=dict)
+    #: Set for a member of the classic protocol (JoinGroup/SyncGroup/Heartbeat).
+    classic: ClassicMetadata | None = None
+
+    @property
+    def uses_classic_protocol(self) -> bool:
+        """Kafka's C{useClassicProtocol}."""
+        return self.classic is not None
 
     def is_reconciled_to(self, target_epoch: int) -> bool:
         """Kafka's C{isReconciledTo}: STABLE at the target assignment epoch."""
@@ -106,6 +125,7 @@ class ConsumerGroupMember:
             self.subscribed_topic_regex,
             self.server_assignor,
             self.rebalance_timeout_ms,
+            self.classic,
         )
 
     def current_assignment(self) -> tuple[object, ...]:

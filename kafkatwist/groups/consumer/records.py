@@ -23,7 +23,13 @@ import uuid
 
 from attrs import frozen
 
-from kafkatwist.groups.consumer.member import Assignment, ConsumerGroupMember, MemberState, freeze
+from kafkatwist.groups.consumer.member import (
+    Assignment,
+    ClassicMetadata,
+    ConsumerGroupMember,
+    MemberState,
+    freeze,
+)
 from kafkatwist.messages import group_coordinator_records as m
 from kafkatwist.wire import schema
 from kafkatwist.wire.primitives import Reader
@@ -88,7 +94,15 @@ def member_subscription_record(group_id: str, member: ConsumerGroupMember) -> Re
         subscribed_topic_regex=member.subscribed_topic_regex,
         rebalance_timeout_ms=member.rebalance_timeout_ms,
         server_assignor=member.server_assignor,
-        classic_member_metadata=None,
+        classic_member_metadata=None
+        if member.classic is None
+        else m.ClassicMemberMetadata(
+            session_timeout_ms=member.classic.session_timeout_ms,
+            supported_protocols=tuple(
+                m.ClassicProtocol(name=name, metadata=data)
+                for name, data in member.classic.protocols
+            ),
+        ),
     )
     return key, _frame(_VALUE_VERSION, value)
 
@@ -254,3 +268,14 @@ def assignment_of(
 def state_of(value: m.ConsumerGroupCurrentMemberAssignmentValue) -> MemberState:
     """The member state a current-assignment record holds."""
     return MemberState.of(value.state)
+
+
+def classic_of(value: m.ConsumerGroupMemberMetadataValue) -> ClassicMetadata | None:
+    """The classic member metadata a member-subscription record holds, if any."""
+    c = value.classic_member_metadata
+    if c is None:
+        return None
+    return ClassicMetadata(
+        session_timeout_ms=c.session_timeout_ms,
+        protocols=tuple((p.name, p.metadata) for p in c.supported_protocols),
+    )

@@ -38,6 +38,7 @@ def replay(groups: dict[str, ConsumerGroup], record: crec.Decoded) -> None:
                 subscribed_topic_regex=value.subscribed_topic_regex,
                 rebalance_timeout_ms=value.rebalance_timeout_ms,
                 server_assignor=value.server_assignor,
+                classic=crec.classic_of(value),
             )
         )
     elif isinstance(value, m.ConsumerGroupTargetAssignmentMetadataValue):
