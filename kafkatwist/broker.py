@@ -200,7 +200,7 @@ def build_broker(
         fetch_sessions=fetch_sessions,
         broker_loggers=BrokerLoggers(),
         features=features,
-        telemetry=ClientMetricsManager(metadata),
+        telemetry=ClientMetricsManager(metadata, max_bytes=config.telemetry_max_bytes),
         quotas=ClientQuotas.create(metadata, window),
         node_id=node_id,
         cluster_id=cluster_id,

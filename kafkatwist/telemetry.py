@@ -64,7 +64,7 @@ MATCH_ATTRIBUTES = frozenset(
         "client_source_port",
     }
 )
-#: Kafka's C{telemetry.max.bytes} default: the largest payload a client may push.
+#: Kafka's C{telemetry.max.bytes} default (the broker config sets the manager's max_bytes).
 TELEMETRY_MAX_BYTES = 1_048_576
 #: The compression types offered to clients, Kafka's order: zstd, lz4, gzip, snappy.
 ACCEPTED_COMPRESSION_TYPES = (4, 3, 1, 2)

@@ -434,6 +434,9 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("quota.window.size.seconds", TYPE_INT, "1", _R, "The time span of "
                         "each client quota sample.", at_least(1),
                         feeds="quota_window_size_seconds"),
+        BrokerConfigDef("telemetry.max.bytes", TYPE_INT, "1048576", _R, "The largest "
+                        "metrics payload a client may push (KIP-714).", at_least(1),
+                        feeds="telemetry_max_bytes"),
         BrokerConfigDef("security.providers", TYPE_STRING, None, _R,
                         "Security provider creator classes."),
         BrokerConfigDef("sasl.enabled.mechanisms", TYPE_LIST, "GSSAPI", _P,

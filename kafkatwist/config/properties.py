@@ -227,6 +227,8 @@ class BrokerConfig:
     # Client quota sensors (kafkatwist.quotas.rate.QuotaWindow).
     quota_window_num: int = _default("quota.window.num", int)
     quota_window_size_seconds: int = _default("quota.window.size.seconds", int)
+    # The largest PushTelemetry payload (kafkatwist.telemetry).
+    telemetry_max_bytes: int = _default("telemetry.max.bytes", int)
     # The merged raw properties (file plus overrides): the resolver's static layer.
     properties: Mapping[str, str] = field(
         factory=dict, converter=_frozen_mapping, hash=False, repr=False

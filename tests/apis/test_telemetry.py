@@ -17,6 +17,7 @@ from kafkatwist.apis import (
     list_config_resources,
     push_telemetry,
 )
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.api_versions import ApiVersionsRequest
 from kafkatwist.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResource
@@ -264,6 +265,17 @@ class TelemetryTests(TelemetryTestCase):
             [(sub.client_instance_id, 0, b"payload"), (sub.client_instance_id, 4, b"more")],
         )
         self.assertEqual(pushed[0].attributes["client_id"], "test-client")
+
+    def test_telemetry_max_bytes_config(self) -> None:
+        """The broker's telemetry.max.bytes bounds a push: one byte over is TELEMETRY_TOO_LARGE."""
+        config = BrokerConfig.from_properties({"telemetry.max.bytes": "100"})
+        self.broker = make_broker(config=config)
+        self.clock = clock_of(self.broker)
+        self.subscribe("a", metrics="*", interval_ms="100")
+        sub = self.get()
+        self.assertEqual(self.push(sub, metrics=b"x" * 101), ErrorCode.TELEMETRY_TOO_LARGE)
+        self.clock.advance(1)
+        self.assertEqual(self.push(sub, metrics=b"x" * 100), ErrorCode.NONE)
 
     def test_push_errors(self) -> None:
         """Push errors: reserved id, unknown subscription, compression, size, terminating."""
