@@ -11,24 +11,14 @@ C{Pattern.matcher(topic).matches()}, a match of the whole name
 L{compile_regex} parses the pattern with RE2's grammar, refusing what RE2
 refuses (backreferences, lookaround, atomic groups, possessive or nested
 repetition, repeat counts over 1000, unknown escapes and classes) with
-RE2/J's error descriptions, and translates what it accepts into a Python
-C{re} pattern with the same meaning: Perl classes (C{\\d}, C{\\w}, C{\\s},
-C{\\b}) are ASCII as in RE2; C{\\z}, C{\\Q...\\E}, C{\\x{...}}, octal
-escapes, POSIX classes (C{[[:alpha:]]}) and scoped inline flags
-(C{a(?i)b|c}) are rewritten. The C{U} (ungreedy) flag is dropped: whether a
-whole name matches does not depend on greediness.
-
-Two limits, both harmless for topic names (which Kafka restricts to
-C{[a-zA-Z0-9._-]}, ASCII without newlines):
-  - Unicode classes (C{\\pL}, C{\\p{Greek}}) are evaluated over ASCII only:
-    general categories and the scripts C{Latin} and C{Common} by
-    L{unicodedata}, the other scripts RE2 knows (listed in L{_SCRIPTS})
-    match nothing;
-  - C{$} and C{.} differ from RE2 only around newlines.
-
-Python's C{re} backtracks where RE2 runs in linear time, so a pathological
-pattern (C{(a+)+b}) can be slow on a long name; callers that match many
-names should do it off the reactor thread.
+RE2/J's error descriptions; what it accepts is then compiled and matched by
+RE2 itself (the C{google-re2} package), which runs in time linear in the
+name whatever the pattern: a client's regex cannot stall the reactor, as
+Python's backtracking C{re} could (C{(.*)*x} on a 40-character name takes
+hours there). The parser's translation to Python's C{re} (same meaning:
+Perl classes ASCII as in RE2, C{\\z}, C{\\Q...\\E}, C{\\x{...}},
+POSIX classes, scoped inline flags rewritten) is kept as its test of what
+it understood.
 
 Internal topics (C{__consumer_offsets}, C{__transaction_state},
 C{__share_group_state}: Kafka's C{Topic.isInternal}) are never matched.
@@ -39,6 +29,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Protocol
+
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 
 from kafkatwist.errors import CodedError, ErrorCode
 
@@ -406,21 +399,38 @@ class _Parser:
         return _class_items(codes, bool(value))
 
 
-def compile_regex(pattern: str) -> re.Pattern[str]:
+class CompiledRegex(Protocol):
+    """A pattern RE2 compiled (C{re2._Regexp}): what L{matching_topics} needs of it."""
+
+    def fullmatch(self, text: str) -> object | None:
+        """A match when C{text} matches as a whole, else None."""
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # refusals are answered to the client, not logged by RE2
+    return options
+
+
+_RE2_OPTIONS = _re2_options()
+
+
+def compile_regex(pattern: str) -> CompiledRegex:
     """
-    C{pattern} as RE2/J would compile it, for L{matching_topics}.
+    C{pattern} compiled by RE2, for L{matching_topics}.
 
     Raises L{InvalidRegularExpression} (C{INVALID_REGULAR_EXPRESSION}, with
     Kafka's message and RE2/J's description) when RE2/J would refuse it.
     """
-    translated = _Parser(pattern).translate()
+    _Parser(pattern).translate()  # RE2/J's refusals, with its descriptions
     try:
-        return re.compile(translated, re.ASCII)
-    except re.error as error:  # pragma: no cover - a translation RE2 accepts but Python refuses
+        compiled: CompiledRegex = re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as error:  # pragma: no cover - a pattern the parser accepts, RE2 refuses
         raise InvalidRegularExpression(pattern, str(error)) from None
+    return compiled
 
 
-def matching_topics(pattern: str | re.Pattern[str], names: Iterable[str]) -> frozenset[str]:
+def matching_topics(pattern: str | CompiledRegex, names: Iterable[str]) -> frozenset[str]:
     """
     The names of C{names} that C{pattern} matches whole, never an internal topic.
 

@@ -88,6 +88,18 @@ class MatchingTests(SynchronousTestCase):
             matching_topics(compile_regex("orders-2"), TOPICS), frozenset({"orders-2"})
         )
 
+    def test_pathological_patterns_match_in_linear_time(self) -> None:
+        """
+        Nested repetition on a long name: RE2 answers at once (Python's re would take hours).
+
+        C{(.*)*x} against 60 characters backtracks through 2**60 splits in a
+        backtracking engine; RE2 matches in time linear in the name.
+        """
+        names = ["a" * 60, "b" * 59 + "x", "w" * 200 + ".z"]
+        self.assertEqual(matching_topics("(.*)*x", names), frozenset({"b" * 59 + "x"}))
+        self.assertEqual(matching_topics(r"(\w+)*\.z", names), frozenset({"w" * 200 + ".z"}))
+        self.assertEqual(matching_topics("(a+)+b", names), frozenset())
+
     def test_repetition(self) -> None:
         """Counted repetition and lazy operators are accepted."""
         self.assertEqual(self.match("orders-[0-9]{1,3}"), {"orders-1", "orders-2"})
