@@ -26,6 +26,7 @@ type in a filter, which Kafka answers with UNSUPPORTED_VERSION.
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Iterable, Mapping
 
@@ -136,6 +137,10 @@ def check_value(keys: Mapping[str, str], key: str, value: float) -> None:
     kind = keys.get(key)
     if kind is None:
         raise _invalid(f"Invalid configuration key {key}")
+    if not math.isfinite(value):
+        # Kafka lets NaN through (its checks are comparisons) and then reads
+        # it as 0; refused here, so no sensor ever divides by it.
+        raise _invalid(f"Quota {key} must be a finite number")
     if value <= 0.0:
         raise _invalid(f"Quota {key} must be greater than 0")
     if kind == _DOUBLE:

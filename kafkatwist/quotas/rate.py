@@ -114,15 +114,23 @@ class Rate:
         return total / (self.window_size_ms(now_ms) / 1000.0)
 
 
+#: The largest C{throttle_time_ms} a response can carry.
+INT32_MAX = 2**31 - 1
+
+
 def throttle_time_ms(observed: float, bound: float, window_ms: int) -> int:
     """
     The delay that brings C{observed} back to C{bound} (Kafka's C{QuotaUtils.throttleTime}).
 
     If O is the observed rate and T the quota over a window of W, a delay X
     such that C{O * W / (W + X) = T} is C{X = (O - T) / T * W}, rounded
-    half up to whole milliseconds (Java's C{Math.round}).
+    half up to whole milliseconds (Java's C{Math.round}), and at most the
+    largest int32 (the responses' C{throttle_time_ms}); a bound that is not a
+    positive finite number (none should be stored) throttles nothing.
     """
-    return math.floor((observed - bound) / bound * window_ms + 0.5)
+    if not (math.isfinite(bound) and bound > 0 and math.isfinite(observed)):
+        return 0
+    return min(math.floor((observed - bound) / bound * window_ms + 0.5), INT32_MAX)
 
 
 @define

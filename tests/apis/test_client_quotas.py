@@ -196,6 +196,18 @@ class AlterTests(_Case):
                 "producer_byte_rate cannot be a fractional value.",
             ),
             (
+                (("user", "u"),),
+                "request_percentage",
+                float("nan"),
+                "Quota request_percentage must be a finite number",
+            ),
+            (
+                (("client-id", None),),
+                "producer_byte_rate",
+                float("inf"),
+                "Quota producer_byte_rate must be a finite number",
+            ),
+            (
                 (("ip", "127.0.0.1"),),
                 "connection_creation_rate",
                 2.0**31,

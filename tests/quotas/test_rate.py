@@ -102,6 +102,16 @@ class ThrottleTimeTests(SynchronousTestCase):
         self.assertEqual(throttle_time_ms(1000.5, 1000, 1000), 1)
         self.assertEqual(throttle_time_ms(1000.25, 1000, 1000), 0)
 
+    def test_bounded_by_int32(self) -> None:
+        """A 25 MB request against 10 B/s over 11 s would be 2.75e10 ms: capped at 2**31 - 1."""
+        self.assertEqual(throttle_time_ms(25_000_000 / 11, 10, 11_000), 2**31 - 1)
+
+    def test_bad_bound_throttles_nothing(self) -> None:
+        """A bound that is NaN, infinite or not positive never throttles (nor raises)."""
+        for bound in (float("nan"), float("inf"), 0.0):
+            self.assertEqual(throttle_time_ms(5000, bound, 1000), 0)
+        self.assertEqual(throttle_time_ms(float("nan"), 1000, 1000), 0)
+
 
 class QuotaSensorTests(SynchronousTestCase):
     """Recording against a quota, as C{Sensor.record} then C{checkQuotas}."""
