@@ -12,7 +12,8 @@ decides per partition, for a Fetch below v4 from a client:
   answering UNSUPPORTED_COMPRESSION_TYPE.
 
 Conversion runs Python per record: more than L{INLINE_DOWNCONVERT_BYTES}
-of batches are converted in a worker thread
+of batches, or any compressed batch (which may inflate to many times its
+size), are converted in a worker thread
 (L{kafkatwist.topics.partitions.Partitions.run_in_worker}), so that the
 reactor thread never converts more than that at a time.
 """
@@ -24,6 +25,7 @@ from typing import Final
 from kafkatwist.errors import ErrorCode, RecordsError
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.topics.partitions import Partitions
+from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.downconvert import down_convert, fit
 
 #: Bytes of batches converted on the reactor thread at most.
@@ -63,11 +65,16 @@ async def converted(
         return fit(down_convert(chunks, magic, fetch_offset), limit)
 
     try:
-        if size <= INLINE_DOWNCONVERT_BYTES:
+        if size <= INLINE_DOWNCONVERT_BYTES and not _any_compressed(chunks):
             return convert()
         return await partitions.run_in_worker(convert)
     except RecordsError as e:
         return e.code
+
+
+def _any_compressed(chunks: list[bytes]) -> bool:
+    """Whether a batch of C{chunks} is compressed (read from the batch headers only)."""
+    return any(header.compression for chunk in chunks for _, header in iter_batches(chunk))
 
 
 __all__ = ["INLINE_DOWNCONVERT_BYTES", "converted", "refusal"]

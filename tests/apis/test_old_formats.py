@@ -329,6 +329,40 @@ class ConversionThreadTests(SynchronousTestCase):
         answer = self.successResultOf(call(self.broker, produce.SPEC, plain, 1))
         self.assertEqual(answer.responses[0].partition_responses[0].base_offset, 3)
 
+    def test_compressed_fetch_in_worker(self) -> None:
+        """A small compressed batch is down-converted in a worker (it may inflate to far more)."""
+        value = bytes(100_000)  # gzips to about 100 bytes, inflates to 1,000,000
+        batch = build_batch([(None, value)] * 10, base_timestamp=self.now, compression=GZIP)
+        self.assertLess(len(batch), INLINE_DOWNCONVERT_BYTES)
+        request = ProduceRequest(
+            acks=1,
+            timeout_ms=1000,
+            topic_data=(
+                TopicProduceData(
+                    name="t", partition_data=(PartitionProduceData(index=0, records=batch),)
+                ),
+            ),
+        )
+        self.successResultOf(call(self.broker, produce.SPEC, request, 9))
+        fetch_request = FetchRequest(
+            max_wait_ms=0,
+            min_bytes=1,
+            max_bytes=1 << 20,
+            topics=(
+                FetchTopic(
+                    topic="t",
+                    partitions=(
+                        FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20),
+                    ),
+                ),
+            ),
+        )
+        d = call(self.broker, fetch.SPEC, fetch_request, 2)
+        self.assertNoResult(d)
+        self.assertEqual(self.worker.run_all(), 1)
+        got = parsed(self.successResultOf(d).responses[0].partitions[0].records)
+        self.assertEqual(len(got), 10)
+
     def test_large_fetch_in_worker(self) -> None:
         """More than INLINE_DOWNCONVERT_BYTES of batches are down-converted in a worker."""
         value = bytes(1000)
