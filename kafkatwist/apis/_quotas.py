@@ -19,12 +19,13 @@ connection that long (KIP-219), as Kafka's C{sendResponseMaybeThrottle}.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.wire.schema import field_specs
+from kafkatwist.wire.versions import VersionRange
 
 _T = TypeVar("_T")
 
@@ -46,7 +47,7 @@ def request_throttle(ctx: RequestContext) -> int:
 
 
 @cache
-def _throttle_versions(response_cls: type) -> Any:
+def _throttle_versions(response_cls: type) -> VersionRange | None:
     for a, spec in field_specs(response_cls):
         if a.name == "throttle_time_ms":
             return spec.versions

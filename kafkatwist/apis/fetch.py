@@ -385,10 +385,10 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
     quota = ctx.broker.quotas.fetch
     cap = quota.max_value_in_window(ctx.user, ctx.client_id, ctx.broker.now_ms())
     if cap < (request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF):
-        # Kafka's fetchMaxBytes: no more than the quota allows in its windows.
-        request = attrs.evolve(
-            request, max_bytes=int(cap), min_bytes=min(request.min_bytes, int(cap))
-        )
+        # Kafka's fetchMaxBytes: no more than the quota allows in its windows
+        # (at least 1: 0 would read as no limit here; the first batch still goes whole).
+        limit = max(int(cap), 1)
+        request = attrs.evolve(request, max_bytes=limit, min_bytes=min(request.min_bytes, limit))
     context = ctx.broker.fetch_sessions.new_context(ctx.api_version, request)
     if context.error is not None:
         return FetchResponse(error_code=int(context.error), session_id=0)
