@@ -135,7 +135,7 @@ class ConsumerGroup:
 
     def all_subscribed_names(self, topics: Iterable[str], resolve: RegexResolver) -> frozenset[str]:
         """Every topic name some member subscribes to."""
-        names = list(topics)
+        names = frozenset(topics)  # one set for every member's regex (see regex.resolve)
         out: set[str] = set()
         for member in self.members.values():
             out |= self.subscribed_names(member, names, resolve)

@@ -42,7 +42,14 @@ def resolve(pattern: str, topics: Iterable[str]) -> frozenset[str]:
     The topics C{pattern} matches as a whole, internal topics excluded.
 
     Kafka's C{GroupMetadataManager.refreshRegularExpressions} matches every
-    topic of the metadata image but the internal ones.
+    topic of the metadata image but the internal ones. The answer is kept
+    per (pattern, topic names): the members of a group usually share their
+    regex, and heartbeats re-ask while the topics stay the same.
     """
+    return _resolve(pattern, frozenset(topics))
+
+
+@functools.lru_cache(maxsize=256)
+def _resolve(pattern: str, topics: frozenset[str]) -> frozenset[str]:
     compiled = _compiled(pattern)
     return frozenset() if compiled is None else matching_topics(compiled, topics)

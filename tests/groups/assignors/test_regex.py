@@ -15,6 +15,7 @@ from kafkatwist.groups.assignors.regex import (
     compile_regex,
     matching_topics,
 )
+from kafkatwist.groups.consumer import regex as consumer_regex
 
 TOPICS = [
     "orders-1",
@@ -99,6 +100,16 @@ class MatchingTests(SynchronousTestCase):
         self.assertEqual(matching_topics("(.*)*x", names), frozenset({"b" * 59 + "x"}))
         self.assertEqual(matching_topics(r"(\w+)*\.z", names), frozenset({"w" * 200 + ".z"}))
         self.assertEqual(matching_topics("(a+)+b", names), frozenset())
+
+    def test_consumer_resolver_follows_topic_changes(self) -> None:
+        """The consumer coordinator's cached resolver answers for the topics it is given now."""
+        self.assertEqual(consumer_regex.resolve("o.*", ["orders"]), frozenset({"orders"}))
+        self.assertEqual(
+            consumer_regex.resolve("o.*", ["orders", "other", "x"]), frozenset({"orders", "other"})
+        )
+        self.assertEqual(consumer_regex.resolve("o.*", []), frozenset())
+        self.assertEqual(consumer_regex.resolve("(a)\\1", ["aa"]), frozenset())
+        self.assertFalse(consumer_regex.validate("(a)\\1"))
 
     def test_repetition(self) -> None:
         """Counted repetition and lazy operators are accepted."""
