@@ -236,6 +236,9 @@ class ClientMetricsManager:
     _subscriptions_key: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
     _subscriptions: tuple[Subscription, ...] = ()
     _version: int = 0
+    #: The metadata log offset the subscriptions were last read at (-1: never).
+    _read_at: int = -1
+    _next_sweep_ms: int = 0
     _random_id: Callable[[], uuid.UUID] = uuid.uuid4
     RESERVED: ClassVar[frozenset[uuid.UUID]] = frozenset({uuid.UUID(int=0), uuid.UUID(int=1)})
 
@@ -252,6 +255,9 @@ class ClientMetricsManager:
 
     def subscriptions(self) -> tuple[Subscription, ...]:
         """The current subscriptions; the version moves when they change."""
+        if self._metadata.next_offset == self._read_at:
+            return self._subscriptions  # no metadata record since the last look
+        self._read_at = self._metadata.next_offset
         configs = self._metadata.image.configs
         key = tuple(
             sorted(
@@ -307,6 +313,10 @@ class ClientMetricsManager:
         return instance
 
     def _expire(self, now: int) -> None:
+        """Drop the instances not seen for long enough; a sweep at most once a second."""
+        if now < self._next_sweep_ms:
+            return
+        self._next_sweep_ms = now + 1000
         expired = [
             i.instance_id
             for i in self._instances.values()
