@@ -96,6 +96,8 @@ class ConsumerGroupCoordinator:
     _timeouts: GroupTimeouts
     _rebalancer: Rebalancer
     _outbox: Outbox
+    #: Arms the offsets retention check, which also deletes empty consumer groups.
+    _arm_expiry: Callable[[], None]
     timers: MemberTimers = field(init=False)
     #: Online upgrade and downgrade.
     migration: GroupMigration = field(init=False)
@@ -263,6 +265,7 @@ class ConsumerGroupCoordinator:
         classic = self._table.groups.get(group_id)
         if not create:
             raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
+        self._arm_expiry()
         if classic is not None and (classic.members or classic.state != GroupState.EMPTY):
             if self.migration.may_upgrade(classic):
                 return self.migration.upgrade(classic, records)
