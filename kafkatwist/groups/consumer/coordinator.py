@@ -204,13 +204,14 @@ class ConsumerGroupCoordinator:
             client_host=client_host,
             classic=None,
         )
-        final = self.update_member(group, member, updated, owned, records)
+        # Before the member is stored, so one whose heartbeat then fails still expires.
         self.timers.schedule(
             group.group_id,
-            member_id,
+            updated.member_id,
             SESSION,
             self._timeouts.consumer_session_timeout_ms(group.group_id),
         )
+        final = self.update_member(group, member, updated, owned, records)
         full = (
             r.rebalance_timeout_ms != -1
             and (r.subscribed_topic_names is not None or r.subscribed_topic_regex is not None)
