@@ -119,6 +119,7 @@ class GroupCoordinator:
             else ConfiguredTimeouts(group_configs, broker_timeouts),
             rebalancer,
             outbox,
+            offsets.schedule_expiry,
         )
         classic_members = ClassicMembers(config, metadata, topic, consumer)
         return cls(

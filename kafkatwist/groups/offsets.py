@@ -21,6 +21,8 @@ from kafkatwist.clock import DelayedCall, ReactorTime, now_ms
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups import records as rec
+from kafkatwist.groups.consumer import records as crec
+from kafkatwist.groups.consumer.group import ConsumerGroup
 from kafkatwist.groups.offsets_topic import (
     OffsetsTopic,
     Records,
@@ -369,7 +371,13 @@ class OffsetStore:
             )
 
     def _expire_offsets(self) -> None:
-        """Kafka's ``cleanupGroupMetadata``: drop expired offsets, then empty groups."""
+        """
+        Kafka's ``cleanupGroupMetadata``: drop expired offsets, then empty groups.
+
+        A consumer group is deleted (C{maybeDeleteGroup}) once it has no
+        members and none of its offsets, committed or pending, remain: its
+        tombstones follow its expired offsets' (C{createGroupTombstoneRecords}).
+        """
         self._expiry_timer = None
         now = now_ms(self._clock)
         retention = self._config.offsets_retention_ms
@@ -386,9 +394,10 @@ class OffsetStore:
             for tp in expired:
                 del group.offsets[tp]
                 records.append((rec.offset_commit_key(group.group_id, *tp), None))
-            if (
-                live is None
-                and group.state == EMPTY
+            if live is not None:
+                records += self._delete_empty_consumer_group(live)
+            elif (
+                group.state == EMPTY
                 and not group.offsets
                 and not group.pending_txn_offsets
                 and not group.members
@@ -397,11 +406,31 @@ class OffsetStore:
                 records.append((rec.group_metadata_key(group.group_id), None))
                 group.transition(DEAD, now)
                 del groups[group.group_id]
-            if records:
+            if expired:
                 self._log.info(
                     "Removed {n} expired offsets of group {g}", n=len(expired), g=group.group_id
                 )
+            if records:
                 self._topic.store_quietly(group.group_id, records)
             any_offsets = any_offsets or bool(group.offsets)
-        if any_offsets or groups:
+        for live in list(consumer.values()):
+            if live.group_id not in groups:
+                records = self._delete_empty_consumer_group(live)
+                if records:
+                    self._topic.store_quietly(live.group_id, records)
+        if any_offsets or groups or consumer:
             self.schedule_expiry()
+
+    def _delete_empty_consumer_group(self, group: ConsumerGroup) -> list[crec.Record]:
+        """
+        Kafka's C{maybeDeleteGroup} for a consumer group whose offsets all
+        expired: an empty one is forgotten; its tombstones, or none.
+        """
+        gid = group.group_id
+        holder = self._table.groups.get(gid)
+        if group.members or (holder is not None and (holder.offsets or holder.pending_txn_offsets)):
+            return []
+        del self._table.consumer_groups[gid]
+        self._table.groups.pop(gid, None)
+        self._log.info("Deleted empty consumer group {g}", g=gid)
+        return crec.group_tombstones(gid, [])

@@ -180,6 +180,11 @@ class ClassicMembers:
             classic=ClassicMetadata(req.session_timeout_ms, req.protocols),
         )
         owned = embedded.owned(sub, self._metadata.image)
+        # Before the member is stored: one whose join fails (to compute or to be
+        # written) still expires, instead of holding partitions forever.
+        self._coordinator.timers.schedule(
+            group.group_id, updated.member_id, SESSION, req.session_timeout_ms
+        )
         final = self._coordinator.update_member(group, member, updated, owned, records)
         if (
             replaced is not None

@@ -96,6 +96,8 @@ class ConsumerGroupCoordinator:
     _timeouts: GroupTimeouts
     _rebalancer: Rebalancer
     _outbox: Outbox
+    #: Arms the offsets retention check, which also deletes empty consumer groups.
+    _arm_expiry: Callable[[], None]
     timers: MemberTimers = field(init=False)
     #: Online upgrade and downgrade.
     migration: GroupMigration = field(init=False)
@@ -202,13 +204,14 @@ class ConsumerGroupCoordinator:
             client_host=client_host,
             classic=None,
         )
-        final = self.update_member(group, member, updated, owned, records)
+        # Before the member is stored, so one whose heartbeat then fails still expires.
         self.timers.schedule(
             group.group_id,
-            member_id,
+            updated.member_id,
             SESSION,
             self._timeouts.consumer_session_timeout_ms(group.group_id),
         )
+        final = self.update_member(group, member, updated, owned, records)
         full = (
             r.rebalance_timeout_ms != -1
             and (r.subscribed_topic_names is not None or r.subscribed_topic_regex is not None)
@@ -263,6 +266,7 @@ class ConsumerGroupCoordinator:
         classic = self._table.groups.get(group_id)
         if not create:
             raise error(ErrorCode.GROUP_ID_NOT_FOUND, f"Consumer group {group_id} not found.")
+        self._arm_expiry()
         if classic is not None and (classic.members or classic.state != GroupState.EMPTY):
             if self.migration.may_upgrade(classic):
                 return self.migration.upgrade(classic, records)
