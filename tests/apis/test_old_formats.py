@@ -21,7 +21,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.apis import fetch, produce
 from kafkatwist.apis._downconvert import INLINE_DOWNCONVERT_BYTES
 from kafkatwist.errors import ErrorCode
-from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic, PartitionData
+from kafkatwist.messages.fetch import (
+    FetchPartition,
+    FetchRequest,
+    FetchResponse,
+    FetchTopic,
+    PartitionData,
+)
 from kafkatwist.messages.produce import (
     PartitionProduceData,
     PartitionProduceResponse,
@@ -329,11 +335,8 @@ class ConversionThreadTests(SynchronousTestCase):
         answer = self.successResultOf(call(self.broker, produce.SPEC, plain, 1))
         self.assertEqual(answer.responses[0].partition_responses[0].base_offset, 3)
 
-    def test_compressed_fetch_in_worker(self) -> None:
-        """A small compressed batch is down-converted in a worker (it may inflate to far more)."""
-        value = bytes(100_000)  # gzips to about 100 bytes, inflates to 1,000,000
-        batch = build_batch([(None, value)] * 10, base_timestamp=self.now, compression=GZIP)
-        self.assertLess(len(batch), INLINE_DOWNCONVERT_BYTES)
+    def produce_v9(self, batch: bytes) -> None:
+        """Append C{batch} to t-0 with Produce v9."""
         request = ProduceRequest(
             acks=1,
             timeout_ms=1000,
@@ -344,7 +347,10 @@ class ConversionThreadTests(SynchronousTestCase):
             ),
         )
         self.successResultOf(call(self.broker, produce.SPEC, request, 9))
-        fetch_request = FetchRequest(
+
+    def fetch_v2(self) -> Deferred[FetchResponse]:
+        """A Fetch v2 of t-0 from offset 0, 1 MiB at most."""
+        request = FetchRequest(
             max_wait_ms=0,
             min_bytes=1,
             max_bytes=1 << 20,
@@ -357,7 +363,16 @@ class ConversionThreadTests(SynchronousTestCase):
                 ),
             ),
         )
-        d = call(self.broker, fetch.SPEC, fetch_request, 2)
+        d: Deferred[FetchResponse] = call(self.broker, fetch.SPEC, request, 2)
+        return d
+
+    def test_compressed_fetch_in_worker(self) -> None:
+        """A small compressed batch is down-converted in a worker (it may inflate to far more)."""
+        value = bytes(100_000)  # gzips to about 100 bytes, inflates to 1,000,000
+        batch = build_batch([(None, value)] * 10, base_timestamp=self.now, compression=GZIP)
+        self.assertLess(len(batch), INLINE_DOWNCONVERT_BYTES)
+        self.produce_v9(batch)
+        d = self.fetch_v2()
         self.assertNoResult(d)
         self.assertEqual(self.worker.run_all(), 1)
         got = parsed(self.successResultOf(d).responses[0].partitions[0].records)
@@ -367,31 +382,8 @@ class ConversionThreadTests(SynchronousTestCase):
         """More than INLINE_DOWNCONVERT_BYTES of batches are down-converted in a worker."""
         value = bytes(1000)
         for _ in range(100):
-            batch = build_batch([(None, value)] * 10, base_timestamp=self.now)
-            request = ProduceRequest(
-                acks=1,
-                timeout_ms=1000,
-                topic_data=(
-                    TopicProduceData(
-                        name="t", partition_data=(PartitionProduceData(index=0, records=batch),)
-                    ),
-                ),
-            )
-            self.successResultOf(call(self.broker, produce.SPEC, request, 9))
-        fetch_request = FetchRequest(
-            max_wait_ms=0,
-            min_bytes=1,
-            max_bytes=1 << 20,
-            topics=(
-                FetchTopic(
-                    topic="t",
-                    partitions=(
-                        FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1 << 20),
-                    ),
-                ),
-            ),
-        )
-        d = call(self.broker, fetch.SPEC, fetch_request, 2)
+            self.produce_v9(build_batch([(None, value)] * 10, base_timestamp=self.now))
+        d = self.fetch_v2()
         self.assertNoResult(d)
         self.assertGreater(1000 * 10 * 100, INLINE_DOWNCONVERT_BYTES)
         self.assertEqual(self.worker.run_all(), 1)
