@@ -28,7 +28,7 @@ from collections.abc import Collection, Mapping
 
 from attrs import frozen
 
-from kafkatwist.config.layers import DEFAULT_CONFIG, ConfigLayers, Entry, Synonym
+from kafkatwist.config.layers import DEFAULT_CONFIG, ConfigLayers, Entry, Synonym, override_entry
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.config.values import (
     TYPE_BOOLEAN,
@@ -241,15 +241,8 @@ def describe(
         if name in overrides:
             found = [Synonym(name, value, GROUP_CONFIG), *found]
         entries.append(
-            Entry(
-                name=name,
-                value=value,
-                source=found[0].source if found else DEFAULT_CONFIG,
-                read_only=False,
-                sensitive=False,
-                synonyms=tuple(found) if include_synonyms else (),
-                config_type=d.type,
-                documentation=d.documentation if include_docs else None,
+            override_entry(
+                name, value, found, d.type, d.documentation, include_synonyms, include_docs
             )
         )
     return entries

@@ -65,6 +65,33 @@ class Entry:
     documentation: str | None
 
 
+def override_entry(
+    name: str,
+    value: str,
+    found: list[Synonym],
+    config_type: int,
+    documentation: str,
+    include_synonyms: bool,
+    include_docs: bool,
+) -> Entry:
+    """
+    The entry of a config a resource may override (a topic's, a group's).
+
+    Writable and not sensitive; its source is that of the first of C{found},
+    its synonyms from the override down (DEFAULT_CONFIG when none is set).
+    """
+    return Entry(
+        name=name,
+        value=value,
+        source=found[0].source if found else DEFAULT_CONFIG,
+        read_only=False,
+        sensitive=False,
+        synonyms=tuple(found) if include_synonyms else (),
+        config_type=config_type,
+        documentation=documentation if include_docs else None,
+    )
+
+
 @frozen
 class ConfigLayers:
     """A snapshot of the four broker layers, for one request."""
@@ -198,15 +225,8 @@ class ConfigLayers:
             if name in overrides:
                 found.insert(0, Synonym(name, value, TOPIC_CONFIG))
             entries.append(
-                Entry(
-                    name=name,
-                    value=value,
-                    source=found[0].source if found else DEFAULT_CONFIG,
-                    read_only=False,
-                    sensitive=False,
-                    synonyms=tuple(found) if include_synonyms else (),
-                    config_type=d.type,
-                    documentation=d.documentation if include_docs else None,
+                override_entry(
+                    name, value, found, d.type, d.documentation, include_synonyms, include_docs
                 )
             )
         return entries
