@@ -7,9 +7,6 @@ read back with kafka-python's DefaultRecordBatch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
-
 import attrs
 from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
@@ -39,10 +36,8 @@ from kafkatwist.wire.compression import GZIP, NONE, SNAPPY
 from kafkatwist.wire.record import NewRecord, build_batch
 from kafkatwist.wire.schema import Records
 from tests.brokers import call, make_broker
-from tests.storage.support import stored_batches
+from tests.storage.support import ManualRunBlocking, stored_batches
 from tests.support import request_frame
-
-T = TypeVar("T")
 
 
 def message_set(
@@ -279,30 +274,11 @@ class OldFormatTests(SynchronousTestCase):
         self.assertIn("t-0", lines[0])
 
 
-class Worker:
-    """A C{run_blocking} whose jobs wait until the test runs them (a worker thread, held)."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[Callable[[], object], Deferred[object]]] = []
-
-    def __call__(self, fn: Callable[[], T], /) -> Deferred[T]:
-        d: Deferred[T] = Deferred()
-        self.jobs.append((fn, d))  # type: ignore[arg-type]
-        return d
-
-    def run_all(self) -> int:
-        """Run the waiting jobs; how many there were."""
-        jobs, self.jobs = self.jobs, []
-        for fn, d in jobs:
-            d.callback(fn())
-        return len(jobs)
-
-
 class ConversionThreadTests(SynchronousTestCase):
     """Big conversions leave the reactor thread."""
 
     def setUp(self) -> None:
-        self.worker = Worker()
+        self.worker = ManualRunBlocking()
         self.broker = make_broker(run_blocking=self.worker)
         self.successResultOf(self.broker.controller.create_topic("t", 1))
         self.now = self.broker.partitions.now_ms()

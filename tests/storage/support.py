@@ -52,10 +52,13 @@ class ManualRunBlocking:
         fn, d = self.pending.pop(0)
         maybeDeferred(fn).chainDeferred(d)
 
-    def run_all(self) -> None:
-        """Run jobs until none are queued (jobs may queue more)."""
+    def run_all(self) -> int:
+        """Run jobs until none are queued (jobs may queue more); how many ran."""
+        ran = 0
         while self.pending:
             self.run_one()
+            ran += 1
+        return ran
 
 
 def temp_dir(case: SynchronousTestCase) -> str:
