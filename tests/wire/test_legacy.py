@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Sequence
 
 import lz4.frame
-from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
+from kafka.record.default_records import DefaultRecordBatch
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from kafka.record.memory_records import MemoryRecords
 from twisted.trial.unittest import SynchronousTestCase
@@ -32,6 +32,7 @@ from kafkatwist.wire.legacy import (
 )
 from kafkatwist.wire.record import NewRecord, build_batch, decode_batch_records
 from kafkatwist.wire.upconvert import has_wrapper, is_legacy, up_convert
+from tests.client_batches import client_batch
 
 TS = 1_700_000_000_000
 #: A magic 0 message at offset 0, key null, value "hi", written out by hand from
@@ -277,20 +278,10 @@ def v2(
     records: Sequence[tuple[bytes | None, bytes | None]], *, offset: int, codec: int = 0
 ) -> bytes:
     """A v2 batch at C{offset}, written by kafka-python's DefaultRecordBatchBuilder."""
-    builder = DefaultRecordBatchBuilder(
-        magic=2,
-        compression_type=codec,
-        is_transactional=False,
-        producer_id=-1,
-        producer_epoch=-1,
-        base_sequence=-1,
-        batch_size=1 << 20,
-    )
-    for i, (key, value) in enumerate(records):
-        builder.append(i, timestamp=TS + i, key=key, value=value, headers=[("h", b"x")])
-    data = bytearray(builder.build())
-    struct.pack_into(">q", data, 0, offset)
-    assert parse_batch_header(data).compression == codec, "kafka-python left it uncompressed"
+    headers = [("h", b"x")]
+    batch = client_batch(codec=codec, timestamp=TS, records=[(k, v, headers) for k, v in records])
+    data = bytearray(batch)
+    struct.pack_into(">q", data, 0, offset)  # the base offset is outside the CRC
     return bytes(data)
 
 
