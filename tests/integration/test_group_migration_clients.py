@@ -27,20 +27,7 @@ from twisted.internet.task import deferLater
 from kafkatwist.groups.consumer.describe import CONSUMER_MEMBER
 from kafkatwist.messages.consumer_group_describe import DescribedGroup
 from tests.integration.harness import RunningBroker, in_thread
-from tests.integration.test_consumer_protocol_clients import java_member
-
-PARTITIONS = 4
-
-Read = tuple[int, int, bytes]
-
-
-def produce(bootstrap: str, topic: str, first: int, count: int) -> None:
-    from confluent_kafka import Producer
-
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    for i in range(first, first + count):
-        producer.produce(topic, value=b"v%d" % i, partition=i % PARTITIONS)
-    assert producer.flush(10) == 0
+from tests.integration.test_consumer_protocol_clients import PARTITIONS, Read, java_member, produce
 
 
 class Members:
