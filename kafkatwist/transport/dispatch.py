@@ -98,7 +98,8 @@ class Dispatcher:
             reader, request_header_version(api_key, api_version, flexible)
         )
         request: object = schema.decode(spec.request, api_version, reader)
-        timer = HandlingTimer(self.broker.clock)
+        # The request quota's measure, only while some request quota exists.
+        timer = HandlingTimer(self.broker.clock) if self.broker.quotas.request.enabled else None
         ctx = RequestContext(
             header=header,
             broker=self.broker,
@@ -109,7 +110,8 @@ class Dispatcher:
             request_size=len(frame),
             timer=timer,
         )
-        return Deferred.fromCoroutine(timer.drive(self._handle(spec, ctx, request, throttle)))
+        handled = self._handle(spec, ctx, request, throttle)
+        return Deferred.fromCoroutine(handled if timer is None else timer.drive(handled))
 
     async def _handle(
         self,
