@@ -19,8 +19,7 @@ from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.group_overrides import GroupConfigReader
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
-from kafkatwist.features import TRANSACTION_VERSION as TRANSACTION_VERSION_FEATURE
-from kafkatwist.features import FeatureRegistry
+from kafkatwist.features import TRANSACTION_VERSION, FeatureRegistry
 from kafkatwist.fetchsessions.cache import FetchSessionCache
 from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
@@ -32,12 +31,7 @@ from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transactions.config import TransactionConfig
-from kafkatwist.transactions.metadata import TV_2
 from kafkatwist.transactions.service import TransactionService
-
-#: The ``transaction.version`` feature level (KIP-890) a new cluster finalizes: 2, as a new
-#: Kafka 4.x cluster (L{kafkatwist.features}); the coordinator serves the finalized level.
-TRANSACTION_VERSION = TV_2
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
 ROOT_LOGGER = "root"
@@ -175,7 +169,7 @@ def build_broker(
         controller,
         partitions,
         producer_ids,
-        lambda: features.finalized_level(TRANSACTION_VERSION_FEATURE),
+        lambda: features.finalized_level(TRANSACTION_VERSION),
     )
     fetch_sessions = FetchSessions(
         FetchSessionCache(clock, config.max_incremental_fetch_session_cache_slots),
@@ -207,4 +201,4 @@ def build_broker(
     )
 
 
-__all__ = ["ROOT_LOGGER", "TRANSACTION_VERSION", "Broker", "BrokerLoggers", "build_broker"]
+__all__ = ["ROOT_LOGGER", "Broker", "BrokerLoggers", "build_broker"]
