@@ -26,6 +26,7 @@ from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.quotas.manager import ClientQuotas
 from kafkatwist.quotas.rate import QuotaWindow
+from kafkatwist.security.authorizer import StandardAuthorizer
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
@@ -69,8 +70,8 @@ class Broker:
     transaction coordinator (``__transaction_state``, markers), C{quotas}
     the client quota managers (produce and fetch byte rates, request time).
 
-    Still to come, as a further typed field built in L{build_broker}: the
-    authorizer.
+    C{authorizer} decides what each principal may do (ACLs), or is None
+    when C{authorizer.class.name} is unset: then everything is allowed.
 
     @ivar advertised_host: The host to advertise, or None to use the address
         the client connected to; set once the listener is bound.
@@ -100,6 +101,7 @@ class Broker:
     metadata_directory_id: uuid.UUID | None = None
     advertised_host: str | None = None
     advertised_port: int = 9092
+    authorizer: StandardAuthorizer | None = None
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""

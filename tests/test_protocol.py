@@ -420,6 +420,7 @@ class _FixedReply:
         local_host: str | None = None,
         logged: set[str] | None = None,
         throttle: object = None,
+        session: object = None,
     ) -> object:
         return succeed(self.chunks)
 

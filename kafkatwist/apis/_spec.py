@@ -10,7 +10,8 @@ from attrs import define, frozen
 
 from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode
-from kafkatwist.quotas.manager import ANONYMOUS
+from kafkatwist.security.acl import AclOperation, ResourceType
+from kafkatwist.security.session import Session
 from kafkatwist.wire.header import RequestHeader
 from kafkatwist.wire.schema import field_specs
 from kafkatwist.wire.versions import VersionRange
@@ -36,8 +37,8 @@ class RequestContext:
     logged: set[str] = attrs.field(factory=set)
     #: The request's size in bytes, header included (Kafka's C{Request.sizeInBytes}).
     request_size: int = 0
-    #: The principal's name: C{ANONYMOUS} until SASL exists, as Kafka names PLAINTEXT clients.
-    user: str = ANONYMOUS
+    #: The connection's listener, principal and client host (shared by its requests).
+    session: Session = attrs.field(factory=Session)
     #: Set by a handler whose client went over a quota: how long to mute the
     #: connection after the response (KIP-219), in ms.
     throttle_ms: int = 0
@@ -49,6 +50,37 @@ class RequestContext:
     @property
     def api_version(self) -> int:
         return self.header.api_version
+
+    @property
+    def user(self) -> str:
+        """The principal's name, as quotas see it (C{ANONYMOUS} for PLAINTEXT clients)."""
+        return self.session.principal.name
+
+    def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """
+        Whether the connection's principal may do C{operation} on the resource.
+
+        Always true when the broker has no authorizer (C{authorizer.class.name} unset).
+        """
+        authorizer = self.broker.authorizer
+        if authorizer is None:
+            return True
+        session = self.session
+        return authorizer.authorize(
+            session.principal, session.client_host, operation, resource_type, name
+        )
+
+    def authorize_by_resource_type(
+        self, operation: AclOperation, resource_type: ResourceType
+    ) -> bool:
+        """Whether the principal may do C{operation} on some resource of the type (KIP-679)."""
+        authorizer = self.broker.authorizer
+        if authorizer is None:
+            return True
+        session = self.session
+        return authorizer.authorize_by_resource_type(
+            session.principal, session.client_host, operation, resource_type
+        )
 
     @property
     def client_id(self) -> str:

@@ -27,6 +27,7 @@ from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis.api_versions import build_response as api_versions_response
 from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
+from kafkatwist.security.session import Session
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
     API_VERSIONS_KEY,
@@ -66,6 +67,7 @@ class Dispatcher:
         local_host: str | None = None,
         logged: set[str] | None = None,
         throttle: Callable[[int], None] | None = None,
+        session: Session | None = None,
     ) -> Deferred[Reply]:
         """
         Handle one request frame (without its length prefix).
@@ -75,6 +77,8 @@ class Dispatcher:
         @param throttle: Called with a throttle time in ms before the
             response is returned, when the handler found the client over a
             quota: the connection is to read nothing more for that long.
+        @param session: The connection's security state (listener,
+            principal, client host); a PLAINTEXT anonymous one when not given.
 
         @return: a Deferred firing with the response as a list of buffers, or
             None when no response is due (acks=0 Produce). It fails with
@@ -109,6 +113,7 @@ class Dispatcher:
             logged=set() if logged is None else logged,
             request_size=len(frame),
             timer=timer,
+            session=Session() if session is None else session,
         )
         handled = self._handle(spec, ctx, request, throttle)
         return Deferred.fromCoroutine(handled if timer is None else timer.drive(handled))

@@ -43,8 +43,7 @@ each frame is copied out exactly once.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
-from typing import Protocol, cast
+from typing import cast
 
 from twisted.internet import tcp
 from twisted.internet.abstract import FileDescriptor
@@ -58,6 +57,8 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ProtocolViolation
+from kafkatwist.security.session import Session
+from kafkatwist.transport.connection import Connection, ip_host
 from kafkatwist.transport.dispatch import Dispatcher, Reply
 from kafkatwist.transport.pool import RequestMemoryPool
 
@@ -68,42 +69,6 @@ DEFAULT_MAX_REQUEST_SIZE = 104857600
 #: The most one C{send} of a connection offers the kernel (Twisted's own is 128 KiB):
 #: a send takes what the socket buffer has room for, up to this.
 SEND_LIMIT = 16 * 1024 * 1024
-
-
-class _Connection(Protocol):
-    """
-    What a connection uses of its transport: a TCP transport (or a test's).
-
-    Twisted types C{Protocol.transport} as the zope interface L{ITransport},
-    whose methods mypy cannot call without the mypy-zope plugin; this is the
-    same surface, typed for mypy.
-    """
-
-    disconnecting: bool
-
-    def getPeer(self) -> IAddress: ...
-
-    def getHost(self) -> IAddress: ...
-
-    def writeSequence(self, data: Iterable[bytes]) -> None: ...
-
-    def loseConnection(self) -> None: ...
-
-    def registerProducer(self, producer: object, streaming: bool) -> None: ...
-
-    def unregisterProducer(self) -> None: ...
-
-    def pauseProducing(self) -> None: ...
-
-    def resumeProducing(self) -> None: ...
-
-
-def _host(address: IAddress) -> str | None:
-    """The host of an IP address; None for other address families."""
-    if isinstance(address, (IPv4Address, IPv6Address)):
-        host: str = address.host
-        return host
-    return None
 
 
 #: Why a connection is muted (bits of C{KafkaServerProtocol._mute}).
@@ -124,7 +89,7 @@ class KafkaServerProtocol(Int32StringReceiver):
     _log = Logger()
     factory: KafkaServerFactory
     #: C{self.transport}, typed; set when the connection is made.
-    _connection: _Connection
+    _connection: Connection
 
     def __init__(self) -> None:
         self._buffer = bytearray()
@@ -154,6 +119,8 @@ class KafkaServerProtocol(Int32StringReceiver):
         self.local_host: str | None = None
         #: What handlers logged once for this connection (L{RequestContext.logged}).
         self.logged: set[str] = set()
+        #: The connection's listener, principal and client host; set when it is made.
+        self.session = Session()
 
     def connectionMade(self) -> None:
         self.MAX_LENGTH = self.factory.max_request_size
@@ -165,13 +132,18 @@ class KafkaServerProtocol(Int32StringReceiver):
             # As Kafka's SocketServer: no Nagle delay for an answer sent while an earlier
             # one is not yet acknowledged (pipelined Produce acks, Fetch answers).
             self.transport.setTcpNoDelay(True)
-        self._connection = cast(_Connection, self.transport)
+        self._connection = cast(Connection, self.transport)
         peer = self._connection.getPeer()
         if isinstance(peer, (IPv4Address, IPv6Address)):
             self.peer = f"{peer.host}:{peer.port}"
         else:
             self.peer = f"{peer}:"
-        self.local_host = _host(self._connection.getHost())
+        self.local_host = ip_host(self._connection.getHost())
+        self.session = Session(
+            listener=self.factory.listener_name,
+            security_protocol=self.factory.security_protocol,
+            client_host=ip_host(peer) or "",
+        )
         self.factory.connections.add(self)
         self._connection.registerProducer(self, True)
         self._producing = True
@@ -361,7 +333,12 @@ class KafkaServerProtocol(Int32StringReceiver):
     def stringReceived(self, frame: bytes) -> None:
         try:
             d = self.factory.dispatcher.dispatch(
-                frame, self.peer, self.local_host, logged=self.logged, throttle=self.throttle
+                frame,
+                self.peer,
+                self.local_host,
+                logged=self.logged,
+                throttle=self.throttle,
+                session=self.session,
             )
         except ProtocolViolation as e:
             self._release()
@@ -472,6 +449,8 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         *,
         clock: ReactorTime | None = None,
         idle_ms: int = -1,
+        listener_name: str = "PLAINTEXT",
+        security_protocol: str = "PLAINTEXT",
     ) -> None:
         """
         @param memory: the pool of bytes of requests in flight
@@ -479,12 +458,16 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         @param clock: the reactor's time, for idle connections.
         @param idle_ms: C{connections.max.idle.ms}: close a connection idle
             for this long; negative (or no clock) never does, as in Kafka.
+        @param listener_name: The listener this factory serves (C{listeners}).
+        @param security_protocol: Its protocol (C{listener.security.protocol.map}).
         """
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
         self.memory = RequestMemoryPool() if memory is None else memory
         self.clock = clock
         self.idle_ms = idle_ms
+        self.listener_name = listener_name
+        self.security_protocol = security_protocol
         self.connections: set[KafkaServerProtocol] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:

@@ -29,6 +29,7 @@ class _Dispatcher:
         local_host: str | None = None,
         logged: set[str] | None = None,
         throttle: object = None,
+        session: object = None,
     ) -> object:
         reply: Reply = [frame[:4], b"r" * (REPLY_SIZE - 4)]
         return succeed(reply)

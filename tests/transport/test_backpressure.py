@@ -43,6 +43,7 @@ class _Dispatcher:
         local_host: str | None = None,
         logged: set[str] | None = None,
         throttle: object = None,
+        session: object = None,
     ) -> object:
         correlation_id, reply_size = _REQUEST.unpack_from(frame)
         self.seen.append(correlation_id)

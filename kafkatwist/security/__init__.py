@@ -1,0 +1,1 @@
+"""Security: principals, sessions, ACLs and the authorizer (TLS and SASL build on them)."""
