@@ -1,0 +1,93 @@
+"""What handlers share to authorize like Kafka's C{KafkaApis}.
+
+KIP-430's C{authorized_operations} bit fields, the operations each
+resource type supports (Kafka's C{AclEntry.supportedOperations}), and the
+common checks: a cluster-level operation, and a set of names filtered to
+those the principal may act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kafkatwist.apis._spec import RequestContext
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+
+#: What C{authorized_operations} holds when the client did not ask (KIP-430: C{Integer.MIN_VALUE}).
+AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
+
+_OP = AclOperation
+
+#: Kafka's C{AclEntry.supportedOperations}, by resource type.
+SUPPORTED_OPERATIONS: dict[ResourceType, tuple[AclOperation, ...]] = {
+    ResourceType.TOPIC: (
+        _OP.READ,
+        _OP.WRITE,
+        _OP.CREATE,
+        _OP.DESCRIBE,
+        _OP.DELETE,
+        _OP.ALTER,
+        _OP.DESCRIBE_CONFIGS,
+        _OP.ALTER_CONFIGS,
+    ),
+    ResourceType.GROUP: (
+        _OP.READ,
+        _OP.DESCRIBE,
+        _OP.DELETE,
+        _OP.DESCRIBE_CONFIGS,
+        _OP.ALTER_CONFIGS,
+    ),
+    ResourceType.CLUSTER: (
+        _OP.CREATE,
+        _OP.CLUSTER_ACTION,
+        _OP.DESCRIBE_CONFIGS,
+        _OP.ALTER_CONFIGS,
+        _OP.IDEMPOTENT_WRITE,
+        _OP.ALTER,
+        _OP.DESCRIBE,
+    ),
+    ResourceType.TRANSACTIONAL_ID: (_OP.DESCRIBE, _OP.WRITE, _OP.TWO_PHASE_COMMIT),
+    ResourceType.DELEGATION_TOKEN: (_OP.DESCRIBE,),
+    ResourceType.USER: (_OP.CREATE_TOKENS, _OP.DESCRIBE_TOKENS),
+}
+
+
+def authorized_operations(ctx: RequestContext, resource_type: ResourceType, name: str) -> int:
+    """
+    KIP-430's bit field: bit C{op.value} set for each supported operation allowed on the resource.
+
+    Kafka's C{AuthHelper.authorizedOperations}; the caller returns
+    L{AUTHORIZED_OPERATIONS_OMITTED} instead when the request did not ask.
+    """
+    bits = 0
+    for operation in SUPPORTED_OPERATIONS[resource_type]:
+        if ctx.authorize(operation, resource_type, name):
+            bits |= 1 << operation.value
+    return bits
+
+
+def authorize_cluster(ctx: RequestContext, operation: AclOperation) -> bool:
+    """Whether the principal may do C{operation} on the cluster (C{kafka-cluster})."""
+    return ctx.authorize(operation, ResourceType.CLUSTER, CLUSTER_NAME)
+
+
+def require_cluster(ctx: RequestContext, operation: AclOperation) -> None:
+    """
+    Refuse the request unless the principal may do C{operation} on the cluster.
+
+    @raise KafkaError: CLUSTER_AUTHORIZATION_FAILED (the API's error
+        response then carries it, as Kafka's C{AuthHelper.authorizeClusterOperation}).
+    """
+    if not authorize_cluster(ctx, operation):
+        raise KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
+
+
+def filter_authorized(
+    ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, names: Iterable[str]
+) -> set[str]:
+    """
+    The names among C{names} the principal may do C{operation} on
+    (Kafka's C{AuthHelper.filterByAuthorized}); each distinct name is checked once.
+    """
+    return {name for name in set(names) if ctx.authorize(operation, resource_type, name)}
