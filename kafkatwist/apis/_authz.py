@@ -14,6 +14,16 @@ from kafkatwist.apis._spec import RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
+#: Kafka's default messages of the authorization errors (C{Errors}), which
+#: C{new ApiError(error)} carries.
+AUTHORIZATION_MESSAGES: dict[ErrorCode, str] = {
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
+    ErrorCode.GROUP_AUTHORIZATION_FAILED: "Group authorization failed.",
+    ErrorCode.CLUSTER_AUTHORIZATION_FAILED: "Cluster authorization failed.",
+    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "Transactional Id authorization failed.",
+    ErrorCode.DELEGATION_TOKEN_AUTHORIZATION_FAILED: "Delegation Token authorization failed.",
+}
+
 #: What C{authorized_operations} holds when the client did not ask (KIP-430: C{Integer.MIN_VALUE}).
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
@@ -91,3 +101,16 @@ def filter_authorized(
     (Kafka's C{AuthHelper.filterByAuthorized}); each distinct name is checked once.
     """
     return {name for name in set(names) if ctx.authorize(operation, resource_type, name)}
+
+
+def filter_authorized_or_cluster(
+    ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, names: Iterable[str]
+) -> set[str]:
+    """
+    The names among C{names} the principal may do C{operation} on: all of
+    them when it may do C{operation} on the cluster (Kafka's C{hasClusterAuth}
+    in C{ControllerApis.createTopics} and C{deleteTopics}), else each one checked.
+    """
+    if authorize_cluster(ctx, operation):
+        return set(names)
+    return filter_authorized(ctx, operation, resource_type, names)

@@ -7,6 +7,8 @@ controller validates and persists the rest (``ConfigurationControlManager``
 with ``ControllerConfigurationValidator``: topic names, topic config names
 and values, then whether the topic exists). kafkatwist is both, in that
 order, so the same request gets the same error codes and messages.
+Authorization (L{config_denied}) comes where Kafka's controller checks it:
+after the preprocessing, before the controller's validation.
 
 A change is persisted as ConfigRecords in ``__cluster_metadata``; then the
 config resolver pushes the new settings to the open partition logs
@@ -19,11 +21,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.config import group_overrides, topic_config
 from kafkatwist.config.dynamic import validate_dynamic
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 
 #: Kafka's ConfigResource.Type ids.
 RESOURCE_TOPIC, RESOURCE_BROKER, RESOURCE_BROKER_LOGGER = 2, 4, 8
@@ -34,6 +38,18 @@ RESOURCE_TYPE_NAMES = {
     RESOURCE_BROKER_LOGGER: "BROKER_LOGGER",
     RESOURCE_CLIENT_METRICS: "CLIENT_METRICS",
     RESOURCE_GROUP: "GROUP",
+}
+
+#: The ACL resource type that authorizes each config resource type, and the
+#: error refusing it (Kafka's C{ConfigHelper.handleDescribeConfigsRequest},
+#: C{ControllerApis.authorizeAlterResource}): BROKER, BROKER_LOGGER and
+#: CLIENT_METRICS resources are authorized on the cluster.
+_AUTHORIZED_BY: dict[int, tuple[ResourceType, ErrorCode]] = {
+    RESOURCE_TOPIC: (ResourceType.TOPIC, ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+    RESOURCE_GROUP: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED),
+    RESOURCE_BROKER: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+    RESOURCE_BROKER_LOGGER: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+    RESOURCE_CLIENT_METRICS: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
 }
 
 #: IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType).
@@ -149,6 +165,26 @@ def preprocess(
     return None
 
 
+def config_denied(
+    ctx: RequestContext, operation: AclOperation, resource_type: int, name: str
+) -> Outcome | None:
+    """
+    The refusal of C{operation} (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a config
+    resource: TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED or
+    CLUSTER_AUTHORIZATION_FAILED with Kafka's default message; None when
+    allowed, or for a type that is no config resource (refused elsewhere).
+    """
+    authorized_by = _AUTHORIZED_BY.get(resource_type)
+    if authorized_by is None:
+        return None
+    acl_type, code = authorized_by
+    if ctx.authorize(
+        operation, acl_type, CLUSTER_NAME if acl_type == ResourceType.CLUSTER else name
+    ):
+        return None
+    return int(code), AUTHORIZATION_MESSAGES[code]
+
+
 def check_broker_name(ctx: RequestContext, name: str) -> None:
     """C{ConfigAdminManager.validateResourceNameIsCurrentNodeId} for a non-empty name."""
     if not name:
@@ -235,12 +271,20 @@ async def alter_broker(
     written: Sequence[str],
     validate_only: bool,
 ) -> Outcome:
-    """Validate and persist a BROKER resource's complete new set of dynamic configs."""
+    """
+    Validate, authorize and persist a BROKER resource's complete new set of dynamic configs.
+
+    As Kafka, the broker validates the change before the controller checks
+    ALTER_CONFIGS on the cluster.
+    """
     try:
         check_broker_name(ctx, name)
         validate_dynamic(new, per_broker=bool(name))
     except KafkaError as e:
         return int(e.code), e.message
+    denied = config_denied(ctx, AclOperation.ALTER_CONFIGS, RESOURCE_BROKER, name)
+    if denied is not None:
+        return denied
     if not validate_only:
         records = changes(current_configs(ctx, RESOURCE_BROKER, name), new, always=written)
         await persist(ctx, RESOURCE_BROKER, name, records)

@@ -9,12 +9,17 @@ writes nothing. As in Kafka's request parsing, an entity listing a type
 twice keeps the last name. Each answer echoes the entity (its types
 sorted), in the order the entities were first listed.
 
+Authorization: ALTER_CONFIGS on the cluster (Kafka's
+C{ControllerApis.handleAlterClientQuotas}); without it every entry answers
+CLUSTER_AUTHORIZATION_FAILED "Cluster authorization failed.".
+
 Version notes:
 * v1 is v0 made flexible.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.alter_client_quotas import (
@@ -25,6 +30,7 @@ from kafkatwist.messages.alter_client_quotas import (
 )
 from kafkatwist.quotas.control import QuotaAlteration
 from kafkatwist.quotas.entities import Entity, entity_of
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -35,6 +41,7 @@ def _entity_data(entity: Entity) -> tuple[EntityData, ...]:
 async def handle(
     ctx: RequestContext, request: AlterClientQuotasRequest
 ) -> AlterClientQuotasResponse:
+    require_cluster(ctx, AclOperation.ALTER_CONFIGS)
     alterations = [
         QuotaAlteration(
             entity_of((e.entity_type, e.entity_name) for e in entry.entity),
@@ -58,12 +65,15 @@ async def handle(
 def error_response(
     request: AlterClientQuotasRequest, version: int, code: ErrorCode
 ) -> AlterClientQuotasResponse:
-    """Every entry gets the error (Kafka's C{AlterClientQuotasRequest.getErrorResponse})."""
+    """
+    Every entry gets the error (Kafka's C{AlterClientQuotasRequest.getErrorResponse}),
+    with Kafka's default message for an authorization error.
+    """
     return AlterClientQuotasResponse(
         entries=tuple(
             EntryDataResponse(
                 error_code=int(code),
-                error_message=None,
+                error_message=AUTHORIZATION_MESSAGES.get(code),
                 entity=tuple(
                     EntityData(entity_type=e.entity_type, entity_name=e.entity_name)
                     for e in entry.entity

@@ -25,6 +25,12 @@ Behavior:
   ``GroupConfig.validate`` (INVALID_CONFIG: unknown name, bad value, outside
   the broker's ``group.*.min/max.*`` bounds, session not above heartbeat);
   the group need not exist (L{kafkatwist.config.group_overrides});
+* ALTER_CONFIGS is needed on the topic (else TOPIC_AUTHORIZATION_FAILED), on
+  the group (GROUP_AUTHORIZATION_FAILED) or, for BROKER and CLIENT_METRICS
+  resources, on the cluster (CLUSTER_AUTHORIZATION_FAILED), each with
+  Kafka's default message; as in Kafka (C{ControllerApis.authorizeAlterResource})
+  it is checked after the broker's preprocessing, so a BROKER resource's
+  name and values are validated first;
 * ``validate_only`` runs every check and writes nothing;
 * accepted changes are written as ConfigRecords to ``__cluster_metadata``
   and applied at once to the topic's open partition logs (for a BROKER
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 from kafkatwist.apis._configs import (
     RESOURCE_BROKER,
+    RESOURCE_BROKER_LOGGER,
     RESOURCE_GROUP,
     RESOURCE_TOPIC,
     Outcome,
@@ -45,6 +52,7 @@ from kafkatwist.apis._configs import (
     alter_each,
     alter_group,
     alter_topic,
+    config_denied,
     preprocess,
     resource_errors,
     resource_results,
@@ -57,6 +65,7 @@ from kafkatwist.messages.alter_configs import (
     AlterConfigsResourceResponse,
     AlterConfigsResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -75,6 +84,10 @@ async def _alter(
         return refused
     rtype = resource.resource_type
     name = resource.resource_name
+    if rtype not in (RESOURCE_BROKER, RESOURCE_BROKER_LOGGER):
+        denied = config_denied(ctx, AclOperation.ALTER_CONFIGS, rtype, name)
+        if denied is not None:
+            return denied
     new = {c.name: c.value for c in resource.configs if c.value is not None}
     if rtype == RESOURCE_TOPIC:
         return await alter_topic(ctx, name, new, validate_only)

@@ -1,6 +1,9 @@
 """AlterPartitionReassignments (api key 45): v0-v1.
 
 Behavior (Kafka's C{ReplicationControlManager.alterPartitionReassignments}):
+* authorization: ALTER on the cluster (Kafka's
+  C{ControllerApis.handleAlterPartitionReassignments}); without it the
+  top-level CLUSTER_AUTHORIZATION_FAILED and every partition with it;
 * each partition is answered on its own: an unknown topic or partition is
   UNKNOWN_TOPIC_OR_PARTITION ("Unable to find a topic named T.", "Unable to
   find partition T:P.");
@@ -22,6 +25,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._reassignments import (
     NO_REASSIGNMENT,
     check_target,
@@ -37,6 +41,7 @@ from kafkatwist.messages.alter_partition_reassignments import (
     ReassignablePartitionResponse,
     ReassignableTopicResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.versions import VersionRange
 
@@ -62,6 +67,7 @@ def _alter(
 async def handle(
     ctx: RequestContext, request: AlterPartitionReassignmentsRequest
 ) -> AlterPartitionReassignmentsResponse:
+    require_cluster(ctx, AclOperation.ALTER)
     image, node_id = ctx.broker.metadata.image, ctx.broker.node_id
     allow = request.allow_replication_factor_change
     return AlterPartitionReassignmentsResponse(
@@ -78,12 +84,39 @@ async def handle(
     )
 
 
+def error_response(
+    request: AlterPartitionReassignmentsRequest, version: int, code: ErrorCode
+) -> AlterPartitionReassignmentsResponse:
+    """
+    The top-level error and every partition asked for with it (Kafka's
+    C{AlterPartitionReassignmentsRequest.getErrorResponse}).
+    """
+    return AlterPartitionReassignmentsResponse(
+        allow_replication_factor_change=request.allow_replication_factor_change,
+        error_code=int(code),
+        error_message=None,
+        responses=tuple(
+            ReassignableTopicResponse(
+                name=t.name,
+                partitions=tuple(
+                    ReassignablePartitionResponse(
+                        partition_index=p.partition_index, error_code=int(code), error_message=None
+                    )
+                    for p in t.partitions
+                ),
+            )
+            for t in request.topics
+        ),
+    )
+
+
 SPEC = ApiSpec(
     api_key=45,
     versions=VersionRange(0, 1),
     request=AlterPartitionReassignmentsRequest,
     response=AlterPartitionReassignmentsResponse,
     handle=handle,
+    error_response=error_response,
     unused_fields={
         "AlterPartitionReassignmentsRequest.timeout_ms": "the answer is immediate "
         "on one broker (at most one local metadata-log append): nothing to wait for",

@@ -1,6 +1,9 @@
 """AlterReplicaLogDirs (api key 34): v1-v2.
 
 Behavior (Kafka's C{ReplicaManager.alterReplicaLogDirs}):
+* authorization: ALTER on the cluster (Kafka's
+  C{KafkaApis.handleAlterReplicaLogDirsRequest}); without it every partition
+  answers CLUSTER_AUTHORIZATION_FAILED;
 * a path that is not one of the configured ``log.dirs`` (compared as
   absolute paths) is LOG_DIR_NOT_FOUND for every partition asked to go there;
 * a topic or partition the metadata does not have is UNKNOWN_TOPIC_OR_PARTITION;
@@ -26,6 +29,7 @@ import os
 
 from twisted.logger import Logger
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.alter_replica_log_dirs import (
@@ -34,6 +38,7 @@ from kafkatwist.messages.alter_replica_log_dirs import (
     AlterReplicaLogDirsResponse,
     AlterReplicaLogDirTopicResult,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 _log = Logger()
@@ -66,6 +71,7 @@ def _move(ctx: RequestContext, log_dir: str | None, topic: str, partition: int) 
 async def handle(
     ctx: RequestContext, request: AlterReplicaLogDirsRequest
 ) -> AlterReplicaLogDirsResponse:
+    require_cluster(ctx, AclOperation.ALTER)
     configured = {os.path.abspath(d): d for d in ctx.broker.logs.log_dirs}
     results: dict[str, list[AlterReplicaLogDirPartitionResult]] = {}
     for d in request.dirs:

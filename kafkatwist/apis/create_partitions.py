@@ -5,7 +5,9 @@ Behavior:
   INVALID_PARTITIONS; assignments must name only this broker;
 * unknown topics get UNKNOWN_TOPIC_OR_PARTITION; a topic listed twice
   INVALID_REQUEST; ``validate_only`` creates nothing;
-* new partitions are PartitionRecords in ``__cluster_metadata``.
+* new partitions are PartitionRecords in ``__cluster_metadata``;
+* a topic the principal may not ALTER is TOPIC_AUTHORIZATION_FAILED (no
+  message), whether or not it exists (Kafka's C{ControllerApis.createPartitions}).
 
 Version notes:
 * v2+: flexible.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kafkatwist.apis._authz import filter_authorized
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.create_partitions import (
@@ -24,6 +27,7 @@ from kafkatwist.messages.create_partitions import (
     CreatePartitionsResponse,
     CreatePartitionsTopicResult,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -31,12 +35,17 @@ async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> Creat
     broker = ctx.broker
     controller = broker.controller
     counts = Counter(t.name for t in request.topics)
+    alterable = filter_authorized(
+        ctx, AclOperation.ALTER, ResourceType.TOPIC, [n for n, c in counts.items() if c == 1]
+    )
     results = []
     for t in request.topics:
         code, message = ErrorCode.NONE, None
         topic = broker.metadata.image.topics.get(t.name)
         if counts[t.name] > 1:
             code, message = ErrorCode.INVALID_REQUEST, "Duplicate topic in request."
+        elif t.name not in alterable:
+            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         elif topic is None:
             code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             message = f"The topic '{t.name}' does not exist."

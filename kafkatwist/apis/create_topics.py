@@ -9,14 +9,21 @@ Behavior:
   INVALID_TOPIC_EXCEPTION; a name listed twice is INVALID_REQUEST;
 * ``validate_only`` checks everything and creates nothing;
 * the topic is persisted as TopicRecord, ConfigRecord and PartitionRecord
-  records in ``__cluster_metadata``.
+  records in ``__cluster_metadata``, which itself cannot be created
+  (INVALID_REQUEST);
+
+Authorization (Kafka's C{ControllerApis.createTopics}): CREATE on the
+cluster, else CREATE on each topic: a topic the principal may not create is
+TOPIC_AUTHORIZATION_FAILED "Authorization failed."; a created topic's
+partitions, replication factor and configs are returned only with
+DESCRIBE_CONFIGS on it, else ``topic_config_error_code`` is
+TOPIC_AUTHORIZATION_FAILED and they keep their defaults (-1, none).
 
 Version notes:
 * v1+: validate_only and error messages; v5+: flexible, and the created
   topic's partitions, replication factor and configs; v7+: topic id.
-* ``topic_config_error_code`` (v5+, tagged) stays NONE: Kafka sets it when
-  the principal may not describe the topic's configs, and there is no
-  authorizer.
+* ``topic_config_error_code`` (v5+, tagged): TOPIC_AUTHORIZATION_FAILED
+  when the principal may not describe the new topic's configs.
 * ``timeout_ms`` is not read: the controller answers at once (one local
   metadata-log append), so there is nothing to wait for.
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from kafkatwist.apis._authz import filter_authorized, filter_authorized_or_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.config.layers import ConfigLayers
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -34,6 +42,8 @@ from kafkatwist.messages.create_topics import (
     CreateTopicsRequest,
     CreateTopicsResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
+from kafkatwist.storage.kraft import METADATA_TOPIC
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
@@ -58,16 +68,23 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
     controller = ctx.broker.controller
     layers = ctx.broker.configs.layers()
     counts = Counter(t.name for t in request.topics)
+    names = [n for n, count in counts.items() if count == 1 and n != METADATA_TOPIC]
+    creatable = filter_authorized_or_cluster(ctx, AclOperation.CREATE, ResourceType.TOPIC, names)
+    describable = filter_authorized(ctx, AclOperation.DESCRIBE_CONFIGS, ResourceType.TOPIC, names)
     results = []
     for t in request.topics:
         if counts[t.name] > 1:
             results.append(
-                CreatableTopicResult(
-                    name=t.name,
-                    error_code=int(ErrorCode.INVALID_REQUEST),
-                    error_message=f"Duplicate topic name: {t.name}",
-                )
+                _refused(t.name, ErrorCode.INVALID_REQUEST, f"Duplicate topic name: {t.name}")
             )
+            continue
+        if t.name == METADATA_TOPIC:
+            message = f"Creation of internal topic {METADATA_TOPIC} is prohibited."
+            results.append(_refused(t.name, ErrorCode.INVALID_REQUEST, message))
+            continue
+        if t.name not in creatable:
+            message = "Authorization failed."
+            results.append(_refused(t.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED, message))
             continue
         configs = {c.name: c.value for c in t.configs}
         assignments = [(a.partition_index, a.broker_ids) for a in t.assignments]
@@ -80,8 +97,18 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
                 topic = await controller.create_topic(t.name, partitions, rf, (), configs)
                 topic_id = topic.topic_id
         except KafkaError as e:
+            results.append(_refused(t.name, e.code, e.message))
+            continue
+        if t.name not in describable:
             results.append(
-                CreatableTopicResult(name=t.name, error_code=int(e.code), error_message=e.message)
+                CreatableTopicResult(
+                    name=t.name,
+                    topic_id=topic_id or ZERO_UUID,
+                    error_code=0,
+                    error_message=None,
+                    topic_config_error_code=int(ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+                    configs=(),
+                )
             )
             continue
         overrides = {k: v for k, v in configs.items() if v is not None}
@@ -97,6 +124,10 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
             )
         )
     return CreateTopicsResponse(topics=tuple(results))
+
+
+def _refused(name: str, code: ErrorCode, message: str | None) -> CreatableTopicResult:
+    return CreatableTopicResult(name=name, error_code=int(code), error_message=message)
 
 
 def error_response(
@@ -117,8 +148,6 @@ SPEC = ApiSpec(
     handle=handle,
     error_response=error_response,
     unused_fields={
-        "CreatableTopicResult.topic_config_error_code": "TOPIC_AUTHORIZATION_FAILED for "
-        "DescribeConfigs in Kafka; without an authorizer always NONE, the default",
         "CreateTopicsRequest.timeout_ms": "the controller's answer is immediate "
         "(one local metadata-log append): nothing to wait for",
     },

@@ -8,6 +8,15 @@ Behavior:
 * the deletion is a RemoveTopicRecord in ``__cluster_metadata``; the
   partition directories are renamed with Kafka's ``-delete`` suffix and removed.
 
+Authorization (Kafka's C{ControllerApis.deleteTopics}): DELETE on the
+cluster allows every topic; else DELETE on each topic, and DESCRIBE to
+learn about it. A name the principal may not describe is
+TOPIC_AUTHORIZATION_FAILED whether or not the topic exists; a described one
+that it may not delete is TOPIC_AUTHORIZATION_FAILED after the existence
+check. An id of a topic it may not delete is TOPIC_AUTHORIZATION_FAILED,
+with the topic's name only if it may describe the topic (the mapping of id
+to name is not revealed otherwise).
+
 Version notes:
 * v4+: flexible; v5+: error messages; v6+: topic ids.
 * ``timeout_ms`` is not read: the controller answers at once (one local
@@ -16,6 +25,10 @@ Version notes:
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, authorize_cluster, filter_authorized
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.delete_topics import (
@@ -23,8 +36,27 @@ from kafkatwist.messages.delete_topics import (
     DeleteTopicsRequest,
     DeleteTopicsResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
+from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
+
+
+def _authorized(
+    ctx: RequestContext, image: MetadataImage, wanted: Sequence[tuple[str | None, uuid.UUID]]
+) -> tuple[set[str], set[str]]:
+    """The (describable, deletable) names among the wanted topics, ids resolved to names."""
+    names = {name for name, _ in wanted if name is not None}
+    for name, topic_id in wanted:
+        topic = image.topics_by_id.get(topic_id) if name is None else None
+        if topic is not None:
+            names.add(topic.name)
+    if authorize_cluster(ctx, AclOperation.DELETE):
+        return names, names
+    return (
+        filter_authorized(ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, names),
+        filter_authorized(ctx, AclOperation.DELETE, ResourceType.TOPIC, names),
+    )
 
 
 async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
@@ -36,6 +68,7 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
         if ctx.api_version >= 6
         else [(n, ZERO_UUID) for n in request.topic_names]
     )
+    describable, deletable = _authorized(ctx, image, wanted)
     results = []
     for name, topic_id in wanted:
         if name is not None:
@@ -45,6 +78,9 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
             topic = image.topics_by_id.get(topic_id)
             missing = ErrorCode.UNKNOWN_TOPIC_ID
         code, message = ErrorCode.NONE, None
+        if name is not None and name not in describable:
+            results.append(_refused(name, ZERO_UUID))
+            continue
         if topic is None:
             code = missing
             message = (
@@ -52,6 +88,13 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
                 if name is None
                 else ("This server does not host this topic-partition.")
             )
+        elif topic.name not in deletable:
+            if name is not None:
+                results.append(_refused(name, ZERO_UUID))
+            else:
+                shown = topic.name if topic.name in describable else None
+                results.append(_refused(shown, topic_id))
+            continue
         elif not broker.config.delete_topic_enable:
             code, message = ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
         elif topic.is_internal:
@@ -71,6 +114,17 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
             )
         )
     return DeleteTopicsResponse(responses=tuple(results))
+
+
+def _refused(name: str | None, topic_id: uuid.UUID) -> DeletableTopicResult:
+    """TOPIC_AUTHORIZATION_FAILED, with Kafka's C{ApiError} default message."""
+    code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    return DeletableTopicResult(
+        name=name,
+        topic_id=topic_id,
+        error_code=int(code),
+        error_message=AUTHORIZATION_MESSAGES[code],
+    )
 
 
 def error_response(

@@ -9,12 +9,17 @@ before C{user}), values by key. A bad filter answers the error
 (INVALID_REQUEST, UNSUPPORTED_VERSION for an unknown entity type) with
 Kafka's message and null entries.
 
+Authorization: DESCRIBE_CONFIGS on the cluster (Kafka's
+C{KafkaApis.handleDescribeClientQuotasRequest}); without it the top-level
+CLUSTER_AUTHORIZATION_FAILED and null entries.
+
 Version notes:
 * v1 is v0 made flexible.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.describe_client_quotas import (
@@ -25,12 +30,14 @@ from kafkatwist.messages.describe_client_quotas import (
     ValueData,
 )
 from kafkatwist.quotas.entities import QuotaFilter
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(
     ctx: RequestContext, request: DescribeClientQuotasRequest
 ) -> DescribeClientQuotasResponse:
+    require_cluster(ctx, AclOperation.DESCRIBE_CONFIGS)
     try:
         quota_filter = QuotaFilter.parse(
             ((c.entity_type, c.match_type, c.match) for c in request.components),

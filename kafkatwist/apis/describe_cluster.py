@@ -6,9 +6,11 @@ Behavior:
   rack; the cluster id is the one in ``meta.properties``;
 * the controller id is this broker's id: a KRaft broker answers with a live
   broker's id (KIP-919), and this broker is the only one;
-* ``include_cluster_authorized_operations``: the bit field of every cluster
-  operation (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS,
-  ALTER_CONFIGS, IDEMPOTENT_WRITE), as Kafka reports without an authorizer;
+* no ACL is needed; ``include_cluster_authorized_operations`` (KIP-430): the
+  bit field of the cluster operations (CREATE, ALTER, DESCRIBE,
+  CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE) the
+  principal may do, every one without an authorizer, 0 without DESCRIBE on
+  the cluster (Kafka's C{AuthHelper.computeDescribeClusterResponse});
   otherwise the schema default (INT32 min);
 * ``endpoint_type`` (v1+): 1 (brokers) is answered; 2 (controllers) →
   MISMATCHED_ENDPOINT_TYPE, as Kafka's broker listener says; anything else →
@@ -24,14 +26,19 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import (
+    AUTHORIZED_OPERATIONS_OMITTED,
+    authorize_cluster,
+    authorized_operations,
+)
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis._topics import cluster_operations
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_cluster import (
     DescribeClusterBroker,
     DescribeClusterRequest,
     DescribeClusterResponse,
 )
+from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 BROKER_ENDPOINT = 1
@@ -43,6 +50,19 @@ def _refuse(ctx: RequestContext, code: ErrorCode, message: str) -> DescribeClust
     if ctx.api_version == 0:
         code = ErrorCode.INVALID_REQUEST
     return DescribeClusterResponse(error_code=int(code), error_message=message)
+
+
+def _cluster_operations(ctx: RequestContext, asked: bool) -> int:
+    """
+    KIP-430's field as Kafka's C{AuthHelper.computeDescribeClusterResponse}:
+    unset unless asked, 0 without DESCRIBE on the cluster, else the allowed
+    cluster operations.
+    """
+    if not asked:
+        return AUTHORIZED_OPERATIONS_OMITTED
+    if not authorize_cluster(ctx, AclOperation.DESCRIBE):
+        return 0
+    return authorized_operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
 
 
 async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
@@ -73,8 +93,8 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
                 is_fenced=False,
             ),
         ),
-        cluster_authorized_operations=cluster_operations(
-            request.include_cluster_authorized_operations
+        cluster_authorized_operations=_cluster_operations(
+            ctx, request.include_cluster_authorized_operations
         ),
     )
 

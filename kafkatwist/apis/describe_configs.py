@@ -31,6 +31,13 @@ Behavior:
   any other resource type fails the whole request with INVALID_REQUEST, as
   Kafka's ``ConfigHelper`` does.
 
+Authorization (Kafka's C{ConfigHelper.handleDescribeConfigsRequest}):
+DESCRIBE_CONFIGS on the topic, on the group, or for BROKER, BROKER_LOGGER
+and CLIENT_METRICS resources on the cluster; a refused resource answers
+TOPIC_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED or
+CLUSTER_AUTHORIZATION_FAILED with Kafka's default message and no configs,
+after the allowed ones (Kafka lists them in that order).
+
 Version notes:
 * v0: ``is_default`` (true when the source is DEFAULT_CONFIG), no source or
   synonyms; v1+: ``config_source``, synonyms when ``include_synonyms``;
@@ -51,6 +58,7 @@ from kafkatwist.apis._configs import (
     RESOURCE_TOPIC,
     RESOURCE_TYPE_NAMES,
     broker_loggers,
+    config_denied,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
@@ -66,6 +74,7 @@ from kafkatwist.messages.describe_configs import (
     DescribeConfigsResult,
     DescribeConfigsSynonym,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 #: Kafka's C{ConfigSource.CLIENT_METRICS_CONFIG}.
@@ -207,7 +216,14 @@ async def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> Descri
                 f"Unexpected resource type UNKNOWN for resource {resource.resource_name}",
             )
     results = []
+    refused = []
     for resource in request.resources:
+        denied = config_denied(
+            ctx, AclOperation.DESCRIBE_CONFIGS, resource.resource_type, resource.resource_name
+        )
+        if denied is not None:
+            refused.append(_error(resource, ErrorCode(denied[0]), denied[1]))
+            continue
         try:
             entries = _entries(ctx, resource, request)
         except KafkaError as e:
@@ -222,7 +238,7 @@ async def handle(ctx: RequestContext, request: DescribeConfigsRequest) -> Descri
                 configs=tuple(_result(entry, ctx.api_version) for entry in entries),
             )
         )
-    return DescribeConfigsResponse(results=tuple(results))
+    return DescribeConfigsResponse(results=tuple(results + refused))
 
 
 def error_response(

@@ -1,6 +1,9 @@
 """DescribeLogDirs (api key 35): v0-v5.
 
 Behavior:
+* authorization: DESCRIBE on the cluster (Kafka's
+  C{KafkaApis.handleDescribeLogDirsRequest}); without it the answer has no
+  results and, v3+, the top-level CLUSTER_AUTHORIZATION_FAILED;
 * one result per configured ``log.dirs`` entry, by absolute path, listing the
   partitions whose logs live there: a null ``topics`` asks for every
   partition, otherwise the named ones (names or partitions this broker does
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import os
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker
 from kafkatwist.errors import ErrorCode
@@ -40,6 +44,7 @@ from kafkatwist.messages.describe_log_dirs import (
     DescribeLogDirsResult,
     DescribeLogDirsTopic,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -55,6 +60,7 @@ def volume_bytes(path: str) -> tuple[int, int]:
 
 
 async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse:
+    require_cluster(ctx, AclOperation.DESCRIBE)
     broker = ctx.broker
     image = broker.metadata.image
     dirs = configured_log_dirs(broker)

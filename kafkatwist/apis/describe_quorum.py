@@ -2,6 +2,10 @@
 
 Behavior (Kafka's C{KafkaRaftClient.handleDescribeQuorumRequest} on the
 leader, this broker being a combined broker and controller):
+* authorization: DESCRIBE on the cluster (Kafka's
+  C{ControllerApis.handleDescribeQuorum}, where the broker forwards it);
+  without it the top-level CLUSTER_AUTHORIZATION_FAILED "Cluster authorization
+  failed." (message v2+);
 * the request must name ``__cluster_metadata`` partition 0 alone; anything
   else gets UNKNOWN_TOPIC_OR_PARTITION on every partition it names (top
   level NONE), as C{DescribeQuorumRequest.getPartitionLevelErrorResponse};
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import uuid
 
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_quorum import (
@@ -37,6 +42,7 @@ from kafkatwist.messages.describe_quorum import (
     ReplicaState,
     TopicDataResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.storage.kraft import METADATA_TOPIC
 from kafkatwist.wire.versions import VersionRange
 
@@ -94,6 +100,7 @@ def _listeners(ctx: RequestContext) -> tuple[Listener, ...]:
 
 
 async def handle(ctx: RequestContext, request: DescribeQuorumRequest) -> DescribeQuorumResponse:
+    require_cluster(ctx, AclOperation.DESCRIBE)
     if not _is_metadata_partition(request):
         return _unknown_partitions(request)
     broker = ctx.broker
@@ -127,12 +134,25 @@ async def handle(ctx: RequestContext, request: DescribeQuorumRequest) -> Describ
     )
 
 
+def error_response(
+    request: DescribeQuorumRequest, version: int, code: ErrorCode
+) -> DescribeQuorumResponse:
+    """
+    The top-level error (Kafka's C{DescribeQuorumRequest.getErrorResponse}:
+    C{getTopLevelErrorResponse}), with Kafka's message for an authorization error.
+    """
+    return DescribeQuorumResponse(
+        error_code=int(code), error_message=AUTHORIZATION_MESSAGES.get(code)
+    )
+
+
 SPEC = ApiSpec(
     api_key=55,
     versions=VersionRange(0, 2),
     request=DescribeQuorumRequest,
     response=DescribeQuorumResponse,
     handle=handle,
+    error_response=error_response,
 )
 
 __all__ = ["SPEC"]

@@ -2,6 +2,9 @@
 
 Behavior (Kafka's C{ReplicationControlManager.electLeaders}, where the
 broker forwards the request):
+* authorization: ALTER on the cluster (Kafka's
+  C{ControllerApis.handleElectLeaders}); without it the top-level
+  CLUSTER_AUTHORIZATION_FAILED (v1+) and every partition asked for with it;
 * election type 0 (preferred; v0 sends none) or 1 (unclean); another is
   INVALID_REQUEST for the whole request;
 * every partition's leader is this broker, its one and preferred replica:
@@ -20,6 +23,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.elect_leaders import (
@@ -28,6 +32,7 @@ from kafkatwist.messages.elect_leaders import (
     PartitionResult,
     ReplicaElectionResult,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.versions import VersionRange
 
@@ -48,6 +53,7 @@ def _result(image: MetadataImage, topic: str, partition: int) -> PartitionResult
 
 
 async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLeadersResponse:
+    require_cluster(ctx, AclOperation.ALTER)
     if request.election_type not in (PREFERRED, UNCLEAN):
         return ElectLeadersResponse(error_code=int(ErrorCode.INVALID_REQUEST))
     image = ctx.broker.metadata.image
@@ -68,12 +74,35 @@ async def handle(ctx: RequestContext, request: ElectLeadersRequest) -> ElectLead
     return ElectLeadersResponse(error_code=0, replica_election_results=results)
 
 
+def error_response(
+    request: ElectLeadersRequest, version: int, code: ErrorCode
+) -> ElectLeadersResponse:
+    """
+    The top-level error (v1+) and every partition asked for with it (Kafka's
+    C{ElectLeadersRequest.getErrorResponse}); none for a null topic list.
+    """
+    results = tuple(
+        ReplicaElectionResult(
+            topic=t.topic,
+            partition_result=tuple(
+                PartitionResult(partition_id=p, error_code=int(code), error_message=None)
+                for p in t.partitions
+            ),
+        )
+        for t in request.topic_partitions or ()
+    )
+    return ElectLeadersResponse(
+        error_code=int(code) if version >= 1 else 0, replica_election_results=results
+    )
+
+
 SPEC = ApiSpec(
     api_key=43,
     versions=VersionRange(0, 2),
     request=ElectLeadersRequest,
     response=ElectLeadersResponse,
     handle=handle,
+    error_response=error_response,
     unused_fields={
         "ElectLeadersRequest.timeout_ms": "the answer is immediate "
         "on one broker (at most one local metadata-log append): nothing to wait for",

@@ -2,6 +2,8 @@
 
 Behavior (Kafka's C{ClientMetricsManager.processGetTelemetrySubscriptionRequest};
 see L{kafkatwist.telemetry}):
+* authorization: no ACL is checked, as Kafka's
+  C{KafkaApis.handleGetTelemetrySubscriptionsRequest};
 * the zero client instance id gets a new id, any other is kept;
 * the answer is the instance's subscription: its id, the metrics the
   matching CLIENT_METRICS subscriptions request (none when no subscription

@@ -32,6 +32,13 @@ Behavior:
   an empty name, an unknown key or an interval outside 100-3600000 is
   INVALID_REQUEST, a malformed ``match`` INVALID_CONFIG); APPEND/SUBTRACT
   apply to ``metrics`` and ``match``; deleting every key removes the subscription;
+* ALTER_CONFIGS is needed on the topic (else TOPIC_AUTHORIZATION_FAILED), on
+  the group (GROUP_AUTHORIZATION_FAILED) or, for BROKER, BROKER_LOGGER and
+  CLIENT_METRICS resources, on the cluster (CLUSTER_AUTHORIZATION_FAILED),
+  each with Kafka's default message but the logger refusal, which has none
+  (C{ConfigAdminManager.preprocess}, C{ControllerApis.authorizeAlterResource});
+  it is checked after the preprocessing, and a BROKER resource's name and
+  values are validated first, as Kafka's broker does before forwarding;
 * ``validate_only`` runs every check and changes nothing;
 * accepted changes are written as ConfigRecords to ``__cluster_metadata``
   and applied at once to the open partition logs;
@@ -67,6 +74,7 @@ from kafkatwist.apis._configs import (
     broker_loggers,
     changes,
     check_broker_name,
+    config_denied,
     current_configs,
     java_split,
     persist,
@@ -87,6 +95,7 @@ from kafkatwist.messages.incremental_alter_configs import (
     IncrementalAlterConfigsRequest,
     IncrementalAlterConfigsResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -109,6 +118,11 @@ async def _alter(
         return refused
     rtype = resource.resource_type
     name = resource.resource_name
+    if rtype != RESOURCE_BROKER:
+        denied = config_denied(ctx, AclOperation.ALTER_CONFIGS, rtype, name)
+        if denied is not None:
+            # Kafka's broker refuses loggers itself, with no message.
+            return denied if rtype != RESOURCE_BROKER_LOGGER else (denied[0], None)
     try:
         if rtype == RESOURCE_TOPIC:
             new = _apply(

@@ -1,6 +1,8 @@
 """ListConfigResources (api key 74): v0-v1 (v0 was ListClientMetricsResources, KIP-714).
 
 Behavior (Kafka's C{KafkaApis.handleListConfigResources}, KIP-1142):
+* authorization: DESCRIBE_CONFIGS on the cluster; without it the top-level
+  CLUSTER_AUTHORIZATION_FAILED;
 * the resource types a version lists (C{ListConfigResourcesRequest.supportedResourceTypes}):
   v0 CLIENT_METRICS (16) only; v1 TOPIC (2), BROKER (4), BROKER_LOGGER (8),
   CLIENT_METRICS (16) and GROUP (32); an empty list means all of them, a
@@ -16,6 +18,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._configs import (
     RESOURCE_BROKER,
     RESOURCE_BROKER_LOGGER,
@@ -30,6 +33,7 @@ from kafkatwist.messages.list_config_resources import (
     ListConfigResourcesRequest,
     ListConfigResourcesResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.versions import VersionRange
 
@@ -53,6 +57,7 @@ def configured(image: MetadataImage, resource_type: int) -> list[str]:
 async def handle(
     ctx: RequestContext, request: ListConfigResourcesRequest
 ) -> ListConfigResourcesResponse:
+    require_cluster(ctx, AclOperation.DESCRIBE_CONFIGS)
     supported = V0_TYPES if ctx.api_version == 0 else V1_TYPES
     wanted = set(request.resource_types or supported)
     if not wanted <= set(supported):

@@ -2,6 +2,8 @@
 
 Behavior (Kafka's C{ClientMetricsManager.processPushTelemetryRequest}; see
 L{kafkatwist.telemetry}), checked in Kafka's order:
+* authorization: no ACL is checked, as Kafka's
+  C{KafkaApis.handlePushTelemetryRequest};
 * the zero or reserved client instance id is INVALID_REQUEST;
 * a push after a terminating push is INVALID_REQUEST;
 * a push within the push interval of the last one is

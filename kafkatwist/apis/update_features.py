@@ -2,6 +2,9 @@
 
 Behavior (Kafka's C{QuorumController.updateFeatures} and
 C{FeatureControlManager.updateFeatures}, this broker being the controller):
+* authorization: ALTER on the cluster (Kafka's
+  C{ControllerApis.handleUpdateFeatures}); without it the top-level
+  CLUSTER_AUTHORIZATION_FAILED and no results;
 * every update is checked against the finalized levels with the request's
   other updates applied (L{kafkatwist.features.FeatureRegistry.update}):
   an unknown upgrade type, a negative level, a level outside this broker's
@@ -34,6 +37,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.features import SAFE_DOWNGRADE, UPGRADE, FeatureUpdate
@@ -42,6 +46,7 @@ from kafkatwist.messages.update_features import (
     UpdateFeaturesRequest,
     UpdateFeaturesResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 ALL_FAILED = "The update failed for all features since the following feature had an error: "
@@ -59,6 +64,7 @@ def _updates(request: UpdateFeaturesRequest, version: int) -> list[FeatureUpdate
 
 
 async def handle(ctx: RequestContext, request: UpdateFeaturesRequest) -> UpdateFeaturesResponse:
+    require_cluster(ctx, AclOperation.ALTER)
     try:
         await ctx.broker.features.update(_updates(request, ctx.api_version), request.validate_only)
     except KafkaError as e:
