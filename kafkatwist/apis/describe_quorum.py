@@ -139,11 +139,12 @@ def error_response(
 ) -> DescribeQuorumResponse:
     """
     The top-level error (Kafka's C{DescribeQuorumRequest.getErrorResponse}:
-    C{getTopLevelErrorResponse}), with Kafka's message for an authorization error.
+    C{getTopLevelErrorResponse}), with Kafka's message for an authorization error (v2+).
     """
-    return DescribeQuorumResponse(
-        error_code=int(code), error_message=AUTHORIZATION_MESSAGES.get(code)
-    )
+    if version < 2:  # no message before v2
+        return DescribeQuorumResponse(error_code=int(code))
+    message = AUTHORIZATION_MESSAGES.get(code)
+    return DescribeQuorumResponse(error_code=int(code), error_message=message)
 
 
 SPEC = ApiSpec(
