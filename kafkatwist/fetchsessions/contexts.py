@@ -60,7 +60,7 @@ TOPIC_IDS_VERSION = 13
 READ_COMMITTED = 1
 
 
-def _is_from_follower(request: FetchRequest) -> bool:
+def is_from_follower(request: FetchRequest) -> bool:
     """Kafka's C{FetchRequest.isFromFollower}: a replica id (v15+: in the replica state) of 0+."""
     return request.replica_id >= 0 or request.replica_state.replica_id >= 0
 
@@ -296,7 +296,7 @@ class FetchSessions:
                 cache=self.cache,
                 image=self.image,
                 uses_topic_ids=uses_topic_ids,
-                privileged=_is_from_follower(request),
+                privileged=is_from_follower(request),
             )
         session = self.cache.get(session_id)
         if session is None:
