@@ -8,7 +8,7 @@ partition; it then reads them within the request's byte budget.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import attrs
 
@@ -137,6 +137,32 @@ def denied_topics(
         ResourceType.TOPIC,
         (name for ft, topic in resolved if (name := _name_of(ft, topic)) is not None),
     )
+
+
+def revoked_topics(
+    ctx: RequestContext, request: FetchRequest
+) -> Callable[[TopicState], bool] | None:
+    """
+    Whether the fetch may not read a topic, asked once per topic; None without an authorizer.
+
+    For a session's quiet partitions, which are not in the request read
+    (L{kafkatwist.fetchsessions.contexts.FetchContext.fetch_request}).
+    """
+    if ctx.broker.authorizer is None:
+        return None
+    if is_from_follower(request):
+        follower_denied = not authorize_cluster(ctx, AclOperation.CLUSTER_ACTION)
+        return lambda topic: follower_denied
+    known: dict[str, bool] = {}
+
+    def revoked(topic: TopicState) -> bool:
+        denied = known.get(topic.name)
+        if denied is None:
+            denied = not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, topic.name)
+            known[topic.name] = denied
+        return denied
+
+    return revoked
 
 
 def _target(ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition) -> _Target:

@@ -72,7 +72,7 @@ from __future__ import annotations
 
 import attrs
 
-from kafkatwist.apis._fetch_plan import TOPIC_IDS_VERSION, Plan, partition_error
+from kafkatwist.apis._fetch_plan import TOPIC_IDS_VERSION, Plan, partition_error, revoked_topics
 from kafkatwist.apis._fetch_wait import FetchWatch
 from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -97,9 +97,10 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
         return FetchResponse(error_code=int(context.error), session_id=0)
     clock = ctx.broker.clock
     deadline = clock.seconds() + max(request.max_wait_ms, 0) / 1000.0
+    revoked = revoked_topics(ctx, request)
     while True:
         # An incremental fetch reads the session's partitions, the quiet ones left out.
-        plan = Plan(ctx, context.fetch_request())
+        plan = Plan(ctx, context.fetch_request(revoked))
         if await _poll(plan, request, clock, deadline, context):
             break
     now = ctx.broker.now_ms()
