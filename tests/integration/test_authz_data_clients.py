@@ -94,10 +94,13 @@ def consume(bootstrap: str, topic: str, count: int) -> tuple[list[bytes], list[i
             msg = consumer.poll(0.2)
             if msg is None:
                 continue
-            if msg.error() is not None:
-                errors.append(msg.error().code())
+            error = msg.error()
+            if error is not None:
+                errors.append(error.code())
                 break
-            values.append(msg.value())
+            value = msg.value()
+            assert value is not None
+            values.append(value)
             if len(values) == count:
                 break
     finally:
