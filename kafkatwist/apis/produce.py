@@ -312,12 +312,16 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         ResourceType.TOPIC,
         (name for td, topic in topics if (name := _name_of(ctx, td, topic)) is not None),
     )
+    # (request topic, its topic, whether WRITE is allowed on it)
+    checked = [
+        (td, topic, not denied or _name_of(ctx, td, topic) not in denied) for td, topic in topics
+    ]
     refused: dict[tuple[str, int], ErrorCode] = {}
     if request.transactional_id is not None:
         allowed_partitions: list[tuple[TopicState, PartitionProduceData]] = [
             (topic, pd)
-            for td, topic in topics
-            if topic is not None and _name_of(ctx, td, topic) not in denied
+            for td, topic, allowed in checked
+            if topic is not None and allowed
             for pd in td.partition_data
         ]
         refused = await verify_transaction(ctx, request.transactional_id, allowed_partitions)
@@ -326,18 +330,11 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         (
             td,
             [
-                _append(
-                    ctx,
-                    topic,
-                    _name_of(ctx, td, topic) not in denied,
-                    pd.index,
-                    pd.records,
-                    refused,
-                )
+                _append(ctx, topic, allowed, pd.index, pd.records, refused)
                 for pd in td.partition_data
             ],
         )
-        for td, topic in topics
+        for td, topic, allowed in checked
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
     # The produce byte rate quota, charged with the request's size, and the request
