@@ -24,14 +24,9 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka import errors as kafka_errors
 
-from kafkatwist.security.acl import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    PatternType,
-    ResourceType,
-)
+from kafkatwist.security.acl import AclBinding, AclOperation, PatternType, ResourceType
 from kafkatwist.security.authorizer import StandardAuthorizer
+from tests.apis.authz_support import acl as principal_acl
 from tests.integration.harness import RunningBroker, in_thread
 
 ANONYMOUS = "User:ANONYMOUS"
@@ -45,14 +40,9 @@ def acl(
     pattern: PatternType = PatternType.LITERAL,
     deny: bool = False,
 ) -> AclBinding:
-    return AclBinding(
-        resource_type=resource_type,
-        resource_name=name,
-        pattern_type=pattern,
-        principal=ANONYMOUS,
-        host="*",
-        operation=operation,
-        permission=AclPermissionType.DENY if deny else AclPermissionType.ALLOW,
+    """An ACL entry for User:ANONYMOUS, every PLAINTEXT client, from any host."""
+    return principal_acl(
+        operation, resource_type, name, pattern=pattern, deny=deny, principal=ANONYMOUS
     )
 
 
