@@ -1,11 +1,11 @@
 """ACLs on the data APIs with real clients over PLAINTEXT, where every client is User:ANONYMOUS.
 
 The broker's authorizer is set on the running broker (the ACL APIs and
-configs are not used here); each test checks what confluent-kafka and
-kafka-python see: a principal with READ on a prefix consumes but cannot
-produce, DENY beats ALLOW, topics it may not describe are not listed, and
-Metadata does not create a topic without CREATE.
-"""
+configs are not used here); each test checks what confluent-kafka,
+kafka-python and the Java client 4.3 (which names topics by id) see: a
+principal with READ on a prefix consumes but cannot produce, DENY beats
+ALLOW, topics it may not describe are not listed, and Metadata does not
+create a topic without CREATE."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from kafka import errors as kafka_errors
 from kafkatwist.security.acl import AclBinding, AclOperation, PatternType, ResourceType
 from kafkatwist.security.authorizer import StandardAuthorizer
 from tests.apis.authz_support import acl as principal_acl
-from tests.integration.harness import RunningBroker, in_thread
+from tests.integration.harness import RunningBroker, in_thread, run_java
 
 ANONYMOUS = "User:ANONYMOUS"
 
@@ -190,3 +190,34 @@ async def test_kafka_python_consumes_readable(broker: RunningBroker) -> None:
     assert await in_thread(kafka_python_consume, broker.bootstrap, "app.t") == [b"v0", b"v1", b"v2"]
     with pytest.raises(kafka_errors.TopicAuthorizationFailedError):
         await in_thread(kafka_python_consume, broker.bootstrap, "other")
+
+
+@pytest_twisted.ensureDeferred
+async def test_java_clients(broker: RunningBroker, tmp_path: Any) -> None:
+    """
+    kafka-clients 4.3 (topics by id: Produce v13, Fetch, Metadata) against the same ACLs.
+
+    READ on C{app.}, DENY READ on C{app.secret}, no DESCRIBE on C{other}: the
+    consumer reads C{app.t} and gets TopicAuthorizationException for
+    C{app.secret}; the producer gets it for C{app.t}; the admin lists the
+    C{app.} topics only.
+    """
+    await setup_topics(broker, *READ_APP, acl(AclOperation.READ, "app.secret", deny=True))
+    lines = await run_java(
+        "AuthzClients",
+        [broker.bootstrap, "consume:app.t:3", "consume:app.secret:1", "produce:app.t", "list"],
+        str(tmp_path / "classes"),
+    )
+    reported = [line for line in lines if line.split(" ")[0] in REPORTS]
+    assert reported == [
+        "CONSUME app.t 3",
+        "CONSUME app.secret TopicAuthorizationException",
+        "PRODUCE app.t TopicAuthorizationException",
+        "TOPICS app.secret,app.t",
+        "DONE",
+    ]
+    assert broker.broker.logs.get("app.t", 0).log_end_offset == 3  # type: ignore[union-attr]
+
+
+#: The first words of AuthzClients.java's report lines (the client's own logging aside).
+REPORTS = ("CONSUME", "PRODUCE", "TOPICS", "DONE")
