@@ -5,7 +5,8 @@ configs are not used here); each test checks what confluent-kafka,
 kafka-python and the Java client 4.3 (which names topics by id) see: a
 principal with READ on a prefix consumes but cannot produce, DENY beats
 ALLOW, topics it may not describe are not listed, and Metadata does not
-create a topic without CREATE."""
+create a topic without CREATE.
+"""
 
 from __future__ import annotations
 
