@@ -67,6 +67,20 @@ def authorized_operations(ctx: RequestContext, resource_type: ResourceType, name
     return bits
 
 
+def cluster_authorized_operations(ctx: RequestContext, asked: bool) -> int:
+    """
+    A response's KIP-430 C{cluster_authorized_operations}, as Kafka's
+    C{handleTopicMetadataRequest} and C{AuthHelper.computeDescribeClusterResponse}:
+    L{AUTHORIZED_OPERATIONS_OMITTED} unless C{asked}, 0 without DESCRIBE on
+    the cluster, else the cluster operations allowed.
+    """
+    if not asked:
+        return AUTHORIZED_OPERATIONS_OMITTED
+    if not authorize_cluster(ctx, AclOperation.DESCRIBE):
+        return 0
+    return authorized_operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
+
+
 def authorize_cluster(ctx: RequestContext, operation: AclOperation) -> bool:
     """Whether the principal may do C{operation} on the cluster (C{kafka-cluster})."""
     return ctx.authorize(operation, ResourceType.CLUSTER, CLUSTER_NAME)

@@ -45,9 +45,9 @@ from uuid import UUID
 import attrs
 
 from kafkatwist.apis._authz import (
-    AUTHORIZED_OPERATIONS_OMITTED,
     authorize_cluster,
     authorized_operations,
+    cluster_authorized_operations,
 )
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
@@ -60,7 +60,7 @@ from kafkatwist.messages.metadata import (
     MetadataResponsePartition,
     MetadataResponseTopic,
 )
-from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.metadata_image import INTERNAL_TOPICS
 from kafkatwist.wire.primitives import ZERO_UUID
@@ -115,18 +115,6 @@ def _with_ops(
     return attrs.evolve(answer, topic_authorized_operations=ops)
 
 
-def _cluster_operations(ctx: RequestContext, request: MetadataRequest) -> int:
-    """
-    The cluster's KIP-430 operations (v8-v10), as Kafka's C{handleTopicMetadataRequest}:
-    0 without DESCRIBE on the cluster, the schema default when not asked.
-    """
-    if not request.include_cluster_authorized_operations:
-        return AUTHORIZED_OPERATIONS_OMITTED
-    if not authorize_cluster(ctx, AclOperation.DESCRIBE):
-        return 0
-    return authorized_operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
-
-
 def _describable(ctx: RequestContext, name: str) -> bool:
     return ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name)
 
@@ -164,7 +152,9 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
         cluster_id=broker.cluster_id or None,
         controller_id=broker.node_id,
         topics=tuple(topics),
-        cluster_authorized_operations=_cluster_operations(ctx, request),
+        cluster_authorized_operations=cluster_authorized_operations(
+            ctx, request.include_cluster_authorized_operations
+        ),
     )
 
 
