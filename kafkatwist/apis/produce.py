@@ -38,7 +38,8 @@ Behavior:
 * acks=0 sends no response, but any partition error closes the connection
   (logged once) so the client learns of it, as in Kafka; acks=1 and acks=-1
   answer after the append (and after the fsync when the topic's flush policy
-  asks for one); other acks values get INVALID_REQUIRED_ACKS.
+  asks for one); other acks values get INVALID_REQUIRED_ACKS (after the
+  authorization checks, as Kafka's C{ReplicaManager.appendRecords}).
 * transactional batches (a request with a ``transactional_id``) are first
   checked with the transaction coordinator, as Kafka 4.x brokers do
   (KIP-890, ``AddPartitionsToTxnManager``), by request version as Kafka's
@@ -301,9 +302,6 @@ async def _answer(
 async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
     if not transactional_id_authorized(ctx, request):
         return _refuse(ctx, request, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
-    if request.acks not in (0, 1, -1):
-        code = ErrorCode.INVALID_REQUIRED_ACKS
-        return error_response(request, ctx.api_version, code)
     topics = [(td, _topic_of(ctx, td)) for td in request.topic_data]
     # WRITE on each topic, once per name (Kafka's filterByAuthorized).
     denied = denied_names(
@@ -316,6 +314,13 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     checked = [
         (td, topic, not denied or _name_of(ctx, td, topic) not in denied) for td, topic in topics
     ]
+    if request.acks not in (0, 1, -1):
+        # Kafka's ReplicaManager answers it for the partitions it would append to.
+        invalid = [
+            (td, [_error(pd.index, _acks_refusal(ctx, topic, allowed)) for pd in td.partition_data])
+            for td, topic, allowed in checked
+        ]
+        return _response(invalid)
     refused: dict[tuple[str, int], ErrorCode] = {}
     if request.transactional_id is not None:
         allowed_partitions: list[tuple[TopicState, PartitionProduceData]] = [
@@ -351,6 +356,13 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         _close_on_error(ctx, responses)
         return None
     return with_throttle(_response(responses), ctx.api_version, throttle)
+
+
+def _acks_refusal(ctx: RequestContext, topic: TopicState | None, allowed: bool) -> ErrorCode:
+    """A partition's code in a request with an invalid acks: the ID and auth errors come first."""
+    if topic is None and ctx.api_version >= TOPIC_ID_PRODUCE_VERSION:
+        return ErrorCode.UNKNOWN_TOPIC_ID
+    return ErrorCode.INVALID_REQUIRED_ACKS if allowed else ErrorCode.TOPIC_AUTHORIZATION_FAILED
 
 
 def _refuse(ctx: RequestContext, request: ProduceRequest, code: ErrorCode) -> ProduceResponse:

@@ -186,6 +186,17 @@ class ProduceAuthorizationTests(SynchronousTestCase):
         failure.trap(ProtocolViolation)
         self.assertIn("TOPIC_AUTHORIZATION_FAILED", str(failure.value))
 
+    def test_invalid_acks_after_authorization(self) -> None:
+        """An invalid acks is INVALID_REQUIRED_ACKS only where WRITE is allowed."""
+        authorize(self.broker, acl(W))
+        self.assertEqual(
+            self.codes(request("t", "app.orders", acks=2)),
+            {
+                "t": ErrorCode.INVALID_REQUIRED_ACKS,
+                "app.orders": ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+            },
+        )
+
     def test_super_user(self) -> None:
         """A super user may write anywhere without ACLs."""
         authorize(self.broker)
