@@ -2,7 +2,7 @@
 
 A L{Plan} resolves each requested partition to its log or to the error it
 answers, in Kafka's order (C{KafkaApis.handleFetchRequest}): an unknown
-topic id, then authorization (L{denied_topics}), then an unknown topic or
+topic id, then authorization (L{authorized_topics}), then an unknown topic or
 partition; it then reads them within the request's byte budget.
 """
 
@@ -114,29 +114,32 @@ def _name_of(ft: FetchTopic, topic: TopicState | ErrorCode) -> str | None:
     return ft.topic or None
 
 
-def denied_topics(
+def authorized_topics(
     ctx: RequestContext,
     request: FetchRequest,
-    resolved: Iterable[tuple[FetchTopic, TopicState | ErrorCode]],
-) -> frozenset[str] | None:
+    resolved: list[tuple[FetchTopic, TopicState | ErrorCode]],
+) -> list[tuple[FetchTopic, TopicState | ErrorCode]]:
     """
-    The topics a fetch may not read, or None when it may read none.
+    C{resolved} with the topics the fetch may not read as TOPIC_AUTHORIZATION_FAILED.
 
     Kafka's C{KafkaApis.handleFetchRequest}: a follower (replica id 0+)
-    needs CLUSTER_ACTION on the cluster, else every partition is
-    TOPIC_AUTHORIZATION_FAILED; a consumer needs READ on each topic, asked
-    once per topic. Without an authorizer nothing is looked at.
+    needs CLUSTER_ACTION on the cluster, else every partition is refused; a
+    consumer needs READ on each topic, asked once per topic, after an
+    unknown topic id (which stays UNKNOWN_TOPIC_ID: there is no name to
+    check). Called only with an authorizer.
     """
-    if ctx.broker.authorizer is None:
-        return frozenset()
+    refused = ErrorCode.TOPIC_AUTHORIZATION_FAILED
     if is_from_follower(request):
-        return frozenset() if authorize_cluster(ctx, AclOperation.CLUSTER_ACTION) else None
-    return denied_names(
+        if authorize_cluster(ctx, AclOperation.CLUSTER_ACTION):
+            return resolved
+        return [(ft, refused) for ft, _ in resolved]
+    denied = denied_names(
         ctx,
         AclOperation.READ,
         ResourceType.TOPIC,
         (name for ft, topic in resolved if (name := _name_of(ft, topic)) is not None),
     )
+    return [(ft, refused if _name_of(ft, topic) in denied else topic) for ft, topic in resolved]
 
 
 def revoked_topics(
@@ -233,10 +236,9 @@ class Plan:
         # (None when some was not: below the high watermark or the last stable offset).
         self.seen_bytes: dict[int, int | None] = {}
         resolved = [(ft, _find_topic(image, ft, by_id)) for ft in request.topics]
-        denied = denied_topics(ctx, request, resolved)
+        if ctx.broker.authorizer is not None:
+            resolved = authorized_topics(ctx, request, resolved)
         for ft, topic in resolved:
-            if denied is None or _name_of(ft, topic) in denied:
-                topic = ErrorCode.TOPIC_AUTHORIZATION_FAILED
             slots = []
             for fp in ft.partitions:
                 target = _target(ctx, topic, fp)
