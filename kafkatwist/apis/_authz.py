@@ -77,6 +77,20 @@ def authorized_operations(ctx: RequestContext, resource_type: ResourceType, name
     return bits
 
 
+def cluster_authorized_operations(ctx: RequestContext, asked: bool) -> int:
+    """
+    A response's KIP-430 C{cluster_authorized_operations}, as Kafka's
+    C{handleTopicMetadataRequest} and C{AuthHelper.computeDescribeClusterResponse}:
+    L{AUTHORIZED_OPERATIONS_OMITTED} unless C{asked}, 0 without DESCRIBE on
+    the cluster, else the cluster operations allowed.
+    """
+    if not asked:
+        return AUTHORIZED_OPERATIONS_OMITTED
+    if not authorize_cluster(ctx, AclOperation.DESCRIBE):
+        return 0
+    return authorized_operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
+
+
 def authorize_cluster(ctx: RequestContext, operation: AclOperation) -> bool:
     """Whether the principal may do C{operation} on the cluster (C{kafka-cluster})."""
     return ctx.authorize(operation, ResourceType.CLUSTER, CLUSTER_NAME)
@@ -114,3 +128,20 @@ def filter_authorized_or_cluster(
     if authorize_cluster(ctx, operation):
         return set(names)
     return filter_authorized(ctx, operation, resource_type, names)
+
+
+def denied_names(
+    ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, names: Iterable[str]
+) -> frozenset[str]:
+    """
+    The names among C{names} the principal may not do C{operation} on.
+
+    The complement of L{filter_authorized}, for the data-path handlers
+    (Produce, Fetch): without an authorizer it is empty and C{names} (best a
+    generator) is never iterated, so nothing runs per topic.
+    """
+    if ctx.broker.authorizer is None:
+        return frozenset()
+    return frozenset(
+        name for name in set(names) if not ctx.authorize(operation, resource_type, name)
+    )

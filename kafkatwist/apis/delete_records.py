@@ -7,7 +7,9 @@ Behavior:
   offset at or below the current log start changes nothing; whole segments
   below the new start are deleted by the log engine; the request never waits
   (``timeout_ms`` is for followers to catch up, and there are none);
-* per partition, in Kafka's order: unknown topic or partition →
+* per partition, in Kafka's order: a topic the principal may not DELETE →
+  TOPIC_AUTHORIZATION_FAILED (Kafka's C{handleDeleteRecordsRequest}, asked
+  once per topic, before its existence); unknown topic or partition →
   UNKNOWN_TOPIC_OR_PARTITION; an internal topic (``__consumer_offsets``,
   ``__transaction_state``) → INVALID_TOPIC_EXCEPTION; a ``cleanup.policy``
   without ``delete`` → POLICY_VIOLATION; an offset beyond the high watermark or
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kafkatwist.apis._authz import filter_authorized
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -33,6 +36,7 @@ from kafkatwist.messages.delete_records import (
     DeleteRecordsResponse,
     DeleteRecordsTopicResult,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.wire.versions import VersionRange
 
@@ -61,9 +65,15 @@ async def handle(ctx: RequestContext, request: DeleteRecordsRequest) -> DeleteRe
     for t in request.topics:
         for p in t.partitions:
             wanted[(t.name, p.partition_index)] = p.offset
+    allowed = filter_authorized(
+        ctx, AclOperation.DELETE, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     by_topic: dict[str, list[DeleteRecordsPartitionResult]] = {}
     for (name, index), offset in wanted.items():
-        result = await _delete(ctx, image.topics.get(name), index, offset)
+        if name not in allowed:
+            result = _result(index, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+        else:
+            result = await _delete(ctx, image.topics.get(name), index, offset)
         by_topic.setdefault(name, []).append(result)
     return _response(by_topic.items())
 

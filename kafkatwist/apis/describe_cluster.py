@@ -26,11 +26,7 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._authz import (
-    AUTHORIZED_OPERATIONS_OMITTED,
-    authorize_cluster,
-    authorized_operations,
-)
+from kafkatwist.apis._authz import cluster_authorized_operations
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_cluster import (
@@ -38,7 +34,6 @@ from kafkatwist.messages.describe_cluster import (
     DescribeClusterRequest,
     DescribeClusterResponse,
 )
-from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 BROKER_ENDPOINT = 1
@@ -50,19 +45,6 @@ def _refuse(ctx: RequestContext, code: ErrorCode, message: str) -> DescribeClust
     if ctx.api_version == 0:
         code = ErrorCode.INVALID_REQUEST
     return DescribeClusterResponse(error_code=int(code), error_message=message)
-
-
-def _cluster_operations(ctx: RequestContext, asked: bool) -> int:
-    """
-    KIP-430's field as Kafka's C{AuthHelper.computeDescribeClusterResponse}:
-    unset unless asked, 0 without DESCRIBE on the cluster, else the allowed
-    cluster operations.
-    """
-    if not asked:
-        return AUTHORIZED_OPERATIONS_OMITTED
-    if not authorize_cluster(ctx, AclOperation.DESCRIBE):
-        return 0
-    return authorized_operations(ctx, ResourceType.CLUSTER, CLUSTER_NAME)
 
 
 async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> DescribeClusterResponse:
@@ -93,7 +75,7 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
                 is_fenced=False,
             ),
         ),
-        cluster_authorized_operations=_cluster_operations(
+        cluster_authorized_operations=cluster_authorized_operations(
             ctx, request.include_cluster_authorized_operations
         ),
     )

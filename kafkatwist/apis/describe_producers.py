@@ -3,17 +3,24 @@
 Behavior (Kafka's ``Partition.activeProducerState``): for each partition,
 every producer id its producer state holds, with its epoch, last sequence,
 last timestamp, coordinator epoch and the first offset of its open
-transaction (-1 without one: ``IPartitionLog.ongoing_transactions``); a
-topic or partition that does not exist: UNKNOWN_TOPIC_OR_PARTITION.
+transaction (-1 without one: ``IPartitionLog.ongoing_transactions``).
+
+Errors (Kafka's C{KafkaApis.handleDescribeProducersRequest}), per topic in
+this order, each with Kafka's message for every partition: an invalid name
+INVALID_TOPIC_EXCEPTION; without READ on the topic
+TOPIC_AUTHORIZATION_FAILED; a topic that does not exist
+UNKNOWN_TOPIC_OR_PARTITION. A partition the topic does not have answers
+UNKNOWN_TOPIC_OR_PARTITION with no message (C{ReplicaManager.activeProducerState}).
 
 Version notes:
-* v0: a partition error carries no ``error_message``, as in Kafka.
+* v0: the only version.
 """
 
 from __future__ import annotations
 
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
+from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_producers import (
     DescribeProducersRequest,
@@ -22,6 +29,7 @@ from kafkatwist.messages.describe_producers import (
     ProducerState,
     TopicResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -45,18 +53,51 @@ def _partition(ctx: RequestContext, topic: str, index: int) -> PartitionResponse
     return PartitionResponse(partition_index=index, error_code=0, active_producers=producers)
 
 
+#: Kafka's C{Errors} messages, which its C{ApiError} carries for a topic's error.
+_MESSAGES = {
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "This server does not host this topic-partition.",
+}
+
+
+def _topic_error(ctx: RequestContext, name: str) -> tuple[ErrorCode, str] | None:
+    """
+    The error every partition of the topic answers, with its message, or None.
+
+    Kafka's C{handleDescribeProducersRequest}, in its order: an invalid
+    name, then READ on the topic, then its existence.
+    """
+    invalid = validate_topic_name(name)
+    if invalid is not None:
+        return ErrorCode.INVALID_TOPIC_EXCEPTION, invalid
+    if not ctx.authorize(AclOperation.READ, ResourceType.TOPIC, name):
+        code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    elif name not in ctx.broker.metadata.image.topics:
+        code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    else:
+        return None
+    return code, _MESSAGES[code]
+
+
+def _topic(ctx: RequestContext, name: str, indexes: tuple[int, ...]) -> TopicResponse:
+    error = _topic_error(ctx, name)
+    if error is None:
+        partitions = tuple(_partition(ctx, name, p) for p in indexes)
+    else:
+        code, message = error
+        partitions = tuple(
+            PartitionResponse(partition_index=p, error_code=int(code), error_message=message)
+            for p in indexes
+        )
+    return TopicResponse(name=name, partitions=partitions)
+
+
 async def handle(
     ctx: RequestContext, request: DescribeProducersRequest
 ) -> DescribeProducersResponse:
     return DescribeProducersResponse(
         throttle_time_ms=0,
-        topics=tuple(
-            TopicResponse(
-                name=t.name,
-                partitions=tuple(_partition(ctx, t.name, p) for p in t.partition_indexes),
-            )
-            for t in request.topics
-        ),
+        topics=tuple(_topic(ctx, t.name, tuple(t.partition_indexes)) for t in request.topics),
     )
 
 
@@ -85,8 +126,4 @@ SPEC = ApiSpec(
     response=DescribeProducersResponse,
     handle=handle,
     error_response=error_response,
-    unused_fields={
-        "PartitionResponse.error_message": "Kafka's ReplicaManager.activeProducerState answers "
-        "a partition error with its code only",
-    },
 )

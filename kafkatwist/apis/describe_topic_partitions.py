@@ -11,15 +11,22 @@ Behavior (KIP-966; Kafka's ``DescribeTopicPartitionsRequestHandler``):
 * a cursor whose topic is not in the requested list, or with a negative
   partition index, is INVALID_REQUEST.
 
+* authorization (Kafka's C{DescribeTopicPartitionsRequestHandler}): a
+  topic the principal may not DESCRIBE is left out when every topic is
+  asked for, else answered TOPIC_AUTHORIZATION_FAILED with the null id
+  (after the other topics, whether it exists or not); every other topic,
+  an unknown one included, carries its KIP-430 ``topic_authorized_operations``
+  (every topic operation without an authorizer).
+
 Version notes:
-* v0: flexible; ``topic_authorized_operations`` holds every topic operation,
-  as Kafka reports when no authorizer is configured.
+* v0: flexible.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import authorized_operations
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis._topics import TOPIC_AUTHORIZED_OPERATIONS, topic_name_error
+from kafkatwist.apis._topics import topic_name_error
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.describe_topic_partitions import (
     Cursor,
@@ -28,6 +35,7 @@ from kafkatwist.messages.describe_topic_partitions import (
     DescribeTopicPartitionsResponsePartition,
     DescribeTopicPartitionsResponseTopic,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
@@ -49,6 +57,8 @@ async def handle(
             raise KafkaError(ErrorCode.INVALID_REQUEST, "negative cursor partition index")
     remaining = max(min(MAX_PARTITION_LIMIT, request.response_partition_limit), 1)
     topics: list[DescribeTopicPartitionsResponseTopic] = []
+    # Named topics the principal may not describe, answered after the others.
+    denied: list[DescribeTopicPartitionsResponseTopic] = []
     next_cursor = None
     for name in sorted(names):
         if cursor is not None and name < cursor.topic_name:
@@ -56,6 +66,18 @@ async def handle(
         if remaining == 0:
             next_cursor = Cursor(topic_name=name, partition_index=0)
             break
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TOPIC, name):
+            if not fetch_all:
+                denied.append(
+                    DescribeTopicPartitionsResponseTopic(
+                        error_code=int(ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+                        name=name,
+                        topic_id=ZERO_UUID,
+                        is_internal=False,
+                    )
+                )
+            continue
+        operations = authorized_operations(ctx, ResourceType.TOPIC, name)
         topic = image.topics.get(name)
         if topic is None:
             if not fetch_all:
@@ -65,6 +87,7 @@ async def handle(
                         name=name,
                         topic_id=ZERO_UUID,
                         is_internal=False,
+                        topic_authorized_operations=operations,
                     )
                 )
             continue
@@ -92,14 +115,14 @@ async def handle(
                 topic_id=topic.topic_id,
                 is_internal=topic.is_internal,
                 partitions=partitions,
-                topic_authorized_operations=TOPIC_AUTHORIZED_OPERATIONS,
+                topic_authorized_operations=operations,
             )
         )
         if rest:
             next_cursor = Cursor(topic_name=name, partition_index=rest[0])
             break
         remaining -= len(page)
-    return DescribeTopicPartitionsResponse(topics=tuple(topics), next_cursor=next_cursor)
+    return DescribeTopicPartitionsResponse(topics=(*topics, *denied), next_cursor=next_cursor)
 
 
 def error_response(

@@ -1,6 +1,15 @@
 """Fetch (api key 1): v0-v18 (v0-v3 with down-converted messages).
 
 Behavior:
+* authorization (Kafka's C{KafkaApis.handleFetchRequest}, in
+  L{kafkatwist.apis._fetch_plan}): a follower (replica id 0+) needs
+  CLUSTER_ACTION on the cluster, else every partition answers
+  TOPIC_AUTHORIZATION_FAILED; a consumer needs READ on each topic, else
+  its partitions answer TOPIC_AUTHORIZATION_FAILED, checked after an
+  unknown topic id (UNKNOWN_TOPIC_ID: no name to check) and before the
+  topic's existence. Asked once per topic per read of the request (each
+  fetch of a session asks again for the partitions it reads); nothing runs
+  without an authorizer;
 * topics are addressed by id from v13 (unknown id: UNKNOWN_TOPIC_ID), by name
   before (unknown name: UNKNOWN_TOPIC_OR_PARTITION);
 * record batches are served byte-identical from the segment files, starting at
@@ -61,324 +70,18 @@ Version notes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import attrs
 
-from kafkatwist.apis._downconvert import converted, refusal
+from kafkatwist.apis._fetch_plan import TOPIC_IDS_VERSION, Plan, partition_error, revoked_topics
 from kafkatwist.apis._fetch_wait import FetchWatch
-from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ErrorCode
 from kafkatwist.fetchsessions.contexts import FetchContext
-from kafkatwist.messages.fetch import (
-    AbortedTransaction,
-    FetchableTopicResponse,
-    FetchPartition,
-    FetchRequest,
-    FetchResponse,
-    FetchTopic,
-    LeaderIdAndEpoch,
-    NodeEndpoint,
-    PartitionData,
-)
+from kafkatwist.messages.fetch import FetchableTopicResponse, FetchRequest, FetchResponse
 from kafkatwist.storage.interfaces import IPartitionLog
-from kafkatwist.storage.kraft import TopicState
-from kafkatwist.storage.metadata_image import MetadataImage
-from kafkatwist.wire.batch import iter_batches
-from kafkatwist.wire.downconvert import fetch_magic
 from kafkatwist.wire.versions import VersionRange
-
-READ_COMMITTED = 1
-TOPIC_IDS_VERSION = 13
-#: The first version that tells a fenced client the current leader (KIP-951).
-CURRENT_LEADER_VERSION = 16
-
-
-def _partition_error(index: int, code: ErrorCode) -> PartitionData:
-    return PartitionData(
-        partition_index=index,
-        error_code=int(code),
-        high_watermark=-1,
-        last_stable_offset=-1,
-        log_start_offset=-1,
-        aborted_transactions=None,
-        records=b"",
-    )
-
-
-def _aborted(
-    log: IPartitionLog, offset: int, lso: int, chunks: list[bytes]
-) -> tuple[AbortedTransaction, ...]:
-    """
-    The aborted transactions overlapping the batches read from C{offset} (read_committed).
-
-    Looked up up to the LSO first (in memory, usually none); only when some
-    are found is the end of the data read (the last buffer's batch headers)
-    to keep those starting before it, as Kafka bounds the search by the
-    fetched bytes.
-    """
-    if not chunks:
-        return ()
-    found = log.aborted_transactions(offset, lso)
-    if not found:
-        return ()
-    end = offset
-    for _, header in iter_batches(chunks[-1]):
-        end = header.next_offset
-    return tuple(
-        AbortedTransaction(producer_id=t.producer_id, first_offset=t.first_offset)
-        for t in found
-        if t.first_offset < end
-    )
-
-
-#: What a requested partition resolved to: its log, or the error to answer.
-_Target = IPartitionLog | ErrorCode
-
-
-def _find_topic(image: MetadataImage, ft: FetchTopic, by_id: bool) -> TopicState | ErrorCode:
-    """
-    The topic C{ft} names, or the error its partitions get.
-
-    By id (v13+), an unknown id is UNKNOWN_TOPIC_ID, unless the topic also
-    carries a name: a session's partition whose name was known when the
-    session cached it (Kafka's C{CachedPartition} keeps it). Its topic was
-    then deleted (UNKNOWN_TOPIC_OR_PARTITION) or re-created under another id
-    (INCONSISTENT_TOPIC_ID, as Kafka's C{ReplicaManager} answers a session
-    whose topic id is not the log's).
-    """
-    if not by_id:
-        return image.topics.get(ft.topic) or ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-    topic = image.topics_by_id.get(ft.topic_id)
-    if topic is not None:
-        return topic
-    if not ft.topic:
-        return ErrorCode.UNKNOWN_TOPIC_ID
-    if ft.topic in image.topics:
-        return ErrorCode.INCONSISTENT_TOPIC_ID
-    return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-
-
-def _target(ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition) -> _Target:
-    if isinstance(topic, ErrorCode):
-        return topic
-    partition = find_partition(ctx, topic, fp.partition, fp.current_leader_epoch)
-    return partition if isinstance(partition, ErrorCode) else partition.log()
-
-
-def _current_leader(
-    ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition, target: _Target
-) -> LeaderIdAndEpoch | None:
-    """
-    The leader a fenced partition's answer names (v16+), else None.
-
-    Kafka's C{KafkaApis.handleFetchRequest} adds it for NOT_LEADER_OR_FOLLOWER
-    and FENCED_LEADER_EPOCH; only the latter is answered here (this broker
-    leads every partition).
-    """
-    if ctx.api_version < CURRENT_LEADER_VERSION or target != ErrorCode.FENCED_LEADER_EPOCH:
-        return None
-    assert isinstance(topic, TopicState)
-    epoch = topic.partitions[fp.partition].leader_epoch
-    return LeaderIdAndEpoch(leader_id=ctx.broker.node_id, leader_epoch=epoch)
-
-
-class _Slot:
-    """One requested partition: its log (or the error to answer) and what was last read."""
-
-    __slots__ = ("fp", "target", "leader", "part", "size")
-
-    def __init__(
-        self, fp: FetchPartition, target: _Target, leader: LeaderIdAndEpoch | None
-    ) -> None:
-        self.fp = fp
-        self.target = target
-        #: For a fenced partition at v16+, the current leader to answer (KIP-951).
-        self.leader = leader
-        self.part: PartitionData | None = None
-        self.size = 0
-
-
-class _Plan:
-    """
-    The partitions of one request, resolved to their logs, and what has been read so far.
-
-    L{read_all} reads every partition once; a parked fetch then calls
-    L{reread} with only the logs that were appended to (L{FetchWatch}), so
-    that a long poll costs in proportion to what changed. The byte budget
-    (C{max_bytes}, KIP-74's first batch whole) is kept across re-reads.
-    """
-
-    def __init__(self, ctx: RequestContext, request: FetchRequest) -> None:
-        image = ctx.broker.metadata.image
-        by_id = ctx.api_version >= TOPIC_IDS_VERSION
-        self.by_id = by_id
-        # The magic old versions read (v0-v3: down-converted), else None.
-        self.magic = fetch_magic(ctx.api_version)
-        self.partitions = ctx.broker.partitions
-        self.read_committed = request.isolation_level == READ_COMMITTED
-        self.topics: list[tuple[FetchTopic, list[_Slot]]] = []
-        self.slots_by_log: dict[int, list[_Slot]] = {}
-        self.logs: list[IPartitionLog] = []
-        # The high watermark each log had when it was last read, by id(log).
-        self.seen: dict[int, int] = {}
-        # The log's appended_bytes when it was last read with everything appended readable
-        # (None when some was not: below the high watermark or the last stable offset).
-        self.seen_bytes: dict[int, int | None] = {}
-        for ft in request.topics:
-            topic = _find_topic(image, ft, by_id)
-            slots = []
-            for fp in ft.partitions:
-                target = _target(ctx, topic, fp)
-                slots.append(_Slot(fp, target, _current_leader(ctx, topic, fp, target)))
-            for slot in slots:
-                log = slot.target
-                if isinstance(log, ErrorCode):
-                    continue
-                same = self.slots_by_log.setdefault(id(log), [])
-                if not same:
-                    self.logs.append(log)
-                same.append(slot)
-            self.topics.append((ft, slots))
-        fenced = any(slot.leader for _, slots in self.topics for slot in slots)
-        #: This broker's endpoint, answered with a current leader (KIP-951).
-        self.node_endpoints = (
-            (
-                NodeEndpoint(
-                    node_id=ctx.broker.node_id,
-                    host=ctx.broker.host_for(ctx.local_host),
-                    port=ctx.broker.advertised_port,
-                    rack=None,
-                ),
-            )
-            if fenced
-            else ()
-        )
-        self.remaining = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
-        self.total = 0
-        self.errors = False
-
-    async def read_all(self) -> None:
-        """Read every partition once, in request order."""
-        for _, slots in self.topics:
-            for slot in slots:
-                await self._read(slot)
-
-    async def reread(self, logs: list[IPartitionLog]) -> None:
-        """Read again the partitions of C{logs} (appended to since they were read)."""
-        for log in logs:
-            for slot in self.slots_by_log.get(id(log), ()):
-                await self._read(slot)
-
-    async def _read(self, slot: _Slot) -> None:
-        fp, log = slot.fp, slot.target
-        if isinstance(log, ErrorCode):
-            slot.part = _partition_error(fp.partition, log)
-            if slot.leader is not None:
-                slot.part = attrs.evolve(slot.part, current_leader=slot.leader)
-            self.errors = True
-            return
-        # A re-read replaces what this partition had: give its bytes back to the budget.
-        self.remaining += slot.size
-        self.total -= slot.size
-        slot.size = 0
-        refused = refusal(log) if self.magic is not None else None
-        if refused is not None:
-            slot.part = _partition_error(fp.partition, refused)
-            self.errors = True
-            return
-        hw = log.high_watermark
-        lso = log.last_stable_offset
-        start = log.log_start_offset
-        self.seen[id(log)] = hw
-        readable = hw == log.log_end_offset and (lso == hw or not self.read_committed)
-        self.seen_bytes[id(log)] = log.appended_bytes if readable else None
-        offset = fp.fetch_offset
-        if offset < start or offset > log.log_end_offset:
-            slot.part = PartitionData(
-                partition_index=fp.partition,
-                error_code=int(ErrorCode.OFFSET_OUT_OF_RANGE),
-                high_watermark=hw,
-                last_stable_offset=lso,
-                log_start_offset=start,
-                aborted_transactions=None,
-                records=b"",
-            )
-            self.errors = True
-            return
-        limit = min(fp.partition_max_bytes, self.remaining)
-        min_one = self.total == 0
-        chunks: list[bytes] = []
-        size = 0
-        if limit > 0 or min_one:
-            result = await log.read(
-                offset,
-                max(limit, 0),
-                max_offset=lso if self.read_committed else hw,
-                min_one_message=min_one,
-            )
-            chunks, size = result.buffers, result.size
-        records: list[bytes] | bytes = chunks if chunks else b""
-        if self.magic is not None:
-            messages = await converted(
-                self.partitions, chunks, size, max(limit, 0), self.magic, offset
-            )
-            if isinstance(messages, ErrorCode):
-                slot.part = _partition_error(fp.partition, messages)
-                self.errors = True
-                return
-            records, size = messages, len(messages)
-        slot.size = size
-        self.remaining -= size
-        self.total += size
-        slot.part = PartitionData(
-            partition_index=fp.partition,
-            error_code=0,
-            high_watermark=hw,
-            last_stable_offset=lso,
-            log_start_offset=start,
-            aborted_transactions=(
-                _aborted(log, offset, lso, chunks) if self.read_committed else None
-            ),
-            records=records,
-        )
-
-    def enough(self, logs: Iterable[IPartitionLog], min_bytes: int) -> bool:
-        """
-        Whether re-reading C{logs} may bring the response to C{min_bytes}, estimated unread.
-
-        The bytes appended to each since it was read count (Kafka's
-        C{DelayedFetch.tryComplete} estimates from log positions the same way);
-        a log read while some of its data was not yet readable counts as
-        enough, since what became readable is unknown.
-        """
-        total = self.total
-        for log in logs:
-            before = self.seen_bytes.get(id(log))
-            if before is None:
-                return True
-            total += log.appended_bytes - before
-        return total >= min_bytes
-
-    def watched(self, logs: list[IPartitionLog]) -> list[tuple[IPartitionLog, int]]:
-        """C{logs} with the high watermark each had when last read (for L{FetchWatch.arm})."""
-        return [(log, self.seen.get(id(log), log.high_watermark)) for log in logs]
-
-    def response(self) -> FetchResponse:
-        """The response from what was last read of each partition."""
-        responses = []
-        for ft, slots in self.topics:
-            parts = tuple(slot.part for slot in slots if slot.part is not None)
-            if self.by_id:
-                responses.append(FetchableTopicResponse(topic_id=ft.topic_id, partitions=parts))
-            else:
-                responses.append(FetchableTopicResponse(topic=ft.topic, partitions=parts))
-        return FetchResponse(
-            session_id=0, responses=tuple(responses), node_endpoints=self.node_endpoints
-        )
 
 
 async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
@@ -394,9 +97,10 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
         return FetchResponse(error_code=int(context.error), session_id=0)
     clock = ctx.broker.clock
     deadline = clock.seconds() + max(request.max_wait_ms, 0) / 1000.0
+    revoked = revoked_topics(ctx, request)
     while True:
         # An incremental fetch reads the session's partitions, the quiet ones left out.
-        plan = _Plan(ctx, context.fetch_request())
+        plan = Plan(ctx, context.fetch_request(revoked))
         if await _poll(plan, request, clock, deadline, context):
             break
     now = ctx.broker.now_ms()
@@ -410,7 +114,7 @@ async def handle(ctx: RequestContext, request: FetchRequest) -> FetchResponse:
 
 
 async def _poll(
-    plan: _Plan, request: FetchRequest, clock: ReactorTime, deadline: float, context: FetchContext
+    plan: Plan, request: FetchRequest, clock: ReactorTime, deadline: float, context: FetchContext
 ) -> bool:
     """
     Read the plan's partitions, then wait for C{min_bytes}, re-reading what moved.
@@ -460,7 +164,7 @@ def error_response(request: FetchRequest, version: int, code: ErrorCode) -> Fetc
         FetchableTopicResponse(
             topic=ft.topic if not by_id else "",
             topic_id=ft.topic_id,
-            partitions=tuple(_partition_error(fp.partition, code) for fp in ft.partitions),
+            partitions=tuple(partition_error(fp.partition, code) for fp in ft.partitions),
         )
         for ft in request.topics
     )

@@ -18,6 +18,9 @@ Behavior:
   end offset for any other replica id; a -3 or timestamp answer at or past it
   is no answer (offset -1), as in Kafka's ``ReplicaManager.fetchOffset``;
 * one answer per partition, grouped by topic (Kafka collects them into a map);
+* a topic the principal may not DESCRIBE: TOPIC_AUTHORIZATION_FAILED for
+  each of its partitions, before any other check (Kafka's
+  C{handleListOffsetRequest}, at every version);
 * per partition, in Kafka's order: listed twice in the request →
   INVALID_REQUEST (answered once); a negative timestamp the version does not
   know (Kafka's ``timestampMinSupportedVersion``: -1/-2 v1, -3 v7, -4 v8, -5
@@ -49,6 +52,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from kafkatwist.apis._authz import filter_authorized
 from kafkatwist.apis._offsets import epoch_at
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -60,6 +64,7 @@ from kafkatwist.messages.list_offsets import (
     ListOffsetsResponse,
     ListOffsetsTopicResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.wire.versions import VersionRange
 
@@ -109,12 +114,27 @@ def _answer(
 
 async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffsetsResponse:
     image = ctx.broker.metadata.image
+    # DESCRIBE on each topic, asked once per name, before anything else (Kafka's
+    # partitionSeqByAuthorized): a denied topic's partitions are TOPIC_AUTHORIZATION_FAILED.
+    allowed = filter_authorized(
+        ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     if ctx.api_version == 0:
         # Kafka's v0 path answers every requested entry, in request order.
         legacy = []
         for t in request.topics:
             topic = image.topics.get(t.name)
-            legacy.append((t.name, [await _legacy(ctx, request, topic, p) for p in t.partitions]))
+            legacy.append(
+                (
+                    t.name,
+                    [
+                        await _legacy(ctx, request, topic, p)
+                        if t.name in allowed
+                        else _error(p, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
+                        for p in t.partitions
+                    ],
+                )
+            )
         return _response(legacy)
     # v1+: Kafka collects the partitions into a map, grouped by topic: one
     # answer per partition, even for one listed twice.
@@ -126,6 +146,9 @@ async def handle(ctx: RequestContext, request: ListOffsetsRequest) -> ListOffset
         for p in t.partitions:
             duplicate = seen[(t.name, p.partition_index)] > 1
             if duplicate and p.partition_index in answers:
+                continue
+            if t.name not in allowed:
+                answers[p.partition_index] = _error(p, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
                 continue
             answers[p.partition_index] = await _partition(ctx, request, topic, p, duplicate)
     return _response((name, answers.values()) for name, answers in by_topic.items())

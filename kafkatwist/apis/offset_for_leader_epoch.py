@@ -13,10 +13,13 @@ Behavior:
 * ``current_leader_epoch`` (v2+, -1 = none) older than the partition's leader
   epoch → FENCED_LEADER_EPOCH, newer → UNKNOWN_LEADER_EPOCH; an unknown topic
   or partition → UNKNOWN_TOPIC_OR_PARTITION; error answers carry -1 / -1;
+* authorization (Kafka's C{handleOffsetForLeaderEpochRequest}): CLUSTER_ACTION
+  on the cluster (a replica's) allows every topic; without it each topic
+  needs DESCRIBE (consumers validating their position, KIP-320), else its
+  partitions answer TOPIC_AUTHORIZATION_FAILED, whether it exists or not;
 * ``replica_id`` (v3+; -2, Kafka's debugging id, before): a consumer sends -1,
-  a follower its broker id. Kafka answers both alike (the id only picks the
-  ACL checked: CLUSTER_ACTION for followers, topic DESCRIBE otherwise, both
-  granted without an authorizer), and so does this broker;
+  a follower its broker id. Kafka answers both alike and checks the ACLs
+  above whatever the id says, and so does this broker;
 * this broker serves every partition of the metadata image, so
   NOT_LEADER_OR_FOLLOWER is never answered.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from kafkatwist.apis._authz import authorize_cluster, filter_authorized
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -39,6 +43,7 @@ from kafkatwist.messages.offset_for_leader_epoch import (
     OffsetForLeaderPartition,
     OffsetForLeaderTopicResult,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.wire.versions import VersionRange
 
@@ -54,8 +59,18 @@ async def handle(
     ctx: RequestContext, request: OffsetForLeaderEpochRequest
 ) -> OffsetForLeaderEpochResponse:
     image = ctx.broker.metadata.image
+    # A replica's CLUSTER_ACTION covers every topic; else DESCRIBE on each (KIP-320).
+    allowed = None
+    if not authorize_cluster(ctx, AclOperation.CLUSTER_ACTION):
+        allowed = filter_authorized(
+            ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t.topic for t in request.topics)
+        )
     topics = []
     for t in request.topics:
+        if allowed is not None and t.topic not in allowed:
+            denied = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            topics.append((t.topic, [_error(p, denied) for p in t.partitions]))
+            continue
         topic = image.topics.get(t.topic)
         topics.append((t.topic, [await _partition(ctx, topic, p) for p in t.partitions]))
     return _response(topics)
@@ -115,8 +130,8 @@ SPEC = ApiSpec(
     handle=handle,
     error_response=error_response,
     unused_fields={
-        "OffsetForLeaderEpochRequest.replica_id": "picks only the ACL Kafka checks (both "
-        "granted without an authorizer); followers and consumers are answered alike",
+        "OffsetForLeaderEpochRequest.replica_id": "Kafka reads it for nothing: followers and "
+        "consumers are answered alike, and the ACLs checked do not depend on it",
     },
 )
 

@@ -1,6 +1,15 @@
 """Produce (api key 0): v0-v13.
 
 Behavior:
+* authorization (Kafka's C{KafkaApis.handleProduceRequest}): a request whose
+  batches are transactional needs a transactional id with WRITE on it, else
+  every partition answers TRANSACTIONAL_ID_AUTHORIZATION_FAILED (acks=0:
+  the connection closes); each topic needs WRITE, else its partitions get
+  TOPIC_AUTHORIZATION_FAILED, checked before the topic's existence, so an
+  unauthorized client learns nothing of which topics exist (from v13 an
+  unknown topic id is UNKNOWN_TOPIC_ID first: there is no name to check).
+  Idempotent batches need nothing more (Kafka 3.0+ dropped the cluster
+  IDEMPOTENT_WRITE check, KIP-679);
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
   log append time and log start offset all -1 (no auto-creation here: Kafka
   creates topics only through Metadata);
@@ -29,7 +38,8 @@ Behavior:
 * acks=0 sends no response, but any partition error closes the connection
   (logged once) so the client learns of it, as in Kafka; acks=1 and acks=-1
   answer after the append (and after the fsync when the topic's flush policy
-  asks for one); other acks values get INVALID_REQUIRED_ACKS.
+  asks for one); other acks values get INVALID_REQUIRED_ACKS (after the
+  authorization checks, as Kafka's C{ReplicaManager.appendRecords}).
 * transactional batches (a request with a ``transactional_id``) are first
   checked with the transaction coordinator, as Kafka 4.x brokers do
   (KIP-890, ``AddPartitionsToTxnManager``), by request version as Kafka's
@@ -83,23 +93,25 @@ from collections.abc import Iterable
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
+from kafkatwist.apis._authz import denied_names
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._produce_txn import transactional_id_authorized, verify_transaction
 from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis._txn import partition_verification_enabled, retry_concurrent
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
     BatchIndexAndErrorMessage,
+    PartitionProduceData,
     PartitionProduceResponse,
     ProduceRequest,
     ProduceResponse,
     TopicProduceData,
     TopicProduceResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
 from kafkatwist.storage.results import AppendInfo
-from kafkatwist.wire.batch import BATCH_HEADER_SIZE, parse_batch_header
 from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.record_checks import RecordErrors
 from kafkatwist.wire.schema import Records
@@ -172,16 +184,32 @@ def _topic_of(ctx: RequestContext, td: TopicProduceData) -> TopicState | None:
     return image.topics.get(td.name)
 
 
+def _name_of(ctx: RequestContext, td: TopicProduceData, topic: TopicState | None) -> str | None:
+    """The topic's name as authorized: the request's below v13, the known topic's from v13."""
+    if ctx.api_version >= TOPIC_ID_PRODUCE_VERSION:
+        return None if topic is None else topic.name
+    return td.name
+
+
 def _append(
     ctx: RequestContext,
     topic: TopicState | None,
+    allowed: bool,
     index: int,
     records: Records | None,
     refused: dict[tuple[str, int], ErrorCode],
 ) -> Deferred[PartitionProduceResponse]:
-    """Validate and append one partition's records; fires with the partition's answer."""
+    """
+    Validate and append one partition's records; fires with the partition's answer.
+
+    In Kafka's order: an unknown topic id (v13), then C{allowed} (WRITE on
+    the topic, checked before its existence is), then an unknown topic or
+    partition.
+    """
     if topic is None and ctx.api_version >= TOPIC_ID_PRODUCE_VERSION:
         return succeed(_error(index, ErrorCode.UNKNOWN_TOPIC_ID))
+    if not allowed:
+        return succeed(_error(index, ErrorCode.TOPIC_AUTHORIZATION_FAILED))
     partition = find_partition(ctx, topic, index)
     if isinstance(partition, ErrorCode):
         return succeed(_error(index, partition))
@@ -272,22 +300,46 @@ async def _answer(
 
 
 async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceResponse | None:
+    if not transactional_id_authorized(ctx, request):
+        return _refuse(ctx, request, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    topics = [(td, _topic_of(ctx, td)) for td in request.topic_data]
+    # WRITE on each topic, once per name (Kafka's filterByAuthorized).
+    denied = denied_names(
+        ctx,
+        AclOperation.WRITE,
+        ResourceType.TOPIC,
+        (name for td, topic in topics if (name := _name_of(ctx, td, topic)) is not None),
+    )
+    # (request topic, its topic, whether WRITE is allowed on it)
+    checked = [
+        (td, topic, not denied or _name_of(ctx, td, topic) not in denied) for td, topic in topics
+    ]
     if request.acks not in (0, 1, -1):
-        code = ErrorCode.INVALID_REQUIRED_ACKS
-        return error_response(request, ctx.api_version, code)
+        # Kafka's ReplicaManager answers it for the partitions it would append to.
+        invalid = [
+            (td, [_error(pd.index, _acks_refusal(ctx, topic, allowed)) for pd in td.partition_data])
+            for td, topic, allowed in checked
+        ]
+        return _response(invalid)
     refused: dict[tuple[str, int], ErrorCode] = {}
     if request.transactional_id is not None:
-        refused = await _verify_transaction(ctx, request)
+        allowed_partitions: list[tuple[TopicState, PartitionProduceData]] = [
+            (topic, pd)
+            for td, topic, allowed in checked
+            if topic is not None and allowed
+            for pd in td.partition_data
+        ]
+        refused = await verify_transaction(ctx, request.transactional_id, allowed_partitions)
     # Every append starts before the first answer is awaited.
     pending = [
         (
             td,
             [
-                _append(ctx, _topic_of(ctx, td), pd.index, pd.records, refused)
+                _append(ctx, topic, allowed, pd.index, pd.records, refused)
                 for pd in td.partition_data
             ],
         )
-        for td in request.topic_data
+        for td, topic, allowed in checked
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
     # The produce byte rate quota, charged with the request's size, and the request
@@ -306,82 +358,26 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     return with_throttle(_response(responses), ctx.api_version, throttle)
 
 
-#: Verification errors a producer does not retry as Kafka means, and what it gets instead
-#: (Kafka's C{ReplicaManager}: NOT_ENOUGH_REPLICAS is retried and refreshes no metadata).
-_PRODUCE_ERRORS = {
-    ErrorCode.PRODUCER_FENCED: ErrorCode.INVALID_PRODUCER_EPOCH,
-    ErrorCode.CONCURRENT_TRANSACTIONS: ErrorCode.NOT_ENOUGH_REPLICAS,
-    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS: ErrorCode.NOT_ENOUGH_REPLICAS,
-    ErrorCode.COORDINATOR_NOT_AVAILABLE: ErrorCode.NOT_ENOUGH_REPLICAS,
-    ErrorCode.NOT_COORDINATOR: ErrorCode.NOT_ENOUGH_REPLICAS,
-}
-
-#: The first Produce version of transaction version 2 (KIP-890 part 2): its
-#: partitions are added to the transaction, not verified.
-TV2_PRODUCE_VERSION = 12
-#: The first version that understands TRANSACTION_ABORTABLE (KIP-890 part 1).
-ABORTABLE_PRODUCE_VERSION = 11
+def _acks_refusal(ctx: RequestContext, topic: TopicState | None, allowed: bool) -> ErrorCode:
+    """A partition's code in a request with an invalid acks: the ID and auth errors come first."""
+    if topic is None and ctx.api_version >= TOPIC_ID_PRODUCE_VERSION:
+        return ErrorCode.UNKNOWN_TOPIC_ID
+    return ErrorCode.INVALID_REQUIRED_ACKS if allowed else ErrorCode.TOPIC_AUTHORIZATION_FAILED
 
 
-async def _verify_transaction(
-    ctx: RequestContext, request: ProduceRequest
-) -> dict[tuple[str, int], ErrorCode]:
+def _refuse(ctx: RequestContext, request: ProduceRequest, code: ErrorCode) -> ProduceResponse:
     """
-    The partitions of a transactional produce that are not (and cannot be) in its transaction.
+    The whole request refused with C{code} (Kafka's C{sendErrorResponseMaybeThrottle}).
 
-    One check per request, with the producer id and epoch of the first
-    transactional batch (Kafka verifies a request's partitions together).
-    As Kafka's C{KafkaApis.handleProduceRequest} and C{ReplicaManager}:
-    v12+ adds the partitions (retrying CONCURRENT_TRANSACTIONS for a
-    while, then answering it as it is); below v12 they are verified, unless
-    ``transaction.partition.verification.enable`` is false, and a partition
-    outside the transaction is TRANSACTION_ABORTABLE from v11,
-    INVALID_TXN_STATE below.
+    @raise ProtocolViolation: for acks=0, which has no response: the
+        connection closes instead, as Kafka's C{getErrorResponse} answers null.
     """
-    add = ctx.api_version >= TV2_PRODUCE_VERSION
-    if not add and not partition_verification_enabled(ctx.broker.configs):
-        return {}
-    wanted: list[tuple[str, int]] = []
-    producer: tuple[int, int] | None = None
-    for td in request.topic_data:
-        topic = _topic_of(ctx, td)
-        for pd in td.partition_data:
-            buf = pd.records
-            if topic is None or pd.index not in topic.partitions:
-                continue
-            if not isinstance(buf, (bytes, bytearray, memoryview)) or len(buf) < BATCH_HEADER_SIZE:
-                continue
-            try:
-                header = parse_batch_header(buf)
-            except RecordsError:
-                continue  # validation refuses it
-            if not header.is_transactional or header.producer_id < 0:
-                continue
-            producer = producer or (header.producer_id, header.producer_epoch)
-            wanted.append((topic.name, pd.index))
-    if producer is None or request.transactional_id is None:
-        return {}
-    coordinator = ctx.broker.transactions.coordinator
-    tid = request.transactional_id
-    codes = await coordinator.ensure_partitions(tid, producer[0], producer[1], wanted, add)
-    if add:
-        codes = await retry_concurrent(
-            ctx.broker.clock,
-            codes,
-            lambda: coordinator.ensure_partitions(tid, producer[0], producer[1], wanted, add),
+    if request.acks == 0:
+        raise ProtocolViolation(
+            f"{code.name} in acks=0 Produce (correlation id {ctx.header.correlation_id}, "
+            f"client id {ctx.header.client_id!r})"
         )
-    refused: dict[tuple[str, int], ErrorCode] = {}
-    for tp, code in codes.items():
-        if code == ErrorCode.NONE:
-            continue
-        if code == ErrorCode.TRANSACTION_ABORTABLE and ctx.api_version < ABORTABLE_PRODUCE_VERSION:
-            code = ErrorCode.INVALID_TXN_STATE
-        if code == ErrorCode.CONCURRENT_TRANSACTIONS and add:
-            # Kafka leaves it as it is for TV2: the commit phase makes it common.
-            refused[tp] = code
-            continue
-        refused[tp] = _PRODUCE_ERRORS.get(code, code)
-    return refused
+    return error_response(request, ctx.api_version, code)
 
 
 def _close_on_error(

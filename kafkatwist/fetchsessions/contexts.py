@@ -60,7 +60,7 @@ TOPIC_IDS_VERSION = 13
 READ_COMMITTED = 1
 
 
-def _is_from_follower(request: FetchRequest) -> bool:
+def is_from_follower(request: FetchRequest) -> bool:
     """Kafka's C{FetchRequest.isFromFollower}: a replica id (v15+: in the replica state) of 0+."""
     return request.replica_id >= 0 or request.replica_state.replica_id >= 0
 
@@ -73,8 +73,13 @@ class FetchContext:
     #: The session error to answer instead (Kafka's C{SessionErrorContext}), or None.
     error: ErrorCode | None = None
 
-    def fetch_request(self) -> FetchRequest:
-        """The partitions to read, as a request."""
+    def fetch_request(self, revoked: Callable[[TopicState], bool] | None = None) -> FetchRequest:
+        """
+        The partitions to read, as a request.
+
+        @param revoked: For a session: whether the client may no longer read
+            a topic (its quiet partitions are read again, to be refused).
+        """
         return self.request
 
     @property
@@ -158,7 +163,7 @@ class IncrementalFetchContext(FetchContext):
         assert self.session is not None
         return self.session
 
-    def fetch_request(self) -> FetchRequest:
+    def fetch_request(self, revoked: Callable[[TopicState], bool] | None = None) -> FetchRequest:
         """The session's partitions to read (those not quiet), grouped by consecutive topic."""
         session = self._session()
         assert self.store is not None
@@ -166,7 +171,7 @@ class IncrementalFetchContext(FetchContext):
         topics: list[FetchTopic] = []
         last: PartitionKey | None = None
         by_id = session.uses_topic_ids
-        for cp in session.active(self.store.image):
+        for cp in session.active(self.store.image, revoked):
             topic_key = (cp.topic_id if by_id else cp.topic or "", 0)
             if topic_key != last:
                 groups.append([])
@@ -296,7 +301,7 @@ class FetchSessions:
                 cache=self.cache,
                 image=self.image,
                 uses_topic_ids=uses_topic_ids,
-                privileged=_is_from_follower(request),
+                privileged=is_from_follower(request),
             )
         session = self.cache.get(session_id)
         if session is None:

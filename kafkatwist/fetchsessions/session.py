@@ -189,7 +189,9 @@ class FetchSession:
         """The key of a partition in this session: its topic id, or its name (before v13)."""
         return (topic_id, partition) if self.uses_topic_ids else (topic or "", partition)
 
-    def active(self, image: MetadataImage) -> list[CachedPartition]:
+    def active(
+        self, image: MetadataImage, revoked: Callable[[TopicState], bool] | None = None
+    ) -> list[CachedPartition]:
         """
         The partitions to read at this request, in session order.
 
@@ -198,6 +200,10 @@ class FetchSession:
         last answered, and whose leader epoch is still the one the client
         named, if it named one (a quiet partition that moved, or that the
         client must now be told is fenced, is woken here).
+
+        @param revoked: Whether the client may no longer read a topic: its
+            quiet partitions are woken too, to be answered the refusal (Kafka
+            authorizes every partition of the session at each fetch).
         """
         out = []
         for cp in self.partitions.values():
@@ -207,7 +213,8 @@ class FetchSession:
                 assert log is not None
                 epoch = cp.request.current_leader_epoch
                 if (
-                    self.topic_of(image, cp) is quiet_in
+                    (revoked is None or not revoked(quiet_in))
+                    and self.topic_of(image, cp) is quiet_in
                     and log.high_watermark == cp.high_watermark
                     and log.log_start_offset == cp.log_start_offset
                     and (epoch < 0 or _leader_epoch(quiet_in, cp.partition) == epoch)
