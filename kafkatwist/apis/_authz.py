@@ -8,7 +8,8 @@ those the principal may act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -18,6 +19,7 @@ from kafkatwist.security.acl import CLUSTER_NAME, AclOperation, ResourceType
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 _OP = AclOperation
+_T = TypeVar("_T")
 
 #: Kafka's C{AclEntry.supportedOperations}, by resource type.
 SUPPORTED_OPERATIONS: dict[ResourceType, tuple[AclOperation, ...]] = {
@@ -91,3 +93,63 @@ def filter_authorized(
     (Kafka's C{AuthHelper.filterByAuthorized}); each distinct name is checked once.
     """
     return {name for name in set(names) if ctx.authorize(operation, resource_type, name)}
+
+
+def partition_by_authorized(
+    ctx: RequestContext,
+    operation: AclOperation,
+    resource_type: ResourceType,
+    items: Iterable[_T],
+    name_of: Callable[[_T], str],
+) -> tuple[list[_T], list[_T]]:
+    """
+    The items the principal may do C{operation} on, and the others, each in
+    their order (Kafka's C{AuthHelper.partitionSeqByAuthorized}); each
+    distinct name is checked once.
+    """
+    items = list(items)
+    allowed = filter_authorized(ctx, operation, resource_type, map(name_of, items))
+    return [i for i in items if name_of(i) in allowed], [
+        i for i in items if name_of(i) not in allowed
+    ]
+
+
+#: The code of a refused operation, by resource type (Kafka's C{*AuthorizationException}s).
+REFUSALS: dict[ResourceType, ErrorCode] = {
+    ResourceType.TOPIC: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+    ResourceType.GROUP: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    ResourceType.CLUSTER: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+    ResourceType.TRANSACTIONAL_ID: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    ResourceType.DELEGATION_TOKEN: ErrorCode.DELEGATION_TOKEN_AUTHORIZATION_FAILED,
+}
+
+
+def require(
+    ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str
+) -> None:
+    """
+    Refuse the request unless the principal may do C{operation} on the resource.
+
+    @raise KafkaError: the resource type's refusal (L{REFUSALS}), which the
+        dispatcher turns into the API's error response, as Kafka's handlers
+        answer C{request.getErrorResponse(Errors.X_AUTHORIZATION_FAILED.exception)}.
+    """
+    if not ctx.authorize(operation, resource_type, name):
+        raise KafkaError(REFUSALS[resource_type])
+
+
+def topic_filter(ctx: RequestContext, operation: AclOperation) -> Callable[[str], bool] | None:
+    """
+    Whether the principal may do C{operation} on a topic, as a function that
+    outlives the request (it holds the principal and host, not the context);
+    None when the broker has no authorizer (every topic is allowed).
+    """
+    authorizer = ctx.broker.authorizer
+    if authorizer is None:
+        return None
+    principal, host = ctx.session.principal, ctx.session.client_host
+
+    def allowed(topic: str) -> bool:
+        return authorizer.authorize(principal, host, operation, ResourceType.TOPIC, topic)
+
+    return allowed
