@@ -141,15 +141,19 @@ def require(
 def topic_filter(ctx: RequestContext, operation: AclOperation) -> Callable[[str], bool] | None:
     """
     Whether the principal may do C{operation} on a topic, as a function that
-    outlives the request (it holds the principal and host, not the context);
-    None when the broker has no authorizer (every topic is allowed).
+    outlives the request (it holds the broker, principal and host, not the
+    context, and asks the broker's authorizer of the moment); None when the
+    broker has no authorizer now (every topic is allowed).
     """
-    authorizer = ctx.broker.authorizer
-    if authorizer is None:
+    broker = ctx.broker
+    if broker.authorizer is None:
         return None
     principal, host = ctx.session.principal, ctx.session.client_host
 
     def allowed(topic: str) -> bool:
-        return authorizer.authorize(principal, host, operation, ResourceType.TOPIC, topic)
+        authorizer = broker.authorizer
+        return authorizer is None or authorizer.authorize(
+            principal, host, operation, ResourceType.TOPIC, topic
+        )
 
     return allowed
