@@ -25,7 +25,7 @@ from kafkatwist.security.acl import (
     ResourceType,
 )
 from kafkatwist.security.authorizer import StandardAuthorizer
-from tests.integration.confluent_clients import create
+from tests.integration.confluent_clients import create, value_of
 from tests.integration.harness import RunningBroker, in_thread
 
 OP = AclOperation
@@ -70,8 +70,9 @@ def first_error(c: Consumer, topics: list[str], timeout: float = 20) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             msg = c.poll(0.2)
-            if msg is not None and msg.error() is not None:
-                code: int = msg.error().code()
+            error = None if msg is None else msg.error()
+            if error is not None:
+                code: int = error.code()
                 return code
         raise AssertionError("no error reported")
     finally:
@@ -88,7 +89,7 @@ def read(c: Consumer, topics: list[str], count: int, timeout: float = 20) -> lis
         msg = c.poll(0.2)
         if msg is None or msg.error() is not None:
             continue
-        got.append(msg.value())
+        got.append(value_of(msg))
         c.commit(message=msg, asynchronous=False)
     return got
 
