@@ -9,7 +9,9 @@ those the principal may act on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Protocol, TypeVar
+
+import attrs
 
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -157,3 +159,43 @@ def topic_filter(ctx: RequestContext, operation: AclOperation) -> Callable[[str]
         )
 
     return allowed
+
+
+class _Described(Protocol):
+    """A described resource of a response (an attrs struct): its code and KIP-430 field."""
+
+    @property
+    def error_code(self) -> int: ...
+
+    @property
+    def authorized_operations(self) -> int: ...
+
+
+_D = TypeVar("_D", bound=_Described)
+
+
+def describe_authorized(
+    ctx: RequestContext,
+    resource_type: ResourceType,
+    names: Iterable[str],
+    refused: Callable[[str], _D],
+    describe: Callable[[str], _D],
+    include_operations: bool,
+) -> list[_D]:
+    """
+    Kafka's describe handlers (DescribeGroups, ConsumerGroupDescribe): the
+    names without DESCRIBE answered C{refused(name)} first, then
+    C{describe(name)} of the others, each described without error carrying
+    its KIP-430 operations when C{include_operations}.
+    """
+    allowed, denied = partition_by_authorized(
+        ctx, AclOperation.DESCRIBE, resource_type, names, lambda n: n
+    )
+    answers = [refused(name) for name in denied]
+    for name in allowed:
+        answer = describe(name)
+        if include_operations and answer.error_code == ErrorCode.NONE:
+            bits = authorized_operations(ctx, resource_type, name)
+            answer = attrs.evolve(answer, authorized_operations=bits)  # type: ignore[misc]
+        answers.append(answer)
+    return answers

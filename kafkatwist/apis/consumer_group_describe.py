@@ -21,13 +21,10 @@ Version notes:
 
 from __future__ import annotations
 
-import attrs
-
 from kafkatwist.apis._authz import (
     AUTHORIZED_OPERATIONS_OMITTED,
-    authorized_operations,
+    describe_authorized,
     filter_authorized,
-    partition_by_authorized,
 )
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
@@ -45,20 +42,14 @@ async def handle(
     ctx: RequestContext, request: ConsumerGroupDescribeRequest
 ) -> ConsumerGroupDescribeResponse:
     consumer = coordinator_of(ctx).consumer
-    allowed, refused = partition_by_authorized(
-        ctx, AclOperation.DESCRIBE, ResourceType.GROUP, request.group_ids, lambda g: g
+    groups = describe_authorized(
+        ctx,
+        ResourceType.GROUP,
+        request.group_ids,
+        lambda g: DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g),
+        lambda g: consumer.describe(g, False),
+        request.include_authorized_operations,
     )
-    groups = [
-        DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g)
-        for g in refused
-    ]
-    for g in allowed:
-        group = consumer.describe(g, False)
-        if request.include_authorized_operations and group.error_code == ErrorCode.NONE:
-            group = attrs.evolve(
-                group, authorized_operations=authorized_operations(ctx, ResourceType.GROUP, g)
-            )
-        groups.append(group)
     return ConsumerGroupDescribeResponse(groups=_hide_topics(ctx, groups))
 
 

@@ -24,9 +24,7 @@ Version notes:
 
 from __future__ import annotations
 
-import attrs
-
-from kafkatwist.apis._authz import authorized_operations, partition_by_authorized
+from kafkatwist.apis._authz import describe_authorized
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
@@ -35,27 +33,21 @@ from kafkatwist.messages.describe_groups import (
     DescribeGroupsRequest,
     DescribeGroupsResponse,
 )
-from kafkatwist.security.acl import AclOperation, ResourceType
+from kafkatwist.security.acl import ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     coordinator = coordinator_of(ctx)
     include = request.include_authorized_operations and ctx.api_version >= 3
-    allowed, refused = partition_by_authorized(
-        ctx, AclOperation.DESCRIBE, ResourceType.GROUP, request.groups, lambda g: g
+    groups = describe_authorized(
+        ctx,
+        ResourceType.GROUP,
+        request.groups,
+        lambda g: DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g),
+        lambda g: coordinator.admin.describe_group(g, False, ctx.api_version),
+        include,
     )
-    groups = [
-        DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g)
-        for g in refused
-    ]
-    for g in allowed:
-        group = coordinator.admin.describe_group(g, False, ctx.api_version)
-        if include and group.error_code == ErrorCode.NONE:
-            group = attrs.evolve(
-                group, authorized_operations=authorized_operations(ctx, ResourceType.GROUP, g)
-            )
-        groups.append(group)
     return DescribeGroupsResponse(groups=tuple(groups))
 
 

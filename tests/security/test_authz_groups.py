@@ -124,30 +124,25 @@ class FindCoordinatorTests(AuthzGroupTestCase):
 class ClassicMembershipTests(AuthzGroupTestCase):
     def test_join_needs_read(self) -> None:
         """JoinGroup without READ on the group: 30, generation -1, the empty member id."""
+
+        def join(member_id: str) -> JoinGroupRequest:
+            return JoinGroupRequest(
+                group_id="g",
+                session_timeout_ms=10000,
+                rebalance_timeout_ms=30000,
+                member_id=member_id,
+                protocol_type="consumer",
+                protocols=(JoinGroupRequestProtocol(name="range", metadata=b""),),
+            )
+
         self.acls(allow(RT.GROUP, "g", OP.DESCRIBE))
-        request = JoinGroupRequest(
-            group_id="g",
-            session_timeout_ms=10000,
-            rebalance_timeout_ms=30000,
-            member_id="m-1",
-            protocol_type="consumer",
-            protocols=(JoinGroupRequestProtocol(name="range", metadata=b""),),
-        )
-        refused = self.as_alice(join_group.SPEC, request, 9)
+        refused = self.as_alice(join_group.SPEC, join("m-1"), 9)
         self.assertEqual(
             (refused.error_code, refused.generation_id, refused.member_id, refused.leader),
             (GROUP_AUTH, -1, "", ""),
         )
         self.acls(allow(RT.GROUP, "g", OP.READ))
-        anonymous_join = JoinGroupRequest(
-            group_id="g",
-            session_timeout_ms=10000,
-            rebalance_timeout_ms=30000,
-            member_id="",
-            protocol_type="consumer",
-            protocols=(JoinGroupRequestProtocol(name="range", metadata=b""),),
-        )
-        allowed = self.as_alice(join_group.SPEC, anonymous_join, 9)
+        allowed = self.as_alice(join_group.SPEC, join(""), 9)
         self.assertEqual(allowed.error_code, ErrorCode.MEMBER_ID_REQUIRED)
 
     def test_sync_heartbeat_leave_need_read(self) -> None:
