@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from kafkatwist.apis import (
@@ -297,3 +298,58 @@ class AdminGroupTests(AuthzGroupTestCase):
             [(r.group_id, r.error_code) for r in results], [("b", 0), ("a", GROUP_AUTH)]
         )
         self.assertEqual(self.gb.committed("a", "t", [0]), {0: 1})
+
+
+class TopicIdTests(AuthzGroupTestCase):
+    def test_v10_commit_and_fetch_by_id(self) -> None:
+        """v10: an unknown id is UNKNOWN_TOPIC_ID; a known one is authorized by its name."""
+        image = self.gb.broker.metadata.image
+        t_id, u_id = image.topics["t"].topic_id, image.topics["u"].topic_id
+        unknown = uuid.UUID(int=77)
+        self.acls(
+            allow(RT.GROUP, "g", OP.READ),
+            allow(RT.TOPIC, "t", OP.READ),
+            allow(RT.TOPIC, "u", OP.CREATE),
+        )
+        request = OffsetCommitRequest(
+            group_id="g",
+            generation_id_or_member_epoch=-1,
+            member_id="",
+            topics=tuple(
+                OffsetCommitRequestTopic(
+                    topic_id=tid,
+                    partitions=(
+                        OffsetCommitRequestPartition(
+                            partition_index=0, committed_offset=5, committed_metadata=""
+                        ),
+                    ),
+                )
+                for tid in (t_id, u_id, unknown)
+            ),
+        )
+        response = self.as_alice(offset_commit.SPEC, request, 10)
+        self.assertEqual(
+            [(t.topic_id, t.partitions[0].error_code) for t in response.topics],
+            [(t_id, 0), (u_id, TOPIC_AUTH), (unknown, ErrorCode.UNKNOWN_TOPIC_ID)],
+        )
+        fetch = OffsetFetchRequest(
+            groups=(
+                OffsetFetchRequestGroup(
+                    group_id="g",
+                    member_epoch=-1,
+                    topics=tuple(
+                        OffsetFetchRequestTopics(topic_id=tid, partition_indexes=(0,))
+                        for tid in (u_id, t_id, unknown)
+                    ),
+                ),
+            )
+        )
+        (group,) = self.as_alice(offset_fetch.SPEC, fetch, 10).groups
+        answered = {
+            t.topic_id: (t.partitions[0].committed_offset, t.partitions[0].error_code)
+            for t in group.topics
+        }
+        self.assertEqual(
+            answered,
+            {t_id: (5, 0), u_id: (-1, TOPIC_AUTH), unknown: (-1, ErrorCode.UNKNOWN_TOPIC_ID)},
+        )
