@@ -26,7 +26,7 @@ from kafkatwist.security.acl import (
 )
 from kafkatwist.security.authorizer import StandardAuthorizer
 from tests.integration.confluent_clients import create, value_of
-from tests.integration.harness import RunningBroker, in_thread
+from tests.integration.harness import RunningBroker, in_thread, run_java
 
 OP = AclOperation
 RT = ResourceType
@@ -208,3 +208,21 @@ async def test_list_groups_filtered(broker: RunningBroker) -> None:
     assert await in_thread(listed) == ["app-1", "app-2"]
     authorize(broker, acl(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE))
     assert await in_thread(listed) == ["app-1", "app-2", "secret"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_java_consumers(broker: RunningBroker, tmp_path: Any) -> None:
+    """The Java client: no READ on the group, or a subscribed topic it may not DESCRIBE, fail."""
+    await topics(broker, "app-t", "other")
+    authorize(broker, acl(RT.TOPIC, "app-", OP.READ), acl(RT.GROUP, "app-", OP.READ))
+    classes = str(tmp_path)
+
+    async def run(group: str, protocol: str, topic: str) -> list[str]:
+        args = [broker.bootstrap, group, protocol, topic, "3"]
+        return await run_java("AuthzConsumer", args, classes)
+
+    assert await run("app-classic", "classic", "app-t") == ["RECORDS 3"]
+    assert await run("app-848", "consumer", "app-t") == ["RECORDS 3"]
+    assert await run("other-g", "classic", "app-t") == ["ERROR GroupAuthorizationException"]
+    assert await run("other-g", "consumer", "app-t") == ["ERROR GroupAuthorizationException"]
+    assert await run("app-848b", "consumer", "other") == ["ERROR TopicAuthorizationException"]
