@@ -8,7 +8,10 @@ those the principal may act on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Protocol, TypeVar
+
+import attrs
 
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -28,6 +31,7 @@ AUTHORIZATION_MESSAGES: dict[ErrorCode, str] = {
 AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 _OP = AclOperation
+_T = TypeVar("_T")
 
 #: Kafka's C{AclEntry.supportedOperations}, by resource type.
 SUPPORTED_OPERATIONS: dict[ResourceType, tuple[AclOperation, ...]] = {
@@ -145,3 +149,107 @@ def denied_names(
     return frozenset(
         name for name in set(names) if not ctx.authorize(operation, resource_type, name)
     )
+
+
+def partition_by_authorized(
+    ctx: RequestContext,
+    operation: AclOperation,
+    resource_type: ResourceType,
+    items: Iterable[_T],
+    name_of: Callable[[_T], str],
+) -> tuple[list[_T], list[_T]]:
+    """
+    The items the principal may do C{operation} on, and the others, each in
+    their order (Kafka's C{AuthHelper.partitionSeqByAuthorized}); each
+    distinct name is checked once.
+    """
+    items = list(items)
+    allowed = filter_authorized(ctx, operation, resource_type, map(name_of, items))
+    return [i for i in items if name_of(i) in allowed], [
+        i for i in items if name_of(i) not in allowed
+    ]
+
+
+#: The code of a refused operation, by resource type (Kafka's C{*AuthorizationException}s).
+REFUSALS: dict[ResourceType, ErrorCode] = {
+    ResourceType.TOPIC: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+    ResourceType.GROUP: ErrorCode.GROUP_AUTHORIZATION_FAILED,
+    ResourceType.CLUSTER: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+    ResourceType.TRANSACTIONAL_ID: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    ResourceType.DELEGATION_TOKEN: ErrorCode.DELEGATION_TOKEN_AUTHORIZATION_FAILED,
+}
+
+
+def require(
+    ctx: RequestContext, operation: AclOperation, resource_type: ResourceType, name: str
+) -> None:
+    """
+    Refuse the request unless the principal may do C{operation} on the resource.
+
+    @raise KafkaError: the resource type's refusal (L{REFUSALS}), which the
+        dispatcher turns into the API's error response, as Kafka's handlers
+        answer C{request.getErrorResponse(Errors.X_AUTHORIZATION_FAILED.exception)}.
+    """
+    if not ctx.authorize(operation, resource_type, name):
+        raise KafkaError(REFUSALS[resource_type])
+
+
+def topic_filter(ctx: RequestContext, operation: AclOperation) -> Callable[[str], bool] | None:
+    """
+    Whether the principal may do C{operation} on a topic, as a function that
+    outlives the request (it holds the broker, principal and host, not the
+    context, and asks the broker's authorizer of the moment); None when the
+    broker has no authorizer now (every topic is allowed).
+    """
+    broker = ctx.broker
+    if broker.authorizer is None:
+        return None
+    principal, host = ctx.session.principal, ctx.session.client_host
+
+    def allowed(topic: str) -> bool:
+        authorizer = broker.authorizer
+        return authorizer is None or authorizer.authorize(
+            principal, host, operation, ResourceType.TOPIC, topic
+        )
+
+    return allowed
+
+
+class _Described(Protocol):
+    """A described resource of a response (an attrs struct): its code and KIP-430 field."""
+
+    @property
+    def error_code(self) -> int: ...
+
+    @property
+    def authorized_operations(self) -> int: ...
+
+
+_D = TypeVar("_D", bound=_Described)
+
+
+def describe_authorized(
+    ctx: RequestContext,
+    resource_type: ResourceType,
+    names: Iterable[str],
+    refused: Callable[[str], _D],
+    describe: Callable[[str], _D],
+    include_operations: bool,
+) -> list[_D]:
+    """
+    Kafka's describe handlers (DescribeGroups, ConsumerGroupDescribe): the
+    names without DESCRIBE answered C{refused(name)} first, then
+    C{describe(name)} of the others, each described without error carrying
+    its KIP-430 operations when C{include_operations}.
+    """
+    allowed, denied = partition_by_authorized(
+        ctx, AclOperation.DESCRIBE, resource_type, names, lambda n: n
+    )
+    answers = [refused(name) for name in denied]
+    for name in allowed:
+        answer = describe(name)
+        if include_operations and answer.error_code == ErrorCode.NONE:
+            bits = authorized_operations(ctx, resource_type, name)
+            answer = attrs.evolve(answer, authorized_operations=bits)  # type: ignore[misc]
+        answers.append(answer)
+    return answers

@@ -15,7 +15,16 @@ Behavior (Kafka's ``KafkaApis.handleAddPartitionsToTxnRequest`` and
 * v4+ (sent by brokers, batched by transaction): ``verify_only`` checks
   that the partitions are in the transaction without adding them
   (``handleVerifyPartitionsInTransaction``: TRANSACTION_ABORTABLE for
-  those that are not); otherwise they are added as above.
+  those that are not); otherwise they are added as above;
+* authorization (Kafka's ``KafkaApis.handleAddPartitionsToTxnRequest``):
+  v4+ comes from brokers and needs CLUSTER_ACTION on the cluster, else the
+  whole request is CLUSTER_AUTHORIZATION_FAILED (a top-level code only, as
+  Kafka's error response); below v4 (clients) WRITE on the transactional id,
+  else TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition, then
+  WRITE on each topic, else TOPIC_AUTHORIZATION_FAILED for its partitions
+  (an internal topic is always refused), checked before the topics'
+  existence; then nothing is added and the other partitions answer
+  OPERATION_NOT_ATTEMPTED.
 
 Version notes:
 * v2+: PRODUCER_FENCED; v3+: flexible; v4+: batched transactions, verify
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from kafkatwist.apis._authz import filter_authorized, require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._txn import TopicPartition, by_topic, flatten, for_version
 from kafkatwist.errors import ErrorCode
@@ -36,8 +46,9 @@ from kafkatwist.messages.add_partitions_to_txn import (
     AddPartitionsToTxnResult,
     AddPartitionsToTxnTopic,
     AddPartitionsToTxnTopicResult,
-    AddPartitionsToTxnTransaction,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
+from kafkatwist.storage.metadata_image import INTERNAL_TOPICS
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -69,19 +80,19 @@ async def _add(
         return coordinator.verify_partitions(
             transactional_id, producer_id, producer_epoch, partitions
         )
+    refused = _refused(ctx, transactional_id, partitions)
+    if refused is None:
+        return dict.fromkeys(partitions, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     image = ctx.broker.metadata.image
-    missing = {
-        (t, p)
+    failed = {
+        (t, p): ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        if t in refused
+        else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         for t, p in partitions
-        if (state := image.topics.get(t)) is None or p not in state.partitions
+        if t in refused or (state := image.topics.get(t)) is None or p not in state.partitions
     }
-    if missing:
-        return {
-            tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-            if tp in missing
-            else ErrorCode.OPERATION_NOT_ATTEMPTED
-            for tp in partitions
-        }
+    if failed:
+        return {tp: failed.get(tp, ErrorCode.OPERATION_NOT_ATTEMPTED) for tp in partitions}
     code = await coordinator.add_partitions(
         transactional_id, producer_id, producer_epoch, partitions
     )
@@ -89,9 +100,28 @@ async def _add(
     return dict.fromkeys(partitions, code)
 
 
+def _refused(
+    ctx: RequestContext, transactional_id: str, partitions: Sequence[TopicPartition]
+) -> set[str] | None:
+    """
+    Below v4: None without WRITE on the transactional id, else the topics
+    without WRITE (internal ones included).
+    v4+ (brokers, authorized for the cluster already): nothing is refused.
+    """
+    if ctx.api_version >= 4:
+        return set()
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return None
+    topics = {t for t, _ in partitions}
+    external = topics - INTERNAL_TOPICS
+    return topics - filter_authorized(ctx, AclOperation.WRITE, ResourceType.TOPIC, external)
+
+
 async def handle(
     ctx: RequestContext, request: AddPartitionsToTxnRequest
 ) -> AddPartitionsToTxnResponse:
+    if ctx.api_version >= 4:
+        require_cluster(ctx, AclOperation.CLUSTER_ACTION)
     if ctx.api_version < 4:
         codes = await _add(
             ctx,
@@ -133,21 +163,12 @@ def _all(
 def error_response(
     request: AddPartitionsToTxnRequest, version: int, code: ErrorCode
 ) -> AddPartitionsToTxnResponse:
-    """The error for every partition (v4+: also at the top)."""
+    """The error for every partition; v4+: only at the top (Kafka's ``getErrorResponse``)."""
     if version < 4:
         return AddPartitionsToTxnResponse(
             results_by_topic_v3_and_below=_all(request.v3_and_below_topics, code)
         )
-    txns: Sequence[AddPartitionsToTxnTransaction] = request.transactions
-    return AddPartitionsToTxnResponse(
-        error_code=int(code),
-        results_by_transaction=tuple(
-            AddPartitionsToTxnResult(
-                transactional_id=t.transactional_id, topic_results=_all(t.topics, code)
-            )
-            for t in txns
-        ),
-    )
+    return AddPartitionsToTxnResponse(error_code=int(code))
 
 
 SPEC = ApiSpec(

@@ -8,7 +8,10 @@ Behavior:
   pending offsets are dropped, so the transaction's commit does not bring
   them back (Kafka 4.x's C{OffsetMetadataManager.deleteAllOffsets});
 * NON_EMPTY_GROUP for a group with members, GROUP_ID_NOT_FOUND for an
-  unknown group, COORDINATOR_LOAD_IN_PROGRESS while loading.
+  unknown group, COORDINATOR_LOAD_IN_PROGRESS while loading;
+* authorization (Kafka's C{KafkaApis.handleDeleteGroupsRequest}): DELETE on
+  each group (each named once), else GROUP_AUTHORIZATION_FAILED for it; the
+  refused groups are answered after the others, as Kafka does.
 
 Version notes:
 * v1+: same as v0; v2+: flexible.
@@ -16,6 +19,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import partition_by_authorized
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
@@ -24,12 +28,21 @@ from kafkatwist.messages.delete_groups import (
     DeleteGroupsRequest,
     DeleteGroupsResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: DeleteGroupsRequest) -> DeleteGroupsResponse:
     coordinator = coordinator_of(ctx)
-    results = await coordinator.admin.delete_groups(list(request.groups_names))
+    allowed, refused = partition_by_authorized(
+        ctx,
+        AclOperation.DELETE,
+        ResourceType.GROUP,
+        dict.fromkeys(request.groups_names),
+        lambda g: g,
+    )
+    results = await coordinator.admin.delete_groups(allowed)
+    results += [(g, ErrorCode.GROUP_AUTHORIZATION_FAILED) for g in refused]
     return DeleteGroupsResponse(
         results=tuple(DeletableGroupResult(group_id=g, error_code=int(e)) for g, e in results)
     )

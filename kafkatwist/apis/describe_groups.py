@@ -9,8 +9,13 @@ Behavior:
   "Group <id> not found." (Kafka's C{GroupMetadataManager.describeGroups});
   a KIP-848 consumer group is not a classic group: Dead, and from v6
   GROUP_ID_NOT_FOUND "Group <id> is not a classic group.";
-* authorized operations (READ, DELETE, DESCRIBE: no authorizer) when asked,
-  else Kafka's "not requested" value.
+* authorization (Kafka's C{KafkaApis.handleDescribeGroupsRequest}):
+  DESCRIBE on each group, else GROUP_AUTHORIZATION_FAILED for it (state,
+  protocol type and protocol empty, no members); the refused groups come
+  first, then the described ones, as Kafka answers;
+* authorized operations (KIP-430: the group operations the principal may
+  do; every supported one without an authorizer) when asked, for each
+  group described without error, else Kafka's "not requested" value.
 
 Version notes:
 * v1+: throttle time; v3+: authorized operations; v4+: group instance id;
@@ -19,6 +24,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import describe_authorized
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
@@ -27,17 +33,22 @@ from kafkatwist.messages.describe_groups import (
     DescribeGroupsRequest,
     DescribeGroupsResponse,
 )
+from kafkatwist.security.acl import ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> DescribeGroupsResponse:
     coordinator = coordinator_of(ctx)
     include = request.include_authorized_operations and ctx.api_version >= 3
-    return DescribeGroupsResponse(
-        groups=tuple(
-            coordinator.admin.describe_group(g, include, ctx.api_version) for g in request.groups
-        )
+    groups = describe_authorized(
+        ctx,
+        ResourceType.GROUP,
+        request.groups,
+        lambda g: DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g),
+        lambda g: coordinator.admin.describe_group(g, False, ctx.api_version),
+        include,
     )
+    return DescribeGroupsResponse(groups=tuple(groups))
 
 
 def error_response(

@@ -6,10 +6,16 @@ each transactional id gets its state name (``Empty``, ``Ongoing``,
 partitions of its transaction; an unknown (or expiring) id:
 TRANSACTIONAL_ID_NOT_FOUND; an empty one: INVALID_REQUEST; while
 ``__transaction_state`` loads: COORDINATOR_LOAD_IN_PROGRESS.
+
+Authorization (Kafka's ``KafkaApis.handleDescribeTransactionsRequest``):
+DESCRIBE on each transactional id, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+for it; the partitions of topics the principal may not DESCRIBE are left
+out of a described transaction.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import filter_authorized
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_transactions import (
@@ -18,16 +24,26 @@ from kafkatwist.messages.describe_transactions import (
     TopicData,
     TransactionState,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 def _describe(ctx: RequestContext, transactional_id: str) -> TransactionState:
+    if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return TransactionState(
+            error_code=int(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            transactional_id=transactional_id,
+        )
     code, txn = ctx.broker.transactions.describe(transactional_id)
     if txn is None:
         return TransactionState(error_code=int(code), transactional_id=transactional_id)
+    visible = filter_authorized(
+        ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t for t, _ in txn.partitions)
+    )
     by_topic: dict[str, list[int]] = {}
     for topic, p in sorted(txn.partitions):
-        by_topic.setdefault(topic, []).append(p)
+        if topic in visible:
+            by_topic.setdefault(topic, []).append(p)
     return TransactionState(
         error_code=0,
         transactional_id=transactional_id,

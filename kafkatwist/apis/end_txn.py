@@ -13,7 +13,9 @@ Behavior (Kafka's ``TransactionCoordinator.endTransaction``):
   (INVALID_PRODUCER_EPOCH before v2);
 * v5 (KIP-890, transaction version 2): the epoch is bumped by every
   EndTxn and the answer carries the producer id and epoch to go on with
-  (a new producer id at epoch 0 when the epochs are exhausted).
+  (a new producer id at epoch 0 when the epochs are exhausted);
+* WRITE on the transactional id, else TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+  (Kafka's ``KafkaApis.handleEndTxnRequest``).
 
 Version notes:
 * v2+: PRODUCER_FENCED; v3+: flexible; v4: TRANSACTION_ABORTABLE;
@@ -22,14 +24,17 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._txn import for_version
 from kafkatwist.messages.end_txn import EndTxnRequest, EndTxnResponse
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.transactions.metadata import TV_0, TV_2
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: EndTxnRequest) -> EndTxnResponse:
+    require(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id)
     version = ctx.api_version
     code, pid, epoch = await ctx.broker.transactions.coordinator.end_transaction(
         request.transactional_id,

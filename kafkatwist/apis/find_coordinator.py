@@ -9,7 +9,13 @@ Behavior:
   transaction lookup creates ``__transaction_state`` the same way, and
   answers COORDINATOR_LOAD_IN_PROGRESS while the transaction coordinator
   replays it;
-* any other key type: INVALID_REQUEST.
+* any other key type: INVALID_REQUEST;
+* each key is authorized first (Kafka's C{KafkaApis.getCoordinator}):
+  DESCRIBE on the GROUP (else GROUP_AUTHORIZATION_FAILED) or on the
+  TRANSACTIONAL_ID (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED); a refused
+  key gets no node, and no internal topic is created for it. Before v4 the
+  refusal is the whole answer, with Kafka's message ("Group authorization
+  failed."); from v4 each key answers its own code.
 
 Version notes:
 * v1+: key type, error message; v3+: flexible; v4+: batched
@@ -25,10 +31,27 @@ from kafkatwist.messages.find_coordinator import (
     FindCoordinatorRequest,
     FindCoordinatorResponse,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 GROUP_KEY_TYPE = 0
 TRANSACTION_KEY_TYPE = 1
+
+
+#: What each key type is authorized as: its resource type and the code of a refusal.
+_AUTHORIZED_AS = {
+    GROUP_KEY_TYPE: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED),
+    TRANSACTION_KEY_TYPE: (
+        ResourceType.TRANSACTIONAL_ID,
+        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    ),
+}
+
+#: Kafka's C{Errors.message()} of the refusals, the error message before v4.
+_REFUSAL_MESSAGES = {
+    ErrorCode.GROUP_AUTHORIZATION_FAILED: "Group authorization failed.",
+    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "Transactional Id authorization failed.",
+}
 
 
 def _keys(request: FindCoordinatorRequest, version: int) -> tuple[str, ...]:
@@ -39,6 +62,16 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
     version = ctx.api_version
     if request.key_type not in (GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE):
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown key type {request.key_type}")
+    resource_type, refusal = _AUTHORIZED_AS[request.key_type]
+    refused = {
+        k
+        for k in _keys(request, version)
+        if not ctx.authorize(AclOperation.DESCRIBE, resource_type, k)
+    }
+    if version < 4 and refused:
+        return error_response(request, version, refusal, _REFUSAL_MESSAGES[refusal])
+    if version >= 4 and refused and refused.issuperset(request.coordinator_keys):
+        return _answer(ctx, request, version, refused, refusal)
     broker = ctx.broker
     code, message = ErrorCode.NONE, None
     try:
@@ -51,7 +84,26 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
     except KafkaError as e:
         code, message = e.code, e.message
     if code != ErrorCode.NONE:
-        return error_response(request, version, code, message)
+        if version < 4:
+            return error_response(request, version, code, message)
+        return FindCoordinatorResponse(
+            coordinators=tuple(
+                _no_node(k, refusal, None) if k in refused else _no_node(k, code, message)
+                for k in request.coordinator_keys
+            )
+        )
+    return _answer(ctx, request, version, refused, refusal)
+
+
+def _answer(
+    ctx: RequestContext,
+    request: FindCoordinatorRequest,
+    version: int,
+    refused: set[str],
+    refusal: ErrorCode,
+) -> FindCoordinatorResponse:
+    """This broker for every key, but the refused ones (v4+: each with C{refusal})."""
+    broker = ctx.broker
     host = broker.host_for(ctx.local_host)
     port = broker.advertised_port
     if version < 4:
@@ -60,9 +112,18 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
         )
     return FindCoordinatorResponse(
         coordinators=tuple(
-            Coordinator(key=k, node_id=broker.node_id, host=host, port=port, error_code=0)
-            for k in _keys(request, version)
+            _no_node(k, refusal, None)
+            if k in refused
+            else Coordinator(key=k, node_id=broker.node_id, host=host, port=port, error_code=0)
+            for k in request.coordinator_keys
         )
+    )
+
+
+def _no_node(key: str, code: ErrorCode, message: str | None) -> Coordinator:
+    """A v4+ key answered C{code}, with Kafka's C{Node.noNode()}."""
+    return Coordinator(
+        key=key, node_id=-1, host="", port=-1, error_code=int(code), error_message=message
     )
 
 
@@ -79,12 +140,7 @@ def error_response(
             port=-1,
         )
     return FindCoordinatorResponse(
-        coordinators=tuple(
-            Coordinator(
-                key=k, node_id=-1, host="", port=-1, error_code=int(code), error_message=message
-            )
-            for k in _keys(request, version)
-        )
+        coordinators=tuple(_no_node(k, code, message) for k in _keys(request, version))
     )
 
 

@@ -11,17 +11,23 @@ Behavior:
 
 Version notes:
 * v3+: group instance id; v4+: flexible.
+
+Authorization (Kafka's C{KafkaApis.handleHeartbeatRequest}): READ on the
+group, else GROUP_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.messages.heartbeat import HeartbeatRequest, HeartbeatResponse
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: HeartbeatRequest) -> HeartbeatResponse:
+    require(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
     code = coordinator_of(ctx).membership.heartbeat(
         request.group_id,
         request.generation_id,

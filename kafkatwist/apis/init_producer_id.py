@@ -23,7 +23,12 @@ Behavior:
   retries); a v3+ request with the producer id and epoch it had (KIP-360)
   gets the next epoch, or PRODUCER_FENCED when they are not the id's;
   exhausted epochs give a new producer id;
-* errors carry producer id -1 and epoch -1 (Kafka's ``initTransactionError``).
+* errors carry producer id -1 and epoch -1 (Kafka's ``initTransactionError``);
+* authorization comes first (Kafka's ``KafkaApis.handleInitProducerIdRequest``):
+  a transactional id needs WRITE on it (else
+  TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer needs
+  IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679,
+  ``authorizeByResourceType``), else CLUSTER_AUTHORIZATION_FAILED.
 
 Version notes:
 * v2+: flexible; v3+: producer id and epoch in the request (KIP-360);
@@ -38,9 +43,11 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import authorize_cluster, require
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 NO_PRODUCER_ID = -1
@@ -49,6 +56,12 @@ NO_PRODUCER_EPOCH = -1
 
 async def handle(ctx: RequestContext, request: InitProducerIdRequest) -> InitProducerIdResponse:
     transactional_id = request.transactional_id
+    if transactional_id is not None:
+        require(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id)
+    elif not authorize_cluster(
+        ctx, AclOperation.IDEMPOTENT_WRITE
+    ) and not ctx.authorize_by_resource_type(AclOperation.WRITE, ResourceType.TOPIC):
+        raise KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     if (request.producer_id == NO_PRODUCER_ID) != (request.producer_epoch == NO_PRODUCER_EPOCH):
         raise KafkaError(
             ErrorCode.INVALID_REQUEST, "producer id and epoch must both be set or unset"

@@ -24,17 +24,23 @@ Version notes:
   response, nullable protocol name; v8+: reason (KIP-800; Kafka only logs it,
   and it is not read here); v9+: skip assignment for a static leader
   rejoining a stable group.
+
+Authorization (Kafka's C{KafkaApis.handleJoinGroupRequest}): READ on the
+group, else GROUP_AUTHORIZATION_FAILED (Kafka's error response: generation
+-1, no leader, the empty member id).
 """
 
 from __future__ import annotations
 
 import attrs
 
+from kafkatwist.apis._authz import require
 from kafkatwist.apis._groups import client_host, coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.join_request import JoinRequest
 from kafkatwist.messages.join_group import JoinGroupRequest, JoinGroupResponse
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -45,6 +51,7 @@ def _for_version(response: JoinGroupResponse, version: int) -> JoinGroupResponse
 
 
 async def handle(ctx: RequestContext, request: JoinGroupRequest) -> JoinGroupResponse:
+    require(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
     coordinator = coordinator_of(ctx)
     version = ctx.api_version
     rebalance_timeout = request.rebalance_timeout_ms if version >= 1 else request.session_timeout_ms
@@ -72,7 +79,7 @@ def error_response(request: JoinGroupRequest, version: int, code: ErrorCode) -> 
             generation_id=-1,
             protocol_name=None,
             leader="",
-            member_id=request.member_id,
+            member_id="",
         ),
         version,
     )

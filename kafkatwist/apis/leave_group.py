@@ -13,18 +13,24 @@ Version notes:
 * v0-v2: one member id, its error is the top-level error; v3+: batched
   ``members`` with per-member results; v4+: flexible; v5+: reason (KIP-800;
   Kafka only logs it, and it is not read here).
+
+Authorization (Kafka's C{KafkaApis.handleLeaveGroupRequest}): READ on the
+group, else GROUP_AUTHORIZATION_FAILED at the top level.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.leave_group import LeaveGroupRequest, LeaveGroupResponse, MemberResponse
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: LeaveGroupRequest) -> LeaveGroupResponse:
+    require(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
     coordinator = coordinator_of(ctx)
     if ctx.api_version < 3:
         code, results = coordinator.membership.leave_group(

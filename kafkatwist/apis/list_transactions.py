@@ -7,17 +7,21 @@ ids and (v1, KIP-994) by duration: only transactions running longer than
 ``duration_filter`` ms, and (v2, KIP-1152) by a regular expression the
 whole transactional id must match (``transactional_id_pattern``; null or
 empty: every id; one that does not compile: INVALID_REGULAR_EXPRESSION);
-COORDINATOR_LOAD_IN_PROGRESS while ``__transaction_state`` loads.
+COORDINATOR_LOAD_IN_PROGRESS while ``__transaction_state`` loads. Only the
+transactional ids the principal may DESCRIBE are listed (Kafka's
+``KafkaApis.handleListTransactionsRequest``).
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import filter_authorized
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.messages.list_transactions import (
     ListTransactionsRequest,
     ListTransactionsResponse,
     TransactionState,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -27,6 +31,13 @@ async def handle(ctx: RequestContext, request: ListTransactionsRequest) -> ListT
     code, unknown, listed = ctx.broker.transactions.list(
         request.state_filters, set(request.producer_id_filters), duration, pattern
     )
+    visible = filter_authorized(
+        ctx,
+        AclOperation.DESCRIBE,
+        ResourceType.TRANSACTIONAL_ID,
+        (t.transactional_id for t in listed),
+    )
+    listed = [t for t in listed if t.transactional_id in visible]
     return ListTransactionsResponse(
         throttle_time_ms=0,
         error_code=int(code),

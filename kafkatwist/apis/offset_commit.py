@@ -19,7 +19,12 @@ Behavior:
   metadata image, an id it does not know (the zero id too) answers each of
   its partitions UNKNOWN_TOPIC_ID, and the answer echoes the ids (Kafka's
   C{KafkaApis.handleOffsetCommitRequest}); offsets are stored by name, as
-  Kafka's OffsetCommit records.
+  Kafka's OffsetCommit records;
+* authorization (Kafka's C{KafkaApis.handleOffsetCommitRequest}): READ on
+  the group, else GROUP_AUTHORIZATION_FAILED for every partition; then READ
+  on each topic, else TOPIC_AUTHORIZATION_FAILED for its partitions, before
+  the topic's existence is looked at (from v10 the name is resolved from the
+  id first: an unknown id is UNKNOWN_TOPIC_ID whatever the ACLs).
 
 Version notes:
 * v1: commit timestamp; v1+: generation and member id; v2-v4: retention
@@ -34,6 +39,7 @@ from collections.abc import Callable
 
 import attrs
 
+from kafkatwist.apis._authz import filter_authorized, require
 from kafkatwist.apis._groups import coordinator_of, partition_codes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
@@ -45,6 +51,7 @@ from kafkatwist.messages.offset_commit import (
     OffsetCommitResponsePartition,
     OffsetCommitResponseTopic,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.metadata_image import MetadataImage
 from kafkatwist.wire.versions import VersionRange
 
@@ -70,14 +77,22 @@ def _named(
 
 
 async def handle(ctx: RequestContext, request: OffsetCommitRequest) -> OffsetCommitResponse:
+    require(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
     coordinator = coordinator_of(ctx)
     version = ctx.api_version
     image = ctx.broker.metadata.image
     results: dict[tuple[str, int], ErrorCode] = {}
     partitions = []
     topics = _named(request, version, image)
+    readable = filter_authorized(
+        ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in topics if t.name)
+    )
     for topic in topics:
         state = image.topics.get(topic.name)
+        if topic.name and topic.name not in readable:
+            for p in topic.partitions:
+                results[(topic.name, p.partition_index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            continue
         if state is None and version >= TOPIC_IDS_VERSION:
             for p in topic.partitions:
                 results[(topic.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_ID

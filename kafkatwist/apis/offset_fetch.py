@@ -15,7 +15,14 @@ Behavior:
   UNKNOWN_TOPIC_ID (offset -1), after the known topics; the answer names
   topics by id, and a request for every committed partition leaves out the
   topics the image no longer has (there is no id to name them by), as
-  Kafka's C{KafkaApis.fetchOffsetsForGroup} and C{fetchAllOffsetsForGroup}.
+  Kafka's C{KafkaApis.fetchOffsetsForGroup} and C{fetchAllOffsetsForGroup};
+* authorization (Kafka's C{KafkaApis.handleOffsetFetchRequest}): DESCRIBE
+  on the group, else GROUP_AUTHORIZATION_FAILED (v8+: for that group only);
+  a requested topic without DESCRIBE is not looked up and answers
+  TOPIC_AUTHORIZATION_FAILED with offset -1 for its partitions, after the
+  others; when every committed partition is asked for, the topics without
+  DESCRIBE are left out. From v10 an id the image does not know has no name
+  to authorize and answers UNKNOWN_TOPIC_ID.
 
 Version notes:
 * v0-v1: errors per partition; v2-v7: a top-level error, null topics;
@@ -30,9 +37,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TypeVar
 
+from kafkatwist.apis._authz import filter_authorized, partition_by_authorized
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
+from kafkatwist.groups.offsets import FetchedOffsets
 from kafkatwist.groups.records import OffsetAndMetadata
 from kafkatwist.messages.offset_fetch import (
     OffsetFetchRequest,
@@ -45,6 +54,7 @@ from kafkatwist.messages.offset_fetch import (
     OffsetFetchResponseTopic,
     OffsetFetchResponseTopics,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
@@ -96,18 +106,55 @@ def _unstable(ctx: RequestContext, group_id: str, require_stable: bool) -> set[t
     return coordinator_of(ctx).txn_offsets.unstable(group_id)
 
 
+_Wanted = list[tuple[str, tuple[int, ...]]]
+_REFUSED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+
+
+def _describable(ctx: RequestContext, offsets: FetchedOffsets) -> FetchedOffsets:
+    """Every committed topic but those the principal may not DESCRIBE (Kafka leaves them out)."""
+    allowed = filter_authorized(
+        ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, (t for t, _ in offsets)
+    )
+    return [(t, parts) for t, parts in offsets if t in allowed]
+
+
+def _split(ctx: RequestContext, wanted: _Wanted | None) -> tuple[_Wanted | None, _Wanted]:
+    """The requested topics the principal may DESCRIBE (None: all of them), and the others."""
+    if wanted is None:
+        return None, []
+    return partition_by_authorized(
+        ctx, AclOperation.DESCRIBE, ResourceType.TOPIC, wanted, lambda t: t[0]
+    )
+
+
+def _group_allowed(ctx: RequestContext, group_id: str) -> bool:
+    return ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id)
+
+
 async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetchResponse:
     coordinator = coordinator_of(ctx)
     version = ctx.api_version
     if version >= 8:
-        groups = [_group(ctx, g, request.require_stable) for g in request.groups]
+        groups = [
+            _group(ctx, g, request.require_stable)
+            if _group_allowed(ctx, g.group_id)
+            else OffsetFetchResponseGroup(
+                group_id=g.group_id, error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED)
+            )
+            for g in request.groups
+        ]
         return OffsetFetchResponse(groups=tuple(groups))
-    wanted = (
-        None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics]
+    if not _group_allowed(ctx, request.group_id):
+        return error_response(request, version, ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    wanted, refused = _split(
+        ctx,
+        None if request.topics is None else [(t.name, t.partition_indexes) for t in request.topics],
     )
     code, offsets = coordinator.offsets.fetch_offsets(request.group_id, wanted)
     if code != ErrorCode.NONE:
         return error_response(request, version, code)
+    if wanted is None:
+        offsets = _describable(ctx, offsets)
     unstable = _unstable(ctx, request.group_id, request.require_stable)
     return OffsetFetchResponse(
         topics=tuple(
@@ -115,6 +162,15 @@ async def handle(ctx: RequestContext, request: OffsetFetchRequest) -> OffsetFetc
                 name=t, partitions=_partitions(OffsetFetchResponsePartition, t, parts, unstable)
             )
             for t, parts in offsets
+        )
+        + tuple(
+            OffsetFetchResponseTopic(
+                name=t,
+                partitions=tuple(
+                    _partition(OffsetFetchResponsePartition, p, None, _REFUSED) for p in parts
+                ),
+            )
+            for t, parts in refused
         )
     )
 
@@ -126,7 +182,7 @@ def _group(
     image = ctx.broker.metadata.image
     by_id = ctx.api_version >= TOPIC_IDS_VERSION
     unknown: list[OffsetFetchRequestTopics] = []
-    wanted: list[tuple[str, tuple[int, ...]]] | None = None
+    wanted: _Wanted | None = None
     if g.topics is not None:
         wanted = []
         for t in g.topics:
@@ -139,7 +195,10 @@ def _group(
                 name = state.name
             wanted.append((name, t.partition_indexes))
     member = (g.member_id, g.member_epoch) if ctx.api_version >= 9 else None
+    wanted, refused = _split(ctx, wanted)
     code, offsets = coordinator_of(ctx).offsets.fetch_offsets(g.group_id, wanted, member)
+    if wanted is None:
+        offsets = _describable(ctx, offsets)
     unstable = _unstable(ctx, g.group_id, require_stable)
     topics = []
     for name, parts in offsets:
@@ -166,6 +225,16 @@ def _group(
                 ),
             )
             for t in unknown
+        )
+        topics.extend(
+            OffsetFetchResponseTopics(
+                name=name,
+                topic_id=image.topics[name].topic_id if by_id else ZERO_UUID,
+                partitions=tuple(
+                    _partition(OffsetFetchResponsePartitions, p, None, _REFUSED) for p in parts
+                ),
+            )
+            for name, parts in refused
         )
     return OffsetFetchResponseGroup(group_id=g.group_id, error_code=int(code), topics=tuple(topics))
 

@@ -12,20 +12,26 @@ Behavior:
 
 Version notes:
 * v3+: group instance id; v4+: flexible; v5+: protocol type and name.
+
+Authorization (Kafka's C{KafkaApis.handleSyncGroupRequest}): READ on the
+group, else GROUP_AUTHORIZATION_FAILED.
 """
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import require
 from kafkatwist.apis._groups import coordinator_of
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.sync_group import SyncGroupRequest, SyncGroupResponse
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: SyncGroupRequest) -> SyncGroupResponse:
-    coordinator = coordinator_of(ctx)
     version = ctx.api_version
+    require(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
+    coordinator = coordinator_of(ctx)
     return await coordinator.membership.sync_group(
         request.group_id,
         request.generation_id,

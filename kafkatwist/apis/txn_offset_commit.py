@@ -22,7 +22,13 @@ coordinator's ``commitTransactionalOffsets``):
 * a topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION for its
   partitions; metadata over ``offset.metadata.max.bytes``:
   OFFSET_METADATA_TOO_LARGE;
-* COORDINATOR_LOAD_IN_PROGRESS while either coordinator loads.
+* COORDINATOR_LOAD_IN_PROGRESS while either coordinator loads, for the
+  partitions that pass the checks below;
+* authorization first (Kafka's ``KafkaApis.handleTxnOffsetCommitRequest``):
+  WRITE on the transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+  for every partition), READ on the group (else GROUP_AUTHORIZATION_FAILED
+  for every partition), then READ on each topic (else
+  TOPIC_AUTHORIZATION_FAILED for its partitions, before its existence).
 
 Version notes:
 * v2+: committed leader epoch; v3+: flexible, generation id, member id and
@@ -32,6 +38,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import filter_authorized, require
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._txn import TopicPartition, by_topic, partition_verification_enabled
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -43,6 +50,7 @@ from kafkatwist.messages.txn_offset_commit import (
     TxnOffsetCommitResponsePartition,
     TxnOffsetCommitResponseTopic,
 )
+from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.wire.versions import VersionRange
 
 #: Verification errors as a producer of transaction version 1 sees them.
@@ -102,15 +110,21 @@ async def _in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest) 
 
 
 async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse:
+    require(ctx, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, request.transactional_id)
+    require(ctx, AclOperation.READ, ResourceType.GROUP, request.group_id)
     wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
-    if ctx.broker.groups.loading or ctx.broker.transactions.loading:
-        return _response(dict.fromkeys(wanted, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+    readable = filter_authorized(
+        ctx, AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     image = ctx.broker.metadata.image
     codes: dict[TopicPartition, ErrorCode] = {}
     partitions = []
     for t in request.topics:
         state = image.topics.get(t.name)
         for p in t.partitions:
+            if t.name not in readable:
+                codes[(t.name, p.partition_index)] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+                continue
             if state is None or p.partition_index not in state.partitions:
                 codes[(t.name, p.partition_index)] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 continue
@@ -123,7 +137,11 @@ async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOff
                     metadata=p.committed_metadata,
                 )
             )
-    if partitions:
+    if partitions and (ctx.broker.groups.loading or ctx.broker.transactions.loading):
+        codes.update(
+            {(p.topic, p.partition): ErrorCode.COORDINATOR_LOAD_IN_PROGRESS for p in partitions}
+        )
+    elif partitions:
         code = await _in_transaction(ctx, request)
         if code != ErrorCode.NONE:
             codes.update({(p.topic, p.partition): code for p in partitions})

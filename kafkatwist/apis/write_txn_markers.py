@@ -10,6 +10,10 @@ INVALID_PRODUCER_EPOCH (an epoch older than the producer's),
 TRANSACTION_COORDINATOR_FENCED (an older coordinator epoch),
 KAFKA_STORAGE_ERROR.
 
+Authorization (Kafka's ``KafkaApis.handleWriteTxnMarkersRequest``): ALTER on
+the cluster (the admin client's abortTransaction) or CLUSTER_ACTION on it
+(brokers), else CLUSTER_AUTHORIZATION_FAILED for every partition.
+
 Version notes:
 * v0 was removed in Kafka 4.0 (KIP-896): refused, as Kafka's schema does;
 * v1: flexible;
@@ -20,6 +24,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import authorize_cluster, require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.records import OFFSETS_TOPIC
@@ -31,6 +36,7 @@ from kafkatwist.messages.write_txn_markers import (
     WriteTxnMarkersRequest,
     WriteTxnMarkersResponse,
 )
+from kafkatwist.security.acl import AclOperation
 from kafkatwist.wire.versions import VersionRange
 
 
@@ -54,6 +60,8 @@ async def _write(ctx: RequestContext, marker: WritableTxnMarker, topic: str, p: 
 
 
 async def handle(ctx: RequestContext, request: WriteTxnMarkersRequest) -> WriteTxnMarkersResponse:
+    if not authorize_cluster(ctx, AclOperation.ALTER):
+        require_cluster(ctx, AclOperation.CLUSTER_ACTION)
     results = []
     for marker in request.markers:
         topics = []

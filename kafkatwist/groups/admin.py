@@ -26,8 +26,10 @@ from kafkatwist.groups.state import CONSUMER_PROTOCOL_TYPE, ClassicGroup, GroupT
 from kafkatwist.messages.describe_groups import DescribedGroup, DescribedGroupMember
 from kafkatwist.storage.results import AppendInfo
 
-#: ACL operations a group supports (READ, DELETE, DESCRIBE), as a bit field.
-GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+#: Every ACL operation Kafka supports on a group (C{AclEntry.supportedOperations}:
+#: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS) as a bit field: what
+#: a broker without an authorizer answers (the handlers ask the authorizer).
+GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
 #: Kafka's "authorized operations not asked for" (Integer.MIN_VALUE).
 _OPERATIONS_NOT_ASKED = -2147483648
 

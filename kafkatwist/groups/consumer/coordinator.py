@@ -43,7 +43,7 @@ from kafkatwist.groups import records as rec
 from kafkatwist.groups.assignors.spec import Assignor, PartitionAssignorError
 from kafkatwist.groups.consumer import records as crec
 from kafkatwist.groups.consumer import regex
-from kafkatwist.groups.consumer.describe import describe, not_found
+from kafkatwist.groups.consumer.describe import describe_id
 from kafkatwist.groups.consumer.group import ConsumerGroup
 from kafkatwist.groups.consumer.lookup import dynamic_member, known_member, static_member
 from kafkatwist.groups.consumer.member import (
@@ -123,8 +123,9 @@ class ConsumerGroupCoordinator:
         client_id: str,
         client_host: str,
         api_version: int,
+        describable: regex.TopicFilter | None = None,
     ) -> Deferred[ConsumerGroupHeartbeatResponse]:
-        """Handle a ConsumerGroupHeartbeat; fires once its records are written."""
+        """Handle a ConsumerGroupHeartbeat (C{describable}: what a regex may match)."""
         if self._table.loading:
             return succeed(response_error(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
         records: Records = []
@@ -133,7 +134,7 @@ class ConsumerGroupCoordinator:
             if request.member_epoch in (LEAVE_GROUP_MEMBER_EPOCH, LEAVE_GROUP_STATIC_MEMBER_EPOCH):
                 response = self._leave(request, records)
             else:
-                response = self._heartbeat(request, client_id, client_host, records)
+                response = self._heartbeat(request, client_id, client_host, records, describable)
         except KafkaError as e:
             return succeed(response_error(e.code, e.message))
         return self._write(request.group_id, records, response)
@@ -162,7 +163,12 @@ class ConsumerGroupCoordinator:
     # -- joining and heartbeating ----------------------------------------------------
 
     def _heartbeat(
-        self, r: ConsumerGroupHeartbeatRequest, client_id: str, client_host: str, records: Records
+        self,
+        r: ConsumerGroupHeartbeatRequest,
+        client_id: str,
+        client_host: str,
+        records: Records,
+        describable: regex.TopicFilter | None,
     ) -> ConsumerGroupHeartbeatResponse:
         joining = r.member_epoch == 0
         group = self._group_for(r.group_id, joining, records)
@@ -204,6 +210,10 @@ class ConsumerGroupCoordinator:
             client_host=client_host,
             classic=None,
         )
+        if describable is not None:
+            group.see_regex_as(
+                updated.subscribed_topic_regex, describable, bool(r.subscribed_topic_regex)
+            )
         # Before the member is stored, so one whose heartbeat then fails still expires.
         self.timers.schedule(
             group.group_id,
@@ -447,18 +457,8 @@ class ConsumerGroupCoordinator:
 
     def describe(self, group_id: str, include_operations: bool) -> DescribedGroup:
         """ConsumerGroupDescribe for one group."""
-        if self._table.loading:
-            return DescribedGroup(
-                error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS), group_id=group_id
-            )
-        group = self._table.consumer_groups.get(group_id)
-        if group is None:
-            if group_id in self._table.groups:
-                return not_found(group_id, f"Group {group_id} is not a consumer group.")
-            return not_found(group_id, f"Group {group_id} not found.")
-        return describe(
-            group, self._metadata.image, self._config.consumer_assignors[0], include_operations
-        )
+        image, assignor = self._metadata.image, self._config.consumer_assignors[0]
+        return describe_id(self._table, image, assignor, group_id, include_operations)
 
     def watch_loaded(self) -> None:
         """After a load: a session timer for every member, a rebalance timer for revoking ones."""

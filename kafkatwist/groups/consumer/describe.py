@@ -5,6 +5,7 @@ from __future__ import annotations
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.consumer.group import ConsumerGroup
 from kafkatwist.groups.consumer.member import Assignment, ConsumerGroupMember
+from kafkatwist.groups.state import GroupTable
 from kafkatwist.messages.consumer_group_describe import (
     Assignment as DescribedAssignment,
 )
@@ -15,8 +16,10 @@ from kafkatwist.messages.consumer_group_describe import (
 )
 from kafkatwist.storage.metadata_image import MetadataImage
 
-#: ACL operations a group supports (READ, DELETE, DESCRIBE), as a bit field.
-GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
+#: Every ACL operation Kafka supports on a group (C{AclEntry.supportedOperations}:
+#: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS) as a bit field: what
+#: a broker without an authorizer answers (the handlers ask the authorizer).
+GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
 #: Kafka's "authorized operations not asked for" (Integer.MIN_VALUE).
 OPERATIONS_NOT_ASKED = -2147483648
 #: C{MemberType} of ConsumerGroupDescribe v1: a member of the consumer protocol.
@@ -80,3 +83,23 @@ def describe(
         if include_operations
         else OPERATIONS_NOT_ASKED,
     )
+
+
+def describe_id(
+    table: GroupTable,
+    image: MetadataImage,
+    default_assignor: str,
+    group_id: str,
+    include_operations: bool,
+) -> DescribedGroup:
+    """ConsumerGroupDescribe for one group id: the group, or why it is not described."""
+    if table.loading:
+        return DescribedGroup(
+            error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS), group_id=group_id
+        )
+    group = table.consumer_groups.get(group_id)
+    if group is None:
+        if group_id in table.groups:
+            return not_found(group_id, f"Group {group_id} is not a consumer group.")
+        return not_found(group_id, f"Group {group_id} not found.")
+    return describe(group, image, default_assignor, include_operations)

@@ -20,7 +20,7 @@ from attrs import define, field
 
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.consumer.member import Assignment, ConsumerGroupMember, MemberState
-from kafkatwist.groups.consumer.regex import RegexResolver
+from kafkatwist.groups.consumer.regex import RegexResolver, TopicFilter
 
 #: A subscribed topic as the group last saw it: (topic id, partition count).
 TopicShape = tuple[uuid.UUID, int]
@@ -52,6 +52,14 @@ class ConsumerGroup:
     partition_epochs: dict[tuple[uuid.UUID, int], int] = field(factory=dict)
     #: Subscribed topic name -> its id and partition count (ConsumerGroupPartitionMetadata).
     subscription_metadata: dict[str, TopicShape] = field(factory=dict)
+    #: Regex -> the topics it may match: those the principal of the member that
+    #: last subscribed with it may DESCRIBE (Kafka's regex refresh, KAFKA-18813);
+    #: no entry (no authorizer) matches every topic.
+    regex_visibility: dict[str, TopicFilter] = field(factory=dict)
+    #: Regex -> (matched, filter, the visible part of matched): the last filtering.
+    _visible: dict[str, tuple[frozenset[str], TopicFilter, frozenset[str]]] = field(
+        factory=dict, init=False
+    )
 
     @property
     def state(self) -> ConsumerGroupState:
@@ -129,9 +137,33 @@ class ConsumerGroup:
     ) -> frozenset[str]:
         """The topic names C{member} subscribes to: its names and what its regex matches."""
         names = set(member.subscribed_topic_names)
-        if member.subscribed_topic_regex:
-            names.update(resolve(member.subscribed_topic_regex, topics))
+        pattern = member.subscribed_topic_regex
+        if pattern:
+            names.update(self._visible_part(pattern, resolve(pattern, topics)))
         return frozenset(names)
+
+    def see_regex_as(self, pattern: str | None, describable: TopicFilter, subscribed: bool) -> None:
+        """
+        Resolve C{pattern} to the topics C{describable} allows, from now on.
+
+        Kafka filters a regex's topics by the ACLs of the member whose
+        heartbeat refreshed it: here the member that subscribed with it
+        (C{subscribed}), or any member heartbeating with it while the
+        group has no filter for it (after a restart).
+        """
+        if pattern and (subscribed or pattern not in self.regex_visibility):
+            self.regex_visibility[pattern] = describable
+
+    def _visible_part(self, pattern: str, matched: frozenset[str]) -> frozenset[str]:
+        describable = self.regex_visibility.get(pattern)
+        if describable is None:
+            return matched
+        last = self._visible.get(pattern)
+        if last is not None and last[1] is describable and last[0] == matched:
+            return last[2]
+        visible = frozenset(filter(describable, matched))
+        self._visible[pattern] = (matched, describable, visible)
+        return visible
 
     def all_subscribed_names(self, topics: Iterable[str], resolve: RegexResolver) -> frozenset[str]:
         """Every topic name some member subscribes to."""

@@ -21,6 +21,8 @@ from kafkatwist.groups.assignors.regex import (
 
 #: (pattern, topic names) -> the names it matches.
 RegexResolver = Callable[[str, Iterable[str]], frozenset[str]]
+#: Whether a principal may DESCRIBE a topic: what a regex subscription may match.
+TopicFilter = Callable[[str], bool]
 
 
 @functools.lru_cache(maxsize=1024)
