@@ -57,6 +57,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ProtocolViolation
+from kafkatwist.security.sasl import SaslAuthenticator, SaslListener
 from kafkatwist.security.session import Session
 from kafkatwist.transport.connection import Connection, ip_host
 from kafkatwist.transport.dispatch import Dispatcher, Reply
@@ -121,6 +122,8 @@ class KafkaServerProtocol(Int32StringReceiver):
         self.logged: set[str] = set()
         #: The connection's listener, principal and client host; set when it is made.
         self.session = Session()
+        #: The SASL state machine, on a SASL listener (it sees every frame first).
+        self.sasl: SaslAuthenticator | None = None
 
     def connectionMade(self) -> None:
         self.MAX_LENGTH = self.factory.max_request_size
@@ -144,6 +147,8 @@ class KafkaServerProtocol(Int32StringReceiver):
             security_protocol=self.factory.security_protocol,
             client_host=ip_host(peer) or "",
         )
+        if self.factory.sasl is not None:
+            self.sasl = self.factory.sasl.authenticator(self.session)
         self.factory.connections.add(self)
         self._connection.registerProducer(self, True)
         self._producing = True
@@ -331,6 +336,11 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._close()
 
     def stringReceived(self, frame: bytes) -> None:
+        if self.sasl is not None and (step := self.sasl.receive(frame)) is not None:
+            self._send_reply(step.reply)
+            if step.close is not None:
+                self._violation(step.close)
+            return
         try:
             d = self.factory.dispatcher.dispatch(
                 frame,
@@ -451,6 +461,7 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         idle_ms: int = -1,
         listener_name: str = "PLAINTEXT",
         security_protocol: str = "PLAINTEXT",
+        sasl: SaslListener | None = None,
     ) -> None:
         """
         @param memory: the pool of bytes of requests in flight
@@ -460,6 +471,7 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
             for this long; negative (or no clock) never does, as in Kafka.
         @param listener_name: The listener this factory serves (C{listeners}).
         @param security_protocol: Its protocol (C{listener.security.protocol.map}).
+        @param sasl: On a SASL listener, its mechanisms and credentials.
         """
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
@@ -468,6 +480,7 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         self.idle_ms = idle_ms
         self.listener_name = listener_name
         self.security_protocol = security_protocol
+        self.sasl = sasl
         self.connections: set[KafkaServerProtocol] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:
