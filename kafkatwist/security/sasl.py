@@ -95,10 +95,17 @@ class SaslStep:
     @ivar reply: The answer to write (one frame), or None.
     @ivar close: Why to close the connection after the reply (for the one
         log line), or None to go on.
+    @ivar delay_ms: How long the connection stays muted before it closes: a
+        failed authentication's C{connection.failed.authentication.delay.ms}
+        (Kafka's C{Selector} mutes the channel that long), else 0. Kafka
+        sends the answer at the end of the delay, together with the close;
+        kafkatwist sends it at once, so that clients which drop data read
+        together with the end of the stream (kafka-python 3.0) still see it.
     """
 
     reply: list[Buffer] | None = None
     close: str | None = None
+    delay_ms: int = 0
 
 
 Mechanism = PlainServer | ScramServer
@@ -135,6 +142,8 @@ class SaslAuthenticator:
         #: When the session expires (clock seconds), None if never.
         self.expires_at: float | None = None
         self._reauth_started: float | None = None
+        #: How many re-authentications started on this connection (KIP-368).
+        self.reauthentications = 0
         #: The mechanism and principal being re-authenticated, else None.
         self._previous: tuple[str, KafkaPrincipal] | None = None
         session.authenticated = False
@@ -177,6 +186,7 @@ class SaslAuthenticator:
             and (self._reauth_started is None or now - self._reauth_started >= MIN_REAUTH_INTERVAL)
         ):
             self._reauth_started = now
+            self.reauthentications += 1
             self._previous = (self.mechanism, self._session.principal)
             self._state = _State.REAUTH_HANDSHAKE
             return self._kafka_request(frame)
@@ -226,7 +236,9 @@ class SaslAuthenticator:
             )
             reply = _encode(response, SASL_HANDSHAKE_KEY, version, header.correlation_id)
             self._state = _State.FAILED
-            return SaslStep(reply, f"Unsupported SASL mechanism {mechanism}")
+            return SaslStep(
+                reply, f"Unsupported SASL mechanism {mechanism}", self._config.failure_delay_ms
+            )
         reply = _encode(
             SaslHandshakeResponse(error_code=0, mechanisms=enabled),
             SASL_HANDSHAKE_KEY,
@@ -347,6 +359,7 @@ class SaslAuthenticator:
         return SaslStep(
             reply,
             f"failed authentication with SASL mechanism {self.mechanism}: {reason}",
+            self._config.failure_delay_ms,
         )
 
     def _invalid(self, reason: str) -> SaslStep:

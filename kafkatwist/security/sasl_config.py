@@ -9,6 +9,8 @@ Per listener, each key read first with the listener's prefix
   refuses to start;
 * C{connections.max.reauth.ms} (KIP-368), also per mechanism
   (C{listener.name.<listener>.<mechanism lower-case>.connections.max.reauth.ms});
+* C{connection.failed.authentication.delay.ms} (default 100): a failed
+  authentication is answered, and its connection closed, that much later;
 * PLAIN's users: the C{user_<name>="<password>"} options of
   C{listener.name.<listener>.plain.sasl.jaas.config}, else of
   C{sasl.jaas.config} (one C{PlainLoginModule} entry, Kafka's JAAS
@@ -38,6 +40,10 @@ SERVED_MECHANISMS = (PLAIN, *MECHANISMS)
 SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 
 
+#: Kafka's default C{connection.failed.authentication.delay.ms}.
+FAILURE_DELAY_MS = 100
+
+
 class SaslConfigError(ValueError):
     """A SASL listener that cannot be served as configured (one line saying why)."""
 
@@ -52,6 +58,8 @@ class SaslListenerConfig:
     @ivar reauth_ms: C{connections.max.reauth.ms} by mechanism (0: sessions never expire).
     @ivar plain: Checks PLAIN passwords; None when PLAIN is not enabled.
     @ivar ignored: Enabled mechanisms kafkatwist cannot serve.
+    @ivar failure_delay_ms: C{connection.failed.authentication.delay.ms}:
+        how long a failed authentication waits before its answer and close.
     """
 
     listener: str
@@ -59,6 +67,7 @@ class SaslListenerConfig:
     reauth_ms: Mapping[str, int] = field(factory=dict)
     plain: PlainAuthenticate | None = None
     ignored: tuple[str, ...] = ()
+    failure_delay_ms: int = 0
 
 
 def _lookup(
@@ -99,16 +108,16 @@ def _plain(properties: Mapping[str, str], listener: str) -> PlainAuthenticate:
     return jaas_users(entry.options)
 
 
-def _reauth_ms(properties: Mapping[str, str], listener: str, mechanism: str) -> int:
-    raw = _lookup(properties, listener, "connections.max.reauth.ms", mechanism)
+def _ms(
+    properties: Mapping[str, str], listener: str, key: str, default: int, mechanism: str = ""
+) -> int:
+    raw = _lookup(properties, listener, key, mechanism or None)
     if raw is None:
-        return 0
+        return default
     try:
         return max(0, int(raw.strip()))
     except ValueError as e:
-        raise SaslConfigError(
-            f"listener {listener}: connections.max.reauth.ms {raw!r} is not a number"
-        ) from e
+        raise SaslConfigError(f"listener {listener}: {key} {raw!r} is not a number") from e
 
 
 def sasl_listener_config(properties: Mapping[str, str], listener: str) -> SaslListenerConfig:
@@ -131,7 +140,10 @@ def sasl_listener_config(properties: Mapping[str, str], listener: str) -> SaslLi
     return SaslListenerConfig(
         listener=listener,
         mechanisms=served,
-        reauth_ms={m: _reauth_ms(properties, listener, m) for m in served},
+        reauth_ms={m: _ms(properties, listener, "connections.max.reauth.ms", 0, m) for m in served},
         plain=_plain(properties, listener) if PLAIN in served else None,
         ignored=ignored,
+        failure_delay_ms=_ms(
+            properties, listener, "connection.failed.authentication.delay.ms", FAILURE_DELAY_MS
+        ),
     )

@@ -116,6 +116,8 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._idle_clock: ReactorTime | None = None
         self._idle_timer: DelayedCall | None = None
         self._throttle_timer: DelayedCall | None = None
+        #: Delays the answer to a failed authentication (connection.failed.authentication.delay.ms).
+        self._auth_timer: DelayedCall | None = None
         self.peer = ""
         self.local_host: str | None = None
         #: What handlers logged once for this connection (L{RequestContext.logged}).
@@ -338,8 +340,12 @@ class KafkaServerProtocol(Int32StringReceiver):
     def stringReceived(self, frame: bytes) -> None:
         if self.sasl is not None and (step := self.sasl.receive(frame)) is not None:
             self._send_reply(step.reply)
-            if step.close is not None:
-                self._violation(step.close)
+            clock, reason = self.factory.clock, step.close
+            if reason is not None and step.delay_ms and clock is not None:
+                self._mute |= _HANDLING  # read nothing more; close after the delay
+                self._auth_timer = clock.callLater(step.delay_ms / 1000, self._violation, reason)
+            elif reason is not None:
+                self._violation(reason)
             return
         try:
             d = self.factory.dispatcher.dispatch(
@@ -420,10 +426,10 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._connection.loseConnection()
 
     def _stop_timers(self) -> None:
-        for timer in (self._idle_timer, self._throttle_timer):
+        for timer in (self._idle_timer, self._throttle_timer, self._auth_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._idle_timer = self._throttle_timer = None
+        self._idle_timer = self._throttle_timer = self._auth_timer = None
 
     def disconnect(self) -> None:
         """The broker is stopping: close the connection (and forget its timers)."""

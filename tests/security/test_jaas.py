@@ -114,11 +114,13 @@ class SaslListenerConfigTests(SynchronousTestCase):
             "sasl.jaas.config": jaas(bob="b"),
             "connections.max.reauth.ms": "5000",
             "listener.name.sasl_plaintext.scram-sha-512.connections.max.reauth.ms": "700",
+            "listener.name.sasl_plaintext.connection.failed.authentication.delay.ms": "0",
         }
         config = sasl_listener_config(props, "SASL_PLAINTEXT")
         self.assertEqual(config.mechanisms, ("SCRAM-SHA-512", "PLAIN"))
         self.assertEqual(config.ignored, ("GSSAPI",))
         self.assertEqual(config.reauth_ms, {"SCRAM-SHA-512": 700, "PLAIN": 5000})
+        self.assertEqual(config.failure_delay_ms, 0)
         assert config.plain is not None
         self.assertTrue(config.plain("alice", "a"))
         self.assertFalse(config.plain("bob", "b"))
@@ -129,6 +131,7 @@ class SaslListenerConfigTests(SynchronousTestCase):
         config = sasl_listener_config(props, "SASL_PLAINTEXT")
         assert config.plain is not None
         self.assertTrue(config.plain("bob", "b"))
+        self.assertEqual((config.failure_delay_ms, config.reauth_ms), (100, {"PLAIN": 0}))
 
     def test_plain_needs_users(self) -> None:
         """PLAIN without a JAAS config or callback, or with another login module, is refused."""

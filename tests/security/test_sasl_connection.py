@@ -79,8 +79,9 @@ def set_scram(broker: Broker, mechanism: ScramMechanism, user: str, password: st
 class Connection:
     """One client connection to a SASL listener over a StringTransport."""
 
-    def __init__(self, factory: KafkaServerFactory) -> None:
+    def __init__(self, factory: KafkaServerFactory, clock: Clock) -> None:
         self.protocol, self.transport = connect(factory)
+        self.clock = clock
         self.cid = 0
 
     def send(self, data: bytes) -> list[bytes]:
@@ -106,6 +107,16 @@ class Connection:
     @property
     def closed(self) -> bool:
         return bool(self.transport.disconnecting)
+
+    def closes_after_failure(self) -> bool:
+        """
+        Whether the connection, open (and muted) after a failed authentication, closes once
+        connection.failed.authentication.delay.ms (100 ms) has passed.
+        """
+        if self.closed or self.send(api_versions_frame(99)):
+            return False
+        self.clock.advance(0.1)
+        return self.closed
 
     def handshake(self, mechanism: str, version: int = 1) -> Any:
         cls = SaslHandShakeRequest_v1 if version else SaslHandShakeRequest_v0
@@ -154,7 +165,7 @@ class _Case(SynchronousTestCase):
         )
 
     def connection(self) -> Connection:
-        return Connection(self.factory)
+        return Connection(self.factory, self.clock)
 
 
 class GateTests(_Case):
@@ -211,9 +222,9 @@ class GateTests(_Case):
         conn = self.connection()
         with capturedLogs() as events:
             response = conn.handshake("GSSAPI")
+            self.assertTrue(conn.closes_after_failure())
         self.assertEqual(response.error_code, ErrorCode.UNSUPPORTED_SASL_MECHANISM)
         self.assertEqual(response.enabled_mechanisms, ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
-        self.assertTrue(conn.closed)
         [line] = [formatEvent(e) for e in events]
         self.assertIn("10.0.0.1:40000", line)
         self.assertIn("Unsupported SASL mechanism GSSAPI", line)
@@ -250,11 +261,11 @@ class PlainTests(_Case):
         conn = self.connection()
         with capturedLogs() as events:
             response = conn.plain("alice", "wrong")
+            self.assertTrue(conn.closes_after_failure())
         self.assertEqual(response.error_code, ErrorCode.SASL_AUTHENTICATION_FAILED)
         self.assertEqual(
             response.error_message, "Authentication failed: Invalid username or password"
         )
-        self.assertTrue(conn.closed)
         self.assertFalse(conn.protocol.session.authenticated)
         [line] = [formatEvent(e) for e in events]
         self.assertIn("10.0.0.1:40000", line)
@@ -275,7 +286,7 @@ class PlainTests(_Case):
         conn = self.connection()
         conn.handshake("PLAIN", version=0)
         self.assertEqual(conn.send(frame(b"\0bob\0nope")), [])
-        self.assertTrue(conn.closed)
+        self.assertTrue(conn.closes_after_failure())
 
     def test_sasl_apis_after_authentication(self) -> None:
         """
@@ -324,7 +335,7 @@ class ScramTests(_Case):
                 "Authentication failed during authentication due to invalid credentials "
                 "with SASL mechanism SCRAM-SHA-512",
             )
-            self.assertTrue(conn.closed)
+            self.assertTrue(conn.closes_after_failure())
 
     def test_changed_password_applies_to_next_login(self) -> None:
         """
@@ -350,7 +361,7 @@ class ScramTests(_Case):
         replay.authenticate(client.first())
         response = replay.authenticate(recorded)
         self.assertEqual(response.error_code, ErrorCode.SASL_AUTHENTICATION_FAILED)
-        self.assertTrue(replay.closed)
+        self.assertTrue(replay.closes_after_failure())
         forged = self.connection()
         forged.handshake("SCRAM-SHA-256")
         first = forged.authenticate(client.first())
@@ -415,7 +426,7 @@ class ReauthenticationTests(_Case):
             response.error_message,
             "Cannot change principals during re-authentication from User.alice: User.bob",
         )
-        self.assertTrue(conn.closed)
+        self.assertTrue(conn.closes_after_failure())
         self.assertEqual(conn.protocol.session.principal.name, "alice")
 
     def test_mechanism_must_not_change(self) -> None:
@@ -426,7 +437,7 @@ class ReauthenticationTests(_Case):
         self.clock.advance(1.5)
         self.assertEqual(conn.handshake("SCRAM-SHA-256").error_code, 0)
         self.assertIsNone(conn.authenticate(b"n,,n=alice,r=abc"))
-        self.assertTrue(conn.closed)
+        self.assertTrue(conn.closes_after_failure())
 
     def test_at_most_once_a_second(self) -> None:
         """
