@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.security.jaas import JaasEntry, parse_jaas_config, single_entry
 from kafkatwist.security.sasl_config import SaslConfigError, sasl_listener_config
 
@@ -157,3 +162,23 @@ class SaslListenerConfigTests(SynchronousTestCase):
         self.assertTrue(config.plain("carol", "carol-pw"))
         props["listener.name.sasl_plaintext.plain.sasl.server.callback.handler.class"] = "x:y"
         self.assertRaises(SaslConfigError, sasl_listener_config, props, "SASL_PLAINTEXT")
+
+
+class ReadmeSaslConfigTests(SynchronousTestCase):
+    """README's SASL server.properties works as pasted."""
+
+    def test_readme_properties(self) -> None:
+        """The block parses as Java properties and gives the listener its mechanisms and users."""
+        text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+        section = text[text.index("## SASL") :]
+        block = re.search(r"```properties\n(.*?)```", section, re.S)
+        assert block is not None
+        props = parse_properties(block.group(1))
+        config = BrokerConfig.from_properties(props)
+        self.assertEqual(config.security_protocol("SASL_PLAINTEXT"), "SASL_PLAINTEXT")
+        sasl = sasl_listener_config(config.properties, "SASL_PLAINTEXT")
+        self.assertEqual(sasl.mechanisms, ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+        assert sasl.plain is not None
+        self.assertTrue(sasl.plain("alice", "alice-secret"))
+        self.assertFalse(sasl.plain("alice", "admin-secret"))
+        self.assertEqual(sasl.reauth_ms["SCRAM-SHA-512"], 3600000)
