@@ -10,7 +10,9 @@ Per listener, each key read first with the listener's prefix
 * C{connections.max.reauth.ms} (KIP-368), also per mechanism
   (C{listener.name.<listener>.<mechanism lower-case>.connections.max.reauth.ms});
 * C{connection.failed.authentication.delay.ms} (default 100): a failed
-  authentication is answered, and its connection closed, that much later;
+  authentication's connection is muted and closed that much later;
+* C{sasl.server.max.receive.size} (default 524288): the largest frame
+  before authentication (a larger one closes the connection);
 * PLAIN's users: the C{user_<name>="<password>"} options of
   C{listener.name.<listener>.plain.sasl.jaas.config}, else of
   C{sasl.jaas.config} (one C{PlainLoginModule} entry, Kafka's JAAS
@@ -42,6 +44,8 @@ SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
 
 #: Kafka's default C{connection.failed.authentication.delay.ms}.
 FAILURE_DELAY_MS = 100
+#: Kafka's default C{sasl.server.max.receive.size} (C{BrokerSecurityConfigs}).
+MAX_RECEIVE_SIZE = 524288
 
 
 class SaslConfigError(ValueError):
@@ -59,7 +63,9 @@ class SaslListenerConfig:
     @ivar plain: Checks PLAIN passwords; None when PLAIN is not enabled.
     @ivar ignored: Enabled mechanisms kafkatwist cannot serve.
     @ivar failure_delay_ms: C{connection.failed.authentication.delay.ms}:
-        how long a failed authentication waits before its answer and close.
+        how long a failed authentication's connection stays muted before it closes.
+    @ivar max_receive_size: C{sasl.server.max.receive.size}: the largest
+        frame a connection may send before it is authenticated.
     """
 
     listener: str
@@ -68,6 +74,7 @@ class SaslListenerConfig:
     plain: PlainAuthenticate | None = None
     ignored: tuple[str, ...] = ()
     failure_delay_ms: int = 0
+    max_receive_size: int = MAX_RECEIVE_SIZE
 
 
 def _lookup(
@@ -145,5 +152,8 @@ def sasl_listener_config(properties: Mapping[str, str], listener: str) -> SaslLi
         ignored=ignored,
         failure_delay_ms=_ms(
             properties, listener, "connection.failed.authentication.delay.ms", FAILURE_DELAY_MS
+        ),
+        max_receive_size=_ms(
+            properties, listener, "sasl.server.max.receive.size", MAX_RECEIVE_SIZE
         ),
     )

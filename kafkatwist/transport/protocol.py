@@ -151,6 +151,7 @@ class KafkaServerProtocol(Int32StringReceiver):
         )
         if self.factory.sasl is not None:
             self.sasl = self.factory.sasl.authenticator(self.session)
+            self.MAX_LENGTH = min(self.MAX_LENGTH, self.factory.sasl.config.max_receive_size)
         self.factory.connections.add(self)
         self._connection.registerProducer(self, True)
         self._producing = True
@@ -340,6 +341,8 @@ class KafkaServerProtocol(Int32StringReceiver):
     def stringReceived(self, frame: bytes) -> None:
         if self.sasl is not None and (step := self.sasl.receive(frame)) is not None:
             self._send_reply(step.reply)
+            if self.session.authenticated:  # sasl.server.max.receive.size no longer applies
+                self.MAX_LENGTH = self.factory.max_request_size
             clock, reason = self.factory.clock, step.close
             if reason is not None and step.delay_ms and clock is not None:
                 self._mute |= _HANDLING  # read nothing more; close after the delay

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 from typing import Any
 
 from aiokafka.protocol.admin import (
@@ -208,6 +209,20 @@ class GateTests(_Case):
         self.assertTrue(conn.closed)
         [line] = [formatEvent(e) for e in events]
         self.assertIn("potential reasons", line)
+
+    def test_receive_size_before_authentication(self) -> None:
+        """
+        Before authentication a frame over sasl.server.max.receive.size (512 KiB) closes the
+        connection; after it, socket.request.max.bytes applies again.
+        """
+        big = struct.pack(">i", 600_000) + b"\0" * 10
+        conn = self.connection()
+        self.assertEqual(conn.send(big), [])
+        self.assertTrue(conn.closed)
+        conn = self.connection()
+        conn.plain("alice", "alice-secret")
+        self.assertEqual(conn.send(big), [])
+        self.assertFalse(conn.closed)
 
     def test_api_versions_once(self) -> None:
         """ApiVersions is served before the handshake, once; a second one closes the connection."""
