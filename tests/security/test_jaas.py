@@ -182,3 +182,24 @@ class ReadmeSaslConfigTests(SynchronousTestCase):
         self.assertTrue(sasl.plain("alice", "alice-secret"))
         self.assertFalse(sasl.plain("alice", "admin-secret"))
         self.assertEqual(sasl.reauth_ms["SCRAM-SHA-512"], 3600000)
+
+
+class UsedKeysTests(SynchronousTestCase):
+    """The SASL keys are read, so start-up does not list them as ignored."""
+
+    def test_sasl_keys_are_used(self) -> None:
+        """
+        Listener- and mechanism-prefixed SASL keys are not unused; other listener keys still are.
+        """
+        config = BrokerConfig.from_properties(
+            {
+                "listeners": "SASL_PLAINTEXT://:9092",
+                "sasl.enabled.mechanisms": "PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config": jaas(a="b"),
+                "listener.name.sasl_plaintext.scram-sha-256.connections.max.reauth.ms": "5",
+                "listener.name.sasl_plaintext.sasl.server.max.receive.size": "1000",
+                "connections.max.reauth.ms": "4",
+                "listener.name.sasl_plaintext.ssl.keystore.type": "PEM",
+            }
+        )
+        self.assertEqual(config.unused_keys, ("listener.name.sasl_plaintext.ssl.keystore.type",))

@@ -177,13 +177,13 @@ class GateTests(_Case):
         Metadata, Produce or SaslAuthenticate before the handshake: no answer, the connection
         closes.
         """
-        for struct in (
+        for request in (
             MetadataRequest_v1(None),
             ProduceRequest_v3(None, 1, 1000, []),
             SaslAuthenticateRequest_v0(b"\0alice\0alice-secret"),
         ):
             conn = self.connection()
-            self.assertEqual(conn.send(encoded(struct, 1)), [])
+            self.assertEqual(conn.send(encoded(request, 1)), [])
             self.assertTrue(conn.closed)
             self.assertFalse(conn.protocol.session.authenticated)
 
