@@ -129,14 +129,32 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("bogus", str(error))
 
     def test_unservable_listener(self) -> None:
-        """A listener kafkatwist cannot serve (SSL, SASL_*) is a UsageError naming it."""
+        """A listener kafkatwist cannot serve (SSL, SASL_SSL: no TLS) is a UsageError naming it."""
         for listeners, name in [
             ("SSL://:9093", "SSL"),
-            ("PLAINTEXT://:9092,SASL_PLAINTEXT://:9094", "SASL_PLAINTEXT"),
+            ("PLAINTEXT://:9092,SASL_SSL://:9094", "SASL_SSL"),
         ]:
             path = self.write_properties(f"listeners={listeners}\n")
             error = self.assertRaises(UsageError, self.parse, path)
             self.assertIn(f"listener {name} uses security protocol {name}", str(error))
+
+    def test_sasl_listener_without_served_mechanism(self) -> None:
+        """A SASL_PLAINTEXT listener left with Kafka's default GSSAPI only is a UsageError."""
+        path = self.write_properties("listeners=PLAINTEXT://:9092,SASL_PLAINTEXT://:9094\n")
+        error = self.assertRaises(UsageError, self.parse, path)
+        self.assertIn("listener SASL_PLAINTEXT enables SASL mechanisms GSSAPI", str(error))
+
+    def test_sasl_listener_with_plain(self) -> None:
+        """A SASL_PLAINTEXT listener with PLAIN and its JAAS users is accepted."""
+        path = self.write_properties(
+            "listeners=SASL_PLAINTEXT://:9094\n"
+            "sasl.enabled.mechanisms=PLAIN\n"
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            'user_alice="alice-secret";\n'
+        )
+        options = self.parse(path)
+        self.assertEqual(options["config"].serving_listener().name, "SASL_PLAINTEXT")
 
     def test_one_line_under_twistd(self) -> None:
         """Run as twistd's subcommand, a usage error is one stderr line and exit status 1."""

@@ -13,6 +13,7 @@ from kafkatwist.apis import (
     alter_configs,
     alter_partition_reassignments,
     alter_replica_log_dirs,
+    alter_user_scram_credentials,
     api_versions,
     consumer_group_describe,
     consumer_group_heartbeat,
@@ -30,6 +31,7 @@ from kafkatwist.apis import (
     describe_quorum,
     describe_topic_partitions,
     describe_transactions,
+    describe_user_scram_credentials,
     elect_leaders,
     end_txn,
     fetch,
@@ -52,6 +54,8 @@ from kafkatwist.apis import (
     offset_for_leader_epoch,
     produce,
     push_telemetry,
+    sasl_authenticate,
+    sasl_handshake,
     sync_group,
     txn_offset_commit,
     update_features,
@@ -74,6 +78,7 @@ REGISTRY: tuple[ApiSpec, ...] = (
     sync_group.SPEC,  # 14
     describe_groups.SPEC,  # 15
     list_groups.SPEC,  # 16
+    sasl_handshake.SPEC,  # 17
     api_versions.SPEC,  # 18
     create_topics.SPEC,  # 19
     delete_topics.SPEC,  # 20
@@ -89,6 +94,7 @@ REGISTRY: tuple[ApiSpec, ...] = (
     alter_configs.SPEC,  # 33
     alter_replica_log_dirs.SPEC,  # 34
     describe_log_dirs.SPEC,  # 35
+    sasl_authenticate.SPEC,  # 36
     create_partitions.SPEC,  # 37
     delete_groups.SPEC,  # 42
     elect_leaders.SPEC,  # 43
@@ -98,6 +104,8 @@ REGISTRY: tuple[ApiSpec, ...] = (
     offset_delete.SPEC,  # 47
     describe_client_quotas.SPEC,  # 48
     alter_client_quotas.SPEC,  # 49
+    describe_user_scram_credentials.SPEC,  # 50
+    alter_user_scram_credentials.SPEC,  # 51
     describe_quorum.SPEC,  # 55
     update_features.SPEC,  # 57
     describe_cluster.SPEC,  # 60

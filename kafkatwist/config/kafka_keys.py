@@ -49,3 +49,27 @@ KAFKA_PREFIXES = (
     "transaction.",
     "zookeeper.",
 )
+
+#: The SASL keys kafkatwist reads (L{kafkatwist.security.sasl_config}), each also
+#: under C{listener.name.<listener>.} and C{listener.name.<listener>.<mechanism>.}.
+SASL_KEYS = frozenset(
+    {
+        "connection.failed.authentication.delay.ms",
+        "connections.max.reauth.ms",
+        "sasl.enabled.mechanisms",
+        "sasl.jaas.config",
+        "sasl.server.callback.handler.class",
+        "sasl.server.max.receive.size",
+    }
+)
+
+
+def is_sasl_key(key: str) -> bool:
+    """Whether C{key} is one of L{SASL_KEYS}, with or without a listener (and mechanism) prefix."""
+    if key.startswith("listener.name."):
+        key = key.split(".", 3)[-1]
+        for name in SASL_KEYS:
+            if key == name or key.endswith("." + name) and "." not in key[: -len(name) - 1]:
+                return True
+        return False
+    return key in SASL_KEYS

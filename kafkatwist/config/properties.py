@@ -19,6 +19,7 @@ from attrs import field, frozen
 from kafkatwist.config.broker_configs import BROKER_CONFIGS, BrokerConfigDef, is_kafka_key
 from kafkatwist.config.cleaner_config import CLEANER_KEYS, check_cleaner_properties
 from kafkatwist.config.group_broker_configs import check_group_properties
+from kafkatwist.config.kafka_keys import is_sasl_key
 from kafkatwist.config.listeners import (
     MAP_KEY,
     Listener,
@@ -281,7 +282,13 @@ class BrokerConfig:
     @property
     def unused_keys(self) -> tuple[str, ...]:
         """Keys in C{properties} that Kafka defines but kafkatwist ignores, sorted."""
-        return tuple(sorted(k for k in self.properties if k not in USED_KEYS and is_kafka_key(k)))
+        return tuple(
+            sorted(
+                k
+                for k in self.properties
+                if k not in USED_KEYS and is_kafka_key(k) and not is_sasl_key(k)
+            )
+        )
 
     @property
     def unknown_keys(self) -> tuple[str, ...]:

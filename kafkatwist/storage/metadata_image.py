@@ -1,9 +1,10 @@
 """The metadata image: the cluster state that replaying ``__cluster_metadata`` builds.
 
 L{MetadataImage} applies TopicRecord, PartitionRecord, PartitionChangeRecord,
-RemoveTopicRecord, ConfigRecord, FeatureLevelRecord, ProducerIdsRecord and
-ClientQuotaRecord (others are counted and ignored); L{image_records} turns an image back into
-the records a snapshot holds. Split from L{kafkatwist.storage.kraft}, which
+RemoveTopicRecord, ConfigRecord, FeatureLevelRecord, ProducerIdsRecord,
+ClientQuotaRecord and (Remove)UserScramCredentialRecord (others are counted
+and ignored); L{image_records} turns an image back into the records a
+snapshot holds. Split from L{kafkatwist.storage.kraft}, which
 re-exports these names.
 """
 
@@ -79,6 +80,8 @@ class MetadataImage:
     client_quotas: dict[Entity, dict[str, float]] = field(factory=dict)
     #: Bumped by every ClientQuotaRecord, so that quota managers know to look again.
     quota_generation: int = 0
+    #: SCRAM credentials (Kafka's C{ScramImage}) by (user, mechanism type): the record itself.
+    scram_credentials: dict[tuple[str, int], mr.UserScramCredentialRecord] = field(factory=dict)
     #: Records of kinds this broker does not act on, counted by name.
     ignored: dict[str, int] = field(factory=dict)
     #: Configs seen for topics that did not exist (yet), by topic name.
@@ -127,6 +130,10 @@ class MetadataImage:
             self.next_producer_id = max(self.next_producer_id, record.next_producer_id)
         elif isinstance(record, mr.ClientQuotaRecord):
             self._apply_quota(record)
+        elif isinstance(record, mr.UserScramCredentialRecord):
+            self.scram_credentials[record.name, record.mechanism] = record
+        elif isinstance(record, mr.RemoveUserScramCredentialRecord):
+            self.scram_credentials.pop((record.name, record.mechanism), None)
         elif record is not None:
             self._ignore(type(record).__name__)
 
@@ -191,7 +198,7 @@ def image_records(image: MetadataImage) -> list[Any]:
 
     Features first (C{metadata.version} leads, as in Kafka's snapshots), then
     non-topic configs, each topic with its partitions and configs, the client
-    quotas, then the producer id block.
+    quotas, the SCRAM credentials, then the producer id block.
     """
     records: list[Any] = [
         mr.FeatureLevelRecord(name=name, feature_level=level)
@@ -231,6 +238,7 @@ def image_records(image: MetadataImage) -> list[Any]:
             mr.ClientQuotaRecord(entity=data, key=k, value=v, remove=False)
             for k, v in sorted(values.items())
         ]
+    records += list(image.scram_credentials.values())
     if image.next_producer_id:
         records.append(mr.ProducerIdsRecord(broker_id=-1, next_producer_id=image.next_producer_id))
     return records

@@ -57,6 +57,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ProtocolViolation
+from kafkatwist.security.sasl import SaslAuthenticator, SaslListener
 from kafkatwist.security.session import Session
 from kafkatwist.transport.connection import Connection, ip_host
 from kafkatwist.transport.dispatch import Dispatcher, Reply
@@ -115,12 +116,16 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._idle_clock: ReactorTime | None = None
         self._idle_timer: DelayedCall | None = None
         self._throttle_timer: DelayedCall | None = None
+        #: Delays the answer to a failed authentication (connection.failed.authentication.delay.ms).
+        self._auth_timer: DelayedCall | None = None
         self.peer = ""
         self.local_host: str | None = None
         #: What handlers logged once for this connection (L{RequestContext.logged}).
         self.logged: set[str] = set()
         #: The connection's listener, principal and client host; set when it is made.
         self.session = Session()
+        #: The SASL state machine, on a SASL listener (it sees every frame first).
+        self.sasl: SaslAuthenticator | None = None
 
     def connectionMade(self) -> None:
         self.MAX_LENGTH = self.factory.max_request_size
@@ -144,6 +149,9 @@ class KafkaServerProtocol(Int32StringReceiver):
             security_protocol=self.factory.security_protocol,
             client_host=ip_host(peer) or "",
         )
+        if self.factory.sasl is not None:
+            self.sasl = self.factory.sasl.authenticator(self.session)
+            self.MAX_LENGTH = min(self.MAX_LENGTH, self.factory.sasl.config.max_receive_size)
         self.factory.connections.add(self)
         self._connection.registerProducer(self, True)
         self._producing = True
@@ -331,6 +339,17 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._close()
 
     def stringReceived(self, frame: bytes) -> None:
+        if self.sasl is not None and (step := self.sasl.receive(frame)) is not None:
+            self._send_reply(step.reply)
+            if self.session.authenticated:  # sasl.server.max.receive.size no longer applies
+                self.MAX_LENGTH = self.factory.max_request_size
+            clock, reason = self.factory.clock, step.close
+            if reason is not None and step.delay_ms and clock is not None:
+                self._mute |= _HANDLING  # read nothing more; close after the delay
+                self._auth_timer = clock.callLater(step.delay_ms / 1000, self._violation, reason)
+            elif reason is not None:
+                self._violation(reason)
+            return
         try:
             d = self.factory.dispatcher.dispatch(
                 frame,
@@ -410,10 +429,10 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._connection.loseConnection()
 
     def _stop_timers(self) -> None:
-        for timer in (self._idle_timer, self._throttle_timer):
+        for timer in (self._idle_timer, self._throttle_timer, self._auth_timer):
             if timer is not None and timer.active():
                 timer.cancel()
-        self._idle_timer = self._throttle_timer = None
+        self._idle_timer = self._throttle_timer = self._auth_timer = None
 
     def disconnect(self) -> None:
         """The broker is stopping: close the connection (and forget its timers)."""
@@ -451,6 +470,7 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         idle_ms: int = -1,
         listener_name: str = "PLAINTEXT",
         security_protocol: str = "PLAINTEXT",
+        sasl: SaslListener | None = None,
     ) -> None:
         """
         @param memory: the pool of bytes of requests in flight
@@ -460,6 +480,7 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
             for this long; negative (or no clock) never does, as in Kafka.
         @param listener_name: The listener this factory serves (C{listeners}).
         @param security_protocol: Its protocol (C{listener.security.protocol.map}).
+        @param sasl: On a SASL listener, its mechanisms and credentials.
         """
         self.dispatcher = dispatcher
         self.max_request_size = max_request_size
@@ -468,6 +489,7 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         self.idle_ms = idle_ms
         self.listener_name = listener_name
         self.security_protocol = security_protocol
+        self.sasl = sasl
         self.connections: set[KafkaServerProtocol] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:

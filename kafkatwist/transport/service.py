@@ -43,6 +43,7 @@ from kafkatwist.transactions.service import TransactionService
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.pool import RequestMemoryPool
 from kafkatwist.transport.protocol import KafkaServerFactory
+from kafkatwist.transport.sasl_listener import sasl_listener, unservable_listener
 
 _T = TypeVar("_T")
 
@@ -66,21 +67,13 @@ class StartupError(Exception):
 
 def check_listeners(config: BrokerConfig) -> None:
     """
-    Refuse listeners whose security protocol kafkatwist cannot serve.
+    Refuse listeners kafkatwist cannot serve (L{unservable_listener}).
 
-    C{listener.security.protocol.map} gives every listener a protocol
-    (L{BrokerConfig.security_protocol}); kafkatwist has neither TLS nor
-    SASL yet, so every listener clients may connect to must be PLAINTEXT.
-
-    @raise StartupError: naming the first other listener.
+    @raise StartupError: naming the first such listener.
     """
-    for listener in config.broker_listeners():
-        protocol = config.security_protocol(listener.name)
-        if protocol != "PLAINTEXT":
-            raise StartupError(
-                f"listener {listener.name} uses security protocol {protocol}, which kafkatwist "
-                "cannot serve (only PLAINTEXT; see listener.security.protocol.map)"
-            )
+    reason = unservable_listener(config)
+    if reason is not None:
+        raise StartupError(reason)
 
 
 def startup_failure_reason(error: BaseException | None) -> str | None:
@@ -350,12 +343,16 @@ class BrokerService(Service):
         await self._cleaner.start()
         self._start_groups(broker.groups)
         self._start_transactions(broker.transactions)
+        listener = config.serving_listener().name
         self.factory = KafkaServerFactory(
             Dispatcher(REGISTRY, broker),
             config.socket_request_max_bytes,
             RequestMemoryPool(config.queued_max_request_bytes),
             clock=clock,
             idle_ms=config.connections_max_idle_ms,
+            listener_name=listener,
+            security_protocol=config.security_protocol(listener),
+            sasl=sasl_listener(config, listener, clock, metadata),
         )
         port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
             self.reactor, self.endpoint

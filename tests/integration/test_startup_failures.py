@@ -196,16 +196,20 @@ def test_second_broker_on_same_log_dir(tmp_path: Path, launcher: Launcher) -> No
     ("listeners", "needles"),
     [
         ("SSL://127.0.0.1:0", ("listener SSL uses security protocol SSL",)),
+        ("SASL_SSL://127.0.0.1:0", ("listener SASL_SSL uses security protocol SASL_SSL",)),
         (
             "SASL_PLAINTEXT://127.0.0.1:0",
-            ("listener SASL_PLAINTEXT uses security protocol SASL_PLAINTEXT",),
+            ("listener SASL_PLAINTEXT enables SASL mechanisms GSSAPI",),
         ),
         ("http://127.0.0.1:0", ("No security protocol defined for listener HTTP",)),
         ("FOO://127.0.0.1:0", ("No security protocol defined for listener FOO",)),
     ],
 )
 def test_listener_protocols_refused(tmp_path: Path, listeners: str, needles: tuple[str]) -> None:
-    """Listeners that are not PLAINTEXT, or that the map does not name, stop start-up."""
+    """
+    Listeners kafkatwist cannot serve (TLS, SASL with only Kafka's default GSSAPI), or that the
+    map does not name, stop start-up.
+    """
     path = _properties(tmp_path, f"listeners={listeners}\nlog.dirs={tmp_path / 'logs'}\n")
     status, lines = _run(_twistd(path), tmp_path)
     line = _assert_one_line(status, lines, *needles)
