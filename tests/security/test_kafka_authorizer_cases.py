@@ -424,7 +424,7 @@ class AuthorizerTests(SynchronousTestCase):
 
     def test_acl_inheritance(self) -> None:
         """testAclInheritance: which operations an ALLOW implies, and that a DENY implies none."""
-        allow_implies = {
+        allow_implies: dict[OP, set[OP]] = {
             OP.READ: {OP.DESCRIBE},
             OP.WRITE: {OP.DESCRIBE},
             OP.DELETE: {OP.DESCRIBE},
