@@ -1,4 +1,4 @@
-"""The ACL APIs with real clients: confluent-kafka's and kafka-python's admin clients.
+"""The ACL APIs with real clients: confluent-kafka's, kafka-python's and the Java admin clients.
 
 PLAINTEXT clients are C{User:ANONYMOUS}: with C{super.users=User:ANONYMOUS}
 they may manage ACLs; without, CreateAcls needs ALTER on the cluster.
@@ -32,7 +32,13 @@ from kafka.admin import (
 from kafka.admin import ResourceType as KPResourceType
 from kafka.errors import ClusterAuthorizationFailedError
 
-from tests.integration.harness import RunningBroker, in_thread, start_broker, stop_broker
+from tests.integration.harness import (
+    RunningBroker,
+    in_thread,
+    run_java,
+    start_broker,
+    stop_broker,
+)
 
 STANDARD = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 SUPER_ANONYMOUS = {"authorizer.class.name": STANDARD, "super.users": "User:ANONYMOUS"}
@@ -239,3 +245,39 @@ async def test_kafka_python_admin_manages_acls(tmp_path: Any) -> None:
     assert [m.resource_pattern.resource_name for m in matched] == ["logs-"]
     assert error.errno == 0
     assert out["after"] == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_java_admin_manages_acls(tmp_path: Any) -> None:
+    """kafka-clients 4.3's Admin (what kafka-acls.sh uses) creates, matches, refuses and deletes."""
+    classes = str(tmp_path / "classes")
+    running = await start_broker(str(tmp_path / "logs"), SUPER_ANONYMOUS)
+    try:
+        lines = await run_java("AclAdmin", [running.bootstrap, "manage"], classes, timeout=90)
+    finally:
+        await stop_broker(running)
+    group = "ACL GROUP LITERAL app User:bob * ALL DENY"
+    orders = "ACL TOPIC LITERAL orders User:alice * READ ALLOW"
+    pay = "ACL TOPIC PREFIXED pay- User:* * WRITE ALLOW"
+    assert lines == [
+        group,
+        orders,
+        pay,
+        "END",
+        pay,
+        "END",
+        "ERROR InvalidRequestException The only valid name for the CLUSTER resource is "
+        "kafka-cluster",
+        "DELETED 2",
+        group,
+        "END",
+    ]
+    running = await start_broker(str(tmp_path / "denied"), {"authorizer.class.name": STANDARD})
+    try:
+        lines = await run_java("AclAdmin", [running.bootstrap, "denied"], classes, timeout=90)
+    finally:
+        await stop_broker(running)
+    assert lines == [
+        "ERROR ClusterAuthorizationException",
+        "ERROR ClusterAuthorizationException",
+    ]
