@@ -11,39 +11,16 @@ other unknown code becomes C{UNKNOWN} (C{fromCode}) and is answered later.
 
 from __future__ import annotations
 
-from kafkatwist.security.acl import AclBinding, AclOperation, AclPermissionType, PatternType
-from kafkatwist.security.acl import ResourceType as RT
-from kafkatwist.security.acl_control import enum_of
+from kafkatwist.security.acl_control import acl_of_codes
 from kafkatwist.security.acl_filter import AclBindingFilter
 
 #: Kafka's message when an ACL API is called on a broker without an authorizer.
 NO_AUTHORIZER = "No Authorizer is configured."
 
 
-def unknown_elements(what: str, *codes: int) -> str | None:
-    """Kafka's parse-time message if any code is C{UNKNOWN} (0), else None."""
-    return f"{what} contain UNKNOWN elements" if 0 in codes else None
-
-
-def acl_binding(
-    resource_type: int,
-    resource_name: str,
-    pattern_type: int,
-    principal: str,
-    host: str,
-    operation: int,
-    permission: int,
-) -> AclBinding:
-    """An ACL from a request's codes (Kafka's C{CreateAclsRequest.aclBinding})."""
-    return AclBinding(
-        enum_of(RT, resource_type),
-        resource_name,
-        enum_of(PatternType, pattern_type),
-        principal,
-        host,
-        enum_of(AclOperation, operation),
-        enum_of(AclPermissionType, permission),
-    )
+def unknown_elements(message: str, *codes: int) -> str | None:
+    """C{message} (Kafka's, without its dump of the request) if any code is C{UNKNOWN} (0)."""
+    return message if 0 in codes else None
 
 
 def acl_filter(
@@ -56,12 +33,14 @@ def acl_filter(
     permission: int,
 ) -> AclBindingFilter:
     """A filter from a request's codes (Kafka's C{DescribeAclsRequest.filter})."""
+    # The codes convert as an ACL's do; the nullable fields are set after.
+    acl = acl_of_codes(resource_type, "", pattern_type, "", "", operation, permission)
     return AclBindingFilter(
-        enum_of(RT, resource_type),
+        acl.resource_type,
         resource_name,
-        enum_of(PatternType, pattern_type),
+        acl.pattern_type,
         principal,
         host,
-        enum_of(AclOperation, operation),
-        enum_of(AclPermissionType, permission),
+        acl.operation,
+        acl.permission,
     )

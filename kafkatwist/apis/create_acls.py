@@ -21,7 +21,7 @@ Version notes:
 
 from __future__ import annotations
 
-from kafkatwist.apis._acls import NO_AUTHORIZER, acl_binding, unknown_elements
+from kafkatwist.apis._acls import NO_AUTHORIZER, unknown_elements
 from kafkatwist.apis._authz import require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
@@ -31,13 +31,13 @@ from kafkatwist.messages.create_acls import (
     CreateAclsResponse,
 )
 from kafkatwist.security.acl import AclOperation
-from kafkatwist.security.acl_control import check_constructible
+from kafkatwist.security.acl_control import acl_of_codes, check_constructible
 from kafkatwist.wire.versions import VersionRange
 
 
 async def handle(ctx: RequestContext, request: CreateAclsRequest) -> CreateAclsResponse:
     unknown = unknown_elements(
-        "CreatableAcls",
+        "CreatableAcls contain unknown elements",
         *(
             code
             for c in request.creations
@@ -50,7 +50,7 @@ async def handle(ctx: RequestContext, request: CreateAclsRequest) -> CreateAclsR
     if ctx.broker.authorizer is None:
         return _every(request, AclCreationResult(int(ErrorCode.SECURITY_DISABLED), NO_AUTHORIZER))
     acls = [
-        acl_binding(
+        acl_of_codes(
             c.resource_type,
             c.resource_name,
             c.resource_pattern_type,

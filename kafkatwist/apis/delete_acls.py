@@ -48,7 +48,7 @@ def _matching(acl: AclBinding) -> DeleteAclsMatchingAcl:
 
 async def handle(ctx: RequestContext, request: DeleteAclsRequest) -> DeleteAclsResponse:
     unknown = unknown_elements(
-        "Filters",
+        "Filters contain UNKNOWN elements",
         *(
             code
             for f in request.filters

@@ -40,7 +40,7 @@ def _pattern(acl: AclBinding) -> tuple[int, str, int]:
 
 async def handle(ctx: RequestContext, request: DescribeAclsRequest) -> DescribeAclsResponse:
     unknown = unknown_elements(
-        "DescribeAclsRequest",
+        "DescribeAclsRequest contains UNKNOWN elements",
         request.resource_type_filter,
         request.pattern_type_filter,
         request.operation,

@@ -42,16 +42,37 @@ def enum_of(kind: type[E], code: int) -> E:
         return kind(0)
 
 
+def acl_of_codes(
+    resource_type: int,
+    resource_name: str,
+    pattern_type: int,
+    principal: str,
+    host: str,
+    operation: int,
+    permission: int,
+) -> AclBinding:
+    """An ACL from the codes a record or request carries (each through L{enum_of})."""
+    return AclBinding(
+        enum_of(ResourceType, resource_type),
+        resource_name,
+        enum_of(PatternType, pattern_type),
+        principal,
+        host,
+        enum_of(AclOperation, operation),
+        enum_of(AclPermissionType, permission),
+    )
+
+
 def binding_of_record(record: mr.AccessControlEntryRecord) -> AclBinding:
     """Kafka's C{StandardAcl.fromRecord}."""
-    return AclBinding(
-        enum_of(ResourceType, record.resource_type),
+    return acl_of_codes(
+        record.resource_type,
         record.resource_name,
-        enum_of(PatternType, record.pattern_type),
+        record.pattern_type,
         record.principal,
         record.host,
-        enum_of(AclOperation, record.operation),
-        enum_of(AclPermissionType, record.permission_type),
+        record.operation,
+        record.permission_type,
     )
 
 
@@ -185,6 +206,7 @@ def plan_delete(
 
 
 __all__ = [
+    "acl_of_codes",
     "binding_of_record",
     "check_constructible",
     "enum_of",

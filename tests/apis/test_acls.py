@@ -226,12 +226,19 @@ class CreateTests(_Case):
         """Code 0 (UNKNOWN) anywhere: INVALID_REQUEST for every result (Kafka fails the parse)."""
         self.assertEqual(
             self.create(creation(), creation(operation=0)),
-            [(INVALID, "CreatableAcls contain UNKNOWN elements")] * 2,
+            [(INVALID, "CreatableAcls contain unknown elements")] * 2,
         )
         response = self.call(DESCRIBE, describe_all(resource_type_filter=0))
-        self.assertEqual(response.error_code, INVALID)
+        self.assertEqual(
+            (response.error_code, response.error_message),
+            (INVALID, "DescribeAclsRequest contains UNKNOWN elements"),
+        )
         response = self.call(DELETE, DeleteAclsRequest((any_filter(permission_type=0),)))
-        self.assertEqual(response.filter_results[0].error_code, INVALID)
+        (result,) = response.filter_results
+        self.assertEqual(
+            (result.error_code, result.error_message),
+            (INVALID, "Filters contain UNKNOWN elements"),
+        )
 
 
 class AuthorizationTests(_Case):
