@@ -53,6 +53,9 @@ _MAX_LOGGED_DENIALS = 10_000
 
 _Key = tuple[ResourceType, PatternType, str]
 
+#: Kafka's audit logger (C{kafka.authorizer.logger}).
+_audit = Logger(namespace="kafka.authorizer.logger")
+
 
 class AclSource(Protocol):
     """Where the ACLs are: the metadata image (the metadata store satisfies this)."""
@@ -94,8 +97,6 @@ class StandardAuthorizer:
     @ivar super_users: principals (C{User:admin}) allowed everything (C{super.users}).
     @ivar allow_everyone_if_no_acl_found: C{allow.everyone.if.no.acl.found}.
     """
-
-    _log = Logger(namespace="kafka.authorizer.logger")
 
     def __init__(
         self,
@@ -248,7 +249,7 @@ class StandardAuthorizer:
         if key in self._denials or len(self._denials) >= _MAX_LOGGED_DENIALS:
             return
         self._denials.add(key)
-        self._log.debug(
+        _audit.debug(
             "Principal = {principal} is Denied operation = {operation} from host = {host}"
             " on resource = {resource}:LITERAL:{name}",
             principal=principal,

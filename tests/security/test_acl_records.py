@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+from collections.abc import Callable
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.messages import metadata_records as mr
@@ -27,7 +30,8 @@ from kafkatwist.storage.kraft import (
     encode_metadata_record,
     image_records,
 )
-from tests.brokers import _ROOT
+from kafkatwist.topics.controller import Controller
+from tests.brokers import _ROOT, make_broker
 
 OP = AclOperation
 ALLOW, DENY = AclPermissionType.ALLOW, AclPermissionType.DENY
@@ -220,3 +224,55 @@ class FilterTests(SynchronousTestCase):
         # ANY with a name is the exact name in any pattern type.
         self.assertFalse(_filter(TOPIC, "payments", PatternType.ANY).matches(short))
         self.assertTrue(_filter(TOPIC, "pay", PatternType.ANY).matches(short))
+
+
+class AuditLogTests(SynchronousTestCase):
+    """Denials go to kafka.authorizer.logger at debug, once each (Kafka logs them at INFO)."""
+
+    def test_denials_logged_once(self) -> None:
+        """A repeated denial is one debug line in Kafka's audit format; allowed ones none."""
+        auth = StandardAuthorizer(acls=[ORDERS])
+        alice, bob = KafkaPrincipal("User", "alice"), KafkaPrincipal("User", "bob")
+        with capturedLogs() as events:
+            for _ in range(3):
+                auth.authorize(bob, "10.0.0.9", OP.READ, TOPIC, "orders-1")
+            auth.authorize(alice, "10.0.0.9", OP.READ, TOPIC, "orders-1")
+            auth.authorize_by_resource_type(bob, "10.0.0.9", OP.WRITE, TOPIC)
+        self.assertEqual(
+            [(e["log_namespace"], e["log_level"], formatEvent(e)) for e in events],
+            [
+                (
+                    "kafka.authorizer.logger",
+                    LogLevel.debug,
+                    "Principal = User:bob is Denied operation = READ from host = 10.0.0.9"
+                    " on resource = TOPIC:LITERAL:orders-1",
+                )
+            ],
+        )
+
+
+class ConcurrentCreateTests(SynchronousTestCase):
+    """Two CreateAcls of one ACL while the first is being written: one record, as Kafka."""
+
+    def test_one_record(self) -> None:
+        """The second creation sees the first's ACL pending and writes nothing."""
+        writes: list[Deferred[object]] = []
+
+        def later(fn: Callable[[], object]) -> Deferred[object]:
+            d: Deferred[object] = Deferred()
+            writes.append(d)
+            return d.addCallback(lambda _: fn())
+
+        broker = make_broker()
+        store = _store(tempfile.mkdtemp(prefix="acls-", dir=_ROOT))
+        store.run_blocking = later
+        controller = Controller(store, broker.partitions, 1)
+        first = controller.create_acls([ORDERS])
+        second = controller.create_acls([ORDERS])
+        self.assertEqual(self.successResultOf(second), [None])
+        self.assertEqual(len(writes), 1)
+        writes[0].callback(None)
+        self.assertEqual(self.successResultOf(first), [None])
+        self.assertEqual(list(store.image.acls.values()), [ORDERS])
+        self.assertEqual(self.successResultOf(controller.create_acls([ORDERS])), [None])
+        self.assertEqual(len(writes), 1)
