@@ -200,7 +200,23 @@ def build_broker(
         quotas=ClientQuotas.create(metadata, window),
         node_id=node_id,
         cluster_id=cluster_id,
+        authorizer=build_authorizer(config, metadata),
     )
 
 
-__all__ = ["ROOT_LOGGER", "Broker", "BrokerLoggers", "build_broker"]
+def build_authorizer(config: BrokerConfig, metadata: IMetadataStore) -> StandardAuthorizer | None:
+    """
+    The authorizer C{authorizer.class.name} names (None when it is empty),
+    configured with C{super.users} and C{allow.everyone.if.no.acl.found}
+    (read by L{BrokerConfig.from_properties}). Its ACLs are the metadata image's.
+    """
+    if not config.authorizer_class_name:
+        return None
+    return StandardAuthorizer(
+        config.super_users,
+        allow_everyone_if_no_acl_found=config.allow_everyone_if_no_acl_found,
+        source=metadata,
+    )
+
+
+__all__ = ["ROOT_LOGGER", "Broker", "BrokerLoggers", "build_authorizer", "build_broker"]

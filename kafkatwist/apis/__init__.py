@@ -17,11 +17,14 @@ from kafkatwist.apis import (
     api_versions,
     consumer_group_describe,
     consumer_group_heartbeat,
+    create_acls,
     create_partitions,
     create_topics,
+    delete_acls,
     delete_groups,
     delete_records,
     delete_topics,
+    describe_acls,
     describe_client_quotas,
     describe_cluster,
     describe_configs,
@@ -90,6 +93,9 @@ REGISTRY: tuple[ApiSpec, ...] = (
     end_txn.SPEC,  # 26
     write_txn_markers.SPEC,  # 27
     txn_offset_commit.SPEC,  # 28
+    describe_acls.SPEC,  # 29
+    create_acls.SPEC,  # 30
+    delete_acls.SPEC,  # 31
     describe_configs.SPEC,  # 32
     alter_configs.SPEC,  # 33
     alter_replica_log_dirs.SPEC,  # 34

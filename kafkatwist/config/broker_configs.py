@@ -39,6 +39,7 @@ from kafkatwist.config.values import (
     at_least,
     one_of,
 )
+from kafkatwist.security.authorizer import AUTHORIZER_CLASS_NAMES
 
 __all__ = ["BROKER_CONFIGS", "CLUSTER_WIDE", "PER_BROKER", "BrokerConfigDef", "is_kafka_key"]
 
@@ -86,6 +87,13 @@ def _topic(name: str, topic_name: str, *, no_default: bool = False) -> BrokerCon
         d.validator,
         static_validator=any_value if d.negative_is_unlimited else d.storage_validator,
     )
+
+
+def _authorizer_class(value: str) -> str | None:
+    """The authorizers kafkatwist has: none, or Kafka's StandardAuthorizer."""
+    if not value or value in AUTHORIZER_CLASS_NAMES:
+        return None
+    return f"Class {value} cannot be found"
 
 
 _R = None  # read-only
@@ -423,7 +431,8 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "How often expired producer ids are removed.", at_least(1),
                         feeds="producer_id_expiration_check_interval_ms"),
         # --- security and plug-ins -----------------------------------------
-        BrokerConfigDef("authorizer.class.name", TYPE_STRING, "", _R, "The authorizer class."),
+        BrokerConfigDef("authorizer.class.name", TYPE_STRING, "", _R, "The authorizer class.",
+                        _authorizer_class, feeds="authorizer_class_name"),
         BrokerConfigDef("principal.builder.class", TYPE_CLASS,
                         "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder",
                         _R, "The class that builds principals from authenticated sessions."),

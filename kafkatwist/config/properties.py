@@ -39,6 +39,7 @@ from kafkatwist.config.values import (
     parse_value,
     split_list,
 )
+from kafkatwist.security.authorizer import parse_super_users
 
 __all__ = [
     "LONG_MAX",
@@ -68,11 +69,15 @@ _SPECIAL_FIELDS = frozenset(
     }
 )
 
+#: The keys Kafka's StandardAuthorizer reads itself (C{configure}), not KafkaConfig.
+AUTHORIZER_KEYS = frozenset({"super.users", "allow.everyone.if.no.acl.found"})
+
 #: Keys something reads: those feeding a BrokerConfig field, the server
 #: defaults of the topic configs a partition log applies (LogConfig fields),
 #: and the log cleaner's (read through the config layers).
 USED_KEYS = frozenset(
     {d.name for d in BROKER_CONFIGS.values() if d.feeds is not None}
+    | AUTHORIZER_KEYS
     | {name for name, (topic, _) in SYNONYM_OF.items() if topic.log_field is not None}
     | set(_ALIASES)
     | CLEANER_KEYS
@@ -230,6 +235,12 @@ class BrokerConfig:
     quota_window_size_seconds: int = _default("quota.window.size.seconds", int)
     # The largest PushTelemetry payload (kafkatwist.telemetry).
     telemetry_max_bytes: int = _default("telemetry.max.bytes", int)
+    # The authorizer (kafkatwist.security.authorizer): none when the class name is empty.
+    authorizer_class_name: str = _default("authorizer.class.name", str)
+    # The authorizer's own keys, outside Kafka's broker config table (DescribeConfigs
+    # shows them as keys of unknown type, as Kafka does): checked only with an authorizer.
+    super_users: frozenset[str] = frozenset()
+    allow_everyone_if_no_acl_found: bool = False
     # The merged raw properties (file plus overrides): the resolver's static layer.
     properties: Mapping[str, str] = field(
         factory=dict, converter=_frozen_mapping, hash=False, repr=False
@@ -399,4 +410,24 @@ def _special_fields(merged: Mapping[str, str]) -> dict[str, object]:
         if key in merged:
             out["log_dirs"] = _strings(key, merged[key])
             break
+    out.update(_authorizer_fields(merged))
     return out
+
+
+def _authorizer_fields(merged: Mapping[str, str]) -> dict[str, object]:
+    """
+    C{super.users} and C{allow.everyone.if.no.acl.found}, read as Kafka's
+    C{StandardAuthorizer.configure} reads them, when an authorizer is
+    configured (else Kafka never looks at them): super users split at
+    semicolons, each C{Type:name}; the default result ALLOW only for C{true}
+    (any case, trimmed).
+    """
+    if not merged.get("authorizer.class.name", "").strip():
+        return {}
+    raw = merged.get("super.users", "")
+    try:
+        users = parse_super_users(raw)
+    except ValueError as e:
+        raise ConfigError("super.users", raw, str(e)) from None
+    allow = merged.get("allow.everyone.if.no.acl.found", "").strip().lower() == "true"
+    return {"super_users": users, "allow_everyone_if_no_acl_found": allow}

@@ -26,14 +26,15 @@ class KafkaPrincipal:
     @classmethod
     def parse(cls, text: str) -> KafkaPrincipal:
         """
-        Kafka's C{SecurityUtils.parseKafkaPrincipal}: C{Type:name}, split at the first colon.
+        Kafka's C{SecurityUtils.parseKafkaPrincipal}: C{Type:name}, split at
+        the first colon (either side may be empty, as in Kafka).
 
-        @raise ValueError: when C{text} has no colon or an empty type.
+        @raise ValueError: when C{text} has no colon, with Kafka's message.
         """
         principal_type, colon, name = text.partition(":")
-        if not colon or not principal_type:
+        if not colon:
             raise ValueError(
-                f"expected a string in format principalType:principalName but got {text!r}"
+                f"expected a string in format principalType:principalName but got {text}"
             )
         return cls(principal_type, name)
 

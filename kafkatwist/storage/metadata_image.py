@@ -2,10 +2,9 @@
 
 L{MetadataImage} applies TopicRecord, PartitionRecord, PartitionChangeRecord,
 RemoveTopicRecord, ConfigRecord, FeatureLevelRecord, ProducerIdsRecord,
-ClientQuotaRecord and (Remove)UserScramCredentialRecord (others are counted
-and ignored); L{image_records} turns an image back into the records a
-snapshot holds. Split from L{kafkatwist.storage.kraft}, which
-re-exports these names.
+ClientQuotaRecord, (Remove)UserScramCredentialRecord and the ACL records (others are
+counted and ignored); L{image_records} turns an image back into the records a
+snapshot holds. Split from L{kafkatwist.storage.kraft}, which re-exports these names.
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from attrs import define, field
 
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.quotas.entities import Entity, entity_of
+from kafkatwist.security.acl import AclBinding
+from kafkatwist.security.acl_control import binding_of_record, record_of
 
 T = TypeVar("T")
 
@@ -82,6 +83,10 @@ class MetadataImage:
     quota_generation: int = 0
     #: SCRAM credentials (Kafka's C{ScramImage}) by (user, mechanism type): the record itself.
     scram_credentials: dict[tuple[str, int], mr.UserScramCredentialRecord] = field(factory=dict)
+    #: The ACLs by id (Kafka's C{AclsImage}): AccessControlEntryRecords not removed.
+    acls: dict[uuid.UUID, AclBinding] = field(factory=dict)
+    #: Bumped by every ACL record, so that the authorizer knows to look again.
+    acl_generation: int = 0
     #: Records of kinds this broker does not act on, counted by name.
     ignored: dict[str, int] = field(factory=dict)
     #: Configs seen for topics that did not exist (yet), by topic name.
@@ -134,6 +139,13 @@ class MetadataImage:
             self.scram_credentials[record.name, record.mechanism] = record
         elif isinstance(record, mr.RemoveUserScramCredentialRecord):
             self.scram_credentials.pop((record.name, record.mechanism), None)
+        elif isinstance(record, mr.AccessControlEntryRecord):
+            self.acls[record.id] = binding_of_record(record)
+            self.acl_generation += 1
+        elif isinstance(record, mr.RemoveAccessControlEntryRecord):
+            if self.acls.pop(record.id, None) is None:
+                self._ignore("RemoveAccessControlEntryRecord for an unknown id")
+            self.acl_generation += 1
         elif record is not None:
             self._ignore(type(record).__name__)
 
@@ -198,7 +210,7 @@ def image_records(image: MetadataImage) -> list[Any]:
 
     Features first (C{metadata.version} leads, as in Kafka's snapshots), then
     non-topic configs, each topic with its partitions and configs, the client
-    quotas, the SCRAM credentials, then the producer id block.
+    quotas, the SCRAM credentials, the ACLs, then the producer id block.
     """
     records: list[Any] = [
         mr.FeatureLevelRecord(name=name, feature_level=level)
@@ -239,6 +251,7 @@ def image_records(image: MetadataImage) -> list[Any]:
             for k, v in sorted(values.items())
         ]
     records += list(image.scram_credentials.values())
+    records += [record_of(acl_id, acl) for acl_id, acl in image.acls.items()]
     if image.next_producer_id:
         records.append(mr.ProducerIdsRecord(broker_id=-1, next_producer_id=image.next_producer_id))
     return records

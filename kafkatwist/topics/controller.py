@@ -23,6 +23,9 @@ from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.quotas.control import QuotaAlteration, plan_alterations
 from kafkatwist.quotas.entities import Entity
+from kafkatwist.security.acl import AclBinding
+from kafkatwist.security.acl_control import plan_create, plan_delete
+from kafkatwist.security.acl_filter import AclBindingFilter
 from kafkatwist.storage.interfaces import IMetadataStore
 from kafkatwist.storage.kraft import RESOURCE_TOPIC, MetadataImage, TopicState, random_kafka_uuid
 from kafkatwist.topics.names import collision_name, validate_topic_name
@@ -57,6 +60,9 @@ class Controller:
     #: Partition counts that CreatePartitions records being written will
     #: bring topics to, by name: later requests are checked against them.
     _growing: dict[str, int] = field(factory=dict, init=False)
+    #: ACLs whose AccessControlEntryRecords are being written: a concurrent
+    #: CreateAcls of one of them writes nothing (Kafka's controller sees them at once).
+    _creating_acls: set[AclBinding] = field(factory=set, init=False)
     _log = Logger()
 
     @property
@@ -322,6 +328,40 @@ class Controller:
         """
         records, results = plan_alterations(self._image.client_quotas, alterations)
         if validate_only or not records:
+            return succeed(results)
+        return self._metadata.append(records).addCallback(lambda _: results)
+
+    def create_acls(self, acls: Sequence[AclBinding]) -> Deferred[list[KafkaError | None]]:
+        """
+        Check ACLs to create and write the new ones as AccessControlEntryRecords
+        (Kafka's C{AclControlManager.createAcls}).
+
+        @return: each ACL's result (None: created or already there), once written.
+        """
+        existing = set(self._image.acls.values()) | self._creating_acls
+        records, results = plan_create(existing, acls, random_kafka_uuid)
+        if not records:
+            return succeed(results)
+        writing = {acl for acl in acls if acl not in existing}
+        self._creating_acls |= writing
+
+        def done(outcome: _T) -> _T:
+            self._creating_acls -= writing
+            return outcome
+
+        return self._metadata.append(records).addCallback(lambda _: results).addBoth(done)
+
+    def delete_acls(
+        self, filters: Sequence[AclBindingFilter]
+    ) -> Deferred[list[KafkaError | list[AclBinding]]]:
+        """
+        Remove the ACLs each filter matches with RemoveAccessControlEntryRecords
+        (Kafka's C{AclControlManager.deleteAcls}).
+
+        @return: each filter's matched ACLs, or its error, once written.
+        """
+        records, results = plan_delete(self._image.acls, filters)
+        if not records:
             return succeed(results)
         return self._metadata.append(records).addCallback(lambda _: results)
 

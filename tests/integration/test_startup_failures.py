@@ -156,6 +156,28 @@ def test_config_error_is_one_line(tmp_path: Path, launcher: Launcher) -> None:
     assert lines == [line]
 
 
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        (
+            "authorizer.class.name=kafka.security.authorizer.AclAuthorizer\n",
+            ("authorizer.class.name", "AclAuthorizer cannot be found"),
+        ),
+        (
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
+            "super.users=User:admin;bob\n",
+            ("super.users", "principalType:principalName but got bob"),
+        ),
+    ],
+)
+def test_authorizer_config_refused(tmp_path: Path, text: str, needles: tuple[str, ...]) -> None:
+    """An authorizer Kafka 4 lacks, or a super user that is no principal: exit 1, one line."""
+    path = _properties(tmp_path, f"log.dirs={tmp_path / 'logs'}\n{text}")
+    status, lines = _run(_twistd(path), tmp_path)
+    line = _assert_one_line(status, lines, path, *needles)
+    assert lines == [line]
+
+
 def test_bad_override_after_file(tmp_path: Path) -> None:
     """A bad --override after the file is reported like one in the file (one line, exit 1)."""
     path = _properties(tmp_path, f"log.dirs={tmp_path / 'logs'}\n")
