@@ -129,9 +129,9 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("bogus", str(error))
 
     def test_unservable_listener(self) -> None:
-        """A listener kafkatwist cannot serve (SSL, SASL_*) is a UsageError naming it."""
+        """A listener kafkatwist cannot serve (SASL_*) is a UsageError naming it."""
         for listeners, name in [
-            ("SSL://:9093", "SSL"),
+            ("SASL_SSL://:9093", "SASL_SSL"),
             ("PLAINTEXT://:9092,SASL_PLAINTEXT://:9094", "SASL_PLAINTEXT"),
         ]:
             path = self.write_properties(f"listeners={listeners}\n")

@@ -52,8 +52,7 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
         code, message = e.code, e.message
     if code != ErrorCode.NONE:
         return error_response(request, version, code, message)
-    host = broker.host_for(ctx.local_host)
-    port = broker.advertised_port
+    host, port = broker.address_for(ctx.session.listener, ctx.local_host)
     if version < 4:
         return FindCoordinatorResponse(
             error_code=0, error_message=None, node_id=broker.node_id, host=host, port=port

@@ -27,6 +27,7 @@ from kafkatwist.config.listeners import (
     parse_listeners,
     parse_security_protocol_map,
 )
+from kafkatwist.config.ssl_broker_configs import SSL_USED_KEYS
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.values import (
     LONG_MAX,
@@ -75,6 +76,7 @@ USED_KEYS = frozenset(
     | {name for name, (topic, _) in SYNONYM_OF.items() if topic.log_field is not None}
     | set(_ALIASES)
     | CLEANER_KEYS
+    | SSL_USED_KEYS
 )
 
 
