@@ -22,6 +22,7 @@ from __future__ import annotations
 from attrs import frozen
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 from OpenSSL import SSL, crypto
@@ -73,6 +74,14 @@ TLS13_SUITES = frozenset(
         "TLS_AES_128_CCM_SHA256",
         "TLS_AES_128_CCM_8_SHA256",
     }
+)
+#: The private keys a TLS server can sign with.
+_SERVER_KEYS = (
+    rsa.RSAPrivateKey,
+    ec.EllipticCurvePrivateKey,
+    dsa.DSAPrivateKey,
+    ed25519.Ed25519PrivateKey,
+    ed448.Ed448PrivateKey,
 )
 _VERSIONS = {"TLSv1.2": SSL.TLS1_2_VERSION, "TLSv1.3": SSL.TLS1_3_VERSION}
 
@@ -203,10 +212,14 @@ def build_context(s: SslSettings) -> SSL.Context:
             # An empty list for one version leaves that version without suites, as in JSSE.
             ctx.set_cipher_list(tls12.encode() or b"aNULL:!aNULL")
             ctx.set_tls13_ciphersuites(tls13.encode())
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(material.key))  # type: ignore[arg-type]
-        ctx.use_certificate(crypto.X509.from_cryptography(material.chain[0]))
+        if not isinstance(material.key, _SERVER_KEYS):
+            raise SslConfigError(
+                f"listener {s.listener}: unsupported private key type {type(material.key).__name__}"
+            )
+        ctx.use_privatekey(material.key)
+        ctx.use_certificate(material.chain[0])
         for extra in material.chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+            ctx.add_extra_chain_cert(extra)
         ctx.check_privatekey()
     except SSL.Error as e:
         raise SslConfigError(f"listener {s.listener}: cannot use the key store: {e}") from None
@@ -218,7 +231,6 @@ def build_context(s: SslSettings) -> SSL.Context:
             raise SslConfigError(f"listener {s.listener}: OpenSSL gave no certificate store")
         for cert in trusted:
             store.add_cert(crypto.X509.from_cryptography(cert))
-        ctx.set_client_ca_list([crypto.X509.from_cryptography(c).get_subject() for c in trusted])
     if s.client_auth == "required":
         ctx.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT)
     elif s.client_auth == "requested":
@@ -260,5 +272,6 @@ class TlsPrincipalBuilder:
         """
         if peer is None:
             return ANONYMOUS
-        subject = rfc2253_name(peer.get_subject().der())
+        der = peer.to_cryptography().subject.public_bytes()
+        subject = rfc2253_name(der)
         return KafkaPrincipal(USER_TYPE, self.mapper.name(subject))
