@@ -72,6 +72,11 @@ def round_trip(client: dict[str, Any]) -> list[bytes]:
         consumer.close()
 
 
+def client_settings(label: str, pki_dir: str, port: int) -> dict[str, Any]:
+    """The README's client snippet C{label} as confluent-kafka settings."""
+    return dict(parse_properties(localize(snippet(label), pki_dir, port)))
+
+
 def test_readme_tls(tmp_path: Path) -> None:
     """The TLS server.properties and client settings of README work as pasted."""
     pki = make_pki(str(tmp_path / "pki"))
@@ -79,10 +84,11 @@ def test_readme_tls(tmp_path: Path) -> None:
     server = localize(snippet("tls-server"), pki.directory, port)
     child = start(tmp_path, server)
     try:
-        client = parse_properties(localize(snippet("tls-client"), pki.directory, port))
+        client = client_settings("tls-client", pki.directory, port)
         assert round_trip(client) == [b"m0", b"m1", b"m2"]
         md = AdminClient(client).list_topics(timeout=10)
-        assert [(b.host, b.port) for b in md.brokers.values()] == [("127.0.0.1", port)]
+        brokers: list[tuple[str | None, int]] = [(b.host, b.port) for b in md.brokers.values()]
+        assert brokers == [("127.0.0.1", port)]
     finally:
         assert child.terminate() == 0
 
@@ -94,9 +100,9 @@ def test_readme_mtls(tmp_path: Path) -> None:
     server = localize(snippet("tls-server") + snippet("mtls-server"), pki.directory, port)
     child = start(tmp_path, server)
     try:
-        client = parse_properties(localize(snippet("mtls-client"), pki.directory, port))
+        client = client_settings("mtls-client", pki.directory, port)
         assert round_trip(client) == [b"m0", b"m1", b"m2"]
-        anonymous = parse_properties(localize(snippet("tls-client"), pki.directory, port))
+        anonymous = client_settings("tls-client", pki.directory, port)
         with pytest.raises(KafkaException):
             AdminClient(anonymous).list_topics(timeout=4)
     finally:
