@@ -27,6 +27,7 @@ from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.quotas.manager import ClientQuotas
 from kafkatwist.quotas.rate import QuotaWindow
 from kafkatwist.security.authorizer import StandardAuthorizer
+from kafkatwist.security.tls_reload import TlsReconfiguration
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
@@ -103,6 +104,8 @@ class Broker:
     advertised_port: int = 9092
     #: What each listener advertises, by name: (host, or None for the client's address; port).
     advertised_listeners: dict[str, tuple[str | None, int]] = field(factory=dict)
+    #: The SSL listeners whose stores dynamic configs may replace (None: no SSL listener).
+    tls: TlsReconfiguration | None = None
     authorizer: StandardAuthorizer | None = None
 
     def now_ms(self) -> int:

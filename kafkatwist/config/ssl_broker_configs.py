@@ -11,7 +11,14 @@ also be set for one listener as C{listener.name.<name>.ssl.*}
 
 from __future__ import annotations
 
-from kafkatwist.config.values import TYPE_LIST, TYPE_PASSWORD, TYPE_STRING, Validator, one_of
+from kafkatwist.config.values import (
+    TYPE_BOOLEAN,
+    TYPE_LIST,
+    TYPE_PASSWORD,
+    TYPE_STRING,
+    Validator,
+    one_of,
+)
 
 #: Kafka's C{SslConfigs.RECONFIGURABLE_CONFIGS}: updatable per broker at run time.
 RECONFIGURABLE = frozenset(
@@ -63,6 +70,10 @@ SSL_BROKER_ROWS: tuple[tuple[str, int, str | None, str, Validator | None], ...] 
      None),
     ("ssl.client.auth", TYPE_STRING, "none", "Whether clients must present a certificate.",
      one_of("required", "requested", "none")),
+    ("ssl.allow.dn.changes", TYPE_BOOLEAN, "false",
+     "Whether a dynamically updated key store may change the certificate's subject.", None),
+    ("ssl.allow.san.changes", TYPE_BOOLEAN, "false",
+     "Whether it may change the certificate's subject alternative names.", None),
     ("ssl.principal.mapping.rules", TYPE_STRING, "DEFAULT",
      "Rules mapping a client certificate's distinguished name to a principal name.", None),
 )

@@ -192,7 +192,15 @@ def openssl_ciphers(s: SslSettings) -> tuple[str, str]:
     return ":".join(tls12), ":".join(tls13)
 
 
-def build_context(s: SslSettings) -> SSL.Context:
+@frozen
+class ServerContext:
+    """A listener's OpenSSL context and the certificate it presents."""
+
+    context: SSL.Context
+    certificate: x509.Certificate
+
+
+def build_context(s: SslSettings) -> ServerContext:
     """
     A server context for C{s}: its key store, trust store, protocols, ciphers and client auth.
 
@@ -239,23 +247,23 @@ def build_context(s: SslSettings) -> SSL.Context:
         ctx.set_verify(SSL.VERIFY_NONE)
     # Session resumption needs an id context when client certificates are verified.
     ctx.set_session_id(f"kafkatwist-{s.listener}".encode()[:32])
-    return ctx
+    return ServerContext(ctx, material.chain[0])
 
 
 @implementer(IOpenSSLServerConnectionCreator)
 class ServerTLS:
     """The TLS connections of one listener, from a context that L{reload} may replace."""
 
-    def __init__(self, context: SSL.Context) -> None:
-        self.context = context
+    def __init__(self, current: ServerContext) -> None:
+        self.current = current
 
     def serverConnectionForTLS(self, tlsProtocol: TLSMemoryBIOProtocol) -> SSL.Connection:
         """A connection for a new client, with the current context."""
-        return SSL.Connection(self.context, None)
+        return SSL.Connection(self.current.context, None)
 
-    def reload(self, context: SSL.Context) -> None:
-        """Later connections use C{context}; established ones keep theirs."""
-        self.context = context
+    def reload(self, current: ServerContext) -> None:
+        """Later connections use C{current}; established ones keep theirs."""
+        self.current = current
 
 
 @frozen

@@ -24,11 +24,13 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.properties import BrokerConfig, Listener
+from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.security.ssl_config import SslConfigError, read_ssl_settings
 from kafkatwist.security.ssl_principal import SslPrincipalMapper
 from kafkatwist.security.tls import ServerTLS, TlsPrincipalBuilder, build_context
+from kafkatwist.security.tls_reload import TlsReconfiguration
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.pool import RequestMemoryPool
 from kafkatwist.transport.protocol import KafkaServerFactory
@@ -114,6 +116,33 @@ def all_listener_tls(config: BrokerConfig) -> dict[str, ListenerTLS]:
         for listener in config.broker_listeners()
         if config.security_protocol(listener.name) in ("SSL", "SASL_SSL")
     }
+
+
+async def start_tls_reconfiguration(
+    config: BrokerConfig,
+    configs: ConfigResolver,
+    tls: Mapping[str, ListenerTLS],
+    run_blocking: RunBlocking,
+) -> TlsReconfiguration | None:
+    """
+    The SSL listeners' dynamic store updates, with those already in the metadata log applied.
+
+    @raise StartupError: when a stored dynamic store does not load.
+    """
+    if not tls:
+        return None
+    reconfiguration = TlsReconfiguration(
+        config.properties, {name: t.server for name, t in tls.items()}, run_blocking
+    )
+    layers = configs.layers()
+    try:
+        commit = await reconfiguration.prepare(
+            layers.cluster_default, layers.per_broker, layers.per_broker, compatible=False
+        )
+    except (SslConfigError, ValueError) as e:
+        raise StartupError(f"dynamic config: {e}") from None
+    commit()
+    return reconfiguration
 
 
 def endpoint_string(listener: Listener) -> str:

@@ -46,6 +46,7 @@ from kafkatwist.transport.listeners import (
     bind_listeners,
     check_listeners,
     factory_maker,
+    start_tls_reconfiguration,
 )
 from kafkatwist.transport.protocol import KafkaServerFactory
 
@@ -319,6 +320,7 @@ class BrokerService(Service):
         if self.owns_process:
             gc.disable()
         await metadata.load()
+        broker.tls = await start_tls_reconfiguration(config, configs, tls, self.run_blocking)
         await broker.features.bootstrap()
         await logs.load()
         logs.start_periodic(clock)

@@ -115,6 +115,8 @@ class Pki:
     ca: x509.Certificate
     ca_file: str
     server: Identity
+    renewed: Identity  # the server's subject and names, a new key and certificate
+    impostor: Identity  # a server certificate for another subject
     alice: Identity  # CN=alice,OU=eng,O=Acme,C=US
     bob: Identity  # CN=bob
     expired: Identity
@@ -160,6 +162,8 @@ def make_pki(directory: str) -> Pki:
     other_key = new_key()
     other_ca = certificate(name(CN="Untrusted CA"), other_key, ca=True)
     server = _identity(directory, "server", name(CN="localhost"), issuer, server=True)
+    renewed = _identity(directory, "renewed", name(CN="localhost"), issuer, server=True)
+    impostor = _identity(directory, "impostor", name(CN="impostor"), issuer, server=True)
     alice_name = name(C="US", O="Acme", OU="eng", CN="alice")
     alice = _identity(directory, "alice", alice_name, issuer)
     bob = _identity(directory, "bob", name(CN="bob"), issuer)
@@ -175,6 +179,8 @@ def make_pki(directory: str) -> Pki:
         ca=ca,
         ca_file=_write(directory, "ca.crt", pem_cert(ca)),
         server=server,
+        renewed=renewed,
+        impostor=impostor,
         alice=alice,
         bob=bob,
         expired=expired,

@@ -100,7 +100,9 @@ class ContextTests(SynchronousTestCase):
         material = load_keystore(read_ssl_settings(pem(p), "SSL"))
         self.assertEqual(material.chain[0], p.server.cert)
         self.assertEqual(material.chain[1], p.ca)
-        self.assertIsInstance(build_context(read_ssl_settings(pem(p), "SSL")), SSL.Context)
+        built = build_context(read_ssl_settings(pem(p), "SSL"))
+        self.assertIsInstance(built.context, SSL.Context)
+        self.assertEqual(built.certificate, p.server.cert)
 
     def test_encrypted_pkcs8(self) -> None:
         """An encrypted PKCS#8 key loads with ssl.key.password and not without."""
