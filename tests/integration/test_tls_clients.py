@@ -6,6 +6,7 @@ has an SSL listener, most a PLAINTEXT one beside it.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, cast
 
@@ -13,6 +14,8 @@ import pytest
 import pytest_twisted
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KpTopicPartition
 from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 
 from kafkatwist.security.principal import KafkaPrincipal
@@ -21,6 +24,7 @@ from tests.integration.harness import (
     RunningBroker,
     in_thread,
     require_executable,
+    run_java,
     run_process,
     start_broker,
     stop_broker,
@@ -302,5 +306,64 @@ async def test_kcat_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) -> None:
         (await run_process([kcat, *ssl, "-P", "-t", topic_name], stdin=b"one\ntwo\n")).check()
         result = await run_process([kcat, *ssl, "-C", "-e", "-o", "0", "-t", topic_name])
         assert result.check().stdout.splitlines() == [b"one", b"two"]
+    finally:
+        await stop_broker(broker)
+
+
+@pytest_twisted.ensureDeferred
+async def test_java_client_mtls(tmp_path: Path, pki: Pki, topic_name: str) -> None:
+    """The Java client 4.3 over mTLS with PEM stores, checking the broker's host name."""
+    props = server_props(pki, **{"ssl.client.auth": "required"})
+    broker = await running(tmp_path, props)
+    try:
+        security = [
+            "security.protocol=SSL",
+            "ssl.truststore.type=PEM",
+            f"ssl.truststore.location={pki.ca_file}",
+            "ssl.keystore.type=PEM",
+            f"ssl.keystore.location={pki.alice.keystore}",
+            "ssl.endpoint.identification.algorithm=https",
+        ]
+        classes = str(tmp_path / "classes")
+        os.makedirs(classes)
+        lines = await run_java(
+            "TlsClient", [broker.bootstrap_of("SSL"), topic_name, *security], classes
+        )
+        assert lines == [
+            f"node 127.0.0.1:{broker.ports['SSL']}",
+            "produced 3",
+            "consumed java0,java1,java2",
+        ]
+    finally:
+        await stop_broker(broker)
+
+
+@pytest_twisted.ensureDeferred
+async def test_kafka_python_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) -> None:
+    """kafka-python produces and consumes over SSL with a client certificate."""
+    broker = await running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"}))
+    try:
+        settings = {
+            "bootstrap_servers": broker.bootstrap_of("SSL"),
+            "security_protocol": "SSL",
+            "ssl_cafile": pki.ca_file,
+            "ssl_certfile": pki.bob.cert_file,
+            "ssl_keyfile": pki.bob.key_file,
+        }
+
+        def round_trip() -> list[bytes]:
+            producer = KafkaProducer(**settings)
+            for i in range(3):
+                producer.send(topic_name, f"kp{i}".encode()).get(timeout=20)
+            producer.close()
+            consumer = KafkaConsumer(
+                **settings, auto_offset_reset="earliest", consumer_timeout_ms=10000
+            )
+            consumer.assign([KpTopicPartition(topic_name, 0)])
+            got = [m.value for _, m in zip(range(3), consumer, strict=False)]
+            consumer.close()
+            return got
+
+        assert await in_thread(round_trip, timeout=60) == [b"kp0", b"kp1", b"kp2"]
     finally:
         await stop_broker(broker)
