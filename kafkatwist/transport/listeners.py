@@ -246,19 +246,19 @@ def advertised_addresses(
     What each listener advertises: (host or None for the client's own address, port).
 
     Without C{advertised.listeners}, the bound port; with it, the listener's
-    entry (port 0 meaning the bound port), the first listener falling back
-    to L{BrokerConfig.advertised_address} as before several listeners, and
-    any other listener without an entry advertising its bound address.
+    entry (port 0 meaning the bound port). A listener without an entry
+    advertises its bound address, except a broker's only listener, which
+    keeps L{BrokerConfig.advertised_address} (the first advertised entry).
     """
     out: dict[str, tuple[str | None, int]] = {}
     entries = {a.name: a for a in config.advertised_listeners}
-    for i, b in enumerate(bound):
+    for b in bound:
         bound_port = b.port.getHost().port
         if not config.has_advertised_listeners():
             out[b.name] = (None, bound_port)
             continue
         entry = entries.get(b.name)
-        if entry is None and i == 0:
+        if entry is None and len(bound) == 1:
             host, port = config.advertised_address()
         elif entry is None:
             host, port = None, 0

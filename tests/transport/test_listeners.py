@@ -86,8 +86,8 @@ class ListenerTests(SynchronousTestCase):
         props = two_listeners(**{"advertised.listeners": "SSL://kafka.example:19093"})
         broker = self.started(**props).broker
         self.assertEqual(broker.address_for("SSL", "127.0.0.1"), ("kafka.example", 19093))
-        # PLAINTEXT has no entry: as before several listeners, the first advertised one.
-        self.assertEqual(broker.address_for("PLAINTEXT", "127.0.0.1"), ("kafka.example", 19093))
+        # PLAINTEXT has no entry: its own bound address, never another listener's.
+        self.assertEqual(broker.address_for("PLAINTEXT", "127.0.0.1"), ("127.0.0.1", 9092))
         props = two_listeners(
             **{"advertised.listeners": "PLAINTEXT://kafka.example:19092,SSL://:0"}
         )
