@@ -24,6 +24,7 @@ from kafkatwist.config.listeners import (
     Listener,
     check_protocols,
     effective_protocol_map,
+    endpoint_string,
     parse_listeners,
     parse_security_protocol_map,
 )
@@ -317,11 +318,7 @@ class BrokerConfig:
         (C{tcp:9092:interface=0.0.0.0}); an IPv6 host uses C{tcp6} with the
         colons escaped (C{tcp6:9092:interface=\\:\\:}).
         """
-        listener = self.serving_listener()
-        host = listener.host or "0.0.0.0"
-        kind = "tcp6" if ":" in host else "tcp"
-        interface = host.replace("\\", "\\\\").replace(":", "\\:")
-        return f"{kind}:{listener.port}:interface={interface}"
+        return endpoint_string(self.serving_listener())
 
     def advertised_address(self) -> tuple[str | None, int]:
         """

@@ -25,7 +25,8 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
 from kafkatwist.clock import ReactorTime, RunBlocking
-from kafkatwist.config.properties import BrokerConfig, Listener
+from kafkatwist.config.listeners import endpoint_string
+from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.security.ssl_config import SslConfigError, read_ssl_settings
 from kafkatwist.security.ssl_principal import SslPrincipalMapper
@@ -143,20 +144,6 @@ async def start_tls_reconfiguration(
         raise StartupError(f"dynamic config: {e}") from None
     commit()
     return reconfiguration
-
-
-def endpoint_string(listener: Listener) -> str:
-    """
-    A Twisted server endpoint string for C{listener}.
-
-    An empty host listens on every IPv4 interface
-    (C{tcp:9092:interface=0.0.0.0}); an IPv6 host uses C{tcp6} with the
-    colons escaped (C{tcp6:9092:interface=\\:\\:}).
-    """
-    host = listener.host or "0.0.0.0"
-    kind = "tcp6" if ":" in host else "tcp"
-    interface = host.replace("\\", "\\\\").replace(":", "\\:")
-    return f"{kind}:{listener.port}:interface={interface}"
 
 
 def factory_maker(

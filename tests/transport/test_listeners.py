@@ -9,9 +9,9 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.listeners import endpoint_string
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.storage.kraft import run_now
-from kafkatwist.transport.listeners import endpoint_string
 from kafkatwist.transport.protocol import KafkaServerFactory
 from kafkatwist.transport.service import BrokerService, StartupError
 from kafkatwist.transport.tls_protocol import TlsServerFactory
