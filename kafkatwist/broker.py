@@ -27,6 +27,7 @@ from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.quotas.manager import ClientQuotas
 from kafkatwist.quotas.rate import QuotaWindow
 from kafkatwist.security.authorizer import StandardAuthorizer
+from kafkatwist.security.tls_reload import TlsReconfiguration
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
@@ -101,11 +102,32 @@ class Broker:
     metadata_directory_id: uuid.UUID | None = None
     advertised_host: str | None = None
     advertised_port: int = 9092
+    #: What each listener advertises, by name: (host, or None for the client's address; port).
+    advertised_listeners: dict[str, tuple[str | None, int]] = field(factory=dict)
+    #: The SSL listeners whose stores dynamic configs may replace (None: no SSL listener).
+    tls: TlsReconfiguration | None = None
     authorizer: StandardAuthorizer | None = None
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""
         return now_ms(self.clock)
+
+    def address_for(self, listener: str, local_host: str | None) -> tuple[str, int]:
+        """
+        The (host, port) to advertise to a client of C{listener} connected through C{local_host}.
+
+        Each listener advertises its own endpoint (Kafka answers a client with
+        the listener it came in on); a listener not bound here falls back to
+        L{advertised_host} and L{advertised_port}.
+        """
+        host, port = self.advertised_listeners.get(
+            listener, (self.advertised_host, self.advertised_port)
+        )
+        if host:
+            return host, port
+        if local_host and local_host not in ("0.0.0.0", "::"):
+            return local_host, port
+        return "localhost", port
 
     def host_for(self, local_host: str | None) -> str:
         """The host to advertise to a client connected through C{local_host}."""

@@ -280,6 +280,7 @@ async def alter_broker(
     try:
         check_broker_name(ctx, name)
         validate_dynamic(new, per_broker=bool(name))
+        reload_tls = await prepare_tls(ctx, name, new, written)
     except KafkaError as e:
         return int(e.code), e.message
     denied = config_denied(ctx, AclOperation.ALTER_CONFIGS, RESOURCE_BROKER, name)
@@ -288,7 +289,26 @@ async def alter_broker(
     if not validate_only:
         records = changes(current_configs(ctx, RESOURCE_BROKER, name), new, always=written)
         await persist(ctx, RESOURCE_BROKER, name, records)
+        reload_tls()
     return OK
+
+
+async def prepare_tls(
+    ctx: RequestContext, name: str, new: Mapping[str, str], written: Sequence[str]
+) -> Callable[[], None]:
+    """
+    Load the SSL stores this broker's new dynamic configs name (Kafka validates them first).
+
+    @return: what makes the SSL listeners use them once the configs are written.
+    @raise KafkaError: INVALID_REQUEST when a store does not load or does not match.
+    """
+    tls = ctx.broker.tls
+    if tls is None or not name:
+        return lambda: None
+    try:
+        return await tls.prepare(ctx.broker.configs.layers().cluster_default, new, written)
+    except ValueError as e:
+        raise KafkaError(ErrorCode.INVALID_REQUEST, str(e)) from None
 
 
 async def alter_topic(

@@ -254,12 +254,13 @@ class Plan:
             self.topics.append((ft, slots))
         fenced = any(slot.leader for _, slots in self.topics for slot in slots)
         #: This broker's endpoint, answered with a current leader (KIP-951).
+        host, port = ctx.broker.address_for(ctx.session.listener, ctx.local_host)
         self.node_endpoints = (
             (
                 NodeEndpoint(
                     node_id=ctx.broker.node_id,
-                    host=ctx.broker.host_for(ctx.local_host),
-                    port=ctx.broker.advertised_port,
+                    host=host,
+                    port=port,
                     rack=None,
                 ),
             )

@@ -61,6 +61,7 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
             f"of type {_ENDPOINT_NAMES[endpoint]}",
         )
     broker = ctx.broker
+    host, port = broker.address_for(ctx.session.listener, ctx.local_host)
     return DescribeClusterResponse(
         error_code=0,
         endpoint_type=BROKER_ENDPOINT,
@@ -69,8 +70,8 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
         brokers=(
             DescribeClusterBroker(
                 broker_id=broker.node_id,
-                host=broker.host_for(ctx.local_host),
-                port=broker.advertised_port,
+                host=host,
+                port=port,
                 rack=None,
                 is_fenced=False,
             ),

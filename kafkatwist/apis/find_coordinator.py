@@ -104,8 +104,7 @@ def _answer(
 ) -> FindCoordinatorResponse:
     """This broker for every key, but the refused ones (v4+: each with C{refusal})."""
     broker = ctx.broker
-    host = broker.host_for(ctx.local_host)
-    port = broker.advertised_port
+    host, port = broker.address_for(ctx.session.listener, ctx.local_host)
     if version < 4:
         return FindCoordinatorResponse(
             error_code=0, error_message=None, node_id=broker.node_id, host=host, port=port

@@ -139,13 +139,14 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
     else:
         for rt in requested:
             topics.append(await _one_topic(ctx, rt, auto_create, include_ops))
+    host, port = broker.address_for(ctx.session.listener, ctx.local_host)
     return MetadataResponse(
         error_code=0,
         brokers=(
             MetadataResponseBroker(
                 node_id=broker.node_id,
-                host=broker.host_for(ctx.local_host),
-                port=broker.advertised_port,
+                host=host,
+                port=port,
                 rack=None,
             ),
         ),

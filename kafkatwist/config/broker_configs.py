@@ -22,6 +22,7 @@ from attrs import frozen
 from kafkatwist.config import topic_config
 from kafkatwist.config.group_broker_configs import GROUP_BROKER_FEEDS, GROUP_BROKER_ROWS
 from kafkatwist.config.kafka_keys import KAFKA_PREFIXES, MORE_KAFKA_KEYS
+from kafkatwist.config.ssl_broker_configs import RECONFIGURABLE, SSL_BROKER_ROWS
 from kafkatwist.config.values import (
     INT_MAX,
     LONG_MAX,
@@ -454,6 +455,8 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "The SASL mechanism brokers use to talk to each other."),
         BrokerConfigDef("password.encoder.secret", TYPE_PASSWORD, None, _R,
                         "The secret that encodes dynamically configured passwords."),
+        *(BrokerConfigDef(n, t, d, _P if n in RECONFIGURABLE else _R, doc, v)
+          for n, t, d, doc, v in SSL_BROKER_ROWS),
         BrokerConfigDef("metric.reporters", TYPE_LIST,
                         "org.apache.kafka.common.metrics.JmxReporter", _C,
                         "The metrics reporter classes."),

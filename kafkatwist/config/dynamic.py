@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from kafkatwist.config.broker_configs import BROKER_CONFIGS, PER_BROKER, is_kafka_key
+from kafkatwist.config.ssl_broker_configs import RECONFIGURABLE
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.values import TYPE_PASSWORD, TYPE_STRING, value_error
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -102,6 +103,11 @@ def validate_dynamic(props: Mapping[str, str], per_broker: bool) -> None:
     static = sorted(n for n in names if n in BROKER_CONFIGS and not is_dynamic(n))
     refused = sorted(n for n in names if n in NOT_UPDATABLE_HERE)
     _refuse(static + refused, "Cannot update these configs dynamically")
+    _refuse(
+        sorted(names & RECONFIGURABLE),
+        "These security configs can be dynamically updated only per-listener using the "
+        "listener prefix",
+    )
     for name in sorted(names):
         d = BROKER_CONFIGS.get(name)
         if d is None:

@@ -59,6 +59,20 @@ def parse_listeners(value: str, key: str = "listeners") -> tuple[Listener, ...]:
     return tuple(listeners)
 
 
+def endpoint_string(listener: Listener) -> str:
+    """
+    A Twisted server endpoint string for C{listener}.
+
+    An empty host listens on every IPv4 interface
+    (C{tcp:9092:interface=0.0.0.0}); an IPv6 host uses C{tcp6} with the
+    colons escaped (C{tcp6:9092:interface=\\:\\:}).
+    """
+    host = listener.host or "0.0.0.0"
+    kind = "tcp6" if ":" in host else "tcp"
+    interface = host.replace("\\", "\\\\").replace(":", "\\:")
+    return f"{kind}:{listener.port}:interface={interface}"
+
+
 # --- listener.security.protocol.map -----------------------------------------
 
 #: Kafka's C{SecurityProtocol} names.

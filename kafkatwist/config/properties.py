@@ -25,9 +25,11 @@ from kafkatwist.config.listeners import (
     Listener,
     check_protocols,
     effective_protocol_map,
+    endpoint_string,
     parse_listeners,
     parse_security_protocol_map,
 )
+from kafkatwist.config.ssl_broker_configs import SSL_USED_KEYS
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.values import (
     LONG_MAX,
@@ -81,6 +83,7 @@ USED_KEYS = frozenset(
     | {name for name, (topic, _) in SYNONYM_OF.items() if topic.log_field is not None}
     | set(_ALIASES)
     | CLEANER_KEYS
+    | SSL_USED_KEYS
 )
 
 
@@ -333,11 +336,7 @@ class BrokerConfig:
         (C{tcp:9092:interface=0.0.0.0}); an IPv6 host uses C{tcp6} with the
         colons escaped (C{tcp6:9092:interface=\\:\\:}).
         """
-        listener = self.serving_listener()
-        host = listener.host or "0.0.0.0"
-        kind = "tcp6" if ":" in host else "tcp"
-        interface = host.replace("\\", "\\\\").replace(":", "\\:")
-        return f"{kind}:{listener.port}:interface={interface}"
+        return endpoint_string(self.serving_listener())
 
     def advertised_address(self) -> tuple[str | None, int]:
         """

@@ -493,6 +493,6 @@ class KafkaServerFactory(Factory[KafkaServerProtocol]):
         self.connections: set[KafkaServerProtocol] = set()
 
     def buildProtocol(self, addr: IAddress | None) -> KafkaServerProtocol:
-        p = KafkaServerProtocol()
+        p = self.protocol()
         p.factory = self
         return p

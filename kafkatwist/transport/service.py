@@ -8,9 +8,7 @@ from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from twisted.application.service import Service
-from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorFromThreads, _ISupportsExitSignalCapturing
 from twisted.internet.threads import deferToThread, deferToThreadPool
@@ -18,7 +16,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
-from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.cleaner_config import CleanerConfig
@@ -40,10 +37,20 @@ from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
 from kafkatwist.transactions.service import TransactionService
-from kafkatwist.transport.dispatch import Dispatcher
-from kafkatwist.transport.pool import RequestMemoryPool
+from kafkatwist.transport.listeners import (
+    BoundListener,
+    ListeningPort,
+    StartupError,
+    advertised_addresses,
+    all_listener_tls,
+    bind_listeners,
+    check_listeners,
+    factory_maker,
+    start_tls_reconfiguration,
+)
 from kafkatwist.transport.protocol import KafkaServerFactory
-from kafkatwist.transport.sasl_listener import sasl_listener, unservable_listener
+
+__all__ = ["BrokerService", "ListeningPort", "StartupError", "check_listeners"]
 
 _T = TypeVar("_T")
 
@@ -59,21 +66,6 @@ class ServiceReactor(ReactorTime, Protocol):
 
     def stop(self) -> None:
         """Stop the reactor."""
-
-
-class StartupError(Exception):
-    """A start-up failure that one line explains (no traceback): its C{str()}."""
-
-
-def check_listeners(config: BrokerConfig) -> None:
-    """
-    Refuse listeners kafkatwist cannot serve (L{unservable_listener}).
-
-    @raise StartupError: naming the first such listener.
-    """
-    reason = unservable_listener(config)
-    if reason is not None:
-        raise StartupError(reason)
 
 
 def startup_failure_reason(error: BaseException | None) -> str | None:
@@ -106,16 +98,6 @@ def _format_log_dir(log_dir: str, node_id: int) -> str:
 def _in_thread(fn: Callable[[], _T]) -> Deferred[_T]:
     """Run C{fn} in the reactor's thread pool."""
     return deferToThread(fn)
-
-
-class ListeningPort(Protocol):
-    """The listening port, as the service uses it (C{IListeningPort})."""
-
-    def getHost(self) -> IPv4Address | IPv6Address:
-        """The bound address."""
-
-    def stopListening(self) -> Deferred[None] | None:
-        """Stop listening; may fire once the port is closed."""
 
 
 def file_log_manager(
@@ -230,7 +212,7 @@ class BrokerService(Service):
     def __init__(
         self,
         config: BrokerConfig,
-        endpoint: str,
+        endpoint: str | None,
         reactor: ServiceReactor,
         *,
         run_blocking: RunBlocking | None = None,
@@ -262,6 +244,8 @@ class BrokerService(Service):
         self._locks: list[DirLock] = []
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
+        #: Every listener served, the first one's factory and port also as C{factory}, C{port}.
+        self.listeners: list[BoundListener] = []
         self.ready: Deferred[ListeningPort] = Deferred()
 
     @property
@@ -309,6 +293,8 @@ class BrokerService(Service):
     async def _start(self) -> ListeningPort:
         config, clock = self.config, self.reactor
         check_listeners(config)
+        # Key and trust stores are read now, before anything else: a bad one stops the start.
+        tls = all_listener_tls(config)
         log_dir = self.log_dir
         # One broker per directory: create, check and lock them all first.
         self._locks = await run_now(lambda: lock_log_dirs(self.log_dirs))
@@ -334,6 +320,7 @@ class BrokerService(Service):
         if self.owns_process:
             gc.disable()
         await metadata.load()
+        broker.tls = await start_tls_reconfiguration(config, configs, tls, self.run_blocking)
         await broker.features.bootstrap()
         await logs.load()
         logs.start_periodic(clock)
@@ -343,34 +330,32 @@ class BrokerService(Service):
         await self._cleaner.start()
         self._start_groups(broker.groups)
         self._start_transactions(broker.transactions)
-        listener = config.serving_listener().name
-        self.factory = KafkaServerFactory(
-            Dispatcher(REGISTRY, broker),
-            config.socket_request_max_bytes,
-            RequestMemoryPool(config.queued_max_request_bytes),
-            clock=clock,
-            idle_ms=config.connections_max_idle_ms,
-            listener_name=listener,
-            security_protocol=config.security_protocol(listener),
-            sasl=sasl_listener(config, listener, clock, metadata),
+        self.listeners = await bind_listeners(
+            self.reactor, config, self.endpoint, factory_maker(config, clock, broker, metadata), tls
         )
-        port: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
-            self.reactor, self.endpoint
-        ).listen(self.factory)
-        self.port = port
+        self.factory, self.port = self.listeners[0].factory, self.listeners[0].port
         if self.owns_process:
             gc.freeze()
             gc.enable()
-        address = port.getHost()
-        broker.advertised_host, broker.advertised_port = self._advertised(address.port)
+        broker.advertised_listeners = advertised_addresses(config, self.listeners)
+        broker.advertised_host, broker.advertised_port = broker.advertised_listeners[
+            self.listeners[0].name
+        ]
+        for bound in self.listeners:
+            address = bound.port.getHost()
+            self._log.info(
+                "kafkatwist listening on {host}:{port} ({listener}, {protocol})",
+                host=address.host,
+                port=address.port,
+                listener=bound.name,
+                protocol=bound.security_protocol,
+            )
         self._log.info(
-            "kafkatwist listening on {host}:{port} ({topics} topics, cluster {cluster})",
-            host=address.host,
-            port=address.port,
+            "kafkatwist serving {topics} topics, cluster {cluster}",
             topics=len(metadata.image.topics),
             cluster=cluster_id,
         )
-        return port
+        return self.port
 
     def _read_pool(self, threads: int) -> ReadPool:
         """
@@ -431,17 +416,6 @@ class BrokerService(Service):
             lambda f: self._log.failure("Transaction coordinator failed", f)
         )
 
-    def _advertised(self, bound_port: int) -> tuple[str | None, int]:
-        """
-        What Metadata tells clients: C{advertised.listeners} when it is set,
-        else the bound port (so port 0 and endpoint overrides work) and the
-        address each client connected to.
-        """
-        if "advertised.listeners" not in self.config.properties:
-            return None, bound_port
-        host, port = self.config.advertised_address()
-        return host, port or bound_port
-
     def stopService(self) -> Deferred[None]:
         super().stopService()  # type: ignore[no-untyped-call, unused-ignore]
         return Deferred.fromCoroutine(self._stop())
@@ -449,13 +423,16 @@ class BrokerService(Service):
     async def _stop(self) -> None:
         if self.owns_process:
             gc.disable()  # the process ends once stopped
-        port, self.port = self.port, None
-        if port is not None:
+        listeners, self.listeners, first, self.port = self.listeners, [], self.port, None
+        ports = [bound.port for bound in listeners]
+        if first is not None and ports:
+            ports[0] = first  # C{port} is the first listener's
+        for port in ports:
             stopped = port.stopListening()
             if stopped is not None:
                 await stopped
-        if self.factory is not None:
-            for conn in list(self.factory.connections):
+        for bound in listeners:
+            for conn in list(bound.factory.connections):
                 conn.disconnect()
         if self._broker is not None:
             self._broker.groups.stop()

@@ -44,8 +44,9 @@ class Options(usage.Options):
             None,
             None,
             "Twisted server endpoint to listen on, e.g. tcp:9092 or "
-            "tcp:0:interface=127.0.0.1 (default: from the listeners property). "
-            "Unless advertised.listeners is set, clients are then told the bound port.",
+            "tcp:0:interface=127.0.0.1 (default: from the listeners property). It replaces "
+            "the first listener's address; the others are bound as configured. Unless "
+            "advertised.listeners is set, clients are then told the bound port.",
         ],
         [
             "log-dirs",

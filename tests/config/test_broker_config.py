@@ -306,7 +306,7 @@ class KeyCatalogueTests(SynchronousTestCase):
                 "controller.quorum.voters": "1@localhost:9093",
                 "transaction.state.log.replication.factor": "1",
                 "transaction.state.log.num.partitions": "5",
-                "ssl.keystore.location": "/k",
+                "ssl.keymanager.algorithm": "SunX509",
                 "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT",
                 "log.retention.hour": "1",
                 "my.own.setting": "x",
@@ -317,7 +317,7 @@ class KeyCatalogueTests(SynchronousTestCase):
             (
                 "controller.quorum.voters",
                 "num.network.threads",
-                "ssl.keystore.location",
+                "ssl.keymanager.algorithm",
                 "transaction.state.log.replication.factor",
             ),
         )

@@ -28,6 +28,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import pytest
 from attrs import frozen
 from twisted.internet.defer import Deferred
@@ -58,6 +59,8 @@ class RunningBroker:
     service: BrokerService
     port: int
     log_dir: str
+    #: Every listener's bound port, by listener name (the first one's is C{port}).
+    ports: Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def broker(self) -> Broker:
@@ -72,21 +75,30 @@ class RunningBroker:
         """C{host:port}, for bootstrap.servers."""
         return f"{self.host}:{self.port}"
 
+    def bootstrap_of(self, listener: str) -> str:
+        """C{host:port} of the listener named C{listener}, for bootstrap.servers."""
+        return f"{self.host}:{self.ports[listener]}"
+
 
 async def start_broker(log_dir: str, properties: Mapping[str, str] | None = None) -> RunningBroker:
     """
     Start a broker on a free loopback port with C{log_dir} as its log.dirs.
 
     @param properties: server.properties entries that override the defaults
-        (e.g. C{{"auto.create.topics.enable": "false"}}).
+        (e.g. C{{"auto.create.topics.enable": "false"}}). When they set
+        C{listeners} (e.g. C{PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0} with
+        C{listener.security.protocol.map}), every listener is bound as
+        configured, and L{RunningBroker.ports} gives each one's port.
     """
     props = {"log.dirs": log_dir, "listeners": "PLAINTEXT://127.0.0.1:0", "node.id": "1"}
     props.update(properties or {})
     config = BrokerConfig.from_properties(props)
-    service = BrokerService(config, "tcp:0:interface=127.0.0.1", _reactor())
+    endpoint = None if "listeners" in (properties or {}) else "tcp:0:interface=127.0.0.1"
+    service = BrokerService(config, endpoint, _reactor())
     service.startService()
     port = await service.ready
-    return RunningBroker(service=service, port=port.getHost().port, log_dir=log_dir)
+    ports = {b.name: b.port.getHost().port for b in service.listeners}
+    return RunningBroker(service=service, port=port.getHost().port, log_dir=log_dir, ports=ports)
 
 
 async def stop_broker(running: RunningBroker) -> None:

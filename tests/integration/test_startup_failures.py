@@ -217,8 +217,8 @@ def test_second_broker_on_same_log_dir(tmp_path: Path, launcher: Launcher) -> No
 @pytest.mark.parametrize(
     ("listeners", "needles"),
     [
-        ("SSL://127.0.0.1:0", ("listener SSL uses security protocol SSL",)),
-        ("SASL_SSL://127.0.0.1:0", ("listener SASL_SSL uses security protocol SASL_SSL",)),
+        ("SSL://127.0.0.1:0", ("listener SSL: an SSL listener needs a key store",)),
+        ("SASL_SSL://127.0.0.1:0", ("listener SASL_SSL enables SASL mechanisms GSSAPI",)),
         (
             "SASL_PLAINTEXT://127.0.0.1:0",
             ("listener SASL_PLAINTEXT enables SASL mechanisms GSSAPI",),
@@ -229,8 +229,8 @@ def test_second_broker_on_same_log_dir(tmp_path: Path, launcher: Launcher) -> No
 )
 def test_listener_protocols_refused(tmp_path: Path, listeners: str, needles: tuple[str]) -> None:
     """
-    Listeners kafkatwist cannot serve (TLS, SASL with only Kafka's default GSSAPI), or that the
-    map does not name, stop start-up.
+    Listeners that cannot be served (TLS without a key store, SASL with only Kafka's default
+    GSSAPI), or that the map does not name, stop start-up.
     """
     path = _properties(tmp_path, f"listeners={listeners}\nlog.dirs={tmp_path / 'logs'}\n")
     status, lines = _run(_twistd(path), tmp_path)

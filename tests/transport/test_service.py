@@ -224,14 +224,14 @@ class BrokerServiceTests(SynchronousTestCase):
         self.successResultOf(first.stopService())
 
     def test_unservable_listener(self) -> None:
-        """A listener whose protocol is not PLAINTEXT fails the start, naming the listener."""
+        """A listener that cannot be served (SASL_SSL with only GSSAPI) fails the start, naming it."""
         self.reactor.running = True
         events = self.events()
-        service = self.service(listeners="SSL://127.0.0.1:0")
+        service = self.service(listeners="SASL_SSL://127.0.0.1:0")
         service.startService()
         self.failureResultOf(service.ready, StartupError)
         [line] = [formatEvent(e) for e in events if e["log_level"] == LogLevel.critical]
-        self.assertIn("listener SSL uses security protocol SSL", line)
+        self.assertIn("listener SASL_SSL enables SASL mechanisms GSSAPI", line)
         self.assertFalse(os.path.exists(os.path.join(self.log_dir, "meta.properties")))
 
     def test_stop_in_order(self) -> None:
