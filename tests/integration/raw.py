@@ -8,6 +8,7 @@ reading, send corrupt bytes, send a header no client library would.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from typing import TypeVar
 
@@ -32,10 +33,11 @@ PRODUCE_VERSION = 9
 
 
 class RawClient:
-    """One connection to a broker on 127.0.0.1."""
+    """One connection to a broker on 127.0.0.1 (over TLS when given a client context)."""
 
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = sock if tls is None else tls.wrap_socket(sock, server_hostname="127.0.0.1")
         self._next_id = 0
 
     def next_id(self) -> int:
@@ -85,7 +87,7 @@ class RawClient:
         """Whether the broker closes the connection before answering anything else."""
         try:
             return self.sock.recv(1) == b""
-        except ConnectionResetError:
+        except (ConnectionResetError, ssl.SSLEOFError):
             return True
 
     def close(self) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
+import ssl
 import struct
 import time
 from typing import Any
 
+import pytest
 import pytest_twisted
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.conn import create_conn
@@ -29,9 +30,11 @@ from confluent_kafka.admin._scram import (
 )
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from kafkatwist.messages.sasl_handshake import SaslHandshakeRequest
 from tests.integration.confluent_clients import consume, produce, value_of
 from tests.integration.harness import RunningBroker, in_thread, start_broker, stop_broker
 from tests.integration.raw import RawClient
+from tests.security.certs import Pki, make_pki
 from tests.support import request_frame
 
 JAAS = (
@@ -47,6 +50,23 @@ def sasl_properties(mechanisms: str = "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512") -> di
         "sasl.enabled.mechanisms": mechanisms,
         "listener.name.sasl_plaintext.plain.sasl.jaas.config": JAAS,
         "num.partitions": "1",
+    }
+
+
+def sasl_ssl_properties(
+    pki: Pki, mechanisms: str = "PLAIN,SCRAM-SHA-512", **more: str
+) -> dict[str, str]:
+    """server.properties of a broker with one SASL_SSL listener (the PEM stores of C{pki})."""
+    return {
+        "listeners": "SASL_SSL://127.0.0.1:0",
+        "sasl.enabled.mechanisms": mechanisms,
+        "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": pki.server.keystore,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": pki.ca_file,
+        "num.partitions": "1",
+        **more,
     }
 
 
@@ -66,16 +86,27 @@ def confluent_sasl(mechanism: str, user: str, password: str) -> dict[str, Any]:
     }
 
 
-def sasl_admin(bootstrap: str) -> AdminClient:
-    """An AdminClient authenticated as the PLAIN admin."""
-    return AdminClient(
-        {"bootstrap.servers": bootstrap, **confluent_sasl("PLAIN", "admin", "admin-secret")}
-    )
+def sasl_admin(bootstrap: str, security: dict[str, Any] | None = None) -> AdminClient:
+    """An AdminClient authenticated as the PLAIN admin (or with the C{security} settings)."""
+    if security is None:
+        security = confluent_sasl("PLAIN", "admin", "admin-secret")
+    return AdminClient({"bootstrap.servers": bootstrap, **security})
 
 
-def create_scram_user(bootstrap: str, user: str, password: str, mechanism: ScramMechanism) -> Any:
-    """AdminClient.alter_user_scram_credentials, then describe_user_scram_credentials."""
-    client = sasl_admin(bootstrap)
+def create_scram_user(
+    bootstrap: str,
+    user: str,
+    password: str,
+    mechanism: ScramMechanism,
+    admin_security: dict[str, Any] | None = None,
+) -> Any:
+    """
+    AdminClient.alter_user_scram_credentials, then describe_user_scram_credentials.
+
+    @param admin_security: The admin's security settings (default: the PLAIN
+        admin over SASL_PLAINTEXT).
+    """
+    client = sasl_admin(bootstrap, admin_security)
     upsert = UserScramCredentialUpsertion(
         user, ScramCredentialInfo(mechanism, 4096), password.encode()
     )
@@ -346,36 +377,64 @@ async def test_aiokafka_plain_and_scram_256(tmp_path: Any) -> None:
         await stop_broker(running)
 
 
-def raw_before_authentication(port: int) -> dict[str, Any]:
-    """Over a raw socket: ApiVersions is answered, Metadata before authentication closes."""
+def raw_before_authentication(port: int, tls: ssl.SSLContext | None = None) -> dict[str, Any]:
+    """
+    Over a raw socket (TLS with C{tls}): ApiVersions is answered, Metadata before authentication
+    closes, and the unframed v0 flow (SaslHandshake v0, then a raw PLAIN token) authenticates.
+    """
     out: dict[str, Any] = {}
-    client = RawClient(port)
+    client = RawClient(port, tls=tls)
     client.send(request_frame(18, 0, 1, b""))
     reply = client.recv_frame()
     out["api_versions"] = None if reply is None else struct.unpack(">ih", reply[:6])
     client.send(request_frame(3, 1, 2, b"\xff\xff\xff\xff"))
     out["metadata"] = client.recv_frame()
-    other = RawClient(port)
+    other = RawClient(port, tls=tls)
     other.send(request_frame(0, 3, 1, b"\xff\xff\x00\x01\x00\x00\x03\xe8\x00\x00\x00\x00"))
     out["produce"] = other.recv_frame()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(struct.pack(">i", 4) + b"GET ")
-    out["garbage"] = sock.recv(16)
+    garbage = RawClient(port, tls=tls)
+    garbage.send(struct.pack(">i", 4) + b"GET ")
+    out["garbage_closed"] = garbage.closed_by_peer()
+    old = RawClient(port, tls=tls)
+    old.send(request_frame(17, 0, 1, SaslHandshakeRequest(mechanism="PLAIN")))
+    reply = old.recv_frame()
+    out["handshake_v0"] = None if reply is None else struct.unpack(">ih", reply[:6])
+    token = b"\0alice\0alice-secret"
+    old.send(struct.pack(">i", len(token)) + token)
+    out["v0_token_reply"] = old.recv_frame()
+    old.send(request_frame(3, 1, 2, b"\xff\xff\xff\xff"))
+    reply = old.recv_frame()
+    out["v0_metadata"] = None if reply is None else struct.unpack(">i", reply[:4])
     return out
 
 
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 @pytest_twisted.ensureDeferred
-async def test_raw_socket_gate(tmp_path: Any) -> None:
+async def test_raw_socket_gate(tmp_path: Any, protocol: str) -> None:
     """
     Nothing but ApiVersions and SASL is served before authentication: the rest closes the
-    connection.
+    connection (over TLS too, once the handshake is done); the unframed v0 flow authenticates.
     """
-    running = await start_sasl(tmp_path)
+    tls = None
+    if protocol == "SASL_SSL":
+        pki = make_pki(str(tmp_path / "pki"))
+        running = await start_broker(str(tmp_path / "logs"), sasl_ssl_properties(pki))
+        tls = ssl.create_default_context(cafile=pki.ca_file)
+    else:
+        running = await start_sasl(tmp_path)
     try:
-        out = await in_thread(raw_before_authentication, running.port)
+        out = await in_thread(raw_before_authentication, running.port, tls)
     finally:
         await stop_broker(running)
-    assert out == {"api_versions": (1, 0), "metadata": None, "produce": None, "garbage": b""}
+    assert out == {
+        "api_versions": (1, 0),
+        "metadata": None,
+        "produce": None,
+        "garbage_closed": True,
+        "handshake_v0": (1, 0),
+        "v0_token_reply": b"",
+        "v0_metadata": (2,),
+    }
 
 
 def keep_producing(
