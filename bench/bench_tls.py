@@ -2,23 +2,23 @@
 """Produce and consume throughput over TLS against plaintext: the same workload on each listener.
 
 Run: .venv/bin/python bench/bench_tls.py [--messages N] [--size BYTES] [--runs R]
-                                         [--listeners PLAINTEXT,SSL] [--client-auth required]
+         [--listeners PLAINTEXT,SSL,SASL_SSL] [--client-auth required]
 
 Makes a CA and certificates (tests/security/certs.py) in a temporary
 directory, starts one broker process (twistd with the kafkatwist plugin) with
-a listener per security protocol (PLAINTEXT, SSL: a PEM key store; with
---client-auth required, mTLS), then for each run and each listener, in
-turn: produces N messages of SIZE random bytes to a new 1-partition topic
-through that listener (linger.ms=5, batch.size=1 MiB, acks=1, no
-compression; bench_clients' produce phase) and consumes them back from
-offset 0 (assign, no group). It prints MB/s (payload bytes, 10^6) per
+a listener per security protocol (PLAINTEXT; SSL: a PEM key store, with
+--client-auth required mTLS; SASL_SSL: the same TLS, SCRAM-SHA-512), then for
+each run and each listener, in turn: produces N messages of SIZE random bytes
+to a new 1-partition topic through that listener (linger.ms=5, batch.size=1
+MiB, acks=1, no compression; bench_clients' produce phase) and consumes them
+back from offset 0 (assign, no group). It prints MB/s (payload bytes, 10^6) per
 listener and phase (the median of the runs) and each protocol's ratio to
 PLAINTEXT.
 
 A listener is a L{Workload}: its C{server.properties} lines and the client
-settings that go with them. SASL_SSL is a TODO hook (L{sasl_ssl}): once SASL
-is merged, it returns the listener's JAAS/mechanism lines and the client's
-C{sasl.*} settings, and C{--listeners PLAINTEXT,SSL,SASL_SSL} measures it too.
+settings that go with them. C{--listeners PLAINTEXT,SSL,SASL_SSL} adds a
+SASL_SSL listener (the SSL one's TLS settings, SCRAM-SHA-512; its user is
+created through the PLAINTEXT listener, which must come first).
 """
 
 from __future__ import annotations
@@ -36,6 +36,13 @@ from typing import Any
 from attrs import frozen
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
+
+# confluent_kafka.admin does not re-export these (mypy's no_implicit_reexport).
+from confluent_kafka.admin._scram import (
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 from confluent_kafka.cimpl import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,6 +51,9 @@ from bench.bench_clients import free_port, produce_phase, stop_process  # noqa: 
 from tests.security.certs import Pki, make_pki  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: The SCRAM-SHA-512 user of the SASL_SSL workload.
+BENCH_USER = ("bench", "bench-secret")
 
 
 @frozen
@@ -54,6 +64,8 @@ class Workload:
     protocol: str
     server: dict[str, str]
     client: dict[str, Any]
+    #: SCRAM-SHA-512 users (name, password) its clients log in as, made before the runs.
+    scram_users: tuple[tuple[str, str], ...] = ()
 
 
 def plaintext(pki: Pki, client_auth: str) -> Workload:
@@ -79,16 +91,28 @@ def ssl(pki: Pki, client_auth: str) -> Workload:
 
 def sasl_ssl(pki: Pki, client_auth: str) -> Workload:
     """
-    TODO(lead, once SASL is merged): a SASL_SSL listener with SCRAM-SHA-512.
-
-    Return C{Workload("SASL_SSL", "SASL_SSL", server, client)} with the SSL
-    lines of L{ssl} under C{listener.name.sasl_ssl.} plus
-    C{sasl.enabled.mechanisms} and the listener's JAAS config, and the
-    client's C{security.protocol=SASL_SSL}, C{sasl.mechanism},
-    C{sasl.username} and C{sasl.password} (create the SCRAM credential
-    first, through the PLAINTEXT listener, with AlterUserScramCredentials).
+    A SASL_SSL listener: the TLS settings of L{ssl}, SCRAM-SHA-512 with the user C{bench}
+    (created through the PLAINTEXT listener with AlterUserScramCredentials, 4096 iterations).
     """
-    raise SystemExit("SASL_SSL: not yet (kafkatwist has no SASL on this branch)")
+    server = {
+        "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+        "listener.name.sasl_ssl.ssl.keystore.location": pki.server.keystore,
+        "listener.name.sasl_ssl.ssl.truststore.type": "PEM",
+        "listener.name.sasl_ssl.ssl.truststore.location": pki.ca_file,
+        "listener.name.sasl_ssl.ssl.client.auth": client_auth,
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+    }
+    client: dict[str, Any] = {
+        "security.protocol": "SASL_SSL",
+        "ssl.ca.location": pki.ca_file,
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": BENCH_USER[0],
+        "sasl.password": BENCH_USER[1],
+    }
+    if client_auth != "none":
+        client["ssl.certificate.location"] = pki.alice.cert_file
+        client["ssl.key.location"] = pki.alice.key_file
+    return Workload("SASL_SSL", "SASL_SSL", server, client, scram_users=(BENCH_USER,))
 
 
 WORKLOADS = {"PLAINTEXT": plaintext, "SSL": ssl, "SASL_SSL": sasl_ssl}
@@ -135,6 +159,19 @@ def create_topic(bootstrap: str, client: dict[str, Any], name: str) -> None:
         future.result(20)
 
 
+def create_scram_users(bootstrap: str, users: list[tuple[str, str]]) -> None:
+    """SCRAM-SHA-512 credentials (4096 iterations) for C{users}, through a PLAINTEXT listener."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    upserts = [
+        UserScramCredentialUpsertion(
+            name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode()
+        )
+        for name, password in users
+    ]
+    for future in admin.alter_user_scram_credentials(upserts).values():
+        future.result(20)
+
+
 def consume(bootstrap: str, client: dict[str, Any], topic: str, count: int) -> float:
     """Consume C{count} messages from offset 0 (assign, no group); the elapsed seconds."""
     consumer = Consumer(
@@ -176,6 +213,9 @@ def main() -> None:
     pki = make_pki(os.path.join(directory, "pki"))
     workloads = [WORKLOADS[n.strip()](pki, args.client_auth) for n in args.listeners.split(",")]
     proc, ports = start_broker(workloads, directory)
+    users = [user for w in workloads for user in w.scram_users]
+    if users:
+        create_scram_users(f"127.0.0.1:{ports[workloads[0].name]}", users)
     megabytes = args.messages * args.size / 1e6
     rates: dict[tuple[str, str], list[float]] = {}
     settings = {"linger.ms": 5, "batch.size": 1 << 20, "acks": "1"}
