@@ -41,6 +41,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._scram import (
     ScramCredentialInfo,
     ScramMechanism,
+    UserScramCredentialAlteration,
     UserScramCredentialUpsertion,
 )
 from confluent_kafka.cimpl import NewTopic
@@ -162,7 +163,7 @@ def create_topic(bootstrap: str, client: dict[str, Any], name: str) -> None:
 def create_scram_users(bootstrap: str, users: list[tuple[str, str]]) -> None:
     """SCRAM-SHA-512 credentials (4096 iterations) for C{users}, through a PLAINTEXT listener."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    upserts = [
+    upserts: list[UserScramCredentialAlteration] = [
         UserScramCredentialUpsertion(
             name, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), password.encode()
         )
