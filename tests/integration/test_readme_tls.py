@@ -24,10 +24,10 @@ from tests.security.certs import make_pki
 README = (REPO / "README.md").read_text()
 
 
-def snippet(label: str) -> str:
-    """The fenced block that follows C{<!-- readme-test: label -->} in README.md."""
+def snippet(label: str, language: str = "properties") -> str:
+    """The fenced block (C{language}) that follows C{<!-- readme-test: label -->} in README.md."""
     match = re.search(
-        rf"<!-- readme-test: {re.escape(label)} -->\n```properties\n(.*?)```", README, re.S
+        rf"<!-- readme-test: {re.escape(label)} -->\n```{language}\n(.*?)```", README, re.S
     )
     assert match is not None, f"README has no {label} snippet"
     return match.group(1)
