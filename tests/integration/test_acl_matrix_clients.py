@@ -22,8 +22,9 @@ from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
 from confluent_kafka.cimpl import NewTopic
 
 from tests.integration import confluent_clients as cc
-from tests.integration.harness import RunningBroker, in_thread, start_broker, stop_broker
+from tests.integration.harness import RunningBroker, in_thread, run_java, start_broker, stop_broker
 from tests.integration.test_acls_clients import EVERY_ACL, STANDARD
+from tests.integration.test_authz_data_clients import REPORTS
 from tests.integration.test_sasl_clients import confluent_sasl
 from tests.integration.test_tls_clients import ssl_client
 from tests.security.certs import Pki, make_pki
@@ -252,3 +253,37 @@ async def test_certificate_principal_acls(tmp_path: Path, pki: Pki) -> None:
         assert running.broker.logs.get("certs", 0).log_end_offset == 1  # type: ignore[union-attr]
     finally:
         await stop_broker(running)
+
+
+@pytest_twisted.ensureDeferred
+async def test_java_client_matrix(tmp_path: Path, pki: Pki) -> None:
+    """
+    kafka-clients 4.3 logged in as alice (SASL PLAIN) against the same ACLs: it reads C{app-orders}
+    only, and gets TopicAuthorizationException for the DENY, the near misses and producing.
+    """
+    running = await populated(tmp_path, pki)
+    try:
+        settings = [
+            "security.protocol=SASL_PLAINTEXT",
+            # Without idempotence no InitProducerId (which READ alone refuses as a cluster action).
+            "enable.idempotence=false",
+            "sasl.mechanism=PLAIN",
+            "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
+            'username="alice" password="alice-secret";',
+        ]
+        commands = ["consume:app-orders:2", "consume:app-secret:1", "consume:app:1"]
+        commands += ["consume:app_x:1", "produce:app-orders", "list"]
+        args = [running.bootstrap, *settings, *commands]
+        lines = await run_java("AuthzClients", args, str(tmp_path / "classes"))
+    finally:
+        await stop_broker(running)
+    reported = [line for line in lines if line.split(" ")[0] in REPORTS]
+    assert reported == [
+        "CONSUME app-orders 2",
+        "CONSUME app-secret TopicAuthorizationException",
+        "CONSUME app TopicAuthorizationException",
+        "CONSUME app_x TopicAuthorizationException",
+        "PRODUCE app-orders TopicAuthorizationException",
+        "TOPICS app-orders,app-secret",
+        "DONE",
+    ]

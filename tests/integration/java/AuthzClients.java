@@ -1,8 +1,9 @@
 // kafka-clients 4.3's producer, consumer and admin against a broker with ACLs: what each
 // command sees. The Java client names topics by id (Produce v13, Fetch v13+, Metadata).
 //
-//   java -cp CLASSES:JARS AuthzClients HOST:PORT COMMAND...
+//   java -cp CLASSES:JARS AuthzClients HOST:PORT [KEY=VALUE...] COMMAND...
 //
+// KEY=VALUE arguments are client settings every client takes (security.protocol, sasl.*...).
 // Commands, each printing one line:
 //   produce:TOPIC        PRODUCE TOPIC OK | PRODUCE TOPIC <exception class>
 //   consume:TOPIC:COUNT  CONSUME TOPIC <records read> | CONSUME TOPIC <exception class>
@@ -27,8 +28,12 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 public class AuthzClients {
+    /** The KEY=VALUE arguments: settings added to every client's. */
+    static final Properties SETTINGS = new Properties();
+
     static String produce(String bootstrap, String topic) {
         Properties props = new Properties();
+        props.putAll(SETTINGS);
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "10000");
         props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
@@ -47,6 +52,7 @@ public class AuthzClients {
 
     static String consume(String bootstrap, String topic, int count) {
         Properties props = new Properties();
+        props.putAll(SETTINGS);
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         try (KafkaConsumer<byte[], byte[]> consumer =
@@ -67,6 +73,7 @@ public class AuthzClients {
 
     static String list(String bootstrap) throws Exception {
         Properties props = new Properties();
+        props.putAll(SETTINGS);
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         try (Admin admin = Admin.create(props)) {
             return String.join(",", new TreeSet<>(admin.listTopics().names().get()));
@@ -76,6 +83,11 @@ public class AuthzClients {
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0];
         for (int i = 1; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq > 0) {
+                SETTINGS.setProperty(args[i].substring(0, eq), args[i].substring(eq + 1));
+                continue;
+            }
             String[] cmd = args[i].split(":");
             switch (cmd[0]) {
                 case "produce":
