@@ -200,13 +200,21 @@ async def test_java_clients(broker: RunningBroker, tmp_path: Any) -> None:
 
     READ on C{app.}, DENY READ on C{app.secret}, no DESCRIBE on C{other}: the
     consumer reads C{app.t} and gets TopicAuthorizationException for
-    C{app.secret}; the producer gets it for C{app.t}; the admin lists the
-    C{app.} topics only.
+    C{app.secret}; a plain producer gets it for C{app.t}, and an idempotent one
+    (the default) ClusterAuthorizationException, as it may not WRITE any topic
+    and so gets no producer id (KIP-679); the admin lists the C{app.} topics only.
     """
     await setup_topics(broker, *READ_APP, acl(AclOperation.READ, "app.secret", deny=True))
     lines = await run_java(
         "AuthzClients",
-        [broker.bootstrap, "consume:app.t:3", "consume:app.secret:1", "produce:app.t", "list"],
+        [
+            broker.bootstrap,
+            "consume:app.t:3",
+            "consume:app.secret:1",
+            "produce:app.t:plain",
+            "produce:app.t",
+            "list",
+        ],
         str(tmp_path / "classes"),
     )
     reported = [line for line in lines if line.split(" ")[0] in REPORTS]
@@ -214,6 +222,7 @@ async def test_java_clients(broker: RunningBroker, tmp_path: Any) -> None:
         "CONSUME app.t 3",
         "CONSUME app.secret TopicAuthorizationException",
         "PRODUCE app.t TopicAuthorizationException",
+        "PRODUCE app.t ClusterAuthorizationException",
         "TOPICS app.secret,app.t",
         "DONE",
     ]

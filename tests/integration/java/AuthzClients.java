@@ -4,7 +4,8 @@
 //   java -cp CLASSES:JARS AuthzClients HOST:PORT COMMAND...
 //
 // Commands, each printing one line:
-//   produce:TOPIC        PRODUCE TOPIC OK | PRODUCE TOPIC <exception class>
+//   produce:TOPIC        PRODUCE TOPIC OK | PRODUCE TOPIC <exception class> (idempotent: the default)
+//   produce:TOPIC:plain  the same with enable.idempotence=false
 //   consume:TOPIC:COUNT  CONSUME TOPIC <records read> | CONSUME TOPIC <exception class>
 //   list                 TOPICS <names, sorted, comma-separated>
 // then DONE.
@@ -27,9 +28,10 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 public class AuthzClients {
-    static String produce(String bootstrap, String topic) {
+    static String produce(String bootstrap, String topic, boolean idempotent) {
         Properties props = new Properties();
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotent));
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "10000");
         props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "15000");
@@ -79,7 +81,9 @@ public class AuthzClients {
             String[] cmd = args[i].split(":");
             switch (cmd[0]) {
                 case "produce":
-                    System.out.println("PRODUCE " + cmd[1] + " " + produce(bootstrap, cmd[1]));
+                    boolean idempotent = cmd.length < 3 || !cmd[2].equals("plain");
+                    System.out.println(
+                        "PRODUCE " + cmd[1] + " " + produce(bootstrap, cmd[1], idempotent));
                     break;
                 case "consume":
                     System.out.println("CONSUME " + cmd[1] + " "
