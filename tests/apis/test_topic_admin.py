@@ -9,7 +9,8 @@ from kafka.protocol.metadata.metadata import MetadataResponse as ClientMetadataR
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import create_partitions, create_topics, delete_topics, metadata
-from kafkatwist.errors import ErrorCode
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.create_partitions import (
     CreatePartitionsRequest,
     CreatePartitionsResponse,
@@ -249,6 +250,30 @@ class DeleteAndPartitionsTests(SynchronousTestCase):
             )
         )
         self.assertEqual(by_id.responses[0].error_code, ErrorCode.UNKNOWN_TOPIC_ID)
+
+    def test_deletion_disabled_refuses_the_whole_request(self) -> None:
+        """
+        delete.topic.enable=false fails the request up front (Kafka's
+        ControllerApis.deleteTopics): INVALID_REQUEST below v3, TOPIC_DELETION_DISABLED
+        from v3, for every topic, even unknown ones.
+        """
+        broker = make_broker(config=BrokerConfig.from_properties({"delete.topic.enable": "false"}))
+        self.successResultOf(broker.controller.create_topic("t", 1))
+        for version, code in (
+            (2, ErrorCode.INVALID_REQUEST),
+            (5, ErrorCode.TOPIC_DELETION_DISABLED),
+        ):
+            request = DeleteTopicsRequest(topic_names=("t", "missing"))
+            failure = self.failureResultOf(
+                call(broker, delete_topics.SPEC, request, version), KafkaError
+            )
+            self.assertEqual(failure.value.code, code)
+            response = delete_topics.SPEC.error_response(request, version, failure.value.code)
+            self.assertEqual(
+                [(r.name, r.error_code) for r in response.responses],
+                [("t", code), ("missing", code)],
+            )
+        self.assertIn("t", broker.metadata.image.topics)
 
     def test_create_partitions(self) -> None:
         """Partitions are added; a count that is no increase is INVALID_PARTITIONS."""
