@@ -12,6 +12,7 @@ from kafkatwist.apis import metadata
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_topic_partitions import (
+    Cursor,
     DescribeTopicPartitionsRequest,
     DescribeTopicPartitionsResponse,
     TopicRequest,
@@ -189,6 +190,23 @@ class DescribeTopicPartitionsAuthorizationTests(SynchronousTestCase):
         )
         schema.encode_bytes(response, 0)
         return response
+
+    def test_cursor_does_not_reveal_existence(self) -> None:
+        """
+        Listing every topic from a cursor answers the same whether the cursor's topic exists
+        or not (Kafka checks the cursor against the request's list only): a principal may not
+        probe for a topic it cannot describe, here C{b} against the absent C{bb}.
+        """
+        answers = []
+        for start in ("b", "bb"):
+            request = DescribeTopicPartitionsRequest(
+                topics=(), response_partition_limit=100, cursor=Cursor(topic_name=start)
+            )
+            response: DescribeTopicPartitionsResponse = self.successResultOf(
+                call_as(self.broker, dtp.SPEC, request, 0)
+            )
+            answers.append([(t.name, t.error_code) for t in response.topics])
+        self.assertEqual(answers, [[("c", 0)], [("c", 0)]])
 
     def test_all_topics_omit_denied(self) -> None:
         """Describing every topic leaves out the one the principal may not describe."""
