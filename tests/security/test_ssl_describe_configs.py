@@ -58,7 +58,7 @@ class SslDescribeConfigsTests(SynchronousTestCase):
         self.assertEqual(entries["ssl.enabled.protocols"].value, "TLSv1.2,TLSv1.3")
 
     def test_listener_prefixed_secrets_are_sensitive(self) -> None:
-        """A listener's inline PEM key is a PASSWORD as its base key (Kafka's C{KafkaConfig.configType})."""
+        """A listener's inline PEM key is a PASSWORD like its base key (KafkaConfig.configType)."""
         key = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----"
         config = BrokerConfig.from_properties(
             {
