@@ -11,14 +11,22 @@ from aiokafka.protocol.admin import (
     SaslHandShakeRequest_v1,
 )
 from aiokafka.protocol.metadata import MetadataRequest_v1
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY
-from kafkatwist.errors import ProtocolViolation
+from kafkatwist.errors import ErrorCode, ProtocolViolation
+from kafkatwist.security.scram import SCRAM_SHA_256
 from kafkatwist.security.session import Session
 from kafkatwist.transport.dispatch import Dispatcher
 from tests.brokers import make_broker
-from tests.security.test_sasl_connection import Connection, _Case, api_versions_frame, encoded
+from tests.security.test_sasl_connection import (
+    Connection,
+    _Case,
+    api_versions_frame,
+    encoded,
+    set_scram,
+)
 from tests.support import frame, unframe
 
 
@@ -110,3 +118,26 @@ class DispatcherGateTests(SynchronousTestCase):
             dispatcher.dispatch(api_versions_frame(2)[4:], "10.0.0.1:1", session=session)
         )
         self.assertIsNotNone(answered)
+
+
+class ScramLogTests(_Case):
+    """What a failed SCRAM exchange logs."""
+
+    def test_malformed_messages_are_not_logged(self) -> None:
+        """
+        A PLAIN token sent to SCRAM (a client with the wrong mechanism) fails without its
+        content, the password, reaching the log; so does a malformed client-final message.
+        """
+        set_scram(self.broker, SCRAM_SHA_256, "alice", "alice-scram")
+        for tokens in ([b"\0alice\0hunter2-secret"], [b"n,,n=alice,r=abc", b"hunter2-secret"]):
+            conn = self.connection()
+            with capturedLogs() as events:
+                conn.handshake("SCRAM-SHA-256")
+                for token in tokens:
+                    response = conn.authenticate(token)
+                self.clock.advance(1)
+            self.assertEqual(response.error_code, ErrorCode.SASL_AUTHENTICATION_FAILED)
+            text = " ".join(formatEvent(e) for e in events)
+            self.assertIn("SCRAM-SHA-256", text)
+            self.assertNotIn("hunter2", text)
+            self.assertNotIn("hunter2", response.error_message)
