@@ -7,6 +7,7 @@ from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import REGISTRY
+from kafkatwist.apis._groups import client_host
 from kafkatwist.security.acl import (
     AclBinding,
     AclOperation,
@@ -19,7 +20,7 @@ from kafkatwist.security.principal import KafkaPrincipal
 from kafkatwist.security.session import java_host_address
 from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.transport.protocol import KafkaServerFactory
-from tests.brokers import make_broker
+from tests.brokers import context, make_broker
 
 
 class JavaHostAddressTests(SynchronousTestCase):
@@ -70,3 +71,12 @@ class JavaHostAddressTests(SynchronousTestCase):
         self.assertFalse(
             compressed.authorize(alice, host, AclOperation.READ, ResourceType.TOPIC, "t")
         )
+
+    def test_group_member_host(self) -> None:
+        """A group member's client host is Kafka's C{InetAddress.toString}: C{/0:0:0:0:0:0:0:1}."""
+        broker = make_broker()
+        ctx = context(broker, REGISTRY[0], 0)
+        ctx.peer = "::1:40000"
+        self.assertEqual(client_host(ctx), "/0:0:0:0:0:0:0:1")
+        ctx.peer = "127.0.0.1:5555"
+        self.assertEqual(client_host(ctx), "/127.0.0.1")
