@@ -82,6 +82,18 @@ class MetadataTests(SynchronousTestCase):
         self.assertEqual((t.error_code, len(t.partitions)), (0, 1))
         self.assertIn("new-topic", self.broker.metadata.image.topics)
 
+    def test_metadata_log_is_never_auto_created(self) -> None:
+        """
+        A Metadata asking for __cluster_metadata does not create it as a topic: its partition
+        directory would be the metadata log's own (then Produce or DeleteTopics could reach it).
+        """
+        (t,) = self.metadata(self.named("__cluster_metadata")).topics
+        self.assertEqual((t.error_code, t.partitions), (ErrorCode.INVALID_REQUEST, ()))
+        self.assertNotIn("__cluster_metadata", self.broker.metadata.image.topics)
+        with self.assertRaises(KafkaError) as raised:
+            self.broker.controller.create_topic("__cluster_metadata")
+        self.assertEqual(raised.exception.code, ErrorCode.INVALID_REQUEST)
+
     def test_no_auto_create(self) -> None:
         """With allow_auto_topic_creation false a missing topic is UNKNOWN_TOPIC_OR_PARTITION."""
         (t,) = self.metadata(self.named("other"), auto=False).topics
