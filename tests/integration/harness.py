@@ -5,8 +5,9 @@ reactor) and is used from ``async def`` tests decorated with
 C{pytest_twisted.ensureDeferred}:
 
 * L{start_broker} / L{stop_broker}: a L{BrokerService} on
-  ``tcp:0:interface=127.0.0.1`` over a temporary ``log.dirs`` (the C{broker}
-  fixture of conftest.py wraps them);
+  ``tcp:0:interface=127.0.0.1`` over a temporary ``log.dirs``;
+  L{running_broker} is both as C{async with} (the C{broker} fixture of
+  conftest.py uses it);
 * L{in_thread}: run blocking client code (confluent-kafka, kafka-python, an
   asyncio loop) in its own daemon thread, with a timeout. Not the reactor's
   thread pool: the broker sends its own blocking work (metadata fsyncs) there,
@@ -25,7 +26,8 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
@@ -104,6 +106,18 @@ async def start_broker(log_dir: str, properties: Mapping[str, str] | None = None
 async def stop_broker(running: RunningBroker) -> None:
     """Stop the service: the listener, every connection, then the logs."""
     await running.service.stopService()
+
+
+@asynccontextmanager
+async def running_broker(
+    log_dir: str, properties: Mapping[str, str] | None = None
+) -> AsyncIterator[RunningBroker]:
+    """L{start_broker}, and L{stop_broker} when the block ends (however it ends)."""
+    running = await start_broker(log_dir, properties)
+    try:
+        yield running
+    finally:
+        await stop_broker(running)
 
 
 class ClientTimeout(AssertionError):

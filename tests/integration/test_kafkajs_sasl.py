@@ -14,8 +14,7 @@ from tests.integration.harness import (
     in_thread,
     require_executable,
     run_process,
-    start_broker,
-    stop_broker,
+    running_broker,
 )
 from tests.integration.test_sasl_clients import create_scram_user, sasl_properties
 
@@ -43,15 +42,12 @@ async def test_kafkajs_scram_sha_512(tmp_path: Any) -> None:
     """
     kafkajs authenticates with SCRAM-SHA-512, creates, produces; a wrong password is its SASL error.
     """
-    running = await start_broker(str(tmp_path / "logs"), sasl_properties())
-    try:
+    async with running_broker(str(tmp_path / "logs"), sasl_properties()) as running:
         await in_thread(
             create_scram_user, running.bootstrap, "js", "js-secret", ScramMechanism.SCRAM_SHA_512
         )
         ok = await run_kafkajs(running, "js-topic", "js", "js-secret")
         refused = await run_kafkajs(running, "js-topic", "js", "wrong")
-    finally:
-        await stop_broker(running)
     assert ok == {"produced": 1, "end": 5}, ok
     assert refused["error"] == "KafkaJSSASLAuthenticationError", refused
     assert (
