@@ -22,6 +22,7 @@ the suites without installing one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -294,6 +295,24 @@ def require_executable(name: str, how: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; {how}", pytrace=False)
     return path
+
+
+#: The kafkajs programs of the integration tests (tests/integration/node/<script>.js).
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+async def run_kafkajs(script: str, args: Sequence[str], *, timeout: float = 40) -> Any:
+    """Run C{node/<script>} with C{args} (it must exit 0); the JSON of its last output line."""
+    node = require_executable("node", "install Node.js (Debian package nodejs)")
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")):
+        raise AssertionError(f"kafkajs is not installed: run `npm ci` in {NODE_DIR} (test.sh does)")
+    result = await run_process(
+        [node, os.path.join(NODE_DIR, script), *args],
+        env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"),
+        cwd=NODE_DIR,
+        timeout=timeout,
+    )
+    return json.loads(result.check().stdout.decode().strip().splitlines()[-1])
 
 
 #: The Java programs of the integration tests (tests/integration/java/<Program>.java).
