@@ -30,7 +30,7 @@ from tests.integration.harness import (
     running_broker,
     wait_until,
 )
-from tests.security.certs import PASSWORD, Pki, make_pki
+from tests.security.certs import PASSWORD, Pki, make_pki, pem_stores
 
 TWO_LISTENERS = {
     "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
@@ -46,14 +46,7 @@ def pki(tmp_path: Path) -> Pki:
 
 def server_props(pki: Pki, **more: str) -> dict[str, str]:
     """PLAINTEXT and SSL listeners, the SSL one with the PEM key store and the CA as trust store."""
-    return {
-        **TWO_LISTENERS,
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": pki.server.keystore,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": pki.ca_file,
-        **more,
-    }
+    return {**TWO_LISTENERS, **pem_stores(pki, **more)}
 
 
 def ssl_client(pki: Pki, identity: str | None = None, ca: str | None = None) -> dict[str, Any]:
