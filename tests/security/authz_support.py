@@ -85,10 +85,6 @@ def ops(*operations: AclOperation) -> int:
     return sum(1 << op.value for op in operations)
 
 
-def _session(principal: KafkaPrincipal) -> Session:
-    return Session(principal=principal, client_host=CLIENT_HOST)
-
-
 def call_as(
     broker: Broker,
     spec: ApiSpec,
@@ -101,7 +97,7 @@ def call_as(
     KafkaError turned into the API's error response as the dispatcher does.
     """
     ctx = context(broker, spec, version)
-    ctx.session = _session(principal)
+    ctx.session = Session(principal=principal, client_host=CLIENT_HOST)
 
     async def handled() -> Any:
         try:
@@ -118,16 +114,18 @@ def send(
     response_cls: type[_Response],
     version: int,
     principal: KafkaPrincipal = ALICE,
+    client_host: str = CLIENT_HOST,
 ) -> Deferred[_Response]:
     """
-    Send C{request} at C{version} as C{principal} through the dispatcher:
-    a Deferred firing with the decoded response.
+    Send C{request} at C{version} as C{principal} from C{client_host} through
+    the dispatcher: a Deferred firing with the decoded response.
     """
     api_key = schema.message_info(type(request)).api_key
     assert api_key is not None
     frame = request_frame(api_key, version, 17, request, framed=False)
+    session = Session(principal=principal, client_host=client_host)
     sent: Deferred[Reply] = Dispatcher(REGISTRY, broker).dispatch(
-        frame, peer=f"{CLIENT_HOST}:5555", local_host="127.0.0.1", session=_session(principal)
+        frame, peer=f"{client_host}:5555", local_host="127.0.0.1", session=session
     )
 
     def decoded(reply: Reply) -> _Response:
