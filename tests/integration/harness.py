@@ -14,6 +14,8 @@ C{pytest_twisted.ensureDeferred}:
   and clients blocked on the broker must never starve it;
 * L{run_process}: run a client program (kcat, node) with a timeout, killing it
   when the time is up, and collect its output.
+* L{run_kafkajs} and L{run_java}: the kafkajs scripts of node/ and the Java
+  programs of java/ (kafka-clients 4.3), each through L{run_process}.
 
 This module imports no reactor at import time, so trial (which imports every
 ``test_*`` module under tests/ and ignores plain pytest functions) can import
