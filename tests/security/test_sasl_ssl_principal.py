@@ -32,9 +32,8 @@ from kafkatwist.transport.listeners import listener_tls
 from kafkatwist.transport.pool import RequestMemoryPool
 from kafkatwist.transport.tls_protocol import TlsServerFactory
 from tests.brokers import make_broker
-from tests.security.certs import make_pki
+from tests.security.certs import make_pki, pem_stores
 from tests.security.test_sasl_connection import PLAIN_JAAS, encoded
-from tests.security.test_tls import pem
 from tests.support import unframe
 
 
@@ -44,7 +43,7 @@ class SaslSslTests(SynchronousTestCase):
     def setUp(self) -> None:
         pki = make_pki(tempfile.mkdtemp(prefix="kafkatwist-sasl-ssl-"))
         props = {
-            **pem(pki, **{"ssl.client.auth": "required"}),
+            **pem_stores(pki, **{"ssl.client.auth": "required"}),
             "sasl.enabled.mechanisms": "PLAIN",
             "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
         }
