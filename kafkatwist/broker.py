@@ -73,10 +73,14 @@ class Broker:
 
     C{authorizer} decides what each principal may do (ACLs), or is None
     when C{authorizer.class.name} is unset: then everything is allowed.
+    C{tls} rebuilds the SSL listeners' contexts when their key stores are
+    updated dynamically.
 
-    @ivar advertised_host: The host to advertise, or None to use the address
-        the client connected to; set once the listener is bound.
-    @ivar advertised_port: The port to advertise; set once the listener is bound.
+    @ivar advertised_host: The first listener's host to advertise, or None to
+        use the address the client connected to; set once the listeners are
+        bound (what a listener missing from C{advertised_listeners} advertises).
+    @ivar advertised_port: The first listener's port to advertise; set once
+        the listeners are bound.
     """
 
     config: BrokerConfig

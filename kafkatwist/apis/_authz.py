@@ -107,8 +107,7 @@ def require_cluster(ctx: RequestContext, operation: AclOperation) -> None:
     @raise KafkaError: CLUSTER_AUTHORIZATION_FAILED (the API's error
         response then carries it, as Kafka's C{AuthHelper.authorizeClusterOperation}).
     """
-    if not authorize_cluster(ctx, operation):
-        raise KafkaError(ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
+    require(ctx, operation, ResourceType.CLUSTER, CLUSTER_NAME)
 
 
 def filter_authorized(

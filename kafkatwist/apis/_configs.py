@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, REFUSALS
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.config import group_overrides, topic_config
@@ -40,16 +40,16 @@ RESOURCE_TYPE_NAMES = {
     RESOURCE_GROUP: "GROUP",
 }
 
-#: The ACL resource type that authorizes each config resource type, and the
-#: error refusing it (Kafka's C{ConfigHelper.handleDescribeConfigsRequest},
+#: The ACL resource type that authorizes each config resource type, refused
+#: with its L{REFUSALS} code (Kafka's C{ConfigHelper.handleDescribeConfigsRequest},
 #: C{ControllerApis.authorizeAlterResource}): BROKER, BROKER_LOGGER and
 #: CLIENT_METRICS resources are authorized on the cluster.
-_AUTHORIZED_BY: dict[int, tuple[ResourceType, ErrorCode]] = {
-    RESOURCE_TOPIC: (ResourceType.TOPIC, ErrorCode.TOPIC_AUTHORIZATION_FAILED),
-    RESOURCE_GROUP: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED),
-    RESOURCE_BROKER: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
-    RESOURCE_BROKER_LOGGER: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
-    RESOURCE_CLIENT_METRICS: (ResourceType.CLUSTER, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+_AUTHORIZED_BY: dict[int, ResourceType] = {
+    RESOURCE_TOPIC: ResourceType.TOPIC,
+    RESOURCE_GROUP: ResourceType.GROUP,
+    RESOURCE_BROKER: ResourceType.CLUSTER,
+    RESOURCE_BROKER_LOGGER: ResourceType.CLUSTER,
+    RESOURCE_CLIENT_METRICS: ResourceType.CLUSTER,
 }
 
 #: IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType).
@@ -174,14 +174,14 @@ def config_denied(
     CLUSTER_AUTHORIZATION_FAILED with Kafka's default message; None when
     allowed, or for a type that is no config resource (refused elsewhere).
     """
-    authorized_by = _AUTHORIZED_BY.get(resource_type)
-    if authorized_by is None:
+    acl_type = _AUTHORIZED_BY.get(resource_type)
+    if acl_type is None:
         return None
-    acl_type, code = authorized_by
     if ctx.authorize(
         operation, acl_type, CLUSTER_NAME if acl_type == ResourceType.CLUSTER else name
     ):
         return None
+    code = REFUSALS[acl_type]
     return int(code), AUTHORIZATION_MESSAGES[code]
 
 

@@ -8,6 +8,7 @@ from typing import Protocol, TypeVar
 from kafkatwist.apis._spec import RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.security.session import java_host_address
 
 _P = TypeVar("_P")
 _P_contra = TypeVar("_P_contra", contravariant=True)
@@ -22,9 +23,12 @@ def coordinator_of(ctx: RequestContext) -> GroupCoordinator:
 
 
 def client_host(ctx: RequestContext) -> str:
-    """The client's address as Kafka reports it (``InetAddress.toString``: ``/127.0.0.1``)."""
+    """
+    The client's address as Kafka reports it (``InetAddress.toString``:
+    ``/127.0.0.1``, ``/0:0:0:0:0:0:0:1``).
+    """
     host = ctx.peer.rsplit(":", 1)[0] if ctx.peer else ""
-    return "/" + host.strip("[]")
+    return "/" + java_host_address(host.strip("[]"))
 
 
 class _RequestPartition(Protocol):

@@ -53,7 +53,7 @@ class RequestContext:
 
     @property
     def user(self) -> str:
-        """The principal's name, as quotas see it (C{ANONYMOUS} for PLAINTEXT clients)."""
+        """The principal's name, as quotas see it (C{ANONYMOUS} when unauthenticated)."""
         return self.session.principal.name
 
     def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:

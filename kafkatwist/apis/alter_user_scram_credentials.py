@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kafkatwist.apis._authz import require_cluster
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
-from kafkatwist.apis.describe_user_scram_credentials import CLUSTER_AUTHORIZATION_FAILED_MESSAGE
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.messages.alter_user_scram_credentials import (
@@ -151,11 +150,7 @@ def error_response(
     (Kafka's C{AlterUserScramCredentialsRequest.getErrorResponse}).
     """
     users = {d.name for d in request.deletions} | {u.name for u in request.upsertions}
-    message = (
-        CLUSTER_AUTHORIZATION_FAILED_MESSAGE
-        if code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        else None
-    )
+    message = AUTHORIZATION_MESSAGES.get(code)
     return AlterUserScramCredentialsResponse(
         results=tuple(
             AlterUserScramCredentialsResult(user=user, error_code=int(code), error_message=message)

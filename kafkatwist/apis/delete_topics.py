@@ -4,7 +4,9 @@ Behavior:
 * topics by name (v0-v5) or by name or id (v6+); unknown names get
   UNKNOWN_TOPIC_OR_PARTITION, unknown ids UNKNOWN_TOPIC_ID;
 * internal topics cannot be deleted (TOPIC_AUTHORIZATION_FAILED, as Kafka);
-* ``delete.topic.enable=false`` gives TOPIC_DELETION_DISABLED;
+* ``delete.topic.enable=false`` refuses the whole request before anything
+  is looked at or authorized (Kafka's C{ControllerApis.deleteTopics}):
+  INVALID_REQUEST below v3, TOPIC_DELETION_DISABLED from v3, for every topic;
 * the deletion is a RemoveTopicRecord in ``__cluster_metadata``; the
   partition directories are renamed with Kafka's ``-delete`` suffix and removed.
 
@@ -61,6 +63,10 @@ def _authorized(
 
 async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTopicsResponse:
     broker = ctx.broker
+    if not broker.config.delete_topic_enable:
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST if ctx.api_version < 3 else ErrorCode.TOPIC_DELETION_DISABLED
+        )
     image = broker.metadata.image
     controller = broker.controller
     wanted = (
@@ -95,8 +101,6 @@ async def handle(ctx: RequestContext, request: DeleteTopicsRequest) -> DeleteTop
                 shown = topic.name if topic.name in describable else None
                 results.append(_refused(shown, topic_id))
             continue
-        elif not broker.config.delete_topic_enable:
-            code, message = ErrorCode.TOPIC_DELETION_DISABLED, "Topic deletion is disabled."
         elif topic.is_internal:
             code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
             message = "Deletion of internal topics is not allowed."

@@ -18,6 +18,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
@@ -55,7 +56,7 @@ def _partition(ctx: RequestContext, topic: str, index: int) -> PartitionResponse
 
 #: Kafka's C{Errors} messages, which its C{ApiError} carries for a topic's error.
 _MESSAGES = {
-    ErrorCode.TOPIC_AUTHORIZATION_FAILED: "Topic authorization failed.",
+    **AUTHORIZATION_MESSAGES,
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: "This server does not host this topic-partition.",
 }
 

@@ -9,7 +9,9 @@ Behavior (KIP-966; Kafka's ``DescribeTopicPartitionsRequestHandler``):
 * ``response_partition_limit`` (capped at 2000, at least 1) and the request
   cursor paginate; ``next_cursor`` names where the next page starts;
 * a cursor whose topic is not in the requested list, or with a negative
-  partition index, is INVALID_REQUEST.
+  partition index, is INVALID_REQUEST; listing every topic, the cursor's
+  topic need not exist (the listing starts at its name), so that the
+  answer does not reveal whether a topic the principal may not describe exists.
 
 * authorization (Kafka's C{DescribeTopicPartitionsRequestHandler}): a
   topic the principal may not DESCRIBE is left out when every topic is
@@ -51,7 +53,9 @@ async def handle(
     names = set(image.topics) if fetch_all else {t.name for t in request.topics}
     cursor = request.cursor
     if cursor is not None:
-        if cursor.topic_name not in names:
+        # Only a listed request's cursor must name one of its topics (Kafka's handler):
+        # checked against every topic, it would say whether an undescribable one exists.
+        if not fetch_all and cursor.topic_name not in names:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "the cursor topic must be requested")
         if cursor.partition_index < 0:
             raise KafkaError(ErrorCode.INVALID_REQUEST, "negative cursor partition index")

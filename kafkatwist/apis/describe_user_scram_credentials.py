@@ -12,7 +12,7 @@ are never returned.
 
 from __future__ import annotations
 
-from kafkatwist.apis._authz import require_cluster
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, require_cluster
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_user_scram_credentials import (
@@ -27,8 +27,6 @@ from kafkatwist.wire.versions import VersionRange
 #: Kafka's C{ScramImage} messages.
 DUPLICATE_USER = "Cannot describe SCRAM credentials for the same user twice in a single request: "
 NO_SUCH_USER = "Attempt to describe a user credential that does not exist: "
-#: Kafka's C{Errors.CLUSTER_AUTHORIZATION_FAILED} message.
-CLUSTER_AUTHORIZATION_FAILED_MESSAGE = "Cluster authorization failed."
 
 
 async def handle(
@@ -79,11 +77,7 @@ def error_response(
     The error at the top and once per user asked about, with no user name
     (Kafka's C{DescribeUserScramCredentialsRequest.getErrorResponse}).
     """
-    message = (
-        CLUSTER_AUTHORIZATION_FAILED_MESSAGE
-        if code == ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        else None
-    )
+    message = AUTHORIZATION_MESSAGES.get(code)
     return DescribeUserScramCredentialsResponse(
         error_code=int(code),
         error_message=message,

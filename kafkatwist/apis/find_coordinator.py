@@ -24,6 +24,7 @@ Version notes:
 
 from __future__ import annotations
 
+from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, REFUSALS
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.find_coordinator import (
@@ -38,19 +39,10 @@ GROUP_KEY_TYPE = 0
 TRANSACTION_KEY_TYPE = 1
 
 
-#: What each key type is authorized as: its resource type and the code of a refusal.
+#: What each key type is authorized as (a refusal is the resource type's L{REFUSALS} code).
 _AUTHORIZED_AS = {
-    GROUP_KEY_TYPE: (ResourceType.GROUP, ErrorCode.GROUP_AUTHORIZATION_FAILED),
-    TRANSACTION_KEY_TYPE: (
-        ResourceType.TRANSACTIONAL_ID,
-        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-    ),
-}
-
-#: Kafka's C{Errors.message()} of the refusals, the error message before v4.
-_REFUSAL_MESSAGES = {
-    ErrorCode.GROUP_AUTHORIZATION_FAILED: "Group authorization failed.",
-    ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED: "Transactional Id authorization failed.",
+    GROUP_KEY_TYPE: ResourceType.GROUP,
+    TRANSACTION_KEY_TYPE: ResourceType.TRANSACTIONAL_ID,
 }
 
 
@@ -62,14 +54,15 @@ async def handle(ctx: RequestContext, request: FindCoordinatorRequest) -> FindCo
     version = ctx.api_version
     if request.key_type not in (GROUP_KEY_TYPE, TRANSACTION_KEY_TYPE):
         raise KafkaError(ErrorCode.INVALID_REQUEST, f"Unknown key type {request.key_type}")
-    resource_type, refusal = _AUTHORIZED_AS[request.key_type]
+    resource_type = _AUTHORIZED_AS[request.key_type]
+    refusal = REFUSALS[resource_type]
     refused = {
         k
         for k in _keys(request, version)
         if not ctx.authorize(AclOperation.DESCRIBE, resource_type, k)
     }
     if version < 4 and refused:
-        return error_response(request, version, refusal, _REFUSAL_MESSAGES[refusal])
+        return error_response(request, version, refusal, AUTHORIZATION_MESSAGES[refusal])
     if version >= 4 and refused and refused.issuperset(request.coordinator_keys):
         return _answer(ctx, request, version, refused, refusal)
     broker = ctx.broker

@@ -73,6 +73,15 @@ def config_type(name: str) -> int | None:
     d = BROKER_CONFIGS.get(name)
     if d is not None:
         return d.type
+    match = _LISTENER_CONFIG.fullmatch(name)
+    if match is not None:
+        # A listener's (or a listener's mechanism's) override has its base key's
+        # type (Kafka's KafkaConfig.configType): an inline PEM key stays a PASSWORD.
+        base = match.group(1)
+        for synonym in (base, base.partition(".")[2]):
+            d = BROKER_CONFIGS.get(synonym)
+            if d is not None:
+                return d.type
     if is_kafka_key(name):
         # Kafka defines it; kafkatwist does not catalogue its type.
         return TYPE_PASSWORD if "password" in name or name.endswith("jaas.config") else TYPE_STRING

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: Kafka broker configs the table above leaves out (a single broker, plaintext only).
+#: Kafka broker configs the table above leaves out (a single broker has no use for them).
 MORE_KAFKA_KEYS = frozenset(
     {
         "advertised.host.name",

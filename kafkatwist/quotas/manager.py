@@ -27,8 +27,10 @@ C{quotaTypesEnabled} bits are never cleared); here the levels are those
 with a quota now, so removing the last quota of a level regroups sensors at
 once. Sensors unused for an hour are dropped, as Kafka's expire.
 
-Until SASL exists every client's user is C{ANONYMOUS}, the principal name
-Kafka gives PLAINTEXT connections, so C{/users/ANONYMOUS} quotas apply.
+A client's user is its connection's principal name (C{RequestContext.user}):
+the SASL user, the name a client certificate maps to, or C{ANONYMOUS} for an
+unauthenticated connection (PLAINTEXT, SSL without a client certificate),
+whose C{/users/ANONYMOUS} quotas then apply, as in Kafka.
 """
 
 from __future__ import annotations
@@ -40,9 +42,6 @@ from attrs import define, field
 from kafkatwist.quotas.entities import CLIENT_ID, IP, USER, Entity
 from kafkatwist.quotas.rate import QuotaSensor, QuotaWindow, Rate
 from kafkatwist.storage.metadata_image import MetadataImage
-
-#: The principal name of an unauthenticated (PLAINTEXT) connection, as in Kafka.
-ANONYMOUS = "ANONYMOUS"
 
 #: Kafka's quota bound when no quota covers a client (C{Long.MAX_VALUE}).
 UNLIMITED = float(2**63 - 1)
@@ -241,4 +240,4 @@ class ClientQuotas:
         )
 
 
-__all__ = ["ANONYMOUS", "UNLIMITED", "ClientQuotaManager", "ClientQuotas", "QuotaSource"]
+__all__ = ["UNLIMITED", "ClientQuotaManager", "ClientQuotas", "QuotaSource"]

@@ -8,7 +8,9 @@ sees the message).
 
 What Kafka checks, and so this does:
 
-* the client-first message matches Kafka's grammar (C{ScramMessages}):
+* the client-first message matches Kafka's grammar (C{ScramMessages}; a
+  message that does not is not quoted in the log line, unlike Kafka's, as
+  it may be a password sent with the wrong mechanism):
   gs2 header C{n} only (no channel binding), an optional authzid, which
   must then equal the user name, ASCII names with C{=2C}/C{=3D} escapes;
 * the server nonce extends the client's with fresh random characters, and
@@ -145,7 +147,8 @@ class ClientFirstMessage:
         text = token.decode("utf-8", "replace")
         match = _CLIENT_FIRST.fullmatch(text)
         if match is None:
-            raise SaslError(f"Invalid SCRAM client first message format: {text}")
+            # Not the text: a client with the wrong mechanism may have sent its password.
+            raise SaslError(f"Invalid SCRAM client first message format ({len(token)} bytes)")
         extensions = dict(item.split("=", 1) for item in match["extensions"].split(",") if item)
         return cls(
             gs2_header=match["gs2"],
@@ -172,12 +175,14 @@ class ClientFinalMessage:
         text = token.decode("utf-8", "replace")
         match = _CLIENT_FINAL.fullmatch(text)
         if match is None:
-            raise SaslError(f"Invalid SCRAM client final message format: {text}")
+            raise SaslError(f"Invalid SCRAM client final message format ({len(token)} bytes)")
         try:
             channel = base64.b64decode(match["channel"], validate=True)
             proof = base64.b64decode(match["proof"], validate=True)
         except binascii.Error as e:
-            raise SaslError(f"Invalid SCRAM client final message format: {text}") from e
+            raise SaslError(
+                f"Invalid SCRAM client final message format ({len(token)} bytes)"
+            ) from e
         return cls(match["without_proof"], channel, match["nonce"], proof)
 
 

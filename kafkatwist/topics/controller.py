@@ -27,7 +27,13 @@ from kafkatwist.security.acl import AclBinding
 from kafkatwist.security.acl_control import plan_create, plan_delete
 from kafkatwist.security.acl_filter import AclBindingFilter
 from kafkatwist.storage.interfaces import IMetadataStore
-from kafkatwist.storage.kraft import RESOURCE_TOPIC, MetadataImage, TopicState, random_kafka_uuid
+from kafkatwist.storage.kraft import (
+    METADATA_TOPIC,
+    RESOURCE_TOPIC,
+    MetadataImage,
+    TopicState,
+    random_kafka_uuid,
+)
 from kafkatwist.topics.names import collision_name, validate_topic_name
 from kafkatwist.topics.partitions import Partitions
 
@@ -83,6 +89,12 @@ class Controller:
         @return: the resolved (partitions, replication factor).
         @raise KafkaError: with Kafka's code and message on refusal.
         """
+        if name == METADATA_TOPIC:
+            # Its partition directory is the metadata log's own (Kafka's ControllerApis).
+            raise KafkaError(
+                ErrorCode.INVALID_REQUEST,
+                f"Creation of internal topic {METADATA_TOPIC} is prohibited.",
+            )
         reason = validate_topic_name(name)
         if reason is not None:
             raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, reason)

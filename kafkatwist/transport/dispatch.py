@@ -6,6 +6,9 @@ Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
   body that does not decode is a L{ProtocolViolation}: the connection closes;
 * ApiVersions at an unsupported version is answered with a v0 body carrying
   UNSUPPORTED_VERSION and the supported keys (KIP-511);
+* a session not yet authenticated (SASL) gets nothing but ApiVersions: any
+  other frame is a L{ProtocolViolation} (the SASL authenticator keeps them
+  away before; this is the last line);
 * a handler's L{KafkaError} becomes the API's error response;
 * any other exception is logged once and answered with UNKNOWN_SERVER_ERROR;
   the connection stays up;
@@ -85,6 +88,9 @@ class Dispatcher:
             L{ProtocolViolation} when the connection must close.
         """
         api_key, api_version = peek_key_and_version(frame)
+        if session is not None and not session.authenticated and api_key != API_VERSIONS_KEY:
+            # The SASL authenticator keeps these away; should one slip through, refuse it here.
+            raise ProtocolViolation(f"API key {api_key} before SASL authentication completed")
         spec = self.specs.get(api_key)
         if spec is None:
             raise ProtocolViolation(f"unknown API key {api_key} (version {api_version})")

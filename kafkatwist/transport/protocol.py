@@ -58,7 +58,7 @@ from twisted.python.failure import Failure
 from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.errors import ProtocolViolation
 from kafkatwist.security.sasl import SaslAuthenticator, SaslListener
-from kafkatwist.security.session import Session
+from kafkatwist.security.session import Session, java_host_address
 from kafkatwist.transport.connection import Connection, ip_host
 from kafkatwist.transport.dispatch import Dispatcher, Reply
 from kafkatwist.transport.pool import RequestMemoryPool
@@ -147,7 +147,7 @@ class KafkaServerProtocol(Int32StringReceiver):
         self.session = Session(
             listener=self.factory.listener_name,
             security_protocol=self.factory.security_protocol,
-            client_host=ip_host(peer) or "",
+            client_host=java_host_address(ip_host(peer) or ""),
         )
         if self.factory.sasl is not None:
             self.sasl = self.factory.sasl.authenticator(self.session)

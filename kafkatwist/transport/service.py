@@ -196,15 +196,18 @@ class BrokerService(Service):
     """
     The broker as a Twisted service.
 
-    C{startService} creates the stores, builds every service over them
-    (L{build_broker}), loads the metadata and the logs, starts the group
-    coordinator and only then listens, so no request is served from a
-    half-loaded state. C{stopService} stops listening, closes the
-    connections, stops the group coordinator, then closes the logs (flush
-    and the clean-shutdown marker), and returns a Deferred.
+    C{startService} checks the listeners and reads their key and trust
+    stores (a bad one stops the start first), creates
+    the stores, builds every service over them (L{build_broker}), loads the
+    metadata and the logs, starts the group and transaction coordinators and
+    only then binds every listener (C{listeners}: PLAINTEXT, SSL, SASL_PLAINTEXT,
+    SASL_SSL), so no request is served from a half-loaded state.
+    C{stopService} stops listening, closes every listener's connections,
+    stops the coordinators, then closes the logs (flush and the
+    clean-shutdown marker), and returns a Deferred.
 
-    @ivar ready: fires with the listening port once the broker serves, or
-        fails with the reason it could not start.
+    @ivar ready: fires with the first listener's port once the broker
+        serves, or fails with the reason it could not start.
     """
 
     _log = Logger()

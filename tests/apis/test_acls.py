@@ -11,9 +11,10 @@ from kafka.protocol.admin import DeleteAclsRequest as ClientDelete
 from kafka.protocol.admin import DeleteAclsResponse as ClientDeleteResponse
 from kafka.protocol.admin import DescribeAclsRequest as ClientDescribe
 from kafka.protocol.admin import DescribeAclsResponse as ClientDescribeResponse
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.apis import REGISTRY, create_acls, delete_acls, describe_acls
+from kafkatwist.apis import create_acls, delete_acls, describe_acls
 from kafkatwist.apis._spec import ApiSpec
 from kafkatwist.broker import Broker
 from kafkatwist.config.properties import BrokerConfig
@@ -24,11 +25,9 @@ from kafkatwist.messages.delete_acls import DeleteAclsFilter, DeleteAclsRequest,
 from kafkatwist.messages.describe_acls import DescribeAclsRequest, DescribeAclsResponse
 from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.security.principal import KafkaPrincipal
-from kafkatwist.security.session import Session
-from kafkatwist.transport.dispatch import Dispatcher
 from tests.brokers import make_broker, metadata_of
 from tests.offsets_support import client_roundtrip
-from tests.support import decode_reply, request_frame
+from tests.security.authz_support import send
 
 CREATE, DESCRIBE, DELETE = create_acls.SPEC, describe_acls.SPEC, delete_acls.SPEC
 STANDARD = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -89,14 +88,11 @@ class _Case(SynchronousTestCase):
         self, spec: ApiSpec, request: Any, version: int = 3, principal: str = "User:ANONYMOUS"
     ) -> Any:
         """Send a request through the dispatcher as C{principal} from 10.1.1.1; decode the reply."""
-        session = Session(principal=KafkaPrincipal.parse(principal), client_host="10.1.1.1")
-        frame = request_frame(spec.api_key, version, 9, request, framed=False)
-        reply = self.successResultOf(
-            Dispatcher(REGISTRY, self.broker).dispatch(frame, session=session)
+        who = KafkaPrincipal.parse(principal)
+        sent: Deferred[Any] = send(
+            self.broker, request, spec.response, version, who, client_host="10.1.1.1"
         )
-        decoded: tuple[int, Any] = decode_reply(reply, spec.response, version)
-        self.assertEqual(decoded[0], 9)
-        return decoded[1]
+        return self.successResultOf(sent)
 
     def create(self, *creations: AclCreation, **kw: Any) -> list[tuple[int, str | None]]:
         response: CreateAclsResponse = self.call(CREATE, CreateAclsRequest(creations), **kw)

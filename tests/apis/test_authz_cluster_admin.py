@@ -33,9 +33,9 @@ from kafkatwist.messages.update_features import (
     UpdateFeaturesRequest,
     UpdateFeaturesResponse,
 )
-from kafkatwist.security.acl import AclOperation, AclPermissionType, ResourceType
-from tests.apis.admin_authz_support import acl, on_cluster, secure, send
+from kafkatwist.security.acl import AclOperation, ResourceType
 from tests.brokers import make_broker
+from tests.security.authz_support import acl, authorize, on_cluster, send
 
 OP = AclOperation
 CAF = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
@@ -61,18 +61,18 @@ class DescribeClusterAuthorizationTests(SynchronousTestCase):
 
     def test_no_acl_needed(self) -> None:
         """Without ACLs the cluster is still described, with no operations when asked."""
-        secure(self.broker)
+        authorize(self.broker)
         self.assertEqual(self.operations(asked=False), INT32_MIN)
         self.assertEqual(self.operations(), 0)
 
     def test_describe(self) -> None:
         """DESCRIBE on the cluster shows DESCRIBE."""
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         self.assertEqual(self.operations(), bits(OP.DESCRIBE))
 
     def test_implied_describe(self) -> None:
         """ALTER implies DESCRIBE; ALTER_CONFIGS implies DESCRIBE_CONFIGS."""
-        secure(self.broker, on_cluster(OP.ALTER), on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER), on_cluster(OP.ALTER_CONFIGS))
         self.assertEqual(
             self.operations(),
             bits(OP.ALTER, OP.DESCRIBE, OP.ALTER_CONFIGS, OP.DESCRIBE_CONFIGS),
@@ -80,21 +80,17 @@ class DescribeClusterAuthorizationTests(SynchronousTestCase):
 
     def test_without_describe_nothing(self) -> None:
         """Kafka answers 0 without DESCRIBE, even when other cluster operations are allowed."""
-        secure(self.broker, on_cluster(OP.CREATE), on_cluster(OP.IDEMPOTENT_WRITE))
+        authorize(self.broker, on_cluster(OP.CREATE), on_cluster(OP.IDEMPOTENT_WRITE))
         self.assertEqual(self.operations(), 0)
 
     def test_all(self) -> None:
         """ALL on the cluster shows every cluster operation (8096)."""
-        secure(self.broker, on_cluster(OP.ALL))
+        authorize(self.broker, on_cluster(OP.ALL))
         self.assertEqual(self.operations(), 8096)
 
     def test_deny(self) -> None:
         """A DENY takes its operation out of ALL."""
-        secure(
-            self.broker,
-            on_cluster(OP.ALL),
-            on_cluster(OP.CREATE, permission=AclPermissionType.DENY),
-        )
+        authorize(self.broker, on_cluster(OP.ALL), on_cluster(OP.CREATE, deny=True))
         self.assertEqual(self.operations(), 8096 - bits(OP.CREATE))
 
 
@@ -107,28 +103,28 @@ class ClusterOperationTests(SynchronousTestCase):
 
     def test_describe_log_dirs(self) -> None:
         """DescribeLogDirs needs DESCRIBE: else no results and, v3+, the top-level error."""
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))
         request = DescribeLogDirsRequest(topics=None)
         for version, code in ((1, 0), (3, CAF), (4, CAF)):
             response = self.successResultOf(
                 send(self.broker, request, DescribeLogDirsResponse, version)
             )
             self.assertEqual((response.error_code, response.results), (code, ()))
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         response = self.successResultOf(send(self.broker, request, DescribeLogDirsResponse, 4))
         self.assertEqual(response.error_code, 0)
         self.assertEqual(len(response.results), 1)
 
     def test_describe_log_dirs_topics(self) -> None:
         """Asked for a topic, a refused DescribeLogDirs still reveals nothing about it."""
-        secure(self.broker, acl(ResourceType.TOPIC, "t", OP.ALL))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", OP.ALL))
         request = DescribeLogDirsRequest(topics=(DescribableLogDirTopic("t", (0,)),))
         response = self.successResultOf(send(self.broker, request, DescribeLogDirsResponse, 2))
         self.assertEqual(response.results, ())
 
     def test_alter_replica_log_dirs(self) -> None:
         """AlterReplicaLogDirs needs ALTER: else every partition is CLUSTER_AUTHORIZATION_FAILED."""
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         request = arld.AlterReplicaLogDirsRequest(
             dirs=(
                 arld.AlterReplicaLogDir(
@@ -147,7 +143,7 @@ class ClusterOperationTests(SynchronousTestCase):
             ],
             [("t", [(0, CAF), (5, CAF)])],
         )
-        secure(self.broker, on_cluster(OP.ALTER))
+        authorize(self.broker, on_cluster(OP.ALTER))
         response = self.successResultOf(
             send(self.broker, request, arld.AlterReplicaLogDirsResponse, 2)
         )
@@ -155,7 +151,7 @@ class ClusterOperationTests(SynchronousTestCase):
 
     def test_elect_leaders(self) -> None:
         """ElectLeaders needs ALTER: else the top-level error (v1+) and each partition asked for."""
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         asked = (el.TopicPartitions(topic="t", partitions=(0,)),)
         for version, top in ((0, 0), (1, CAF), (2, CAF)):
             request = el.ElectLeadersRequest(
@@ -175,13 +171,13 @@ class ClusterOperationTests(SynchronousTestCase):
         every = el.ElectLeadersRequest(election_type=0, topic_partitions=None, timeout_ms=1000)
         response = self.successResultOf(send(self.broker, every, el.ElectLeadersResponse, 2))
         self.assertEqual((response.error_code, response.replica_election_results), (CAF, ()))
-        secure(self.broker, on_cluster(OP.ALTER))
+        authorize(self.broker, on_cluster(OP.ALTER))
         response = self.successResultOf(send(self.broker, every, el.ElectLeadersResponse, 2))
         self.assertEqual(response.error_code, 0)
 
     def test_alter_partition_reassignments(self) -> None:
         """AlterPartitionReassignments needs ALTER: else the error on top and on each partition."""
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         request = apr.AlterPartitionReassignmentsRequest(
             timeout_ms=1000,
             topics=(
@@ -202,7 +198,7 @@ class ClusterOperationTests(SynchronousTestCase):
             ],
             [("t", [(0, CAF)])],
         )
-        secure(self.broker, on_cluster(OP.ALTER))
+        authorize(self.broker, on_cluster(OP.ALTER))
         response = self.successResultOf(
             send(self.broker, request, apr.AlterPartitionReassignmentsResponse, 0)
         )
@@ -210,7 +206,7 @@ class ClusterOperationTests(SynchronousTestCase):
 
     def test_list_partition_reassignments(self) -> None:
         """ListPartitionReassignments needs DESCRIBE: else the error and the asked topics echoed."""
-        secure(self.broker, on_cluster(OP.CREATE))
+        authorize(self.broker, on_cluster(OP.CREATE))
         request = lpr.ListPartitionReassignmentsRequest(
             timeout_ms=1000,
             topics=(lpr.ListPartitionReassignmentsTopics(name="t", partition_indexes=(0, 1)),),
@@ -226,7 +222,7 @@ class ClusterOperationTests(SynchronousTestCase):
             ],
             [("t", [(0, ()), (1, ())])],
         )
-        secure(self.broker, on_cluster(OP.ALTER))  # implies DESCRIBE
+        authorize(self.broker, on_cluster(OP.ALTER))  # implies DESCRIBE
         response = self.successResultOf(
             send(self.broker, request, lpr.ListPartitionReassignmentsResponse, 0)
         )
@@ -234,13 +230,13 @@ class ClusterOperationTests(SynchronousTestCase):
 
     def test_describe_client_quotas(self) -> None:
         """DescribeClientQuotas needs DESCRIBE_CONFIGS: else the error and null entries."""
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         request = dcq.DescribeClientQuotasRequest(components=(), strict=False)
         response = self.successResultOf(
             send(self.broker, request, dcq.DescribeClientQuotasResponse, 1)
         )
         self.assertEqual((response.error_code, response.entries), (CAF, None))
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))  # implies DESCRIBE_CONFIGS
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))  # implies DESCRIBE_CONFIGS
         response = self.successResultOf(
             send(self.broker, request, dcq.DescribeClientQuotasResponse, 1)
         )
@@ -248,7 +244,7 @@ class ClusterOperationTests(SynchronousTestCase):
 
     def test_alter_client_quotas(self) -> None:
         """AlterClientQuotas needs ALTER_CONFIGS: else each entry is refused and nothing is set."""
-        secure(self.broker, on_cluster(OP.DESCRIBE_CONFIGS))
+        authorize(self.broker, on_cluster(OP.DESCRIBE_CONFIGS))
         request = acq.AlterClientQuotasRequest(
             entries=(
                 acq.EntryDataRequest(
@@ -269,7 +265,7 @@ class ClusterOperationTests(SynchronousTestCase):
             [(CAF, "Cluster authorization failed.", [("user", "bob")])],
         )
         self.assertEqual(dict(self.broker.metadata.image.client_quotas), {})
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))
         response = self.successResultOf(
             send(self.broker, request, acq.AlterClientQuotasResponse, 1)
         )
@@ -278,7 +274,7 @@ class ClusterOperationTests(SynchronousTestCase):
 
     def test_update_features(self) -> None:
         """UpdateFeatures needs ALTER: else the top-level error and no results."""
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))
         for version in (0, 1, 2):
             request = UpdateFeaturesRequest(
                 timeout_ms=1000,
@@ -289,13 +285,13 @@ class ClusterOperationTests(SynchronousTestCase):
                 send(self.broker, request, UpdateFeaturesResponse, version)
             )
             self.assertEqual((response.error_code, response.results), (CAF, ()))
-        secure(self.broker, on_cluster(OP.ALTER))
+        authorize(self.broker, on_cluster(OP.ALTER))
         response = self.successResultOf(send(self.broker, request, UpdateFeaturesResponse, 2))
         self.assertEqual(response.error_code, 0)
 
     def test_describe_quorum(self) -> None:
         """DescribeQuorum needs DESCRIBE: else the top-level error, with Kafka's message at v2."""
-        secure(self.broker, on_cluster(OP.CREATE))
+        authorize(self.broker, on_cluster(OP.CREATE))
         request = dq.DescribeQuorumRequest(
             topics=(
                 dq.TopicDataRequest(
@@ -310,24 +306,24 @@ class ClusterOperationTests(SynchronousTestCase):
             )
             self.assertEqual((response.error_code, response.topics), (CAF, ()))
         self.assertEqual(response.error_message, "Cluster authorization failed.")
-        secure(self.broker, on_cluster(OP.DESCRIBE))
+        authorize(self.broker, on_cluster(OP.DESCRIBE))
         response = self.successResultOf(send(self.broker, request, dq.DescribeQuorumResponse, 2))
         self.assertEqual((response.error_code, len(response.topics)), (0, 1))
 
     def test_list_config_resources(self) -> None:
         """ListConfigResources needs DESCRIBE_CONFIGS on the cluster: else the top-level error."""
-        secure(self.broker, acl(ResourceType.TOPIC, "*", OP.DESCRIBE_CONFIGS))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", OP.DESCRIBE_CONFIGS))
         request = ListConfigResourcesRequest(resource_types=())
         response = self.successResultOf(send(self.broker, request, ListConfigResourcesResponse, 1))
         self.assertEqual((response.error_code, response.config_resources), (CAF, ()))
-        secure(self.broker, on_cluster(OP.DESCRIBE_CONFIGS))
+        authorize(self.broker, on_cluster(OP.DESCRIBE_CONFIGS))
         response = self.successResultOf(send(self.broker, request, ListConfigResourcesResponse, 1))
         self.assertEqual(response.error_code, 0)
         self.assertIn("t", [r.resource_name for r in response.config_resources])
 
     def test_telemetry_needs_nothing(self) -> None:
         """GetTelemetrySubscriptions checks no ACL, as Kafka."""
-        secure(self.broker)
+        authorize(self.broker)
         request = GetTelemetrySubscriptionsRequest(client_instance_id=uuid.UUID(int=0))
         response = self.successResultOf(
             send(self.broker, request, GetTelemetrySubscriptionsResponse, 0)

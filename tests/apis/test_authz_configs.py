@@ -21,8 +21,8 @@ from kafkatwist.messages.describe_configs import (
     DescribeConfigsResponse,
 )
 from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
-from tests.apis.admin_authz_support import acl, on_cluster, secure, send
 from tests.brokers import make_broker
+from tests.security.authz_support import acl, authorize, on_cluster, send
 
 OP = AclOperation
 TAF = ErrorCode.TOPIC_AUTHORIZATION_FAILED
@@ -74,7 +74,7 @@ class DescribeConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_refused_without_acls(self) -> None:
         """Each resource type is refused with its own code and Kafka's message, with no configs."""
-        secure(self.broker)
+        authorize(self.broker)
         codes = [TAF, CAF, CAF, GAF, CAF]
         self.assertEqual(
             self.describe(*RESOURCES),
@@ -83,7 +83,7 @@ class DescribeConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_allowed(self) -> None:
         """DESCRIBE_CONFIGS on the topic, the group and the cluster allows every resource."""
-        secure(
+        authorize(
             self.broker,
             acl(ResourceType.TOPIC, "t", OP.DESCRIBE_CONFIGS),
             acl(ResourceType.GROUP, "g", OP.DESCRIBE_CONFIGS),
@@ -96,7 +96,7 @@ class DescribeConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_refused_listed_last(self) -> None:
         """As Kafka, the allowed resources are answered first, then the refused ones."""
-        secure(self.broker, on_cluster(OP.DESCRIBE_CONFIGS))
+        authorize(self.broker, on_cluster(OP.DESCRIBE_CONFIGS))
         results = self.describe((RESOURCE_TOPIC, "t"), (RESOURCE_BROKER, "1"))
         self.assertEqual(
             [(r[0], r[2]) for r in results], [(RESOURCE_BROKER, 0), (RESOURCE_TOPIC, TAF)]
@@ -104,13 +104,13 @@ class DescribeConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_missing_topic_not_revealed(self) -> None:
         """A missing topic the principal may not describe is TOPIC_AUTHORIZATION_FAILED."""
-        secure(self.broker, acl(ResourceType.TOPIC, "t", OP.DESCRIBE_CONFIGS))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", OP.DESCRIBE_CONFIGS))
         results = self.describe((RESOURCE_TOPIC, "gone"), (RESOURCE_TOPIC, "t"))
         self.assertEqual([(r[1], r[2]) for r in results], [("t", 0), ("gone", TAF)])
 
     def test_implied_by_alter_configs(self) -> None:
         """ALTER_CONFIGS implies DESCRIBE_CONFIGS; DESCRIBE alone does not."""
-        secure(
+        authorize(
             self.broker,
             acl(ResourceType.TOPIC, "t", OP.ALTER_CONFIGS),
             acl(ResourceType.GROUP, "g", OP.DESCRIBE),
@@ -121,7 +121,7 @@ class DescribeConfigsAuthorizationTests(SynchronousTestCase):
     def test_prefixed_topics(self) -> None:
         """DESCRIBE_CONFIGS on a prefix allows exactly the topics named with it."""
         self.successResultOf(self.broker.controller.create_topic("app-1", 1))
-        secure(
+        authorize(
             self.broker,
             acl(ResourceType.TOPIC, "app-", OP.DESCRIBE_CONFIGS, pattern=PatternType.PREFIXED),
         )
@@ -130,7 +130,7 @@ class DescribeConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_v0(self) -> None:
         """v0 refuses with the same codes and messages."""
-        secure(self.broker)
+        authorize(self.broker)
         results = self.describe((RESOURCE_TOPIC, "t"), (RESOURCE_BROKER, "1"), version=0)
         self.assertEqual(
             [(r[2], r[3]) for r in results], [(TAF, MESSAGES[TAF]), (CAF, MESSAGES[CAF])]
@@ -161,18 +161,18 @@ class AlterConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_topic(self) -> None:
         """Without ALTER_CONFIGS on the topic its configs stay; with it they change."""
-        secure(self.broker, acl(ResourceType.TOPIC, "t", OP.DESCRIBE_CONFIGS))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", OP.DESCRIBE_CONFIGS))
         self.assertEqual(self.alter(RESOURCE_TOPIC, "t", RETENTION, "1000"), (TAF, MESSAGES[TAF]))
         self.assertNotIn(RETENTION, self.broker.metadata.image.topics["t"].configs)
-        secure(self.broker, acl(ResourceType.TOPIC, "t", OP.ALTER_CONFIGS))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", OP.ALTER_CONFIGS))
         self.assertEqual(self.alter(RESOURCE_TOPIC, "t", RETENTION, "1000"), (0, None))
         self.assertEqual(self.broker.metadata.image.topics["t"].configs[RETENTION], "1000")
 
     def test_missing_topic_not_revealed(self) -> None:
         """A missing topic is TOPIC_AUTHORIZATION_FAILED without ALTER_CONFIGS, else unknown."""
-        secure(self.broker)
+        authorize(self.broker)
         self.assertEqual(self.alter(RESOURCE_TOPIC, "gone", RETENTION, "1")[0], TAF)
-        secure(self.broker, acl(ResourceType.TOPIC, "*", OP.ALTER_CONFIGS))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", OP.ALTER_CONFIGS))
         self.assertEqual(
             self.alter(RESOURCE_TOPIC, "gone", RETENTION, "1")[0],
             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
@@ -180,26 +180,26 @@ class AlterConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_broker(self) -> None:
         """A BROKER resource needs ALTER_CONFIGS on the cluster, not on a topic."""
-        secure(self.broker, acl(ResourceType.TOPIC, "*", OP.ALTER_CONFIGS))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", OP.ALTER_CONFIGS))
         self.assertEqual(
             self.alter(RESOURCE_BROKER, "", "log.cleaner.threads", "2"), (CAF, MESSAGES[CAF])
         )
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))
         self.assertEqual(self.alter(RESOURCE_BROKER, "", "log.cleaner.threads", "2"), (0, None))
 
     def test_broker_validated_first(self) -> None:
         """As Kafka's broker, a BROKER resource's name is checked before it is authorized."""
-        secure(self.broker)
+        authorize(self.broker)
         code, message = self.alter(RESOURCE_BROKER, "7", "log.cleaner.threads", "2")
         self.assertEqual(code, ErrorCode.INVALID_REQUEST)
         self.assertIn("Unexpected broker id", message or "")
 
     def test_group(self) -> None:
         """A GROUP resource needs ALTER_CONFIGS on the group."""
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))
         key = "consumer.session.timeout.ms"
         self.assertEqual(self.alter(RESOURCE_GROUP, "g", key, "50000"), (GAF, MESSAGES[GAF]))
-        secure(self.broker, acl(ResourceType.GROUP, "g", OP.ALTER_CONFIGS))
+        authorize(self.broker, acl(ResourceType.GROUP, "g", OP.ALTER_CONFIGS))
         self.assertEqual(self.alter(RESOURCE_GROUP, "g", key, "50000"), (0, None))
 
 
@@ -231,7 +231,7 @@ class IncrementalAlterConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_refused(self) -> None:
         """Without ACLs each resource type is refused with its code; loggers with no message."""
-        secure(self.broker)
+        authorize(self.broker)
         self.assertEqual(self.alter(RESOURCE_TOPIC, "t", RETENTION, "5"), (TAF, MESSAGES[TAF]))
         self.assertEqual(
             self.alter(RESOURCE_BROKER, "1", "log.cleaner.threads", "2"), (CAF, MESSAGES[CAF])
@@ -250,7 +250,7 @@ class IncrementalAlterConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_allowed(self) -> None:
         """ALTER_CONFIGS on the cluster, topic and group lets every change through."""
-        secure(
+        authorize(
             self.broker,
             on_cluster(OP.ALTER_CONFIGS),
             acl(ResourceType.TOPIC, "t", OP.ALTER_CONFIGS),
@@ -266,11 +266,11 @@ class IncrementalAlterConfigsAuthorizationTests(SynchronousTestCase):
 
     def test_cluster_alter_configs_is_not_topic(self) -> None:
         """ALTER_CONFIGS on the cluster does not cover topics (Kafka checks the topic only)."""
-        secure(self.broker, on_cluster(OP.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(OP.ALTER_CONFIGS))
         self.assertEqual(self.alter(RESOURCE_TOPIC, "t", RETENTION, "5")[0], TAF)
 
     def test_broker_name_checked_first(self) -> None:
         """A BROKER resource naming another node is INVALID_REQUEST before authorization."""
-        secure(self.broker)
+        authorize(self.broker)
         code, _ = self.alter(RESOURCE_BROKER, "7", "log.cleaner.threads", "2")
         self.assertEqual(code, ErrorCode.INVALID_REQUEST)

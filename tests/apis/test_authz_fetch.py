@@ -15,10 +15,10 @@ from kafkatwist.messages.fetch import (
     FetchTopic,
     ReplicaState,
 )
-from kafkatwist.security.acl import AclOperation, PatternType
+from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
 from kafkatwist.wire.record import build_batch
-from tests.apis.authz_support import acl, authorize, call_as, cluster_acl
 from tests.brokers import log_of, make_broker
+from tests.security.authz_support import acl, authorize, call_as, on_cluster
 from tests.storage.support import append_batches
 
 R = AclOperation.READ
@@ -81,7 +81,7 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_read_needed(self) -> None:
         """A consumer reads the topic it has READ on; the other is TOPIC_AUTHORIZATION_FAILED."""
-        authorize(self.broker, acl(R, name="app.", pattern=PatternType.PREFIXED))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.", R, pattern=PatternType.PREFIXED))
         response = self.fetch(self.request("t", "app.orders"))
         parts = {t.topic: t.partitions[0] for t in response.responses}
         allowed = parts["app.orders"]
@@ -94,12 +94,18 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_describe_is_not_read(self) -> None:
         """DESCRIBE (or WRITE) does not let a consumer read."""
-        authorize(self.broker, acl(AclOperation.DESCRIBE), acl(AclOperation.WRITE))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "t", AclOperation.DESCRIBE),
+            acl(ResourceType.TOPIC, "t", AclOperation.WRITE),
+        )
         self.assertEqual(self.answers(self.request("t")), {"t": (DENIED, False)})
 
     def test_deny_beats_allow(self) -> None:
         """A DENY of READ wins over an ALLOW of READ on the wildcard."""
-        authorize(self.broker, acl(R, name="*"), acl(R, name="t", deny=True))
+        authorize(
+            self.broker, acl(ResourceType.TOPIC, "*", R), acl(ResourceType.TOPIC, "t", R, deny=True)
+        )
         self.assertEqual(
             self.answers(self.request("t", "app.orders")),
             {"t": (DENIED, False), "app.orders": (0, True)},
@@ -107,7 +113,7 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_missing_topic_not_disclosed(self) -> None:
         """A missing topic without READ is TOPIC_AUTHORIZATION_FAILED, with READ unknown."""
-        authorize(self.broker, acl(R, name="mine"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "mine", R))
         self.assertEqual(
             self.answers(self.request("nope", "mine")),
             {"nope": (DENIED, False), "mine": (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, False)},
@@ -115,7 +121,7 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_topic_ids(self) -> None:
         """v13+: an unknown id is UNKNOWN_TOPIC_ID; a known one is checked by its name."""
-        authorize(self.broker, acl(R, name="app.orders"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.orders", R))
         topics = self.broker.metadata.image.topics
         ids = {"t": topics["t"].topic_id, "app.orders": topics["app.orders"].topic_id}
         ids["gone"] = uuid.uuid4()
@@ -131,7 +137,7 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_follower_needs_cluster_action(self) -> None:
         """A follower without CLUSTER_ACTION gets TOPIC_AUTHORIZATION_FAILED everywhere."""
-        authorize(self.broker, acl(R, name="*"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", R))
         self.assertEqual(
             self.answers(self.request("t", "nope", replica_id=1)),
             {"t": (DENIED, False), "nope": (DENIED, False)},
@@ -139,7 +145,7 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_follower_with_cluster_action(self) -> None:
         """CLUSTER_ACTION lets a follower read every topic, with no topic ACL."""
-        authorize(self.broker, cluster_acl(AclOperation.CLUSTER_ACTION))
+        authorize(self.broker, on_cluster(AclOperation.CLUSTER_ACTION))
         self.assertEqual(
             self.answers(self.request("t", replica_id=1, version=15, ids=self.ids()), 15),
             {str(self.ids()["t"]): (0, True)},
@@ -147,7 +153,7 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_follower_v15_replica_state(self) -> None:
         """From v15 the replica id comes in the replica state, and is checked the same."""
-        authorize(self.broker, acl(R, name="*"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", R))
         self.assertEqual(
             self.answers(self.request("t", replica_id=2, version=15, ids=self.ids()), 15),
             {str(self.ids()["t"]): (DENIED, False)},
@@ -155,10 +161,10 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_session_partition_revoked(self) -> None:
         """An incremental fetch re-checks its session's partitions: a revoked topic is refused."""
-        authorizer = authorize(self.broker, acl(R, name="*"))
+        authorizer = authorize(self.broker, acl(ResourceType.TOPIC, "*", R))
         full = self.fetch(self.request("t", "app.orders", epoch=0))
         self.assertNotEqual(full.session_id, 0)
-        authorizer.add([acl(R, name="t", deny=True)])
+        authorizer.add([acl(ResourceType.TOPIC, "t", R, deny=True)])
         self.successResultOf(append_batches(log_of(self.broker, "t", 0), batch()))
         self.successResultOf(append_batches(log_of(self.broker, "app.orders", 0), batch()))
         incremental = self.request(session_id=full.session_id, epoch=1)
@@ -168,9 +174,9 @@ class FetchAuthorizationTests(SynchronousTestCase):
 
     def test_quiet_session_partition_revoked(self) -> None:
         """A quiet session partition whose topic is revoked is answered at once, as in Kafka."""
-        authorizer = authorize(self.broker, acl(R, name="*"))
+        authorizer = authorize(self.broker, acl(ResourceType.TOPIC, "*", R))
         full = self.fetch(self.request("t", epoch=0))
-        authorizer.add([acl(R, name="t", deny=True)])
+        authorizer.add([acl(ResourceType.TOPIC, "t", R, deny=True)])
         incremental = self.fetch(self.request(session_id=full.session_id, epoch=1))
         self.assertEqual(
             [(t.topic, t.partitions[0].error_code) for t in incremental.responses], [("t", DENIED)]

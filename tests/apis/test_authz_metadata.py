@@ -12,16 +12,17 @@ from kafkatwist.apis import metadata
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_topic_partitions import (
+    Cursor,
     DescribeTopicPartitionsRequest,
     DescribeTopicPartitionsResponse,
     TopicRequest,
 )
 from kafkatwist.messages.metadata import MetadataRequest, MetadataRequestTopic, MetadataResponse
-from kafkatwist.security.acl import AclOperation, PatternType
+from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
 from kafkatwist.wire import schema
 from kafkatwist.wire.primitives import ZERO_UUID
-from tests.apis.authz_support import OMITTED, acl, authorize, call_as, cluster_acl, ops
 from tests.brokers import make_broker
+from tests.security.authz_support import OMITTED, acl, authorize, call_as, on_cluster, ops
 
 D = AclOperation.DESCRIBE
 DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
@@ -66,15 +67,15 @@ class MetadataAuthorizationTests(SynchronousTestCase):
         """Listing every topic leaves out those the principal may not describe."""
         authorize(
             self.broker,
-            acl(AclOperation.READ, name="app.", pattern=PatternType.PREFIXED),
-            acl(D, name="app.secret", deny=True),
+            acl(ResourceType.TOPIC, "app.", AclOperation.READ, pattern=PatternType.PREFIXED),
+            acl(ResourceType.TOPIC, "app.secret", D, deny=True),
         )
         self.assertEqual(self.codes(self.metadata(None)), {"app.orders": 0})
         self.assertEqual(self.codes(self.metadata(version=0)), {"app.orders": 0})
 
     def test_named_topic_denied(self) -> None:
         """A named topic without DESCRIBE is TOPIC_AUTHORIZATION_FAILED, with no id."""
-        authorize(self.broker, acl(D, name="app.orders"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.orders", D))
         response = self.metadata("t", "app.orders")
         self.assertEqual(self.codes(response), {"t": DENIED, "app.orders": 0})
         (denied,) = [t for t in response.topics if t.name == "t"]
@@ -82,13 +83,13 @@ class MetadataAuthorizationTests(SynchronousTestCase):
 
     def test_missing_topic_not_disclosed(self) -> None:
         """A missing topic without DESCRIBE is refused, not created and not called unknown."""
-        authorize(self.broker, cluster_acl(AclOperation.CREATE))
+        authorize(self.broker, on_cluster(AclOperation.CREATE))
         self.assertEqual(self.codes(self.metadata("ghost")), {"ghost": DENIED})
         self.assertNotIn("ghost", self.broker.metadata.image.topics)
 
     def test_topic_ids(self) -> None:
         """By id: a denied topic answers its id and no name; an unknown id UNKNOWN_TOPIC_ID."""
-        authorize(self.broker, acl(D, name="app.orders"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.orders", D))
         image = self.broker.metadata.image
         t_id, orders_id, gone = (
             image.topics["t"].topic_id,
@@ -115,7 +116,7 @@ class MetadataAuthorizationTests(SynchronousTestCase):
 
     def test_auto_create_needs_create(self) -> None:
         """DESCRIBE without CREATE: a missing topic is TOPIC_AUTHORIZATION_FAILED, not created."""
-        authorize(self.broker, acl(D, name="new"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "new", D))
         self.assertEqual(self.codes(self.metadata("new")), {"new": DENIED})
         self.assertNotIn("new", self.broker.metadata.image.topics)
 
@@ -123,20 +124,20 @@ class MetadataAuthorizationTests(SynchronousTestCase):
         """CREATE (with DESCRIBE) on a topic prefix lets Metadata create a topic of it."""
         authorize(
             self.broker,
-            acl(D, name="new", pattern=PatternType.PREFIXED),
-            acl(AclOperation.CREATE, name="new", pattern=PatternType.PREFIXED),
+            acl(ResourceType.TOPIC, "new", D, pattern=PatternType.PREFIXED),
+            acl(ResourceType.TOPIC, "new", AclOperation.CREATE, pattern=PatternType.PREFIXED),
         )
         self.assertEqual(self.codes(self.metadata("new-1")), {"new-1": 0})
         self.assertIn("new-1", self.broker.metadata.image.topics)
 
     def test_auto_create_with_cluster_create(self) -> None:
         """CREATE on the cluster creates any topic the principal may describe."""
-        authorize(self.broker, acl(D, name="*"), cluster_acl(AclOperation.CREATE))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", D), on_cluster(AclOperation.CREATE))
         self.assertEqual(self.codes(self.metadata("made")), {"made": 0})
 
     def test_no_auto_create_unknown(self) -> None:
         """Without auto-creation a describable missing topic is UNKNOWN_TOPIC_OR_PARTITION."""
-        authorize(self.broker, acl(D, name="*"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", D))
         request = MetadataRequest(
             topics=(MetadataRequestTopic(name="nope"),), allow_auto_topic_creation=False
         )
@@ -145,7 +146,11 @@ class MetadataAuthorizationTests(SynchronousTestCase):
 
     def test_topic_authorized_operations(self) -> None:
         """Asked for, a topic carries the operations allowed (READ implies DESCRIBE)."""
-        authorize(self.broker, acl(AclOperation.READ), acl(AclOperation.WRITE, name="t", deny=True))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "t", AclOperation.READ),
+            acl(ResourceType.TOPIC, "t", AclOperation.WRITE, deny=True),
+        )
         response = self.metadata("t", "app.orders", topic_ops=True)
         found = {t.name: t.topic_authorized_operations for t in response.topics}
         self.assertEqual(found, {"t": ops(AclOperation.READ, D), "app.orders": OMITTED})
@@ -154,14 +159,14 @@ class MetadataAuthorizationTests(SynchronousTestCase):
 
     def test_cluster_authorized_operations(self) -> None:
         """v8-v10: the cluster's operations, 0 without DESCRIBE on it, unset when not asked."""
-        authorize(self.broker, cluster_acl(D), cluster_acl(AclOperation.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(D), on_cluster(AclOperation.ALTER_CONFIGS))
         asked = self.metadata(None, version=10, cluster_ops=True)
         self.assertEqual(
             asked.cluster_authorized_operations,
             ops(D, AclOperation.ALTER_CONFIGS, AclOperation.DESCRIBE_CONFIGS),
         )
         self.assertEqual(self.metadata(None, version=10).cluster_authorized_operations, OMITTED)
-        authorize(self.broker, cluster_acl(AclOperation.ALTER_CONFIGS))
+        authorize(self.broker, on_cluster(AclOperation.ALTER_CONFIGS))
         none = self.metadata(None, version=10, cluster_ops=True)
         self.assertEqual(none.cluster_authorized_operations, 0)
 
@@ -178,7 +183,11 @@ class DescribeTopicPartitionsAuthorizationTests(SynchronousTestCase):
         self.broker = make_broker()
         for name in ("a", "b", "c"):
             self.successResultOf(self.broker.controller.create_topic(name, 1))
-        authorize(self.broker, acl(AclOperation.READ, name="a"), acl(D, name="c"))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "a", AclOperation.READ),
+            acl(ResourceType.TOPIC, "c", D),
+        )
 
     def describe(self, *names: str) -> DescribeTopicPartitionsResponse:
         request = DescribeTopicPartitionsRequest(
@@ -189,6 +198,23 @@ class DescribeTopicPartitionsAuthorizationTests(SynchronousTestCase):
         )
         schema.encode_bytes(response, 0)
         return response
+
+    def test_cursor_does_not_reveal_existence(self) -> None:
+        """
+        Listing every topic from a cursor answers the same whether the cursor's topic exists
+        or not (Kafka checks the cursor against the request's list only): a principal may not
+        probe for a topic it cannot describe, here C{b} against the absent C{bb}.
+        """
+        answers = []
+        for start in ("b", "bb"):
+            request = DescribeTopicPartitionsRequest(
+                topics=(), response_partition_limit=100, cursor=Cursor(topic_name=start)
+            )
+            response: DescribeTopicPartitionsResponse = self.successResultOf(
+                call_as(self.broker, dtp.SPEC, request, 0)
+            )
+            answers.append([(t.name, t.error_code) for t in response.topics])
+        self.assertEqual(answers, [[("c", 0)], [("c", 0)]])
 
     def test_all_topics_omit_denied(self) -> None:
         """Describing every topic leaves out the one the principal may not describe."""

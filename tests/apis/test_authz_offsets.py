@@ -30,11 +30,11 @@ from kafkatwist.messages.offset_for_leader_epoch import (
     OffsetForLeaderPartition,
     OffsetForLeaderTopic,
 )
-from kafkatwist.security.acl import AclOperation, PatternType
+from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
 from kafkatwist.wire import schema
-from tests.apis.authz_support import acl, authorize, call_as, cluster_acl
 from tests.brokers import log_of, make_broker
 from tests.offsets_support import produce
+from tests.security.authz_support import acl, authorize, call_as, on_cluster
 
 D = AclOperation.DESCRIBE
 DENIED = ErrorCode.TOPIC_AUTHORIZATION_FAILED
@@ -72,7 +72,10 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
 
     def test_list_offsets_needs_describe(self) -> None:
         """ListOffsets answers topics with DESCRIBE; the others TOPIC_AUTHORIZATION_FAILED."""
-        authorize(self.broker, acl(AclOperation.READ, name="app.", pattern=PatternType.PREFIXED))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "app.", AclOperation.READ, pattern=PatternType.PREFIXED),
+        )
         for version in (1, 7, 11):
             self.assertEqual(
                 self.list_offsets(version, "t", "app.orders", "nope"),
@@ -81,7 +84,7 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
 
     def test_list_offsets_v0(self) -> None:
         """v0 refuses the same way, with no offsets."""
-        authorize(self.broker, acl(D, name="app.orders"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.orders", D))
         request = ListOffsetsRequest(
             replica_id=-1,
             topics=(
@@ -118,7 +121,7 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
 
     def test_offset_for_leader_epoch_describe(self) -> None:
         """A consumer needs DESCRIBE on each topic (KIP-320), else TOPIC_AUTHORIZATION_FAILED."""
-        authorize(self.broker, acl(D, name="app.orders"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.orders", D))
         self.assertEqual(
             self.epochs("t", "app.orders", "nope"),
             {"t": (DENIED, -1), "app.orders": (0, 3), "nope": (DENIED, -1)},
@@ -126,7 +129,7 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
 
     def test_offset_for_leader_epoch_cluster_action(self) -> None:
         """CLUSTER_ACTION on the cluster allows every topic, whatever the replica id."""
-        authorize(self.broker, cluster_acl(AclOperation.CLUSTER_ACTION))
+        authorize(self.broker, on_cluster(AclOperation.CLUSTER_ACTION))
         expected = {"t": (0, 3), "nope": (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1)}
         self.assertEqual(self.epochs("t", "nope"), expected)
         self.assertEqual(self.epochs("t", "nope", replica_id=1), expected)
@@ -150,9 +153,9 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
         """DeleteRecords needs DELETE on the topic: READ, WRITE or DESCRIBE are not enough."""
         authorize(
             self.broker,
-            acl(AclOperation.ALL, name="t"),
-            acl(AclOperation.READ, name="app.orders"),
-            acl(AclOperation.WRITE, name="app.orders"),
+            acl(ResourceType.TOPIC, "t", AclOperation.ALL),
+            acl(ResourceType.TOPIC, "app.orders", AclOperation.READ),
+            acl(ResourceType.TOPIC, "app.orders", AclOperation.WRITE),
         )
         self.assertEqual(
             self.delete("t", "app.orders", "nope"),
@@ -174,7 +177,11 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
 
     def test_describe_producers_needs_read(self) -> None:
         """DescribeProducers needs READ; errors in Kafka's order, with Kafka's messages."""
-        authorize(self.broker, acl(AclOperation.READ, name="app.orders"), acl(D, name="t"))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "app.orders", AclOperation.READ),
+            acl(ResourceType.TOPIC, "t", D),
+        )
         self.assertEqual(
             self.producers("t", "app.orders", "nope", "bad name"),
             {
@@ -191,7 +198,7 @@ class OffsetsAuthorizationTests(SynchronousTestCase):
 
     def test_describe_producers_unknown_topic_readable(self) -> None:
         """A readable missing topic is UNKNOWN_TOPIC_OR_PARTITION, with Kafka's message."""
-        authorize(self.broker, acl(AclOperation.READ, name="*"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "*", AclOperation.READ))
         self.assertEqual(
             self.producers("nope"),
             {

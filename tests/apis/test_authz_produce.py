@@ -18,8 +18,8 @@ from kafkatwist.messages.produce import (
 )
 from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
 from kafkatwist.wire.record import build_batch
-from tests.apis.authz_support import acl, authorize, call_as, cluster_acl
 from tests.brokers import context, log_of, make_broker
+from tests.security.authz_support import acl, authorize, call_as, on_cluster
 
 W = AclOperation.WRITE
 
@@ -76,13 +76,13 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_no_acl_refused_nothing_appended(self) -> None:
         """Without WRITE the partition is TOPIC_AUTHORIZATION_FAILED and the log stays empty."""
-        authorize(self.broker, acl(AclOperation.READ))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", AclOperation.READ))
         self.assertEqual(self.codes(request("t")), {"t": ErrorCode.TOPIC_AUTHORIZATION_FAILED})
         self.assertEqual(log_of(self.broker, "t", 0).log_end_offset, 0)
 
     def test_prefixed_write_allowed(self) -> None:
         """WRITE on a prefix lets its topics be written, and only those."""
-        authorize(self.broker, acl(W, name="app.", pattern=PatternType.PREFIXED))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.", W, pattern=PatternType.PREFIXED))
         self.assertEqual(
             self.codes(request("app.orders", "t")),
             {"app.orders": 0, "t": ErrorCode.TOPIC_AUTHORIZATION_FAILED},
@@ -91,7 +91,7 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_authorization_before_existence(self) -> None:
         """A missing topic is TOPIC_AUTHORIZATION_FAILED unless WRITE is allowed on it."""
-        authorize(self.broker, acl(W, name="known-missing"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "known-missing", W))
         self.assertEqual(
             self.codes(request("secret-missing", "known-missing")),
             {
@@ -104,8 +104,8 @@ class ProduceAuthorizationTests(SynchronousTestCase):
         """A DENY of WRITE wins over an ALLOW of ALL on a matching prefix."""
         authorize(
             self.broker,
-            acl(AclOperation.ALL, name="app.", pattern=PatternType.PREFIXED),
-            acl(W, name="app.orders", deny=True),
+            acl(ResourceType.TOPIC, "app.", AclOperation.ALL, pattern=PatternType.PREFIXED),
+            acl(ResourceType.TOPIC, "app.orders", W, deny=True),
         )
         self.assertEqual(
             self.codes(request("app.orders")), {"app.orders": ErrorCode.TOPIC_AUTHORIZATION_FAILED}
@@ -113,7 +113,7 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_topic_ids_v13(self) -> None:
         """v13: an unknown id is UNKNOWN_TOPIC_ID; a known one is authorized by its name."""
-        authorize(self.broker, acl(W, name="app.orders"))
+        authorize(self.broker, acl(ResourceType.TOPIC, "app.orders", W))
         image = self.broker.metadata.image
         ids = {
             "t": image.topics["t"].topic_id,
@@ -132,13 +132,19 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_idempotent_needs_no_cluster_acl(self) -> None:
         """An idempotent batch needs topic WRITE only (no IDEMPOTENT_WRITE since KIP-679)."""
-        authorize(self.broker, acl(W), cluster_acl(AclOperation.IDEMPOTENT_WRITE, deny=True))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "t", W),
+            on_cluster(AclOperation.IDEMPOTENT_WRITE, deny=True),
+        )
         self.assertEqual(self.codes(request("t", records=batch(pid=5))), {"t": 0})
 
     def test_transactional_id_denied(self) -> None:
         """Transactional batches without WRITE on the id fail the whole request."""
         authorize(
-            self.broker, acl(W), acl(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, "tx")
+            self.broker,
+            acl(ResourceType.TOPIC, "t", W),
+            acl(ResourceType.TRANSACTIONAL_ID, "tx", AclOperation.DESCRIBE),
         )
         req = request(
             "t", "app.orders", records=batch(pid=5, transactional=True), transactional_id="tx"
@@ -149,7 +155,11 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_transactional_id_allowed(self) -> None:
         """With WRITE on the id the request goes on to the topic checks and the coordinator."""
-        authorize(self.broker, acl(W), acl(W, ResourceType.TRANSACTIONAL_ID, "tx"))
+        authorize(
+            self.broker,
+            acl(ResourceType.TOPIC, "t", W),
+            acl(ResourceType.TRANSACTIONAL_ID, "tx", W),
+        )
         req = request(
             "t", "app.orders", records=batch(pid=5, transactional=True), transactional_id="tx"
         )
@@ -168,12 +178,12 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_plain_batches_with_id_unchecked(self) -> None:
         """A transactional id with plain batches needs no ACL on it (Kafka looks at the batches)."""
-        authorize(self.broker, acl(W))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", W))
         self.assertEqual(self.codes(request("t", transactional_id="tx")), {"t": 0})
 
     def test_acks_zero_refusal_closes(self) -> None:
         """acks=0 has no answer: a refused transactional id closes the connection."""
-        authorize(self.broker, acl(W))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", W))
         req = request("t", acks=0, records=batch(pid=5, transactional=True), transactional_id="tx")
         failure = self.failureResultOf(call_as(self.broker, produce.SPEC, req, 11))
         failure.trap(ProtocolViolation)
@@ -188,7 +198,7 @@ class ProduceAuthorizationTests(SynchronousTestCase):
 
     def test_invalid_acks_after_authorization(self) -> None:
         """An invalid acks is INVALID_REQUIRED_ACKS only where WRITE is allowed."""
-        authorize(self.broker, acl(W))
+        authorize(self.broker, acl(ResourceType.TOPIC, "t", W))
         self.assertEqual(
             self.codes(request("t", "app.orders", acks=2)),
             {

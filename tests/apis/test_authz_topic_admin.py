@@ -24,12 +24,11 @@ from kafkatwist.messages.delete_topics import (
     DeleteTopicsResponse,
     DeleteTopicState,
 )
-from kafkatwist.security.acl import AclOperation, AclPermissionType, PatternType, ResourceType
-from kafkatwist.security.authorizer import StandardAuthorizer
-from kafkatwist.security.principal import KafkaPrincipal
+from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
+from kafkatwist.security.principal import ANONYMOUS
 from kafkatwist.wire.primitives import ZERO_UUID
-from tests.apis.admin_authz_support import ALICE, acl, on_cluster, secure, send
 from tests.brokers import make_broker
+from tests.security.authz_support import ALICE, acl, authorize, on_cluster, send
 
 TAF = ErrorCode.TOPIC_AUTHORIZATION_FAILED
 TOPIC = ResourceType.TOPIC
@@ -38,6 +37,9 @@ OP = AclOperation
 
 class CreateTopicsAuthorizationTests(SynchronousTestCase):
     """CREATE on the cluster or on the topic; DESCRIBE_CONFIGS to see the new topic's configs."""
+
+    def setUp(self) -> None:
+        self.broker = make_broker()
 
     def create(self, *names: str, version: int = 7) -> dict[str, CreatableTopicResult]:
         broker = self.broker
@@ -52,19 +54,19 @@ class CreateTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_refused_without_create(self) -> None:
         """Without any ACL the topic is TOPIC_AUTHORIZATION_FAILED and is not created."""
-        self.broker = secure(make_broker())
+        authorize(self.broker)
         result = self.create("t")["t"]
         self.assertEqual((result.error_code, result.error_message), (TAF, "Authorization failed."))
         self.assertNotIn("t", self.broker.metadata.image.topics)
 
     def test_describe_is_not_create(self) -> None:
         """DESCRIBE and WRITE on the topic do not allow creating it."""
-        self.broker = secure(make_broker(), acl(TOPIC, "t", OP.DESCRIBE), acl(TOPIC, "t", OP.WRITE))
+        authorize(self.broker, acl(TOPIC, "t", OP.DESCRIBE), acl(TOPIC, "t", OP.WRITE))
         self.assertEqual(self.create("t")["t"].error_code, TAF)
 
     def test_create_on_cluster_hides_configs(self) -> None:
         """CREATE on the cluster creates any topic; its configs are hidden."""
-        self.broker = secure(make_broker(), on_cluster(OP.CREATE))
+        authorize(self.broker, on_cluster(OP.CREATE))
         result = self.create("t")["t"]
         self.assertEqual(result.error_code, 0)
         self.assertIn("t", self.broker.metadata.image.topics)
@@ -81,9 +83,7 @@ class CreateTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_describe_configs_shows_configs(self) -> None:
         """With DESCRIBE_CONFIGS on the topic its partitions and configs are returned."""
-        self.broker = secure(
-            make_broker(), acl(TOPIC, "t", OP.CREATE), acl(TOPIC, "t", OP.DESCRIBE_CONFIGS)
-        )
+        authorize(self.broker, acl(TOPIC, "t", OP.CREATE), acl(TOPIC, "t", OP.DESCRIBE_CONFIGS))
         result = self.create("t")["t"]
         self.assertEqual((result.error_code, result.topic_config_error_code), (0, 0))
         self.assertEqual((result.num_partitions, result.replication_factor), (2, 1))
@@ -91,16 +91,12 @@ class CreateTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_alter_configs_implies_describe_configs(self) -> None:
         """ALTER_CONFIGS on the topic implies DESCRIBE_CONFIGS: the configs are returned."""
-        self.broker = secure(
-            make_broker(), acl(TOPIC, "t", OP.CREATE), acl(TOPIC, "t", OP.ALTER_CONFIGS)
-        )
+        authorize(self.broker, acl(TOPIC, "t", OP.CREATE), acl(TOPIC, "t", OP.ALTER_CONFIGS))
         self.assertEqual(self.create("t")["t"].topic_config_error_code, 0)
 
     def test_prefixed_create(self) -> None:
         """CREATE on the prefix C{app-} creates only topics named with it."""
-        self.broker = secure(
-            make_broker(), acl(TOPIC, "app-", OP.CREATE, pattern=PatternType.PREFIXED)
-        )
+        authorize(self.broker, acl(TOPIC, "app-", OP.CREATE, pattern=PatternType.PREFIXED))
         results = self.create("app-orders", "billing", "app")
         self.assertEqual(
             {n: r.error_code for n, r in results.items()},
@@ -110,10 +106,10 @@ class CreateTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_deny_create_on_topic(self) -> None:
         """A DENY of CREATE on the topic beats an ALLOW on the prefix."""
-        self.broker = secure(
-            make_broker(),
+        authorize(
+            self.broker,
             acl(TOPIC, "app-", OP.CREATE, pattern=PatternType.PREFIXED),
-            acl(TOPIC, "app-secret", OP.CREATE, permission=AclPermissionType.DENY),
+            acl(TOPIC, "app-secret", OP.CREATE, deny=True),
         )
         results = self.create("app-secret", "app-open")
         self.assertEqual(results["app-secret"].error_code, TAF)
@@ -121,22 +117,18 @@ class CreateTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_cluster_create_wins(self) -> None:
         """With CREATE on the cluster Kafka checks no topic ACL: a topic DENY does not apply."""
-        self.broker = secure(
-            make_broker(),
-            on_cluster(OP.CREATE),
-            acl(TOPIC, "t", OP.CREATE, permission=AclPermissionType.DENY),
-        )
+        authorize(self.broker, on_cluster(OP.CREATE), acl(TOPIC, "t", OP.CREATE, deny=True))
         self.assertEqual(self.create("t")["t"].error_code, 0)
 
     def test_existing_topic(self) -> None:
         """An authorized principal learns that the topic exists (TOPIC_ALREADY_EXISTS)."""
-        self.broker = secure(make_broker(), on_cluster(OP.CREATE))
+        authorize(self.broker, on_cluster(OP.CREATE))
         self.successResultOf(self.broker.controller.create_topic("t", 1))
         self.assertEqual(self.create("t")["t"].error_code, ErrorCode.TOPIC_ALREADY_EXISTS)
 
     def test_metadata_topic_prohibited(self) -> None:
         """C{__cluster_metadata} is INVALID_REQUEST for anyone, before any authorization."""
-        self.broker = secure(make_broker())
+        authorize(self.broker)
         result = self.create("__cluster_metadata")["__cluster_metadata"]
         self.assertEqual(
             (result.error_code, result.error_message),
@@ -148,24 +140,23 @@ class CreateTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_duplicates_before_authorization(self) -> None:
         """A name listed twice is INVALID_REQUEST, authorized or not."""
-        self.broker = secure(make_broker())
+        authorize(self.broker)
         self.assertEqual(self.create("t", "t")["t"].error_code, ErrorCode.INVALID_REQUEST)
 
     def test_old_version(self) -> None:
         """v0 (no configs in the answer) refuses the same way."""
-        self.broker = secure(make_broker())
+        authorize(self.broker)
         self.assertEqual(self.create("t", version=0)["t"].error_code, TAF)
 
     def test_super_user(self) -> None:
         """A super user creates and sees everything."""
-        self.broker = make_broker()
-        self.broker.authorizer = StandardAuthorizer([str(ALICE)])
+        authorize(self.broker, super_users=[str(ALICE)])
         result = self.create("t")["t"]
         self.assertEqual((result.error_code, result.topic_config_error_code), (0, 0))
 
     def test_other_principal(self) -> None:
         """ACLs of another principal do not apply."""
-        self.broker = secure(make_broker(), on_cluster(OP.CREATE, principal="User:bob"))
+        authorize(self.broker, on_cluster(OP.CREATE, principal="User:bob"))
         self.assertEqual(self.create("t")["t"].error_code, TAF)
 
 
@@ -194,7 +185,7 @@ class DeleteTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_refused_without_acls(self) -> None:
         """Without ACLs a name is TOPIC_AUTHORIZATION_FAILED (v5+ with a message), not deleted."""
-        secure(self.broker)
+        authorize(self.broker)
         (result,) = self.delete(("t",), version=1)
         self.assertEqual(result.error_code, TAF)
         (result,) = self.delete(("t",), version=6)
@@ -205,76 +196,71 @@ class DeleteTopicsAuthorizationTests(SynchronousTestCase):
 
     def test_missing_topic_not_revealed(self) -> None:
         """A missing topic the principal may not describe is TOPIC_AUTHORIZATION_FAILED too."""
-        secure(self.broker)
+        authorize(self.broker)
         (result,) = self.delete(("gone",))
         self.assertEqual(self.outcome(result), ("gone", ZERO_UUID, TAF))
 
     def test_describe_only(self) -> None:
         """With DESCRIBE only, an existing topic is refused and a missing one is unknown."""
-        secure(self.broker, acl(TOPIC, "*", OP.DESCRIBE))
+        authorize(self.broker, acl(TOPIC, "*", OP.DESCRIBE))
         results = {r.name: r.error_code for r in self.delete(("t", "gone"))}
         self.assertEqual(results, {"t": TAF, "gone": ErrorCode.UNKNOWN_TOPIC_OR_PARTITION})
 
     def test_delete_on_topic(self) -> None:
         """DELETE on the topic (which implies DESCRIBE) deletes it."""
-        secure(self.broker, acl(TOPIC, "t", OP.DELETE))
+        authorize(self.broker, acl(TOPIC, "t", OP.DELETE))
         (result,) = self.delete(("t",))
         self.assertEqual(self.outcome(result), ("t", self.topic_id, 0))
         self.assertNotIn("t", self.broker.metadata.image.topics)
 
     def test_delete_on_cluster(self) -> None:
         """DELETE on the cluster deletes any topic."""
-        secure(self.broker, on_cluster(OP.DELETE))
+        authorize(self.broker, on_cluster(OP.DELETE))
         (result,) = self.delete(("t",), version=3)
         self.assertEqual(result.error_code, 0)
         self.assertNotIn("t", self.broker.metadata.image.topics)
 
     def test_id_without_describe(self) -> None:
         """An id of a topic the principal may not describe is refused without its name."""
-        secure(self.broker)
+        authorize(self.broker)
         (result,) = self.delete(ids=(self.topic_id,))
         self.assertEqual(self.outcome(result), (None, self.topic_id, TAF))
         self.assertIn("t", self.broker.metadata.image.topics)
 
     def test_id_with_describe(self) -> None:
         """An id of a topic the principal may describe but not delete is refused with its name."""
-        secure(self.broker, acl(TOPIC, "t", OP.DESCRIBE))
+        authorize(self.broker, acl(TOPIC, "t", OP.DESCRIBE))
         (result,) = self.delete(ids=(self.topic_id,))
         self.assertEqual(self.outcome(result), ("t", self.topic_id, TAF))
 
     def test_id_with_delete(self) -> None:
         """An id of a topic the principal may delete deletes it."""
-        secure(self.broker, acl(TOPIC, "t", OP.DELETE))
+        authorize(self.broker, acl(TOPIC, "t", OP.DELETE))
         (result,) = self.delete(ids=(self.topic_id,))
         self.assertEqual(self.outcome(result), ("t", self.topic_id, 0))
         self.assertNotIn("t", self.broker.metadata.image.topics)
 
     def test_unknown_id(self) -> None:
         """An unknown id is UNKNOWN_TOPIC_ID, whatever the ACLs."""
-        secure(self.broker)
+        authorize(self.broker)
         other = uuid.uuid4()
         (result,) = self.delete(ids=(other,))
         self.assertEqual(self.outcome(result), (None, other, ErrorCode.UNKNOWN_TOPIC_ID))
 
     def test_deny_delete(self) -> None:
         """A DENY of DELETE on the topic beats an ALLOW of ALL on every topic."""
-        secure(
-            self.broker,
-            acl(TOPIC, "*", OP.ALL),
-            acl(TOPIC, "t", OP.DELETE, permission=AclPermissionType.DENY),
-        )
+        authorize(self.broker, acl(TOPIC, "*", OP.ALL), acl(TOPIC, "t", OP.DELETE, deny=True))
         (result,) = self.delete(("t",))
         self.assertEqual(result.error_code, TAF)
 
     def test_anonymous(self) -> None:
         """ACLs for C{User:ANONYMOUS} let a PLAINTEXT client delete; alice's do not."""
-        secure(self.broker, acl(TOPIC, "t", OP.DELETE, principal="User:ANONYMOUS"))
+        authorize(self.broker, acl(TOPIC, "t", OP.DELETE, principal="User:ANONYMOUS"))
         (result,) = self.delete(("t",))
         self.assertEqual(result.error_code, TAF)
         request = DeleteTopicsRequest(topic_names=("t",), timeout_ms=1000)
-        anonymous = KafkaPrincipal("User", "ANONYMOUS")
         response = self.successResultOf(
-            send(self.broker, request, DeleteTopicsResponse, 5, principal=anonymous)
+            send(self.broker, request, DeleteTopicsResponse, 5, principal=ANONYMOUS)
         )
         self.assertEqual([r.error_code for r in response.responses], [0])
 
@@ -297,13 +283,13 @@ class CreatePartitionsAuthorizationTests(SynchronousTestCase):
 
     def test_refused_without_alter(self) -> None:
         """Without ALTER the topic is TOPIC_AUTHORIZATION_FAILED (no message), existing or not."""
-        secure(self.broker, acl(TOPIC, "*", OP.DESCRIBE))
+        authorize(self.broker, acl(TOPIC, "*", OP.DESCRIBE))
         self.assertEqual(self.grow("t", "gone"), {"t": (TAF, None), "gone": (TAF, None)})
         self.assertEqual(len(self.broker.metadata.image.topics["t"].partitions), 1)
 
     def test_alter_on_topic(self) -> None:
         """ALTER on the topic adds the partitions; a missing topic is then unknown."""
-        secure(self.broker, acl(TOPIC, "*", OP.ALTER))
+        authorize(self.broker, acl(TOPIC, "*", OP.ALTER))
         results = self.grow("t", "gone")
         self.assertEqual(results["t"], (0, None))
         self.assertEqual(results["gone"][0], ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
@@ -311,5 +297,5 @@ class CreatePartitionsAuthorizationTests(SynchronousTestCase):
 
     def test_cluster_alter_is_not_enough(self) -> None:
         """Kafka checks the topic only: ALTER on the cluster does not allow it."""
-        secure(self.broker, on_cluster(OP.ALTER))
+        authorize(self.broker, on_cluster(OP.ALTER))
         self.assertEqual(self.grow("t"), {"t": (TAF, None)})

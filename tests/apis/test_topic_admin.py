@@ -9,7 +9,8 @@ from kafka.protocol.metadata.metadata import MetadataResponse as ClientMetadataR
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import create_partitions, create_topics, delete_topics, metadata
-from kafkatwist.errors import ErrorCode
+from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.create_partitions import (
     CreatePartitionsRequest,
     CreatePartitionsResponse,
@@ -80,6 +81,18 @@ class MetadataTests(SynchronousTestCase):
         (t,) = self.metadata(self.named("new-topic")).topics
         self.assertEqual((t.error_code, len(t.partitions)), (0, 1))
         self.assertIn("new-topic", self.broker.metadata.image.topics)
+
+    def test_metadata_log_is_never_auto_created(self) -> None:
+        """
+        A Metadata asking for __cluster_metadata does not create it as a topic: its partition
+        directory would be the metadata log's own (then Produce or DeleteTopics could reach it).
+        """
+        (t,) = self.metadata(self.named("__cluster_metadata")).topics
+        self.assertEqual((t.error_code, t.partitions), (ErrorCode.INVALID_REQUEST, ()))
+        self.assertNotIn("__cluster_metadata", self.broker.metadata.image.topics)
+        with self.assertRaises(KafkaError) as raised:
+            self.broker.controller.create_topic("__cluster_metadata")
+        self.assertEqual(raised.exception.code, ErrorCode.INVALID_REQUEST)
 
     def test_no_auto_create(self) -> None:
         """With allow_auto_topic_creation false a missing topic is UNKNOWN_TOPIC_OR_PARTITION."""
@@ -249,6 +262,30 @@ class DeleteAndPartitionsTests(SynchronousTestCase):
             )
         )
         self.assertEqual(by_id.responses[0].error_code, ErrorCode.UNKNOWN_TOPIC_ID)
+
+    def test_deletion_disabled_refuses_the_whole_request(self) -> None:
+        """
+        delete.topic.enable=false fails the request up front (Kafka's
+        ControllerApis.deleteTopics): INVALID_REQUEST below v3, TOPIC_DELETION_DISABLED
+        from v3, for every topic, even unknown ones.
+        """
+        broker = make_broker(config=BrokerConfig.from_properties({"delete.topic.enable": "false"}))
+        self.successResultOf(broker.controller.create_topic("t", 1))
+        for version, code in (
+            (2, ErrorCode.INVALID_REQUEST),
+            (5, ErrorCode.TOPIC_DELETION_DISABLED),
+        ):
+            request = DeleteTopicsRequest(topic_names=("t", "missing"))
+            failure = self.failureResultOf(
+                call(broker, delete_topics.SPEC, request, version), KafkaError
+            )
+            self.assertEqual(failure.value.code, code)
+            response = delete_topics.SPEC.error_response(request, version, failure.value.code)
+            self.assertEqual(
+                [(r.name, r.error_code) for r in response.responses],
+                [("t", code), ("missing", code)],
+            )
+        self.assertIn("t", broker.metadata.image.topics)
 
     def test_create_partitions(self) -> None:
         """Partitions are added; a count that is no increase is INVALID_PARTITIONS."""

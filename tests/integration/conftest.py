@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 
-from tests.integration.harness import RunningBroker, start_broker, stop_broker
+from tests.integration.harness import RunningBroker, running_broker
 
 
 def pytest_configure(config: Any) -> None:
@@ -46,11 +46,8 @@ def pytest_configure(config: Any) -> None:
 async def broker(request: Any, tmp_path: Any) -> AsyncIterator[RunningBroker]:
     marker = request.node.get_closest_marker("broker_properties")
     properties = dict(marker.args[0]) if marker is not None else {}
-    running = await start_broker(str(tmp_path / "logs"), properties)
-    try:
+    async with running_broker(str(tmp_path / "logs"), properties) as running:
         yield running
-    finally:
-        await stop_broker(running)
 
 
 @pytest.fixture

@@ -5,14 +5,17 @@ reactor) and is used from ``async def`` tests decorated with
 C{pytest_twisted.ensureDeferred}:
 
 * L{start_broker} / L{stop_broker}: a L{BrokerService} on
-  ``tcp:0:interface=127.0.0.1`` over a temporary ``log.dirs`` (the C{broker}
-  fixture of conftest.py wraps them);
+  ``tcp:0:interface=127.0.0.1`` over a temporary ``log.dirs``;
+  L{running_broker} is both as C{async with} (the C{broker} fixture of
+  conftest.py uses it);
 * L{in_thread}: run blocking client code (confluent-kafka, kafka-python, an
   asyncio loop) in its own daemon thread, with a timeout. Not the reactor's
   thread pool: the broker sends its own blocking work (metadata fsyncs) there,
   and clients blocked on the broker must never starve it;
 * L{run_process}: run a client program (kcat, node) with a timeout, killing it
   when the time is up, and collect its output.
+* L{run_kafkajs} and L{run_java}: the kafkajs scripts of node/ and the Java
+  programs of java/ (kafka-clients 4.3), each through L{run_process}.
 
 This module imports no reactor at import time, so trial (which imports every
 ``test_*`` module under tests/ and ignores plain pytest functions) can import
@@ -21,11 +24,13 @@ the suites without installing one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import attrs
@@ -104,6 +109,18 @@ async def start_broker(log_dir: str, properties: Mapping[str, str] | None = None
 async def stop_broker(running: RunningBroker) -> None:
     """Stop the service: the listener, every connection, then the logs."""
     await running.service.stopService()
+
+
+@asynccontextmanager
+async def running_broker(
+    log_dir: str, properties: Mapping[str, str] | None = None
+) -> AsyncIterator[RunningBroker]:
+    """L{start_broker}, and L{stop_broker} when the block ends (however it ends)."""
+    running = await start_broker(log_dir, properties)
+    try:
+        yield running
+    finally:
+        await stop_broker(running)
 
 
 class ClientTimeout(AssertionError):
@@ -280,6 +297,24 @@ def require_executable(name: str, how: str) -> str:
     if path is None:
         pytest.fail(f"{name} is not installed; {how}", pytrace=False)
     return path
+
+
+#: The kafkajs programs of the integration tests (tests/integration/node/<script>.js).
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+
+
+async def run_kafkajs(script: str, args: Sequence[str], *, timeout: float = 40) -> Any:
+    """Run C{node/<script>} with C{args} (it must exit 0); the JSON of its last output line."""
+    node = require_executable("node", "install Node.js (Debian package nodejs)")
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")):
+        raise AssertionError(f"kafkajs is not installed: run `npm ci` in {NODE_DIR} (test.sh does)")
+    result = await run_process(
+        [node, os.path.join(NODE_DIR, script), *args],
+        env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"),
+        cwd=NODE_DIR,
+        timeout=timeout,
+    )
+    return json.loads(result.check().stdout.decode().strip().splitlines()[-1])
 
 
 #: The Java programs of the integration tests (tests/integration/java/<Program>.java).

@@ -259,20 +259,19 @@ async def test_certificate_principal_acls(tmp_path: Path, pki: Pki) -> None:
 async def test_java_client_matrix(tmp_path: Path, pki: Pki) -> None:
     """
     kafka-clients 4.3 logged in as alice (SASL PLAIN) against the same ACLs: it reads C{app-orders}
-    only, and gets TopicAuthorizationException for the DENY, the near misses and producing.
+    only, and gets TopicAuthorizationException for the DENY, the near misses and producing
+    (ClusterAuthorizationException when idempotent).
     """
     running = await populated(tmp_path, pki)
     try:
         settings = [
             "security.protocol=SASL_PLAINTEXT",
-            # Without idempotence no InitProducerId (which READ alone refuses as a cluster action).
-            "enable.idempotence=false",
             "sasl.mechanism=PLAIN",
             "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required "
             'username="alice" password="alice-secret";',
         ]
         commands = ["consume:app-orders:2", "consume:app-secret:1", "consume:app:1"]
-        commands += ["consume:app_x:1", "produce:app-orders", "list"]
+        commands += ["consume:app_x:1", "produce:app-orders:plain", "produce:app-orders", "list"]
         args = [running.bootstrap, *settings, *commands]
         lines = await run_java("AuthzClients", args, str(tmp_path / "classes"))
     finally:
@@ -284,6 +283,8 @@ async def test_java_client_matrix(tmp_path: Path, pki: Pki) -> None:
         "CONSUME app TopicAuthorizationException",
         "CONSUME app_x TopicAuthorizationException",
         "PRODUCE app-orders TopicAuthorizationException",
+        # Idempotent (the default): InitProducerId needs WRITE on some topic (KIP-679).
+        "PRODUCE app-orders ClusterAuthorizationException",
         "TOPICS app-orders,app-secret",
         "DONE",
     ]

@@ -36,8 +36,7 @@ from tests.integration.harness import (
     RunningBroker,
     in_thread,
     run_java,
-    start_broker,
-    stop_broker,
+    running_broker,
 )
 
 STANDARD = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -135,17 +134,13 @@ def _delete(running: RunningBroker, *filters: AclBindingFilter) -> list[set[AclB
 async def test_confluent_admin_manages_acls_across_a_restart(tmp_path: Any) -> None:
     """librdkafka creates, describes (MATCH filter too) and deletes ACLs; they survive a restart."""
     log_dir = str(tmp_path / "logs")
-    running = await start_broker(log_dir, SUPER_ANONYMOUS)
-    try:
+    async with running_broker(log_dir, SUPER_ANONYMOUS) as running:
         created = await in_thread(_create, running, READ_ORDERS, DENY_WRITE, GROUP_READ)
         assert created == [None, None, None]
         assert await in_thread(_describe, running) == {READ_ORDERS, DENY_WRITE, GROUP_READ}
         match = acls_on(ResourceType.TOPIC, "orders-eu", ResourcePatternType.MATCH)
         assert await in_thread(_describe, running, match) == {READ_ORDERS, DENY_WRITE}
-    finally:
-        await stop_broker(running)
-    running = await start_broker(log_dir, SUPER_ANONYMOUS)
-    try:
+    async with running_broker(log_dir, SUPER_ANONYMOUS) as running:
         assert await in_thread(_describe, running) == {READ_ORDERS, DENY_WRITE, GROUP_READ}
         authorizer = running.broker.authorizer
         assert authorizer is not None
@@ -153,16 +148,13 @@ async def test_confluent_admin_manages_acls_across_a_restart(tmp_path: Any) -> N
         groups = acls_on(ResourceType.GROUP)
         assert await in_thread(_delete, running, groups) == [{GROUP_READ}]
         assert await in_thread(_describe, running) == {READ_ORDERS, DENY_WRITE}
-    finally:
-        await stop_broker(running)
 
 
 @pytest_twisted.ensureDeferred
 async def test_confluent_admin_without_cluster_alter(tmp_path: Any) -> None:
     """ANONYMOUS without ALTER on the cluster: CLUSTER_AUTHORIZATION_FAILED from CreateAcls."""
     props = {"authorizer.class.name": STANDARD, "super.users": "User:admin"}
-    running = await start_broker(str(tmp_path / "logs"), props)
-    try:
+    async with running_broker(str(tmp_path / "logs"), props) as running:
         (error,) = await in_thread(_create, running, READ_ORDERS)
         assert isinstance(error, KafkaError)
         assert error.code() == KafkaError.CLUSTER_AUTHORIZATION_FAILED
@@ -172,20 +164,15 @@ async def test_confluent_admin_without_cluster_alter(tmp_path: Any) -> None:
         with pytest.raises(ClusterAuthorizationFailedError):
             await in_thread(_kafka_python_describe, running)
         assert running.broker.metadata.image.acls == {}
-    finally:
-        await stop_broker(running)
 
 
 @pytest_twisted.ensureDeferred
 async def test_confluent_admin_without_authorizer(tmp_path: Any) -> None:
     """No authorizer.class.name: the ACL APIs answer SECURITY_DISABLED."""
-    running = await start_broker(str(tmp_path / "logs"))
-    try:
+    async with running_broker(str(tmp_path / "logs")) as running:
         (error,) = await in_thread(_create, running, READ_ORDERS)
         assert isinstance(error, KafkaError)
         assert error.code() == KafkaError.SECURITY_DISABLED
-    finally:
-        await stop_broker(running)
 
 
 def _kafka_python_describe(running: RunningBroker) -> Any:
@@ -227,11 +214,8 @@ def _kafka_python_round_trip(running: RunningBroker) -> dict[str, Any]:
 @pytest_twisted.ensureDeferred
 async def test_kafka_python_admin_manages_acls(tmp_path: Any) -> None:
     """kafka-python's KafkaAdminClient creates, describes and deletes a prefixed ACL."""
-    running = await start_broker(str(tmp_path / "logs"), SUPER_ANONYMOUS)
-    try:
+    async with running_broker(str(tmp_path / "logs"), SUPER_ANONYMOUS) as running:
         out = await in_thread(_kafka_python_round_trip, running)
-    finally:
-        await stop_broker(running)
     assert len(out["created"]["succeeded"]) == 1 and out["created"]["failed"] == []
     (described,) = out["described"]
     assert (described.principal, described.operation, described.permission_type) == (
@@ -251,11 +235,8 @@ async def test_kafka_python_admin_manages_acls(tmp_path: Any) -> None:
 async def test_java_admin_manages_acls(tmp_path: Any) -> None:
     """kafka-clients 4.3's Admin (what kafka-acls.sh uses) creates, matches, refuses and deletes."""
     classes = str(tmp_path / "classes")
-    running = await start_broker(str(tmp_path / "logs"), SUPER_ANONYMOUS)
-    try:
+    async with running_broker(str(tmp_path / "logs"), SUPER_ANONYMOUS) as running:
         lines = await run_java("AclAdmin", [running.bootstrap, "manage"], classes, timeout=90)
-    finally:
-        await stop_broker(running)
     group = "ACL GROUP LITERAL app User:bob * ALL DENY"
     orders = "ACL TOPIC LITERAL orders User:alice * READ ALLOW"
     pay = "ACL TOPIC PREFIXED pay- User:* * WRITE ALLOW"
@@ -272,11 +253,10 @@ async def test_java_admin_manages_acls(tmp_path: Any) -> None:
         group,
         "END",
     ]
-    running = await start_broker(str(tmp_path / "denied"), {"authorizer.class.name": STANDARD})
-    try:
+    async with running_broker(
+        str(tmp_path / "denied"), {"authorizer.class.name": STANDARD}
+    ) as running:
         lines = await run_java("AclAdmin", [running.bootstrap, "denied"], classes, timeout=90)
-    finally:
-        await stop_broker(running)
     assert lines == [
         "ERROR ClusterAuthorizationException",
         "ERROR ClusterAuthorizationException",

@@ -23,36 +23,16 @@ from confluent_kafka.admin._resource import ResourceType as ClientResourceType
 from confluent_kafka.cimpl import NewTopic
 
 from kafkatwist.security.acl import (
-    CLUSTER_NAME,
-    AclBinding,
     AclOperation,
-    AclPermissionType,
     PatternType,
     ResourceType,
 )
-from kafkatwist.security.authorizer import StandardAuthorizer
 from tests.integration.confluent_clients import admin, create, outcomes
 from tests.integration.harness import RunningBroker, in_thread, run_java
+from tests.security.authz_support import acl, authorize, on_cluster
 
 ANONYMOUS = "User:ANONYMOUS"
 OP = AclOperation
-
-
-def allow(
-    resource_type: ResourceType,
-    name: str,
-    operation: AclOperation,
-    pattern: PatternType = PatternType.LITERAL,
-) -> AclBinding:
-    """An ALLOW for PLAINTEXT clients from any host."""
-    return AclBinding(
-        resource_type, name, pattern, ANONYMOUS, "*", operation, AclPermissionType.ALLOW
-    )
-
-
-def secure(broker: RunningBroker, *acls: AclBinding) -> None:
-    """Give the running broker an authorizer holding exactly C{acls}."""
-    broker.broker.authorizer = StandardAuthorizer(acls=acls)
 
 
 def error_codes(futures: dict[Any, Any]) -> dict[str, int]:
@@ -71,11 +51,16 @@ def error_codes(futures: dict[Any, Any]) -> dict[str, int]:
 @pytest_twisted.ensureDeferred
 async def test_confluent_create_topics(broker: RunningBroker, topic_name: str) -> None:
     """Without CREATE no topic is made; CREATE on a prefix allows exactly that prefix."""
-    secure(broker)
+    authorize(broker.broker)
     codes = await in_thread(create, broker.bootstrap, NewTopic(topic_name, 1, 1))
     assert codes == {topic_name: KafkaError.TOPIC_AUTHORIZATION_FAILED}
     prefix = topic_name + "-app-"
-    secure(broker, allow(ResourceType.TOPIC, prefix, OP.CREATE, PatternType.PREFIXED))
+    authorize(
+        broker.broker,
+        acl(
+            ResourceType.TOPIC, prefix, OP.CREATE, pattern=PatternType.PREFIXED, principal=ANONYMOUS
+        ),
+    )
     codes = await in_thread(
         create,
         broker.bootstrap,
@@ -96,7 +81,7 @@ async def test_confluent_create_topics(broker: RunningBroker, topic_name: str) -
 async def test_confluent_configs_refused(broker: RunningBroker, topic_name: str) -> None:
     """describe/alter/incremental_alter_configs are refused per resource, then allowed."""
     await broker.broker.controller.create_topic(topic_name, 1)
-    secure(broker, allow(ResourceType.TOPIC, topic_name, OP.DESCRIBE))
+    authorize(broker.broker, acl(ResourceType.TOPIC, topic_name, OP.DESCRIBE, principal=ANONYMOUS))
     topic = ConfigResource(ClientResourceType.TOPIC, topic_name)
     node = ConfigResource(ClientResourceType.BROKER, "1")
 
@@ -126,7 +111,9 @@ async def test_confluent_configs_refused(broker: RunningBroker, topic_name: str)
     }
     assert broker.broker.metadata.image.topics[topic_name].configs == {}
 
-    secure(broker, allow(ResourceType.TOPIC, topic_name, OP.ALTER_CONFIGS))
+    authorize(
+        broker.broker, acl(ResourceType.TOPIC, topic_name, OP.ALTER_CONFIGS, principal=ANONYMOUS)
+    )
 
     def allowed() -> tuple[str, int]:
         client = admin(broker.bootstrap)
@@ -152,10 +139,10 @@ async def test_confluent_delete_topics(broker: RunningBroker, topic_name: str) -
         client = admin(broker.bootstrap)
         return outcomes(client, client.delete_topics([topic_name], operation_timeout=10))
 
-    secure(broker, allow(ResourceType.TOPIC, topic_name, OP.DESCRIBE))
+    authorize(broker.broker, acl(ResourceType.TOPIC, topic_name, OP.DESCRIBE, principal=ANONYMOUS))
     assert await in_thread(delete) == {topic_name: KafkaError.TOPIC_AUTHORIZATION_FAILED}
     assert topic_name in broker.broker.metadata.image.topics
-    secure(broker, allow(ResourceType.TOPIC, topic_name, OP.DELETE))
+    authorize(broker.broker, acl(ResourceType.TOPIC, topic_name, OP.DELETE, principal=ANONYMOUS))
     assert await in_thread(delete) == {topic_name: 0}
     assert topic_name not in broker.broker.metadata.image.topics
 
@@ -199,10 +186,12 @@ async def test_kafka_python_admin(broker: RunningBroker, topic_name: str) -> Non
     """kafka-python sees Kafka's errors: create and delete raise, configs come back refused."""
     await broker.broker.controller.create_topic(topic_name, 1)
     prefix = topic_name + "-mine-"
-    secure(
-        broker,
-        allow(ResourceType.TOPIC, topic_name, OP.DESCRIBE),
-        allow(ResourceType.TOPIC, prefix, OP.CREATE, PatternType.PREFIXED),
+    authorize(
+        broker.broker,
+        acl(ResourceType.TOPIC, topic_name, OP.DESCRIBE, principal=ANONYMOUS),
+        acl(
+            ResourceType.TOPIC, prefix, OP.CREATE, pattern=PatternType.PREFIXED, principal=ANONYMOUS
+        ),
     )
     out = await in_thread(kafka_python_flow, broker.bootstrap, topic_name, prefix, timeout=60)
     assert out["create"] == "TopicAuthorizationFailedError"
@@ -219,12 +208,15 @@ async def test_java_cluster_admin(broker: RunningBroker, topic_name: str, tmp_pa
     """The Java admin 4.3: DescribeCluster's operations and the cluster-level APIs, per ACL."""
     await broker.broker.controller.create_topic(topic_name, 1)
     classes = str(tmp_path / "classes")
-    secure(broker, allow(ResourceType.TOPIC, "*", OP.ALL))
+    authorize(broker.broker, acl(ResourceType.TOPIC, "*", OP.ALL, principal=ANONYMOUS))
     denied = await run_java("AuthzAdmin", [broker.bootstrap, topic_name, "denied"], classes)
-    cluster = (ResourceType.CLUSTER, CLUSTER_NAME)
-    secure(broker, allow(*cluster, OP.DESCRIBE), allow(*cluster, OP.ALTER_CONFIGS))
+    authorize(
+        broker.broker,
+        on_cluster(OP.DESCRIBE, principal=ANONYMOUS),
+        on_cluster(OP.ALTER_CONFIGS, principal=ANONYMOUS),
+    )
     partly = await run_java("AuthzAdmin", [broker.bootstrap, topic_name, "partly"], classes)
-    secure(broker, allow(*cluster, OP.ALL))
+    authorize(broker.broker, on_cluster(OP.ALL, principal=ANONYMOUS))
     allowed = await run_java("AuthzAdmin", [broker.bootstrap, topic_name, "allowed"], classes)
     lines = [line.split() for line in denied + partly + allowed]
     assert [line for line in lines if line[0] == "DONE"] == [["DONE"]] * 3, lines

@@ -26,31 +26,22 @@ from kafka import TopicPartition as KafkaTopicPartition
 from kafka import errors as kafka_errors
 
 from kafkatwist.security.acl import AclBinding, AclOperation, PatternType, ResourceType
-from kafkatwist.security.authorizer import StandardAuthorizer
-from tests.apis.authz_support import acl as principal_acl
 from tests.integration.harness import RunningBroker, in_thread, run_java
+from tests.security.authz_support import acl, authorize
 
 ANONYMOUS = "User:ANONYMOUS"
 
 
-def acl(
-    operation: AclOperation,
-    name: str,
-    *,
-    resource_type: ResourceType = ResourceType.TOPIC,
-    pattern: PatternType = PatternType.LITERAL,
-    deny: bool = False,
-) -> AclBinding:
-    """An ACL entry for User:ANONYMOUS, every PLAINTEXT client, from any host."""
-    return principal_acl(
-        operation, resource_type, name, pattern=pattern, deny=deny, principal=ANONYMOUS
-    )
-
-
 #: READ on every topic starting with "app." (and on every group, for consumers).
 READ_APP = (
-    acl(AclOperation.READ, "app.", pattern=PatternType.PREFIXED),
-    acl(AclOperation.READ, "*", resource_type=ResourceType.GROUP),
+    acl(
+        ResourceType.TOPIC,
+        "app.",
+        AclOperation.READ,
+        pattern=PatternType.PREFIXED,
+        principal=ANONYMOUS,
+    ),
+    acl(ResourceType.GROUP, "*", AclOperation.READ, principal=ANONYMOUS),
 )
 
 
@@ -111,7 +102,7 @@ async def setup_topics(broker: RunningBroker, *acls: AclBinding) -> None:
         await broker.broker.controller.create_topic(name, 1)
     await in_thread(produce_plain, broker.bootstrap, "app.t", 3)
     await in_thread(produce_plain, broker.bootstrap, "app.secret", 1)
-    broker.broker.authorizer = StandardAuthorizer(acls=acls)
+    authorize(broker.broker, *acls)
 
 
 @pytest_twisted.ensureDeferred
@@ -128,7 +119,11 @@ async def test_read_prefix_consumes_but_cannot_produce(broker: RunningBroker) ->
 @pytest_twisted.ensureDeferred
 async def test_deny_beats_allow(broker: RunningBroker) -> None:
     """A DENY of READ on C{app.secret} wins over the prefix's ALLOW: the consumer sees the error."""
-    await setup_topics(broker, *READ_APP, acl(AclOperation.READ, "app.secret", deny=True))
+    await setup_topics(
+        broker,
+        *READ_APP,
+        acl(ResourceType.TOPIC, "app.secret", AclOperation.READ, deny=True, principal=ANONYMOUS),
+    )
     values, errors = await in_thread(consume, broker.bootstrap, "app.secret", 1)
     assert values == []
     assert errors == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
@@ -137,7 +132,13 @@ async def test_deny_beats_allow(broker: RunningBroker) -> None:
 @pytest_twisted.ensureDeferred
 async def test_undescribable_topics_not_listed(broker: RunningBroker) -> None:
     """Listing topics shows only those the principal may describe (READ implies DESCRIBE)."""
-    await setup_topics(broker, *READ_APP, acl(AclOperation.DESCRIBE, "app.secret", deny=True))
+    await setup_topics(
+        broker,
+        *READ_APP,
+        acl(
+            ResourceType.TOPIC, "app.secret", AclOperation.DESCRIBE, deny=True, principal=ANONYMOUS
+        ),
+    )
     assert await in_thread(listed_topics, broker.bootstrap) == {"app.t"}
 
 
@@ -161,13 +162,19 @@ async def test_kafka_python_produce_refused(broker: RunningBroker) -> None:
 @pytest_twisted.ensureDeferred
 async def test_auto_creation_needs_create(broker: RunningBroker) -> None:
     """Metadata does not create C{app.new} without CREATE: kafka-python sees the auth error."""
-    await setup_topics(broker, *READ_APP, acl(AclOperation.WRITE, "app.new"))
+    await setup_topics(
+        broker,
+        *READ_APP,
+        acl(ResourceType.TOPIC, "app.new", AclOperation.WRITE, principal=ANONYMOUS),
+    )
     with pytest.raises(kafka_errors.TopicAuthorizationFailedError):
         await in_thread(kafka_python_produce, broker.bootstrap, "app.new")
     assert "app.new" not in broker.broker.metadata.image.topics
     # With CREATE on the topic, the same producer's Metadata creates it and the record lands.
     assert broker.broker.authorizer is not None
-    broker.broker.authorizer.add([acl(AclOperation.CREATE, "app.new")])
+    broker.broker.authorizer.add(
+        [acl(ResourceType.TOPIC, "app.new", AclOperation.CREATE, principal=ANONYMOUS)]
+    )
     await in_thread(kafka_python_produce, broker.bootstrap, "app.new")
     assert "app.new" in broker.broker.metadata.image.topics
 
@@ -187,7 +194,11 @@ def kafka_python_consume(bootstrap: str, topic: str) -> list[bytes]:
 @pytest_twisted.ensureDeferred
 async def test_kafka_python_consumes_readable(broker: RunningBroker) -> None:
     """kafka-python reads a topic it has READ on, and gets the auth error for one it has not."""
-    await setup_topics(broker, *READ_APP, acl(AclOperation.DESCRIBE, "other"))
+    await setup_topics(
+        broker,
+        *READ_APP,
+        acl(ResourceType.TOPIC, "other", AclOperation.DESCRIBE, principal=ANONYMOUS),
+    )
     assert await in_thread(kafka_python_consume, broker.bootstrap, "app.t") == [b"v0", b"v1", b"v2"]
     with pytest.raises(kafka_errors.TopicAuthorizationFailedError):
         await in_thread(kafka_python_consume, broker.bootstrap, "other")
@@ -200,13 +211,25 @@ async def test_java_clients(broker: RunningBroker, tmp_path: Any) -> None:
 
     READ on C{app.}, DENY READ on C{app.secret}, no DESCRIBE on C{other}: the
     consumer reads C{app.t} and gets TopicAuthorizationException for
-    C{app.secret}; the producer gets it for C{app.t}; the admin lists the
-    C{app.} topics only.
+    C{app.secret}; a plain producer gets it for C{app.t}, and an idempotent one
+    (the default) ClusterAuthorizationException, as it may not WRITE any topic
+    and so gets no producer id (KIP-679); the admin lists the C{app.} topics only.
     """
-    await setup_topics(broker, *READ_APP, acl(AclOperation.READ, "app.secret", deny=True))
+    await setup_topics(
+        broker,
+        *READ_APP,
+        acl(ResourceType.TOPIC, "app.secret", AclOperation.READ, deny=True, principal=ANONYMOUS),
+    )
     lines = await run_java(
         "AuthzClients",
-        [broker.bootstrap, "consume:app.t:3", "consume:app.secret:1", "produce:app.t", "list"],
+        [
+            broker.bootstrap,
+            "consume:app.t:3",
+            "consume:app.secret:1",
+            "produce:app.t:plain",
+            "produce:app.t",
+            "list",
+        ],
         str(tmp_path / "classes"),
     )
     reported = [line for line in lines if line.split(" ")[0] in REPORTS]
@@ -214,6 +237,7 @@ async def test_java_clients(broker: RunningBroker, tmp_path: Any) -> None:
         "CONSUME app.t 3",
         "CONSUME app.secret TopicAuthorizationException",
         "PRODUCE app.t TopicAuthorizationException",
+        "PRODUCE app.t ClusterAuthorizationException",
         "TOPICS app.secret,app.t",
         "DONE",
     ]

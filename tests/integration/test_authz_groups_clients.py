@@ -17,31 +17,14 @@ from confluent_kafka.admin import AdminClient
 # confluent_kafka.admin does not re-export it (mypy's no_implicit_reexport).
 from confluent_kafka.cimpl import NewTopic
 
-from kafkatwist.security.acl import (
-    AclBinding,
-    AclOperation,
-    AclPermissionType,
-    PatternType,
-    ResourceType,
-)
-from kafkatwist.security.authorizer import StandardAuthorizer
+from kafkatwist.security.acl import AclOperation, PatternType, ResourceType
 from tests.integration.confluent_clients import create, value_of
 from tests.integration.harness import RunningBroker, in_thread, run_java
+from tests.security.authz_support import acl, authorize
 
+ANONYMOUS = "User:ANONYMOUS"
 OP = AclOperation
 RT = ResourceType
-
-
-def acl(resource_type: ResourceType, name: str, operation: AclOperation) -> AclBinding:
-    """ALLOW C{operation} for User:ANONYMOUS; a name ending in C{-} is a prefix."""
-    pattern = PatternType.PREFIXED if name.endswith("-") else PatternType.LITERAL
-    return AclBinding(
-        resource_type, name, pattern, "User:ANONYMOUS", "*", operation, AclPermissionType.ALLOW
-    )
-
-
-def authorize(running: RunningBroker, *acls: AclBinding) -> None:
-    running.broker.authorizer = StandardAuthorizer(acls=acls)
 
 
 def produce(bootstrap: str, topic: str, count: int) -> None:
@@ -105,7 +88,11 @@ async def topics(running: RunningBroker, *names: str) -> None:
 async def test_consumer_without_read_on_group(broker: RunningBroker) -> None:
     """A consumer whose principal may only DESCRIBE its group gets GROUP_AUTHORIZATION_FAILED."""
     await topics(broker, "orders")
-    authorize(broker, acl(RT.TOPIC, "orders", OP.READ), acl(RT.GROUP, "g", OP.DESCRIBE))
+    authorize(
+        broker.broker,
+        acl(RT.TOPIC, "orders", OP.READ, principal=ANONYMOUS),
+        acl(RT.GROUP, "g", OP.DESCRIBE, principal=ANONYMOUS),
+    )
     code = await in_thread(first_error, consumer(broker.bootstrap, "g"), ["orders"])
     assert code == KafkaError.GROUP_AUTHORIZATION_FAILED
 
@@ -126,9 +113,9 @@ async def test_transactional_producer_without_write_on_its_id(broker: RunningBro
         return 0
 
     authorize(
-        broker,
-        acl(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE),
-        acl(RT.TRANSACTIONAL_ID, "ok", OP.WRITE),
+        broker.broker,
+        acl(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE, principal=ANONYMOUS),
+        acl(RT.TRANSACTIONAL_ID, "ok", OP.WRITE, principal=ANONYMOUS),
     )
     assert await in_thread(init, "tx") == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     assert await in_thread(init, "ok") == 0
@@ -138,7 +125,11 @@ async def test_transactional_producer_without_write_on_its_id(broker: RunningBro
 async def test_prefix_principal_consumes_its_topics_only(broker: RunningBroker) -> None:
     """READ on topic prefix app- and group prefix app-: app-* is consumed, nothing else is."""
     await topics(broker, "app-orders", "other")
-    authorize(broker, acl(RT.TOPIC, "app-", OP.READ), acl(RT.GROUP, "app-", OP.READ))
+    authorize(
+        broker.broker,
+        acl(RT.TOPIC, "app-", OP.READ, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+        acl(RT.GROUP, "app-", OP.READ, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+    )
     c = consumer(broker.bootstrap, "app-g")
     try:
         assert await in_thread(read, c, ["app-orders"], 3) == [b"v0", b"v1", b"v2"]
@@ -170,7 +161,11 @@ async def test_prefix_principal_consumes_its_topics_only(broker: RunningBroker) 
 async def test_consumer_protocol_names_and_regex(broker: RunningBroker) -> None:
     """KIP-848: a subscribed name without DESCRIBE is refused; a regex gets app-* only."""
     await topics(broker, "app-a", "app-b", "other")
-    authorize(broker, acl(RT.TOPIC, "app-", OP.READ), acl(RT.GROUP, "app-", OP.READ))
+    authorize(
+        broker.broker,
+        acl(RT.TOPIC, "app-", OP.READ, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+        acl(RT.GROUP, "app-", OP.READ, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+    )
     named = consumer(broker.bootstrap, "app-named", **{"group.protocol": "consumer"})
     code = await in_thread(first_error, named, ["other"])
     assert code == KafkaError.TOPIC_AUTHORIZATION_FAILED
@@ -204,9 +199,12 @@ async def test_list_groups_filtered(broker: RunningBroker) -> None:
         result = admin.list_consumer_groups().result(timeout=10)
         return sorted(g.group_id for g in result.valid)
 
-    authorize(broker, acl(RT.GROUP, "app-", OP.DESCRIBE))
+    authorize(
+        broker.broker,
+        acl(RT.GROUP, "app-", OP.DESCRIBE, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+    )
     assert await in_thread(listed) == ["app-1", "app-2"]
-    authorize(broker, acl(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE))
+    authorize(broker.broker, acl(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE, principal=ANONYMOUS))
     assert await in_thread(listed) == ["app-1", "app-2", "secret"]
 
 
@@ -214,7 +212,11 @@ async def test_list_groups_filtered(broker: RunningBroker) -> None:
 async def test_java_consumers(broker: RunningBroker, tmp_path: Any) -> None:
     """The Java client: no READ on the group, or a subscribed topic it may not DESCRIBE, fail."""
     await topics(broker, "app-t", "other")
-    authorize(broker, acl(RT.TOPIC, "app-", OP.READ), acl(RT.GROUP, "app-", OP.READ))
+    authorize(
+        broker.broker,
+        acl(RT.TOPIC, "app-", OP.READ, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+        acl(RT.GROUP, "app-", OP.READ, pattern=PatternType.PREFIXED, principal=ANONYMOUS),
+    )
     classes = str(tmp_path)
 
     async def run(group: str, protocol: str, topic: str) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest_twisted
 from confluent_kafka.admin._scram import ScramMechanism
 
-from tests.integration.harness import in_thread, run_java, start_broker, stop_broker
+from tests.integration.harness import in_thread, run_java, running_broker
 from tests.integration.test_sasl_clients import create_scram_user, sasl_properties
 
 
@@ -22,9 +22,8 @@ async def test_java_reauthenticates_and_sees_refusals(tmp_path: Any) -> None:
     """
     props = sasl_properties()
     props["connections.max.reauth.ms"] = "1500"
-    running = await start_broker(str(tmp_path / "logs"), props)
     classes = str(tmp_path / "classes")
-    try:
+    async with running_broker(str(tmp_path / "logs"), props) as running:
         await in_thread(
             create_scram_user, running.bootstrap, "jim", "jim-secret", ScramMechanism.SCRAM_SHA_256
         )
@@ -32,8 +31,6 @@ async def test_java_reauthenticates_and_sees_refusals(tmp_path: Any) -> None:
         produced = await run_java("SaslClient", args, classes, timeout=90)
         args = [running.bootstrap, "PLAIN", "alice", "wrong", "wrong"]
         refused = await run_java("SaslClient", args, classes, timeout=60)
-    finally:
-        await stop_broker(running)
     sent = int(produced[-2].split()[1])
     assert produced[-2].startswith("SENT ") and sent >= 15, produced
     assert produced[-1].startswith("REAUTHENTICATIONS ") and int(produced[-1].split()[1]) >= 2, (

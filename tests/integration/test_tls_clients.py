@@ -7,6 +7,7 @@ has an SSL listener, most a PLAINTEXT one beside it.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,11 +27,10 @@ from tests.integration.harness import (
     require_executable,
     run_java,
     run_process,
-    start_broker,
-    stop_broker,
+    running_broker,
     wait_until,
 )
-from tests.security.certs import PASSWORD, Pki, make_pki
+from tests.security.certs import PASSWORD, Pki, make_pki, pem_stores
 
 TWO_LISTENERS = {
     "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
@@ -46,14 +46,7 @@ def pki(tmp_path: Path) -> Pki:
 
 def server_props(pki: Pki, **more: str) -> dict[str, str]:
     """PLAINTEXT and SSL listeners, the SSL one with the PEM key store and the CA as trust store."""
-    return {
-        **TWO_LISTENERS,
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": pki.server.keystore,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": pki.ca_file,
-        **more,
-    }
+    return {**TWO_LISTENERS, **pem_stores(pki, **more)}
 
 
 def ssl_client(pki: Pki, identity: str | None = None, ca: str | None = None) -> dict[str, Any]:
@@ -69,8 +62,9 @@ def ssl_client(pki: Pki, identity: str | None = None, ca: str | None = None) -> 
     return config
 
 
-async def running(tmp_path: Path, props: dict[str, str]) -> RunningBroker:
-    return await start_broker(str(tmp_path / "logs"), props)
+def running(tmp_path: Path, props: dict[str, str]) -> AbstractAsyncContextManager[RunningBroker]:
+    """A broker over C{tmp_path}/logs with C{props}, for C{async with}."""
+    return running_broker(str(tmp_path / "logs"), props)
 
 
 def principals(broker: RunningBroker, listener: str) -> list[KafkaPrincipal]:
@@ -96,8 +90,7 @@ def refused(bootstrap: str, config: dict[str, Any]) -> str:
 @pytest_twisted.ensureDeferred
 async def test_produce_consume_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) -> None:
     """confluent-kafka produces and consumes over SSL, and Metadata gives each listener's port."""
-    broker = await running(tmp_path, server_props(pki))
-    try:
+    async with running(tmp_path, server_props(pki)) as broker:
         ssl_port, plain_port = broker.ports["SSL"], broker.ports["PLAINTEXT"]
         assert ssl_port != plain_port
         client = ssl_client(pki)
@@ -118,8 +111,6 @@ async def test_produce_consume_over_ssl(tmp_path: Path, pki: Pki, topic_name: st
         # The PLAINTEXT clients see what the SSL ones wrote.
         plain = await in_thread(cc.consume, broker.bootstrap, [(topic_name, 0, 0)], 50)
         assert len(plain) == 50
-    finally:
-        await stop_broker(broker)
 
 
 @pytest_twisted.ensureDeferred
@@ -132,8 +123,7 @@ async def test_mtls_principal(tmp_path: Path, pki: Pki, topic_name: str) -> None
             "ssl.principal.mapping.rules": "RULE:^CN=(.*?),OU=(.*?),O=.*$/$1@$2/U,DEFAULT",
         },
     )
-    broker = await running(tmp_path, props)
-    try:
+    async with running(tmp_path, props) as broker:
 
         def connect(identity: str) -> Producer:
             producer = Producer(
@@ -151,23 +141,18 @@ async def test_mtls_principal(tmp_path: Path, pki: Pki, topic_name: str) -> None
             KafkaPrincipal("User", "CN=bob"),
         }
         assert len(held) == 2
-    finally:
-        await stop_broker(broker)
 
 
 @pytest_twisted.ensureDeferred
 async def test_requested_without_certificate_is_anonymous(tmp_path: Path, pki: Pki) -> None:
     """ssl.client.auth=requested lets a client without a certificate in, as User:ANONYMOUS."""
-    broker = await running(tmp_path, server_props(pki, **{"ssl.client.auth": "requested"}))
-    try:
+    async with running(tmp_path, server_props(pki, **{"ssl.client.auth": "requested"})) as broker:
         client = AdminClient({"bootstrap.servers": broker.bootstrap_of("SSL"), **ssl_client(pki)})
         md = await in_thread(client.list_topics, timeout=10)
         assert md.brokers[1].port == broker.ports["SSL"]
         # librdkafka may reconnect (bootstrap, then the advertised broker): wait for one.
         await wait_until(lambda: bool(principals(broker, "SSL")))
         assert set(principals(broker, "SSL")) == {KafkaPrincipal("User", "ANONYMOUS")}
-    finally:
-        await stop_broker(broker)
 
 
 @pytest_twisted.ensureDeferred
@@ -180,27 +165,28 @@ async def test_refusals(tmp_path: Path, pki: Pki) -> None:
         if "TLS handshake failed" in text:
             lines.append(text)
 
-    broker = await running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"}))
-    observer = cast(ILogObserver, observe)
-    globalLogPublisher.addObserver(observer)
-    try:
-        bootstrap = broker.bootstrap_of("SSL")
-        # The client does not trust the server's CA.
-        error = await in_thread(refused, bootstrap, ssl_client(pki, "alice", pki.stranger_ca_file))
-        assert "_TRANSPORT" in error
-        for identity in (None, "expired", "stranger"):
-            lines.clear()
-            error = await in_thread(refused, bootstrap, ssl_client(pki, identity))
+    async with running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"})) as broker:
+        observer = cast(ILogObserver, observe)
+        globalLogPublisher.addObserver(observer)
+        try:
+            bootstrap = broker.bootstrap_of("SSL")
+            # The client does not trust the server's CA.
+            error = await in_thread(
+                refused, bootstrap, ssl_client(pki, "alice", pki.stranger_ca_file)
+            )
             assert "_TRANSPORT" in error
-            # The broker logged why, one line per refused connection.
-            assert lines
-            assert all("on listener SSL" in line for line in lines)
-        # A trusted client still gets in.
-        ok = await in_thread(broker_ports, bootstrap, ssl_client(pki, "alice"))
-        assert ok == [("127.0.0.1", broker.ports["SSL"])]
-    finally:
-        globalLogPublisher.removeObserver(observer)
-        await stop_broker(broker)
+            for identity in (None, "expired", "stranger"):
+                lines.clear()
+                error = await in_thread(refused, bootstrap, ssl_client(pki, identity))
+                assert "_TRANSPORT" in error
+                # The broker logged why, one line per refused connection.
+                assert lines
+                assert all("on listener SSL" in line for line in lines)
+            # A trusted client still gets in.
+            ok = await in_thread(broker_ports, bootstrap, ssl_client(pki, "alice"))
+            assert ok == [("127.0.0.1", broker.ports["SSL"])]
+        finally:
+            globalLogPublisher.removeObserver(observer)
 
 
 @pytest_twisted.ensureDeferred
@@ -217,8 +203,7 @@ async def test_pkcs12_stores_and_inline_pem(tmp_path: Path, pki: Pki, topic_name
         "ssl.truststore.password": PASSWORD,
         "ssl.client.auth": "required",
     }
-    broker = await running(tmp_path, props)
-    try:
+    async with running(tmp_path, props) as broker:
         reports = await in_thread(
             cc.produce,
             broker.bootstrap_of("SSL"),
@@ -227,8 +212,6 @@ async def test_pkcs12_stores_and_inline_pem(tmp_path: Path, pki: Pki, topic_name
             extra=ssl_client(pki, "alice"),
         )
         assert [err for err, _, _ in reports] == [None]
-    finally:
-        await stop_broker(broker)
     with open(pki.encrypted_key_file) as f:
         key = f.read()
     with open(pki.server.cert_file) as f:
@@ -246,19 +229,15 @@ async def test_pkcs12_stores_and_inline_pem(tmp_path: Path, pki: Pki, topic_name
         "ssl.enabled.protocols": "TLSv1.2",
         "ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
     }
-    again = await start_broker(str(tmp_path / "logs2"), inline)
-    try:
+    async with running_broker(str(tmp_path / "logs2"), inline) as again:
         got = await in_thread(broker_ports, again.bootstrap_of("SSL"), ssl_client(pki))
         assert got == [("127.0.0.1", again.ports["SSL"])]
-    finally:
-        await stop_broker(again)
 
 
 @pytest_twisted.ensureDeferred
 async def test_large_fetch_over_tls(tmp_path: Path, pki: Pki, topic_name: str) -> None:
     """Fetches of many megabytes over TLS arrive whole (the connection's backpressure holds)."""
-    broker = await running(tmp_path, server_props(pki))
-    try:
+    async with running(tmp_path, server_props(pki)) as broker:
         client = ssl_client(pki)
         value = bytes(range(256)) * 2048  # 512 KiB
         messages: list[dict[str, Any]] = [{"value": value} for _ in range(48)]
@@ -281,16 +260,13 @@ async def test_large_fetch_over_tls(tmp_path: Path, pki: Pki, topic_name: str) -
         )
         assert len(got) == 48
         assert all(cc.value_of(m) == value for m in got)
-    finally:
-        await stop_broker(broker)
 
 
 @pytest_twisted.ensureDeferred
 async def test_kcat_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) -> None:
     """kcat produces and consumes over SSL, with a client certificate."""
     kcat = require_executable("kcat", "run ./test.sh (it installs kcat) or apt-get install kcat")
-    broker = await running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"}))
-    try:
+    async with running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"})) as broker:
         ssl = [
             "-b",
             broker.bootstrap_of("SSL"),
@@ -306,16 +282,13 @@ async def test_kcat_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) -> None:
         (await run_process([kcat, *ssl, "-P", "-t", topic_name], stdin=b"one\ntwo\n")).check()
         result = await run_process([kcat, *ssl, "-C", "-e", "-o", "0", "-t", topic_name])
         assert result.check().stdout.splitlines() == [b"one", b"two"]
-    finally:
-        await stop_broker(broker)
 
 
 @pytest_twisted.ensureDeferred
 async def test_java_client_mtls(tmp_path: Path, pki: Pki, topic_name: str) -> None:
     """The Java client 4.3 over mTLS with PEM stores, checking the broker's host name."""
     props = server_props(pki, **{"ssl.client.auth": "required"})
-    broker = await running(tmp_path, props)
-    try:
+    async with running(tmp_path, props) as broker:
         security = [
             "security.protocol=SSL",
             "ssl.truststore.type=PEM",
@@ -334,15 +307,12 @@ async def test_java_client_mtls(tmp_path: Path, pki: Pki, topic_name: str) -> No
             "produced 3",
             "consumed java0,java1,java2",
         ]
-    finally:
-        await stop_broker(broker)
 
 
 @pytest_twisted.ensureDeferred
 async def test_kafka_python_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) -> None:
     """kafka-python produces and consumes over SSL with a client certificate."""
-    broker = await running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"}))
-    try:
+    async with running(tmp_path, server_props(pki, **{"ssl.client.auth": "required"})) as broker:
         settings = {
             "bootstrap_servers": broker.bootstrap_of("SSL"),
             "security_protocol": "SSL",
@@ -365,5 +335,3 @@ async def test_kafka_python_over_ssl(tmp_path: Path, pki: Pki, topic_name: str) 
             return got
 
         assert await in_thread(round_trip, timeout=60) == [b"kp0", b"kp1", b"kp2"]
-    finally:
-        await stop_broker(broker)

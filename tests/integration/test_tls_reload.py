@@ -22,7 +22,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 from cryptography import x509
 
-from tests.integration.harness import in_thread, start_broker, stop_broker
+from tests.integration.harness import in_thread, running_broker
 from tests.security.certs import make_pki
 
 KEY = "listener.name.ssl.ssl.keystore.location"
@@ -60,8 +60,7 @@ async def test_keystore_reload(tmp_path: Path) -> None:
         "ssl.keystore.type": "PEM",
         KEY: pki.server.keystore,
     }
-    broker = await start_broker(str(tmp_path / "logs"), props)
-    try:
+    async with running_broker(str(tmp_path / "logs"), props) as broker:
         port = broker.ports["SSL"]
         assert await in_thread(served_certificate, port) == pki.server.cert
         # A file that cannot be read, or a certificate for another subject: refused, unchanged.
@@ -77,11 +76,8 @@ async def test_keystore_reload(tmp_path: Path) -> None:
         Path(pki.renewed.keystore).write_bytes(Path(pki.server.keystore).read_bytes())
         assert await in_thread(set_keystore, broker.bootstrap, pki.renewed.keystore) is None
         assert await in_thread(served_certificate, port) == pki.server.cert
-    finally:
-        await stop_broker(broker)
     # After a restart, the stored dynamic config names the key store in use.
-    again = await start_broker(str(tmp_path / "logs"), {**props, KEY: pki.impostor.keystore})
-    try:
+    async with running_broker(
+        str(tmp_path / "logs"), {**props, KEY: pki.impostor.keystore}
+    ) as again:
         assert await in_thread(served_certificate, again.ports["SSL"]) == pki.server.cert
-    finally:
-        await stop_broker(again)

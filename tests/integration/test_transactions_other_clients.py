@@ -11,7 +11,6 @@ one partition. Strict xfails until the APIs they need are registered.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Any
@@ -22,12 +21,10 @@ import pytest_twisted
 from tests.integration.harness import (
     RunningBroker,
     in_thread,
-    require_executable,
     run_java,
-    run_process,
+    run_kafkajs,
 )
 from tests.integration.test_aiokafka import run_asyncio
-from tests.integration.test_kafkajs import NODE_DIR
 from tests.integration.txn_clients import (
     CONTROL,
     QUICK_GROUPS,
@@ -238,17 +235,8 @@ async def test_kafka_python_transaction_admin(broker: RunningBroker, topic_name:
 @pytest_twisted.ensureDeferred
 async def test_kafkajs_transactions(broker: RunningBroker, topic_name: str) -> None:
     """kafkajs transactions with sendOffsets: aborted writes and offsets never show up."""
-    node = require_executable("node", "install Node.js (Debian package nodejs)")
-    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")):
-        raise AssertionError(f"kafkajs is not installed: run `npm ci` in {NODE_DIR} (test.sh does)")
-    script = os.path.join(NODE_DIR, "kafkajs_transactions.js")
-    result = await run_process(
-        [node, script, broker.bootstrap, topic_name],
-        env=dict(os.environ, KAFKAJS_NO_PARTITIONER_WARNING="1"),
-        cwd=NODE_DIR,
-        timeout=60,
-    )
-    out = json.loads(result.check().stdout.decode().strip().splitlines()[-1])
+    args = [broker.bootstrap, topic_name]
+    out = await run_kafkajs("kafkajs_transactions.js", args, timeout=60)
     assert out["offsets"] == [{"partition": 0, "offset": "7"}, {"partition": 1, "offset": "-1"}]
     assert out["received"] == [
         {"partition": 0, "offset": "0", "value": "c0"},

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import tempfile
 
 from attrs import frozen
 from cryptography import x509
@@ -190,3 +191,24 @@ def make_pki(directory: str) -> Pki:
         server_p12=_write(directory, "server.p12", server_p12),
         truststore_p12=_write(directory, "truststore.p12", trust_p12),
     )
+
+
+def pem_stores(pki: Pki, **more: str) -> dict[str, str]:
+    """ssl.* properties: the server's PEM key store, the CA as PEM trust store, and C{more}."""
+    return {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": pki.server.keystore,
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": pki.ca_file,
+        **more,
+    }
+
+
+_SHARED: list[Pki] = []
+
+
+def shared_pki() -> Pki:
+    """One L{make_pki} per process in a temporary directory, for the tests that only read it."""
+    if not _SHARED:
+        _SHARED.append(make_pki(tempfile.mkdtemp(prefix="kafkatwist-pki-")))
+    return _SHARED[0]

@@ -15,6 +15,7 @@ from kafkatwist.messages.consumer_group_heartbeat import (
     ConsumerGroupHeartbeatRequest,
     ConsumerGroupHeartbeatResponse,
 )
+from kafkatwist.security.acl import PatternType
 from tests.groups.consumer_support import (
     assigned,
     consumer_broker,
@@ -22,7 +23,7 @@ from tests.groups.consumer_support import (
     heartbeat,
     topic_id,
 )
-from tests.security.authz_support import OP, RT, allow, authorize, call_as
+from tests.security.authz_support import OP, RT, SETUP_SUPER_USERS, acl, authorize, call_as
 
 
 def join_request(
@@ -67,7 +68,7 @@ class ConsumerAuthzTests(SynchronousTestCase):
 
     def test_heartbeat_needs_read_on_group(self) -> None:
         """Without READ on the group the heartbeat is GROUP_AUTHORIZATION_FAILED; no group made."""
-        authorize(self.gb.broker, allow(RT.GROUP, "g", OP.DESCRIBE))
+        authorize(self.gb.broker, acl(RT.GROUP, "g", OP.DESCRIBE), super_users=SETUP_SUPER_USERS)
         response = self.beat(join_request("m", topics=("app-1",)))
         self.assertEqual((response.error_code, response.error_message), (30, None))
         self.assertFalse(self.gb.coordinator.consumer.has_member("g", "m"))
@@ -76,8 +77,9 @@ class ConsumerAuthzTests(SynchronousTestCase):
         """A subscribed topic without DESCRIBE: TOPIC_AUTHORIZATION_FAILED, nothing joined."""
         authorize(
             self.gb.broker,
-            allow(RT.GROUP, "g", OP.READ),
-            allow(RT.TOPIC, "app-", OP.READ, prefixed=True),
+            acl(RT.GROUP, "g", OP.READ),
+            acl(RT.TOPIC, "app-", OP.READ, pattern=PatternType.PREFIXED),
+            super_users=SETUP_SUPER_USERS,
         )
         refused = self.beat(join_request("m", topics=("app-1", "secret")))
         self.assertEqual(
@@ -96,8 +98,9 @@ class ConsumerAuthzTests(SynchronousTestCase):
         """A regex subscribes the member to the matching topics it may DESCRIBE only."""
         authorize(
             self.gb.broker,
-            allow(RT.GROUP, "g", OP.READ),
-            allow(RT.TOPIC, "app-", OP.READ, prefixed=True),
+            acl(RT.GROUP, "g", OP.READ),
+            acl(RT.TOPIC, "app-", OP.READ, pattern=PatternType.PREFIXED),
+            super_users=SETUP_SUPER_USERS,
         )
         joined = self.beat(join_request("m", regex=".*"))
         self.assertEqual(joined.error_code, 0)
@@ -109,15 +112,16 @@ class ConsumerAuthzTests(SynchronousTestCase):
 
     def test_regex_of_a_super_user_member_stays_its_own(self) -> None:
         """Another member's heartbeat without the regex does not change what the regex matches."""
-        authorize(self.gb.broker, allow(RT.GROUP, "g", OP.READ))
+        authorize(self.gb.broker, acl(RT.GROUP, "g", OP.READ), super_users=SETUP_SUPER_USERS)
         # User:ANONYMOUS, a super user here, subscribes with the regex first.
         heartbeat(self.gb, "g", "admin", 0, regex="app-.*")
         self.assertEqual(self.targeted(), {"app-1", "app-2"})
         # alice joins with names she may describe; the regex keeps its topics.
         authorize(
             self.gb.broker,
-            allow(RT.GROUP, "g", OP.READ),
-            allow(RT.TOPIC, "secret", OP.DESCRIBE),
+            acl(RT.GROUP, "g", OP.READ),
+            acl(RT.TOPIC, "secret", OP.DESCRIBE),
+            super_users=SETUP_SUPER_USERS,
         )
         self.assertEqual(self.beat(join_request("alice", topics=("secret",))).error_code, 0)
         self.assertEqual(self.targeted(), {"app-1", "app-2", "secret"})
@@ -127,8 +131,9 @@ class ConsumerAuthzTests(SynchronousTestCase):
         heartbeat(self.gb, "g", "m", 0, topics=["app-1"])
         authorize(
             self.gb.broker,
-            allow(RT.GROUP, "g", OP.DESCRIBE),
-            allow(RT.TOPIC, "app-1", OP.DESCRIBE),
+            acl(RT.GROUP, "g", OP.DESCRIBE),
+            acl(RT.TOPIC, "app-1", OP.DESCRIBE),
+            super_users=SETUP_SUPER_USERS,
         )
         refused, described = self.describe("g", "h", include=True)
         self.assertEqual((refused.group_id, refused.error_code), ("h", 30))
@@ -141,8 +146,9 @@ class ConsumerAuthzTests(SynchronousTestCase):
         heartbeat(self.gb, "g", "m", 0, topics=["app-1", "secret"])
         authorize(
             self.gb.broker,
-            allow(RT.GROUP, "g", OP.DESCRIBE),
-            allow(RT.TOPIC, "app-", OP.DESCRIBE, prefixed=True),
+            acl(RT.GROUP, "g", OP.DESCRIBE),
+            acl(RT.TOPIC, "app-", OP.DESCRIBE, pattern=PatternType.PREFIXED),
+            super_users=SETUP_SUPER_USERS,
         )
         (hidden,) = self.describe("g", include=True)
         self.assertEqual(

@@ -44,8 +44,9 @@ from kafkatwist.messages.offset_fetch import (
     OffsetFetchRequestTopics,
 )
 from kafkatwist.messages.sync_group import SyncGroupRequest
+from kafkatwist.security.acl import PatternType
 from tests.groups.test_rebalance import GroupTestCase
-from tests.security.authz_support import OP, RT, allow, authorize, call_as, deny
+from tests.security.authz_support import OP, RT, SETUP_SUPER_USERS, acl, authorize, call_as
 
 GROUP_AUTH = int(ErrorCode.GROUP_AUTHORIZATION_FAILED)
 TOPIC_AUTH = int(ErrorCode.TOPIC_AUTHORIZATION_FAILED)
@@ -87,7 +88,7 @@ class AuthzGroupTestCase(GroupTestCase):
         self.gb.topic("u", 1)
 
     def acls(self, *acls: Any) -> None:
-        authorize(self.gb.broker, *acls)
+        authorize(self.gb.broker, *acls, super_users=SETUP_SUPER_USERS)
 
     def as_alice(self, spec: ApiSpec, request: Any, version: int) -> Any:
         return self.successResultOf(call_as(self.gb.broker, spec, request, version))
@@ -96,7 +97,7 @@ class AuthzGroupTestCase(GroupTestCase):
 class FindCoordinatorTests(AuthzGroupTestCase):
     def test_v3_refused_group(self) -> None:
         """Before v4 a group without DESCRIBE is GROUP_AUTHORIZATION_FAILED with Kafka's message."""
-        self.acls(allow(RT.GROUP, "other", OP.DESCRIBE))
+        self.acls(acl(RT.GROUP, "other", OP.DESCRIBE))
         response = self.as_alice(find_coordinator.SPEC, FindCoordinatorRequest(key="g"), 3)
         self.assertEqual(
             (response.error_code, response.error_message, response.node_id, response.port),
@@ -105,7 +106,7 @@ class FindCoordinatorTests(AuthzGroupTestCase):
 
     def test_v4_per_key(self) -> None:
         """From v4 each key answers for itself: the allowed one gets the node, the other 30."""
-        self.acls(allow(RT.GROUP, "app-", OP.READ, prefixed=True))
+        self.acls(acl(RT.GROUP, "app-", OP.READ, pattern=PatternType.PREFIXED))
         request = FindCoordinatorRequest(coordinator_keys=("app-1", "other"))
         ok, refused = self.as_alice(find_coordinator.SPEC, request, 4).coordinators
         self.assertEqual((ok.key, ok.error_code, ok.node_id), ("app-1", 0, self.gb.broker.node_id))
@@ -116,7 +117,7 @@ class FindCoordinatorTests(AuthzGroupTestCase):
 
     def test_transactional_id(self) -> None:
         """A transactional id without DESCRIBE is TRANSACTIONAL_ID_AUTHORIZATION_FAILED."""
-        self.acls(allow(RT.GROUP, "g", OP.DESCRIBE))
+        self.acls(acl(RT.GROUP, "g", OP.DESCRIBE))
         request = FindCoordinatorRequest(key_type=1, coordinator_keys=("tx",))
         (answer,) = self.as_alice(find_coordinator.SPEC, request, 4).coordinators
         self.assertEqual(answer.error_code, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
@@ -136,20 +137,20 @@ class ClassicMembershipTests(AuthzGroupTestCase):
                 protocols=(JoinGroupRequestProtocol(name="range", metadata=b""),),
             )
 
-        self.acls(allow(RT.GROUP, "g", OP.DESCRIBE))
+        self.acls(acl(RT.GROUP, "g", OP.DESCRIBE))
         refused = self.as_alice(join_group.SPEC, join("m-1"), 9)
         self.assertEqual(
             (refused.error_code, refused.generation_id, refused.member_id, refused.leader),
             (GROUP_AUTH, -1, "", ""),
         )
-        self.acls(allow(RT.GROUP, "g", OP.READ))
+        self.acls(acl(RT.GROUP, "g", OP.READ))
         allowed = self.as_alice(join_group.SPEC, join(""), 9)
         self.assertEqual(allowed.error_code, ErrorCode.MEMBER_ID_REQUIRED)
 
     def test_sync_heartbeat_leave_need_read(self) -> None:
         """SyncGroup, Heartbeat and LeaveGroup without READ are GROUP_AUTHORIZATION_FAILED."""
         generation, (member,), _ = self.stable(1)
-        self.acls(allow(RT.GROUP, "g", OP.DESCRIBE))
+        self.acls(acl(RT.GROUP, "g", OP.DESCRIBE))
         sync = SyncGroupRequest(
             group_id="g", generation_id=generation, member_id=member, assignments=()
         )
@@ -159,20 +160,20 @@ class ClassicMembershipTests(AuthzGroupTestCase):
         self.assertEqual(self.as_alice(heartbeat.SPEC, beat, 4).error_code, GROUP_AUTH)
         refused = self.as_alice(leave_group.SPEC, leave, 5)
         self.assertEqual((refused.error_code, refused.members), (GROUP_AUTH, ()))
-        self.acls(allow(RT.GROUP, "g", OP.READ))
+        self.acls(acl(RT.GROUP, "g", OP.READ))
         self.assertEqual(self.as_alice(heartbeat.SPEC, beat, 4).error_code, 0)
 
 
 class OffsetCommitTests(AuthzGroupTestCase):
     def test_group_refused(self) -> None:
         """Without READ on the group every partition is GROUP_AUTHORIZATION_FAILED."""
-        self.acls(allow(RT.TOPIC, "t", OP.READ))
+        self.acls(acl(RT.TOPIC, "t", OP.READ))
         response = self.as_alice(offset_commit.SPEC, commit_request("g", "t", "u"), 9)
         self.assertEqual(codes(response), {("t", 0): GROUP_AUTH, ("u", 0): GROUP_AUTH})
 
     def test_topics_refused_before_existence(self) -> None:
         """A topic without READ is TOPIC_AUTHORIZATION_FAILED, existing or not; t is committed."""
-        self.acls(allow(RT.GROUP, "g", OP.READ), allow(RT.TOPIC, "t", OP.READ))
+        self.acls(acl(RT.GROUP, "g", OP.READ), acl(RT.TOPIC, "t", OP.READ))
         request = commit_request("g", "t", "u", "missing")
         response = self.as_alice(offset_commit.SPEC, request, 9)
         self.assertEqual(
@@ -190,7 +191,7 @@ class OffsetFetchTests(AuthzGroupTestCase):
 
     def test_v8_groups_and_topics(self) -> None:
         """v8: a refused group answers 30 alone; an undescribable topic comes last with 29, -1."""
-        self.acls(allow(RT.GROUP, "g", OP.DESCRIBE), allow(RT.TOPIC, "t", OP.DESCRIBE))
+        self.acls(acl(RT.GROUP, "g", OP.DESCRIBE), acl(RT.TOPIC, "t", OP.DESCRIBE))
         request = OffsetFetchRequest(
             groups=(
                 OffsetFetchRequestGroup(
@@ -212,7 +213,7 @@ class OffsetFetchTests(AuthzGroupTestCase):
 
     def test_all_topics_leaves_out_undescribable(self) -> None:
         """Every committed partition (null topics): the topics without DESCRIBE are left out."""
-        self.acls(allow(RT.GROUP, "g", OP.DESCRIBE), allow(RT.TOPIC, "u", OP.WRITE))
+        self.acls(acl(RT.GROUP, "g", OP.DESCRIBE), acl(RT.TOPIC, "u", OP.WRITE))
         for version in (7, 8):
             response = self.gb.fetch("g", None, version=version)
             self.assertEqual(len(response.topics or response.groups[0].topics), 2)
@@ -227,7 +228,7 @@ class OffsetFetchTests(AuthzGroupTestCase):
 
     def test_single_group_refused(self) -> None:
         """v2-v7: a group denied DESCRIBE (READ notwithstanding) is a top-level 30."""
-        self.acls(allow(RT.GROUP, "g", OP.READ), deny(RT.GROUP, "g", OP.DESCRIBE))
+        self.acls(acl(RT.GROUP, "g", OP.READ), acl(RT.GROUP, "g", OP.DESCRIBE, deny=True))
         request = OffsetFetchRequest(
             group_id="g", topics=(OffsetFetchRequestTopic(name="t", partition_indexes=(0,)),)
         )
@@ -249,11 +250,11 @@ class OffsetDeleteTests(AuthzGroupTestCase):
     def test_needs_delete_on_group_and_read_on_topics(self) -> None:
         """DELETE on the group (else a top-level 30), READ per topic (else 29 for it)."""
         self.successResultOf(self.gb.commit("g", {("t", 0): 3, ("u", 0): 4}))
-        self.acls(allow(RT.GROUP, "g", OP.READ), allow(RT.TOPIC, "t", OP.READ))
+        self.acls(acl(RT.GROUP, "g", OP.READ), acl(RT.TOPIC, "t", OP.READ))
         self.assertEqual(
             self.as_alice(offset_delete.SPEC, self.request(), 0).error_code, GROUP_AUTH
         )
-        self.acls(allow(RT.GROUP, "g", OP.DELETE), allow(RT.TOPIC, "t", OP.READ))
+        self.acls(acl(RT.GROUP, "g", OP.DELETE), acl(RT.TOPIC, "t", OP.READ))
         response = self.as_alice(offset_delete.SPEC, self.request(), 0)
         self.assertEqual(codes(response), {("t", 0): 0, ("u", 0): TOPIC_AUTH})
         self.assertEqual(self.gb.committed("g", "u", [0]), {0: 4})
@@ -264,7 +265,7 @@ class AdminGroupTests(AuthzGroupTestCase):
     def test_describe_groups(self) -> None:
         """Refused groups first (30, no state); KIP-430 operations of the described group."""
         self.stable(1, group="g")
-        self.acls(allow(RT.GROUP, "g", OP.READ))
+        self.acls(acl(RT.GROUP, "g", OP.READ))
         request = DescribeGroupsRequest(groups=("g", "h"), include_authorized_operations=True)
         refused, described = self.as_alice(describe_groups.SPEC, request, 5).groups
         self.assertEqual(
@@ -280,10 +281,10 @@ class AdminGroupTests(AuthzGroupTestCase):
         """DESCRIBE on the cluster lists every group; otherwise only groups with DESCRIBE."""
         for group in ("app-1", "app-2", "other"):
             self.successResultOf(self.gb.commit(group, {("t", 0): 1}))
-        self.acls(allow(RT.GROUP, "app-", OP.DESCRIBE, prefixed=True))
+        self.acls(acl(RT.GROUP, "app-", OP.DESCRIBE, pattern=PatternType.PREFIXED))
         listed = self.as_alice(list_groups.SPEC, ListGroupsRequest(), 5).groups
         self.assertEqual(sorted(g.group_id for g in listed), ["app-1", "app-2"])
-        self.acls(allow(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE))
+        self.acls(acl(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE))
         listed = self.as_alice(list_groups.SPEC, ListGroupsRequest(), 5).groups
         self.assertEqual(sorted(g.group_id for g in listed), ["app-1", "app-2", "other"])
 
@@ -291,7 +292,7 @@ class AdminGroupTests(AuthzGroupTestCase):
         """DELETE per group, each named once; refused groups answered after the others."""
         for group in ("a", "b"):
             self.successResultOf(self.gb.commit(group, {("t", 0): 1}))
-        self.acls(allow(RT.GROUP, "b", OP.DELETE))
+        self.acls(acl(RT.GROUP, "b", OP.DELETE))
         request = DeleteGroupsRequest(groups_names=("a", "b", "a"))
         results = self.as_alice(delete_groups.SPEC, request, 2).results
         self.assertEqual(
@@ -307,9 +308,9 @@ class TopicIdTests(AuthzGroupTestCase):
         t_id, u_id = image.topics["t"].topic_id, image.topics["u"].topic_id
         unknown = uuid.UUID(int=77)
         self.acls(
-            allow(RT.GROUP, "g", OP.READ),
-            allow(RT.TOPIC, "t", OP.READ),
-            allow(RT.TOPIC, "u", OP.CREATE),
+            acl(RT.GROUP, "g", OP.READ),
+            acl(RT.TOPIC, "t", OP.READ),
+            acl(RT.TOPIC, "u", OP.CREATE),
         )
         request = OffsetCommitRequest(
             group_id="g",

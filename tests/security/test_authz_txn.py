@@ -38,7 +38,8 @@ from kafkatwist.messages.write_txn_markers import (
     WritableTxnMarkerTopic,
     WriteTxnMarkersRequest,
 )
-from tests.security.authz_support import OP, RT, allow, authorize, call_as
+from kafkatwist.security.acl import PatternType
+from tests.security.authz_support import OP, RT, SETUP_SUPER_USERS, acl, authorize, call_as
 from tests.transactions.support import TxnTestCase
 
 TXN_AUTH = int(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
@@ -106,22 +107,34 @@ class TxnAuthzTests(TxnTestCase):
 
     def test_init_producer_id_transactional(self) -> None:
         """WRITE on the transactional id, checked before the request's id/epoch pair."""
-        authorize(self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE))
+        authorize(
+            self.broker, acl(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE), super_users=SETUP_SUPER_USERS
+        )
         refused = self.as_alice(init_producer_id.SPEC, init_request("tx", pid=5), 4)
         self.assertEqual(
             (refused.error_code, refused.producer_id, refused.producer_epoch), (TXN_AUTH, -1, -1)
         )
-        authorize(self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE))
+        authorize(
+            self.broker, acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE), super_users=SETUP_SUPER_USERS
+        )
         self.assertEqual(self.as_alice(init_producer_id.SPEC, init_request("tx"), 4).error_code, 0)
 
     def test_init_producer_id_idempotent(self) -> None:
         """IDEMPOTENT_WRITE on the cluster, or WRITE on any topic (KIP-679), else 31."""
-        authorize(self.broker, allow(RT.TOPIC, "t", OP.READ))
+        authorize(self.broker, acl(RT.TOPIC, "t", OP.READ), super_users=SETUP_SUPER_USERS)
         refused = self.as_alice(init_producer_id.SPEC, init_request(None), 4)
         self.assertEqual((refused.error_code, refused.producer_id), (CLUSTER_AUTH, -1))
-        authorize(self.broker, allow(RT.TOPIC, "app-", OP.WRITE, prefixed=True))
+        authorize(
+            self.broker,
+            acl(RT.TOPIC, "app-", OP.WRITE, pattern=PatternType.PREFIXED),
+            super_users=SETUP_SUPER_USERS,
+        )
         self.assertEqual(self.as_alice(init_producer_id.SPEC, init_request(None), 4).error_code, 0)
-        authorize(self.broker, allow(RT.CLUSTER, "kafka-cluster", OP.IDEMPOTENT_WRITE))
+        authorize(
+            self.broker,
+            acl(RT.CLUSTER, "kafka-cluster", OP.IDEMPOTENT_WRITE),
+            super_users=SETUP_SUPER_USERS,
+        )
         self.assertEqual(self.as_alice(init_producer_id.SPEC, init_request(None), 4).error_code, 0)
 
     def test_add_partitions_v3(self) -> None:
@@ -129,13 +142,14 @@ class TxnAuthzTests(TxnTestCase):
         init = self.init("tx")
         pid, epoch = init.producer_id, init.producer_epoch
         request = add_request("tx", pid, epoch, "t", "u", "__consumer_offsets")
-        authorize(self.broker, allow(RT.TOPIC, "t", OP.WRITE))
+        authorize(self.broker, acl(RT.TOPIC, "t", OP.WRITE), super_users=SETUP_SUPER_USERS)
         refused = self.as_alice(add_partitions_to_txn.SPEC, request, 3)
         self.assertEqual(set(added(refused).values()), {TXN_AUTH})
         authorize(
             self.broker,
-            allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE),
-            allow(RT.TOPIC, "*", OP.ALL),
+            acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE),
+            acl(RT.TOPIC, "*", OP.ALL),
+            super_users=SETUP_SUPER_USERS,
         )
         answer = self.as_alice(add_partitions_to_txn.SPEC, request, 3)
         self.assertEqual(
@@ -152,7 +166,9 @@ class TxnAuthzTests(TxnTestCase):
 
     def test_add_partitions_v4_needs_cluster_action(self) -> None:
         """v4+ (from brokers) needs CLUSTER_ACTION: else a top-level 31 and nothing else."""
-        authorize(self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE))
+        authorize(
+            self.broker, acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE), super_users=SETUP_SUPER_USERS
+        )
         request = AddPartitionsToTxnRequest(
             transactions=(
                 AddPartitionsToTxnTransaction(
@@ -166,7 +182,11 @@ class TxnAuthzTests(TxnTestCase):
         )
         refused = self.as_alice(add_partitions_to_txn.SPEC, request, 4)
         self.assertEqual((refused.error_code, refused.results_by_transaction), (CLUSTER_AUTH, ()))
-        authorize(self.broker, allow(RT.CLUSTER, "kafka-cluster", OP.CLUSTER_ACTION))
+        authorize(
+            self.broker,
+            acl(RT.CLUSTER, "kafka-cluster", OP.CLUSTER_ACTION),
+            super_users=SETUP_SUPER_USERS,
+        )
         allowed = self.as_alice(add_partitions_to_txn.SPEC, request, 4)
         self.assertEqual(allowed.error_code, 0)
         self.assertEqual(len(allowed.results_by_transaction), 1)
@@ -179,17 +199,22 @@ class TxnAuthzTests(TxnTestCase):
             transactional_id="tx", producer_id=pid, producer_epoch=epoch, group_id="g"
         )
         end = EndTxnRequest(transactional_id="tx", producer_id=pid, producer_epoch=epoch)
-        authorize(self.broker, allow(RT.GROUP, "g", OP.READ))
+        authorize(self.broker, acl(RT.GROUP, "g", OP.READ), super_users=SETUP_SUPER_USERS)
         self.assertEqual(self.as_alice(add_offsets_to_txn.SPEC, add, 3).error_code, TXN_AUTH)
         refused_end = self.as_alice(end_txn.SPEC, end, 5)
         self.assertEqual(
             (refused_end.error_code, refused_end.producer_id, refused_end.producer_epoch),
             (TXN_AUTH, -1, -1),
         )
-        authorize(self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE))
+        authorize(
+            self.broker, acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE), super_users=SETUP_SUPER_USERS
+        )
         self.assertEqual(self.as_alice(add_offsets_to_txn.SPEC, add, 3).error_code, GROUP_AUTH)
         authorize(
-            self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE), allow(RT.GROUP, "g", OP.READ)
+            self.broker,
+            acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE),
+            acl(RT.GROUP, "g", OP.READ),
+            super_users=SETUP_SUPER_USERS,
         )
         self.assertEqual(self.as_alice(add_offsets_to_txn.SPEC, add, 3).error_code, 0)
 
@@ -199,17 +224,20 @@ class TxnAuthzTests(TxnTestCase):
         pid, epoch = init.producer_id, init.producer_epoch
         self.assertEqual(self.add_offsets("tx", pid, epoch, "g"), 0)
         request = commit_request("tx", pid, epoch, "t", "missing")
-        authorize(self.broker, allow(RT.GROUP, "g", OP.READ))
+        authorize(self.broker, acl(RT.GROUP, "g", OP.READ), super_users=SETUP_SUPER_USERS)
         answer = committed(self.as_alice(txn_offset_commit.SPEC, request, 3))
         self.assertEqual(set(answer.values()), {TXN_AUTH})
-        authorize(self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE))
+        authorize(
+            self.broker, acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE), super_users=SETUP_SUPER_USERS
+        )
         answer = committed(self.as_alice(txn_offset_commit.SPEC, request, 3))
         self.assertEqual(set(answer.values()), {GROUP_AUTH})
         authorize(
             self.broker,
-            allow(RT.TRANSACTIONAL_ID, "tx", OP.WRITE),
-            allow(RT.GROUP, "g", OP.READ),
-            allow(RT.TOPIC, "t", OP.READ),
+            acl(RT.TRANSACTIONAL_ID, "tx", OP.WRITE),
+            acl(RT.GROUP, "g", OP.READ),
+            acl(RT.TOPIC, "t", OP.READ),
+            super_users=SETUP_SUPER_USERS,
         )
         answer = committed(self.as_alice(txn_offset_commit.SPEC, request, 3))
         self.assertEqual(answer, {("t", 0): 0, ("missing", 0): TOPIC_AUTH})
@@ -227,13 +255,21 @@ class TxnAuthzTests(TxnTestCase):
                 ),
             )
         )
-        authorize(self.broker, allow(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE))
+        authorize(
+            self.broker,
+            acl(RT.CLUSTER, "kafka-cluster", OP.DESCRIBE),
+            super_users=SETUP_SUPER_USERS,
+        )
         refused = self.as_alice(write_txn_markers.SPEC, request, 1)
         self.assertEqual(
             [p.error_code for p in refused.markers[0].topics[0].partitions], [CLUSTER_AUTH] * 2
         )
         for operation in (OP.ALTER, OP.CLUSTER_ACTION):
-            authorize(self.broker, allow(RT.CLUSTER, "kafka-cluster", operation))
+            authorize(
+                self.broker,
+                acl(RT.CLUSTER, "kafka-cluster", operation),
+                super_users=SETUP_SUPER_USERS,
+            )
             answer = self.as_alice(write_txn_markers.SPEC, request, 1)
             self.assertNotIn(
                 CLUSTER_AUTH, [p.error_code for p in answer.markers[0].topics[0].partitions]
@@ -244,15 +280,18 @@ class TxnAuthzTests(TxnTestCase):
         for tid in ("tx", "other"):
             init = self.init(tid)
             self.add(tid, init.producer_id, init.producer_epoch, [("t", 0)])
-        authorize(self.broker, allow(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE))
+        authorize(
+            self.broker, acl(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE), super_users=SETUP_SUPER_USERS
+        )
         request = DescribeTransactionsRequest(transactional_ids=("tx", "other"))
         tx, other = self.as_alice(describe_transactions.SPEC, request, 0).transaction_states
         self.assertEqual((other.error_code, other.topics), (TXN_AUTH, ()))
         self.assertEqual((tx.error_code, tx.transaction_state, tx.topics), (0, "Ongoing", ()))
         authorize(
             self.broker,
-            allow(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE),
-            allow(RT.TOPIC, "t", OP.DESCRIBE),
+            acl(RT.TRANSACTIONAL_ID, "tx", OP.DESCRIBE),
+            acl(RT.TOPIC, "t", OP.DESCRIBE),
+            super_users=SETUP_SUPER_USERS,
         )
         (tx,) = self.as_alice(
             describe_transactions.SPEC, DescribeTransactionsRequest(transactional_ids=("tx",)), 0

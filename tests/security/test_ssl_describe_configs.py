@@ -56,3 +56,26 @@ class SslDescribeConfigsTests(SynchronousTestCase):
             ("none", DEFAULT, True),
         )
         self.assertEqual(entries["ssl.enabled.protocols"].value, "TLSv1.2,TLSv1.3")
+
+    def test_listener_prefixed_secrets_are_sensitive(self) -> None:
+        """A listener's inline PEM key is a PASSWORD like its base key (KafkaConfig.configType)."""
+        key = "-----BEGIN PRIVATE KEY-----\nMIIsecret\n-----END PRIVATE KEY-----"
+        config = BrokerConfig.from_properties(
+            {
+                "listener.name.ssl.ssl.keystore.key": key,
+                "listener.name.ssl.ssl.keystore.certificate.chain": "chain",
+                "listener.name.ssl.ssl.keystore.type": "PEM",
+            }
+        )
+        entries = by_name(describe(make_broker(config=config), [(BROKER, "1", None)]).results[0])
+        for name in (
+            "listener.name.ssl.ssl.keystore.key",
+            "listener.name.ssl.ssl.keystore.certificate.chain",
+        ):
+            entry = entries[name]
+            self.assertEqual(
+                (entry.value, entry.is_sensitive, entry.config_type), (None, True, PASSWORD), name
+            )
+            self.assertNotIn(key, repr(entry))
+        keystore_type = entries["listener.name.ssl.ssl.keystore.type"]
+        self.assertEqual((keystore_type.value, keystore_type.is_sensitive), ("PEM", False))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from OpenSSL import SSL, crypto
 from twisted.trial.unittest import SynchronousTestCase
@@ -18,27 +17,7 @@ from kafkatwist.security.tls import (
     load_truststore,
     openssl_ciphers,
 )
-from tests.security.certs import PASSWORD, Pki, make_pki
-
-_PKI: list[Pki] = []
-
-
-def pki() -> Pki:
-    """The certificates, made once for this module."""
-    if not _PKI:
-        _PKI.append(make_pki(tempfile.mkdtemp(prefix="kafkatwist-tls-")))
-    return _PKI[0]
-
-
-def pem(p: Pki, **more: str) -> dict[str, str]:
-    """A PEM key store and trust store."""
-    return {
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": p.server.keystore,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": p.ca_file,
-        **more,
-    }
+from tests.security.certs import PASSWORD, pem_stores, shared_pki
 
 
 class SettingsTests(SynchronousTestCase):
@@ -46,8 +25,8 @@ class SettingsTests(SynchronousTestCase):
 
     def test_listener_override(self) -> None:
         """listener.name.<lower-case name>.ssl.* wins over ssl.* for that listener only."""
-        props = pem(
-            pki(),
+        props = pem_stores(
+            shared_pki(),
             **{
                 "ssl.client.auth": "requested",
                 "listener.name.internal.ssl.client.auth": "required",
@@ -58,28 +37,31 @@ class SettingsTests(SynchronousTestCase):
 
     def test_defaults(self) -> None:
         """Kafka's defaults: TLSv1.2 and TLSv1.3, no client auth, DEFAULT mapping, all ciphers."""
-        s = read_ssl_settings(pem(pki()), "SSL")
+        s = read_ssl_settings(pem_stores(shared_pki()), "SSL")
         self.assertEqual(s.enabled_protocols, ("TLSv1.2", "TLSv1.3"))
         self.assertEqual((s.client_auth, s.principal_mapping_rules), ("none", "DEFAULT"))
         self.assertEqual((s.protocol, s.cipher_suites), ("TLSv1.3", ()))
 
     def test_refusals(self) -> None:
         """Kafka's messages for inconsistent stores; JKS and old protocols are not served."""
-        p = pki()
+        p = shared_pki()
         cases = [
             ({}, "needs a key store"),
-            (pem(p, **{"ssl.keystore.type": "JKS"}), "JKS is not supported"),
-            (pem(p, **{"ssl.keystore.password": "x"}), "cannot be specified with PEM format"),
+            (pem_stores(p, **{"ssl.keystore.type": "JKS"}), "JKS is not supported"),
             (
-                pem(p, **{"ssl.keystore.key": "k"}),
+                pem_stores(p, **{"ssl.keystore.password": "x"}),
+                "cannot be specified with PEM format",
+            ),
+            (
+                pem_stores(p, **{"ssl.keystore.key": "k"}),
                 "SSL private key is specified, but certificate chain is not specified.",
             ),
             (
-                pem(p, **{"ssl.truststore.password": "x"}),
+                pem_stores(p, **{"ssl.truststore.password": "x"}),
                 "SSL trust store password cannot be specified for PEM format.",
             ),
-            (pem(p, **{"ssl.client.auth": "maybe"}), "ssl.client.auth"),
-            (pem(p, **{"ssl.enabled.protocols": "TLSv1.1"}), "ssl.enabled.protocols"),
+            (pem_stores(p, **{"ssl.client.auth": "maybe"}), "ssl.client.auth"),
+            (pem_stores(p, **{"ssl.enabled.protocols": "TLSv1.1"}), "ssl.enabled.protocols"),
             (
                 {"ssl.keystore.type": "PKCS12", "ssl.keystore.location": p.server_p12},
                 "SSL key store is specified, but key store password is not specified.",
@@ -96,17 +78,17 @@ class ContextTests(SynchronousTestCase):
 
     def test_pem_file(self) -> None:
         """A PEM file holding the key and the chain loads, leaf first."""
-        p = pki()
-        material = load_keystore(read_ssl_settings(pem(p), "SSL"))
+        p = shared_pki()
+        material = load_keystore(read_ssl_settings(pem_stores(p), "SSL"))
         self.assertEqual(material.chain[0], p.server.cert)
         self.assertEqual(material.chain[1], p.ca)
-        built = build_context(read_ssl_settings(pem(p), "SSL"))
+        built = build_context(read_ssl_settings(pem_stores(p), "SSL"))
         self.assertIsInstance(built.context, SSL.Context)
         self.assertEqual(built.certificate, p.server.cert)
 
     def test_encrypted_pkcs8(self) -> None:
         """An encrypted PKCS#8 key loads with ssl.key.password and not without."""
-        p = pki()
+        p = shared_pki()
         with open(p.encrypted_key_file) as f:
             key = f.read()
         with open(p.server.cert_file) as f:
@@ -125,7 +107,7 @@ class ContextTests(SynchronousTestCase):
 
     def test_pkcs12(self) -> None:
         """PKCS12 key and trust stores load with their passwords; a wrong one is refused."""
-        p = pki()
+        p = shared_pki()
         props = {
             "ssl.keystore.type": "PKCS12",
             "ssl.keystore.location": p.server_p12,
@@ -143,15 +125,17 @@ class ContextTests(SynchronousTestCase):
 
     def test_missing_file(self) -> None:
         """A key store that cannot be read is one line naming the file."""
-        path = os.path.join(pki().directory, "absent.pem")
-        settings = read_ssl_settings(pem(pki(), **{"ssl.keystore.location": path}), "SSL")
+        path = os.path.join(shared_pki().directory, "absent.pem")
+        settings = read_ssl_settings(
+            pem_stores(shared_pki(), **{"ssl.keystore.location": path}), "SSL"
+        )
         error = self.assertRaises(SslConfigError, build_context, settings)
         self.assertIn(f"cannot read the key store {path}", str(error))
 
     def test_ciphers(self) -> None:
         """JSSE names map to OpenSSL's for TLS 1.2; TLS 1.3 suites keep theirs; others refused."""
-        props = pem(
-            pki(),
+        props = pem_stores(
+            shared_pki(),
             **{
                 "ssl.cipher.suites": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384"
             },
@@ -160,7 +144,9 @@ class ContextTests(SynchronousTestCase):
             openssl_ciphers(read_ssl_settings(props, "SSL")),
             ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_AES_256_GCM_SHA384"),
         )
-        bad = read_ssl_settings(pem(pki(), **{"ssl.cipher.suites": "TLS_FAKE"}), "SSL")
+        bad = read_ssl_settings(
+            pem_stores(shared_pki(), **{"ssl.cipher.suites": "TLS_FAKE"}), "SSL"
+        )
         self.assertRaises(SslConfigError, build_context, bad)
 
 
@@ -169,7 +155,7 @@ class PrincipalTests(SynchronousTestCase):
 
     def test_principal(self) -> None:
         """The mapped RFC 2253 subject; ANONYMOUS without a certificate."""
-        p = pki()
+        p = shared_pki()
         builder = TlsPrincipalBuilder(SslPrincipalMapper.from_rules("DEFAULT"))
         cert = crypto.X509.from_cryptography(p.alice.cert)
         self.assertEqual(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
-
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -13,16 +11,7 @@ from kafkatwist.security.ssl_config import SslConfigError, read_ssl_settings
 from kafkatwist.security.tls import ServerTLS, build_context
 from kafkatwist.security.tls_reload import TlsReconfiguration, check_compatible
 from kafkatwist.storage.kraft import run_now
-from tests.security.certs import Pki, make_pki
-
-_PKI: list[Pki] = []
-
-
-def pki() -> Pki:
-    """The certificates, made once for this module."""
-    if not _PKI:
-        _PKI.append(make_pki(tempfile.mkdtemp(prefix="kafkatwist-reload-")))
-    return _PKI[0]
+from tests.security.certs import shared_pki
 
 
 class ValidationTests(SynchronousTestCase):
@@ -53,7 +42,7 @@ class ReconfigurationTests(SynchronousTestCase):
     """TlsReconfiguration.prepare and check_compatible."""
 
     def reconfiguration(self) -> tuple[TlsReconfiguration, ServerTLS]:
-        props = {"ssl.keystore.type": "PEM", "ssl.keystore.location": pki().server.keystore}
+        props = {"ssl.keystore.type": "PEM", "ssl.keystore.location": shared_pki().server.keystore}
         server = ServerTLS(build_context(read_ssl_settings(props, "SSL")))
         return TlsReconfiguration(props, {"SSL": server}, run_now), server
 
@@ -66,17 +55,17 @@ class ReconfigurationTests(SynchronousTestCase):
     def test_prepare_then_commit(self) -> None:
         """The new context is built first and used only once committed."""
         reconfiguration, server = self.reconfiguration()
-        new = {"listener.name.ssl.ssl.keystore.location": pki().renewed.keystore}
+        new = {"listener.name.ssl.ssl.keystore.location": shared_pki().renewed.keystore}
         commit = self.successResultOf(
             Deferred.fromCoroutine(reconfiguration.prepare({}, new, list(new)))
         )
-        self.assertEqual(server.current.certificate, pki().server.cert)
+        self.assertEqual(server.current.certificate, shared_pki().server.cert)
         commit()
-        self.assertEqual(server.current.certificate, pki().renewed.cert)
+        self.assertEqual(server.current.certificate, shared_pki().renewed.cert)
 
     def test_incompatible(self) -> None:
         """Another subject is refused unless ssl.allow.dn.changes is true."""
-        p = pki()
+        p = shared_pki()
         self.assertRaises(
             SslConfigError, check_compatible, {}, "SSL", p.server.cert, p.impostor.cert
         )

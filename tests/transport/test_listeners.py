@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -15,17 +14,8 @@ from kafkatwist.storage.kraft import run_now
 from kafkatwist.transport.protocol import KafkaServerFactory
 from kafkatwist.transport.service import BrokerService, StartupError
 from kafkatwist.transport.tls_protocol import TlsServerFactory
-from tests.security.certs import PASSWORD, Pki, make_pki
+from tests.security.certs import PASSWORD, shared_pki
 from tests.storage.support import temp_dir
-
-_PKI: list[Pki] = []
-
-
-def pki() -> Pki:
-    """The certificates, made once for this module."""
-    if not _PKI:
-        _PKI.append(make_pki(tempfile.mkdtemp(prefix="kafkatwist-listeners-")))
-    return _PKI[0]
 
 
 def two_listeners(**more: str) -> dict[str, str]:
@@ -34,7 +24,7 @@ def two_listeners(**more: str) -> dict[str, str]:
         "listeners": "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL",
         "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": pki().server.keystore,
+        "ssl.keystore.location": shared_pki().server.keystore,
         **more,
     }
 
@@ -114,7 +104,7 @@ class ListenerTests(SynchronousTestCase):
             **two_listeners(
                 **{
                     "ssl.keystore.type": "PKCS12",
-                    "ssl.keystore.location": pki().server_p12,
+                    "ssl.keystore.location": shared_pki().server_p12,
                     "ssl.keystore.password": PASSWORD + "x",
                 }
             )

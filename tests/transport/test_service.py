@@ -224,7 +224,7 @@ class BrokerServiceTests(SynchronousTestCase):
         self.successResultOf(first.stopService())
 
     def test_unservable_listener(self) -> None:
-        """A listener that cannot be served (SASL_SSL with only GSSAPI) fails the start, naming it."""
+        """A listener that cannot be served (SASL_SSL, only GSSAPI) fails the start, naming it."""
         self.reactor.running = True
         events = self.events()
         service = self.service(listeners="SASL_SSL://127.0.0.1:0")

@@ -5,7 +5,8 @@
 //
 // KEY=VALUE arguments are client settings every client takes (security.protocol, sasl.*...).
 // Commands, each printing one line:
-//   produce:TOPIC        PRODUCE TOPIC OK | PRODUCE TOPIC <exception class>
+//   produce:TOPIC        PRODUCE TOPIC OK | PRODUCE TOPIC <exception class> (idempotent: the default)
+//   produce:TOPIC:plain  the same with enable.idempotence=false
 //   consume:TOPIC:COUNT  CONSUME TOPIC <records read> | CONSUME TOPIC <exception class>
 //   list                 TOPICS <names, sorted, comma-separated>
 // then DONE.
@@ -31,10 +32,11 @@ public class AuthzClients {
     /** The KEY=VALUE arguments: settings added to every client's. */
     static final Properties SETTINGS = new Properties();
 
-    static String produce(String bootstrap, String topic) {
+    static String produce(String bootstrap, String topic, boolean idempotent) {
         Properties props = new Properties();
         props.putAll(SETTINGS);
         props.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        props.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, Boolean.toString(idempotent));
         props.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "10000");
         props.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
         props.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "15000");
@@ -91,7 +93,9 @@ public class AuthzClients {
             String[] cmd = args[i].split(":");
             switch (cmd[0]) {
                 case "produce":
-                    System.out.println("PRODUCE " + cmd[1] + " " + produce(bootstrap, cmd[1]));
+                    boolean idempotent = cmd.length < 3 || !cmd[2].equals("plain");
+                    System.out.println(
+                        "PRODUCE " + cmd[1] + " " + produce(bootstrap, cmd[1], idempotent));
                     break;
                 case "consume":
                     System.out.println("CONSUME " + cmd[1] + " "
