@@ -34,6 +34,7 @@ import pytest
 import pytest_twisted
 
 from tests.integration.harness import RunningBroker, running_broker
+from tests.security.certs import Pki, shared_pki
 
 
 def pytest_configure(config: Any) -> None:
@@ -55,3 +56,9 @@ def topic_name(request: Any) -> str:
     """A topic name unique to the test (legal characters only)."""
     name = request.node.name.replace("[", "-").replace("]", "")
     return "t-" + "".join(c if c.isalnum() or c in "-._" else "-" for c in name)[:200]
+
+
+@pytest.fixture
+def pki() -> Pki:
+    """The process's CA and certificates (L{shared_pki}), for tests that only read them."""
+    return shared_pki()

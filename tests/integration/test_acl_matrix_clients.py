@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_twisted
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -27,7 +26,7 @@ from tests.integration.test_acls_clients import EVERY_ACL, STANDARD
 from tests.integration.test_authz_data_clients import REPORTS
 from tests.integration.test_sasl_clients import confluent_sasl
 from tests.integration.test_tls_clients import ssl_client
-from tests.security.certs import Pki, make_pki
+from tests.security.certs import Pki, pem_stores
 
 JAAS = (
     "org.apache.kafka.common.security.plain.PlainLoginModule required "
@@ -79,20 +78,11 @@ def properties(pki: Pki) -> dict[str, str]:
         "authorizer.class.name": STANDARD,
         "super.users": "User:admin",
         "num.partitions": "1",
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": pki.server.keystore,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": pki.ca_file,
         "listener.name.ssl.ssl.client.auth": "required",
         # CN=alice,OU=eng,O=Acme,C=US is User:alice.eng; CN=bob (DEFAULT) is User:CN=bob.
         "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),OU=([^,]+),.*$/$1.$2/,DEFAULT",
+        **pem_stores(pki),
     }
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    """A CA and certificates for this test."""
-    return make_pki(str(tmp_path / "pki"))
 
 
 def admin_client(bootstrap: str, config: dict[str, Any]) -> AdminClient:

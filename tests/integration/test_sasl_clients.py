@@ -34,7 +34,7 @@ from kafkatwist.messages.sasl_handshake import SaslHandshakeRequest
 from tests.integration.confluent_clients import consume, produce, value_of
 from tests.integration.harness import RunningBroker, in_thread, start_broker, stop_broker
 from tests.integration.raw import RawClient
-from tests.security.certs import Pki, make_pki
+from tests.security.certs import Pki, pem_stores, shared_pki
 from tests.support import request_frame
 
 JAAS = (
@@ -61,12 +61,8 @@ def sasl_ssl_properties(
         "listeners": "SASL_SSL://127.0.0.1:0",
         "sasl.enabled.mechanisms": mechanisms,
         "listener.name.sasl_ssl.plain.sasl.jaas.config": JAAS,
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": pki.server.keystore,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": pki.ca_file,
         "num.partitions": "1",
-        **more,
+        **pem_stores(pki, **more),
     }
 
 
@@ -417,7 +413,7 @@ async def test_raw_socket_gate(tmp_path: Any, protocol: str) -> None:
     """
     tls = None
     if protocol == "SASL_SSL":
-        pki = make_pki(str(tmp_path / "pki"))
+        pki = shared_pki()
         running = await start_broker(str(tmp_path / "logs"), sasl_ssl_properties(pki))
         tls = ssl.create_default_context(cafile=pki.ca_file)
     else:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import confluent_kafka
-import pytest
 import pytest_twisted
 from aiokafka.helpers import create_ssl_context
 from confluent_kafka import Producer
@@ -47,19 +46,13 @@ from tests.integration.test_sasl_clients import (
     sasl_ssl_properties,
 )
 from tests.integration.test_tls_clients import principals
-from tests.security.certs import Pki, make_pki
+from tests.security.certs import Pki
 
 #: What librdkafka and the Java client see for a wrong SCRAM-SHA-512 password (Kafka's message).
 SCRAM_REFUSED = (
     "Authentication failed during authentication due to invalid credentials with "
     "SASL mechanism SCRAM-SHA-512"
 )
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    """A CA and certificates for this test."""
-    return make_pki(str(tmp_path / "pki"))
 
 
 def confluent_sasl_ssl(
