@@ -435,8 +435,9 @@ class KafkaServerProtocol(Int32StringReceiver):
         self._idle_timer = self._throttle_timer = self._auth_timer = None
 
     def disconnect(self) -> None:
-        """The broker is stopping: close the connection (and forget its timers)."""
+        """The broker is stopping: close (unregistered first: TLS waits for that), forget timers."""
         self._stop_timers()
+        self._unregister()
         self._connection.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:

@@ -139,3 +139,13 @@ class SaslSslTests(SynchronousTestCase):
         self.assertEqual(session.principal, KafkaPrincipal("User", "bob"))
         self.assertTrue(session.authenticated)
         self.assertEqual(len(self.request(MetadataRequest_v1(None), 3)), 1)
+
+    def test_disconnect_closes_the_tls_connection(self) -> None:
+        """The broker stopping (C{disconnect}) closes a TLS connection: close_notify, then TCP."""
+        self.protocol.disconnect()
+        self._pump()
+        with self.assertRaises(SSL.ZeroReturnError):  # the server's close_notify
+            self.client.recv(1 << 20)
+        self.client.shutdown()  # the client's answer: then the TCP connection closes
+        self._pump()
+        self.assertTrue(self.transport.disconnecting)
