@@ -133,14 +133,6 @@ class Broker:
             return local_host, port
         return "localhost", port
 
-    def host_for(self, local_host: str | None) -> str:
-        """The host to advertise to a client connected through C{local_host}."""
-        if self.advertised_host:
-            return self.advertised_host
-        if local_host and local_host not in ("0.0.0.0", "::"):
-            return local_host
-        return "localhost"
-
 
 def build_broker(
     config: BrokerConfig,

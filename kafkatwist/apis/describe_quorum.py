@@ -82,7 +82,13 @@ def _unknown_partitions(request: DescribeQuorumRequest) -> DescribeQuorumRespons
 def _listeners(ctx: RequestContext) -> tuple[Listener, ...]:
     broker = ctx.broker
     config = broker.config
-    host = broker.host_for(ctx.local_host)
+    names = [
+        listener.name
+        for listener in config.listeners
+        if listener.name not in config.controller_listener_names
+    ]
+    name = names[0] if names else "PLAINTEXT"
+    host, port = broker.address_for(name, ctx.local_host)
     controllers = tuple(
         Listener(name=listener.name, host=listener.host or host, port=listener.port)
         for listener in config.listeners
@@ -90,13 +96,7 @@ def _listeners(ctx: RequestContext) -> tuple[Listener, ...]:
     )
     if controllers:
         return controllers
-    names = [
-        listener.name
-        for listener in config.listeners
-        if listener.name not in config.controller_listener_names
-    ]
-    name = names[0] if names else "PLAINTEXT"
-    return (Listener(name=name, host=host, port=broker.advertised_port),)
+    return (Listener(name=name, host=host, port=port),)
 
 
 async def handle(ctx: RequestContext, request: DescribeQuorumRequest) -> DescribeQuorumResponse:
