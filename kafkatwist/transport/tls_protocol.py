@@ -9,7 +9,8 @@ L{TlsServerProtocol.handshakeCompleted} sets the session's principal
 (Kafka's C{DefaultKafkaPrincipalBuilder}: L{TlsPrincipalBuilder}). A failed
 handshake (no certificate where C{ssl.client.auth=required}, an expired or
 untrusted one, no common protocol or cipher) closes the connection with one
-log line.
+log line. A connection the broker closes sends its close_notify and closes
+the TCP connection without waiting for the client's (L{TlsServerProtocol._close_tcp}).
 """
 
 from __future__ import annotations
@@ -64,6 +65,26 @@ class TlsServerProtocol(KafkaServerProtocol):
                 reason=str(e),
             )
             self._close()
+
+    def _close(self) -> None:
+        super()._close()
+        self._close_tcp()
+
+    def disconnect(self) -> None:
+        super().disconnect()
+        self._close_tcp()
+
+    def _close_tcp(self) -> None:
+        """
+        Close the TCP connection under the TLS layer, which has written its close_notify.
+
+        Twisted's TLS transport would keep the socket open until the client
+        answers with its own close_notify, for ever if it never does; Kafka
+        (C{SslTransportLayer.close}) does not wait for it.
+        """
+        tls = self.transport
+        if isinstance(tls, TLSMemoryBIOProtocol) and tls.transport is not None:
+            tls.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         if not self._handshake_done:

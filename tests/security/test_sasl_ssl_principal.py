@@ -146,6 +146,15 @@ class SaslSslTests(SynchronousTestCase):
         self._pump()
         with self.assertRaises(SSL.ZeroReturnError):  # the server's close_notify
             self.client.recv(1 << 20)
-        self.client.shutdown()  # the client's answer: then the TCP connection closes
-        self._pump()
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_close_does_not_wait_for_the_client(self) -> None:
+        """
+        A connection the broker closes is closed at the TCP level once its
+        close_notify is written, as Kafka's C{SslTransportLayer.close}: a
+        client that never answers it keeps no socket open.
+        """
+        self.assertEqual(self.request(MetadataRequest_v1(None), 1), [])  # refused: closed
+        with self.assertRaises(SSL.ZeroReturnError):
+            self.client.recv(1 << 20)
         self.assertTrue(self.transport.disconnecting)
