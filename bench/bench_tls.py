@@ -49,6 +49,7 @@ from confluent_kafka.cimpl import NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_clients import free_port, produce_phase, stop_process  # noqa: E402
+from tests.integration.confluent_clients import client_security  # noqa: E402
 from tests.security.certs import Pki, make_pki  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,11 +84,8 @@ def ssl(pki: Pki, client_auth: str) -> Workload:
         "listener.name.ssl.ssl.truststore.location": pki.ca_file,
         "listener.name.ssl.ssl.client.auth": client_auth,
     }
-    client: dict[str, Any] = {"security.protocol": "SSL", "ssl.ca.location": pki.ca_file}
-    if client_auth != "none":
-        client["ssl.certificate.location"] = pki.alice.cert_file
-        client["ssl.key.location"] = pki.alice.key_file
-    return Workload("SSL", "SSL", server, client)
+    identity = None if client_auth == "none" else "alice"
+    return Workload("SSL", "SSL", server, client_security("SSL", pki, identity))
 
 
 def sasl_ssl(pki: Pki, client_auth: str) -> Workload:
@@ -103,16 +101,8 @@ def sasl_ssl(pki: Pki, client_auth: str) -> Workload:
         "listener.name.sasl_ssl.ssl.client.auth": client_auth,
         "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
     }
-    client: dict[str, Any] = {
-        "security.protocol": "SASL_SSL",
-        "ssl.ca.location": pki.ca_file,
-        "sasl.mechanism": "SCRAM-SHA-512",
-        "sasl.username": BENCH_USER[0],
-        "sasl.password": BENCH_USER[1],
-    }
-    if client_auth != "none":
-        client["ssl.certificate.location"] = pki.alice.cert_file
-        client["ssl.key.location"] = pki.alice.key_file
+    identity = None if client_auth == "none" else "alice"
+    client = client_security("SASL_SSL", pki, identity, sasl=("SCRAM-SHA-512", *BENCH_USER))
     return Workload("SASL_SSL", "SASL_SSL", server, client, scram_users=(BENCH_USER,))
 
 

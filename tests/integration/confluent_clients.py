@@ -24,11 +24,46 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._metadata import PartitionMetadata
 from confluent_kafka.cimpl import NewTopic
 
+from tests.security.certs import Pki
+
 ProduceArgs = dict[str, Any]
 """Keyword arguments of one C{Producer.produce} call (value, key, headers, partition, ...)."""
 
 DeliveryReport = tuple[KafkaError | None, int | None, int | None]
 """C{(error, partition, offset)} from one delivery report."""
+
+
+def client_security(
+    protocol: str,
+    pki: Pki | None = None,
+    identity: str | None = None,
+    *,
+    ca_file: str | None = None,
+    sasl: tuple[str, str, str] | None = None,
+) -> dict[str, Any]:
+    """
+    librdkafka's security settings: C{security.protocol}, then what it needs.
+
+    @param pki: The test certificates: its CA is trusted (SSL, SASL_SSL).
+    @param identity: The name of the C{pki} certificate the client presents
+        (C{"alice"}), or None for none.
+    @param ca_file: The CA file to trust instead of C{pki}'s.
+    @param sasl: (mechanism, user, password), for SASL_PLAINTEXT and SASL_SSL.
+    """
+    config: dict[str, Any] = {"security.protocol": protocol}
+    ca = ca_file or (pki.ca_file if pki is not None else None)
+    if ca is not None:
+        config["ssl.ca.location"] = ca
+    if identity is not None:
+        assert pki is not None
+        who = getattr(pki, identity)
+        config.update({"ssl.certificate.location": who.cert_file, "ssl.key.location": who.key_file})
+    if sasl is not None:
+        mechanism, user, password = sasl
+        config.update(
+            {"sasl.mechanism": mechanism, "sasl.username": user, "sasl.password": password}
+        )
+    return config
 
 
 def admin(bootstrap: str) -> AdminClient:

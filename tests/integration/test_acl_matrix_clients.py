@@ -24,7 +24,6 @@ from tests.integration import confluent_clients as cc
 from tests.integration.harness import RunningBroker, in_thread, run_java, start_broker, stop_broker
 from tests.integration.test_acls_clients import EVERY_ACL, STANDARD
 from tests.integration.test_authz_data_clients import REPORTS
-from tests.integration.test_sasl_clients import confluent_sasl
 from tests.integration.test_tls_clients import ssl_client
 from tests.security.certs import Pki, pem_stores
 
@@ -33,8 +32,8 @@ JAAS = (
     'user_admin="admin-secret" user_alice="alice-secret";'
 )
 
-ADMIN = confluent_sasl("PLAIN", "admin", "admin-secret")
-ALICE = confluent_sasl("PLAIN", "alice", "alice-secret")
+ADMIN = cc.client_security("SASL_PLAINTEXT", sasl=("PLAIN", "admin", "admin-secret"))
+ALICE = cc.client_security("SASL_PLAINTEXT", sasl=("PLAIN", "alice", "alice-secret"))
 
 #: Topics whose names are near C{app-} but outside the prefix, and one inside it.
 NEAR_MISSES = ("ap", "app", "APP-x", "app_x", "other")

@@ -31,7 +31,7 @@ from confluent_kafka.admin._scram import (
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from kafkatwist.messages.sasl_handshake import SaslHandshakeRequest
-from tests.integration.confluent_clients import consume, produce, value_of
+from tests.integration.confluent_clients import client_security, consume, produce, value_of
 from tests.integration.harness import RunningBroker, in_thread, start_broker, stop_broker
 from tests.integration.raw import RawClient
 from tests.security.certs import Pki, pem_stores, shared_pki
@@ -72,20 +72,10 @@ async def start_sasl(tmp_path: Any, **extra: str) -> RunningBroker:
     return await start_broker(str(tmp_path / "logs"), props)
 
 
-def confluent_sasl(mechanism: str, user: str, password: str) -> dict[str, Any]:
-    """librdkafka's SASL settings."""
-    return {
-        "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanism": mechanism,
-        "sasl.username": user,
-        "sasl.password": password,
-    }
-
-
 def sasl_admin(bootstrap: str, security: dict[str, Any] | None = None) -> AdminClient:
     """An AdminClient authenticated as the PLAIN admin (or with the C{security} settings)."""
     if security is None:
-        security = confluent_sasl("PLAIN", "admin", "admin-secret")
+        security = client_security("SASL_PLAINTEXT", sasl=("PLAIN", "admin", "admin-secret"))
     return AdminClient({"bootstrap.servers": bootstrap, **security})
 
 
@@ -146,11 +136,13 @@ async def test_confluent_plain(tmp_path: Any) -> None:
     """librdkafka with PLAIN produces and consumes; a wrong password gets Kafka's message."""
     running = await start_sasl(tmp_path)
     try:
-        config = confluent_sasl("PLAIN", "alice", "alice-secret")
+        config = client_security("SASL_PLAINTEXT", sasl=("PLAIN", "alice", "alice-secret"))
         values = await in_thread(roundtrip_confluent, running.bootstrap, "plain-topic", config)
         assert values == [b"v0", b"v1", b"v2"]
         refused = await in_thread(
-            confluent_refusal, running.bootstrap, confluent_sasl("PLAIN", "alice", "nope")
+            confluent_refusal,
+            running.bootstrap,
+            client_security("SASL_PLAINTEXT", sasl=("PLAIN", "alice", "nope")),
         )
         assert "Authentication failed: Invalid username or password" in refused, refused
     finally:
@@ -163,7 +155,7 @@ async def test_confluent_scram_512_survives_restart(tmp_path: Any) -> None:
     SCRAM-SHA-512 users made with AdminClient authenticate, also after a restart; wrong ones fail.
     """
     running = await start_sasl(tmp_path)
-    config = confluent_sasl("SCRAM-SHA-512", "carol", "carol-secret")
+    config = client_security("SASL_PLAINTEXT", sasl=("SCRAM-SHA-512", "carol", "carol-secret"))
     try:
         infos = await in_thread(
             create_scram_user,
@@ -178,7 +170,7 @@ async def test_confluent_scram_512_survives_restart(tmp_path: Any) -> None:
         refused = await in_thread(
             confluent_refusal,
             running.bootstrap,
-            confluent_sasl("SCRAM-SHA-512", "carol", "wrong"),
+            client_security("SASL_PLAINTEXT", sasl=("SCRAM-SHA-512", "carol", "wrong")),
         )
         assert (
             "Authentication failed during authentication due to invalid credentials with "
@@ -205,7 +197,7 @@ async def test_wrong_mechanism(tmp_path: Any) -> None:
         refused = await in_thread(
             confluent_refusal,
             running.bootstrap,
-            confluent_sasl("SCRAM-SHA-512", "alice", "alice-secret"),
+            client_security("SASL_PLAINTEXT", sasl=("SCRAM-SHA-512", "alice", "alice-secret")),
         )
         assert "Unsupported SASL mechanism: broker's supported mechanisms: PLAIN" in refused
         try:
@@ -458,7 +450,7 @@ async def test_confluent_reauthenticates(tmp_path: Any) -> None:
     """
     running = await start_sasl(tmp_path, connections_max_reauth_ms="1500")
     try:
-        config = confluent_sasl("PLAIN", "alice", "alice-secret")
+        config = client_security("SASL_PLAINTEXT", sasl=("PLAIN", "alice", "alice-secret"))
         errors, producer = await in_thread(
             keep_producing, running.bootstrap, config, 5.0, timeout=40
         )

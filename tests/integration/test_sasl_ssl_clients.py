@@ -23,6 +23,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin._scram import ScramMechanism
 
 from kafkatwist.security.principal import KafkaPrincipal
+from tests.integration.confluent_clients import client_security
 from tests.integration.harness import (
     RunningBroker,
     in_thread,
@@ -36,7 +37,6 @@ from tests.integration.test_sasl_clients import (
     aiokafka_refusal,
     aiokafka_roundtrip,
     confluent_refusal,
-    confluent_sasl,
     create_scram_user,
     kafka_python_refusal,
     kafka_python_roundtrip,
@@ -55,21 +55,6 @@ SCRAM_REFUSED = (
 )
 
 
-def confluent_sasl_ssl(
-    pki: Pki, mechanism: str, user: str, password: str, identity: str | None = None
-) -> dict[str, Any]:
-    """librdkafka's SASL_SSL settings (trusting the test CA; with a client certificate or not)."""
-    config = {
-        **confluent_sasl(mechanism, user, password),
-        "security.protocol": "SASL_SSL",
-        "ssl.ca.location": pki.ca_file,
-    }
-    if identity is not None:
-        who = getattr(pki, identity)
-        config.update({"ssl.certificate.location": who.cert_file, "ssl.key.location": who.key_file})
-    return config
-
-
 async def start_with_carol(tmp_path: Path, pki: Pki, **more: str) -> RunningBroker:
     """A SASL_SSL broker where the PLAIN admin has created the SCRAM-SHA-512 user C{carol}."""
     running = await start_broker(str(tmp_path / "logs"), sasl_ssl_properties(pki, **more))
@@ -80,7 +65,7 @@ async def start_with_carol(tmp_path: Path, pki: Pki, **more: str) -> RunningBrok
         "carol-secret",
         ScramMechanism.SCRAM_SHA_512,
         # The admin's certificate matters only where ssl.client.auth=required.
-        confluent_sasl_ssl(pki, "PLAIN", "admin", "admin-secret", "bob"),
+        client_security("SASL_SSL", pki, "bob", sasl=("PLAIN", "admin", "admin-secret")),
     )
     assert infos == [(ScramMechanism.SCRAM_SHA_512, 4096)]
     return running
@@ -103,14 +88,16 @@ async def test_confluent_scram_512_over_sasl_ssl(tmp_path: Path, pki: Pki) -> No
     mtls = {"listener.name.sasl_ssl.ssl.client.auth": "required"}
     running = await start_with_carol(tmp_path, pki, **mtls)
     try:
-        config = confluent_sasl_ssl(pki, "SCRAM-SHA-512", "carol", "carol-secret", "alice")
+        config = client_security(
+            "SASL_SSL", pki, "alice", sasl=("SCRAM-SHA-512", "carol", "carol-secret")
+        )
         values = await in_thread(roundtrip_confluent, running.bootstrap, "scram-ssl", config)
         assert values == [b"v0", b"v1", b"v2"]
         held = await in_thread(held_producer, running.bootstrap, "scram-ssl", config)
         await wait_until(lambda: bool(principals(running, "SASL_SSL")))
         assert set(principals(running, "SASL_SSL")) == {KafkaPrincipal("User", "carol")}
         del held
-        wrong = confluent_sasl_ssl(pki, "SCRAM-SHA-512", "carol", "wrong", "alice")
+        wrong = client_security("SASL_SSL", pki, "alice", sasl=("SCRAM-SHA-512", "carol", "wrong"))
         refused = await in_thread(confluent_refusal, running.bootstrap, wrong)
         assert SCRAM_REFUSED in refused, refused
     finally:
@@ -163,7 +150,7 @@ async def test_kcat_sasl_ssl_scram_512(tmp_path: Path, pki: Pki) -> None:
     kcat = require_executable("kcat", "run ./test.sh (it installs kcat) or apt-get install kcat")
     running = await start_with_carol(tmp_path, pki)
     try:
-        settings = confluent_sasl_ssl(pki, "SCRAM-SHA-512", "carol", "carol-secret")
+        settings = client_security("SASL_SSL", pki, sasl=("SCRAM-SHA-512", "carol", "carol-secret"))
         args = kcat_args(kcat, running.bootstrap, settings)
         env = wheel_librdkafka(tmp_path / "librdkafka")
         version = (await run_process([kcat, "-V"], env=env)).check().stdout.decode()
@@ -191,7 +178,7 @@ async def test_kcat_sasl_plaintext_plain(tmp_path: Path) -> None:
     kcat = require_executable("kcat", "run ./test.sh (it installs kcat) or apt-get install kcat")
     running = await start_broker(str(tmp_path / "logs"), sasl_properties())
     try:
-        settings = confluent_sasl("PLAIN", "alice", "alice-secret")
+        settings = client_security("SASL_PLAINTEXT", sasl=("PLAIN", "alice", "alice-secret"))
         args = kcat_args(kcat, running.bootstrap, settings)
         assert await kcat_roundtrip(args, "kcat-plain") == [b"one", b"two"]
         settings["sasl.password"] = "wrong"
@@ -239,7 +226,7 @@ async def test_confluent_reauthenticates_over_tls(tmp_path: Path, pki: Pki) -> N
     """
     running = await start_with_carol(tmp_path, pki, **{"connections.max.reauth.ms": "1500"})
     try:
-        config = confluent_sasl_ssl(pki, "SCRAM-SHA-512", "carol", "carol-secret")
+        config = client_security("SASL_SSL", pki, sasl=("SCRAM-SHA-512", "carol", "carol-secret"))
         errors, producer = await in_thread(
             keep_producing, running.bootstrap, config, 5.0, timeout=40
         )

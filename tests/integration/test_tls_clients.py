@@ -50,16 +50,8 @@ def server_props(pki: Pki, **more: str) -> dict[str, str]:
 
 
 def ssl_client(pki: Pki, identity: str | None = None, ca: str | None = None) -> dict[str, Any]:
-    """librdkafka's SSL settings: trusting C{ca} (the test CA), with a client certificate or not."""
-    config: dict[str, Any] = {
-        "security.protocol": "SSL",
-        "ssl.ca.location": ca or pki.ca_file,
-        "socket.timeout.ms": 5000,
-    }
-    if identity is not None:
-        who = getattr(pki, identity)
-        config.update({"ssl.certificate.location": who.cert_file, "ssl.key.location": who.key_file})
-    return config
+    """librdkafka's SSL settings (L{cc.client_security}), failing fast (5 s socket timeout)."""
+    return {**cc.client_security("SSL", pki, identity, ca_file=ca), "socket.timeout.ms": 5000}
 
 
 def running(tmp_path: Path, props: dict[str, str]) -> AbstractAsyncContextManager[RunningBroker]:
