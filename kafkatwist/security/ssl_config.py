@@ -79,9 +79,15 @@ class SslSettings:
     truststore_certificates: str | None
 
 
-def read_ssl_settings(props: Mapping[str, str], listener: str) -> SslSettings:
+def read_ssl_settings(
+    props: Mapping[str, str], listener: str, *, sasl: bool = False
+) -> SslSettings:
     """
     The C{ssl.*} settings of C{listener} from the broker's properties.
+
+    @param sasl: C{listener} is SASL_SSL: then only its own
+        C{listener.name.<name>.ssl.client.auth} asks for client certificates,
+        never the broker-wide C{ssl.client.auth} (Kafka's C{ChannelBuilders}, KIP-684).
 
     @raise SslConfigError: for a value Kafka's validators refuse, or one
         kafkatwist cannot serve (a JKS store, a protocol other than TLSv1.2
@@ -98,7 +104,11 @@ def read_ssl_settings(props: Mapping[str, str], listener: str) -> SslSettings:
         value = get(key)
         return value if value else None
 
-    client_auth = (get("ssl.client.auth") or "none").strip().lower()
+    if sasl:
+        client_auth = props.get(listener_prefix(listener) + "ssl.client.auth") or "none"
+    else:
+        client_auth = get("ssl.client.auth") or "none"
+    client_auth = client_auth.strip().lower()
     if client_auth not in CLIENT_AUTH:
         raise SslConfigError(
             f"listener {listener}: Invalid value {client_auth} for configuration ssl.client.auth: "

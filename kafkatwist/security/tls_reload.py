@@ -70,6 +70,8 @@ class TlsReconfiguration:
     _static: Mapping[str, str]
     _servers: Mapping[str, ServerTLS]
     _run_blocking: RunBlocking
+    #: The SASL_SSL listeners among C{_servers} (their C{ssl.client.auth} is their own).
+    _sasl: frozenset[str] = frozenset()
 
     def affected(self, keys: Iterable[str]) -> list[str]:
         """The SSL listeners whose C{listener.name.<name>.ssl.*} keys are among C{keys}."""
@@ -107,7 +109,7 @@ class TlsReconfiguration:
         def build() -> dict[str, ServerContext]:
             built = {}
             for name in names:
-                new = build_context(read_ssl_settings(props, name))
+                new = build_context(read_ssl_settings(props, name, sasl=name in self._sasl))
                 if compatible:
                     check_compatible(props, name, current[name].certificate, new.certificate)
                 built[name] = new

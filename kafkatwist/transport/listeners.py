@@ -21,6 +21,7 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.interfaces import IOpenSSLServerConnectionCreator, IProtocolFactory
+from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOFactory
 
 from kafkatwist.apis import REGISTRY
@@ -30,7 +31,7 @@ from kafkatwist.config.listeners import endpoint_string
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.security.sasl_config import SaslConfigError, sasl_listener_config
-from kafkatwist.security.ssl_config import SslConfigError, read_ssl_settings
+from kafkatwist.security.ssl_config import SslConfigError, listener_prefix, read_ssl_settings
 from kafkatwist.security.ssl_principal import SslPrincipalMapper
 from kafkatwist.security.tls import ServerTLS, TlsPrincipalBuilder, build_context
 from kafkatwist.security.tls_reload import TlsReconfiguration
@@ -44,6 +45,7 @@ from kafkatwist.transport.tls_protocol import TlsServerFactory
 #: What kafkatwist can serve: every protocol of Kafka's C{SecurityProtocol}.
 SERVED_PROTOCOLS = frozenset({"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"})
 _ANY_HOSTS = ("", "0.0.0.0", "::")
+_log = Logger()
 
 
 class StartupError(Exception):
@@ -94,7 +96,9 @@ def check_listeners(config: BrokerConfig) -> None:
                 raise StartupError(str(e)) from None
         if protocol in ("SSL", "SASL_SSL"):
             try:
-                settings = read_ssl_settings(config.properties, listener.name)
+                settings = read_ssl_settings(
+                    config.properties, listener.name, sasl=protocol == "SASL_SSL"
+                )
                 SslPrincipalMapper.from_rules(settings.principal_mapping_rules)
             except ValueError as e:
                 raise StartupError(str(e)) from None
@@ -108,14 +112,24 @@ class ListenerTLS:
     principals: TlsPrincipalBuilder
 
 
-def listener_tls(props: Mapping[str, str], listener: str) -> ListenerTLS:
+def listener_tls(props: Mapping[str, str], listener: str, *, sasl: bool = False) -> ListenerTLS:
     """
     Load C{listener}'s key and trust stores and build its context (reads files: start-up only).
 
+    @param sasl: C{listener} is SASL_SSL (L{read_ssl_settings}).
     @raise StartupError: for a bad setting, file, store or password, in one line.
     """
+    if sasl and props.get("ssl.client.auth", "none").strip().lower() != "none":
+        if listener_prefix(listener) + "ssl.client.auth" not in props:
+            _log.warn(
+                "Broker configuration 'ssl.client.auth' is applied only to SSL listeners: "
+                "listener {listener} (SASL_SSL) asks for no client certificate unless "
+                "listener.name.{name}.ssl.client.auth is set",
+                listener=listener,
+                name=listener.lower(),
+            )
     try:
-        settings = read_ssl_settings(props, listener)
+        settings = read_ssl_settings(props, listener, sasl=sasl)
         mapper = SslPrincipalMapper.from_rules(settings.principal_mapping_rules)
         return ListenerTLS(ServerTLS(build_context(settings)), TlsPrincipalBuilder(mapper))
     except (SslConfigError, ValueError) as e:
@@ -125,7 +139,11 @@ def listener_tls(props: Mapping[str, str], listener: str) -> ListenerTLS:
 def all_listener_tls(config: BrokerConfig) -> dict[str, ListenerTLS]:
     """The TLS of every SSL listener, by name."""
     return {
-        listener.name: listener_tls(config.properties, listener.name)
+        listener.name: listener_tls(
+            config.properties,
+            listener.name,
+            sasl=config.security_protocol(listener.name) == "SASL_SSL",
+        )
         for listener in config.broker_listeners()
         if config.security_protocol(listener.name) in ("SSL", "SASL_SSL")
     }
@@ -145,7 +163,10 @@ async def start_tls_reconfiguration(
     if not tls:
         return None
     reconfiguration = TlsReconfiguration(
-        config.properties, {name: t.server for name, t in tls.items()}, run_blocking
+        config.properties,
+        {name: t.server for name, t in tls.items()},
+        run_blocking,
+        frozenset(name for name in tls if config.security_protocol(name) == "SASL_SSL"),
     )
     layers = configs.layers()
     try:

@@ -43,13 +43,13 @@ class SaslSslTests(SynchronousTestCase):
     def setUp(self) -> None:
         pki = make_pki(tempfile.mkdtemp(prefix="kafkatwist-sasl-ssl-"))
         props = {
-            **pem_stores(pki, **{"ssl.client.auth": "required"}),
+            **pem_stores(pki, **{"listener.name.sasl_ssl.ssl.client.auth": "required"}),
             "sasl.enabled.mechanisms": "PLAIN",
             "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
         }
         broker = make_broker()
         self.clock = clock = Clock()
-        tls = listener_tls(props, "SASL_SSL")
+        tls = listener_tls(props, "SASL_SSL", sasl=True)
         sasl = SaslListener(
             sasl_listener_config(props, "SASL_SSL"),
             image_credentials(broker.metadata),

@@ -35,6 +35,17 @@ class SettingsTests(SynchronousTestCase):
         self.assertEqual(read_ssl_settings(props, "INTERNAL").client_auth, "required")
         self.assertEqual(read_ssl_settings(props, "SSL").client_auth, "requested")
 
+    def test_sasl_ssl_client_auth_only_with_listener_prefix(self) -> None:
+        """
+        A SASL_SSL listener ignores the broker-wide ssl.client.auth: only its
+        listener-prefixed one asks for certificates (Kafka's C{ChannelBuilders}, KIP-684).
+        """
+        props = pem_stores(shared_pki(), **{"ssl.client.auth": "required"})
+        self.assertEqual(read_ssl_settings(props, "SASL_SSL", sasl=True).client_auth, "none")
+        self.assertEqual(read_ssl_settings(props, "SSL").client_auth, "required")
+        own = {**props, "listener.name.sasl_ssl.ssl.client.auth": "requested"}
+        self.assertEqual(read_ssl_settings(own, "SASL_SSL", sasl=True).client_auth, "requested")
+
     def test_defaults(self) -> None:
         """Kafka's defaults: TLSv1.2 and TLSv1.3, no client auth, DEFAULT mapping, all ciphers."""
         s = read_ssl_settings(pem_stores(shared_pki()), "SSL")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -62,6 +63,26 @@ class ReconfigurationTests(SynchronousTestCase):
         self.assertEqual(server.current.certificate, shared_pki().server.cert)
         commit()
         self.assertEqual(server.current.certificate, shared_pki().renewed.cert)
+
+    def test_sasl_ssl_reload_keeps_client_auth(self) -> None:
+        """A SASL_SSL listener's rebuilt context still ignores the broker-wide ssl.client.auth."""
+        p = shared_pki()
+        props = {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": p.server.keystore,
+            "ssl.client.auth": "required",
+        }
+        server = ServerTLS(build_context(read_ssl_settings(props, "SASL_SSL", sasl=True)))
+        reconfiguration = TlsReconfiguration(
+            props, {"SASL_SSL": server}, run_now, frozenset({"SASL_SSL"})
+        )
+        new = {"listener.name.sasl_ssl.ssl.keystore.location": p.renewed.keystore}
+        commit = self.successResultOf(
+            Deferred.fromCoroutine(reconfiguration.prepare({}, new, list(new)))
+        )
+        commit()
+        self.assertEqual(server.current.certificate, p.renewed.cert)
+        self.assertEqual(server.current.context.get_verify_mode(), SSL.VERIFY_NONE)
 
     def test_incompatible(self) -> None:
         """Another subject is refused unless ssl.allow.dn.changes is true."""
