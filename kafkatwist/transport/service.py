@@ -426,12 +426,9 @@ class BrokerService(Service):
     async def _stop(self) -> None:
         if self.owns_process:
             gc.disable()  # the process ends once stopped
-        listeners, self.listeners, first, self.port = self.listeners, [], self.port, None
-        ports = [bound.port for bound in listeners]
-        if first is not None and ports:
-            ports[0] = first  # C{port} is the first listener's
-        for port in ports:
-            stopped = port.stopListening()
+        listeners, self.listeners, self.port = self.listeners, [], None
+        for bound in listeners:
+            stopped = bound.port.stopListening()
             if stopped is not None:
                 await stopped
         for bound in listeners:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import cast
 
+import attrs
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
@@ -244,7 +245,7 @@ class BrokerServiceTests(SynchronousTestCase):
         transport = StringTransport()
         connection.makeConnection(transport)
         port = _Port()
-        service.port = port
+        service.listeners[0] = attrs.evolve(service.listeners[0], port=port)
         stopped = service.stopService()
         self.assertIsInstance(stopped, Deferred)
         self.assertNoResult(stopped)
