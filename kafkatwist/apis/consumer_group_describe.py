@@ -47,7 +47,7 @@ async def handle(
         ResourceType.GROUP,
         request.group_ids,
         lambda g: DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g),
-        lambda g: consumer.describe(g, False),
+        consumer.describe,
         request.include_authorized_operations,
     )
     return ConsumerGroupDescribeResponse(groups=_hide_topics(ctx, groups))

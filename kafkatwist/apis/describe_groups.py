@@ -45,7 +45,7 @@ async def handle(ctx: RequestContext, request: DescribeGroupsRequest) -> Describ
         ResourceType.GROUP,
         request.groups,
         lambda g: DescribedGroup(error_code=int(ErrorCode.GROUP_AUTHORIZATION_FAILED), group_id=g),
-        lambda g: coordinator.admin.describe_group(g, False, ctx.api_version),
+        lambda g: coordinator.admin.describe_group(g, ctx.api_version),
         include,
     )
     return DescribeGroupsResponse(groups=tuple(groups))

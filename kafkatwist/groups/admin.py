@@ -26,13 +26,6 @@ from kafkatwist.groups.state import CONSUMER_PROTOCOL_TYPE, ClassicGroup, GroupT
 from kafkatwist.messages.describe_groups import DescribedGroup, DescribedGroupMember
 from kafkatwist.storage.results import AppendInfo
 
-#: Every ACL operation Kafka supports on a group (C{AclEntry.supportedOperations}:
-#: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS) as a bit field: what
-#: a broker without an authorizer answers (the handlers ask the authorizer).
-GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
-#: Kafka's "authorized operations not asked for" (Integer.MIN_VALUE).
-_OPERATIONS_NOT_ASKED = -2147483648
-
 #: A listed group: (group id, protocol type, state, type).
 ListedGroup = tuple[str, str, str, str]
 
@@ -69,23 +62,20 @@ class GroupAdmin:
             ]
         return listed
 
-    def describe_group(
-        self, group_id: str, include_authorized_operations: bool = False, version: int = 0
-    ) -> DescribedGroup:
+    def describe_group(self, group_id: str, version: int = 0) -> DescribedGroup:
         """
         DescribeGroups for one group (Dead when unknown).
+
+        Its C{authorized_operations} is left "not asked for": the handler
+        fills it in from the authorizer (L{kafkatwist.apis._authz.describe_authorized}).
 
         A consumer group is not a classic group: Dead, and from v6
         GROUP_ID_NOT_FOUND (Kafka's C{GroupMetadataManager.describeGroups}).
         """
-        ops = (
-            GROUP_AUTHORIZED_OPERATIONS if include_authorized_operations else _OPERATIONS_NOT_ASKED
-        )
         if self._table.loading:
             return DescribedGroup(
                 error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS),
                 group_id=group_id,
-                authorized_operations=ops,
             )
         if group_id in self._table.consumer_groups:
             return DescribedGroup(
@@ -93,7 +83,6 @@ class GroupAdmin:
                 error_message=f"Group {group_id} is not a classic group." if version >= 6 else None,
                 group_id=group_id,
                 group_state=DEAD.value,
-                authorized_operations=ops,
             )
         group = self._table.groups.get(group_id)
         if group is None:
@@ -103,7 +92,6 @@ class GroupAdmin:
                 error_message=f"Group {group_id} not found." if version >= 6 else None,
                 group_id=group_id,
                 group_state=DEAD.value,
-                authorized_operations=ops,
             )
         stable = group.state == STABLE
         members = tuple(
@@ -123,7 +111,6 @@ class GroupAdmin:
             protocol_type=group.protocol_type or "",
             protocol_data=(group.protocol_name or "") if stable else "",
             members=members,
-            authorized_operations=ops,
         )
 
     def delete_groups(self, group_ids: Sequence[str]) -> Deferred[list[tuple[str, ErrorCode]]]:

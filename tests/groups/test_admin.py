@@ -7,7 +7,6 @@ from kafka.protocol.admin.groups import DescribeGroupsResponse as ClientDescribe
 
 from kafkatwist.apis import describe_groups, find_coordinator, metadata
 from kafkatwist.errors import ErrorCode
-from kafkatwist.groups.admin import GROUP_AUTHORIZED_OPERATIONS
 from kafkatwist.groups.records import OFFSETS_TOPIC
 from kafkatwist.messages.find_coordinator import FindCoordinatorRequest
 from kafkatwist.messages.metadata import MetadataRequest
@@ -18,6 +17,9 @@ from tests.groups.test_rebalance import GroupTestCase
 from tests.offsets_support import client_roundtrip
 
 NONE = int(ErrorCode.NONE)
+#: Every ACL operation Kafka supports on a group (READ, DELETE, DESCRIBE,
+#: DESCRIBE_CONFIGS, ALTER_CONFIGS): what a broker without an authorizer answers.
+GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
 
 
 class FindCoordinatorTests(GroupTestCase):

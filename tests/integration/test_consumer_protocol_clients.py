@@ -99,7 +99,7 @@ async def test_confluent_members_share_and_rebalance(
     assert len(everything) == len(set(everything)) == 40
     assert {v for _, _, v in everything} == {b"v%d" % i for i in range(40)}
     assert sorted(v for _, _, v in after) == sorted(b"v%d" % i for i in range(40, 48))
-    group = broker.broker.groups.consumer.describe("g848", False)
+    group = broker.broker.groups.consumer.describe("g848")
     assert group.group_state == ConsumerGroupState.EMPTY.value
     assert group.group_epoch >= 3
 
@@ -163,7 +163,7 @@ async def test_java_static_regex_member_crash(broker: RunningBroker, tmp_path: A
     assert lines[-1] == ["HALT"]
     java_reads = {(t, v.encode()) for _, t, _, _, v in lines[:-1]}
     assert len(java_reads) == 16
-    group = broker.broker.groups.consumer.describe("gj", False)
+    group = broker.broker.groups.consumer.describe("gj")
     assert [(m.instance_id, m.subscribed_topic_regex) for m in group.members] == [
         ("static-1", "kip848-java-.*")
     ]
@@ -173,5 +173,5 @@ async def test_java_static_regex_member_crash(broker: RunningBroker, tmp_path: A
     expected = {(t, b"v%d" % i) for t in topics for i in range(16)}
     assert java_reads | set(rest) == expected
     assert not java_reads & set(rest)
-    members = broker.broker.groups.consumer.describe("gj", False).members
+    members = broker.broker.groups.consumer.describe("gj").members
     assert all(m.instance_id != "static-1" for m in members)

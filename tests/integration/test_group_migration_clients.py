@@ -162,7 +162,7 @@ async def test_rolling_upgrade(broker: RunningBroker, topic_name: str) -> None:
     assert all(m.reads[n] for n in ("classic-a", "consumer-1")), {
         n: len(r) for n, r in m.reads.items()
     }
-    group = broker.broker.groups.consumer.describe("gup", False)
+    group = broker.broker.groups.consumer.describe("gup")
     assert group.error_code == 0
     assert all(x.member_type == CONSUMER_MEMBER for x in group.members)
 
@@ -178,7 +178,7 @@ async def test_rolling_downgrade(broker: RunningBroker, topic_name: str) -> None
     assert (before, after) == ("CONSUMER", "CLASSIC")
     assert m.reads["consumer-1"]
     assert m.reads["classic-a"] or m.reads["classic-b"]
-    assert broker.broker.groups.consumer.describe("gdown", False).error_code == 69
+    assert broker.broker.groups.consumer.describe("gdown").error_code == 69
 
 
 async def until(condition: Callable[[], bool], timeout: float) -> None:
@@ -244,7 +244,7 @@ async def test_java_member_upgrades_and_downgrades(
             )
         )
         # Once the Java member converted the group and holds partitions, more records arrive.
-        await until(lambda: java_holds_partitions(consumer.describe("gjava", False)), 60)
+        await until(lambda: java_holds_partitions(consumer.describe("gjava")), 60)
         await in_thread(produce, broker.bootstrap, topic_name, 20, 40)
         lines = await java
     finally:
@@ -257,6 +257,6 @@ async def test_java_member_upgrades_and_downgrades(
     m.reads["java"] = java_reads
     assert_exactly_once(m, 60)
     # The Java member's leave left only classic members: the group is classic again.
-    assert consumer.describe("gjava", False).error_code == 69
+    assert consumer.describe("gjava").error_code == 69
     listed = broker.broker.groups.admin.list_groups()
     assert ("gjava", "consumer", "Empty", "classic") in listed, listed

@@ -455,10 +455,10 @@ class ConsumerGroupCoordinator:
         self.fence(group, member_id, records)
         self._topic.store_quietly(group_id, records)
 
-    def describe(self, group_id: str, include_operations: bool) -> DescribedGroup:
+    def describe(self, group_id: str) -> DescribedGroup:
         """ConsumerGroupDescribe for one group."""
         image, assignor = self._metadata.image, self._config.consumer_assignors[0]
-        return describe_id(self._table, image, assignor, group_id, include_operations)
+        return describe_id(self._table, image, assignor, group_id)
 
     def watch_loaded(self) -> None:
         """After a load: a session timer for every member, a rebalance timer for revoking ones."""

@@ -16,12 +16,6 @@ from kafkatwist.messages.consumer_group_describe import (
 )
 from kafkatwist.storage.metadata_image import MetadataImage
 
-#: Every ACL operation Kafka supports on a group (C{AclEntry.supportedOperations}:
-#: READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS) as a bit field: what
-#: a broker without an authorizer answers (the handlers ask the authorizer).
-GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
-#: Kafka's "authorized operations not asked for" (Integer.MIN_VALUE).
-OPERATIONS_NOT_ASKED = -2147483648
 #: C{MemberType} of ConsumerGroupDescribe v1: a member of the consumer protocol.
 CONSUMER_MEMBER = 1
 #: ... and a member of the classic protocol.
@@ -68,10 +62,11 @@ def _member(group: ConsumerGroup, m: ConsumerGroupMember, image: MetadataImage) 
     )
 
 
-def describe(
-    group: ConsumerGroup, image: MetadataImage, default_assignor: str, include_operations: bool
-) -> DescribedGroup:
-    """The group as ConsumerGroupDescribe answers it."""
+def describe(group: ConsumerGroup, image: MetadataImage, default_assignor: str) -> DescribedGroup:
+    """
+    The group as ConsumerGroupDescribe answers it; its C{authorized_operations}
+    is left "not asked for" (the handler fills it in from the authorizer).
+    """
     return DescribedGroup(
         group_id=group.group_id,
         group_state=group.state.value,
@@ -79,9 +74,6 @@ def describe(
         assignment_epoch=group.assignment_epoch,
         assignor_name=group.preferred_assignor(default_assignor),
         members=tuple(_member(group, m, image) for m in group.members.values()),
-        authorized_operations=GROUP_AUTHORIZED_OPERATIONS
-        if include_operations
-        else OPERATIONS_NOT_ASKED,
     )
 
 
@@ -90,7 +82,6 @@ def describe_id(
     image: MetadataImage,
     default_assignor: str,
     group_id: str,
-    include_operations: bool,
 ) -> DescribedGroup:
     """ConsumerGroupDescribe for one group id: the group, or why it is not described."""
     if table.loading:
@@ -102,4 +93,4 @@ def describe_id(
         if group_id in table.groups:
             return not_found(group_id, f"Group {group_id} is not a consumer group.")
         return not_found(group_id, f"Group {group_id} not found.")
-    return describe(group, image, default_assignor, include_operations)
+    return describe(group, image, default_assignor)
