@@ -23,6 +23,7 @@ from kafkatwist.features import TRANSACTION_VERSION, FeatureRegistry
 from kafkatwist.fetchsessions.cache import FetchSessionCache
 from kafkatwist.fetchsessions.contexts import FetchSessions
 from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.hooks import RequestHook
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.quotas.manager import ClientQuotas
 from kafkatwist.quotas.rate import QuotaWindow
@@ -111,6 +112,8 @@ class Broker:
     #: The SSL listeners whose stores dynamic configs may replace (None: no SSL listener).
     tls: TlsReconfiguration | None = None
     authorizer: StandardAuthorizer | None = None
+    #: What sees every request (metrics, the trace, fault injection): L{kafkatwist.hooks}.
+    hooks: list[RequestHook] = field(factory=list)
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""

@@ -155,6 +155,10 @@ class ProtocolViolation(Exception):
     """
 
 
+class ConnectionReset(ProtocolViolation):
+    """The connection is to be aborted (an RST rather than a FIN): fault injection's reset."""
+
+
 class CodedError(Exception):
     """
     The base of the errors that carry the Kafka error code to answer with.

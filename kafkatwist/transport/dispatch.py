@@ -19,6 +19,7 @@ Kafka's rules (``RequestContext.parseRequest`` and ``SocketServer`` in Kafka):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -30,6 +31,7 @@ from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis.api_versions import build_response as api_versions_response
 from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
+from kafkatwist.hooks import Exchange
 from kafkatwist.security.session import Session
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
@@ -121,7 +123,12 @@ class Dispatcher:
             timer=timer,
             session=Session() if session is None else session,
         )
-        handled = self._handle(spec, ctx, request, throttle)
+        exchange = None
+        if self.broker.hooks:
+            exchange = Exchange(
+                header, spec.name, ctx.session, peer, request, len(frame), time.perf_counter()
+            )
+        handled = self._handle(spec, ctx, request, throttle, exchange)
         return Deferred.fromCoroutine(handled if timer is None else timer.drive(handled))
 
     async def _handle(
@@ -130,9 +137,12 @@ class Dispatcher:
         ctx: RequestContext,
         request: object,
         throttle: Callable[[int], None] | None,
+        exchange: Exchange | None = None,
     ) -> Reply:
         version = ctx.header.api_version
         try:
+            if exchange is not None:
+                await self._received(exchange)
             response = await spec.handle(ctx, request)
         except (ProtocolViolation, CancelledError):
             raise
@@ -152,14 +162,36 @@ class Dispatcher:
             # Kafka mutes the channel before the response is sent (KIP-219).
             throttle(ctx.throttle_ms)
         if response is None:
-            return None
-        try:
-            return self._encode(spec, ctx.header, response)
-        except Exception:
-            fallback = self._server_error(
-                "Could not encode {api} v{version} response for {peer}", spec, ctx, request
-            )
-            return self._encode(spec, ctx.header, fallback)
+            reply = None
+        else:
+            try:
+                reply = self._encode(spec, ctx.header, response)
+            except Exception:
+                response = self._server_error(
+                    "Could not encode {api} v{version} response for {peer}", spec, ctx, request
+                )
+                reply = self._encode(spec, ctx.header, response)
+        if exchange is not None:
+            self._answered(exchange, response, reply)
+        return reply
+
+    async def _received(self, exchange: Exchange) -> None:
+        """Show the request to every hook; wait for the Deferreds they return (one at a time)."""
+        for hook in list(self.broker.hooks):
+            waiting = hook.received(exchange)
+            if waiting is not None:
+                await waiting
+
+    def _answered(self, exchange: Exchange, response: object | None, reply: Reply) -> None:
+        """Show the answered exchange to every hook; one that raises is logged, not fatal."""
+        exchange.response = response
+        exchange.response_size = 0 if reply is None else sum(len(chunk) for chunk in reply)
+        exchange.finished = time.perf_counter()
+        for hook in list(self.broker.hooks):
+            try:
+                hook.answered(exchange)
+            except Exception:
+                self._log.failure("Request hook {hook!r} failed", hook=hook)
 
     def _server_error(
         self, what: str, spec: ApiSpec, ctx: RequestContext, request: object

@@ -56,7 +56,7 @@ from twisted.protocols.basic import Int32StringReceiver
 from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime
-from kafkatwist.errors import ProtocolViolation
+from kafkatwist.errors import ConnectionReset, ProtocolViolation
 from kafkatwist.security.sasl import SaslAuthenticator, SaslListener
 from kafkatwist.security.session import Session, java_host_address
 from kafkatwist.transport.connection import Connection, ip_host
@@ -413,6 +413,8 @@ class KafkaServerProtocol(Int32StringReceiver):
             return
         if isinstance(failure.value, ProtocolViolation):
             self._violation(failure.getErrorMessage())
+            if isinstance(failure.value, ConnectionReset):  # after loseConnection: an RST
+                self._connection.abortConnection()
         else:
             self._log.failure("Closing connection from {peer}", failure, peer=self.peer)
             self._close()
@@ -437,8 +439,7 @@ class KafkaServerProtocol(Int32StringReceiver):
     def disconnect(self) -> None:
         """The broker is stopping: close (unregistered first: TLS waits for that), forget timers."""
         self._stop_timers()
-        self._unregister()
-        self._connection.loseConnection()
+        self._close()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = True
