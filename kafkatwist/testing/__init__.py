@@ -1,0 +1,1 @@
+"""kafkatwist for tests: the C{kafka_broker} pytest fixture and fault injection."""

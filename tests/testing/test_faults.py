@@ -1,0 +1,83 @@
+"""Tests for L{kafkatwist.testing.faults} through a real dispatcher."""
+
+from __future__ import annotations
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from kafkatwist.apis import api_versions
+from kafkatwist.errors import ConnectionReset, ErrorCode, ProtocolViolation
+from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafkatwist.testing.faults import Faults, api_key, error_code
+from kafkatwist.transport.dispatch import Dispatcher
+from tests.support import decode_reply, make_broker, request_frame
+
+FRAME = request_frame(18, 3, 7, ApiVersionsRequest("c", "1"), framed=False)
+
+
+class FaultsTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.faults = Faults(self.clock)
+        broker = make_broker()
+        broker.hooks.append(self.faults)
+        self.dispatcher = Dispatcher((api_versions.SPEC,), broker)
+
+    def error(self) -> int:
+        reply = self.successResultOf(self.dispatcher.dispatch(FRAME, "p:1"))
+        return decode_reply(reply, ApiVersionsResponse, 3)[1].error_code
+
+    def test_names_and_numbers(self) -> None:
+        """APIs and errors are named as Kafka names them, in any case, or by number."""
+        self.assertEqual((api_key("Produce"), api_key("FETCH"), api_key(18)), (0, 1, 18))
+        self.assertEqual(error_code("not_leader_or_follower"), ErrorCode.NOT_LEADER_OR_FOLLOWER)
+        self.assertEqual(error_code(6), 6)
+        for bad in ("NoSuchApi",):
+            self.assertRaises(ValueError, api_key, bad)
+        for wrong in ("NO_SUCH_ERROR", 9999):
+            self.assertRaises(ValueError, error_code, wrong)
+
+    def test_fail_next_count(self) -> None:
+        """The next N requests of the API get the error; the one after is handled."""
+        self.faults.fail_next("ApiVersions", "BROKER_NOT_AVAILABLE", count=2)
+        self.faults.fail_next("Produce", "NOT_CONTROLLER")
+        self.assertEqual(self.faults.pending(), 3)
+        self.assertEqual(
+            [self.error(), self.error(), self.error()],
+            [ErrorCode.BROKER_NOT_AVAILABLE, ErrorCode.BROKER_NOT_AVAILABLE, 0],
+        )
+        self.assertEqual(self.faults.pending(), 1)
+
+    def test_delay_on_the_clock(self) -> None:
+        """A delayed request is handled once the broker's clock has advanced that far."""
+        self.faults.delay_next(None, 2.5)
+        d = self.dispatcher.dispatch(FRAME, "p:1")
+        self.clock.advance(2.4)
+        self.assertNoResult(d)
+        self.clock.advance(0.1)
+        self.successResultOf(d)
+
+    def test_drop_and_reset(self) -> None:
+        """Dropping closes the connection; resetting aborts it."""
+        self.faults.drop_next("ApiVersions")
+        self.faults.drop_next(18, reset=True)
+        first = self.failureResultOf(self.dispatcher.dispatch(FRAME, "p:1"), ProtocolViolation)
+        self.assertNotIsInstance(first.value, ConnectionReset)
+        self.failureResultOf(self.dispatcher.dispatch(FRAME, "p:1"), ConnectionReset)
+
+    def test_pause_and_resume(self) -> None:
+        """Paused, requests wait unanswered; resumed, they are handled in order."""
+        self.faults.pause()
+        first = self.dispatcher.dispatch(FRAME, "p:1")
+        second = self.dispatcher.dispatch(FRAME, "p:2")
+        self.assertNoResult(first)
+        self.assertNoResult(second)
+        self.faults.resume()
+        self.successResultOf(first)
+        self.successResultOf(second)
+
+    def test_clear(self) -> None:
+        """Clear forgets pending rules."""
+        self.faults.fail_next(18, 15, count=5)
+        self.faults.clear()
+        self.assertEqual((self.faults.pending(), self.error()), (0, 0))
