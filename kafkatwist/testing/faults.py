@@ -22,6 +22,7 @@ from kafkatwist.apis import REGISTRY
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ConnectionReset, ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.hooks import Exchange
+from kafkatwist.transport.service import BrokerService
 
 _KEYS_BY_NAME = {spec.name.lower(): spec.api_key for spec in REGISTRY}
 
@@ -71,6 +72,13 @@ class Faults:
     _rules: list[_Rule] = field(factory=list)
     #: Requests held while the broker is paused, released by L{resume}.
     _held: list[Deferred[None]] | None = None
+
+    @classmethod
+    def install(cls, service: BrokerService) -> Faults:
+        """The faults of a started broker service, installed as its first request hook."""
+        faults = cls(service.broker.clock)
+        service.broker.hooks.insert(0, faults)
+        return faults
 
     def fail_next(self, api: str | int, error: str | int, count: int = 1) -> None:
         """Answer the next C{count} requests of C{api} with C{error}; their handler does not run."""
