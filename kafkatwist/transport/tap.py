@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.config.java_properties import parse_properties
 from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener
+from kafkatwist.transport.banner import log_started, version_line
 from kafkatwist.transport.service import StartupError, check_listeners
 
 _log = Logger()
@@ -68,6 +69,11 @@ class Options(usage.Options):
         if not separator or not key.strip():
             raise usage.UsageError(f"--override expects KEY=VALUE, not {setting!r}")
         self["overrides"][key.strip()] = value
+
+    def opt_version(self) -> None:
+        """Print kafkatwist's version (and Twisted's and Python's) and exit."""
+        print(version_line())
+        raise SystemExit(0)
 
     def parseOptions(self, options: Sequence[str] | None = None) -> None:
         """
@@ -244,5 +250,6 @@ def makeService(options: Options) -> Service:
     service = BrokerService(
         config=config, endpoint=options["endpoint"], reactor=reactor, owns_process=True
     )
+    service.ready.addCallback(log_started, service, options["properties"])
     service.ready.addCallbacks(_exit_at_once_after_stop, _exit_nonzero, callbackArgs=(reactor,))
     return service
