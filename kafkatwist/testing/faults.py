@@ -11,20 +11,35 @@ another process unchanged.
 
 Rules apply to the next C{count} requests of an API (C{api} None: of any
 API), oldest rule first; a request consumes the first rule that matches it.
+
+Beyond requests, a L{Faults} installed in a broker service (L{Faults.install})
+can make a partition's disk fail (L{Faults.fail_disk}: the broker's own
+storage error handling answers C{KAFKA_STORAGE_ERROR}) and close or reset
+every client connection at once (L{Faults.drop_connections}).
 """
 
 from __future__ import annotations
 
+import errno
+import os
+from collections.abc import Sequence
+from typing import cast
+
 from attrs import define, field
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 
 from kafkatwist.apis import REGISTRY
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ConnectionReset, ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.hooks import Exchange
+from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
+from kafkatwist.transport.connection import Connection
+from kafkatwist.transport.protocol import KafkaServerFactory
 from kafkatwist.transport.service import BrokerService
 
 _KEYS_BY_NAME = {spec.name.lower(): spec.api_key for spec in REGISTRY}
+_ERRNOS_BY_NAME = {name: number for number, name in errno.errorcode.items()}
 
 
 def api_key(api: str | int) -> int:
@@ -35,6 +50,15 @@ def api_key(api: str | int) -> int:
         return _KEYS_BY_NAME[api.lower()]
     except KeyError:
         raise ValueError(f"unknown API {api!r}") from None
+
+
+def os_error(name: str) -> OSError:
+    """The C{OSError} of an errno name (C{"EIO"}, C{"ENOSPC"}), as a failing disk raises it."""
+    try:
+        number = _ERRNOS_BY_NAME[name.upper()]
+    except KeyError:
+        raise ValueError(f"unknown errno name {name!r}") from None
+    return OSError(number, f"{os.strerror(number)} (a disk failure injected by a test)")
 
 
 def error_code(error: str | int) -> int:
@@ -66,18 +90,27 @@ class Faults:
     The faults a test injects into one broker (a request hook).
 
     @ivar clock: Where delays are timed (the broker's clock: a test's Clock advances them).
+    @ivar logs: The broker's partition logs, for L{fail_disk} (None: no disk faults).
+    @ivar listeners: The connection factories of the broker's listeners, for
+        L{drop_connections} (the factories know their open connections).
     """
 
     clock: ReactorTime
+    logs: ILogManager | None = field(default=None, kw_only=True)
+    listeners: Sequence[KafkaServerFactory] = field(default=(), kw_only=True)
     _rules: list[_Rule] = field(factory=list)
     #: Requests held while the broker is paused, released by L{resume}.
     _held: list[Deferred[None]] | None = None
 
+    _log = Logger()
+
     @classmethod
     def install(cls, service: BrokerService) -> Faults:
         """The faults of a started broker service, installed as its first request hook."""
-        faults = cls(service.broker.clock)
-        service.broker.hooks.insert(0, faults)
+        broker = service.broker
+        listeners = [bound.factory for bound in service.listeners]
+        faults = cls(broker.clock, logs=broker.logs, listeners=listeners)
+        broker.hooks.insert(0, faults)
         return faults
 
     def fail_next(self, api: str | int, error: str | int, count: int = 1) -> None:
@@ -115,6 +148,58 @@ class Faults:
         """How many injected faults are still to happen."""
         return sum(rule.remaining for rule in self._rules)
 
+    def fail_disk(self, topic: str, partition: int, error: str = "EIO") -> None:
+        """
+        Make the disk under C{topic}-C{partition}'s log fail, as a broken disk does.
+
+        Every later write and fsync of that log raises C{OSError(error)} (an errno
+        name: C{"EIO"}, C{"ENOSPC"}...), and an fsync starts at once: the broker's
+        storage reacts as to any disk error and takes the log offline (one error log
+        line). From then on Produce, Fetch, ListOffsets and the like answer
+        C{KAFKA_STORAGE_ERROR} (56, retriable) for that partition, as Kafka does
+        for the partitions of an offline log dir; other partitions are untouched.
+
+        There is no healing while the broker runs, as in Kafka (an offline log dir
+        comes back only with a restart): restart the broker on the same log dir and
+        the partition is recovered with every record it acknowledged. (A Kafka
+        broker whose only log dir fails shuts down; kafkatwist keeps serving its
+        other partitions.) The log is offline once the fsync, in a worker thread, has
+        failed (see L{disk_failed}); a Produce to it fails at once in any case.
+
+        @raise ValueError: No such partition log here, or an unknown errno name.
+        """
+        self._partition_log(topic, partition).fail_disk(os_error(error))
+
+    def disk_failed(self, topic: str, partition: int) -> bool:
+        """Whether C{topic}-C{partition}'s log is offline (a disk error, injected or not)."""
+        return self._partition_log(topic, partition).is_offline
+
+    def drop_connections(self, reset: bool = False) -> int:
+        """
+        Close every client connection of every listener now (a FIN), or with
+        C{reset} abort them (an RST); requests in flight stay unanswered. Clients
+        see the connection end and reconnect; the listeners keep accepting.
+
+        @return: How many connections were dropped.
+        """
+        dropped = [conn for factory in self.listeners for conn in list(factory.connections)]
+        for conn in dropped:
+            conn.disconnect()
+            if reset:  # after loseConnection, as for a ConnectionReset: an RST, no FIN
+                cast(Connection, conn.transport).abortConnection()
+        self._log.info(
+            "{how} {count} client connections (injected by a test)",
+            how="Reset" if reset else "Closed",
+            count=len(dropped),
+        )
+        return len(dropped)
+
+    def _partition_log(self, topic: str, partition: int) -> IPartitionLog:
+        log = None if self.logs is None else self.logs.get(topic, partition)
+        if log is None:
+            raise ValueError(f"no log of {topic}-{partition} in this broker")
+        return log
+
     def _add(self, rule: _Rule) -> None:
         if rule.remaining < 1:
             raise ValueError(f"count must be positive, not {rule.remaining}")
@@ -145,4 +230,4 @@ class Faults:
         pass
 
 
-__all__ = ["Faults", "api_key", "error_code"]
+__all__ = ["Faults", "api_key", "error_code", "os_error"]

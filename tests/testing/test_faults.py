@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import api_versions
@@ -10,7 +12,7 @@ from kafkatwist.errors import ConnectionReset, ErrorCode, ProtocolViolation
 from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from kafkatwist.testing.faults import Faults, api_key, error_code
 from kafkatwist.transport.dispatch import Dispatcher
-from tests.support import decode_reply, make_broker, request_frame
+from tests.support import connect, decode_reply, make_broker, request_frame, server_factory
 
 FRAME = request_frame(18, 3, 7, ApiVersionsRequest("c", "1"), framed=False)
 
@@ -81,3 +83,36 @@ class FaultsTests(SynchronousTestCase):
         self.faults.fail_next(18, 15, count=5)
         self.faults.clear()
         self.assertEqual((self.faults.pending(), self.error()), (0, 0))
+
+
+class DropConnectionsTests(SynchronousTestCase):
+    """Closing or resetting every current connection of every listener at once."""
+
+    def connections(self, count: int) -> tuple[Faults, list[StringTransport]]:
+        """Faults over two listeners holding C{count} connections between them."""
+        factories = [server_factory(), server_factory()]
+        transports = [connect(factories[i % 2], port=40000 + i)[1] for i in range(count)]
+        return Faults(Clock(), listeners=factories), transports
+
+    def test_close(self) -> None:
+        """Every connection of every listener is closed (a FIN: not aborted)."""
+        faults, transports = self.connections(3)
+        with capturedLogs() as events:
+            self.assertEqual(faults.drop_connections(), 3)
+        self.assertEqual(
+            [(t.disconnecting, t.disconnected) for t in transports], [(True, False)] * 3
+        )
+        self.assertIn("Closed 3 client connections", [formatEvent(e) for e in events][0])
+
+    def test_reset(self) -> None:
+        """With reset, every connection is aborted (an RST)."""
+        faults, transports = self.connections(2)
+        self.assertEqual(faults.drop_connections(reset=True), 2)
+        self.assertEqual(
+            [(t.disconnecting, t.disconnected) for t in transports], [(True, True)] * 2
+        )
+
+    def test_none(self) -> None:
+        """Without listeners (Faults(clock) alone) or connections nothing is dropped."""
+        self.assertEqual(Faults(Clock()).drop_connections(reset=True), 0)
+        self.assertEqual(Faults(Clock(), listeners=[server_factory()]).drop_connections(), 0)
