@@ -200,6 +200,10 @@ class Faults:
             raise ValueError(f"no log of {topic}-{partition} in this broker")
         return log
 
+    def held(self) -> int:
+        """How many requests wait, unanswered, for L{resume} (their connection still open)."""
+        return sum(1 for waiting in self._held or () if not waiting.called)
+
     def _add(self, rule: _Rule) -> None:
         if rule.remaining < 1:
             raise ValueError(f"count must be positive, not {rule.remaining}")
