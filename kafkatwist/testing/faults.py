@@ -99,6 +99,8 @@ class Faults:
     logs: ILogManager | None = field(default=None, kw_only=True)
     listeners: Sequence[KafkaServerFactory] = field(default=(), kw_only=True)
     _rules: list[_Rule] = field(factory=list)
+    #: Delays of responses (L{delay_response_next}), matched when a response is ready.
+    _late: list[_Rule] = field(factory=list)
     #: Requests held while the broker is paused, released by L{resume}.
     _held: list[Deferred[None]] | None = None
 
@@ -121,6 +123,15 @@ class Faults:
         """Hold the next C{count} requests of C{api} (None: any) C{seconds} before handling."""
         self._add(_Rule(None if api is None else api_key(api), count, delay=seconds))
 
+    def delay_response_next(self, api: str | int | None, seconds: float, count: int = 1) -> None:
+        """
+        Hold the responses of the next C{count} requests of C{api} (None: any) C{seconds}
+        after their handler ran: the work is done (a Produce appended), its answer comes
+        late. A client whose request times out meanwhile retries: an idempotent producer's
+        retry is recognised as a duplicate; a plain one's is appended again.
+        """
+        self._add(_Rule(None if api is None else api_key(api), count, delay=seconds), self._late)
+
     def drop_next(self, api: str | int | None, count: int = 1, reset: bool = False) -> None:
         """
         Close the connection of the next C{count} requests of C{api} (None: any) unanswered;
@@ -142,11 +153,12 @@ class Faults:
     def clear(self) -> None:
         """Forget every rule still pending and resume a paused broker."""
         self._rules.clear()
+        self._late.clear()
         self.resume()
 
     def pending(self) -> int:
         """How many injected faults are still to happen."""
-        return sum(rule.remaining for rule in self._rules)
+        return sum(rule.remaining for rule in (*self._rules, *self._late))
 
     def fail_disk(self, topic: str, partition: int, error: str = "EIO") -> None:
         """
@@ -204,34 +216,46 @@ class Faults:
         """How many requests wait, unanswered, for L{resume} (their connection still open)."""
         return sum(1 for waiting in self._held or () if not waiting.called)
 
-    def _add(self, rule: _Rule) -> None:
+    def _add(self, rule: _Rule, rules: list[_Rule] | None = None) -> None:
         if rule.remaining < 1:
             raise ValueError(f"count must be positive, not {rule.remaining}")
-        self._rules.append(rule)
+        (self._rules if rules is None else rules).append(rule)
+
+    @staticmethod
+    def _take(rules: list[_Rule], key: int) -> _Rule | None:
+        """The first rule for an API key, one use of it consumed; None if none."""
+        rule = next((r for r in rules if r.matches(key)), None)
+        if rule is not None:
+            rule.remaining -= 1
+            if rule.remaining == 0:
+                rules.remove(rule)
+        return rule
 
     def received(self, exchange: Exchange) -> Deferred[None] | None:
         if self._held is not None:
             waiting: Deferred[None] = Deferred()
             self._held.append(waiting)
             return waiting
-        rule = next((r for r in self._rules if r.matches(exchange.api_key)), None)
+        rule = self._take(self._rules, exchange.api_key)
         if rule is None:
             return None
-        rule.remaining -= 1
-        if rule.remaining == 0:
-            self._rules.remove(rule)
         name = f"{exchange.api_name} v{exchange.api_version}"
         if rule.error is not None:
             raise KafkaError(ErrorCode(rule.error), f"injected by a test into {name}")
         if rule.drop:
             why = f"injected by a test: {'reset' if rule.reset else 'dropped'} at {name}"
             raise ConnectionReset(why) if rule.reset else ProtocolViolation(why)
-        delayed: Deferred[None] = Deferred()
-        self.clock.callLater(rule.delay, delayed.callback, None)
-        return delayed
+        return self._after(rule.delay)
 
-    def answered(self, exchange: Exchange) -> None:
-        pass
+    def answered(self, exchange: Exchange) -> Deferred[None] | None:
+        rule = self._take(self._late, exchange.api_key) if self._late else None
+        return None if rule is None else self._after(rule.delay)
+
+    def _after(self, seconds: float) -> Deferred[None]:
+        """A Deferred firing C{seconds} from now on the broker's clock (cancellable)."""
+        delayed: Deferred[None] = Deferred(lambda _: call.cancel())
+        call = self.clock.callLater(seconds, delayed.callback, None)
+        return delayed
 
 
 __all__ = ["Faults", "api_key", "error_code", "os_error"]

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 import pytest_twisted
+from attrs import define
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KafkaPythonPartition
 
+from kafkatwist.hooks import Exchange
 from kafkatwist.testing.faults import Faults
 from tests.brokers import log_of
 from tests.integration.harness import RunningBroker, in_thread, running_broker, wait_until
@@ -76,6 +78,19 @@ def consume(bootstrap: str, topic: str, count: int) -> list[bytes]:
     return got
 
 
+@define
+class ProduceCount:
+    """A request hook counting the Produce requests the broker received."""
+
+    count: int = 0
+
+    def received(self, exchange: Exchange) -> None:
+        self.count += exchange.api_key == 0
+
+    def answered(self, exchange: Exchange) -> None:
+        pass
+
+
 async def create(running: RunningBroker, topic: str, partitions: int = 1) -> None:
     await running.broker.controller.create_topic(topic, partitions)
 
@@ -96,6 +111,34 @@ async def test_idempotent_producer_retries_not_leader(
     assert faults.pending() == 0
     assert log_of(broker.broker, topic_name, 0).log_end_offset == COUNT
     assert await in_thread(consume, broker.bootstrap, topic_name, COUNT) == sent
+
+
+@pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "plain"])
+@pytest_twisted.ensureDeferred
+async def test_late_produce_response_retried(
+    broker: RunningBroker, topic_name: str, idempotent: bool
+) -> None:
+    """
+    A Produce appended but answered after librdkafka's request timeout is retried: the
+    idempotent producer's retry is a recognised duplicate (each record once); a plain
+    producer's is appended again (each record twice: at least once).
+    """
+    await create(broker, topic_name)
+    faults = Faults.install(broker.service)
+    faults.delay_response_next("Produce", 3.0)
+    sent = values("late", 3)
+    requests = ProduceCount()
+    broker.broker.hooks.append(requests)
+    # librdkafka times a ProduceRequest out after socket.timeout.ms (request.timeout.ms is
+    # the broker's ack timeout), then disconnects and retries.
+    config = {"enable.idempotence": idempotent, "socket.timeout.ms": 1000, "linger.ms": 50}
+    outcomes = await in_thread(produce, broker.bootstrap, topic_name, sent, **config)
+    assert all(isinstance(offset, int) for offset in outcomes), outcomes
+    assert faults.pending() == 0
+    assert requests.count >= 2
+    copies = 1 if idempotent else 2
+    assert log_of(broker.broker, topic_name, 0).log_end_offset == 3 * copies
+    assert await in_thread(consume, broker.bootstrap, topic_name, 3 * copies) == sent * copies
 
 
 @pytest_twisted.ensureDeferred

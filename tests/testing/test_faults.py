@@ -7,11 +7,19 @@ from twisted.internet.testing import StringTransport
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.apis import api_versions
+from kafkatwist.apis import REGISTRY, api_versions
 from kafkatwist.errors import ConnectionReset, ErrorCode, ProtocolViolation
 from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafkatwist.messages.produce import (
+    PartitionProduceData,
+    ProduceRequest,
+    ProduceResponse,
+    TopicProduceData,
+)
 from kafkatwist.testing.faults import Faults, api_key, error_code
 from kafkatwist.transport.dispatch import Dispatcher
+from kafkatwist.wire.record import build_batch
+from tests.brokers import clock_of, log_of
 from tests.support import connect, decode_reply, make_broker, request_frame, server_factory
 
 FRAME = request_frame(18, 3, 7, ApiVersionsRequest("c", "1"), framed=False)
@@ -116,3 +124,49 @@ class DropConnectionsTests(SynchronousTestCase):
         """Without listeners (Faults(clock) alone) or connections nothing is dropped."""
         self.assertEqual(Faults(Clock()).drop_connections(reset=True), 0)
         self.assertEqual(Faults(Clock(), listeners=[server_factory()]).drop_connections(), 0)
+
+
+class DelayResponseTests(SynchronousTestCase):
+    """A late response: the handler has run, its answer waits on the broker's clock."""
+
+    def test_produce_appended_answer_late(self) -> None:
+        """The produced record is in the log at once; the response comes once the clock says so."""
+        broker = make_broker()
+        self.successResultOf(broker.controller.create_topic("t", 1))
+        faults = Faults(clock_of(broker))
+        broker.hooks.append(faults)
+        faults.delay_response_next("Produce", 5.0)
+        self.assertEqual(faults.pending(), 1)
+        records = build_batch([(None, b"v")], base_timestamp=1_700_000_000_000)
+        data = PartitionProduceData(index=0, records=records)
+        request = ProduceRequest(
+            acks=-1,
+            timeout_ms=1000,
+            topic_data=(TopicProduceData(name="t", partition_data=(data,)),),
+        )
+        dispatcher = Dispatcher(REGISTRY, broker)
+        d = dispatcher.dispatch(request_frame(0, 9, 3, request, framed=False), "p:1")
+        self.assertEqual(log_of(broker, "t", 0).log_end_offset, 1)
+        self.assertEqual(faults.pending(), 0)
+        clock_of(broker).advance(4.9)
+        self.assertNoResult(d)
+        clock_of(broker).advance(0.1)
+        response = decode_reply(self.successResultOf(d), ProduceResponse, 9)[1]
+        self.assertEqual(response.responses[0].partition_responses[0].error_code, 0)
+
+    def test_only_the_api_and_count(self) -> None:
+        """Other APIs answer at once; count responses spend the rule; a cancel stops its timer."""
+        clock = Clock()
+        faults = Faults(clock)
+        broker = make_broker()
+        broker.hooks.append(faults)
+        dispatcher = Dispatcher((api_versions.SPEC,), broker)
+        faults.delay_response_next("Produce", 1.0)
+        self.successResultOf(dispatcher.dispatch(FRAME, "p:1"))
+        faults.clear()
+        faults.delay_response_next(None, 1.0)
+        held = dispatcher.dispatch(FRAME, "p:1")
+        self.successResultOf(dispatcher.dispatch(FRAME, "p:1"))
+        held.cancel()
+        self.failureResultOf(held)
+        self.assertEqual(clock.getDelayedCalls(), [])
