@@ -90,14 +90,14 @@ class Faults:
     The faults a test injects into one broker (a request hook).
 
     @ivar clock: Where delays are timed (the broker's clock: a test's Clock advances them).
-    @ivar logs: The broker's partition logs, for L{fail_disk} (None: no disk faults).
-    @ivar listeners: The connection factories of the broker's listeners, for
-        L{drop_connections} (the factories know their open connections).
     """
 
     clock: ReactorTime
-    logs: ILogManager | None = field(default=None, kw_only=True)
-    listeners: Sequence[KafkaServerFactory] = field(default=(), kw_only=True)
+    #: The broker's partition logs, for L{fail_disk} (None: no disk faults).
+    _logs: ILogManager | None = field(default=None, kw_only=True)
+    #: The connection factories of the broker's listeners (they know their open
+    #: connections), for L{drop_connections}.
+    _listeners: Sequence[KafkaServerFactory] = field(default=(), kw_only=True)
     _rules: list[_Rule] = field(factory=list)
     #: Delays of responses (L{delay_response_next}), matched when a response is ready.
     _late: list[_Rule] = field(factory=list)
@@ -194,7 +194,7 @@ class Faults:
 
         @return: How many connections were dropped.
         """
-        dropped = [conn for factory in self.listeners for conn in list(factory.connections)]
+        dropped = [conn for factory in self._listeners for conn in list(factory.connections)]
         for conn in dropped:
             conn.disconnect()
             if reset:  # after loseConnection, as for a ConnectionReset: an RST, no FIN
@@ -207,7 +207,7 @@ class Faults:
         return len(dropped)
 
     def _partition_log(self, topic: str, partition: int) -> IPartitionLog:
-        log = None if self.logs is None else self.logs.get(topic, partition)
+        log = None if self._logs is None else self._logs.get(topic, partition)
         if log is None:
             raise ValueError(f"no log of {topic}-{partition} in this broker")
         return log

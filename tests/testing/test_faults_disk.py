@@ -26,7 +26,15 @@ from kafkatwist.messages.produce import (
 from kafkatwist.testing.faults import Faults, os_error
 from kafkatwist.wire.record import build_batch
 from tests.brokers import call, clock_of, log_of, make_broker, metadata_of
-from tests.storage.support import stored_batches
+from tests.storage.support import (
+    ManualRunBlocking,
+    append,
+    error_code,
+    open_log,
+    stored_batches,
+    validated,
+)
+from tests.storage.support import batch as log_batch
 
 
 def batch(value: bytes) -> bytes:
@@ -124,3 +132,33 @@ class FailDiskTests(SynchronousTestCase):
         self.assertFalse(log.is_offline)
         self.assertEqual((log.log_end_offset, stored_batches(log)), (3, before))
         self.assertEqual(self.produce(0, b"d", again), (0, 3))
+
+
+class PartitionLogFailDiskTests(SynchronousTestCase):
+    """L{PartitionLog.fail_disk}: the storage side, with fsyncs run when the test says."""
+
+    def test_offline_once_the_fsync_fails(self) -> None:
+        """The fsync it starts runs in the worker: the log is offline once it has failed."""
+        manual = ManualRunBlocking()
+        log = open_log(self, run_blocking=manual)
+        append(self, log, log_batch(2))
+        manual.run_all()
+        failed = log.fail_disk(os_error("EIO"))
+        self.assertFalse(log.is_offline)
+        self.assertNoResult(failed)
+        manual.run_all()
+        self.successResultOf(failed)
+        self.assertTrue(log.is_offline)
+        self.assertEqual(error_code(self, log.read(0, 1000)), ErrorCode.KAFKA_STORAGE_ERROR)
+
+    def test_a_write_before_the_fsync_fails_at_once(self) -> None:
+        """An append after the failure raises the disk's error on the reactor: offline at once."""
+        manual = ManualRunBlocking()
+        log = open_log(self, run_blocking=manual)
+        log.fail_disk(os_error("EIO"))
+        data = log_batch(1)
+        appended = log.append(data, validated(data), leader_epoch=-1, now_ms=0)
+        self.assertEqual(error_code(self, appended), ErrorCode.KAFKA_STORAGE_ERROR)
+        self.assertTrue(log.is_offline)
+        self.assertEqual(log.log_end_offset, 0)
+        manual.run_all()
