@@ -108,7 +108,12 @@ class Faults:
 
     @classmethod
     def install(cls, service: BrokerService) -> Faults:
-        """The faults of a started broker service, installed as its first request hook."""
+        """
+        The faults of a started broker service, installed as its first request hook.
+
+        They act on the service's logs and on the listeners bound now: after a restart
+        (a new service), install new ones.
+        """
         broker = service.broker
         listeners = [bound.factory for bound in service.listeners]
         faults = cls(broker.clock, logs=broker.logs, listeners=listeners)
@@ -236,7 +241,7 @@ class Faults:
             waiting: Deferred[None] = Deferred()
             self._held.append(waiting)
             return waiting
-        rule = self._take(self._rules, exchange.api_key)
+        rule = self._take(self._rules, exchange.api_key) if self._rules else None
         if rule is None:
             return None
         name = f"{exchange.api_name} v{exchange.api_version}"
