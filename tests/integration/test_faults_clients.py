@@ -9,11 +9,15 @@ paused broker, a failed disk.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import threading
 from typing import Any
 
 import pytest
 import pytest_twisted
+from aiokafka import AIOKafkaConsumer
+from aiokafka import TopicPartition as AIOKafkaPartition
 from attrs import define
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from kafka import KafkaConsumer, KafkaProducer
@@ -204,6 +208,51 @@ async def test_kafka_python_reconnects_after_drop(
         await in_thread(producer.close, 5)
     assert (first, second) == (0, 1)
     assert await in_thread(kafka_python_read, broker.bootstrap, topic_name, 2) == [b"a", b"b"]
+
+
+async def aiokafka_read_across_drop(
+    bootstrap: str, topic: str, ready: threading.Event, dropped: threading.Event
+) -> list[bytes]:
+    """An aiokafka consumer: read one record, wait for the test's drop, read one more."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = AIOKafkaPartition(topic, 0)
+        consumer.assign([tp])
+        consumer.seek(tp, 0)
+        got: list[bytes] = []
+        while len(got) < 2:
+            for records in (await consumer.getmany(timeout_ms=200)).values():
+                got.extend(r.value or b"" for r in records)
+            if got and not ready.is_set():
+                ready.set()
+            while ready.is_set() and not dropped.is_set():
+                await asyncio.sleep(0.05)
+        return got
+    finally:
+        await consumer.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_aiokafka_consumer_reads_on_after_reset(
+    broker: RunningBroker, topic_name: str
+) -> None:
+    """An aiokafka consumer, its connections reset while it polls, reconnects and reads on."""
+    await create(broker, topic_name)
+    await in_thread(produce, broker.bootstrap, topic_name, [b"a"])
+    faults = Faults.install(broker.service)
+    ready, dropped = threading.Event(), threading.Event()
+
+    def consume_in_loop() -> list[bytes]:
+        reading = aiokafka_read_across_drop(broker.bootstrap, topic_name, ready, dropped)
+        return asyncio.run(asyncio.wait_for(reading, 25))
+
+    reading = in_thread(consume_in_loop)
+    await wait_until(ready.is_set)
+    assert faults.drop_connections(reset=True) >= 1
+    dropped.set()
+    await in_thread(produce, broker.bootstrap, topic_name, [b"b"])
+    assert await reading == [b"a", b"b"]
 
 
 def socket_end(port: int, connected: list[socket.socket]) -> str:
