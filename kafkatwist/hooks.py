@@ -15,8 +15,10 @@ any hook sees it) the dispatcher calls, in registration order:
   - raise L{ProtocolViolation}: the connection is closed, with one log line;
   - raise L{ConnectionReset}: the connection is aborted (an RST, no FIN).
 * L{RequestHook.answered} once the response is encoded (or, for an acks=0
-  Produce, once handled: C{response} None). Its return value is ignored; it
-  must not raise.
+  Produce, once handled: C{response} None). It must not raise. It may
+  return a Deferred: the response is sent once it fires (a late response:
+  the handler's work is done, its answer comes late). Every hook sees the
+  exchange first; then the reply waits for each returned Deferred.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class RequestHook(Protocol):
     def received(self, exchange: Exchange) -> Deferred[None] | None:
         """Before the handler: see the module's docstring for what it may do."""
 
-    def answered(self, exchange: Exchange) -> None:
+    def answered(self, exchange: Exchange) -> Deferred[None] | None:
         """After the response is encoded (C{exchange.response} and C{response_size} set)."""
 
 

@@ -16,7 +16,7 @@ from kafkatwist.apis._authz import authorize_cluster, denied_names
 from kafkatwist.apis._downconvert import converted, refusal
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import RequestContext
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.fetchsessions.contexts import is_from_follower
 from kafkatwist.messages.fetch import (
     AbortedTransaction,
@@ -324,12 +324,17 @@ class Plan:
         chunks: list[bytes] = []
         size = 0
         if limit > 0 or min_one:
-            result = await log.read(
-                offset,
-                max(limit, 0),
-                max_offset=lso if self.read_committed else hw,
-                min_one_message=min_one,
-            )
+            try:
+                result = await log.read(
+                    offset,
+                    max(limit, 0),
+                    max_offset=lso if self.read_committed else hw,
+                    min_one_message=min_one,
+                )
+            except KafkaError as e:  # the log went offline: this partition's error, as Kafka's
+                slot.part = partition_error(fp.partition, e.code)
+                self.errors = True
+                return
             chunks, size = result.buffers, result.size
         records: list[bytes] | bytes = chunks if chunks else b""
         if self.magic is not None:

@@ -184,6 +184,8 @@ async def _partition(
         return _error(p, partition)
     current_epoch = partition.leader_epoch
     log = partition.log()
+    if log.is_offline:  # Kafka's offline partition (a failed log dir): KafkaStorageException
+        return _error(p, ErrorCode.KAFKA_STORAGE_ERROR)
 
     if request.replica_id != CONSUMER_REPLICA_ID:
         last_fetchable = log.log_end_offset
@@ -224,6 +226,8 @@ async def _legacy(
     if isinstance(partition, ErrorCode):
         return _error(p, partition)
     log = partition.log()
+    if log.is_offline:
+        return _error(p, ErrorCode.KAFKA_STORAGE_ERROR)
     now = ctx.broker.now_ms()
     start = log.log_start_offset
     # (offset, modification time) per "segment", then the log end offset now.

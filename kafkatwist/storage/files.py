@@ -15,12 +15,18 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 #: Writers: C{os.writev}, or a fake injected by tests to simulate disk errors.
 Writev = Callable[[int, Sequence[memoryview]], int]
 #: C{os.fsync}, or a fake injected by tests.
 Fsync = Callable[[int], None]
+
+
+def failed_disk(error: OSError, *args: object) -> NoReturn:
+    """A C{writev} or C{fsync} on a failed disk (L{LogFlusher.fail_disk}): raises C{error}."""
+    raise error
+
 
 #: How many buffers one C{writev} call takes (Linux's C{IOV_MAX}).
 _IOV_MAX = 1024

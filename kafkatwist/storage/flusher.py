@@ -28,7 +28,7 @@ from kafkatwist.storage.checkpoints import (
     write_leader_epoch_checkpoint,
 )
 from kafkatwist.storage.executor import FlushJob, SerialExecutor
-from kafkatwist.storage.files import Fsync, fsync_directory, fsync_path
+from kafkatwist.storage.files import Fsync, failed_disk, fsync_directory, fsync_path
 from kafkatwist.storage.local_log import LocalLog
 
 LONG_MAX = 2**63 - 1
@@ -163,6 +163,15 @@ class LogFlusher:
         ):
             return succeed(None)
         return self.request(gate=False)
+
+    def fail_disk(self, error: OSError) -> Deferred[None]:
+        """
+        A test's failing disk (L{kafkatwist.storage.interfaces.IPartitionLog.fail_disk}): every
+        fsync from now on raises C{error}. One starts at once, so the log goes offline as after
+        any failed fsync; fires once it has run.
+        """
+        self._fsync = partial(failed_disk, error)
+        return self.request(gate=False).addErrback(lambda _: None)
 
     def write_unsynced(self) -> Deferred[None]:
         """

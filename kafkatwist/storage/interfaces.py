@@ -158,6 +158,17 @@ class IPartitionLog(Protocol):
     def add_waiter(self, offset: int) -> Deferred[int]:
         """Fires with the high watermark once it passes C{offset}; cancellable."""
 
+    def fail_disk(self, error: OSError) -> Deferred[None]:
+        """
+        Test affordance (L{kafkatwist.testing.faults}): the disk under this log fails.
+
+        Every write and fsync of the log raises C{error} from now on, and an fsync starts at
+        once: the log reacts as to any disk error, going offline (C{KAFKA_STORAGE_ERROR} for
+        every append, read and look-up; no clean shutdown for it). Fires once the fsync has
+        failed. Nothing brings the log back but reopening it: a restart on the same log dir,
+        which recovers it with every acknowledged record (as Kafka's offline log dirs).
+        """
+
     def offset_for_timestamp(self, timestamp: int) -> Deferred[OffsetAndTimestamp | None]:
         """The first record at or after C{timestamp} (ListOffsets by time)."""
 

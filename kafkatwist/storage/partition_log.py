@@ -42,7 +42,7 @@ from kafkatwist.storage.checkpoints import (
 )
 from kafkatwist.storage.epochs import LeaderEpochCache, LeaderEpochFile
 from kafkatwist.storage.executor import SerialExecutor, chain
-from kafkatwist.storage.files import Fsync, Writev
+from kafkatwist.storage.files import Fsync, Writev, failed_disk
 from kafkatwist.storage.flusher import LogFlusher
 from kafkatwist.storage.local_log import LocalLog, check_batch_sizes
 from kafkatwist.storage.read_pool import LogReader, ReadPool
@@ -109,15 +109,9 @@ class PartitionLog:
             dirty=self._epochs_dirty,
         )
         self._flusher = LogFlusher(
-            self._local,
-            self._executor,
-            self._clock,
-            self._fsync,
-            self._epoch_file.take_for_write,
-            self._release_high_watermark,
-            self._go_offline,
-            self._recovery_point,
-        )
+            self._local, self._executor, self._clock, self._fsync, self._epoch_file.take_for_write,
+            self._release_high_watermark, self._go_offline, self._recovery_point,
+        )  # fmt: skip
         deleter = retention.SegmentDeleter(
             self.directory, self.name, self._clock, self._executor, self._go_offline
         )
@@ -330,6 +324,11 @@ class PartitionLog:
         if self._offline is not None:
             return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, self._offline))
         return self._flusher.flush(epochs_dirty=self._epoch_file.needs_write)
+
+    def fail_disk(self, error: OSError) -> Deferred[None]:
+        """A test's failing disk (L{IPartitionLog.fail_disk}): writes and fsyncs raise C{error}."""
+        self._writev = partial(failed_disk, error)
+        return self._flusher.fail_disk(error)
 
     def maybe_flush(self, now_ms: int) -> Deferred[None] | None:
         """Flush if ``flush.ms`` has passed since the last flush and data is unflushed."""

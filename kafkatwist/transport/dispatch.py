@@ -172,7 +172,8 @@ class Dispatcher:
                 )
                 reply = self._encode(spec, ctx.header, response)
         if exchange is not None:
-            self._answered(exchange, response, reply)
+            for late in self._answered(exchange, response, reply):
+                await late
         return reply
 
     async def _received(self, exchange: Exchange) -> None:
@@ -182,16 +183,27 @@ class Dispatcher:
             if waiting is not None:
                 await waiting
 
-    def _answered(self, exchange: Exchange, response: object | None, reply: Reply) -> None:
-        """Show the answered exchange to every hook; one that raises is logged, not fatal."""
+    def _answered(
+        self, exchange: Exchange, response: object | None, reply: Reply
+    ) -> list[Deferred[None]]:
+        """
+        Show the answered exchange to every hook; one that raises is logged, not fatal.
+
+        @return: The Deferreds the hooks returned: the reply waits for them.
+        """
         exchange.response = response
         exchange.response_size = 0 if reply is None else sum(len(chunk) for chunk in reply)
         exchange.finished = time.perf_counter()
+        late = []
         for hook in list(self.broker.hooks):
             try:
-                hook.answered(exchange)
+                waiting = hook.answered(exchange)
             except Exception:
                 self._log.failure("Request hook {hook!r} failed", hook=hook)
+            else:
+                if waiting is not None:
+                    late.append(waiting)
+        return late
 
     def _server_error(
         self, what: str, spec: ApiSpec, ctx: RequestContext, request: object

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.apis import api_versions
+from kafkatwist.apis import REGISTRY, api_versions
 from kafkatwist.errors import ConnectionReset, ErrorCode, ProtocolViolation
 from kafkatwist.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from kafkatwist.messages.produce import (
+    PartitionProduceData,
+    ProduceRequest,
+    ProduceResponse,
+    TopicProduceData,
+)
 from kafkatwist.testing.faults import Faults, api_key, error_code
 from kafkatwist.transport.dispatch import Dispatcher
-from tests.support import decode_reply, make_broker, request_frame
+from kafkatwist.wire.record import build_batch
+from tests.brokers import clock_of, log_of
+from tests.support import connect, decode_reply, make_broker, request_frame, server_factory
 
 FRAME = request_frame(18, 3, 7, ApiVersionsRequest("c", "1"), framed=False)
 
@@ -81,3 +91,82 @@ class FaultsTests(SynchronousTestCase):
         self.faults.fail_next(18, 15, count=5)
         self.faults.clear()
         self.assertEqual((self.faults.pending(), self.error()), (0, 0))
+
+
+class DropConnectionsTests(SynchronousTestCase):
+    """Closing or resetting every current connection of every listener at once."""
+
+    def connections(self, count: int) -> tuple[Faults, list[StringTransport]]:
+        """Faults over two listeners holding C{count} connections between them."""
+        factories = [server_factory(), server_factory()]
+        transports = [connect(factories[i % 2], port=40000 + i)[1] for i in range(count)]
+        return Faults(Clock(), listeners=factories), transports
+
+    def test_close(self) -> None:
+        """Every connection of every listener is closed (a FIN: not aborted)."""
+        faults, transports = self.connections(3)
+        with capturedLogs() as events:
+            self.assertEqual(faults.drop_connections(), 3)
+        self.assertEqual(
+            [(t.disconnecting, t.disconnected) for t in transports], [(True, False)] * 3
+        )
+        self.assertIn("Closed 3 client connections", [formatEvent(e) for e in events][0])
+
+    def test_reset(self) -> None:
+        """With reset, every connection is aborted (an RST)."""
+        faults, transports = self.connections(2)
+        self.assertEqual(faults.drop_connections(reset=True), 2)
+        self.assertEqual(
+            [(t.disconnecting, t.disconnected) for t in transports], [(True, True)] * 2
+        )
+
+    def test_none(self) -> None:
+        """Without listeners (Faults(clock) alone) or connections nothing is dropped."""
+        self.assertEqual(Faults(Clock()).drop_connections(reset=True), 0)
+        self.assertEqual(Faults(Clock(), listeners=[server_factory()]).drop_connections(), 0)
+
+
+class DelayResponseTests(SynchronousTestCase):
+    """A late response: the handler has run, its answer waits on the broker's clock."""
+
+    def test_produce_appended_answer_late(self) -> None:
+        """The produced record is in the log at once; the response comes once the clock says so."""
+        broker = make_broker()
+        self.successResultOf(broker.controller.create_topic("t", 1))
+        faults = Faults(clock_of(broker))
+        broker.hooks.append(faults)
+        faults.delay_response_next("Produce", 5.0)
+        self.assertEqual(faults.pending(), 1)
+        records = build_batch([(None, b"v")], base_timestamp=1_700_000_000_000)
+        data = PartitionProduceData(index=0, records=records)
+        request = ProduceRequest(
+            acks=-1,
+            timeout_ms=1000,
+            topic_data=(TopicProduceData(name="t", partition_data=(data,)),),
+        )
+        dispatcher = Dispatcher(REGISTRY, broker)
+        d = dispatcher.dispatch(request_frame(0, 9, 3, request, framed=False), "p:1")
+        self.assertEqual(log_of(broker, "t", 0).log_end_offset, 1)
+        self.assertEqual(faults.pending(), 0)
+        clock_of(broker).advance(4.9)
+        self.assertNoResult(d)
+        clock_of(broker).advance(0.1)
+        response = decode_reply(self.successResultOf(d), ProduceResponse, 9)[1]
+        self.assertEqual(response.responses[0].partition_responses[0].error_code, 0)
+
+    def test_only_the_api_and_count(self) -> None:
+        """Other APIs answer at once; count responses spend the rule; a cancel stops its timer."""
+        clock = Clock()
+        faults = Faults(clock)
+        broker = make_broker()
+        broker.hooks.append(faults)
+        dispatcher = Dispatcher((api_versions.SPEC,), broker)
+        faults.delay_response_next("Produce", 1.0)
+        self.successResultOf(dispatcher.dispatch(FRAME, "p:1"))
+        faults.clear()
+        faults.delay_response_next(None, 1.0)
+        held = dispatcher.dispatch(FRAME, "p:1")
+        self.successResultOf(dispatcher.dispatch(FRAME, "p:1"))
+        held.cancel()
+        self.failureResultOf(held)
+        self.assertEqual(clock.getDelayedCalls(), [])

@@ -22,6 +22,7 @@ class Recorder:
     seen: list[tuple[str, Exchange]] = field(factory=list)
     raise_: Exception | None = None
     wait: Deferred[None] | None = None
+    late: Deferred[None] | None = None
 
     def received(self, exchange: Exchange) -> Deferred[None] | None:
         self.seen.append(("received", exchange))
@@ -29,8 +30,9 @@ class Recorder:
             raise self.raise_
         return self.wait
 
-    def answered(self, exchange: Exchange) -> None:
+    def answered(self, exchange: Exchange) -> Deferred[None] | None:
         self.seen.append(("answered", exchange))
+        return self.late
 
 
 API_VERSIONS = request_frame(18, 3, 7, ApiVersionsRequest("c", "1"), client_id="me", framed=False)
@@ -79,6 +81,17 @@ class HookTests(SynchronousTestCase):
         d = self.dispatcher.dispatch(API_VERSIONS, "p:1")
         self.assertNoResult(d)
         self.hook.wait.callback(None)
+        self.assertEqual(decode_reply(self.successResultOf(d), ApiVersionsResponse, 3)[0], 7)
+
+    def test_answered_deferred_delays_the_reply(self) -> None:
+        """A Deferred returned by answered() holds the encoded reply; every hook saw it first."""
+        self.hook.late = Deferred()
+        second = Recorder()
+        self.broker.hooks.append(second)
+        d = self.dispatcher.dispatch(API_VERSIONS, "p:1")
+        self.assertNoResult(d)
+        self.assertEqual([kind for kind, _ in second.seen], ["received", "answered"])
+        self.hook.late.callback(None)
         self.assertEqual(decode_reply(self.successResultOf(d), ApiVersionsResponse, 3)[0], 7)
 
     def test_violation_fails_the_dispatch(self) -> None:
