@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
 from twisted.web.http import Request as TwistedRequest
 from twisted.web.http_headers import Headers
+from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Site
 
@@ -134,6 +135,13 @@ class HealthPage(Resource):
         return b"ok\n"
 
 
+class _Root(Resource):
+    """The site's root: its pages, and twisted.web's escaped 404 for anything else."""
+
+    def getChild(self, path: bytes, request: object) -> IResource:
+        return notFound()
+
+
 class _Site(Site):
     """A quiet site: no access log."""
 
@@ -148,7 +156,7 @@ def metrics_site(registry: Collector, problems: Callable[[], list[str]]) -> Wrap
     The site (C{/metrics} and C{/healthz}), wrapped to know its open
     connections (keep-alive scrapers), which L{MetricsServer.stop} closes.
     """
-    root = Resource()  # type: ignore[no-untyped-call, unused-ignore]
+    root = _Root()  # type: ignore[no-untyped-call, unused-ignore]
     root.putChild(b"metrics", cast(IResource, MetricsPage(registry)))
     root.putChild(b"healthz", cast(IResource, HealthPage(problems)))
     return WrappingFactory(_Site(cast(IResource, root)))  # type: ignore[no-untyped-call, unused-ignore]
