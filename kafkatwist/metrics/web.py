@@ -17,36 +17,41 @@ coordinators loaded; else 503 with the reasons, one a line.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, cast
 
 from attrs import define
-from prometheus_client import (
-    GC_COLLECTOR,
-    PLATFORM_COLLECTOR,
-    PROCESS_COLLECTOR,
-    CollectorRegistry,
-)
+from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
+from twisted.python.failure import Failure
 from twisted.web.http import Request as TwistedRequest
 from twisted.web.http_headers import Headers
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import Site
+from twisted.web.server import NOT_DONE_YET, Site
 
 from kafkatwist.broker import Broker
+from kafkatwist.clock import RunBlocking
 from kafkatwist.config.metrics_config import parse_metrics_listener
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.metrics.collector import BrokerCollector
 from kafkatwist.metrics.hook import MetricsHook
 from kafkatwist.transport.listeners import BoundListener, ListeningPort
 
-__all__ = ["MetricsServer", "ServedBroker", "health_problems", "metrics_site", "start_metrics"]
+__all__ = [
+    "MetricsServer",
+    "ServedBroker",
+    "health_problems",
+    "metrics_page",
+    "metrics_site",
+    "start_metrics",
+]
 
 _log = Logger()
 
@@ -56,6 +61,7 @@ class ServedBroker(Protocol):
 
     config: BrokerConfig
     listeners: list[BoundListener]
+    run_blocking: RunBlocking
 
     @property
     def running(self) -> bool | int:
@@ -99,22 +105,71 @@ class PageRequest(Protocol):
     def setResponseCode(self, code: int, message: bytes | None = None) -> None:
         """Set the response's status."""
 
+    def write(self, data: bytes) -> None:
+        """Write part of the body."""
+
+    def finish(self) -> None:
+        """End the response."""
+
+    def notifyFinish(self) -> Deferred[None]:
+        """Fires when the response is sent; fails if the connection is lost first."""
+
+
+@define(eq=False)
+class Snapshot:
+    """A collector of metrics collected before, then of collectors that may run in any thread."""
+
+    metrics: list[Metric]
+    others: Sequence[Collector]
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.metrics
+        for collector in self.others:
+            yield from collector.collect()
+
 
 class MetricsPage(Resource):
-    """C{/metrics}: the registry in the format the scraper accepts."""
+    """
+    C{/metrics}: the metrics in the format the scraper accepts.
+
+    The broker's metrics are collected on the reactor thread (they read its
+    live state); the text is rendered in C{run_blocking} (a thread: its
+    cost grows with the partitions, 3 samples each), with the process
+    collectors, which read only C{/proc}.
+    """
 
     isLeaf = True
 
-    def __init__(self, registry: Collector) -> None:
+    def __init__(
+        self, broker: Collector, others: Sequence[Collector], run_blocking: RunBlocking
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call, unused-ignore]
-        self._registry = registry
+        self._broker = broker
+        self._others = others
+        self._run_blocking = run_blocking
 
-    def render_GET(self, request: PageRequest) -> bytes:
+    def render_GET(self, request: PageRequest) -> int:
         accept = b",".join(request.requestHeaders.getRawHeaders(b"accept") or ()).decode("latin-1")
         encoder, content_type = choose_encoder(accept)
-        body = encoder(self._registry)
-        request.responseHeaders.setRawHeaders(b"content-type", [content_type.encode()])
-        return body
+        snapshot = Snapshot(list(self._broker.collect()), self._others)
+        gone: list[Failure] = []
+        request.notifyFinish().addErrback(gone.append)
+
+        def send(body: bytes) -> None:
+            if gone:
+                return
+            request.responseHeaders.setRawHeaders(b"content-type", [content_type.encode()])
+            request.write(body)
+            request.finish()
+
+        def failed(failure: Failure) -> None:
+            _log.failure("Rendering /metrics failed", failure)
+            if not gone:
+                request.setResponseCode(500)
+                request.finish()
+
+        self._run_blocking(lambda: encoder(snapshot)).addCallbacks(send, failed)
+        return NOT_DONE_YET
 
 
 class HealthPage(Resource):
@@ -151,26 +206,29 @@ class _Site(Site):
         """No access log: a scrape every few seconds would fill it."""
 
 
-def metrics_site(registry: Collector, problems: Callable[[], list[str]]) -> WrappingFactory:
+def metrics_site(metrics: MetricsPage, problems: Callable[[], list[str]]) -> WrappingFactory:
     """
     The site (C{/metrics} and C{/healthz}), wrapped to know its open
     connections (keep-alive scrapers), which L{MetricsServer.stop} closes.
     """
     root = _Root()  # type: ignore[no-untyped-call, unused-ignore]
-    root.putChild(b"metrics", cast(IResource, MetricsPage(registry)))
+    root.putChild(b"metrics", cast(IResource, metrics))
     root.putChild(b"healthz", cast(IResource, HealthPage(problems)))
     return WrappingFactory(_Site(cast(IResource, root)))  # type: ignore[no-untyped-call, unused-ignore]
 
 
-def broker_registry(
-    broker: Broker, hook: MetricsHook, connections: Callable[[], Mapping[str, int]]
-) -> CollectorRegistry:
-    """A registry of the broker's metrics and the process's (CPU, memory, GC, Python)."""
-    registry = CollectorRegistry()
-    registry.register(BrokerCollector(broker, hook, connections))
-    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
-        registry.register(collector)
-    return registry
+def metrics_page(
+    broker: Broker,
+    hook: MetricsHook,
+    connections: Callable[[], Mapping[str, int]],
+    run_blocking: RunBlocking,
+) -> MetricsPage:
+    """C{/metrics}: the broker's metrics and the process's (CPU, memory, GC, Python)."""
+    return MetricsPage(
+        BrokerCollector(broker, hook, connections),
+        (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR),
+        run_blocking,
+    )
 
 
 @define(eq=False)
@@ -223,9 +281,8 @@ async def start_metrics(reactor: object, service: ServedBroker) -> MetricsServer
     def connections() -> dict[str, int]:
         return {b.name: len(b.factory.connections) for b in service.listeners}
 
-    site = metrics_site(
-        broker_registry(broker, hook, connections), lambda: health_problems(service)
-    )
+    page = metrics_page(broker, hook, connections, service.run_blocking)
+    site = metrics_site(page, lambda: health_problems(service))
     listening: ListeningPort = await serverFromString(  # type: ignore[no-untyped-call, unused-ignore]
         reactor, address.endpoint()
     ).listen(site)

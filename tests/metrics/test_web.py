@@ -2,39 +2,59 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry
+from collections.abc import Iterator
+
+from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
 
 from kafkatwist.config.metrics_config import MetricsAddress, parse_metrics_listener
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.values import ConfigError
 from kafkatwist.metrics.collector import BrokerCollector
-from kafkatwist.metrics.web import HealthPage, MetricsPage
+from kafkatwist.metrics.web import HealthPage, MetricsPage, metrics_page
+from kafkatwist.storage.kraft import run_now
 from tests.metrics.support import Metered, batch
+from tests.storage.support import ManualRunBlocking
+
+
+class Broken:
+    """A collector that fails."""
+
+    def collect(self) -> Iterator[Metric]:
+        raise ValueError("broken")
 
 
 class PageTests(SynchronousTestCase):
     """C{/metrics} renders the registry; C{/healthz} says ok or why not."""
 
     def setUp(self) -> None:
-        m = Metered()
+        m = self.m = Metered()
         self.successResultOf(m.broker.controller.create_topic("t", 1))
         self.successResultOf(m.produce("t", 0, batch(b"a", b"b")))
-        self.registry = CollectorRegistry()
-        self.registry.register(BrokerCollector(m.broker, m.hook, lambda: {"PLAINTEXT": 1}))
+        self.page = metrics_page(m.broker, m.hook, lambda: {"PLAINTEXT": 1}, run_now)
+
+    def render(self, request: DummyRequest) -> bytes:
+        """Render C{/metrics} into C{request}; the body written."""
+        self.assertEqual(self.page.render_GET(request), NOT_DONE_YET)
+        self.assertEqual(request.finished, 1)
+        return b"".join(request.written)
 
     def test_metrics_text(self) -> None:
         """Without an Accept header, the Prometheus text format."""
         request = DummyRequest([b"metrics"])
-        body = MetricsPage(self.registry).render_GET(request)
+        body = self.render(request)
         content_type = request.responseHeaders.getRawHeaders(b"content-type")
         assert content_type is not None
         self.assertTrue(content_type[0].startswith(b"text/plain; version=0.0.4"))
         families = {f.name: f for f in text_string_to_metric_families(body.decode())}
         samples = families["kafka_server_brokertopicmetrics_messagesin"].samples
         self.assertIn(2.0, [s.value for s in samples if s.labels == {"topic": "t"}])
+        self.assertIn("process_cpu_seconds", families)
 
     def test_metrics_openmetrics(self) -> None:
         """A scraper asking for OpenMetrics gets it (ending with # EOF)."""
@@ -42,11 +62,29 @@ class PageTests(SynchronousTestCase):
         request.requestHeaders.setRawHeaders(
             b"accept", [b"application/openmetrics-text; version=1.0.0"]
         )
-        body = MetricsPage(self.registry).render_GET(request)
+        body = self.render(request)
         content_type = request.responseHeaders.getRawHeaders(b"content-type")
         assert content_type is not None
         self.assertTrue(content_type[0].startswith(b"application/openmetrics-text"))
         self.assertTrue(body.endswith(b"# EOF\n"))
+
+    def test_client_gone(self) -> None:
+        """A scraper that left before the text was rendered gets nothing written."""
+        request = DummyRequest([b"metrics"])
+        manual = ManualRunBlocking()
+        page = MetricsPage(BrokerCollector(self.m.broker, self.m.hook, dict), (), manual)
+        self.assertEqual(page.render_GET(request), NOT_DONE_YET)
+        request.processingFailed(Failure(ConnectionDone()))
+        manual.run_all()
+        self.assertEqual((request.written, request.finished), ([], 0))
+
+    def test_render_failure(self) -> None:
+        """A collector that raises: 500, and the failure logged."""
+        request = DummyRequest([b"metrics"])
+        page = MetricsPage(BrokerCollector(self.m.broker, self.m.hook, dict), (Broken(),), run_now)
+        self.assertEqual(page.render_GET(request), NOT_DONE_YET)
+        self.assertEqual((request.responseCode, request.finished), (500, 1))
+        self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
 
     def test_healthy(self) -> None:
         """No problem: ok, with the default code (200)."""
