@@ -26,6 +26,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -34,6 +35,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from twisted.internet import reactor  # noqa: E402
+
 from bench.bench_clients import (  # noqa: E402
     BrokerProcess,
     consume_phase,
@@ -41,6 +44,24 @@ from bench.bench_clients import (  # noqa: E402
     free_port,
     produce_phase,
 )
+from kafkatwist.config.properties import BrokerConfig  # noqa: E402
+from kafkatwist.hooks import Exchange  # noqa: E402
+from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic  # noqa: E402
+from kafkatwist.messages.produce import (  # noqa: E402
+    PartitionProduceData,
+    ProduceRequest,
+    TopicProduceData,
+)
+from kafkatwist.storage.kraft import run_now  # noqa: E402
+from kafkatwist.transport.service import BrokerService  # noqa: E402
+from kafkatwist.wire import schema  # noqa: E402
+from kafkatwist.wire.header import (  # noqa: E402
+    RequestHeader,
+    encode_request_header,
+    request_header_version,
+)
+from kafkatwist.wire.primitives import Writer  # noqa: E402
+from kafkatwist.wire.record import build_batch  # noqa: E402
 
 #: Scrapes timed after each run, broker and client idle.
 IDLE_SCRAPES = 20
@@ -130,6 +151,110 @@ def one_run(
     return result
 
 
+def frame(api_key: int, version: int, request: Any) -> bytes:
+    """A request frame (header and body, no length prefix)."""
+    flexible = version in schema.message_info(type(request)).flexible
+    w = Writer()
+    header = RequestHeader(api_key, version, 1, "bench")
+    encode_request_header(w, header, request_header_version(api_key, version, flexible))
+    return w.getvalue() + schema.encode_bytes(request, version)
+
+
+def started(metrics: bool) -> BrokerService:
+    """A broker service in this process, blocking work run at once, with a topic "bench"."""
+    props = {"log.dirs": tempfile.mkdtemp(prefix="bench-metrics-"), "node.id": "1"}
+    if metrics:
+        props["kafkatwist.metrics.listener"] = "127.0.0.1:0"
+    service = BrokerService(
+        BrokerConfig.from_properties(props),
+        "tcp:0:interface=127.0.0.1",
+        reactor,
+        run_blocking=run_now,
+    )
+    service.startService()
+    service.broker.controller.create_topic("bench", 1)
+    return service
+
+
+def requests_frames() -> dict[str, bytes]:
+    """A Produce of one 10 x 100 B batch, and a Fetch of 16 KiB from offset 0."""
+    records = build_batch([(None, b"x" * 100)] * 10, base_timestamp=1_700_000_000_000)
+    data = PartitionProduceData(index=0, records=records)
+    produce = ProduceRequest(
+        acks=1,
+        timeout_ms=1000,
+        topic_data=(TopicProduceData(name="bench", partition_data=(data,)),),
+    )
+    part = FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=16384)
+    fetch = FetchRequest(
+        max_wait_ms=0,
+        min_bytes=1,
+        max_bytes=1 << 20,
+        topics=(FetchTopic(topic="bench", partitions=(part,)),),
+    )
+    return {"produce": frame(0, 11, produce), "fetch": frame(1, 12, fetch)}
+
+
+class NoopHook:
+    """A hook that does nothing (the dispatcher's own cost of hooks); keeps the last exchange."""
+
+    last: Exchange | None = None
+
+    def received(self, exchange: Exchange) -> None:
+        return None
+
+    def answered(self, exchange: Exchange) -> None:
+        self.last = exchange
+
+
+def hook_alone(service: BrokerService, exchange: Exchange, calls: int = 100_000) -> float:
+    """Microseconds of the metrics hook's received() and answered() for one exchange."""
+    metrics = service.metrics
+    assert metrics is not None
+    hook = metrics.hook
+    start = time.perf_counter()
+    for _ in range(calls):
+        hook.received(exchange)
+        hook.answered(exchange)
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+#: The three brokers the dispatch measurement compares.
+MODES = ("off", "noop hook", "metrics on")
+
+
+def dispatch_cost(rounds: int, chunk: int) -> dict[str, dict[str, float]]:
+    """
+    Microseconds per Produce and per Fetch dispatched in-process, by mode (L{MODES}).
+
+    Three brokers in this process: no hook, a hook that does nothing (what the
+    dispatcher itself spends on hooks), the metrics on; blocking work run at
+    once, so each dispatch completes before the next; no socket, no client.
+    Chunks of C{chunk} requests rotate between the brokers, C{rounds} times,
+    the order reversed every other round, so the machine's drift hits all
+    alike and a few microseconds stand out.
+    """
+    services = {mode: started(mode == "metrics on") for mode in MODES}
+    noop = NoopHook()
+    services["noop hook"].broker.hooks.append(noop)
+    dispatchers = [(m, s.listeners[0].factory.dispatcher) for m, s in services.items()]
+    out: dict[str, dict[str, float]] = {}
+    for name, data in requests_frames().items():
+        spent = dict.fromkeys(MODES, 0.0)
+        for i in range(rounds):
+            for mode, dispatcher in dispatchers if i % 2 else dispatchers[::-1]:
+                start = time.perf_counter()
+                for _ in range(chunk):
+                    dispatcher.dispatch(data, "127.0.0.1:1")
+                spent[mode] += time.perf_counter() - start
+        out[name] = {m: t / (rounds * chunk) * 1e6 for m, t in spent.items()}
+        assert noop.last is not None
+        out[name]["metrics hook alone"] = hook_alone(services["metrics on"], noop.last)
+    for service in services.values():
+        service.stopService()
+    return out
+
+
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The medians of the runs of one mode."""
     out: dict[str, Any] = {}
@@ -152,20 +277,37 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=500_000)
     parser.add_argument("--size", type=int, default=100)
-    parser.add_argument("--runs", type=int, default=3, help="runs per mode (the median is kept)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per mode (0: no client runs)")
     parser.add_argument("--scrape-interval", type=float, default=1.0)
     parser.add_argument("--linger-ms", type=int, default=5, help="producer linger.ms")
     parser.add_argument("--batch-size", type=int, default=1 << 20, help="producer batch.size")
+    parser.add_argument(
+        "--dispatch",
+        type=int,
+        default=20_000,
+        help="requests per in-process dispatch measurement (0: skip it)",
+    )
     parser.add_argument("--json", action="store_true", help="print every run as JSON too")
     args = parser.parse_args()
     settings = {**SETTINGS, "linger.ms": args.linger_ms, "batch.size": args.batch_size}
 
+    if args.dispatch:
+        rounds = 40
+        costs = dispatch_cost(rounds, max(args.dispatch // rounds, 1))
+        print(f"in-process dispatch, {args.dispatch:,} requests each, interleaved, us/request:")
+        for name, cost in costs.items():
+            print(
+                f"  {name:8} "
+                + " | ".join(f"{m} {cost[m]:6.1f}" for m in (*MODES, "metrics hook alone"))
+            )
     runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for _ in range(args.runs):
         for metrics in (False, True):
             r = one_run(metrics, args.messages, args.size, args.scrape_interval, settings)
             runs[metrics].append(r)
             print(json.dumps(r), file=sys.stderr, flush=True)
+    if not args.runs:
+        return
     off, on = summary(runs[False]), summary(runs[True])
     if args.json:
         print(json.dumps({"off": off, "on": on, "runs": runs[False] + runs[True]}, indent=2))

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Protocol, cast
 
-from attrs import define
+from attrs import define, field
 from prometheus_client import GC_COLLECTOR, PLATFORM_COLLECTOR, PROCESS_COLLECTOR
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -235,7 +235,7 @@ def metrics_page(
 class MetricsServer:
     """A listening metrics site, and the hook it added to the broker."""
 
-    broker: Broker
+    broker: Broker = field(repr=False)
     hook: MetricsHook
     site: WrappingFactory
     listening: ListeningPort
