@@ -8,6 +8,8 @@ twisted.web's C{Agent} and parsed with C{prometheus_client.parser}.
 from __future__ import annotations
 
 import time
+from typing import Protocol as TypingProtocol
+from typing import cast
 
 import pytest
 import pytest_twisted
@@ -16,7 +18,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 # confluent_kafka.admin does not re-export it (mypy's no_implicit_reexport).
 from confluent_kafka.cimpl import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.web.client import Agent, readBody
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol, connectionDone
+from twisted.python.failure import Failure
+from twisted.web.client import Agent
 
 from kafkatwist.metrics.web import health_problems
 from tests.integration.confluent_clients import ProduceArgs, create, produce
@@ -31,9 +36,35 @@ async def get(broker: RunningBroker, path: str) -> tuple[int, bytes]:
     metrics = broker.service.metrics
     assert metrics is not None
     agent = Agent(_reactor())
-    response = await agent.request(b"GET", f"http://127.0.0.1:{metrics.port}{path}".encode())
-    body = await readBody(response)
-    return response.code, body
+    url = f"http://127.0.0.1:{metrics.port}{path}".encode()
+    # IResponse is a zope Interface, whose methods mypy reads as taking no self.
+    response = cast(Response, await agent.request(b"GET", url))
+    done: Deferred[bytes] = Deferred()
+    response.deliverBody(Body(done))
+    return response.code, await done
+
+
+class Response(TypingProtocol):
+    """What the test uses of twisted.web's C{IResponse}."""
+
+    code: int
+
+    def deliverBody(self, protocol: Protocol) -> None:
+        """Deliver the body to C{protocol}."""
+
+
+class Body(Protocol):
+    """Collects a response body; C{done} fires with it once the body has ended."""
+
+    def __init__(self, done: Deferred[bytes]) -> None:
+        self.done = done
+        self.chunks: list[bytes] = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.done.callback(b"".join(self.chunks))
 
 
 async def scrape(broker: RunningBroker) -> Samples:
