@@ -83,12 +83,15 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
 
 
-def consume_group(bootstrap: str, topic: str, group: str, count: int) -> int:
-    """Read C{count} messages as a member of C{group} (classic protocol), commit, leave."""
+def consume_group(
+    bootstrap: str, topic: str, group: str, count: int, protocol: str = "classic"
+) -> int:
+    """Read C{count} messages as a member of C{group} (of C{protocol}), commit, leave."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": group,
+            "group.protocol": protocol,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
@@ -183,6 +186,26 @@ async def test_counters_match_what_was_sent(broker: RunningBroker, topic_name: s
     )
     assert value(s, "process_resident_memory_bytes") > 0
     assert (await get(broker, "/healthz")) == (200, b"ok\n")
+
+
+@pytest.mark.broker_properties(METRICS)
+@pytest_twisted.ensureDeferred
+async def test_consumer_group_counts(broker: RunningBroker, topic_name: str) -> None:
+    """A KIP-848 consumer group shows in the group-coordinator-metrics counts, by state."""
+    assert await in_thread(create, broker.bootstrap, NewTopic(topic_name, 2, 1)) == {topic_name: 0}
+    messages: list[ProduceArgs] = [{"value": b"v%d" % i, "partition": i % 2} for i in range(20)]
+    await in_thread(produce, broker.bootstrap, topic_name, messages)
+    got = await in_thread(
+        consume_group, broker.bootstrap, topic_name, "modern", 20, "consumer", timeout=60
+    )
+    assert got == 20
+    s = await scrape(broker)
+    gcm = "kafka_server_group_coordinator_metrics_"
+    assert value(s, gcm + "group_count", protocol="consumer") == 1
+    assert value(s, gcm + "group_count", protocol="classic") == 0
+    assert value(s, gcm + "consumer_group_count", state="Empty") == 1
+    assert value(s, gcm + "consumer_group_count", state="Stable") == 0
+    assert value(s, "kafka_coordinator_group_groupmetadatamanager_numgroups") == 0
 
 
 @pytest.mark.broker_properties(METRICS)
