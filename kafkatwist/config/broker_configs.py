@@ -22,6 +22,11 @@ from attrs import frozen
 from kafkatwist.config import topic_config
 from kafkatwist.config.group_broker_configs import GROUP_BROKER_FEEDS, GROUP_BROKER_ROWS
 from kafkatwist.config.kafka_keys import KAFKA_PREFIXES, MORE_KAFKA_KEYS
+from kafkatwist.config.metrics_config import (
+    METRICS_LISTENER,
+    METRICS_LISTENER_DOC,
+    validate_metrics_listener,
+)
 from kafkatwist.config.ssl_broker_configs import RECONFIGURABLE, SSL_BROKER_ROWS
 from kafkatwist.config.values import (
     INT_MAX,
@@ -460,6 +465,9 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
         BrokerConfigDef("metric.reporters", TYPE_LIST,
                         "org.apache.kafka.common.metrics.JmxReporter", _C,
                         "The metrics reporter classes."),
+        # --- kafkatwist's own -------------------------------------------------
+        BrokerConfigDef(METRICS_LISTENER, TYPE_STRING, "", _R, METRICS_LISTENER_DOC,
+                        validate_metrics_listener, feeds="metrics_listener"),
     )
 }
 # fmt: on

@@ -238,6 +238,8 @@ class BrokerConfig:
     quota_window_size_seconds: int = _default("quota.window.size.seconds", int)
     # The largest PushTelemetry payload (kafkatwist.telemetry).
     telemetry_max_bytes: int = _default("telemetry.max.bytes", int)
+    # The Prometheus and /healthz listener (kafkatwist.metrics); empty: none.
+    metrics_listener: str = _default("kafkatwist.metrics.listener", str)
     # The authorizer (kafkatwist.security.authorizer): none when the class name is empty.
     authorizer_class_name: str = _default("authorizer.class.name", str)
     # The authorizer's own keys, outside Kafka's broker config table (DescribeConfigs

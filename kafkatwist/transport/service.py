@@ -22,6 +22,7 @@ from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.groups.coordinator import GroupCoordinator
+from kafkatwist.metrics.web import MetricsServer, start_metrics
 from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.storage.cleaner import clean_log
 from kafkatwist.storage.cleaner.manager import LogCleanerManager
@@ -250,6 +251,8 @@ class BrokerService(Service):
         #: Every listener served, the first one's factory and port also as C{factory}, C{port}.
         self.listeners: list[BoundListener] = []
         self.ready: Deferred[ListeningPort] = Deferred()
+        #: The metrics listener (C{kafkatwist.metrics.listener}), None when off; C{.port} is bound.
+        self.metrics: MetricsServer | None = None
 
     @property
     def broker(self) -> Broker:
@@ -291,6 +294,8 @@ class BrokerService(Service):
         else:
             self._log.critical("kafkatwist: {reason}", reason=reason)
         self.ready.errback(failure)
+        if self.metrics is not None:
+            Deferred.fromCoroutine(self.metrics.stop())
         self.reactor.callWhenRunning(self.reactor.stop)
 
     async def _start(self) -> ListeningPort:
@@ -320,6 +325,8 @@ class BrokerService(Service):
             run_blocking=self.run_blocking,
         )
         broker.metadata_directory_id = await run_now(lambda: directory_id(log_dir))
+        # Before loading: /healthz answers 503 while the logs load.
+        self.metrics = await start_metrics(self.reactor, self)
         if self.owns_process:
             gc.disable()
         await metadata.load()
@@ -434,6 +441,9 @@ class BrokerService(Service):
         for bound in listeners:
             for conn in list(bound.factory.connections):
                 conn.disconnect()
+        metrics, self.metrics = self.metrics, None
+        if metrics is not None:
+            await metrics.stop()
         if self._broker is not None:
             self._broker.groups.stop()
             self._broker.transactions.stop()

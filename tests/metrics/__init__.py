@@ -1,0 +1,1 @@
+"""Tests of the metrics listener, its hook and its collector (kafkatwist.metrics)."""
