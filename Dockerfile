@@ -53,7 +53,7 @@ RUN set -eu; \
     plugins=$(python -c "import os, twisted.plugins as p; print(os.path.dirname(p.__file__))"); \
     newest=$(find "$plugins" -maxdepth 1 -name '*.py' -printf '%T@\n' | sort -n | tail -n 1); \
     touch -d "@$(( ${newest%.*} + 2 ))" "$plugins/dropin.cache"; \
-    chmod a-w "$plugins/dropin.cache"; \
+    chmod 0444 "$plugins/dropin.cache"; \
     groupadd --gid 1000 kafkatwist; \
     useradd --uid 1000 --gid 1000 --no-create-home --home-dir /var/lib/kafkatwist \
         --shell /usr/sbin/nologin kafkatwist; \
