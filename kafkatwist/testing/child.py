@@ -1,23 +1,26 @@
 """
-The broker child of the C{kafka_broker} fixture: C{python -m kafkatwist.testing.child}.
+The broker children of the C{kafka_broker} fixture, and the fork server they come from.
 
-The first line on stdin is its SPEC (so a child can be started ahead of
-need and wait, its imports done, for the broker it is to be), a JSON
-object: C{log_dir}, C{port} (0: any free port), C{properties}, C{clock}
-(a L{JumpClock}: C{advance} works) and C{log_file} (the broker's log, made
-its stderr). Its arguments are the test process's pid and, if C{pdeathsig},
-to ask Linux to SIGKILL it when the thread that started it ends.
+C{python -m kafkatwist.testing.child PID [pdeathsig]} is the fork server of
+L{kafkatwist.testing.forkserver}: it imports everything a broker needs,
+installs no reactor, and forks a child for each request on its stdin (a Unix
+socket carrying the child's stdin and stdout pipes), answering its pid. With
+C{pdeathsig}, Linux kills it when the thread of process PID that started it
+ends; it exits when its socket closes.
 
-The child starts the broker on 127.0.0.1 and writes one JSON line to
-stdout: C{{"ready": port}} or C{{"error": reason}}. Then each line on stdin
-is a control call, C{{"id": n, "call": name, "args": [...], "kwargs": {...}}}
+A child reads its SPEC from the first line of its stdin, a JSON object:
+C{log_dir}, C{port} (0: any free port), C{properties}, C{clock} (a
+L{JumpClock}: C{advance} works) and C{log_file} (the broker's log, made its
+stderr). Only then does it install a reactor (a forked epoll must not be
+shared) and start the broker on 127.0.0.1, writing one JSON line to stdout:
+C{{"ready": port}} or C{{"error": reason}}. Then each line on stdin is a
+control call, C{{"id": n, "call": name, "args": [...], "kwargs": {...}}}
 (L{ControlledBroker.call}; C{"stop"} stops the broker cleanly and exits),
 answered by one line, C{{"id": n, "result": value}} or C{{"id": n, "error":
-message}}. The broker's log goes to stderr.
+message}}.
 
-The end of stdin (the test process closed it, or died) stops the broker
-cleanly, so a child never outlives pytest; with C{pdeathsig} it is killed at
-once if the test process dies without closing it.
+The end of its stdin (the test process closed it, or died) stops the broker
+cleanly, so a child never outlives pytest.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import ctypes
 import json
 import os
 import signal
+import socket
 import sys
 from typing import Protocol, cast
 
-from twisted.internet import reactor as _global_reactor
+# Imported, not installed: the reactor is installed in each forked child.
+import twisted.internet.default  # noqa: F401
 from twisted.internet.defer import Deferred
 from twisted.internet.stdio import StandardIO
 from twisted.logger import ILogObserver, globalLogBeginner, textFileLogObserver
@@ -47,13 +52,13 @@ class _ChildReactor(ServiceReactor, Protocol):
     def run(self) -> None:
         """Run until stopped."""
 
+    def stop(self) -> None:
+        """Stop the reactor."""
+
 
 class _Writes(Protocol):
     def write(self, data: bytes) -> None:
         """Send C{data}."""
-
-
-reactor = cast(_ChildReactor, _global_reactor)
 
 
 def die_with_parent(parent: int) -> None:
@@ -73,8 +78,9 @@ class Control(LineOnlyReceiver):
     delimiter = b"\n"
     MAX_LENGTH = 1 << 20
 
-    def __init__(self, broker: ControlledBroker) -> None:
+    def __init__(self, broker: ControlledBroker, reactor: _ChildReactor) -> None:
         self.broker = broker
+        self.reactor = reactor
         self.stopping = False
 
     def lineReceived(self, line: bytes) -> None:
@@ -109,10 +115,10 @@ class Control(LineOnlyReceiver):
         self.stopping = True
         d: Deferred[None] = self.broker.service.stopService()
         d.addErrback(lambda f: print(f.getTraceback(), file=sys.stderr))
-        d.addBoth(lambda _: reactor.stop())
+        d.addBoth(lambda _: self.reactor.stop())
 
 
-async def serve(spec: dict[str, JSON]) -> None:
+async def serve(spec: dict[str, JSON], reactor: _ChildReactor) -> None:
     """Start the broker of C{spec}, report its port and serve control calls."""
     properties = spec.get("properties") or {}
     assert isinstance(properties, dict)
@@ -128,12 +134,11 @@ async def serve(spec: dict[str, JSON]) -> None:
         )
     except Exception as e:
         # The broker's log (stderr) has the details; a failed start leaves nothing to clean.
-        sys.stdout.buffer.write(encode({"error": f"{type(e).__name__}: {e}"}))
-        sys.stdout.flush()
+        os.write(1, encode({"error": f"{type(e).__name__}: {e}"}))
+        sys.stderr.flush()
         os._exit(1)
-    sys.stdout.buffer.write(encode({"ready": broker.port}))
-    sys.stdout.flush()
-    StandardIO(Control(broker))  # type: ignore[no-untyped-call]
+    os.write(1, encode({"ready": broker.port}))
+    StandardIO(Control(broker, reactor))  # type: ignore[no-untyped-call]
 
 
 def read_spec() -> dict[str, JSON]:
@@ -142,25 +147,62 @@ def read_spec() -> dict[str, JSON]:
     while not line.endswith(b"\n"):
         byte = os.read(0, 1)
         if not byte:  # the test process ended before giving one
-            sys.exit(0)
+            os._exit(0)
         line += byte
     spec = json.loads(line)
     assert isinstance(spec, dict)
     return spec
 
 
-def main(argv: list[str]) -> None:
-    """Run the broker child of the spec on stdin until stopped."""
-    if argv[2:] == ["pdeathsig"]:
-        die_with_parent(int(argv[1]))
+def run_child() -> None:
+    """Run the broker of the spec on stdin (fds 0 and 1 are the control pipes) until stopped."""
+    # Installed here, after the fork: each child needs an epoll and a waker of its own.
+    from twisted.internet import reactor as installed
+
+    reactor = cast(_ChildReactor, installed)
     spec = read_spec()
     log = os.open(str(spec["log_file"]), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     os.dup2(log, 2)
     os.close(log)
     observer = cast(ILogObserver, textFileLogObserver(sys.stderr))
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
-    reactor.callWhenRunning(lambda: Deferred.fromCoroutine(serve(spec)))
+    reactor.callWhenRunning(lambda: Deferred.fromCoroutine(serve(spec, reactor)))
     reactor.run()
+    sys.stderr.flush()
+
+
+def serve_forks(requests: socket.socket) -> None:
+    """Fork a broker child for each request on C{requests} (its two pipes), answering its pid."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(requests, 64, 2)
+        except OSError:
+            return
+        if not message or len(fds) != 2:
+            return
+        pid = os.fork()
+        if pid == 0:
+            requests.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            os.dup2(fds[0], 0)
+            os.dup2(fds[1], 1)
+            for fd in fds:
+                os.close(fd)
+            try:
+                run_child()
+            finally:
+                os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        requests.sendall(b"%d\n" % pid)
+
+
+def main(argv: list[str]) -> None:
+    """The fork server: serve the socket on stdin until it closes."""
+    if argv[2:] == ["pdeathsig"]:
+        die_with_parent(int(argv[1]))
+    serve_forks(socket.socket(fileno=0))
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ Deferreds). Every other test, and the module and session fixtures, get a
 L{BrokerProcess}: a child process serving whatever the test does (a
 pytest-twisted reactor runs only during its tests, so an in-process broker
 could not serve a plain test), crashed by a real SIGKILL. The marker's
-C{in_process=True/False} overrides the choice. A spare child is always
-started ahead of need, so a broker starts without waiting for its imports.
+C{in_process=True/False} overrides the choice. The children are forked
+from one server process that did the imports once
+(L{kafkatwist.testing.forkserver}), so a broker starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ from typing import TypeAlias, cast
 
 import pytest
 
+from kafkatwist.testing.forkserver import Children
 from kafkatwist.testing.inprocess import InProcessBroker
-from kafkatwist.testing.process import BrokerError, BrokerProcess, Children
+from kafkatwist.testing.process import BrokerError, BrokerProcess
 from kafkatwist.transport.service import ServiceReactor
 
 try:
@@ -81,8 +83,8 @@ def kafka_broker_properties() -> Mapping[str, str]:
 
 @pytest.fixture(scope="session")
 def _kafka_broker_children() -> Iterator[Children]:
-    """Where the broker processes of the session come from (a spare always ready)."""
-    children = Children(spare=True)
+    """Where the broker processes of the session come from (one fork server)."""
+    children = Children()
     yield children
     children.close()
 
@@ -97,7 +99,7 @@ def _process_broker(
     try:
         yield broker
     finally:
-        broker.stop()
+        broker.crash()  # its log dir is thrown away: a clean stop would only cost time
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import os
 import selectors
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,65 +25,12 @@ from typing import IO
 
 from attrs import define, field
 
-import kafkatwist
 from kafkatwist.testing.control import JSON, encode
-
-#: The directory kafkatwist is imported from: the child imports the same one.
-_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(kafkatwist.__file__)))
+from kafkatwist.testing.forkserver import Child, ChildError, Children
 
 
 class BrokerError(RuntimeError):
     """The broker child failed to start, died, or answered a control call with an error."""
-
-
-def spawn_child() -> subprocess.Popen[bytes]:
-    """A broker child, importing kafkatwist, then waiting for its spec on stdin."""
-    args = [str(os.getpid())]
-    if threading.current_thread() is threading.main_thread():
-        args.append("pdeathsig")
-    path = os.environ.get("PYTHONPATH")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [_PACKAGE_ROOT, path])))
-    return subprocess.Popen(
-        [sys.executable, "-m", "kafkatwist.testing.child", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-        close_fds=True,
-    )
-
-
-@define(eq=False)
-class Children:
-    """
-    Where broker children come from: with C{spare}, one is always started ahead of need.
-
-    A child spends most of its start-up importing Twisted and kafkatwist; a
-    spare does that while the tests run, so the next broker starts warm.
-    """
-
-    spare: bool = True
-    _ready: subprocess.Popen[bytes] | None = None
-    _lock: threading.Lock = field(factory=threading.Lock)
-
-    def take(self) -> subprocess.Popen[bytes]:
-        """A child waiting for its spec (the spare if there is one), and a new spare."""
-        with self._lock:
-            child, self._ready = self._ready, None
-            if child is None or child.poll() is not None:
-                child = spawn_child()
-            if self.spare:
-                self._ready = spawn_child()
-            return child
-
-    def close(self) -> None:
-        """End the spare (it exits when its stdin closes)."""
-        with self._lock:
-            spare, self._ready = self._ready, None
-        if spare is not None and spare.stdin is not None:
-            spare.stdin.close()
-            spare.wait()
-            if spare.stdout is not None:
-                spare.stdout.close()
 
 
 @define(eq=False)
@@ -147,9 +92,9 @@ class BrokerProcess:
     properties: Mapping[str, str] = field(factory=dict)
     clock: bool = True
     timeout: float = 30.0
-    children: Children = field(factory=lambda: Children(spare=False))
+    children: Children = field(factory=Children)
     port: int = 0
-    _proc: subprocess.Popen[bytes] | None = None
+    _proc: Child | None = None
     _channel: _Channel | None = None
     _ids: int = 0
     _lock: threading.Lock = field(factory=threading.Lock)
@@ -171,7 +116,7 @@ class BrokerProcess:
     @property
     def running(self) -> bool:
         """Whether the broker process runs."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._proc is not None and self._proc.alive()
 
     def start(self) -> None:
         """Start the broker process on C{port} (0 the first time: any free port)."""
@@ -184,8 +129,10 @@ class BrokerProcess:
             "properties": dict(self.properties),
             "clock": self.clock,
         }
-        proc = self.children.take()
-        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc = self.children.take(self.timeout)
+        except ChildError as e:
+            raise BrokerError(str(e)) from None
         self._proc, self._channel = proc, _Channel(proc.stdin, proc.stdout)
         try:
             self._channel.send(spec)
@@ -230,8 +177,7 @@ class BrokerProcess:
         if proc is None:
             return
         proc.kill()
-        proc.wait()
-        self._close_pipes(proc)
+        proc.close()
 
     def restart(self) -> None:
         """Start a new broker on the same log dir and port (stopping this one first if it runs)."""
@@ -247,18 +193,13 @@ class BrokerProcess:
         try:
             channel.send({"call": "stop"})
             proc.wait(self.timeout)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, ChildError):
             pass
         self.crash()
-
-    def _close_pipes(self, proc: subprocess.Popen[bytes]) -> None:
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                pipe.close()
 
     def _log_tail(self) -> str:
         with open(self.log_file, "rb") as f:
             return f.read()[-4000:].decode(errors="replace")
 
 
-__all__ = ["BrokerError", "BrokerProcess", "Children", "spawn_child"]
+__all__ = ["BrokerError", "BrokerProcess"]
