@@ -16,7 +16,8 @@ Part 1, brokers started directly (median of R, milliseconds):
   in-process broker costs in a pytest-twisted test).
 
 Part 2, pytest runs (in a subprocess, N tests each doing nothing but take the fixture):
-the wall time per test over a run of N tests without a fixture, for C{kafka_broker}
+the first test's setup (the session's first broker) and the median setup and teardown
+of the others, as pytest's --durations reports them, for C{kafka_broker}
 (plain tests: child process; pytest-twisted tests: in-process), C{kafka_broker_module}
 and C{kafka_broker_session}.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -121,14 +123,6 @@ def bench_reactor_thread(runs: int, tmp: Path) -> dict[str, list[float]]:
     return results
 
 
-BASELINE = """
-import pytest
-
-@pytest.mark.parametrize("n", range({n}))
-def test_it(n):
-    assert n >= 0
-"""
-
 PLAIN = """
 import pytest
 
@@ -147,31 +141,30 @@ async def test_it(n, kafka_broker):
 """
 
 
-def pytest_seconds(source: str, tmp: Path, twisted: bool) -> float:
-    """Wall time of a pytest run of C{source} (in its own directory)."""
+def pytest_durations(source: str, tmp: Path, twisted: bool) -> dict[str, list[float]]:
+    """Setup and teardown seconds of each test of a pytest run of C{source}, in test order."""
     path = Path(tempfile.mkdtemp(dir=tmp))
     (path / "test_bench.py").write_text(source)
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "kafkatwist.testing.plugin",
-        "-p",
-        "no:cacheprovider",
-    ]
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "kafkatwist.testing.plugin"]
+    argv += ["-p", "no:cacheprovider", "--durations=0", "-vv"]
     if not twisted:
         argv += ["-p", "no:twisted"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    start = time.perf_counter()
-    subprocess.run([*argv, str(path)], cwd=path, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    out = subprocess.run([*argv, str(path)], cwd=path, env=env, check=True, capture_output=True)
+    found: dict[str, dict[int, float]] = {"setup": {}, "teardown": {}}
+    for seconds, phase, n in DURATION.findall(out.stdout.decode()):
+        if phase in found:
+            found[phase][int(n)] = float(seconds)
+    count = len(re.findall(r"::test_it\[\d+\] PASSED", out.stdout.decode()))
+    # pytest leaves out durations under 5 ms even with -vv: those count as 0.
+    return {phase: [by_test.get(n, 0.0) for n in range(count)] for phase, by_test in found.items()}
+
+
+DURATION = re.compile(r"([0-9.]+)s (setup|teardown|call) +\S+::test_it\[(\d+)\]")
 
 
 def bench_pytest(tests: int, tmp: Path) -> None:
-    baseline = pytest_seconds(BASELINE.format(n=tests), tmp, twisted=False)
-    print(f"pytest, {tests} tests without a broker: {baseline:.1f} s")
+    print(f"pytest, {tests} tests each (ms): first setup, then medians of the others")
     runs = [
         ("kafka_broker, plain tests (child process)", PLAIN, "kafka_broker", False),
         ("kafka_broker, pytest-twisted tests (in process)", TWISTED, "kafka_broker", True),
@@ -179,9 +172,13 @@ def bench_pytest(tests: int, tmp: Path) -> None:
         ("kafka_broker_session", PLAIN, "kafka_broker_session", False),
     ]
     for label, source, fixture, twisted in runs:
-        seconds = pytest_seconds(source.format(n=tests, fixture=fixture), tmp, twisted)
-        per_test = (seconds - baseline) / tests * 1000
-        print(f"  {label:50s} {seconds:5.1f} s, {per_test:6.0f} ms a test over the baseline")
+        found = pytest_durations(source.format(n=tests, fixture=fixture), tmp, twisted)
+        setup, teardown = found["setup"], found["teardown"]
+        print(
+            f"  {label:48s} first setup {setup[0] * 1000:6.0f}, setup "
+            f"{statistics.median(setup[1:]) * 1000:5.0f}, teardown "
+            f"{statistics.median(teardown) * 1000:5.0f} (last {teardown[-1] * 1000:4.0f})"
+        )
 
 
 def main() -> None:
