@@ -7,9 +7,9 @@ use): the broker serves whatever the test process does, L{BrokerProcess.crash}
 is a real SIGKILL, and control calls (faults, the clock) are JSON lines over
 the child's stdin and stdout, answered synchronously.
 
-The child never outlives the test process: it stops when its stdin closes,
-and Linux SIGKILLs it if the thread that started it ends (C{PR_SET_PDEATHSIG},
-asked for when that thread is the main one).
+The child is forked by the session's fork server
+(L{kafkatwist.testing.forkserver}) and never outlives the test process: it
+stops when its stdin closes, which only the test process holds open.
 """
 
 from __future__ import annotations
