@@ -221,8 +221,11 @@ class BrokerService(Service):
         *,
         run_blocking: RunBlocking | None = None,
         owns_process: bool = False,
+        clock: ReactorTime | None = None,
     ) -> None:
         """
+        @param clock: The broker's time (timers, timeouts, timestamps); the
+            reactor by default. Sockets and threads always use the reactor.
         @param run_blocking: Runs the stores' blocking file work; by default
             in the reactor's thread pool (L{deferToThread}).
         @param owns_process: The process is the broker's alone (twistd), so
@@ -236,6 +239,7 @@ class BrokerService(Service):
         self.config = config
         self.endpoint = endpoint
         self.reactor = reactor
+        self.clock: ReactorTime = reactor if clock is None else clock
         self.run_blocking: RunBlocking = _in_thread if run_blocking is None else run_blocking
         self._broker: Broker | None = None
         self._logs: LogManager | None = None
@@ -299,7 +303,7 @@ class BrokerService(Service):
         self.reactor.callWhenRunning(self.reactor.stop)
 
     async def _start(self) -> ListeningPort:
-        config, clock = self.config, self.reactor
+        config, clock = self.config, self.clock
         check_listeners(config)
         # Key and trust stores are read now, before anything else: a bad one stops the start.
         tls = all_listener_tls(config)
@@ -390,7 +394,7 @@ class BrokerService(Service):
         """
         workers = self._injected_run_blocking
         if workers is not None:
-            return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers)
+            return log_cleaner(self.clock, logs, configs, self.run_blocking, workers)
         threads = max(CleanerConfig.from_layers(configs.layers()).threads, 1)
         pool = self._cleaner_pool = ThreadPool(0, threads, "kafkatwist-cleaner")
         pool.start()
@@ -399,7 +403,7 @@ class BrokerService(Service):
         def resize(threads: int) -> None:
             pool.adjustPoolsize(0, max(threads, 1))
 
-        return log_cleaner(self.reactor, logs, configs, self.run_blocking, workers, resize)
+        return log_cleaner(self.clock, logs, configs, self.run_blocking, workers, resize)
 
     def _start_groups(self, groups: GroupCoordinator) -> None:
         """
@@ -466,6 +470,21 @@ class BrokerService(Service):
             lock.release()
         self._forget_exit_signal()
         self._log.info("kafkatwist stopped")
+
+    def kill(self) -> None:
+        """Stop as SIGKILL would (a test's crash): nothing flushed; the caller stops its timers."""
+        listeners, self.listeners, self.port = self.listeners, [], None
+        for bound in listeners:
+            bound.port.stopListening()
+            for conn in list(bound.factory.connections):
+                conn.disconnect()
+        for pool in (self._cleaner_pool, self._io_pool):
+            if pool is not None:
+                pool.stop()
+        self._cleaner_pool = self._io_pool = None
+        locks, self._locks = self._locks, []
+        for lock in locks:
+            lock.release()
 
     def _forget_exit_signal(self) -> None:
         """

@@ -1,0 +1,162 @@
+"""
+The C{kafka_broker} pytest fixtures: a real kafkatwist broker per test, module or session.
+
+Registered through the C{pytest11} entry point (so C{pip install kafkatwist}
+is all a project needs); C{-p kafkatwist.testing.plugin} loads it from a
+checkout. Fixtures:
+
+* C{kafka_broker}: a broker for one test;
+* C{kafka_broker_module}, C{kafka_broker_session}: one broker shared by the
+  tests of a module, of the session;
+* C{kafka_broker_properties}: server properties for all of them (C{{}};
+  override it in a conftest.py), merged under those of the marker
+  C{@pytest.mark.kafka_broker(properties={...})} for C{kafka_broker}.
+
+Each broker listens on an ephemeral 127.0.0.1 port over a fresh temporary
+log dir; C{bootstrap_servers} is its C{"127.0.0.1:PORT"}.
+
+Where it runs: a pytest-twisted test (C{@pytest_twisted.ensureDeferred},
+C{@pytest_twisted.inlineCallbacks}) gets C{kafka_broker} on its own reactor,
+an L{InProcessBroker} (its objects at hand; C{restart} and C{stop} return
+Deferreds). Every other test, and the module and session fixtures, get a
+L{BrokerProcess}: a child process serving whatever the test does (a
+pytest-twisted reactor runs only during its tests, so an in-process broker
+could not serve a plain test), crashed by a real SIGKILL. The marker's
+C{in_process=True/False} overrides the choice. The children are forked
+from one server process that did the imports once
+(L{kafkatwist.testing.forkserver}), so a broker starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import TypeAlias, cast
+
+import pytest
+
+from kafkatwist.testing.forkserver import Children
+from kafkatwist.testing.inprocess import InProcessBroker
+from kafkatwist.testing.process import BrokerError, BrokerProcess
+from kafkatwist.transport.service import ServiceReactor
+
+try:
+    import pytest_twisted  # type: ignore[import-untyped]
+except ImportError:  # pytest-twisted is optional: every broker is then a child process
+    pytest_twisted = None
+
+#: What the C{kafka_broker} fixtures yield.
+KafkaBroker: TypeAlias = BrokerProcess | InProcessBroker
+
+#: The marks pytest-twisted puts on the tests it runs on its reactor.
+_TWISTED_TESTS = ("async_test", "inline_callbacks_test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the C{kafka_broker} marker."""
+    config.addinivalue_line(
+        "markers",
+        "kafka_broker(properties=None, in_process=None): server properties for the "
+        "kafka_broker fixture, and whether it runs on the test's reactor",
+    )
+
+
+def _reactor() -> ServiceReactor:
+    """The reactor pytest-twisted installed (imported late: importing it installs one)."""
+    from twisted.internet import reactor
+
+    return cast(ServiceReactor, reactor)
+
+
+def _is_twisted_test(request: pytest.FixtureRequest) -> bool:
+    """Whether the test runs on pytest-twisted's reactor."""
+    if pytest_twisted is None or request.scope != "function":
+        return False
+    return pytest_twisted._get_mark(request.function) in _TWISTED_TESTS
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_properties() -> Mapping[str, str]:
+    """Server properties of every C{kafka_broker} fixture (none; override it to set some)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def _kafka_broker_children() -> Iterator[Children]:
+    """Where the broker processes of the session come from (one fork server)."""
+    children = Children()
+    yield children
+    children.close()
+
+
+def _process_broker(
+    log_dir: Path, properties: Mapping[str, str], children: Children
+) -> Iterator[BrokerProcess]:
+    broker = BrokerProcess(
+        str(log_dir / "logs"), str(log_dir / "broker.log"), properties, children=children
+    )
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.crash()  # its log dir is thrown away: a clean stop would only cost time
+
+
+@pytest.fixture
+def kafka_broker(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    kafka_broker_properties: Mapping[str, str],
+    _kafka_broker_children: Children,
+) -> Iterator[KafkaBroker]:
+    """A kafkatwist broker for this test (on its reactor in a pytest-twisted test)."""
+    marker = request.node.get_closest_marker("kafka_broker")
+    options = dict(marker.kwargs) if marker is not None else {}
+    properties = {**kafka_broker_properties, **dict(options.pop("properties", None) or {})}
+    in_process = options.pop("in_process", None)
+    if options:
+        raise pytest.UsageError(f"unknown kafka_broker marker options: {sorted(options)}")
+    if in_process is None:
+        in_process = _is_twisted_test(request)
+    if not in_process:
+        yield from _process_broker(tmp_path, properties, _kafka_broker_children)
+        return
+    if pytest_twisted is None:
+        raise BrokerError("an in-process broker needs pytest-twisted")
+    broker = InProcessBroker(_reactor(), str(tmp_path / "logs"), properties)
+    pytest_twisted.blockon(broker.start())
+    try:
+        yield broker
+    finally:
+        pytest_twisted.blockon(broker.stop())
+
+
+@pytest.fixture(scope="module")
+def kafka_broker_module(
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_broker_properties: Mapping[str, str],
+    _kafka_broker_children: Children,
+) -> Iterator[BrokerProcess]:
+    """A kafkatwist broker (a child process) shared by the tests of a module."""
+    log_dir = tmp_path_factory.mktemp("kafka-broker-module")
+    yield from _process_broker(log_dir, kafka_broker_properties, _kafka_broker_children)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker_session(
+    tmp_path_factory: pytest.TempPathFactory,
+    kafka_broker_properties: Mapping[str, str],
+    _kafka_broker_children: Children,
+) -> Iterator[BrokerProcess]:
+    """A kafkatwist broker (a child process) shared by every test of the session."""
+    log_dir = tmp_path_factory.mktemp("kafka-broker-session")
+    yield from _process_broker(log_dir, kafka_broker_properties, _kafka_broker_children)
+
+
+__all__ = [
+    "KafkaBroker",
+    "kafka_broker",
+    "kafka_broker_module",
+    "kafka_broker_properties",
+    "kafka_broker_session",
+]
