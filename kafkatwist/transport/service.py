@@ -21,6 +21,7 @@ from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
+from kafkatwist.config.trace_config import TraceConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.storage.cleaner import clean_log
@@ -36,6 +37,7 @@ from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
+from kafkatwist.trace import TraceHook, install_trace
 from kafkatwist.transactions.service import TransactionService
 from kafkatwist.transport.listeners import (
     BoundListener,
@@ -245,6 +247,7 @@ class BrokerService(Service):
         #: The cleaner's passes run in the injected C{run_blocking} if there is one (tests).
         self._injected_run_blocking = run_blocking
         self._locks: list[DirLock] = []
+        self._trace: TraceHook | None = None
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
         #: Every listener served, the first one's factory and port also as C{factory}, C{port}.
@@ -320,6 +323,8 @@ class BrokerService(Service):
             run_blocking=self.run_blocking,
         )
         broker.metadata_directory_id = await run_now(lambda: directory_id(log_dir))
+        trace = TraceConfig.from_properties(config.properties)
+        self._trace = install_trace(trace, broker.hooks, clock, self.run_blocking)
         if self.owns_process:
             gc.disable()
         await metadata.load()
@@ -451,6 +456,8 @@ class BrokerService(Service):
         if self._io_pool is not None:
             self._io_pool.stop()
             self._io_pool = None
+        if self._trace is not None:
+            await self._trace.close()
         locks, self._locks = self._locks, []
         for lock in locks:
             lock.release()
