@@ -27,13 +27,15 @@ class Sink(Protocol):
         """Write what is pending and release the destination."""
 
 
+#: The trace's log (a module global: a Logger in a class takes the class's name).
+_trace_log = Logger(namespace="kafkatwist.trace")
+
+
 class LogSink:
     """Each line as one Twisted log event (namespace C{kafkatwist.trace}, format C{{trace}})."""
 
-    log = Logger(namespace="kafkatwist.trace")
-
     def write(self, line: str) -> None:
-        self.log.info("{trace}", trace=line)
+        _trace_log.info("{trace}", trace=line)
 
     def close(self) -> Deferred[None]:
         return succeed(None)

@@ -11,7 +11,10 @@ import importlib
 import json
 import re
 import uuid
+from pathlib import Path
+from typing import Any
 
+import kafka.protocol
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist import messages
@@ -130,11 +133,11 @@ class GoldenTests(SynchronousTestCase):
 
     def test_fetch_response(self) -> None:
         """A Fetch v16 response from a real broker: tagged fields shown, records summarised."""
-        body = render(decoded_response("fetch_v16_response", FetchResponse, 16, 1), 16)
+        body: Any = render(decoded_response("fetch_v16_response", FetchResponse, 16, 1), 16)
         self.assertEqual(
             (body["ThrottleTimeMs"], body["ErrorCode"], body["SessionId"]), (0, 0, 260689356)
         )
-        [topic] = body["Responses"]  # type: ignore[misc]
+        [topic] = body["Responses"]
         self.assertEqual(topic["TopicId"], TOPIC_ID)
         [partition] = topic["Partitions"]
         records = partition.pop("Records")
@@ -247,3 +250,57 @@ class NameTests(SynchronousTestCase):
                     self.assertNotIn("_", name)
                     checked += 1
         self.assertGreater(checked, 1000)
+
+
+KAFKA_PYTHON_SCHEMAS = Path(kafka.protocol.__file__).parent / "schemas" / "resources"
+
+
+def kafka_schema(path: Path) -> dict[str, Any]:
+    """One of Kafka's JSON message schemas (whole-line // comments stripped)."""
+    lines = [ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("//")]
+    loaded: dict[str, Any] = json.loads("\n".join(lines))
+    return loaded
+
+
+class KafkaSchemaNameTests(SynchronousTestCase):
+    """Our names against Kafka's own JSON schemas, as kafka-python ships them (not our copy)."""
+
+    def compare(self, cls: type, fields: list[dict[str, Any]], common: dict[str, Any]) -> int:
+        """Check every field of C{cls} that Kafka's C{fields} name; how many were checked."""
+        ours = {a.name: spec for a, spec in schema.field_specs(cls)}
+        checked = 0
+        for f in fields:
+            attribute = snake(f["name"])
+            spec = ours.get(attribute) or ours.get(attribute + "_")
+            if spec is None:
+                continue
+            self.assertEqual(kafka_name(cls.__name__, spec.name or attribute), f["name"])
+            checked += 1
+            nested = f.get("fields")
+            element = f["type"].removeprefix("[]")
+            if nested is None and element in common:
+                nested = common[element]["fields"]
+            if nested is not None and spec.struct is not None:
+                checked += self.compare(spec.struct, nested, common)
+        return checked
+
+    def test_kafka_python_schemas(self) -> None:
+        """Every field of every request and response kafka-python has gets Kafka's name."""
+        ours: dict[str, type] = {}
+        for module_name in messages.MODULES:
+            module = importlib.import_module(f"kafkatwist.messages.{module_name}")
+            for class_name in module.__all__:
+                cls = getattr(module, class_name)
+                if "__kafka__" in vars(cls):
+                    ours[schema.message_info(cls).name] = cls
+        checked = messages_seen = 0
+        for path in sorted(KAFKA_PYTHON_SCHEMAS.glob("*.json")):
+            kafka = kafka_schema(path)
+            cls = ours.get(kafka["name"])
+            if cls is None or kafka.get("type") not in ("request", "response"):
+                continue
+            common = {c["name"]: c for c in kafka.get("commonStructs", [])}
+            checked += self.compare(cls, kafka["fields"], common)
+            messages_seen += 1
+        self.assertGreater(messages_seen, 80)
+        self.assertGreater(checked, 800)
