@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest_twisted
 
 # confluent_kafka.admin does not re-export it (mypy's no_implicit_reexport).
 from confluent_kafka.cimpl import NewTopic
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 
 from tests.integration.confluent_clients import ProduceArgs, consume, create, produce
 from tests.integration.harness import RunningBroker, in_thread, running_broker
@@ -135,13 +135,14 @@ async def test_trace_to_the_twisted_log(tmp_path: Path) -> None:
         if event.get("log_namespace") == "kafkatwist.trace":
             seen.append(formatEvent(event))
 
-    globalLogPublisher.addObserver(observe)
+    observer = cast(ILogObserver, observe)
+    globalLogPublisher.addObserver(observer)
     try:
         properties = {"kafkatwist.trace.enable": "true", "kafkatwist.trace.apis": "Metadata"}
         async with running_broker(str(tmp_path / "logs"), properties) as running:
             await in_thread(create, running.bootstrap, NewTopic("logged", 1, 1))
     finally:
-        globalLogPublisher.removeObserver(observe)
+        globalLogPublisher.removeObserver(observer)
     lines = [json.loads(line) for line in seen]
     assert lines and {x["api"] for x in lines} == {"Metadata"}
     responses = [x for x in lines if x["kind"] == "response"]
