@@ -28,7 +28,8 @@ def install_trace(
     """
     Register the trace C{config} asks for at the end of C{hooks}; None when it is off.
 
-    Its lines go to C{config.file}, appended by C{run_blocking} jobs, or to the Twisted log.
+    Its lines go to C{config.file}, appended by C{run_blocking} jobs (a few a second, timed by
+    C{clock}), or to the Twisted log.
     Names in C{kafkatwist.trace.apis} that no API has are logged once (they match nothing).
     """
     if not config.enable:
@@ -40,7 +41,7 @@ def install_trace(
             "kafkatwist.trace.apis: no API is named {names}; they match nothing",
             names=", ".join(unknown),
         )
-    sink: Sink = LogSink() if config.file is None else FileSink(config.file, run_blocking)
+    sink: Sink = LogSink() if config.file is None else FileSink(config.file, run_blocking, clock)
     hook = TraceHook.from_config(config, clock, sink)
     hooks.append(hook)
     return hook

@@ -9,12 +9,14 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kafkatwist.clock import RunBlocking
+from kafkatwist.clock import DelayedCall, ReactorTime, RunBlocking
 
 __all__ = ["FileSink", "LogSink", "Sink"]
 
 #: Lines waiting for the writer beyond this many characters are dropped (and counted).
 MAX_PENDING = 64 * 1024 * 1024
+#: This many characters waiting start a write at once.
+FLUSH_CHARS = 1024 * 1024
 
 
 class Sink(Protocol):
@@ -43,26 +45,39 @@ class LogSink:
 
 class FileSink:
     """
-    Lines appended to a file by C{run_blocking} jobs, one job at a time.
+    Lines appended to a file by C{run_blocking} jobs, one job at a time, a few times a second.
 
-    Lines that come while a job writes wait in memory and go together in
-    the next job, so a burst costs one job, not one per line. The file is
-    opened (for appending) by the first job. Should the writer fall behind by
-    L{MAX_PENDING} characters, newer lines are dropped and a line saying how
+    Lines wait in memory and go together in one job: L{interval} seconds after
+    the first of them, or at once when L{FLUSH_CHARS} characters wait (waking
+    a thread per line would cost more than the line). The file is opened (for
+    appending) by the first job. Should the writer fall behind by
+    C{max_pending} characters, newer lines are dropped and a line saying how
     many follows once it catches up.
     """
 
     _log = Logger()
 
-    def __init__(self, path: str, run_blocking: RunBlocking, max_pending: int = MAX_PENDING):
+    #: Seconds a line may wait for the writer.
+    interval = 0.2
+
+    def __init__(
+        self,
+        path: str,
+        run_blocking: RunBlocking,
+        clock: ReactorTime,
+        max_pending: int = MAX_PENDING,
+    ) -> None:
         self.path = path
         self._run_blocking = run_blocking
+        self._clock = clock
         self._max_pending = max_pending
         self._file: IO[str] | None = None
         self._pending: list[str] = []
         self._pending_chars = 0
         self._dropped = 0
         self._writing = False
+        self._closing = False
+        self._timer: DelayedCall | None = None
         self._idle: list[Deferred[None]] = []
         self._failed = False
 
@@ -77,6 +92,21 @@ class FileSink:
         self._pending.append(line)
         self._pending_chars += len(line)
         if not self._writing:
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """Start a job now if enough waits (or closing), else once the interval is up."""
+        if self._closing or self._pending_chars >= FLUSH_CHARS:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._next()
+        elif self._timer is None:
+            self._timer = self._clock.callLater(self.interval, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        if not self._writing and self._pending:
             self._next()
 
     def _next(self) -> None:
@@ -96,7 +126,7 @@ class FileSink:
     def _written(self, _: object) -> None:
         self._writing = False
         if self._pending:
-            self._next()
+            self._schedule()
             return
         idle, self._idle = self._idle, []
         for d in idle:
@@ -109,7 +139,10 @@ class FileSink:
         self._written(None)
 
     def close(self) -> Deferred[None]:
-        """Once the pending lines are written, close the file (in a C{run_blocking} job)."""
+        """Write what is pending now, then close the file (in a C{run_blocking} job)."""
+        self._closing = True
+        if self._pending and not self._writing:
+            self._schedule()
         done: Deferred[None] = Deferred()
         if self._writing:
             self._idle.append(done)

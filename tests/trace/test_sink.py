@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
-from kafkatwist.trace.sink import FileSink, LogSink
+from kafkatwist.trace.sink import FLUSH_CHARS, FileSink, LogSink
 
 
 class HeldJobs:
@@ -42,47 +43,66 @@ def run_now(fn: Callable[[], Any]) -> Deferred[Any]:
 class FileSinkTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.path = self.mktemp()
+        self.clock = Clock()
 
     def content(self) -> str:
         with open(self.path, encoding="utf-8") as f:
             return f.read()
 
     def test_lines_appended(self) -> None:
-        """Each line is written with its newline; closing closes the file."""
-        sink = FileSink(self.path, run_now)
+        """Lines wait for the interval, then go with their newlines; closing closes the file."""
+        sink = FileSink(self.path, run_now, self.clock)
         sink.write('{"a":1}')
         sink.write('{"b":2}')
-        self.successResultOf(sink.close())
+        self.assertFalse(os.path.exists(self.path))
+        self.clock.advance(FileSink.interval)
         self.assertEqual(self.content(), '{"a":1}\n{"b":2}\n')
+        sink.write('{"c":3}')
+        self.successResultOf(sink.close())
+        self.assertEqual(self.content(), '{"a":1}\n{"b":2}\n{"c":3}\n')
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_appends_to_an_existing_file(self) -> None:
         """The file is appended to, not truncated (a restart keeps the earlier trace)."""
         with open(self.path, "w", encoding="utf-8") as f:
             f.write("old\n")
-        sink = FileSink(self.path, run_now)
+        sink = FileSink(self.path, run_now, self.clock)
         sink.write("new")
         self.successResultOf(sink.close())
         self.assertEqual(self.content(), "old\nnew\n")
 
-    def test_lines_wait_for_the_writer_then_go_together(self) -> None:
-        """While a job writes, lines wait; the next job writes them all at once."""
+    def test_many_characters_go_at_once(self) -> None:
+        """A megabyte of lines waiting starts a job without waiting for the interval."""
         jobs = HeldJobs()
-        sink = FileSink(self.path, jobs)
+        sink = FileSink(self.path, jobs, self.clock)
+        sink.write("x" * (FLUSH_CHARS - 10))
+        self.assertEqual(jobs.jobs, [])
+        sink.write("y" * 10)
+        self.assertEqual(len(jobs.jobs), 1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_lines_wait_for_the_writer_then_go_together(self) -> None:
+        """While a job writes, lines wait; one later job writes them all."""
+        jobs = HeldJobs()
+        sink = FileSink(self.path, jobs, self.clock)
         sink.write("1")
+        self.clock.advance(FileSink.interval)
         sink.write("2")
         sink.write("3")
         self.assertEqual(len(jobs.jobs), 1)
         jobs.run_one()
+        self.assertEqual(jobs.jobs, [])
+        self.clock.advance(FileSink.interval)
         self.assertEqual(len(jobs.jobs), 1)
         jobs.run_one()
-        self.assertEqual(jobs.jobs, [])
         self.assertEqual(self.content(), "1\n2\n3\n")
 
     def test_close_waits_for_the_writer(self) -> None:
-        """Close fires once what is pending is written and the file closed."""
+        """Close writes what waits at once and fires once it is written and the file closed."""
         jobs = HeldJobs()
-        sink = FileSink(self.path, jobs)
+        sink = FileSink(self.path, jobs, self.clock)
         sink.write("1")
+        self.clock.advance(FileSink.interval)
         sink.write("2")
         closed = sink.close()
         self.assertNoResult(closed)
@@ -94,12 +114,14 @@ class FileSinkTests(SynchronousTestCase):
     def test_drops_when_the_writer_lags(self) -> None:
         """Beyond max_pending characters, lines are dropped, then counted in a line."""
         jobs = HeldJobs()
-        sink = FileSink(self.path, jobs, max_pending=10)
-        sink.write("first")  # goes to the writer at once
+        sink = FileSink(self.path, jobs, self.clock, max_pending=12)
+        sink.write("first")
+        self.clock.advance(FileSink.interval)  # "first" goes to the writer
         sink.write("123456")
-        sink.write("7890123")  # over 10 pending: dropped
+        sink.write("7890123")  # over 12 waiting: dropped
         jobs.run_one()
         sink.write("after")
+        self.clock.advance(FileSink.interval)
         while jobs.jobs:
             jobs.run_one()
         self.assertEqual(self.content(), 'first\n123456\n{"kind": "dropped", "lines": 1}\nafter\n')
@@ -107,10 +129,12 @@ class FileSinkTests(SynchronousTestCase):
     def test_write_failure_logged_once(self) -> None:
         """A file that cannot be written is logged once; writing goes on (and fails) quietly."""
         path = os.path.join(self.mktemp(), "missing-dir", "trace.jsonl")
-        sink = FileSink(path, run_now)
+        sink = FileSink(path, run_now, self.clock)
         with capturedLogs() as events:
             sink.write("1")
+            self.clock.advance(FileSink.interval)
             sink.write("2")
+            self.clock.advance(FileSink.interval)
         self.assertEqual(len([e for e in events if e.get("log_failure") is not None]), 1)
         self.assertEqual(len(self.flushLoggedErrors(FileNotFoundError)), 1)
         self.successResultOf(sink.close())
