@@ -7,10 +7,11 @@ For each of R rounds, two broker processes in turn (twistd, as bench_clients
 starts them), each over a fresh log directory: one with the trace off (the
 default), one with C{--trace} and C{kafkatwist.trace.file} set, tracing
 every request and response to a file. Against each: produce N messages of
-SIZE bytes to a 1-partition topic (linger.ms=5, batch.size=1 MiB, acks=1,
-no compression), then consume them back from offset 0 (bench_clients'
-phases). Prints the median over the rounds of each phase's msgs/s and the
-broker's CPU seconds, and for the traced broker the trace's lines and bytes.
+SIZE bytes to a 1-partition topic (linger.ms=5, batch.size=1 MiB unless
+--linger-ms and --batch-size say otherwise, acks=1, no compression), then
+consume them back from offset 0 (bench_clients' phases). Prints the median
+over the rounds of each phase's msgs/s and the broker's CPU seconds, and for
+the traced broker the trace's lines and bytes.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def twistd(*options: str) -> list[str]:
     return [sys.executable, "-c", run, "--nodaemon", "--pidfile=", "kafkatwist", *options]
 
 
-def one_run(traced: bool, messages: int, size: int) -> dict[str, Any]:
+def one_run(traced: bool, messages: int, size: int, settings: dict[str, Any]) -> dict[str, Any]:
     """Start a broker (traced or not), produce and consume; the timings and the broker's CPU."""
     trace_dir = tempfile.mkdtemp(prefix="kafkatwist-trace-")
     trace = os.path.join(trace_dir, "trace.jsonl")
@@ -52,7 +53,7 @@ def one_run(traced: bool, messages: int, size: int) -> dict[str, Any]:
     try:
         create_topic(broker.bootstrap, "bench")
         cpu0 = broker.cpu()
-        produce_s = produce_phase(broker.bootstrap, "bench", messages, size, SETTINGS)
+        produce_s = produce_phase(broker.bootstrap, "bench", messages, size, settings)
         cpu1 = broker.cpu()
         consume_s = consume_phase(broker.bootstrap, "bench", messages)
         cpu2 = broker.cpu()
@@ -79,13 +80,16 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=500_000)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--linger-ms", type=int, default=5, help="producer linger.ms")
+    parser.add_argument("--batch-size", type=int, default=1 << 20, help="producer batch.size")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
+    settings = {**SETTINGS, "linger.ms": args.linger_ms, "batch.size": args.batch_size}
     runs: dict[str, list[dict[str, Any]]] = {"off": [], "on": []}
     for round_ in range(args.runs):
         for mode in ("off", "on"):
             started = time.perf_counter()
-            result = one_run(mode == "on", args.messages, args.size)
+            result = one_run(mode == "on", args.messages, args.size, settings)
             runs[mode].append(result)
             print(
                 f"round {round_ + 1} trace {mode}: "
