@@ -138,7 +138,7 @@ class TracedDispatchTests(SynchronousTestCase):
         self.assertEqual(hooks, [hook])
         assert hook is not None
         self.assertIsInstance(hook._sink, LogSink)
-        config = TraceConfig(enable=True, file=self.mktemp())
+        config = TraceConfig(enable=True, file="/nonexistent/never-written.jsonl")
         hook = install_trace(config, hooks, self.clock, run_now)
         assert hook is not None
         self.assertIsInstance(hook._sink, FileSink)

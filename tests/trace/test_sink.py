@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
@@ -42,7 +43,11 @@ def run_now(fn: Callable[[], Any]) -> Deferred[Any]:
 
 class FileSinkTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.path = self.mktemp()
+        # Not self.mktemp(): under pytest that writes into the checkout.
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.directory = directory.name
+        self.path = os.path.join(directory.name, "trace.jsonl")
         self.clock = Clock()
 
     def content(self) -> str:
@@ -128,7 +133,7 @@ class FileSinkTests(SynchronousTestCase):
 
     def test_write_failure_logged_once(self) -> None:
         """A file that cannot be written is logged once; writing goes on (and fails) quietly."""
-        path = os.path.join(self.mktemp(), "missing-dir", "trace.jsonl")
+        path = os.path.join(self.directory, "missing-dir", "trace.jsonl")
         sink = FileSink(path, run_now, self.clock)
         with capturedLogs() as events:
             sink.write("1")
