@@ -31,6 +31,7 @@ from kafkatwist.config.listeners import (
 )
 from kafkatwist.config.ssl_broker_configs import SSL_USED_KEYS
 from kafkatwist.config.topic_config import SYNONYM_OF
+from kafkatwist.config.trace_config import TRACE_KEYS
 from kafkatwist.config.values import (
     LONG_MAX,
     TYPE_LIST,
@@ -84,6 +85,7 @@ USED_KEYS = frozenset(
     | set(_ALIASES)
     | CLEANER_KEYS
     | SSL_USED_KEYS
+    | TRACE_KEYS
 )
 
 

@@ -11,7 +11,7 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IReactorFromThreads, _ISupportsExitSignalCapturing
-from twisted.internet.threads import deferToThread, deferToThreadPool
+from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -21,11 +21,10 @@ from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
+from kafkatwist.config.trace_config import TraceConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.metrics.web import MetricsServer, start_metrics
 from kafkatwist.producers.expiration import ProducerIdExpiration
-from kafkatwist.storage.cleaner import clean_log
-from kafkatwist.storage.cleaner.manager import LogCleanerManager
 from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.kraft import (
     KRaftMetadataStore,
@@ -37,6 +36,7 @@ from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
+from kafkatwist.trace import TraceHook, install_trace
 from kafkatwist.transactions.service import TransactionService
 from kafkatwist.transport.listeners import (
     BoundListener,
@@ -50,6 +50,7 @@ from kafkatwist.transport.listeners import (
     start_tls_reconfiguration,
 )
 from kafkatwist.transport.protocol import KafkaServerFactory
+from kafkatwist.transport.workers import in_pool, log_cleaner
 
 __all__ = ["BrokerService", "ListeningPort", "StartupError", "check_listeners"]
 
@@ -161,38 +162,6 @@ def producer_id_expiration(
     )
 
 
-def in_pool(reactor: IReactorFromThreads, pool: ThreadPool) -> RunBlocking:
-    """A C{run_blocking} running jobs in C{pool}, results delivered on the reactor thread."""
-
-    def run(fn: Callable[[], _T]) -> Deferred[_T]:
-        return deferToThreadPool(reactor, pool, fn)
-
-    return run
-
-
-def log_cleaner(
-    clock: ReactorTime,
-    logs: LogManager,
-    configs: ConfigResolver,
-    run_blocking: RunBlocking,
-    workers: RunBlocking,
-    resize: Callable[[int], object] | None = None,
-) -> LogCleaner:
-    """
-    Kafka's log cleaner over C{logs}: checkpoints written through C{run_blocking}, passes
-    run in C{workers} (C{resize} follows C{log.cleaner.threads}); its settings are read
-    from the config layers at each round.
-    """
-    return LogCleaner.create(
-        LogCleanerManager(logs, run_blocking),
-        clock,
-        lambda: CleanerConfig.from_layers(configs.layers()),
-        clean_log,
-        workers,
-        resize=resize,
-    )
-
-
 class BrokerService(Service):
     """
     The broker as a Twisted service.
@@ -250,6 +219,7 @@ class BrokerService(Service):
         #: The cleaner's passes run in the injected C{run_blocking} if there is one (tests).
         self._injected_run_blocking = run_blocking
         self._locks: list[DirLock] = []
+        self._trace: TraceHook | None = None
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
         #: Every listener served, the first one's factory and port also as C{factory}, C{port}.
@@ -331,6 +301,8 @@ class BrokerService(Service):
         broker.metadata_directory_id = await run_now(lambda: directory_id(log_dir))
         # Before loading: /healthz answers 503 while the logs load.
         self.metrics = await start_metrics(self.reactor, self)
+        trace = TraceConfig.from_properties(config.properties)
+        self._trace = install_trace(trace, broker.hooks, clock, self.run_blocking)
         if self.owns_process:
             gc.disable()
         await metadata.load()
@@ -465,6 +437,8 @@ class BrokerService(Service):
         if self._io_pool is not None:
             self._io_pool.stop()
             self._io_pool = None
+        if self._trace is not None:
+            await self._trace.close()
         locks, self._locks = self._locks, []
         for lock in locks:
             lock.release()

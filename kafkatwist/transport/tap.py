@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.config.java_properties import parse_properties
 from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener
+from kafkatwist.config.trace_config import ENABLE as TRACE_ENABLE
 from kafkatwist.transport.banner import log_started, version_line
 from kafkatwist.transport.service import StartupError, check_listeners
 
@@ -56,6 +57,15 @@ class Options(usage.Options):
             "Comma-separated directories for the partition logs (overrides log.dirs).",
         ],
         ["node-id", None, None, "This broker's node id (overrides node.id)."],
+    ]
+
+    optFlags = [
+        [
+            "trace",
+            None,
+            "Log each request and response decoded, as JSON lines (sets "
+            "kafkatwist.trace.enable=true; see the README's Protocol trace).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -107,6 +117,8 @@ class Options(usage.Options):
             overrides["log.dirs"] = self["log-dirs"]
         if self["node-id"] is not None:
             overrides["node.id"] = self["node-id"]
+        if self["trace"]:
+            overrides[TRACE_ENABLE] = "true"
         where = self["properties"] or "configuration"
         try:
             config = BrokerConfig.from_properties(props, overrides=overrides)
