@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,47 @@ def twistd_command() -> list[str]:
     if twistd.exists():
         return [sys.executable, str(twistd)]
     return [sys.executable, "-c", "import sys; from twisted.scripts.twistd import run; run()"]
+
+
+def twistd(*args: str) -> list[str]:
+    """The command line of C{twistd --nodaemon kafkatwist ARGS} (no pid file)."""
+    return [*twistd_command(), "--nodaemon", "--pidfile=", "kafkatwist", *args]
+
+
+def child_env() -> dict[str, str]:
+    """This process's environment with the checkout first on C{PYTHONPATH}."""
+    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def run_to_exit(
+    command: list[str],
+    cwd: Path,
+    timeout: float,
+    preexec_fn: Callable[[], None] | None = None,
+) -> tuple[int, list[str]]:
+    """Run C{command} to its end; its exit status and its stdout and stderr lines."""
+    result = subprocess.run(
+        command,
+        cwd=str(cwd),
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec_fn,
+    )
+    return result.returncode, (result.stdout + result.stderr).splitlines()
+
+
+def assert_one_line(status: int, lines: list[str], *needles: str) -> str:
+    """Exit status 1, exactly one line holding every needle, and no traceback or usage."""
+    output = "\n".join(lines)
+    assert status == 1, f"exit status {status}:\n{output}"
+    matching = [line for line in lines if all(needle in line for needle in needles)]
+    assert len(matching) == 1, f"{len(matching)} lines name {needles}:\n{output}"
+    assert "Traceback" not in output, output
+    assert "Usage:" not in output, output
+    assert "kafkatwist: " in matching[0], output
+    return matching[0]
 
 
 class ChildBroker:
@@ -70,20 +112,11 @@ class ChildBroker:
         """Start the child and wait until it listens; returns the port."""
         self.lines = []
         self._ready.clear()
-        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        command = [
-            *twistd_command(),
-            "--nodaemon",
-            "--pidfile=",
-            "kafkatwist",
-            f"--listen=tcp:{self.port}:interface=127.0.0.1",
-            f"--log-dirs={self.log_dir}",
-            *self.extra,
-        ]
+        listen = f"--listen=tcp:{self.port}:interface=127.0.0.1"
         self.process = subprocess.Popen(
-            command,
+            twistd(listen, f"--log-dirs={self.log_dir}", *self.extra),
             cwd=str(REPO),
-            env=env,
+            env=child_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

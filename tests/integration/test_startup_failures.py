@@ -22,7 +22,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.child import REPO, ChildBroker, free_port, twistd_command
+from tests.integration.child import (
+    REPO,
+    ChildBroker,
+    assert_one_line,
+    child_env,
+    free_port,
+    run_to_exit,
+    twistd,
+)
 
 #: How long a child may take to fail (it fails before or right after loading).
 TIMEOUT = 30.0
@@ -30,10 +38,6 @@ TIMEOUT = 30.0
 _YOUR_PROGRAM = REPO / "your_program.sh"
 
 Launcher = Callable[..., list[str]]
-
-
-def _twistd(*args: str) -> list[str]:
-    return [*twistd_command(), "--nodaemon", "--pidfile=", "kafkatwist", *args]
 
 
 def _your_program(*args: str) -> list[str]:
@@ -45,36 +49,14 @@ def _your_program(*args: str) -> list[str]:
 @pytest.fixture(params=["twistd", "your_program.sh"])
 def launcher(request: pytest.FixtureRequest) -> Launcher:
     """Both ways to start the broker: twistd's plugin and the CodeCrafters entry point."""
-    return _twistd if request.param == "twistd" else _your_program
+    return twistd if request.param == "twistd" else _your_program
 
 
 def _run(
     command: list[str], cwd: Path, preexec_fn: Callable[[], None] | None = None
 ) -> tuple[int, list[str]]:
-    """Run C{command} to its end; its exit status and its stdout and stderr lines."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    result = subprocess.run(
-        command,
-        cwd=str(cwd),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        preexec_fn=preexec_fn,
-    )
-    return result.returncode, (result.stdout + result.stderr).splitlines()
-
-
-def _assert_one_line(status: int, lines: list[str], *needles: str) -> str:
-    """Exit status 1, exactly one line holding every needle, and no traceback or usage."""
-    output = "\n".join(lines)
-    assert status == 1, f"exit status {status}:\n{output}"
-    matching = [line for line in lines if all(needle in line for needle in needles)]
-    assert len(matching) == 1, f"{len(matching)} lines name {needles}:\n{output}"
-    assert "Traceback" not in output, output
-    assert "Usage:" not in output, output
-    assert "kafkatwist: " in matching[0], output
-    return matching[0]
+    """Run C{command} to its end (at most L{TIMEOUT}); its exit status and output lines."""
+    return run_to_exit(command, cwd, TIMEOUT, preexec_fn)
 
 
 def _properties(tmp_path: Path, text: str) -> str:
@@ -91,17 +73,17 @@ def test_log_dir_is_a_file(tmp_path: Path) -> None:
     path = tmp_path / "logs"
     path.write_text("")
     status, lines = _run(
-        _twistd(f"--log-dirs={path}", "--listen=tcp:0:interface=127.0.0.1"), tmp_path
+        twistd(f"--log-dirs={path}", "--listen=tcp:0:interface=127.0.0.1"), tmp_path
     )
-    _assert_one_line(status, lines, f"cannot use log dir {path}: Not a directory")
+    assert_one_line(status, lines, f"cannot use log dir {path}: Not a directory")
 
 
 def test_log_dir_cannot_be_created(tmp_path: Path) -> None:
     """A log dir below a regular file cannot be created: exit 1, one line naming it."""
     (tmp_path / "file").write_text("")
     path = tmp_path / "file" / "logs"
-    status, lines = _run(_twistd(f"--log-dirs={path}", "--listen=tcp:0"), tmp_path)
-    _assert_one_line(status, lines, f"cannot use log dir {path}: Not a directory")
+    status, lines = _run(twistd(f"--log-dirs={path}", "--listen=tcp:0"), tmp_path)
+    assert_one_line(status, lines, f"cannot use log dir {path}: Not a directory")
 
 
 def _without_dac_override() -> None:
@@ -125,14 +107,14 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 def test_log_dir_not_writable(tmp_path: Path, read_only_dir: Path) -> None:
     """A log dir the broker cannot write (as root: without CAP_DAC_OVERRIDE): exit 1, one line."""
     preexec = _without_dac_override if os.geteuid() == 0 else None
-    command = _twistd(f"--log-dirs={read_only_dir}", "--listen=tcp:0:interface=127.0.0.1")
+    command = twistd(f"--log-dirs={read_only_dir}", "--listen=tcp:0:interface=127.0.0.1")
     try:
         status, lines = _run(command, tmp_path, preexec)
     except subprocess.TimeoutExpired:
         raise
     except subprocess.SubprocessError as e:  # preexec_fn failed: no CAP_SETPCAP
         pytest.skip(f"cannot drop CAP_DAC_OVERRIDE here: {e}")
-    _assert_one_line(status, lines, f"cannot use log dir {read_only_dir}: Permission denied")
+    assert_one_line(status, lines, f"cannot use log dir {read_only_dir}: Permission denied")
 
 
 def test_port_in_use(tmp_path: Path, launcher: Launcher) -> None:
@@ -145,14 +127,14 @@ def test_port_in_use(tmp_path: Path, launcher: Launcher) -> None:
             f"--log-dirs={tmp_path / 'logs'}", f"--listen=tcp:{port}:interface=127.0.0.1"
         )
         status, lines = _run(command, tmp_path)
-    _assert_one_line(status, lines, f"cannot listen on 127.0.0.1:{port}: Address already in use")
+    assert_one_line(status, lines, f"cannot listen on 127.0.0.1:{port}: Address already in use")
 
 
 def test_config_error_is_one_line(tmp_path: Path, launcher: Launcher) -> None:
     """A bad value in server.properties: exit 1 and only one line, naming file and key."""
     path = _properties(tmp_path, "log.retention.ms=soon\n")
     status, lines = _run(launcher(path), tmp_path)
-    line = _assert_one_line(status, lines, path, "log.retention.ms", "'soon'")
+    line = assert_one_line(status, lines, path, "log.retention.ms", "'soon'")
     assert lines == [line]
 
 
@@ -173,16 +155,16 @@ def test_config_error_is_one_line(tmp_path: Path, launcher: Launcher) -> None:
 def test_authorizer_config_refused(tmp_path: Path, text: str, needles: tuple[str, ...]) -> None:
     """An authorizer Kafka 4 lacks, or a super user that is no principal: exit 1, one line."""
     path = _properties(tmp_path, f"log.dirs={tmp_path / 'logs'}\n{text}")
-    status, lines = _run(_twistd(path), tmp_path)
-    line = _assert_one_line(status, lines, path, *needles)
+    status, lines = _run(twistd(path), tmp_path)
+    line = assert_one_line(status, lines, path, *needles)
     assert lines == [line]
 
 
 def test_bad_override_after_file(tmp_path: Path) -> None:
     """A bad --override after the file is reported like one in the file (one line, exit 1)."""
     path = _properties(tmp_path, f"log.dirs={tmp_path / 'logs'}\n")
-    status, lines = _run(_twistd(path, "--override", "num.partitions=0"), tmp_path)
-    line = _assert_one_line(status, lines, "num.partitions")
+    status, lines = _run(twistd(path, "--override", "num.partitions=0"), tmp_path)
+    line = assert_one_line(status, lines, "num.partitions")
     assert lines == [line]
 
 
@@ -197,7 +179,7 @@ def test_second_broker_on_same_log_dir(tmp_path: Path, launcher: Launcher) -> No
     try:
         command = launcher(f"--log-dirs={other},{shared}", "--listen=tcp:0:interface=127.0.0.1")
         status, lines = _run(command, tmp_path)
-        _assert_one_line(status, lines, f"Failed to acquire lock on file .lock in {shared}.")
+        assert_one_line(status, lines, f"Failed to acquire lock on file .lock in {shared}.")
         assert first.process is not None and first.process.poll() is None
         assert first.terminate() == 0
         # Released on stop (and by the kernel on a crash): the directory is usable again.
@@ -233,8 +215,8 @@ def test_listener_protocols_refused(tmp_path: Path, listeners: str, needles: tup
     GSSAPI), or that the map does not name, stop start-up.
     """
     path = _properties(tmp_path, f"listeners={listeners}\nlog.dirs={tmp_path / 'logs'}\n")
-    status, lines = _run(_twistd(path), tmp_path)
-    line = _assert_one_line(status, lines, *needles)
+    status, lines = _run(twistd(path), tmp_path)
+    line = assert_one_line(status, lines, *needles)
     assert lines == [line]
     assert not (tmp_path / "logs").exists()
 
@@ -264,11 +246,10 @@ def test_override_after_file(tmp_path: Path, launcher: Launcher) -> None:
     port = free_port()
     path = _properties(tmp_path, f"log.dirs={tmp_path / 'logs'}\nlisteners=PLAINTEXT://:9092\n")
     command = launcher(path, "--override", f"listeners=PLAINTEXT://127.0.0.1:{port}")
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     process = subprocess.Popen(
         command,
         cwd=str(tmp_path),
-        env=env,
+        env=child_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
