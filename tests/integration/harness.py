@@ -9,9 +9,9 @@ C{pytest_twisted.ensureDeferred}:
   L{running_broker} is both as C{async with} (the C{broker} fixture of
   conftest.py uses it);
 * L{in_thread}: run blocking client code (confluent-kafka, kafka-python, an
-  asyncio loop) in its own daemon thread, with a timeout. Not the reactor's
-  thread pool: the broker sends its own blocking work (metadata fsyncs) there,
-  and clients blocked on the broker must never starve it;
+  asyncio loop, L{http_get}) in its own daemon thread, with a timeout. Not the
+  reactor's thread pool: the broker sends its own blocking work (metadata
+  fsyncs) there, and clients blocked on the broker must never starve it;
 * L{run_process}: run a client program (kcat, node) with a timeout, killing it
   when the time is up, and collect its output.
 * L{run_kafkajs} and L{run_java}: the kafkajs scripts of node/ and the Java
@@ -29,6 +29,8 @@ import os
 import shutil
 import signal
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -187,6 +189,15 @@ def in_thread(
     d.addBoth(cancel_timer)
     threading.Thread(target=work, name=f"client-{name}", daemon=True).start()
     return d
+
+
+def http_get(url: str, timeout: float = 10) -> tuple[int, bytes]:
+    """GET C{url} (blocking): (status, body), an HTTP error status included."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback)
+            return response.status, response.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
 
 
 @frozen

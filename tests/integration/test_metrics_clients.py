@@ -2,14 +2,12 @@
 
 The broker listens for metrics on a free loopback port
 (C{kafkatwist.metrics.listener=127.0.0.1:0}); C{/metrics} is fetched with
-twisted.web's C{Agent} and parsed with C{prometheus_client.parser}.
+urllib in a client thread and parsed with C{prometheus_client.parser}.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Protocol as TypingProtocol
-from typing import cast
 
 import pytest
 import pytest_twisted
@@ -18,14 +16,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 # confluent_kafka.admin does not re-export it (mypy's no_implicit_reexport).
 from confluent_kafka.cimpl import NewTopic
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet.defer import Deferred
-from twisted.internet.protocol import Protocol, connectionDone
-from twisted.python.failure import Failure
-from twisted.web.client import Agent
 
 from kafkatwist.metrics.web import health_problems
 from tests.integration.confluent_clients import ProduceArgs, create, produce
-from tests.integration.harness import RunningBroker, _reactor, in_thread
+from tests.integration.harness import RunningBroker, http_get, in_thread
 
 METRICS = {"kafkatwist.metrics.listener": "http://127.0.0.1:0"}
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -35,36 +29,7 @@ async def get(broker: RunningBroker, path: str) -> tuple[int, bytes]:
     """GET C{path} from the broker's metrics listener: (status, body)."""
     metrics = broker.service.metrics
     assert metrics is not None
-    agent = Agent(_reactor())
-    url = f"http://127.0.0.1:{metrics.port}{path}".encode()
-    # IResponse is a zope Interface, whose methods mypy reads as taking no self.
-    response = cast(Response, await agent.request(b"GET", url))
-    done: Deferred[bytes] = Deferred()
-    response.deliverBody(Body(done))
-    return response.code, await done
-
-
-class Response(TypingProtocol):
-    """What the test uses of twisted.web's C{IResponse}."""
-
-    code: int
-
-    def deliverBody(self, protocol: Protocol) -> None:
-        """Deliver the body to C{protocol}."""
-
-
-class Body(Protocol):
-    """Collects a response body; C{done} fires with it once the body has ended."""
-
-    def __init__(self, done: Deferred[bytes]) -> None:
-        self.done = done
-        self.chunks: list[bytes] = []
-
-    def dataReceived(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.done.callback(b"".join(self.chunks))
+    return await in_thread(http_get, f"http://127.0.0.1:{metrics.port}{path}")
 
 
 async def scrape(broker: RunningBroker) -> Samples:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
 import socket
-import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.child import REPO, ChildBroker, free_port, twistd_command
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    """GET C{url}: (status, body), an HTTP error status included."""
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (loopback)
-            return response.status, response.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+from tests.integration.child import ChildBroker, assert_one_line, free_port, run_to_exit, twistd
+from tests.integration.harness import http_get
 
 
 def test_served_by_the_process(tmp_path: Path) -> None:
@@ -38,8 +25,8 @@ def test_served_by_the_process(tmp_path: Path) -> None:
             f"kafkatwist metrics on http://127.0.0.1:{metrics_port}/metrics and /healthz"
             in child.output()
         )
-        assert _get(f"http://127.0.0.1:{metrics_port}/healthz") == (200, b"ok\n")
-        status, body = _get(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert http_get(f"http://127.0.0.1:{metrics_port}/healthz") == (200, b"ok\n")
+        status, body = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
         assert status == 200
         names = {f.name for f in text_string_to_metric_families(body.decode())}
         assert {
@@ -54,26 +41,15 @@ def test_served_by_the_process(tmp_path: Path) -> None:
 
 def test_metrics_port_in_use(tmp_path: Path) -> None:
     """A metrics port already in use stops the start: exit 1, one line naming the address."""
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        command = [
-            *twistd_command(),
-            "--nodaemon",
-            "--pidfile=",
-            "kafkatwist",
+        command = twistd(
             f"--log-dirs={tmp_path / 'logs'}",
             "--listen=tcp:0:interface=127.0.0.1",
             "--override",
             f"kafkatwist.metrics.listener=127.0.0.1:{port}",
-        ]
-        result = subprocess.run(
-            command, cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=30
         )
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output
-    wanted = re.escape(f"kafkatwist: cannot listen on 127.0.0.1:{port}: Address already in use")
-    assert len(re.findall(wanted, output)) == 1, output
-    assert "Traceback" not in output, output
+        status, lines = run_to_exit(command, tmp_path, 30)
+    assert_one_line(status, lines, f"cannot listen on 127.0.0.1:{port}: Address already in use")
