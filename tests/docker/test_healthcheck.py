@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import socket
-
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.values import ConfigError
 from kafkatwist.healthcheck import HealthError, main, probe, target_from_properties
+from tests.integration.child import free_port
 
 
 class TargetTests(SynchronousTestCase):
@@ -50,21 +49,15 @@ class TargetTests(SynchronousTestCase):
 class ProbeFailureTests(SynchronousTestCase):
     """L{probe} and L{main} when nothing answers."""
 
-    def closed_port(self) -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        return port
-
     def test_refused(self) -> None:
         """A port nobody listens on is a L{HealthError} naming it."""
-        port = self.closed_port()
+        port = free_port()
         e = self.assertRaises(HealthError, probe, ("127.0.0.1", port, False), 2.0)
         self.assertIn(f"127.0.0.1:{port}", str(e))
 
     def test_main_unhealthy(self) -> None:
         """L{main} exits 1 for an address nobody answers at."""
-        self.assertEqual(main([f"127.0.0.1:{self.closed_port()}"]), 1)
+        self.assertEqual(main([f"127.0.0.1:{free_port()}"]), 1)
 
     def test_main_missing_file(self) -> None:
         """L{main} exits 1 when the properties file does not exist."""

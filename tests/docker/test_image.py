@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -38,6 +37,8 @@ import pytest
 from attrs import frozen
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
+
+from tests.integration.child import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 BASE_SCRIPT = REPO / "tests" / "docker" / "base.sh"
@@ -149,13 +150,6 @@ def image(engine: Engine) -> Iterator[str]:
         yield tag
     finally:
         engine(["rmi", "-f", tag], check=False)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 class Containers:
