@@ -48,7 +48,12 @@ from confluent_kafka.cimpl import NewTopic  # confluent_kafka.admin does not re-
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_clients import free_port, stop_process, wait_listening  # noqa: E402
+from bench.bench_clients import (  # noqa: E402
+    free_port,
+    stop_process,
+    twistd_command,
+    wait_listening,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 _CLEANED = re.compile(
@@ -62,18 +67,9 @@ class BrokerProcess:
     def __init__(self, overrides: dict[str, str]) -> None:
         self.port = free_port()
         self.log_dir = tempfile.mkdtemp(prefix="kafkatwist-bench-cleaner-")
-        argv = [
-            sys.executable,
-            "-c",
-            "from twisted.scripts.twistd import run; run()",
-            "--nodaemon",
-            "--pidfile=",
-            "kafkatwist",
-            "--listen",
-            f"tcp:{self.port}:interface=127.0.0.1",
-            "--log-dirs",
-            self.log_dir,
-        ]
+        argv = twistd_command(
+            "--listen", f"tcp:{self.port}:interface=127.0.0.1", "--log-dirs", self.log_dir
+        )
         for key, value in overrides.items():
             argv += ["--override", f"{key}={value}"]
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")

@@ -54,6 +54,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def twistd_command(*options: str, profile: str | None = None) -> list[str]:
+    """
+    The twistd command line of a kafkatwist broker with C{options} (this interpreter's twistd).
+
+    @param profile: Where twistd's cProfile writes its stats on exit, if profiled.
+    """
+    twistd = ["-c", "from twisted.scripts.twistd import run; run()", "--nodaemon", "--pidfile="]
+    if profile:
+        twistd += ["--profiler=cprofile", f"--profile={profile}", "--savestats"]
+    return [sys.executable, *twistd, "kafkatwist", *options]
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process, in seconds (proc(5): fields 14 and 15)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -97,18 +109,7 @@ class BrokerProcess:
         self.port = free_port()
         self.log_dir = tempfile.mkdtemp(prefix="kafkatwist-bench-")
         listen = ["--listen", f"tcp:{self.port}:interface=127.0.0.1", "--log-dirs", self.log_dir]
-        if command:
-            argv = [*command, *listen]
-        else:
-            twistd = [
-                "-c",
-                "from twisted.scripts.twistd import run; run()",
-                "--nodaemon",
-                "--pidfile=",
-            ]
-            if profile:
-                twistd += ["--profiler=cprofile", f"--profile={profile}", "--savestats"]
-            argv = [sys.executable, *twistd, "kafkatwist", *listen]
+        argv = [*command, *listen] if command else twistd_command(*listen, profile=profile)
         env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
         self.output = open(os.path.join(self.log_dir, "broker.out"), "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(

@@ -42,7 +42,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_clients import BrokerProcess, free_port  # noqa: E402
+from bench.bench_clients import BrokerProcess, free_port, twistd_command  # noqa: E402
 from tests.integration import java_client  # noqa: E402
 
 FETCH = 1
@@ -118,16 +118,7 @@ class Relay:
 
 
 def broker_command(slots: int) -> list[str]:
-    return [
-        sys.executable,
-        "-c",
-        "from twisted.scripts.twistd import run; run()",
-        "--nodaemon",
-        "--pidfile=",
-        "kafkatwist",
-        "--override",
-        f"max.incremental.fetch.session.cache.slots={slots}",
-    ]
+    return twistd_command("--override", f"max.incremental.fetch.session.cache.slots={slots}")
 
 
 class Broker(BrokerProcess):

@@ -43,6 +43,7 @@ from bench.bench_clients import (  # noqa: E402
     create_topic,
     free_port,
     produce_phase,
+    twistd_command,
 )
 from kafkatwist.config.properties import BrokerConfig  # noqa: E402
 from kafkatwist.hooks import Exchange  # noqa: E402
@@ -107,18 +108,10 @@ def one_run(
     metrics: bool, messages: int, size: int, scrape_interval: float, settings: dict[str, Any]
 ) -> dict[str, Any]:
     """Start a broker (metrics on or off), produce and consume; the timings."""
-    command = [
-        sys.executable,
-        "-c",
-        "from twisted.scripts.twistd import run; run()",
-        "--nodaemon",
-        "--pidfile=",
-        "kafkatwist",
-    ]
     metrics_port = free_port()
-    if metrics:
-        command += ["--override", f"kafkatwist.metrics.listener=127.0.0.1:{metrics_port}"]
-    broker = BrokerProcess(command, None)
+    listener = f"kafkatwist.metrics.listener=127.0.0.1:{metrics_port}"
+    options = ["--override", listener] if metrics else []
+    broker = BrokerProcess(twistd_command(*options), None)
     scraper = Scraper(f"http://127.0.0.1:{metrics_port}/metrics", scrape_interval)
     result: dict[str, Any] = {"metrics": metrics}
     try:

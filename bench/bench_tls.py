@@ -48,7 +48,12 @@ from confluent_kafka.cimpl import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_clients import free_port, produce_phase, stop_process  # noqa: E402
+from bench.bench_clients import (  # noqa: E402
+    free_port,
+    produce_phase,
+    stop_process,
+    twistd_command,
+)
 from tests.integration.confluent_clients import client_security  # noqa: E402
 from tests.security.certs import Pki, make_pki  # noqa: E402
 
@@ -127,9 +132,8 @@ def start_broker(
         f.writelines(f"{k}={v}\n" for k, v in lines.items())
     env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     output = open(os.path.join(directory, "broker.out"), "wb")  # noqa: SIM115
-    twistd = ["-c", "from twisted.scripts.twistd import run; run()", "--nodaemon", "--pidfile="]
     proc = subprocess.Popen(
-        [sys.executable, *twistd, "kafkatwist", properties],
+        twistd_command(properties),
         cwd=REPO,
         env=env,
         stdout=output,

@@ -33,15 +33,10 @@ from bench.bench_clients import (  # noqa: E402
     consume_phase,
     create_topic,
     produce_phase,
+    twistd_command,
 )
 
 SETTINGS = {"linger.ms": 5, "batch.size": 1 << 20, "acks": "1", "compression.type": "none"}
-
-
-def twistd(*options: str) -> list[str]:
-    """The twistd command line of a kafkatwist broker with C{options}."""
-    run = "from twisted.scripts.twistd import run; run()"
-    return [sys.executable, "-c", run, "--nodaemon", "--pidfile=", "kafkatwist", *options]
 
 
 def one_run(traced: bool, messages: int, size: int, settings: dict[str, Any]) -> dict[str, Any]:
@@ -49,7 +44,7 @@ def one_run(traced: bool, messages: int, size: int, settings: dict[str, Any]) ->
     trace_dir = tempfile.mkdtemp(prefix="kafkatwist-trace-")
     trace = os.path.join(trace_dir, "trace.jsonl")
     options = ("--trace", "--override", f"kafkatwist.trace.file={trace}") if traced else ()
-    broker = BrokerProcess(twistd(*options), None)
+    broker = BrokerProcess(twistd_command(*options), None)
     try:
         create_topic(broker.bootstrap, "bench")
         cpu0 = broker.cpu()
