@@ -55,14 +55,8 @@ from kafkatwist.messages.produce import (  # noqa: E402
 )
 from kafkatwist.storage.kraft import run_now  # noqa: E402
 from kafkatwist.transport.service import BrokerService  # noqa: E402
-from kafkatwist.wire import schema  # noqa: E402
-from kafkatwist.wire.header import (  # noqa: E402
-    RequestHeader,
-    encode_request_header,
-    request_header_version,
-)
-from kafkatwist.wire.primitives import Writer  # noqa: E402
 from kafkatwist.wire.record import build_batch  # noqa: E402
+from tests.support import request_frame  # noqa: E402
 
 #: Scrapes timed after each run, broker and client idle.
 IDLE_SCRAPES = 20
@@ -144,15 +138,6 @@ def one_run(
     return result
 
 
-def frame(api_key: int, version: int, request: Any) -> bytes:
-    """A request frame (header and body, no length prefix)."""
-    flexible = version in schema.message_info(type(request)).flexible
-    w = Writer()
-    header = RequestHeader(api_key, version, 1, "bench")
-    encode_request_header(w, header, request_header_version(api_key, version, flexible))
-    return w.getvalue() + schema.encode_bytes(request, version)
-
-
 def started(metrics: bool) -> BrokerService:
     """A broker service in this process, blocking work run at once, with a topic "bench"."""
     props = {"log.dirs": tempfile.mkdtemp(prefix="bench-metrics-"), "node.id": "1"}
@@ -185,7 +170,10 @@ def requests_frames() -> dict[str, bytes]:
         max_bytes=1 << 20,
         topics=(FetchTopic(topic="bench", partitions=(part,)),),
     )
-    return {"produce": frame(0, 11, produce), "fetch": frame(1, 12, fetch)}
+    return {
+        "produce": request_frame(0, 11, 1, produce, client_id="bench", framed=False),
+        "fetch": request_frame(1, 12, 1, fetch, client_id="bench", framed=False),
+    }
 
 
 class NoopHook:
