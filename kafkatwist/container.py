@@ -32,7 +32,7 @@ from kafkatwist.config.environment import (
     format_properties,
     property_name,
 )
-from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.java_properties import decode_properties, parse_properties
 from kafkatwist.config.values import ConfigError
 
 __all__ = ["DEFAULT_PROPERTIES", "PROPERTIES", "Launch", "LaunchError", "main", "prepare"]
@@ -99,13 +99,9 @@ def prepare(args: Sequence[str], environ: Mapping[str, str], twistd: str) -> Lau
 
 
 def _read(path: str) -> str:
-    """The text of a properties file: UTF-8, else ISO-8859-1 (what Java's Properties.load reads)."""
+    """The text of a properties file, as the broker reads it (L{decode_properties})."""
     with open(path, "rb") as f:
-        data = f.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
+        return decode_properties(f.read())
 
 
 def main(args: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> None:

@@ -9,10 +9,23 @@ from collections.abc import Iterable
 
 from kafkatwist.config.values import ConfigError
 
-__all__ = ["parse_properties"]
+__all__ = ["decode_properties", "parse_properties"]
 
 _WHITESPACE = " \t\f"
 _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
+
+
+def decode_properties(data: bytes) -> str:
+    """
+    The text of a properties file's bytes: UTF-8, else ISO-8859-1.
+
+    ISO-8859-1 is what C{java.util.Properties.load(InputStream)} reads; any
+    bytes decode as it.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def parse_properties(text: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
 
-from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.java_properties import decode_properties, parse_properties
 from kafkatwist.config.properties import BrokerConfig, ConfigError, Listener
 from kafkatwist.config.trace_config import ENABLE as TRACE_ENABLE
 from kafkatwist.transport.banner import log_started, version_line
@@ -149,11 +149,7 @@ class Options(usage.Options):
                 data = f.read()
         except OSError as e:
             raise usage.UsageError(f"Cannot read properties file {path}: {e.strerror}") from None
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            # java.util.Properties.load(InputStream) reads ISO-8859-1.
-            return data.decode("latin-1")
+        return decode_properties(data)
 
 
 def _options_first(argv: list[str], short: str, long: list[str]) -> list[str]:
