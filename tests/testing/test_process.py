@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kafkatwist.storage.checkpoints import CLEAN_SHUTDOWN_FILE
+from kafkatwist.testing.forkserver import alive
 from kafkatwist.testing.process import BrokerError, BrokerProcess
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,15 +33,6 @@ if sys.argv[3] == "main":
     os.kill(os.getpid(), signal.SIGKILL)
 os._exit(0)
 """
-
-
-def alive(pid: int) -> bool:
-    """Whether process C{pid} exists and is not a zombie."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def wait_gone(pid: int, timeout: float = 30.0) -> None:
