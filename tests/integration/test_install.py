@@ -31,6 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from kafkatwist import __version__
 from kafkatwist.transport.banner import version_line
+from tests.test_packaging import CLASSIFIERS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,13 +130,7 @@ def test_wheel_metadata(wheel: Path) -> None:
     assert f"kafkatwist-{__version__}.dist-info/licenses/LICENSE" in names
     assert fields["Author"] == ["kafkatwist developers"]
     assert fields["Requires-Python"] == [">=3.11"]
-    for classifier in (
-        "Programming Language :: Python :: 3.11",
-        "Framework :: Twisted",
-        "Framework :: Pytest",
-        "Topic :: System :: Networking",
-    ):
-        assert classifier in fields["Classifier"]
+    assert CLASSIFIERS <= set(fields["Classifier"]), fields["Classifier"]
     runtime = [r for r in fields["Requires-Dist"] if "extra ==" not in r]
     assert runtime and all(">=" in r for r in runtime), runtime
     assert "kafkatwist = kafkatwist.cli:main" in entry_points.splitlines()
