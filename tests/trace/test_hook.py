@@ -18,6 +18,7 @@ from kafkatwist.hooks import Exchange, RequestHook
 from kafkatwist.messages.api_versions import ApiVersionsRequest
 from kafkatwist.messages.produce import ProduceRequest
 from kafkatwist.security.session import Session
+from kafkatwist.storage.kraft import run_now
 from kafkatwist.trace import TraceFilter, TraceHook, install_trace
 from kafkatwist.trace.sink import FileSink, LogSink
 from kafkatwist.transport.dispatch import Dispatcher
@@ -44,11 +45,6 @@ class ListSink:
 
     def parsed(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines]
-
-
-def run_now(fn: Any) -> Deferred[Any]:
-    """A C{run_blocking} running the job at once."""
-    return succeed(fn())
 
 
 class TracedDispatchTests(SynchronousTestCase):

@@ -7,11 +7,12 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.storage.kraft import run_now
 from kafkatwist.trace.sink import FLUSH_CHARS, FileSink, LogSink
 
 
@@ -34,11 +35,6 @@ class HeldJobs:
             d.errback(e)
         else:
             d.callback(result)
-
-
-def run_now(fn: Callable[[], Any]) -> Deferred[Any]:
-    """A C{run_blocking} running the job at once."""
-    return maybeDeferred(fn)
 
 
 class FileSinkTests(SynchronousTestCase):
