@@ -15,14 +15,13 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 # confluent_kafka.admin does not re-export it (mypy's no_implicit_reexport).
 from confluent_kafka.cimpl import NewTopic
-from prometheus_client.parser import text_string_to_metric_families
 
 from kafkatwist.metrics.web import health_problems
 from tests.integration.confluent_clients import ProduceArgs, create, produce
 from tests.integration.harness import RunningBroker, http_get, in_thread
+from tests.metrics.support import Samples, samples_of, value
 
 METRICS = {"kafkatwist.metrics.listener": "http://127.0.0.1:0"}
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 async def get(broker: RunningBroker, path: str) -> tuple[int, bytes]:
@@ -36,16 +35,7 @@ async def scrape(broker: RunningBroker) -> Samples:
     """Every sample of C{/metrics}, by name and labels."""
     code, body = await get(broker, "/metrics")
     assert code == 200
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(body.decode())
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The sample named C{name} with exactly C{labels}."""
-    return samples[(name, frozenset(labels.items()))]
+    return samples_of(body.decode())
 
 
 def consume_group(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from kafkatwist.apis import REGISTRY
 from kafkatwist.broker import Broker
 from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchResponse, FetchTopic
@@ -19,6 +21,23 @@ from kafkatwist.transport.dispatch import Dispatcher
 from kafkatwist.wire.record import build_batch
 from tests.brokers import make_broker
 from tests.support import decode_reply, request_frame
+
+#: Prometheus samples: each one's value by name and labels.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def samples_of(text: str) -> Samples:
+    """Prometheus (or OpenMetrics) text, parsed: every sample's value by name and labels."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sample named C{name} with exactly C{labels}."""
+    return samples[(name, frozenset(labels.items()))]
 
 
 def batch(*values: bytes) -> bytes:

@@ -5,31 +5,18 @@ from __future__ import annotations
 import math
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.messages.metadata_records import PartitionChangeRecord
 from kafkatwist.metrics.collector import QUANTILES, BrokerCollector, percentile
-from tests.metrics.support import Metered, batch
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+from tests.metrics.support import Metered, Samples, batch, samples_of, value
 
 
 def scrape(collector: BrokerCollector) -> Samples:
     """Render the collector as Prometheus text and parse it back: samples by name and labels."""
     registry = CollectorRegistry()
     registry.register(collector)
-    text = generate_latest(registry).decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    """The sample named C{name} with exactly C{labels}."""
-    return samples[(name, frozenset(labels.items()))]
+    return samples_of(generate_latest(registry).decode())
 
 
 class CollectorTests(SynchronousTestCase):
