@@ -73,6 +73,11 @@ def endpoint_string(listener: Listener) -> str:
     return f"{kind}:{listener.port}:interface={interface}"
 
 
+def host_port(host: str, port: int) -> str:
+    """C{host:port}, an IPv6 host in brackets (C{[::1]:9092}), as a URL writes it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 # --- listener.security.protocol.map -----------------------------------------
 
 #: Kafka's C{SecurityProtocol} names.

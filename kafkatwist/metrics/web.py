@@ -38,6 +38,7 @@ from twisted.web.server import NOT_DONE_YET, Site
 
 from kafkatwist.broker import Broker
 from kafkatwist.clock import RunBlocking
+from kafkatwist.config.listeners import host_port
 from kafkatwist.config.metrics_config import parse_metrics_listener
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.metrics.collector import BrokerCollector
@@ -289,8 +290,7 @@ async def start_metrics(reactor: object, service: ServedBroker) -> MetricsServer
     broker.hooks.append(hook)
     host = listening.getHost()
     _log.info(
-        "kafkatwist metrics on http://{host}:{port}/metrics and /healthz",
-        host=f"[{host.host}]" if ":" in host.host else host.host,
-        port=host.port,
+        "kafkatwist metrics on http://{address}/metrics and /healthz",
+        address=host_port(host.host, host.port),
     )
     return MetricsServer(broker, hook, site, listening)

@@ -9,6 +9,7 @@ from twisted.copyright import version as twisted_version
 from twisted.logger import Logger
 
 from kafkatwist import __version__
+from kafkatwist.config.listeners import host_port
 from kafkatwist.transport.listeners import BoundListener
 from kafkatwist.transport.service import BrokerService
 
@@ -27,11 +28,7 @@ def version_line() -> str:
 
 def _url(name: str, host: str | None, port: int) -> str:
     """C{NAME://host:port}, an IPv6 host in brackets, no host as L{CLIENTS_HOST}."""
-    if host is None:
-        host = CLIENTS_HOST
-    elif ":" in host:
-        host = f"[{host}]"
-    return f"{name}://{host}:{port}"
+    return f"{name}://{host_port(CLIENTS_HOST if host is None else host, port)}"
 
 
 def bound_urls(listeners: list[BoundListener]) -> str:

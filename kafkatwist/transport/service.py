@@ -19,6 +19,7 @@ from twisted.python.threadpool import ThreadPool
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.cleaner_config import CleanerConfig
+from kafkatwist.config.listeners import host_port
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.config.trace_config import TraceConfig
@@ -82,10 +83,7 @@ def startup_failure_reason(error: BaseException | None) -> str | None:
     if isinstance(error, CannotListenError):
         cause = error.socketError
         reason = getattr(cause, "strerror", None) or str(cause)
-        host = error.interface or "*"
-        if ":" in host:
-            host = f"[{host}]"
-        return f"cannot listen on {host}:{error.port}: {reason}"
+        return f"cannot listen on {host_port(error.interface or '*', error.port)}: {reason}"
     return None
 
 

@@ -7,6 +7,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.trial.unittest import SynchronousTestCase
 
+from kafkatwist.config.listeners import host_port
 from kafkatwist.config.properties import (
     BrokerConfig,
     ConfigError,
@@ -249,3 +250,13 @@ class SecurityProtocolMapTests(SynchronousTestCase):
             },
         )
         self.assertIn("listener CONTROLLER", str(error))
+
+
+class HostPortTests(SynchronousTestCase):
+    """Tests for L{host_port}."""
+
+    def test_forms(self) -> None:
+        """A name or IPv4 address is written as is, an IPv6 address in brackets."""
+        self.assertEqual(host_port("127.0.0.1", 9092), "127.0.0.1:9092")
+        self.assertEqual(host_port("broker.local", 1), "broker.local:1")
+        self.assertEqual(host_port("::1", 9404), "[::1]:9404")
