@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
-from typing import Any
 
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.storage.kraft import run_now
 from kafkatwist.trace.sink import FLUSH_CHARS, FileSink, LogSink
-
-
-class HeldJobs:
-    """A C{run_blocking} whose jobs wait until the test runs them."""
-
-    def __init__(self) -> None:
-        self.jobs: list[tuple[Callable[[], Any], Deferred[Any]]] = []
-
-    def __call__(self, fn: Callable[[], Any]) -> Deferred[Any]:
-        d: Deferred[Any] = Deferred()
-        self.jobs.append((fn, d))
-        return d
-
-    def run_one(self) -> None:
-        fn, d = self.jobs.pop(0)
-        try:
-            result = fn()
-        except Exception as e:
-            d.errback(e)
-        else:
-            d.callback(result)
+from tests.storage.support import ManualRunBlocking
 
 
 class FileSinkTests(SynchronousTestCase):
@@ -74,47 +51,46 @@ class FileSinkTests(SynchronousTestCase):
 
     def test_many_characters_go_at_once(self) -> None:
         """A megabyte of lines waiting starts a job without waiting for the interval."""
-        jobs = HeldJobs()
+        jobs = ManualRunBlocking()
         sink = FileSink(self.path, jobs, self.clock)
         sink.write("x" * (FLUSH_CHARS - 10))
-        self.assertEqual(jobs.jobs, [])
+        self.assertEqual(jobs.pending, [])
         sink.write("y" * 10)
-        self.assertEqual(len(jobs.jobs), 1)
+        self.assertEqual(len(jobs.pending), 1)
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_lines_wait_for_the_writer_then_go_together(self) -> None:
         """While a job writes, lines wait; one later job writes them all."""
-        jobs = HeldJobs()
+        jobs = ManualRunBlocking()
         sink = FileSink(self.path, jobs, self.clock)
         sink.write("1")
         self.clock.advance(FileSink.interval)
         sink.write("2")
         sink.write("3")
-        self.assertEqual(len(jobs.jobs), 1)
+        self.assertEqual(len(jobs.pending), 1)
         jobs.run_one()
-        self.assertEqual(jobs.jobs, [])
+        self.assertEqual(jobs.pending, [])
         self.clock.advance(FileSink.interval)
-        self.assertEqual(len(jobs.jobs), 1)
+        self.assertEqual(len(jobs.pending), 1)
         jobs.run_one()
         self.assertEqual(self.content(), "1\n2\n3\n")
 
     def test_close_waits_for_the_writer(self) -> None:
         """Close writes what waits at once and fires once it is written and the file closed."""
-        jobs = HeldJobs()
+        jobs = ManualRunBlocking()
         sink = FileSink(self.path, jobs, self.clock)
         sink.write("1")
         self.clock.advance(FileSink.interval)
         sink.write("2")
         closed = sink.close()
         self.assertNoResult(closed)
-        while jobs.jobs:
-            jobs.run_one()
+        jobs.run_all()
         self.successResultOf(closed)
         self.assertEqual(self.content(), "1\n2\n")
 
     def test_drops_when_the_writer_lags(self) -> None:
         """Beyond max_pending characters, lines are dropped, then counted in a line."""
-        jobs = HeldJobs()
+        jobs = ManualRunBlocking()
         sink = FileSink(self.path, jobs, self.clock, max_pending=12)
         sink.write("first")
         self.clock.advance(FileSink.interval)  # "first" goes to the writer
@@ -123,8 +99,7 @@ class FileSinkTests(SynchronousTestCase):
         jobs.run_one()
         sink.write("after")
         self.clock.advance(FileSink.interval)
-        while jobs.jobs:
-            jobs.run_one()
+        jobs.run_all()
         self.assertEqual(self.content(), 'first\n123456\n{"kind": "dropped", "lines": 1}\nafter\n')
 
     def test_write_failure_logged_once(self) -> None:
