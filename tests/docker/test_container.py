@@ -10,6 +10,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from kafkatwist.config.environment import VariableError
 from kafkatwist.config.java_properties import parse_properties
 from kafkatwist.container import LaunchError, main, prepare
+from tests.storage.support import temp_dir
 
 DEFAULTS = """\
 listeners=PLAINTEXT://0.0.0.0:9092
@@ -22,8 +23,8 @@ class PrepareTests(SynchronousTestCase):
     """L{prepare}: the image's defaults or the given file, under the C{KAFKA_*} variables."""
 
     def setUp(self) -> None:
-        self.directory = self.mktemp()
-        os.makedirs(self.directory)
+        # Not self.mktemp(): under pytest that writes into the checkout.
+        self.directory = temp_dir(self)
         self.defaults = os.path.join(self.directory, "defaults.properties")
         with open(self.defaults, "w") as f:
             f.write(DEFAULTS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from twisted.internet.task import Clock
 from twisted.logger import capturedLogs, formatEvent
@@ -11,16 +10,14 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.storage.kraft import run_now
 from kafkatwist.trace.sink import FLUSH_CHARS, FileSink, LogSink
-from tests.storage.support import ManualRunBlocking
+from tests.storage.support import ManualRunBlocking, temp_dir
 
 
 class FileSinkTests(SynchronousTestCase):
     def setUp(self) -> None:
         # Not self.mktemp(): under pytest that writes into the checkout.
-        directory = tempfile.TemporaryDirectory()
-        self.addCleanup(directory.cleanup)
-        self.directory = directory.name
-        self.path = os.path.join(directory.name, "trace.jsonl")
+        self.directory = temp_dir(self)
+        self.path = os.path.join(self.directory, "trace.jsonl")
         self.clock = Clock()
 
     def content(self) -> str:
