@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.config.values import ConfigError
 from kafkatwist.healthcheck import HealthError, main, probe, target_from_properties
 from tests.integration.child import free_port
+from tests.storage.support import temp_dir
 
 
 class TargetTests(SynchronousTestCase):
@@ -61,4 +64,4 @@ class ProbeFailureTests(SynchronousTestCase):
 
     def test_main_missing_file(self) -> None:
         """L{main} exits 1 when the properties file does not exist."""
-        self.assertEqual(main([self.mktemp()]), 1)
+        self.assertEqual(main([os.path.join(temp_dir(self), "missing.properties")]), 1)
