@@ -202,4 +202,4 @@ class Children:
             server.close()
 
 
-__all__ = ["Child", "ChildError", "Children", "ForkServer", "alive"]
+__all__ = ["Child", "ChildError", "Children", "ForkServer", "alive", "running"]
