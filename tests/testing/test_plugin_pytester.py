@@ -172,7 +172,9 @@ def test_pytest_twisted_tests(user: pytest.Pytester) -> None:
     result.assert_outcomes(passed=4)
 
 
-OBSERVED_TESTS = TWISTED_TESTS.partition("\n@pytest_twisted")[0] + '''
+OBSERVED_TESTS = (
+    TWISTED_TESTS.partition("\n@pytest_twisted")[0]
+    + """
 import json
 import urllib.request
 from datetime import datetime
@@ -217,11 +219,12 @@ async def test_metrics_and_trace(kafka_broker, tmp_path):
     assert produces[1]["body"]["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == 6
     first, later = (datetime.fromisoformat(produces[i]["time"]) for i in (3, 4))
     assert (later - first).total_seconds() >= 3600
-'''
+"""
+)
 
 
 def test_metrics_and_trace_in_process(user: pytest.Pytester) -> None:
-    """An in-process broker with metrics and the trace on: its metrics port, a fault seen by both."""
+    """In process, metrics and the trace on: the metrics port; a fault seen by both; trace time."""
     user.makepyfile(test_observed=OBSERVED_TESTS)
     result = user.runpytest_subprocess("-p", PLUGIN, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
