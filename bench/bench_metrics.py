@@ -48,6 +48,7 @@ from bench.bench_clients import (  # noqa: E402
 from kafkatwist.config.properties import BrokerConfig  # noqa: E402
 from kafkatwist.hooks import Exchange  # noqa: E402
 from kafkatwist.messages.fetch import FetchPartition, FetchRequest, FetchTopic  # noqa: E402
+from kafkatwist.messages.heartbeat import HeartbeatRequest  # noqa: E402
 from kafkatwist.messages.produce import (  # noqa: E402
     PartitionProduceData,
     ProduceRequest,
@@ -155,7 +156,7 @@ def started(metrics: bool) -> BrokerService:
 
 
 def requests_frames() -> dict[str, bytes]:
-    """A Produce of one 10 x 100 B batch, and a Fetch of 16 KiB from offset 0."""
+    """A Produce of one 10 x 100 B batch, a Fetch of 16 KiB from offset 0, a Heartbeat."""
     records = build_batch([(None, b"x" * 100)] * 10, base_timestamp=1_700_000_000_000)
     data = PartitionProduceData(index=0, records=records)
     produce = ProduceRequest(
@@ -170,9 +171,13 @@ def requests_frames() -> dict[str, bytes]:
         max_bytes=1 << 20,
         topics=(FetchTopic(topic="bench", partitions=(part,)),),
     )
+    # A Heartbeat of an unknown group: a handler that does next to nothing, so the
+    # dispatcher's own hook path stands out.
+    heartbeat = HeartbeatRequest(group_id="none", generation_id=1, member_id="m")
     return {
         "produce": request_frame(0, 11, 1, produce, client_id="bench", framed=False),
         "fetch": request_frame(1, 12, 1, fetch, client_id="bench", framed=False),
+        "heartbeat": request_frame(12, 4, 1, heartbeat, client_id="bench", framed=False),
     }
 
 

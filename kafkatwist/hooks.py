@@ -1,8 +1,9 @@
 """Request hooks: what metrics, the protocol trace and fault injection see of each request.
 
 A hook is registered in L{kafkatwist.broker.Broker.hooks} (at any time: the
-dispatcher reads the list per request). With none registered the dispatcher
-builds nothing and calls nothing: hooks are free when off.
+dispatcher reads the list once per request, when it decodes it, so a hook
+registered meanwhile starts with the next request). With none registered the
+dispatcher builds nothing and calls nothing: hooks are free when off.
 
 For each request that decodes (one that does not closes the connection before
 any hook sees it) the dispatcher calls, in registration order:
@@ -11,7 +12,8 @@ any hook sees it) the dispatcher calls, in registration order:
   - return None: go on;
   - return a Deferred: the handler waits for it (a delay, a pause);
   - raise L{KafkaError}: the request is answered with the API's error response
-    with that code (the handler does not run);
+    with that code (the handler does not run); the later hooks still see the
+    request (the first KafkaError is the answer), and every hook the answer;
   - raise L{ProtocolViolation}: the connection is closed, with one log line;
   - raise L{ConnectionReset}: the connection is aborted (an RST, no FIN).
 * L{RequestHook.answered} once the response is encoded (or, for an acks=0

@@ -173,6 +173,17 @@ class ArchitectureTests(SynchronousTestCase):
         }
         self.assertEqual(big, {})
 
+    def test_tests_never_mktemp(self) -> None:
+        """No test calls trial's C{TestCase.mktemp}: under pytest it writes into the checkout."""
+        tests = PACKAGE.parent / "tests"
+        call = "self." + "mktemp()"
+        users = sorted(
+            str(path.relative_to(tests))
+            for path in tests.rglob("*.py")
+            if call in path.read_text().replace(f"Not {call}", "")
+        )
+        self.assertEqual(users, [])
+
     def test_the_rules_see_the_package(self) -> None:
         """The rules read every package of the layout (so they cannot pass vacuously)."""
         layers = {_layer(name) for name, _ in _modules()}

@@ -13,8 +13,9 @@ C{log_dir}, C{port} (0: any free port), C{properties}, C{clock} (a
 L{JumpClock}: C{advance} works) and C{log_file} (the broker's log, made its
 stderr). Only then does it install a reactor (a forked epoll must not be
 shared) and start the broker on 127.0.0.1, writing one JSON line to stdout:
-C{{"ready": port}} or C{{"error": reason}}. Then each line on stdin is a
-control call, C{{"id": n, "call": name, "args": [...], "kwargs": {...}}}
+C{{"ready": port, "metrics_port": port or null}} or C{{"error": reason}}.
+Then each line on stdin is a control call,
+C{{"id": n, "call": name, "args": [...], "kwargs": {...}}}
 (L{ControlledBroker.call}; C{"stop"} stops the broker cleanly and exits),
 answered by one line, C{{"id": n, "result": value}} or C{{"id": n, "error":
 message}}.
@@ -137,7 +138,7 @@ async def serve(spec: dict[str, JSON], reactor: _ChildReactor) -> None:
         os.write(1, encode({"error": f"{type(e).__name__}: {e}"}))
         sys.stderr.flush()
         os._exit(1)
-    os.write(1, encode({"ready": broker.port}))
+    os.write(1, encode({"ready": broker.port, "metrics_port": broker.metrics_port}))
     StandardIO(Control(broker, reactor))  # type: ignore[no-untyped-call]
 
 

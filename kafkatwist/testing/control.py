@@ -58,6 +58,12 @@ class ControlledBroker:
         """The first listener's port."""
         return self.service.listeners[0].port.getHost().port
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The metrics listener's port (C{kafkatwist.metrics.listener}), None when off."""
+        metrics = self.service.metrics
+        return None if metrics is None else metrics.port
+
     def call(self, name: str, args: list[JSON], kwargs: dict[str, JSON]) -> Deferred[JSON]:
         """
         Run the control call C{name}: C{faults.<method>}, C{advance} or C{create_topic}.

@@ -42,7 +42,7 @@ def alive(pid: int) -> bool:
     """Whether process C{pid} exists and has not ended (a zombie has)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
+            return running(f)
     except FileNotFoundError:
         if os.path.isdir("/proc/self"):
             return False
@@ -51,6 +51,15 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def running(stat: IO[str]) -> bool:
+    """Whether the process of an open C{/proc/PID/stat} runs (not a zombie, not reaped since)."""
+    try:
+        text = stat.read()
+    except ProcessLookupError:  # reaped (by the fork server) after the open: ESRCH
+        return False
+    return text.rpartition(")")[2].split()[0] != "Z"
 
 
 @define(eq=False)
@@ -193,4 +202,4 @@ class Children:
             server.close()
 
 
-__all__ = ["Child", "ChildError", "Children", "ForkServer", "alive"]
+__all__ = ["Child", "ChildError", "Children", "ForkServer", "alive", "running"]

@@ -39,6 +39,11 @@ class InProcessBroker:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def metrics_port(self) -> int | None:
+        """The port of C{/metrics} and C{/healthz} (C{kafkatwist.metrics.listener}), or None."""
+        return self._current.metrics_port
+
+    @property
     def running(self) -> bool:
         """Whether the broker serves."""
         return self._running is not None

@@ -83,6 +83,8 @@ class BrokerProcess:
     A kafkatwist broker in a child process, on 127.0.0.1 over C{log_dir}.
 
     @ivar log_file: Where the broker's log goes (its stderr), kept for a failing test to read.
+    @ivar metrics_port: The port of its metrics and C{/healthz} (C{kafkatwist.metrics.listener},
+        port 0 included), None when off.
     @ivar faults: The broker's L{kafkatwist.testing.faults.Faults}: C{faults.fail_next(...)}
         and every other method of it, forwarded by name.
     """
@@ -94,6 +96,7 @@ class BrokerProcess:
     timeout: float = 30.0
     children: Children = field(factory=Children)
     port: int = 0
+    metrics_port: int | None = field(default=None, init=False)
     _proc: Child | None = None
     _channel: _Channel | None = None
     _ids: int = 0
@@ -145,6 +148,8 @@ class BrokerProcess:
             self.crash()
             raise BrokerError(f"the broker failed to start: {ready.get('error')}")
         self.port = port
+        metrics_port = ready.get("metrics_port")
+        self.metrics_port = metrics_port if isinstance(metrics_port, int) else None
 
     def call(self, call: str, /, *args: JSON, **kwargs: JSON) -> JSON:
         """Run the broker's control call C{call} (L{ControlledBroker.call}); its result."""

@@ -31,7 +31,7 @@ from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis.api_versions import build_response as api_versions_response
 from kafkatwist.clock import HandlingTimer
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation
-from kafkatwist.hooks import Exchange
+from kafkatwist.hooks import Exchange, RequestHook
 from kafkatwist.security.session import Session
 from kafkatwist.wire import schema
 from kafkatwist.wire.header import (
@@ -123,12 +123,16 @@ class Dispatcher:
             timer=timer,
             session=Session() if session is None else session,
         )
-        exchange = None
         if self.broker.hooks:
+            # One snapshot per request: a hook registered meanwhile sees the next request,
+            # and every hook shown the answer was shown the request.
+            hooks = tuple(self.broker.hooks)
             exchange = Exchange(
                 header, spec.name, ctx.session, peer, request, len(frame), time.perf_counter()
             )
-        handled = self._handle(spec, ctx, request, throttle, exchange)
+            handled = self._handle(spec, ctx, request, throttle, exchange, hooks)
+        else:
+            handled = self._handle(spec, ctx, request, throttle)
         return Deferred.fromCoroutine(handled if timer is None else timer.drive(handled))
 
     async def _handle(
@@ -138,11 +142,25 @@ class Dispatcher:
         request: object,
         throttle: Callable[[int], None] | None,
         exchange: Exchange | None = None,
+        hooks: tuple[RequestHook, ...] = (),
     ) -> Reply:
         version = ctx.header.api_version
         try:
             if exchange is not None:
-                await self._received(exchange)
+                # Every hook sees the request, in order, each Deferred awaited in turn
+                # (inline: a coroutine of its own cost a microsecond a request); the
+                # first KafkaError is the answer, once the others have seen it.
+                refused: KafkaError | None = None
+                for hook in hooks:
+                    try:
+                        waiting = hook.received(exchange)
+                    except KafkaError as e:
+                        refused = refused or e
+                        continue
+                    if waiting is not None:
+                        await waiting
+                if refused is not None:
+                    raise refused
             response = await spec.handle(ctx, request)
         except (ProtocolViolation, CancelledError):
             raise
@@ -172,19 +190,16 @@ class Dispatcher:
                 )
                 reply = self._encode(spec, ctx.header, response)
         if exchange is not None:
-            for late in self._answered(exchange, response, reply):
+            for late in self._answered(exchange, hooks, response, reply):
                 await late
         return reply
 
-    async def _received(self, exchange: Exchange) -> None:
-        """Show the request to every hook; wait for the Deferreds they return (one at a time)."""
-        for hook in list(self.broker.hooks):
-            waiting = hook.received(exchange)
-            if waiting is not None:
-                await waiting
-
     def _answered(
-        self, exchange: Exchange, response: object | None, reply: Reply
+        self,
+        exchange: Exchange,
+        hooks: tuple[RequestHook, ...],
+        response: object | None,
+        reply: Reply,
     ) -> list[Deferred[None]]:
         """
         Show the answered exchange to every hook; one that raises is logged, not fatal.
@@ -192,10 +207,10 @@ class Dispatcher:
         @return: The Deferreds the hooks returned: the reply waits for them.
         """
         exchange.response = response
-        exchange.response_size = 0 if reply is None else sum(len(chunk) for chunk in reply)
+        exchange.response_size = 0 if reply is None else sum(map(len, reply))
         exchange.finished = time.perf_counter()
         late = []
-        for hook in list(self.broker.hooks):
+        for hook in hooks:
             try:
                 waiting = hook.answered(exchange)
             except Exception:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
+import urllib.request
 from collections.abc import Mapping
 
 import kafka
@@ -240,3 +242,31 @@ def test_module_broker_again(
     assert len({kafka_broker_module.port, kafka_broker_session.port, kafka_broker.port}) == 3
     assert consume(kafka_broker_module.bootstrap_servers, "module-topic", 1) == [b"m"]
     assert _log_dir_of(kafka_broker_session) != _log_dir_of(kafka_broker_module)
+
+
+@pytest.mark.kafka_broker(
+    properties={"kafkatwist.metrics.listener": "127.0.0.1:0", "kafkatwist.trace.enable": "true"}
+)
+def test_metrics_and_trace(kafka_broker: BrokerProcess) -> None:
+    """A child broker with metrics on port 0 says which; an injected error is counted, traced."""
+    port = kafka_broker.metrics_port
+    assert isinstance(port, int) and port > 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=TIMEOUT) as answer:
+        assert (answer.status, answer.read()) == (200, b"ok\n")
+    kafka_broker.create_topic("metered")
+    kafka_broker.faults.fail_next("Produce", "NOT_LEADER_OR_FOLLOWER")
+    produce(kafka_broker.bootstrap_servers, "metered", [b"one"], **{"retry.backoff.ms": 10})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=TIMEOUT) as answer:
+        text = answer.read().decode()
+    assert '_failedproducerequests_total{topic="metered"} 1.0' in text
+    assert 'kafka_server_brokertopicmetrics_messagesin_total{topic="metered"} 1.0' in text
+    with open(kafka_broker.log_file, encoding="utf-8") as log:
+        produces = [line for line in log if '"api":"Produce"' in line]
+    kinds = [re.search(r'"kind":"(\w+)"', line).group(1) for line in produces]  # type: ignore[union-attr]
+    assert kinds == ["request", "response"] * 2
+    assert '"ErrorCode":6' in produces[1]
+
+
+def test_no_metrics_port(kafka_broker: BrokerProcess) -> None:
+    """Without kafkatwist.metrics.listener the broker has no metrics port."""
+    assert kafka_broker.metrics_port is None

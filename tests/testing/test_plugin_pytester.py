@@ -170,3 +170,61 @@ def test_pytest_twisted_tests(user: pytest.Pytester) -> None:
     user.makepyfile(test_twisted=TWISTED_TESTS)
     result = user.runpytest_subprocess("-p", PLUGIN, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=4)
+
+
+OBSERVED_TESTS = (
+    TWISTED_TESTS.partition("\n@pytest_twisted")[0]
+    + """
+import json
+import urllib.request
+from datetime import datetime
+
+from twisted.internet import task
+
+
+def scrape(port, path):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as answer:
+        return answer.status, answer.read().decode()
+
+
+@pytest.fixture
+def kafka_broker_properties(tmp_path):
+    return {
+        "kafkatwist.metrics.listener": "127.0.0.1:0",
+        "kafkatwist.trace.enable": "true",
+        "kafkatwist.trace.file": str(tmp_path / "trace.jsonl"),
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_and_trace(kafka_broker, tmp_path):
+    assert isinstance(kafka_broker, InProcessBroker)
+    port = kafka_broker.metrics_port
+    assert port == kafka_broker.service.metrics.port
+    assert await in_thread(scrape, port, "/healthz") == (200, "ok\\n")
+    await kafka_broker.create_topic("metered")
+    kafka_broker.faults.fail_next("Produce", "NOT_LEADER_OR_FOLLOWER")
+    await in_thread(produce, kafka_broker.bootstrap_servers, "metered", b"one")
+    _, text = await in_thread(scrape, port, "/metrics")
+    assert 'failedproducerequests_total{topic="metered"} 1.0' in text
+    kafka_broker.advance(3600)  # the trace's time is the broker's: it jumps with the clock
+    await in_thread(produce, kafka_broker.bootstrap_servers, "metered", b"two")
+    for _ in range(100):  # the file is written every 0.2 s
+        lines = (tmp_path / "trace.jsonl").read_text().splitlines()
+        produces = [json.loads(l) for l in lines if '"api":"Produce"' in l]
+        if len(produces) == 6:
+            break
+        await task.deferLater(reactor, 0.05)
+    assert [p["kind"] for p in produces] == ["request", "response"] * 3
+    assert produces[1]["body"]["Responses"][0]["PartitionResponses"][0]["ErrorCode"] == 6
+    first, later = (datetime.fromisoformat(produces[i]["time"]) for i in (3, 4))
+    assert (later - first).total_seconds() >= 3600
+"""
+)
+
+
+def test_metrics_and_trace_in_process(user: pytest.Pytester) -> None:
+    """In process, metrics and the trace on: the metrics port; a fault seen by both; trace time."""
+    user.makepyfile(test_observed=OBSERVED_TESTS)
+    result = user.runpytest_subprocess("-p", PLUGIN, "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

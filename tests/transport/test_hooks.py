@@ -75,6 +75,37 @@ class HookTests(SynchronousTestCase):
         self.assertEqual(body.error_code, ErrorCode.NOT_CONTROLLER)
         self.assertEqual(body.api_keys, ())
 
+    def test_kafka_error_still_shown_to_later_hooks(self) -> None:
+        """After a hook's KafkaError the later hooks still see the request, then its answer."""
+        self.hook.raise_ = KafkaError(ErrorCode.NOT_CONTROLLER)
+        second = Recorder()
+        self.broker.hooks.append(second)
+        reply = self.successResultOf(self.dispatcher.dispatch(API_VERSIONS, "p:1"))
+        body = decode_reply(reply, ApiVersionsResponse, 3)[1]
+        self.assertEqual(body.error_code, ErrorCode.NOT_CONTROLLER)
+        self.assertEqual([kind for kind, _ in second.seen], ["received", "answered"])
+
+    def test_first_kafka_error_wins(self) -> None:
+        """When two hooks raise KafkaError, the first one's code is the answer."""
+        self.hook.raise_ = KafkaError(ErrorCode.NOT_CONTROLLER)
+        self.broker.hooks.append(Recorder(raise_=KafkaError(ErrorCode.BROKER_NOT_AVAILABLE)))
+        reply = self.successResultOf(self.dispatcher.dispatch(API_VERSIONS, "p:1"))
+        body = decode_reply(reply, ApiVersionsResponse, 3)[1]
+        self.assertEqual(body.error_code, ErrorCode.NOT_CONTROLLER)
+
+    def test_hook_added_during_a_request(self) -> None:
+        """A hook registered while a request waits sees the next request, not this one's answer."""
+        self.hook.wait = Deferred()
+        d = self.dispatcher.dispatch(API_VERSIONS, "p:1")
+        added = Recorder()
+        self.broker.hooks.insert(0, added)  # as Faults.install does
+        self.hook.wait.callback(None)
+        self.successResultOf(d)
+        self.assertEqual(added.seen, [])
+        self.hook.wait = None
+        self.successResultOf(self.dispatcher.dispatch(API_VERSIONS, "p:1"))
+        self.assertEqual([kind for kind, _ in added.seen], ["received", "answered"])
+
     def test_deferred_delays_the_handler(self) -> None:
         """A returned Deferred holds the request until it fires."""
         self.hook.wait = Deferred()
