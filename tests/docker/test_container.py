@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -22,8 +23,10 @@ class PrepareTests(SynchronousTestCase):
     """L{prepare}: the image's defaults or the given file, under the C{KAFKA_*} variables."""
 
     def setUp(self) -> None:
-        self.directory = self.mktemp()
-        os.makedirs(self.directory)
+        # Not self.mktemp(): under pytest it writes into the checkout.
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.directory = directory.name
         self.defaults = os.path.join(self.directory, "defaults.properties")
         with open(self.defaults, "w") as f:
             f.write(DEFAULTS)

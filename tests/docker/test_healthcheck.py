@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -68,4 +70,5 @@ class ProbeFailureTests(SynchronousTestCase):
 
     def test_main_missing_file(self) -> None:
         """L{main} exits 1 when the properties file does not exist."""
-        self.assertEqual(main([self.mktemp()]), 1)
+        with tempfile.TemporaryDirectory() as directory:
+            self.assertEqual(main([os.path.join(directory, "missing.properties")]), 1)
