@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from io import BytesIO
 from typing import Protocol, cast
 
 from attrs import define, field
@@ -34,7 +35,7 @@ from twisted.web.http import Request as TwistedRequest
 from twisted.web.http_headers import Headers
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from kafkatwist.broker import Broker
 from kafkatwist.clock import RunBlocking
@@ -42,9 +43,11 @@ from kafkatwist.config.metrics_config import parse_metrics_listener
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.metrics.collector import BrokerCollector
 from kafkatwist.metrics.hook import MetricsHook
+from kafkatwist.transport.connection import Connection
 from kafkatwist.transport.listeners import BoundListener, ListeningPort
 
 __all__ = [
+    "MAX_BODY",
     "MetricsServer",
     "ServedBroker",
     "health_problems",
@@ -54,6 +57,10 @@ __all__ = [
 ]
 
 _log = Logger()
+
+#: Neither page reads a request body: a larger one is answered 413 and its connection closed.
+MAX_BODY = 64 * 1024
+_TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class ServedBroker(Protocol):
@@ -197,10 +204,48 @@ class _Root(Resource):
         return notFound()
 
 
+class _Request(Request):
+    """
+    A request whose body stays in memory, up to L{MAX_BODY} bytes.
+
+    twisted.web spools a body of unknown or large size to a temporary file,
+    as much as the client sends: a client could fill the disk. Neither page
+    reads a body, so one over L{MAX_BODY} is answered 413 and the
+    connection closed; what was already on its way is dropped.
+    """
+
+    _refused = False
+    _body: BytesIO
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = self._body = BytesIO()
+        if length is not None and length > MAX_BODY:
+            self._refuse()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._body.tell() + len(data) > MAX_BODY:
+            self._refuse()
+            return
+        self._body.write(data)
+
+    def process(self) -> None:
+        if not self._refused:
+            super().process()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _refuse(self) -> None:
+        self._refused = True
+        transport = cast(Connection, self.channel.transport)
+        transport.writeSequence((_TOO_LARGE,))
+        transport.loseConnection()
+
+
 class _Site(Site):
-    """A quiet site: no access log."""
+    """A quiet site (no access log) whose requests keep no large body (L{_Request})."""
 
     noisy = False
+    requestFactory = _Request
 
     def log(self, request: TwistedRequest) -> None:
         """No access log: a scrape every few seconds would fill it."""
