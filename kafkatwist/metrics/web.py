@@ -301,11 +301,14 @@ class MetricsServer:
             await stopped
 
 
-def _topic_name(broker: Broker) -> Callable[[uuid.UUID], str | None]:
-    """The name of a topic id in the broker's current metadata image."""
+def _topic_name(broker: Broker) -> Callable[[str, uuid.UUID], str | None]:
+    """The name of a topic, by name or id, if it is in the broker's current metadata image."""
 
-    def name(topic_id: uuid.UUID) -> str | None:
-        topic = broker.metadata.image.topics_by_id.get(topic_id)
+    def name(name: str, topic_id: uuid.UUID) -> str | None:
+        image = broker.metadata.image
+        if name:
+            return name if name in image.topics else None
+        topic = image.topics_by_id.get(topic_id)
         return None if topic is None else topic.name
 
     return name
