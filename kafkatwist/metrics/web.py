@@ -28,8 +28,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
-from twisted.protocols.policies import WrappingFactory
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from twisted.web.http import Request as TwistedRequest
 from twisted.web.http_headers import Headers
@@ -48,6 +49,7 @@ from kafkatwist.transport.listeners import BoundListener, ListeningPort
 
 __all__ = [
     "MAX_BODY",
+    "MAX_CONNECTIONS",
     "MetricsServer",
     "ServedBroker",
     "health_problems",
@@ -60,6 +62,8 @@ _log = Logger()
 
 #: Neither page reads a request body: a larger one is answered 413 and its connection closed.
 MAX_BODY = 64 * 1024
+#: Open connections at most (scrapers and probes are few): beyond, a new one is closed at once.
+MAX_CONNECTIONS = 64
 _TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -251,15 +255,25 @@ class _Site(Site):
         """No access log: a scrape every few seconds would fill it."""
 
 
+class _Connections(WrappingFactory):
+    """A site's factory that knows its open connections and refuses more than L{MAX_CONNECTIONS}."""
+
+    def buildProtocol(self, addr: IAddress | None) -> ProtocolWrapper | None:  # type: ignore[override]
+        if len(self.protocols) >= MAX_CONNECTIONS:
+            return None  # the reactor closes the connection
+        return super().buildProtocol(addr)
+
+
 def metrics_site(metrics: MetricsPage, problems: Callable[[], list[str]]) -> WrappingFactory:
     """
     The site (C{/metrics} and C{/healthz}), wrapped to know its open
-    connections (keep-alive scrapers), which L{MetricsServer.stop} closes.
+    connections (keep-alive scrapers), which L{MetricsServer.stop} closes,
+    and to keep them few (L{MAX_CONNECTIONS}).
     """
     root = _Root()  # type: ignore[no-untyped-call, unused-ignore]
     root.putChild(b"metrics", cast(IResource, metrics))
     root.putChild(b"healthz", cast(IResource, HealthPage(problems)))
-    return WrappingFactory(_Site(cast(IResource, root)))  # type: ignore[no-untyped-call, unused-ignore]
+    return _Connections(_Site(cast(IResource, root)))  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def metrics_page(

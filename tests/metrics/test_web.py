@@ -19,7 +19,14 @@ from kafkatwist.config.metrics_config import MetricsAddress, parse_metrics_liste
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.values import ConfigError
 from kafkatwist.metrics.collector import BrokerCollector
-from kafkatwist.metrics.web import MAX_BODY, HealthPage, MetricsPage, metrics_page, metrics_site
+from kafkatwist.metrics.web import (
+    MAX_BODY,
+    MAX_CONNECTIONS,
+    HealthPage,
+    MetricsPage,
+    metrics_page,
+    metrics_site,
+)
 from kafkatwist.storage.kraft import run_now
 from tests.metrics.support import Metered, batch
 from tests.storage.support import ManualRunBlocking
@@ -155,6 +162,21 @@ class HostileClientTests(SynchronousTestCase):
         self.assertTrue(transport.disconnecting)
         protocol.dataReceived(chunk * 4)  # what was already on its way is dropped
         self.assertEqual(transport.value().count(b"HTTP/1.1"), 1)
+
+    def test_connections_limited(self) -> None:
+        """Past L{MAX_CONNECTIONS} open connections a new one is refused until one ends."""
+        m = Metered()
+        site = metrics_site(metrics_page(m.broker, m.hook, dict, run_now), list)
+        address = IPv4Address("TCP", "127.0.0.1", 5000)
+        opened = []
+        for _ in range(MAX_CONNECTIONS):
+            protocol = site.buildProtocol(address)  # type: ignore[arg-type]
+            assert protocol is not None
+            protocol.makeConnection(StringTransport())
+            opened.append(protocol)
+        self.assertIsNone(site.buildProtocol(address))  # type: ignore[arg-type]
+        opened[0].connectionLost(Failure(ConnectionDone()))
+        self.assertIsNotNone(site.buildProtocol(address))  # type: ignore[arg-type]
 
 
 class ListenerConfigTests(SynchronousTestCase):
