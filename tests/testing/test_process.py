@@ -92,3 +92,19 @@ def test_failed_start_says_why(tmp_path: Path) -> None:
     assert not broker.running
     with pytest.raises(BrokerError, match="not running"):
         broker.faults.pending()
+
+
+def test_late_answer_does_not_desynchronise_calls(tmp_path: Path) -> None:
+    """A call that timed out: its late answer is skipped, and the next calls get their own."""
+    broker = BrokerProcess(str(tmp_path / "logs"), str(tmp_path / "log"))
+    broker.start()
+    try:
+        broker.timeout = 0.0  # the answer cannot come in time
+        with pytest.raises(BrokerError, match="did not answer"):
+            broker.faults.fail_next("Produce", "NOT_LEADER_OR_FOLLOWER")
+        broker.timeout = 30.0
+        assert broker.faults.pending() == 1
+        broker.faults.clear()
+        assert broker.faults.pending() == 0
+    finally:
+        broker.crash()
