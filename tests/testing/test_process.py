@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kafkatwist.storage.checkpoints import CLEAN_SHUTDOWN_FILE
+from kafkatwist.testing.forkserver import Children
 from kafkatwist.testing.process import BrokerError, BrokerProcess
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -108,3 +110,22 @@ def test_late_answer_does_not_desynchronise_calls(tmp_path: Path) -> None:
         assert broker.faults.pending() == 0
     finally:
         broker.crash()
+
+
+def test_dead_fork_server_replaced_and_released() -> None:
+    """A fork server that died is replaced; its socket is closed and its process reaped."""
+    children = Children()
+    try:
+        children.take(30.0).close()
+        dead = children.server_pid
+        assert dead is not None
+        fds = len(os.listdir("/proc/self/fd"))
+        os.kill(dead, signal.SIGKILL)
+        wait_gone(dead)
+        children.take(30.0).close()
+        assert children.server_pid not in (None, dead)
+        assert len(os.listdir("/proc/self/fd")) == fds
+        with pytest.raises(ChildProcessError):
+            os.waitpid(dead, os.WNOHANG)  # reaped, not a zombie
+    finally:
+        children.close()
