@@ -427,16 +427,6 @@ def _response(
 
 
 def error_response(request: ProduceRequest, version: int, code: ErrorCode) -> ProduceResponse:
-    """
-    Every partition answered with C{code} (the dispatcher's answer to a
-    C{KafkaError} or a crash, a request hook's injected error included).
-
-    @raise ProtocolViolation: for acks=0, whose client reads no response (one
-        sent would answer its next request): the connection closes instead,
-        as Kafka's C{getErrorResponse} answers null.
-    """
-    if request.acks == 0:
-        raise ProtocolViolation(f"{code.name} in acks=0 Produce: closing instead of answering")
     return _response(
         (td, [_error(pd.index, code) for pd in td.partition_data]) for td in request.topic_data
     )
