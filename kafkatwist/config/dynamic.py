@@ -83,8 +83,13 @@ def config_type(name: str) -> int | None:
             if d is not None:
                 return d.type
     if is_kafka_key(name):
-        # Kafka defines it; kafkatwist does not catalogue its type.
-        return TYPE_PASSWORD if "password" in name or name.endswith("jaas.config") else TYPE_STRING
+        # Kafka defines it; kafkatwist does not catalogue its type. Kafka's
+        # PASSWORD keys are its passwords, JAAS configs, secrets and keys
+        # (delegation.token.secret.key and its alias delegation.token.master.key).
+        secret = any(word in name for word in ("password", "secret")) or name.endswith(
+            ("jaas.config", ".key")
+        )
+        return TYPE_PASSWORD if secret else TYPE_STRING
     return None
 
 

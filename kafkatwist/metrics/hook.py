@@ -123,10 +123,13 @@ class MetricsHook:
     """
     The metrics' L{kafkatwist.hooks.RequestHook}.
 
-    @ivar topic_name: The name of a topic id (Produce v13+, Fetch v13+), or None.
+    @ivar topic_name: The name of an existing topic, given its name (Produce and
+        Fetch before v13) or its id (v13+, the name empty); None when no such topic
+        exists: then nothing is counted for it, as Kafka keeps no stats of a topic
+        it does not know (and a client naming many topics cannot grow L{topics}).
     """
 
-    topic_name: Callable[[uuid.UUID], str | None]
+    topic_name: Callable[[str, uuid.UUID], str | None]
     #: Requests answered, by (API name, version).
     requests: dict[tuple[str, int], int] = field(factory=dict)
     #: Request times, by API name.
@@ -171,11 +174,10 @@ class MetricsHook:
 
     def _topic(self, name: str, topic_id: uuid.UUID) -> TopicCounts | None:
         """The counts of a topic named C{name}, else by C{topic_id} (None if unknown)."""
-        if not name:
-            known = self.topic_name(topic_id)
-            if known is None:
-                return None
-            name = known
+        known = self.topic_name(name, topic_id)
+        if known is None:
+            return None
+        name = known
         counts = self.topics.get(name)
         if counts is None:
             counts = self.topics[name] = TopicCounts()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from io import BytesIO
 from typing import Protocol, cast
 
 from attrs import define, field
@@ -27,14 +28,15 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IAddress
 from twisted.logger import Logger
-from twisted.protocols.policies import WrappingFactory
+from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
 from twisted.python.failure import Failure
 from twisted.web.http import Request as TwistedRequest
 from twisted.web.http_headers import Headers
 from twisted.web.pages import notFound
 from twisted.web.resource import IResource, Resource
-from twisted.web.server import NOT_DONE_YET, Site
+from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from kafkatwist.broker import Broker
 from kafkatwist.clock import RunBlocking
@@ -43,9 +45,12 @@ from kafkatwist.config.metrics_config import parse_metrics_listener
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.metrics.collector import BrokerCollector
 from kafkatwist.metrics.hook import MetricsHook
+from kafkatwist.transport.connection import Connection
 from kafkatwist.transport.listeners import BoundListener, ListeningPort
 
 __all__ = [
+    "MAX_BODY",
+    "MAX_CONNECTIONS",
     "MetricsServer",
     "ServedBroker",
     "health_problems",
@@ -55,6 +60,12 @@ __all__ = [
 ]
 
 _log = Logger()
+
+#: Neither page reads a request body: a larger one is answered 413 and its connection closed.
+MAX_BODY = 64 * 1024
+#: Open connections at most (scrapers and probes are few): beyond, a new one is closed at once.
+MAX_CONNECTIONS = 64
+_TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class ServedBroker(Protocol):
@@ -198,24 +209,72 @@ class _Root(Resource):
         return notFound()
 
 
+class _Request(Request):
+    """
+    A request whose body stays in memory, up to L{MAX_BODY} bytes.
+
+    twisted.web spools a body of unknown or large size to a temporary file,
+    as much as the client sends: a client could fill the disk. Neither page
+    reads a body, so one over L{MAX_BODY} is answered 413 and the
+    connection closed; what was already on its way is dropped.
+    """
+
+    _refused = False
+    _body: BytesIO
+
+    def gotLength(self, length: int | None) -> None:
+        self.content = self._body = BytesIO()
+        if length is not None and length > MAX_BODY:
+            self._refuse()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._body.tell() + len(data) > MAX_BODY:
+            self._refuse()
+            return
+        self._body.write(data)
+
+    def process(self) -> None:
+        if not self._refused:
+            super().process()  # type: ignore[no-untyped-call, unused-ignore]
+
+    def _refuse(self) -> None:
+        self._refused = True
+        transport = cast(Connection, self.channel.transport)
+        transport.writeSequence((_TOO_LARGE,))
+        transport.loseConnection()
+
+
 class _Site(Site):
-    """A quiet site: no access log."""
+    """A quiet site (no access log) whose requests keep no large body (L{_Request})."""
 
     noisy = False
+    requestFactory = _Request
 
     def log(self, request: TwistedRequest) -> None:
         """No access log: a scrape every few seconds would fill it."""
 
 
+class _Connections(WrappingFactory):
+    """A site's factory that knows its open connections and refuses more than L{MAX_CONNECTIONS}."""
+
+    def buildProtocol(self, addr: IAddress | None) -> ProtocolWrapper | None:  # type: ignore[override]
+        if len(self.protocols) >= MAX_CONNECTIONS:
+            return None  # the reactor closes the connection
+        return super().buildProtocol(addr)
+
+
 def metrics_site(metrics: MetricsPage, problems: Callable[[], list[str]]) -> WrappingFactory:
     """
     The site (C{/metrics} and C{/healthz}), wrapped to know its open
-    connections (keep-alive scrapers), which L{MetricsServer.stop} closes.
+    connections (keep-alive scrapers), which L{MetricsServer.stop} closes,
+    and to keep them few (L{MAX_CONNECTIONS}).
     """
     root = _Root()  # type: ignore[no-untyped-call, unused-ignore]
     root.putChild(b"metrics", cast(IResource, metrics))
     root.putChild(b"healthz", cast(IResource, HealthPage(problems)))
-    return WrappingFactory(_Site(cast(IResource, root)))  # type: ignore[no-untyped-call, unused-ignore]
+    return _Connections(_Site(cast(IResource, root)))  # type: ignore[no-untyped-call, unused-ignore]
 
 
 def metrics_page(
@@ -257,11 +316,14 @@ class MetricsServer:
             await stopped
 
 
-def _topic_name(broker: Broker) -> Callable[[uuid.UUID], str | None]:
-    """The name of a topic id in the broker's current metadata image."""
+def _topic_name(broker: Broker) -> Callable[[str, uuid.UUID], str | None]:
+    """The name of a topic, by name or id, if it is in the broker's current metadata image."""
 
-    def name(topic_id: uuid.UUID) -> str | None:
-        topic = broker.metadata.image.topics_by_id.get(topic_id)
+    def name(name: str, topic_id: uuid.UUID) -> str | None:
+        image = broker.metadata.image
+        if name:
+            return name if name in image.topics else None
+        topic = image.topics_by_id.get(topic_id)
         return None if topic is None else topic.name
 
     return name

@@ -33,6 +33,7 @@ from kafkatwist.apis import REGISTRY
 from kafkatwist.clock import ReactorTime
 from kafkatwist.errors import ConnectionReset, ErrorCode, KafkaError, ProtocolViolation
 from kafkatwist.hooks import Exchange
+from kafkatwist.messages.produce import ProduceRequest
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from kafkatwist.transport.connection import Connection
 from kafkatwist.transport.protocol import KafkaServerFactory
@@ -246,7 +247,13 @@ class Faults:
             return None
         name = f"{exchange.api_name} v{exchange.api_version}"
         if rule.error is not None:
-            raise KafkaError(ErrorCode(rule.error), f"injected by a test into {name}")
+            code = ErrorCode(rule.error)
+            request = exchange.request
+            if isinstance(request, ProduceRequest) and request.acks == 0:
+                # No response to carry the error (one sent would answer the client's
+                # next request): Kafka closes the connection of a failed acks=0 Produce.
+                raise ProtocolViolation(f"injected by a test: {code.name} in acks=0 {name}")
+            raise KafkaError(code, f"injected by a test into {name}")
         if rule.drop:
             why = f"injected by a test: {'reset' if rule.reset else 'dropped'} at {name}"
             raise ConnectionReset(why) if rule.reset else ProtocolViolation(why)

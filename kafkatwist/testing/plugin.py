@@ -31,22 +31,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TypeAlias, cast
+from typing import TYPE_CHECKING, TypeAlias, cast
 
 import pytest
 
 from kafkatwist.testing.forkserver import Children
-from kafkatwist.testing.inprocess import InProcessBroker
-from kafkatwist.testing.process import BrokerError, BrokerProcess
-from kafkatwist.transport.service import ServiceReactor
 
 try:
     import pytest_twisted  # type: ignore[import-untyped]
 except ImportError:  # pytest-twisted is optional: every broker is then a child process
     pytest_twisted = None
 
+if TYPE_CHECKING:
+    from kafkatwist.testing.inprocess import InProcessBroker
+    from kafkatwist.testing.process import BrokerProcess
+    from kafkatwist.transport.service import ServiceReactor
+
 #: What the C{kafka_broker} fixtures yield.
-KafkaBroker: TypeAlias = BrokerProcess | InProcessBroker
+KafkaBroker: TypeAlias = "BrokerProcess | InProcessBroker"
 
 #: The marks pytest-twisted puts on the tests it runs on its reactor.
 _TWISTED_TESTS = ("async_test", "inline_callbacks_test")
@@ -61,11 +63,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# Every pytest run where kafkatwist is installed imports this module (the
+# pytest11 entry point), most of them never asking for a broker: the broker (a
+# second of imports) and the reactor are imported only when a fixture is used.
+
+
 def _reactor() -> ServiceReactor:
     """The reactor pytest-twisted installed (imported late: importing it installs one)."""
     from twisted.internet import reactor
 
-    return cast(ServiceReactor, reactor)
+    return cast("ServiceReactor", reactor)
 
 
 def _is_twisted_test(request: pytest.FixtureRequest) -> bool:
@@ -92,6 +99,8 @@ def _kafka_broker_children() -> Iterator[Children]:
 def _process_broker(
     log_dir: Path, properties: Mapping[str, str], children: Children
 ) -> Iterator[BrokerProcess]:
+    from kafkatwist.testing.process import BrokerProcess
+
     broker = BrokerProcess(
         str(log_dir / "logs"), str(log_dir / "broker.log"), properties, children=children
     )
@@ -121,6 +130,9 @@ def kafka_broker(
     if not in_process:
         yield from _process_broker(tmp_path, properties, _kafka_broker_children)
         return
+    from kafkatwist.testing.inprocess import InProcessBroker
+    from kafkatwist.testing.process import BrokerError
+
     if pytest_twisted is None:
         raise BrokerError("an in-process broker needs pytest-twisted")
     broker = InProcessBroker(_reactor(), str(tmp_path / "logs"), properties)

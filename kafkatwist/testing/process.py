@@ -160,6 +160,9 @@ class BrokerProcess:
             ident = self._ids
             self._channel.send({"id": ident, "call": call, "args": list(args), "kwargs": kwargs})
             reply = self._channel.receive(self.timeout)
+            while isinstance(answered := reply.get("id"), int) and answered < ident:
+                # The late answer of a call that timed out: skipped, not taken for this one's.
+                reply = self._channel.receive(self.timeout)
         if reply.get("id") != ident:
             raise BrokerError(f"answer to another call: {reply}")
         if "error" in reply:

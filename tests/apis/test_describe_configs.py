@@ -302,6 +302,18 @@ class BrokerTests(SynchronousTestCase):
         for name, golden in GOLDEN_ENTRIES.items():
             self.assertEqual(_encode_entry(entries[name]), golden, name)
 
+    def test_delegation_token_keys_are_passwords(self) -> None:
+        """Kafka's PASSWORD keys that kafkatwist does not catalogue are still hidden."""
+        secrets = {
+            "delegation.token.secret.key": "s3cr3t",
+            "delegation.token.master.key": "s3cr3t",
+            "password.encoder.old.secret": "s3cr3t",
+        }
+        broker = make_broker(config=BrokerConfig.from_properties(secrets))
+        entries = by_name(describe(broker, [(BROKER, "1", None)]).results[0])
+        for name in secrets:
+            self.assertEqual((entries[name].value, entries[name].is_sensitive), (None, True), name)
+
     def test_unknown_static_key_is_sensitive(self) -> None:
         """A server.properties key Kafka does not define is sensitive, null, of unknown type."""
         broker = make_broker(config=BrokerConfig.from_properties({"my.plugin.secret": "s3cr3t"}))

@@ -55,8 +55,11 @@ class Metered:
         self.dispatcher = Dispatcher(REGISTRY, self.broker)
         self._correlation = 0
 
-    def topic_name(self, topic_id: uuid.UUID) -> str | None:
-        topic = self.broker.metadata.image.topics_by_id.get(topic_id)
+    def topic_name(self, name: str, topic_id: uuid.UUID) -> str | None:
+        image = self.broker.metadata.image
+        if name:
+            return name if name in image.topics else None
+        topic = image.topics_by_id.get(topic_id)
         return None if topic is None else topic.name
 
     def send(self, api_key: int, version: int, request: Any) -> Any:

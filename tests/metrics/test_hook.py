@@ -52,6 +52,19 @@ class ProduceCountTests(SynchronousTestCase):
         self.assertEqual((counts.bytes_in, counts.messages_in), (0, 0))
         self.assertEqual((counts.produce_requests, counts.failed_produce_requests), (1, 1))
 
+    def test_unknown_topics_not_kept(self) -> None:
+        """
+        Produce and Fetch to topics that do not exist keep nothing per topic (as Kafka
+        filters them out before its topic stats): a client naming many cannot grow them.
+        """
+        for i in range(50):
+            reply = self.successResultOf(self.m.produce(f"nope-{i}", 0, batch(b"x")))
+            self.assertEqual(produced(reply).responses[0].partition_responses[0].error_code, 3)
+            reply = self.successResultOf(self.m.fetch(f"gone-{i}", 0, 0))
+            self.assertEqual(fetched(reply).responses[0].partitions[0].error_code, 3)
+        self.assertEqual(set(self.m.hook.topics), set())
+        self.assertEqual(self.m.hook.requests[("Produce", 11)], 50)
+
     def test_topic_ids(self) -> None:
         """Produce v13 names topics by id: the counts go to the topic's name."""
         data = batch(b"a", b"b")

@@ -6,7 +6,10 @@ from collections.abc import Iterator
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Protocol
+from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import NOT_DONE_YET
@@ -16,7 +19,14 @@ from kafkatwist.config.metrics_config import MetricsAddress, parse_metrics_liste
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.values import ConfigError
 from kafkatwist.metrics.collector import BrokerCollector
-from kafkatwist.metrics.web import HealthPage, MetricsPage, metrics_page
+from kafkatwist.metrics.web import (
+    MAX_BODY,
+    MAX_CONNECTIONS,
+    HealthPage,
+    MetricsPage,
+    metrics_page,
+    metrics_site,
+)
 from kafkatwist.storage.kraft import run_now
 from tests.metrics.support import Metered, batch
 from tests.storage.support import ManualRunBlocking
@@ -97,6 +107,76 @@ class PageTests(SynchronousTestCase):
         request = DummyRequest([b"healthz"])
         body = HealthPage(lambda: ["stopped", "x"]).render_GET(request)
         self.assertEqual((request.responseCode, body), (503, b"stopped\nx\n"))
+
+
+class HostileClientTests(SynchronousTestCase):
+    """The site over a transport: what a client sends cannot fill the disk or the memory."""
+
+    def connect(self) -> tuple[StringTransport, Protocol]:
+        """A connection to the metrics site (always healthy); its transport and protocol."""
+        m = Metered()
+        page = metrics_page(m.broker, m.hook, dict, run_now)
+        site = metrics_site(page, list)
+        protocol = site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 5000))  # type: ignore[arg-type]
+        assert protocol is not None
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        return transport, protocol
+
+    def test_get(self) -> None:
+        """A plain GET of /healthz is answered, the connection kept open."""
+        transport, protocol = self.connect()
+        protocol.dataReceived(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK"))
+        self.assertTrue(transport.value().endswith(b"ok\n"))
+        self.assertFalse(transport.disconnecting)
+
+    def test_small_body_ignored(self) -> None:
+        """A request with a small body is answered as without one."""
+        transport, protocol = self.connect()
+        protocol.dataReceived(b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 OK"))
+
+    def test_declared_large_body(self) -> None:
+        """A Content-Length over L{MAX_BODY} is answered 413 and the connection closed at once."""
+        transport, protocol = self.connect()
+        protocol.dataReceived(
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (1 << 40)
+        )
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_endless_chunked_body(self) -> None:
+        """
+        A chunked body is not spooled to a temporary file (twisted.web's default):
+        past L{MAX_BODY} the connection is answered 413 and closed.
+        """
+        transport, protocol = self.connect()
+        protocol.dataReceived(
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"%x\r\n%s\r\n" % (4096, b"x" * 4096)
+        for _ in range(MAX_BODY // 4096 + 1):
+            protocol.dataReceived(chunk)
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertTrue(transport.disconnecting)
+        protocol.dataReceived(chunk * 4)  # what was already on its way is dropped
+        self.assertEqual(transport.value().count(b"HTTP/1.1"), 1)
+
+    def test_connections_limited(self) -> None:
+        """Past L{MAX_CONNECTIONS} open connections a new one is refused until one ends."""
+        m = Metered()
+        site = metrics_site(metrics_page(m.broker, m.hook, dict, run_now), list)
+        address = IPv4Address("TCP", "127.0.0.1", 5000)
+        opened = []
+        for _ in range(MAX_CONNECTIONS):
+            protocol = site.buildProtocol(address)  # type: ignore[arg-type]
+            assert protocol is not None
+            protocol.makeConnection(StringTransport())
+            opened.append(protocol)
+        self.assertIsNone(site.buildProtocol(address))  # type: ignore[arg-type]
+        opened[0].connectionLost(Failure(ConnectionDone()))
+        self.assertIsNotNone(site.buildProtocol(address))  # type: ignore[arg-type]
 
 
 class ListenerConfigTests(SynchronousTestCase):

@@ -170,3 +170,31 @@ class DelayResponseTests(SynchronousTestCase):
         held.cancel()
         self.failureResultOf(held)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+class AcksZeroTests(SynchronousTestCase):
+    """An acks=0 Produce has no response: an injected error closes its connection, as Kafka does."""
+
+    def test_fail_next_acks_zero_closes(self) -> None:
+        """The client expects no answer: none is sent, the connection is closed instead."""
+        broker = make_broker()
+        self.successResultOf(broker.controller.create_topic("t", 1))
+        faults = Faults(clock_of(broker))
+        broker.hooks.append(faults)
+        faults.fail_next("Produce", "NOT_LEADER_OR_FOLLOWER")
+        records = build_batch([(None, b"v")], base_timestamp=1_700_000_000_000)
+        data = PartitionProduceData(index=0, records=records)
+        request = ProduceRequest(
+            acks=0,
+            timeout_ms=1000,
+            topic_data=(TopicProduceData(name="t", partition_data=(data,)),),
+        )
+        dispatcher = Dispatcher(REGISTRY, broker)
+        d = dispatcher.dispatch(request_frame(0, 9, 3, request, framed=False), "p:1")
+        failure = self.failureResultOf(d, ProtocolViolation)
+        self.assertIn("NOT_LEADER_OR_FOLLOWER", failure.getErrorMessage())
+        self.assertEqual(log_of(broker, "t", 0).log_end_offset, 0)
+        # The next one is handled, and answers nothing.
+        d = dispatcher.dispatch(request_frame(0, 9, 4, request, framed=False), "p:1")
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(log_of(broker, "t", 0).log_end_offset, 1)

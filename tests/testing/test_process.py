@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kafkatwist.storage.checkpoints import CLEAN_SHUTDOWN_FILE
-from kafkatwist.testing.forkserver import alive
+from kafkatwist.testing.forkserver import Children, alive
 from kafkatwist.testing.process import BrokerError, BrokerProcess
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -84,3 +85,38 @@ def test_failed_start_says_why(tmp_path: Path) -> None:
     assert not broker.running
     with pytest.raises(BrokerError, match="not running"):
         broker.faults.pending()
+
+
+def test_late_answer_does_not_desynchronise_calls(tmp_path: Path) -> None:
+    """A call that timed out: its late answer is skipped, and the next calls get their own."""
+    broker = BrokerProcess(str(tmp_path / "logs"), str(tmp_path / "log"))
+    broker.start()
+    try:
+        broker.timeout = 0.0  # the answer cannot come in time
+        with pytest.raises(BrokerError, match="did not answer"):
+            broker.faults.fail_next("Produce", "NOT_LEADER_OR_FOLLOWER")
+        broker.timeout = 30.0
+        assert broker.faults.pending() == 1
+        broker.faults.clear()
+        assert broker.faults.pending() == 0
+    finally:
+        broker.crash()
+
+
+def test_dead_fork_server_replaced_and_released() -> None:
+    """A fork server that died is replaced; its socket is closed and its process reaped."""
+    children = Children()
+    try:
+        children.take(30.0).close()
+        dead = children.server_pid
+        assert dead is not None
+        fds = len(os.listdir("/proc/self/fd"))
+        os.kill(dead, signal.SIGKILL)
+        wait_gone(dead)
+        children.take(30.0).close()
+        assert children.server_pid not in (None, dead)
+        assert len(os.listdir("/proc/self/fd")) == fds
+        with pytest.raises(ChildProcessError):
+            os.waitpid(dead, os.WNOHANG)  # reaped, not a zombie
+    finally:
+        children.close()

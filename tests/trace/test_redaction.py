@@ -80,6 +80,7 @@ class ConfigRedactionTests(SynchronousTestCase):
             ("ssl.keystore.password", SECRET),
             ("listener.name.external.ssl.key.password", SECRET),
             ("listener.name.sasl.plain.sasl.jaas.config", SECRET),
+            ("delegation.token.secret.key", SECRET),
             ("log.cleaner.threads", "2"),
         )
         for version in (0, 2):
@@ -90,6 +91,7 @@ class ConfigRedactionTests(SynchronousTestCase):
                     "ssl.keystore.password": HIDDEN,
                     "listener.name.external.ssl.key.password": HIDDEN,
                     "listener.name.sasl.plain.sasl.jaas.config": HIDDEN,
+                    "delegation.token.secret.key": HIDDEN,
                     "log.cleaner.threads": "2",
                 },
             )
