@@ -17,6 +17,8 @@ class ObservedFaultsTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
         self.metered = Metered()  # the metrics hook first, as the service registers it
+        # The metrics count only topics that exist.
+        self.successResultOf(self.metered.broker.controller.create_topic("orders", 1))
         self.sink = ListSink()
         hooks = self.metered.broker.hooks
         hooks.append(TraceHook.from_config(TraceConfig(enable=True), self.clock, self.sink))
