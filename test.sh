@@ -40,7 +40,10 @@ fi
 # As root, install them when missing; without an engine the test is skipped,
 # except under CI=true, where it fails.
 container_missing=()
-command -v podman >/dev/null 2>&1 || container_missing+=(podman runc netavark iptables)
+# The set the image test was first run with here: rootful podman's network
+# (netavark, aardvark-dns, containernetworking-plugins, iptables) and its storage helpers.
+command -v podman >/dev/null 2>&1 || container_missing+=(podman runc netavark aardvark-dns
+    containernetworking-plugins iptables uidmap slirp4netns fuse-overlayfs)
 command -v debootstrap >/dev/null 2>&1 || container_missing+=(debootstrap debian-archive-keyring)
 if [ ${#container_missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${container_missing[*]} with apt-get (log: .venv/apt.log)"
