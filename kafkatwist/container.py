@@ -29,10 +29,13 @@ from attrs import frozen
 from kafkatwist.config.environment import (
     VariableError,
     environment_properties,
-    format_properties,
     property_name,
 )
-from kafkatwist.config.java_properties import decode_properties, parse_properties
+from kafkatwist.config.java_properties import (
+    decode_properties,
+    format_properties,
+    parse_properties,
+)
 from kafkatwist.config.values import ConfigError
 
 __all__ = ["DEFAULT_PROPERTIES", "PROPERTIES", "Launch", "LaunchError", "main", "prepare"]

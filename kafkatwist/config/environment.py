@@ -24,14 +24,13 @@ error. This module is sans-io: it imports nothing from Twisted.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 __all__ = [
     "EXCLUDED",
     "PREFIX",
     "VariableError",
     "environment_properties",
-    "format_properties",
     "property_name",
 ]
 
@@ -139,31 +138,3 @@ def _any_host(listeners: str) -> str:
         else:
             derived.append(f"{scheme}://0.0.0.0:{port}")
     return ",".join(derived)
-
-
-def format_properties(properties: Iterable[tuple[str, str]]) -> str:
-    """
-    Java C{.properties} text for C{properties}, one C{key=value} line each.
-
-    Escapes what C{java.util.Properties.load} (and
-    L{kafkatwist.config.java_properties.parse_properties}) would otherwise
-    read differently: backslashes, line breaks, tabs and form feeds; in keys
-    also C{=}, C{:}, spaces, and a leading C{#} or C{!}; in values a leading
-    space. Non-ASCII text is written as is (the file is UTF-8).
-    """
-    lines = []
-    for key, value in properties:
-        lines.append(f"{_escape(key, key=True)}={_escape(value, key=False)}\n")
-    return "".join(lines)
-
-
-_COMMON_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}
-_KEY_ESCAPES = {**_COMMON_ESCAPES, "=": "\\=", ":": "\\:", " ": "\\ ", "#": "\\#", "!": "\\!"}
-
-
-def _escape(text: str, *, key: bool) -> str:
-    table = _KEY_ESCAPES if key else _COMMON_ESCAPES
-    escaped = "".join(table.get(char, char) for char in text)
-    if not key and escaped.startswith(" "):
-        escaped = "\\" + escaped
-    return escaped

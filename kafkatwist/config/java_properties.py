@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from kafkatwist.config.values import ConfigError
 
-__all__ = ["decode_properties", "parse_properties"]
+__all__ = ["decode_properties", "format_properties", "parse_properties"]
 
 _WHITESPACE = " \t\f"
 _SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f"}
@@ -123,3 +123,31 @@ def _unescape(raw: str, key: str, line_number: int) -> str:
         else:
             out.append(_SIMPLE_ESCAPES.get(escaped, escaped))
     return "".join(out)
+
+
+def format_properties(properties: Iterable[tuple[str, str]]) -> str:
+    """
+    Java C{.properties} text for C{properties}, one C{key=value} line each.
+
+    Escapes what C{java.util.Properties.load} (and
+    L{parse_properties}) would otherwise
+    read differently: backslashes, line breaks, tabs and form feeds; in keys
+    also C{=}, C{:}, spaces, and a leading C{#} or C{!}; in values a leading
+    space. Non-ASCII text is written as is (the file is UTF-8).
+    """
+    lines = []
+    for key, value in properties:
+        lines.append(f"{_escape(key, key=True)}={_escape(value, key=False)}\n")
+    return "".join(lines)
+
+
+_COMMON_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\f": "\\f"}
+_KEY_ESCAPES = {**_COMMON_ESCAPES, "=": "\\=", ":": "\\:", " ": "\\ ", "#": "\\#", "!": "\\!"}
+
+
+def _escape(text: str, *, key: bool) -> str:
+    table = _KEY_ESCAPES if key else _COMMON_ESCAPES
+    escaped = "".join(table.get(char, char) for char in text)
+    if not key and escaped.startswith(" "):
+        escaped = "\\" + escaped
+    return escaped

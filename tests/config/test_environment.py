@@ -8,10 +8,9 @@ from kafkatwist.config.environment import (
     EXCLUDED,
     VariableError,
     environment_properties,
-    format_properties,
     property_name,
 )
-from kafkatwist.config.java_properties import parse_properties
+from kafkatwist.config.java_properties import format_properties, parse_properties
 
 
 class PropertyNameTests(SynchronousTestCase):
