@@ -226,6 +226,14 @@ def consume_phase(
             "fetch.queue.backoff.ms": 10,
         }
     )
+    return drain(consumer, topic, count)
+
+
+def drain(consumer: Consumer, topic: str, count: int) -> float:
+    """
+    Read C{count} messages of partition 0 of C{topic} from offset 0 (assigned, no group),
+    then close the consumer; the elapsed seconds.
+    """
     consumer.assign([TopicPartition(topic, 0, 0)])
     got = 0
     start = time.perf_counter()

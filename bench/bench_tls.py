@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import frozen
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 # confluent_kafka.admin does not re-export these (mypy's no_implicit_reexport).
@@ -49,6 +49,7 @@ from confluent_kafka.cimpl import NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_clients import (  # noqa: E402
+    drain,
     free_port,
     produce_phase,
     stop_process,
@@ -179,19 +180,7 @@ def consume(bootstrap: str, client: dict[str, Any], topic: str, count: int) -> f
             "fetch.queue.backoff.ms": 10,
         }
     )
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    got = 0
-    start = time.perf_counter()
-    while got < count:
-        if time.perf_counter() - start > 300:
-            raise RuntimeError(f"consumed {got} of {count}")
-        for msg in consumer.consume(num_messages=10000, timeout=1.0):
-            if msg.error():
-                raise KafkaException(msg.error())
-            got += 1
-    elapsed = time.perf_counter() - start
-    consumer.close()
-    return elapsed
+    return drain(consumer, topic, count)
 
 
 def main() -> None:
