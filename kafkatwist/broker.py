@@ -15,6 +15,8 @@ import uuid
 from attrs import define, field
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
+from kafkatwist.cluster.interfaces import ICluster
+from kafkatwist.cluster.local import LocalCluster
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.group_overrides import GroupConfigReader
 from kafkatwist.config.properties import BrokerConfig
@@ -102,6 +104,8 @@ class Broker:
     telemetry: ClientMetricsManager
     quotas: ClientQuotas
     node_id: int
+    #: The cluster's live brokers and this broker's leadership (L{kafkatwist.cluster}).
+    cluster: ICluster
     cluster_id: str = ""
     #: The metadata log dir's ``directory.id`` (``meta.properties``), once formatted.
     metadata_directory_id: uuid.UUID | None = None
@@ -146,6 +150,7 @@ def build_broker(
     *,
     cluster_id: str = "",
     run_blocking: RunBlocking | None = None,
+    cluster: ICluster | None = None,
 ) -> Broker:
     """
     Build every service of a broker over its stores, each given its collaborators.
@@ -158,8 +163,12 @@ def build_broker(
         C{log_config} too.
     @param run_blocking: Where produced batches too big to decompress on the
         reactor thread are checked (None: at once).
+    @param cluster: The cluster (None: this broker alone, L{LocalCluster});
+        the caller starts it after the coordinators.
     """
     node_id = config.node_id
+    if cluster is None:
+        cluster = LocalCluster(node_id, metadata, rack=config.properties.get("broker.rack") or None)
     features = FeatureRegistry(metadata, node_id)
     partitions = Partitions(
         metadata,
@@ -220,6 +229,7 @@ def build_broker(
         telemetry=ClientMetricsManager(metadata, max_bytes=config.telemetry_max_bytes),
         quotas=ClientQuotas.create(metadata, window),
         node_id=node_id,
+        cluster=cluster,
         cluster_id=cluster_id,
         authorizer=build_authorizer(config, metadata),
     )

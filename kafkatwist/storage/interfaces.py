@@ -23,7 +23,7 @@ C{CORRUPT_MESSAGE}); any other exception is a bug.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet.defer import Deferred
@@ -65,6 +65,14 @@ class IMetadataStore(Protocol):
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
         """The config overrides of topic C{name} (Kafka names), empty if none."""
+
+    def subscribe(self, callback: Callable[[Sequence[Any]], None]) -> None:
+        """
+        Call C{callback(records)} on the reactor thread after records are applied to the image.
+
+        Whoever wrote them: this broker's appends and, with a shared engine,
+        other brokers' records as they are read. Not called for the initial L{load}.
+        """
 
 
 class IPartitionLog(Protocol):

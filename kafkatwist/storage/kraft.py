@@ -215,6 +215,8 @@ class KRaftMetadataStore:
     _last_snapshot_ms: int = 0
     #: The timestamp of the newest record in the log (a snapshot's "last contained" one).
     _last_record_ms: int = 0
+    #: Called with the records of each append once they are applied (L{subscribe}).
+    _subscribers: list[Callable[[list[Any]], None]] = field(factory=list)
     _log = Logger()
 
     @property
@@ -346,6 +348,11 @@ class KRaftMetadataStore:
             self._bytes_since_snapshot += len(batch)
             self._last_record_ms = max(self._last_record_ms, now_ms)
             self._maybe_snapshot()
+            for callback in self._subscribers:
+                try:
+                    callback(records)
+                except Exception:
+                    self._log.failure("A metadata subscriber failed")
             return self.image
 
         return self._write_lock.run(lambda: self.run_blocking(write).addCallback(applied))
@@ -411,6 +418,10 @@ class KRaftMetadataStore:
             return snapshot
 
         return self.run_blocking(write).addCallback(written)
+
+    def subscribe(self, callback: Callable[[list[Any]], None]) -> None:
+        """Call C{callback(records)} after each append's records are applied to the image."""
+        self._subscribers.append(callback)
 
     def topic_configs(self, name: str) -> Mapping[str, str]:
         topic = self.image.topics.get(name)

@@ -325,6 +325,7 @@ class BrokerService(Service):
         broker.advertised_host, broker.advertised_port = broker.advertised_listeners[
             self.listeners[0].name
         ]
+        await broker.cluster.start(broker.advertised_listeners)
         for bound in self.listeners:
             address = bound.port.getHost()
             self._log.info(

@@ -1,0 +1,1 @@
+"""The brokers of a cluster, who leads what, and the leadership changes services follow."""
