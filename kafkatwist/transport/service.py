@@ -283,6 +283,10 @@ class BrokerService(Service):
     async def _stop(self) -> None:
         if self.owns_process:
             gc.disable()  # the process ends once stopped
+        if self._broker is not None and self.listeners:
+            # Kafka's controlled shutdown: this broker's partitions and
+            # coordinators move to the others before it stops serving.
+            await self._broker.cluster.stop()
         listeners, self.listeners, self.port = self.listeners, [], None
         for bound in listeners:
             stopped = bound.port.stopListening()
