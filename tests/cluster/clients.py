@@ -134,6 +134,8 @@ class Record:
     partition: int
     offset: int
     value: bytes
+    #: The leader epoch of the batch that holds it (-1: none given).
+    leader_epoch: int = -1
 
 
 def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 90.0) -> list[Record]:
@@ -173,7 +175,8 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 90.0)
                 offset, value = msg.offset(), msg.value()
                 assert offset is not None and isinstance(value, bytes)
                 at_end.discard(partition)
-                records.append(Record(partition, offset, value))
+                epoch = msg.leader_epoch()
+                records.append(Record(partition, offset, value, -1 if epoch is None else epoch))
     finally:
         consumer.close()
     return records
