@@ -158,7 +158,9 @@ def run_config(
             cluster.start()
             if storage is not None:
                 wait_for(
-                    f"{brokers} brokers in {storage}", lambda: registered(storage) >= brokers, 30
+                    f"the PostgreSQL engine: {brokers} broker(s) registered in the database",
+                    lambda: registered(storage) >= brokers,
+                    30,
                 )
                 expected = {node.node_id: node.bootstrap for node in cluster.nodes}
                 wait_for_brokers(cluster.bootstrap, expected)
@@ -202,13 +204,13 @@ def table(rows: Sequence[Row]) -> str:
     ]
     for r in rows:
         if r.produce is None or r.consume is None or r.latency is None:
-            lines.append(f"| {r.engine} | {r.brokers} | not run: {r.reason} |||||||| ")
+            lines.append(f"| {r.engine} | {r.brokers} | not run: {r.reason} ||||||||")
             continue
-        pg = "" if r.postgres_cpu is None else f"{r.postgres_cpu:.1f}"
+        pg = "" if r.postgres_cpu is None else f"{r.postgres_cpu:.2f}"
         lines.append(
             f"| {r.engine} | {r.brokers} | {r.produce[0]:,.0f} | {r.produce[1]:.1f} "
             f"| {r.consume[0]:,.0f} | {r.consume[1]:.1f} | {r.latency[0]:.1f} "
-            f"| {r.latency[1]:.1f} | {r.broker_cpu or 0:.1f} | {pg} |"
+            f"| {r.latency[1]:.1f} | {r.broker_cpu or 0:.2f} | {pg} |"
         )
     return "\n".join(lines)
 
