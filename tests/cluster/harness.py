@@ -25,7 +25,6 @@ from their own thread, as the process-level tests of tests/integration do.
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -38,8 +37,7 @@ from attrs import define, field
 
 from kafkatwist.config.java_properties import format_properties
 from kafkatwist.testing.postgres import PostgresServer, free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.integration.child import child_env
 
 #: The start-up line (L{kafkatwist.transport.banner.started_line}): the first listener's port.
 STARTED = re.compile(r"kafkatwist \S+ started: .* listeners [A-Z_]+://[^,\s]*:(\d+)")
@@ -57,12 +55,6 @@ FAST_FAILOVER = {
 
 class NodeError(AssertionError):
     """A broker process did not start, or ended when it should not have."""
-
-
-def child_env() -> dict[str, str]:
-    """This process's environment with the checkout first on C{PYTHONPATH}."""
-    path = os.environ.get("PYTHONPATH", "")
-    return dict(os.environ, PYTHONPATH=str(REPO) + (os.pathsep + path if path else ""))
 
 
 @define(eq=False)
@@ -299,4 +291,4 @@ class Cluster:
         return "\n".join(f"--- broker {n.node_id}\n{n.tail(3000)}" for n in self.nodes)
 
 
-__all__ = ["FAST_FAILOVER", "Cluster", "NodeError", "NodeProcess", "STARTED", "child_env"]
+__all__ = ["FAST_FAILOVER", "STARTED", "Cluster", "NodeError", "NodeProcess"]
