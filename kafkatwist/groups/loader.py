@@ -149,11 +149,20 @@ class GroupLoader:
             return 0
         count = 0
         for p in sorted(topic.partitions):
-            log = self._topic.partition_log(topic, p)
-            if log is not None:
-                name = f"{topic.name}-{p}"
-                count += await replay_log(log, name, self._batch_replayer(name))
+            count += await self._load_partition(p)
         return count
+
+    def load_partition(self, partition: int) -> Deferred[int]:
+        """Replay one partition (Kafka's C{CoordinatorLoaderImpl.load}); fires with its records."""
+        return Deferred.fromCoroutine(self._load_partition(partition))
+
+    async def _load_partition(self, partition: int) -> int:
+        topic = self._topic.current()
+        log = None if topic is None else self._topic.partition_log(topic, partition)
+        if log is None:
+            return 0
+        name = f"{self._topic.name}-{partition}"
+        return await replay_log(log, name, self._batch_replayer(name))
 
     def _batch_replayer(self, name: str) -> BatchReplayer:
         #: producer id -> groups of this partition with pending offsets of it.

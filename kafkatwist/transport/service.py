@@ -312,7 +312,6 @@ class BrokerService(Service):
         self._producer_expiration.start()
         self._cleaner = self._start_cleaner(logs, configs)
         await self._cleaner.start()
-        self._start_groups(broker.groups)
         self._start_transactions(broker.transactions)
         self.listeners = await bind_listeners(
             self.reactor, config, self.endpoint, factory_maker(config, clock, broker, metadata), tls
@@ -326,6 +325,7 @@ class BrokerService(Service):
             self.listeners[0].name
         ]
         await broker.cluster.start(broker.advertised_listeners)
+        self._start_groups(broker.groups)
         for bound in self.listeners:
             address = bound.port.getHost()
             self._log.info(
@@ -378,14 +378,13 @@ class BrokerService(Service):
 
     def _start_groups(self, groups: GroupCoordinator) -> None:
         """
-        Start the group coordinator without waiting for it.
+        Start the group coordinator without waiting for it, once the cluster told its elections.
 
-        It replays ``__consumer_offsets``; the listener opens without waiting
-        for that, and while C{groups.loading} the group APIs answer
-        COORDINATOR_LOAD_IN_PROGRESS. Reads that answer at once (today's
+        Each elected ``__consumer_offsets`` partition is replayed (its groups
+        answer COORDINATOR_LOAD_IN_PROGRESS meanwhile, those of partitions
+        not led here NOT_COORDINATOR). Reads that answer at once (today's
         file logs read synchronously) finish the replay before C{start}
-        returns. A failed replay is logged, and the coordinator then serves
-        the groups it had loaded.
+        returns. A failed replay is logged and tried again.
         """
         groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
 
