@@ -75,11 +75,13 @@ class Leadership:
         Why C{group_id} cannot be served here now, or None.
 
         COORDINATOR_LOAD_IN_PROGRESS while starting or while its partition
-        loads; NOT_COORDINATOR when its partition is not led here.
+        loads; NOT_COORDINATOR when its partition is not led here. An empty
+        group id is left to the API's own check (INVALID_GROUP_ID, which
+        Kafka's C{GroupCoordinatorService} answers before routing).
         """
         if self.starting:
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
-        p = self.partition_of(group_id)
+        p = self.partition_of(group_id) if group_id else None
         if p is None:
             return None
         election = self._elections.get(p)

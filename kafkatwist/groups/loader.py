@@ -1,4 +1,4 @@
-"""Replaying ``__consumer_offsets`` into the groups at start (Kafka's group metadata loader).
+"""Replaying a ``__consumer_offsets`` partition into the groups when elected (Kafka's loader).
 
 Kafka's C{CoordinatorLoaderImpl} reads each partition of ``__consumer_offsets``
 from its start and hands every record to C{GroupMetadataManager.replay}:
@@ -138,19 +138,6 @@ class GroupLoader:
     _table: GroupTable
     _topic: OffsetsTopic
     _log = Logger()
-
-    def load(self) -> Deferred[int]:
-        """Replay every partition; fires with the number of records replayed."""
-        return Deferred.fromCoroutine(self._load())
-
-    async def _load(self) -> int:
-        topic = self._topic.current()
-        if topic is None:
-            return 0
-        count = 0
-        for p in sorted(topic.partitions):
-            count += await self._load_partition(p)
-        return count
 
     def load_partition(self, partition: int) -> Deferred[int]:
         """Replay one partition (Kafka's C{CoordinatorLoaderImpl.load}); fires with its records."""
