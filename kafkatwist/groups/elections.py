@@ -11,8 +11,9 @@ partitions are not touched.
 
 A load is replayed into a table of its own and installed when it ends, so
 that a resignation during the load leaves nothing behind. A load that fails
-(a storage error) is retried after L{RELOAD_DELAY_MS} while the partition is
-still led here; its groups answer COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+(a storage error) is retried after L{RELOAD_DELAY_MS} (then twice as long
+each time) while the partition is still led here; its groups answer
+COORDINATOR_LOAD_IN_PROGRESS meanwhile.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ from kafkatwist.groups.rebalance import Outbox, Rebalancer, join_error, sync_err
 from kafkatwist.groups.records import partition_for
 from kafkatwist.groups.state import ClassicGroup, GroupState, GroupTable, cancel
 
-#: How long after a failed load it is tried again.
+#: How long after a failed load it is tried again; twice as long after each failure, up to
+#: L{MAX_RELOAD_DELAY_MS}.
 RELOAD_DELAY_MS = 1000
+MAX_RELOAD_DELAY_MS = 30_000
 
 
 @define(eq=False)
@@ -140,14 +143,16 @@ class PartitionElections:
     def _load_failed(self, f: Failure, election: Election) -> None:
         if not self._table.leadership.is_current(election):
             return
+        delay = min(RELOAD_DELAY_MS << election.failures, MAX_RELOAD_DELAY_MS)
+        election.failures += 1
         self._log.failure(
             "Loading {topic}-{partition} failed; trying again in {delay} ms",
             f,
             topic=self._topic.name,
             partition=election.partition,
-            delay=RELOAD_DELAY_MS,
+            delay=delay,
         )
-        self._rebalancer.later(RELOAD_DELAY_MS, self._reload, election)
+        self._rebalancer.later(delay, self._reload, election)
 
     def _reload(self, election: Election) -> None:
         if self._table.leadership.is_current(election):

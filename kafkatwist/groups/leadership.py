@@ -33,6 +33,8 @@ class Election:
     topic_partitions: int
     #: True once the partition's groups and offsets are loaded.
     loaded: bool = False
+    #: Loads of this election that failed (each retry waits twice as long).
+    failures: int = 0
 
 
 @define(eq=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 
 from kafkatwist.apis import consumer_group_heartbeat
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.elections import RELOAD_DELAY_MS
 from kafkatwist.groups.records import partition_for
 from kafkatwist.groups.state import GroupState
@@ -211,6 +211,19 @@ class ResignationTests(ElectionTestCase):
             NOT_COORDINATOR,
         )
 
+    def test_consumer_group_timers_stop_on_resignation(self) -> None:
+        """A resigned consumer group's session timers are cancelled: its partition gets no write."""
+        self.b1.coordinator.consumer.assignors = {"uniform": RoundRobin()}
+        self.assertEqual(heartbeat(self.b1, "cg", MEMBER, 0, topics=["t"]).error_code, 0)
+        p = self.cluster.partition_of("cg")
+        end = self.cluster.end_offset(p)
+        self.cluster.gates[2].hold_reads = True  # node 2 stays loading: only node 1 could write
+        self.cluster.move(p, 2)
+        self.b1.advance(120_000)
+        self.assertEqual(self.cluster.end_offset(p), end)
+        self.cluster.gates[2].release()
+        self.assertEqual(describe(self.b2, "cg").members[0].member_id, MEMBER)
+
     def test_write_ending_after_resignation_answers_not_coordinator(self) -> None:
         """A commit whose append ends after its partition resigned is answered NOT_COORDINATOR."""
         self.successResultOf(self.b1.commit("g", {("t", 0): 1}))
@@ -280,11 +293,15 @@ class LoadingTests(ElectionTestCase):
         self.assertEqual(self.b1.committed("g", "t", [0]), {0: 9})
 
     def test_failed_load_is_retried(self) -> None:
-        """A load whose read fails is tried again later; its groups answer loading meanwhile."""
+        """A failed load is tried again, later each time; its groups are loading meanwhile."""
         self.successResultOf(self.b1.commit("g", {("t", 0): 9}))
-        self.cluster.gates[2].fail_reads = 1
+        self.cluster.gates[2].fail_reads = 2
         self.cluster.move(self.cluster.partition_of("g"), 2)
         self.assertEqual(self.b2.fetch("g", {"t": [0]}).error_code, LOADING)
         self.b2.advance(RELOAD_DELAY_MS)
+        self.assertEqual(self.b2.fetch("g", {"t": [0]}).error_code, LOADING)
+        self.b2.advance(2 * RELOAD_DELAY_MS - 1)
+        self.assertEqual(self.b2.fetch("g", {"t": [0]}).error_code, LOADING)
+        self.b2.advance(1)
         self.assertEqual(self.b2.committed("g", "t", [0]), {0: 9})
-        self.assertEqual(len(self.flushLoggedErrors()), 1)
+        self.assertEqual(len(self.flushLoggedErrors(KafkaError)), 2)
