@@ -129,7 +129,8 @@ class PartitionElections:
             table.consumer_groups[group_id] = consumer_group
         self._consumer.watch_loaded(staging.consumer_groups.values())
         election.loaded = True
-        self._log.info(
+        # Kafka logs each load; an empty partition's only at debug level (50 of them at start).
+        (self._log.info if records else self._log.debug)(
             "Loaded {groups} groups from {records} records of {topic}-{partition} (epoch {epoch})",
             groups=len(staging.groups.keys() | staging.consumer_groups.keys()),
             records=records,
