@@ -209,6 +209,8 @@ def build_broker(
         logs,
     )
     window = QuotaWindow(config.quota_window_num, config.quota_window_size_seconds * 1000)
+    # The group coordinator loads the __consumer_offsets partitions this broker leads.
+    cluster.add_listener(groups)
     # A marker in __consumer_offsets ends the producer's pending offsets there.
     transactions.coordinator.markers.on_offsets_marker = groups.txn_offsets.complete
     return Broker(

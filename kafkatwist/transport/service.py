@@ -211,7 +211,6 @@ class BrokerService(Service):
         broker.tls = await start_tls_reconfiguration(config, configs, tls, self.run_blocking)
         await broker.features.bootstrap()
         await engine.load_logs()
-        self._start_groups(broker.groups)
         self._start_transactions(broker.transactions)
         self.listeners = await bind_listeners(
             self.reactor, config, self.endpoint, factory_maker(config, clock, broker, metadata), tls
@@ -225,6 +224,7 @@ class BrokerService(Service):
             self.listeners[0].name
         ]
         await broker.cluster.start(broker.advertised_listeners)
+        self._start_groups(broker.groups)
         for bound in self.listeners:
             address = bound.port.getHost()
             self._log.info(
@@ -253,14 +253,13 @@ class BrokerService(Service):
 
     def _start_groups(self, groups: GroupCoordinator) -> None:
         """
-        Start the group coordinator without waiting for it.
+        Start the group coordinator without waiting for it, once the cluster told its elections.
 
-        It replays ``__consumer_offsets``; the listener opens without waiting
-        for that, and while C{groups.loading} the group APIs answer
-        COORDINATOR_LOAD_IN_PROGRESS. Reads that answer at once (today's
+        Each elected ``__consumer_offsets`` partition is replayed (its groups
+        answer COORDINATOR_LOAD_IN_PROGRESS meanwhile, those of partitions
+        not led here NOT_COORDINATOR). Reads that answer at once (today's
         file logs read synchronously) finish the replay before C{start}
-        returns. A failed replay is logged, and the coordinator then serves
-        the groups it had loaded.
+        returns. A failed replay is logged and tried again.
         """
         groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
 
