@@ -76,8 +76,8 @@ Version notes:
   ``timeout_ms`` mean what they mean at v3.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
   error message; v9+: flexible; v10+: current leader and node endpoints
-  (KIP-951), never set: Kafka fills them only for NOT_LEADER_OR_FOLLOWER,
-  which this broker, leader of every partition, never answers;
+  (KIP-951) on each NOT_LEADER_OR_FOLLOWER answer: the image's leader id and
+  epoch, and the leader's endpoint when it is live;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
 * v13: topics are named by id (KIP-516), in the request and the answer; an
   id the metadata image does not know is UNKNOWN_TOPIC_ID for each of its
@@ -90,10 +90,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._authz import denied_names
+from kafkatwist.apis._cluster import current_leader
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._produce_txn import transactional_id_authorized, verify_transaction
 from kafkatwist.apis._quotas import request_throttle, with_throttle
@@ -101,6 +103,8 @@ from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
     BatchIndexAndErrorMessage,
+    LeaderIdAndEpoch,
+    NodeEndpoint,
     PartitionProduceData,
     PartitionProduceResponse,
     ProduceRequest,
@@ -120,6 +124,8 @@ from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
 _log = Logger()
+
+NOT_LEADER = int(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
 
 def _error(
@@ -342,6 +348,9 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         for td, topic, allowed in checked
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
+    endpoints: tuple[NodeEndpoint, ...] = ()
+    if ctx.api_version >= CURRENT_LEADER_VERSION:
+        responses, endpoints = _with_leaders(ctx, [topic for _, topic, _ in checked], responses)
     # The produce byte rate quota, charged with the request's size, and the request
     # quota, which acks=0 is exempt from (Kafka's handleProduceRequest); over either,
     # the connection is muted for the longer throttle (even for acks=0).
@@ -355,7 +364,47 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     if request.acks == 0:
         _close_on_error(ctx, responses)
         return None
-    return with_throttle(_response(responses), ctx.api_version, throttle)
+    answer = _response(responses)
+    if endpoints:
+        answer = attrs.evolve(answer, node_endpoints=endpoints)
+    return with_throttle(answer, ctx.api_version, throttle)
+
+
+#: The first Produce version with KIP-951's current leader and node endpoints.
+CURRENT_LEADER_VERSION = 10
+
+_Answers = list[tuple[TopicProduceData, list[PartitionProduceResponse]]]
+
+
+def _with_leaders(
+    ctx: RequestContext, topics: list[TopicState | None], responses: _Answers
+) -> tuple[_Answers, tuple[NodeEndpoint, ...]]:
+    """
+    The answers with KIP-951's current leader on each NOT_LEADER_OR_FOLLOWER, and its endpoints.
+
+    Kafka's C{KafkaApis.handleProduceRequest}: the leader id and epoch the
+    metadata know, and the leader's endpoint when it is live.
+    """
+    nodes: dict[int, NodeEndpoint] = {}
+    filled: _Answers = []
+    for topic, (td, answers) in zip(topics, responses, strict=True):
+        if all(a.error_code != NOT_LEADER for a in answers):
+            filled.append((td, answers))
+            continue
+        with_leader = []
+        for a in answers:
+            if a.error_code == NOT_LEADER:
+                leader, epoch, node = current_leader(ctx, topic, a.index)
+                if node is not None:
+                    nodes[node.node_id] = NodeEndpoint(
+                        node_id=node.node_id, host=node.host, port=node.port, rack=node.rack
+                    )
+                a = attrs.evolve(
+                    a, current_leader=LeaderIdAndEpoch(leader_id=leader, leader_epoch=epoch)
+                )
+            with_leader.append(a)
+        filled.append((td, with_leader))
+    return filled, tuple(nodes[n] for n in sorted(nodes))
 
 
 def _acks_refusal(ctx: RequestContext, topic: TopicState | None, allowed: bool) -> ErrorCode:
@@ -439,21 +488,7 @@ SPEC = ApiSpec(
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
-    unused_fields=dict.fromkeys(
-        (
-            "PartitionProduceResponse.current_leader",
-            "LeaderIdAndEpoch.leader_id",
-            "LeaderIdAndEpoch.leader_epoch",
-            "ProduceResponse.node_endpoints",
-            "NodeEndpoint.node_id",
-            "NodeEndpoint.host",
-            "NodeEndpoint.port",
-            "NodeEndpoint.rack",
-        ),
-        "KIP-951 leader discovery: Kafka sets it only with NOT_LEADER_OR_FOLLOWER, "
-        "never answered by this broker, the leader of every partition",
-    )
-    | {
+    unused_fields={
         "ProduceRequest.timeout_ms": "how long acks=-1 waits for the in-sync followers; "
         "there are none, the append is acknowledged once written",
     },
