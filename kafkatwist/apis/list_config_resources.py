@@ -73,7 +73,7 @@ async def handle(
         ]
     for kind in (RESOURCE_BROKER_LOGGER, RESOURCE_BROKER):
         if kind in wanted:
-            found.append((str(broker.node_id), kind))
+            found += [(str(b.node_id), kind) for b in broker.cluster.live_brokers()]
     if RESOURCE_TOPIC in wanted:
         found += [(name, RESOURCE_TOPIC) for name in image.topics]
     if ctx.api_version == 0:

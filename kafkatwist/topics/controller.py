@@ -323,6 +323,12 @@ class Controller:
 
         return self._metadata.append(records).addCallback(created).addBoth(done)
 
+    def change_partitions(
+        self, records: Sequence[mr.PartitionChangeRecord]
+    ) -> Deferred[MetadataImage]:
+        """Write PartitionChangeRecords (leader elections, reassignments)."""
+        return self._metadata.append(list(records))
+
     def set_configs(
         self, resource_type: int, resource_name: str, changes: Mapping[str, str | None]
     ) -> Deferred[MetadataImage]:
