@@ -95,15 +95,14 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._authz import denied_names
-from kafkatwist.apis._cluster import current_leader
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._produce_leaders import CURRENT_LEADER_VERSION, with_leaders
 from kafkatwist.apis._produce_txn import transactional_id_authorized, verify_transaction
 from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
     BatchIndexAndErrorMessage,
-    LeaderIdAndEpoch,
     NodeEndpoint,
     PartitionProduceData,
     PartitionProduceResponse,
@@ -124,8 +123,6 @@ from kafkatwist.wire.validator import validate_produce_records
 from kafkatwist.wire.versions import VersionRange
 
 _log = Logger()
-
-NOT_LEADER = int(ErrorCode.NOT_LEADER_OR_FOLLOWER)
 
 
 def _error(
@@ -350,7 +347,7 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     responses = [(td, [await d for d in answers]) for td, answers in pending]
     endpoints: tuple[NodeEndpoint, ...] = ()
     if ctx.api_version >= CURRENT_LEADER_VERSION:
-        responses, endpoints = _with_leaders(ctx, [topic for _, topic, _ in checked], responses)
+        responses, endpoints = with_leaders(ctx, [topic for _, topic, _ in checked], responses)
     # The produce byte rate quota, charged with the request's size, and the request
     # quota, which acks=0 is exempt from (Kafka's handleProduceRequest); over either,
     # the connection is muted for the longer throttle (even for acks=0).
@@ -368,43 +365,6 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     if endpoints:
         answer = attrs.evolve(answer, node_endpoints=endpoints)
     return with_throttle(answer, ctx.api_version, throttle)
-
-
-#: The first Produce version with KIP-951's current leader and node endpoints.
-CURRENT_LEADER_VERSION = 10
-
-_Answers = list[tuple[TopicProduceData, list[PartitionProduceResponse]]]
-
-
-def _with_leaders(
-    ctx: RequestContext, topics: list[TopicState | None], responses: _Answers
-) -> tuple[_Answers, tuple[NodeEndpoint, ...]]:
-    """
-    The answers with KIP-951's current leader on each NOT_LEADER_OR_FOLLOWER, and its endpoints.
-
-    Kafka's C{KafkaApis.handleProduceRequest}: the leader id and epoch the
-    metadata know, and the leader's endpoint when it is live.
-    """
-    nodes: dict[int, NodeEndpoint] = {}
-    filled: _Answers = []
-    for topic, (td, answers) in zip(topics, responses, strict=True):
-        if all(a.error_code != NOT_LEADER for a in answers):
-            filled.append((td, answers))
-            continue
-        with_leader = []
-        for a in answers:
-            if a.error_code == NOT_LEADER:
-                leader, epoch, node = current_leader(ctx, topic, a.index)
-                if node is not None:
-                    nodes[node.node_id] = NodeEndpoint(
-                        node_id=node.node_id, host=node.host, port=node.port, rack=node.rack
-                    )
-                a = attrs.evolve(
-                    a, current_leader=LeaderIdAndEpoch(leader_id=leader, leader_epoch=epoch)
-                )
-            with_leader.append(a)
-        filled.append((td, with_leader))
-    return filled, tuple(nodes[n] for n in sorted(nodes))
 
 
 def _acks_refusal(ctx: RequestContext, topic: TopicState | None, allowed: bool) -> ErrorCode:
