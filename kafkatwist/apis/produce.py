@@ -13,6 +13,8 @@ Behavior:
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
   log append time and log start offset all -1 (no auto-creation here: Kafka
   creates topics only through Metadata);
+* a partition another broker of the cluster leads, or whose log is still
+  loading here, is NOT_LEADER_OR_FOLLOWER (L{kafkatwist.apis._partitions.find_partition});
 * each partition's records are validated per batch (magic 2, lengths,
   CRC-32C, ``max.message.bytes``), then record by record in C (count,
   varints, lengths, headers, keys on compacted topics) after a bounded
