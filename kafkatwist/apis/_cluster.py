@@ -44,6 +44,11 @@ def live_nodes(ctx: RequestContext) -> list[Node]:
     return sorted(found, key=lambda n: n.node_id)
 
 
+def live_ids(ctx: RequestContext) -> frozenset[int]:
+    """The node ids of the live brokers (for answers about many partitions at once)."""
+    return frozenset(b.node_id for b in ctx.broker.cluster.live_brokers())
+
+
 def live_node(ctx: RequestContext, node_id: int) -> Node | None:
     """Broker C{node_id} at its endpoint for the request's listener, or None if it is not live."""
     if node_id < 0 or not ctx.broker.cluster.is_live(node_id):
@@ -106,6 +111,7 @@ __all__ = [
     "Node",
     "current_leader",
     "leader_of",
+    "live_ids",
     "live_node",
     "live_nodes",
     "live_replicas",

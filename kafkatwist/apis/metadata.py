@@ -55,13 +55,7 @@ from kafkatwist.apis._authz import (
     authorized_operations,
     cluster_authorized_operations,
 )
-from kafkatwist.apis._cluster import (
-    NO_LEADER,
-    leader_of,
-    live_nodes,
-    live_replicas,
-    offline_replicas,
-)
+from kafkatwist.apis._cluster import NO_LEADER, live_ids, live_nodes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -88,6 +82,8 @@ def topic_metadata(
     ctx: RequestContext, topic: TopicState, include_ops: bool
 ) -> MetadataResponseTopic:
     """The Metadata answer for one existing topic."""
+    live = live_ids(ctx)
+    v0 = ctx.api_version == 0
     return _with_ops(
         ctx,
         MetadataResponseTopic(
@@ -95,13 +91,17 @@ def topic_metadata(
             name=topic.name,
             topic_id=topic.topic_id,
             is_internal=topic.is_internal,
-            partitions=tuple(_partition(ctx, i, p) for i, p in sorted(topic.partitions.items())),
+            partitions=tuple(
+                _partition(i, p, live, v0) for i, p in sorted(topic.partitions.items())
+            ),
         ),
         include_ops,
     )
 
 
-def _partition(ctx: RequestContext, index: int, p: PartitionState) -> MetadataResponsePartition:
+def _partition(
+    index: int, p: PartitionState, live: frozenset[int], v0: bool
+) -> MetadataResponsePartition:
     """
     One partition as Kafka's C{KRaftMetadataCache.getPartitionMetadata} describes it.
 
@@ -109,15 +109,25 @@ def _partition(ctx: RequestContext, index: int, p: PartitionState) -> MetadataRe
     the replicas and ISR are the live ones only, and a live leader with
     some of them missing is REPLICA_NOT_AVAILABLE.
     """
-    leader = leader_of(ctx, p)
-    replicas, isr = p.replicas, p.isr
+    replicas, isr, leader = p.replicas, p.isr, p.leader
+    if leader in live and live.issuperset(replicas):  # the usual case
+        return MetadataResponsePartition(
+            error_code=0,
+            partition_index=index,
+            leader_id=leader,
+            leader_epoch=p.leader_epoch,
+            replica_nodes=replicas,
+            isr_nodes=isr,
+            offline_replicas=(),
+        )
+    offline = tuple(r for r in replicas if r not in live)
     code = ErrorCode.NONE
-    if ctx.api_version == 0:
-        replicas, isr = live_replicas(ctx, replicas), live_replicas(ctx, isr)
-        if len(replicas) < len(p.replicas) or len(isr) < len(p.isr):
-            code = ErrorCode.REPLICA_NOT_AVAILABLE
-    if leader == NO_LEADER:
-        code = ErrorCode.LEADER_NOT_AVAILABLE
+    if v0 and (offline or not live.issuperset(isr)):
+        replicas = tuple(r for r in replicas if r in live)
+        isr = tuple(r for r in isr if r in live)
+        code = ErrorCode.REPLICA_NOT_AVAILABLE
+    if leader not in live:
+        leader, code = NO_LEADER, ErrorCode.LEADER_NOT_AVAILABLE
     return MetadataResponsePartition(
         error_code=int(code),
         partition_index=index,
@@ -125,7 +135,7 @@ def _partition(ctx: RequestContext, index: int, p: PartitionState) -> MetadataRe
         leader_epoch=p.leader_epoch,
         replica_nodes=replicas,
         isr_nodes=isr,
-        offline_replicas=offline_replicas(ctx, p.replicas),
+        offline_replicas=offline,
     )
 
 
