@@ -183,6 +183,7 @@ def build_broker(
         node_id,
         num_partitions=config.num_partitions,
         default_replication_factor=config.default_replication_factor,
+        cluster=cluster,
     )
     producer_ids = ProducerIdAllocator(metadata, node_id)
     group_configs = GroupConfigReader(metadata, configs)

@@ -14,9 +14,10 @@ from twisted.internet.task import Clock
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.clock import RunBlocking
+from kafkatwist.cluster.interfaces import ICluster
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
-from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
+from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
@@ -37,6 +38,7 @@ def make_broker(
     wrap_logs: Callable[[ILogManager], ILogManager] | None = None,
     read_pool: ReadPool | None = None,
     run_blocking: RunBlocking | None = None,
+    cluster: Callable[[IMetadataStore], ICluster] | None = None,
 ) -> Broker:
     """
     A loaded broker with no topics and a C{Clock}.
@@ -54,6 +56,8 @@ def make_broker(
     @param read_pool: Where the logs' cold reads run (default: at once).
     @param run_blocking: The partitions' worker threads (default: none, work
         runs at once).
+    @param cluster: Builds the broker's cluster over its metadata store
+        (default: this broker alone); it is started.
     """
     if log_dir is None:
         log_dir = tempfile.mkdtemp(prefix="broker-", dir=_ROOT)
@@ -76,7 +80,14 @@ def make_broker(
     if wrap_logs is not None:
         logs = wrap_logs(logs)
     broker = build_broker(
-        config, clock, metadata, logs, configs, cluster_id="test-cluster", run_blocking=run_blocking
+        config,
+        clock,
+        metadata,
+        logs,
+        configs,
+        cluster_id="test-cluster",
+        run_blocking=run_blocking,
+        cluster=None if cluster is None else cluster(metadata),
     )
     broker.advertised_port = 9092
     broker.cluster.start(broker.advertised_listeners)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 import attrs
 
 from kafkatwist.apis._authz import authorize_cluster, denied_names
+from kafkatwist.apis._cluster import current_leader
 from kafkatwist.apis._downconvert import converted, refusal
 from kafkatwist.apis._partitions import find_partition
 from kafkatwist.apis._spec import RequestContext
@@ -175,34 +176,55 @@ def _target(ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartiti
     return partition if isinstance(partition, ErrorCode) else partition.log()
 
 
+#: The partition errors a v16+ answer names the current leader with (KIP-951).
+_LEADER_HINTED = (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.FENCED_LEADER_EPOCH)
+
+
 def _current_leader(
-    ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition, target: _Target
+    ctx: RequestContext,
+    topic: TopicState | ErrorCode,
+    index: int,
+    target: _Target,
+    nodes: dict[int, NodeEndpoint],
 ) -> LeaderIdAndEpoch | None:
     """
-    The leader a fenced partition's answer names (v16+), else None.
+    The leader a fenced or misdirected partition's answer names (v16+), else None.
 
     Kafka's C{KafkaApis.handleFetchRequest} adds it for NOT_LEADER_OR_FOLLOWER
-    and FENCED_LEADER_EPOCH; only the latter is answered here (this broker
-    leads every partition).
+    and FENCED_LEADER_EPOCH: the image's leader id and epoch; the leader's
+    endpoint goes into C{nodes} when it is live.
     """
-    if ctx.api_version < CURRENT_LEADER_VERSION or target != ErrorCode.FENCED_LEADER_EPOCH:
+    if (
+        ctx.api_version < CURRENT_LEADER_VERSION
+        or not isinstance(target, ErrorCode)
+        or target not in _LEADER_HINTED
+        or isinstance(topic, ErrorCode)
+    ):
         return None
-    assert isinstance(topic, TopicState)
-    epoch = topic.partitions[fp.partition].leader_epoch
-    return LeaderIdAndEpoch(leader_id=ctx.broker.node_id, leader_epoch=epoch)
+    leader, epoch, node = current_leader(ctx, topic, index)
+    if node is not None:
+        nodes[node.node_id] = NodeEndpoint(
+            node_id=node.node_id, host=node.host, port=node.port, rack=node.rack
+        )
+    return LeaderIdAndEpoch(leader_id=leader, leader_epoch=epoch)
 
 
 class _Slot:
     """One requested partition: its log (or the error to answer) and what was last read."""
 
-    __slots__ = ("fp", "target", "leader", "part", "size")
+    __slots__ = ("fp", "topic", "target", "leader", "part", "size")
 
     def __init__(
-        self, fp: FetchPartition, target: _Target, leader: LeaderIdAndEpoch | None
+        self,
+        fp: FetchPartition,
+        topic: TopicState | ErrorCode,
+        target: _Target,
+        leader: LeaderIdAndEpoch | None,
     ) -> None:
         self.fp = fp
+        self.topic = topic
         self.target = target
-        #: For a fenced partition at v16+, the current leader to answer (KIP-951).
+        #: For a fenced or misdirected partition at v16+, the current leader to answer (KIP-951).
         self.leader = leader
         self.part: PartitionData | None = None
         self.size = 0
@@ -235,6 +257,9 @@ class Plan:
         # The log's appended_bytes when it was last read with everything appended readable
         # (None when some was not: below the high watermark or the last stable offset).
         self.seen_bytes: dict[int, int | None] = {}
+        self._ctx = ctx
+        #: The live leaders named in current leaders (KIP-951), by node id.
+        self.nodes: dict[int, NodeEndpoint] = {}
         resolved = [(ft, _find_topic(image, ft, by_id)) for ft in request.topics]
         if ctx.broker.authorizer is not None:
             resolved = authorized_topics(ctx, request, resolved)
@@ -242,7 +267,8 @@ class Plan:
             slots = []
             for fp in ft.partitions:
                 target = _target(ctx, topic, fp)
-                slots.append(_Slot(fp, target, _current_leader(ctx, topic, fp, target)))
+                leader = _current_leader(ctx, topic, fp.partition, target, self.nodes)
+                slots.append(_Slot(fp, topic, target, leader))
             for slot in slots:
                 log = slot.target
                 if isinstance(log, ErrorCode):
@@ -252,21 +278,6 @@ class Plan:
                     self.logs.append(log)
                 same.append(slot)
             self.topics.append((ft, slots))
-        fenced = any(slot.leader for _, slots in self.topics for slot in slots)
-        #: This broker's endpoint, answered with a current leader (KIP-951).
-        host, port = ctx.broker.address_for(ctx.session.listener, ctx.local_host)
-        self.node_endpoints = (
-            (
-                NodeEndpoint(
-                    node_id=ctx.broker.node_id,
-                    host=host,
-                    port=port,
-                    rack=None,
-                ),
-            )
-            if fenced
-            else ()
-        )
         self.remaining = request.max_bytes if request.max_bytes > 0 else 0x7FFFFFFF
         self.total = 0
         self.errors = False
@@ -331,8 +342,11 @@ class Plan:
                     max_offset=lso if self.read_committed else hw,
                     min_one_message=min_one,
                 )
-            except KafkaError as e:  # the log went offline: this partition's error, as Kafka's
+            except KafkaError as e:  # the log went offline (or was resigned): as Kafka's
                 slot.part = partition_error(fp.partition, e.code)
+                leader = _current_leader(self._ctx, slot.topic, fp.partition, e.code, self.nodes)
+                if leader is not None:
+                    slot.part = attrs.evolve(slot.part, current_leader=leader)
                 self.errors = True
                 return
             chunks, size = result.buffers, result.size
@@ -392,5 +406,7 @@ class Plan:
             else:
                 responses.append(FetchableTopicResponse(topic=ft.topic, partitions=parts))
         return FetchResponse(
-            session_id=0, responses=tuple(responses), node_endpoints=self.node_endpoints
+            session_id=0,
+            responses=tuple(responses),
+            node_endpoints=tuple(self.nodes[n] for n in sorted(self.nodes)),
         )

@@ -2,7 +2,10 @@
 
 Behavior:
 * raises a topic's partition count; a count that is not an increase is
-  INVALID_PARTITIONS; assignments must name only this broker;
+  INVALID_PARTITIONS; assignments must name live brokers, as many as the
+  topic's replication factor (Kafka's C{validateManualPartitionAssignment});
+  without them the cluster places the new partitions
+  (C{ICluster.assign_replicas}) with the topic's replication factor;
 * unknown topics get UNKNOWN_TOPIC_OR_PARTITION; a topic listed twice
   INVALID_REQUEST; ``validate_only`` creates nothing;
 * new partitions are PartitionRecords in ``__cluster_metadata``;
@@ -56,7 +59,7 @@ async def handle(ctx: RequestContext, request: CreatePartitionsRequest) -> Creat
                 )
                 controller.check_new_partitions(topic, t.count, assignments)
                 if not request.validate_only:
-                    await controller.create_partitions(topic, t.count)
+                    await controller.create_partitions(topic, t.count, assignments)
             except KafkaError as e:
                 code, message = e.code, e.message
         results.append(

@@ -2,8 +2,9 @@
 
 Behavior:
 * partitions and replication factor (-1 means the broker's ``num.partitions``
-  and ``default.replication.factor``), or explicit assignments naming only
-  this broker; a replication factor above 1 is INVALID_REPLICATION_FACTOR;
+  and ``default.replication.factor``), placed over the live brokers by the
+  cluster, or explicit assignments naming live brokers; a replication factor
+  above the live brokers is INVALID_REPLICATION_FACTOR;
 * configs are validated against Kafka's topic configs (INVALID_CONFIG);
 * an existing name is TOPIC_ALREADY_EXISTS; an invalid one
   INVALID_TOPIC_EXCEPTION; a name listed twice is INVALID_REQUEST;
@@ -94,7 +95,13 @@ async def handle(ctx: RequestContext, request: CreateTopicsRequest) -> CreateTop
             )
             topic_id = None
             if not request.validate_only:
-                topic = await controller.create_topic(t.name, partitions, rf, (), configs)
+                topic = await (
+                    controller.create_topic(
+                        t.name, t.num_partitions, t.replication_factor, assignments, configs
+                    )
+                    if assignments
+                    else controller.create_topic(t.name, partitions, rf, (), configs)
+                )
                 topic_id = topic.topic_id
         except KafkaError as e:
             results.append(_refused(t.name, e.code, e.message))

@@ -1,11 +1,13 @@
 """DescribeCluster (api key 60): v0-v2.
 
 Behavior:
-* this broker is the only broker, at the address a client reaches it by (its
-  advertised listener, or the address the client connected to), with no
-  rack; the cluster id is the one in ``meta.properties``;
-* the controller id is this broker's id: a KRaft broker answers with a live
-  broker's id (KIP-919), and this broker is the only one;
+* the live brokers of the cluster (C{broker.cluster}), by node id, with
+  their racks: this broker at the address a client reaches it by (its
+  advertised listener, or the address the client connected to), the others
+  at their registered endpoint for the request's listener; the cluster id
+  is the one in ``meta.properties``;
+* the controller id is the cluster's: a KRaft broker answers with a live
+  broker's id (KIP-919);
 * no ACL is needed; ``include_cluster_authorized_operations`` (KIP-430): the
   bit field of the cluster operations (CREATE, ALTER, DESCRIBE,
   CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE) the
@@ -16,9 +18,10 @@ Behavior:
   MISMATCHED_ENDPOINT_TYPE, as Kafka's broker listener says; anything else →
   UNSUPPORTED_ENDPOINT_TYPE (INVALID_REQUEST at v0, where it cannot be sent);
   error answers carry a message and otherwise the schema defaults;
-* v2+: the broker is described with ``is_fenced`` false: it answers, so it is
-  registered and unfenced; ``include_fenced_brokers`` (KIP-1073) would add
-  the fenced brokers, and there are none.
+* v2+: the brokers are described with ``is_fenced`` false: they are live;
+  ``include_fenced_brokers`` (KIP-1073) would add the fenced brokers: the
+  cluster knows only live brokers (a broker whose lease expired is gone,
+  where Kafka's controller would keep it fenced), so it adds none.
 
 Version notes:
 * v0+: flexible; v1+: endpoint type (KIP-919); v2+: fenced brokers (KIP-1073).
@@ -27,6 +30,7 @@ Version notes:
 from __future__ import annotations
 
 from kafkatwist.apis._authz import cluster_authorized_operations
+from kafkatwist.apis._cluster import live_nodes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_cluster import (
@@ -61,20 +65,16 @@ async def handle(ctx: RequestContext, request: DescribeClusterRequest) -> Descri
             f"of type {_ENDPOINT_NAMES[endpoint]}",
         )
     broker = ctx.broker
-    host, port = broker.address_for(ctx.session.listener, ctx.local_host)
     return DescribeClusterResponse(
         error_code=0,
         endpoint_type=BROKER_ENDPOINT,
         cluster_id=broker.cluster_id,
-        controller_id=broker.node_id,
-        brokers=(
+        controller_id=broker.cluster.controller_id,
+        brokers=tuple(
             DescribeClusterBroker(
-                broker_id=broker.node_id,
-                host=host,
-                port=port,
-                rack=None,
-                is_fenced=False,
-            ),
+                broker_id=n.node_id, host=n.host, port=n.port, rack=n.rack, is_fenced=False
+            )
+            for n in live_nodes(ctx)
         ),
         cluster_authorized_operations=cluster_authorized_operations(
             ctx, request.include_cluster_authorized_operations
@@ -97,7 +97,7 @@ SPEC = ApiSpec(
     error_response=error_response,
     unused_fields={
         "DescribeClusterRequest.include_fenced_brokers": "asks for the fenced brokers too "
-        "(KIP-1073); the only broker is this one, which is not fenced",
+        "(KIP-1073); the cluster knows only live brokers",
     },
 )
 

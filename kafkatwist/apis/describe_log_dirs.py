@@ -7,8 +7,8 @@ Behavior:
 * one result per configured ``log.dirs`` entry, by absolute path, listing the
   partitions whose logs live there: a null ``topics`` asks for every
   partition, otherwise the named ones (names or partitions this broker does
-  not host are left out, not errors); topics with no listed partition are
-  left out;
+  not host, those another broker of the cluster leads included, are left
+  out, not errors); topics with no listed partition are left out;
 * each partition: its size in bytes (its segment files; 0 for a partition
   whose log is not opened yet, which goes to the first log dir), offset lag
   0 (the log end offset never passes the high watermark on a lone replica)
@@ -79,8 +79,9 @@ async def handle(ctx: RequestContext, request: DescribeLogDirsRequest) -> Descri
         if topic is None:
             continue
         for index in indexes:
-            if index not in topic.partitions:
-                continue
+            state = topic.partitions.get(index)
+            if state is None or state.leader != broker.node_id:
+                continue  # not hosted here: another broker leads it
             log = broker.logs.get(name, index)
             size = 0
             where = dirs[0]

@@ -9,17 +9,21 @@ leader, this broker being a combined broker and controller):
 * the request must name ``__cluster_metadata`` partition 0 alone; anything
   else gets UNKNOWN_TOPIC_OR_PARTITION on every partition it names (top
   level NONE), as C{DescribeQuorumRequest.getPartitionLevelErrorResponse};
-* this broker is the leader and only voter: its leader epoch is the raft
-  epoch of the metadata log, the high watermark is the metadata log's end
-  offset (a single voter commits what it writes), and its replica state
-  has that end offset and, as the leader's, the current time as last fetch
-  and last caught-up time; there are no observers (the broker role shares
-  the controller's raft client in combined mode);
-* v2: the voter's directory id is the metadata log dir's ``directory.id``
-  (``meta.properties``; the zero UUID when unknown), and the node lists its
-  controller listeners (C{controller.listener.names} among C{listeners}),
-  or, when none is configured, the listener this broker serves clients on,
-  at its advertised address.
+* the leader and only voter is the cluster's controller (C{cluster.controller_id}:
+  with the file engine this broker, which shares the controller's raft
+  client in combined mode; with PostgreSQL the broker holding the
+  controller lease, the metadata log being a table every broker follows);
+  the other live brokers are observers; the leader epoch is the raft epoch
+  of the metadata log, the high watermark the metadata log's end offset as
+  this broker has it; this broker's replica state has that end offset and
+  the current time as last fetch and last caught-up time, another broker's
+  is unknown here (end offset and times -1);
+* v2: this broker's directory id is the metadata log dir's ``directory.id``
+  (``meta.properties``; the zero UUID when unknown, as for other brokers), and
+  the voter's node lists its controller listeners (this broker: the
+  C{controller.listener.names} among C{listeners}, or, when none is
+  configured, the listener it serves clients on, at its advertised address;
+  another broker: its endpoint for the request's listener).
 
 Version notes:
 * v1+: last fetch and caught-up times; v2+: error messages (null), the
@@ -31,6 +35,7 @@ from __future__ import annotations
 import uuid
 
 from kafkatwist.apis._authz import AUTHORIZATION_MESSAGES, require_cluster
+from kafkatwist.apis._cluster import live_node, live_nodes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode
 from kafkatwist.messages.describe_quorum import (
@@ -109,29 +114,50 @@ async def handle(ctx: RequestContext, request: DescribeQuorumRequest) -> Describ
     now = broker.now_ms()
     v2 = ctx.api_version >= 2
     directory_id = (broker.metadata_directory_id if v2 else None) or uuid.UUID(int=0)
-    voter = ReplicaState(
-        replica_id=broker.node_id,
-        replica_directory_id=directory_id,
-        log_end_offset=end,
-        last_fetch_timestamp=now,
-        last_caught_up_timestamp=now,
-    )
+    leader = broker.cluster.controller_id
+    replicas = {}
+    for node in live_nodes(ctx):
+        if node.node_id == broker.node_id:
+            # This broker knows its own place in the metadata log.
+            replicas[node.node_id] = ReplicaState(
+                replica_id=node.node_id,
+                replica_directory_id=directory_id,
+                log_end_offset=end,
+                last_fetch_timestamp=now,
+                last_caught_up_timestamp=now,
+            )
+        else:
+            replicas[node.node_id] = ReplicaState(
+                replica_id=node.node_id, replica_directory_id=uuid.UUID(int=0), log_end_offset=-1
+            )
+    voter = replicas.pop(leader, None)
     partition = PartitionDataResponse(
         partition_index=0,
         error_code=0,
         error_message=None,
-        leader_id=broker.node_id,
+        leader_id=leader,
         leader_epoch=metadata.epoch,
         high_watermark=end,
-        current_voters=(voter,),
-        observers=(),
+        current_voters=() if voter is None else (voter,),
+        observers=tuple(replicas.values()),
     )
     return DescribeQuorumResponse(
         error_code=0,
         error_message=None,
         topics=(TopicDataResponse(topic_name=METADATA_TOPIC, partitions=(partition,)),),
-        nodes=(Node(node_id=broker.node_id, listeners=_listeners(ctx)),) if v2 else (),
+        nodes=_nodes(ctx, leader) if v2 else (),
     )
+
+
+def _nodes(ctx: RequestContext, leader: int) -> tuple[Node, ...]:
+    """The voter's listeners (KIP-853): this broker's, or the controller's endpoint."""
+    if leader == ctx.broker.node_id:
+        return (Node(node_id=leader, listeners=_listeners(ctx)),)
+    found = live_node(ctx, leader)
+    if found is None:
+        return ()
+    listener = Listener(name=ctx.session.listener, host=found.host, port=found.port)
+    return (Node(node_id=leader, listeners=(listener,)),)
 
 
 def error_response(

@@ -3,7 +3,9 @@
 Behavior (KIP-966; Kafka's ``DescribeTopicPartitionsRequestHandler``):
 * an empty topic list describes every topic; otherwise the listed ones;
 * topics come back sorted by name, partitions in index order, with leader,
-  leader epoch, replicas, ISR, ELR, last known ELR and offline replicas;
+  leader epoch, replicas, ISR, ELR, last known ELR and offline replicas
+  (Kafka's C{KRaftMetadataCache}: a leader that is not live is -1, with no
+  error; replicas that are not live are offline);
 * an unknown topic gets UNKNOWN_TOPIC_OR_PARTITION (an invalid name
   INVALID_TOPIC_EXCEPTION), the null topic id and no partitions;
 * ``response_partition_limit`` (capped at 2000, at least 1) and the request
@@ -27,6 +29,7 @@ Version notes:
 from __future__ import annotations
 
 from kafkatwist.apis._authz import authorized_operations
+from kafkatwist.apis._cluster import leader_of, offline_replicas
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import topic_name_error
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -102,13 +105,13 @@ async def handle(
             DescribeTopicPartitionsResponsePartition(
                 error_code=0,
                 partition_index=i,
-                leader_id=(p := topic.partitions[i]).leader,
+                leader_id=leader_of(ctx, p := topic.partitions[i]),
                 leader_epoch=p.leader_epoch,
                 replica_nodes=p.replicas,
                 isr_nodes=p.isr,
                 eligible_leader_replicas=p.eligible_leader_replicas or (),
                 last_known_elr=p.last_known_elr or (),
-                offline_replicas=(),
+                offline_replicas=offline_replicas(ctx, p.replicas),
             )
             for i in page
         )

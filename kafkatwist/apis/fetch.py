@@ -20,10 +20,12 @@ Behavior:
   offset; a ``fetch_offset`` outside the log gets OFFSET_OUT_OF_RANGE;
 * a ``current_leader_epoch`` (v9+, -1 = none) older than the partition's
   is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH (Kafka's
-  C{Partition.fetchRecords} through C{localLogWithEpochOrThrow}); from v16
-  a fenced partition carries the current leader (this broker, the
-  partition's epoch) and the response this broker's endpoint (KIP-951,
-  C{KafkaApis.handleFetchRequest});
+  C{Partition.fetchRecords} through C{localLogWithEpochOrThrow}); a
+  partition another broker of the cluster leads is NOT_LEADER_OR_FOLLOWER
+  (L{kafkatwist.apis._partitions.find_partition}, Kafka's order); from v16
+  a fenced or misdirected partition carries the current leader (the image's
+  leader and epoch) and the response the leader's endpoint when it is live
+  (KIP-951, C{KafkaApis.handleFetchRequest});
 * ``isolation_level`` 1 (read_committed) serves batches below the last stable
   offset only, with the aborted transactions (producer id, first offset) that
   overlap the batches returned, from the ``.txnindex`` entries (Kafka's

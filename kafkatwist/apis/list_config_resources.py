@@ -9,7 +9,7 @@ Behavior (Kafka's C{KafkaApis.handleListConfigResources}, KIP-1142):
   type outside them is UNSUPPORTED_VERSION for the whole request;
 * listed in Kafka's order: GROUP (the groups with dynamic configs, existing
   or not), CLIENT_METRICS (the client metrics subscriptions: resources with
-  configs), BROKER_LOGGER and BROKER (this broker's id), TOPIC (every
+  configs), BROKER_LOGGER and BROKER (each live broker's id), TOPIC (every
   topic, internal ones too).
 
 Version notes:
@@ -73,7 +73,7 @@ async def handle(
         ]
     for kind in (RESOURCE_BROKER_LOGGER, RESOURCE_BROKER):
         if kind in wanted:
-            found.append((str(broker.node_id), kind))
+            found += [(str(b.node_id), kind) for b in broker.cluster.live_brokers()]
     if RESOURCE_TOPIC in wanted:
         found += [(name, RESOURCE_TOPIC) for name in image.topics]
     if ctx.api_version == 0:

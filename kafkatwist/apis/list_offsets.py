@@ -29,8 +29,10 @@ Behavior:
   none) older than the partition's leader epoch → FENCED_LEADER_EPOCH, newer →
   UNKNOWN_LEADER_EPOCH; error answers carry offset, timestamp and leader epoch
   -1;
-* this broker serves every partition of the metadata image (as Produce and
-  Fetch do), so NOT_LEADER_OR_FOLLOWER is never answered.
+* a partition another broker of the cluster leads (or whose log is still
+  loading here) is NOT_LEADER_OR_FOLLOWER, as Produce and Fetch answer it
+  (L{kafkatwist.apis._partitions.find_partition}); with the file engine this
+  broker leads every partition.
 
 Version notes:
 * v0 (Kafka's ``handleListOffsetRequestV0``): ``max_num_offsets`` and

@@ -1,9 +1,15 @@
 """Metadata (api key 3): v0-v13.
 
 Behavior:
-* brokers: this broker, at its advertised listener (or the address the client
-  connected to); the controller id is this broker; cluster id from
+* brokers: the live brokers of the cluster (C{broker.cluster}), by node id,
+  with their racks: this broker at its advertised listener (or the address
+  the client connected to), the others at their registered endpoint for the
+  request's listener; the controller id is the cluster's; cluster id from
   ``meta.properties``;
+* partitions as Kafka's C{KRaftMetadataCache} describes them: a leader that
+  is not live is LEADER_NOT_AVAILABLE with leader -1 (the epoch kept);
+  replicas that are not live are ``offline_replicas`` (v5+); at v0 only the
+  live replicas and ISR are listed, REPLICA_NOT_AVAILABLE when some are not;
 * a null topic list (v1+), or an empty one at v0, returns every topic; an
   empty list at v1+ returns none;
 * a missing topic is created when ``auto.create.topics.enable`` and the
@@ -49,6 +55,7 @@ from kafkatwist.apis._authz import (
     authorized_operations,
     cluster_authorized_operations,
 )
+from kafkatwist.apis._cluster import NO_LEADER, live_ids, live_nodes
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.apis._topics import validate_topic_name
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -62,7 +69,7 @@ from kafkatwist.messages.metadata import (
 )
 from kafkatwist.security.acl import AclOperation, ResourceType
 from kafkatwist.storage.kraft import TopicState
-from kafkatwist.storage.metadata_image import INTERNAL_TOPICS
+from kafkatwist.storage.metadata_image import INTERNAL_TOPICS, PartitionState
 from kafkatwist.wire.primitives import ZERO_UUID
 from kafkatwist.wire.versions import VersionRange
 
@@ -75,6 +82,8 @@ def topic_metadata(
     ctx: RequestContext, topic: TopicState, include_ops: bool
 ) -> MetadataResponseTopic:
     """The Metadata answer for one existing topic."""
+    live = live_ids(ctx)
+    v0 = ctx.api_version == 0
     return _with_ops(
         ctx,
         MetadataResponseTopic(
@@ -83,19 +92,50 @@ def topic_metadata(
             topic_id=topic.topic_id,
             is_internal=topic.is_internal,
             partitions=tuple(
-                MetadataResponsePartition(
-                    error_code=0,
-                    partition_index=i,
-                    leader_id=p.leader,
-                    leader_epoch=p.leader_epoch,
-                    replica_nodes=p.replicas,
-                    isr_nodes=p.isr,
-                    offline_replicas=(),
-                )
-                for i, p in sorted(topic.partitions.items())
+                _partition(i, p, live, v0) for i, p in sorted(topic.partitions.items())
             ),
         ),
         include_ops,
+    )
+
+
+def _partition(
+    index: int, p: PartitionState, live: frozenset[int], v0: bool
+) -> MetadataResponsePartition:
+    """
+    One partition as Kafka's C{KRaftMetadataCache.getPartitionMetadata} describes it.
+
+    A leader that is not live: LEADER_NOT_AVAILABLE and leader -1. At v0
+    the replicas and ISR are the live ones only, and a live leader with
+    some of them missing is REPLICA_NOT_AVAILABLE.
+    """
+    replicas, isr, leader = p.replicas, p.isr, p.leader
+    if leader in live and live.issuperset(replicas):  # the usual case
+        return MetadataResponsePartition(
+            error_code=0,
+            partition_index=index,
+            leader_id=leader,
+            leader_epoch=p.leader_epoch,
+            replica_nodes=replicas,
+            isr_nodes=isr,
+            offline_replicas=(),
+        )
+    offline = tuple(r for r in replicas if r not in live)
+    code = ErrorCode.NONE
+    if v0 and (offline or not live.issuperset(isr)):
+        replicas = tuple(r for r in replicas if r in live)
+        isr = tuple(r for r in isr if r in live)
+        code = ErrorCode.REPLICA_NOT_AVAILABLE
+    if leader not in live:
+        leader, code = NO_LEADER, ErrorCode.LEADER_NOT_AVAILABLE
+    return MetadataResponsePartition(
+        error_code=int(code),
+        partition_index=index,
+        leader_id=leader,
+        leader_epoch=p.leader_epoch,
+        replica_nodes=replicas,
+        isr_nodes=isr,
+        offline_replicas=offline,
     )
 
 
@@ -139,19 +179,14 @@ async def handle(ctx: RequestContext, request: MetadataRequest) -> MetadataRespo
     else:
         for rt in requested:
             topics.append(await _one_topic(ctx, rt, auto_create, include_ops))
-    host, port = broker.address_for(ctx.session.listener, ctx.local_host)
     return MetadataResponse(
         error_code=0,
-        brokers=(
-            MetadataResponseBroker(
-                node_id=broker.node_id,
-                host=host,
-                port=port,
-                rack=None,
-            ),
+        brokers=tuple(
+            MetadataResponseBroker(node_id=n.node_id, host=n.host, port=n.port, rack=n.rack)
+            for n in live_nodes(ctx)
         ),
         cluster_id=broker.cluster_id or None,
-        controller_id=broker.node_id,
+        controller_id=broker.cluster.controller_id,
         topics=tuple(topics),
         cluster_authorized_operations=cluster_authorized_operations(
             ctx, request.include_cluster_authorized_operations

@@ -20,8 +20,10 @@ Behavior:
 * ``replica_id`` (v3+; -2, Kafka's debugging id, before): a consumer sends -1,
   a follower its broker id. Kafka answers both alike and checks the ACLs
   above whatever the id says, and so does this broker;
-* this broker serves every partition of the metadata image, so
-  NOT_LEADER_OR_FOLLOWER is never answered.
+* a partition another broker of the cluster leads (or whose log is still
+  loading here) is NOT_LEADER_OR_FOLLOWER
+  (L{kafkatwist.apis._partitions.find_partition}); with the file engine this
+  broker leads every partition.
 
 Version notes:
 * v1+: leader epoch in the answer; v2+: current leader epoch, throttle time;

@@ -13,6 +13,8 @@ Behavior:
 * unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION, with base offset,
   log append time and log start offset all -1 (no auto-creation here: Kafka
   creates topics only through Metadata);
+* a partition another broker of the cluster leads, or whose log is still
+  loading here, is NOT_LEADER_OR_FOLLOWER (L{kafkatwist.apis._partitions.find_partition});
 * each partition's records are validated per batch (magic 2, lengths,
   CRC-32C, ``max.message.bytes``), then record by record in C (count,
   varints, lengths, headers, keys on compacted topics) after a bounded
@@ -76,8 +78,8 @@ Version notes:
   ``timeout_ms`` mean what they mean at v3.
 * v3+: transactional id; v5+: log start offset; v8+: record errors and an
   error message; v9+: flexible; v10+: current leader and node endpoints
-  (KIP-951), never set: Kafka fills them only for NOT_LEADER_OR_FOLLOWER,
-  which this broker, leader of every partition, never answers;
+  (KIP-951) on each NOT_LEADER_OR_FOLLOWER answer: the image's leader id and
+  epoch, and the leader's endpoint when it is live;
   v11: TRANSACTION_ABORTABLE; v12: transaction version 2 (the same body).
 * v13: topics are named by id (KIP-516), in the request and the answer; an
   id the metadata image does not know is UNKNOWN_TOPIC_ID for each of its
@@ -90,17 +92,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import attrs
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from kafkatwist.apis._authz import denied_names
 from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._produce_leaders import CURRENT_LEADER_VERSION, with_leaders
 from kafkatwist.apis._produce_txn import transactional_id_authorized, verify_transaction
 from kafkatwist.apis._quotas import request_throttle, with_throttle
 from kafkatwist.apis._spec import ApiSpec, RequestContext
 from kafkatwist.errors import ErrorCode, KafkaError, ProtocolViolation, RecordsError
 from kafkatwist.messages.produce import (
     BatchIndexAndErrorMessage,
+    NodeEndpoint,
     PartitionProduceData,
     PartitionProduceResponse,
     ProduceRequest,
@@ -342,6 +347,9 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
         for td, topic, allowed in checked
     ]
     responses = [(td, [await d for d in answers]) for td, answers in pending]
+    endpoints: tuple[NodeEndpoint, ...] = ()
+    if ctx.api_version >= CURRENT_LEADER_VERSION:
+        responses, endpoints = with_leaders(ctx, [topic for _, topic, _ in checked], responses)
     # The produce byte rate quota, charged with the request's size, and the request
     # quota, which acks=0 is exempt from (Kafka's handleProduceRequest); over either,
     # the connection is muted for the longer throttle (even for acks=0).
@@ -355,7 +363,10 @@ async def handle(ctx: RequestContext, request: ProduceRequest) -> ProduceRespons
     if request.acks == 0:
         _close_on_error(ctx, responses)
         return None
-    return with_throttle(_response(responses), ctx.api_version, throttle)
+    answer = _response(responses)
+    if endpoints:
+        answer = attrs.evolve(answer, node_endpoints=endpoints)
+    return with_throttle(answer, ctx.api_version, throttle)
 
 
 def _acks_refusal(ctx: RequestContext, topic: TopicState | None, allowed: bool) -> ErrorCode:
@@ -439,21 +450,7 @@ SPEC = ApiSpec(
     response=ProduceResponse,
     handle=handle,
     error_response=error_response,
-    unused_fields=dict.fromkeys(
-        (
-            "PartitionProduceResponse.current_leader",
-            "LeaderIdAndEpoch.leader_id",
-            "LeaderIdAndEpoch.leader_epoch",
-            "ProduceResponse.node_endpoints",
-            "NodeEndpoint.node_id",
-            "NodeEndpoint.host",
-            "NodeEndpoint.port",
-            "NodeEndpoint.rack",
-        ),
-        "KIP-951 leader discovery: Kafka sets it only with NOT_LEADER_OR_FOLLOWER, "
-        "never answered by this broker, the leader of every partition",
-    )
-    | {
+    unused_fields={
         "ProduceRequest.timeout_ms": "how long acks=-1 waits for the in-sync followers; "
         "there are none, the append is acknowledged once written",
     },

@@ -9,8 +9,7 @@ metadata log and recovers every topic, partition and config.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from attrs import define, field
@@ -18,6 +17,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from kafkatwist.cluster.interfaces import ICluster
+from kafkatwist.cluster.local import LocalCluster
 from kafkatwist.config import topic_config
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
@@ -36,6 +37,11 @@ from kafkatwist.storage.kraft import (
 )
 from kafkatwist.topics.names import collision_name, validate_topic_name
 from kafkatwist.topics.partitions import Partitions
+from kafkatwist.topics.placement import (
+    check_manual_assignment,
+    check_replication_factor,
+    partition_records,
+)
 
 _T = TypeVar("_T")
 
@@ -51,9 +57,11 @@ class Controller:
 
     @ivar _partitions: Opens the logs of new partitions and deletes those of
         deleted topics.
-    @ivar _node_id: This broker, the only replica of every partition.
+    @ivar _node_id: This broker: it creates the logs of the new partitions it leads.
     @ivar _num_partitions: Kafka's ``num.partitions``, for requests that give -1.
     @ivar _default_replication_factor: Kafka's ``default.replication.factor``.
+    @ivar _cluster: The live brokers new partitions are placed on (default:
+        this broker alone, L{LocalCluster}).
     """
 
     _metadata: IMetadataStore
@@ -61,6 +69,7 @@ class Controller:
     _node_id: int
     _num_partitions: int = 1
     _default_replication_factor: int = 1
+    _cluster: ICluster = field(kw_only=True)
     #: Topic names with a creation or deletion under way.
     _busy: set[str] = field(factory=set, init=False)
     #: Partition counts that CreatePartitions records being written will
@@ -70,6 +79,10 @@ class Controller:
     #: CreateAcls of one of them writes nothing (Kafka's controller sees them at once).
     _creating_acls: set[AclBinding] = field(factory=set, init=False)
     _log = Logger()
+
+    @_cluster.default
+    def _this_broker_alone(self) -> ICluster:
+        return LocalCluster(self._node_id, self._metadata)
 
     @property
     def _image(self) -> MetadataImage:
@@ -115,19 +128,16 @@ class Controller:
                     "Both cannot be used at the same time.",
                 )
             num_partitions = len(assignments)
+            factor: int | None = None
             for index, (pidx, brokers) in enumerate(sorted(assignments)):
                 if pidx != index:
                     raise KafkaError(
                         ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                         "Partitions should be a consecutive 0-based integer sequence",
                     )
-                if list(brokers) != [self._node_id]:
-                    raise KafkaError(
-                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                        f"The manual partition assignment includes broker(s) other than "
-                        f"{self._node_id}, or none.",
-                    )
-            replication_factor = 1
+                check_manual_assignment(self._cluster, brokers, factor)
+                factor = len(brokers)
+            replication_factor = factor or 1
         if num_partitions == -1:
             num_partitions = self._num_partitions
         if replication_factor == -1:
@@ -141,13 +151,8 @@ class Controller:
                 ErrorCode.INVALID_REPLICATION_FACTOR,
                 "Replication factor must be larger than 0.",
             )
-        if replication_factor > 1:
-            raise KafkaError(
-                ErrorCode.INVALID_REPLICATION_FACTOR,
-                f"Unable to replicate the partition {replication_factor} time(s): "
-                "The target replication factor of "
-                f"{replication_factor} cannot be reached because only 1 broker(s) are registered.",
-            )
+        if not assignments:
+            check_replication_factor(self._cluster, replication_factor)
         if configs:
             topic_config.validate(configs)
         return num_partitions, replication_factor
@@ -168,11 +173,15 @@ class Controller:
         with C{KAFKA_STORAGE_ERROR} (Kafka's C{KafkaStorageException}); if
         writing the records fails, the logs are removed again.
         """
-        num_partitions, _rf = self.check_new_topic(
+        num_partitions, rf = self.check_new_topic(
             name, num_partitions, replication_factor, assignments, configs
         )
         topic_id = random_kafka_uuid()
-        node = self._node_id
+        placed: Sequence[Sequence[int]] = (
+            [brokers for _, brokers in sorted(assignments)]
+            if assignments
+            else self._cluster.assign_replicas(num_partitions, rf)
+        )
         records: list[object] = [mr.TopicRecord(name=name, topic_id=topic_id)]
         for key, value in sorted((configs or {}).items()):
             if value is not None:
@@ -181,9 +190,11 @@ class Controller:
                         resource_type=RESOURCE_TOPIC, resource_name=name, name=key, value=value
                     )
                 )
-        records.extend(self._partition_records(topic_id, range(num_partitions), node))
+        partitions = partition_records(self._cluster, topic_id, range(num_partitions), placed)
+        records.extend(partitions)
+        led = self._led(partitions)
         try:
-            self._partitions.create_logs(name, topic_id, range(num_partitions))
+            self._partitions.create_logs(name, topic_id, led)
         except KafkaError as e:
             self._log.error("Creating topic {name} failed: {error}", name=name, error=e.message)
             raise
@@ -193,7 +204,7 @@ class Controller:
             self._busy.discard(name)
             topic = image.topics[name]
             self._partitions.refresh_config(name)
-            for p in topic.partitions:
+            for p in led:
                 self._partitions.partition_log(topic, p)
             self._log.info(
                 "Created topic {name} ({partitions} partitions)",
@@ -204,30 +215,14 @@ class Controller:
 
         def failed(f: Failure) -> Failure:
             self._busy.discard(name)
-            self._partitions.discard_logs(name, range(num_partitions))
+            self._partitions.discard_logs(name, led)
             return f
 
         return self._metadata.append(records).addCallbacks(created, failed)
 
-    @staticmethod
-    def _partition_records(
-        topic_id: uuid.UUID, indexes: Iterable[int], node: int
-    ) -> list[mr.PartitionRecord]:
-        return [
-            mr.PartitionRecord(
-                partition_id=i,
-                topic_id=topic_id,
-                replicas=(node,),
-                isr=(node,),
-                leader=node,
-                leader_epoch=0,
-                partition_epoch=0,
-                directories=(),
-                eligible_leader_replicas=None,
-                last_known_elr=None,
-            )
-            for i in indexes
-        ]
+    def _led(self, records: Sequence[mr.PartitionRecord]) -> list[int]:
+        """The new partitions this broker leads: it creates their logs."""
+        return [r.partition_id for r in records if r.leader == self._node_id]
 
     def delete_topic(self, topic: TopicState) -> Deferred[None]:
         """Delete a topic: write RemoveTopicRecord, then remove its logs."""
@@ -286,17 +281,28 @@ class Controller:
                     f"{len(assignments)} assignment(s) were specified.",
                 )
             for brokers in assignments:
-                if list(brokers) != [self._node_id]:
-                    raise KafkaError(
-                        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-                        "The manual partition assignment includes unknown broker(s).",
-                    )
+                check_manual_assignment(self._cluster, brokers, _replication_factor(topic))
+        else:
+            check_replication_factor(self._cluster, _replication_factor(topic))
 
-    def create_partitions(self, topic: TopicState, count: int) -> Deferred[TopicState]:
-        """Add partitions to reach C{count} (after L{check_new_partitions})."""
+    def create_partitions(
+        self, topic: TopicState, count: int, assignments: Sequence[Sequence[int]] | None = None
+    ) -> Deferred[TopicState]:
+        """
+        Add partitions to reach C{count} (after L{check_new_partitions}).
+
+        Placed as C{assignments} says, else by the cluster with the
+        topic's replication factor (Kafka's C{createPartitions}).
+        """
         name = topic.name
         indexes = range(self._partition_count(topic), count)
-        records = self._partition_records(topic.topic_id, indexes, self._node_id)
+        placed = (
+            assignments
+            if assignments is not None
+            else self._cluster.assign_replicas(len(indexes), _replication_factor(topic))
+        )
+        records = partition_records(self._cluster, topic.topic_id, indexes, placed)
+        led = self._led(records)
         self._growing[name] = count
 
         def created(image: MetadataImage) -> TopicState:
@@ -306,7 +312,7 @@ class Controller:
                 raise KafkaError(
                     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' was deleted."
                 )
-            for p in indexes:
+            for p in led:
                 self._partitions.partition_log(t, p)
             return t
 
@@ -316,6 +322,12 @@ class Controller:
             return result
 
         return self._metadata.append(records).addCallback(created).addBoth(done)
+
+    def change_partitions(
+        self, records: Sequence[mr.PartitionChangeRecord]
+    ) -> Deferred[MetadataImage]:
+        """Write PartitionChangeRecords (leader elections, reassignments)."""
+        return self._metadata.append(list(records))
 
     def set_configs(
         self, resource_type: int, resource_name: str, changes: Mapping[str, str | None]
@@ -376,6 +388,12 @@ class Controller:
         if not records:
             return succeed(results)
         return self._metadata.append(records).addCallback(lambda _: results)
+
+
+def _replication_factor(topic: TopicState) -> int:
+    """The topic's replication factor: its first partition's replica count (Kafka's)."""
+    first = topic.partitions.get(0) or next(iter(topic.partitions.values()), None)
+    return len(first.replicas) if first is not None and first.replicas else 1
 
 
 __all__ = ["MAX_PARTITIONS", "Controller"]

@@ -130,7 +130,7 @@ class Partitions:
                 write_partition_metadata(directory, topic.topic_id)
         return log
 
-    def create_logs(self, name: str, topic_id: uuid.UUID, partitions: range) -> None:
+    def create_logs(self, name: str, topic_id: uuid.UUID, partitions: Sequence[int]) -> None:
         """
         Create the logs (with ``partition.metadata``) of partitions of a topic not yet recorded.
 
@@ -163,7 +163,7 @@ class Partitions:
         """Give the open logs of topic C{name} its current settings (its configs were recorded)."""
         self._logs.update_config(name, self._log_config(name))
 
-    def discard_logs(self, name: str, partitions: range) -> None:
+    def discard_logs(self, name: str, partitions: Sequence[int]) -> None:
         """Remove logs made by L{create_logs} whose topic was not recorded after all."""
         for partition in partitions:
             self._logs.discard(name, partition)

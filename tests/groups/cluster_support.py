@@ -63,11 +63,11 @@ class StaticCluster:
     def assign_replicas(self, partitions: int, replication_factor: int) -> list[tuple[int, ...]]:
         if replication_factor > len(self.nodes):
             raise KafkaError(ErrorCode.INVALID_REPLICATION_FACTOR)
-        n = len(self.nodes)
-        return [
-            tuple(self.nodes[(p + r) % n] for r in range(replication_factor))
-            for p in range(partitions)
-        ]
+        # Every new partition is first led by the broker creating the topic:
+        # the tests then move leaders with PartitionChangeRecords.
+        n, first = len(self.nodes), self.nodes.index(self.node_id)
+        replicas = tuple(self.nodes[(first + r) % n] for r in range(replication_factor))
+        return [replicas] * partitions
 
     def add_listener(self, listener: ILeadershipListener) -> None:
         self._tracker.add_listener(listener)
