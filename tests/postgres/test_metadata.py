@@ -8,126 +8,38 @@ database (L{tests.postgres_support.fresh_database}).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
 import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.python.failure import Failure
 
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.features import METADATA_VERSION, FeatureRegistry
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.postgres.db import Database, DatabaseUnavailable
 from kafkatwist.postgres.metadata import PgMetadataStore, cluster_id
-from kafkatwist.postgres.schema import migrate
 from kafkatwist.producers.ids import ProducerIdAllocator
 from kafkatwist.storage.kraft import MetadataImage, encode_metadata_record
 from kafkatwist.wire.record import build_batch
 from tests.integration.harness import in_thread
-from tests.postgres_support import fresh_database, server
-
-#: Generous bounds for things that happen in milliseconds; a hang fails instead of blocking.
-WAIT = 30.0
-
-
-class _Cleanups:
-    """C{addCleanup} for L{fresh_database}, run by a pytest finalizer."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, tuple[object, ...]]] = []
-
-    def addCleanup(self, f: object, *args: object) -> None:
-        self.calls.append((f, args))
-
-    def run(self) -> None:
-        for f, args in reversed(self.calls):
-            f(*args)
+from tests.postgres.pgmeta_support import (
+    brokers,
+    listen_backends,
+    migrated_database,
+    next_records,
+    outcome,
+    pause,
+    the_reactor,
+)
+from tests.postgres_support import server
 
 
 @pytest.fixture
 def dsn(request: Any) -> str:
-    """A fresh database of the test process's PostgreSQL server, migrated to the latest schema."""
-    cleanups = _Cleanups()
-    request.addfinalizer(cleanups.run)
-    url = fresh_database(cleanups)
-    with psycopg.connect(url) as conn:
-        migrate(conn)
-    return url
-
-
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-@asynccontextmanager
-async def brokers(dsn: str, count: int = 2) -> AsyncIterator[list[PgMetadataStore]]:
-    """C{count} loaded stores (node ids 1...), each with its own connections; stopped at exit."""
-    reactor = _reactor()
-    dbs = [Database(dsn, reactor) for _ in range(count)]
-    stores = [PgMetadataStore(db, node, reactor) for node, db in enumerate(dbs, 1)]
-    try:
-        for listening, store in enumerate(stores, 1):
-            await store.load()
-            await _listening(dsn, listening)
-        yield stores
-    finally:
-        for store in stores:
-            store.close()
-        await gatherResults([db.stop() for db in dbs])
-
-
-async def _listening(dsn: str, count: int) -> None:
-    """Wait until C{count} LISTEN connections are up on the database."""
-    while len(await in_thread(_listen_backends, dsn)) < count:
-        await pause(0.02)
-
-
-async def pause(seconds: float) -> None:
-    """Let the reactor run for C{seconds}."""
-    d: Deferred[None] = Deferred()
-    _reactor().callLater(seconds, d.callback, None)
-    await d
-
-
-def _listen_backends(dsn: str) -> list[int]:
-    """The server processes of the LISTEN connections on the database."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-            " AND query LIKE 'LISTEN%%'"
-        ).fetchall()
-    return [row[0] for row in rows]
-
-
-def next_records(store: PgMetadataStore) -> Deferred[Sequence[Any]]:
-    """Fires with the records of the next batch the store applies (its subscriber)."""
-    d: Deferred[Sequence[Any]] = Deferred()
-
-    def seen(records: Sequence[Any]) -> None:
-        if not d.called:
-            d.callback(records)
-
-    store.subscribe(seen)
-    return d.addTimeout(WAIT, _reactor())
-
-
-def outcome(d: Deferred[MetadataImage]) -> Deferred[KafkaError | None]:
-    """None once C{d} succeeds, or the KafkaError it fails with."""
-
-    def failed(f: Failure) -> KafkaError:
-        error = f.value
-        if not isinstance(error, KafkaError):
-            f.raiseException()
-        assert isinstance(error, KafkaError)
-        return error
-
-    return d.addCallbacks(lambda _: None, failed)
+    """A fresh, migrated database (dropped after the test)."""
+    return migrated_database(request)
 
 
 def topic_records(name: str, partitions: int, leader: int) -> tuple[uuid.UUID, list[object]]:
@@ -191,7 +103,7 @@ def assert_contiguous(offsets: list[tuple[int, int]]) -> None:
 @pytest_twisted.ensureDeferred
 async def test_cluster_id_is_made_once(dsn: str) -> None:
     """Two brokers asking for the cluster id get the one the first made, in Kafka's text form."""
-    reactor = _reactor()
+    reactor = the_reactor()
     dbs = [Database(dsn, reactor), Database(dsn, reactor)]
     try:
         ids = await gatherResults([cluster_id(db) for db in dbs])
@@ -328,7 +240,7 @@ async def test_missed_notifications_resync_on_reconnect(dsn: str) -> None:
         quiet = a.next_offset
         await in_thread(_write_quietly, dsn, quiet, [mr.ConfigRecord(4, "", "quiet", "1")])
         seen = next_records(b)
-        for pid in await in_thread(_listen_backends, dsn):
+        for pid in await in_thread(listen_backends, dsn):
             await in_thread(_terminate, dsn, pid)
         while b.next_offset <= quiet:
             await seen
