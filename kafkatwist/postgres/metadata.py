@@ -103,7 +103,7 @@ class LogRow:
     #: The offset after its last record.
     next_offset: int
     epoch: int
-    #: The decoded records (None for an unknown record type).
+    #: The decoded records (those of unknown types left out).
     records: tuple[Any, ...]
     #: What could not be decoded, for the log.
     problems: tuple[str, ...] = ()
@@ -118,9 +118,12 @@ def decode_row(base_offset: int, last_offset: int, epoch: int, batch: bytes) -> 
             if rec.value is None:
                 continue
             try:
-                records.append(decode_metadata_record(rec.value))
-            except (ProtocolViolation, RecordsError, ValueError) as e:
+                record = decode_metadata_record(rec.value)
+            except Exception as e:  # as KRaftMetadataStore: skip it, load the rest
                 problems.append(f"skipped the undecodable record at {rec.offset}: {e}")
+                continue
+            if record is not None:  # None: a record type this broker does not know
+                records.append(record)
     except (ProtocolViolation, RecordsError) as e:
         problems.append(f"skipped the undecodable batch at {base_offset}: {e}")
     return LogRow(base_offset, last_offset + 1, epoch, tuple(records), tuple(problems))
@@ -227,8 +230,8 @@ class PgMetadataStore:
     epoch: int = field(default=1, init=False)
     _lock: DeferredLock = field(factory=DeferredLock, init=False)
     _subscribers: list[Callable[[Sequence[Any]], None]] = field(factory=list, init=False)
-    #: Whether a catch-up is queued and has not started reading yet.
-    _sync_queued: bool = field(default=False, init=False)
+    #: Those waiting for the catch-up that is queued and has not started reading yet.
+    _sync_waiters: list[Deferred[None]] | None = field(default=None, init=False)
     _following: bool = field(default=False, init=False)
     _stopped: bool = field(default=False, init=False)
     _retry: DelayedCall | None = field(default=None, init=False)
@@ -268,28 +271,39 @@ class PgMetadataStore:
         """
         Read and apply the rows other brokers appended; fires once done.
 
-        Calls coalesce: while one is queued, another adds nothing. A failure
-        (PostgreSQL away) is logged and the read retried after
-        L{RESYNC_RETRY_SECONDS}.
+        Calls coalesce: while one is queued (not yet reading), a call waits
+        for it. A failure (PostgreSQL away) is logged and the read retried
+        after L{RESYNC_RETRY_SECONDS}; the Deferred fires all the same.
         """
-        if self._sync_queued or self._stopped:
+        waiter: Deferred[None] = Deferred()
+        if self._stopped:
             return succeed(None)
-        self._sync_queued = True
+        if self._sync_waiters is not None:
+            self._sync_waiters.append(waiter)
+            return waiter
+        self._sync_waiters = [waiter]
 
         def read() -> Deferred[None]:
-            self._sync_queued = False
+            waiters, self._sync_waiters = self._sync_waiters or [], None
             if self._stopped:
-                return succeed(None)
+                return succeed(None).addBoth(done, waiters)
             start = self.next_offset
             d = self._db.run(lambda conn: read_rows(conn, start))
-            return d.addCallback(self._apply)
+            return d.addCallback(self._apply).addErrback(failed).addBoth(done, waiters)
 
         def failed(f: Failure) -> None:
             _log.warn("Reading the metadata log failed: {e}; retrying", e=f.getErrorMessage())
             if not self._stopped and (self._retry is None or not self._retry.active()):
                 self._retry = self._clock.callLater(RESYNC_RETRY_SECONDS, self.sync)
 
-        return self._lock.run(read).addErrback(failed)
+        def done(_: object, waiters: list[Deferred[None]]) -> None:
+            for w in waiters:
+                w.callback(None)
+
+        self._lock.run(read).addErrback(
+            lambda f: _log.failure("Catching up with the metadata log failed", f)
+        )
+        return waiter
 
     def _apply(self, rows: Sequence[LogRow], tell: bool = True) -> None:
         """Apply rows past the image's end in order; tell the subscribers per row."""
