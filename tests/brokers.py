@@ -79,6 +79,7 @@ def make_broker(
         config, clock, metadata, logs, configs, cluster_id="test-cluster", run_blocking=run_blocking
     )
     broker.advertised_port = 9092
+    broker.cluster.start(broker.advertised_listeners)  # elections, as the service does
     return broker
 
 
@@ -93,6 +94,7 @@ def with_logs(broker: Broker, logs: ILogManager) -> Broker:
         cluster_id=broker.cluster_id,
     )
     rebuilt.advertised_port = broker.advertised_port
+    rebuilt.cluster.start(rebuilt.advertised_listeners)
     return rebuilt
 
 

@@ -107,7 +107,7 @@ class FindCoordinatorTests(TxnTestCase):
 
     def test_loading(self) -> None:
         """While __transaction_state loads, key type 1 is COORDINATOR_LOAD_IN_PROGRESS."""
-        self.service.coordinator.loading = True
+        self.mark_loading("tx")
         response = self.call(find_coordinator.SPEC, FindCoordinatorRequest(key="tx", key_type=1), 3)
         self.assertEqual(response.error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
 
@@ -194,7 +194,7 @@ class ProduceVerificationTests(TxnTestCase):
     def test_busy_coordinator_is_retriable(self) -> None:
         """A transaction still completing answers NOT_ENOUGH_REPLICAS below v12 (retried)."""
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         r = self.init("a")
         self.produce("a", r.producer_id, 0, version=12)
         self.end("a", r.producer_id, 0, version=5)
