@@ -101,6 +101,8 @@ class _Pending:
     producer_id: int
     partitions: set[tuple[uuid.UUID, int]]
     done: Deferred[None] = field(factory=Deferred)
+    #: The rows are committed: a check started after this sees them.
+    stored: bool = False
 
 
 @define(eq=False)
@@ -183,11 +185,11 @@ class PgMarkerDelivery:
             return succeed(None)
         pending = _Pending(producer_id, {(r.topic_id, r.partition) for r in rows})
         self._waiting.setdefault(producer_id, []).append(pending)
-        self._insert(rows)
+        self._insert(rows, pending)
         self._arm_sweep()
         return pending.done
 
-    def _insert(self, rows: list[Marker]) -> None:
+    def _insert(self, rows: list[Marker], pending: _Pending) -> None:
         node_id = self.node_id
 
         def work(conn: psycopg.Connection[Any]) -> None:
@@ -219,9 +221,13 @@ class PgMarkerDelivery:
                 pid=rows[0].producer_id,
                 error=f.value,
             )
-            self._later(self.retry_backoff_ms, self._insert, rows)
+            self._later(self.retry_backoff_ms, self._insert, rows, pending)
 
-        self._db.run(work).addErrback(failed)
+        def stored(_: None) -> None:
+            pending.stored = True
+            self._check([pending.producer_id])
+
+        self._db.run(work).addCallbacks(stored, failed)
 
     def _on_done(self, payload: str | None) -> None:
         if payload is None:
@@ -240,6 +246,8 @@ class PgMarkerDelivery:
         if not producer_ids or self._stopped:
             return
         live = [t.topic_id for t in self._metadata.image.topics.values()]
+        # Only writes whose rows were committed before the SELECT below can be judged.
+        judged = {id(w) for pid in producer_ids for w in self._waiting.get(pid, []) if w.stored}
 
         def work(conn: psycopg.Connection[Any]) -> set[tuple[uuid.UUID, int, int]]:
             # Rows of deleted topics have no leader to write them: dropped.
@@ -262,7 +270,7 @@ class PgMarkerDelivery:
             for producer_id in producer_ids:
                 left = {(t, p) for t, p, pid in remaining if pid == producer_id}
                 waiting = self._waiting.get(producer_id, [])
-                done = [w for w in waiting if not (w.partitions & left)]
+                done = [w for w in waiting if id(w) in judged and not (w.partitions & left)]
                 if not done:
                     continue
                 still = [w for w in waiting if w not in done]
