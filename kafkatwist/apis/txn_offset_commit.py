@@ -12,7 +12,7 @@ coordinator's ``commitTransactionalOffsets``):
   (v4: TRANSACTION_ABORTABLE); not checked when
   ``transaction.partition.verification.enable`` is false. v5 is transaction
   version 2 (KIP-890 part 2): the partition is added implicitly
-  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions});
+  (L{kafkatwist.transactions.service.TransactionService.ensure_partitions});
   another producer id: INVALID_PRODUCER_ID_MAPPING; another epoch:
   INVALID_PRODUCER_EPOCH;
 * KIP-447: v3+ ``generation_id``, ``member_id`` and ``group_instance_id``
@@ -96,7 +96,7 @@ async def _in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest) 
     except KafkaError as e:
         return e.code
     partition = (OFFSETS_TOPIC, groups.partition_for(request.group_id))
-    codes = await ctx.broker.transactions.coordinator.ensure_partitions(
+    codes = await ctx.broker.transactions.ensure_partitions(
         request.transactional_id,
         request.producer_id,
         request.producer_epoch,

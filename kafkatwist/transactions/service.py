@@ -29,7 +29,8 @@ metadata (C{handleDescribeTransactions}, C{listTransactionStates}).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
 from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, succeed
@@ -45,7 +46,7 @@ from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transactions.config import TransactionConfig
 from kafkatwist.transactions.coordinator import ProducerIds, TransactionCoordinator
 from kafkatwist.transactions.markers import MarkerDelivery, MarkerWriter, OffsetsMarkerHook
-from kafkatwist.transactions.metadata import TransactionMetadata, TxnState
+from kafkatwist.transactions.metadata import TopicPartition, TransactionMetadata, TxnState
 from kafkatwist.transactions.records import TRANSACTION_STATE_TOPIC
 from kafkatwist.transactions.state_log import TransactionStateLog
 
@@ -62,13 +63,35 @@ class TxnListing:
     state: str
 
 
+class RemoteCoordinators(Protocol):
+    """Reaches the transaction coordinator on another broker (the PostgreSQL engine's)."""
+
+    def ensure(
+        self,
+        node_id: int,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Sequence[TopicPartition],
+        add: bool,
+    ) -> Deferred[dict[TopicPartition, ErrorCode]]:
+        """L{TransactionCoordinator.ensure_partitions} on broker C{node_id}."""
+
+
 @define(eq=False)
 class TransactionService:
-    """The transaction coordinator and its lifecycle."""
+    """
+    The transaction coordinator and its lifecycle.
+
+    @ivar remote: How to reach another broker's coordinator (None: there is
+        none, as with the file engine).
+    """
 
     coordinator: TransactionCoordinator
     _config: TransactionConfig
     _clock: ReactorTime
+    _metadata: IMetadataStore
+    remote: RemoteCoordinators | None = None
     _loops: list[LoopingCall] = field(factory=list, init=False)
     _retries: dict[int, DelayedCall] = field(factory=dict, init=False)
     _stopped: bool = field(default=False, init=False)
@@ -103,7 +126,7 @@ class TransactionService:
                 clock, metadata, partitions, config.marker_retry_backoff_ms, on_offsets_marker
             )
         coordinator = TransactionCoordinator(config, clock, state_log, producer_ids, markers)
-        return cls(coordinator, config, clock)
+        return cls(coordinator, config, clock, metadata)
 
     @property
     def loading(self) -> bool:
@@ -217,6 +240,40 @@ class TransactionService:
                 loop.stop()
         self._loops.clear()
         self.coordinator.markers.stop()
+
+    # -- verification ------------------------------------------------------------------------
+
+    def ensure_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Sequence[TopicPartition],
+        add: bool,
+    ) -> Deferred[dict[TopicPartition, ErrorCode]]:
+        """
+        Check (TV2: add) a transactional write's partitions with the id's coordinator.
+
+        Here when this broker coordinates the id
+        (L{TransactionCoordinator.ensure_partitions}); else through
+        C{remote} to the leader of its ``__transaction_state`` partition, as
+        Kafka's C{AddPartitionsToTxnManager} sends AddPartitionsToTxn to it.
+        COORDINATOR_NOT_AVAILABLE when it cannot be reached (no live
+        leader), as Kafka answers.
+        """
+        coordinator = self.coordinator
+        owned = coordinator.check_owned(transactional_id)
+        if owned != ErrorCode.NOT_COORDINATOR:
+            return coordinator.ensure_partitions(
+                transactional_id, producer_id, producer_epoch, partitions, add
+            )
+        topic = self._metadata.image.topics.get(TRANSACTION_STATE_TOPIC)
+        state = topic.partitions.get(coordinator.partition_of(transactional_id)) if topic else None
+        if self.remote is None or state is None or state.leader < 0:
+            return succeed(dict.fromkeys(partitions, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        return self.remote.ensure(
+            state.leader, transactional_id, producer_id, producer_epoch, partitions, add
+        )
 
     # -- timers ------------------------------------------------------------------------------
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest_twisted
 from attrs import define, field
-from twisted.internet import task
 
 from kafkatwist.cluster.local import LeadershipTracker
 from kafkatwist.config.properties import BrokerConfig
@@ -35,21 +34,12 @@ from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.wire.batch import iter_batches
+from tests.postgres.txn_support import Finalizers, eventually, the_reactor
 from tests.postgres_support import fresh_database
 from tests.storage.support import batch, run_now, validated
 
 PID = 7
 TOPIC = "t"
-
-
-class _Finalizers:
-    """L{fresh_database}'s cleanups, run by pytest's finalizers."""
-
-    def __init__(self, request: Any) -> None:
-        self._request = request
-
-    def addCleanup(self, f: Any, *args: object) -> None:
-        self._request.addfinalizer(lambda: f(*args))
 
 
 @define
@@ -76,7 +66,7 @@ class Cluster:
     topic_id: uuid.UUID = field(factory=uuid.uuid4)
 
     async def add_side(self, node_id: int) -> Side:
-        reactor = _reactor()
+        reactor = the_reactor()
         log_dir = tempfile.mkdtemp(prefix=f"pg-markers-{node_id}-")
         configs = ConfigResolver(BrokerConfig(node_id=node_id), self.metadata)
         logs = LogManager(
@@ -128,25 +118,10 @@ class Cluster:
         await partitions.append(topic, partition, log, buf, validated(buf))
 
 
-def _reactor() -> Any:
-    from twisted.internet import reactor
-
-    return reactor
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait until C{check} answers True (a bounded wait for other threads' work)."""
-    for _ in range(500):
-        if await check():
-            return
-        await task.deferLater(_reactor(), 0.02, lambda: None)
-    raise AssertionError(f"never happened: {what}")
-
-
 @pytest_twisted.async_yield_fixture()
 async def cluster(request: Any) -> AsyncIterator[Cluster]:
-    reactor = _reactor()
-    dsn = fresh_database(_Finalizers(request))
+    reactor = the_reactor()
+    dsn = fresh_database(Finalizers(request))
     setup = Database(dsn, reactor, size=1)
     await setup.run(migrate)
     await setup.stop()
@@ -189,7 +164,7 @@ async def cluster(request: Any) -> AsyncIterator[Cluster]:
 
 async def rows(dsn: str) -> list[tuple[int, int]]:
     """(partition, producer id) of every row of txn_markers."""
-    db = Database(dsn, _reactor(), size=1)
+    db = Database(dsn, the_reactor(), size=1)
     try:
         return await db.run(
             lambda conn: [

@@ -76,8 +76,8 @@ class TwoBrokers:
         return succeed(None)
 
 
-class LeadershipTests(TxnTestCase):
-    """Elections load a partition's ids; resignations drop them."""
+class TwoBrokerCase(TxnTestCase):
+    """Broker 1 of L{TwoBrokers}, with topic C{t}, leading every partition at first."""
 
     def setUp(self) -> None:
         log_dir = tempfile.mkdtemp(prefix="txn-leadership-")
@@ -119,6 +119,10 @@ class LeadershipTests(TxnTestCase):
             self.call(describe_transactions.SPEC, request, 0).transaction_states[0].error_code
         )
         return code
+
+
+class LeadershipTests(TwoBrokerCase):
+    """Elections load a partition's ids; resignations drop them."""
 
     def test_ids_of_a_partition_led_elsewhere_are_not_coordinator(self) -> None:
         """After a resignation the id is dropped and every transaction API says NOT_COORDINATOR."""
@@ -202,3 +206,29 @@ class LeadershipTests(TxnTestCase):
         self.move("a", ME)
         p = self.service.coordinator.partition_of("a")
         self.assertEqual(self.service.coordinator.partitions.check(p), ErrorCode.NOT_COORDINATOR)
+
+
+class VerificationElsewhereTests(TwoBrokerCase):
+    """A transactional write whose coordinator is another broker, with no way to reach it."""
+
+    def test_produce_is_retriable(self) -> None:
+        """Kafka answers COORDINATOR_NOT_AVAILABLE, which Produce turns into NOT_ENOUGH_REPLICAS."""
+        r = self.init("a")
+        self.add("a", r.producer_id, 0, [T0])
+        self.move("a", OTHER)
+        self.assertIsNone(self.service.remote)
+        verified = self.produce("a", r.producer_id, 0, version=9)
+        self.assertEqual(verified.error_code, ErrorCode.NOT_ENOUGH_REPLICAS)
+        added = self.produce("a", r.producer_id, 0, version=12)
+        self.assertEqual(added.error_code, ErrorCode.NOT_ENOUGH_REPLICAS)
+        self.assertEqual(self.log(0).log_end_offset, 0)
+
+    def test_ensure_partitions_answers_coordinator_not_available(self) -> None:
+        """The service's check says COORDINATOR_NOT_AVAILABLE for every partition."""
+        r = self.init("a")
+        self.move("a", OTHER)
+        d = self.service.ensure_partitions("a", r.producer_id, 0, [T0, T1], True)
+        self.assertEqual(
+            self.successResultOf(d),
+            {T0: ErrorCode.COORDINATOR_NOT_AVAILABLE, T1: ErrorCode.COORDINATOR_NOT_AVAILABLE},
+        )
