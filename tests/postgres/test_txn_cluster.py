@@ -29,7 +29,8 @@ from kafkatwist.messages.end_txn import EndTxnRequest
 from kafkatwist.messages.metadata_records import PartitionChangeRecord
 from kafkatwist.messages.produce import PartitionProduceData, ProduceRequest, TopicProduceData
 from kafkatwist.postgres.db import Database
-from kafkatwist.postgres.markers import PgMarkerDelivery, PgMarkerService
+from kafkatwist.postgres.marker_service import PgMarkerService
+from kafkatwist.postgres.markers import PgMarkerDelivery
 from kafkatwist.postgres.schema import migrate
 from kafkatwist.postgres.txn_verify import PgTxnVerifier
 from kafkatwist.storage.kraft import KRaftMetadataStore

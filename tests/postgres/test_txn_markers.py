@@ -27,7 +27,8 @@ from kafkatwist.messages.metadata_records import (
     TopicRecord,
 )
 from kafkatwist.postgres.db import Database
-from kafkatwist.postgres.markers import PgMarkerDelivery, PgMarkerService
+from kafkatwist.postgres.marker_service import PgMarkerService
+from kafkatwist.postgres.markers import PgMarkerDelivery
 from kafkatwist.postgres.schema import migrate
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.manager import LogManager
