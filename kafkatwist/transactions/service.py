@@ -39,7 +39,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.offsets_topic import TopicCreator
 from kafkatwist.storage.interfaces import IMetadataStore
 from kafkatwist.topics.partitions import Partitions
@@ -198,12 +198,20 @@ class TransactionService:
     def _load_failed(self, f: Failure, partition: int, epoch: int) -> None:
         if self.coordinator.partitions.loading_epoch(partition) != epoch or self._stopped:
             return
-        self._log.failure(
-            "Loading {topic}-{partition} failed; trying again",
-            f,
-            topic=TRANSACTION_STATE_TOPIC,
-            partition=partition,
-        )
+        if isinstance(f.value, KafkaError):  # the storage is unavailable, the log not ready
+            self._log.warn(
+                "Loading {topic}-{partition} failed ({error}); trying again",
+                topic=TRANSACTION_STATE_TOPIC,
+                partition=partition,
+                error=f.value,
+            )
+        else:
+            self._log.failure(
+                "Loading {topic}-{partition} failed; trying again",
+                f,
+                topic=TRANSACTION_STATE_TOPIC,
+                partition=partition,
+            )
         self._retries[partition] = self._clock.callLater(
             LOAD_RETRY_SECONDS, self._retry_load, partition, epoch
         )

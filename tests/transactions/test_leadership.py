@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 
 from kafkatwist.apis import describe_transactions
@@ -15,10 +16,10 @@ from kafkatwist.cluster.interfaces import BrokerEndpoint, ILeadershipListener
 from kafkatwist.cluster.local import LeadershipTracker
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
-from kafkatwist.errors import ErrorCode
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages.describe_transactions import DescribeTransactionsRequest
 from kafkatwist.messages.metadata_records import PartitionChangeRecord
-from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.storage.interfaces import ILogManager, IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
@@ -76,6 +77,46 @@ class TwoBrokers:
         return succeed(None)
 
 
+class ReadFaults:
+    """Fault injection: while C{failing}, reads of ``__transaction_state`` fail (storage error)."""
+
+    def __init__(self) -> None:
+        self.failing = False
+
+    def wrap(self, logs: ILogManager) -> ILogManager:
+        """C{logs}, whose ``__transaction_state`` logs fail reads while C{failing}."""
+        faults = self
+
+        class FaultyLog:
+            def __init__(self, log: IPartitionLog) -> None:
+                self._log = log
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(self._log, name)
+
+            def read(self, *args: Any, **kw: Any) -> Any:
+                if faults.failing:
+                    return fail(KafkaError(ErrorCode.KAFKA_STORAGE_ERROR, "injected"))
+                return self._log.read(*args, **kw)
+
+        def faulty(topic: str, log: Any) -> Any:
+            if log is None or topic != rec.TRANSACTION_STATE_TOPIC:
+                return log
+            return FaultyLog(log)
+
+        class FaultyLogs:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(logs, name)
+
+            def get(self, topic: str, partition: int) -> Any:
+                return faulty(topic, logs.get(topic, partition))
+
+            def create(self, topic: str, partition: int, config: Any) -> Any:
+                return faulty(topic, logs.create(topic, partition, config))
+
+        return cast(ILogManager, FaultyLogs())
+
+
 class TwoBrokerCase(TxnTestCase):
     """Broker 1 of L{TwoBrokers}, with topic C{t}, leading every partition at first."""
 
@@ -97,8 +138,15 @@ class TwoBrokerCase(TxnTestCase):
         logs.load()
         self.addCleanup(logs.close)
         cluster = TwoBrokers(ME, metadata)
+        self.faults = ReadFaults()
         self.broker = build_broker(
-            config, clock, metadata, logs, configs, cluster_id="c", cluster=cluster
+            config,
+            clock,
+            metadata,
+            self.faults.wrap(logs),
+            configs,
+            cluster_id="c",
+            cluster=cluster,
         )
         self.successResultOf(cluster.start({}))
         self.successResultOf(self.broker.controller.create_topic(TOPIC, 2))
@@ -197,6 +245,34 @@ class LeadershipTests(TwoBrokerCase):
         self.clock.advance(20)
         self.assertEqual(self.service.abort_timed_out(), [])
         self.assertEqual(self.markers(0), [])
+
+    def test_failed_load_is_retried(self) -> None:
+        """A load that fails leaves the partition loading; it is tried again a second later."""
+        r = self.init("a")
+        self.move("a", OTHER)
+        self.faults.failing = True
+        self.move("a", ME)
+        self.assertEqual(self.init("a").error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        self.assertTrue(self.service.loading)
+        self.clock.advance(1)
+        self.assertEqual(self.init("a").error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        self.faults.failing = False
+        self.clock.advance(1)
+        self.assertFalse(self.service.loading)
+        self.assertEqual(self.txn("a").producer_id, r.producer_id)
+        self.assertEqual(self.init("a").producer_epoch, 1)
+
+    def test_resignation_stops_the_retries(self) -> None:
+        """A partition resigned while its load fails is not loaded again."""
+        self.init("a")
+        self.move("a", OTHER)
+        self.faults.failing = True
+        self.move("a", ME)
+        self.move("a", OTHER)
+        self.faults.failing = False
+        self.clock.advance(5)
+        self.assertFalse(self.service.loading)
+        self.assertEqual(self.init("a").error_code, ErrorCode.NOT_COORDINATOR)
 
     def test_stopped_service_ignores_elections(self) -> None:
         """After stop, an election loads nothing (the broker is shutting down)."""
