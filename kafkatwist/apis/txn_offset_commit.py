@@ -137,7 +137,10 @@ async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOff
                     metadata=p.committed_metadata,
                 )
             )
-    if partitions and (ctx.broker.groups.loading or ctx.broker.transactions.loading):
+    transactions = ctx.broker.transactions
+    if partitions and (
+        ctx.broker.groups.loading or transactions.loading_id(request.transactional_id)
+    ):
         codes.update(
             {(p.topic, p.partition): ErrorCode.COORDINATOR_LOAD_IN_PROGRESS for p in partitions}
         )

@@ -130,7 +130,13 @@ class TransactionService:
 
     @property
     def loading(self) -> bool:
+        """Whether a ``__transaction_state`` partition led here is being loaded."""
         return self.coordinator.loading
+
+    def loading_id(self, transactional_id: str) -> bool:
+        """Whether the ``__transaction_state`` partition of C{transactional_id} is loading here."""
+        owned = self.coordinator.check_owned(transactional_id)
+        return owned == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -256,6 +256,19 @@ class TxnOffsetsTests(TxnTestCase):
         offsets_partition = self.broker.groups.partition_for(self.GROUP)
         self.assertEqual(self.markers(offsets_partition, OFFSETS_TOPIC), [(pid, 0)])
 
+    def test_load_in_progress_for_the_id_only(self) -> None:
+        """TxnOffsetCommit waits for the id's state partition, not for the others loading."""
+        pid = self.begin()
+        other = next(
+            f"id{i}"
+            for i in range(100)
+            if rec.partition_for(f"id{i}", 50) != rec.partition_for("a", 50)
+        )
+        self.mark_loading(other)
+        self.assertEqual(self.commit_offsets(pid, 0), 0)
+        self.mark_loading("a")
+        self.assertEqual(self.commit_offsets(pid, 0), ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+
     def test_discarded_on_abort(self) -> None:
         """An abort discards the transaction's offsets."""
         pid = self.begin()
