@@ -68,7 +68,7 @@ async def pair(request: Any) -> AsyncIterator[Pair]:
     idle = make_broker().transactions.coordinator.ensure_partitions
     dbs = [Database(dsn, reactor, size=2), Database(dsn, reactor, size=2)]
     first = PgTxnVerifier(dbs[0], reactor, 1, coordinator.ensure_partitions)
-    second = PgTxnVerifier(dbs[1], reactor, 2, idle, timeout_ms=300)
+    second = PgTxnVerifier(dbs[1], reactor, 2, idle, timeout_ms=30000)
     second.start()
     running = Pair(dsn, broker, pid, first, second, dbs)
     yield running
@@ -108,7 +108,6 @@ async def test_fenced_epoch(pair: Pair) -> None:
 @pytest_twisted.ensureDeferred
 async def test_request_stored_before_the_coordinator_listens(pair: Pair) -> None:
     """A coordinator starting to listen answers the requests already waiting for it."""
-    pair.second.timeout_ms = 10000
     answer = pair.second.ensure(1, "a", pair.producer_id, 0, [T0], False)
 
     async def stored() -> bool:
@@ -122,6 +121,7 @@ async def test_request_stored_before_the_coordinator_listens(pair: Pair) -> None
 @pytest_twisted.ensureDeferred
 async def test_no_answer_is_coordinator_not_available(pair: Pair) -> None:
     """Nobody answers for broker 3: COORDINATOR_NOT_AVAILABLE, and the request is removed."""
+    pair.second.timeout_ms = 300
     codes = await pair.second.ensure(3, "a", pair.producer_id, 0, [T0, T1], False)
     assert codes == {
         T0: ErrorCode.COORDINATOR_NOT_AVAILABLE,
