@@ -210,13 +210,16 @@ def build_broker(
         # A marker in __consumer_offsets ends the producer's pending offsets there.
         on_offsets_marker=groups.txn_offsets.complete,
     )
-    cluster.add_listener(transactions)
     fetch_sessions = FetchSessions(
         FetchSessionCache(clock, config.max_incremental_fetch_session_cache_slots),
         metadata,
         logs,
     )
     window = QuotaWindow(config.quota_window_num, config.quota_window_size_seconds * 1000)
+    # The coordinators load the __consumer_offsets and __transaction_state partitions
+    # this broker leads (groups first: completed transactions end pending offsets there).
+    cluster.add_listener(groups)
+    cluster.add_listener(transactions)
     return Broker(
         config=config,
         configs=configs,

@@ -41,11 +41,11 @@ def make_broker(
     """
     A loaded broker with no topics and a C{Clock}.
 
-    Built by L{build_broker}, as the service builds its broker; its group
-    coordinator is not started. Its partition logs are the file engine's, in
-    C{log_dirs} (default: C{log_dir}, next to ``__cluster_metadata-0`` as in
-    Kafka), with blocking work run at once, so every Deferred of a handler
-    fires synchronously.
+    Built by L{build_broker}, as the service builds its broker; its cluster
+    is started (it leads every partition), its group coordinator is not.
+    Its partition logs are the file engine's, in C{log_dirs} (default:
+    C{log_dir}, next to ``__cluster_metadata-0`` as in Kafka), with blocking
+    work run at once, so every Deferred of a handler fires synchronously.
 
     @param logs: The log manager to use instead (a "restarted" broker passes
         the one it restarts over).
@@ -79,7 +79,7 @@ def make_broker(
         config, clock, metadata, logs, configs, cluster_id="test-cluster", run_blocking=run_blocking
     )
     broker.advertised_port = 9092
-    broker.cluster.start(broker.advertised_listeners)  # elections, as the service does
+    broker.cluster.start(broker.advertised_listeners)
     return broker
 
 

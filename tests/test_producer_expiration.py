@@ -16,7 +16,7 @@ from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.producers.state import ProducerStateTable, read_snapshot
 from kafkatwist.storage.kraft import RESOURCE_BROKER
 from kafkatwist.storage.manager import LogManager
-from kafkatwist.transport.service import producer_id_expiration
+from kafkatwist.transport.engines import producer_id_expiration
 from kafkatwist.wire.batch import parse_batch_header
 from kafkatwist.wire.record import build_batch
 from tests.brokers import call, clock_of, log_of, make_broker, metadata_of
@@ -89,7 +89,10 @@ class BrokerTests(SynchronousTestCase):
         assert isinstance(logs, LogManager)
         self.logs = logs
         self.expiration = producer_id_expiration(
-            self.broker.config, self.clock, logs, self.broker.configs
+            self.broker.config,
+            self.clock,
+            lambda: [log.producer_state for log in logs.all_logs()],
+            self.broker.configs,
         )
         self.expiration.start()
         self.addCleanup(self.expiration.stop)

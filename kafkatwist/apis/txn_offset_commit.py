@@ -22,7 +22,8 @@ coordinator's ``commitTransactionalOffsets``):
 * a topic that does not exist: UNKNOWN_TOPIC_OR_PARTITION for its
   partitions; metadata over ``offset.metadata.max.bytes``:
   OFFSET_METADATA_TOO_LARGE;
-* COORDINATOR_LOAD_IN_PROGRESS while either coordinator loads, for the
+* NOT_COORDINATOR when the group is not coordinated here;
+  COORDINATOR_LOAD_IN_PROGRESS while either coordinator loads, for the
   partitions that pass the checks below;
 * authorization first (Kafka's ``KafkaApis.handleTxnOffsetCommitRequest``):
   WRITE on the transactional id (else TRANSACTIONAL_ID_AUTHORIZATION_FAILED
@@ -137,13 +138,15 @@ async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOff
                     metadata=p.committed_metadata,
                 )
             )
-    transactions = ctx.broker.transactions
-    if partitions and (
-        ctx.broker.groups.loading or transactions.loading_id(request.transactional_id)
+    refused = ctx.broker.groups.error_for(request.group_id)
+    if (
+        partitions
+        and refused is None
+        and ctx.broker.transactions.loading_id(request.transactional_id)
     ):
-        codes.update(
-            {(p.topic, p.partition): ErrorCode.COORDINATOR_LOAD_IN_PROGRESS for p in partitions}
-        )
+        refused = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+    if partitions and refused is not None:
+        codes.update({(p.topic, p.partition): refused for p in partitions})
     elif partitions:
         code = await _in_transaction(ctx, request)
         if code != ErrorCode.NONE:

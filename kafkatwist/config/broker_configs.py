@@ -28,6 +28,7 @@ from kafkatwist.config.metrics_config import (
     validate_metrics_listener,
 )
 from kafkatwist.config.ssl_broker_configs import RECONFIGURABLE, SSL_BROKER_ROWS
+from kafkatwist.config.storage_config import STORAGE_BROKER_ROWS
 from kafkatwist.config.trace_config import TRACE_BROKER_ROWS
 from kafkatwist.config.values import (
     INT_MAX,
@@ -465,6 +466,7 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
           for n, t, d, doc, v in SSL_BROKER_ROWS),
         # --- kafkatwist's own: the protocol trace ----------------------------
         *(BrokerConfigDef(n, t, d, _R, doc, v) for n, t, d, doc, v in TRACE_BROKER_ROWS),
+        *(BrokerConfigDef(n, t, d, _R, doc, v) for n, t, d, doc, v in STORAGE_BROKER_ROWS),
         BrokerConfigDef("metric.reporters", TYPE_LIST,
                         "org.apache.kafka.common.metrics.JmxReporter", _C,
                         "The metrics reporter classes."),

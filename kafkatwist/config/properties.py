@@ -30,6 +30,7 @@ from kafkatwist.config.listeners import (
     parse_security_protocol_map,
 )
 from kafkatwist.config.ssl_broker_configs import SSL_USED_KEYS
+from kafkatwist.config.storage_config import STORAGE_KEYS
 from kafkatwist.config.topic_config import SYNONYM_OF
 from kafkatwist.config.trace_config import TRACE_KEYS
 from kafkatwist.config.values import (
@@ -86,6 +87,7 @@ USED_KEYS = frozenset(
     | CLEANER_KEYS
     | SSL_USED_KEYS
     | TRACE_KEYS
+    | STORAGE_KEYS
 )
 
 

@@ -72,11 +72,8 @@ class GroupAdmin:
         A consumer group is not a classic group: Dead, and from v6
         GROUP_ID_NOT_FOUND (Kafka's C{GroupMetadataManager.describeGroups}).
         """
-        if self._table.loading:
-            return DescribedGroup(
-                error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS),
-                group_id=group_id,
-            )
+        if (refused := self._table.error(group_id)) is not None:
+            return DescribedGroup(error_code=int(refused), group_id=group_id)
         if group_id in self._table.consumer_groups:
             return DescribedGroup(
                 error_code=int(ErrorCode.GROUP_ID_NOT_FOUND if version >= 6 else ErrorCode.NONE),
@@ -124,8 +121,8 @@ class GroupAdmin:
 
     def _delete(self, group_id: str) -> Deferred[ErrorCode]:
         """Delete one group; fires with its error code once its tombstones are written."""
-        if self._table.loading:
-            return succeed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        if (refused := self._table.error(group_id)) is not None:
+            return succeed(refused)
         consumer = self._table.consumer_groups.get(group_id)
         if consumer is not None:
             return self._delete_consumer_group(consumer)

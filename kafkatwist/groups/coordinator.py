@@ -6,14 +6,17 @@ owns it (C{GroupCoordinatorService}), the classic group protocol
 the offsets (C{OffsetMetadataManager}: L{OffsetStore}), group
 administration (L{GroupAdmin}), the transactional offsets
 (L{TxnOffsetStore}) and the loader that replays
-``__consumer_offsets`` (L{GroupLoader}).
+``__consumer_offsets`` (L{GroupLoader}), one partition per election
+(L{PartitionElections}: Kafka's C{onElection} / C{onResignation}).
 
 Everything runs on the reactor thread; a group is a plain object, so one
 group's rebalance never blocks another group nor produce/fetch. Offsets and
 group metadata are records in ``__consumer_offsets`` in Kafka's format
-(L{kafkatwist.groups.records}); a change is acknowledged after its append,
-and C{start} replays the topic before serving (COORDINATOR_LOAD_IN_PROGRESS
-meanwhile).
+(L{kafkatwist.groups.records}); a change is acknowledged after its append.
+The coordinator serves the groups of the partitions this broker leads
+(NOT_COORDINATOR for the others), once each is loaded
+(COORDINATOR_LOAD_IN_PROGRESS meanwhile): it is an
+L{kafkatwist.cluster.interfaces.ILeadershipListener} of the broker's cluster.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from collections.abc import Mapping
 from attrs import define
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from kafkatwist.clock import ReactorTime
 from kafkatwist.config.group_config import GroupConfig
@@ -34,7 +36,8 @@ from kafkatwist.groups.assignors.spec import Assignor
 from kafkatwist.groups.consumer.classic_members import ClassicMembers
 from kafkatwist.groups.consumer.coordinator import ConsumerGroupCoordinator
 from kafkatwist.groups.consumer.timers import BrokerTimeouts, ConfiguredTimeouts, GroupOverrides
-from kafkatwist.groups.loader import GroupLoader
+from kafkatwist.groups.elections import PartitionElections
+from kafkatwist.groups.leadership import Leadership
 from kafkatwist.groups.membership import GroupMembership
 from kafkatwist.groups.offsets import OffsetStore
 from kafkatwist.groups.offsets_topic import OffsetsTopic, TopicCreator, offsets_topic_configs
@@ -59,7 +62,7 @@ class GroupCoordinator:
 
     _table: GroupTable
     _topic: OffsetsTopic
-    _loader: GroupLoader
+    _elections: PartitionElections
     _rebalancer: Rebalancer
     _outbox: Outbox
     membership: GroupMembership
@@ -92,7 +95,7 @@ class GroupCoordinator:
         @param group_configs: the group configs, whose session timeout and
             heartbeat interval overrides the consumer groups use.
         """
-        table = GroupTable()
+        table = GroupTable(leadership=Leadership(metadata))
         topic = OffsetsTopic(
             config.offsets_topic_num_partitions,
             clock,
@@ -100,6 +103,7 @@ class GroupCoordinator:
             controller,
             partitions,
             configs=offsets_topic_configs(config.offsets_topic_segment_bytes),
+            leadership=table.leadership,
         )
         outbox = Outbox()
         rebalancer = Rebalancer(config, clock, topic, outbox)
@@ -125,7 +129,7 @@ class GroupCoordinator:
         return cls(
             table=table,
             topic=topic,
-            loader=GroupLoader(table, topic),
+            elections=PartitionElections(table, topic, rebalancer, outbox, consumer, offsets),
             rebalancer=rebalancer,
             outbox=outbox,
             membership=GroupMembership(config, table, topic, rebalancer, outbox, classic_members),
@@ -142,12 +146,17 @@ class GroupCoordinator:
 
     @property
     def loading(self) -> bool:
-        """True while C{start} replays ``__consumer_offsets``."""
+        """True while the coordinator starts or one of its partitions loads."""
         return self._table.loading
 
     @loading.setter
     def loading(self, value: bool) -> None:
-        self._table.loading = value
+        """Answer COORDINATOR_LOAD_IN_PROGRESS for every group (while starting)."""
+        self._table.leadership.starting = value
+
+    def error_for(self, group_id: str) -> ErrorCode | None:
+        """NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS if C{group_id} is not served now."""
+        return self._table.error(group_id)
 
     def ensure_offsets_topic(self) -> Deferred[TopicState]:
         """The ``__consumer_offsets`` topic, created through the controller on first use."""
@@ -157,35 +166,36 @@ class GroupCoordinator:
         """The ``__consumer_offsets`` partition of C{group_id}."""
         return self._topic.partition_of(group_id)
 
+    # -- leadership (ILeadershipListener) --------------------------------------------
+
+    def on_election(self, topic: str, partition: int, leader_epoch: int) -> None:
+        """This broker leads C{topic}-C{partition}: load its groups (``__consumer_offsets``)."""
+        self._elections.on_election(topic, partition, leader_epoch)
+
+    def on_resignation(self, topic: str, partition: int) -> None:
+        """This broker no longer leads C{topic}-C{partition}: drop its groups."""
+        self._elections.on_resignation(topic, partition)
+
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> Deferred[None]:
-        """Replay ``__consumer_offsets``, then serve; COORDINATOR_LOAD_IN_PROGRESS meanwhile."""
-        self._table.loading = True
+        """
+        Serve once the partitions elected so far are loaded; COORDINATOR_LOAD_IN_PROGRESS meanwhile.
+
+        The loads themselves follow the elections (the broker registers the
+        coordinator with its cluster); a failed load is retried.
+        """
         self.offsets.start()
-        return self._loader.load().addCallback(self._loaded).addErrback(self._load_failed)
+        return self._elections.when_loaded().addCallback(self._started)
 
-    def _loaded(self, records: int) -> None:
-        """Watch the loaded members' heartbeats, then serve."""
-        now = self._rebalancer.now()
-        for group in self._table.groups.values():
-            for member in group.members.values():
-                self._rebalancer.reschedule_heartbeat(group, member)
-            if group.state_timestamp_ms < 0:
-                group.state_timestamp_ms = now
+    def _started(self, _: None) -> None:
         self._log.info(
-            "Loaded {groups} groups from {records} __consumer_offsets records",
-            groups=len(self._table.groups),
-            records=records,
+            "Serving {groups} groups of {partitions} __consumer_offsets partitions",
+            groups=len(self._table.groups.keys() | self._table.consumer_groups.keys()),
+            partitions=len(self._table.leadership.elections),
         )
-        self.consumer.watch_loaded()
-        self._table.loading = False
+        self._table.leadership.starting = False
         self.offsets.schedule_expiry()
-
-    def _load_failed(self, f: Failure) -> Failure:
-        self._table.loading = False
-        self._log.failure("Loading __consumer_offsets failed", f)
-        return f
 
     def stop(self) -> None:
         """Cancel every timer; parked answers get NOT_COORDINATOR."""

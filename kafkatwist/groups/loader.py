@@ -1,4 +1,4 @@
-"""Replaying ``__consumer_offsets`` into the groups at start (Kafka's group metadata loader).
+"""Replaying a ``__consumer_offsets`` partition into the groups when elected (Kafka's loader).
 
 Kafka's C{CoordinatorLoaderImpl} reads each partition of ``__consumer_offsets``
 from its start and hands every record to C{GroupMetadataManager.replay}:
@@ -139,21 +139,17 @@ class GroupLoader:
     _topic: OffsetsTopic
     _log = Logger()
 
-    def load(self) -> Deferred[int]:
-        """Replay every partition; fires with the number of records replayed."""
-        return Deferred.fromCoroutine(self._load())
+    def load_partition(self, partition: int) -> Deferred[int]:
+        """Replay one partition (Kafka's C{CoordinatorLoaderImpl.load}); fires with its records."""
+        return Deferred.fromCoroutine(self._load_partition(partition))
 
-    async def _load(self) -> int:
+    async def _load_partition(self, partition: int) -> int:
         topic = self._topic.current()
-        if topic is None:
+        log = None if topic is None else self._topic.partition_log(topic, partition)
+        if log is None:
             return 0
-        count = 0
-        for p in sorted(topic.partitions):
-            log = self._topic.partition_log(topic, p)
-            if log is not None:
-                name = f"{topic.name}-{p}"
-                count += await replay_log(log, name, self._batch_replayer(name))
-        return count
+        name = f"{self._topic.name}-{partition}"
+        return await replay_log(log, name, self._batch_replayer(name))
 
     def _batch_replayer(self, name: str) -> BatchReplayer:
         #: producer id -> groups of this partition with pending offsets of it.

@@ -66,8 +66,8 @@ class GroupMembership:
     @flushing
     def join_group(self, req: JoinRequest) -> Deferred[JoinGroupResponse]:
         """Handle a JoinGroup; the Deferred fires when the join phase completes."""
-        if self._table.loading:
-            return succeed(join_error(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, req.member_id))
+        if (refused := self._table.error(req.group_id)) is not None:
+            return succeed(join_error(refused, req.member_id))
         if not req.group_id:
             return succeed(join_error(ErrorCode.INVALID_GROUP_ID, req.member_id))
         if not (
@@ -315,8 +315,8 @@ class GroupMembership:
         assignments: Iterable[tuple[str, bytes]],
     ) -> Deferred[SyncGroupResponse]:
         """Handle a SyncGroup; followers' Deferreds fire when the leader's assignment is stored."""
-        if self._table.loading:
-            return succeed(sync_error(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+        if (refused := self._table.error(group_id)) is not None:
+            return succeed(sync_error(refused))
         if not group_id:
             return succeed(sync_error(ErrorCode.INVALID_GROUP_ID))
         consumer = self._table.consumer_groups.get(group_id)
@@ -395,9 +395,9 @@ class GroupMembership:
         self, group_id: str, generation: int, member_id: str, group_instance_id: str | None
     ) -> ErrorCode:
         """Handle a Heartbeat: move the member's deadline; tell it to rejoin during a rebalance."""
-        if self._table.loading:
+        if (refused := self._table.error(group_id)) is not None:
             # Kafka answers blindly while loading, so members are not kicked out.
-            return ErrorCode.NONE
+            return ErrorCode.NONE if refused == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS else refused
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID
         consumer = self._table.consumer_groups.get(group_id)
@@ -431,8 +431,8 @@ class GroupMembership:
             id with an instance id removes that static member (admin removal).
         @return: the group-level error and one error per member.
         """
-        if self._table.loading:
-            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, []
+        if (refused := self._table.error(group_id)) is not None:
+            return refused, []
         if not group_id:
             return ErrorCode.INVALID_GROUP_ID, []
         consumer = self._table.consumer_groups.get(group_id)

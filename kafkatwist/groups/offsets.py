@@ -195,8 +195,8 @@ class OffsetStore:
         def everywhere(code: ErrorCode) -> Deferred[PartitionErrors]:
             return succeed({(p.topic, p.partition): code for p in partitions})
 
-        if self._table.loading:
-            return everywhere(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        if (refused := self._table.error(group_id)) is not None:
+            return everywhere(refused)
         if not group_id:
             return everywhere(ErrorCode.INVALID_GROUP_ID)
         if (
@@ -279,8 +279,8 @@ class OffsetStore:
             for a consumer group (Kafka's C{ConsumerGroup.validateOffsetFetch}).
         @return: the group-level error and the offsets by topic.
         """
-        if self._table.loading:
-            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, []
+        if (refused := self._table.error(group_id)) is not None:
+            return refused, []
         consumer = self._table.consumer_groups.get(group_id)
         if consumer is not None and member is not None:
             error = consumer.validate_offset_fetch(*member)
@@ -301,8 +301,8 @@ class OffsetStore:
         self, group_id: str, topics: Sequence[tuple[str, Sequence[int]]]
     ) -> Deferred[tuple[ErrorCode, PartitionErrors]]:
         """OffsetDelete: forget offsets of topics the group does not subscribe to."""
-        if self._table.loading:
-            return succeed((ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, {}))
+        if (refused := self._table.error(group_id)) is not None:
+            return succeed((refused, {}))
         group = self._table.groups.get(group_id)
         if group is None or group.state == DEAD:
             return succeed((ErrorCode.GROUP_ID_NOT_FOUND, {}))

@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.errors import ErrorCode, KafkaError, RecordsError
+from kafkatwist.groups.leadership import Leadership
 from kafkatwist.groups.records import OFFSETS_TOPIC, partition_for
 from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
 from kafkatwist.storage.kraft import TopicState
@@ -115,6 +116,11 @@ class OffsetsTopic:
     _partitions: Partitions
     name: str = OFFSETS_TOPIC
     _configs: Mapping[str, str] = OFFSETS_TOPIC_CONFIGS
+    #: The partitions led here (the group coordinator's): a write to another
+    #: one is refused, and one that ends after its partition's resignation
+    #: answers NOT_COORDINATOR (Kafka fails a resigned partition's pending
+    #: writes). None: every partition is written (the transaction coordinator's).
+    _leadership: Leadership | None = None
     #: Callers waiting for a creation under way, or None.
     _waiters: list[Deferred[TopicState]] | None = field(default=None, init=False)
 
@@ -187,6 +193,17 @@ class OffsetsTopic:
     ) -> AppendInfo:
         topic = await self.ensure()
         p = partition_for(group_id, len(topic.partitions))
+        election = None if self._leadership is None else self._leadership.writable(p)
+        info = await self._write(topic, p, records, producer)
+        if self._leadership is not None and not self._leadership.still_led(p, election):
+            raise KafkaError(
+                ErrorCode.NOT_COORDINATOR, f"{self.name}-{p} resigned during the write"
+            )
+        return info
+
+    async def _write(
+        self, topic: TopicState, p: int, records: Records, producer: tuple[int, int] | None
+    ) -> AppendInfo:
         log = self._partitions.partition_log(topic, p)
         if log is None:
             raise KafkaError(ErrorCode.COORDINATOR_NOT_AVAILABLE)

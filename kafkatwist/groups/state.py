@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 from kafkatwist.clock import DelayedCall
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.consumer.group import ConsumerGroup
+from kafkatwist.groups.leadership import Leadership
 from kafkatwist.groups.records import OffsetAndMetadata, parse_subscription_topics
 from kafkatwist.messages.join_group import JoinGroupResponse
 from kafkatwist.messages.sync_group import SyncGroupResponse
@@ -290,8 +291,18 @@ class GroupTable:
     #: and writes no GroupMetadata record (Kafka keeps offsets apart from
     #: groups, in its C{OffsetMetadataManager}).
     consumer_groups: dict[str, ConsumerGroup] = field(factory=dict)
-    #: True while ``__consumer_offsets`` is replayed (COORDINATOR_LOAD_IN_PROGRESS).
-    loading: bool = False
+    #: The ``__consumer_offsets`` partitions led here (NOT_COORDINATOR,
+    #: COORDINATOR_LOAD_IN_PROGRESS); a bare table serves every group.
+    leadership: Leadership = field(factory=Leadership)
+
+    @property
+    def loading(self) -> bool:
+        """Whether the coordinator starts or one of its partitions loads."""
+        return self.leadership.loading
+
+    def error(self, group_id: str) -> ErrorCode | None:
+        """Why C{group_id} cannot be served here now (L{Leadership.error}), or None."""
+        return self.leadership.error(group_id)
 
     def get_or_create(self, group_id: str, now_ms: int) -> ClassicGroup:
         """The group C{group_id}, created Empty at C{now_ms} if it does not exist."""

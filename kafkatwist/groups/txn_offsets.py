@@ -85,8 +85,8 @@ class TxnOffsetStore:
         def everywhere(code: ErrorCode) -> Deferred[PartitionErrors]:
             return succeed({(p.topic, p.partition): code for p in partitions})
 
-        if self._table.loading:
-            return everywhere(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        if (refused := self._table.error(group_id)) is not None:
+            return everywhere(refused)
         if not group_id:
             return everywhere(ErrorCode.INVALID_GROUP_ID)
         consumer = self._table.consumer_groups.get(group_id)

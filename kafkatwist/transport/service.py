@@ -3,42 +3,30 @@
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IReactorFromThreads, _ISupportsExitSignalCapturing
+from twisted.internet.interfaces import _ISupportsExitSignalCapturing
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
 from kafkatwist.broker import Broker, build_broker
 from kafkatwist.clock import ReactorTime, RunBlocking
-from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.config.listeners import host_port
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.config.trace_config import TraceConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.metrics.web import MetricsServer, start_metrics
-from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.storage.cleaner.service import LogCleaner
-from kafkatwist.storage.kraft import (
-    KRaftMetadataStore,
-    directory_id,
-    ensure_meta_properties,
-    run_now,
-)
-from kafkatwist.storage.kraft_files import MetadataLogConfig
-from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
-from kafkatwist.storage.manager import LogManager
-from kafkatwist.storage.read_pool import ReadPool
+from kafkatwist.storage.lock import LogDirError
 from kafkatwist.trace import TraceHook, install_trace
 from kafkatwist.transactions.service import TransactionService
+from kafkatwist.transport.engines import Engine, FileEngine, log_dirs_of
 from kafkatwist.transport.listeners import (
     BoundListener,
     ListeningPort,
@@ -51,14 +39,10 @@ from kafkatwist.transport.listeners import (
     start_tls_reconfiguration,
 )
 from kafkatwist.transport.protocol import KafkaServerFactory
-from kafkatwist.transport.workers import in_pool, log_cleaner
 
 __all__ = ["BrokerService", "ListeningPort", "StartupError", "check_listeners"]
 
 _T = TypeVar("_T")
-
-#: Where the logs go when C{log.dirs} names none (Kafka's default).
-DEFAULT_LOG_DIR = "/tmp/kraft-combined-logs"
 
 
 class ServiceReactor(ReactorTime, Protocol):
@@ -87,77 +71,9 @@ def startup_failure_reason(error: BaseException | None) -> str | None:
     return None
 
 
-def _format_log_dir(log_dir: str, node_id: int) -> str:
-    """L{ensure_meta_properties}, a failure to write naming the directory (L{LogDirError})."""
-    try:
-        return ensure_meta_properties(log_dir, node_id)
-    except OSError as e:
-        raise LogDirError(log_dir, e.strerror or str(e)) from e
-
-
 def _in_thread(fn: Callable[[], _T]) -> Deferred[_T]:
     """Run C{fn} in the reactor's thread pool."""
     return deferToThread(fn)
-
-
-def file_log_manager(
-    config: BrokerConfig,
-    clock: ReactorTime,
-    run_blocking: RunBlocking,
-    configs: ConfigResolver,
-    read_pool: ReadPool | None = None,
-) -> LogManager:
-    """The file-backed log manager over the configured log directories and C{read_pool}."""
-    return LogManager(
-        [os.path.abspath(d) for d in (config.log_dirs or (DEFAULT_LOG_DIR,))],
-        configs.log_config,
-        clock=clock,
-        run_blocking=run_blocking,
-        read_pool=ReadPool(run_blocking) if read_pool is None else read_pool,
-        recovery_threads_per_data_dir=config.num_recovery_threads_per_data_dir,
-        retention_check_interval_ms=config.log_retention_check_interval_ms,
-    )
-
-
-def metadata_log_config(config: BrokerConfig) -> MetadataLogConfig:
-    """The metadata log's roll, snapshot and retention settings."""
-    return MetadataLogConfig(
-        segment_bytes=config.metadata_log_segment_bytes,
-        segment_ms=config.metadata_log_segment_ms,
-        retention_bytes=config.metadata_max_retention_bytes,
-        retention_ms=config.metadata_max_retention_ms,
-        max_bytes_between_snapshots=config.metadata_log_max_record_bytes_between_snapshots,
-        max_snapshot_interval_ms=config.metadata_log_max_snapshot_interval_ms,
-    )
-
-
-def producer_id_expiration(
-    config: BrokerConfig, clock: ReactorTime, logs: LogManager, configs: ConfigResolver
-) -> ProducerIdExpiration:
-    """
-    Kafka's periodic producer expiration over every open partition log.
-
-    C{producer.id.expiration.ms} is dynamic cluster-wide: each check reads
-    the dynamic value (per broker, then cluster default), else the static
-    one; a malformed stored value falls back to the static one.
-    """
-
-    key = "producer.id.expiration.ms"
-
-    def expiration_ms() -> int:
-        layers = configs.layers()
-        value = layers.per_broker.get(key, layers.cluster_default.get(key))
-        try:
-            return int(value) if value is not None else config.producer_id_expiration_ms
-        except ValueError:
-            return config.producer_id_expiration_ms
-
-    return ProducerIdExpiration(
-        tables=lambda: [log.producer_state for log in logs.all_logs()],
-        clock=clock,
-        expiration_ms=expiration_ms,
-        check_interval_ms=config.producer_id_expiration_check_interval_ms,
-    )
 
 
 class BrokerService(Service):
@@ -209,14 +125,9 @@ class BrokerService(Service):
         self.clock: ReactorTime = reactor if clock is None else clock
         self.run_blocking: RunBlocking = _in_thread if run_blocking is None else run_blocking
         self._broker: Broker | None = None
-        self._logs: LogManager | None = None
-        self._producer_expiration: ProducerIdExpiration | None = None
-        self._cleaner: LogCleaner | None = None
-        self._cleaner_pool: ThreadPool | None = None
-        self._io_pool: ThreadPool | None = None
+        self._engine: Engine | None = None
         #: The cleaner's passes run in the injected C{run_blocking} if there is one (tests).
         self._injected_run_blocking = run_blocking
-        self._locks: list[DirLock] = []
         self._trace: TraceHook | None = None
         self.factory: KafkaServerFactory | None = None
         self.port: ListeningPort | None = None
@@ -236,12 +147,12 @@ class BrokerService(Service):
     @property
     def cleaner(self) -> LogCleaner | None:
         """The log cleaner, once the logs are loaded (None before)."""
-        return self._cleaner
+        return None if self._engine is None else self._engine.cleaner
 
     @property
     def log_dirs(self) -> list[str]:
         """Every log dir, absolute; the first holds C{meta.properties} and the metadata log."""
-        return [os.path.abspath(d) for d in (self.config.log_dirs or (DEFAULT_LOG_DIR,))]
+        return log_dirs_of(self.config)
 
     @property
     def log_dir(self) -> str:
@@ -275,18 +186,10 @@ class BrokerService(Service):
         check_listeners(config)
         # Key and trust stores are read now, before anything else: a bad one stops the start.
         tls = all_listener_tls(config)
-        log_dir = self.log_dir
-        # One broker per directory: create, check and lock them all first.
-        self._locks = await run_now(lambda: lock_log_dirs(self.log_dirs))
-        # Formatting a directory is tiny and must precede everything else.
-        cluster_id = await run_now(lambda: _format_log_dir(log_dir, config.node_id))
-        metadata = KRaftMetadataStore(
-            log_dir, run_blocking=self.run_blocking, clock=clock, config=metadata_log_config(config)
-        )
+        engine = self._engine = self._make_engine()
+        metadata, cluster_id = await engine.open_metadata()
         configs = ConfigResolver(config, metadata)
-        self._logs = logs = file_log_manager(
-            config, clock, self.run_blocking, configs, self._read_pool(config.num_io_threads)
-        )
+        logs = engine.open_logs(configs)
         broker = self._broker = build_broker(
             config,
             clock,
@@ -295,8 +198,9 @@ class BrokerService(Service):
             configs,
             cluster_id=cluster_id,
             run_blocking=self.run_blocking,
+            cluster=engine.cluster(),
         )
-        broker.metadata_directory_id = await run_now(lambda: directory_id(log_dir))
+        broker.metadata_directory_id = await engine.directory_id()
         # Before loading: /healthz answers 503 while the logs load.
         self.metrics = await start_metrics(self.reactor, self)
         trace = TraceConfig.from_properties(config.properties)
@@ -306,13 +210,7 @@ class BrokerService(Service):
         await metadata.load()
         broker.tls = await start_tls_reconfiguration(config, configs, tls, self.run_blocking)
         await broker.features.bootstrap()
-        await logs.load()
-        logs.start_periodic(clock)
-        self._producer_expiration = producer_id_expiration(config, clock, logs, configs)
-        self._producer_expiration.start()
-        self._cleaner = self._start_cleaner(logs, configs)
-        await self._cleaner.start()
-        self._start_groups(broker.groups)
+        await engine.load_logs()
         self._start_transactions(broker.transactions)
         self.listeners = await bind_listeners(
             self.reactor, config, self.endpoint, factory_maker(config, clock, broker, metadata), tls
@@ -326,6 +224,7 @@ class BrokerService(Service):
             self.listeners[0].name
         ]
         await broker.cluster.start(broker.advertised_listeners)
+        self._start_groups(broker.groups)
         for bound in self.listeners:
             address = bound.port.getHost()
             self._log.info(
@@ -342,50 +241,25 @@ class BrokerService(Service):
         )
         return self.port
 
-    def _read_pool(self, threads: int) -> ReadPool:
-        """
-        The pool reads of data not in the page cache run in: C{num.io.threads} threads of its own.
-
-        Its own pool, so that a burst of cold reads never delays the logs'
-        flushes and closes; in the injected C{run_blocking} if there is one (tests).
-        """
-        threads = max(threads, 1)
-        if self._injected_run_blocking is not None:
-            return ReadPool(self._injected_run_blocking, threads)
-        pool = self._io_pool = ThreadPool(0, threads, "kafkatwist-io")
-        pool.start()
-        return ReadPool(in_pool(IReactorFromThreads(self.reactor), pool), threads)
-
-    def _start_cleaner(self, logs: LogManager, configs: ConfigResolver) -> LogCleaner:
-        """
-        The log cleaner, its passes in a pool of C{log.cleaner.threads} threads of its own.
-
-        Its own pool, not the reactor's: a long pass never delays the logs'
-        flushes and checkpoints. Started after the logs load.
-        """
-        workers = self._injected_run_blocking
-        if workers is not None:
-            return log_cleaner(self.clock, logs, configs, self.run_blocking, workers)
-        threads = max(CleanerConfig.from_layers(configs.layers()).threads, 1)
-        pool = self._cleaner_pool = ThreadPool(0, threads, "kafkatwist-cleaner")
-        pool.start()
-        workers = in_pool(IReactorFromThreads(self.reactor), pool)
-
-        def resize(threads: int) -> None:
-            pool.adjustPoolsize(0, max(threads, 1))
-
-        return log_cleaner(self.clock, logs, configs, self.run_blocking, workers, resize)
+    def _make_engine(self) -> Engine:
+        """The storage engine C{kafkatwist.storage} chooses (the files in log.dirs by default)."""
+        return FileEngine(
+            self.config,
+            self.reactor,
+            self.clock,
+            self.run_blocking,
+            self._injected_run_blocking,
+        )
 
     def _start_groups(self, groups: GroupCoordinator) -> None:
         """
-        Start the group coordinator without waiting for it.
+        Start the group coordinator without waiting for it, once the cluster told its elections.
 
-        It replays ``__consumer_offsets``; the listener opens without waiting
-        for that, and while C{groups.loading} the group APIs answer
-        COORDINATOR_LOAD_IN_PROGRESS. Reads that answer at once (today's
+        Each elected ``__consumer_offsets`` partition is replayed (its groups
+        answer COORDINATOR_LOAD_IN_PROGRESS meanwhile, those of partitions
+        not led here NOT_COORDINATOR). Reads that answer at once (today's
         file logs read synchronously) finish the replay before C{start}
-        returns. A failed replay is logged, and the coordinator then serves
-        the groups it had loaded.
+        returns. A failed replay is logged and tried again.
         """
         groups.start().addErrback(lambda f: self._log.failure("Group coordinator failed", f))
 
@@ -409,6 +283,10 @@ class BrokerService(Service):
     async def _stop(self) -> None:
         if self.owns_process:
             gc.disable()  # the process ends once stopped
+        if self._broker is not None and self.listeners:
+            # Kafka's controlled shutdown: this broker's partitions and
+            # coordinators move to the others before it stops serving.
+            await self._broker.cluster.stop()
         listeners, self.listeners, self.port = self.listeners, [], None
         for bound in listeners:
             stopped = bound.port.stopListening()
@@ -423,25 +301,10 @@ class BrokerService(Service):
         if self._broker is not None:
             self._broker.groups.stop()
             self._broker.transactions.stop()
-        if self._producer_expiration is not None:
-            self._producer_expiration.stop()
-        # The cleaner stops before the logs close: a running pass is aborted and awaited.
-        if self._cleaner is not None:
-            await self._cleaner.stop()
-        if self._cleaner_pool is not None:
-            self._cleaner_pool.stop()
-            self._cleaner_pool = None
-        if self._logs is not None:
-            await self._logs.close()
-        # Closing each log waited for its reads in the pool: the pool is idle.
-        if self._io_pool is not None:
-            self._io_pool.stop()
-            self._io_pool = None
+        if self._engine is not None:
+            await self._engine.close()
         if self._trace is not None:
             await self._trace.close()
-        locks, self._locks = self._locks, []
-        for lock in locks:
-            lock.release()
         self._forget_exit_signal()
         self._log.info("kafkatwist stopped")
 
@@ -452,13 +315,8 @@ class BrokerService(Service):
             bound.port.stopListening()
             for conn in list(bound.factory.connections):
                 conn.disconnect()
-        for pool in (self._cleaner_pool, self._io_pool):
-            if pool is not None:
-                pool.stop()
-        self._cleaner_pool = self._io_pool = None
-        locks, self._locks = self._locks, []
-        for lock in locks:
-            lock.release()
+        if self._engine is not None:
+            self._engine.kill()
 
     def _forget_exit_signal(self) -> None:
         """

@@ -19,6 +19,7 @@ from kafkatwist.apis import (
     offset_fetch,
     sync_group,
 )
+from kafkatwist.broker import Broker
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.records import OFFSETS_TOPIC
@@ -123,22 +124,38 @@ class AppendFaults:
         return cast(ILogManager, FaultyLogs())
 
 
+#: The group settings of L{GroupBroker}s: no initial rebalance delay, five offsets partitions.
+TEST_SETTINGS: dict[str, Any] = {
+    "group_initial_rebalance_delay_ms": 0,
+    "offsets_topic_num_partitions": 5,
+}
+
+
 class GroupBroker:
     """A loaded broker (file-engine logs in a temp dir, a Clock) with its group coordinator."""
 
     def __init__(
-        self, logs: ILogManager | None = None, log_dir: str | None = None, **config: Any
+        self,
+        logs: ILogManager | None = None,
+        log_dir: str | None = None,
+        broker: Broker | None = None,
+        **config: Any,
     ) -> None:
-        settings: dict[str, Any] = {
-            "group_initial_rebalance_delay_ms": 0,
-            "offsets_topic_num_partitions": 5,
-        }
-        settings.update(config)
-        self.config = attrs.evolve(BrokerConfig(), **settings)
+        """
+        A broker of its own from L{make_broker} with C{config} over L{TEST_SETTINGS}.
+
+        @param broker: A broker built by the test instead (one of several
+            sharing a metadata store, L{tests.groups.cluster_support}).
+        """
+        self.config = attrs.evolve(BrokerConfig(), **{**TEST_SETTINGS, **config})
         self.faults = AppendFaults()
-        self.broker = make_broker(
-            log_dir=log_dir, config=self.config, logs=logs, wrap_logs=self.faults.wrap
-        )
+        if broker is None:
+            broker = make_broker(
+                log_dir=log_dir, config=self.config, logs=logs, wrap_logs=self.faults.wrap
+            )
+        else:
+            self.config = broker.config
+        self.broker = broker
         self.clock = clock_of(self.broker)
         self.coordinator = self.broker.groups
 

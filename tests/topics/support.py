@@ -15,7 +15,7 @@ from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.storage.interfaces import ILogManager, IPartitionLog
 from kafkatwist.storage.kraft import KRaftMetadataStore, run_now
 from kafkatwist.storage.results import ReadResult
-from kafkatwist.transport.service import file_log_manager
+from kafkatwist.transport.engines import file_log_manager
 from tests.storage.support import temp_dir
 
 #: The clock's start: a realistic wall-clock time, in seconds.

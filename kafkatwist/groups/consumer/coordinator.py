@@ -27,7 +27,7 @@ mapped error but is not undone (Kafka reverts its timeline snapshot).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TypeVar
 
 import attrs
@@ -126,8 +126,8 @@ class ConsumerGroupCoordinator:
         describable: regex.TopicFilter | None = None,
     ) -> Deferred[ConsumerGroupHeartbeatResponse]:
         """Handle a ConsumerGroupHeartbeat (C{describable}: what a regex may match)."""
-        if self._table.loading:
-            return succeed(response_error(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS))
+        if (refused := self._table.error(request.group_id)) is not None:
+            return succeed(response_error(refused))
         records: Records = []
         try:
             validate_request(request, api_version, self.assignors)
@@ -460,9 +460,9 @@ class ConsumerGroupCoordinator:
         image, assignor = self._metadata.image, self._config.consumer_assignors[0]
         return describe_id(self._table, image, assignor, group_id)
 
-    def watch_loaded(self) -> None:
+    def watch_loaded(self, groups: Iterable[ConsumerGroup]) -> None:
         """After a load: a session timer for every member, a rebalance timer for revoking ones."""
-        for group in self._table.consumer_groups.values():
+        for group in groups:
             for member in group.members.values():
                 gid, mid = group.group_id, member.member_id
                 self.timers.schedule(gid, mid, SESSION, self.session_timeout_ms(group, member))

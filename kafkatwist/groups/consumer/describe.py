@@ -84,10 +84,8 @@ def describe_id(
     group_id: str,
 ) -> DescribedGroup:
     """ConsumerGroupDescribe for one group id: the group, or why it is not described."""
-    if table.loading:
-        return DescribedGroup(
-            error_code=int(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS), group_id=group_id
-        )
+    if (refused := table.error(group_id)) is not None:
+        return DescribedGroup(error_code=int(refused), group_id=group_id)
     group = table.consumer_groups.get(group_id)
     if group is None:
         if group_id in table.groups:
