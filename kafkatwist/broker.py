@@ -37,6 +37,7 @@ from kafkatwist.telemetry import ClientMetricsManager
 from kafkatwist.topics.controller import Controller
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transactions.config import TransactionConfig
+from kafkatwist.transactions.markers import MarkerDelivery
 from kafkatwist.transactions.service import TransactionService
 
 #: The one logger kafkatwist reports for BROKER_LOGGER resources.
@@ -152,6 +153,7 @@ def build_broker(
     cluster_id: str = "",
     run_blocking: RunBlocking | None = None,
     cluster: ICluster | None = None,
+    markers: MarkerDelivery | None = None,
 ) -> Broker:
     """
     Build every service of a broker over its stores, each given its collaborators.
@@ -164,6 +166,8 @@ def build_broker(
         C{log_config} too.
     @param run_blocking: Where produced batches too big to decompress on the
         reactor thread are checked (None: at once).
+    @param markers: How the transaction coordinator's markers reach the
+        partitions' leaders (None: written here, L{kafkatwist.transactions.markers.MarkerWriter}).
     @param cluster: The cluster (None: this broker alone, L{LocalCluster});
         the caller starts it after the coordinators.
     """
@@ -206,6 +210,9 @@ def build_broker(
         partitions,
         producer_ids,
         lambda: features.finalized_level(TRANSACTION_VERSION),
+        markers=markers,
+        # A marker in __consumer_offsets ends the producer's pending offsets there.
+        on_offsets_marker=groups.txn_offsets.complete,
     )
     fetch_sessions = FetchSessions(
         FetchSessionCache(clock, config.max_incremental_fetch_session_cache_slots),
@@ -213,10 +220,10 @@ def build_broker(
         logs,
     )
     window = QuotaWindow(config.quota_window_num, config.quota_window_size_seconds * 1000)
-    # The group coordinator loads the __consumer_offsets partitions this broker leads.
+    # The coordinators load the __consumer_offsets and __transaction_state partitions
+    # this broker leads (groups first: completed transactions end pending offsets there).
     cluster.add_listener(groups)
-    # A marker in __consumer_offsets ends the producer's pending offsets there.
-    transactions.coordinator.markers.on_offsets_marker = groups.txn_offsets.complete
+    cluster.add_listener(transactions)
     return Broker(
         config=config,
         configs=configs,

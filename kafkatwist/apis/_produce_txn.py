@@ -118,14 +118,14 @@ async def verify_transaction(
         wanted.append((topic.name, pd.index))
     if producer is None:
         return {}
-    coordinator = ctx.broker.transactions.coordinator
+    transactions = ctx.broker.transactions
     tid = transactional_id
-    codes = await coordinator.ensure_partitions(tid, producer[0], producer[1], wanted, add)
+    codes = await transactions.ensure_partitions(tid, producer[0], producer[1], wanted, add)
     if add:
         codes = await retry_concurrent(
             ctx.broker.clock,
             codes,
-            lambda: coordinator.ensure_partitions(tid, producer[0], producer[1], wanted, add),
+            lambda: transactions.ensure_partitions(tid, producer[0], producer[1], wanted, add),
         )
     refused: dict[tuple[str, int], ErrorCode] = {}
     for tp, code in codes.items():

@@ -50,7 +50,7 @@ Behavior:
   (INVALID_TXN_STATE, TRANSACTION_ABORTABLE from v11), and nothing is
   checked when ``transaction.partition.verification.enable`` is false;
   v12+ (transaction version 2) adds the partitions to the transaction
-  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions}),
+  (L{kafkatwist.transactions.service.TransactionService.ensure_partitions}),
   trying again for 100 ms while the coordinator answers
   CONCURRENT_TRANSACTIONS, then answering it; a fenced epoch is
   INVALID_PRODUCER_EPOCH, and a coordinator that is busy

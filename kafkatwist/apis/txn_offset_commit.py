@@ -12,7 +12,7 @@ coordinator's ``commitTransactionalOffsets``):
   (v4: TRANSACTION_ABORTABLE); not checked when
   ``transaction.partition.verification.enable`` is false. v5 is transaction
   version 2 (KIP-890 part 2): the partition is added implicitly
-  (L{kafkatwist.transactions.coordinator.TransactionCoordinator.ensure_partitions});
+  (L{kafkatwist.transactions.service.TransactionService.ensure_partitions});
   another producer id: INVALID_PRODUCER_ID_MAPPING; another epoch:
   INVALID_PRODUCER_EPOCH;
 * KIP-447: v3+ ``generation_id``, ``member_id`` and ``group_instance_id``
@@ -97,7 +97,7 @@ async def _in_transaction(ctx: RequestContext, request: TxnOffsetCommitRequest) 
     except KafkaError as e:
         return e.code
     partition = (OFFSETS_TOPIC, groups.partition_for(request.group_id))
-    codes = await ctx.broker.transactions.coordinator.ensure_partitions(
+    codes = await ctx.broker.transactions.ensure_partitions(
         request.transactional_id,
         request.producer_id,
         request.producer_epoch,
@@ -139,7 +139,11 @@ async def handle(ctx: RequestContext, request: TxnOffsetCommitRequest) -> TxnOff
                 )
             )
     refused = ctx.broker.groups.error_for(request.group_id)
-    if partitions and refused is None and ctx.broker.transactions.loading:
+    if (
+        partitions
+        and refused is None
+        and ctx.broker.transactions.loading_id(request.transactional_id)
+    ):
         refused = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
     if partitions and refused is not None:
         codes.update({(p.topic, p.partition): refused for p in partitions})

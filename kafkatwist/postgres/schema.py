@@ -20,6 +20,12 @@ Tables (version 1):
 - C{batches}: one row per record batch, Kafka's own batch bytes with their
   header fields as columns.
 - C{leader_epochs}: the leader epoch cache (epoch, start offset) per partition.
+- C{txn_markers}: the transaction markers a coordinator wants written, one
+  row per (partition, producer); the partition's leader writes it and
+  deletes the row (L{kafkatwist.postgres.markers}).
+- C{txn_verifications}: a partition leader's request to another broker's
+  transaction coordinator to verify or add partitions, and its answer
+  (L{kafkatwist.postgres.txn_verify}).
 """
 
 from __future__ import annotations
@@ -113,6 +119,37 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
                 PRIMARY KEY (topic_id, partition, epoch)
             )
             """,
+            """
+            CREATE TABLE txn_markers (
+                topic_id uuid NOT NULL,
+                partition int NOT NULL,
+                producer_id bigint NOT NULL,
+                producer_epoch smallint NOT NULL,
+                coordinator_epoch int NOT NULL,
+                commit boolean NOT NULL,
+                transaction_version smallint NOT NULL,
+                coordinator int NOT NULL,
+                created_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (topic_id, partition, producer_id)
+            )
+            """,
+            "CREATE INDEX txn_markers_by_producer ON txn_markers (producer_id)",
+            """
+            CREATE TABLE txn_verifications (
+                request_id uuid PRIMARY KEY,
+                coordinator int NOT NULL,
+                requester int NOT NULL,
+                transactional_id text NOT NULL,
+                producer_id bigint NOT NULL,
+                producer_epoch smallint NOT NULL,
+                partitions jsonb NOT NULL,
+                add boolean NOT NULL,
+                answer jsonb,
+                created_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX txn_verifications_by_coordinator ON txn_verifications (coordinator)"
+            " WHERE answer IS NULL",
         ),
     ),
 ]

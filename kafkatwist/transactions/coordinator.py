@@ -6,7 +6,15 @@ metadata is then pending: other requests get CONCURRENT_TRANSACTIONS),
 written to ``__transaction_state`` and applied only once written; then the
 request is answered. EndTxn is answered once PrepareCommit/PrepareAbort is
 written, as in Kafka; the markers are then written to every partition of
-the transaction (L{MarkerWriter}) and CompleteCommit/CompleteAbort last.
+the transaction (L{MarkerDelivery}) and CompleteCommit/CompleteAbort last.
+
+The coordinator serves the transactional ids of the ``__transaction_state``
+partitions this broker leads (L{OwnedPartitions}, loaded on election by
+L{kafkatwist.transactions.service.TransactionService}): an id of a
+partition being loaded is answered COORDINATOR_LOAD_IN_PROGRESS, one of a
+partition led elsewhere NOT_COORDINATOR. A write that finds the partition
+no longer owned at the epoch it started with (a resignation, or the log
+refusing a deposed leader: NOT_LEADER_OR_FOLLOWER) is NOT_COORDINATOR.
 
 The rules follow Kafka 4.0's C{TransactionCoordinator}: C{handleInitProducerId}
 (epoch bump, KIP-360 recovery with the producer id and epoch, producer id
@@ -33,7 +41,7 @@ from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.errors import ErrorCode
 from kafkatwist.groups.offsets_topic import append_error
 from kafkatwist.transactions.config import TransactionConfig
-from kafkatwist.transactions.markers import MarkerWriter
+from kafkatwist.transactions.markers import MarkerDelivery
 from kafkatwist.transactions.metadata import (
     NO_PRODUCER_ID,
     TV_2,
@@ -42,6 +50,7 @@ from kafkatwist.transactions.metadata import (
     TxnState,
     TxnTransit,
 )
+from kafkatwist.transactions.ownership import OwnedPartitions
 from kafkatwist.transactions.state_log import TransactionStateLog
 from kafkatwist.transactions.transitions import (
     ProducerAnswer,
@@ -70,18 +79,38 @@ class TransactionCoordinator:
     """
     The transactional ids of this broker and their transactions.
 
-    @ivar loading: True while ``__transaction_state`` is replayed: every
-        request is answered COORDINATOR_LOAD_IN_PROGRESS.
+    @ivar txns: The ids of the owned (loaded) partitions.
+    @ivar partitions: Which partitions are owned or loading, at which epochs.
     """
 
     _config: TransactionConfig
     _clock: ReactorTime
     state_log: TransactionStateLog
     _producer_ids: ProducerIds
-    markers: MarkerWriter
+    markers: MarkerDelivery
     txns: dict[str, TransactionMetadata] = field(factory=dict)
-    loading: bool = False
+    partitions: OwnedPartitions = field(factory=OwnedPartitions)
     _log = Logger()
+
+    @property
+    def loading(self) -> bool:
+        """Whether a partition of ``__transaction_state`` is being loaded."""
+        return self.partitions.loading
+
+    def partition_of(self, transactional_id: str) -> int:
+        """The ``__transaction_state`` partition of C{transactional_id}."""
+        return self.state_log.partition_for(transactional_id)
+
+    def check_owned(self, transactional_id: str) -> ErrorCode:
+        """
+        NONE when this coordinator serves the id, else NOT_COORDINATOR or LOAD_IN_PROGRESS.
+
+        Before ``__transaction_state`` exists no id has a state anywhere:
+        NONE, and the id is unknown (its first InitProducerId creates the topic).
+        """
+        if self.state_log.current() is None:
+            return ErrorCode.NONE
+        return self.partitions.check(self.partition_of(transactional_id))
 
     @property
     def config(self) -> TransactionConfig:
@@ -98,9 +127,28 @@ class TransactionCoordinator:
     # -- writing transitions -----------------------------------------------------------------
 
     def write(self, txn: TransactionMetadata, transit: TxnTransit) -> Deferred[ErrorCode]:
-        """Write a prepared transition, then apply it; fires with NONE or the coordinator error."""
+        """
+        Write a prepared transition, then apply it; fires with NONE or the coordinator error.
+
+        The id's partition must be owned before and, at the same epoch, after
+        the write, and C{txn} still be the id's metadata (not one dropped by a
+        resignation, and perhaps reloaded since): Kafka's
+        C{appendTransactionToLog} checks the coordinator epoch in its
+        callback. Else NOT_COORDINATOR, the transition dropped.
+        """
+        partition = self.partition_of(txn.transactional_id)
+        epoch = self.partitions.epoch(partition)
+        if epoch is None or self.txns.get(txn.transactional_id) is not txn:
+            txn.cancel()
+            return succeed(ErrorCode.NOT_COORDINATOR)
 
         def written(_: object) -> ErrorCode:
+            if (
+                self.partitions.epoch(partition) != epoch
+                or self.txns.get(txn.transactional_id) is not txn
+            ):
+                txn.cancel()
+                return ErrorCode.NOT_COORDINATOR
             if txn.pending == transit.state:
                 txn.complete(transit)
             return ErrorCode.NONE
@@ -143,11 +191,16 @@ class TransactionCoordinator:
             return failed(ErrorCode.INVALID_REQUEST)
         if not 0 < timeout_ms <= self._config.max_timeout_ms:
             return failed(ErrorCode.INVALID_TRANSACTION_TIMEOUT)
-        if self.loading:
-            return failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        if self.state_log.current() is None:
+            # The topic is created on first use (FindCoordinator usually did).
+            await self.state_log.ensure()
+        if (owned := self.check_owned(transactional_id)) != ErrorCode.NONE:
+            return failed(owned)
         txn = self.txns.get(transactional_id)
         if txn is None:
             producer_id = await self._producer_ids.allocate()
+            if (owned := self.check_owned(transactional_id)) != ErrorCode.NONE:
+                return failed(owned)  # resigned meanwhile
             txn = self.txns.get(transactional_id)
             if txn is None:
                 txn = self.txns[transactional_id] = TransactionMetadata(
@@ -189,8 +242,8 @@ class TransactionCoordinator:
     ) -> TransactionMetadata | ErrorCode:
         if not transactional_id:
             return ErrorCode.INVALID_REQUEST
-        if self.loading:
-            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        if (owned := self.check_owned(transactional_id)) != ErrorCode.NONE:
+            return owned
         txn = self.txns.get(transactional_id)
         if txn is None or txn.producer_id != producer_id:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING
@@ -337,8 +390,8 @@ class TransactionCoordinator:
     ) -> ProducerAnswer:
         if not transactional_id:
             return failed(ErrorCode.INVALID_REQUEST)
-        if self.loading:
-            return failed(ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
+        if (owned := self.check_owned(transactional_id)) != ErrorCode.NONE:
+            return failed(owned)
         txn = self.txns.get(transactional_id)
         if txn is None:
             return failed(ErrorCode.INVALID_PRODUCER_ID_MAPPING)
@@ -365,7 +418,7 @@ class TransactionCoordinator:
             if fence is not None and txn.pending == TxnState.PREPARE_EPOCH_FENCE:
                 txn.cancel()
             return outcome
-        coordinator_epoch = self.state_log.coordinator_epoch(transactional_id)
+        coordinator_epoch = self.partitions.epoch(self.partition_of(transactional_id)) or 0
         code = await self.write(txn, outcome)
         if code != ErrorCode.NONE:
             if fence is not None:
@@ -405,17 +458,17 @@ class TransactionCoordinator:
         )
         return d.addCallback(markers_written)
 
-    def complete_prepared(self) -> list[Deferred[ErrorCode]]:
+    def complete_prepared(self, txns: Iterable[TransactionMetadata]) -> list[Deferred[ErrorCode]]:
         """
-        After a load: finish every transaction left in PrepareCommit/PrepareAbort.
+        After a load: finish every transaction of C{txns} left in PrepareCommit/PrepareAbort.
 
         Its markers are written again (a marker already in a partition is
         harmless) and the transaction completes, as Kafka's
         C{loadTransactionsForTxnTopicPartition} does.
         """
         out = []
-        for txn in list(self.txns.values()):
+        for txn in list(txns):
             if txn.state.is_prepare and txn.pending is None:
-                epoch = self.state_log.coordinator_epoch(txn.transactional_id)
+                epoch = self.partitions.epoch(self.partition_of(txn.transactional_id)) or 0
                 out.append(self._send_markers(txn, txn.prepare_complete(self.now()), epoch))
         return out

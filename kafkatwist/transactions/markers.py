@@ -1,4 +1,4 @@
-"""Writing a transaction's COMMIT or ABORT markers to its partitions, in-process.
+"""Writing a transaction's COMMIT or ABORT markers to its partitions: the delivery, and in-process.
 
 Kafka's C{TransactionMarkerChannelManager} sends WriteTxnMarkers to the
 leader of every partition of the transaction and completes the transaction
@@ -14,11 +14,17 @@ coordinator was fenced) is given up for that partition, with a warning.
 A marker appended to ``__consumer_offsets`` also ends the producer's
 pending transactional offsets of the groups there (the C{on_offsets_marker}
 hook: Kafka's C{GroupCoordinator.onTransactionCompleted}).
+
+The coordinator sees only L{MarkerDelivery}: L{MarkerWriter} is the file
+engine's (every partition here); the PostgreSQL engine's hands each marker
+to the broker leading its partition
+(L{kafkatwist.postgres.markers.PgMarkerDelivery}).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from attrs import define, field
 from twisted.internet.defer import Deferred, DeferredList, fail
@@ -46,6 +52,30 @@ RETRIABLE = frozenset(
 
 #: Called once a marker is in ``__consumer_offsets``: (partition, producer id, commit).
 OffsetsMarkerHook = Callable[[int, int, bool], None]
+
+
+class MarkerDelivery(Protocol):
+    """How the coordinator gets a transaction's markers written by its partitions' leaders."""
+
+    def write(
+        self,
+        partitions: Iterable[TopicPartition],
+        producer_id: int,
+        producer_epoch: int,
+        coordinator_epoch: int,
+        commit: bool,
+        transaction_version: int = 0,
+    ) -> Deferred[None]:
+        """
+        Have the marker written to every partition; fires once each is written or given up.
+
+        Never fails: retriable failures are retried (while the broker runs),
+        the others logged and the partition given up, as Kafka's
+        C{TransactionMarkerRequestCompletionHandler} does.
+        """
+
+    def stop(self) -> None:
+        """Stop retrying: the broker stops."""
 
 
 @define(eq=False)

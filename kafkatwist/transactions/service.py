@@ -1,10 +1,17 @@
 """TransactionService: the transaction coordinator with its load, its timers and its views.
 
 Built once by L{kafkatwist.broker.build_broker} (L{TransactionService.create})
-and started by the broker service: C{start} replays ``__transaction_state``
-(COORDINATOR_LOAD_IN_PROGRESS meanwhile), finishes the transactions left in
-PrepareCommit/PrepareAbort, then arms, on the injected clock, Kafka's two
-periodic tasks of C{TransactionCoordinator.startup} and
+and registered there with the broker's cluster as an
+L{kafkatwist.cluster.interfaces.ILeadershipListener}: when this broker is
+elected leader of a ``__transaction_state`` partition it replays it
+(COORDINATOR_LOAD_IN_PROGRESS meanwhile for its ids) and finishes the
+transactions left in PrepareCommit/PrepareAbort; when it resigns, the
+partition's ids are dropped (NOT_COORDINATOR from then on): Kafka's
+C{TransactionCoordinator.onElection} and C{onResignation}. With the file
+engine every partition is elected as the cluster starts.
+
+C{start}, called by the broker service, arms, on the injected clock, Kafka's
+two periodic tasks of C{TransactionCoordinator.startup} and
 C{TransactionStateManager}:
 
 * every C{transaction.abort.timed.out.transaction.cleanup.interval.ms}, an
@@ -22,24 +29,29 @@ metadata (C{handleDescribeTransactions}, C{listTransactionStates}).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
+from typing import Protocol
 
 from attrs import define, field, frozen
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from kafkatwist.clock import ReactorTime
-from kafkatwist.errors import ErrorCode
+from kafkatwist.clock import DelayedCall, ReactorTime
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.groups.offsets_topic import TopicCreator
 from kafkatwist.storage.interfaces import IMetadataStore
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.transactions.config import TransactionConfig
 from kafkatwist.transactions.coordinator import ProducerIds, TransactionCoordinator
-from kafkatwist.transactions.markers import MarkerWriter
-from kafkatwist.transactions.metadata import TransactionMetadata, TxnState
+from kafkatwist.transactions.markers import MarkerDelivery, MarkerWriter, OffsetsMarkerHook
+from kafkatwist.transactions.metadata import TopicPartition, TransactionMetadata, TxnState
+from kafkatwist.transactions.records import TRANSACTION_STATE_TOPIC
 from kafkatwist.transactions.state_log import TransactionStateLog
+
+#: Seconds before a failed load of an elected partition is tried again.
+LOAD_RETRY_SECONDS = 1.0
 
 
 @frozen
@@ -51,14 +63,38 @@ class TxnListing:
     state: str
 
 
+class RemoteCoordinators(Protocol):
+    """Reaches the transaction coordinator on another broker (the PostgreSQL engine's)."""
+
+    def ensure(
+        self,
+        node_id: int,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Sequence[TopicPartition],
+        add: bool,
+    ) -> Deferred[dict[TopicPartition, ErrorCode]]:
+        """L{TransactionCoordinator.ensure_partitions} on broker C{node_id}."""
+
+
 @define(eq=False)
 class TransactionService:
-    """The transaction coordinator and its lifecycle."""
+    """
+    The transaction coordinator and its lifecycle.
+
+    @ivar remote: How to reach another broker's coordinator (None: there is
+        none, as with the file engine).
+    """
 
     coordinator: TransactionCoordinator
     _config: TransactionConfig
     _clock: ReactorTime
+    _metadata: IMetadataStore
+    remote: RemoteCoordinators | None = None
     _loops: list[LoopingCall] = field(factory=list, init=False)
+    _retries: dict[int, DelayedCall] = field(factory=dict, init=False)
+    _stopped: bool = field(default=False, init=False)
     _log = Logger()
 
     @classmethod
@@ -71,43 +107,134 @@ class TransactionService:
         partitions: Partitions,
         producer_ids: ProducerIds,
         transaction_version: Callable[[], int],
+        *,
+        markers: MarkerDelivery | None = None,
+        on_offsets_marker: OffsetsMarkerHook | None = None,
     ) -> TransactionService:
-        """A coordinator writing ``__transaction_state`` and markers through C{partitions}."""
+        """
+        A coordinator writing ``__transaction_state`` through C{partitions}.
+
+        @param markers: How markers reach the partitions' leaders (default:
+            L{MarkerWriter}, through C{partitions}, which calls
+            C{on_offsets_marker} after a marker in ``__consumer_offsets``).
+        """
         state_log = TransactionStateLog.create(
             config, clock, metadata, controller, partitions, transaction_version
         )
-        markers = MarkerWriter(clock, metadata, partitions, config.marker_retry_backoff_ms)
+        if markers is None:
+            markers = MarkerWriter(
+                clock, metadata, partitions, config.marker_retry_backoff_ms, on_offsets_marker
+            )
         coordinator = TransactionCoordinator(config, clock, state_log, producer_ids, markers)
-        return cls(coordinator, config, clock)
+        return cls(coordinator, config, clock, metadata)
 
     @property
     def loading(self) -> bool:
+        """Whether a ``__transaction_state`` partition led here is being loaded."""
         return self.coordinator.loading
+
+    def loading_id(self, transactional_id: str) -> bool:
+        """Whether the ``__transaction_state`` partition of C{transactional_id} is loading here."""
+        owned = self.coordinator.check_owned(transactional_id)
+        return owned == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Deferred[None]:
-        """Replay ``__transaction_state``, finish prepared transactions, arm the timers."""
-        self.coordinator.loading = True
-        d = self.coordinator.state_log.load()
-        return d.addCallbacks(self._loaded, self._load_failed)
+        """Arm the timers (the partitions load as they are elected)."""
+        self._arm()
+        return succeed(None)
 
-    def _loaded(self, txns: dict[str, TransactionMetadata]) -> None:
+    # -- leadership --------------------------------------------------------------------------
+
+    def on_election(self, topic: str, partition: int, leader_epoch: int) -> None:
+        """Elected leader of a ``__transaction_state`` partition: load its ids."""
+        if topic != TRANSACTION_STATE_TOPIC or self._stopped:
+            return
+        self._cancel_retry(partition)
+        self._drop_ids(partition)
+        self.coordinator.partitions.start_loading(partition, leader_epoch)
+        self._load(partition, leader_epoch)
+
+    def on_resignation(self, topic: str, partition: int) -> None:
+        """No longer the leader of a ``__transaction_state`` partition: drop its ids."""
+        if topic != TRANSACTION_STATE_TOPIC:
+            return
+        self._cancel_retry(partition)
+        self.coordinator.partitions.drop(partition)
+        dropped = self._drop_ids(partition)
+        if dropped:
+            self._log.info(
+                "Resigned {topic}-{partition}: dropped {n} transactional ids",
+                topic=topic,
+                partition=partition,
+                n=dropped,
+            )
+
+    def _drop_ids(self, partition: int) -> int:
         coordinator = self.coordinator
-        coordinator.txns.clear()
-        coordinator.txns.update(txns)
-        coordinator.loading = False
-        prepared = coordinator.complete_prepared()
-        if prepared:
-            self._log.info("Completing {n} prepared transactions", n=len(prepared))
-        self._arm()
+        gone = [tid for tid in coordinator.txns if coordinator.partition_of(tid) == partition]
+        for tid in gone:
+            del coordinator.txns[tid]
+        return len(gone)
 
-    def _load_failed(self, f: Failure) -> None:
-        self.coordinator.loading = False
-        self._log.failure("Loading __transaction_state failed", f)
-        self._arm()
+    def _load(self, partition: int, epoch: int) -> None:
+        d = self.coordinator.state_log.load_partition(partition)
+        d.addCallbacks(
+            self._loaded,
+            self._load_failed,
+            callbackArgs=(partition, epoch),
+            errbackArgs=(partition, epoch),
+        )
+
+    def _loaded(self, txns: dict[str, TransactionMetadata], partition: int, epoch: int) -> None:
+        coordinator = self.coordinator
+        if not coordinator.partitions.finish_loading(partition, epoch):
+            return  # resigned or re-elected meanwhile
+        coordinator.txns.update(txns)
+        prepared = coordinator.complete_prepared(txns.values())
+        if prepared:
+            self._log.info(
+                "Completing {n} prepared transactions of {topic}-{partition}",
+                n=len(prepared),
+                topic=TRANSACTION_STATE_TOPIC,
+                partition=partition,
+            )
+
+    def _load_failed(self, f: Failure, partition: int, epoch: int) -> None:
+        if self.coordinator.partitions.loading_epoch(partition) != epoch or self._stopped:
+            return
+        if isinstance(f.value, KafkaError):  # the storage is unavailable, the log not ready
+            self._log.warn(
+                "Loading {topic}-{partition} failed ({error}); trying again",
+                topic=TRANSACTION_STATE_TOPIC,
+                partition=partition,
+                error=f.value,
+            )
+        else:
+            self._log.failure(
+                "Loading {topic}-{partition} failed; trying again",
+                f,
+                topic=TRANSACTION_STATE_TOPIC,
+                partition=partition,
+            )
+        self._retries[partition] = self._clock.callLater(
+            LOAD_RETRY_SECONDS, self._retry_load, partition, epoch
+        )
+
+    def _retry_load(self, partition: int, epoch: int) -> None:
+        self._retries.pop(partition, None)
+        if self.coordinator.partitions.loading_epoch(partition) == epoch and not self._stopped:
+            self._load(partition, epoch)
+
+    def _cancel_retry(self, partition: int) -> None:
+        timer = self._retries.pop(partition, None)
+        if timer is not None and timer.active():
+            timer.cancel()
 
     def _arm(self) -> None:
+        if self._loops:
+            return
         for interval, task in (
             (self._config.abort_timed_out_interval_ms, self.abort_timed_out),
             (self._config.remove_expired_interval_ms, self.expire_transactional_ids),
@@ -118,20 +245,55 @@ class TransactionService:
             self._loops.append(loop)
 
     def stop(self) -> None:
-        """Stop the timers and the markers' retries."""
+        """Stop the timers, the loads and the markers' retries; ignore elections from now on."""
+        self._stopped = True
+        for partition in list(self._retries):
+            self._cancel_retry(partition)
         for loop in self._loops:
             if loop.running:
                 loop.stop()
         self._loops.clear()
         self.coordinator.markers.stop()
 
+    # -- verification ------------------------------------------------------------------------
+
+    def ensure_partitions(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partitions: Sequence[TopicPartition],
+        add: bool,
+    ) -> Deferred[dict[TopicPartition, ErrorCode]]:
+        """
+        Check (TV2: add) a transactional write's partitions with the id's coordinator.
+
+        Here when this broker coordinates the id
+        (L{TransactionCoordinator.ensure_partitions}); else through
+        C{remote} to the leader of its ``__transaction_state`` partition, as
+        Kafka's C{AddPartitionsToTxnManager} sends AddPartitionsToTxn to it.
+        COORDINATOR_NOT_AVAILABLE when it cannot be reached (no live
+        leader), as Kafka answers.
+        """
+        coordinator = self.coordinator
+        owned = coordinator.check_owned(transactional_id)
+        if owned != ErrorCode.NOT_COORDINATOR:
+            return coordinator.ensure_partitions(
+                transactional_id, producer_id, producer_epoch, partitions, add
+            )
+        topic = self._metadata.image.topics.get(TRANSACTION_STATE_TOPIC)
+        state = topic.partitions.get(coordinator.partition_of(transactional_id)) if topic else None
+        if self.remote is None or state is None or state.leader < 0:
+            return succeed(dict.fromkeys(partitions, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+        return self.remote.ensure(
+            state.leader, transactional_id, producer_id, producer_epoch, partitions, add
+        )
+
     # -- timers ------------------------------------------------------------------------------
 
     def abort_timed_out(self) -> list[str]:
         """Abort every Ongoing transaction past its timeout; return their ids."""
         coordinator = self.coordinator
-        if coordinator.loading:
-            return []
         now = coordinator.now()
         aborted = []
         for txn in list(coordinator.txns.values()):
@@ -171,8 +333,6 @@ class TransactionService:
     def expire_transactional_ids(self) -> list[str]:
         """Remove every id idle for C{transactional.id.expiration.ms}; return them."""
         coordinator = self.coordinator
-        if coordinator.loading:
-            return []
         now = coordinator.now()
         expired = []
         for txn in list(coordinator.txns.values()):
@@ -207,10 +367,10 @@ class TransactionService:
 
     def describe(self, transactional_id: str) -> tuple[ErrorCode, TransactionMetadata | None]:
         """DescribeTransactions for one id: its metadata, or the error."""
-        if self.coordinator.loading:
-            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, None
         if not transactional_id:
             return ErrorCode.INVALID_REQUEST, None
+        if (owned := self.coordinator.check_owned(transactional_id)) != ErrorCode.NONE:
+            return owned, None
         txn = self.coordinator.txns.get(transactional_id)
         if txn is None or txn.state == TxnState.DEAD or txn.pending == TxnState.DEAD:
             return ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, None

@@ -1,10 +1,10 @@
-"""``__transaction_state``: writing transitions to it and replaying it at start.
+"""``__transaction_state``: writing transitions to it and replaying its partitions.
 
 Kafka's C{TransactionStateManager} appends each prepared transition
 (C{appendTransactionToLog}) to the partition of the transactional id and
-completes it only once the append is done; at start it reads every
-partition (C{loadTransactionsForTxnTopicPartition}) and keeps the last
-record of each id, a tombstone removing it.
+completes it only once the append is done; when elected leader of a
+partition it reads it (C{loadTransactionsForTxnTopicPartition}) and keeps
+the last record of each id, a tombstone removing it.
 
 The topic is a compacted internal topic created on first use, like
 ``__consumer_offsets``: both are written through
@@ -83,14 +83,9 @@ class TransactionStateLog:
         """The partition that holds C{transactional_id}."""
         return self._topic.partition_of(transactional_id)
 
-    def coordinator_epoch(self, transactional_id: str) -> int:
-        """The coordinator epoch of the id's partition: its leader epoch (0 without the topic)."""
-        topic = self._topic.current()
-        if topic is None:
-            return 0
-        p = self._topic.partition_of(transactional_id)
-        state = topic.partitions.get(p)
-        return max(state.leader_epoch, 0) if state is not None else 0
+    def current(self) -> TopicState | None:
+        """The topic, if the metadata holds it."""
+        return self._topic.current()
 
     def write(self, transactional_id: str, transit: TxnTransit) -> Deferred[AppendInfo]:
         """Append the record of a transition; fires once it is in the log."""
@@ -103,26 +98,33 @@ class TransactionStateLog:
         """Append the tombstone of an expired id."""
         return self._topic.append(transactional_id, [(rec.encode_key(transactional_id), None)])
 
-    def load(self) -> Deferred[dict[str, TransactionMetadata]]:
-        """Replay every partition; fires with the transactional ids' last state."""
-        return Deferred.fromCoroutine(self._load())
+    def load_partition(self, partition: int) -> Deferred[dict[str, TransactionMetadata]]:
+        """
+        Replay one partition; fires with its transactional ids' last state.
 
-    async def _load(self) -> dict[str, TransactionMetadata]:
+        Kafka's C{loadTransactionsForTxnTopicPartition}, run when this broker
+        is elected leader of the partition. Fails with the log's error (a
+        L{kafkatwist.errors.KafkaError} when the log is not ready here).
+        """
+        return Deferred.fromCoroutine(self._load(partition))
+
+    async def _load(self, partition: int) -> dict[str, TransactionMetadata]:
         txns: dict[str, TransactionMetadata] = {}
         topic = self._topic.current()
-        if topic is None:
+        if topic is None or partition not in topic.partitions:
             return txns
-        count = 0
-        for p in sorted(topic.partitions):
-            log = self._topic.partition_log(topic, p)
-            if log is not None:
-                name = f"{topic.name}-{p}"
-                count += await replay_log(log, name, _replayer(name, txns))
-        self._log.info(
-            "Loaded {n} transactional ids from {records} __transaction_state records",
-            n=len(txns),
-            records=count,
-        )
+        log = self._topic.partition_log(topic, partition)
+        if log is None:
+            return txns
+        name = f"{topic.name}-{partition}"
+        count = await replay_log(log, name, _replayer(name, txns))
+        if count:
+            self._log.info(
+                "Loaded {n} transactional ids from {records} records of {partition}",
+                n=len(txns),
+                records=count,
+                partition=name,
+            )
         return txns
 
 

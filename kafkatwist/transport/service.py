@@ -265,9 +265,10 @@ class BrokerService(Service):
 
     def _start_transactions(self, transactions: TransactionService) -> None:
         """
-        Start the transaction coordinator without waiting for it, as the group coordinator.
+        Start the transaction coordinator's timers.
 
-        It replays ``__transaction_state`` (the transaction APIs answer
+        It replays each ``__transaction_state`` partition as the cluster
+        elects this broker its leader (the transaction APIs answer
         COORDINATOR_LOAD_IN_PROGRESS meanwhile), then writes the markers of
         the transactions left in PrepareCommit/PrepareAbort and completes them.
         """

@@ -72,6 +72,12 @@ class TxnTestCase(SynchronousTestCase):
     def txn(self, tid: str) -> TransactionMetadata:
         return self.service.coordinator.txns[tid]
 
+    def mark_loading(self, tid: str) -> None:
+        """Put the __transaction_state partition of C{tid} back to loading, as an election does."""
+        coordinator = self.service.coordinator
+        self.successResultOf(coordinator.state_log.ensure())
+        coordinator.partitions.start_loading(coordinator.partition_of(tid), 0)
+
     def call(self, spec: ApiSpec, request: Any, version: int, broker: Broker | None = None) -> Any:
         d: Deferred[Any] = call(broker or self.broker, spec, request, version)
         return self.successResultOf(d)

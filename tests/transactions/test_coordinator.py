@@ -116,7 +116,7 @@ class InitProducerIdTests(TxnTestCase):
     def test_concurrent_init_while_writing(self) -> None:
         """While an EndTxn's markers are written, InitProducerId is CONCURRENT_TRANSACTIONS."""
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         first = self.init("a")
         self.add("a", first.producer_id, 0, [T0])
         self.assertEqual(self.end("a", first.producer_id, 0).error_code, 0)
@@ -146,7 +146,7 @@ class EndTxnTests(TxnTestCase):
     def test_answered_after_prepare_commit(self) -> None:
         """EndTxn answers once PrepareCommit is written; a retry then is CONCURRENT_TRANSACTIONS."""
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         pid, epoch = self.begin()
         self.assertEqual(self.end("a", pid, epoch).error_code, 0)
         self.assertEqual(self.txn("a").state, TxnState.PREPARE_COMMIT)
@@ -248,7 +248,7 @@ class LoadTests(TxnTestCase):
 
     def test_load_in_progress(self) -> None:
         """While loading, the transaction APIs answer COORDINATOR_LOAD_IN_PROGRESS."""
-        self.service.coordinator.loading = True
+        self.mark_loading("a")
         self.assertEqual(self.init("a").error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         self.assertEqual(self.add("a", 0, 0, [T0])[T0], ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
         self.assertEqual(self.end("a", 0, 0).error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
@@ -266,7 +266,7 @@ class LoadTests(TxnTestCase):
     def test_prepare_commit_completed_at_load(self) -> None:
         """A transaction left in PrepareCommit gets its markers and completes at load."""
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         r = self.init("a")
         self.add("a", r.producer_id, 0, [T0, T1])
         self.end("a", r.producer_id, 0)

@@ -109,7 +109,7 @@ class ProduceVersionTests(TxnTestCase):
         does not turn the code into NOT_ENOUGH_REPLICAS for transaction version 2.
         """
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         r = self.init("a")
         self.produce("a", r.producer_id, 0, version=12)
         self.end("a", r.producer_id, 0, version=5)
@@ -125,7 +125,7 @@ class ProduceVersionTests(TxnTestCase):
     def test_tv2_add_retried_until_the_transaction_completes(self) -> None:
         """A v12 write that meets a completing transaction succeeds once it completes."""
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         r = self.init("a")
         self.produce("a", r.producer_id, 0, version=12)
         self.end("a", r.producer_id, 0, version=5)

@@ -107,7 +107,7 @@ class FindCoordinatorTests(TxnTestCase):
 
     def test_loading(self) -> None:
         """While __transaction_state loads, key type 1 is COORDINATOR_LOAD_IN_PROGRESS."""
-        self.service.coordinator.loading = True
+        self.mark_loading("tx")
         response = self.call(find_coordinator.SPEC, FindCoordinatorRequest(key="tx", key_type=1), 3)
         self.assertEqual(response.error_code, ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
 
@@ -194,7 +194,7 @@ class ProduceVerificationTests(TxnTestCase):
     def test_busy_coordinator_is_retriable(self) -> None:
         """A transaction still completing answers NOT_ENOUGH_REPLICAS below v12 (retried)."""
         held = HeldMarkers()
-        self.service.coordinator.markers = held  # type: ignore[assignment]
+        self.service.coordinator.markers = held
         r = self.init("a")
         self.produce("a", r.producer_id, 0, version=12)
         self.end("a", r.producer_id, 0, version=5)
@@ -255,6 +255,19 @@ class TxnOffsetsTests(TxnTestCase):
         self.assertEqual(self.fetched(True), (42, 0))
         offsets_partition = self.broker.groups.partition_for(self.GROUP)
         self.assertEqual(self.markers(offsets_partition, OFFSETS_TOPIC), [(pid, 0)])
+
+    def test_load_in_progress_for_the_id_only(self) -> None:
+        """TxnOffsetCommit waits for the id's state partition, not for the others loading."""
+        pid = self.begin()
+        other = next(
+            f"id{i}"
+            for i in range(100)
+            if rec.partition_for(f"id{i}", 50) != rec.partition_for("a", 50)
+        )
+        self.mark_loading(other)
+        self.assertEqual(self.commit_offsets(pid, 0), 0)
+        self.mark_loading("a")
+        self.assertEqual(self.commit_offsets(pid, 0), ErrorCode.COORDINATOR_LOAD_IN_PROGRESS)
 
     def test_discarded_on_abort(self) -> None:
         """An abort discards the transaction's offsets."""
