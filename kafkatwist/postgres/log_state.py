@@ -150,6 +150,11 @@ class PgLogState:
         return self._offline is not None
 
     @property
+    def is_serving(self) -> bool:
+        """Whether the log still serves (not deposed, offline or closed)."""
+        return self._deposed is None and self._offline is None and not self._closed
+
+    @property
     def is_stale(self) -> bool:
         """Whether the next append reloads the state first (a write's outcome is unknown)."""
         return self._stale

@@ -149,7 +149,7 @@ class PgLogManager:
             existing.bind(state.topic_id, leader_epoch)
             return succeed(existing)
         if existing is not None and existing.leader_epoch == leader_epoch:
-            if existing.key.topic_id == state.topic_id and not existing.is_offline:
+            if existing.key.topic_id == state.topic_id and existing.is_serving:
                 return succeed(existing)
         loading = self._loading.get(key)
         if loading is not None and loading[0] == leader_epoch:

@@ -8,13 +8,17 @@ from typing import Any, cast
 import pytest
 import pytest_twisted
 from kafka.record.default_records import DefaultRecordBatch
+from twisted.internet import reactor
 from twisted.internet.defer import DeferredList, gatherResults
 
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.postgres.log_sql import DATA_CHANNEL, parse_data_payload
+from kafkatwist.producers.state import ProducerStateError
 from kafkatwist.storage.checkpoints import EpochEntry
 from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.txn_index import AbortedTxn
+from kafkatwist.topics.partitions import Partitions
 from kafkatwist.wire.batch import parse_batch_header
 from tests.client_batches import T0, client_batch, timed_batch
 from tests.postgres.pglog_support import (
@@ -255,3 +259,27 @@ async def test_delete_topic_removes_its_rows(env: PgLogEnv) -> None:
     rows = await in_thread(blocking, env.dsn, "SELECT count(*) FROM batches")
     assert rows == [(1,)]
     assert NODE == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_transactions_survive_a_change_of_leader(env: PgLogEnv) -> None:
+    """Open and aborted transactions (LSO, aborted list) are rebuilt by the next leader."""
+    await env.topic("t")
+    log = await env.lead("t")
+    partitions = Partitions(env.metadata, env.logs, lambda _: env.config, reactor)
+    await append(log, client_batch(0, 2, producer_id=5, epoch=0, is_transactional=True))
+    assert (log.last_stable_offset, log.high_watermark) == (0, 2)
+    await partitions.write_txn_marker("t", 0, 5, 0, 3, commit=False)
+    assert log.last_stable_offset == log.high_watermark == 3
+    assert log.aborted_transactions(0, 3) == [AbortedTxn(5, 0, 2, 3)]
+    await append(log, client_batch(0, 1, producer_id=6, epoch=0, is_transactional=True))
+    assert log.last_stable_offset == 3
+    epoch = await env.move_leader("t", 0, 2)
+    env.logs.resign("t", 0)
+    moved = await env.manager(2).become_leader("t", 0, epoch)
+    assert moved.aborted_transactions(0, 4) == [AbortedTxn(5, 0, 2, 3)]
+    assert moved.ongoing_transactions() == [(6, 0, 3)]
+    assert (moved.last_stable_offset, moved.high_watermark) == (3, 4)
+    header = parse_batch_header(client_batch(1, 1, producer_id=6, epoch=0))
+    with pytest.raises(ProducerStateError):
+        moved.producer_state.check_append([header], next_offset=4)
