@@ -34,7 +34,7 @@ from kafkatwist.wire.batch import read_end_txn_marker
 T = TypeVar("T")
 
 #: Bytes of recent batches each leader keeps in memory for tailing reads.
-DEFAULT_TAIL_BYTES = 4 * 1024 * 1024
+DEFAULT_TAIL_BYTES = 1024 * 1024
 
 
 @define(eq=False)

@@ -55,6 +55,19 @@ def sleep(seconds: float) -> Deferred[None]:
     return deferLater(reactor, seconds, lambda: None)
 
 
+#: How many times L{until} looks before it gives up (a guard against a hung test).
+UNTIL_TRIES = 1500
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (on the reactor) until C{condition()} holds; fail if it never does."""
+    for _ in range(UNTIL_TRIES):
+        if condition():
+            return
+        await sleep(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
 def migrated(dsn: str) -> None:
     """Create the schema in the database C{dsn} (blocking)."""
     with psycopg.connect(dsn) as conn:
@@ -113,8 +126,7 @@ class PgLogEnv:
                     last_known_elr=None,
                 )  # fmt: skip
             )
-        await self.metadata.append(records)
-        for p in range(partitions):
+        for p in range(partitions):  # before the records, as if in their transaction
             await in_thread(
                 blocking,
                 self.dsn,
@@ -122,20 +134,21 @@ class PgLogEnv:
                 " VALUES (%s, %s, %s, 0)",
                 (topic_id, p, leader),
             )
+        await self.metadata.append(records)
         return topic_id
 
     async def move_leader(self, name: str, partition: int, leader: int) -> int:
         """A PartitionChangeRecord giving C{name}-C{partition} to C{leader}; the new epoch."""
         topic_id = self.metadata.image.topics[name].topic_id
-        await self.metadata.append(
-            [mr.PartitionChangeRecord(partition_id=partition, topic_id=topic_id, leader=leader)]
-        )
         await in_thread(
             blocking,
             self.dsn,
             "UPDATE partitions SET leader = %s, leader_epoch = leader_epoch + 1"
             " WHERE topic_id = %s AND partition = %s",
             (leader, topic_id, partition),
+        )
+        await self.metadata.append(
+            [mr.PartitionChangeRecord(partition_id=partition, topic_id=topic_id, leader=leader)]
         )
         return self.metadata.image.topics[name].partitions[partition].leader_epoch
 

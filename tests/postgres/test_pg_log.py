@@ -9,8 +9,9 @@ import pytest
 import pytest_twisted
 from kafka.record.default_records import DefaultRecordBatch
 from twisted.internet import reactor
-from twisted.internet.defer import DeferredList, gatherResults
+from twisted.internet.defer import Deferred, DeferredList, gatherResults
 
+from kafkatwist.cluster.local import LeadershipTracker
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.postgres.log_sql import DATA_CHANNEL, parse_data_payload
@@ -28,7 +29,7 @@ from tests.postgres.pglog_support import (
     blocking,
     in_thread,
     offsets_of,
-    sleep,
+    until,
 )
 from tests.postgres_support import fresh_database
 
@@ -184,17 +185,11 @@ async def test_waiters_fire_on_commit_and_notify_is_sent(env: PgLogEnv) -> None:
     env.db.listen(DATA_CHANNEL, heard.append)
     waiter = log.add_waiter(0)
     assert not waiter.called
-    while None not in heard:
-        await _tick()
+    await until(lambda: None in heard, "LISTEN connected")
     await append(log, client_batch(count=3))
     assert await waiter == 3
-    while len(heard) < 2:
-        await _tick()
+    await until(lambda: len(heard) >= 2, "the NOTIFY heard")
     assert parse_data_payload(str(heard[1])) == ("t", 0, 3)
-
-
-async def _tick() -> None:
-    await sleep(0.02)
 
 
 @pytest_twisted.ensureDeferred
@@ -283,3 +278,32 @@ async def test_transactions_survive_a_change_of_leader(env: PgLogEnv) -> None:
     header = parse_batch_header(client_batch(1, 1, producer_id=6, epoch=0))
     with pytest.raises(ProducerStateError):
         moved.producer_state.check_append([header], next_offset=4)
+
+
+@pytest_twisted.ensureDeferred
+async def test_leadership_tracker_loads_and_drops_logs(env: PgLogEnv) -> None:
+    """With the cluster's tracker, elections load logs and resignations drop them."""
+
+    def prepare(topic: str, partition: int, epoch: int) -> Deferred[object]:
+        # Prepare wants a Deferred[object]; Deferred is invariant in its result type.
+        loaded: Deferred[object] = Deferred()
+        env.logs.become_leader(topic, partition, epoch).addCallbacks(
+            loaded.callback, loaded.errback
+        )
+        return loaded
+
+    tracker = LeadershipTracker(env.metadata, NODE, prepare=prepare, release=env.logs.resign)
+    env.metadata.subscribe(tracker.changed)
+    await env.topic("t", partitions=2)
+    await until(lambda: len(env.logs.partitions()) == 2, "both partitions loaded")
+    assert env.logs.partitions() == [("t", 0), ("t", 1)]
+    log = env.logs.get("t", 1)
+    assert log is not None and log.log_end_offset == 0
+    await append(log, client_batch(count=2))
+    await env.move_leader("t", 1, 2)
+    assert env.logs.partitions() == [("t", 0)]
+    assert env.logs.failed() == {} and env.logs.log_dir_of("t", 0) is None
+    await _expect_error(env.logs.move_replica("t", 0, "/x"), ErrorCode.LOG_DIR_NOT_FOUND)
+    env.logs.update_config("t", LogConfig(retention_ms=5))
+    kept = env.logs.get("t", 0)
+    assert kept is not None and kept.config.retention_ms == 5

@@ -23,7 +23,14 @@ from kafkatwist.testing.postgres import PostgresServer
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.wire.validator import validate_produce_records
 from tests.client_batches import client_batch
-from tests.postgres.pglog_support import PgLogEnv, blocking, in_thread, offsets_of, sleep
+from tests.postgres.pglog_support import (
+    UNTIL_TRIES,
+    PgLogEnv,
+    blocking,
+    in_thread,
+    offsets_of,
+    sleep,
+)
 
 PRODUCER = 9
 
@@ -56,8 +63,11 @@ def _produce(env: PgLogEnv, batch: bytes) -> Any:
 
 
 async def _wait_for(server: PostgresServer, sql: str, expected: object) -> None:
-    while (await in_thread(blocking, server.dsn, sql)) != [(expected,)]:
+    for _ in range(UNTIL_TRIES):
+        if (await in_thread(blocking, server.dsn, sql)) == [(expected,)]:
+            return
         await sleep(0.02)
+    raise AssertionError(f"{sql} never gave {expected!r}")
 
 
 async def _storage_error(d: Any) -> KafkaError:
