@@ -43,12 +43,12 @@ from kafkatwist.postgres import log_sql as sql
 from kafkatwist.postgres.log_append import (
     AppendQueue,
     PendingAppend,
+    PgProducerStateTable,
     batch_rows,
     check_again,
 )
 from kafkatwist.postgres.log_state import PgLogState
 from kafkatwist.postgres.log_time import offset_for_time
-from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.checkpoints import EpochEntry
 from kafkatwist.storage.local_log import check_batch_sizes
 from kafkatwist.storage.results import AppendInfo, OffsetAndTimestamp, ReadResult
@@ -183,7 +183,7 @@ class PgPartitionLog(PgLogState):
 
     def _make_stale(self) -> None:
         self._stale = True
-        self._producer_state = ProducerStateTable()
+        self._producer_state = PgProducerStateTable()
         self._log_end_offset = self._high_watermark
 
     # -- reloading a stale log ---------------------------------------------------

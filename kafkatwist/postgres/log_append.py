@@ -13,16 +13,17 @@ L{GROUP_BYTES}).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 from attrs import Factory, define, frozen
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from kafkatwist.errors import KafkaError
+from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.postgres import log_sql as sql
 from kafkatwist.postgres.db import Database
+from kafkatwist.producers.entry import BatchMetadata
 from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.checkpoints import EpochEntry
 from kafkatwist.storage.results import AppendInfo
@@ -36,6 +37,38 @@ GROUP_BYTES = 8 * 1024 * 1024
 
 #: A batch as the tail cache keeps it: base offset, last offset, bytes.
 TailBatch = tuple[int, int, bytes]
+
+
+@define
+class PgProducerStateTable(ProducerStateTable):
+    """
+    A partition's producer state whose duplicates must be committed ones.
+
+    The table sees appends in flight (the next request's sequence checks need
+    them), but a retry of a batch whose transaction has not committed yet must
+    not be acknowledged as a duplicate: that transaction may still fail. Such
+    a retry gets C{REQUEST_TIMED_OUT} (retriable: what Kafka answers when a
+    produce is not done in time); the client's next retry finds it committed
+    (a duplicate) or, if it failed, appends it.
+    """
+
+    high_watermark: int = 0
+
+    def on_high_watermark(self, high_watermark: int) -> None:
+        super().on_high_watermark(high_watermark)
+        self.high_watermark = high_watermark
+
+    def check_append(
+        self, headers: Iterable[BatchHeader], *, next_offset: int = -1, partition: str = ""
+    ) -> BatchMetadata | None:
+        found = super().check_append(headers, next_offset=next_offset, partition=partition)
+        if found is not None and found.last_offset >= self.high_watermark:
+            raise ProducerStateError(
+                ErrorCode.REQUEST_TIMED_OUT,
+                f"the batch at offsets {found.first_offset}..{found.last_offset} of {partition}"
+                " is still being written; retry",
+            )
+        return found
 
 
 @frozen

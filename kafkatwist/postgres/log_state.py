@@ -22,7 +22,7 @@ from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.postgres import log_sql as sql
 from kafkatwist.postgres.db import Database
-from kafkatwist.postgres.log_append import collect_aborted
+from kafkatwist.postgres.log_append import PgProducerStateTable, collect_aborted
 from kafkatwist.postgres.tail import TailCache
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.checkpoints import EpochEntry
@@ -59,7 +59,7 @@ class PgLogState:
     _log_end_offset: int = 0
     _size: int = 0
     _epochs: LeaderEpochCache = Factory(LeaderEpochCache)
-    _producer_state: ProducerStateTable = Factory(ProducerStateTable)
+    _producer_state: ProducerStateTable = Factory(PgProducerStateTable)
     _aborted: list[AbortedTxn] = Factory(list)
     tail_bytes: int = DEFAULT_TAIL_BYTES
     _tail: TailCache = field(init=False)
@@ -83,7 +83,7 @@ class PgLogState:
         self._size = loaded.size_bytes
         self._epochs = LeaderEpochCache(loaded.epochs)
         self._epochs.truncate_from_start(loaded.log_start_offset)
-        state = ProducerStateTable()
+        state = PgProducerStateTable()
         for batch in loaded.producer_batches:
             header = batch.header
             marker = None

@@ -21,6 +21,7 @@ from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.txn_index import AbortedTxn
 from kafkatwist.topics.partitions import Partitions
 from kafkatwist.wire.batch import parse_batch_header
+from kafkatwist.wire.validator import validate_produce_records
 from tests.client_batches import T0, client_batch, timed_batch
 from tests.postgres.pglog_support import (
     NODE,
@@ -307,3 +308,26 @@ async def test_leadership_tracker_loads_and_drops_logs(env: PgLogEnv) -> None:
     env.logs.update_config("t", LogConfig(retention_ms=5))
     kept = env.logs.get("t", 0)
     assert kept is not None and kept.config.retention_ms == 5
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_retry_of_a_batch_in_flight_is_not_acknowledged_early(env: PgLogEnv) -> None:
+    """A duplicate of a batch whose transaction has not committed gets a retriable error."""
+    await env.topic("t")
+    log = await env.lead("t")
+    partitions = Partitions(env.metadata, env.logs, lambda _: env.config, reactor)
+    topic = env.metadata.image.topics["t"]
+    batch = client_batch(0, 2, producer_id=3, epoch=0)
+    found = validate_produce_records(batch, max_batch_bytes=1 << 20)
+    first = partitions.append_checked(topic, 0, log, batch, found)
+    early = partitions.append_checked(topic, 0, log, batch, found)
+    next_batch = client_batch(2, 1, producer_id=3, epoch=0)
+    next_found = validate_produce_records(next_batch, max_batch_bytes=1 << 20)
+    following = partitions.append_checked(topic, 0, log, next_batch, next_found)
+    error = await _expect_error(early, ErrorCode.REQUEST_TIMED_OUT)
+    assert "still being written" in str(error)
+    assert (await first).base_offset == 0
+    assert (await following).base_offset == 2
+    again = await partitions.append_checked(topic, 0, log, batch, found)
+    assert (again.base_offset, again.last_offset) == (0, 1)
+    assert offsets_of(await log.read(0, 1 << 20)) == [(0, 1), (2, 2)]
