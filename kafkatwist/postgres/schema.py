@@ -16,7 +16,8 @@ Tables (version 1):
   (L{kafkatwist.postgres.metadata}).
 - C{partitions}: per partition, its leader and leader epoch (the fence every
   append checks), its log start offset and next offset (offsets are taken
-  from this row in the appending transaction) (L{kafkatwist.postgres.log}).
+  from this row in the appending transaction) and the bytes of its batches
+  (L{kafkatwist.postgres.log}).
 - C{batches}: one row per record batch, Kafka's own batch bytes with their
   header fields as columns.
 - C{leader_epochs}: the leader epoch cache (epoch, start offset) per partition.
@@ -26,6 +27,8 @@ Tables (version 1):
 - C{txn_verifications}: a partition leader's request to another broker's
   transaction coordinator to verify or add partitions, and its answer
   (L{kafkatwist.postgres.txn_verify}).
+- C{aborted_txns}: per partition, the aborted transactions (Kafka's transaction
+  index: producer id, first offset, marker offset, last stable offset).
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
                 leader_epoch int NOT NULL,
                 log_start_offset bigint NOT NULL DEFAULT 0,
                 next_offset bigint NOT NULL DEFAULT 0,
+                size_bytes bigint NOT NULL DEFAULT 0,
                 PRIMARY KEY (topic_id, partition)
             )
             """,
@@ -107,6 +111,8 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
                 PRIMARY KEY (topic_id, partition, base_offset)
             )
             """,
+            # Batches are mostly compressed by their producers already: no pglz attempt.
+            "ALTER TABLE batches ALTER COLUMN data SET STORAGE EXTERNAL",
             "CREATE INDEX batches_by_time ON batches (topic_id, partition, max_timestamp)",
             "CREATE INDEX batches_by_producer ON batches (topic_id, partition, producer_id)"
             " WHERE producer_id >= 0",
@@ -150,6 +156,17 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             """,
             "CREATE INDEX txn_verifications_by_coordinator ON txn_verifications (coordinator)"
             " WHERE answer IS NULL",
+            """
+            CREATE TABLE aborted_txns (
+                topic_id uuid NOT NULL,
+                partition int NOT NULL,
+                last_offset bigint NOT NULL,
+                producer_id bigint NOT NULL,
+                first_offset bigint NOT NULL,
+                last_stable_offset bigint NOT NULL,
+                PRIMARY KEY (topic_id, partition, last_offset)
+            )
+            """,
         ),
     ),
 ]
