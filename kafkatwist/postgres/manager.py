@@ -72,6 +72,10 @@ class PgLogManager:
     def partitions(self) -> list[tuple[str, int]]:
         return sorted(self._logs)
 
+    def all_logs(self) -> list[PgPartitionLog]:
+        """Every log this broker has loaded (the partitions it leads)."""
+        return list(self._logs.values())
+
     def failed(self) -> Mapping[tuple[str, int], str]:
         return {}
 

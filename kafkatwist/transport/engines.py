@@ -18,6 +18,7 @@ from attrs import define, field
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python.threadpool import ThreadPool
 
+from kafkatwist.broker import Broker
 from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.cluster.interfaces import ICluster
 from kafkatwist.config.cleaner_config import CleanerConfig
@@ -37,6 +38,7 @@ from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
 from kafkatwist.storage.read_pool import ReadPool
+from kafkatwist.transactions.markers import MarkerDelivery
 from kafkatwist.transport.workers import in_pool, log_cleaner
 
 #: Where the logs go when C{log.dirs} names none (Kafka's default).
@@ -59,6 +61,12 @@ class Engine(Protocol):
 
     def cluster(self) -> ICluster | None:
         """The cluster this broker joins (None: this broker alone)."""
+
+    def markers(self) -> MarkerDelivery | None:
+        """How transaction markers reach partition leaders (None: written here)."""
+
+    def attach(self, broker: Broker) -> None:
+        """Connect what the engine adds to the built broker (before anything loads)."""
 
     async def directory_id(self) -> uuid.UUID | None:
         """The metadata log dir's C{directory.id}, if the engine has one."""
@@ -204,6 +212,12 @@ class FileEngine:
 
     def cluster(self) -> ICluster | None:
         return None
+
+    def markers(self) -> MarkerDelivery | None:
+        return None
+
+    def attach(self, broker: Broker) -> None:
+        pass
 
     async def directory_id(self) -> uuid.UUID | None:
         log_dir = self.log_dir

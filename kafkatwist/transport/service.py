@@ -19,6 +19,7 @@ from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.config.listeners import host_port
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
+from kafkatwist.config.storage_config import StorageConfig
 from kafkatwist.config.trace_config import TraceConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.metrics.web import MetricsServer, start_metrics
@@ -38,6 +39,7 @@ from kafkatwist.transport.listeners import (
     factory_maker,
     start_tls_reconfiguration,
 )
+from kafkatwist.transport.pg_engine import PostgresEngine
 from kafkatwist.transport.protocol import KafkaServerFactory
 
 __all__ = ["BrokerService", "ListeningPort", "StartupError", "check_listeners"]
@@ -199,7 +201,9 @@ class BrokerService(Service):
             cluster_id=cluster_id,
             run_blocking=self.run_blocking,
             cluster=engine.cluster(),
+            markers=engine.markers(),
         )
+        engine.attach(broker)
         broker.metadata_directory_id = await engine.directory_id()
         # Before loading: /healthz answers 503 while the logs load.
         self.metrics = await start_metrics(self.reactor, self)
@@ -243,6 +247,9 @@ class BrokerService(Service):
 
     def _make_engine(self) -> Engine:
         """The storage engine C{kafkatwist.storage} chooses (the files in log.dirs by default)."""
+        storage = StorageConfig.from_properties(self.config.properties)
+        if storage.is_postgres:
+            return PostgresEngine(self.config, self.reactor, self.clock, storage)
         return FileEngine(
             self.config,
             self.reactor,
