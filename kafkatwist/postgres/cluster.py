@@ -1,0 +1,337 @@
+"""The cluster of brokers sharing one PostgreSQL: membership, the controller, leadership.
+
+L{PgCluster} is the PostgreSQL engine's L{kafkatwist.cluster.interfaces.ICluster}:
+
+- At start it registers this broker (L{kafkatwist.postgres.membership.register})
+  with a lease of C{broker.session.timeout.ms} on PostgreSQL's clock. While a
+  previous incarnation of its node id is still live the registration is
+  refused (DUPLICATE_BROKER_REGISTRATION) and retried every heartbeat
+  interval until C{initial.broker.registration.timeout.ms} has passed.
+- Every C{broker.heartbeat.interval.ms} on the injected clock, one round
+  renews the lease, takes or keeps the controller lease, and reads the live
+  set; a NOTIFY on C{kafkatwist_brokers} (someone registered or left) reads
+  the live set at once.
+- The broker holding the controller lease does the controller's duties in
+  each round: the partitions whose leader is not live move to live brokers
+  (PartitionChangeRecords written through the metadata store, which bumps
+  their leader epochs), and with C{auto.leader.rebalance.enable} every
+  C{leader.imbalance.check.interval.seconds} partitions go back to their
+  preferred replica. A write that lost to another broker's (the store caught
+  up and said NOT_CONTROLLER) is rebuilt from the caught-up image and retried.
+- A clean stop is Kafka's controlled shutdown: this broker writes the moves
+  of its own partitions to the other live brokers, then deregisters.
+- A L{LeadershipTracker} turns the image's leadership into elections
+  (after C{prepare}: the log manager's C{become_leader}) and resignations
+  (then C{release}: its C{resign}).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+from attrs import define, field
+from twisted.internet.defer import Deferred, DeferredLock, succeed
+from twisted.internet.task import deferLater
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kafkatwist.clock import DelayedCall, ReactorTime
+from kafkatwist.cluster.interfaces import BrokerEndpoint, ILeadershipListener
+from kafkatwist.cluster.local import LeadershipTracker, Prepare, Release
+from kafkatwist.cluster.placement import (
+    assign_replicas,
+    failover_changes,
+    preferred_leader_changes,
+)
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.postgres import membership
+from kafkatwist.postgres.db import Database
+from kafkatwist.postgres.membership import MembershipConfig, Round
+from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.storage.metadata_image import MetadataImage
+
+_log = Logger()
+
+#: How often a metadata write lost to another broker's is rebuilt and tried again.
+APPEND_ATTEMPTS = 10
+
+#: Builds the records of a controller duty from the current image (None or []: nothing to do).
+Build = Callable[[MetadataImage], Sequence[Any] | None]
+
+
+@define
+class PgCluster:
+    """
+    This broker's membership of the cluster registered in PostgreSQL.
+
+    @ivar node_id: This broker's C{node.id}.
+    """
+
+    node_id: int
+    _db: Database
+    _metadata: IMetadataStore
+    _clock: ReactorTime
+    _config: MembershipConfig = field(factory=MembershipConfig)
+    _prepare: Prepare | None = None
+    _release: Release | None = None
+    #: Kafka's random start index and follower shift for L{assign_replicas}.
+    _random: random.Random = field(factory=random.Random)
+    _tracker: LeadershipTracker = field(init=False)
+    _incarnation: uuid.UUID = field(factory=uuid.uuid4, init=False)
+    _endpoints: dict[str, tuple[str, int]] = field(factory=dict, init=False)
+    _live: dict[int, BrokerEndpoint] = field(factory=dict, init=False)
+    _controller_id: int = field(default=-1, init=False)
+    _controller_epoch: int = field(default=0, init=False)
+    _registered: bool = field(default=False, init=False)
+    _stopped: bool = field(default=False, init=False)
+    _timer: DelayedCall | None = field(default=None, init=False)
+    #: Rounds (heartbeats, reads after a NOTIFY, the stop) run one at a time.
+    _lock: DeferredLock = field(factory=DeferredLock, init=False)
+    #: When the next preferred-leader check is due (clock seconds), while controller.
+    _next_rebalance: float | None = field(default=None, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._tracker = LeadershipTracker(
+            self._metadata, self.node_id, self._prepare, self._release
+        )
+
+    # -- ICluster ----------------------------------------------------------------
+
+    def live_brokers(self) -> Sequence[BrokerEndpoint]:
+        return [self._live[node] for node in sorted(self._live)]
+
+    def is_live(self, node_id: int) -> bool:
+        return node_id in self._live
+
+    @property
+    def controller_id(self) -> int:
+        return self._controller_id
+
+    @property
+    def controller_epoch(self) -> int:
+        """The controller lease's epoch as last read (bumped at every new holder)."""
+        return self._controller_epoch
+
+    @property
+    def incarnation(self) -> uuid.UUID:
+        """This start's incarnation id (Kafka's C{incarnationId})."""
+        return self._incarnation
+
+    def assign_replicas(self, partitions: int, replication_factor: int) -> list[tuple[int, ...]]:
+        brokers = self.live_brokers()
+        n = max(1, len(brokers))
+        return assign_replicas(
+            brokers,
+            partitions,
+            replication_factor,
+            start_index=self._random.randrange(n),
+            replica_shift=self._random.randrange(n),
+        )
+
+    def add_listener(self, listener: ILeadershipListener) -> None:
+        self._tracker.add_listener(listener)
+
+    def start(self, listeners: Mapping[str, tuple[str | None, int]]) -> Deferred[None]:
+        self._endpoints = {
+            name: (host or "localhost", port) for name, (host, port) in listeners.items()
+        }
+        deadline = self._clock.seconds() + self._config.registration_timeout_ms / 1000
+        d = self._register(deadline)
+        d.addCallback(lambda _: self._started())
+        return d
+
+    def stop(self) -> Deferred[None]:
+        if self._stopped:
+            return succeed(None)
+        self._stopped = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        if not self._registered:
+            return succeed(None)
+        return self._lock.run(self._shutdown)
+
+    # -- registration and heartbeats ---------------------------------------------
+
+    def _register(self, deadline: float) -> Deferred[None]:
+        return Deferred.fromCoroutine(self._registering(deadline))
+
+    async def _registering(self, deadline: float) -> None:
+        config = self._config
+        work = partial(
+            membership.register,
+            node_id=self.node_id,
+            incarnation=self._incarnation,
+            rack=config.rack,
+            listeners=self._endpoints,
+            lease_ms=config.session_timeout_ms,
+        )
+        while True:
+            try:
+                await self._db.run(work)
+                return
+            except KafkaError as error:
+                retriable = error.code in (
+                    ErrorCode.DUPLICATE_BROKER_REGISTRATION,
+                    ErrorCode.KAFKA_STORAGE_ERROR,
+                )
+                if self._stopped or not retriable or self._clock.seconds() >= deadline:
+                    raise
+                _log.info(
+                    "Registration of node {node} refused ({error}); retrying",
+                    node=self.node_id,
+                    error=error,
+                )
+            await deferLater(self._clock, config.heartbeat_interval_ms / 1000)  # type: ignore[arg-type]
+
+    def _started(self) -> Deferred[None]:
+        self._registered = True
+        _log.info(
+            "Broker {node} registered (incarnation {inc})", node=self.node_id, inc=self._incarnation
+        )
+        d = self.heartbeat()
+
+        def follow(_: object) -> None:
+            self._db.listen(membership.BROKERS_CHANNEL, self._notified)
+            self._metadata.subscribe(self._tracker.changed)
+            self._tracker.changed()
+            self._schedule()
+
+        return d.addCallback(follow)
+
+    def _schedule(self) -> None:
+        if not self._stopped:
+            self._timer = self._clock.callLater(
+                self._config.heartbeat_interval_ms / 1000, self._tick
+            )
+
+    def _tick(self) -> None:
+        self._timer = None
+        d = self.heartbeat()
+        d.addErrback(self._failed, "A heartbeat")
+        d.addBoth(lambda _: self._schedule())
+
+    def heartbeat(self) -> Deferred[None]:
+        """
+        One round now: renew the lease, read the live set, and do the controller's duties if held.
+
+        The heartbeat loop calls it every C{broker.heartbeat.interval.ms};
+        fires once the round (and any partition moves it wrote) is done.
+        """
+        return self._lock.run(self._round)
+
+    def _round(self) -> Deferred[None]:
+        if self._stopped:
+            return succeed(None)
+        d = self._db.run(
+            partial(
+                membership.heartbeat,
+                node_id=self.node_id,
+                incarnation=self._incarnation,
+                lease_ms=self._config.session_timeout_ms,
+            )
+        )
+        return d.addCallback(self._learned).addCallback(self._duties)
+
+    def _notified(self, payload: str | None) -> None:
+        if self._stopped:
+            return
+
+        def observe() -> Deferred[None]:
+            work = partial(membership.observe, node_id=self.node_id, incarnation=self._incarnation)
+            return self._db.run(work).addCallback(self._learned).addCallback(lambda _: None)
+
+        self._lock.run(observe).addErrback(self._failed, "Reading the live brokers")
+
+    def _learned(self, r: Round) -> Round:
+        if self._registered and not r.registered:
+            _log.error(
+                "Broker {node}: the registration of this incarnation was taken over",
+                node=self.node_id,
+            )
+        self._live = {b.node_id: b for b in r.live}
+        self._controller_id, self._controller_epoch = r.controller_id, r.controller_epoch
+        return r
+
+    def _failed(self, f: Failure, what: str) -> None:
+        _log.warn(
+            "{what} of broker {node} failed: {error}",
+            what=what,
+            node=self.node_id,
+            error=f.getErrorMessage(),
+        )
+
+    # -- the controller's duties --------------------------------------------------
+
+    def _duties(self, r: Round) -> Deferred[None]:
+        if not r.registered or r.controller_id != self.node_id:
+            self._next_rebalance = None
+            return succeed(None)
+        live = frozenset(b.node_id for b in r.live)
+        d = self.append_when(lambda image: failover_changes(image, live))
+        now, interval = self._clock.seconds(), self._config.rebalance_interval_ms / 1000
+        if self._next_rebalance is None:
+            self._next_rebalance = now + interval
+        elif self._config.rebalance_enable and now >= self._next_rebalance:
+            self._next_rebalance = now + interval
+            d.addCallback(
+                lambda _: self.append_when(lambda image: preferred_leader_changes(image, live))
+            )
+        return d.addCallback(lambda _: None)
+
+    def append_when(self, build: Build, attempts: int = APPEND_ATTEMPTS) -> Deferred[bool]:
+        """
+        Append the records C{build} makes from the current image; fires with whether it wrote.
+
+        When the store refuses the write because another broker wrote first
+        (NOT_CONTROLLER, after catching up), the records are built again
+        from the caught-up image and tried again, C{attempts} times in all.
+        """
+        return Deferred.fromCoroutine(self._appending(build, attempts))
+
+    async def _appending(self, build: Build, attempts: int) -> bool:
+        for attempt in range(1, attempts + 1):
+            records = build(self._metadata.image)
+            if not records:
+                return False
+            try:
+                await self._metadata.append(records)
+                return True
+            except KafkaError as error:
+                if error.code != ErrorCode.NOT_CONTROLLER or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- controlled shutdown ------------------------------------------------------
+
+    def _shutdown(self) -> Deferred[None]:
+        """Hand this broker's partitions to the other live brokers, then deregister."""
+        work = partial(membership.observe, node_id=self.node_id, incarnation=self._incarnation)
+        d = self._db.run(work).addCallback(self._learned)
+
+        def hand_over(r: Round) -> Deferred[bool]:
+            others = frozenset(b.node_id for b in r.live) - {self.node_id}
+            return self.append_when(
+                lambda image: failover_changes(image, others, leaving=self.node_id)
+            )
+
+        d.addCallback(hand_over)
+        d.addErrback(self._failed, "The controlled shutdown")
+        d.addCallback(
+            lambda _: self._db.run(
+                partial(membership.deregister, node_id=self.node_id, incarnation=self._incarnation)
+            )
+        )
+        d.addErrback(self._failed, "Deregistering")
+
+        def gone(_: object) -> None:
+            self._registered = False
+            self._live.pop(self.node_id, None)
+            if self._controller_id == self.node_id:
+                self._controller_id = -1
+
+        return d.addCallback(gone)
