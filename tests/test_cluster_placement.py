@@ -1,4 +1,4 @@
-"""Tests for kafkatwist.cluster.placement: Kafka's replica placement and the controller's leader moves."""
+"""Tests for kafkatwist.cluster.placement: Kafka's replica placement and the leader moves."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ class AssignReplicasTests(SynchronousTestCase):
         )
 
     def test_rack_alternated_list(self) -> None:
-        """Brokers are taken from each rack in turn, racks and brokers sorted (AdminRackAwareTest)."""
+        """Brokers come from each rack in turn, racks and brokers sorted (AdminRackAwareTest)."""
         racks = {0: "rack1", 1: "rack3", 2: "rack3", 3: "rack2", 4: "rack2", 5: "rack1"}
         self.assertEqual(rack_alternated(racks), [0, 3, 1, 5, 4, 2])
         del racks[5]

@@ -314,6 +314,8 @@ class PgCluster:
         d = self._db.run(work).addCallback(self._learned)
 
         def hand_over(r: Round) -> Deferred[bool]:
+            if not r.registered:
+                return succeed(False)  # the node id is another incarnation's now
             others = frozenset(b.node_id for b in r.live) - {self.node_id}
             return self.append_when(
                 lambda image: failover_changes(image, others, leaving=self.node_id)

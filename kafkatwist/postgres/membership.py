@@ -205,9 +205,12 @@ def _read(conn: psycopg.Connection[Any], *, registered: bool) -> Round:
 
 def deregister(conn: psycopg.Connection[Any], node_id: int, incarnation: uuid.UUID) -> None:
     """Remove this incarnation's registration and give up the controller lease if held."""
-    conn.execute(
-        "DELETE FROM brokers WHERE node_id = %s AND incarnation = %s", (node_id, incarnation)
-    )
+    gone = conn.execute(
+        "DELETE FROM brokers WHERE node_id = %s AND incarnation = %s RETURNING node_id",
+        (node_id, incarnation),
+    ).fetchone()
+    if gone is None:
+        return  # another incarnation registered this node id since: all of it is its own
     conn.execute(
         "UPDATE leases SET expires_at = now() WHERE name = %s AND holder = %s",
         (CONTROLLER_LEASE, node_id),

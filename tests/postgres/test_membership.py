@@ -1,0 +1,299 @@
+"""PgCluster on a real PostgreSQL: registration, leases, the controller, failover, clean stops.
+
+Several L{PgCluster}s run in this process over one fresh database, each with
+its own L{Database} and its own L{Clock} (heartbeats happen when a test runs
+a round or advances that clock), sharing one real metadata store (a
+L{KRaftMetadataStore} in a temporary directory). Leases are computed by
+PostgreSQL's clock: a broker "dies" by not heartbeating, and the test waits
+out its (short) lease in real time before the next round.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_twisted
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+
+from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages import metadata_records as mr
+from kafkatwist.postgres.cluster import PgCluster
+from kafkatwist.postgres.db import Database
+from kafkatwist.postgres.membership import MembershipConfig
+from kafkatwist.postgres.schema import migrate
+from kafkatwist.storage.kraft import KRaftMetadataStore
+from tests.postgres_support import fresh_database
+
+#: A lease that outlives every test (the brokers that stay alive).
+LONG = MembershipConfig(
+    heartbeat_interval_ms=100, session_timeout_ms=60000, registration_timeout_ms=0
+)
+#: A lease the test waits out (the broker that dies).
+SHORT = MembershipConfig(
+    heartbeat_interval_ms=100, session_timeout_ms=300, registration_timeout_ms=0
+)
+
+
+def _reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+async def pause(seconds: float) -> None:
+    """Let the reactor run for C{seconds} (a lease running out on PostgreSQL's clock)."""
+    d: Deferred[None] = Deferred()
+    _reactor().callLater(seconds, d.callback, None)
+    await d
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Let the reactor run until C{condition()} holds; fail after C{timeout} seconds."""
+    deadline = _reactor().seconds() + timeout
+    while not condition():
+        assert _reactor().seconds() < deadline, "condition not met"
+        await pause(0.02)
+
+
+class _Cleanups:
+    def __init__(self, request: Any) -> None:
+        self._request = request
+
+    def addCleanup(self, f: Any, *args: object) -> None:
+        self._request.addfinalizer(lambda: f(*args))
+
+
+class Node:
+    """One broker's membership, with what its leadership tracker was told."""
+
+    def __init__(self, cluster: PgCluster, db: Database, clock: Clock) -> None:
+        self.cluster, self.db, self.clock = cluster, db, clock
+        self.prepared: list[tuple[str, int, int]] = []
+        self.released: list[tuple[str, int]] = []
+
+
+class Harness:
+    """Brokers over one database and one metadata store."""
+
+    def __init__(self, dsn: str, store: KRaftMetadataStore) -> None:
+        self.dsn, self.store = dsn, store
+        self.nodes: list[Node] = []
+
+    async def start(
+        self, node_id: int, config: MembershipConfig = LONG, *, start: bool = True
+    ) -> Node:
+        db = Database(self.dsn, _reactor(), size=1, name=f"pg-{node_id}")
+        clock = Clock()
+        node: Node
+
+        def prepare(topic: str, partition: int, epoch: int) -> Deferred[object]:
+            node.prepared.append((topic, partition, epoch))
+            return succeed(None)
+
+        def release(topic: str, partition: int) -> None:
+            node.released.append((topic, partition))
+
+        cluster = PgCluster(node_id, db, self.store, clock, config, prepare, release)
+        node = Node(cluster, db, clock)
+        self.nodes.append(node)
+        if start:
+            await cluster.start({"PLAINTEXT": ("127.0.0.1", 9000 + node_id)})
+        return node
+
+    async def create_topic(self, name: str, assignment: list[tuple[int, ...]]) -> uuid.UUID:
+        topic_id = uuid.uuid4()
+        records: list[object] = [mr.TopicRecord(name=name, topic_id=topic_id)]
+        for index, replicas in enumerate(assignment):
+            records.append(
+                mr.PartitionRecord(
+                    partition_id=index,
+                    topic_id=topic_id,
+                    replicas=replicas,
+                    isr=replicas,
+                    removing_replicas=(),
+                    adding_replicas=(),
+                    leader=replicas[0],
+                    leader_epoch=0,
+                    partition_epoch=0,
+                    directories=(),
+                )
+            )
+        await self.store.append(records)
+        return topic_id
+
+    def leaders(self, topic: str) -> dict[int, tuple[int, int]]:
+        """Partition -> (leader, leader epoch) in the image."""
+        parts = self.store.image.topics[topic].partitions
+        return {i: (p.leader, p.leader_epoch) for i, p in sorted(parts.items())}
+
+    async def row_count(self, sql: str) -> int:
+        db = Database(self.dsn, _reactor(), size=1)
+        try:
+            row = await db.run(lambda conn: conn.execute(sql).fetchone())
+            assert row is not None
+            return int(row[0])
+        finally:
+            await db.stop()
+
+    async def close(self) -> None:
+        for node in self.nodes:
+            await node.cluster.stop()
+            await node.db.stop()
+
+
+@pytest_twisted.async_yield_fixture()
+async def harness(request: Any, tmp_path: Any) -> AsyncIterator[Harness]:
+    dsn = fresh_database(_Cleanups(request))
+    db = Database(dsn, _reactor(), size=1)
+    await db.run(migrate)
+    await db.stop()
+    store = KRaftMetadataStore(str(tmp_path))
+    await store.load()
+    h = Harness(dsn, store)
+    yield h
+    await h.close()
+
+
+def ids(node: Node) -> list[int]:
+    return [b.node_id for b in node.cluster.live_brokers()]
+
+
+@pytest_twisted.ensureDeferred
+async def test_registration_and_live_set(harness: Harness) -> None:
+    """Registered brokers are live with their listeners; a registration is seen by NOTIFY."""
+    one = await harness.start(1)
+    two = await harness.start(2, MembershipConfig(session_timeout_ms=60000, rack="r2"))
+    await wait_until(lambda: ids(one) == [1, 2])
+    assert ids(two) == [1, 2]
+    assert two.cluster.live_brokers()[1].rack == "r2"
+    assert one.cluster.live_brokers()[1].address("PLAINTEXT") == ("127.0.0.1", 9002)
+    assert one.cluster.controller_id == two.cluster.controller_id == 1
+    assert one.cluster.is_live(2) and not one.cluster.is_live(3)
+
+
+@pytest_twisted.ensureDeferred
+async def test_duplicate_registration_refused(harness: Harness) -> None:
+    """A second incarnation of a live node id is refused with DUPLICATE_BROKER_REGISTRATION."""
+    await harness.start(1)
+    other = await harness.start(1, start=False)
+    with pytest.raises(KafkaError) as raised:
+        await other.cluster.start({"PLAINTEXT": ("127.0.0.1", 9100)})
+    assert raised.value.code == ErrorCode.DUPLICATE_BROKER_REGISTRATION
+    assert await harness.row_count("SELECT count(*) FROM brokers") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_dead_broker_partitions_move(harness: Harness) -> None:
+    """A broker that stops heartbeating loses its partitions to live brokers, epochs bumped."""
+    one, two = await harness.start(1), await harness.start(2)
+    three = await harness.start(3, SHORT)
+    await one.cluster.heartbeat()
+    assignment = one.cluster.assign_replicas(6, 1)
+    assert sorted(r[0] for r in assignment) == [1, 1, 2, 2, 3, 3]
+    await harness.create_topic("t", assignment)
+    mine = sorted(i for i, r in enumerate(assignment) if r[0] == 3)
+    assert sorted(p for (_, p, _) in three.prepared) == mine
+    await pause(0.4)  # three's lease runs out: it never heartbeats again
+    await one.cluster.heartbeat()
+    assert ids(one) == [1, 2]
+    leaders = harness.leaders("t")
+    for index in mine:
+        assert leaders[index][0] in (1, 2) and leaders[index][1] == 1
+    assert sorted(leader for leader, _ in leaders.values()) == [1, 1, 1, 2, 2, 2]
+    assert sorted(three.released) == [("t", i) for i in mine]
+    elected = {p: e for (_, p, e) in one.prepared + two.prepared if p in mine}
+    assert elected == dict.fromkeys(mine, 1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_controller_lease_fails_over(harness: Harness) -> None:
+    """Another broker takes a lapsed controller lease (epoch bumped) and moves its partitions."""
+    one = await harness.start(1, SHORT)
+    two, three = await harness.start(2), await harness.start(3)
+    await one.cluster.heartbeat()
+    assert one.cluster.controller_id == 1
+    first_epoch = one.cluster.controller_epoch
+    await harness.create_topic("t", [(1, 2), (2, 3), (1, 3)])
+    await pause(0.4)
+    await three.cluster.heartbeat()
+    await two.cluster.heartbeat()
+    assert three.cluster.controller_id == 3
+    assert three.cluster.controller_epoch == first_epoch + 1
+    assert harness.leaders("t") == {0: (2, 1), 1: (2, 0), 2: (3, 1)}
+    assert two.cluster.controller_id == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_returning_broker_registers_and_gets_its_partitions_back(harness: Harness) -> None:
+    """A restarted broker re-registers after its old lease; the preferred-leader check restores."""
+    rebalancing = MembershipConfig(
+        heartbeat_interval_ms=100, session_timeout_ms=60000, rebalance_interval_ms=1000
+    )
+    one = await harness.start(1, rebalancing)
+    await harness.start(2, SHORT)
+    await harness.create_topic("t", [(2, 1), (1, 2)])
+    await one.cluster.heartbeat()  # the first round as controller schedules the check
+    await pause(0.4)
+    await one.cluster.heartbeat()
+    assert harness.leaders("t") == {0: (1, 1), 1: (1, 0)}
+    restarted = await harness.start(2, LONG, start=False)
+    await restarted.cluster.start({"PLAINTEXT": ("127.0.0.1", 9202)})
+    assert await harness.row_count("SELECT count(*) FROM brokers WHERE node_id = 2") == 1
+    await one.cluster.heartbeat()
+    assert harness.leaders("t")[0] == (1, 1)  # the check is not due yet
+    one.clock.advance(1.0)
+    await one.cluster.heartbeat()
+    assert harness.leaders("t") == {0: (2, 2), 1: (1, 0)}
+    assert ("t", 0, 2) in restarted.prepared
+
+
+@pytest_twisted.ensureDeferred
+async def test_registration_retried_until_old_lease_expires(harness: Harness) -> None:
+    """A refused registration is retried every heartbeat interval until the old lease runs out."""
+    await harness.start(1, SHORT)
+    patient = MembershipConfig(
+        heartbeat_interval_ms=100, session_timeout_ms=60000, registration_timeout_ms=10000
+    )
+    again = await harness.start(1, patient, start=False)
+    started = again.cluster.start({"PLAINTEXT": ("127.0.0.1", 9300)})
+    await pause(0.1)
+    assert not started.called
+    await pause(0.4)
+    again.clock.advance(0.1)
+    await started
+    assert ids(again) == [1]
+
+
+@pytest_twisted.ensureDeferred
+async def test_controlled_shutdown_hands_over(harness: Harness) -> None:
+    """A clean stop moves its partitions at once, deregisters it and frees the controller lease."""
+    one, two = await harness.start(1), await harness.start(2)
+    await harness.create_topic("t", [(1,), (2,), (1, 2)])
+    await one.cluster.stop()
+    assert harness.leaders("t") == {0: (2, 1), 1: (2, 0), 2: (2, 1)}
+    assert sorted(one.released) == [("t", 0), ("t", 2)]
+    assert await harness.row_count("SELECT count(*) FROM brokers") == 1
+    await wait_until(lambda: ids(two) == [2])
+    await two.cluster.heartbeat()
+    assert two.cluster.controller_id == 2
+
+
+@pytest_twisted.ensureDeferred
+async def test_heartbeats_run_on_the_injected_clock(harness: Harness) -> None:
+    """Advancing a broker's clock by the heartbeat interval runs a round that renews its lease."""
+    one = await harness.start(1)
+    two = await harness.start(2, SHORT)
+    await pause(0.4)
+    await one.cluster.heartbeat()
+    assert ids(one) == [1]
+    two.clock.advance(0.1)
+    for _ in range(500):
+        await one.cluster.heartbeat()
+        if ids(one) == [1, 2]:
+            break
+        await pause(0.02)
+    assert ids(one) == [1, 2]
