@@ -93,6 +93,8 @@ class PgCluster:
     _lock: DeferredLock = field(factory=DeferredLock, init=False)
     #: When the next preferred-leader check is due (clock seconds), while controller.
     _next_rebalance: float | None = field(default=None, init=False)
+    #: Until then (clock seconds) expired leases move nothing (see L{_duties}).
+    _quiet_until: float = field(default=0.0, init=False)
 
     def __attrs_post_init__(self) -> None:
         self._tracker = LeadershipTracker(
@@ -190,10 +192,12 @@ class PgCluster:
 
     def _started(self) -> Deferred[None]:
         self._registered = True
+        self._quiet()
         _log.info(
             "Broker {node} registered (incarnation {inc})", node=self.node_id, inc=self._incarnation
         )
         d = self.heartbeat()
+        d.addErrback(self._failed, "The first heartbeat")
 
         def follow(_: object) -> None:
             self._db.listen(membership.BROKERS_CHANNEL, self._notified)
@@ -235,7 +239,15 @@ class PgCluster:
                 lease_ms=self._config.session_timeout_ms,
             )
         )
-        return d.addCallback(self._learned).addCallback(self._duties)
+
+        def unreachable(f: Failure) -> Failure:
+            self._quiet()
+            return f
+
+        return d.addCallbacks(self._learned, unreachable).addCallback(self._duties)
+
+    def _quiet(self) -> None:
+        self._quiet_until = self._clock.seconds() + self._config.session_timeout_ms / 1000
 
     def _notified(self, payload: str | None) -> None:
         if self._stopped:
@@ -268,12 +280,25 @@ class PgCluster:
     # -- the controller's duties --------------------------------------------------
 
     def _duties(self, r: Round) -> Deferred[None]:
+        """
+        The controller's duties after a round that found this broker holding the lease.
+
+        For one session timeout after this broker started, and after a round
+        that could not reach PostgreSQL, expired leases move nothing: the
+        other brokers may not have had their chance to heartbeat yet (a whole
+        cluster starting, or PostgreSQL coming back after an outage longer
+        than a lease), and moving every partition to the first broker back
+        would be wrong.
+        """
         if not r.registered or r.controller_id != self.node_id:
             self._next_rebalance = None
             return succeed(None)
         live = frozenset(b.node_id for b in r.live)
-        d = self.append_when(lambda image: failover_changes(image, live))
         now, interval = self._clock.seconds(), self._config.rebalance_interval_ms / 1000
+        if now < self._quiet_until:
+            d = succeed(False)
+        else:
+            d = self.append_when(lambda image: failover_changes(image, live))
         if self._next_rebalance is None:
             self._next_rebalance = now + interval
         elif self._config.rebalance_enable and now >= self._next_rebalance:

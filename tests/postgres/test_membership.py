@@ -18,6 +18,7 @@ import pytest
 import pytest_twisted
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
+from twisted.internet.threads import deferToThread
 
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
@@ -26,7 +27,7 @@ from kafkatwist.postgres.db import Database
 from kafkatwist.postgres.membership import MembershipConfig
 from kafkatwist.postgres.schema import migrate
 from kafkatwist.storage.kraft import KRaftMetadataStore
-from tests.postgres_support import fresh_database
+from tests.postgres_support import fresh_database, server
 
 #: A lease that outlives every test (the brokers that stay alive).
 LONG = MembershipConfig(
@@ -198,6 +199,7 @@ async def test_dead_broker_partitions_move(harness: Harness) -> None:
     mine = sorted(i for i, r in enumerate(assignment) if r[0] == 3)
     assert sorted(p for (_, p, _) in three.prepared) == mine
     await pause(0.4)  # three's lease runs out: it never heartbeats again
+    one.clock.advance(60)  # past the quiet time after start
     await one.cluster.heartbeat()
     assert ids(one) == [1, 2]
     leaders = harness.leaders("t")
@@ -219,6 +221,7 @@ async def test_controller_lease_fails_over(harness: Harness) -> None:
     first_epoch = one.cluster.controller_epoch
     await harness.create_topic("t", [(1, 2), (2, 3), (1, 3)])
     await pause(0.4)
+    three.clock.advance(60)
     await three.cluster.heartbeat()
     await two.cluster.heartbeat()
     assert three.cluster.controller_id == 3
@@ -236,8 +239,8 @@ async def test_returning_broker_registers_and_gets_its_partitions_back(harness: 
     one = await harness.start(1, rebalancing)
     await harness.start(2, SHORT)
     await harness.create_topic("t", [(2, 1), (1, 2)])
-    await one.cluster.heartbeat()  # the first round as controller schedules the check
     await pause(0.4)
+    one.clock.advance(60)  # the first check is due at 1, then at 61
     await one.cluster.heartbeat()
     assert harness.leaders("t") == {0: (1, 1), 1: (1, 0)}
     restarted = await harness.start(2, LONG, start=False)
@@ -297,3 +300,44 @@ async def test_heartbeats_run_on_the_injected_clock(harness: Harness) -> None:
             break
         await pause(0.02)
     assert ids(one) == [1, 2]
+
+
+@pytest_twisted.ensureDeferred
+async def test_nothing_moves_in_the_quiet_time_after_start(harness: Harness) -> None:
+    """For a session timeout after start, partitions of unregistered brokers stay (a cold start)."""
+    one = await harness.start(1)
+    await harness.create_topic("t", [(5,), (1,)])
+    await one.cluster.heartbeat()
+    assert one.cluster.controller_id == 1
+    assert harness.leaders("t") == {0: (5, 0), 1: (1, 0)}
+    one.clock.advance(60)
+    await one.cluster.heartbeat()
+    assert harness.leaders("t") == {0: (1, 1), 1: (1, 0)}
+
+
+@pytest_twisted.ensureDeferred
+async def test_no_mass_failover_after_a_database_outage(harness: Harness) -> None:
+    """After PostgreSQL was away longer than a lease, the controller waits for the others first."""
+    medium = MembershipConfig(heartbeat_interval_ms=100, session_timeout_ms=500)
+    one, two = await harness.start(1, medium), await harness.start(2, medium)
+    await harness.create_topic("t", [(1,), (2,)])
+    one.clock.advance(1)
+    await one.cluster.heartbeat()
+    assert one.cluster.controller_id == 1
+    pg = server()
+    pg.kill()
+    try:
+        await pause(0.7)
+        with pytest.raises(KafkaError) as raised:
+            await one.cluster.heartbeat()
+        assert raised.value.code == ErrorCode.KAFKA_STORAGE_ERROR
+    finally:
+        await deferToThread(pg.start)
+    await one.cluster.heartbeat()
+    assert (one.cluster.controller_id, ids(one)) == (1, [1])
+    assert harness.leaders("t") == {0: (1, 0), 1: (2, 0)}
+    await two.cluster.heartbeat()
+    one.clock.advance(1)
+    await one.cluster.heartbeat()
+    assert ids(one) == [1, 2]
+    assert harness.leaders("t") == {0: (1, 0), 1: (2, 0)}
