@@ -191,6 +191,11 @@ class PgCluster:
             await deferLater(self._clock, config.heartbeat_interval_ms / 1000)  # type: ignore[arg-type]
 
     def _started(self) -> Deferred[None]:
+        if self._stopped:  # stopped while the registration was retried
+            work = partial(
+                membership.deregister, node_id=self.node_id, incarnation=self._incarnation
+            )
+            return self._db.run(work)
         self._registered = True
         self._quiet()
         _log.info(
@@ -255,7 +260,13 @@ class PgCluster:
 
         def observe() -> Deferred[None]:
             work = partial(membership.observe, node_id=self.node_id, incarnation=self._incarnation)
-            return self._db.run(work).addCallback(self._learned).addCallback(lambda _: None)
+            return self._db.run(work).addCallback(self._learned).addCallback(take_over)
+
+        def take_over(r: Round) -> None:
+            # The controller left (a clean stop frees its lease): take it now, not
+            # at the next heartbeat.
+            if r.registered and r.controller_id == -1:
+                self.heartbeat().addErrback(self._failed, "Taking the controller lease")
 
         self._lock.run(observe).addErrback(self._failed, "Reading the live brokers")
 

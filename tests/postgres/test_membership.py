@@ -273,16 +273,14 @@ async def test_registration_retried_until_old_lease_expires(harness: Harness) ->
 
 @pytest_twisted.ensureDeferred
 async def test_controlled_shutdown_hands_over(harness: Harness) -> None:
-    """A clean stop moves its partitions at once, deregisters it and frees the controller lease."""
+    """A clean stop moves its partitions, deregisters, and the controller lease is taken at once."""
     one, two = await harness.start(1), await harness.start(2)
     await harness.create_topic("t", [(1,), (2,), (1, 2)])
     await one.cluster.stop()
     assert harness.leaders("t") == {0: (2, 1), 1: (2, 0), 2: (2, 1)}
     assert sorted(one.released) == [("t", 0), ("t", 2)]
     assert await harness.row_count("SELECT count(*) FROM brokers") == 1
-    await wait_until(lambda: ids(two) == [2])
-    await two.cluster.heartbeat()
-    assert two.cluster.controller_id == 2
+    await wait_until(lambda: ids(two) == [2] and two.cluster.controller_id == 2)
 
 
 @pytest_twisted.ensureDeferred
@@ -341,3 +339,19 @@ async def test_no_mass_failover_after_a_database_outage(harness: Harness) -> Non
     await one.cluster.heartbeat()
     assert ids(one) == [1, 2]
     assert harness.leaders("t") == {0: (1, 0), 1: (2, 0)}
+
+
+@pytest_twisted.ensureDeferred
+async def test_stop_during_registration_retries(harness: Harness) -> None:
+    """A broker stopped while its refused registration waits to retry never stays registered."""
+    await harness.start(1, SHORT)
+    patient = MembershipConfig(heartbeat_interval_ms=100, registration_timeout_ms=10000)
+    again = await harness.start(1, patient, start=False)
+    started = again.cluster.start({"PLAINTEXT": ("127.0.0.1", 9400)})
+    await pause(0.1)
+    await again.cluster.stop()
+    await pause(0.4)  # the old lease runs out
+    again.clock.advance(0.1)
+    await started  # it registered over the expired row, then deregistered at once
+    assert await harness.row_count("SELECT count(*) FROM brokers") == 0
+    assert not again.cluster.is_live(1)
