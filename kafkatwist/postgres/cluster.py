@@ -249,7 +249,13 @@ class PgCluster:
             self._quiet()
             return f
 
-        return d.addCallbacks(self._learned, unreachable).addCallback(self._duties)
+        d.addCallbacks(self._learned, unreachable).addCallback(self._duties)
+        return d.addCallback(lambda _: self._retry_elections())
+
+    def _retry_elections(self) -> None:
+        """Elections whose log could not be loaded (PostgreSQL away) are tried again each round."""
+        if self._registered:
+            self._tracker.changed()
 
     def _quiet(self) -> None:
         self._quiet_until = self._clock.seconds() + self._config.session_timeout_ms / 1000
