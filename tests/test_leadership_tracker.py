@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -32,7 +33,9 @@ class TrackerTests(SynchronousTestCase):
     """The tracker over a real metadata store (the file engine's, in a temporary directory)."""
 
     def setUp(self) -> None:
-        self.store = KRaftMetadataStore(self.mktemp())
+        directory = tempfile.TemporaryDirectory()
+        self.addCleanup(directory.cleanup)
+        self.store = KRaftMetadataStore(directory.name)
         self.successResultOf(self.store.load())
         self.prepared: list[tuple[str, int, int]] = []
         self.failures = 1
