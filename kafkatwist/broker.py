@@ -11,6 +11,7 @@ their brokers through L{build_broker} too.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from attrs import define, field
 
@@ -169,6 +170,8 @@ def build_broker(
     node_id = config.node_id
     if cluster is None:
         cluster = LocalCluster(node_id, metadata, rack=config.properties.get("broker.rack") or None)
+    # Config changes from any writer (another broker, with a shared metadata log) reach the logs.
+    metadata.subscribe(partial(configs.records_applied, logs))
     features = FeatureRegistry(metadata, node_id)
     partitions = Partitions(
         metadata,

@@ -38,6 +38,7 @@ from twisted.logger import Logger
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.storage.metadata_image import MetadataImage
 
 METADATA_VERSION = "metadata.version"
 KRAFT_VERSION = "kraft.version"
@@ -208,12 +209,21 @@ class FeatureRegistry:
         """Write a new cluster's levels, unless the metadata log has them already."""
         if self._bootstrapped:
             return succeed(None)
-        records = self._bootstrap_records()
-        self._log.info(
-            "Finalized the bootstrap features: {levels}",
-            levels=", ".join(f"{r.name}={r.feature_level}" for r in records),
-        )
-        return self._metadata.append(records).addCallback(lambda _: None)
+
+        def build(image: MetadataImage) -> list[mr.FeatureLevelRecord]:
+            # Called again if another broker of the cluster wrote first: then
+            # its levels are in the image and there is nothing to write.
+            if METADATA_VERSION in image.features:
+                return []
+            records = self._bootstrap_records()
+            if records:
+                self._log.info(
+                    "Finalized the bootstrap features: {levels}",
+                    levels=", ".join(f"{r.name}={r.feature_level}" for r in records),
+                )
+            return records
+
+        return self._metadata.append_when(build).addCallback(lambda _: None)
 
     def _bootstrap_records(self) -> list[mr.FeatureLevelRecord]:
         """A new cluster's levels, unless the log has them (then none)."""

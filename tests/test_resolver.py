@@ -8,6 +8,7 @@ from kafkatwist.apis import describe_configs
 from kafkatwist.broker import Broker
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.config.properties import BrokerConfig
+from kafkatwist.messages import metadata_records as mr
 from kafkatwist.messages.describe_configs import DescribeConfigsRequest, DescribeConfigsResource
 from kafkatwist.storage.kraft import RESOURCE_BROKER, RESOURCE_TOPIC
 from tests.brokers import call, make_broker
@@ -80,6 +81,20 @@ class DescribeAndLogAgreeTests(SynchronousTestCase):
         broker.configs.push_log_config(broker.logs, "t")
         self.assertEqual(described(self, broker, "t")["retention.ms"], ("9", TOPIC_SOURCE))
         self.assertEqual(self.open_log_config(broker).retention_ms, 9)
+
+    def test_config_records_from_any_writer_reach_open_logs(self) -> None:
+        """ConfigRecords appended to the metadata log by anyone (another broker) reach open logs."""
+        broker = self.broker_with_topic({})
+        self.successResultOf(
+            broker.metadata.append([mr.ConfigRecord(RESOURCE_TOPIC, "t", "retention.ms", "77")])
+        )
+        self.assertEqual(self.open_log_config(broker).retention_ms, 77)
+        self.successResultOf(
+            broker.metadata.append(
+                [mr.ConfigRecord(RESOURCE_BROKER, "", "log.segment.bytes", "123456")]
+            )
+        )
+        self.assertEqual(self.open_log_config(broker).segment_bytes, 123456)
 
     def test_unusable_stored_override_falls_back(self) -> None:
         """A stored override a log cannot use gives the broker-wide settings, with a warning."""

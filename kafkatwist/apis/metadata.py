@@ -204,7 +204,8 @@ async def _one_topic(
             else:
                 topic = await controller.create_topic(name)
         except KafkaError as e:
-            if e.code != ErrorCode.TOPIC_ALREADY_EXISTS:
+            # NOT_CONTROLLER: another broker wrote metadata first (the image is caught up).
+            if e.code not in (ErrorCode.TOPIC_ALREADY_EXISTS, ErrorCode.NOT_CONTROLLER):
                 return _with_ops(
                     ctx, MetadataResponseTopic(error_code=int(e.code), name=name), include_ops
                 )

@@ -15,7 +15,8 @@ resolver pushes each affected topic's new L{LogConfig} to the log manager.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from attrs import frozen
 from twisted.logger import Logger
@@ -24,8 +25,9 @@ from kafkatwist.config.layers import ConfigLayers
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.errors import KafkaError
+from kafkatwist.messages import metadata_records as mr
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
-from kafkatwist.storage.kraft import RESOURCE_BROKER
+from kafkatwist.storage.kraft import RESOURCE_BROKER, RESOURCE_TOPIC
 
 __all__ = ["ConfigResolver", "broker_layers"]
 
@@ -94,6 +96,28 @@ class ConfigResolver:
     def push_log_config(self, logs: ILogManager, topic: str) -> None:
         """Give C{topic}'s open partition logs its current L{LogConfig} (after a change)."""
         logs.update_config(topic, self.log_config(topic))
+
+    def records_applied(self, logs: ILogManager, records: Sequence[Any]) -> None:
+        """
+        Push the log configs the ConfigRecords among C{records} changed (a metadata subscriber).
+
+        Whoever wrote them: with a shared metadata log, another broker's
+        AlterConfigs reaches the logs this broker leads here.
+        """
+        topics: set[str] = set()
+        for record in records:
+            if not isinstance(record, mr.ConfigRecord):
+                continue
+            if record.resource_type == RESOURCE_TOPIC:
+                topics.add(record.resource_name)
+            elif record.resource_type == RESOURCE_BROKER and record.resource_name in (
+                "",
+                str(self.static.node_id),
+            ):
+                self.push_all_log_configs(logs)
+                return
+        for topic in sorted(topics & self._metadata.image.topics.keys()):
+            self.push_log_config(logs, topic)
 
     def push_all_log_configs(self, logs: ILogManager) -> None:
         """Give every topic's open partition logs its current L{LogConfig} (broker change)."""

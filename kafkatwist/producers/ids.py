@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.messages import metadata_records as mr
 from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.storage.metadata_image import MetadataImage
 
 BLOCK_SIZE: Final = 1000
 _LONG_MAX: Final = (1 << 63) - 1
@@ -57,22 +58,27 @@ class ProducerIdAllocator:
             self._waiting.append(d)
             return d
         self._waiting = [d]
-        metadata = self._metadata
-        start = metadata.image.next_producer_id
-        if start > _LONG_MAX - self.block_size:
-            self._fail_waiters(
-                KafkaError(
+        block = self.block_size
+        starts: list[int] = []
+
+        def build(image: MetadataImage) -> list[mr.ProducerIdsRecord]:
+            # Called again with the caught-up image when another broker took a block first.
+            start = image.next_producer_id
+            if start > _LONG_MAX - block:
+                raise KafkaError(
                     ErrorCode.UNKNOWN_SERVER_ERROR,
                     "Exhausted all producerIds as the next block's end producerId would "
                     "exceed the long type limit",
                 )
-            )
-            return d
-        record = mr.ProducerIdsRecord(
-            broker_id=self._node_id, broker_epoch=-1, next_producer_id=start + self.block_size
-        )
-        metadata.append([record]).addCallbacks(
-            lambda _: self._block_written(start), self._fail_waiters
+            starts.append(start)
+            return [
+                mr.ProducerIdsRecord(
+                    broker_id=self._node_id, broker_epoch=-1, next_producer_id=start + block
+                )
+            ]
+
+        self._metadata.append_when(build).addCallbacks(
+            lambda _: self._block_written(starts[-1]), self._fail_waiters
         )
         return d
 

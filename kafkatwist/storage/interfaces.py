@@ -63,6 +63,18 @@ class IMetadataStore(Protocol):
     def append(self, records: Iterable[Any]) -> Deferred[MetadataImage]:
         """Write metadata records as one batch; fires with the updated image."""
 
+    def append_when(
+        self, build: Callable[[MetadataImage], Sequence[Any] | None]
+    ) -> Deferred[MetadataImage]:
+        """
+        Append the records C{build(image)} makes from the current image; None or none: no write.
+
+        For writers that are not client requests (producer id blocks, the
+        feature bootstrap, the controller's duties). With a shared engine,
+        another broker may append first: C{build} is then called again with
+        the caught-up image, where L{append} fails with C{NOT_CONTROLLER}.
+        """
+
     def topic_configs(self, name: str) -> Mapping[str, str]:
         """The config overrides of topic C{name} (Kafka names), empty if none."""
 

@@ -26,11 +26,11 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, DeferredLock, succeed
+from twisted.internet.defer import Deferred, DeferredLock, fail, succeed
 from twisted.logger import Logger
 
 from kafkatwist.errors import ProtocolViolation, RecordsError
@@ -69,8 +69,6 @@ def run_now(fn: Callable[[], T]) -> Deferred[T]:
     try:
         return succeed(fn())
     except BaseException:
-        from twisted.internet.defer import fail
-
         return fail()
 
 
@@ -356,6 +354,18 @@ class KRaftMetadataStore:
             return self.image
 
         return self._write_lock.run(lambda: self.run_blocking(write).addCallback(applied))
+
+    def append_when(
+        self, build: Callable[[MetadataImage], Sequence[Any] | None]
+    ) -> Deferred[MetadataImage]:
+        """Append what C{build(image)} makes (this broker is the only writer: no conflicts)."""
+        try:
+            records = build(self.image)
+        except Exception:
+            return fail()
+        if not records:
+            return succeed(self.image)
+        return self.append(records)
 
     # -- snapshots ---------------------------------------------------------------
 
