@@ -16,8 +16,8 @@ L{PgCluster} is the PostgreSQL engine's L{kafkatwist.cluster.interfaces.ICluster
   (PartitionChangeRecords written through the metadata store, which bumps
   their leader epochs), and with C{auto.leader.rebalance.enable} every
   C{leader.imbalance.check.interval.seconds} partitions go back to their
-  preferred replica. A write that lost to another broker's (the store caught
-  up and said NOT_CONTROLLER) is rebuilt from the caught-up image and retried.
+  preferred replica. The records are written with the store's C{append_when}:
+  when another broker wrote first, they are rebuilt from the caught-up image.
 - A clean stop is Kafka's controlled shutdown: this broker writes the moves
   of its own partitions to the other live brokers, then deregisters.
 - A L{LeadershipTracker} turns the image's leadership into elections
@@ -31,7 +31,6 @@ import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
-from typing import Any
 
 from attrs import define, field
 from twisted.internet.defer import Deferred, DeferredLock, succeed
@@ -48,6 +47,7 @@ from kafkatwist.cluster.placement import (
     preferred_leader_changes,
 )
 from kafkatwist.errors import ErrorCode, KafkaError
+from kafkatwist.messages.metadata_records import PartitionChangeRecord
 from kafkatwist.postgres import membership
 from kafkatwist.postgres.db import Database
 from kafkatwist.postgres.membership import MembershipConfig, Round
@@ -56,11 +56,8 @@ from kafkatwist.storage.metadata_image import MetadataImage
 
 _log = Logger()
 
-#: How often a metadata write lost to another broker's is rebuilt and tried again.
-APPEND_ATTEMPTS = 10
-
-#: Builds the records of a controller duty from the current image (None or []: nothing to do).
-Build = Callable[[MetadataImage], Sequence[Any] | None]
+#: Builds a controller duty's records from the current image (none: nothing to do).
+Build = Callable[[MetadataImage], list[PartitionChangeRecord]]
 
 
 @define
@@ -172,7 +169,7 @@ class PgCluster:
             listeners=self._endpoints,
             lease_ms=config.session_timeout_ms,
         )
-        while True:
+        while not self._stopped:
             try:
                 await self._db.run(work)
                 return
@@ -191,7 +188,7 @@ class PgCluster:
             await deferLater(self._clock, config.heartbeat_interval_ms / 1000)  # type: ignore[arg-type]
 
     def _started(self) -> Deferred[None]:
-        if self._stopped:  # stopped while the registration was retried
+        if self._stopped:  # stopped while registering (or waiting to retry)
             work = partial(
                 membership.deregister, node_id=self.node_id, incarnation=self._incarnation
             )
@@ -312,41 +309,23 @@ class PgCluster:
             return succeed(None)
         live = frozenset(b.node_id for b in r.live)
         now, interval = self._clock.seconds(), self._config.rebalance_interval_ms / 1000
-        if now < self._quiet_until:
-            d = succeed(False)
-        else:
-            d = self.append_when(lambda image: failover_changes(image, live))
+        builds: list[Build] = []
+        if now >= self._quiet_until:
+            builds.append(lambda image: failover_changes(image, live))
         if self._next_rebalance is None:
             self._next_rebalance = now + interval
         elif self._config.rebalance_enable and now >= self._next_rebalance:
             self._next_rebalance = now + interval
-            d.addCallback(
-                lambda _: self.append_when(lambda image: preferred_leader_changes(image, live))
-            )
-        return d.addCallback(lambda _: None)
+            builds.append(lambda image: preferred_leader_changes(image, live))
+        return self._write(builds)
 
-    def append_when(self, build: Build, attempts: int = APPEND_ATTEMPTS) -> Deferred[bool]:
-        """
-        Append the records C{build} makes from the current image; fires with whether it wrote.
+    def _write(self, builds: list[Build]) -> Deferred[None]:
+        """Append what each of C{builds} makes from the then current image, one after the other."""
+        return Deferred.fromCoroutine(self._writing(builds))
 
-        When the store refuses the write because another broker wrote first
-        (NOT_CONTROLLER, after catching up), the records are built again
-        from the caught-up image and tried again, C{attempts} times in all.
-        """
-        return Deferred.fromCoroutine(self._appending(build, attempts))
-
-    async def _appending(self, build: Build, attempts: int) -> bool:
-        for attempt in range(1, attempts + 1):
-            records = build(self._metadata.image)
-            if not records:
-                return False
-            try:
-                await self._metadata.append(records)
-                return True
-            except KafkaError as error:
-                if error.code != ErrorCode.NOT_CONTROLLER or attempt == attempts:
-                    raise
-        raise AssertionError("unreachable")
+    async def _writing(self, builds: list[Build]) -> None:
+        for build in builds:
+            await self._metadata.append_when(build)
 
     # -- controlled shutdown ------------------------------------------------------
 
@@ -355,12 +334,12 @@ class PgCluster:
         work = partial(membership.observe, node_id=self.node_id, incarnation=self._incarnation)
         d = self._db.run(work).addCallback(self._learned)
 
-        def hand_over(r: Round) -> Deferred[bool]:
+        def hand_over(r: Round) -> Deferred[None]:
             if not r.registered:
-                return succeed(False)  # the node id is another incarnation's now
+                return succeed(None)  # the node id is another incarnation's now
             others = frozenset(b.node_id for b in r.live) - {self.node_id}
-            return self.append_when(
-                lambda image: failover_changes(image, others, leaving=self.node_id)
+            return self._write(
+                [lambda image: failover_changes(image, others, leaving=self.node_id)]
             )
 
         d.addCallback(hand_over)

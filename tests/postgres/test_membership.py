@@ -29,13 +29,13 @@ from kafkatwist.postgres.schema import migrate
 from kafkatwist.storage.kraft import KRaftMetadataStore
 from tests.postgres_support import fresh_database, server
 
-#: A lease that outlives every test (the brokers that stay alive).
+#: A lease that outlives every test (brokers that never die).
 LONG = MembershipConfig(
     heartbeat_interval_ms=100, session_timeout_ms=60000, registration_timeout_ms=0
 )
-#: A lease the test waits out (the broker that dies).
-SHORT = MembershipConfig(
-    heartbeat_interval_ms=100, session_timeout_ms=300, registration_timeout_ms=0
+#: The lease of brokers that may die: L{outlive} keeps the others heartbeating while it runs out.
+LEASE = MembershipConfig(
+    heartbeat_interval_ms=100, session_timeout_ms=1500, registration_timeout_ms=0
 )
 
 
@@ -131,6 +131,21 @@ class Harness:
         parts = self.store.image.topics[topic].partitions
         return {i: (p.leader, p.leader_epoch) for i, p in sorted(parts.items())}
 
+    async def outlive(self, doomed: int, survivors: list[Node]) -> None:
+        """Keep C{survivors} heartbeating until C{doomed}'s lease ran out on PostgreSQL's clock."""
+        query = (
+            f"SELECT count(*) FROM brokers WHERE node_id = {doomed} AND lease_expires_at > now()"
+        )
+        for _ in range(1000):
+            for node in survivors:
+                await node.cluster.heartbeat()
+            if await self.row_count(query) == 0:
+                for node in survivors:
+                    await node.cluster.heartbeat()
+                return
+            await pause(0.05)
+        raise AssertionError(f"the lease of {doomed} never ran out")
+
     async def row_count(self, sql: str) -> int:
         db = Database(self.dsn, _reactor(), size=1)
         try:
@@ -174,6 +189,9 @@ async def test_registration_and_live_set(harness: Harness) -> None:
     assert one.cluster.live_brokers()[1].address("PLAINTEXT") == ("127.0.0.1", 9002)
     assert one.cluster.controller_id == two.cluster.controller_id == 1
     assert one.cluster.is_live(2) and not one.cluster.is_live(3)
+    placed = one.cluster.assign_replicas(4, 2)
+    assert sorted(r[0] for r in placed) == [1, 1, 2, 2]
+    assert all(sorted(r) == [1, 2] for r in placed)
 
 
 @pytest_twisted.ensureDeferred
@@ -190,44 +208,41 @@ async def test_duplicate_registration_refused(harness: Harness) -> None:
 @pytest_twisted.ensureDeferred
 async def test_dead_broker_partitions_move(harness: Harness) -> None:
     """A broker that stops heartbeating loses its partitions to live brokers, epochs bumped."""
-    one, two = await harness.start(1), await harness.start(2)
-    three = await harness.start(3, SHORT)
-    await one.cluster.heartbeat()
-    assignment = one.cluster.assign_replicas(6, 1)
-    assert sorted(r[0] for r in assignment) == [1, 1, 2, 2, 3, 3]
-    await harness.create_topic("t", assignment)
-    mine = sorted(i for i, r in enumerate(assignment) if r[0] == 3)
-    assert sorted(p for (_, p, _) in three.prepared) == mine
-    await pause(0.4)  # three's lease runs out: it never heartbeats again
-    one.clock.advance(60)  # past the quiet time after start
-    await one.cluster.heartbeat()
+    one, two, three = [await harness.start(n, LEASE) for n in (1, 2, 3)]
+    await harness.create_topic("t", [(1,), (2,), (3,), (1,), (2,), (3,)])
+    assert sorted(p for (_, p, _) in three.prepared) == [2, 5]
+    one.clock.advance(2)  # past the quiet time after start
+    two.clock.advance(2)
+    await harness.outlive(3, [one, two])  # three never heartbeats again
     assert ids(one) == [1, 2]
     leaders = harness.leaders("t")
-    for index in mine:
-        assert leaders[index][0] in (1, 2) and leaders[index][1] == 1
-    assert sorted(leader for leader, _ in leaders.values()) == [1, 1, 1, 2, 2, 2]
-    assert sorted(three.released) == [("t", i) for i in mine]
-    elected = {p: e for (_, p, e) in one.prepared + two.prepared if p in mine}
-    assert elected == dict.fromkeys(mine, 1)
+    assert {i: leaders[i] for i in (0, 1, 3, 4)} == {0: (1, 0), 1: (2, 0), 3: (1, 0), 4: (2, 0)}
+    assert leaders[2][0] != leaders[5][0] and {leaders[2][0], leaders[5][0]} == {1, 2}
+    assert (leaders[2][1], leaders[5][1]) == (1, 1)
+    assert sorted(three.released) == [("t", 2), ("t", 5)]
+    elected = {p: e for (_, p, e) in one.prepared + two.prepared if p in (2, 5)}
+    assert elected == {2: 1, 5: 1}
 
 
 @pytest_twisted.ensureDeferred
 async def test_controller_lease_fails_over(harness: Harness) -> None:
     """Another broker takes a lapsed controller lease (epoch bumped) and moves its partitions."""
-    one = await harness.start(1, SHORT)
-    two, three = await harness.start(2), await harness.start(3)
-    await one.cluster.heartbeat()
-    assert one.cluster.controller_id == 1
-    first_epoch = one.cluster.controller_epoch
-    await harness.create_topic("t", [(1, 2), (2, 3), (1, 3)])
-    await pause(0.4)
-    three.clock.advance(60)
-    await three.cluster.heartbeat()
-    await two.cluster.heartbeat()
-    assert three.cluster.controller_id == 3
-    assert three.cluster.controller_epoch == first_epoch + 1
-    assert harness.leaders("t") == {0: (2, 1), 1: (2, 0), 2: (3, 1)}
-    assert two.cluster.controller_id == 3
+    nodes = [await harness.start(n, LEASE) for n in (1, 2, 3)]
+    for node in nodes:
+        node.clock.advance(2)
+    controller = nodes[0].cluster.controller_id
+    assert [node.cluster.controller_id for node in nodes] == [controller] * 3
+    first_epoch = nodes[0].cluster.controller_epoch
+    others = [node for node in nodes if node.cluster.node_id != controller]
+    a, b = (node.cluster.node_id for node in others)
+    await harness.create_topic("t", [(controller, a), (a, b), (controller, b)])
+    await harness.outlive(controller, others)
+    await others[0].cluster.heartbeat()
+    successor = others[0].cluster.controller_id
+    assert successor in (a, b)
+    assert [node.cluster.controller_id for node in others] == [successor] * 2
+    assert others[0].cluster.controller_epoch == first_epoch + 1
+    assert harness.leaders("t") == {0: (a, 1), 1: (a, 0), 2: (b, 1)}
 
 
 @pytest_twisted.ensureDeferred
@@ -237,16 +252,15 @@ async def test_returning_broker_registers_and_gets_its_partitions_back(harness: 
         heartbeat_interval_ms=100, session_timeout_ms=60000, rebalance_interval_ms=1000
     )
     one = await harness.start(1, rebalancing)
-    await harness.start(2, SHORT)
+    await harness.start(2, LEASE)
     await harness.create_topic("t", [(2, 1), (1, 2)])
-    await pause(0.4)
-    one.clock.advance(60)  # the first check is due at 1, then at 61
-    await one.cluster.heartbeat()
+    one.clock.advance(60)  # past the quiet time; the first check was due at 1, the next at 61
+    await harness.outlive(2, [one])
     assert harness.leaders("t") == {0: (1, 1), 1: (1, 0)}
-    restarted = await harness.start(2, LONG, start=False)
-    await restarted.cluster.start({"PLAINTEXT": ("127.0.0.1", 9202)})
+    restarted = await harness.start(2, LONG)
     assert await harness.row_count("SELECT count(*) FROM brokers WHERE node_id = 2") == 1
     await one.cluster.heartbeat()
+    assert ids(one) == [1, 2]
     assert harness.leaders("t")[0] == (1, 1)  # the check is not due yet
     one.clock.advance(1.0)
     await one.cluster.heartbeat()
@@ -254,20 +268,28 @@ async def test_returning_broker_registers_and_gets_its_partitions_back(harness: 
     assert ("t", 0, 2) in restarted.prepared
 
 
+async def retry_until_started(node: Node, started: Deferred[None]) -> None:
+    """Advance C{node}'s clock a heartbeat interval at a time until C{started} fires."""
+    for _ in range(1000):
+        if started.called:
+            break
+        node.clock.advance(0.1)
+        await pause(0.05)
+    await started
+
+
 @pytest_twisted.ensureDeferred
 async def test_registration_retried_until_old_lease_expires(harness: Harness) -> None:
     """A refused registration is retried every heartbeat interval until the old lease runs out."""
-    await harness.start(1, SHORT)
+    await harness.start(1, LEASE)
     patient = MembershipConfig(
-        heartbeat_interval_ms=100, session_timeout_ms=60000, registration_timeout_ms=10000
+        heartbeat_interval_ms=100, session_timeout_ms=60000, registration_timeout_ms=600000
     )
     again = await harness.start(1, patient, start=False)
     started = again.cluster.start({"PLAINTEXT": ("127.0.0.1", 9300)})
     await pause(0.1)
     assert not started.called
-    await pause(0.4)
-    again.clock.advance(0.1)
-    await started
+    await retry_until_started(again, started)
     assert ids(again) == [1]
 
 
@@ -287,9 +309,8 @@ async def test_controlled_shutdown_hands_over(harness: Harness) -> None:
 async def test_heartbeats_run_on_the_injected_clock(harness: Harness) -> None:
     """Advancing a broker's clock by the heartbeat interval runs a round that renews its lease."""
     one = await harness.start(1)
-    two = await harness.start(2, SHORT)
-    await pause(0.4)
-    await one.cluster.heartbeat()
+    two = await harness.start(2, LEASE)
+    await harness.outlive(2, [one])
     assert ids(one) == [1]
     two.clock.advance(0.1)
     for _ in range(500):
@@ -316,16 +337,13 @@ async def test_nothing_moves_in_the_quiet_time_after_start(harness: Harness) -> 
 @pytest_twisted.ensureDeferred
 async def test_no_mass_failover_after_a_database_outage(harness: Harness) -> None:
     """After PostgreSQL was away longer than a lease, the controller waits for the others first."""
-    medium = MembershipConfig(heartbeat_interval_ms=100, session_timeout_ms=500)
-    one, two = await harness.start(1, medium), await harness.start(2, medium)
+    one, two = await harness.start(1, LEASE), await harness.start(2, LEASE)
     await harness.create_topic("t", [(1,), (2,)])
-    one.clock.advance(1)
-    await one.cluster.heartbeat()
-    assert one.cluster.controller_id == 1
+    one.clock.advance(2)
     pg = server()
     pg.kill()
     try:
-        await pause(0.7)
+        await pause(1.7)  # longer than a lease: every lease has run out when it is back
         with pytest.raises(KafkaError) as raised:
             await one.cluster.heartbeat()
         assert raised.value.code == ErrorCode.KAFKA_STORAGE_ERROR
@@ -335,7 +353,7 @@ async def test_no_mass_failover_after_a_database_outage(harness: Harness) -> Non
     assert (one.cluster.controller_id, ids(one)) == (1, [1])
     assert harness.leaders("t") == {0: (1, 0), 1: (2, 0)}
     await two.cluster.heartbeat()
-    one.clock.advance(1)
+    one.clock.advance(2)
     await one.cluster.heartbeat()
     assert ids(one) == [1, 2]
     assert harness.leaders("t") == {0: (1, 0), 1: (2, 0)}
@@ -344,14 +362,14 @@ async def test_no_mass_failover_after_a_database_outage(harness: Harness) -> Non
 @pytest_twisted.ensureDeferred
 async def test_stop_during_registration_retries(harness: Harness) -> None:
     """A broker stopped while its refused registration waits to retry never stays registered."""
-    await harness.start(1, SHORT)
-    patient = MembershipConfig(heartbeat_interval_ms=100, registration_timeout_ms=10000)
+    await harness.start(1, LEASE)
+    patient = MembershipConfig(heartbeat_interval_ms=100, registration_timeout_ms=600000)
     again = await harness.start(1, patient, start=False)
     started = again.cluster.start({"PLAINTEXT": ("127.0.0.1", 9400)})
     await pause(0.1)
     await again.cluster.stop()
-    await pause(0.4)  # the old lease runs out
     again.clock.advance(0.1)
-    await started  # it registered over the expired row, then deregistered at once
-    assert await harness.row_count("SELECT count(*) FROM brokers") == 0
+    await started  # no further attempt once stopped
+    mine = f"SELECT count(*) FROM brokers WHERE incarnation = '{again.cluster.incarnation}'"
+    assert await harness.row_count(mine) == 0
     assert not again.cluster.is_live(1)
