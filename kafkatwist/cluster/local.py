@@ -9,6 +9,7 @@ from typing import Any
 from attrs import define, field
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from kafkatwist.cluster.interfaces import BrokerEndpoint, ILeadershipListener
 from kafkatwist.errors import ErrorCode, KafkaError
@@ -68,7 +69,11 @@ class LeadershipTracker:
             self._call(listener.on_election, topic, partition, epoch)
 
     def changed(self, records: Sequence[Any] = ()) -> None:
-        """Compare the image's leadership with the last seen; tell the listeners."""
+        """
+        Compare the image's leadership with the last seen; tell the listeners.
+
+        An election whose C{prepare} failed is tried again by the next call.
+        """
         now = led_partitions(self.metadata, self.node_id)
         before, self._led = self._led, now
         for key in sorted(before.keys() - now.keys()):
@@ -82,9 +87,9 @@ class LeadershipTracker:
     def _then(self, key: tuple[str, int], step: Callable[[], Deferred[None]]) -> None:
         before = self._pending.get(key)
         d = step() if before is None else before.addCallback(lambda _: step())
+        d.addErrback(lambda f: _log.failure("Leadership change of {key} failed", f, key=key))
         if d.called and before is None:
             return
-        d.addErrback(lambda f: _log.failure("Leadership change of {key} failed", f, key=key))
         self._pending[key] = d
 
         def done(_: object) -> None:
@@ -106,7 +111,13 @@ class LeadershipTracker:
             for listener in self._listeners:
                 self._call(listener.on_election, key[0], key[1], epoch)
 
-        return prepared.addCallback(tell)
+        def forget(f: Failure) -> Failure:
+            # Not elected after all: the next changed() tries it again.
+            if self._led.get(key) == epoch:
+                del self._led[key]
+            return f
+
+        return prepared.addCallbacks(tell, forget)
 
     def _resign(self, key: tuple[str, int]) -> Deferred[None]:
         for listener in self._listeners:
