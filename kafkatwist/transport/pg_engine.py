@@ -15,9 +15,11 @@ C{log.dirs} is not used.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 
 from attrs import define, field
 from twisted.application.internet import TimerService
+from twisted.internet.defer import Deferred
 
 from kafkatwist.broker import Broker
 from kafkatwist.clock import ReactorTime
@@ -39,6 +41,16 @@ from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.transactions.markers import MarkerDelivery
 from kafkatwist.transport.engines import producer_id_expiration
+
+
+def _become_leader(logs: PgLogManager, topic: str, partition: int, epoch: int) -> Deferred[object]:
+    """C{logs.become_leader}, as the L{LeadershipTracker}'s C{prepare} (a Deferred of anything)."""
+    loaded: Deferred[object] = logs.become_leader(topic, partition, epoch).addCallback(_itself)
+    return loaded
+
+
+def _itself(value: object) -> object:
+    return value
 
 
 @define
@@ -93,7 +105,7 @@ class PostgresEngine:
             metadata,
             self.clock,
             MembershipConfig.from_properties(self.config.properties),
-            logs.become_leader,
+            partial(_become_leader, logs),
             logs.resign,
         )
         return self._cluster
