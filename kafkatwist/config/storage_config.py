@@ -42,8 +42,20 @@ STORAGE_BROKER_ROWS: tuple[tuple[str, int, str | None, str, Validator | None], .
 )
 # fmt: on
 
+#: Kafka's broker registration and leadership keys the PostgreSQL engine's
+#: membership reads (L{kafkatwist.postgres.membership.MembershipConfig}).
+MEMBERSHIP_KEYS = frozenset(
+    {
+        "broker.heartbeat.interval.ms",
+        "broker.session.timeout.ms",
+        "initial.broker.registration.timeout.ms",
+        "auto.leader.rebalance.enable",
+        "leader.imbalance.check.interval.seconds",
+    }
+)
+
 #: Every storage key: something reads them (L{kafkatwist.config.properties.USED_KEYS}).
-STORAGE_KEYS = frozenset(name for name, *_ in STORAGE_BROKER_ROWS)
+STORAGE_KEYS = frozenset(name for name, *_ in STORAGE_BROKER_ROWS) | MEMBERSHIP_KEYS
 
 
 @frozen

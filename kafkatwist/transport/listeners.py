@@ -13,6 +13,7 @@ each client the endpoint of the listener it came in on).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Mapping
 from typing import Protocol, cast
 
@@ -263,6 +264,27 @@ async def bind_listeners(
                 await stopped
         raise
     return bound
+
+
+def registered_addresses(
+    advertised: Mapping[str, tuple[str | None, int]], bound: list[BoundListener]
+) -> dict[str, tuple[str, int]]:
+    """
+    What other brokers give clients for this one: each advertised address, with a host.
+
+    A listener that advertises "the address the client used" (no
+    C{advertised.listeners}) is registered with the address it is bound to,
+    or the machine's fully qualified name when bound to every address (as
+    Kafka advertises an empty listener host).
+    """
+    out: dict[str, tuple[str, int]] = {}
+    for b in bound:
+        host, port = advertised[b.name]
+        if host is None:
+            bound_host = b.port.getHost().host
+            host = socket.getfqdn() if bound_host in _ANY_HOSTS else bound_host
+        out[b.name] = (host, port)
+    return out
 
 
 def advertised_addresses(

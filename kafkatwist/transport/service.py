@@ -37,6 +37,7 @@ from kafkatwist.transport.listeners import (
     bind_listeners,
     check_listeners,
     factory_maker,
+    registered_addresses,
     start_tls_reconfiguration,
 )
 from kafkatwist.transport.pg_engine import PostgresEngine
@@ -227,7 +228,9 @@ class BrokerService(Service):
         broker.advertised_host, broker.advertised_port = broker.advertised_listeners[
             self.listeners[0].name
         ]
-        await broker.cluster.start(broker.advertised_listeners)
+        await broker.cluster.start(
+            registered_addresses(broker.advertised_listeners, self.listeners)
+        )
         self._start_groups(broker.groups)
         for bound in self.listeners:
             address = bound.port.getHost()
