@@ -313,7 +313,13 @@ class Controller:
                     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, f"The topic '{name}' was deleted."
                 )
             for p in led:
-                self._partitions.partition_log(t, p)
+                try:
+                    self._partitions.partition_log(t, p)
+                except KafkaError as e:
+                    # An engine that loads logs as their leader is elected (PostgreSQL)
+                    # opens it then; nothing of the partition is missing meanwhile.
+                    if e.code != ErrorCode.NOT_LEADER_OR_FOLLOWER:
+                        raise
             return t
 
         def done(result: _T) -> _T:
