@@ -24,6 +24,7 @@ the suites without installing one.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -45,6 +46,7 @@ from twisted.python.failure import Failure
 from kafkatwist.broker import Broker
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.transport.service import BrokerService
+from tests import postgres_support
 from tests.integration import java_client
 
 T = TypeVar("T")
@@ -99,6 +101,8 @@ async def start_broker(log_dir: str, properties: Mapping[str, str] | None = None
     """
     props = {"log.dirs": log_dir, "listeners": "PLAINTEXT://127.0.0.1:0", "node.id": "1"}
     props.update(properties or {})
+    if test_storage() == "postgresql" and "kafkatwist.storage" not in props:
+        props["kafkatwist.storage"] = database_for(log_dir)
     config = BrokerConfig.from_properties(props)
     endpoint = None if "listeners" in (properties or {}) else "tcp:0:interface=127.0.0.1"
     service = BrokerService(config, endpoint, _reactor())
@@ -106,6 +110,27 @@ async def start_broker(log_dir: str, properties: Mapping[str, str] | None = None
     port = await service.ready
     ports = {b.name: b.port.getHost().port for b in service.listeners}
     return RunningBroker(service=service, port=port.getHost().port, log_dir=log_dir, ports=ports)
+
+
+#: The engine the single-broker suites run on: C{KAFKATWIST_TEST_STORAGE=postgresql}
+#: runs them on the PostgreSQL engine (./test.sh does, in a second pass).
+STORAGE_ENV = "KAFKATWIST_TEST_STORAGE"
+
+
+def test_storage() -> str:
+    """C{file} (the default) or C{postgresql}: the engine the harness's brokers use."""
+    return os.environ.get(STORAGE_ENV, "file") or "file"
+
+
+def database_for(log_dir: str) -> str:
+    """
+    The DSN of the test PostgreSQL database of the broker whose log dir is C{log_dir}.
+
+    One database per log dir, made on first use: a broker restarted on the
+    same log dir (a crash test) finds its data again.
+    """
+    name = "kt_" + hashlib.sha1(os.path.abspath(log_dir).encode()).hexdigest()[:20]
+    return postgres_support.server().create_database(name)
 
 
 async def stop_broker(running: RunningBroker) -> None:
