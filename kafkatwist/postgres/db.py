@@ -38,6 +38,13 @@ T = TypeVar("T")
 
 #: Seconds to wait for a connection before calling the database unavailable.
 CONNECT_TIMEOUT = 5
+#: PostgreSQL's C{idle_in_transaction_session_timeout} for our sessions, by default (Kafka's
+#: C{broker.session.timeout.ms} default): a broker stopped between a statement and its commit
+#: (SIGSTOP, a stall, a network partition) holds the rows it updated, a partition's fence row
+#: among them, and every metadata append (a leader change of that partition, and all the
+#: others queued behind its advisory lock) would wait for it for as long as it is away.
+#: PostgreSQL ends such a transaction (and its session) after this long instead.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 9000
 
 _log = Logger()
 
@@ -56,17 +63,34 @@ class DatabaseUnavailable(KafkaError):
 
 
 #: The errors meaning "the connection or server is gone", as opposed to a bug in a statement.
-CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+#: PostgreSQL ending a session idle in its transaction (L{IDLE_IN_TRANSACTION_TIMEOUT_MS}) is one.
+CONNECTION_ERRORS = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.IdleInTransactionSessionTimeout,
+)
 
 
-def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+def connect(
+    dsn: str, *, autocommit: bool = False, idle_timeout_ms: int = IDLE_IN_TRANSACTION_TIMEOUT_MS
+) -> psycopg.Connection[Any]:
     """A new connection to C{dsn} (blocking), with kafkatwist's settings."""
-    return psycopg.connect(
+    conn = psycopg.connect(
         dsn,
-        autocommit=autocommit,
+        autocommit=True,
         connect_timeout=CONNECT_TIMEOUT,
         application_name="kafkatwist",
     )
+    try:
+        conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+            (str(max(0, int(idle_timeout_ms))),),
+        )
+        conn.autocommit = autocommit
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 @define
@@ -76,13 +100,14 @@ class Database:
 
     C{reactor} provides C{callFromThread} (and is where results are delivered).
     L{run} is the one way to use the database; L{listen} starts a thread of its
-    own per channel.
+    own per channel. C{idle_timeout_ms}: see L{IDLE_IN_TRANSACTION_TIMEOUT_MS}.
     """
 
     dsn: str
     reactor: Any
     size: int = 4
     name: str = "kafkatwist-pg"
+    idle_timeout_ms: int = IDLE_IN_TRANSACTION_TIMEOUT_MS
     _pool: ThreadPool | None = field(default=None, init=False)
     _local: threading.local = field(factory=threading.local, init=False)
     _connections: list[psycopg.Connection[Any]] = field(factory=list, init=False)
@@ -118,7 +143,7 @@ class Database:
             committing = False
             try:
                 if conn is None or conn.closed:
-                    conn = connect(self.dsn)
+                    conn = connect(self.dsn, idle_timeout_ms=self.idle_timeout_ms)
                     self._local.conn = conn
                     with self._guard:
                         self._connections.append(conn)

@@ -78,7 +78,11 @@ class PostgresEngine:
 
     async def open_metadata(self) -> tuple[IMetadataStore, str]:
         assert self.storage.url is not None
-        db = self._db = Database(self.storage.url, self.reactor, self.storage.pool_size)
+        # A paused broker's open transaction ends no later than its lease would.
+        session = MembershipConfig.from_properties(self.config.properties).session_timeout_ms
+        db = self._db = Database(
+            self.storage.url, self.reactor, self.storage.pool_size, idle_timeout_ms=session
+        )
         await db.run(migrate)
         cluster = await cluster_id(db)
         self._metadata = PgMetadataStore(db, self.config.node_id, self.clock)
