@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -127,8 +127,11 @@ class Database:
 
         The transaction commits when C{work} returns and rolls back when it
         raises. Connection failures become L{DatabaseUnavailable}; anything
-        else C{work} raises (a L{KafkaError} it chose) is passed on.
+        else C{work} raises (a L{KafkaError} it chose) is passed on. After
+        L{stop}, work fails at once (a new pool would keep the process alive).
         """
+        if self._stopping.is_set():
+            return fail(DatabaseUnavailable("the broker's PostgreSQL connections are closed"))
         self.start()
         assert self._pool is not None
         return deferToThreadPool(self.reactor, self._pool, self._in_thread, work)

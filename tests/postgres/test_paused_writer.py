@@ -90,3 +90,17 @@ async def test_a_paused_leaders_open_append_does_not_block_a_leader_change(dsn: 
         assert len(outcome) == 1 and outcome[0] is not None
         assert outcome[0].check(DatabaseUnavailable)
         assert fence_rows(dsn) == {(topic_id, 0): (2, 1, 0)}
+
+
+@pytest_twisted.ensureDeferred
+async def test_work_after_stop_fails_and_starts_no_threads(dsn: str) -> None:
+    """Work handed to a stopped Database fails retriably; no new thread keeps the process alive."""
+    db = Database(dsn, the_reactor(), size=2, name="kafkatwist-pg-stopped")
+    assert await db.run(lambda conn: 1) == 1
+    await db.stop()
+    late = db.run(lambda conn: 2)
+    outcome: list[Failure | int] = []
+    late.addBoth(outcome.append)
+    assert len(outcome) == 1 and isinstance(outcome[0], Failure)
+    assert outcome[0].check(DatabaseUnavailable)
+    assert [t for t in threading.enumerate() if t.name.startswith("kafkatwist-pg-stopped")] == []
