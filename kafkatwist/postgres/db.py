@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -38,6 +38,13 @@ T = TypeVar("T")
 
 #: Seconds to wait for a connection before calling the database unavailable.
 CONNECT_TIMEOUT = 5
+#: PostgreSQL's C{idle_in_transaction_session_timeout} for our sessions, by default (Kafka's
+#: C{broker.session.timeout.ms} default): a broker stopped between a statement and its commit
+#: (SIGSTOP, a stall, a network partition) holds the rows it updated, a partition's fence row
+#: among them, and every metadata append (a leader change of that partition, and all the
+#: others queued behind its advisory lock) would wait for it for as long as it is away.
+#: PostgreSQL ends such a transaction (and its session) after this long instead.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 9000
 
 _log = Logger()
 
@@ -56,17 +63,34 @@ class DatabaseUnavailable(KafkaError):
 
 
 #: The errors meaning "the connection or server is gone", as opposed to a bug in a statement.
-CONNECTION_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+#: PostgreSQL ending a session idle in its transaction (L{IDLE_IN_TRANSACTION_TIMEOUT_MS}) is one.
+CONNECTION_ERRORS = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.IdleInTransactionSessionTimeout,
+)
 
 
-def connect(dsn: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+def connect(
+    dsn: str, *, autocommit: bool = False, idle_timeout_ms: int = IDLE_IN_TRANSACTION_TIMEOUT_MS
+) -> psycopg.Connection[Any]:
     """A new connection to C{dsn} (blocking), with kafkatwist's settings."""
-    return psycopg.connect(
+    conn = psycopg.connect(
         dsn,
-        autocommit=autocommit,
+        autocommit=True,
         connect_timeout=CONNECT_TIMEOUT,
         application_name="kafkatwist",
     )
+    try:
+        conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+            (str(max(0, int(idle_timeout_ms))),),
+        )
+        conn.autocommit = autocommit
+    except BaseException:
+        conn.close()
+        raise
+    return conn
 
 
 @define
@@ -76,13 +100,14 @@ class Database:
 
     C{reactor} provides C{callFromThread} (and is where results are delivered).
     L{run} is the one way to use the database; L{listen} starts a thread of its
-    own per channel.
+    own per channel. C{idle_timeout_ms}: see L{IDLE_IN_TRANSACTION_TIMEOUT_MS}.
     """
 
     dsn: str
     reactor: Any
     size: int = 4
     name: str = "kafkatwist-pg"
+    idle_timeout_ms: int = IDLE_IN_TRANSACTION_TIMEOUT_MS
     _pool: ThreadPool | None = field(default=None, init=False)
     _local: threading.local = field(factory=threading.local, init=False)
     _connections: list[psycopg.Connection[Any]] = field(factory=list, init=False)
@@ -102,8 +127,11 @@ class Database:
 
         The transaction commits when C{work} returns and rolls back when it
         raises. Connection failures become L{DatabaseUnavailable}; anything
-        else C{work} raises (a L{KafkaError} it chose) is passed on.
+        else C{work} raises (a L{KafkaError} it chose) is passed on. After
+        L{stop}, work fails at once (a new pool would keep the process alive).
         """
+        if self._stopping.is_set():
+            return fail(DatabaseUnavailable("the broker's PostgreSQL connections are closed"))
         self.start()
         assert self._pool is not None
         return deferToThreadPool(self.reactor, self._pool, self._in_thread, work)
@@ -118,7 +146,7 @@ class Database:
             committing = False
             try:
                 if conn is None or conn.closed:
-                    conn = connect(self.dsn)
+                    conn = connect(self.dsn, idle_timeout_ms=self.idle_timeout_ms)
                     self._local.conn = conn
                     with self._guard:
                         self._connections.append(conn)

@@ -240,7 +240,9 @@ class PgPartitionLog(PgLogState):
         if self._stale:
             return self.append(buf, batches, leader_epoch=self.leader_epoch, now_ms=now_ms)
         try:
-            duplicate = check_again(self._producer_state, batches, self._log_end_offset, self.name)
+            duplicate = check_again(
+                self._producer_state, buf, batches, self._log_end_offset, self.name
+            )
         except KafkaError as e:
             return fail(e)
         if duplicate is not None:

@@ -28,7 +28,7 @@ from kafkatwist.producers.state import ProducerStateError, ProducerStateTable
 from kafkatwist.storage.checkpoints import EpochEntry
 from kafkatwist.storage.results import AppendInfo
 from kafkatwist.storage.txn_index import AbortedTxn
-from kafkatwist.wire.batch import TIMESTAMP_TYPE_MASK, BatchHeader
+from kafkatwist.wire.batch import TIMESTAMP_TYPE_MASK, BatchHeader, read_end_txn_marker
 from kafkatwist.wire.primitives import Buffer
 from kafkatwist.wire.validator import AssignedOffsets, assign_offsets
 
@@ -86,20 +86,38 @@ class Duplicate:
 
 def check_again(
     state: ProducerStateTable,
+    buf: Buffer,
     batches: Sequence[tuple[int, BatchHeader]],
     next_offset: int,
     partition: str,
 ) -> Duplicate | None:
     """
-    Check an append's data batches against a reloaded producer state.
+    Check an append's batches against a reloaded producer state.
+
+    The first checks (L{kafkatwist.topics.partitions.Partitions}) ran against
+    the emptied state of a stale log, so they proved nothing: data batches
+    are checked again, and so are markers (their producer and coordinator
+    epochs: a zombie coordinator's marker is refused here, as Kafka's
+    C{appendEndTxnMarker} refuses it). A marker's transaction version is not
+    in its batch: its epoch is checked as versions 0 and 1 check it.
 
     @return: The duplicate the first batch repeats, or C{None} to append.
     @raise KafkaError: The producer state refuses the batches.
     """
     headers = [h for _, h in batches if h.producer_id >= 0 and not h.is_control]
-    if not headers:
-        return None
     try:
+        for pos, h in batches:
+            marker = read_end_txn_marker(buf, pos, h) if h.producer_id >= 0 else None
+            if marker is not None:
+                state.check_marker(
+                    h.producer_id,
+                    h.producer_epoch,
+                    marker.coordinator_epoch,
+                    offset=next_offset,
+                    partition=partition,
+                )
+        if not headers:
+            return None
         found = state.check_append(headers, next_offset=next_offset, partition=partition)
     except ProducerStateError as e:
         raise KafkaError(e.code, e.message) from None

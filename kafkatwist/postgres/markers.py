@@ -23,7 +23,9 @@ a partition with no live leader wait for its next leader). Rows of a
 deleted topic are dropped, as Kafka drops a deleted partition from the
 pending markers. A marker written twice (a row written again after a failed
 delete) is harmless: a marker for a producer with no open transaction
-changes nothing.
+changes nothing. A request never replaces a pending row of a newer
+coordinator epoch: a zombie coordinator (deposed while it was paused) could
+otherwise turn the current coordinator's abort into its own stale commit.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ _UPSERT = """
         commit = EXCLUDED.commit,
         transaction_version = EXCLUDED.transaction_version,
         coordinator = EXCLUDED.coordinator
+    WHERE txn_markers.coordinator_epoch <= EXCLUDED.coordinator_epoch
 """
 
 

@@ -235,6 +235,10 @@ class PgMetadataStore:
     _following: bool = field(default=False, init=False)
     _stopped: bool = field(default=False, init=False)
     _retry: DelayedCall | None = field(default=None, init=False)
+    #: The end of the last row applied that this store did not just write (another
+    #: broker's, or one read back from the table): L{append} compares it with the end
+    #: its caller's image had.
+    _foreign_end: int = field(default=0, init=False)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -305,7 +309,7 @@ class PgMetadataStore:
         )
         return waiter
 
-    def _apply(self, rows: Sequence[LogRow], tell: bool = True) -> None:
+    def _apply(self, rows: Sequence[LogRow], tell: bool = True, *, own: bool = False) -> None:
         """Apply rows past the image's end in order; tell the subscribers per row."""
         for row in rows:
             if row.next_offset <= self.next_offset:
@@ -320,6 +324,8 @@ class PgMetadataStore:
                 _log.error("Metadata log: {problem}", problem=problem)
             self._apply_records(row.records)
             self.next_offset = row.next_offset
+            if not own:
+                self._foreign_end = row.next_offset
             self.epoch = max(self.epoch, row.epoch)
             if tell:
                 self._tell(row.records)
@@ -347,10 +353,16 @@ class PgMetadataStore:
         Fails with L{MetadataConflict} (C{NOT_CONTROLLER}) when another broker
         appended first (the image is caught up by then), and with
         L{kafkatwist.postgres.db.DatabaseUnavailable} when PostgreSQL is away.
+        The caller built C{records} from the image as it is now: if other
+        brokers' rows are applied before their turn comes (a catch-up queued
+        ahead of them), they fail with L{MetadataConflict} too, unwritten.
         """
         batch = list(records)
+        seen = self.next_offset
 
         def attempt() -> Deferred[MetadataImage]:
+            if self._foreign_end > seen:
+                raise MetadataConflict()
             return self._attempt(batch).addCallback(conflicted)
 
         def conflicted(written: bool) -> MetadataImage:
@@ -420,7 +432,7 @@ class PgMetadataStore:
                 )
                 self._apply(missing)
                 return False
-            self._apply([LogRow(base, last + 1, epoch, tuple(records))])
+            self._apply([LogRow(base, last + 1, epoch, tuple(records))], own=True)
             return True
 
         def unknown(f: Failure) -> Failure:

@@ -28,7 +28,7 @@ from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.config.storage_config import StorageConfig
 from kafkatwist.postgres.cluster import PgCluster
-from kafkatwist.postgres.db import Database
+from kafkatwist.postgres.db import IDLE_IN_TRANSACTION_TIMEOUT_MS, Database
 from kafkatwist.postgres.manager import PgLogManager
 from kafkatwist.postgres.marker_service import PgMarkerService
 from kafkatwist.postgres.markers import PgMarkerDelivery
@@ -78,7 +78,13 @@ class PostgresEngine:
 
     async def open_metadata(self) -> tuple[IMetadataStore, str]:
         assert self.storage.url is not None
-        db = self._db = Database(self.storage.url, self.reactor, self.storage.pool_size)
+        # A paused broker's open transaction ends about when its lease would (not sooner
+        # than the default: a slow step inside a transaction must not be taken for a pause).
+        session = MembershipConfig.from_properties(self.config.properties).session_timeout_ms
+        idle = max(session, IDLE_IN_TRANSACTION_TIMEOUT_MS)
+        db = self._db = Database(
+            self.storage.url, self.reactor, self.storage.pool_size, idle_timeout_ms=idle
+        )
         await db.run(migrate)
         cluster = await cluster_id(db)
         self._metadata = PgMetadataStore(db, self.config.node_id, self.clock)

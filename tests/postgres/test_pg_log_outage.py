@@ -140,3 +140,31 @@ async def test_an_append_while_postgres_is_down_is_retried_once_it_returns(
     assert offsets_of(await log.read(0, 1 << 20)) == [(0, 1), (2, 4)]
     rows = await in_thread(blocking, env.dsn, "SELECT next_offset FROM partitions")
     assert rows == [(5,)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_zombie_marker_is_fenced_after_the_log_went_stale(
+    crashable: tuple[PostgresServer, PgLogEnv],
+) -> None:
+    """A marker from an older coordinator epoch is refused even when it reloads a stale log."""
+    server, env = crashable
+    await env.topic("t")
+    await env.lead("t")
+    log = env.logs.get("t", 0)
+    assert log is not None
+    partitions = _partitions(env)
+    await _produce(env, client_batch(0, 2, producer_id=PRODUCER, epoch=1, is_transactional=True))
+    await partitions.write_txn_marker("t", 0, PRODUCER, 1, 5, True)
+    await _produce(env, client_batch(2, 1, producer_id=PRODUCER, epoch=1, is_transactional=True))
+    await in_thread(server.kill)
+    error = await _storage_error(_produce(env, client_batch(0, 1)))
+    assert error.code == ErrorCode.KAFKA_STORAGE_ERROR
+    assert log.is_stale
+    await in_thread(server.start)
+    error = await _storage_error(partitions.write_txn_marker("t", 0, PRODUCER, 1, 3, False))
+    assert error.code == ErrorCode.TRANSACTION_COORDINATOR_FENCED
+    assert log.ongoing_transactions() == [(PRODUCER, 1, 3)]
+    rows = await in_thread(
+        blocking, env.dsn, "SELECT count(*) FROM batches WHERE attributes & 32 <> 0"
+    )
+    assert rows == [(1,)]

@@ -268,3 +268,47 @@ async def test_offsets_marker_ends_pending_offsets_on_its_leader(cluster: Cluste
     await cluster.delivery.write([("__consumer_offsets", 0)], PID, 1, 0, True)
     assert cluster.sides[2].offsets_markers == [(0, PID, True)]
     assert cluster.sides[1].offsets_markers == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_older_coordinator_epoch_never_replaces_a_newer_ones_row(
+    cluster: Cluster,
+) -> None:
+    """A zombie coordinator's marker request leaves the newer coordinator's pending row as it is."""
+    assert cluster.delivery is not None and cluster.delivery_db is not None
+    await cluster.append(
+        PartitionChangeRecord(partition_id=1, topic_id=cluster.topic_id, leader=-1)
+    )
+    current = cluster.delivery.write([(TOPIC, 1)], PID, 1, 4, False)
+
+    async def stored(count: int) -> bool:
+        found = await cluster.delivery_db.run(  # type: ignore[union-attr]
+            lambda conn: conn.execute("SELECT count(*) FROM txn_markers").fetchall()
+        )
+        return found == [(count,)]
+
+    await eventually(lambda: stored(1), "the current coordinator's row stored")
+    zombie = PgMarkerDelivery(
+        cluster.delivery_db, cluster.metadata, the_reactor(), 3, sweep_ms=50, retry_backoff_ms=20
+    )
+    try:
+        stale = zombie.write([(TOPIC, 1)], PID, 1, 3, True)
+
+        async def zombie_tried() -> bool:
+            return not zombie._waiting or next(iter(zombie._waiting.values()))[0].stored
+
+        await eventually(zombie_tried, "the zombie's upsert done")
+        found = await cluster.delivery_db.run(
+            lambda conn: conn.execute(
+                "SELECT coordinator_epoch, commit, coordinator FROM txn_markers"
+            ).fetchall()
+        )
+        assert found == [(4, False, 1)]
+        await cluster.append(
+            PartitionChangeRecord(partition_id=1, topic_id=cluster.topic_id, leader=2)
+        )
+        await current
+        await stale
+    finally:
+        zombie.stop()
+    assert cluster.controls(2, 1) == [(PID, 1)]
