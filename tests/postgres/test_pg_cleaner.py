@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import pytest
@@ -63,7 +63,11 @@ class CleanerEnv(PgLogEnv):
         return cast(PgPartitionLog, await self.lead(name))
 
     async def clean(
-        self, log: PgPartitionLog, now: int, manager: PgCleanerManager | None = None
+        self,
+        log: PgPartitionLog,
+        now: int,
+        manager: PgCleanerManager | None = None,
+        throttle: Callable[[int], None] | None = None,
     ) -> CleanStats:
         """One pass, from the checkpoint this manager knows (the log start at first)."""
         cleaner = manager or self.cleaner
@@ -74,6 +78,7 @@ class CleanerEnv(PgLogEnv):
             now_ms=now,
             offset_map_bytes=MAP_BYTES,
             run_blocking=lambda fn: in_thread(fn),
+            throttle=throttle,
             delete_retention_ms=log.config.delete_retention_ms,
         )
 
@@ -327,3 +332,23 @@ async def test_the_scheduler_cleans_and_a_new_leader_keeps_the_checkpoint(env: C
     await until(lambda: other.checkpoint_of("t", 0) is not None, "the checkpoint read")
     assert other.checkpoint_of("t", 0) == checkpoint
     await other_logs.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_throttle_sees_the_bytes_and_can_stop_a_pass(env: CleanerEnv) -> None:
+    """Every page read and chunk written is reported; a throttle that aborts changes nothing."""
+    log = await env.compacted("t")
+    await write_rounds(log, 4, 16)
+    await append(log, kv([(b"roll", b"x")], ts=T0))
+    rows = await rows_of(env, log)
+
+    def stopping(_: int) -> None:
+        raise CleaningAbortedError("the log cleaner is stopping")
+
+    with pytest.raises(CleaningAbortedError):
+        await env.clean(log, T0, throttle=stopping)
+    assert await rows_of(env, log) == rows
+    seen: list[int] = []
+    stats = await env.clean(log, T0, throttle=seen.append)
+    assert sum(seen) >= stats.map_bytes_read + stats.bytes_read > 0
+    assert len(await rows_of(env, log)) < len(rows)
