@@ -335,9 +335,13 @@ class _Pass:
             while at < end:
                 work = partial(sql.clean_chunk, fence, ctx, at, end, manager.chunk_bytes, end,
                                self._throttle)  # fmt: skip
+                loads = log.loads
                 chunk = await db.run(work)
                 self._check()
-                log.cleaned(chunk.start, chunk.next_start, chunk.size_delta, chunk.aborted)
+                if log.loads == loads:
+                    log.cleaned(chunk.start, chunk.next_start, chunk.size_delta, chunk.aborted)
+                else:  # a reload raced the chunk's commit: read the state again after it
+                    await log.reload()
                 for i, n in enumerate((chunk.bytes_read, chunk.bytes_written, chunk.records_read,
                                        chunk.records_kept, 1)):  # fmt: skip
                     totals[i] += n

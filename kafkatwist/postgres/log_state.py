@@ -74,6 +74,8 @@ class PgLogState:
     _active_base: int = 0
     _active_bytes: int = 0
     _active_since_ms: int = 0
+    #: How many times the state was read from PostgreSQL (the cleaner checks it).
+    loads: int = 0
 
     _log = Logger()
 
@@ -100,6 +102,7 @@ class PgLogState:
         self._tail.clear()
         self._stale = False
         self._active_base, self._active_bytes = loaded.next_offset, 0
+        self.loads += 1
         self._active_since_ms = now_ms(self._clock)
 
     # -- state -------------------------------------------------------------------
