@@ -162,6 +162,7 @@ class PgPartitionLog(PgLogState):
         for pending in group:
             self._tail.add(pending.tail)
             self._aborted.extend(pending.aborted)
+            self._roll_if_due(pending.info.base_offset, pending.info.size)
         if end > self._high_watermark:
             self._high_watermark = end
             self._producer_state.on_high_watermark(end)

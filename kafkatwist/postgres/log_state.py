@@ -9,7 +9,7 @@ cache of recent batches (L{kafkatwist.postgres.tail}), loaded from PostgreSQL
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -17,7 +17,7 @@ from attrs import Factory, define, field
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, now_ms
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.postgres import log_sql as sql
@@ -70,6 +70,12 @@ class PgLogState:
     _offline: str | None = None
     _closed: bool = False
     _appended_bytes: int = 0
+    #: The active (virtual) segment: where it starts, its bytes, when it began (clock ms).
+    _active_base: int = 0
+    _active_bytes: int = 0
+    _active_since_ms: int = 0
+    #: How many times the state was read from PostgreSQL (the cleaner checks it).
+    loads: int = 0
 
     _log = Logger()
 
@@ -95,6 +101,9 @@ class PgLogState:
         self._aborted = list(loaded.aborted)
         self._tail.clear()
         self._stale = False
+        self._active_base, self._active_bytes = loaded.next_offset, 0
+        self.loads += 1
+        self._active_since_ms = now_ms(self._clock)
 
     # -- state -------------------------------------------------------------------
 
@@ -162,6 +171,44 @@ class PgLogState:
     @property
     def size_in_bytes(self) -> int:
         return self._size
+
+    @property
+    def active_segment_base(self) -> int:
+        """
+        Where the active segment starts: the cleaner cleans below it (Kafka's active segment).
+
+        There are no segment files; the leader rolls a virtual one as Kafka
+        rolls a file (C{segment.bytes}, C{segment.ms}), and at its election.
+        """
+        return self._active_base
+
+    @property
+    def active_segment_bytes(self) -> int:
+        """The bytes appended to the active segment."""
+        return self._active_bytes
+
+    def _roll_if_due(self, base_offset: int, size: int) -> None:
+        """Count an append of C{size} bytes at C{base_offset}, rolling first if it is due."""
+        if self._active_bytes > 0:
+            now = now_ms(self._clock)
+            full = self._active_bytes + size > self.config.segment_bytes
+            if full or now - self._active_since_ms >= self.config.segment_ms:
+                self._active_base, self._active_bytes = base_offset, 0
+                self._active_since_ms = now
+        self._active_bytes += size
+
+    def cleaned(self, start: int, end: int, size_delta: int, aborted: Sequence[AbortedTxn]) -> None:
+        """
+        The cleaner replaced the batches of C{[start, end)} (committed); reactor thread.
+
+        The size follows; the tail cache forgets the batches below C{end} (reads
+        of them go to PostgreSQL, which has the cleaned ones); the aborted
+        transactions whose markers lie in the range are the cleaner's C{aborted}.
+        """
+        self._size += size_delta
+        self._tail.drop_below(end)
+        kept = [a for a in self._aborted if not start <= a.last_offset < end]
+        self._aborted = sorted([*kept, *aborted], key=lambda a: a.last_offset)
 
     def end_offset_for_epoch(self, epoch: int) -> Deferred[tuple[int, int]]:
         return self._answer(lambda: self._epochs.end_offset_for(epoch, self._log_end_offset))

@@ -17,7 +17,8 @@ Tables (version 1):
 - C{partitions}: per partition, its leader and leader epoch (the fence every
   append checks), its log start offset and next offset (offsets are taken
   from this row in the appending transaction) and the bytes of its batches
-  (L{kafkatwist.postgres.log}).
+  (L{kafkatwist.postgres.log}), and the log cleaner's checkpoint (the first
+  dirty offset, L{kafkatwist.postgres.cleaner}).
 - C{batches}: one row per record batch, Kafka's own batch bytes with their
   header fields as columns.
 - C{leader_epochs}: the leader epoch cache (epoch, start offset) per partition.
@@ -89,6 +90,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
                 log_start_offset bigint NOT NULL DEFAULT 0,
                 next_offset bigint NOT NULL DEFAULT 0,
                 size_bytes bigint NOT NULL DEFAULT 0,
+                cleaner_checkpoint bigint,
                 PRIMARY KEY (topic_id, partition)
             )
             """,

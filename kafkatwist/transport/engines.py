@@ -26,7 +26,7 @@ from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.producers.expiration import ProducerIdExpiration
 from kafkatwist.producers.state import ProducerStateTable
-from kafkatwist.storage.cleaner.service import LogCleaner
+from kafkatwist.storage.cleaner.service import LogCleaner, RunningCleaner
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.storage.kraft import (
     KRaftMetadataStore,
@@ -37,6 +37,7 @@ from kafkatwist.storage.kraft import (
 from kafkatwist.storage.kraft_files import MetadataLogConfig
 from kafkatwist.storage.lock import DirLock, LogDirError, lock_log_dirs
 from kafkatwist.storage.manager import LogManager
+from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.read_pool import ReadPool
 from kafkatwist.transactions.markers import MarkerDelivery
 from kafkatwist.transport.workers import in_pool, log_cleaner
@@ -75,7 +76,7 @@ class Engine(Protocol):
         """Load the logs and start what maintains them (after the metadata is loaded)."""
 
     @property
-    def cleaner(self) -> LogCleaner | None:
+    def cleaner(self) -> RunningCleaner | None:
         """The log cleaner, once the logs are loaded (None if the engine has none)."""
 
     async def close(self) -> None:
@@ -178,7 +179,7 @@ class FileEngine:
     _locks: list[DirLock] = field(factory=list, init=False)
     _io_pool: ThreadPool | None = field(default=None, init=False)
     _cleaner_pool: ThreadPool | None = field(default=None, init=False)
-    _cleaner: LogCleaner | None = field(default=None, init=False)
+    _cleaner: LogCleaner[PartitionLog] | None = field(default=None, init=False)
     _producer_expiration: ProducerIdExpiration | None = field(default=None, init=False)
 
     @property
@@ -239,7 +240,7 @@ class FileEngine:
         await self._cleaner.start()
 
     @property
-    def cleaner(self) -> LogCleaner | None:
+    def cleaner(self) -> RunningCleaner | None:
         return self._cleaner
 
     def _read_pool(self, threads: int) -> ReadPool:
@@ -256,7 +257,7 @@ class FileEngine:
         pool.start()
         return ReadPool(in_pool(IReactorFromThreads(self.reactor), pool), threads)
 
-    def _start_cleaner(self, logs: LogManager, configs: ConfigResolver) -> LogCleaner:
+    def _start_cleaner(self, logs: LogManager, configs: ConfigResolver) -> LogCleaner[PartitionLog]:
         """
         The log cleaner, its passes in a pool of C{log.cleaner.threads} threads of its own.
 

@@ -15,20 +15,25 @@ C{log.dirs} is not used.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import partial
+from typing import TypeVar
 
 from attrs import define, field
 from twisted.application.internet import TimerService
 from twisted.internet.defer import Deferred
 
 from kafkatwist.broker import Broker
-from kafkatwist.clock import ReactorTime
+from kafkatwist.clock import ReactorTime, RunBlocking
 from kafkatwist.cluster.interfaces import ICluster
+from kafkatwist.config.cleaner_config import CleanerConfig
 from kafkatwist.config.properties import BrokerConfig
 from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.config.storage_config import StorageConfig
+from kafkatwist.postgres.cleaner import PgCleanerManager
 from kafkatwist.postgres.cluster import PgCluster
 from kafkatwist.postgres.db import IDLE_IN_TRANSACTION_TIMEOUT_MS, Database
+from kafkatwist.postgres.log import PgPartitionLog
 from kafkatwist.postgres.manager import PgLogManager
 from kafkatwist.postgres.marker_service import PgMarkerService
 from kafkatwist.postgres.markers import PgMarkerDelivery
@@ -37,7 +42,7 @@ from kafkatwist.postgres.metadata import PgMetadataStore, cluster_id
 from kafkatwist.postgres.schema import migrate
 from kafkatwist.postgres.txn_verify import PgTxnVerifier
 from kafkatwist.producers.expiration import ProducerIdExpiration
-from kafkatwist.storage.cleaner.service import LogCleaner
+from kafkatwist.storage.cleaner.service import LogCleaner, RunningCleaner
 from kafkatwist.storage.interfaces import ILogManager, IMetadataStore
 from kafkatwist.transactions.markers import MarkerDelivery
 from kafkatwist.transport.engines import producer_id_expiration
@@ -51,6 +56,18 @@ def _become_leader(logs: PgLogManager, topic: str, partition: int, epoch: int) -
 
 def _itself(value: object) -> object:
     return value
+
+
+def _in_database(db: Database) -> RunBlocking:
+    """A C{run_blocking} over C{db}'s threads (the cleaner's passes use the database itself)."""
+
+    def run(fn: Callable[[], T]) -> Deferred[T]:
+        return db.run(lambda _: fn())
+
+    return run
+
+
+T = TypeVar("T")
 
 
 @define
@@ -71,6 +88,8 @@ class PostgresEngine:
     _verifier: PgTxnVerifier | None = field(default=None, init=False)
     _producer_expiration: ProducerIdExpiration | None = field(default=None, init=False)
     _periodic: TimerService | None = field(default=None, init=False)
+    _cleaner_db: Database | None = field(default=None, init=False)
+    _cleaner: LogCleaner[PgPartitionLog] | None = field(default=None, init=False)
 
     def _parts(self) -> tuple[Database, PgMetadataStore, PgLogManager]:
         assert self._db is not None and self._metadata is not None and self._logs is not None
@@ -155,14 +174,41 @@ class PostgresEngine:
         for started in (self._delivery, self._marker_service, self._verifier):
             if started is not None:
                 started.start()
+        self._cleaner = self._start_cleaner(logs, configs)
+        await self._cleaner.start()
+
+    def _start_cleaner(
+        self, logs: PgLogManager, configs: ConfigResolver
+    ) -> LogCleaner[PgPartitionLog]:
+        """
+        Kafka's log cleaner over the logs this broker leads (L{kafkatwist.postgres.cleaner}).
+
+        Its passes run in a L{Database} of its own, one connection per
+        C{log.cleaner.threads} at start: a pass never holds the connections
+        appends and fetches use.
+        """
+        assert self.storage.url is not None
+
+        def settings() -> CleanerConfig:
+            return CleanerConfig.from_layers(configs.layers())
+
+        threads = max(settings().threads, 1)
+        db = self._cleaner_db = Database(self.storage.url, self.reactor, threads)
+        manager = PgCleanerManager(logs, db, self.config.node_id)
+        return LogCleaner.create(manager, self.clock, settings, manager.clean, _in_database(db))
 
     @property
-    def cleaner(self) -> LogCleaner | None:
-        return None
+    def cleaner(self) -> RunningCleaner | None:
+        return self._cleaner
 
     async def close(self) -> None:
         if self._producer_expiration is not None:
             self._producer_expiration.stop()
+        # The cleaner stops before the logs close: a running pass is aborted and awaited.
+        if self._cleaner is not None:
+            await self._cleaner.stop()
+        if self._cleaner_db is not None:
+            await self._cleaner_db.stop()
         if self._periodic is not None:
             await self._periodic.stopService()  # type: ignore[no-untyped-call]
         for stopped in (self._marker_service, self._verifier):
@@ -176,6 +222,8 @@ class PostgresEngine:
             await self._db.stop()
 
     def kill(self) -> None:
+        if self._cleaner_db is not None:
+            self._cleaner_db.stop()
         if self._metadata is not None:
             self._metadata.close()
         if self._db is not None:

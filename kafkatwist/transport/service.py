@@ -23,7 +23,7 @@ from kafkatwist.config.storage_config import StorageConfig
 from kafkatwist.config.trace_config import TraceConfig
 from kafkatwist.groups.coordinator import GroupCoordinator
 from kafkatwist.metrics.web import MetricsServer, start_metrics
-from kafkatwist.storage.cleaner.service import LogCleaner
+from kafkatwist.storage.cleaner.service import RunningCleaner
 from kafkatwist.storage.lock import LogDirError
 from kafkatwist.trace import TraceHook, install_trace
 from kafkatwist.transactions.service import TransactionService
@@ -148,7 +148,7 @@ class BrokerService(Service):
         return self._broker
 
     @property
-    def cleaner(self) -> LogCleaner | None:
+    def cleaner(self) -> RunningCleaner | None:
         """The log cleaner, once the logs are loaded (None before)."""
         return None if self._engine is None else self._engine.cleaner
 

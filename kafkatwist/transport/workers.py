@@ -17,6 +17,7 @@ from kafkatwist.storage.cleaner import clean_log
 from kafkatwist.storage.cleaner.manager import LogCleanerManager
 from kafkatwist.storage.cleaner.service import LogCleaner
 from kafkatwist.storage.manager import LogManager
+from kafkatwist.storage.partition_log import PartitionLog
 
 _T = TypeVar("_T")
 
@@ -37,7 +38,7 @@ def log_cleaner(
     run_blocking: RunBlocking,
     workers: RunBlocking,
     resize: Callable[[int], object] | None = None,
-) -> LogCleaner:
+) -> LogCleaner[PartitionLog]:
     """
     Kafka's log cleaner over C{logs}: checkpoints written through C{run_blocking}, passes
     run in C{workers} (C{resize} follows C{log.cleaner.threads}); its settings are read

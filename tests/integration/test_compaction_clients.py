@@ -8,6 +8,11 @@ from offset 0 and see exactly one record per live key, with its latest
 value, and none for the deleted keys. Records of another key, each filling
 most of a segment, roll the log so that every update is in an inactive
 (cleanable) segment.
+
+On the PostgreSQL engine (C{KAFKATWIST_TEST_STORAGE=postgresql}) the same
+workload runs against L{kafkatwist.postgres.cleaner}: its active segment is
+the leader's virtual one (rolled by C{segment.bytes} as a file is) and its
+checkpoint is kept in PostgreSQL rather than in a file.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from kafkatwist.postgres.log import PgPartitionLog
 from kafkatwist.storage.checkpoints import CLEANER_OFFSET_CHECKPOINT
-from kafkatwist.storage.cleaner.service import LogCleaner
+from kafkatwist.storage.cleaner.service import RunningCleaner
 from kafkatwist.storage.partition_log import PartitionLog
 from tests.integration import confluent_clients as cc
 from tests.integration.harness import (
@@ -101,10 +107,20 @@ def roll(bootstrap: str, topic: str) -> None:
     assert errors == []
 
 
-def partition_log(broker: RunningBroker, topic: str) -> PartitionLog:
+CompactedLog = PartitionLog | PgPartitionLog
+
+
+def partition_log(broker: RunningBroker, topic: str) -> CompactedLog:
     log = broker.service.broker.logs.get(topic, 0)
-    assert isinstance(log, PartitionLog)
+    assert isinstance(log, PartitionLog | PgPartitionLog)
     return log
+
+
+def active_base(log: CompactedLog) -> int:
+    """Where the active segment starts: the cleaner cleans below it."""
+    if isinstance(log, PgPartitionLog):
+        return log.active_segment_base
+    return log.segments[-1].base_offset
 
 
 def state_of(records: list[tuple[bytes | None, bytes | None]]) -> dict[bytes, list[bytes | None]]:
@@ -125,9 +141,9 @@ def check_compacted(records: list[tuple[bytes | None, bytes | None]]) -> None:
     assert not any(key_of(k) in seen for k in DELETED), "a deleted key is still there"
 
 
-async def cleaned_up_to(cleaner: LogCleaner, log: PartitionLog) -> None:
+async def cleaned_up_to(cleaner: RunningCleaner, log: CompactedLog) -> None:
     """Wait until a pass has cleaned C{log} up to its active segment."""
-    active = log.segments[-1].base_offset
+    active = active_base(log)
 
     def done() -> bool:
         checkpoint = cleaner.checkpoint_of(log.topic, log.partition)
@@ -136,7 +152,7 @@ async def cleaned_up_to(cleaner: LogCleaner, log: PartitionLog) -> None:
     await wait_until(done)
 
 
-async def compacted(broker: RunningBroker, topic: str) -> PartitionLog:
+async def compacted(broker: RunningBroker, topic: str) -> CompactedLog:
     """Create, fill, roll and let the cleaner clean C{topic} twice (tombstones go at the second)."""
     created = await in_thread(
         cc.create, broker.bootstrap, NewTopic(topic, 1, 1, config=TOPIC_CONFIGS)
@@ -148,13 +164,13 @@ async def compacted(broker: RunningBroker, topic: str) -> PartitionLog:
     assert cleaner is not None
     # Passes ran while the workload was written; the first after the roll sees it all,
     # keeps the tombstones and gives their batches a delete horizon (now + 0 ms).
-    while log.segments[-1].base_offset < UPDATES:
+    while active_base(log) < UPDATES:
         await in_thread(roll, broker.bootstrap, topic)
     await cleaned_up_to(cleaner, log)
     # Another roll makes the log dirty again: the next pass drops the tombstones,
     # whose delete horizon has passed.
-    active = log.segments[-1].base_offset
-    while log.segments[-1].base_offset == active:
+    active = active_base(log)
+    while active_base(log) == active:
         await in_thread(roll, broker.bootstrap, topic)
     await cleaned_up_to(cleaner, log)
     # A tenth of the keys and values written (2.5 MB), roll records included.
@@ -228,10 +244,14 @@ async def test_compacted_topic_read_by_three_clients(
     ).check()
     lines = [line.split(b"\t", 1) for line in result.stdout.split(b"\n") if line]
     check_compacted([(k or None, None if v == b"" else v) for k, v in lines if k != ROLL_KEY])
-    [described] = await in_thread(log_dir_sizes, broker.bootstrap, topic_name)
-    [log_dir] = described["log_dirs"]
-    [partition] = log_dir["topics"][0]["partitions"]
-    assert partition["partition_size"] == log.size_in_bytes  # DescribeLogDirs: the cleaned size
-    # The checkpoint file says where the next pass starts: the active segment.
-    with open(f"{broker.log_dir}/{CLEANER_OFFSET_CHECKPOINT}") as f:
-        assert f"{topic_name} 0 {log.segments[-1].base_offset}" in f.read()
+    if isinstance(log, PartitionLog):  # the PostgreSQL engine has no log dir to describe
+        [described] = await in_thread(log_dir_sizes, broker.bootstrap, topic_name)
+        [log_dir] = described["log_dirs"]
+        [partition] = log_dir["topics"][0]["partitions"]
+        assert partition["partition_size"] == log.size_in_bytes  # DescribeLogDirs: cleaned size
+    # The checkpoint says where the next pass starts: the active segment.
+    cleaner = broker.service.cleaner
+    assert cleaner is not None and cleaner.checkpoint_of(topic_name, 0) == active_base(log)
+    if isinstance(log, PartitionLog):  # the file engine keeps it in a file
+        with open(f"{broker.log_dir}/{CLEANER_OFFSET_CHECKPOINT}") as f:
+            assert f"{topic_name} 0 {log.segments[-1].base_offset}" in f.read()

@@ -76,7 +76,7 @@ class Settings:
 
 def cleaner_over(
     case: SynchronousTestCase, logs: LogManager, clean: FakeClean, settings: Settings, clock: Clock
-) -> LogCleaner:
+) -> LogCleaner[PartitionLog]:
     """A started LogCleaner over C{logs}, stopped after the test."""
     manager = LogCleanerManager(logs, run_now)
     cleaner = LogCleaner.create(manager, clock, settings, clean, run_now, sleep=clock.advance)

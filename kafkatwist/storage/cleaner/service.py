@@ -29,8 +29,8 @@ line: partition, bytes before and after, records kept of those read, time.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Generic, Protocol, TypeVar
 
 from attrs import Factory, define, field
 from twisted.internet.defer import Deferred, DeferredList
@@ -39,21 +39,83 @@ from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime, RunBlocking, now_ms
 from kafkatwist.config.cleaner_config import CleanerConfig
+from kafkatwist.config.log_config import LogConfig
 from kafkatwist.storage.cleaner.clean import CleanStats
-from kafkatwist.storage.cleaner.manager import LogCleanerManager, LogToClean, TopicPartition
+from kafkatwist.storage.cleaner.manager import TopicPartition
 from kafkatwist.storage.cleaner.throttle import Throttler
-from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.storage.swap import CleaningAbortedError
 
-__all__ = ["CleanLog", "LogCleaner"]
+__all__ = [
+    "ChosenLog",
+    "CleanLog",
+    "CleanableLog",
+    "CleanerManager",
+    "LogCleaner",
+    "RunningCleaner",
+]
 
 
-class CleanLog(Protocol):
+class CleanableLog(Protocol):
+    """What the scheduler reads of a log (a file engine or a PostgreSQL partition log)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def config(self) -> LogConfig: ...
+    @property
+    def is_offline(self) -> bool: ...
+
+
+L = TypeVar("L", bound=CleanableLog)
+L_co = TypeVar("L_co", bound=CleanableLog, covariant=True)
+L_contra = TypeVar("L_contra", bound=CleanableLog, contravariant=True)
+
+
+class ChosenLog(Protocol[L_co]):
+    """The log a manager chose to clean, and where its pass starts (L{LogToClean})."""
+
+    @property
+    def log(self) -> L_co: ...
+    @property
+    def partition(self) -> TopicPartition: ...
+    @property
+    def first_dirty_offset(self) -> int: ...
+
+
+class CleanerManager(Protocol[L]):
+    """The bookkeeping the scheduler asks (L{LogCleanerManager} for the file engine)."""
+
+    def load(self) -> Deferred[None]: ...
+    def checkpoint_of(self, topic: str, partition: int) -> int | None: ...
+    def grab_filthiest(self, now_ms: int) -> ChosenLog[L] | None: ...
+    def done_cleaning(self, topic: str, partition: int, end_offset: int) -> Deferred[None]: ...
+    def abandon(self, topic: str, partition: int, *, uncleanable: bool = False) -> None: ...
+    def is_current(self, log: L) -> bool: ...
+    def write_checkpoints(self) -> Deferred[None]: ...
+
+
+class RunningCleaner(Protocol):
+    """What a broker shows of its cleaner, whatever its engine (tests and metrics read it)."""
+
+    @property
+    def running(self) -> bool: ...
+    @property
+    def passes(self) -> Mapping[TopicPartition, Deferred[None]]: ...
+    @property
+    def cleaned(self) -> int: ...
+    def checkpoint_of(self, topic: str, partition: int) -> int | None: ...
+
+
+class CleanLog(Protocol[L_contra]):
     """L{kafkatwist.storage.cleaner.clean_log}: one cleaning pass over one log."""
 
     def __call__(
         self,
-        log: PartitionLog,
+        log: L_contra,
         *,
         first_dirty_offset: int,
         now_ms: int,
@@ -68,7 +130,7 @@ class CleanLog(Protocol):
 
 
 @define(eq=False)
-class LogCleaner:
+class LogCleaner(Generic[L]):
     """
     The log cleaner of one broker; L{start} after the logs load, L{stop} before they close.
 
@@ -76,10 +138,10 @@ class LogCleaner:
     @ivar cleaned: how many passes finished (for tests and the benchmark).
     """
 
-    _manager: LogCleanerManager
+    _manager: CleanerManager[L]
     _clock: ReactorTime
     _settings: Callable[[], CleanerConfig]
-    _clean: CleanLog
+    _clean: CleanLog[L]
     _run_blocking: RunBlocking
     _throttler: Throttler
     #: Told the thread count at each round (the worker pool follows a dynamic update).
@@ -98,15 +160,15 @@ class LogCleaner:
     @classmethod
     def create(
         cls,
-        manager: LogCleanerManager,
+        manager: CleanerManager[L],
         clock: ReactorTime,
         settings: Callable[[], CleanerConfig],
-        clean: CleanLog,
+        clean: CleanLog[L],
         run_blocking: RunBlocking,
         *,
         sleep: Callable[[float], object] | None = None,
         resize: Callable[[int], object] | None = None,
-    ) -> LogCleaner:
+    ) -> LogCleaner[L]:
         """
         A cleaner whose throttle reads C{clock} and sleeps with C{sleep}.
 
@@ -134,6 +196,10 @@ class LogCleaner:
         d = self._manager.load()
         d.addCallback(lambda _: self._schedule(0))
         return d
+
+    def wake(self) -> None:
+        """Start a round now (a manager learned that a log became cleanable)."""
+        self._schedule(0)
 
     def _schedule(self, delay_s: float) -> None:
         if not self._running:
@@ -169,7 +235,7 @@ class LogCleaner:
             self._in_round = False
         self._schedule(config.backoff_ms / 1000.0)
 
-    def _start_pass(self, chosen: LogToClean, config: CleanerConfig) -> None:
+    def _start_pass(self, chosen: ChosenLog[L], config: CleanerConfig) -> None:
         key = chosen.partition
         started = self._clock.seconds()
         log_config = chosen.log.config
@@ -206,7 +272,7 @@ class LogCleaner:
         if not self._running:
             raise CleaningAbortedError("the log cleaner is stopping")
 
-    def _cleaned(self, stats: CleanStats, chosen: LogToClean, started: float) -> None:
+    def _cleaned(self, stats: CleanStats, chosen: ChosenLog[L], started: float) -> None:
         log = chosen.log
         if stats.aborted or not self._manager.is_current(log):
             self._manager.abandon(log.topic, log.partition)
@@ -227,7 +293,7 @@ class LogCleaner:
             seconds=self._clock.seconds() - started,
         )
 
-    def _failed(self, failure: Failure, chosen: LogToClean) -> None:
+    def _failed(self, failure: Failure, chosen: ChosenLog[L]) -> None:
         log = chosen.log
         if (
             isinstance(failure.value, CleaningAbortedError)
