@@ -29,6 +29,7 @@ from kafkatwist.config.resolver import ConfigResolver
 from kafkatwist.config.storage_config import StorageConfig
 from kafkatwist.postgres.cluster import PgCluster
 from kafkatwist.postgres.db import Database
+from kafkatwist.postgres.follower import PgFollowerLogs
 from kafkatwist.postgres.manager import PgLogManager
 from kafkatwist.postgres.marker_service import PgMarkerService
 from kafkatwist.postgres.markers import PgMarkerDelivery
@@ -71,6 +72,7 @@ class PostgresEngine:
     _verifier: PgTxnVerifier | None = field(default=None, init=False)
     _producer_expiration: ProducerIdExpiration | None = field(default=None, init=False)
     _periodic: TimerService | None = field(default=None, init=False)
+    _followers: PgFollowerLogs | None = field(default=None, init=False)
 
     def _parts(self) -> tuple[Database, PgMetadataStore, PgLogManager]:
         assert self._db is not None and self._metadata is not None and self._logs is not None
@@ -129,6 +131,7 @@ class PostgresEngine:
             db, self.clock, self.config.node_id, broker.transactions.coordinator.ensure_partitions
         )
         broker.transactions.remote = verifier
+        broker.followers = self._followers = PgFollowerLogs(db, broker.configs.log_config)
 
     async def directory_id(self) -> uuid.UUID | None:
         return None
@@ -146,7 +149,7 @@ class PostgresEngine:
             configs,
         )
         self._producer_expiration.start()
-        for started in (self._delivery, self._marker_service, self._verifier):
+        for started in (self._delivery, self._marker_service, self._verifier, self._followers):
             if started is not None:
                 started.start()
 
@@ -162,6 +165,8 @@ class PostgresEngine:
         for stopped in (self._marker_service, self._verifier):
             if stopped is not None:
                 stopped.stop()
+        if self._followers is not None:
+            self._followers.close()
         if self._logs is not None:
             await self._logs.close()
         if self._metadata is not None:
