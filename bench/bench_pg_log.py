@@ -2,7 +2,7 @@
 """Benchmark: the PostgreSQL partition log alone (appends and reads), no broker, no network client.
 
 Run: /work/main/.venv/bin/python bench/bench_pg_log.py [--mb 32] [--batch-kb 16]
-     [--in-flight 1,16,64] [--partitions 1,8] [--sync on,off]
+     [--in-flight 1,16,64] [--partitions 1,8] [--sync on,off] [--notify after]
 
 A PostgreSQL server of its own (L{PostgresServer}: a temporary directory,
 ``fsync=on``) and the log manager of one broker on a real reactor. Append:
@@ -13,6 +13,11 @@ commit), over C{--partitions} partitions, with ``synchronous_commit`` on
 (an acknowledgement waits for the WAL flush) and off. Read: the whole
 partition sequentially, 1 MiB per read, from the leader's tail cache (on the
 reactor thread) and from PostgreSQL (a leader with no tail cache).
+
+C{--notify}: how the followers are told of each commit: C{after} (kafkatwist's
+way: a NOTIFY of its own after the commit, coalesced per partition), C{inside}
+(a NOTIFY inside every append transaction, as before: PostgreSQL's async.c
+then holds a database-wide lock through each commit's WAL flush), C{none}.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -33,7 +41,8 @@ from twisted.internet.defer import Deferred, ensureDeferred, gatherResults  # no
 
 from kafkatwist.config.log_config import LogConfig  # noqa: E402
 from kafkatwist.messages import metadata_records as mr  # noqa: E402
-from kafkatwist.postgres.db import Database  # noqa: E402
+from kafkatwist.postgres import log_sql  # noqa: E402
+from kafkatwist.postgres.db import Database, notify  # noqa: E402
 from kafkatwist.postgres.manager import PgLogManager  # noqa: E402
 from kafkatwist.postgres.schema import migrate  # noqa: E402
 from kafkatwist.storage.interfaces import IPartitionLog  # noqa: E402
@@ -44,6 +53,24 @@ from kafkatwist.wire.validator import validate_produce_records  # noqa: E402
 
 MIB = 1024 * 1024
 NODE = 1
+T = TypeVar("T")
+
+
+class NotifyInsideDatabase(Database):
+    """The old way, for comparison: each append transaction sends its NOTIFY before committing."""
+
+    def run(self, work: Callable[[psycopg.Connection[Any]], T]) -> Deferred[T]:
+        if not (isinstance(work, partial) and work.func is log_sql.append_batches):
+            return super().run(work)
+        append: Any = work
+
+        def with_notify(conn: psycopg.Connection[Any]) -> T:
+            result: T = append(conn)
+            key = append.args[0].key
+            notify(conn, log_sql.DATA_CHANNEL, f"{key.topic}:{key.partition}:0:0:0:0")
+            return result
+
+        return super().run(with_notify)
 
 
 def make_batch(total_bytes: int, value_size: int = 1000) -> bytes:
@@ -58,16 +85,23 @@ def make_batch(total_bytes: int, value_size: int = 1000) -> bytes:
 class Bench:
     """One database, one metadata store; topics made per case."""
 
-    def __init__(self, dsn: str, sync: str, metadata: KRaftMetadataStore) -> None:
+    def __init__(
+        self, dsn: str, sync: str, metadata: KRaftMetadataStore, notify: str = "after"
+    ) -> None:
         self.dsn = dsn
-        self.db = Database(f"{dsn}?options=-csynchronous_commit%3D{sync}", reactor, size=4)
+        kind = NotifyInsideDatabase if notify == "inside" else Database
+        self.db = kind(f"{dsn}?options=-csynchronous_commit%3D{sync}", reactor, size=4)
         self.metadata = metadata
         self.config = LogConfig()
+        self.notify = notify
 
     def manager(self, tail_bytes: int) -> PgLogManager:
-        return PgLogManager(
+        logs = PgLogManager(
             self.db, self.metadata, NODE, reactor, lambda _: self.config, tail_bytes=tail_bytes
         )
+        if self.notify != "after":
+            logs.notifier = None
+        return logs
 
     async def topic(self, name: str, partitions: int) -> None:
         topic_id = uuid.uuid4()
@@ -149,18 +183,21 @@ async def main(args: argparse.Namespace) -> None:
         batch = make_batch(args.batch_kb * 1024)
         total = args.mb * MIB
         print(f"batch {len(batch)} bytes, {args.mb} MiB per case")
-        print(f"{'sync':>5} {'parts':>5} {'in flight':>9} {'MiB/s':>8} {'appends/s':>10}")
+        header = f"{'notify':>6} {'sync':>5} {'parts':>5} {'in flight':>9}"
+        print(f"{header} {'MiB/s':>8} {'appends/s':>10}")
         n = 0
-        for sync in args.sync.split(","):
-            bench = Bench(dsn, sync, metadata)
-            for partitions in (int(p) for p in args.partitions.split(",")):
-                for in_flight in (int(i) for i in args.in_flight.split(",")):
-                    n += 1
-                    mibs, rate = await append_case(
-                        bench, f"t{n}", batch, total, partitions, in_flight
-                    )
-                    print(f"{sync:>5} {partitions:>5} {in_flight:>9} {mibs:>8.1f} {rate:>10.0f}")
-            await bench.db.stop()
+        for how in args.notify.split(","):
+            for sync in args.sync.split(","):
+                bench = Bench(dsn, sync, metadata, how)
+                for partitions in (int(p) for p in args.partitions.split(",")):
+                    for in_flight in (int(i) for i in args.in_flight.split(",")):
+                        n += 1
+                        mibs, rate = await append_case(
+                            bench, f"t{n}", batch, total, partitions, in_flight
+                        )
+                        case = f"{how:>6} {sync:>5} {partitions:>5} {in_flight:>9}"
+                        print(f"{case} {mibs:>8.1f} {rate:>10.0f}")
+                await bench.db.stop()
         bench = Bench(dsn, "on", metadata)
         # The last append case's partition 0, read by a new leader with no tail cache.
         cold = await read_case(bench, f"t{n}")
@@ -191,6 +228,7 @@ def run() -> None:
     parser.add_argument("--in-flight", default="1,16,64")
     parser.add_argument("--partitions", default="1,8")
     parser.add_argument("--sync", default="on,off")
+    parser.add_argument("--notify", default="after")
     args = parser.parse_args()
     task.react(lambda _: ensureDeferred(main(args)))
 

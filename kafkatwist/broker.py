@@ -16,7 +16,7 @@ from functools import partial
 from attrs import define, field
 
 from kafkatwist.clock import ReactorTime, RunBlocking, now_ms
-from kafkatwist.cluster.interfaces import ICluster
+from kafkatwist.cluster.interfaces import ICluster, IFollowerLogs
 from kafkatwist.cluster.local import LocalCluster
 from kafkatwist.config.group_config import GroupConfig
 from kafkatwist.config.group_overrides import GroupConfigReader
@@ -120,6 +120,8 @@ class Broker:
     authorizer: StandardAuthorizer | None = None
     #: What sees every request (metrics, the trace, fault injection): L{kafkatwist.hooks}.
     hooks: list[RequestHook] = field(factory=list)
+    #: The partitions this broker serves consumers as a follower (KIP-392); None: leaders only.
+    followers: IFollowerLogs | None = None
 
     def now_ms(self) -> int:
         """The injected clock's time, in milliseconds."""

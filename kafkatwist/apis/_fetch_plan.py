@@ -15,8 +15,10 @@ import attrs
 from kafkatwist.apis._authz import authorize_cluster, denied_names
 from kafkatwist.apis._cluster import current_leader
 from kafkatwist.apis._downconvert import converted, refusal
-from kafkatwist.apis._partitions import find_partition
+from kafkatwist.apis._partitions import LeaderPartition, find_fetch_partition, find_partition
+from kafkatwist.apis._read_replica import CLIENT_METADATA_VERSION, preferred_read_replica
 from kafkatwist.apis._spec import RequestContext
+from kafkatwist.cluster.interfaces import IFollowerLog, IFollowerLogs
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.fetchsessions.contexts import is_from_follower
 from kafkatwist.messages.fetch import (
@@ -169,11 +171,24 @@ def revoked_topics(
     return revoked
 
 
-def _target(ctx: RequestContext, topic: TopicState | ErrorCode, fp: FetchPartition) -> _Target:
+def _target(
+    ctx: RequestContext,
+    topic: TopicState | ErrorCode,
+    fp: FetchPartition,
+    followers: IFollowerLogs | None,
+) -> tuple[_Target, IFollowerLog | None]:
+    """The partition's log or error; with C{followers}, a follower's view where it is one."""
     if isinstance(topic, ErrorCode):
-        return topic
-    partition = find_partition(ctx, topic, fp.partition, fp.current_leader_epoch)
-    return partition if isinstance(partition, ErrorCode) else partition.log()
+        return topic, None
+    if followers is None:
+        partition = find_partition(ctx, topic, fp.partition, fp.current_leader_epoch)
+        return (partition if isinstance(partition, ErrorCode) else partition.log()), None
+    found = find_fetch_partition(ctx, topic, fp.partition, fp.current_leader_epoch, followers)
+    if isinstance(found, ErrorCode):
+        return found, None
+    if isinstance(found, LeaderPartition):
+        return found.log(), None
+    return found, found
 
 
 #: The partition errors a v16+ answer names the current leader with (KIP-951).
@@ -260,13 +275,26 @@ class Plan:
         self._ctx = ctx
         #: The live leaders named in current leaders (KIP-951), by node id.
         self.nodes: dict[int, NodeEndpoint] = {}
+        # KIP-392: a consumer with client metadata (v11+) may fetch from a follower, and
+        # is sent to one by the leader's replica selector (an engine whose followers serve).
+        consumer = ctx.api_version >= CLIENT_METADATA_VERSION and not is_from_follower(request)
+        followers = ctx.broker.followers if consumer else None
+        selector = ctx.broker.config.replica_selector_class
+        self._selector = selector if followers is not None else ""
+        self._client_rack = request.rack_id
+        #: The follower views among the logs, by id(log).
+        self.follower_logs: dict[int, IFollowerLog] = {}
+        #: Whether a partition was answered with a preferred read replica (answer at once).
+        self.redirected = False
         resolved = [(ft, _find_topic(image, ft, by_id)) for ft in request.topics]
         if ctx.broker.authorizer is not None:
             resolved = authorized_topics(ctx, request, resolved)
         for ft, topic in resolved:
             slots = []
             for fp in ft.partitions:
-                target = _target(ctx, topic, fp)
+                target, follower = _target(ctx, topic, fp, followers)
+                if follower is not None:
+                    self.follower_logs[id(follower)] = follower
                 leader = _current_leader(ctx, topic, fp.partition, target, self.nodes)
                 slots.append(_Slot(fp, topic, target, leader))
             for slot in slots:
@@ -310,6 +338,8 @@ class Plan:
         if refused is not None:
             slot.part = partition_error(fp.partition, refused)
             self.errors = True
+            return
+        if await self._elsewhere(slot, log):
             return
         hw = log.high_watermark
         lso = log.last_stable_offset
@@ -374,6 +404,47 @@ class Plan:
             ),
             records=records,
         )
+
+    async def _elsewhere(self, slot: _Slot, log: IPartitionLog) -> bool:
+        """
+        KIP-392: whether the partition is answered without a read here.
+
+        A follower's view first catches up with PostgreSQL if the fetch is past
+        what it knows (answering its error if it cannot); a leader answers a
+        consumer its replica selector sends to a follower with that
+        C{preferred_read_replica}, the offsets and no records (Kafka's
+        C{ReplicaManager.readFromLog}).
+        """
+        fp = slot.fp
+        follower = self.follower_logs.get(id(log))
+        if follower is not None:
+            try:
+                await follower.catch_up(fp.fetch_offset)
+            except KafkaError as e:
+                slot.part = partition_error(fp.partition, e.code)
+                self.errors = True
+                return True
+            return False
+        if not self._selector or isinstance(slot.topic, ErrorCode):
+            return False
+        preferred = preferred_read_replica(
+            self._ctx, self._selector, self._client_rack, slot.topic, fp.partition,
+            fp.fetch_offset, log,
+        )  # fmt: skip
+        if preferred is None:
+            return False
+        slot.part = PartitionData(
+            partition_index=fp.partition,
+            error_code=0,
+            high_watermark=log.high_watermark,
+            last_stable_offset=log.last_stable_offset,
+            log_start_offset=log.log_start_offset,
+            aborted_transactions=None,
+            preferred_read_replica=preferred,
+            records=b"",
+        )
+        self.redirected = True
+        return True
 
     def enough(self, logs: Iterable[IPartitionLog], min_bytes: int) -> bool:
         """

@@ -17,6 +17,13 @@ C{ReplicaManager.getPartitionOrError} and C{Partition.getLocalLog}:
 
 With the file engine (L{kafkatwist.cluster.local.LocalCluster}) this broker
 leads every partition, so NOT_LEADER_OR_FOLLOWER is never answered.
+
+A consumer's Fetch may also be served by a follower (KIP-392, Kafka's
+C{FetchParams.fetchOnlyLeader} false: a consumer that sent its client
+metadata, Fetch v11+): L{find_fetch_partition} answers a replica's follower
+view (C{broker.followers}, an engine whose followers can serve) where
+L{find_partition} answers NOT_LEADER_OR_FOLLOWER, after the same checks
+(Kafka's C{Partition.localLogWithEpochOrThrow} with C{requireLeader} false).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from attrs import define
 
 from kafkatwist.apis._offsets import NO_LEADER_EPOCH, leader_epoch_error
 from kafkatwist.apis._spec import RequestContext
+from kafkatwist.cluster.interfaces import IFollowerLog, IFollowerLogs
 from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.storage.interfaces import IPartitionLog
 from kafkatwist.storage.kraft import TopicState
@@ -71,6 +79,36 @@ def find_partition(
     """
     if topic is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    leads = _check(ctx, topic, index, current_leader_epoch)
+    if isinstance(leads, ErrorCode):
+        return leads
+    if not leads:
+        return ErrorCode.NOT_LEADER_OR_FOLLOWER
+    return _leader_partition(ctx, topic, index)
+
+
+def find_fetch_partition(
+    ctx: RequestContext,
+    topic: TopicState | None,
+    index: int,
+    current_leader_epoch: int,
+    followers: IFollowerLogs,
+) -> LeaderPartition | IFollowerLog | ErrorCode:
+    """L{find_partition}, but a partition led elsewhere is answered with the follower's view."""
+    if topic is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    leads = _check(ctx, topic, index, current_leader_epoch)
+    if isinstance(leads, ErrorCode):
+        return leads
+    if not leads:
+        return followers.follower_log(topic, index)
+    return _leader_partition(ctx, topic, index)
+
+
+def _check(
+    ctx: RequestContext, topic: TopicState, index: int, current_leader_epoch: int
+) -> bool | ErrorCode:
+    """Whether this broker leads the partition (else it is a replica), or the error to answer."""
     state = topic.partitions.get(index)
     if state is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
@@ -81,8 +119,12 @@ def find_partition(
     fenced = leader_epoch_error(state.leader_epoch, current_leader_epoch)
     if fenced is not None:
         return fenced
-    if not leads:
-        return ErrorCode.NOT_LEADER_OR_FOLLOWER
+    return leads
+
+
+def _leader_partition(
+    ctx: RequestContext, topic: TopicState, index: int
+) -> LeaderPartition | ErrorCode:
     found = LeaderPartition(ctx.broker.partitions, topic, index)
     try:
         found.log()

@@ -65,9 +65,16 @@ Version notes:
 * Never read or set (C{SPEC.unused_fields}): the follower fields (replica
   state's epoch, last fetched epoch and the diverging epoch it detects,
   replica directory id, high watermark): a single broker has no followers,
-  and Kafka's consumer sends none of them; ``rack_id`` and the preferred read
-  replica (KIP-392: the only replica is the leader, so always -1);
-  ``cluster_id`` and the snapshot id (the KRaft metadata log's own Fetch).
+  and Kafka's consumer sends none of them; ``cluster_id`` and the snapshot id
+  (the KRaft metadata log's own Fetch).
+* fetch from follower (KIP-392, L{kafkatwist.apis._fetch_plan}): on an engine
+  whose followers serve (PostgreSQL: C{broker.followers}), a consumer's
+  fetch (v11+, replica id < 0) of a partition this broker is a follower of
+  is answered from the follower's view, after the same epoch checks; with
+  C{replica.selector.class} the leader answers a consumer whose ``rack_id``
+  selects a follower with ``preferred_read_replica``, the offsets and no
+  records, at once (L{kafkatwist.apis._read_replica}). The file engine
+  answers -1 (the only replica is the leader).
 """
 
 from __future__ import annotations
@@ -125,7 +132,8 @@ async def _poll(
         moved meanwhile: the session is to be read again.
     """
     await plan.read_all()
-    if plan.total >= request.min_bytes or plan.errors or not (plan.logs or context.watching):
+    done = plan.errors or plan.redirected
+    if plan.total >= request.min_bytes or done or not (plan.logs or context.watching):
         return True
     watch = FetchWatch(clock)
     context.park(watch.wake)
@@ -148,7 +156,7 @@ async def _poll(
             reread = list(unread.values())
             unread.clear()
             await plan.reread(reread)
-            if plan.total >= request.min_bytes or plan.errors:
+            if plan.total >= request.min_bytes or plan.errors or plan.redirected:
                 break
             watch.arm(plan.watched(reread))
         if unread and not context.woken:
@@ -186,9 +194,6 @@ SPEC = ApiSpec(
     unused_fields={
         "FetchRequest.cluster_id": "the KRaft metadata log's Fetch only (KIP-595); Kafka's "
         "broker handler never reads it",
-        "FetchRequest.rack_id": "KIP-392 picks a preferred read replica among followers; "
-        "the only replica is this leader",
-        "PartitionData.preferred_read_replica": "KIP-392: no follower to prefer, -1 (the default)",
         "ReplicaState.replica_epoch": "follower-only (KIP-903): a single broker has no followers",
         "FetchPartition.last_fetched_epoch": "sent by followers for truncation detection "
         "(KIP-320); Kafka's consumer sends none and a single broker has no followers",

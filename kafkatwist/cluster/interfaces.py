@@ -21,6 +21,9 @@ from typing import Protocol
 from attrs import field, frozen
 from twisted.internet.defer import Deferred
 
+from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.metadata_image import TopicState
+
 
 @frozen
 class BrokerEndpoint:
@@ -99,3 +102,21 @@ class ICluster(Protocol):
 
     def stop(self) -> Deferred[None]:
         """Deregister (a clean shutdown hands this broker's partitions over at once)."""
+
+
+class IFollowerLog(IPartitionLog, Protocol):
+    """
+    A partition as a follower serves it to consumers (KIP-392 fetch from follower).
+
+    Only reads and waiters work; what a leader does fails with NOT_LEADER_OR_FOLLOWER.
+    """
+
+    def catch_up(self, offset: int) -> Deferred[None]:
+        """Fires once the view knows the partition's state, read again if behind C{offset}."""
+
+
+class IFollowerLogs(Protocol):
+    """The partitions this broker serves as a follower (an engine whose followers can)."""
+
+    def follower_log(self, topic: TopicState, partition: int) -> IFollowerLog:
+        """The follower's view of C{topic}-C{partition} (made on first use)."""

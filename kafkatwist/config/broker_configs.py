@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from attrs import frozen
 
+from kafkatwist.cluster.replica_selector import REPLICA_SELECTORS
 from kafkatwist.config import topic_config
 from kafkatwist.config.group_broker_configs import GROUP_BROKER_FEEDS, GROUP_BROKER_ROWS
 from kafkatwist.config.kafka_keys import KAFKA_PREFIXES, MORE_KAFKA_KEYS
@@ -157,6 +158,9 @@ BROKER_CONFIGS: dict[str, BrokerConfigDef] = {
                         "written (0 disables).", at_least(0),
                         feeds="metadata_log_max_snapshot_interval_ms"),
         BrokerConfigDef("broker.rack", TYPE_STRING, None, _R, "The rack of the broker."),
+        BrokerConfigDef("replica.selector.class", TYPE_STRING, None, _R,
+                        "The replica a consumer is sent to fetch from (KIP-392; PostgreSQL).",
+                        one_of(*REPLICA_SELECTORS), feeds="replica_selector_class"),
         BrokerConfigDef("broker.heartbeat.interval.ms", TYPE_INT, "2000", _R,
                         "The interval between broker heartbeats to the controller."),
         BrokerConfigDef("broker.session.timeout.ms", TYPE_INT, "9000", _R,

@@ -244,6 +244,8 @@ class BrokerConfig:
     telemetry_max_bytes: int = _default("telemetry.max.bytes", int)
     # The Prometheus and /healthz listener (kafkatwist.metrics); empty: none.
     metrics_listener: str = _default("kafkatwist.metrics.listener", str)
+    # KIP-392's replica selector (kafkatwist.apis._read_replica); empty: none.
+    replica_selector_class: str = ""
     # The authorizer (kafkatwist.security.authorizer): none when the class name is empty.
     authorizer_class_name: str = _default("authorizer.class.name", str)
     # The authorizer's own keys, outside Kafka's broker config table (DescribeConfigs

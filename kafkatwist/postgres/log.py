@@ -13,9 +13,10 @@ patched, outside the CRC), the producer state and epoch cache updated at
 once (so the next request's checks see them, as in the file engine), and
 the batches queued. One transaction at a time per partition writes the
 queue: the fence (C{partitions} row: leader, leader epoch, next offset), the
-batch rows, new epochs, aborted transactions and a NOTIFY; appends queued
-meanwhile go together in the next one (group commit). The high watermark is
-the committed end: an acknowledgement means the transaction committed.
+batch rows, new epochs and aborted transactions; appends queued meanwhile go
+together in the next one (group commit). The high watermark is the committed
+end: an acknowledgement means the transaction committed. After the commit
+the followers are told (L{kafkatwist.postgres.notifier}: a NOTIFY of its own).
 
 Failures:
 
@@ -169,6 +170,7 @@ class PgPartitionLog(PgLogState):
         for pending in group:
             pending.done.callback(pending.info)
         self._waiters.release(self._high_watermark)
+        self._announce()
 
     def _write_failed(self, failure: Failure, failed: list[PendingAppend]) -> None:
         error = failure.value

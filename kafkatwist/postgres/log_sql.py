@@ -23,7 +23,6 @@ from attrs import frozen
 
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.postgres.db import notify
 from kafkatwist.storage.checkpoints import EpochEntry
 from kafkatwist.storage.txn_index import AbortedTxn
 from kafkatwist.wire.batch import (
@@ -31,7 +30,7 @@ from kafkatwist.wire.batch import (
     parse_batch_header,
 )
 
-#: The channel a partition's new end offset is announced on (L{data_payload}).
+#: The channel a partition's leader announces its new state on (L{kafkatwist.postgres.notifier}).
 DATA_CHANNEL = "kafkatwist_data"
 #: Rows a read fetches at a time while its byte budget lasts.
 READ_PAGE_ROWS = 64
@@ -54,17 +53,6 @@ class OffsetMismatch(KafkaError):
 
     def __init__(self, message: str) -> None:
         super().__init__(ErrorCode.KAFKA_STORAGE_ERROR, message)
-
-
-def data_payload(topic: str, partition: int, end_offset: int) -> str:
-    """The C{kafkatwist_data} payload: C{topic:partition:end offset} (':' is no topic char)."""
-    return f"{topic}:{partition}:{end_offset}"
-
-
-def parse_data_payload(payload: str) -> tuple[str, int, int]:
-    """C{(topic, partition, end offset)} of a L{data_payload}; C{ValueError} if malformed."""
-    topic, partition, end = payload.rsplit(":", 2)
-    return topic, int(partition), int(end)
 
 
 @frozen
@@ -144,8 +132,8 @@ def append_batches(work: AppendWork, conn: psycopg.Connection[Any]) -> None:
     """
     The append transaction: the fence, the batch rows, new epochs and aborted transactions.
 
-    Sent pipelined (one round trip before the commit). The NOTIFY goes out
-    at commit.
+    Sent pipelined (one round trip before the commit). No NOTIFY: the
+    leader sends it after the commit (L{kafkatwist.postgres.notifier}).
 
     @raise NotLeader: The C{partitions} row has another leader or epoch (or none).
     @raise OffsetMismatch: Its next offset is not C{expected_base}.
@@ -192,7 +180,6 @@ def _append_pipelined(
                         for a in work.aborted
                     ],
                 )
-        notify(conn, DATA_CHANNEL, data_payload(key.topic, p, work.expected_base + work.count))
         return fence.fetchone()
 
 

@@ -23,6 +23,7 @@ from kafkatwist.errors import ErrorCode, KafkaError
 from kafkatwist.postgres import log_sql as sql
 from kafkatwist.postgres.db import Database
 from kafkatwist.postgres.log_append import PgProducerStateTable, collect_aborted
+from kafkatwist.postgres.notifier import DataNotifier, DataState
 from kafkatwist.postgres.tail import TailCache
 from kafkatwist.producers.state import ProducerStateTable
 from kafkatwist.storage.checkpoints import EpochEntry
@@ -62,6 +63,8 @@ class PgLogState:
     _producer_state: ProducerStateTable = Factory(PgProducerStateTable)
     _aborted: list[AbortedTxn] = Factory(list)
     tail_bytes: int = DEFAULT_TAIL_BYTES
+    #: Announces the state to the followers after each commit (None: nobody listens).
+    _notifier: DataNotifier | None = None
     _tail: TailCache = field(init=False)
     _waiters: HighWatermarkWaiters = Factory(HighWatermarkWaiters)
     _stale: bool = False
@@ -238,6 +241,17 @@ class PgLogState:
     def _run(self, work: Callable[..., T], *args: object) -> Deferred[T]:
         return self._db.run(partial(work, *args))
 
+    def data_state(self) -> DataState:
+        """The state the followers learn (L{kafkatwist.postgres.notifier})."""
+        return DataState(
+            self.topic, self.partition, self._high_watermark, self.last_stable_offset,
+            self._log_start_offset, self._appended_bytes,
+        )  # fmt: skip
+
+    def _announce(self) -> None:
+        if self._notifier is not None and self._deposed is None:
+            self._notifier.announce(self.data_state)
+
     def _depose(self, reason: str) -> None:
         if self._deposed is None:
             self._deposed = reason
@@ -251,3 +265,4 @@ class PgLogState:
         self._producer_state.on_log_start_offset(offset)
         self._tail.drop_below(offset)
         self._aborted = [a for a in self._aborted if a.last_offset >= offset]
+        self._announce()

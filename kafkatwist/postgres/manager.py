@@ -32,6 +32,7 @@ from kafkatwist.postgres import log_sql as sql
 from kafkatwist.postgres.db import Database
 from kafkatwist.postgres.log import PgPartitionLog
 from kafkatwist.postgres.log_state import DEFAULT_TAIL_BYTES
+from kafkatwist.postgres.notifier import DataNotifier
 from kafkatwist.storage.executor import chain
 from kafkatwist.storage.interfaces import IMetadataStore, IPartitionLog
 
@@ -59,6 +60,10 @@ class PgLogManager:
     _logs: dict[tuple[str, int], PgPartitionLog] = Factory(dict)
     #: Per partition, the load under way and the epoch it is for.
     _loading: dict[tuple[str, int], tuple[int, Deferred[IPartitionLog]]] = field(factory=dict)
+    #: Tells the followers of each commit (None: no broker follows these logs).
+    notifier: DataNotifier | None = field(
+        default=Factory(lambda self: DataNotifier(self._db), takes_self=True)
+    )
 
     _log = Logger()
 
@@ -125,7 +130,7 @@ class PgLogManager:
     def _new_log(self, key: sql.PartitionKey, epoch: int, config: LogConfig) -> PgPartitionLog:
         return PgPartitionLog(
             key.topic, key.partition, config, self._db, self._clock, self.node_id, key, epoch,
-            tail_bytes=self.tail_bytes,
+            tail_bytes=self.tail_bytes, notifier=self.notifier,
         )  # fmt: skip
 
     def become_leader(

@@ -33,6 +33,7 @@ from kafkatwist.config.storage_config import StorageConfig
 from kafkatwist.postgres.cleaner import PgCleanerManager
 from kafkatwist.postgres.cluster import PgCluster
 from kafkatwist.postgres.db import IDLE_IN_TRANSACTION_TIMEOUT_MS, Database
+from kafkatwist.postgres.follower import PgFollowerLogs
 from kafkatwist.postgres.log import PgPartitionLog
 from kafkatwist.postgres.manager import PgLogManager
 from kafkatwist.postgres.marker_service import PgMarkerService
@@ -90,6 +91,7 @@ class PostgresEngine:
     _periodic: TimerService | None = field(default=None, init=False)
     _cleaner_db: Database | None = field(default=None, init=False)
     _cleaner: LogCleaner[PgPartitionLog] | None = field(default=None, init=False)
+    _followers: PgFollowerLogs | None = field(default=None, init=False)
 
     def _parts(self) -> tuple[Database, PgMetadataStore, PgLogManager]:
         assert self._db is not None and self._metadata is not None and self._logs is not None
@@ -154,6 +156,7 @@ class PostgresEngine:
             db, self.clock, self.config.node_id, broker.transactions.coordinator.ensure_partitions
         )
         broker.transactions.remote = verifier
+        broker.followers = self._followers = PgFollowerLogs(db, broker.configs.log_config)
 
     async def directory_id(self) -> uuid.UUID | None:
         return None
@@ -171,7 +174,7 @@ class PostgresEngine:
             configs,
         )
         self._producer_expiration.start()
-        for started in (self._delivery, self._marker_service, self._verifier):
+        for started in (self._delivery, self._marker_service, self._verifier, self._followers):
             if started is not None:
                 started.start()
         self._cleaner = self._start_cleaner(logs, configs)
@@ -214,6 +217,8 @@ class PostgresEngine:
         for stopped in (self._marker_service, self._verifier):
             if stopped is not None:
                 stopped.stop()
+        if self._followers is not None:
+            self._followers.close()
         if self._logs is not None:
             await self._logs.close()
         if self._metadata is not None:

@@ -6,6 +6,8 @@
 Metadata through each of them lists all three; stopped (SIGTERM) after the
 test, the database dropped.
 
+``rack_aware_cluster``: the same with C{replica.selector.class} rack-aware (KIP-392).
+
 ``own_postgres``: a PostgreSQL server of the test's own, for tests that kill
 it; ``outage_cluster`` is three brokers over it.
 
@@ -14,14 +16,15 @@ The brokers' logs are printed at teardown: pytest shows them for a failing test.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from kafkatwist.cluster.replica_selector import RACK_AWARE_SELECTOR
 from kafkatwist.testing.postgres import PostgresServer
 from tests.cluster.clients import wait_for_brokers
-from tests.cluster.harness import Cluster
+from tests.cluster.harness import FAST_FAILOVER, Cluster
 from tests.postgres_support import fresh_database
 
 
@@ -36,9 +39,14 @@ class _Finalizers:
         self._add(lambda: f(*args))
 
 
-def running_cluster(directory: Path, dsn: str, postgres: PostgresServer | None) -> Cluster:
+def running_cluster(
+    directory: Path,
+    dsn: str,
+    postgres: PostgresServer | None,
+    properties: Mapping[str, str] = FAST_FAILOVER,
+) -> Cluster:
     """Three brokers over C{dsn}, started, each one's Metadata listing all three."""
-    cluster = Cluster(directory, storage=dsn, postgres=postgres)
+    cluster = Cluster(directory, storage=dsn, postgres=postgres, properties=properties)
     try:
         cluster.start()
         expected = {node.node_id: node.bootstrap for node in cluster.nodes}
@@ -55,6 +63,18 @@ def running_cluster(directory: Path, dsn: str, postgres: PostgresServer | None) 
 def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
     dsn = fresh_database(_Finalizers(request.addfinalizer))
     running = running_cluster(tmp_path, dsn, None)
+    try:
+        yield running
+    finally:
+        running.stop()
+        print(running.outputs())
+
+
+@pytest.fixture
+def rack_aware_cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    dsn = fresh_database(_Finalizers(request.addfinalizer))
+    properties = {**FAST_FAILOVER, "replica.selector.class": RACK_AWARE_SELECTOR}
+    running = running_cluster(tmp_path, dsn, None, properties)
     try:
         yield running
     finally:

@@ -14,7 +14,8 @@ from twisted.internet.defer import Deferred, DeferredList, gatherResults
 from kafkatwist.cluster.local import LeadershipTracker
 from kafkatwist.config.log_config import LogConfig
 from kafkatwist.errors import ErrorCode, KafkaError
-from kafkatwist.postgres.log_sql import DATA_CHANNEL, parse_data_payload
+from kafkatwist.postgres.log_sql import DATA_CHANNEL
+from kafkatwist.postgres.notifier import parse_data_payload
 from kafkatwist.producers.state import ProducerStateError
 from kafkatwist.storage.checkpoints import EpochEntry
 from kafkatwist.storage.interfaces import IPartitionLog
@@ -190,7 +191,8 @@ async def test_waiters_fire_on_commit_and_notify_is_sent(env: PgLogEnv) -> None:
     await append(log, client_batch(count=3))
     assert await waiter == 3
     await until(lambda: len(heard) >= 2, "the NOTIFY heard")
-    assert parse_data_payload(str(heard[1])) == ("t", 0, 3)
+    state = parse_data_payload(str(heard[1]))
+    assert (state.topic, state.partition, state.high_watermark) == ("t", 0, 3)
 
 
 @pytest_twisted.ensureDeferred
