@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -63,7 +63,7 @@ def measure(
     if rack:
         settings["client.rack"] = rack
     consumer = Consumer(settings)
-    consumer.assign([TopicPartition(TOPIC, 0, -1)])  # the end: only new messages
+    consumer.assign([TopicPartition(TOPIC, 0, OFFSET_END)])  # only new messages
     for _ in range(10):
         consumer.poll(0.2)  # connect, learn the preferred replica, start long-polling
     latencies: list[float] = []
