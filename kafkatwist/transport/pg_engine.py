@@ -92,6 +92,7 @@ class PostgresEngine:
     _cleaner_db: Database | None = field(default=None, init=False)
     _cleaner: LogCleaner[PgPartitionLog] | None = field(default=None, init=False)
     _followers: PgFollowerLogs | None = field(default=None, init=False)
+    _cluster_db: Database | None = field(default=None, init=False)
 
     def _parts(self) -> tuple[Database, PgMetadataStore, PgLogManager]:
         assert self._db is not None and self._metadata is not None and self._logs is not None
@@ -126,9 +127,15 @@ class PostgresEngine:
 
     def cluster(self) -> ICluster | None:
         db, metadata, logs = self._parts()
+        # Heartbeats get a connection of their own: a backlog of appends and
+        # reads in the pool must never delay a lease renewal past its expiry.
+        self._cluster_db = Database(
+            self.storage.url or "", self.reactor, 1, name="kafkatwist-pg-cluster",
+            idle_timeout_ms=db.idle_timeout_ms,
+        )  # fmt: skip
         self._cluster = PgCluster(
             self.config.node_id,
-            db,
+            self._cluster_db,
             metadata,
             self.clock,
             MembershipConfig.from_properties(self.config.properties),
@@ -223,12 +230,15 @@ class PostgresEngine:
             await self._logs.close()
         if self._metadata is not None:
             self._metadata.close()
+        if self._cluster_db is not None:
+            await self._cluster_db.stop()
         if self._db is not None:
             await self._db.stop()
 
     def kill(self) -> None:
-        if self._cleaner_db is not None:
-            self._cleaner_db.stop()
+        for db in (self._cleaner_db, self._cluster_db):
+            if db is not None:
+                db.stop()
         if self._metadata is not None:
             self._metadata.close()
         if self._db is not None:
