@@ -113,6 +113,19 @@ class LongPollTests(SynchronousTestCase):
         self.assertEqual([self.offsets(p) for p in parts], [[], [], [0]])
         self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
 
+    def test_closed_log_ends_the_wait(self) -> None:
+        """
+        A parked fetch whose log closes (the broker stops) answers at once: the closed log's
+        waiters fire without its high watermark moving, and waiting on it again would spin.
+        """
+        d = self.fetch(min_bytes=10 * self.one)
+        self.append(self.logs[0])
+        self.assertNoResult(d)
+        self.successResultOf(self.logs[1].close())
+        parts = self.parts(self.successResultOf(d))
+        self.assertEqual([self.offsets(p) for p in parts], [[0], [], []])
+        self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
+
     def test_cancel_forgets_every_waiter(self) -> None:
         """A cancelled parked fetch leaves no timer, and later appends do not touch it."""
         d = self.fetch(min_bytes=10 * self.one)
