@@ -14,6 +14,7 @@ from kafkatwist.messages.fetch import (
     PartitionData,
 )
 from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.record import build_batch
 from tests.brokers import call, clock_of, log_of, make_broker
@@ -121,7 +122,9 @@ class LongPollTests(SynchronousTestCase):
         d = self.fetch(min_bytes=10 * self.one)
         self.append(self.logs[0])
         self.assertNoResult(d)
-        self.successResultOf(self.logs[1].close())
+        closing = self.logs[1]
+        assert isinstance(closing, PartitionLog)  # the file engine's log, closed by its manager
+        self.successResultOf(closing.close())
         parts = self.parts(self.successResultOf(d))
         self.assertEqual([self.offsets(p) for p in parts], [[0], [], []])
         self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
