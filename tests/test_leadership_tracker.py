@@ -80,3 +80,32 @@ class TrackerTests(SynchronousTestCase):
         self.assertEqual(self.prepared, [("t", 0, 4), ("t", 0, 4)])
         tracker.changed()
         self.assertEqual(len(self.prepared), 2)
+
+    def test_settled_fires_once_the_elections_are_told(self) -> None:
+        """C{settled} waits for the elections whose C{prepare} (a log load) is still running."""
+        loading: Deferred[object] = Deferred()
+        tracker = LeadershipTracker(self.store, 1, lambda topic, partition, epoch: loading)
+        listener = Recorder()
+        tracker.add_listener(listener)
+        self.successResultOf(tracker.settled())
+        self.successResultOf(
+            self.store.append(
+                [
+                    mr.TopicRecord(name="t", topic_id=TOPIC_ID),
+                    mr.PartitionRecord(
+                        partition_id=0,
+                        topic_id=TOPIC_ID,
+                        replicas=(1,),
+                        isr=(1,),
+                        leader=1,
+                        leader_epoch=3,
+                    ),
+                ]
+            )
+        )
+        tracker.changed()
+        settled = tracker.settled()
+        self.assertNoResult(settled)
+        loading.callback(None)
+        self.successResultOf(settled)
+        self.assertEqual(listener.told, [("elected", "t", 0, 3)])

@@ -50,8 +50,12 @@ class FetchWatch:
             waiter = log.add_waiter(high_watermark)
             if waiter.called:
                 # Already past (or the log closed or went offline): a re-read will tell.
-                waiter.addErrback(lambda _f: None)
+                fired: list[object] = []
+                waiter.addBoth(fired.append)
                 self._moved[key] = log
+                if not (fired and isinstance(fired[0], int) and fired[0] > high_watermark):
+                    # Closed or offline: nothing will move it, waiting again would spin.
+                    self.expired = True
                 continue
             self._waiters[key] = waiter
             waiter.addBoth(self._fired, key)

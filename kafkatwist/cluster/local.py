@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from attrs import define, field
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -67,6 +67,13 @@ class LeadershipTracker:
         self._listeners.append(listener)
         for (topic, partition), epoch in sorted(self._led.items()):
             self._call(listener.on_election, topic, partition, epoch)
+
+    def settled(self) -> Deferred[None]:
+        """Fires once the changes being told now are told (their C{prepare} done or failed)."""
+        pending = list(self._pending.values())
+        if not pending:
+            return succeed(None)
+        return DeferredList(pending, consumeErrors=True).addCallback(lambda _: None)
 
     def changed(self, records: Sequence[Any] = ()) -> None:
         """

@@ -22,7 +22,8 @@ L{PgCluster} is the PostgreSQL engine's L{kafkatwist.cluster.interfaces.ICluster
   of its own partitions to the other live brokers, then deregisters.
 - A L{LeadershipTracker} turns the image's leadership into elections
   (after C{prepare}: the log manager's C{become_leader}) and resignations
-  (then C{release}: its C{resign}).
+  (then C{release}: its C{resign}). C{start} fires once the elections of
+  the first heartbeat's image are told (their logs loaded).
 """
 
 from __future__ import annotations
@@ -201,11 +202,14 @@ class PgCluster:
         d = self.heartbeat()
         d.addErrback(self._failed, "The first heartbeat")
 
-        def follow(_: object) -> None:
+        def follow(_: object) -> Deferred[None]:
             self._db.listen(membership.BROKERS_CHANNEL, self._notified)
             self._metadata.subscribe(self._tracker.changed)
             self._tracker.changed()
             self._schedule()
+            # Started once the partitions led now are loaded and told, as a Kafka broker
+            # serves requests after its first metadata publish made it their leader.
+            return self._tracker.settled()
 
         return d.addCallback(follow)
 

@@ -21,6 +21,8 @@ connects again, so service resumes by itself when PostgreSQL returns.
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -191,6 +193,8 @@ class Database:
         self._stopping.set()
         pool, self._pool = self._pool, None
         listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.wake()
         if pool is None and not listeners:
             return succeed(None)
 
@@ -220,7 +224,13 @@ class Database:
 
 @define
 class _Listener:
-    """One LISTEN connection in a thread of its own (see L{Database.listen})."""
+    """
+    One LISTEN connection in a thread of its own (see L{Database.listen}).
+
+    The thread sleeps in C{select} on the connection's socket and on a pipe
+    that L{wake} writes to: it wakes for a notification, or at once when
+    the database stops (no polling interval to wait out).
+    """
 
     dsn: str
     channel: str
@@ -228,16 +238,30 @@ class _Listener:
     reactor: Any
     stopping: threading.Event
     _thread: threading.Thread | None = field(default=None, init=False)
+    _wake_r: int = field(default=-1, init=False)
+    _wake_w: int = field(default=-1, init=False)
 
     def start(self) -> None:
+        self._wake_r, self._wake_w = os.pipe()
         self._thread = threading.Thread(
             target=self._loop, name=f"kafkatwist-pg-listen-{self.channel}", daemon=True
         )
         self._thread.start()
 
+    def wake(self) -> None:
+        """Wake the thread (it then sees C{stopping}); before L{join}, which closes the pipe."""
+        if self._wake_w >= 0:
+            os.write(self._wake_w, b"x")
+
     def join(self) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        """Wait for the thread (after L{wake}); then close the pipe."""
+        if self._thread is None:
+            return
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive() and self._wake_r >= 0:
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+            self._wake_r = self._wake_w = -1
 
     def _loop(self) -> None:
         failures = 0
@@ -248,7 +272,10 @@ class _Listener:
                     failures = 0
                     self.reactor.callFromThread(self.callback, None)
                     while not self.stopping.is_set():
-                        for note in conn.notifies(timeout=0.5):
+                        readable, _, _ = select.select([conn.fileno(), self._wake_r], [], [])
+                        if self._wake_r in readable:
+                            continue  # woken: stopping
+                        for note in conn.notifies(timeout=0):
                             self.reactor.callFromThread(self.callback, note.payload)
             except CONNECTION_ERRORS as e:
                 failures += 1

@@ -4,7 +4,8 @@ The coordinator's side and the table are described in
 L{kafkatwist.postgres.markers}: this broker drains the C{txn_markers} rows of
 the partitions it leads, writes each marker through
 L{Partitions.write_txn_marker}, deletes the rows and NOTIFYs
-C{kafkatwist_txn_markers_done}.
+C{kafkatwist_txn_markers_done}. The coordinator of this broker hands it
+the markers of the partitions led here directly (L{PgMarkerService.write_led}).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import psycopg
 from attrs import define, field
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -174,34 +175,53 @@ class PgMarkerService:
         for row in rows:
             if key not in self._led or self._stopped:
                 break
-            try:
-                await self._partitions.write_txn_marker(
-                    key[0],
-                    key[1],
-                    row.producer_id,
-                    row.producer_epoch,
-                    row.coordinator_epoch,
-                    row.commit,
-                    transaction_version=row.transaction_version,
-                )
-            except KafkaError as e:
-                if e.code in RETRIABLE:
-                    retry = True
-                    break
-                self._log.warn(
-                    "Gave up the marker of producer {pid} to {topic}-{partition}: {error}",
-                    pid=row.producer_id,
-                    topic=key[0],
-                    partition=key[1],
-                    error=e,
-                )
-            else:
-                if key[0] == OFFSETS_TOPIC and self.on_offsets_marker is not None:
-                    self.on_offsets_marker(key[1], row.producer_id, row.commit)
+            if not await self._write(key, row):
+                retry = True
+                break
             written.append(row)
         if written:
             await self._db.run(lambda conn: _delete(conn, written))
         return retry
+
+    def write_led(self, topic: str, marker: Marker) -> Deferred[bool]:
+        """
+        Write C{marker} at once if this broker leads its partition (the coordinator's shortcut).
+
+        @return: True once written (or given up for a non-retriable error, as
+            a drained row is); False when the partition's leader must write
+            it from the table: it is not led here, or a retriable error came.
+        """
+        key = (topic, marker.partition)
+        if key not in self._led or self._stopped:
+            return succeed(False)
+        return Deferred.fromCoroutine(self._write(key, marker))
+
+    async def _write(self, key: tuple[str, int], row: Marker) -> bool:
+        """Write one marker; False after a retriable error (else written or given up)."""
+        try:
+            await self._partitions.write_txn_marker(
+                key[0],
+                key[1],
+                row.producer_id,
+                row.producer_epoch,
+                row.coordinator_epoch,
+                row.commit,
+                transaction_version=row.transaction_version,
+            )
+        except KafkaError as e:
+            if e.code in RETRIABLE:
+                return False
+            self._log.warn(
+                "Gave up the marker of producer {pid} to {topic}-{partition}: {error}",
+                pid=row.producer_id,
+                topic=key[0],
+                partition=key[1],
+                error=e,
+            )
+        else:
+            if key[0] == OFFSETS_TOPIC and self.on_offsets_marker is not None:
+                self.on_offsets_marker(key[1], row.producer_id, row.commit)
+        return True
 
     def _later(self, key: tuple[str, int]) -> None:
         if self._stopped or key not in self._led:

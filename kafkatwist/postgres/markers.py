@@ -26,23 +26,33 @@ delete) is harmless: a marker for a producer with no open transaction
 changes nothing. A request never replaces a pending row of a newer
 coordinator epoch: a zombie coordinator (deposed while it was paused) could
 otherwise turn the current coordinator's abort into its own stale commit.
+
+The markers of the partitions this very broker leads skip the table: they
+are written at once through L{LocalMarkers} (the broker's
+L{kafkatwist.postgres.marker_service.PgMarkerService}), as the file engine's
+L{kafkatwist.transactions.markers.MarkerWriter} writes them. That is one
+append instead of five transactions and two NOTIFY hops, and the last
+stable offset moves as soon as the marker is appended, not a wake-up later.
+A partition whose leader moved meanwhile (or that answers a retriable
+error) goes to the table for its next leader.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 from attrs import define, field, frozen
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kafkatwist.clock import DelayedCall, ReactorTime
 from kafkatwist.postgres.db import Database, notify
 from kafkatwist.storage.interfaces import IMetadataStore
+from kafkatwist.transactions.markers import MarkerWrite
 
 #: Wakes the partitions' leaders: payload ``topic_id:partition``.
 MARKERS_CHANNEL = "kafkatwist_txn_markers"
@@ -76,6 +86,18 @@ class Marker:
     transaction_version: int
 
 
+class LocalMarkers(Protocol):
+    """Writes the markers of the partitions this broker leads, without the table."""
+
+    def write_led(self, topic: str, marker: Marker) -> Deferred[bool]:
+        """
+        Write C{marker} in C{topic} if its partition is led here.
+
+        @return: True once written or given up; False when it must go
+            through the table (not led here, or a retriable error). Never fails.
+        """
+
+
 def key(topic_id: uuid.UUID, partition: int) -> str:
     """The payload of L{MARKERS_CHANNEL} naming a partition."""
     return f"{topic_id}:{partition}"
@@ -98,6 +120,10 @@ class PgMarkerDelivery:
     C{start} LISTENs for completions; C{write} fires once every row of the
     marker is gone (written by the partitions' leaders, or dropped with its
     topic).
+
+    @ivar local: Writes the markers of the partitions this broker leads
+        directly (set once the broker is built; None: every marker goes
+        through the table).
     """
 
     _db: Database
@@ -106,6 +132,7 @@ class PgMarkerDelivery:
     node_id: int
     sweep_ms: int = 1000
     retry_backoff_ms: int = 100
+    local: LocalMarkers | None = None
     _waiting: dict[int, list[_Pending]] = field(factory=dict, init=False)
     _sweep: DelayedCall | None = field(default=None, init=False)
     _timers: set[DelayedCall] = field(factory=set, init=False)
@@ -140,10 +167,16 @@ class PgMarkerDelivery:
         coordinator_epoch: int,
         commit: bool,
         transaction_version: int = 0,
-    ) -> Deferred[None]:
-        """Ask the leaders of C{partitions} for the marker; fires once all wrote it."""
+    ) -> MarkerWrite:
+        """
+        Ask the leaders of C{partitions} for the marker (see L{MarkerWrite}).
+
+        The partitions led here are written first, at once; C{here} fires
+        when that is done and the rest (and those that failed here) are
+        stored for their leaders.
+        """
         image = self._metadata.image
-        rows = []
+        targets: list[tuple[str, Marker]] = []
         for topic, partition in sorted(partitions):
             state = image.topics.get(topic)
             if state is None or partition not in state.partitions:
@@ -155,21 +188,42 @@ class PgMarkerDelivery:
                     partition=partition,
                 )
                 continue
-            rows.append(
-                Marker(
-                    state.topic_id,
-                    partition,
-                    producer_id,
-                    producer_epoch,
-                    coordinator_epoch,
-                    commit,
-                    transaction_version,
-                )
+            marker = Marker(
+                state.topic_id,
+                partition,
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                commit,
+                transaction_version,
             )
+            targets.append((topic, marker))
+        local = self.local
+        if local is None or not targets:
+            return MarkerWrite(self._store([marker for _, marker in targets]), succeed(None))
+        done: Deferred[None] = Deferred()
+
+        def stored_rest(written: list[bool]) -> None:
+            rest = [marker for (_, marker), ok in zip(targets, written, strict=True) if not ok]
+            self._store(rest).chainDeferred(done)
+
+        tries = [
+            local.write_led(topic, marker).addErrback(self._local_failed)
+            for topic, marker in targets
+        ]
+        here = gatherResults(tries).addCallback(stored_rest)
+        return MarkerWrite(done, here)
+
+    def _local_failed(self, f: Failure) -> bool:
+        self._log.failure("Writing a marker here failed; its leader writes it from the table", f)
+        return False
+
+    def _store(self, rows: list[Marker]) -> Deferred[None]:
+        """Store C{rows} for their partitions' leaders; fires once they are all gone."""
         if not rows:
             return succeed(None)
-        pending = _Pending(producer_id, {(r.topic_id, r.partition) for r in rows})
-        self._waiting.setdefault(producer_id, []).append(pending)
+        pending = _Pending(rows[0].producer_id, {(r.topic_id, r.partition) for r in rows})
+        self._waiting.setdefault(pending.producer_id, []).append(pending)
         self._insert(rows, pending)
         self._arm_sweep()
         return pending.done

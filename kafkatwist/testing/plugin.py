@@ -25,10 +25,18 @@ could not serve a plain test), crashed by a real SIGKILL. The marker's
 C{in_process=True/False} overrides the choice. The children are forked
 from one server process that did the imports once
 (L{kafkatwist.testing.forkserver}), so a broker starts in milliseconds.
+
+With C{KAFKATWIST_TEST_STORAGE=postgresql} in the environment the brokers
+run on the PostgreSQL engine: the session starts one PostgreSQL server
+(L{kafkatwist.testing.postgres.PostgresServer}, from the server binaries of
+Debian's C{postgresql} package) and each broker gets a database of its own
+(C{kafkatwist.storage}), unless its properties name one.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias, cast
@@ -44,6 +52,7 @@ except ImportError:  # pytest-twisted is optional: every broker is then a child 
 
 if TYPE_CHECKING:
     from kafkatwist.testing.inprocess import InProcessBroker
+    from kafkatwist.testing.postgres import PostgresServer
     from kafkatwist.testing.process import BrokerProcess
     from kafkatwist.transport.service import ServiceReactor
 
@@ -88,6 +97,43 @@ def kafka_broker_properties() -> Mapping[str, str]:
     return {}
 
 
+#: The engine of the fixtures' brokers: C{file} (the default) or C{postgresql}.
+STORAGE_ENV = "KAFKATWIST_TEST_STORAGE"
+
+
+class _Storage:
+    """Where the session's brokers keep their data: their log dirs, or PostgreSQL databases."""
+
+    def __init__(self, server: PostgresServer | None) -> None:
+        self.server = server
+
+    def properties(self, properties: Mapping[str, str]) -> dict[str, str]:
+        """C{properties}, with a new database as C{kafkatwist.storage} on PostgreSQL."""
+        out = dict(properties)
+        if self.server is not None and "kafkatwist.storage" not in out:
+            out["kafkatwist.storage"] = self.server.create_database(f"kt_{uuid.uuid4().hex[:16]}")
+        return out
+
+
+@pytest.fixture(scope="session")
+def _kafka_broker_storage() -> Iterator[_Storage]:
+    """The session's PostgreSQL server with C{KAFKATWIST_TEST_STORAGE=postgresql}, else none."""
+    storage = os.environ.get(STORAGE_ENV) or "file"
+    if storage == "file":
+        yield _Storage(None)
+        return
+    if storage != "postgresql":
+        raise pytest.UsageError(f"{STORAGE_ENV} must be file or postgresql, not {storage!r}")
+    from kafkatwist.testing.postgres import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield _Storage(server)
+    finally:
+        server.destroy()
+
+
 @pytest.fixture(scope="session")
 def _kafka_broker_children() -> Iterator[Children]:
     """Where the broker processes of the session come from (one fork server)."""
@@ -117,11 +163,13 @@ def kafka_broker(
     tmp_path: Path,
     kafka_broker_properties: Mapping[str, str],
     _kafka_broker_children: Children,
+    _kafka_broker_storage: _Storage,
 ) -> Iterator[KafkaBroker]:
     """A kafkatwist broker for this test (on its reactor in a pytest-twisted test)."""
     marker = request.node.get_closest_marker("kafka_broker")
     options = dict(marker.kwargs) if marker is not None else {}
     properties = {**kafka_broker_properties, **dict(options.pop("properties", None) or {})}
+    properties = _kafka_broker_storage.properties(properties)
     in_process = options.pop("in_process", None)
     if options:
         raise pytest.UsageError(f"unknown kafka_broker marker options: {sorted(options)}")
@@ -148,10 +196,12 @@ def kafka_broker_module(
     tmp_path_factory: pytest.TempPathFactory,
     kafka_broker_properties: Mapping[str, str],
     _kafka_broker_children: Children,
+    _kafka_broker_storage: _Storage,
 ) -> Iterator[BrokerProcess]:
     """A kafkatwist broker (a child process) shared by the tests of a module."""
     log_dir = tmp_path_factory.mktemp("kafka-broker-module")
-    yield from _process_broker(log_dir, kafka_broker_properties, _kafka_broker_children)
+    properties = _kafka_broker_storage.properties(kafka_broker_properties)
+    yield from _process_broker(log_dir, properties, _kafka_broker_children)
 
 
 @pytest.fixture(scope="session")
@@ -159,10 +209,12 @@ def kafka_broker_session(
     tmp_path_factory: pytest.TempPathFactory,
     kafka_broker_properties: Mapping[str, str],
     _kafka_broker_children: Children,
+    _kafka_broker_storage: _Storage,
 ) -> Iterator[BrokerProcess]:
     """A kafkatwist broker (a child process) shared by every test of the session."""
     log_dir = tmp_path_factory.mktemp("kafka-broker-session")
-    yield from _process_broker(log_dir, kafka_broker_properties, _kafka_broker_children)
+    properties = _kafka_broker_storage.properties(kafka_broker_properties)
+    yield from _process_broker(log_dir, properties, _kafka_broker_children)
 
 
 __all__ = [

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from attrs import define, field
+from attrs import define, field, frozen
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -72,6 +72,19 @@ class ProducerIds(Protocol):
 
     def allocate(self) -> Deferred[int]:
         """A never-used producer id."""
+
+
+@frozen
+class _Sent:
+    """
+    A transaction's markers sent.
+
+    @ivar completed: Fires after CompleteCommit/CompleteAbort is written.
+    @ivar here: L{MarkerWrite.here}.
+    """
+
+    completed: Deferred[ErrorCode]
+    here: Deferred[None]
 
 
 @define(eq=False)
@@ -427,12 +440,13 @@ class TransactionCoordinator:
         if txn.pending is not None or not txn.state.is_prepare:
             return failed(ErrorCode.CONCURRENT_TRANSACTIONS)
         complete = txn.prepare_complete(self.now())
-        self._send_markers(txn, complete, coordinator_epoch)
+        # Answered once the markers of the partitions led here are written (MarkerWrite.here).
+        await self._send_markers(txn, complete, coordinator_epoch).here
         return ErrorCode.NONE, complete.producer_id, complete.producer_epoch
 
     def _send_markers(
         self, txn: TransactionMetadata, complete: TxnTransit, coordinator_epoch: int
-    ) -> Deferred[ErrorCode]:
+    ) -> _Sent:
         """Write the markers, then CompleteCommit/CompleteAbort (also used after a load)."""
         commit = txn.state == _PC
 
@@ -448,7 +462,7 @@ class TransactionCoordinator:
         def markers_written(_: None) -> Deferred[ErrorCode]:
             return self.write(txn, complete).addCallback(completed)
 
-        d = self.markers.write(
+        sent = self.markers.write(
             txn.partitions,
             txn.producer_id,
             txn.producer_epoch,
@@ -456,7 +470,7 @@ class TransactionCoordinator:
             commit,
             TV_2 if txn.supports_epoch_bump else 0,
         )
-        return d.addCallback(markers_written)
+        return _Sent(sent.done.addCallback(markers_written), sent.here)
 
     def complete_prepared(self, txns: Iterable[TransactionMetadata]) -> list[Deferred[ErrorCode]]:
         """
@@ -470,5 +484,6 @@ class TransactionCoordinator:
         for txn in list(txns):
             if txn.state.is_prepare and txn.pending is None:
                 epoch = self.partitions.epoch(self.partition_of(txn.transactional_id)) or 0
-                out.append(self._send_markers(txn, txn.prepare_complete(self.now()), epoch))
+                sent = self._send_markers(txn, txn.prepare_complete(self.now()), epoch)
+                out.append(sent.completed)
         return out

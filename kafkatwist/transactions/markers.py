@@ -19,6 +19,16 @@ The coordinator sees only L{MarkerDelivery}: L{MarkerWriter} is the file
 engine's (every partition here); the PostgreSQL engine's hands each marker
 to the broker leading its partition
 (L{kafkatwist.postgres.markers.PgMarkerDelivery}).
+
+Kafka answers EndTxn once PrepareCommit/PrepareAbort is in the log and
+writes the markers afterwards. Here the answer also waits for the markers
+of the partitions this broker leads (L{MarkerWrite.here}), so a client that
+reads after its commit on this broker sees it (the last stable offset moved,
+transactional offsets committed), and its next transaction does not meet
+CONCURRENT_TRANSACTIONS for markers still on their way. The file engine's
+appends reach the log before L{MarkerWriter.write} returns: its C{here}
+fires at once. Partitions led by other brokers are written afterwards, as
+in Kafka.
 """
 
 from __future__ import annotations
@@ -26,8 +36,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from attrs import define, field
-from twisted.internet.defer import Deferred, DeferredList, fail
+from attrs import define, field, frozen
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -54,6 +64,21 @@ RETRIABLE = frozenset(
 OffsetsMarkerHook = Callable[[int, int, bool], None]
 
 
+@frozen
+class MarkerWrite:
+    """
+    A transaction's markers on their way.
+
+    @ivar done: Fires once every partition's marker is written (or given up).
+    @ivar here: Fires once the markers of the partitions this broker leads
+        are in their logs (or were tried and handed on); the coordinator
+        answers EndTxn then. Neither ever fails.
+    """
+
+    done: Deferred[None]
+    here: Deferred[None]
+
+
 class MarkerDelivery(Protocol):
     """How the coordinator gets a transaction's markers written by its partitions' leaders."""
 
@@ -65,9 +90,9 @@ class MarkerDelivery(Protocol):
         coordinator_epoch: int,
         commit: bool,
         transaction_version: int = 0,
-    ) -> Deferred[None]:
+    ) -> MarkerWrite:
         """
-        Have the marker written to every partition; fires once each is written or given up.
+        Have the marker written to every partition (see L{MarkerWrite}).
 
         Never fails: retriable failures are retried (while the broker runs),
         the others logged and the partition given up, as Kafka's
@@ -104,9 +129,11 @@ class MarkerWriter:
         coordinator_epoch: int,
         commit: bool,
         transaction_version: int = 0,
-    ) -> Deferred[None]:
+    ) -> MarkerWrite:
         """
-        Write the marker to every partition; fires once each is written (or given up).
+        Write the marker to every partition; C{done} fires once each is written (or given up).
+
+        Every append reaches its log before this returns: C{here} fires at once.
 
         @param transaction_version: 2 when the coordinator bumped the epoch
             for this marker (KIP-890): the log then requires a newer epoch.
@@ -115,7 +142,7 @@ class MarkerWriter:
         pending = [self._write_one(tp, *marker) for tp in sorted(partitions)]
         done: Deferred[None] = Deferred()
         DeferredList(pending, consumeErrors=True).addCallback(lambda _: done.callback(None))
-        return done
+        return MarkerWrite(done, succeed(None))
 
     def stop(self) -> None:
         """Stop retrying (the broker stops); retries not yet made never fire."""

@@ -159,6 +159,9 @@ class PostgresEngine:
             on_offsets_marker=broker.groups.txn_offsets.complete,
         )
         broker.cluster.add_listener(service)
+        if self._delivery is not None:
+            # The coordinator's markers for partitions led here are written at once.
+            self._delivery.local = service
         verifier = self._verifier = PgTxnVerifier(
             db, self.clock, self.config.node_id, broker.transactions.coordinator.ensure_partitions
         )

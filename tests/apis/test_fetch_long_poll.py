@@ -14,6 +14,7 @@ from kafkatwist.messages.fetch import (
     PartitionData,
 )
 from kafkatwist.storage.interfaces import IPartitionLog
+from kafkatwist.storage.partition_log import PartitionLog
 from kafkatwist.wire.batch import iter_batches
 from kafkatwist.wire.record import build_batch
 from tests.brokers import call, clock_of, log_of, make_broker
@@ -111,6 +112,21 @@ class LongPollTests(SynchronousTestCase):
         clock_of(self.broker).advance(0.001)
         parts = self.parts(self.successResultOf(d))
         self.assertEqual([self.offsets(p) for p in parts], [[], [], [0]])
+        self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
+
+    def test_closed_log_ends_the_wait(self) -> None:
+        """
+        A parked fetch whose log closes (the broker stops) answers at once: the closed log's
+        waiters fire without its high watermark moving, and waiting on it again would spin.
+        """
+        d = self.fetch(min_bytes=10 * self.one)
+        self.append(self.logs[0])
+        self.assertNoResult(d)
+        closing = self.logs[1]
+        assert isinstance(closing, PartitionLog)  # the file engine's log, closed by its manager
+        self.successResultOf(closing.close())
+        parts = self.parts(self.successResultOf(d))
+        self.assertEqual([self.offsets(p) for p in parts], [[0], [], []])
         self.assertEqual(clock_of(self.broker).getDelayedCalls(), [])
 
     def test_cancel_forgets_every_waiter(self) -> None:

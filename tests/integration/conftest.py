@@ -43,6 +43,17 @@ def pytest_configure(config: Any) -> None:
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Refuse a C{file_engine} marker without its reason (the file-engine feature it needs)."""
+    for item in items:
+        marker = item.get_closest_marker("file_engine")
+        if marker is not None and not (marker.args and str(marker.args[0]).strip()):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.file_engine needs a reason naming the file "
+                "engine's feature the test exercises"
+            )
+
+
 @pytest_twisted.async_yield_fixture()
 async def broker(request: Any, tmp_path: Any) -> AsyncIterator[RunningBroker]:
     marker = request.node.get_closest_marker("broker_properties")

@@ -18,6 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
 import pytest_twisted
 
 from kafkatwist.messages import metadata_records as mr
@@ -145,6 +146,7 @@ def _topic_names(port: int) -> list[str]:
     return sorted(t.name for t in response.topics if t.name is not None)
 
 
+@pytest.mark.file_engine("the __cluster_metadata log's segment files, written to by the test")
 @pytest_twisted.ensureDeferred
 async def test_garbage_in_cluster_metadata_keeps_other_records(tmp_path: Path) -> None:
     """Undecodable records in __cluster_metadata are skipped; every other topic is served."""

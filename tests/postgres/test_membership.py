@@ -373,3 +373,39 @@ async def test_stop_during_registration_retries(harness: Harness) -> None:
     mine = f"SELECT count(*) FROM brokers WHERE incarnation = '{again.cluster.incarnation}'"
     assert await harness.row_count(mine) == 0
     assert not again.cluster.is_live(1)
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_waits_for_the_first_elections(harness: Harness) -> None:
+    """C{start} fires once the partitions this broker leads at start are loaded and told."""
+    await harness.create_topic("t", [(1,)])
+    loading: Deferred[object] = Deferred()
+    db = Database(harness.dsn, _reactor(), size=1, name="pg-1")
+    cluster = PgCluster(
+        1,
+        db,
+        harness.store,
+        Clock(),
+        LONG,
+        lambda topic, partition, epoch: loading,
+        lambda *_: None,
+    )
+    harness.nodes.append(Node(cluster, db, Clock()))
+    elected: list[tuple[str, int, int]] = []
+
+    class Listener:
+        def on_election(self, topic: str, partition: int, leader_epoch: int) -> None:
+            elected.append((topic, partition, leader_epoch))
+
+        def on_resignation(self, topic: str, partition: int) -> None:
+            """Not expected here."""
+
+    cluster.add_listener(Listener())
+    done: list[object] = []
+    started = cluster.start({"PLAINTEXT": ("127.0.0.1", 9500)}).addCallback(done.append)
+    await wait_until(lambda: cluster.is_live(1))
+    await pause(0.1)
+    assert (done, elected) == ([], [])
+    loading.callback(None)
+    await started
+    assert (done, elected) == ([None], [("t", 0, 0)])

@@ -185,7 +185,7 @@ async def test_markers_written_by_each_partitions_leader(cluster: Cluster) -> No
     await cluster.produce(1, 0)
     await cluster.produce(2, 1)
     assert cluster.delivery is not None
-    await cluster.delivery.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, True)
+    await cluster.delivery.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, True).done
     assert cluster.controls(1, 0) == [(PID, 1)]
     assert cluster.controls(2, 1) == [(PID, 1)]
     assert cluster.controls(2, 0) == []  # broker 2 never wrote t-0
@@ -200,7 +200,7 @@ async def test_partition_without_leader_waits_for_its_next_leader(cluster: Clust
     await cluster.append(
         PartitionChangeRecord(partition_id=1, topic_id=cluster.topic_id, leader=-1)
     )
-    done = cluster.delivery.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, False)
+    done = cluster.delivery.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, False).done
 
     async def only_t1_left() -> bool:
         return await rows(cluster.dsn) == [(1, PID)]
@@ -223,7 +223,7 @@ async def test_rows_of_a_deleted_topic_are_dropped(cluster: Cluster) -> None:
     await cluster.append(
         PartitionChangeRecord(partition_id=0, topic_id=cluster.topic_id, leader=-1)
     )
-    done = cluster.delivery.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, True)
+    done = cluster.delivery.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, True).done
 
     async def stored() -> bool:
         return len(await rows(cluster.dsn)) == 2
@@ -242,7 +242,7 @@ async def test_broker_starting_later_drains_its_rows(cluster: Cluster) -> None:
     side.service.stop()
     await side.db.stop()
     await cluster.append(PartitionChangeRecord(partition_id=1, topic_id=cluster.topic_id, leader=3))
-    done = cluster.delivery.write([(TOPIC, 1)], PID, 2, 0, True)
+    done = cluster.delivery.write([(TOPIC, 1)], PID, 2, 0, True).done
 
     async def stored() -> bool:
         return await rows(cluster.dsn) == [(1, PID)]
@@ -265,7 +265,7 @@ async def test_offsets_marker_ends_pending_offsets_on_its_leader(cluster: Cluste
             partition_id=0, topic_id=offsets_id, replicas=(2,), isr=(2,), leader=2, leader_epoch=0
         ),
     )
-    await cluster.delivery.write([("__consumer_offsets", 0)], PID, 1, 0, True)
+    await cluster.delivery.write([("__consumer_offsets", 0)], PID, 1, 0, True).done
     assert cluster.sides[2].offsets_markers == [(0, PID, True)]
     assert cluster.sides[1].offsets_markers == []
 
@@ -279,7 +279,7 @@ async def test_an_older_coordinator_epoch_never_replaces_a_newer_ones_row(
     await cluster.append(
         PartitionChangeRecord(partition_id=1, topic_id=cluster.topic_id, leader=-1)
     )
-    current = cluster.delivery.write([(TOPIC, 1)], PID, 1, 4, False)
+    current = cluster.delivery.write([(TOPIC, 1)], PID, 1, 4, False).done
 
     async def stored(count: int) -> bool:
         found = await cluster.delivery_db.run(  # type: ignore[union-attr]
@@ -292,7 +292,7 @@ async def test_an_older_coordinator_epoch_never_replaces_a_newer_ones_row(
         cluster.delivery_db, cluster.metadata, the_reactor(), 3, sweep_ms=50, retry_backoff_ms=20
     )
     try:
-        stale = zombie.write([(TOPIC, 1)], PID, 1, 3, True)
+        stale = zombie.write([(TOPIC, 1)], PID, 1, 3, True).done
 
         async def zombie_tried() -> bool:
             return not zombie._waiting or next(iter(zombie._waiting.values()))[0].stored
@@ -312,3 +312,33 @@ async def test_an_older_coordinator_epoch_never_replaces_a_newer_ones_row(
     finally:
         zombie.stop()
     assert cluster.controls(2, 1) == [(PID, 1)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_partition_led_here_written_at_once(cluster: Cluster) -> None:
+    """
+    A delivery with broker 1's service as its local writer writes t-0 (led by broker 1)
+    before C{here} fires and without the table; t-1 (broker 2's) still goes through it.
+    """
+    assert cluster.delivery_db is not None
+    await cluster.produce(1, 0)
+    # A database nobody listens on: any use of the table would fail and be retried forever.
+    nowhere = Database("postgresql://nobody@127.0.0.1:1/none", the_reactor(), size=1)
+    direct = PgMarkerDelivery(nowhere, cluster.metadata, the_reactor(), 1, retry_backoff_ms=20)
+    direct.local = cluster.sides[1].service
+    sent = direct.write([(TOPIC, 0)], PID, 1, 0, True)
+    await sent.here
+    assert cluster.controls(1, 0) == [(PID, 1)]
+    await sent.done
+    direct.stop()
+    await nowhere.stop()
+    both = PgMarkerDelivery(cluster.delivery_db, cluster.metadata, the_reactor(), 1, sweep_ms=50)
+    both.local = cluster.sides[1].service
+    both.start()
+    mixed = both.write([(TOPIC, 0), (TOPIC, 1)], PID, 1, 0, False)
+    await mixed.here
+    assert cluster.controls(1, 0) == [(PID, 1), (PID, 1)]
+    await mixed.done
+    both.stop()
+    assert cluster.controls(2, 1) == [(PID, 1)]
+    assert await rows(cluster.dsn) == []

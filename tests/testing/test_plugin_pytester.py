@@ -228,3 +228,23 @@ def test_metrics_and_trace_in_process(user: pytest.Pytester) -> None:
     user.makepyfile(test_observed=OBSERVED_TESTS)
     result = user.runpytest_subprocess("-p", PLUGIN, "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+def test_postgresql_storage(user: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With KAFKATWIST_TEST_STORAGE=postgresql a fixture's broker keeps its data in PostgreSQL."""
+    monkeypatch.setenv("KAFKATWIST_TEST_STORAGE", "postgresql")
+    user.makepyfile(
+        test_pg="""
+            import os
+
+            def test_process(kafka_broker, kafka_broker_module):
+                assert kafka_broker.properties["kafkatwist.storage"].startswith("postgresql://")
+                storage = kafka_broker_module.properties["kafkatwist.storage"]
+                assert storage != kafka_broker.properties["kafkatwist.storage"]
+                kafka_broker.create_topic("t")
+                metadata_dir = os.path.join(kafka_broker.log_dir, "__cluster_metadata-0")
+                assert not os.path.exists(metadata_dir)
+        """,
+    )
+    result = user.runpytest_subprocess("-p", PLUGIN, "-p", "no:twisted", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
+from kafkatwist.apis import end_txn
 from kafkatwist.errors import ErrorCode
+from kafkatwist.messages.end_txn import EndTxnRequest
 from kafkatwist.transactions import records as rec
+from kafkatwist.transactions.markers import MarkerWrite
 from kafkatwist.transactions.metadata import TopicPartition, TxnState
 from tests.brokers import log_of, with_logs
 from tests.transactions.support import TOPIC, TxnTestCase, stored_headers
@@ -15,10 +18,17 @@ T1: TopicPartition = (TOPIC, 1)
 
 
 class HeldMarkers:
-    """A marker writer whose writes complete only when the test says so."""
+    """
+    A marker writer whose writes complete only when the test says so.
 
-    def __init__(self) -> None:
+    Its partitions are led by other brokers (C{here} fires at once), unless
+    C{hold_here}: then the markers "led here" are written at C{release_here}.
+    """
+
+    def __init__(self, hold_here: bool = False) -> None:
         self.pending: list[Deferred[None]] = []
+        self.here: list[Deferred[None]] = []
+        self.hold_here = hold_here
         self.written: list[tuple[frozenset[TopicPartition], int, int, bool]] = []
 
     def write(
@@ -29,10 +39,19 @@ class HeldMarkers:
         coordinator_epoch: int,
         commit: bool,
         transaction_version: int = 0,
-    ) -> Deferred[None]:
+    ) -> MarkerWrite:
         d: Deferred[None] = Deferred()
         self.pending.append(d)
-        return d
+        if not self.hold_here:
+            return MarkerWrite(d, succeed(None))
+        here: Deferred[None] = Deferred()
+        self.here.append(here)
+        return MarkerWrite(d, here)
+
+    def release_here(self) -> None:
+        here, self.here = self.here, []
+        for d in here:
+            d.callback(None)
 
     def release(self) -> None:
         pending, self.pending = self.pending, []
@@ -142,6 +161,23 @@ class EndTxnTests(TxnTestCase):
         self.assertEqual(self.markers(1), [(pid, epoch)])
         txn = self.txn("a")
         self.assertEqual((txn.state, txn.partitions), (TxnState.COMPLETE_COMMIT, set()))
+
+    def test_answered_after_the_markers_led_here(self) -> None:
+        """EndTxn waits for the markers of the partitions this broker leads, not for the rest."""
+        held = HeldMarkers(hold_here=True)
+        self.service.coordinator.markers = held
+        pid, epoch = self.begin()
+        request = EndTxnRequest(
+            transactional_id="a", producer_id=pid, producer_epoch=epoch, committed=True
+        )
+        d = self.call_later(end_txn.SPEC, request, 3)
+        self.assertNoResult(d)
+        self.assertEqual(self.txn("a").state, TxnState.PREPARE_COMMIT)
+        held.release_here()
+        self.assertEqual(self.successResultOf(d).error_code, 0)
+        self.assertEqual(self.txn("a").state, TxnState.PREPARE_COMMIT)
+        held.release()
+        self.assertEqual(self.txn("a").state, TxnState.COMPLETE_COMMIT)
 
     def test_answered_after_prepare_commit(self) -> None:
         """EndTxn answers once PrepareCommit is written; a retry then is CONCURRENT_TRANSACTIONS."""

@@ -38,7 +38,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * log dir moves, config resources and client telemetry. Prints one line per fact, which the
  * Python test (tests/integration/test_admin_clients.py) checks.
  *
- * Arguments: bootstrap topic logDirA logDirB.
+ * Arguments: bootstrap topic (everything but the log dirs), or bootstrap topic logDirA logDirB
+ * (the log dir moves only: the file engine's).
  */
 public final class AdminCalls {
     private AdminCalls() {}
@@ -63,13 +64,35 @@ public final class AdminCalls {
         System.out.println("EPOCH " + label + " " + meta.finalizedFeaturesEpoch().orElse(-1L));
     }
 
+    /** Moves the topic's partition 0 to the other log dir and back to a missing one (the file engine's). */
+    static void logDirs(Admin admin, String topic, String dirA, String dirB) throws Exception {
+        TopicPartitionReplica replica = new TopicPartitionReplica(topic, 0, 1);
+        String current = admin.describeReplicaLogDirs(List.of(replica)).all().get().get(replica).getCurrentReplicaLogDir();
+        String target = current.equals(dirA) ? dirB : dirA;
+        System.out.println("MOVE " + outcome(admin.alterReplicaLogDirs(Map.of(replica, target)).all()));
+        String now = current;
+        for (int i = 0; i < 100 && !now.equals(target); i++) {
+            Thread.sleep(100);
+            ReplicaLogDirInfo info = admin.describeReplicaLogDirs(List.of(replica)).all().get().get(replica);
+            now = info.getCurrentReplicaLogDir();
+        }
+        System.out.println("MOVED " + now.equals(target) + " " + !current.equals(target));
+        System.out.println("MOVEBAD " + outcome(admin.alterReplicaLogDirs(
+            Map.of(replica, "/no/such/dir")).all()));
+    }
+
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0];
         String topic = args[1];
-        String dirA = args[2];
-        String dirB = args[3];
         Properties props = new Properties();
         props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        if (args.length == 4) {
+            try (Admin admin = Admin.create(props)) {
+                logDirs(admin, topic, args[2], args[3]);
+            }
+            System.out.println("DONE");
+            return;
+        }
         try (Admin admin = Admin.create(props)) {
             // --- features
             features(admin, "before");
@@ -128,21 +151,6 @@ public final class AdminCalls {
             System.out.println("CANCEL " + outcome(admin.alterPartitionReassignments(
                 Map.of(tp0, Optional.empty())).all()));
             System.out.println("LISTREASSIGN " + admin.listPartitionReassignments().reassignments().get().size());
-
-            // --- log dirs
-            TopicPartitionReplica replica = new TopicPartitionReplica(topic, 0, 1);
-            String current = admin.describeReplicaLogDirs(List.of(replica)).all().get().get(replica).getCurrentReplicaLogDir();
-            String target = current.equals(dirA) ? dirB : dirA;
-            System.out.println("MOVE " + outcome(admin.alterReplicaLogDirs(Map.of(replica, target)).all()));
-            String now = current;
-            for (int i = 0; i < 100 && !now.equals(target); i++) {
-                Thread.sleep(100);
-                ReplicaLogDirInfo info = admin.describeReplicaLogDirs(List.of(replica)).all().get().get(replica);
-                now = info.getCurrentReplicaLogDir();
-            }
-            System.out.println("MOVED " + now.equals(target) + " " + !current.equals(target));
-            System.out.println("MOVEBAD " + outcome(admin.alterReplicaLogDirs(
-                Map.of(replica, "/no/such/dir")).all()));
 
             // --- config resources and telemetry
             ConfigResource subscription = new ConfigResource(ConfigResource.Type.CLIENT_METRICS, "everything");

@@ -25,6 +25,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.ApiException;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
@@ -47,7 +48,14 @@ public class AuthzClients {
             return "OK";
         } catch (ExecutionException e) {
             return e.getCause().getClass().getSimpleName();
-        } catch (KafkaException | InterruptedException e) {
+        } catch (KafkaException e) {
+            // An idempotent producer whose InitProducerId was refused fails the record through
+            // its future when send() appended it first, or throws KafkaException wrapping the
+            // refusal when the answer came first: a race inside the client (the broker's
+            // answers are the same). Both report the refusal.
+            Throwable cause = e.getCause() instanceof ApiException ? e.getCause() : e;
+            return cause.getClass().getSimpleName();
+        } catch (InterruptedException e) {
             return e.getClass().getSimpleName();
         }
     }
