@@ -209,7 +209,6 @@ def kafka_python_read(bootstrap: str, topic: str, end: int) -> list[tuple[Any, A
         consumer.close()
 
 
-@pytest.mark.file_engine("log compaction: the log cleaner has no PostgreSQL counterpart yet")
 @pytest.mark.broker_properties(CLEANER_PROPERTIES)
 @pytest_twisted.ensureDeferred
 async def test_compacted_topic_read_by_three_clients(
