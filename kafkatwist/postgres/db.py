@@ -271,13 +271,18 @@ class _Listener:
                     conn.execute(f'LISTEN "{self.channel}"')
                     failures = 0
                     self.reactor.callFromThread(self.callback, None)
+                    # poll, not select: a process with many files open (a test run)
+                    # has descriptors past select's limit of 1024.
+                    poller = select.poll()
+                    poller.register(conn.fileno(), select.POLLIN)
+                    poller.register(self._wake_r, select.POLLIN)
                     while not self.stopping.is_set():
-                        readable, _, _ = select.select([conn.fileno(), self._wake_r], [], [])
-                        if self._wake_r in readable:
+                        ready = {fd for fd, _ in poller.poll()}
+                        if self._wake_r in ready:
                             continue  # woken: stopping
                         for note in conn.notifies(timeout=0):
                             self.reactor.callFromThread(self.callback, note.payload)
-            except CONNECTION_ERRORS as e:
+            except Exception as e:  # noqa: BLE001  (the thread must never die: it retries)
                 failures += 1
                 if failures == 1:
                     _log.warn(

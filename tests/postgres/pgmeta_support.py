@@ -71,9 +71,11 @@ async def brokers(dsn: str, count: int = 2) -> AsyncIterator[list[PgMetadataStor
         await gatherResults([db.stop() for db in dbs])
 
 
-async def listening(dsn: str, count: int) -> None:
-    """Wait until C{count} LISTEN connections are up on the database."""
+async def listening(dsn: str, count: int, timeout: float = 30.0) -> None:
+    """Wait until C{count} LISTEN connections are up on the database (fail after C{timeout} s)."""
+    deadline = the_reactor().seconds() + timeout
     while len(await in_thread(listen_backends, dsn)) < count:
+        assert the_reactor().seconds() < deadline, f"{count} LISTEN connections not up"
         await pause(0.02)
 
 
