@@ -109,7 +109,7 @@ echo "== pytest"
 
 # The single-broker integration suites again, their brokers on the PostgreSQL
 # engine (a database of a real PostgreSQL per broker, tests/integration/harness.py);
-# tests marked file_engine (the log cleaner, log dirs, log files on disk) are left out,
+# tests marked file_engine (log dirs, log files written on disk) are left out,
 # and so are the installation and image tests, which run no broker of the harness.
 postgres_status=0
 echo "== pytest (PostgreSQL engine)"
