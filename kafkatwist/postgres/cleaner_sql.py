@@ -29,12 +29,12 @@ import psycopg
 from attrs import define, frozen
 
 from kafkatwist.postgres.log_sql import NotLeader, PartitionKey
-from kafkatwist.storage.cleaner.batches import FilterContext, Throttle, filter_batch, records_of
+from kafkatwist.storage.cleaner.batches import FilterContext, Throttle, filter_batch, index_batch
 from kafkatwist.storage.cleaner.offset_map import OffsetMap
 from kafkatwist.storage.cleaner.txn import CleanedTransactionMetadata
 from kafkatwist.storage.swap import CleaningAbortedError
 from kafkatwist.storage.txn_index import AbortedTxn
-from kafkatwist.wire.batch import BatchHeader, parse_batch_header, read_end_txn_marker
+from kafkatwist.wire.batch import BatchHeader, parse_batch_header
 
 #: Rows read per statement.
 PAGE_ROWS = 256
@@ -122,22 +122,11 @@ def build_offset_map(
     txns.add_aborted_transactions(aborted)
     for header, batch in read_rows(conn, key, start, end, throttle):
         result.bytes_read += header.size
-        if header.is_control:
-            txns.on_control_batch_read(header, read_end_txn_marker(batch, 0, header))
-            result.records_read += 1
-        elif txns.on_batch_read(header):
-            result.records_read += header.records_count
-        else:
-            records = records_of(header, batch, max_message_bytes)
-            read, full = omap.index_records(
-                records, header.records_count, header.base_offset, start, end
-            )
-            result.records_read += read
-            if full:
-                result.full = True
-                return result
-        if header.last_offset >= start:
-            omap.update_latest_offset(min(header.last_offset, end - 1))
+        read, full = index_batch(omap, txns, header, batch, start, end, max_message_bytes)
+        result.records_read += read
+        if full:
+            result.full = True
+            return result
     omap.update_latest_offset(end - 1)
     return result
 

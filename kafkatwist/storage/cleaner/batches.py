@@ -230,3 +230,36 @@ __all__ = [
     "read_batches",
     "records_of",
 ]
+
+
+def index_batch(
+    omap: OffsetMap,
+    txns: CleanedTransactionMetadata,
+    header: BatchHeader,
+    batch: memoryview,
+    start: int,
+    end: int,
+    max_message_bytes: int,
+) -> tuple[int, bool]:
+    """
+    One batch of Kafka's C{buildOffsetMap}: its keys into C{omap} (worker thread).
+
+    Control batches feed C{txns}; batches of aborted transactions are counted
+    and skipped. Returns the records read and whether the map is full (the
+    batch then stopped the map, and the latest offset is left where it was).
+    """
+    if header.is_control:
+        txns.on_control_batch_read(header, read_end_txn_marker(batch, 0, header))
+        read = 1
+    elif txns.on_batch_read(header):
+        read = header.records_count
+    else:
+        records = records_of(header, batch, max_message_bytes)
+        read, full = omap.index_records(
+            records, header.records_count, header.base_offset, start, end
+        )
+        if full:
+            return read, True
+    if header.last_offset >= start:
+        omap.update_latest_offset(min(header.last_offset, end - 1))
+    return read, False

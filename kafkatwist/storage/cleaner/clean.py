@@ -47,9 +47,9 @@ from kafkatwist.storage.cleaner.batches import (
     FilterContext,
     Throttle,
     filter_batch,
+    index_batch,
     open_for_cleaning,
     read_batches,
-    records_of,
 )
 from kafkatwist.storage.cleaner.offset_map import (
     DEFAULT_KERNELS,
@@ -66,7 +66,6 @@ from kafkatwist.storage.results import SegmentInfo
 from kafkatwist.storage.segment import Segment
 from kafkatwist.storage.swap import CleanedSegment, CleaningAbortedError, check_still_held
 from kafkatwist.storage.txn_index import AbortedTxn
-from kafkatwist.wire.batch import read_end_txn_marker
 from kafkatwist.wire.primitives import Buffer
 
 #: Kafka's ``delete.retention.ms`` default (one day).
@@ -210,22 +209,11 @@ def _build_offset_map(
                 if header.base_offset >= end:
                     break
                 result.bytes_read += header.size
-                if header.is_control:
-                    txns.on_control_batch_read(header, read_end_txn_marker(batch, 0, header))
-                    result.records_read += 1
-                elif txns.on_batch_read(header):
-                    result.records_read += header.records_count
-                else:
-                    records = records_of(header, batch, max_message_bytes)
-                    read, full = omap.index_records(
-                        records, header.records_count, header.base_offset, start, end
-                    )
-                    result.records_read += read
-                    if full:
-                        result.full = True
-                        return result
-                if header.last_offset >= start:
-                    omap.update_latest_offset(min(header.last_offset, end - 1))
+                read, full = index_batch(omap, txns, header, batch, start, end, max_message_bytes)
+                result.records_read += read
+                if full:
+                    result.full = True
+                    return result
         finally:
             os.close(fd)
         omap.update_latest_offset(min(seg.next_base, end) - 1)
